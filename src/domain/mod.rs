@@ -1,0 +1,1 @@
+//! The pure planning domain (being built).

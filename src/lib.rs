@@ -1,0 +1,13 @@
+//! sprintlog: async-first sprint planning on an append-only event log.
+//!
+//! A tour of the modules, from the inside out:
+//! - [`domain`]: the pure planning model. Commands are *decided* against a state into events,
+//!   events are *applied* to a state. No I/O, no clock reads: time and randomness come in
+//!   through a context, so every rule is a plain function under test.
+//! - [`store`]: the append-only log on sqlx (SQLite by default, PostgreSQL to scale out). It
+//!   stores encoded events with a gapless per-planning `seq` and knows nothing of the domain.
+//! - [`config`]: command line and environment.
+
+pub mod config;
+pub mod domain;
+pub mod store;

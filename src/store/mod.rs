@@ -1,0 +1,159 @@
+//! The append-only event log: one [`EventStore`] trait, a SQLite and a PostgreSQL backend.
+//!
+//! The store knows nothing about the planning domain: it stores opaque, already encoded
+//! events (`kind`, `version`, canonical JSON `payload`) per planning with a gapless `seq`.
+//! Which backend is used is decided by the URL scheme in [`open`].
+//!
+//! Guarantees every backend gives (checked by the contract suite in `tests/store_contract.rs`):
+//! - per planning, `seq` is 1, 2, 3… with no gaps, assigned inside the append transaction;
+//! - an append carries `expected_seq`; if the planning's head moved, nothing is written and
+//!   [`StoreError::Conflict`] reports the current head;
+//! - idempotency is per *command*: `(planning, actor, client_op_id)` is recorded with a hash
+//!   of the command; a retry with the same hash returns the first result and writes nothing,
+//!   a retry with another hash is [`StoreError::OpConflict`];
+//! - events are never updated or deleted (the database itself refuses it);
+//! - an append returns only after its transaction committed durably.
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+pub mod canonical;
+pub mod postgres;
+pub mod sqlite;
+
+/// An event ready to be appended: already encoded by the domain's codec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// Globally unique id of this event.
+    pub event_id: Uuid,
+    /// Event type name, e.g. `VoteCast`.
+    pub kind: String,
+    /// Schema version of `payload` for this `kind`.
+    pub version: i32,
+    /// Canonical JSON text (sorted keys, no insignificant whitespace).
+    pub payload: String,
+}
+
+/// One command's worth of events, appended atomically.
+#[derive(Debug, Clone)]
+pub struct AppendRequest {
+    pub planning_id: Uuid,
+    /// The head the decision was based on (0 for a new planning).
+    pub expected_seq: i64,
+    /// Who issued the command (`Uuid::nil()` for the server itself, e.g. the scheduler).
+    pub actor: Uuid,
+    /// Idempotency key chosen by the client (or a fixed key for scheduled jobs).
+    pub client_op_id: String,
+    /// Hash of the canonical command, to tell a retry from a different command with the same key.
+    pub command_hash: String,
+    /// Recorded time in microseconds since the Unix epoch (already truncated).
+    pub recorded_at: i64,
+    /// The events, in order. May be empty (the command is still recorded for idempotency).
+    pub events: Vec<NewEvent>,
+}
+
+/// The result of an append: the seq range the command's events occupy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Seq of the first event (equals `last_seq + 1` when the command produced no event).
+    pub first_seq: i64,
+    /// Seq of the last event; the planning's head right after this command.
+    pub last_seq: i64,
+    /// True when this was a retry of an already recorded command: nothing was written now.
+    pub duplicate: bool,
+}
+
+/// An event as read back from the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Position in the whole log (all plannings); increases with commit order on SQLite,
+    /// with insert order on PostgreSQL (see `read_all`).
+    pub global_id: i64,
+    pub planning_id: Uuid,
+    pub seq: i64,
+    pub event_id: Uuid,
+    pub actor: Uuid,
+    pub client_op_id: String,
+    pub kind: String,
+    pub version: i32,
+    pub payload: String,
+    pub recorded_at: i64,
+}
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The planning's head is not the `expected_seq` the decision was based on.
+    #[error("stale expected_seq {expected}: the planning's head is {head}")]
+    Conflict { expected: i64, head: i64 },
+    /// The same `client_op_id` was already used by this actor for a different command.
+    #[error("client_op_id {0:?} was already used for a different command")]
+    OpConflict(String),
+    /// The database URL is not one we know.
+    #[error("unsupported database url {0:?}: use sqlite://… or postgres://…")]
+    UnsupportedUrl(String),
+    /// Anything the database said (connection lost, disk full, …).
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations could not be applied.
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// Whether trying the same operation later may succeed (database temporarily unreachable).
+    pub fn is_retriable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
+            )
+        )
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The event log. Object safe so the backend can be chosen at run time.
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends one command's events atomically (see the module docs for the rules).
+    async fn append(&self, req: AppendRequest) -> StoreResult<Appended>;
+
+    /// Events of one planning with `seq > after`, in seq order, at most `limit`.
+    async fn read(
+        &self,
+        planning_id: Uuid,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredEvent>>;
+
+    /// The planning's head seq (0 when it has no event).
+    async fn head(&self, planning_id: Uuid) -> StoreResult<i64>;
+
+    /// The whole log in global order: events with `global_id > after`, at most `limit`.
+    ///
+    /// On PostgreSQL a global id becomes visible at commit, not at insert, so a reader racing
+    /// concurrent writers may see id 1001 before 1000; this read is for exports and offline
+    /// tools. Live readers follow one planning by `seq`, which has no such hole.
+    async fn read_all(&self, after: i64, limit: i64) -> StoreResult<Vec<StoredEvent>>;
+
+    /// Ids of all plannings that have at least one event.
+    async fn plannings(&self) -> StoreResult<Vec<Uuid>>;
+
+    /// Closes the pool (used by tests that reopen a store).
+    async fn close(&self);
+}
+
+/// Opens the store named by `url` and applies its migrations.
+///
+/// `sqlite://path` (the file is created if missing) or `postgres://…` / `postgresql://…`.
+pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn EventStore>> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(postgres::PgStore::open(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_string()))
+    }
+}

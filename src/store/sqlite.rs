@@ -1,0 +1,27 @@
+//! The SQLite backend (the embedded default).
+use super::*;
+pub struct SqliteStore;
+impl SqliteStore {
+    pub async fn open(_url: &str) -> StoreResult<Self> {
+        todo!()
+    }
+}
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn append(&self, _req: AppendRequest) -> StoreResult<Appended> {
+        todo!()
+    }
+    async fn read(&self, _p: Uuid, _a: i64, _l: i64) -> StoreResult<Vec<StoredEvent>> {
+        todo!()
+    }
+    async fn head(&self, _p: Uuid) -> StoreResult<i64> {
+        todo!()
+    }
+    async fn read_all(&self, _a: i64, _l: i64) -> StoreResult<Vec<StoredEvent>> {
+        todo!()
+    }
+    async fn plannings(&self) -> StoreResult<Vec<Uuid>> {
+        todo!()
+    }
+    async fn close(&self) {}
+}
