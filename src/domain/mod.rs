@@ -1,1 +1,23 @@
-//! The pure planning domain (being built).
+//! The pure planning domain: commands, events, the projection, and the rules between them.
+//!
+//! - [`command::Command`]: what someone asks for;
+//! - [`decide::decide`]: the rules, `(&State, &Command, Context) -> Result<Vec<Event>>`;
+//! - [`event::Event`]: the facts, stored in the log with a type and a schema version;
+//! - [`state::State::apply`]: the fold of events into the projection.
+
+pub mod command;
+pub mod decide;
+pub mod deck;
+pub mod error;
+pub mod event;
+pub mod fixed;
+pub mod ids;
+pub mod policy;
+pub mod state;
+
+pub use command::Command;
+pub use decide::{decide, Context};
+pub use error::DomainError;
+pub use event::{Event, Phase, Role};
+pub use ids::*;
+pub use state::State;

@@ -1,0 +1,156 @@
+//! The divergence policy: when a closed round's item converges and when it is flagged.
+//!
+//! Rules, checked in this order for each item of a round (documented in `docs/domain.md`):
+//! 1. `quorum`: fewer than `quorum_percent` % of the members voted (a `☕` is not a vote);
+//! 2. `unsure`: `flag_unsure` is on and someone played `?`;
+//! 3. `spread`: the highest and lowest estimate are `spread_steps` or more deck steps apart
+//!    (default 2: on Fibonacci 3 vs 5 converges, 3 vs 8 is flagged).
+//!
+//! Otherwise the item converges and the proposed estimate is the deck card at the median vote,
+//! rounding up (the upper median for an even count). A flag names its rule, never the values.
+
+use super::deck::{Deck, UNSURE};
+use serde::{Deserialize, Serialize};
+
+/// Per-planning divergence settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DivergencePolicy {
+    /// Flag when the highest and lowest estimate are this many deck steps apart or more.
+    pub spread_steps: u32,
+    /// Flag when anyone played `?`.
+    pub flag_unsure: bool,
+    /// Flag when fewer than this percentage of the members voted (0 disables).
+    pub quorum_percent: u32,
+}
+
+impl Default for DivergencePolicy {
+    fn default() -> Self {
+        DivergencePolicy {
+            spread_steps: 2,
+            flag_unsure: true,
+            quorum_percent: 50,
+        }
+    }
+}
+
+/// Why an item was flagged for the live session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlagReason {
+    /// Too few members voted.
+    Quorum,
+    /// Someone could not estimate (`?`).
+    Unsure,
+    /// The votes are too far apart.
+    Spread,
+    /// Flagged by hand (a member, or the facilitator sending it to the agenda).
+    Manual,
+}
+
+/// The outcome of one item of a closed round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Converged { proposed: String },
+    Flagged(FlagReason),
+}
+
+impl DivergencePolicy {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.spread_steps == 0 {
+            return Err("spread_steps must be at least 1".into());
+        }
+        if self.quorum_percent > 100 {
+            return Err("quorum_percent must be 0 to 100".into());
+        }
+        Ok(())
+    }
+
+    /// Judges one item from its cards (`☕` included) and the number of eligible members.
+    pub fn judge<'a>(
+        &self,
+        deck: &Deck,
+        cards: impl IntoIterator<Item = &'a str>,
+        members: usize,
+    ) -> Verdict {
+        let cards: Vec<&str> = cards
+            .into_iter()
+            .filter(|c| *c != super::deck::PAUSE)
+            .collect();
+        let voted = cards.len();
+        // voted/members < q/100, without division.
+        if voted == 0 || (voted as u64) * 100 < (self.quorum_percent as u64) * (members as u64) {
+            return Verdict::Flagged(FlagReason::Quorum);
+        }
+        if self.flag_unsure && cards.contains(&UNSURE) {
+            return Verdict::Flagged(FlagReason::Unsure);
+        }
+        let mut steps: Vec<usize> = cards.iter().filter_map(|c| deck.step(c)).collect();
+        if steps.is_empty() {
+            // Only `?` votes with flag_unsure off: nothing to estimate from.
+            return Verdict::Flagged(FlagReason::Unsure);
+        }
+        steps.sort_unstable();
+        let (lo, hi) = (steps[0], steps[steps.len() - 1]);
+        if (hi - lo) as u64 >= self.spread_steps as u64 {
+            return Verdict::Flagged(FlagReason::Spread);
+        }
+        let median = steps[steps.len() / 2];
+        Verdict::Converged {
+            proposed: deck.cards[median].clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn judge(cards: &[&str], members: usize) -> Verdict {
+        DivergencePolicy::default().judge(&Deck::fibonacci(), cards.iter().copied(), members)
+    }
+
+    #[test]
+    fn adjacent_cards_converge_on_the_upper_median() {
+        assert_eq!(
+            judge(&["3", "5"], 2),
+            Verdict::Converged {
+                proposed: "5".into()
+            }
+        );
+        assert_eq!(
+            judge(&["3", "3", "5"], 3),
+            Verdict::Converged {
+                proposed: "3".into()
+            }
+        );
+    }
+
+    #[test]
+    fn two_steps_apart_is_flagged_as_spread() {
+        assert_eq!(judge(&["3", "8"], 2), Verdict::Flagged(FlagReason::Spread));
+    }
+
+    #[test]
+    fn unsure_beats_spread_and_quorum_beats_unsure() {
+        assert_eq!(
+            judge(&["?", "3", "21"], 3),
+            Verdict::Flagged(FlagReason::Unsure)
+        );
+        assert_eq!(judge(&["?"], 4), Verdict::Flagged(FlagReason::Quorum));
+        assert_eq!(judge(&[], 0), Verdict::Flagged(FlagReason::Quorum));
+    }
+
+    #[test]
+    fn pause_is_an_abstention() {
+        assert_eq!(
+            judge(&["☕", "☕", "5"], 3),
+            Verdict::Flagged(FlagReason::Quorum)
+        );
+        assert_eq!(
+            judge(&["☕", "5", "5"], 3),
+            Verdict::Converged {
+                proposed: "5".into()
+            }
+        );
+    }
+}

@@ -1,0 +1,766 @@
+//! The projection of a planning: what its events add up to, and [`State::apply`].
+//!
+//! `apply` is total: it never fails and never reads anything but the event, so a replay of the
+//! log from zero (or from a snapshot) always reaches the state the live fold reached. Maps are
+//! `BTreeMap`s so a state serialises the same way every time (snapshots, equality in tests).
+
+use super::deck::Deck;
+use super::event::*;
+use super::fixed::Fixed2;
+use super::ids::*;
+use super::policy::FlagReason;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A participant as the planning knows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Participant {
+    pub id: ParticipantId,
+    pub name: String,
+    pub role: Role,
+    /// SHA-256 hashes of the personal tokens that currently work.
+    pub token_hashes: Vec<String>,
+    pub removed: bool,
+    pub joined_at: Micros,
+    pub time_zone: Option<String>,
+    pub work_start_minute: Option<u32>,
+    pub work_end_minute: Option<u32>,
+    pub capacity: Option<Capacity>,
+}
+
+/// A declared availability.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capacity {
+    pub available_days: Fixed2,
+    pub focus_factor: Fixed2,
+    pub notes: Option<String>,
+}
+
+/// The latest readiness check of one criterion on one item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadinessCheck {
+    pub ok: bool,
+    pub note: Option<String>,
+    pub by: ParticipantId,
+}
+
+/// A flag on an item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flag {
+    pub reason: FlagReason,
+    pub round: Option<RoundId>,
+    pub note: Option<String>,
+    pub by: ParticipantId,
+}
+
+/// A candidate backlog item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Item {
+    pub id: ItemId,
+    pub draft: ItemDraft,
+    pub proposed_by: ParticipantId,
+    pub proposed_at: Micros,
+    /// Set when it came from an import or a carry-over.
+    pub source: Option<String>,
+    pub withdrawn: bool,
+    pub readiness: BTreeMap<CriterionId, ReadinessCheck>,
+    pub readiness_overridden: bool,
+    pub flag: Option<Flag>,
+    pub proposed_estimate: Option<String>,
+    pub estimate: Option<String>,
+    pub points: Option<Fixed2>,
+    /// Rounds this item was part of, oldest first.
+    pub rounds: Vec<RoundId>,
+}
+
+impl Item {
+    /// Criteria whose latest check failed (ignoring criteria no longer in the Definition of Ready).
+    pub fn failing_criteria(&self, dor: &[Criterion]) -> Vec<CriterionId> {
+        dor.iter()
+            .filter(|c| self.readiness.get(&c.id).is_some_and(|r| !r.ok))
+            .map(|c| c.id)
+            .collect()
+    }
+}
+
+/// A member's hidden vote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vote {
+    pub card: String,
+    pub nonce: String,
+}
+
+/// An estimation round.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Round {
+    pub id: RoundId,
+    pub items: Vec<ItemId>,
+    pub deck: Deck,
+    pub deadline: Micros,
+    pub live: bool,
+    pub opened_at: Micros,
+    pub previous: Option<RoundId>,
+    pub closed: Option<CloseReason>,
+    pub closed_at: Option<Micros>,
+    /// item → voter → vote. Sealed: only views made for the voter may show the card.
+    pub votes: BTreeMap<ItemId, BTreeMap<ParticipantId, Vote>>,
+    /// Items whose votes are revealed, with the votes as revealed.
+    pub revealed: BTreeMap<ItemId, Vec<RevealedVote>>,
+}
+
+impl Round {
+    pub fn is_open(&self) -> bool {
+        self.closed.is_none()
+    }
+}
+
+/// A comment, question or answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comment {
+    pub id: CommentId,
+    pub item: Option<ItemId>,
+    pub kind: CommentKind,
+    pub parent: Option<CommentId>,
+    pub addressee: Option<ParticipantId>,
+    pub text: String,
+    pub by: ParticipantId,
+    pub at: Micros,
+    pub edited: bool,
+    pub deleted: bool,
+    pub resolved: bool,
+    /// Answers posted to this question.
+    pub answers: Vec<CommentId>,
+}
+
+/// The sprint goal and its history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Goal {
+    pub text: String,
+    /// Every wording, oldest first, with who wrote it.
+    pub history: Vec<(String, ParticipantId)>,
+    pub committed: bool,
+}
+
+/// A recorded coin flip.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoinFlip {
+    pub question: String,
+    pub options: Vec<String>,
+    pub outcome: u32,
+    pub by: ParticipantId,
+    pub at: Micros,
+}
+
+/// The committed scope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commitment {
+    pub items: Vec<ItemId>,
+    pub points: Fixed2,
+    pub capacity: Fixed2,
+    pub over_capacity_confirmed: bool,
+    pub by: ParticipantId,
+    pub at: Micros,
+}
+
+/// The whole projection of one planning.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct State {
+    /// `None` until `PlanningCreated`.
+    pub planning: Option<PlanningId>,
+    pub title: String,
+    pub created_at: Micros,
+    pub phase: Option<Phase>,
+    pub deck: Deck,
+    pub policy: Policy,
+    pub schedule: Schedule,
+    pub member_invite_hash: String,
+    pub observer_invite_hash: String,
+    pub participants: BTreeMap<ParticipantId, Participant>,
+    pub goal: Option<Goal>,
+    pub items: BTreeMap<ItemId, Item>,
+    /// Backlog order set by the product owner; items not listed follow in proposal order.
+    pub rank: Vec<ItemId>,
+    /// Proposal order of all items (ties of `rank`).
+    pub proposal_order: Vec<ItemId>,
+    pub comments: BTreeMap<CommentId, Comment>,
+    pub definition_of_ready: Vec<Criterion>,
+    pub velocity: Option<Fixed2>,
+    pub rounds: BTreeMap<RoundId, Round>,
+    /// Round ids in opening order.
+    pub round_order: Vec<RoundId>,
+    pub sync_running: bool,
+    pub agenda: Vec<ItemId>,
+    pub coin_flips: Vec<CoinFlip>,
+    pub commitment: Option<Commitment>,
+    /// Reminders sent: (participant, round).
+    pub reminders: BTreeSet<(ParticipantId, Option<RoundId>)>,
+}
+
+impl State {
+    /// Applies one event. Events are facts: nothing here can refuse them.
+    pub fn apply(&mut self, event: &Event) {
+        match event.clone() {
+            Event::PlanningCreated {
+                planning,
+                title,
+                creator,
+                creator_name,
+                creator_token_hash,
+                deck,
+                policy,
+                member_invite_hash,
+                observer_invite_hash,
+                at,
+            } => {
+                self.planning = Some(planning);
+                self.title = title;
+                self.created_at = at;
+                self.phase = Some(Phase::Draft);
+                self.deck = deck;
+                self.policy = policy;
+                self.member_invite_hash = member_invite_hash;
+                self.observer_invite_hash = observer_invite_hash;
+                self.participants.insert(
+                    creator,
+                    Participant::new(
+                        creator,
+                        creator_name,
+                        Role::Facilitator,
+                        creator_token_hash,
+                        at,
+                    ),
+                );
+            }
+            Event::ParticipantJoined {
+                participant,
+                name,
+                role,
+                token_hash,
+                at,
+            } => {
+                self.participants.insert(
+                    participant,
+                    Participant::new(participant, name, role, token_hash, at),
+                );
+            }
+            Event::ParticipantRenamed { participant, name } => {
+                if let Some(p) = self.participants.get_mut(&participant) {
+                    p.name = name;
+                }
+            }
+            Event::RoleChanged {
+                participant, role, ..
+            } => {
+                if let Some(p) = self.participants.get_mut(&participant) {
+                    p.role = role;
+                }
+            }
+            Event::ParticipantRemoved { participant, .. } => {
+                if let Some(p) = self.participants.get_mut(&participant) {
+                    p.removed = true;
+                    p.token_hashes.clear();
+                }
+                // A removed member's votes no longer count in rounds still open.
+                for round in self.rounds.values_mut().filter(|r| r.is_open()) {
+                    for votes in round.votes.values_mut() {
+                        votes.remove(&participant);
+                    }
+                }
+            }
+            Event::InviteRotated {
+                role, invite_hash, ..
+            } => match role {
+                Role::Observer => self.observer_invite_hash = invite_hash,
+                _ => self.member_invite_hash = invite_hash,
+            },
+            Event::ParticipantLinkReissued {
+                participant,
+                token_hash,
+                revoked_previous,
+                ..
+            } => {
+                if let Some(p) = self.participants.get_mut(&participant) {
+                    if revoked_previous {
+                        p.token_hashes.clear();
+                    }
+                    p.token_hashes.push(token_hash);
+                }
+            }
+            Event::TimeZoneSet {
+                participant,
+                time_zone,
+                work_start_minute,
+                work_end_minute,
+            } => {
+                if let Some(p) = self.participants.get_mut(&participant) {
+                    p.time_zone = Some(time_zone);
+                    p.work_start_minute = work_start_minute;
+                    p.work_end_minute = work_end_minute;
+                }
+            }
+            Event::PhaseChanged { to, .. } => self.phase = Some(to),
+            Event::ScheduleSet { schedule } => self.schedule = schedule,
+            Event::PolicySet { policy } => self.policy = policy,
+            Event::GoalDrafted { text, by } => {
+                self.goal = Some(Goal {
+                    text: text.clone(),
+                    history: vec![(text, by)],
+                    committed: false,
+                })
+            }
+            Event::GoalAmended { text, by, .. } => {
+                if let Some(g) = self.goal.as_mut() {
+                    g.text = text.clone();
+                    g.history.push((text, by));
+                }
+            }
+            Event::GoalCommitted { text, .. } => {
+                if let Some(g) = self.goal.as_mut() {
+                    g.text = text;
+                    g.committed = true;
+                }
+            }
+            Event::ItemProposed {
+                item,
+                draft,
+                by,
+                at,
+            } => self.add_item(item, draft, by, at, None),
+            Event::ItemEdited { item, patch, .. } => {
+                if let Some(it) = self.items.get_mut(&item) {
+                    let d = &mut it.draft;
+                    if let Some(v) = patch.title {
+                        d.title = v;
+                    }
+                    if let Some(v) = patch.description {
+                        d.description = v;
+                    }
+                    if let Some(v) = patch.acceptance_criteria {
+                        d.acceptance_criteria = v;
+                    }
+                    if let Some(v) = patch.attachments {
+                        d.attachments = v;
+                    }
+                    if let Some(v) = patch.dependencies {
+                        d.dependencies = v;
+                    }
+                    if let Some(v) = patch.labels {
+                        d.labels = v;
+                    }
+                    if let Some(v) = patch.external_key {
+                        d.external_key = (!v.is_empty()).then_some(v);
+                    }
+                }
+            }
+            Event::ItemWithdrawn { item, .. } => {
+                if let Some(it) = self.items.get_mut(&item) {
+                    it.withdrawn = true;
+                    it.flag = None;
+                }
+                self.agenda.retain(|i| *i != item);
+            }
+            Event::ItemsImported {
+                items,
+                source,
+                by,
+                at,
+            } => {
+                for n in items {
+                    self.add_item(n.item, n.draft, by, at, Some(format!("import:{source}")));
+                }
+            }
+            Event::ItemsCarriedOver {
+                from_planning,
+                items,
+                by,
+                at,
+            } => {
+                for n in items {
+                    self.add_item(
+                        n.item,
+                        n.draft,
+                        by,
+                        at,
+                        Some(format!("carried-over:{from_planning}")),
+                    );
+                }
+            }
+            Event::ItemsRanked { order, .. } => {
+                let mut rank = order.clone();
+                rank.extend(self.rank.iter().filter(|i| !order.contains(i)).copied());
+                self.rank = rank;
+            }
+            Event::CommentPosted {
+                comment,
+                item,
+                kind,
+                parent,
+                addressee,
+                text,
+                by,
+                at,
+            } => {
+                if kind == CommentKind::Answer {
+                    if let Some(q) = parent.and_then(|p| self.comments.get_mut(&p)) {
+                        q.answers.push(comment);
+                    }
+                }
+                self.comments.insert(
+                    comment,
+                    Comment {
+                        id: comment,
+                        item,
+                        kind,
+                        parent,
+                        addressee,
+                        text,
+                        by,
+                        at,
+                        edited: false,
+                        deleted: false,
+                        resolved: false,
+                        answers: Vec::new(),
+                    },
+                );
+            }
+            Event::CommentEdited { comment, text, .. } => {
+                if let Some(c) = self.comments.get_mut(&comment) {
+                    c.text = text;
+                    c.edited = true;
+                }
+            }
+            Event::CommentDeleted { comment, .. } => {
+                if let Some(c) = self.comments.get_mut(&comment) {
+                    c.text.clear();
+                    c.deleted = true;
+                }
+            }
+            Event::QuestionResolved { comment, .. } => {
+                if let Some(c) = self.comments.get_mut(&comment) {
+                    c.resolved = true;
+                }
+            }
+            Event::ReadinessChecked {
+                item,
+                criterion,
+                ok,
+                note,
+                by,
+            } => {
+                if let Some(it) = self.items.get_mut(&item) {
+                    it.readiness
+                        .insert(criterion, ReadinessCheck { ok, note, by });
+                }
+            }
+            Event::DefinitionOfReadySet { criteria, .. } => self.definition_of_ready = criteria,
+            Event::ReadinessOverridden { item, .. } => {
+                if let Some(it) = self.items.get_mut(&item) {
+                    it.readiness_overridden = true;
+                }
+            }
+            Event::CapacityDeclared {
+                participant,
+                available_days,
+                focus_factor,
+                notes,
+                ..
+            } => {
+                if let Some(p) = self.participants.get_mut(&participant) {
+                    p.capacity = Some(Capacity {
+                        available_days,
+                        focus_factor,
+                        notes,
+                    });
+                }
+            }
+            Event::VelocitySet { points_per_day, .. } => self.velocity = Some(points_per_day),
+            Event::RoundOpened {
+                round,
+                items,
+                deck,
+                deadline,
+                live,
+                at,
+                ..
+            } => self.open_round(round, items, deck, deadline, live, at, None),
+            Event::RevoteOpened {
+                round,
+                items,
+                previous,
+                deck,
+                deadline,
+                at,
+                ..
+            } => self.open_round(round, items, deck, deadline, true, at, Some(previous)),
+            Event::VoteCast {
+                round,
+                item,
+                voter,
+                card,
+                nonce,
+            } => {
+                if let Some(r) = self.rounds.get_mut(&round) {
+                    r.votes
+                        .entry(item)
+                        .or_default()
+                        .insert(voter, Vote { card, nonce });
+                }
+            }
+            Event::VoteWithdrawn { round, item, voter } => {
+                if let Some(votes) = self
+                    .rounds
+                    .get_mut(&round)
+                    .and_then(|r| r.votes.get_mut(&item))
+                {
+                    votes.remove(&voter);
+                }
+            }
+            Event::RoundClosed { round, reason, at } => {
+                if let Some(r) = self.rounds.get_mut(&round) {
+                    r.closed = Some(reason);
+                    r.closed_at = Some(at);
+                }
+            }
+            Event::VotesRevealed {
+                round, item, votes, ..
+            } => {
+                if let Some(r) = self.rounds.get_mut(&round) {
+                    r.revealed.insert(item, votes);
+                }
+            }
+            Event::ItemFlagged {
+                item,
+                reason,
+                round,
+                note,
+                by,
+            } => {
+                if let Some(it) = self.items.get_mut(&item) {
+                    it.flag = Some(Flag {
+                        reason,
+                        round,
+                        note,
+                        by,
+                    });
+                    it.proposed_estimate = None;
+                }
+                if self.sync_running && !self.agenda.contains(&item) {
+                    self.agenda.push(item);
+                }
+            }
+            Event::FlagCleared { item, .. } => {
+                if let Some(it) = self.items.get_mut(&item) {
+                    it.flag = None;
+                }
+            }
+            Event::EstimateProposed { item, card, .. } => {
+                if let Some(it) = self.items.get_mut(&item) {
+                    it.proposed_estimate = Some(card);
+                }
+            }
+            Event::EstimateAgreed {
+                item, card, points, ..
+            } => {
+                if let Some(it) = self.items.get_mut(&item) {
+                    it.estimate = Some(card);
+                    it.points = points;
+                    it.proposed_estimate = None;
+                    it.flag = None;
+                }
+            }
+            Event::SyncStarted { .. } => self.sync_running = true,
+            Event::AgendaSet { items, .. } => self.agenda = items,
+            Event::CoinFlipped {
+                question,
+                options,
+                outcome,
+                by,
+                at,
+            } => self.coin_flips.push(CoinFlip {
+                question,
+                options,
+                outcome,
+                by,
+                at,
+            }),
+            Event::SyncEnded { .. } => self.sync_running = false,
+            Event::ScopeCommitted {
+                items,
+                points,
+                capacity,
+                over_capacity_confirmed,
+                by,
+                at,
+            } => {
+                self.commitment = Some(Commitment {
+                    items,
+                    points,
+                    capacity,
+                    over_capacity_confirmed,
+                    by,
+                    at,
+                });
+                self.sync_running = false;
+            }
+            Event::ReminderSent {
+                participant, round, ..
+            } => {
+                self.reminders.insert((participant, round));
+            }
+        }
+    }
+
+    fn add_item(
+        &mut self,
+        id: ItemId,
+        draft: ItemDraft,
+        by: ParticipantId,
+        at: Micros,
+        source: Option<String>,
+    ) {
+        self.items.insert(
+            id,
+            Item {
+                id,
+                draft,
+                proposed_by: by,
+                proposed_at: at,
+                source,
+                withdrawn: false,
+                readiness: BTreeMap::new(),
+                readiness_overridden: false,
+                flag: None,
+                proposed_estimate: None,
+                estimate: None,
+                points: None,
+                rounds: Vec::new(),
+            },
+        );
+        self.proposal_order.push(id);
+        self.rank.push(id);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn open_round(
+        &mut self,
+        id: RoundId,
+        items: Vec<ItemId>,
+        deck: Deck,
+        deadline: Micros,
+        live: bool,
+        at: Micros,
+        previous: Option<RoundId>,
+    ) {
+        for i in &items {
+            if let Some(it) = self.items.get_mut(i) {
+                it.rounds.push(id);
+                it.proposed_estimate = None;
+            }
+        }
+        self.rounds.insert(
+            id,
+            Round {
+                id,
+                items,
+                deck,
+                deadline,
+                live,
+                opened_at: at,
+                previous,
+                closed: None,
+                closed_at: None,
+                votes: BTreeMap::new(),
+                revealed: BTreeMap::new(),
+            },
+        );
+        self.round_order.push(id);
+    }
+
+    /// Folds events into a fresh state.
+    pub fn replay<'a>(events: impl IntoIterator<Item = &'a Event>) -> State {
+        let mut s = State::default();
+        for e in events {
+            s.apply(e);
+        }
+        s
+    }
+
+    // ---- queries used by decide and by views ----
+
+    /// An active (not removed) participant.
+    pub fn participant(&self, id: ParticipantId) -> Option<&Participant> {
+        self.participants.get(&id).filter(|p| !p.removed)
+    }
+
+    /// The participant a token hash belongs to, if it still works.
+    pub fn participant_by_token(&self, token_hash: &str) -> Option<&Participant> {
+        self.participants
+            .values()
+            .find(|p| !p.removed && p.token_hashes.iter().any(|h| h == token_hash))
+    }
+
+    /// Active members (the voters).
+    pub fn members(&self) -> impl Iterator<Item = &Participant> {
+        self.participants
+            .values()
+            .filter(|p| !p.removed && p.role == Role::Member)
+    }
+
+    /// Items in backlog order (withdrawn ones left out).
+    pub fn ranked_items(&self) -> impl Iterator<Item = &Item> {
+        self.rank
+            .iter()
+            .filter_map(|i| self.items.get(i))
+            .filter(|i| !i.withdrawn)
+    }
+
+    /// The open round an item is in, if any.
+    pub fn open_round_of(&self, item: ItemId) -> Option<&Round> {
+        self.rounds
+            .values()
+            .find(|r| r.is_open() && r.items.contains(&item))
+    }
+
+    /// Team capacity in points: Σ(days × focus) × velocity (zero without a velocity).
+    pub fn capacity_points(&self) -> Fixed2 {
+        let focused_days = self
+            .participants
+            .values()
+            .filter(|p| !p.removed && p.role != Role::Observer)
+            .filter_map(|p| p.capacity.as_ref())
+            .fold(Fixed2::ZERO, |acc, c| {
+                acc.saturating_add(c.available_days.times(c.focus_factor))
+            });
+        focused_days.times(self.velocity.unwrap_or(Fixed2::ZERO))
+    }
+
+    /// Members who have not voted on every item of an open round.
+    pub fn not_voted(&self, round: &Round) -> Vec<ParticipantId> {
+        self.members()
+            .filter(|m| {
+                round
+                    .items
+                    .iter()
+                    .any(|i| !round.votes.get(i).is_some_and(|v| v.contains_key(&m.id)))
+            })
+            .map(|m| m.id)
+            .collect()
+    }
+}
+
+impl Participant {
+    fn new(id: ParticipantId, name: String, role: Role, token_hash: String, at: Micros) -> Self {
+        Participant {
+            id,
+            name,
+            role,
+            token_hashes: vec![token_hash],
+            removed: false,
+            joined_at: at,
+            time_zone: None,
+            work_start_minute: None,
+            work_end_minute: None,
+            capacity: None,
+        }
+    }
+}
