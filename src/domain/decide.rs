@@ -698,7 +698,13 @@ pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec
                 need(role, &[Role::Facilitator])?;
                 CloseReason::Facilitator
             };
-            close(state, r, &cards(r), reason, me, now)
+            // A deadline close is dated at the deadline, even when it runs late (after a restart).
+            let at = if reason == CloseReason::Deadline {
+                r.deadline
+            } else {
+                now
+            };
+            close(state, r, &cards(r), reason, me, at)
         }
         C::RevealVotes { round, item } => {
             need(role, &[Role::Facilitator])?;
