@@ -1,6 +1,6 @@
 //! Command-line and environment configuration; the doc comments below are the `--help`.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 
 /// sprintlog: a self-hostable server for async-first sprint planning.
@@ -15,12 +15,75 @@ pub struct Config {
     #[arg(long, env = "SPRINTLOG_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
 
+    /// Public base URL used in invite links (defaults to http://<bind>).
+    #[arg(long, env = "SPRINTLOG_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
     /// Log filter in `tracing_subscriber::EnvFilter` syntax.
     #[arg(long, env = "RUST_LOG", default_value = "info,sqlx=warn")]
     pub log: String,
 
+    #[command(flatten)]
+    pub limits: Limits,
+
     #[command(subcommand)]
     pub command: Option<Cmd>,
+}
+
+/// Protection limits; every one is configurable (a load test raises them).
+#[derive(Debug, Clone, Args)]
+pub struct Limits {
+    /// Largest websocket message accepted, in bytes.
+    #[arg(long, env = "SPRINTLOG_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
+    pub max_frame_bytes: usize,
+
+    /// Largest HTTP request body accepted, in bytes (imports included).
+    #[arg(long, env = "SPRINTLOG_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Commands per second one websocket connection (or one token over REST) may send.
+    #[arg(long, env = "SPRINTLOG_COMMAND_RATE", default_value_t = 20)]
+    pub command_rate: u32,
+
+    /// Burst of commands allowed above the rate.
+    #[arg(long, env = "SPRINTLOG_COMMAND_BURST", default_value_t = 40)]
+    pub command_burst: u32,
+
+    /// Frames queued for one websocket before it is closed as too slow (close code 4008).
+    #[arg(long, env = "SPRINTLOG_OUTBOUND_QUEUE", default_value_t = 512)]
+    pub outbound_queue: usize,
+
+    /// Seconds an unused room stays in memory.
+    #[arg(long, env = "SPRINTLOG_ROOM_IDLE_SECS", default_value_t = 300)]
+    pub room_idle_secs: u64,
+
+    /// Seconds an HTTP request may take.
+    #[arg(long, env = "SPRINTLOG_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+
+    /// Websocket `Origin`s allowed besides the server's own host (comma separated).
+    #[arg(long, env = "SPRINTLOG_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Catch-up sends a snapshot instead of events when the client is this far behind.
+    #[arg(long, env = "SPRINTLOG_SNAPSHOT_AFTER", default_value_t = 1000)]
+    pub snapshot_after: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: 64 * 1024,
+            max_body_bytes: 2 * 1024 * 1024,
+            command_rate: 20,
+            command_burst: 40,
+            outbound_queue: 512,
+            room_idle_secs: 300,
+            request_timeout_secs: 30,
+            allowed_origins: Vec::new(),
+            snapshot_after: 1000,
+        }
+    }
 }
 
 /// Operator commands run against the configured database without a server.

@@ -6,8 +6,11 @@
 //!   through a context, so every rule is a plain function under test.
 //! - [`store`]: the append-only log on sqlx (SQLite by default, PostgreSQL to scale out). It
 //!   stores encoded events with a gapless per-planning `seq` and knows nothing of the domain.
+//! - [`server`]: the realtime core (rooms, registry, per-viewer views) and its HTTP and
+//!   websocket transport.
 //! - [`config`]: command line and environment.
 
 pub mod config;
 pub mod domain;
+pub mod server;
 pub mod store;

@@ -2,9 +2,10 @@
 
 use clap::Parser;
 use sprintlog::config::{Cmd, Config};
+use sprintlog::server::Server;
 
 #[tokio::main]
-async fn main() -> anyhow_free::Result {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&config.log))
@@ -16,14 +17,41 @@ async fn main() -> anyhow_free::Result {
             Ok(())
         }
         Cmd::Serve => {
-            tracing::info!(bind = %config.bind, "server not built yet; log opened");
-            drop(store);
+            let server = Server::start(
+                store,
+                config.bind,
+                config.limits.clone(),
+                config.public_url.clone(),
+            )
+            .await?;
+            tracing::info!(addr = %server.addr, "sprintlog is listening");
+            println!("sprintlog web client: {}/", server.app.public_url);
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing in-flight appends");
+            server.shutdown().await;
             Ok(())
         }
     }
 }
 
-/// `main`'s error type: anything displayable, printed once by the runtime.
-mod anyhow_free {
-    pub type Result = std::result::Result<(), Box<dyn std::error::Error>>;
+/// Resolves on ctrl-c or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
 }

@@ -63,6 +63,14 @@ pub struct Appended {
     pub duplicate: bool,
 }
 
+/// What the log remembers of an appended command (for idempotent retries).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandRecord {
+    pub command_hash: String,
+    pub first_seq: i64,
+    pub last_seq: i64,
+}
+
 /// An event as read back from the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEvent {
@@ -127,6 +135,14 @@ pub trait EventStore: Send + Sync + 'static {
         after: i64,
         limit: i64,
     ) -> StoreResult<Vec<StoredEvent>>;
+
+    /// The record of an already appended command, if `(planning, actor, client_op_id)` is known.
+    async fn find_command(
+        &self,
+        planning_id: Uuid,
+        actor: Uuid,
+        client_op_id: &str,
+    ) -> StoreResult<Option<CommandRecord>>;
 
     /// The planning's head seq (0 when it has no event).
     async fn head(&self, planning_id: Uuid) -> StoreResult<i64>;

@@ -14,6 +14,14 @@ impl EventStore for SqliteStore {
     async fn read(&self, _p: Uuid, _a: i64, _l: i64) -> StoreResult<Vec<StoredEvent>> {
         todo!()
     }
+    async fn find_command(
+        &self,
+        _p: Uuid,
+        _a: Uuid,
+        _o: &str,
+    ) -> StoreResult<Option<CommandRecord>> {
+        todo!()
+    }
     async fn head(&self, _p: Uuid) -> StoreResult<i64> {
         todo!()
     }

@@ -1,0 +1,467 @@
+//! The REST API: plannings, joining, commands, reads (see docs/protocol.md for every route).
+
+use super::auth::{hash_secret, new_secret};
+use super::error::ApiError;
+use super::room::{now_micros, Live, Room, RoomError, PAGE};
+use super::view::{self, Viewer};
+use super::AppState;
+use crate::domain::command::Command;
+use crate::domain::deck::Deck;
+use crate::domain::event::{Policy, Role};
+use crate::domain::ids::{ParticipantId, PlanningId};
+use crate::domain::{decide, Context, State};
+use crate::store::{canonical, AppendRequest, NewEvent};
+use axum::extract::{Path, Query, State as AxState};
+use axum::http::HeaderMap;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The caller, authenticated by a personal token for one planning.
+pub struct Caller {
+    pub room: Arc<Room>,
+    pub participant: ParticipantId,
+    pub role: Role,
+    pub name: String,
+    pub token_hash: String,
+}
+
+/// The token from `Authorization: Bearer …` or `?token=`.
+pub fn token_from(headers: &HeaderMap, query_token: Option<&str>) -> Option<String> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string())
+        .or_else(|| query_token.map(str::to_string))
+        .filter(|t| !t.is_empty() && t.len() <= 256)
+}
+
+/// Parses a planning id from a path segment.
+pub fn planning_id(raw: &str) -> Result<PlanningId, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound("planning"))
+}
+
+/// Loads the planning and finds the token's participant in it.
+pub async fn authenticate(
+    app: &AppState,
+    id: PlanningId,
+    token: Option<String>,
+) -> Result<Caller, ApiError> {
+    let token = token.ok_or(ApiError::Unauthorized)?;
+    let room = app
+        .registry
+        .get(id)
+        .await?
+        .ok_or(ApiError::NotFound("planning"))?;
+    let token_hash = hash_secret(&token);
+    let who = room.read(|l| {
+        l.state
+            .participant_by_token(&token_hash)
+            .map(|p| (p.id, p.role, p.name.clone()))
+    });
+    let (participant, role, name) = who.ok_or(ApiError::Unauthorized)?;
+    Ok(Caller {
+        room,
+        participant,
+        role,
+        name,
+        token_hash,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    pub title: String,
+    /// The creator's display name.
+    pub name: String,
+    #[serde(default)]
+    pub deck: Option<Deck>,
+    #[serde(default)]
+    pub policy: Option<Policy>,
+}
+
+/// `POST /api/plannings`
+pub async fn create_planning(
+    AxState(app): AxState<AppState>,
+    Json(body): Json<CreateBody>,
+) -> Result<Json<Value>, ApiError> {
+    let token = new_secret();
+    let member_invite = new_secret();
+    let observer_invite = new_secret();
+    let creator = ParticipantId(Uuid::new_v4());
+    let cmd = Command::CreatePlanning {
+        title: body.title,
+        creator_name: body.name,
+        creator_token_hash: hash_secret(&token),
+        deck: body.deck,
+        policy: body.policy,
+        member_invite_hash: hash_secret(&member_invite),
+        observer_invite_hash: hash_secret(&observer_invite),
+    };
+    let now = now_micros();
+    let events = {
+        let mut rng = rand::rngs::OsRng;
+        let mut ctx = Context {
+            actor: creator,
+            now,
+            rng: &mut rng,
+        };
+        decide(&State::default(), &cmd, &mut ctx)?
+    };
+    let Some(crate::domain::Event::PlanningCreated { planning, .. }) = events.first().cloned()
+    else {
+        return Err(ApiError::BadRequest("could not create the planning".into()));
+    };
+    let op = format!("create:{planning}");
+    let req = AppendRequest {
+        planning_id: planning.0,
+        expected_seq: 0,
+        actor: creator.0,
+        client_op_id: op,
+        command_hash: super::auth::sha256_hex(
+            canonical::to_canonical(&cmd).unwrap_or_default().as_bytes(),
+        ),
+        recorded_at: now,
+        events: events
+            .iter()
+            .map(|e| {
+                let (kind, version, payload) = e.encode();
+                NewEvent {
+                    event_id: Uuid::new_v4(),
+                    kind: kind.into(),
+                    version,
+                    payload,
+                }
+            })
+            .collect(),
+    };
+    // The append runs in its own task: a client that goes away mid-request cannot cut it short.
+    let store = app.registry.store().clone();
+    let appended = tokio::spawn(async move { store.append(req).await })
+        .await
+        .map_err(|_| ApiError::Room(RoomError::Closed))??;
+    let mut live = Live::default();
+    for e in &events {
+        live.state.apply(e);
+    }
+    live.head = appended.last_seq;
+    app.registry.insert(Room::spawn(
+        app.registry.store().clone(),
+        app.metrics.clone(),
+        planning,
+        live,
+    ));
+    let base = app.public_url.clone();
+    Ok(Json(json!({
+        "planning": planning,
+        "participant": creator,
+        "role": Role::Facilitator,
+        "token": token,
+        "member_invite": member_invite,
+        "observer_invite": observer_invite,
+        "links": {
+            "facilitator": format!("{base}/#/p/{planning}?token={token}"),
+            "member": format!("{base}/#/join/{planning}?invite={member_invite}"),
+            "observer": format!("{base}/#/join/{planning}?invite={observer_invite}"),
+        },
+        "head": appended.last_seq,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinBody {
+    pub invite: String,
+    pub name: String,
+}
+
+/// `POST /api/plannings/{id}/join`
+pub async fn join(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<JoinBody>,
+) -> Result<Json<Value>, ApiError> {
+    let id = planning_id(&id)?;
+    let room = app
+        .registry
+        .get(id)
+        .await?
+        .ok_or(ApiError::NotFound("planning"))?;
+    let token = new_secret();
+    let participant = ParticipantId(Uuid::new_v4());
+    let ack = room
+        .execute(
+            participant,
+            format!("join:{participant}"),
+            None,
+            Command::Join {
+                name: body.name,
+                invite_hash: hash_secret(&body.invite),
+                token_hash: hash_secret(&token),
+            },
+        )
+        .await?;
+    let role = room.read(|l| l.state.participants.get(&participant).map(|p| p.role));
+    let base = app.public_url.clone();
+    Ok(Json(json!({
+        "planning": id,
+        "participant": participant,
+        "role": role,
+        "token": token,
+        "link": format!("{base}/#/p/{id}?token={token}"),
+        "head": ack.head,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandBody {
+    pub client_op_id: String,
+    #[serde(default)]
+    pub expected_seq: Option<i64>,
+    pub command: Value,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct TokenQuery {
+    pub token: Option<String>,
+}
+
+/// Checks a client op id: 1 to 128 printable ASCII characters.
+pub fn check_op(op: &str) -> Result<(), ApiError> {
+    if op.is_empty() || op.len() > 128 || !op.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::BadRequest(
+            "client_op_id must be 1 to 128 printable ASCII characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /api/plannings/{id}/commands`
+pub async fn command(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+    Json(body): Json<CommandBody>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = authenticate(
+        &app,
+        planning_id(&id)?,
+        token_from(&headers, q.token.as_deref()),
+    )
+    .await?;
+    check_op(&body.client_op_id)?;
+    if !app.rate_check(&caller.token_hash) {
+        return Err(ApiError::TooMany);
+    }
+    let command: Command = serde_json::from_value(body.command)
+        .map_err(|e| ApiError::BadRequest(format!("invalid command: {e}")))?;
+    let ack = caller
+        .room
+        .execute(
+            caller.participant,
+            body.client_op_id.clone(),
+            body.expected_seq,
+            command,
+        )
+        .await
+        .inspect_err(|_| {
+            app.metrics
+                .commands_rejected
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        })?;
+    Ok(Json(json!({
+        "client_op_id": body.client_op_id,
+        "first": ack.first,
+        "head": ack.head,
+        "duplicate": ack.duplicate,
+    })))
+}
+
+/// `GET /api/plannings/{id}`: the projection as the caller may see it.
+pub async fn read_planning(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let caller = authenticate(
+        &app,
+        planning_id(&id)?,
+        token_from(&headers, q.token.as_deref()),
+    )
+    .await?;
+    let me: Viewer = Some(caller.participant);
+    let body = caller.room.read(|l| {
+        json!({
+            "planning": caller.room.shared.id,
+            "head": l.head,
+            "you": { "participant": caller.participant, "role": caller.role, "name": caller.name },
+            "online": caller.room.online(),
+            "state": view::state_view(&l.state, me),
+        })
+    });
+    Ok(Json(body))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EventsQuery {
+    #[serde(default)]
+    pub after: i64,
+    #[serde(default)]
+    pub limit: Option<i64>,
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+/// `GET /api/plannings/{id}/events?after=&limit=`: events after a seq, redacted for the caller.
+pub async fn events(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<EventsQuery>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let caller = authenticate(
+        &app,
+        planning_id(&id)?,
+        token_from(&headers, q.token.as_deref()),
+    )
+    .await?;
+    let limit = q.limit.unwrap_or(100).clamp(1, PAGE);
+    if q.after < 0 {
+        return Err(ApiError::BadRequest("after must be 0 or more".into()));
+    }
+    let stored = app
+        .registry
+        .store()
+        .read(caller.room.shared.id.0, q.after, limit)
+        .await?;
+    let decoded = super::room::decode_all(&stored)?;
+    let frames: Vec<Value> = stored
+        .iter()
+        .zip(&decoded)
+        .map(|(s, e)| view::event_frame(s, e, Some(caller.participant)))
+        .collect();
+    let head = caller.room.read(|l| l.head);
+    Ok(Json(json!({ "events": frames, "head": head })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateBody {
+    pub role: Role,
+}
+
+/// `POST /api/plannings/{id}/invites`: the facilitator replaces an invite; returns the new one.
+pub async fn rotate_invite(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+    Json(body): Json<RotateBody>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = authenticate(
+        &app,
+        planning_id(&id)?,
+        token_from(&headers, q.token.as_deref()),
+    )
+    .await?;
+    let invite = new_secret();
+    let ack = caller
+        .room
+        .execute(
+            caller.participant,
+            format!("rotate:{}", Uuid::new_v4()),
+            None,
+            Command::RotateInvite {
+                role: body.role,
+                invite_hash: hash_secret(&invite),
+            },
+        )
+        .await?;
+    let pid = caller.room.shared.id;
+    Ok(Json(json!({
+        "role": body.role,
+        "invite": invite,
+        "link": format!("{}/#/join/{pid}?invite={invite}", app.public_url),
+        "head": ack.head,
+    })))
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReissueBody {
+    #[serde(default)]
+    pub revoke_previous: bool,
+}
+
+/// `POST /api/plannings/{id}/participants/{pid}/link`: a new personal link for someone.
+pub async fn reissue_link(
+    AxState(app): AxState<AppState>,
+    Path((id, pid)): Path<(String, String)>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+    Json(body): Json<ReissueBody>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = authenticate(
+        &app,
+        planning_id(&id)?,
+        token_from(&headers, q.token.as_deref()),
+    )
+    .await?;
+    let participant: ParticipantId = pid.parse().map_err(|_| ApiError::NotFound("participant"))?;
+    let token = new_secret();
+    let ack = caller
+        .room
+        .execute(
+            caller.participant,
+            format!("reissue:{}", Uuid::new_v4()),
+            None,
+            Command::ReissueLink {
+                participant,
+                token_hash: hash_secret(&token),
+                revoke_previous: body.revoke_previous,
+            },
+        )
+        .await?;
+    let planning = caller.room.shared.id;
+    Ok(Json(json!({
+        "participant": participant,
+        "token": token,
+        "link": format!("{}/#/p/{planning}?token={token}", app.public_url),
+        "head": ack.head,
+    })))
+}
+
+/// `DELETE /api/plannings/{id}/participants/{pid}`: remove a participant.
+pub async fn remove_participant(
+    AxState(app): AxState<AppState>,
+    Path((id, pid)): Path<(String, String)>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let caller = authenticate(
+        &app,
+        planning_id(&id)?,
+        token_from(&headers, q.token.as_deref()),
+    )
+    .await?;
+    let participant: ParticipantId = pid.parse().map_err(|_| ApiError::NotFound("participant"))?;
+    let ack = caller
+        .room
+        .execute(
+            caller.participant,
+            format!("remove:{participant}"),
+            None,
+            Command::RemoveParticipant { participant },
+        )
+        .await?;
+    Ok(Json(
+        json!({ "participant": participant, "head": ack.head }),
+    ))
+}

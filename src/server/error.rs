@@ -1,0 +1,126 @@
+//! The HTTP error type: one enum, mapped once to a status, a stable code and a message.
+//!
+//! Internal failures are logged with their details and shown to the client as a generic
+//! message; domain refusals are shown as they are (they explain what to fix).
+
+use super::room::RoomError;
+use crate::domain::DomainError;
+use crate::store::StoreError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("a valid token for this planning is required")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("request body too large")]
+    TooLarge,
+    #[error("too many commands: slow down")]
+    TooMany,
+    #[error(transparent)]
+    Room(#[from] RoomError),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Room(RoomError::Store(e))
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        ApiError::Room(RoomError::Domain(e))
+    }
+}
+
+/// Status, code and client-facing message of a room error (shared with websocket error frames).
+pub fn describe_room_error(e: &RoomError) -> (StatusCode, String, String) {
+    match e {
+        RoomError::Domain(d) => (domain_status(d), d.code().to_string(), d.to_string()),
+        RoomError::Conflict { .. } => (StatusCode::CONFLICT, "conflict".into(), e.to_string()),
+        RoomError::OpConflict(_) => (StatusCode::CONFLICT, "op_conflict".into(), e.to_string()),
+        RoomError::Store(s) if s.is_retriable() => {
+            tracing::warn!(error = %s, "storage unavailable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable".into(),
+                "storage is unavailable, retry with the same client_op_id".into(),
+            )
+        }
+        RoomError::Closed => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable".into(),
+            "the server is shutting down, retry with the same client_op_id".into(),
+        ),
+        RoomError::Store(_) | RoomError::Codec(_) => {
+            tracing::error!(error = %e, "internal error");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal".into(),
+                "internal error".into(),
+            )
+        }
+    }
+}
+
+fn domain_status(d: &DomainError) -> StatusCode {
+    use DomainError::*;
+    match d {
+        Forbidden { .. } | NotAParticipant | InvalidInvite => StatusCode::FORBIDDEN,
+        UnknownParticipant(_)
+        | UnknownItem(_)
+        | UnknownRound(_)
+        | UnknownComment(_)
+        | UnknownCriterion(_)
+        | NoPlanning => StatusCode::NOT_FOUND,
+        Invalid(_) | InvalidCard(_) | InvalidRole(_) | NotAQuestion(_) | ItemNotInRound { .. } => {
+            StatusCode::BAD_REQUEST
+        }
+        _ => StatusCode::CONFLICT,
+    }
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, String, String) {
+        match self {
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request".into(), m.clone()),
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized".into(),
+                self.to_string(),
+            ),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden".into(), m.clone()),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found".into(), self.to_string()),
+            ApiError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large".into(),
+                self.to_string(),
+            ),
+            ApiError::TooMany => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited".into(),
+                self.to_string(),
+            ),
+            ApiError::Room(e) => describe_room_error(e),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.parts();
+        let mut body = json!({ "error": { "code": code, "message": message } });
+        if let ApiError::Room(RoomError::Conflict { head, .. }) = &self {
+            body["error"]["head"] = json!(head);
+        }
+        (status, Json(body)).into_response()
+    }
+}

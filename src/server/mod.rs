@@ -1,0 +1,200 @@
+//! The network side: REST and websockets over the realtime core.
+//!
+//! - [`room`]: one planning's projection, writer task and fan-out (transport independent);
+//! - [`registry`]: the `DashMap` of live rooms, loaded on demand, evicted when idle;
+//! - [`view`]: per-viewer redaction, used by every path that shows events or state;
+//! - [`protocol`]: websocket frames; [`ws`]: one connection's loop; [`api`]: REST routes;
+//! - [`scheduler`]: durable jobs (round deadlines) that survive restarts;
+//! - [`error`], [`metrics`], [`auth`], [`rate`]: the plumbing.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod metrics;
+pub mod protocol;
+pub mod rate;
+pub mod registry;
+pub mod room;
+pub mod scheduler;
+pub mod view;
+pub mod ws;
+
+use crate::config::Limits;
+use crate::store::EventStore;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
+use axum::Router;
+use dashmap::DashMap;
+use metrics::Metrics;
+use rate::TokenBucket;
+use registry::Registry;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub metrics: Arc<Metrics>,
+    pub limits: Arc<Limits>,
+    /// Base of the links handed out (invites, personal links).
+    pub public_url: Arc<str>,
+    /// Tells open websockets the server is shutting down.
+    pub shutdown: broadcast::Sender<()>,
+    /// REST command rate limits, per token hash.
+    rest_buckets: Arc<DashMap<String, TokenBucket>>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn EventStore>, limits: Limits, public_url: String) -> Self {
+        let metrics = Arc::new(Metrics::default());
+        AppState {
+            registry: Arc::new(Registry::new(store, metrics.clone())),
+            metrics,
+            limits: Arc::new(limits),
+            public_url: public_url.trim_end_matches('/').into(),
+            shutdown: broadcast::channel(1).0,
+            rest_buckets: Arc::new(DashMap::new()),
+        }
+    }
+
+    /// Takes one command from the token's REST bucket.
+    pub fn rate_check(&self, token_hash: &str) -> bool {
+        let ok = self
+            .rest_buckets
+            .entry(token_hash.to_string())
+            .or_insert_with(|| {
+                TokenBucket::new(self.limits.command_rate, self.limits.command_burst)
+            })
+            .try_take();
+        if !ok {
+            self.metrics
+                .rate_limited
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        ok
+    }
+}
+
+/// The HTTP router.
+pub fn router(app: AppState) -> Router {
+    let timeout = Duration::from_secs(app.limits.request_timeout_secs.max(1));
+    let api = Router::new()
+        .route("/api/plannings", post(api::create_planning))
+        .route("/api/plannings/{id}", get(api::read_planning))
+        .route("/api/plannings/{id}/join", post(api::join))
+        .route("/api/plannings/{id}/commands", post(api::command))
+        .route("/api/plannings/{id}/events", get(api::events))
+        .route("/api/plannings/{id}/invites", post(api::rotate_invite))
+        .route(
+            "/api/plannings/{id}/participants/{pid}/link",
+            post(api::reissue_link),
+        )
+        .route(
+            "/api/plannings/{id}/participants/{pid}",
+            delete(api::remove_participant),
+        )
+        .layer(DefaultBodyLimit::max(app.limits.max_body_bytes))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ));
+    Router::new()
+        .merge(api)
+        .route("/ws/plannings/{id}", get(ws::upgrade))
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/metrics",
+            get(
+                |axum::extract::State(app): axum::extract::State<AppState>| async move {
+                    app.metrics.render()
+                },
+            ),
+        )
+        .with_state(app)
+}
+
+/// A running server (used by `main` and by the integration tests).
+pub struct Server {
+    pub addr: SocketAddr,
+    pub app: AppState,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Server {
+    /// Binds `bind` (port 0 for an ephemeral port) and serves until [`Server::shutdown`].
+    pub async fn start(
+        store: Arc<dyn EventStore>,
+        bind: SocketAddr,
+        limits: Limits,
+        public_url: Option<String>,
+    ) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(bind).await?;
+        let addr = listener.local_addr()?;
+        let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
+        let app = AppState::new(store, limits, public_url);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let router = router(app.clone());
+        scheduler::spawn(app.clone());
+        spawn_evictor(app.clone());
+        let task = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        Ok(Server {
+            addr,
+            app,
+            task,
+            stop,
+        })
+    }
+
+    /// Stops accepting, closes websockets (1001), lets queued appends finish, then returns.
+    pub async fn shutdown(self) {
+        let _ = self.app.shutdown.send(());
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+        self.app.registry.clear();
+        // Room tasks end once their queues are drained; give them a moment.
+        for _ in 0..100 {
+            if self
+                .app
+                .metrics
+                .rooms
+                .load(std::sync::atomic::Ordering::Relaxed)
+                == 0
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn spawn_evictor(app: AppState) {
+    let idle = app.limits.room_idle_secs;
+    let mut shutdown = app.shutdown.subscribe();
+    tokio::spawn(async move {
+        let period = Duration::from_secs((idle / 4).clamp(1, 60));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                _ = shutdown.recv() => return,
+            }
+            let n = app.registry.evict_idle(idle);
+            if n > 0 {
+                tracing::debug!(evicted = n, "idle rooms evicted");
+            }
+        }
+    });
+}

@@ -1,0 +1,76 @@
+//! The registry of live rooms: a `DashMap` from planning id to room, loaded on first use and
+//! evicted when idle.
+//!
+//! Two requests may load the same planning at once; the first insert wins and the loser's
+//! room is dropped before anyone used it. Even if two rooms for one planning ever coexist
+//! (an evicted room still finishing a command), the log's `expected_seq` check makes the
+//! second writer catch up and decide again, exactly as between two nodes.
+
+use super::metrics::Metrics;
+use super::room::{Room, RoomError};
+use crate::domain::ids::PlanningId;
+use crate::store::EventStore;
+use dashmap::DashMap;
+use std::sync::Arc;
+
+pub struct Registry {
+    rooms: DashMap<PlanningId, Arc<Room>>,
+    store: Arc<dyn EventStore>,
+    metrics: Arc<Metrics>,
+}
+
+impl Registry {
+    pub fn new(store: Arc<dyn EventStore>, metrics: Arc<Metrics>) -> Self {
+        Registry {
+            rooms: DashMap::new(),
+            store,
+            metrics,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
+    /// The room of a planning, loading it from the log if needed; `None` if it does not exist.
+    pub async fn get(&self, id: PlanningId) -> Result<Option<Arc<Room>>, RoomError> {
+        if let Some(r) = self.rooms.get(&id) {
+            return Ok(Some(r.clone()));
+        }
+        let Some(room) = Room::load(self.store.clone(), self.metrics.clone(), id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(self.rooms.entry(id).or_insert(room).clone()))
+    }
+
+    /// Registers a room created in this process.
+    pub fn insert(&self, room: Arc<Room>) -> Arc<Room> {
+        self.rooms.entry(room.shared.id).or_insert(room).clone()
+    }
+
+    /// Rooms currently in memory.
+    pub fn loaded(&self) -> Vec<Arc<Room>> {
+        self.rooms.iter().map(|r| r.value().clone()).collect()
+    }
+
+    /// Drops rooms that have no connection and were unused for `idle_secs`.
+    pub fn evict_idle(&self, idle_secs: u64) -> usize {
+        let before = self.rooms.len();
+        self.rooms
+            .retain(|_, room| room.connections() > 0 || room.idle_secs() < idle_secs);
+        before - self.rooms.len()
+    }
+
+    /// Forgets every room; their writer tasks finish queued commands and end.
+    pub fn clear(&self) {
+        self.rooms.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.rooms.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rooms.is_empty()
+    }
+}

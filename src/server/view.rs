@@ -1,0 +1,125 @@
+//! Per-viewer views: what one participant may see of an event or of the projection.
+//!
+//! Redaction happens here and only here, for live frames, catch-up, REST reads and listings:
+//! - a `VoteCast` shows its `card` and `nonce` to its author only; everyone else learns *that*
+//!   the member voted. Values become public through `VotesRevealed`, which carries them, so a
+//!   `VoteCast` never needs to be un-redacted later and a replay at any point stays sealed;
+//! - token and invite hashes are never shown to anyone.
+
+use crate::domain::event::Event;
+use crate::domain::ids::ParticipantId;
+use crate::domain::state::State;
+use crate::store::StoredEvent;
+use serde_json::{json, Map, Value};
+
+/// Who is looking. `None` means an anonymous/public view (sees what every participant sees).
+pub type Viewer = Option<ParticipantId>;
+
+/// Fields that hold secrets' hashes; removed from every view.
+const HASH_FIELDS: &[&str] = &[
+    "creator_token_hash",
+    "member_invite_hash",
+    "observer_invite_hash",
+    "token_hash",
+    "invite_hash",
+    "token_hashes",
+];
+
+/// The data of an event as `viewer` may see it.
+pub fn event_data(event: &Event, viewer: Viewer) -> Value {
+    let (_, _, payload) = event.encode();
+    let mut data: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
+    if let Some(obj) = data.as_object_mut() {
+        strip_hashes(obj);
+        if let Event::VoteCast { voter, .. } = event {
+            if viewer != Some(*voter) {
+                obj.remove("card");
+                obj.remove("nonce");
+            }
+        }
+    }
+    data
+}
+
+/// Whether an event looks different to different viewers (so a private frame is needed).
+pub fn has_private_view(event: &Event) -> Option<ParticipantId> {
+    match event {
+        Event::VoteCast { voter, .. } => Some(*voter),
+        _ => None,
+    }
+}
+
+/// An event frame as sent over the websocket and listed over REST.
+pub fn event_frame(stored: &StoredEvent, event: &Event, viewer: Viewer) -> Value {
+    json!({
+        "type": "event",
+        "seq": stored.seq,
+        "id": stored.event_id,
+        "actor": stored.actor,
+        "at": stored.recorded_at,
+        "kind": stored.kind,
+        "data": event_data(event, viewer),
+    })
+}
+
+fn strip_hashes(obj: &mut Map<String, Value>) {
+    for f in HASH_FIELDS {
+        obj.remove(*f);
+    }
+}
+
+/// The projection as `viewer` may see it.
+pub fn state_view(state: &State, viewer: Viewer) -> Value {
+    let mut v = serde_json::to_value(state).unwrap_or(Value::Null);
+    let Some(obj) = v.as_object_mut() else {
+        return v;
+    };
+    strip_hashes(obj);
+    if let Some(ps) = obj.get_mut("participants").and_then(Value::as_object_mut) {
+        for p in ps.values_mut().filter_map(Value::as_object_mut) {
+            strip_hashes(p);
+        }
+    }
+    if let Some(rounds) = obj.get_mut("rounds").and_then(Value::as_object_mut) {
+        for round in rounds.values_mut().filter_map(Value::as_object_mut) {
+            let Some(votes) = round.get_mut("votes").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            for per_item in votes.values_mut().filter_map(Value::as_object_mut) {
+                for (voter, vote) in per_item.iter_mut() {
+                    let mine = viewer.is_some_and(|me| me.to_string() == *voter);
+                    *vote = if mine {
+                        json!({ "voted": true, "card": vote.get("card").cloned().unwrap_or(Value::Null) })
+                    } else {
+                        json!({ "voted": true })
+                    };
+                }
+            }
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::{ItemId, RoundId};
+    use uuid::Uuid;
+
+    #[test]
+    fn a_vote_is_sealed_for_everyone_but_its_author() {
+        let voter = ParticipantId(Uuid::from_u128(7));
+        let ev = Event::VoteCast {
+            round: RoundId(Uuid::from_u128(1)),
+            item: ItemId(Uuid::from_u128(2)),
+            voter,
+            card: "13".into(),
+            nonce: "ab".into(),
+        };
+        let other = event_data(&ev, Some(ParticipantId(Uuid::from_u128(8))));
+        assert!(other.get("card").is_none() && other.get("nonce").is_none());
+        assert!(!other.to_string().contains("13"));
+        assert!(event_data(&ev, None).get("card").is_none());
+        assert_eq!(event_data(&ev, Some(voter))["card"], "13");
+    }
+}

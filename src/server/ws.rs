@@ -1,0 +1,421 @@
+//! One websocket connection: authenticate, subscribe, catch up, then one `select!` loop.
+//!
+//! The loop subscribes to the room *before* reading anything (so no event can fall between
+//! the catch-up and the live feed), drops event frames it already sent (`seq <= last`), and
+//! writes through a bounded queue drained by a writer task. When that queue is full the client
+//! is not reading: it is closed with [`CLOSE_TOO_SLOW`] and resumes later from its last seq.
+//! The room never waits for a connection.
+
+use super::api::{authenticate, check_op, planning_id, token_from, Caller};
+use super::error::{describe_room_error, ApiError};
+use super::protocol::{ClientMsg, Me, ServerMsg, CLOSE_GOING_AWAY, CLOSE_REVOKED, CLOSE_TOO_SLOW};
+use super::rate::TokenBucket;
+use super::room::{decode_all, Ack, RoomError, PAGE};
+use super::view;
+use super::AppState;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State as AxState};
+use axum::http::{header, HeaderMap};
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc};
+
+#[derive(Debug, Deserialize)]
+pub struct WsQuery {
+    pub token: Option<String>,
+    /// Last seq the client has seen (0 for none).
+    #[serde(default)]
+    pub since: i64,
+}
+
+/// `GET /ws/plannings/{id}?token=…&since=N`
+pub async fn upgrade(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<WsQuery>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    check_origin(&app, &headers)?;
+    let caller = authenticate(
+        &app,
+        planning_id(&id)?,
+        token_from(&headers, q.token.as_deref()),
+    )
+    .await?;
+    let limits = &app.limits;
+    let since = q.since.max(0);
+    Ok(ws
+        // Small buffers: our frames are small, and the defaults (128 KiB each way) would cost
+        // far more memory per connection than the protocol needs.
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(8 * 1024)
+        .max_write_buffer_size(limits.max_frame_bytes.max(64 * 1024) * 4)
+        // Frames up to twice the limit are read and refused with an error frame; larger ones
+        // fail the connection (close code 1009).
+        .max_message_size(limits.max_frame_bytes * 2)
+        .max_frame_size(limits.max_frame_bytes * 2)
+        .on_upgrade(move |socket| async move {
+            app.metrics.connections.fetch_add(1, Ordering::Relaxed);
+            connection(app.clone(), caller, since, socket).await;
+            app.metrics.connections.fetch_sub(1, Ordering::Relaxed);
+        }))
+}
+
+/// Browsers send `Origin`; it must be this server's own host or an allowed origin.
+/// Clients that send none (not browsers) are not subject to cross-site attacks and pass.
+fn check_origin(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return Ok(());
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let origin_host = origin.split("://").nth(1).unwrap_or(origin);
+    if (!host.is_empty() && origin_host == host)
+        || app.limits.allowed_origins.iter().any(|o| o == origin)
+    {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "origin {origin} is not allowed"
+        )))
+    }
+}
+
+enum Flow {
+    Continue,
+    Close(u16, &'static str),
+}
+
+struct Conn {
+    app: AppState,
+    caller: Caller,
+    out: mpsc::Sender<Message>,
+    /// Last event seq sent to this client.
+    last: i64,
+    /// Acks waiting until the client has been sent the events they acknowledge.
+    pending_acks: Vec<(String, Ack)>,
+}
+
+async fn connection(app: AppState, caller: Caller, since: i64, socket: WebSocket) {
+    let (mut sink, mut stream) = socket.split();
+    let (out, mut out_rx) = mpsc::channel::<Message>(app.limits.outbound_queue.max(4));
+    // The writer drains the queue, batching whatever is already queued into one flush.
+    let writer = tokio::spawn(async move {
+        while let Some(first) = out_rx.recv().await {
+            let closing = matches!(first, Message::Close(_));
+            if sink.feed(first).await.is_err() {
+                break;
+            }
+            if !closing {
+                while let Ok(more) = out_rx.try_recv() {
+                    let closing = matches!(more, Message::Close(_));
+                    if sink.feed(more).await.is_err() || closing {
+                        break;
+                    }
+                }
+            }
+            if sink.flush().await.is_err() || closing {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+
+    // Subscribe first, then read: every event after `head` will arrive on `rx`.
+    let (mut rx, head) = caller.room.subscribe();
+    let _presence = caller.room.connect(caller.participant);
+    let mut conn = Conn {
+        app: app.clone(),
+        out,
+        last: 0,
+        pending_acks: Vec::new(),
+        caller,
+    };
+    let (ack_tx, mut ack_rx) = mpsc::channel::<(String, Result<Ack, RoomError>)>(64);
+    let mut bucket = TokenBucket::new(app.limits.command_rate, app.limits.command_burst);
+    let mut shutdown = app.shutdown.subscribe();
+
+    let mut flow = conn.hello_and_catch_up(since, head).await;
+    while let Flow::Continue = flow {
+        flow = tokio::select! {
+            msg = rx.recv() => match msg {
+                Ok(o) => conn.on_outgoing(&o),
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    // Fell behind the ring: the log has everything we missed.
+                    app.metrics.lagged_resyncs.fetch_add(1, Ordering::Relaxed);
+                    conn.resync().await
+                }
+                Err(broadcast::error::RecvError::Closed) => Flow::Close(CLOSE_GOING_AWAY, "room closed"),
+            },
+            Some((op, result)) = ack_rx.recv() => conn.on_result(op, result),
+            incoming = stream.next() => match incoming {
+                Some(Ok(Message::Text(text))) => conn.on_text(&text, &mut bucket, &ack_tx),
+                Some(Ok(Message::Binary(_))) => {
+                    app.metrics.bad_frames.fetch_add(1, Ordering::Relaxed);
+                    conn.send(&ServerMsg::error(None, "bad_frame", "binary frames are not supported"))
+                }
+                Some(Ok(Message::Close(_))) | None => break,
+                Some(Ok(_)) => Flow::Continue, // ping/pong: answered by the library
+                Some(Err(e)) => {
+                    app.metrics.bad_frames.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(error = %e, "websocket read failed");
+                    Flow::Close(1009, "frame too large or malformed")
+                }
+            },
+            _ = shutdown.recv() => Flow::Close(CLOSE_GOING_AWAY, "server shutting down"),
+        };
+    }
+    if let Flow::Close(code, reason) = flow {
+        if code == CLOSE_TOO_SLOW {
+            // The queue is full, so the close frame cannot be queued: end the writer instead,
+            // which closes the socket.
+            writer.abort();
+            return;
+        }
+        let _ = conn.out.try_send(Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        })));
+    }
+    drop(conn);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
+}
+
+impl Conn {
+    fn me(&self) -> crate::domain::ids::ParticipantId {
+        self.caller.participant
+    }
+
+    /// Queues a frame; a full queue means the client is not reading.
+    fn push(&mut self, text: &str) -> Flow {
+        match self.out.try_send(Message::Text(Utf8Bytes::from(text))) {
+            Ok(()) => Flow::Continue,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.app
+                    .metrics
+                    .slow_consumer_closes
+                    .fetch_add(1, Ordering::Relaxed);
+                Flow::Close(CLOSE_TOO_SLOW, "too slow: resume with since")
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Flow::Close(1000, "gone"),
+        }
+    }
+
+    fn send(&mut self, msg: &ServerMsg) -> Flow {
+        self.push(&msg.to_text())
+    }
+
+    async fn hello_and_catch_up(&mut self, since: i64, head: i64) -> Flow {
+        let hello = ServerMsg::Hello {
+            planning: self.caller.room.shared.id,
+            you: Me {
+                participant: self.caller.participant,
+                name: self.caller.name.clone(),
+                role: self.caller.role,
+            },
+            head,
+        };
+        if let f @ Flow::Close(..) = self.send(&hello) {
+            return f;
+        }
+        let far_behind = head - since > self.app.limits.snapshot_after;
+        if since > head || far_behind {
+            // Ahead of this node's head (a stale client of another incarnation) or far behind:
+            // start over from a snapshot of the projection at `head`.
+            let state = self
+                .caller
+                .room
+                .read(|l| (l.head == head).then(|| view::state_view(&l.state, Some(self.me()))));
+            match state {
+                Some(state) => {
+                    if let f @ Flow::Close(..) = self.send(&ServerMsg::Snapshot { at: head, state })
+                    {
+                        return f;
+                    }
+                    self.last = head;
+                }
+                // The room moved on between subscribe and now; replay events instead.
+                None => {
+                    self.last = since.min(head);
+                    if let f @ Flow::Close(..) = self.send_from_log(head).await {
+                        return f;
+                    }
+                }
+            }
+        } else {
+            self.last = since;
+            if let f @ Flow::Close(..) = self.send_from_log(head).await {
+                return f;
+            }
+        }
+        self.send(&ServerMsg::CaughtUp { head })
+    }
+
+    /// Sends events `(last, until]` from the log, paged.
+    async fn send_from_log(&mut self, until: i64) -> Flow {
+        let store = self.app.registry.store().clone();
+        let planning = self.caller.room.shared.id.0;
+        while self.last < until {
+            let limit = (until - self.last).min(PAGE);
+            let page = match store.read(planning, self.last, limit).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "catch-up read failed");
+                    return Flow::Close(1011, "storage unavailable: reconnect");
+                }
+            };
+            if page.is_empty() {
+                break;
+            }
+            let events = match decode_all(&page) {
+                Ok(ev) => ev,
+                Err(e) => {
+                    tracing::error!(error = %e, "undecodable event");
+                    return Flow::Close(1011, "internal error");
+                }
+            };
+            for (s, e) in page.iter().zip(&events) {
+                let frame = view::event_frame(s, e, Some(self.me())).to_string();
+                if let f @ Flow::Close(..) = self.push(&frame) {
+                    return f;
+                }
+                self.last = s.seq;
+            }
+        }
+        self.flush_acks()
+    }
+
+    /// After `Lagged`: send from the log what the ring dropped, up to the room's head now.
+    async fn resync(&mut self) -> Flow {
+        let head = self.caller.room.read(|l| l.head);
+        self.send_from_log(head).await
+    }
+
+    fn on_outgoing(&mut self, o: &super::room::Outgoing) -> Flow {
+        if o.revoked.contains(&self.caller.token_hash) {
+            // Deliver the removal itself, then close.
+            let _ = self.push(o.frame_for(self.me()));
+            return Flow::Close(CLOSE_REVOKED, "access revoked");
+        }
+        match o.seq {
+            None => self.push(&o.shared),
+            Some(seq) if seq <= self.last => Flow::Continue,
+            Some(seq) => {
+                if seq != self.last + 1 {
+                    // Cannot happen with a single writer per room; be safe rather than gappy.
+                    return Flow::Close(1011, "gap: resume with since");
+                }
+                let flow = self.push(o.frame_for(self.me()));
+                self.last = seq;
+                if let Flow::Continue = flow {
+                    self.flush_acks()
+                } else {
+                    flow
+                }
+            }
+        }
+    }
+
+    fn on_result(&mut self, op: String, result: Result<Ack, RoomError>) -> Flow {
+        match result {
+            Ok(ack) => {
+                self.pending_acks.push((op, ack));
+                self.flush_acks()
+            }
+            Err(e) => {
+                self.app
+                    .metrics
+                    .commands_rejected
+                    .fetch_add(1, Ordering::Relaxed);
+                let (_, code, message) = describe_room_error(&e);
+                self.send(&ServerMsg::error(Some(op), &code, message))
+            }
+        }
+    }
+
+    /// Sends the acks whose events the client has been sent (events before their ack).
+    fn flush_acks(&mut self) -> Flow {
+        let last = self.last;
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_acks)
+            .into_iter()
+            .partition(|(_, a)| a.head <= last);
+        self.pending_acks = waiting;
+        for (op, a) in ready {
+            let msg = ServerMsg::Ack {
+                op,
+                first: a.first,
+                head: a.head,
+                duplicate: a.duplicate,
+            };
+            if let f @ Flow::Close(..) = self.send(&msg) {
+                return f;
+            }
+        }
+        Flow::Continue
+    }
+
+    fn on_text(
+        &mut self,
+        text: &str,
+        bucket: &mut TokenBucket,
+        acks: &mpsc::Sender<(String, Result<Ack, RoomError>)>,
+    ) -> Flow {
+        let metrics = self.app.metrics.clone();
+        if text.len() > self.app.limits.max_frame_bytes {
+            metrics.bad_frames.fetch_add(1, Ordering::Relaxed);
+            return self.send(&ServerMsg::error(
+                None,
+                "frame_too_large",
+                format!(
+                    "frames are limited to {} bytes",
+                    self.app.limits.max_frame_bytes
+                ),
+            ));
+        }
+        let msg: ClientMsg = match serde_json::from_str(text) {
+            Ok(m) => m,
+            Err(e) => {
+                metrics.bad_frames.fetch_add(1, Ordering::Relaxed);
+                return self.send(&ServerMsg::error(None, "bad_frame", e.to_string()));
+            }
+        };
+        match msg {
+            ClientMsg::Ping => self.send(&ServerMsg::Pong),
+            ClientMsg::Command {
+                op,
+                expected_seq,
+                command,
+            } => {
+                if let Err(ApiError::BadRequest(m)) = check_op(&op) {
+                    return self.send(&ServerMsg::error(Some(op), "bad_request", m));
+                }
+                if !bucket.try_take() {
+                    metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    return self.send(&ServerMsg::error(
+                        Some(op),
+                        "rate_limited",
+                        "too many commands: slow down and retry with the same op",
+                    ));
+                }
+                // The command runs in the room's task; its result comes back through `acks`
+                // so this loop keeps draining the fan-out meanwhile.
+                let room = Arc::clone(&self.caller.room);
+                let actor = self.caller.participant;
+                let acks = acks.clone();
+                tokio::spawn(async move {
+                    let result = room
+                        .execute(actor, op.clone(), expected_seq, *command)
+                        .await;
+                    let _ = acks.send((op, result)).await;
+                });
+                Flow::Continue
+            }
+        }
+    }
+}
