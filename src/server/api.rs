@@ -138,6 +138,7 @@ pub async fn create_planning(
                 }
             })
             .collect(),
+        jobs: Vec::new(),
     };
     // The append runs in its own task: a client that goes away mid-request cannot cut it short.
     let store = app.registry.store().clone();
@@ -149,12 +150,8 @@ pub async fn create_planning(
         live.state.apply(e);
     }
     live.head = appended.last_seq;
-    app.registry.insert(Room::spawn(
-        app.registry.store().clone(),
-        app.metrics.clone(),
-        planning,
-        live,
-    ));
+    app.registry
+        .insert(Room::spawn(app.registry.deps().clone(), planning, live));
     let base = app.public_url.clone();
     Ok(Json(json!({
         "planning": planning,

@@ -44,6 +44,8 @@ pub struct AppState {
     pub public_url: Arc<str>,
     /// Tells open websockets the server is shutting down.
     pub shutdown: broadcast::Sender<()>,
+    /// Wakes the scheduler when a command wrote a job.
+    pub jobs_changed: Arc<tokio::sync::Notify>,
     /// REST command rate limits, per token hash.
     rest_buckets: Arc<DashMap<String, TokenBucket>>,
 }
@@ -51,12 +53,19 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: Arc<dyn EventStore>, limits: Limits, public_url: String) -> Self {
         let metrics = Arc::new(Metrics::default());
+        let jobs_changed = Arc::new(tokio::sync::Notify::new());
+        let deps = room::Deps {
+            store,
+            metrics: metrics.clone(),
+            jobs_changed: jobs_changed.clone(),
+        };
         AppState {
-            registry: Arc::new(Registry::new(store, metrics.clone())),
+            registry: Arc::new(Registry::new(deps)),
             metrics,
             limits: Arc::new(limits),
             public_url: public_url.trim_end_matches('/').into(),
             shutdown: broadcast::channel(1).0,
+            jobs_changed,
             rest_buckets: Arc::new(DashMap::new()),
         }
     }

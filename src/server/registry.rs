@@ -6,8 +6,7 @@
 //! (an evicted room still finishing a command), the log's `expected_seq` check makes the
 //! second writer catch up and decide again, exactly as between two nodes.
 
-use super::metrics::Metrics;
-use super::room::{Room, RoomError};
+use super::room::{Deps, Room, RoomError};
 use crate::domain::ids::PlanningId;
 use crate::store::EventStore;
 use dashmap::DashMap;
@@ -15,21 +14,23 @@ use std::sync::Arc;
 
 pub struct Registry {
     rooms: DashMap<PlanningId, Arc<Room>>,
-    store: Arc<dyn EventStore>,
-    metrics: Arc<Metrics>,
+    deps: Deps,
 }
 
 impl Registry {
-    pub fn new(store: Arc<dyn EventStore>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(deps: Deps) -> Self {
         Registry {
             rooms: DashMap::new(),
-            store,
-            metrics,
+            deps,
         }
     }
 
     pub fn store(&self) -> &Arc<dyn EventStore> {
-        &self.store
+        &self.deps.store
+    }
+
+    pub fn deps(&self) -> &Deps {
+        &self.deps
     }
 
     /// The room of a planning, loading it from the log if needed; `None` if it does not exist.
@@ -37,7 +38,7 @@ impl Registry {
         if let Some(r) = self.rooms.get(&id) {
             return Ok(Some(r.clone()));
         }
-        let Some(room) = Room::load(self.store.clone(), self.metrics.clone(), id).await? else {
+        let Some(room) = Room::load(&self.deps, id).await? else {
             return Ok(None);
         };
         Ok(Some(self.rooms.entry(id).or_insert(room).clone()))

@@ -121,6 +121,15 @@ struct Request {
     reply: oneshot::Sender<Result<Ack, RoomError>>,
 }
 
+/// What a room needs from the rest of the server.
+#[derive(Clone)]
+pub struct Deps {
+    pub store: Arc<dyn EventStore>,
+    pub metrics: Arc<Metrics>,
+    /// Notified when an append wrote a scheduler job.
+    pub jobs_changed: Arc<tokio::sync::Notify>,
+}
+
 /// Microseconds since the Unix epoch, now.
 pub fn now_micros() -> i64 {
     SystemTime::now()
@@ -139,14 +148,10 @@ pub fn decode_all(stored: &[StoredEvent]) -> Result<Vec<Event>, RoomError> {
 
 impl Room {
     /// Loads a planning from the log; `None` if it has no event.
-    pub async fn load(
-        store: Arc<dyn EventStore>,
-        metrics: Arc<Metrics>,
-        id: PlanningId,
-    ) -> Result<Option<Arc<Room>>, RoomError> {
+    pub async fn load(deps: &Deps, id: PlanningId) -> Result<Option<Arc<Room>>, RoomError> {
         let mut live = Live::default();
         loop {
-            let page = store.read(id.0, live.head, PAGE).await?;
+            let page = deps.store.read(id.0, live.head, PAGE).await?;
             let Some(last) = page.last() else { break };
             let head = last.seq;
             for e in decode_all(&page)? {
@@ -160,16 +165,11 @@ impl Room {
         if live.head == 0 {
             return Ok(None);
         }
-        Ok(Some(Self::spawn(store, metrics, id, live)))
+        Ok(Some(Self::spawn(deps.clone(), id, live)))
     }
 
     /// Starts the room's writer task around an already loaded projection.
-    pub fn spawn(
-        store: Arc<dyn EventStore>,
-        metrics: Arc<Metrics>,
-        id: PlanningId,
-        live: Live,
-    ) -> Arc<Room> {
+    pub fn spawn(deps: Deps, id: PlanningId, live: Live) -> Arc<Room> {
         let (tx, _) = broadcast::channel(FANOUT_RING);
         let shared = Arc::new(RoomShared {
             id,
@@ -182,8 +182,8 @@ impl Room {
         });
         shared.touch();
         let (cmds, rx) = mpsc::channel(256);
-        metrics.rooms.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(writer(shared.clone(), store, metrics, rx));
+        deps.metrics.rooms.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(writer(shared.clone(), deps, rx));
         Arc::new(Room { shared, cmds })
     }
 
@@ -361,29 +361,20 @@ fn revoked_tokens(state: &State, e: &Event) -> Vec<String> {
 }
 
 /// The room's single writer.
-async fn writer(
-    shared: Arc<RoomShared>,
-    store: Arc<dyn EventStore>,
-    metrics: Arc<Metrics>,
-    mut rx: mpsc::Receiver<Request>,
-) {
+async fn writer(shared: Arc<RoomShared>, deps: Deps, mut rx: mpsc::Receiver<Request>) {
     while let Some(req) = rx.recv().await {
-        let result = run(&shared, &*store, &metrics, &req).await;
+        let result = run(&shared, &deps, &req).await;
         if let Err(RoomError::Store(e)) = &result {
             tracing::warn!(planning = %shared.id, error = %e, "append failed");
         }
         // The requester may be gone (client disconnected); the work is done regardless.
         let _ = req.reply.send(result);
     }
-    metrics.rooms.fetch_sub(1, Ordering::Relaxed);
+    deps.metrics.rooms.fetch_sub(1, Ordering::Relaxed);
 }
 
-async fn run(
-    shared: &RoomShared,
-    store: &dyn EventStore,
-    metrics: &Metrics,
-    req: &Request,
-) -> Result<Ack, RoomError> {
+async fn run(shared: &RoomShared, deps: &Deps, req: &Request) -> Result<Ack, RoomError> {
+    let (store, metrics) = (&*deps.store, &*deps.metrics);
     let command_hash = crate::server::auth::sha256_hex(
         canonical::to_canonical(&req.command)
             .unwrap_or_default()
@@ -437,6 +428,7 @@ async fn run(
                 }
             })
             .collect();
+        let jobs = super::scheduler::jobs_for(shared.id, &events);
         let started = Instant::now();
         let appended = store
             .append(AppendRequest {
@@ -447,6 +439,7 @@ async fn run(
                 command_hash: command_hash.clone(),
                 recorded_at: now,
                 events: new_events.clone(),
+                jobs: jobs.clone(),
             })
             .await;
         metrics.observe_append(started.elapsed());
@@ -461,6 +454,9 @@ async fn run(
                 });
             }
             Ok(a) => {
+                if !jobs.is_empty() {
+                    deps.jobs_changed.notify_one();
+                }
                 metrics
                     .events_appended
                     .fetch_add(events.len() as u64, Ordering::Relaxed);

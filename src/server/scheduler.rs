@@ -1,3 +1,138 @@
-//! Durable jobs (placeholder until the store has a jobs table).
+//! The durable scheduler: jobs stored in the log's database, run when due, once.
+//!
+//! A job is written in the same transaction as the events that call for it (an outbox), so a
+//! crash can never leave an opened round without its deadline. Jobs are claimed with a lease
+//! (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so several nodes never run one job at the same time,
+//! and a node that dies mid-job leaves it to be claimed again when the lease expires. Each job's
+//! command has a fixed `client_op_id` (`close:<round>`), so even a job that runs twice appends
+//! once. Jobs that fell due while the server was down run at start.
+//!
+//! Kinds today: `close_round`. Later issues add reminders, scheduled phase changes and webhook
+//! deliveries behind the same table.
+
+use super::room::{now_micros, RoomError};
 use super::AppState;
-pub fn spawn(_app: AppState) {}
+use crate::domain::event::Event;
+use crate::domain::ids::{ParticipantId, PlanningId, RoundId};
+use crate::domain::{Command, DomainError};
+use crate::store::Job;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// Longest sleep between looks at the jobs table (also repairs missed wake-ups).
+const MAX_SLEEP: Duration = Duration::from_millis(1000);
+/// How long a claimed job is reserved for the node that claimed it.
+const LEASE_MICROS: i64 = 30_000_000;
+
+/// The jobs that events call for.
+pub fn jobs_for(planning: PlanningId, events: &[Event]) -> Vec<Job> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::RoundOpened {
+                round, deadline, ..
+            }
+            | Event::RevoteOpened {
+                round, deadline, ..
+            } => Some(close_round_job(planning, *round, *deadline)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn close_round_job(planning: PlanningId, round: RoundId, due_at: i64) -> Job {
+    Job {
+        key: format!("close:{round}"),
+        planning_id: planning.0,
+        due_at,
+        kind: "close_round".into(),
+        payload: round.to_string(),
+    }
+}
+
+/// Starts the scheduler loop.
+pub fn spawn(app: AppState) {
+    let mut shutdown = app.shutdown.subscribe();
+    tokio::spawn(async move {
+        loop {
+            let sleep = match tick(&app).await {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::warn!(error = %e, "scheduler: storage unavailable");
+                    MAX_SLEEP
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = app.jobs_changed.notified() => {}
+                _ = shutdown.recv() => return,
+            }
+        }
+    });
+}
+
+/// Runs the due jobs; returns how long to sleep.
+async fn tick(app: &AppState) -> Result<Duration, crate::store::StoreError> {
+    let store = app.registry.store().clone();
+    loop {
+        let now = now_micros();
+        let jobs = store.claim_jobs(now, now + LEASE_MICROS, 16).await?;
+        if jobs.is_empty() {
+            break;
+        }
+        for job in jobs {
+            if run(app, &job).await {
+                store.complete_job(&job.key).await?;
+            }
+            app.metrics.jobs_run.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let next = store.next_job_due().await?;
+    let now = now_micros();
+    Ok(match next {
+        Some(due) if due > now => MAX_SLEEP.min(Duration::from_micros((due - now) as u64)),
+        Some(_) => Duration::from_millis(10),
+        None => MAX_SLEEP,
+    })
+}
+
+/// Runs one job; true when it is done for good (ran, or has nothing left to do).
+async fn run(app: &AppState, job: &Job) -> bool {
+    match job.kind.as_str() {
+        "close_round" => {
+            let Ok(round) = job.payload.parse::<RoundId>() else {
+                tracing::error!(key = %job.key, "malformed job payload");
+                return true;
+            };
+            let room = match app.registry.get(PlanningId(job.planning_id)).await {
+                Ok(Some(room)) => room,
+                Ok(None) => return true, // purged planning
+                Err(e) => {
+                    tracing::warn!(key = %job.key, error = %e, "job: room unavailable");
+                    return false;
+                }
+            };
+            let result = room
+                .execute(
+                    ParticipantId::SYSTEM,
+                    job.key.clone(),
+                    None,
+                    Command::CloseRound { round },
+                )
+                .await;
+            match result {
+                Ok(_) => true,
+                // Closed already (everyone voted, or the facilitator closed it): nothing to do.
+                Err(RoomError::Domain(DomainError::RoundClosed(_) | DomainError::UnknownRound(_))) => true,
+                Err(e) => {
+                    tracing::warn!(key = %job.key, error = %e, "job failed; will retry");
+                    false
+                }
+            }
+        }
+        other => {
+            tracing::error!(kind = other, "unknown job kind");
+            true
+        }
+    }
+}
