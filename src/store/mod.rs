@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 pub mod canonical;
 pub mod postgres;
+mod shared;
 pub mod sqlite;
 
 /// An event ready to be appended: already encoded by the domain's codec.
@@ -101,14 +102,43 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether trying the same operation later may succeed (database temporarily unreachable).
+    /// Whether trying the same operation later may succeed (database temporarily unreachable
+    /// or busy). An append that failed this way may still have committed (e.g. the connection
+    /// dropped after COMMIT was sent): retry it with the same `client_op_id` and hash, and the
+    /// idempotency record answers with the original result.
     pub fn is_retriable(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Database(
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
-            )
-        )
+        match self {
+            StoreError::Database(e) => is_retriable_sqlx(e),
+            _ => false,
+        }
+    }
+}
+
+/// Connection-level failures on either backend.
+fn is_retriable_sqlx(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                let code = pg.code();
+                // 08: connection exception; 57P01-03: server shutting down / starting up;
+                // 53300: too many connections; 40001/40P01: serialization failure, deadlock.
+                code.starts_with("08")
+                    || matches!(code, "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01")
+            } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // SQLite reports extended result codes; the primary code is the low byte.
+                // 5 BUSY and 6 LOCKED (lock held longer than the busy timeout), 10 IOERR.
+                db.code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .is_some_and(|c| matches!(c & 0xff, 5 | 6 | 10))
+            } else {
+                false
+            }
+        }
+        _ => false,
     }
 }
 

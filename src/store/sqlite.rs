@@ -1,27 +1,242 @@
-//! The SQLite backend (the embedded default).
+//! The SQLite backend (the embedded default): one file, WAL, every append under `BEGIN IMMEDIATE`.
+//!
+//! Two pools share the file: a one-connection *write* pool that appends go through, and a
+//! small *read* pool. WAL lets readers run beside the single writer without blocking it.
+
+use super::shared::{self, CommandRow, Plan, EVENT_COLUMNS};
 use super::*;
-pub struct SqliteStore;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// How long a connection waits for another connection's (or process's) write lock before
+/// SQLite reports busy. Appends hold it for a few milliseconds; this only has to outlast a
+/// burst of them (or a WAL checkpoint).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections of the read pool. Reads never block in WAL mode; a few suffice on small machines.
+const READ_CONNECTIONS: u32 = 4;
+
+/// The event log in a SQLite file.
+pub struct SqliteStore {
+    /// One connection: in-process appends queue here instead of spinning in SQLite's busy
+    /// handler; appends from other processes on the same file are serialised by the file lock.
+    write: SqlitePool,
+    /// Reads; the same pool as `write` for an in-memory database (see [`SqliteStore::open`]).
+    read: SqlitePool,
+}
+
 impl SqliteStore {
-    pub async fn open(_url: &str) -> StoreResult<Self> {
-        todo!()
+    /// Opens (creating if missing) the database at `url` and applies the SQLite migrations.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            // A fresh `sqlite://file.db` must work without `?mode=rwc`.
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: in WAL mode NORMAL may lose the last commits on power loss; an
+            // acknowledged append must survive it.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true)
+            // Without it, `INSERT OR REPLACE` deletes the conflicting event without firing the
+            // DELETE trigger. (The schema also refuses colliding inserts outright, for
+            // connections that do not set this pragma.)
+            .pragma("recursive_triggers", "ON");
+
+        // An in-memory database lives as long as one of its connections and is per pool:
+        // use a single connection that never expires for both reads and writes.
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let mut write = SqlitePoolOptions::new().max_connections(1);
+        if in_memory {
+            write = write
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
+        let write = write.connect_with(options.clone()).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&write).await?;
+        let read = if in_memory {
+            write.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(READ_CONNECTIONS)
+                .connect_with(options)
+                .await?
+        };
+        Ok(SqliteStore { write, read })
+    }
+
+    /// One attempt at an append, in one `BEGIN IMMEDIATE` transaction.
+    async fn try_append(&self, req: &AppendRequest) -> StoreResult<Appended> {
+        // sqlx's `begin()` issues a deferred BEGIN: the transaction starts as a reader and
+        // upgrades to a writer at its first INSERT. Under WAL, if another connection committed
+        // in between, the upgrade fails with SQLITE_BUSY_SNAPSHOT at once (the busy timeout
+        // cannot help: our snapshot is stale). BEGIN IMMEDIATE takes the write lock up front
+        // (waiting up to the busy timeout), so the head we read is the head we write after.
+        // If anything below fails, dropping `tx` queues a ROLLBACK on the connection before
+        // it goes back to the pool.
+        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
+        let planning = shared::uuid_text(req.planning_id);
+        let actor = shared::uuid_text(req.actor);
+
+        let existing: Option<CommandRow> = sqlx::query_as(
+            "SELECT command_hash, first_seq, last_seq FROM commands \
+             WHERE planning_id = ? AND actor = ? AND client_op_id = ?",
+        )
+        .bind(&planning)
+        .bind(&actor)
+        .bind(&req.client_op_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let head: i64 = sqlx::query_scalar("SELECT head FROM rooms WHERE planning_id = ?")
+            .bind(&planning)
+            .fetch_optional(&mut *tx)
+            .await?
+            .unwrap_or(0);
+
+        let (first_seq, last_seq) = match shared::plan(req, existing, head)? {
+            Plan::Duplicate(appended) => {
+                tx.rollback().await?;
+                return Ok(appended);
+            }
+            Plan::Write {
+                first_seq,
+                last_seq,
+            } => (first_seq, last_seq),
+        };
+
+        for (seq, event) in (first_seq..).zip(&req.events) {
+            sqlx::query(
+                "INSERT INTO events (planning_id, seq, event_id, actor, client_op_id, kind, \
+                 version, payload, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&planning)
+            .bind(seq)
+            .bind(shared::uuid_text(event.event_id))
+            .bind(&actor)
+            .bind(&req.client_op_id)
+            .bind(&event.kind)
+            .bind(event.version)
+            .bind(&event.payload)
+            .bind(req.recorded_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        // Upsert: a zero-event command on a new planning still creates its head row (at 0).
+        sqlx::query(
+            "INSERT INTO rooms (planning_id, head) VALUES (?, ?) \
+             ON CONFLICT (planning_id) DO UPDATE SET head = excluded.head",
+        )
+        .bind(&planning)
+        .bind(last_seq)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO commands (planning_id, actor, client_op_id, command_hash, first_seq, \
+             last_seq) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&planning)
+        .bind(&actor)
+        .bind(&req.client_op_id)
+        .bind(&req.command_hash)
+        .bind(first_seq)
+        .bind(last_seq)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Appended {
+            first_seq,
+            last_seq,
+            duplicate: false,
+        })
     }
 }
+
+/// Whether `err` says another writer already took this seq or this command's key: a unique
+/// violation on `events(planning_id, seq)` / `commands`' key, or the schema's
+/// `events_no_replace` trigger (which fires before the unique index is consulted).
+/// A reused `event_id` is not a collision but a caller bug, and stays a database error.
+fn is_collision(err: &StoreError) -> bool {
+    let StoreError::Database(sqlx::Error::Database(db)) = err else {
+        return false;
+    };
+    let msg = db.message();
+    if msg.contains("event_id") {
+        return false;
+    }
+    db.is_unique_violation() || msg.contains("seq already taken")
+}
+
 #[async_trait]
 impl EventStore for SqliteStore {
-    async fn append(&self, _req: AppendRequest) -> StoreResult<Appended> {
-        todo!()
+    async fn append(&self, req: AppendRequest) -> StoreResult<Appended> {
+        for _ in 0..shared::MAX_COLLISION_RETRIES {
+            match self.try_append(&req).await {
+                Err(e) if is_collision(&e) => continue,
+                other => return other,
+            }
+        }
+        Err(StoreError::Conflict {
+            expected: req.expected_seq,
+            head: self.head(req.planning_id).await?,
+        })
     }
-    async fn read(&self, _p: Uuid, _a: i64, _l: i64) -> StoreResult<Vec<StoredEvent>> {
-        todo!()
+
+    async fn read(
+        &self,
+        planning_id: Uuid,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE planning_id = ? AND seq > ? \
+             ORDER BY seq LIMIT ?"
+        ))
+        .bind(shared::uuid_text(planning_id))
+        .bind(after)
+        .bind(shared::clamp_limit(limit))
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(shared::decode_event)
+            .collect::<Result<_, _>>()?)
     }
-    async fn head(&self, _p: Uuid) -> StoreResult<i64> {
-        todo!()
+
+    async fn head(&self, planning_id: Uuid) -> StoreResult<i64> {
+        let head: Option<i64> = sqlx::query_scalar("SELECT head FROM rooms WHERE planning_id = ?")
+            .bind(shared::uuid_text(planning_id))
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(head.unwrap_or(0))
     }
-    async fn read_all(&self, _a: i64, _l: i64) -> StoreResult<Vec<StoredEvent>> {
-        todo!()
+
+    async fn read_all(&self, after: i64, limit: i64) -> StoreResult<Vec<StoredEvent>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE global_id > ? ORDER BY global_id LIMIT ?"
+        ))
+        .bind(after)
+        .bind(shared::clamp_limit(limit))
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(shared::decode_event)
+            .collect::<Result<_, _>>()?)
     }
+
     async fn plannings(&self) -> StoreResult<Vec<Uuid>> {
-        todo!()
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT planning_id FROM rooms WHERE head > 0 ORDER BY planning_id")
+                .fetch_all(&self.read)
+                .await?;
+        Ok(shared::decode_plannings(ids)?)
     }
-    async fn close(&self) {}
+
+    async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
 }
