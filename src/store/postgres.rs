@@ -185,11 +185,10 @@ impl EventStore for PgStore {
     }
 
     async fn head(&self, planning_id: Uuid) -> StoreResult<i64> {
-        let head: Option<i64> =
-            sqlx::query_scalar("SELECT head FROM rooms WHERE planning_id = $1")
-                .bind(shared::uuid_text(planning_id))
-                .fetch_optional(&self.pool)
-                .await?;
+        let head: Option<i64> = sqlx::query_scalar("SELECT head FROM rooms WHERE planning_id = $1")
+            .bind(shared::uuid_text(planning_id))
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(head.unwrap_or(0))
     }
 
@@ -208,11 +207,10 @@ impl EventStore for PgStore {
     }
 
     async fn plannings(&self) -> StoreResult<Vec<Uuid>> {
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT planning_id FROM rooms WHERE head > 0 ORDER BY planning_id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT planning_id FROM rooms WHERE head > 0 ORDER BY planning_id")
+                .fetch_all(&self.pool)
+                .await?;
         Ok(shared::decode_plannings(ids)?)
     }
 
