@@ -588,17 +588,28 @@ async fn events_are_immutable_in_the_database(db: &TestDb) {
     }
 
     if db.is_sqlite() {
-        // Also through a connection configured like the store's own (recursive_triggers on),
-        // where the DELETE trigger fires for REPLACE as well.
+        // Defence in depth: even without the schema's BEFORE INSERT guards, a connection
+        // configured like the store's own (recursive_triggers on) fires the DELETE trigger
+        // for the row REPLACE would remove. (The store's connections are checked for the
+        // pragma in `store::sqlite`'s unit tests.)
         let mut conn = sqlx::sqlite::SqliteConnectOptions::from_str(&db.url)
             .unwrap()
             .pragma("recursive_triggers", "ON")
             .connect()
             .await
             .unwrap();
+        sqlx::query("DROP TRIGGER events_no_replace")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("DROP TRIGGER events_no_replace_id")
+            .execute(&mut conn)
+            .await
+            .unwrap();
         for sql in refused.iter().filter(|s| s.contains("REPLACE")) {
             let result = sqlx::query(sql).execute(&mut conn).await;
-            assert!(result.is_err(), "the database accepted: {sql}");
+            let err = result.expect_err(sql).to_string();
+            assert!(err.contains("DELETE refused"), "{sql}: {err}");
         }
         conn.close().await.unwrap();
         assert_eq!(s.read_all(0, 100).await.unwrap(), before);

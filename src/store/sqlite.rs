@@ -240,3 +240,62 @@ impl EventStore for SqliteStore {
         self.write.close().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The store's own connections run with `recursive_triggers` on: even if the schema's
+    /// BEFORE INSERT guards were missing, REPLACE through them fires the DELETE trigger.
+    #[tokio::test]
+    async fn replace_through_store_connections_fires_the_delete_trigger() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        for pool in [&store.write, &store.read] {
+            let on: i64 = sqlx::query_scalar("PRAGMA recursive_triggers")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(on, 1);
+        }
+
+        let p = Uuid::new_v4();
+        let req = AppendRequest {
+            planning_id: p,
+            expected_seq: 0,
+            actor: Uuid::nil(),
+            client_op_id: "op".into(),
+            command_hash: "h".into(),
+            recorded_at: 1,
+            events: vec![NewEvent {
+                event_id: Uuid::new_v4(),
+                kind: "K".into(),
+                version: 1,
+                payload: "{}".into(),
+            }],
+        };
+        store.append(req).await.unwrap();
+        let before = store.read(p, 0, 10).await.unwrap();
+
+        for trigger in ["events_no_replace", "events_no_replace_id"] {
+            sqlx::query(&format!("DROP TRIGGER {trigger}"))
+                .execute(&store.write)
+                .await
+                .unwrap();
+        }
+        let err = sqlx::query(
+            "INSERT OR REPLACE INTO events (planning_id, seq, event_id, actor, client_op_id, \
+             kind, version, payload, recorded_at) VALUES (?, 1, ?, ?, 'evil', 'X', 1, '{}', 0)",
+        )
+        .bind(shared::uuid_text(p))
+        .bind(shared::uuid_text(Uuid::new_v4()))
+        .bind(shared::uuid_text(Uuid::nil()))
+        .execute(&store.write)
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("DELETE refused"), "{err}");
+        assert_eq!(store.read(p, 0, 10).await.unwrap(), before);
+        store.close().await;
+    }
+}
