@@ -118,6 +118,7 @@ contract!(
     events_are_immutable_in_the_database,
     durable_across_reopen,
     zero_event_command_is_recorded,
+    concurrent_open_on_a_fresh_database,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -795,4 +796,24 @@ async fn sqlite_in_memory() {
         .unwrap();
     assert_eq!(seqs(&s.read(p, 0, 10).await.unwrap()), vec![1, 2]);
     s.close().await;
+}
+
+/// Several processes starting together on a fresh SQLite file (or nodes on a fresh
+/// PostgreSQL database) must not trip over each other's migrations.
+async fn concurrent_open_on_a_fresh_database(db: &TestDb) {
+    let (a, b, c) = tokio::join!(
+        store::open(&db.url),
+        store::open(&db.url),
+        store::open(&db.url)
+    );
+    let stores = [a.unwrap(), b.unwrap(), c.unwrap()];
+    let p = Uuid::new_v4();
+    stores[0]
+        .append(request(p, 0, Uuid::nil(), "op", events(1, "x")))
+        .await
+        .unwrap();
+    for s in &stores {
+        assert_eq!(s.head(p).await.unwrap(), 1);
+        s.close().await;
+    }
 }

@@ -8,6 +8,7 @@ use super::*;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::Connection;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -55,8 +56,18 @@ impl SqliteStore {
                 .idle_timeout(None)
                 .max_lifetime(None);
         }
-        let write = write.connect_with(options.clone()).await?;
-        sqlx::migrate!("./migrations/sqlite").run(&write).await?;
+        let write = connect_first(write, &options).await?;
+        // sqlx's migrator takes no lock on SQLite (its `lock()` is a no-op), so two processes
+        // opening a fresh file together would both apply 0001 and one would fail with "table
+        // events already exists". Run it inside our own BEGIN IMMEDIATE: the second process
+        // waits for the first to commit, then sees the migration applied. (sqlx nests its
+        // per-migration transactions as savepoints inside ours.)
+        {
+            let mut conn = write.acquire().await?;
+            let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+            sqlx::migrate!("./migrations/sqlite").run(&mut *tx).await?;
+            tx.commit().await?;
+        }
         let read = if in_memory {
             write.clone()
         } else {
@@ -152,6 +163,36 @@ impl SqliteStore {
             duplicate: false,
         })
     }
+}
+
+/// Opens the write pool (and with it the first connection to the file).
+///
+/// Switching a new database to WAL needs an exclusive lock that SQLite does not wait for with
+/// the busy timeout (see `SqliteConnectOptions::journal_mode`), so processes creating the same
+/// file together can get SQLITE_BUSY here; once the file is in WAL mode the pragma is a no-op.
+/// Retry for up to the busy timeout.
+async fn connect_first(
+    pool: SqlitePoolOptions,
+    options: &SqliteConnectOptions,
+) -> Result<SqlitePool, sqlx::Error> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match pool.clone().connect_with(options.clone()).await {
+            Err(sqlx::Error::Database(db))
+                if is_busy(db.as_ref()) && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// SQLITE_BUSY, whatever its extended code (the primary code is the low byte).
+fn is_busy(db: &dyn sqlx::error::DatabaseError) -> bool {
+    db.code()
+        .and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| c & 0xff == 5)
 }
 
 /// Whether `err` says another writer already took this seq or this command's key: a unique
