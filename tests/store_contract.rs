@@ -360,7 +360,8 @@ async fn concurrent_writers_are_gapless(db: &TestDb) {
                                 break;
                             }
                             Err(StoreError::Conflict { expected, head }) => {
-                                assert_eq!(expected, head.min(expected));
+                                // Heads only grow: a conflict means someone got in first.
+                                assert!(head > expected, "head {head} <= expected {expected}");
                                 conflicts += 1;
                                 assert!(conflicts < 20_000, "writer {w} starved");
                                 tokio::task::yield_now().await;
@@ -816,4 +817,26 @@ async fn concurrent_open_on_a_fresh_database(db: &TestDb) {
         assert_eq!(s.head(p).await.unwrap(), 1);
         s.close().await;
     }
+}
+
+/// Connection-level failures are retriable, decisions are not.
+#[tokio::test]
+async fn connection_failures_are_retriable() {
+    // Port 1 on loopback: nothing listens there, the connection is refused at once. (Through
+    // `store::open` the pool would keep retrying for its whole acquire timeout, then report
+    // `PoolTimedOut`, also retriable.)
+    let refused = sqlx::PgConnection::connect("postgres://postgres@127.0.0.1:1/nothing")
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    let e = StoreError::from(refused);
+    assert!(e.is_retriable(), "{e:?}");
+    assert!(StoreError::from(sqlx::Error::PoolTimedOut).is_retriable());
+    assert!(!StoreError::Conflict {
+        expected: 1,
+        head: 2
+    }
+    .is_retriable());
+    assert!(!StoreError::OpConflict("op".into()).is_retriable());
+    assert!(!StoreError::UnsupportedUrl("x".into()).is_retriable());
 }
