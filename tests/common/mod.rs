@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 use sqlx::Connection;
+use std::io::Write;
 use std::time::Duration;
 
 /// Environment variable naming the PostgreSQL server tests may create databases on.
@@ -39,7 +40,10 @@ pub fn pg_base_url(test: &str) -> Option<String> {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("postgres test {test}: {PG_ENV} must be set when CI=true");
             }
-            eprintln!(
+            // Not `eprintln!`: libtest captures that for passing tests, and a skip must be
+            // seen in a plain `cargo test`. Writes to the stderr handle are not captured.
+            let _ = writeln!(
+                std::io::stderr(),
                 "SKIPPED: postgres test {test} — set {PG_ENV}=postgres://… to run it \
                  (e.g. {PG_ENV}=postgres://postgres@127.0.0.1:5432/test)"
             );
