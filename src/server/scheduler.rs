@@ -82,7 +82,7 @@ async fn tick(app: &AppState) -> Result<Duration, crate::store::StoreError> {
         }
         for job in jobs {
             if run(app, &job).await {
-                store.complete_job(&job.key).await?;
+                store.complete_job(&job.key, now_micros()).await?;
             }
             app.metrics.jobs_run.fetch_add(1, Ordering::Relaxed);
         }
@@ -123,7 +123,9 @@ async fn run(app: &AppState, job: &Job) -> bool {
             match result {
                 Ok(_) => true,
                 // Closed already (everyone voted, or the facilitator closed it): nothing to do.
-                Err(RoomError::Domain(DomainError::RoundClosed(_) | DomainError::UnknownRound(_))) => true,
+                Err(RoomError::Domain(
+                    DomainError::RoundClosed(_) | DomainError::UnknownRound(_),
+                )) => true,
                 Err(e) => {
                     tracing::warn!(key = %job.key, error = %e, "job failed; will retry");
                     false

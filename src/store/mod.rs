@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 pub mod canonical;
 pub mod postgres;
+mod shared;
 pub mod sqlite;
 
 /// An event ready to be appended: already encoded by the domain's codec.
@@ -50,6 +51,21 @@ pub struct AppendRequest {
     pub recorded_at: i64,
     /// The events, in order. May be empty (the command is still recorded for idempotency).
     pub events: Vec<NewEvent>,
+    /// Scheduler jobs the events call for, written in the same transaction (an outbox).
+    /// A job whose key exists already is left as it is.
+    pub jobs: Vec<Job>,
+}
+
+/// A durable scheduler job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// Unique key; also the `client_op_id` of the command the job runs.
+    pub key: String,
+    pub planning_id: Uuid,
+    /// Microseconds since the epoch.
+    pub due_at: i64,
+    pub kind: String,
+    pub payload: String,
 }
 
 /// The result of an append: the seq range the command's events occupy.
@@ -109,14 +125,46 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether trying the same operation later may succeed (database temporarily unreachable).
+    /// Whether trying the same operation later may succeed (database temporarily unreachable
+    /// or busy). An append that failed this way may still have committed (e.g. the connection
+    /// dropped after COMMIT was sent): retry it with the same `client_op_id` and hash, and the
+    /// idempotency record answers with the original result.
     pub fn is_retriable(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Database(
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
-            )
-        )
+        match self {
+            StoreError::Database(e) => is_retriable_sqlx(e),
+            _ => false,
+        }
+    }
+}
+
+/// Connection-level failures on either backend.
+fn is_retriable_sqlx(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                let code = pg.code();
+                // 08: connection exception; 57P01-03: server shutting down / starting up;
+                // 53300: too many connections; 40001/40P01: serialization failure, deadlock.
+                code.starts_with("08")
+                    || matches!(
+                        code,
+                        "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01"
+                    )
+            } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // SQLite reports extended result codes; the primary code is the low byte.
+                // 5 BUSY and 6 LOCKED (lock held longer than the busy timeout), 10 IOERR.
+                db.code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .is_some_and(|c| matches!(c & 0xff, 5 | 6 | 10))
+            } else {
+                false
+            }
+        }
+        _ => false,
     }
 }
 
@@ -153,6 +201,16 @@ pub trait EventStore: Send + Sync + 'static {
     /// concurrent writers may see id 1001 before 1000; this read is for exports and offline
     /// tools. Live readers follow one planning by `seq`, which has no such hole.
     async fn read_all(&self, after: i64, limit: i64) -> StoreResult<Vec<StoredEvent>>;
+
+    /// Claims up to `limit` jobs due at `now` that nobody holds, leasing them until
+    /// `lease_until` (an expired lease makes a job claimable again: its node died).
+    async fn claim_jobs(&self, now: i64, lease_until: i64, limit: i64) -> StoreResult<Vec<Job>>;
+
+    /// Marks a job done.
+    async fn complete_job(&self, key: &str, at: i64) -> StoreResult<()>;
+
+    /// When the next pending job can be claimed (its due time, or its lease's end).
+    async fn next_job_due(&self) -> StoreResult<Option<i64>>;
 
     /// Ids of all plannings that have at least one event.
     async fn plannings(&self) -> StoreResult<Vec<Uuid>>;

@@ -1,35 +1,295 @@
-//! The PostgreSQL backend (scale-out).
+//! The PostgreSQL backend (scale-out): appends serialise per planning on a `rooms` row lock.
+//!
+//! Several nodes may append to the same planning: the `SELECT … FOR UPDATE` on the planning's
+//! `rooms` row makes them take turns, so `seq` is assigned (and committed) in order, and a
+//! reader following one planning by `seq` never sees k+1 before k.
+
+use super::shared::{self, CommandRow, Plan, EVENT_COLUMNS};
 use super::*;
-pub struct PgStore;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::time::Duration;
+
+/// Connections per store. Appends to one planning queue on its row lock, not on the pool.
+const MAX_CONNECTIONS: u32 = 8;
+
+/// How long a caller waits for a free connection before a (retriable) `PoolTimedOut`.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The event log in a PostgreSQL database.
+pub struct PgStore {
+    pool: PgPool,
+}
+
 impl PgStore {
-    pub async fn open(_url: &str) -> StoreResult<Self> {
-        todo!()
+    /// Connects to `url` and applies the PostgreSQL migrations (sqlx takes an advisory lock,
+    /// so nodes starting together do not apply them twice).
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect(url)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(PgStore { pool })
+    }
+
+    /// One attempt at an append, in one READ COMMITTED transaction.
+    async fn try_append(&self, req: &AppendRequest) -> StoreResult<Appended> {
+        // Dropping `tx` on any error below rolls back before the connection is reused.
+        let mut tx = self.pool.begin().await?;
+        let planning = shared::uuid_text(req.planning_id);
+        let actor = shared::uuid_text(req.actor);
+
+        // The head row must exist to be locked. DO NOTHING (not DO UPDATE) so a new planning's
+        // first appenders do not fight over an update; whoever loses waits for the winner's
+        // row and then locks it below.
+        sqlx::query(
+            "INSERT INTO rooms (planning_id, head) VALUES ($1, 0) ON CONFLICT (planning_id) \
+             DO NOTHING",
+        )
+        .bind(&planning)
+        .execute(&mut *tx)
+        .await?;
+        // FOR UPDATE re-reads the latest committed head after waiting for the lock (READ
+        // COMMITTED), so every check below sees what the previous appender committed.
+        let head: i64 =
+            sqlx::query_scalar("SELECT head FROM rooms WHERE planning_id = $1 FOR UPDATE")
+                .bind(&planning)
+                .fetch_one(&mut *tx)
+                .await?;
+        let existing: Option<CommandRow> = sqlx::query_as(
+            "SELECT command_hash, first_seq, last_seq FROM commands \
+             WHERE planning_id = $1 AND actor = $2 AND client_op_id = $3",
+        )
+        .bind(&planning)
+        .bind(&actor)
+        .bind(&req.client_op_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+
+        let (first_seq, last_seq) = match shared::plan(req, existing, head)? {
+            Plan::Duplicate(appended) => {
+                tx.rollback().await?;
+                return Ok(appended);
+            }
+            Plan::Write {
+                first_seq,
+                last_seq,
+            } => (first_seq, last_seq),
+        };
+
+        if !req.events.is_empty() {
+            // One round trip for the whole command. ORDER BY seq: identity values (global_id)
+            // are handed out in the order rows are produced, so they follow seq.
+            let seqs: Vec<i64> = (first_seq..=last_seq).collect();
+            let ids: Vec<String> = req
+                .events
+                .iter()
+                .map(|e| shared::uuid_text(e.event_id))
+                .collect();
+            let kinds: Vec<&str> = req.events.iter().map(|e| e.kind.as_str()).collect();
+            let versions: Vec<i32> = req.events.iter().map(|e| e.version).collect();
+            let payloads: Vec<&str> = req.events.iter().map(|e| e.payload.as_str()).collect();
+            sqlx::query(
+                "INSERT INTO events (planning_id, seq, event_id, actor, client_op_id, kind, \
+                 version, payload, recorded_at) \
+                 SELECT $1, t.seq, t.event_id, $2, $3, t.kind, t.version, t.payload, $4 \
+                 FROM UNNEST($5::bigint[], $6::text[], $7::text[], $8::int4[], $9::text[]) \
+                 AS t(seq, event_id, kind, version, payload) ORDER BY t.seq",
+            )
+            .bind(&planning)
+            .bind(&actor)
+            .bind(&req.client_op_id)
+            .bind(req.recorded_at)
+            .bind(&seqs)
+            .bind(&ids)
+            .bind(&kinds)
+            .bind(&versions)
+            .bind(&payloads)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE rooms SET head = $2 WHERE planning_id = $1")
+                .bind(&planning)
+                .bind(last_seq)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO commands (planning_id, actor, client_op_id, command_hash, first_seq, \
+             last_seq) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&planning)
+        .bind(&actor)
+        .bind(&req.client_op_id)
+        .bind(&req.command_hash)
+        .bind(first_seq)
+        .bind(last_seq)
+        .execute(&mut *tx)
+        .await?;
+        for job in &req.jobs {
+            sqlx::query(
+                "INSERT INTO jobs (key, planning_id, kind, payload, due_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(&job.key)
+            .bind(shared::uuid_text(job.planning_id))
+            .bind(&job.kind)
+            .bind(&job.payload)
+            .bind(job.due_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Appended {
+            first_seq,
+            last_seq,
+            duplicate: false,
+        })
     }
 }
+
+/// Whether `err` is a unique violation of `events(planning_id, seq)` or of `commands`' key:
+/// another writer got there first. A reused `event_id` is a caller bug and stays an error.
+fn is_collision(err: &StoreError) -> bool {
+    let StoreError::Database(sqlx::Error::Database(db)) = err else {
+        return false;
+    };
+    db.is_unique_violation()
+        && matches!(
+            db.constraint(),
+            Some("events_planning_seq_key" | "commands_pkey")
+        )
+}
+
 #[async_trait]
 impl EventStore for PgStore {
-    async fn append(&self, _req: AppendRequest) -> StoreResult<Appended> {
-        todo!()
+    async fn append(&self, req: AppendRequest) -> StoreResult<Appended> {
+        for _ in 0..shared::MAX_COLLISION_RETRIES {
+            match self.try_append(&req).await {
+                Err(e) if is_collision(&e) => continue,
+                other => return other,
+            }
+        }
+        Err(StoreError::Conflict {
+            expected: req.expected_seq,
+            head: self.head(req.planning_id).await?,
+        })
     }
-    async fn read(&self, _p: Uuid, _a: i64, _l: i64) -> StoreResult<Vec<StoredEvent>> {
-        todo!()
+
+    async fn read(
+        &self,
+        planning_id: Uuid,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE planning_id = $1 AND seq > $2 \
+             ORDER BY seq LIMIT $3"
+        ))
+        .bind(shared::uuid_text(planning_id))
+        .bind(after)
+        .bind(shared::clamp_limit(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(shared::decode_event)
+            .collect::<Result<_, _>>()?)
     }
+
     async fn find_command(
         &self,
-        _p: Uuid,
-        _a: Uuid,
-        _o: &str,
+        planning_id: Uuid,
+        actor: Uuid,
+        client_op_id: &str,
     ) -> StoreResult<Option<CommandRecord>> {
-        todo!()
+        let row: Option<CommandRow> = sqlx::query_as(
+            "SELECT command_hash, first_seq, last_seq FROM commands \
+             WHERE planning_id = $1 AND actor = $2 AND client_op_id = $3",
+        )
+        .bind(shared::uuid_text(planning_id))
+        .bind(shared::uuid_text(actor))
+        .bind(client_op_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| CommandRecord {
+            command_hash: r.command_hash,
+            first_seq: r.first_seq,
+            last_seq: r.last_seq,
+        }))
     }
-    async fn head(&self, _p: Uuid) -> StoreResult<i64> {
-        todo!()
+
+    async fn claim_jobs(&self, now: i64, lease_until: i64, limit: i64) -> StoreResult<Vec<Job>> {
+        let rows = sqlx::query(
+            "UPDATE jobs SET lease_until = $2 WHERE key IN (\
+               SELECT key FROM jobs WHERE done_at IS NULL AND due_at <= $1 \
+               AND (lease_until IS NULL OR lease_until < $1) \
+               ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             RETURNING key, planning_id, kind, payload, due_at",
+        )
+        .bind(now)
+        .bind(lease_until)
+        .bind(shared::clamp_limit(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut jobs: Vec<Job> = rows
+            .iter()
+            .map(shared::decode_job)
+            .collect::<Result<_, _>>()?;
+        jobs.sort_by_key(|j| j.due_at);
+        Ok(jobs)
     }
-    async fn read_all(&self, _a: i64, _l: i64) -> StoreResult<Vec<StoredEvent>> {
-        todo!()
+
+    async fn complete_job(&self, key: &str, at: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE jobs SET done_at = $2 WHERE key = $1")
+            .bind(key)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
+
+    async fn next_job_due(&self) -> StoreResult<Option<i64>> {
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > due_at \
+             THEN lease_until ELSE due_at END) FROM jobs WHERE done_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(next)
+    }
+
+    async fn head(&self, planning_id: Uuid) -> StoreResult<i64> {
+        let head: Option<i64> = sqlx::query_scalar("SELECT head FROM rooms WHERE planning_id = $1")
+            .bind(shared::uuid_text(planning_id))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(head.unwrap_or(0))
+    }
+
+    async fn read_all(&self, after: i64, limit: i64) -> StoreResult<Vec<StoredEvent>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE global_id > $1 ORDER BY global_id LIMIT $2"
+        ))
+        .bind(after)
+        .bind(shared::clamp_limit(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(shared::decode_event)
+            .collect::<Result<_, _>>()?)
+    }
+
     async fn plannings(&self) -> StoreResult<Vec<Uuid>> {
-        todo!()
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT planning_id FROM rooms WHERE head > 0 ORDER BY planning_id")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(shared::decode_plannings(ids)?)
     }
-    async fn close(&self) {}
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
 }

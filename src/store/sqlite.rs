@@ -1,35 +1,418 @@
-//! The SQLite backend (the embedded default).
+//! The SQLite backend (the embedded default): one file, WAL, every append under `BEGIN IMMEDIATE`.
+//!
+//! Two pools share the file: a one-connection *write* pool that appends go through, and a
+//! small *read* pool. WAL lets readers run beside the single writer without blocking it.
+
+use super::shared::{self, CommandRow, Plan, EVENT_COLUMNS};
 use super::*;
-pub struct SqliteStore;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::Connection;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// How long a connection waits for another connection's (or process's) write lock before
+/// SQLite reports busy. Appends hold it for a few milliseconds; this only has to outlast a
+/// burst of them (or a WAL checkpoint).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections of the read pool. Reads never block in WAL mode; a few suffice on small machines.
+const READ_CONNECTIONS: u32 = 4;
+
+/// The event log in a SQLite file.
+pub struct SqliteStore {
+    /// One connection: in-process appends queue here instead of spinning in SQLite's busy
+    /// handler; appends from other processes on the same file are serialised by the file lock.
+    write: SqlitePool,
+    /// Reads; the same pool as `write` for an in-memory database (see [`SqliteStore::open`]).
+    read: SqlitePool,
+}
+
 impl SqliteStore {
-    pub async fn open(_url: &str) -> StoreResult<Self> {
-        todo!()
+    /// Opens (creating if missing) the database at `url` and applies the SQLite migrations.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            // A fresh `sqlite://file.db` must work without `?mode=rwc`.
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: in WAL mode NORMAL may lose the last commits on power loss; an
+            // acknowledged append must survive it.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true)
+            // Without it, `INSERT OR REPLACE` deletes the conflicting event without firing the
+            // DELETE trigger. (The schema also refuses colliding inserts outright, for
+            // connections that do not set this pragma.)
+            .pragma("recursive_triggers", "ON");
+
+        // An in-memory database lives as long as one of its connections and is per pool:
+        // use a single connection that never expires for both reads and writes.
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let mut write = SqlitePoolOptions::new().max_connections(1);
+        if in_memory {
+            write = write
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
+        let write = connect_first(write, &options).await?;
+        // sqlx's migrator takes no lock on SQLite (its `lock()` is a no-op), so two processes
+        // opening a fresh file together would both apply 0001 and one would fail with "table
+        // events already exists". Run it inside our own BEGIN IMMEDIATE: the second process
+        // waits for the first to commit, then sees the migration applied. (sqlx nests its
+        // per-migration transactions as savepoints inside ours.)
+        {
+            let mut conn = write.acquire().await?;
+            let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+            sqlx::migrate!("./migrations/sqlite").run(&mut *tx).await?;
+            tx.commit().await?;
+        }
+        let read = if in_memory {
+            write.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(READ_CONNECTIONS)
+                .connect_with(options)
+                .await?
+        };
+        Ok(SqliteStore { write, read })
+    }
+
+    /// One attempt at an append, in one `BEGIN IMMEDIATE` transaction.
+    async fn try_append(&self, req: &AppendRequest) -> StoreResult<Appended> {
+        // sqlx's `begin()` issues a deferred BEGIN: the transaction starts as a reader and
+        // upgrades to a writer at its first INSERT. Under WAL, if another connection committed
+        // in between, the upgrade fails with SQLITE_BUSY_SNAPSHOT at once (the busy timeout
+        // cannot help: our snapshot is stale). BEGIN IMMEDIATE takes the write lock up front
+        // (waiting up to the busy timeout), so the head we read is the head we write after.
+        // If anything below fails, dropping `tx` queues a ROLLBACK on the connection before
+        // it goes back to the pool.
+        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
+        let planning = shared::uuid_text(req.planning_id);
+        let actor = shared::uuid_text(req.actor);
+
+        let existing: Option<CommandRow> = sqlx::query_as(
+            "SELECT command_hash, first_seq, last_seq FROM commands \
+             WHERE planning_id = ? AND actor = ? AND client_op_id = ?",
+        )
+        .bind(&planning)
+        .bind(&actor)
+        .bind(&req.client_op_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let head: i64 = sqlx::query_scalar("SELECT head FROM rooms WHERE planning_id = ?")
+            .bind(&planning)
+            .fetch_optional(&mut *tx)
+            .await?
+            .unwrap_or(0);
+
+        let (first_seq, last_seq) = match shared::plan(req, existing, head)? {
+            Plan::Duplicate(appended) => {
+                tx.rollback().await?;
+                return Ok(appended);
+            }
+            Plan::Write {
+                first_seq,
+                last_seq,
+            } => (first_seq, last_seq),
+        };
+
+        for (seq, event) in (first_seq..).zip(&req.events) {
+            sqlx::query(
+                "INSERT INTO events (planning_id, seq, event_id, actor, client_op_id, kind, \
+                 version, payload, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&planning)
+            .bind(seq)
+            .bind(shared::uuid_text(event.event_id))
+            .bind(&actor)
+            .bind(&req.client_op_id)
+            .bind(&event.kind)
+            .bind(event.version)
+            .bind(&event.payload)
+            .bind(req.recorded_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        // Upsert: a zero-event command on a new planning still creates its head row (at 0).
+        sqlx::query(
+            "INSERT INTO rooms (planning_id, head) VALUES (?, ?) \
+             ON CONFLICT (planning_id) DO UPDATE SET head = excluded.head",
+        )
+        .bind(&planning)
+        .bind(last_seq)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO commands (planning_id, actor, client_op_id, command_hash, first_seq, \
+             last_seq) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&planning)
+        .bind(&actor)
+        .bind(&req.client_op_id)
+        .bind(&req.command_hash)
+        .bind(first_seq)
+        .bind(last_seq)
+        .execute(&mut *tx)
+        .await?;
+        for job in &req.jobs {
+            sqlx::query(
+                "INSERT INTO jobs (key, planning_id, kind, payload, due_at) \
+                 VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(&job.key)
+            .bind(shared::uuid_text(job.planning_id))
+            .bind(&job.kind)
+            .bind(&job.payload)
+            .bind(job.due_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Appended {
+            first_seq,
+            last_seq,
+            duplicate: false,
+        })
     }
 }
+
+/// Opens the write pool (and with it the first connection to the file).
+///
+/// Switching a new database to WAL needs an exclusive lock that SQLite does not wait for with
+/// the busy timeout (see `SqliteConnectOptions::journal_mode`), so processes creating the same
+/// file together can get SQLITE_BUSY here; once the file is in WAL mode the pragma is a no-op.
+/// Retry for up to the busy timeout.
+async fn connect_first(
+    pool: SqlitePoolOptions,
+    options: &SqliteConnectOptions,
+) -> Result<SqlitePool, sqlx::Error> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match pool.clone().connect_with(options.clone()).await {
+            Err(sqlx::Error::Database(db))
+                if is_busy(db.as_ref()) && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// SQLITE_BUSY, whatever its extended code (the primary code is the low byte).
+fn is_busy(db: &dyn sqlx::error::DatabaseError) -> bool {
+    db.code()
+        .and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| c & 0xff == 5)
+}
+
+/// Whether `err` says another writer already took this seq or this command's key: a unique
+/// violation on `events(planning_id, seq)` / `commands`' key, or the schema's
+/// `events_no_replace` trigger (which fires before the unique index is consulted).
+/// A reused `event_id` is not a collision but a caller bug, and stays a database error.
+fn is_collision(err: &StoreError) -> bool {
+    let StoreError::Database(sqlx::Error::Database(db)) = err else {
+        return false;
+    };
+    let msg = db.message();
+    if msg.contains("event_id") {
+        return false;
+    }
+    db.is_unique_violation() || msg.contains("seq already taken")
+}
+
 #[async_trait]
 impl EventStore for SqliteStore {
-    async fn append(&self, _req: AppendRequest) -> StoreResult<Appended> {
-        todo!()
+    async fn append(&self, req: AppendRequest) -> StoreResult<Appended> {
+        for _ in 0..shared::MAX_COLLISION_RETRIES {
+            match self.try_append(&req).await {
+                Err(e) if is_collision(&e) => continue,
+                other => return other,
+            }
+        }
+        Err(StoreError::Conflict {
+            expected: req.expected_seq,
+            head: self.head(req.planning_id).await?,
+        })
     }
-    async fn read(&self, _p: Uuid, _a: i64, _l: i64) -> StoreResult<Vec<StoredEvent>> {
-        todo!()
+
+    async fn read(
+        &self,
+        planning_id: Uuid,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE planning_id = ? AND seq > ? \
+             ORDER BY seq LIMIT ?"
+        ))
+        .bind(shared::uuid_text(planning_id))
+        .bind(after)
+        .bind(shared::clamp_limit(limit))
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(shared::decode_event)
+            .collect::<Result<_, _>>()?)
     }
+
     async fn find_command(
         &self,
-        _p: Uuid,
-        _a: Uuid,
-        _o: &str,
+        planning_id: Uuid,
+        actor: Uuid,
+        client_op_id: &str,
     ) -> StoreResult<Option<CommandRecord>> {
-        todo!()
+        let row: Option<CommandRow> = sqlx::query_as(
+            "SELECT command_hash, first_seq, last_seq FROM commands \
+             WHERE planning_id = ? AND actor = ? AND client_op_id = ?",
+        )
+        .bind(shared::uuid_text(planning_id))
+        .bind(shared::uuid_text(actor))
+        .bind(client_op_id)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(|r| CommandRecord {
+            command_hash: r.command_hash,
+            first_seq: r.first_seq,
+            last_seq: r.last_seq,
+        }))
     }
-    async fn head(&self, _p: Uuid) -> StoreResult<i64> {
-        todo!()
+
+    async fn claim_jobs(&self, now: i64, lease_until: i64, limit: i64) -> StoreResult<Vec<Job>> {
+        let rows = sqlx::query(
+            "UPDATE jobs SET lease_until = ? WHERE key IN (\
+               SELECT key FROM jobs WHERE done_at IS NULL AND due_at <= ? \
+               AND (lease_until IS NULL OR lease_until < ?) \
+               ORDER BY due_at LIMIT ?) \
+             RETURNING key, planning_id, kind, payload, due_at",
+        )
+        .bind(now)
+        .bind(lease_until)
+        .bind(shared::clamp_limit(limit))
+        .fetch_all(&self.write)
+        .await?;
+        let mut jobs: Vec<Job> = rows
+            .iter()
+            .map(shared::decode_job)
+            .collect::<Result<_, _>>()?;
+        jobs.sort_by_key(|j| j.due_at);
+        Ok(jobs)
     }
-    async fn read_all(&self, _a: i64, _l: i64) -> StoreResult<Vec<StoredEvent>> {
-        todo!()
+
+    async fn complete_job(&self, key: &str, at: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE jobs SET done_at = ? WHERE key = ?")
+            .bind(key)
+            .bind(at)
+            .execute(&self.write)
+            .await?;
+        Ok(())
     }
+
+    async fn next_job_due(&self) -> StoreResult<Option<i64>> {
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > due_at \
+             THEN lease_until ELSE due_at END) FROM jobs WHERE done_at IS NULL",
+        )
+        .fetch_one(&self.read)
+        .await?;
+        Ok(next)
+    }
+
+    async fn head(&self, planning_id: Uuid) -> StoreResult<i64> {
+        let head: Option<i64> = sqlx::query_scalar("SELECT head FROM rooms WHERE planning_id = ?")
+            .bind(shared::uuid_text(planning_id))
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(head.unwrap_or(0))
+    }
+
+    async fn read_all(&self, after: i64, limit: i64) -> StoreResult<Vec<StoredEvent>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE global_id > ? ORDER BY global_id LIMIT ?"
+        ))
+        .bind(after)
+        .bind(shared::clamp_limit(limit))
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(shared::decode_event)
+            .collect::<Result<_, _>>()?)
+    }
+
     async fn plannings(&self) -> StoreResult<Vec<Uuid>> {
-        todo!()
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT planning_id FROM rooms WHERE head > 0 ORDER BY planning_id")
+                .fetch_all(&self.read)
+                .await?;
+        Ok(shared::decode_plannings(ids)?)
     }
-    async fn close(&self) {}
+
+    async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The store's own connections run with `recursive_triggers` on: even if the schema's
+    /// BEFORE INSERT guards were missing, REPLACE through them fires the DELETE trigger.
+    #[tokio::test]
+    async fn replace_through_store_connections_fires_the_delete_trigger() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        for pool in [&store.write, &store.read] {
+            let on: i64 = sqlx::query_scalar("PRAGMA recursive_triggers")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(on, 1);
+        }
+
+        let p = Uuid::new_v4();
+        let req = AppendRequest {
+            planning_id: p,
+            expected_seq: 0,
+            actor: Uuid::nil(),
+            client_op_id: "op".into(),
+            command_hash: "h".into(),
+            recorded_at: 1,
+            jobs: Vec::new(),
+            events: vec![NewEvent {
+                event_id: Uuid::new_v4(),
+                kind: "K".into(),
+                version: 1,
+                payload: "{}".into(),
+            }],
+        };
+        store.append(req).await.unwrap();
+        let before = store.read(p, 0, 10).await.unwrap();
+
+        for trigger in ["events_no_replace", "events_no_replace_id"] {
+            sqlx::query(&format!("DROP TRIGGER {trigger}"))
+                .execute(&store.write)
+                .await
+                .unwrap();
+        }
+        let err = sqlx::query(
+            "INSERT OR REPLACE INTO events (planning_id, seq, event_id, actor, client_op_id, \
+             kind, version, payload, recorded_at) VALUES (?, 1, ?, ?, 'evil', 'X', 1, '{}', 0)",
+        )
+        .bind(shared::uuid_text(p))
+        .bind(shared::uuid_text(Uuid::new_v4()))
+        .bind(shared::uuid_text(Uuid::nil()))
+        .execute(&store.write)
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("DELETE refused"), "{err}");
+        assert_eq!(store.read(p, 0, 10).await.unwrap(), before);
+        store.close().await;
+    }
 }

@@ -1,0 +1,213 @@
+//! What the SQLite and PostgreSQL backends share: the append decision and row decoding.
+//!
+//! Each backend keeps its own SQL and transaction handling; only the parts that must behave
+//! identically on both (the order of the idempotency and `expected_seq` checks, how a row
+//! becomes a [`StoredEvent`]) live here, so the two cannot drift apart.
+
+use super::{AppendRequest, Appended, StoreError, StoreResult, StoredEvent};
+use sqlx::{ColumnIndex, Decode, Row, Type};
+use uuid::Uuid;
+
+/// Columns of `events` in the order [`decode_event`] reads them (same names on both backends).
+pub(crate) const EVENT_COLUMNS: &str = "global_id, planning_id, seq, event_id, actor, \
+     client_op_id, kind, version, payload, recorded_at";
+
+/// How many times an append is re-run after a unique violation before giving up with
+/// [`StoreError::Conflict`]. A violation means another writer got in first in a way the head
+/// lock did not catch (it should not happen); re-running re-checks idempotency and the head.
+pub(crate) const MAX_COLLISION_RETRIES: usize = 3;
+
+/// The idempotency row of a command already recorded under `(planning, actor, client_op_id)`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct CommandRow {
+    pub command_hash: String,
+    pub first_seq: i64,
+    pub last_seq: i64,
+}
+
+/// What an append does once it holds the planning's head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Plan {
+    /// A retry of a recorded command: answer with the first result, write nothing.
+    Duplicate(Appended),
+    /// Write the events at `first_seq..=last_seq` and move the head to `last_seq`.
+    Write { first_seq: i64, last_seq: i64 },
+}
+
+/// Decides an append against the locked `head` and the command's idempotency row, if any.
+///
+/// The idempotency check comes first on purpose: a client retrying after a lost ack still
+/// carries its old `expected_seq`, and must get its original result even though the head moved
+/// (under its own command, or others since).
+pub(crate) fn plan(
+    req: &AppendRequest,
+    existing: Option<CommandRow>,
+    head: i64,
+) -> StoreResult<Plan> {
+    if let Some(cmd) = existing {
+        if cmd.command_hash == req.command_hash {
+            return Ok(Plan::Duplicate(Appended {
+                first_seq: cmd.first_seq,
+                last_seq: cmd.last_seq,
+                duplicate: true,
+            }));
+        }
+        return Err(StoreError::OpConflict(req.client_op_id.clone()));
+    }
+    if head != req.expected_seq {
+        return Err(StoreError::Conflict {
+            expected: req.expected_seq,
+            head,
+        });
+    }
+    // A Vec never holds more than isize::MAX elements, so this conversion cannot fail.
+    let n = i64::try_from(req.events.len()).unwrap_or(i64::MAX);
+    Ok(Plan::Write {
+        first_seq: head + 1,
+        last_seq: head + n,
+    })
+}
+
+/// `LIMIT` for a read: a negative limit means "nothing" (SQLite would read it as "no limit").
+pub(crate) fn clamp_limit(limit: i64) -> i64 {
+    limit.max(0)
+}
+
+/// The canonical text form of a uuid in the database (lowercase, hyphenated) on both backends.
+pub(crate) fn uuid_text(id: Uuid) -> String {
+    id.hyphenated().to_string()
+}
+
+fn decode_uuid(column: &str, text: &str) -> Result<Uuid, sqlx::Error> {
+    Uuid::parse_str(text).map_err(|e| sqlx::Error::ColumnDecode {
+        index: column.to_string(),
+        source: Box::new(e),
+    })
+}
+
+/// Reads one `events` row selected with [`EVENT_COLUMNS`].
+pub(crate) fn decode_event<'r, R>(row: &'r R) -> Result<StoredEvent, sqlx::Error>
+where
+    R: Row,
+    &'r str: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    i32: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let planning_id: String = row.try_get("planning_id")?;
+    let event_id: String = row.try_get("event_id")?;
+    let actor: String = row.try_get("actor")?;
+    Ok(StoredEvent {
+        global_id: row.try_get("global_id")?,
+        planning_id: decode_uuid("planning_id", &planning_id)?,
+        seq: row.try_get("seq")?,
+        event_id: decode_uuid("event_id", &event_id)?,
+        actor: decode_uuid("actor", &actor)?,
+        client_op_id: row.try_get("client_op_id")?,
+        kind: row.try_get("kind")?,
+        version: row.try_get("version")?,
+        payload: row.try_get("payload")?,
+        recorded_at: row.try_get("recorded_at")?,
+    })
+}
+
+/// Decodes a list of planning ids read as text.
+pub(crate) fn decode_plannings(ids: Vec<String>) -> Result<Vec<Uuid>, sqlx::Error> {
+    ids.iter()
+        .map(|id| decode_uuid("planning_id", id))
+        .collect()
+}
+
+/// Reads one `jobs` row (`key, planning_id, kind, payload, due_at`).
+pub(crate) fn decode_job<'r, R>(row: &'r R) -> Result<super::Job, sqlx::Error>
+where
+    R: Row,
+    &'r str: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let planning_id: String = row.try_get("planning_id")?;
+    Ok(super::Job {
+        key: row.try_get("key")?,
+        planning_id: decode_uuid("planning_id", &planning_id)?,
+        kind: row.try_get("kind")?,
+        payload: row.try_get("payload")?,
+        due_at: row.try_get("due_at")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(expected_seq: i64, n: usize) -> AppendRequest {
+        AppendRequest {
+            planning_id: Uuid::nil(),
+            expected_seq,
+            actor: Uuid::nil(),
+            client_op_id: "op".into(),
+            command_hash: "h".into(),
+            recorded_at: 0,
+            jobs: Vec::new(),
+            events: (0..n)
+                .map(|_| super::super::NewEvent {
+                    event_id: Uuid::new_v4(),
+                    kind: "K".into(),
+                    version: 1,
+                    payload: "{}".into(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn idempotency_is_checked_before_the_head() {
+        let existing = CommandRow {
+            command_hash: "h".into(),
+            first_seq: 3,
+            last_seq: 5,
+        };
+        let p = plan(&req(2, 3), Some(existing.clone()), 9).unwrap();
+        assert_eq!(
+            p,
+            Plan::Duplicate(Appended {
+                first_seq: 3,
+                last_seq: 5,
+                duplicate: true
+            })
+        );
+        let other = CommandRow {
+            command_hash: "other".into(),
+            ..existing
+        };
+        assert!(matches!(
+            plan(&req(9, 1), Some(other), 9),
+            Err(StoreError::OpConflict(_))
+        ));
+    }
+
+    #[test]
+    fn stale_head_and_empty_commands() {
+        assert!(matches!(
+            plan(&req(1, 1), None, 2),
+            Err(StoreError::Conflict {
+                expected: 1,
+                head: 2
+            })
+        ));
+        assert_eq!(
+            plan(&req(4, 0), None, 4).unwrap(),
+            Plan::Write {
+                first_seq: 5,
+                last_seq: 4
+            }
+        );
+        assert_eq!(
+            plan(&req(4, 2), None, 4).unwrap(),
+            Plan::Write {
+                first_seq: 5,
+                last_seq: 6
+            }
+        );
+    }
+}

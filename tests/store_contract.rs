@@ -1,0 +1,843 @@
+//! The storage contract, written once and run against both backends on real databases.
+//!
+//! Every case is a plain `async fn(&TestDb)`; the `contract!` macro below instantiates it as
+//! `sqlite::<case>` (a fresh temp file) and `postgres::<case>` (a fresh database on the server
+//! named by `SPRINTLOG_TEST_PG`, skipped with a message when unset, failing under `CI=true`).
+
+mod common;
+
+use serde_json::json;
+use sprintlog::store::{
+    self, canonical, AppendRequest, Appended, EventStore, NewEvent, StoreError, StoredEvent,
+};
+use sqlx::{ConnectOptions, Connection};
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+// ---------------------------------------------------------------------------------------------
+// Backend factory
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// One fresh database of either backend, plus raw access to it (bypassing the store).
+struct TestDb {
+    url: String,
+    backend: Backend,
+    /// Removes the database (temp dir / `DROP DATABASE`) when the test ends, even on panic.
+    _guard: Box<dyn std::any::Any + Send + Sync>,
+}
+
+impl TestDb {
+    fn sqlite() -> TestDb {
+        let db = common::fresh_sqlite();
+        TestDb {
+            url: db.url.clone(),
+            backend: Backend::Sqlite,
+            _guard: Box::new(db),
+        }
+    }
+
+    async fn postgres(test: &str) -> Option<TestDb> {
+        let db = common::fresh_pg(test).await?;
+        Some(TestDb {
+            url: db.url.clone(),
+            backend: Backend::Postgres,
+            _guard: Box::new(db),
+        })
+    }
+
+    fn is_sqlite(&self) -> bool {
+        self.backend == Backend::Sqlite
+    }
+
+    /// A new, independent store instance (its own pools), as another process would open.
+    async fn open(&self) -> Arc<dyn EventStore> {
+        store::open(&self.url).await.expect("open store")
+    }
+
+    /// Runs `sql` on a raw connection to the database: no store, no pragmas of ours.
+    async fn raw_exec(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)?
+                    .connect()
+                    .await?;
+                let r = sqlx::query(sql).execute(&mut conn).await;
+                conn.close().await?;
+                Ok(r?.rows_affected())
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await?;
+                let r = sqlx::query(sql).execute(&mut conn).await;
+                conn.close().await?;
+                Ok(r?.rows_affected())
+            }
+        }
+    }
+}
+
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let db = super::TestDb::sqlite();
+                    super::$case(&db).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(db) = super::TestDb::postgres(stringify!($case)).await else {
+                        return;
+                    };
+                    super::$case(&db).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    round_trip_and_paging,
+    read_all_in_global_order,
+    concurrent_writers_are_gapless,
+    stale_expected_seq_is_a_conflict,
+    idempotent_retry_returns_the_first_result,
+    same_op_id_different_command_is_refused,
+    events_are_immutable_in_the_database,
+    durable_across_reopen,
+    zero_event_command_is_recorded,
+    concurrent_open_on_a_fresh_database,
+);
+
+// ---------------------------------------------------------------------------------------------
+// Builders
+
+fn event(kind: &str, payload: serde_json::Value) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::new_v4(),
+        kind: kind.to_string(),
+        version: 1,
+        payload: canonical::to_canonical(&payload).unwrap(),
+    }
+}
+
+fn events(n: usize, tag: &str) -> Vec<NewEvent> {
+    (0..n)
+        .map(|i| {
+            event(
+                &format!("K{i}"),
+                json!({"tag": tag, "i": i, "z": [1, {"b": 2, "a": 1}]}),
+            )
+        })
+        .collect()
+}
+
+fn request(
+    planning_id: Uuid,
+    expected_seq: i64,
+    actor: Uuid,
+    op: &str,
+    events: Vec<NewEvent>,
+) -> AppendRequest {
+    AppendRequest {
+        planning_id,
+        expected_seq,
+        actor,
+        client_op_id: op.to_string(),
+        command_hash: format!("hash-of-{op}"),
+        recorded_at: 1_764_000_000_123_456,
+        jobs: Vec::new(),
+        events,
+    }
+}
+
+fn appended(first_seq: i64, last_seq: i64, duplicate: bool) -> Appended {
+    Appended {
+        first_seq,
+        last_seq,
+        duplicate,
+    }
+}
+
+fn seqs(events: &[StoredEvent]) -> Vec<i64> {
+    events.iter().map(|e| e.seq).collect()
+}
+
+/// Asserts that `stored` is exactly what `req` asked for, from `first_seq` on.
+fn assert_matches_request(stored: &[StoredEvent], req: &AppendRequest, first_seq: i64) {
+    assert_eq!(stored.len(), req.events.len());
+    for ((s, e), seq) in stored.iter().zip(&req.events).zip(first_seq..) {
+        assert_eq!(s.planning_id, req.planning_id);
+        assert_eq!(s.seq, seq);
+        assert_eq!(s.event_id, e.event_id);
+        assert_eq!(s.actor, req.actor);
+        assert_eq!(s.client_op_id, req.client_op_id);
+        assert_eq!(s.kind, e.kind);
+        assert_eq!(s.version, e.version);
+        assert_eq!(s.payload, e.payload);
+        assert_eq!(s.recorded_at, req.recorded_at);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cases
+
+async fn round_trip_and_paging(db: &TestDb) {
+    let s = db.open().await;
+    let (p, actor) = (Uuid::new_v4(), Uuid::new_v4());
+    assert_eq!(s.head(p).await.unwrap(), 0);
+    assert!(s.read(p, 0, 100).await.unwrap().is_empty());
+
+    let first = request(p, 0, actor, "op-1", events(3, "a"));
+    assert_eq!(
+        s.append(first.clone()).await.unwrap(),
+        appended(1, 3, false)
+    );
+    let mut second = request(p, 3, actor, "op-2", events(2, "b"));
+    second.events[0].version = 7;
+    second.events[1].payload = canonical::to_canonical(&json!({"s": "é \"q\" \n ✓"})).unwrap();
+    assert_eq!(
+        s.append(second.clone()).await.unwrap(),
+        appended(4, 5, false)
+    );
+    assert_eq!(s.head(p).await.unwrap(), 5);
+
+    let all = s.read(p, 0, 100).await.unwrap();
+    assert_eq!(seqs(&all), vec![1, 2, 3, 4, 5]);
+    assert_matches_request(&all[..3], &first, 1);
+    assert_matches_request(&all[3..], &second, 4);
+
+    // After a seq, paged.
+    assert_eq!(seqs(&s.read(p, 2, 2).await.unwrap()), vec![3, 4]);
+    assert_eq!(seqs(&s.read(p, 4, 10).await.unwrap()), vec![5]);
+    assert!(s.read(p, 5, 10).await.unwrap().is_empty());
+    assert!(s.read(p, 99, 10).await.unwrap().is_empty());
+    assert!(s.read(p, 0, 0).await.unwrap().is_empty());
+    assert!(s.read(p, 0, -1).await.unwrap().is_empty());
+    let mut paged = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = s.read(p, after, 1).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        paged.extend(page);
+        assert!(paged.len() <= 5);
+    }
+    assert_eq!(paged, all);
+
+    // Another store instance sees the same log.
+    let other = db.open().await;
+    assert_eq!(other.read(p, 0, 100).await.unwrap(), all);
+    assert_eq!(other.head(p).await.unwrap(), 5);
+    s.close().await;
+    other.close().await;
+}
+
+async fn read_all_in_global_order(db: &TestDb) {
+    let s = db.open().await;
+    let (p, q, actor) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    s.append(request(p, 0, actor, "p1", events(2, "p1")))
+        .await
+        .unwrap();
+    s.append(request(q, 0, actor, "q1", events(3, "q1")))
+        .await
+        .unwrap();
+    s.append(request(p, 2, actor, "p2", events(1, "p2")))
+        .await
+        .unwrap();
+    s.append(request(q, 3, actor, "q2", events(2, "q2")))
+        .await
+        .unwrap();
+
+    let all = s.read_all(0, 100).await.unwrap();
+    let order: Vec<(Uuid, i64)> = all.iter().map(|e| (e.planning_id, e.seq)).collect();
+    assert_eq!(
+        order,
+        vec![
+            (p, 1),
+            (p, 2),
+            (q, 1),
+            (q, 2),
+            (q, 3),
+            (p, 3),
+            (q, 4),
+            (q, 5)
+        ]
+    );
+    assert!(all.windows(2).all(|w| w[0].global_id < w[1].global_id));
+
+    // Paged by global id.
+    let mut paged = Vec::new();
+    let mut after = 0;
+    for _ in 0..100 {
+        let page = s.read_all(after, 3).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.global_id;
+        paged.extend(page);
+    }
+    assert_eq!(paged, all);
+    assert!(s.read_all(after, 10).await.unwrap().is_empty());
+
+    // Per planning reads agree with the global log.
+    let from_p: Vec<_> = all.iter().filter(|e| e.planning_id == p).cloned().collect();
+    assert_eq!(s.read(p, 0, 100).await.unwrap(), from_p);
+
+    let mut expected = vec![p, q];
+    expected.sort();
+    assert_eq!(s.plannings().await.unwrap(), expected);
+    s.close().await;
+}
+
+async fn concurrent_writers_are_gapless(db: &TestDb) {
+    const WRITERS: usize = 8;
+    const COMMANDS: usize = 10;
+    // Two instances on the same database, as two processes or nodes would have.
+    let stores = [db.open().await, db.open().await];
+    let p = Uuid::new_v4();
+    let size = |w: usize, c: usize| 1 + (w + c) % 3; // 1, 2 or 3 events per command
+    let total: i64 = (0..WRITERS)
+        .flat_map(|w| (0..COMMANDS).map(move |c| size(w, c) as i64))
+        .sum();
+
+    // A reader tailing the planning: every read continues exactly where the previous ended.
+    let reader = {
+        let s = stores[1].clone();
+        tokio::spawn(async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let mut last = 0i64;
+            let mut reads = 0u64;
+            while last < total {
+                assert!(Instant::now() < deadline, "reader stuck at seq {last}");
+                let page = s.read(p, last, 7).await.unwrap();
+                for e in &page {
+                    assert_eq!(
+                        e.seq,
+                        last + 1,
+                        "reader saw seq {} right after {last}",
+                        e.seq
+                    );
+                    last = e.seq;
+                }
+                reads += 1;
+                if page.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+            (last, reads)
+        })
+    };
+
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let s = stores[w % 2].clone();
+            let actor = Uuid::new_v4();
+            tokio::spawn(async move {
+                let mut done = Vec::new();
+                let mut conflicts = 0u32;
+                for c in 0..COMMANDS {
+                    let op = format!("w{w}-c{c}");
+                    let evs = events(size(w, c), &op);
+                    loop {
+                        let head = s.head(p).await.unwrap();
+                        let req = request(p, head, actor, &op, evs.clone());
+                        match s.append(req).await {
+                            Ok(a) => {
+                                assert!(!a.duplicate);
+                                assert_eq!(a.first_seq, head + 1);
+                                assert_eq!(a.last_seq - a.first_seq + 1, evs.len() as i64);
+                                done.push((op, evs, a));
+                                break;
+                            }
+                            Err(StoreError::Conflict { expected, head }) => {
+                                // Heads only grow: a conflict means someone got in first.
+                                assert!(head > expected, "head {head} <= expected {expected}");
+                                conflicts += 1;
+                                assert!(conflicts < 20_000, "writer {w} starved");
+                                tokio::task::yield_now().await;
+                            }
+                            Err(e) => panic!("writer {w}: unexpected error {e:?}"),
+                        }
+                    }
+                }
+                done
+            })
+        })
+        .collect();
+
+    let mut commands = Vec::new();
+    for w in writers {
+        commands.extend(w.await.unwrap());
+    }
+    let (last_seen, _reads) = reader.await.unwrap();
+    assert_eq!(last_seen, total);
+
+    let log = stores[0].read(p, 0, 10_000).await.unwrap();
+    assert_eq!(seqs(&log), (1..=total).collect::<Vec<_>>());
+    for s in &stores {
+        assert_eq!(s.head(p).await.unwrap(), total);
+    }
+    // Every command's events are contiguous, in order, at the seqs it was told.
+    assert_eq!(commands.len(), WRITERS * COMMANDS);
+    for (op, evs, a) in &commands {
+        let slice = &log[(a.first_seq - 1) as usize..a.last_seq as usize];
+        assert!(slice.iter().all(|e| &e.client_op_id == op));
+        let ids: Vec<_> = slice.iter().map(|e| e.event_id).collect();
+        let want: Vec<_> = evs.iter().map(|e| e.event_id).collect();
+        assert_eq!(ids, want);
+    }
+    let unique: HashSet<_> = log.iter().map(|e| e.event_id).collect();
+    assert_eq!(unique.len(), log.len());
+    for s in &stores {
+        s.close().await;
+    }
+}
+
+async fn stale_expected_seq_is_a_conflict(db: &TestDb) {
+    let s = db.open().await;
+    let (p, actor) = (Uuid::new_v4(), Uuid::new_v4());
+    s.append(request(p, 0, actor, "op-1", events(2, "a")))
+        .await
+        .unwrap();
+    let before = s.read(p, 0, 100).await.unwrap();
+
+    for stale in [0, 1, 5] {
+        let op = format!("stale-{stale}");
+        match s
+            .append(request(p, stale, actor, &op, events(2, "x")))
+            .await
+        {
+            Err(StoreError::Conflict { expected, head }) => {
+                assert_eq!((expected, head), (stale, 2));
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    }
+    assert_eq!(s.read(p, 0, 100).await.unwrap(), before);
+    assert_eq!(s.head(p).await.unwrap(), 2);
+    // The refused commands were not recorded: the same op ids with the right head succeed.
+    assert_eq!(
+        s.append(request(p, 2, actor, "stale-1", events(1, "x")))
+            .await
+            .unwrap(),
+        appended(3, 3, false)
+    );
+
+    // On a planning with no event yet.
+    let fresh = Uuid::new_v4();
+    match s
+        .append(request(fresh, 1, actor, "op", events(1, "y")))
+        .await
+    {
+        Err(StoreError::Conflict { expected, head }) => assert_eq!((expected, head), (1, 0)),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(s.head(fresh).await.unwrap(), 0);
+    assert!(s.read(fresh, 0, 10).await.unwrap().is_empty());
+    assert_eq!(s.plannings().await.unwrap(), vec![p]);
+    s.close().await;
+}
+
+async fn idempotent_retry_returns_the_first_result(db: &TestDb) {
+    let s = db.open().await;
+    let (p, actor, other) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    s.append(request(p, 0, other, "setup", events(1, "s")))
+        .await
+        .unwrap();
+
+    let cmd = request(p, 1, actor, "three", events(3, "t"));
+    assert_eq!(s.append(cmd.clone()).await.unwrap(), appended(2, 4, false));
+    // Lost ack: the very same request again.
+    assert_eq!(s.append(cmd.clone()).await.unwrap(), appended(2, 4, true));
+    assert_eq!(s.head(p).await.unwrap(), 4);
+
+    // Other commands move the head; the retry (still with its old expected_seq) is answered
+    // from the record, not refused as stale.
+    s.append(request(p, 4, other, "later", events(2, "l")))
+        .await
+        .unwrap();
+    assert_eq!(s.append(cmd.clone()).await.unwrap(), appended(2, 4, true));
+    // Through another instance too.
+    let s2 = db.open().await;
+    assert_eq!(s2.append(cmd.clone()).await.unwrap(), appended(2, 4, true));
+
+    let log = s.read(p, 0, 100).await.unwrap();
+    assert_eq!(seqs(&log), vec![1, 2, 3, 4, 5, 6]);
+    assert_matches_request(&log[1..4], &cmd, 2);
+    let ids: Vec<_> = log.iter().map(|e| e.event_id).collect();
+    for e in &cmd.events {
+        assert_eq!(ids.iter().filter(|id| **id == e.event_id).count(), 1);
+    }
+    s.close().await;
+    s2.close().await;
+}
+
+async fn same_op_id_different_command_is_refused(db: &TestDb) {
+    let s = db.open().await;
+    let (p, x, y) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    s.append(request(p, 0, x, "op-1", events(2, "a")))
+        .await
+        .unwrap();
+    let before = s.read(p, 0, 100).await.unwrap();
+
+    let mut different = request(p, 2, x, "op-1", events(1, "b"));
+    different.command_hash = "another-hash".into();
+    match s.append(different.clone()).await {
+        Err(StoreError::OpConflict(op)) => assert_eq!(op, "op-1"),
+        other => panic!("expected OpConflict, got {other:?}"),
+    }
+    // Even with a stale expected_seq, the key clash is what is reported.
+    different.expected_seq = 0;
+    assert!(matches!(
+        s.append(different.clone()).await,
+        Err(StoreError::OpConflict(_))
+    ));
+    assert_eq!(s.read(p, 0, 100).await.unwrap(), before);
+    assert_eq!(s.head(p).await.unwrap(), 2);
+
+    // The same op id from another actor is another command.
+    different.actor = y;
+    different.expected_seq = 2;
+    assert_eq!(
+        s.append(different.clone()).await.unwrap(),
+        appended(3, 3, false)
+    );
+    // And the same op id in another planning too.
+    let q = Uuid::new_v4();
+    assert_eq!(
+        s.append(request(q, 0, x, "op-1", events(1, "c")))
+            .await
+            .unwrap(),
+        appended(1, 1, false)
+    );
+    s.close().await;
+}
+
+async fn events_are_immutable_in_the_database(db: &TestDb) {
+    let s = db.open().await;
+    let (p, actor) = (Uuid::new_v4(), Uuid::new_v4());
+    s.append(request(p, 0, actor, "op-1", events(2, "a")))
+        .await
+        .unwrap();
+    let before = s.read_all(0, 100).await.unwrap();
+    let first = &before[0];
+    let (pid, eid) = (first.planning_id, first.event_id);
+
+    let mut refused = vec![
+        format!("UPDATE events SET payload = '{{}}' WHERE planning_id = '{pid}' AND seq = 1"),
+        "UPDATE events SET seq = seq + 100".to_string(),
+        format!("DELETE FROM events WHERE planning_id = '{pid}' AND seq = 1"),
+        "DELETE FROM events".to_string(),
+    ];
+    let columns = "planning_id, seq, event_id, actor, client_op_id, kind, version, payload, \
+                   recorded_at";
+    if db.is_sqlite() {
+        // REPLACE on the (planning, seq) key, on the event id, and on the global id.
+        refused.push(format!(
+            "INSERT OR REPLACE INTO events ({columns}) VALUES \
+             ('{pid}', 1, '{}', '{actor}', 'evil', 'X', 1, '{{}}', 0)",
+            Uuid::new_v4()
+        ));
+        refused.push(format!(
+            "INSERT OR REPLACE INTO events ({columns}) VALUES \
+             ('{pid}', 99, '{eid}', '{actor}', 'evil', 'X', 1, '{{}}', 0)"
+        ));
+        refused.push(format!(
+            "INSERT OR REPLACE INTO events (global_id, {columns}) VALUES \
+             ({}, '{pid}', 98, '{}', '{actor}', 'evil', 'X', 1, '{{}}', 0)",
+            first.global_id,
+            Uuid::new_v4()
+        ));
+        refused.push(format!(
+            "REPLACE INTO events ({columns}) VALUES \
+             ('{pid}', 2, '{}', '{actor}', 'evil', 'X', 1, '{{}}', 0)",
+            Uuid::new_v4()
+        ));
+        refused.push(format!(
+            "INSERT INTO events ({columns}) VALUES \
+             ('{pid}', 1, '{}', '{actor}', 'evil', 'X', 1, '{{}}', 0) \
+             ON CONFLICT (planning_id, seq) DO UPDATE SET payload = 'evil'",
+            Uuid::new_v4()
+        ));
+    } else {
+        refused.push("TRUNCATE events".to_string());
+        refused.push("TRUNCATE events CASCADE".to_string());
+        refused.push(format!(
+            "INSERT INTO events ({columns}) VALUES \
+             ('{pid}', 1, '{}', '{actor}', 'evil', 'X', 1, '{{}}', 0) \
+             ON CONFLICT (planning_id, seq) DO UPDATE SET payload = 'evil'",
+            Uuid::new_v4()
+        ));
+    }
+    for sql in &refused {
+        let result = db.raw_exec(sql).await;
+        assert!(result.is_err(), "the database accepted: {sql} ({result:?})");
+        assert_eq!(
+            s.read_all(0, 100).await.unwrap(),
+            before,
+            "changed by: {sql}"
+        );
+    }
+
+    if db.is_sqlite() {
+        // Defence in depth: even without the schema's BEFORE INSERT guards, a connection
+        // configured like the store's own (recursive_triggers on) fires the DELETE trigger
+        // for the row REPLACE would remove. (The store's connections are checked for the
+        // pragma in `store::sqlite`'s unit tests.)
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::from_str(&db.url)
+            .unwrap()
+            .pragma("recursive_triggers", "ON")
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query("DROP TRIGGER events_no_replace")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("DROP TRIGGER events_no_replace_id")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        for sql in refused.iter().filter(|s| s.contains("REPLACE")) {
+            let result = sqlx::query(sql).execute(&mut conn).await;
+            let err = result.expect_err(sql).to_string();
+            assert!(err.contains("DELETE refused"), "{sql}: {err}");
+        }
+        conn.close().await.unwrap();
+        assert_eq!(s.read_all(0, 100).await.unwrap(), before);
+    }
+
+    // Appending still works afterwards, from the seq the store knows.
+    assert_eq!(
+        s.append(request(p, 2, actor, "op-2", events(1, "b")))
+            .await
+            .unwrap(),
+        appended(3, 3, false)
+    );
+    s.close().await;
+}
+
+async fn durable_across_reopen(db: &TestDb) {
+    let (p, actor) = (Uuid::new_v4(), Uuid::new_v4());
+    let cmd = request(p, 0, actor, "op-1", events(3, "a"));
+    let before = {
+        let s = db.open().await;
+        assert_eq!(s.append(cmd.clone()).await.unwrap(), appended(1, 3, false));
+        let before = s.read(p, 0, 100).await.unwrap();
+        s.close().await;
+        before
+    };
+
+    let s = db.open().await;
+    assert_eq!(s.read(p, 0, 100).await.unwrap(), before);
+    assert_eq!(s.read_all(0, 100).await.unwrap(), before);
+    assert_eq!(s.head(p).await.unwrap(), 3);
+    assert_eq!(s.plannings().await.unwrap(), vec![p]);
+    // The idempotency record survived too.
+    assert_eq!(s.append(cmd).await.unwrap(), appended(1, 3, true));
+    // The head continues.
+    assert_eq!(
+        s.append(request(p, 3, actor, "op-2", events(2, "b")))
+            .await
+            .unwrap(),
+        appended(4, 5, false)
+    );
+    s.close().await;
+
+    // And once more, with the migrations already applied.
+    let s = db.open().await;
+    assert_eq!(seqs(&s.read(p, 0, 100).await.unwrap()), vec![1, 2, 3, 4, 5]);
+    s.close().await;
+}
+
+async fn zero_event_command_is_recorded(db: &TestDb) {
+    let s = db.open().await;
+    let (p, actor) = (Uuid::new_v4(), Uuid::new_v4());
+
+    // On a planning with no event yet.
+    let empty = request(p, 0, actor, "noop-1", vec![]);
+    assert_eq!(
+        s.append(empty.clone()).await.unwrap(),
+        appended(1, 0, false)
+    );
+    assert_eq!(s.head(p).await.unwrap(), 0);
+    assert!(s.read(p, 0, 10).await.unwrap().is_empty());
+    assert!(s.plannings().await.unwrap().is_empty());
+    assert_eq!(s.append(empty.clone()).await.unwrap(), appended(1, 0, true));
+
+    // The record is real: the same key with another hash is refused.
+    let mut other = empty.clone();
+    other.command_hash = "different".into();
+    assert!(matches!(
+        s.append(other).await,
+        Err(StoreError::OpConflict(_))
+    ));
+
+    // The head was not moved by it, and moves normally afterwards.
+    assert_eq!(
+        s.append(request(p, 0, actor, "op-1", events(2, "a")))
+            .await
+            .unwrap(),
+        appended(1, 2, false)
+    );
+    let empty2 = request(p, 2, actor, "noop-2", vec![]);
+    assert_eq!(
+        s.append(empty2.clone()).await.unwrap(),
+        appended(3, 2, false)
+    );
+    assert_eq!(s.head(p).await.unwrap(), 2);
+    assert_eq!(s.append(empty2).await.unwrap(), appended(3, 2, true));
+    // A stale zero-event command is a conflict like any other.
+    assert!(matches!(
+        s.append(request(p, 1, actor, "noop-3", vec![])).await,
+        Err(StoreError::Conflict {
+            expected: 1,
+            head: 2
+        })
+    ));
+    // The first one's retry still answers from its record.
+    assert_eq!(s.append(empty).await.unwrap(), appended(1, 0, true));
+    assert_eq!(seqs(&s.read(p, 0, 10).await.unwrap()), vec![1, 2]);
+    assert_eq!(s.plannings().await.unwrap(), vec![p]);
+    s.close().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cross-backend
+
+/// The same commands on SQLite and on PostgreSQL read back as equal values, field for field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_bytes_on_both_backends() {
+    let Some(pg) = TestDb::postgres("identical_bytes_on_both_backends").await else {
+        return;
+    };
+    let lite = TestDb::sqlite();
+    let (a, b) = (lite.open().await, pg.open().await);
+
+    // Fixed ids and times; payloads with escapes, non-ASCII, nesting and large integers.
+    let planning = |n: u128| Uuid::from_u128(0x0123_4567_89ab_cdef_0000_0000_0000_0000 + n);
+    let (p, q) = (planning(1), planning(0xff));
+    let actor = Uuid::from_u128(42);
+    let payloads = [
+        json!({"text": "Ünïcødé ✓ \"quoted\" \\ back\nslash\t", "n": i64::MAX}),
+        json!({"z": {"b": [1, 2, {"y": null, "x": false}], "a": -9_007_199_254_740_993_i64}}),
+        json!({}),
+        json!({"emoji": "🃏", "ctrl": "\u{0001}\u{001f}"}),
+    ];
+    let mut requests = Vec::new();
+    for (i, payload) in payloads.iter().enumerate() {
+        let planning_id = if i % 2 == 0 { p } else { q };
+        let mut req = request(
+            planning_id,
+            (i / 2) as i64,
+            actor,
+            &format!("op-{i}"),
+            vec![NewEvent {
+                event_id: Uuid::from_u128(1000 + i as u128),
+                kind: format!("Kind{i}"),
+                version: i as i32 + 1,
+                payload: canonical::to_canonical(payload).unwrap(),
+            }],
+        );
+        req.recorded_at = 1_764_000_000_000_001 + i as i64;
+        requests.push(req);
+    }
+    for req in &requests {
+        let (ra, rb) = (
+            a.append(req.clone()).await.unwrap(),
+            b.append(req.clone()).await.unwrap(),
+        );
+        assert_eq!(ra, rb);
+    }
+
+    let (la, lb) = (
+        a.read_all(0, 100).await.unwrap(),
+        b.read_all(0, 100).await.unwrap(),
+    );
+    assert_eq!(la.len(), requests.len());
+    assert_eq!(la, lb);
+    for planning_id in [p, q] {
+        assert_eq!(
+            a.read(planning_id, 0, 100).await.unwrap(),
+            b.read(planning_id, 0, 100).await.unwrap()
+        );
+    }
+    assert_eq!(a.plannings().await.unwrap(), b.plannings().await.unwrap());
+    a.close().await;
+    b.close().await;
+}
+
+/// `open` refuses URLs of other databases instead of guessing.
+#[tokio::test]
+async fn unsupported_url_is_refused() {
+    assert!(matches!(
+        store::open("mysql://localhost/x").await,
+        Err(StoreError::UnsupportedUrl(_))
+    ));
+}
+
+/// An in-memory SQLite database works (one shared connection, see `SqliteStore::open`).
+#[tokio::test]
+async fn sqlite_in_memory() {
+    let s = store::open("sqlite::memory:").await.unwrap();
+    let p = Uuid::new_v4();
+    let actor = Uuid::new_v4();
+    s.append(request(p, 0, actor, "op", events(2, "m")))
+        .await
+        .unwrap();
+    assert_eq!(seqs(&s.read(p, 0, 10).await.unwrap()), vec![1, 2]);
+    s.close().await;
+}
+
+/// Several processes starting together on a fresh SQLite file (or nodes on a fresh
+/// PostgreSQL database) must not trip over each other's migrations.
+async fn concurrent_open_on_a_fresh_database(db: &TestDb) {
+    let (a, b, c) = tokio::join!(
+        store::open(&db.url),
+        store::open(&db.url),
+        store::open(&db.url)
+    );
+    let stores = [a.unwrap(), b.unwrap(), c.unwrap()];
+    let p = Uuid::new_v4();
+    stores[0]
+        .append(request(p, 0, Uuid::nil(), "op", events(1, "x")))
+        .await
+        .unwrap();
+    for s in &stores {
+        assert_eq!(s.head(p).await.unwrap(), 1);
+        s.close().await;
+    }
+}
+
+/// Connection-level failures are retriable, decisions are not.
+#[tokio::test]
+async fn connection_failures_are_retriable() {
+    // Port 1 on loopback: nothing listens there, the connection is refused at once. (Through
+    // `store::open` the pool would keep retrying for its whole acquire timeout, then report
+    // `PoolTimedOut`, also retriable.)
+    let refused = sqlx::PgConnection::connect("postgres://postgres@127.0.0.1:1/nothing")
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    let e = StoreError::from(refused);
+    assert!(e.is_retriable(), "{e:?}");
+    assert!(StoreError::from(sqlx::Error::PoolTimedOut).is_retriable());
+    assert!(!StoreError::Conflict {
+        expected: 1,
+        head: 2
+    }
+    .is_retriable());
+    assert!(!StoreError::OpConflict("op".into()).is_retriable());
+    assert!(!StoreError::UnsupportedUrl("x".into()).is_retriable());
+}
