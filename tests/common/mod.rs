@@ -146,3 +146,5 @@ fn with_database_replaces_only_the_path() {
     );
     assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
 }
+
+pub mod server;

@@ -1,0 +1,270 @@
+//! A real sprintlog server on an ephemeral port, and a small client for it (HTTP + websocket).
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use sprintlog::config::Limits;
+use sprintlog::server::Server;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Which backend a test runs on.
+pub enum Backend {
+    Sqlite(super::SqliteDb),
+    Postgres(super::PgDb),
+}
+
+impl Backend {
+    pub fn url(&self) -> &str {
+        match self {
+            Backend::Sqlite(d) => &d.url,
+            Backend::Postgres(d) => &d.url,
+        }
+    }
+}
+
+/// A fresh SQLite backend.
+pub fn sqlite() -> Backend {
+    Backend::Sqlite(super::fresh_sqlite())
+}
+
+/// A fresh PostgreSQL backend, or `None` (skipped) without `SPRINTLOG_TEST_PG`.
+pub async fn postgres(test: &str) -> Option<Backend> {
+    super::fresh_pg(test).await.map(Backend::Postgres)
+}
+
+/// A running server on 127.0.0.1:0 with its database.
+pub struct TestServer {
+    pub server: Option<Server>,
+    pub base: String,
+    pub ws_base: String,
+    pub http: reqwest::Client,
+    pub backend: Backend,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with(backend, Limits::default()).await
+    }
+
+    pub async fn start_with(backend: Backend, limits: Limits) -> TestServer {
+        let store = sprintlog::store::open(backend.url())
+            .await
+            .expect("open store");
+        let server = Server::start(store, "127.0.0.1:0".parse().unwrap(), limits, None)
+            .await
+            .expect("start server");
+        let addr = server.addr;
+        TestServer {
+            server: Some(server),
+            base: format!("http://{addr}"),
+            ws_base: format!("ws://{addr}"),
+            http: reqwest::Client::new(),
+            backend,
+        }
+    }
+
+    /// Stops the server (graceful), keeping the database.
+    pub async fn stop(&mut self) -> Backend {
+        if let Some(s) = self.server.take() {
+            let store = s.app.registry.store().clone();
+            s.shutdown().await;
+            store.close().await;
+        }
+        std::mem::replace(&mut self.backend, sqlite())
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        let mut req = self.http.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("http request");
+        let status = resp.status().as_u16();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("http request");
+        let status = resp.status().as_u16();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// Creates a planning; returns the creation response.
+    pub async fn create(&self, title: &str) -> Created {
+        let (status, body) = self
+            .post(
+                "/api/plannings",
+                None,
+                json!({ "title": title, "name": "Fran" }),
+            )
+            .await;
+        assert_eq!(status, 200, "create: {body}");
+        Created {
+            planning: body["planning"].as_str().unwrap().to_string(),
+            participant: body["participant"].as_str().unwrap().to_string(),
+            token: body["token"].as_str().unwrap().to_string(),
+            member_invite: body["member_invite"].as_str().unwrap().to_string(),
+            observer_invite: body["observer_invite"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// Joins with an invite; returns (participant id, token).
+    pub async fn join(&self, planning: &str, invite: &str, name: &str) -> (String, String) {
+        let (status, body) = self
+            .post(
+                &format!("/api/plannings/{planning}/join"),
+                None,
+                json!({ "invite": invite, "name": name }),
+            )
+            .await;
+        assert_eq!(status, 200, "join: {body}");
+        (
+            body["participant"].as_str().unwrap().to_string(),
+            body["token"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// Sends a command over REST; returns (status, body).
+    pub async fn command(
+        &self,
+        planning: &str,
+        token: &str,
+        op: &str,
+        command: Value,
+    ) -> (u16, Value) {
+        self.post(
+            &format!("/api/plannings/{planning}/commands"),
+            Some(token),
+            json!({ "client_op_id": op, "command": command }),
+        )
+        .await
+    }
+
+    /// Sends a command that must succeed; returns the head after it.
+    pub async fn ok(&self, planning: &str, token: &str, command: Value) -> i64 {
+        let op = uuid::Uuid::new_v4().to_string();
+        let (status, body) = self.command(planning, token, &op, command.clone()).await;
+        assert_eq!(status, 200, "command {command} failed: {body}");
+        body["head"].as_i64().unwrap()
+    }
+
+    /// The planning as `token` sees it.
+    pub async fn state(&self, planning: &str, token: &str) -> Value {
+        let (status, body) = self
+            .get(&format!("/api/plannings/{planning}"), Some(token))
+            .await;
+        assert_eq!(status, 200, "read: {body}");
+        body
+    }
+
+    /// Opens a websocket as `token`, resuming after `since`.
+    pub async fn ws(&self, planning: &str, token: &str, since: i64) -> Ws {
+        let url = format!(
+            "{}/ws/plannings/{planning}?token={token}&since={since}",
+            self.ws_base
+        );
+        let (socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("ws connect");
+        Ws { socket }
+    }
+}
+
+pub struct Created {
+    pub planning: String,
+    pub participant: String,
+    pub token: String,
+    pub member_invite: String,
+    pub observer_invite: String,
+}
+
+pub struct Ws {
+    pub socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+/// What the socket said.
+#[derive(Debug)]
+pub enum Got {
+    Frame(Value),
+    Closed(Option<u16>),
+    Timeout,
+}
+
+impl Ws {
+    /// Next frame (JSON), close, or timeout.
+    pub async fn next(&mut self, wait: Duration) -> Got {
+        loop {
+            match tokio::time::timeout(wait, self.socket.next()).await {
+                Err(_) => return Got::Timeout,
+                Ok(None) => return Got::Closed(None),
+                Ok(Some(Err(_))) => return Got::Closed(None),
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    return Got::Frame(serde_json::from_str(&t).expect("server sends JSON"))
+                }
+                Ok(Some(Ok(Message::Close(c)))) => {
+                    return Got::Closed(c.map(|c| u16::from(c.code)))
+                }
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
+    /// Next JSON frame, panicking otherwise.
+    pub async fn frame(&mut self) -> Value {
+        match self.next(Duration::from_secs(10)).await {
+            Got::Frame(v) => v,
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+
+    /// Reads frames until one of `type`; returns it and the event frames seen on the way.
+    pub async fn until(&mut self, ty: &str) -> (Value, Vec<Value>) {
+        let mut events = Vec::new();
+        loop {
+            let f = self.frame().await;
+            if f["type"] == ty {
+                return (f, events);
+            }
+            if f["type"] == "event" {
+                events.push(f);
+            }
+        }
+    }
+
+    /// Reads frames until the event with `seq` arrives; returns the events seen (inclusive).
+    pub async fn events_until(&mut self, seq: i64) -> Vec<Value> {
+        let mut events = Vec::new();
+        loop {
+            let f = self.frame().await;
+            if f["type"] == "event" {
+                let s = f["seq"].as_i64().unwrap();
+                events.push(f);
+                if s >= seq {
+                    return events;
+                }
+            }
+        }
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.socket
+            .send(Message::Text(v.to_string().into()))
+            .await
+            .expect("ws send");
+    }
+
+    pub async fn send_raw(&mut self, text: &str) {
+        self.socket
+            .send(Message::Text(text.to_string().into()))
+            .await
+            .expect("ws send");
+    }
+}
