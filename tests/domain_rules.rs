@@ -2403,6 +2403,49 @@ fn commit_scope_rejections() {
 }
 
 #[test]
+fn committed_points_stay_decodable() {
+    // 11 cards of 999 999 999 points add up past what a Fixed2 survives on the wire.
+    let mut s = Scenario::empty();
+    let fac = s.fac;
+    let mut c = create_cmd();
+    if let Command::CreatePlanning { deck, .. } = &mut c {
+        *deck = Some(Deck::custom(vec!["1".into(), "999999999".into()]));
+    }
+    s.given(fac, c);
+    let items: Vec<ItemId> = (0..11).map(|n| s.propose(&format!("i{n}"))).collect();
+    s.given(fac, Command::DraftGoal { text: "g".into() });
+    s.phase(Phase::Async);
+    s.given(
+        fac,
+        Command::AgreeEstimates {
+            estimates: items
+                .iter()
+                .map(|i| AgreedEstimate {
+                    item: *i,
+                    card: "999999999".into(),
+                })
+                .collect(),
+        },
+    );
+    let commit = |items: &[ItemId]| Command::CommitScope {
+        items: items.to_vec(),
+        confirm_over_capacity: true,
+    };
+    s.when(fac, commit(&items)).then_error("invalid");
+    let ev = s.when(fac, commit(&items[..10])).unwrap();
+    for e in &ev {
+        let (k, v, p) = e.encode();
+        assert_eq!(&Event::decode(k, v, &p).unwrap(), e);
+    }
+    // A point table entry must survive the wire as well.
+    let mut p = Policy::default();
+    p.point_table
+        .insert("XL".into(), Fixed2::from_hundredths(Fixed2::MAX.0 + 1));
+    s.when(fac, Command::SetPolicy { policy: p })
+        .then_error("invalid");
+}
+
+#[test]
 fn committed_planning_is_read_mostly() {
     let (mut s, a, b) = ready_to_commit();
     let (fac, ann) = (s.fac, s.id("ann"));
