@@ -903,6 +903,10 @@ pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec
                 }
                 points = points.saturating_add(it.points.unwrap_or(Fixed2::ZERO));
             }
+            if points > Fixed2::MAX {
+                // The sum must stay decodable, or the log could not be replayed.
+                return Err(DomainError::Invalid("the scope has too many points".into()));
+            }
             let capacity = state.capacity_points();
             let over = points > capacity;
             if over && !confirm_over_capacity {
@@ -1402,6 +1406,9 @@ fn validate_policy(p: &Policy) -> Result<()> {
     }
     if p.point_table.values().any(|v| *v < Fixed2::ZERO) {
         return Err(DomainError::Invalid("points cannot be negative".into()));
+    }
+    if p.point_table.values().any(|v| *v > Fixed2::MAX) {
+        return Err(DomainError::Invalid("points too large".into()));
     }
     Ok(())
 }
