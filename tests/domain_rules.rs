@@ -2591,3 +2591,39 @@ fn a_whole_planning_replays_to_the_live_state() {
         assert_eq!(&Event::decode(k, v, &p).unwrap(), e);
     }
 }
+
+#[test]
+fn back_to_draft_is_refused_while_a_round_is_open() {
+    let mut s = Scenario::new().member("ann");
+    let fac = s.fac;
+    s.phase(Phase::Async);
+    let a = s.propose("a");
+    let r = s.open_round(&[a], 60);
+    s.when(fac, Command::ChangePhase { to: Phase::Draft })
+        .then_error("round_open");
+    s.given(fac, Command::CloseRound { round: r });
+    s.given(fac, Command::ChangePhase { to: Phase::Draft });
+}
+
+#[test]
+fn rotating_an_invite_to_the_other_roles_invite_is_refused() {
+    let mut s = Scenario::new();
+    let fac = s.fac;
+    s.when(
+        fac,
+        Command::RotateInvite {
+            role: Role::Member,
+            invite_hash: observer_invite(),
+        },
+    )
+    .then_error("invalid");
+}
+
+#[test]
+fn a_round_opened_in_sync_phase_without_a_session_is_not_live() {
+    let mut s = Scenario::new().member("ann");
+    s.phase(Phase::Sync);
+    let a = s.propose("a");
+    let r = s.open_round(&[a], 60);
+    assert!(!s.state.rounds[&r].live);
+}

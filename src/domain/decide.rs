@@ -124,6 +124,13 @@ pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec
                 return Err(DomainError::InvalidRole(*r));
             }
             hash(invite_hash)?;
+            let other = match r {
+                Role::Observer => &state.member_invite_hash,
+                _ => &state.observer_invite_hash,
+            };
+            if invite_hash == other {
+                return Err(DomainError::Invalid("the two invites must differ".into()));
+            }
             vec![Event::InviteRotated {
                 role: *r,
                 invite_hash: invite_hash.clone(),
@@ -180,6 +187,12 @@ pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec
             }
             if state.sync_running && *to != Phase::Sync {
                 return Err(DomainError::SyncRunning);
+            }
+            // Votes belong to async or sync: going back to draft would strand an open round.
+            if *to == Phase::Draft {
+                if let Some(r) = state.rounds.values().find(|r| r.is_open()) {
+                    return Err(DomainError::RoundOpen(r.id));
+                }
             }
             vec![Event::PhaseChanged {
                 from: phase,
@@ -637,7 +650,8 @@ pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec
                 items: items.clone(),
                 deck,
                 deadline,
-                live: phase == Phase::Sync,
+                // Live only while the session runs: outside it, flagged votes stay sealed.
+                live: state.sync_running,
                 by: me,
                 at: now,
             }]
