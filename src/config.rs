@@ -65,6 +65,11 @@ pub struct Limits {
     #[arg(long, env = "SPRINTLOG_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
+    /// Milliseconds between polls of loaded rooms' heads in the log (repairs lost
+    /// notifications from other nodes; 0 disables).
+    #[arg(long, env = "SPRINTLOG_HEAD_POLL_MS", default_value_t = 5000)]
+    pub head_poll_ms: u64,
+
     /// Catch-up sends a snapshot instead of events when the client is this far behind.
     #[arg(long, env = "SPRINTLOG_SNAPSHOT_AFTER", default_value_t = 1000)]
     pub snapshot_after: i64,
@@ -82,6 +87,7 @@ impl Default for Limits {
             request_timeout_secs: 30,
             allowed_origins: Vec::new(),
             snapshot_after: 1000,
+            head_poll_ms: 5000,
         }
     }
 }

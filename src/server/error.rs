@@ -55,6 +55,11 @@ pub fn describe_room_error(e: &RoomError) -> (StatusCode, String, String) {
                 "storage is unavailable, retry with the same client_op_id".into(),
             )
         }
+        RoomError::Busy => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy".into(),
+            e.to_string(),
+        ),
         RoomError::Closed => (
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable".into(),

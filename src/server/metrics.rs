@@ -25,6 +25,7 @@ pub struct Metrics {
     pub lagged_resyncs: AtomicU64,
     pub bad_frames: AtomicU64,
     pub jobs_run: AtomicU64,
+    pub feed_reconnects: AtomicU64,
     append_buckets: [AtomicU64; BUCKETS.len()],
     append_count: AtomicU64,
     append_micros_sum: AtomicU64,
@@ -118,6 +119,12 @@ impl Metrics {
             "Scheduled jobs (deadlines) run.",
             "counter",
             r(&self.jobs_run),
+        );
+        gauge(
+            "sprintlog_head_feed_reconnects_total",
+            "Times the cross-node head feed (LISTEN) reconnected and rooms were re-read.",
+            "counter",
+            r(&self.feed_reconnects),
         );
         let _ = writeln!(
             out,

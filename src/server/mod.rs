@@ -5,10 +5,12 @@
 //! - [`view`]: per-viewer redaction, used by every path that shows events or state;
 //! - [`protocol`]: websocket frames; [`ws`]: one connection's loop; [`api`]: REST routes;
 //! - [`scheduler`]: durable jobs (round deadlines) that survive restarts;
+//! - [`cluster`]: hearing about other nodes' appends (PostgreSQL LISTEN/NOTIFY + polling);
 //! - [`error`], [`metrics`], [`auth`], [`rate`]: the plumbing.
 
 pub mod api;
 pub mod auth;
+pub mod cluster;
 pub mod error;
 pub mod metrics;
 pub mod protocol;
@@ -149,6 +151,7 @@ impl Server {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let router = router(app.clone());
         scheduler::spawn(app.clone());
+        cluster::spawn(app.clone());
         spawn_evictor(app.clone());
         let task = tokio::spawn(async move {
             axum::serve(

@@ -212,11 +212,37 @@ pub trait EventStore: Send + Sync + 'static {
     /// When the next pending job can be claimed (its due time, or its lease's end).
     async fn next_job_due(&self) -> StoreResult<Option<i64>>;
 
+    /// A feed of other writers' new heads, where the backend has one (PostgreSQL's
+    /// LISTEN/NOTIFY). `None` means this store has no other writers to hear about.
+    async fn head_feed(&self) -> StoreResult<Option<Box<dyn HeadFeed>>> {
+        Ok(None)
+    }
+
     /// Ids of all plannings that have at least one event.
     async fn plannings(&self) -> StoreResult<Vec<Uuid>>;
 
     /// Closes the pool (used by tests that reopen a store).
     async fn close(&self);
+}
+
+/// What a [`HeadFeed`] says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeadNotice {
+    /// A planning's head moved to `head` (someone appended and committed).
+    Head { planning_id: Uuid, head: i64 },
+    /// The feed's connection was lost and re-established: notifications sent meanwhile are
+    /// gone, so the listener must re-read the heads it cares about.
+    Reconnected,
+}
+
+/// Notifications of committed appends, from every node writing to the same database.
+///
+/// Hints only: a notice may be lost (see [`HeadNotice::Reconnected`]) or repeated, so the
+/// receiver reads the log after its own head and drops what it has, by seq.
+#[async_trait]
+pub trait HeadFeed: Send {
+    /// Waits for the next notice. An error means the feed is broken for now (retry later).
+    async fn next(&mut self) -> StoreResult<HeadNotice>;
 }
 
 /// Opens the store named by `url` and applies its migrations.

@@ -6,8 +6,11 @@
 
 use super::shared::{self, CommandRow, Plan, EVENT_COLUMNS};
 use super::*;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use std::time::Duration;
+
+/// The channel committed appends are announced on, as `planning:head`.
+pub const HEADS_CHANNEL: &str = "sprintlog_heads";
 
 /// Connections per store. Appends to one planning queue on its row lock, not on the pool.
 const MAX_CONNECTIONS: u32 = 8;
@@ -111,6 +114,14 @@ impl PgStore {
             sqlx::query("UPDATE rooms SET head = $2 WHERE planning_id = $1")
                 .bind(&planning)
                 .bind(last_seq)
+                .execute(&mut *tx)
+                .await?;
+            // Sent at commit, and only if the transaction commits: every node hosting this
+            // planning hears the new head. A short hint (far below NOTIFY's 8000-byte limit);
+            // the events themselves are read from the log.
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(HEADS_CHANNEL)
+                .bind(format!("{planning}:{last_seq}"))
                 .execute(&mut *tx)
                 .await?;
         }
@@ -259,6 +270,12 @@ impl EventStore for PgStore {
         Ok(next)
     }
 
+    async fn head_feed(&self) -> StoreResult<Option<Box<dyn HeadFeed>>> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(HEADS_CHANNEL).await?;
+        Ok(Some(Box::new(PgHeadFeed { listener })))
+    }
+
     async fn head(&self, planning_id: Uuid) -> StoreResult<i64> {
         let head: Option<i64> = sqlx::query_scalar("SELECT head FROM rooms WHERE planning_id = $1")
             .bind(shared::uuid_text(planning_id))
@@ -291,5 +308,37 @@ impl EventStore for PgStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// LISTEN on [`HEADS_CHANNEL`].
+struct PgHeadFeed {
+    listener: PgListener,
+}
+
+#[async_trait]
+impl HeadFeed for PgHeadFeed {
+    async fn next(&mut self) -> StoreResult<HeadNotice> {
+        loop {
+            // `recv()` would reconnect silently and drop what was notified meanwhile;
+            // `try_recv()` reports the lost connection as `None` (it reconnects on the next call).
+            match self.listener.try_recv().await? {
+                None => {
+                    // Reconnect (and LISTEN again) *before* telling the caller to re-read, so no
+                    // append can fall between its re-read and our listening again.
+                    self.listener.unlisten(HEADS_CHANNEL).await?;
+                    self.listener.listen(HEADS_CHANNEL).await?;
+                    return Ok(HeadNotice::Reconnected);
+                }
+                Some(n) => {
+                    let Some((planning, head)) = n.payload().rsplit_once(':') else {
+                        continue;
+                    };
+                    if let (Ok(planning_id), Ok(head)) = (Uuid::parse_str(planning), head.parse()) {
+                        return Ok(HeadNotice::Head { planning_id, head });
+                    }
+                }
+            }
+        }
     }
 }

@@ -11,6 +11,8 @@ use tokio_tungstenite::tungstenite::Message;
 pub enum Backend {
     Sqlite(super::SqliteDb),
     Postgres(super::PgDb),
+    /// A database another `TestServer` owns (a second node on the same database).
+    Shared(String),
 }
 
 impl Backend {
@@ -18,6 +20,7 @@ impl Backend {
         match self {
             Backend::Sqlite(d) => &d.url,
             Backend::Postgres(d) => &d.url,
+            Backend::Shared(url) => url,
         }
     }
 }
