@@ -99,4 +99,10 @@ pub enum Cmd {
     Serve,
     /// Apply migrations and exit.
     Migrate,
+    /// Recompute the hash chain of one planning (or all) and report the first broken link.
+    /// Exits with status 1 when a chain is broken.
+    Verify {
+        /// The planning to check; all plannings when absent.
+        planning: Option<uuid::Uuid>,
+    },
 }

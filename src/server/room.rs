@@ -540,6 +540,7 @@ async fn run(shared: &RoomShared, deps: &Deps, req: &CommandReq) -> Result<Ack, 
                         version: n.version,
                         payload: n.payload,
                         recorded_at: now,
+                        hash: String::new(),
                     })
                     .collect();
                 shared.publish(&stored, &events, metrics);

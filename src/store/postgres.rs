@@ -33,7 +33,59 @@ impl PgStore {
             .connect(url)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(PgStore { pool })
+        let store = PgStore { pool };
+        store.backfill_hashes().await?;
+        Ok(store)
+    }
+
+    /// Gives events written before the hash chain existed their hashes (write-once), one
+    /// planning per transaction under its head lock. A no-op once every event has one.
+    async fn backfill_hashes(&self) -> StoreResult<()> {
+        loop {
+            let mut tx = self.pool.begin().await?;
+            let planning: Option<String> =
+                sqlx::query_scalar("SELECT planning_id FROM events WHERE hash IS NULL LIMIT 1")
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(planning) = planning else {
+                return Ok(());
+            };
+            sqlx::query("SELECT head FROM rooms WHERE planning_id = $1 FOR UPDATE")
+                .bind(&planning)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let rows = sqlx::query(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE planning_id = $1 ORDER BY seq"
+            ))
+            .bind(&planning)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut prev = GENESIS_HASH.to_string();
+            for row in &rows {
+                let e = shared::decode_event(row)?;
+                if e.hash.is_empty() {
+                    let hash = e.compute_hash(&prev);
+                    sqlx::query(
+                        "UPDATE events SET hash = $1 WHERE planning_id = $2 AND seq = $3 \
+                         AND hash IS NULL",
+                    )
+                    .bind(&hash)
+                    .bind(&planning)
+                    .bind(e.seq)
+                    .execute(&mut *tx)
+                    .await?;
+                    prev = hash;
+                } else {
+                    prev = e.hash;
+                }
+            }
+            sqlx::query("UPDATE rooms SET head_hash = $1 WHERE planning_id = $2")
+                .bind(&prev)
+                .bind(&planning)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
     }
 
     /// One attempt at an append, in one READ COMMITTED transaction.
@@ -55,8 +107,8 @@ impl PgStore {
         .await?;
         // FOR UPDATE re-reads the latest committed head after waiting for the lock (READ
         // COMMITTED), so every check below sees what the previous appender committed.
-        let head: i64 =
-            sqlx::query_scalar("SELECT head FROM rooms WHERE planning_id = $1 FOR UPDATE")
+        let (head, head_hash): (i64, Option<String>) =
+            sqlx::query_as("SELECT head, head_hash FROM rooms WHERE planning_id = $1 FOR UPDATE")
                 .bind(&planning)
                 .fetch_one(&mut *tx)
                 .await?;
@@ -93,12 +145,15 @@ impl PgStore {
             let kinds: Vec<&str> = req.events.iter().map(|e| e.kind.as_str()).collect();
             let versions: Vec<i32> = req.events.iter().map(|e| e.version).collect();
             let payloads: Vec<&str> = req.events.iter().map(|e| e.payload.as_str()).collect();
+            let hashes =
+                shared::chain(req, head_hash.as_deref().unwrap_or(GENESIS_HASH), first_seq);
+            let new_head_hash = hashes.last().cloned();
             sqlx::query(
                 "INSERT INTO events (planning_id, seq, event_id, actor, client_op_id, kind, \
-                 version, payload, recorded_at) \
-                 SELECT $1, t.seq, t.event_id, $2, $3, t.kind, t.version, t.payload, $4 \
-                 FROM UNNEST($5::bigint[], $6::text[], $7::text[], $8::int4[], $9::text[]) \
-                 AS t(seq, event_id, kind, version, payload) ORDER BY t.seq",
+                 version, payload, recorded_at, hash) \
+                 SELECT $1, t.seq, t.event_id, $2, $3, t.kind, t.version, t.payload, $4, t.hash \
+                 FROM UNNEST($5::bigint[], $6::text[], $7::text[], $8::int4[], $9::text[], \
+                 $10::text[]) AS t(seq, event_id, kind, version, payload, hash) ORDER BY t.seq",
             )
             .bind(&planning)
             .bind(&actor)
@@ -109,11 +164,13 @@ impl PgStore {
             .bind(&kinds)
             .bind(&versions)
             .bind(&payloads)
+            .bind(&hashes)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("UPDATE rooms SET head = $2 WHERE planning_id = $1")
+            sqlx::query("UPDATE rooms SET head = $2, head_hash = $3 WHERE planning_id = $1")
                 .bind(&planning)
                 .bind(last_seq)
+                .bind(&new_head_hash)
                 .execute(&mut *tx)
                 .await?;
             // Sent at commit, and only if the transaction commits: every node hosting this
