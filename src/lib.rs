@@ -6,11 +6,15 @@
 //!   through a context, so every rule is a plain function under test.
 //! - [`store`]: the append-only log on sqlx (SQLite by default, PostgreSQL to scale out). It
 //!   stores encoded events with a gapless per-planning `seq` and knows nothing of the domain.
+//! - [`replay`]: rebuilding a projection now or at any seq, from snapshots plus the log.
 //! - [`server`]: the realtime core (rooms, registry, per-viewer views) and its HTTP and
 //!   websocket transport.
+//! - [`timeline`]: one-line summaries of events for a scrub bar (never showing sealed votes).
 //! - [`config`]: command line and environment.
 
 pub mod config;
 pub mod domain;
+pub mod replay;
 pub mod server;
 pub mod store;
+pub mod timeline;

@@ -1018,6 +1018,46 @@ proptest! {
     }
 }
 
+/// Snapshot + tail equals a full replay, at every N: the state after `k` events, written as a
+/// snapshot (JSON text, as the store keeps it) and read back, plus events `k..n`, is the state
+/// after `n` events — for every `k <= n`.
+fn check_snapshots(r: &Run) -> Result<(), TestCaseError> {
+    let mut prefix = State::default();
+    let mut states = vec![prefix.clone()];
+    for e in &r.events {
+        prefix.apply(e);
+        states.push(prefix.clone());
+    }
+    let step = (r.events.len() / 12).max(1);
+    for k in (0..=r.events.len()).step_by(step) {
+        let text = serde_json::to_string(&states[k]).unwrap();
+        let snapshot: State = serde_json::from_str(&text).unwrap();
+        prop_assert_eq!(&snapshot, &states[k]);
+        let mut s = snapshot;
+        for (n, e) in r.events.iter().enumerate().skip(k) {
+            s.apply(e);
+            prop_assert_eq!(&s, &states[n + 1], "snapshot at {} + tail to {}", k, n + 1);
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 32,
+        max_shrink_iters: 1_000,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn snapshot_plus_tail_equals_full_replay_at_every_n(
+        choices in prop::collection::vec(any::<u64>(), 1..120)
+    ) {
+        let r = run(&choices);
+        check_snapshots(&r)?;
+    }
+}
+
 /// Fixed seeds through the same generation code as the property test.
 fn seeded_runs(n: u64, len: usize) -> impl Iterator<Item = Run> {
     (0..n).map(move |seed| {

@@ -280,11 +280,19 @@ pub async fn command(
     })))
 }
 
-/// `GET /api/plannings/{id}`: the projection as the caller may see it.
+#[derive(Debug, Deserialize, Default)]
+pub struct PlanningQuery {
+    pub token: Option<String>,
+    /// Show the planning as it was right after this seq.
+    pub at: Option<i64>,
+}
+
+/// `GET /api/plannings/{id}[?at=SEQ]`: the projection as the caller may see it, now or as it
+/// was right after `at` (redacted as of that moment: a vote unrevealed then stays hidden).
 pub async fn read_planning(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<TokenQuery>,
+    Query(q): Query<PlanningQuery>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let caller = authenticate(
@@ -294,11 +302,33 @@ pub async fn read_planning(
     )
     .await?;
     let me: Viewer = Some(caller.participant);
+    let you =
+        json!({ "participant": caller.participant, "role": caller.role, "name": caller.name });
+    if let Some(at) = q.at {
+        let head = caller.room.head();
+        if at < 0 || at > head {
+            return Err(ApiError::BadRequest(format!("at must be 0 to {head}")));
+        }
+        let loaded =
+            crate::replay::state_at(&**app.registry.store(), caller.room.shared.id, Some(at))
+                .await
+                .map_err(|e| match e {
+                    crate::replay::ReplayError::Store(e) => ApiError::from(e),
+                    crate::replay::ReplayError::Codec(e) => ApiError::Room(RoomError::Codec(e)),
+                })?;
+        return Ok(Json(json!({
+            "planning": caller.room.shared.id,
+            "at": loaded.head,
+            "head": head,
+            "you": you,
+            "state": view::state_view(&loaded.state, me),
+        })));
+    }
     let body = caller.room.read(|l| {
         json!({
             "planning": caller.room.shared.id,
             "head": l.head,
-            "you": { "participant": caller.participant, "role": caller.role, "name": caller.name },
+            "you": you,
             "online": caller.room.online(),
             "state": view::state_view(&l.state, me),
         })
@@ -461,4 +491,85 @@ pub async fn remove_participant(
     Ok(Json(
         json!({ "participant": participant, "head": ack.head }),
     ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TimelineQuery {
+    #[serde(default)]
+    pub after: i64,
+    #[serde(default)]
+    pub limit: Option<i64>,
+    pub item: Option<String>,
+    pub actor: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub chapters: bool,
+    pub token: Option<String>,
+}
+
+/// Most events one timeline request scans (filters may skip many): bounds the work per request;
+/// the answer says where to continue.
+const TIMELINE_SCAN: i64 = 5000;
+
+/// `GET /api/plannings/{id}/timeline?after=&limit=&item=&actor=&type=&chapters=true`
+pub async fn timeline(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<TimelineQuery>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let caller = authenticate(
+        &app,
+        planning_id(&id)?,
+        token_from(&headers, q.token.as_deref()),
+    )
+    .await?;
+    let bad = |what: &str| ApiError::BadRequest(format!("{what} is not an id"));
+    let filter = crate::timeline::Filter {
+        item: q
+            .item
+            .as_deref()
+            .map(|i| i.parse().map_err(|_| bad("item")))
+            .transpose()?,
+        actor: q
+            .actor
+            .as_deref()
+            .map(|a| a.parse().map_err(|_| bad("actor")))
+            .transpose()?,
+        kind: q.kind.clone(),
+        chapters_only: q.chapters,
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, PAGE) as usize;
+    let store = app.registry.store().clone();
+    let planning = caller.room.shared.id;
+    let head = caller.room.head();
+    let mut entries = Vec::new();
+    let mut pos = q.after.max(0);
+    let scan_end = pos.saturating_add(TIMELINE_SCAN).min(head);
+    while entries.len() < limit && pos < scan_end {
+        let page = store
+            .read(planning.0, pos, PAGE.min(scan_end - pos))
+            .await?;
+        if page.is_empty() {
+            break;
+        }
+        let events = super::room::decode_all(&page)?;
+        for (s, e) in page.iter().zip(&events) {
+            pos = s.seq;
+            let entry = caller.room.read(|l| crate::timeline::entry(s, e, &l.state));
+            if filter.accepts(&entry) {
+                entries.push(entry);
+                if entries.len() >= limit {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(Json(json!({
+        "entries": entries,
+        "next_after": pos,
+        "head": head,
+        "done": pos >= head,
+    })))
 }

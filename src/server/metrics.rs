@@ -26,6 +26,7 @@ pub struct Metrics {
     pub bad_frames: AtomicU64,
     pub jobs_run: AtomicU64,
     pub feed_reconnects: AtomicU64,
+    pub events_replayed: AtomicU64,
     append_buckets: [AtomicU64; BUCKETS.len()],
     append_count: AtomicU64,
     append_micros_sum: AtomicU64,
@@ -119,6 +120,12 @@ impl Metrics {
             "Scheduled jobs (deadlines) run.",
             "counter",
             r(&self.jobs_run),
+        );
+        gauge(
+            "sprintlog_events_replayed_total",
+            "Events read from the log to load rooms (snapshots keep this small).",
+            "counter",
+            r(&self.events_replayed),
         );
         gauge(
             "sprintlog_head_feed_reconnects_total",

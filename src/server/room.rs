@@ -158,22 +158,26 @@ pub fn decode_all(stored: &[StoredEvent]) -> Result<Vec<Event>, RoomError> {
 impl Room {
     /// Loads a planning from the log; `None` if it has no event.
     pub async fn load(deps: &Deps, id: PlanningId) -> Result<Option<Arc<Room>>, RoomError> {
-        let mut live = Live::default();
-        loop {
-            let page = deps.store.read(id.0, live.head, PAGE).await?;
-            let Some(last) = page.last() else { break };
-            let head = last.seq;
-            for e in decode_all(&page)? {
-                live.state.apply(&e);
-            }
-            live.head = head;
-            if (page.len() as i64) < PAGE {
-                break;
-            }
-        }
-        if live.head == 0 {
+        let loaded = crate::replay::state_at(&*deps.store, id, None)
+            .await
+            .map_err(|e| match e {
+                crate::replay::ReplayError::Store(e) => RoomError::Store(e),
+                crate::replay::ReplayError::Codec(e) => RoomError::Codec(e),
+            })?;
+        deps.metrics
+            .events_replayed
+            .fetch_add(loaded.events_read, Ordering::Relaxed);
+        if loaded.head == 0 {
             return Ok(None);
         }
+        // A long tail since the last snapshot: write one now, so the next cold load is cheap.
+        if loaded.head - loaded.from_snapshot >= crate::replay::SNAPSHOT_EVERY {
+            crate::replay::save_snapshot(&*deps.store, id, loaded.head, &loaded.state).await;
+        }
+        let live = Live {
+            head: loaded.head,
+            state: loaded.state,
+        };
         Ok(Some(Self::spawn(deps.clone(), id, live)))
     }
 
@@ -392,6 +396,12 @@ fn revoked_tokens(state: &State, e: &Event) -> Vec<String> {
 
 /// The room's single writer.
 async fn writer(shared: Arc<RoomShared>, deps: Deps, mut rx: mpsc::Receiver<Request>) {
+    // The seq and phase at the last snapshot this writer knows of (the load wrote one if the
+    // tail was long, so starting from the head is right).
+    let (mut snap_seq, mut snap_phase) = {
+        let live = shared.live.read().unwrap_or_else(|e| e.into_inner());
+        (live.head, live.state.phase)
+    };
     while let Some(req) = rx.recv().await {
         match req {
             Request::Refresh => {
@@ -420,6 +430,19 @@ async fn writer(shared: Arc<RoomShared>, deps: Deps, mut rx: mpsc::Receiver<Requ
                 // The requester may be gone (client disconnected); the work is done regardless.
                 let _ = reply.send(result);
             }
+        }
+        // Snapshot every SNAPSHOT_EVERY events and at phase changes (chapters of the timeline).
+        let due = {
+            let live = shared.live.read().unwrap_or_else(|e| e.into_inner());
+            let due = live.head / crate::replay::SNAPSHOT_EVERY
+                > snap_seq / crate::replay::SNAPSHOT_EVERY
+                || (live.state.phase != snap_phase && live.head > snap_seq);
+            due.then(|| (live.head, live.state.phase, live.state.clone()))
+        };
+        if let Some((head, phase, state)) = due {
+            crate::replay::save_snapshot(&*deps.store, shared.id, head, &state).await;
+            snap_seq = head;
+            snap_phase = phase;
         }
     }
     deps.metrics.rooms.fetch_sub(1, Ordering::Relaxed);

@@ -305,6 +305,26 @@ pub trait EventStore: Send + Sync + 'static {
     /// When the next pending job can be claimed (its due time, or its lease's end).
     async fn next_job_due(&self) -> StoreResult<Option<i64>>;
 
+    /// Stores a snapshot of a planning's projection at `seq` (a cache; an existing one is kept).
+    async fn save_snapshot(
+        &self,
+        planning_id: Uuid,
+        projection_version: i32,
+        seq: i64,
+        state: &str,
+    ) -> StoreResult<()>;
+
+    /// The latest snapshot at or below `at_or_below` for this projection version: `(seq, state)`.
+    async fn load_snapshot(
+        &self,
+        planning_id: Uuid,
+        projection_version: i32,
+        at_or_below: i64,
+    ) -> StoreResult<Option<(i64, String)>>;
+
+    /// Drops every snapshot (they are a cache; used by tests and after upgrades).
+    async fn delete_snapshots(&self) -> StoreResult<()>;
+
     /// A feed of other writers' new heads, where the backend has one (PostgreSQL's
     /// LISTEN/NOTIFY). `None` means this store has no other writers to hear about.
     async fn head_feed(&self) -> StoreResult<Option<Box<dyn HeadFeed>>> {

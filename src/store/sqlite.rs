@@ -372,6 +372,50 @@ impl EventStore for SqliteStore {
         Ok(next)
     }
 
+    async fn save_snapshot(
+        &self,
+        planning_id: Uuid,
+        projection_version: i32,
+        seq: i64,
+        state: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO snapshots (planning_id, projection_version, seq, state) \
+             VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(shared::uuid_text(planning_id))
+        .bind(projection_version)
+        .bind(seq)
+        .bind(state)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn load_snapshot(
+        &self,
+        planning_id: Uuid,
+        projection_version: i32,
+        at_or_below: i64,
+    ) -> StoreResult<Option<(i64, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT seq, state FROM snapshots WHERE planning_id = ? \
+             AND projection_version = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(shared::uuid_text(planning_id))
+        .bind(projection_version)
+        .bind(at_or_below)
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    async fn delete_snapshots(&self) -> StoreResult<()> {
+        sqlx::query("DELETE FROM snapshots")
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
     async fn head(&self, planning_id: Uuid) -> StoreResult<i64> {
         let head: Option<i64> = sqlx::query_scalar("SELECT head FROM rooms WHERE planning_id = ?")
             .bind(shared::uuid_text(planning_id))
