@@ -99,6 +99,13 @@ pub enum Cmd {
     Serve,
     /// Apply migrations and exit.
     Migrate,
+    /// Print the audit of a planning (sealed votes included: this is the operator's view).
+    Audit {
+        planning: uuid::Uuid,
+        /// json, md or csv.
+        #[arg(long, default_value = "md")]
+        format: String,
+    },
     /// Recompute the hash chain of one planning (or all) and report the first broken link.
     /// Exits with status 1 when a chain is broken.
     Verify {

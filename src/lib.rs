@@ -9,9 +9,11 @@
 //! - [`replay`]: rebuilding a projection now or at any seq, from snapshots plus the log.
 //! - [`server`]: the realtime core (rooms, registry, per-viewer views) and its HTTP and
 //!   websocket transport.
+//! - [`audit`]: how each item and the scope were decided, as JSON, Markdown and CSV.
 //! - [`timeline`]: one-line summaries of events for a scrub bar (never showing sealed votes).
 //! - [`config`]: command line and environment.
 
+pub mod audit;
 pub mod config;
 pub mod domain;
 pub mod replay;

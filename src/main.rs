@@ -17,6 +17,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tracing::info!(url = %config.database_url, "migrations applied");
             Ok(())
         }
+        Cmd::Audit { planning, format } => {
+            let out = sprintlog::replay::audit(
+                &*store,
+                sprintlog::domain::PlanningId(planning),
+                sprintlog::audit::Audience::Operator,
+                &format,
+            )
+            .await?;
+            store.close().await;
+            match out {
+                Some(text) => {
+                    print!("{text}");
+                    Ok(())
+                }
+                None => Err("--format must be json, md or csv".into()),
+            }
+        }
         Cmd::Verify { planning } => {
             let plannings = match planning {
                 Some(p) => vec![p],

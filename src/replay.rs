@@ -7,7 +7,7 @@
 use crate::domain::event::{CodecError, Event};
 use crate::domain::ids::PlanningId;
 use crate::domain::state::State;
-use crate::store::{EventStore, StoreError};
+use crate::store::{EventStore, StoreError, StoredEvent};
 
 /// Version of the projection's shape; bump it when `State` or `apply` change meaning, so old
 /// snapshots are ignored (they are keyed by it).
@@ -98,4 +98,45 @@ pub async fn save_snapshot(store: &dyn EventStore, planning: PlanningId, seq: i6
     {
         tracing::warn!(%planning, seq, error = %e, "snapshot not saved");
     }
+}
+
+/// A planning's whole log, decoded, in seq order (for audits and exports).
+pub async fn read_log(
+    store: &dyn EventStore,
+    planning: PlanningId,
+) -> Result<Vec<(StoredEvent, Event)>, ReplayError> {
+    let mut log = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.read(planning.0, after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        let n = page.len();
+        for s in page {
+            let e = Event::decode(&s.kind, s.version, &s.payload)?;
+            log.push((s, e));
+        }
+        if (n as i64) < PAGE {
+            break;
+        }
+    }
+    Ok(log)
+}
+
+/// The audit of a planning, rendered as `json`, `md` or `csv`; `None` for an unknown format.
+pub async fn audit(
+    store: &dyn EventStore,
+    planning: PlanningId,
+    audience: crate::audit::Audience,
+    format: &str,
+) -> Result<Option<String>, ReplayError> {
+    let log = read_log(store, planning).await?;
+    let state = State::replay(log.iter().map(|(_, e)| e));
+    let a = crate::audit::build(&log, &state, audience);
+    Ok(match format {
+        "json" => Some(serde_json::to_string_pretty(&a).unwrap_or_default()),
+        "md" | "markdown" => Some(crate::audit::markdown(&a)),
+        "csv" => Some(crate::audit::csv(&a)),
+        _ => None,
+    })
 }

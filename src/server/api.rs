@@ -573,3 +573,45 @@ pub async fn timeline(
         "done": pos >= head,
     })))
 }
+
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    pub format: Option<String>,
+    pub token: Option<String>,
+}
+
+/// `GET /api/plannings/{id}/audit?format=json|md|csv`: the audit, redacted for the caller
+/// (sealed votes stay sealed; only the operator's CLI sees them).
+pub async fn audit(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<AuditQuery>,
+    headers: HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let caller = authenticate(
+        &app,
+        planning_id(&id)?,
+        token_from(&headers, q.token.as_deref()),
+    )
+    .await?;
+    let format = q.format.as_deref().unwrap_or("json");
+    let body = crate::replay::audit(
+        &**app.registry.store(),
+        caller.room.shared.id,
+        crate::audit::Audience::Participant,
+        format,
+    )
+    .await
+    .map_err(|e| match e {
+        crate::replay::ReplayError::Store(e) => ApiError::from(e),
+        crate::replay::ReplayError::Codec(e) => ApiError::Room(RoomError::Codec(e)),
+    })?
+    .ok_or_else(|| ApiError::BadRequest("format must be json, md or csv".into()))?;
+    let content_type = match format {
+        "csv" => "text/csv; charset=utf-8",
+        "md" | "markdown" => "text/markdown; charset=utf-8",
+        _ => "application/json",
+    };
+    Ok(([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response())
+}
