@@ -8,9 +8,13 @@
 //!   stores encoded events with a gapless per-planning `seq` and knows nothing of the domain.
 //! - [`server`]: the realtime core (rooms, registry, per-viewer views) and its HTTP and
 //!   websocket transport.
+//! - [`import`]: backlog import (CSV, Jira JSON) into item drafts, pure.
+//! - [`export`]: agreed estimates for a tracker (CSV, JSON), pure.
 //! - [`config`]: command line and environment.
 
 pub mod config;
 pub mod domain;
+pub mod export;
+pub mod import;
 pub mod server;
 pub mod store;
