@@ -8,7 +8,8 @@
 //!   passed that I have not voted on, with the deadline, soonest first;
 //! - **questions for me**: questions addressed to me, not deleted, not resolved, without an
 //!   answer (deleted answers do not count);
-//! - **flagged by me**: items (not withdrawn) whose current flag I raised;
+//! - **flagged by me**: items (not withdrawn) whose current flag I raised by hand (`manual`;
+//!   flags raised by the divergence policy are nobody's, even if my vote closed the round);
 //! - **rounds**: per open round, the members who have not voted on all of its items. This is
 //!   public: every participant sees who hasn't voted, never what anyone voted.
 
@@ -128,7 +129,10 @@ pub fn inbox(state: &State, me: ParticipantId, now: Micros) -> Inbox {
     let flagged = state
         .ranked_items()
         .filter_map(|it| {
-            let f = it.flag.as_ref().filter(|f| f.by == me)?;
+            let f = it
+                .flag
+                .as_ref()
+                .filter(|f| f.by == me && f.reason == FlagReason::Manual)?;
             Some(MyFlag {
                 item: it.id,
                 title: it.draft.title.clone(),
