@@ -11,11 +11,15 @@
 //!   websocket transport.
 //! - [`audit`]: how each item and the scope were decided, as JSON, Markdown and CSV.
 //! - [`timeline`]: one-line summaries of events for a scrub bar (never showing sealed votes).
+//! - [`import`]: backlog import (CSV, Jira JSON) into item drafts, pure.
+//! - [`export`]: agreed estimates for a tracker (CSV, JSON), pure.
 //! - [`config`]: command line and environment.
 
 pub mod audit;
 pub mod config;
 pub mod domain;
+pub mod export;
+pub mod import;
 pub mod replay;
 pub mod server;
 pub mod store;

@@ -845,12 +845,9 @@ pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec
                 });
             }
             events.push(Event::SyncStarted { by: me, at: now });
+            // `?` first, then widest spread, then the rest by rank (see `agenda`).
             events.push(Event::AgendaSet {
-                items: state
-                    .ranked_items()
-                    .filter(|i| i.flag.is_some())
-                    .map(|i| i.id)
-                    .collect(),
+                items: super::agenda::sync_agenda(state),
                 by: me,
             });
             events
@@ -1301,7 +1298,8 @@ fn new_items(state: &State, drafts: &[ItemDraft], ctx: &mut Context<'_>) -> Resu
         .collect())
 }
 
-fn item_draft(state: &State, d: &ItemDraft) -> Result<()> {
+/// Checks an item draft against the limits (and its dependencies against the state).
+pub fn item_draft(state: &State, d: &ItemDraft) -> Result<()> {
     text(&d.title, "title", 1, limits::TITLE)?;
     text(&d.description, "description", 0, limits::TEXT)?;
     list(

@@ -4,6 +4,7 @@
 //! - [`registry`]: the `DashMap` of live rooms, loaded on demand, evicted when idle;
 //! - [`view`]: per-viewer redaction, used by every path that shows events or state;
 //! - [`protocol`]: websocket frames; [`ws`]: one connection's loop; [`api`]: REST routes;
+//! - [`workflow`]: import, inbox and estimate export routes;
 //! - [`scheduler`]: durable jobs (round deadlines) that survive restarts;
 //! - [`cluster`]: hearing about other nodes' appends (PostgreSQL LISTEN/NOTIFY + polling);
 //! - [`error`], [`metrics`], [`auth`], [`rate`]: the plumbing.
@@ -19,6 +20,7 @@ pub mod registry;
 pub mod room;
 pub mod scheduler;
 pub mod view;
+pub mod workflow;
 pub mod ws;
 
 use crate::config::Limits;
@@ -109,6 +111,12 @@ pub fn router(app: AppState) -> Router {
         .route(
             "/api/plannings/{id}/participants/{pid}",
             delete(api::remove_participant),
+        )
+        .route("/api/plannings/{id}/import", post(workflow::import_items))
+        .route("/api/plannings/{id}/inbox", get(workflow::inbox))
+        .route(
+            "/api/plannings/{id}/export/estimates",
+            get(workflow::export_estimates),
         )
         .layer(DefaultBodyLimit::max(app.limits.max_body_bytes))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
