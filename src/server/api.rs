@@ -1,7 +1,7 @@
 //! The REST API: plannings, joining, commands, reads (see docs/protocol.md for every route).
 
 use super::auth::{hash_secret, new_secret};
-use super::error::ApiError;
+use super::error::{ApiError, ApiJson};
 use super::room::{now_micros, Live, Room, RoomError, PAGE};
 use super::view::{self, Viewer};
 use super::AppState;
@@ -87,7 +87,7 @@ pub struct CreateBody {
 /// `POST /api/plannings`
 pub async fn create_planning(
     AxState(app): AxState<AppState>,
-    Json(body): Json<CreateBody>,
+    ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<Json<Value>, ApiError> {
     let token = new_secret();
     let member_invite = new_secret();
@@ -180,7 +180,7 @@ pub struct JoinBody {
 pub async fn join(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    Json(body): Json<JoinBody>,
+    ApiJson(body): ApiJson<JoinBody>,
 ) -> Result<Json<Value>, ApiError> {
     let id = planning_id(&id)?;
     let room = app
@@ -244,7 +244,7 @@ pub async fn command(
     Path(id): Path<String>,
     Query(q): Query<TokenQuery>,
     headers: HeaderMap,
-    Json(body): Json<CommandBody>,
+    ApiJson(body): ApiJson<CommandBody>,
 ) -> Result<Json<Value>, ApiError> {
     let caller = authenticate(
         &app,
@@ -390,7 +390,7 @@ pub async fn rotate_invite(
     Path(id): Path<String>,
     Query(q): Query<TokenQuery>,
     headers: HeaderMap,
-    Json(body): Json<RotateBody>,
+    ApiJson(body): ApiJson<RotateBody>,
 ) -> Result<Json<Value>, ApiError> {
     let caller = authenticate(
         &app,
@@ -433,7 +433,7 @@ pub async fn reissue_link(
     Path((id, pid)): Path<(String, String)>,
     Query(q): Query<TokenQuery>,
     headers: HeaderMap,
-    Json(body): Json<ReissueBody>,
+    ApiJson(body): ApiJson<ReissueBody>,
 ) -> Result<Json<Value>, ApiError> {
     let caller = authenticate(
         &app,
