@@ -11,6 +11,9 @@ use tokio_tungstenite::tungstenite::Message;
 pub enum Backend {
     Sqlite(super::SqliteDb),
     Postgres(super::PgDb),
+    /// Another backend's database, not owned: for a second server (node) on the same
+    /// database. The owner must outlive it.
+    Shared(String),
 }
 
 impl Backend {
@@ -18,7 +21,13 @@ impl Backend {
         match self {
             Backend::Sqlite(d) => &d.url,
             Backend::Postgres(d) => &d.url,
+            Backend::Shared(url) => url,
         }
+    }
+
+    /// The same database, for another server to open (see [`Backend::Shared`]).
+    pub fn shared(&self) -> Backend {
+        Backend::Shared(self.url().to_string())
     }
 }
 
