@@ -9,9 +9,14 @@ mod common;
 
 use common::server::*;
 use serde_json::{json, Value};
+use sprintlog::store::{
+    AppendRequest, Appended, CommandRecord, EventStore, Job, NewEvent, StoreResult, StoredEvent,
+};
 use std::future::Future;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use uuid::Uuid;
 
 /// Runs one scenario body (`async fn(Backend)`) per backend.
 macro_rules! scenarios {
@@ -44,6 +49,7 @@ scenarios!(
     two_servers_after_the_deadline_close_once,
     early_close_leaves_the_deadline_job_nothing_to_do,
     short_deadlines_wake_the_idle_scheduler,
+    a_job_leased_by_another_node_does_not_spin_the_scheduler,
 );
 
 /// How far out the test rounds' deadlines are.
@@ -469,4 +475,103 @@ async fn short_deadlines_wake_the_idle_scheduler(backend: Backend) {
         lateness.iter().all(|l| *l < LATE_BOUND),
         "closes late by {lateness:?} µs: the scheduler did not wake for the new job"
     );
+}
+
+/// A store that counts the scheduler's claims, passing everything through.
+struct CountingStore {
+    inner: Arc<dyn EventStore>,
+    claims: Arc<AtomicU64>,
+}
+
+#[async_trait::async_trait]
+impl EventStore for CountingStore {
+    async fn append(&self, req: AppendRequest) -> StoreResult<Appended> {
+        self.inner.append(req).await
+    }
+    async fn read(&self, p: Uuid, after: i64, limit: i64) -> StoreResult<Vec<StoredEvent>> {
+        self.inner.read(p, after, limit).await
+    }
+    async fn find_command(
+        &self,
+        p: Uuid,
+        actor: Uuid,
+        op: &str,
+    ) -> StoreResult<Option<CommandRecord>> {
+        self.inner.find_command(p, actor, op).await
+    }
+    async fn head(&self, p: Uuid) -> StoreResult<i64> {
+        self.inner.head(p).await
+    }
+    async fn read_all(&self, after: i64, limit: i64) -> StoreResult<Vec<StoredEvent>> {
+        self.inner.read_all(after, limit).await
+    }
+    async fn claim_jobs(&self, now: i64, lease_until: i64, limit: i64) -> StoreResult<Vec<Job>> {
+        self.claims.fetch_add(1, Ordering::Relaxed);
+        self.inner.claim_jobs(now, lease_until, limit).await
+    }
+    async fn complete_job(&self, key: &str, at: i64) -> StoreResult<()> {
+        self.inner.complete_job(key, at).await
+    }
+    async fn next_job_due(&self) -> StoreResult<Option<i64>> {
+        self.inner.next_job_due().await
+    }
+    async fn plannings(&self) -> StoreResult<Vec<Uuid>> {
+        self.inner.plannings().await
+    }
+    async fn close(&self) {
+        self.inner.close().await
+    }
+}
+
+/// Another node holds a due job (its lease runs for a minute): this server's scheduler waits
+/// for the lease to end instead of polling the table in a tight loop, and leaves it alone.
+async fn a_job_leased_by_another_node_does_not_spin_the_scheduler(backend: Backend) {
+    let other = sprintlog::store::open(backend.url()).await.unwrap();
+    let (p, now) = (Uuid::new_v4(), now_micros());
+    let job = Job {
+        key: "close:elsewhere".into(),
+        planning_id: p,
+        due_at: now - 1_000_000,
+        kind: "close_round".into(),
+        payload: "elsewhere".into(),
+    };
+    other
+        .append(AppendRequest {
+            planning_id: p,
+            expected_seq: 0,
+            actor: Uuid::nil(),
+            client_op_id: "setup".into(),
+            command_hash: "h".into(),
+            recorded_at: now,
+            events: vec![NewEvent {
+                event_id: Uuid::new_v4(),
+                kind: "Opaque".into(),
+                version: 1,
+                payload: "{}".into(),
+            }],
+            jobs: vec![job.clone()],
+        })
+        .await
+        .unwrap();
+    let lease_end = now + 60_000_000;
+    assert_eq!(
+        other.claim_jobs(now, lease_end, 10).await.unwrap(),
+        vec![job]
+    );
+
+    let claims = Arc::new(AtomicU64::new(0));
+    let store = Arc::new(CountingStore {
+        inner: sprintlog::store::open(backend.url()).await.unwrap(),
+        claims: claims.clone(),
+    });
+    let mut t = TestServer::start_on(backend, store, Default::default()).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let n = claims.load(Ordering::Relaxed);
+    // One look at start, then about one per second (the idle poll). A scheduler spinning on
+    // the leased job would have claimed hundreds of times.
+    assert!((1..=6).contains(&n), "{n} claims in 2.5 s");
+    assert_eq!(jobs_run(&t), 0);
+    assert_eq!(pending_job(&t).await, Some(lease_end));
+    other.close().await;
+    t.stop().await;
 }

@@ -59,6 +59,15 @@ impl TestServer {
         let store = sprintlog::store::open(backend.url())
             .await
             .expect("open store");
+        Self::start_on(backend, store, limits).await
+    }
+
+    /// Starts a server on `store`, which must be (or wrap) a store on `backend`'s database.
+    pub async fn start_on(
+        backend: Backend,
+        store: std::sync::Arc<dyn sprintlog::store::EventStore>,
+        limits: Limits,
+    ) -> TestServer {
         let server = Server::start(store, "127.0.0.1:0".parse().unwrap(), limits, None)
             .await
             .expect("start server");
