@@ -8,7 +8,8 @@ mod common;
 
 use serde_json::json;
 use sprintlog::store::{
-    self, canonical, AppendRequest, Appended, EventStore, NewEvent, StoreError, StoredEvent,
+    self, canonical, AppendRequest, Appended, CommandRecord, EventStore, Job, NewEvent, StoreError,
+    StoredEvent,
 };
 use sqlx::{ConnectOptions, Connection};
 use std::collections::HashSet;
@@ -119,6 +120,13 @@ contract!(
     durable_across_reopen,
     zero_event_command_is_recorded,
     concurrent_open_on_a_fresh_database,
+    find_command_reports_the_recorded_command,
+    jobs_are_written_atomically_with_their_events,
+    an_existing_job_key_is_left_unchanged,
+    claim_takes_due_free_pending_jobs_in_due_order,
+    complete_job_makes_it_unclaimable,
+    next_job_due_reports_the_earliest_claim,
+    concurrent_claims_never_share_a_job,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -711,6 +719,268 @@ async fn zero_event_command_is_recorded(db: &TestDb) {
     assert_eq!(seqs(&s.read(p, 0, 10).await.unwrap()), vec![1, 2]);
     assert_eq!(s.plannings().await.unwrap(), vec![p]);
     s.close().await;
+}
+
+async fn find_command_reports_the_recorded_command(db: &TestDb) {
+    let s = db.open().await;
+    let (p, actor, other) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    assert_eq!(s.find_command(p, actor, "op-1").await.unwrap(), None);
+    s.append(request(p, 0, actor, "op-1", events(3, "a")))
+        .await
+        .unwrap();
+    let rec = CommandRecord {
+        command_hash: "hash-of-op-1".into(),
+        first_seq: 1,
+        last_seq: 3,
+    };
+    assert_eq!(
+        s.find_command(p, actor, "op-1").await.unwrap(),
+        Some(rec.clone())
+    );
+    // The key is (planning, actor, op): another actor or planning does not find it.
+    assert_eq!(s.find_command(p, other, "op-1").await.unwrap(), None);
+    assert_eq!(
+        s.find_command(Uuid::new_v4(), actor, "op-1").await.unwrap(),
+        None
+    );
+    assert_eq!(s.find_command(p, actor, "op-2").await.unwrap(), None);
+    // A zero-event command is recorded too (first = head + 1 > last).
+    s.append(request(p, 3, actor, "noop", vec![]))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.find_command(p, actor, "noop").await.unwrap(),
+        Some(CommandRecord {
+            command_hash: "hash-of-noop".into(),
+            first_seq: 4,
+            last_seq: 3,
+        })
+    );
+    // A refused (stale) command is not recorded.
+    assert!(s
+        .append(request(p, 1, actor, "stale", events(1, "x")))
+        .await
+        .is_err());
+    assert_eq!(s.find_command(p, actor, "stale").await.unwrap(), None);
+    // Another instance sees the record.
+    let s2 = db.open().await;
+    assert_eq!(s2.find_command(p, actor, "op-1").await.unwrap(), Some(rec));
+    s.close().await;
+    s2.close().await;
+}
+
+fn job(planning: Uuid, key: &str, due_at: i64) -> Job {
+    Job {
+        key: key.to_string(),
+        planning_id: planning,
+        due_at,
+        kind: "close_round".into(),
+        payload: format!("payload-of-{key}"),
+    }
+}
+
+/// Appends one event carrying `jobs` at `head`; returns the new head.
+async fn append_jobs(s: &Arc<dyn EventStore>, p: Uuid, head: i64, op: &str, jobs: Vec<Job>) -> i64 {
+    let mut req = request(p, head, Uuid::nil(), op, events(1, op));
+    req.jobs = jobs;
+    s.append(req).await.unwrap().last_seq
+}
+
+/// Claims everything claimable at `now` (lease until `now + 1000`) and returns the keys.
+async fn claim_keys(s: &Arc<dyn EventStore>, now: i64) -> Vec<String> {
+    let jobs = s.claim_jobs(now, now + 1000, 100).await.unwrap();
+    jobs.into_iter().map(|j| j.key).collect()
+}
+
+async fn jobs_are_written_atomically_with_their_events(db: &TestDb) {
+    let s = db.open().await;
+    let (p, actor) = (Uuid::new_v4(), Uuid::new_v4());
+    assert_eq!(s.next_job_due().await.unwrap(), None);
+    let mut req = request(p, 0, actor, "open", events(2, "a"));
+    req.jobs = vec![job(p, "close:a", 100), job(p, "close:b", 200)];
+    assert_eq!(s.append(req.clone()).await.unwrap(), appended(1, 2, false));
+    assert_eq!(s.next_job_due().await.unwrap(), Some(100));
+
+    // A conflicting append (stale head) writes neither its events nor its jobs.
+    let mut stale = request(p, 1, actor, "stale", events(1, "s"));
+    stale.jobs = vec![job(p, "close:stale", 50)];
+    assert!(matches!(
+        s.append(stale).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    // Same for a reused op id with another command.
+    let mut clash = request(p, 2, actor, "open", events(1, "c"));
+    clash.command_hash = "another".into();
+    clash.jobs = vec![job(p, "close:clash", 40)];
+    assert!(matches!(
+        s.append(clash).await,
+        Err(StoreError::OpConflict(_))
+    ));
+    // A duplicate retry writes nothing either, even if it carries another job.
+    let mut retry = req.clone();
+    retry.jobs.push(job(p, "close:retry", 30));
+    assert_eq!(s.append(retry).await.unwrap(), appended(1, 2, true));
+
+    assert_eq!(s.head(p).await.unwrap(), 2);
+    assert_eq!(seqs(&s.read(p, 0, 100).await.unwrap()), vec![1, 2]);
+    assert_eq!(s.next_job_due().await.unwrap(), Some(100));
+    let claimed = s.claim_jobs(1_000, 2_000, 100).await.unwrap();
+    assert_eq!(claimed, req.jobs, "exactly the committed jobs, as written");
+    s.close().await;
+}
+
+async fn an_existing_job_key_is_left_unchanged(db: &TestDb) {
+    let s = db.open().await;
+    let p = Uuid::new_v4();
+    let first = job(p, "close:r", 500);
+    let head = append_jobs(&s, p, 0, "one", vec![first.clone()]).await;
+    let mut again = job(p, "close:r", 100);
+    again.payload = "other".into();
+    // Written by a later command: the events go in, the existing job stays as it was.
+    let head = append_jobs(&s, p, head, "two", vec![again]).await;
+    assert_eq!(head, 2);
+    assert_eq!(s.next_job_due().await.unwrap(), Some(500));
+    assert!(claim_keys(&s, 400).await.is_empty());
+    assert_eq!(s.claim_jobs(600, 700, 10).await.unwrap(), vec![first]);
+    // A done job is not revived by writing its key again.
+    s.complete_job("close:r", 650).await.unwrap();
+    append_jobs(&s, p, head, "three", vec![job(p, "close:r", 100)]).await;
+    assert_eq!(s.next_job_due().await.unwrap(), None);
+    assert!(claim_keys(&s, 10_000).await.is_empty());
+    s.close().await;
+}
+
+async fn claim_takes_due_free_pending_jobs_in_due_order(db: &TestDb) {
+    let s = db.open().await;
+    let (p, q) = (Uuid::new_v4(), Uuid::new_v4());
+    append_jobs(
+        &s,
+        p,
+        0,
+        "p",
+        vec![job(p, "c", 300), job(p, "a", 100), job(p, "future", 10_000)],
+    )
+    .await;
+    append_jobs(&s, q, 0, "q", vec![job(q, "b", 200), job(q, "d", 400)]).await;
+
+    // Nothing is due before the earliest due time.
+    assert!(s.claim_jobs(99, 5_000, 10).await.unwrap().is_empty());
+    // Due exactly at `now` counts as due.
+    assert_eq!(claim_keys_limit(&s, 100, 5_000, 10).await, ["a"]);
+    // `limit` takes the earliest ones, ordered by due time.
+    assert_eq!(claim_keys_limit(&s, 500, 5_000, 2).await, ["b", "c"]);
+    assert_eq!(claim_keys_limit(&s, 500, 5_000, 10).await, ["d"]);
+    // All due jobs are leased: a second claim before the leases end gets nothing.
+    assert!(s.claim_jobs(600, 6_000, 10).await.unwrap().is_empty());
+    assert!(s.claim_jobs(4_999, 6_000, 10).await.unwrap().is_empty());
+    // Once the lease has ended (its node died), they are claimable again, in due order.
+    assert_eq!(
+        claim_keys_limit(&s, 5_000, 8_000, 10).await,
+        ["a", "b", "c", "d"]
+    );
+    assert!(s.claim_jobs(7_999, 9_000, 10).await.unwrap().is_empty());
+    // The job not yet due is claimed when it is, with the expired ones.
+    assert_eq!(
+        claim_keys_limit(&s, 10_000, 20_000, 10).await,
+        ["a", "b", "c", "d", "future"]
+    );
+    // The claim returns the job as written.
+    let back = s.claim_jobs(20_000, 30_000, 1).await.unwrap();
+    assert_eq!(back, vec![job(p, "a", 100)]);
+    s.close().await;
+}
+
+async fn claim_keys_limit(
+    s: &Arc<dyn EventStore>,
+    now: i64,
+    lease: i64,
+    limit: i64,
+) -> Vec<String> {
+    let jobs = s.claim_jobs(now, lease, limit).await.unwrap();
+    jobs.into_iter().map(|j| j.key).collect()
+}
+
+async fn complete_job_makes_it_unclaimable(db: &TestDb) {
+    let s = db.open().await;
+    let p = Uuid::new_v4();
+    append_jobs(&s, p, 0, "p", vec![job(p, "x", 100), job(p, "y", 200)]).await;
+    // Done before ever being claimed.
+    s.complete_job("y", 150).await.unwrap();
+    assert_eq!(claim_keys(&s, 300).await, ["x"]);
+    // Done while leased: not claimable after the lease ends either.
+    s.complete_job("x", 400).await.unwrap();
+    assert!(claim_keys(&s, 10_000).await.is_empty());
+    assert_eq!(s.next_job_due().await.unwrap(), None);
+    // Completing an unknown or done job is harmless.
+    s.complete_job("nope", 1).await.unwrap();
+    s.complete_job("x", 500).await.unwrap();
+    // Another instance agrees.
+    let s2 = db.open().await;
+    assert!(claim_keys(&s2, 100_000).await.is_empty());
+    s.close().await;
+    s2.close().await;
+}
+
+async fn next_job_due_reports_the_earliest_claim(db: &TestDb) {
+    let s = db.open().await;
+    let p = Uuid::new_v4();
+    assert_eq!(s.next_job_due().await.unwrap(), None);
+    append_jobs(
+        &s,
+        p,
+        0,
+        "p",
+        vec![job(p, "late", 300), job(p, "early", 100)],
+    )
+    .await;
+    assert_eq!(s.next_job_due().await.unwrap(), Some(100));
+    // Leased (by anyone) until 1_000: it can next be claimed when the lease ends, so a
+    // scheduler does not spin on a job another node holds.
+    assert_eq!(claim_keys_limit(&s, 150, 1_000, 10).await, ["early"]);
+    assert_eq!(s.next_job_due().await.unwrap(), Some(300));
+    s.complete_job("late", 310).await.unwrap();
+    assert_eq!(s.next_job_due().await.unwrap(), Some(1_000));
+    s.complete_job("early", 320).await.unwrap();
+    assert_eq!(s.next_job_due().await.unwrap(), None);
+    s.close().await;
+}
+
+/// Two store instances (two nodes or processes) claiming at once never get the same job.
+async fn concurrent_claims_never_share_a_job(db: &TestDb) {
+    const JOBS: usize = 60;
+    let a = db.open().await;
+    let b = db.open().await;
+    let p = Uuid::new_v4();
+    let all: Vec<Job> = (0..JOBS)
+        .map(|i| job(p, &format!("job-{i:03}"), 100 + i as i64))
+        .collect();
+    append_jobs(&a, p, 0, "p", all).await;
+
+    let claimer = |s: Arc<dyn EventStore>| {
+        tokio::spawn(async move {
+            let mut got = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                assert!(Instant::now() < deadline, "claiming took too long");
+                let jobs = s.claim_jobs(1_000, 1_000_000, 3).await.unwrap();
+                if jobs.is_empty() {
+                    return got;
+                }
+                got.extend(jobs.into_iter().map(|j| j.key));
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let (ga, gb) = tokio::join!(claimer(a.clone()), claimer(b.clone()));
+    let (ga, gb) = (ga.unwrap(), gb.unwrap());
+    let sa: HashSet<_> = ga.iter().cloned().collect();
+    let sb: HashSet<_> = gb.iter().cloned().collect();
+    assert_eq!(sa.len(), ga.len(), "one instance got a job twice");
+    assert_eq!(sb.len(), gb.len(), "one instance got a job twice");
+    assert!(sa.is_disjoint(&sb), "both got {:?}", sa.intersection(&sb));
+    assert_eq!(sa.len() + sb.len(), JOBS, "every job claimed once");
+    a.close().await;
+    b.close().await;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -295,8 +295,10 @@ pub trait EventStore: Send + Sync + 'static {
     /// tools. Live readers follow one planning by `seq`, which has no such hole.
     async fn read_all(&self, after: i64, limit: i64) -> StoreResult<Vec<StoredEvent>>;
 
-    /// Claims up to `limit` jobs due at `now` that nobody holds, leasing them until
-    /// `lease_until` (an expired lease makes a job claimable again: its node died).
+    /// Claims up to `limit` jobs due at `now` (`due_at <= now`) that are not done and that
+    /// nobody holds, leasing them until `lease_until`; earliest due first. A lease ends at
+    /// `lease_until` (claimable again when `now >= lease_until`: its node died). Two instances
+    /// claiming at once never get the same job.
     async fn claim_jobs(&self, now: i64, lease_until: i64, limit: i64) -> StoreResult<Vec<Job>>;
 
     /// Marks a job done.

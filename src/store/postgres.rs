@@ -288,11 +288,13 @@ impl EventStore for PgStore {
     }
 
     async fn claim_jobs(&self, now: i64, lease_until: i64, limit: i64) -> StoreResult<Vec<Job>> {
+        // A lease ends at `lease_until` (`<=`): the time `next_job_due` reports, so a
+        // scheduler waking then finds the job claimable instead of polling until it is.
         let rows = sqlx::query(
             "UPDATE jobs SET lease_until = $2 WHERE key IN (\
                SELECT key FROM jobs WHERE done_at IS NULL AND due_at <= $1 \
-               AND (lease_until IS NULL OR lease_until < $1) \
-               ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+               AND (lease_until IS NULL OR lease_until <= $1) \
+               ORDER BY due_at, key LIMIT $3 FOR UPDATE SKIP LOCKED) \
              RETURNING key, planning_id, kind, payload, due_at",
         )
         .bind(now)
@@ -304,7 +306,7 @@ impl EventStore for PgStore {
             .iter()
             .map(shared::decode_job)
             .collect::<Result<_, _>>()?;
-        jobs.sort_by_key(|j| j.due_at);
+        jobs.sort_by(|a, b| (a.due_at, &a.key).cmp(&(b.due_at, &b.key)));
         Ok(jobs)
     }
 

@@ -333,11 +333,16 @@ impl EventStore for SqliteStore {
     }
 
     async fn claim_jobs(&self, now: i64, lease_until: i64, limit: i64) -> StoreResult<Vec<Job>> {
+        // One statement, so it runs under the write lock: two instances (processes) on the
+        // same file take turns and never claim the same job. Numbered parameters, bound in
+        // order: positional `?` made it easy to bind `now` as the new lease and the lease as
+        // the due limit (an earlier bug claimed not-yet-due jobs and never leased them).
+        // A lease ends at `lease_until` (`<=`), the time `next_job_due` reports.
         let rows = sqlx::query(
-            "UPDATE jobs SET lease_until = ? WHERE key IN (\
-               SELECT key FROM jobs WHERE done_at IS NULL AND due_at <= ? \
-               AND (lease_until IS NULL OR lease_until < ?) \
-               ORDER BY due_at LIMIT ?) \
+            "UPDATE jobs SET lease_until = ?2 WHERE key IN (\
+               SELECT key FROM jobs WHERE done_at IS NULL AND due_at <= ?1 \
+               AND (lease_until IS NULL OR lease_until <= ?1) \
+               ORDER BY due_at, key LIMIT ?3) \
              RETURNING key, planning_id, kind, payload, due_at",
         )
         .bind(now)
@@ -349,12 +354,14 @@ impl EventStore for SqliteStore {
             .iter()
             .map(shared::decode_job)
             .collect::<Result<_, _>>()?;
-        jobs.sort_by_key(|j| j.due_at);
+        jobs.sort_by(|a, b| (a.due_at, &a.key).cmp(&(b.due_at, &b.key)));
         Ok(jobs)
     }
 
     async fn complete_job(&self, key: &str, at: i64) -> StoreResult<()> {
-        sqlx::query("UPDATE jobs SET done_at = ? WHERE key = ?")
+        // Numbered parameters: the positional version bound `key` to `done_at` (refused by
+        // the STRICT table, so no job could ever be completed on SQLite).
+        sqlx::query("UPDATE jobs SET done_at = ?2 WHERE key = ?1")
             .bind(key)
             .bind(at)
             .execute(&self.write)

@@ -11,7 +11,8 @@ use tokio_tungstenite::tungstenite::Message;
 pub enum Backend {
     Sqlite(super::SqliteDb),
     Postgres(super::PgDb),
-    /// A database another `TestServer` owns (a second node on the same database).
+    /// Another backend's database, not owned: for a second server (node) on the same
+    /// database. The owner must outlive it.
     Shared(String),
 }
 
@@ -22,6 +23,11 @@ impl Backend {
             Backend::Postgres(d) => &d.url,
             Backend::Shared(url) => url,
         }
+    }
+
+    /// The same database, for another server to open (see [`Backend::Shared`]).
+    pub fn shared(&self) -> Backend {
+        Backend::Shared(self.url().to_string())
     }
 }
 
@@ -53,6 +59,15 @@ impl TestServer {
         let store = sprintlog::store::open(backend.url())
             .await
             .expect("open store");
+        Self::start_on(backend, store, limits).await
+    }
+
+    /// Starts a server on `store`, which must be (or wrap) a store on `backend`'s database.
+    pub async fn start_on(
+        backend: Backend,
+        store: std::sync::Arc<dyn sprintlog::store::EventStore>,
+        limits: Limits,
+    ) -> TestServer {
         let server = Server::start(store, "127.0.0.1:0".parse().unwrap(), limits, None)
             .await
             .expect("start server");
