@@ -106,6 +106,24 @@ pub enum Cmd {
         #[arg(long, default_value = "md")]
         format: String,
     },
+    /// Write a planning's log as JSON Lines (sealed votes included: operator only).
+    Export {
+        planning: uuid::Uuid,
+        /// Output file (standard output when absent).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Import plannings from a JSON Lines export into this (empty for them) database.
+    Import { file: std::path::PathBuf },
+    /// Write a consistent copy of a live SQLite database.
+    Backup { file: String },
+    /// Remove a planning entirely (data-protection request); the purge is recorded.
+    Purge {
+        planning: uuid::Uuid,
+        /// Confirm: this cannot be undone.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Recompute the hash chain of one planning (or all) and report the first broken link.
     /// Exits with status 1 when a chain is broken.
     Verify {

@@ -2,11 +2,20 @@
 
 use clap::Parser;
 use sprintlog::config::{Cmd, Config};
+use sprintlog::domain::PlanningId;
 use sprintlog::server::Server;
 use sprintlog::store::ChainCheck;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() {
+    if let Err(e) = run().await {
+        // Display, not Debug: this is what an operator reads.
+        eprintln!("sprintlog: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&config.log))
@@ -20,7 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Cmd::Audit { planning, format } => {
             let out = sprintlog::replay::audit(
                 &*store,
-                sprintlog::domain::PlanningId(planning),
+                PlanningId(planning),
                 sprintlog::audit::Audience::Operator,
                 &format,
             )
@@ -33,6 +42,40 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 None => Err("--format must be json, md or csv".into()),
             }
+        }
+        Cmd::Export { planning, out } => {
+            let text = sprintlog::transfer::export(&*store, PlanningId(planning)).await?;
+            store.close().await;
+            match out {
+                Some(path) => std::fs::write(path, text)?,
+                None => print!("{text}"),
+            }
+            Ok(())
+        }
+        Cmd::Import { file } => {
+            let text = std::fs::read_to_string(file)?;
+            let report = sprintlog::transfer::import(&*store, &text).await;
+            store.close().await;
+            for (p, head) in report? {
+                println!("{p}: imported {head} events");
+            }
+            Ok(())
+        }
+        Cmd::Backup { file } => {
+            store.backup(&file).await?;
+            store.close().await;
+            println!("backup written to {file}");
+            Ok(())
+        }
+        Cmd::Purge { planning, yes } => {
+            if !yes {
+                return Err("purge removes the planning for good: add --yes".into());
+            }
+            let now = sprintlog::server::room::now_micros();
+            let n = store.purge(planning, now).await?;
+            store.close().await;
+            println!("{planning}: purged {n} events (recorded in the purges table)");
+            Ok(())
         }
         Cmd::Verify { planning } => {
             let plannings = match planning {

@@ -527,6 +527,9 @@ impl EventStore for CountingStore {
     async fn delete_snapshots(&self) -> StoreResult<()> {
         self.inner.delete_snapshots().await
     }
+    async fn purge(&self, p: Uuid, at: i64) -> StoreResult<i64> {
+        self.inner.purge(p, at).await
+    }
     async fn head_feed(&self) -> StoreResult<Option<Box<dyn sprintlog::store::HeadFeed>>> {
         self.inner.head_feed().await
     }

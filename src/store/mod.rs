@@ -212,6 +212,9 @@ pub enum StoreError {
     /// Anything the database said (connection lost, disk full, …).
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The backend cannot do this.
+    #[error("{0}")]
+    Unsupported(String),
     /// Migrations could not be applied.
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -326,6 +329,20 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Drops every snapshot (they are a cache; used by tests and after upgrades).
     async fn delete_snapshots(&self) -> StoreResult<()>;
+
+    /// Removes a planning entirely (events, head, commands, jobs, snapshots) for a
+    /// data-protection request, bypassing the immutability guard for that planning only, and
+    /// records the purge (time, event count, chain head) outside the planning. Returns the
+    /// number of events removed.
+    async fn purge(&self, planning_id: Uuid, at: i64) -> StoreResult<i64>;
+
+    /// Writes a consistent copy of the database to `path` (SQLite: `VACUUM INTO`).
+    async fn backup(&self, path: &str) -> StoreResult<()> {
+        let _ = path;
+        Err(StoreError::Unsupported(
+            "backup: use pg_dump for PostgreSQL".into(),
+        ))
+    }
 
     /// A feed of other writers' new heads, where the backend has one (PostgreSQL's
     /// LISTEN/NOTIFY). `None` means this store has no other writers to hear about.

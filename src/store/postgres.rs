@@ -379,6 +379,47 @@ impl EventStore for PgStore {
         Ok(())
     }
 
+    async fn purge(&self, planning_id: Uuid, at: i64) -> StoreResult<i64> {
+        let planning = shared::uuid_text(planning_id);
+        let mut tx = self.pool.begin().await?;
+        let row: Option<(i64, Option<String>)> =
+            sqlx::query_as("SELECT head, head_hash FROM rooms WHERE planning_id = $1 FOR UPDATE")
+                .bind(&planning)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (head, head_hash) = row.unwrap_or((0, None));
+        // Disabling the trigger is transactional in PostgreSQL (and takes a lock on the table
+        // until commit), so the guard is off for this purge only.
+        sqlx::query("ALTER TABLE events DISABLE TRIGGER events_no_update_delete")
+            .execute(&mut *tx)
+            .await?;
+        let removed = sqlx::query("DELETE FROM events WHERE planning_id = $1")
+            .bind(&planning)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("ALTER TABLE events ENABLE TRIGGER events_no_update_delete")
+            .execute(&mut *tx)
+            .await?;
+        for table in ["rooms", "commands", "jobs", "snapshots"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE planning_id = $1"))
+                .bind(&planning)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO purges (planning_id, purged_at, events, head_hash) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&planning)
+        .bind(at)
+        .bind(head)
+        .bind(&head_hash)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(removed as i64)
+    }
+
     async fn head(&self, planning_id: Uuid) -> StoreResult<i64> {
         let head: Option<i64> = sqlx::query_scalar("SELECT head FROM rooms WHERE planning_id = $1")
             .bind(shared::uuid_text(planning_id))

@@ -423,6 +423,59 @@ impl EventStore for SqliteStore {
         Ok(())
     }
 
+    async fn purge(&self, planning_id: Uuid, at: i64) -> StoreResult<i64> {
+        let planning = shared::uuid_text(planning_id);
+        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
+        let (head, head_hash): (i64, Option<String>) =
+            sqlx::query_as("SELECT head, head_hash FROM rooms WHERE planning_id = ?1")
+                .bind(&planning)
+                .fetch_optional(&mut *tx)
+                .await?
+                .unwrap_or((0, None));
+        // The guard comes off for this one statement, inside the transaction: no other
+        // connection can write meanwhile (BEGIN IMMEDIATE), and a failure rolls it all back.
+        sqlx::query("DROP TRIGGER events_no_delete")
+            .execute(&mut *tx)
+            .await?;
+        let removed = sqlx::query("DELETE FROM events WHERE planning_id = ?1")
+            .bind(&planning)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query(
+            "CREATE TRIGGER events_no_delete BEFORE DELETE ON events \
+             BEGIN SELECT RAISE(ABORT, 'events are append-only: DELETE refused'); END",
+        )
+        .execute(&mut *tx)
+        .await?;
+        for table in ["rooms", "commands", "jobs", "snapshots"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE planning_id = ?1"))
+                .bind(&planning)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO purges (planning_id, purged_at, events, head_hash) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(&planning)
+        .bind(at)
+        .bind(head)
+        .bind(&head_hash)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(removed as i64)
+    }
+
+    async fn backup(&self, path: &str) -> StoreResult<()> {
+        // VACUUM INTO writes a consistent snapshot of the live database (a reader under WAL).
+        sqlx::query("VACUUM INTO ?1")
+            .bind(path)
+            .execute(&self.read)
+            .await?;
+        Ok(())
+    }
+
     async fn head(&self, planning_id: Uuid) -> StoreResult<i64> {
         let head: Option<i64> = sqlx::query_scalar("SELECT head FROM rooms WHERE planning_id = ?")
             .bind(shared::uuid_text(planning_id))
