@@ -4,7 +4,8 @@
 //! - [`registry`]: the `DashMap` of live rooms, loaded on demand, evicted when idle;
 //! - [`view`]: per-viewer redaction, used by every path that shows events or state;
 //! - [`protocol`]: websocket frames; [`ws`]: one connection's loop; [`api`]: REST routes;
-//! - [`scheduler`]: durable jobs (round deadlines) that survive restarts;
+//! - [`scheduler`]: durable jobs (round deadlines, webhook deliveries) that survive restarts;
+//! - [`webhook`]: outbound webhooks (URL policy, signing, delivery); [`webhook_api`]: their routes;
 //! - [`error`], [`metrics`], [`auth`], [`rate`]: the plumbing.
 
 pub mod api;
@@ -17,6 +18,8 @@ pub mod registry;
 pub mod room;
 pub mod scheduler;
 pub mod view;
+pub mod webhook;
+pub mod webhook_api;
 pub mod ws;
 
 use crate::config::Limits;
@@ -105,6 +108,14 @@ pub fn router(app: AppState) -> Router {
         .route(
             "/api/plannings/{id}/participants/{pid}",
             delete(api::remove_participant),
+        )
+        .route(
+            "/api/plannings/{id}/webhooks",
+            post(webhook_api::register).get(webhook_api::list),
+        )
+        .route(
+            "/api/plannings/{id}/webhooks/{webhook}",
+            delete(webhook_api::remove),
         )
         .layer(DefaultBodyLimit::max(app.limits.max_body_bytes))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
