@@ -1547,11 +1547,11 @@ mod webhook_tests {
             Command::CreatePlanning {
                 title: "S1".into(),
                 creator_name: "Fran".into(),
-                creator_token_hash: "t".into(),
+                creator_token_hash: "1".repeat(64),
                 deck: None,
                 policy: None,
-                member_invite_hash: "m".into(),
-                observer_invite_hash: "o".into(),
+                member_invite_hash: "2".repeat(64),
+                observer_invite_hash: "3".repeat(64),
             },
         );
         given(
@@ -1559,8 +1559,8 @@ mod webhook_tests {
             MEM,
             Command::Join {
                 name: "Ann".into(),
-                invite_hash: "m".into(),
-                token_hash: "a".into(),
+                invite_hash: "2".repeat(64),
+                token_hash: "4".repeat(64),
             },
         );
         s
