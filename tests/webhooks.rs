@@ -498,9 +498,20 @@ async fn a_hung_receiver_delays_no_ack() {
 
 #[tokio::test]
 async fn a_pending_retry_survives_a_restart_and_is_delivered_once() {
+    pending_retry_survives_a_restart(sqlite()).await;
+}
+
+#[tokio::test]
+async fn a_pending_retry_survives_a_restart_and_is_delivered_once_postgres() {
+    if let Some(pg) = postgres("a_pending_retry_survives_a_restart_postgres").await {
+        pending_retry_survives_a_restart(pg).await;
+    }
+}
+
+async fn pending_retry_survives_a_restart(backend: Backend) {
     let rx = Receiver::start(&[Answer::Status(500)]).await;
     let limits = limits_allowing(&rx, 2000, 5000);
-    let mut t = TestServer::start_with(sqlite(), limits.clone()).await;
+    let mut t = TestServer::start_with(backend, limits.clone()).await;
     let c = t.create("Sprint 1").await;
     let (hook, secret) = register(&t, &c, &rx.url(), json!(["SyncStarted"])).await;
     t.ok(&c.planning, &c.token, json!({"type": "StartSync"}))
