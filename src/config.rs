@@ -65,6 +65,11 @@ pub struct Limits {
     #[arg(long, env = "SPRINTLOG_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
+    /// Milliseconds between polls of loaded rooms' heads in the log (repairs lost
+    /// notifications from other nodes; 0 disables).
+    #[arg(long, env = "SPRINTLOG_HEAD_POLL_MS", default_value_t = 5000)]
+    pub head_poll_ms: u64,
+
     /// Catch-up sends a snapshot instead of events when the client is this far behind.
     #[arg(long, env = "SPRINTLOG_SNAPSHOT_AFTER", default_value_t = 1000)]
     pub snapshot_after: i64,
@@ -137,6 +142,7 @@ impl Default for Limits {
             allowed_origins: Vec::new(),
             snapshot_after: 1000,
             webhooks: WebhookConfig::default(),
+            head_poll_ms: 5000,
         }
     }
 }
@@ -148,4 +154,17 @@ pub enum Cmd {
     Serve,
     /// Apply migrations and exit.
     Migrate,
+    /// Print the audit of a planning (sealed votes included: this is the operator's view).
+    Audit {
+        planning: uuid::Uuid,
+        /// json, md or csv.
+        #[arg(long, default_value = "md")]
+        format: String,
+    },
+    /// Recompute the hash chain of one planning (or all) and report the first broken link.
+    /// Exits with status 1 when a chain is broken.
+    Verify {
+        /// The planning to check; all plannings when absent.
+        planning: Option<uuid::Uuid>,
+    },
 }

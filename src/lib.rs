@@ -6,11 +6,21 @@
 //!   through a context, so every rule is a plain function under test.
 //! - [`store`]: the append-only log on sqlx (SQLite by default, PostgreSQL to scale out). It
 //!   stores encoded events with a gapless per-planning `seq` and knows nothing of the domain.
+//! - [`replay`]: rebuilding a projection now or at any seq, from snapshots plus the log.
 //! - [`server`]: the realtime core (rooms, registry, per-viewer views) and its HTTP and
 //!   websocket transport.
+//! - [`audit`]: how each item and the scope were decided, as JSON, Markdown and CSV.
+//! - [`timeline`]: one-line summaries of events for a scrub bar (never showing sealed votes).
+//! - [`import`]: backlog import (CSV, Jira JSON) into item drafts, pure.
+//! - [`export`]: agreed estimates for a tracker (CSV, JSON), pure.
 //! - [`config`]: command line and environment.
 
+pub mod audit;
 pub mod config;
 pub mod domain;
+pub mod export;
+pub mod import;
+pub mod replay;
 pub mod server;
 pub mod store;
+pub mod timeline;

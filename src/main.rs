@@ -3,6 +3,7 @@
 use clap::Parser;
 use sprintlog::config::{Cmd, Config};
 use sprintlog::server::Server;
+use sprintlog::store::ChainCheck;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -14,6 +15,52 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match config.command.clone().unwrap_or(Cmd::Serve) {
         Cmd::Migrate => {
             tracing::info!(url = %config.database_url, "migrations applied");
+            Ok(())
+        }
+        Cmd::Audit { planning, format } => {
+            let out = sprintlog::replay::audit(
+                &*store,
+                sprintlog::domain::PlanningId(planning),
+                sprintlog::audit::Audience::Operator,
+                &format,
+            )
+            .await?;
+            store.close().await;
+            match out {
+                Some(text) => {
+                    print!("{text}");
+                    Ok(())
+                }
+                None => Err("--format must be json, md or csv".into()),
+            }
+        }
+        Cmd::Verify { planning } => {
+            let plannings = match planning {
+                Some(p) => vec![p],
+                None => store.plannings().await?,
+            };
+            let mut broken = false;
+            for p in plannings {
+                match sprintlog::store::verify_chain(&*store, p).await? {
+                    ChainCheck::Intact { events, head_hash } => {
+                        println!("{p}: ok, {events} events, head hash {head_hash}");
+                    }
+                    ChainCheck::BrokenAt {
+                        seq,
+                        stored,
+                        computed,
+                    } => {
+                        broken = true;
+                        println!(
+                            "{p}: BROKEN at seq {seq}: stored hash {stored:?}, content gives {computed}"
+                        );
+                    }
+                }
+            }
+            store.close().await;
+            if broken {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Cmd::Serve => {

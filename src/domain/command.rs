@@ -190,7 +190,8 @@ pub enum Command {
     },
 
     // ---- sync and decisions ----
-    /// Facilitator: start the live session; the agenda defaults to the flagged items by rank.
+    /// Facilitator: start the live session; the agenda is the flagged items, `?` first, then the
+    /// widest spread, then the rest by rank (see `agenda`).
     StartSync,
     /// Facilitator: set the live agenda.
     SetAgenda { items: Vec<ItemId> },

@@ -128,6 +128,13 @@ pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec
                 return Err(DomainError::InvalidRole(*r));
             }
             hash(invite_hash)?;
+            let other = match r {
+                Role::Observer => &state.member_invite_hash,
+                _ => &state.observer_invite_hash,
+            };
+            if invite_hash == other {
+                return Err(DomainError::Invalid("the two invites must differ".into()));
+            }
             vec![Event::InviteRotated {
                 role: *r,
                 invite_hash: invite_hash.clone(),
@@ -184,6 +191,12 @@ pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec
             }
             if state.sync_running && *to != Phase::Sync {
                 return Err(DomainError::SyncRunning);
+            }
+            // Votes belong to async or sync: going back to draft would strand an open round.
+            if *to == Phase::Draft {
+                if let Some(r) = state.rounds.values().find(|r| r.is_open()) {
+                    return Err(DomainError::RoundOpen(r.id));
+                }
             }
             vec![Event::PhaseChanged {
                 from: phase,
@@ -641,7 +654,8 @@ pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec
                 items: items.clone(),
                 deck,
                 deadline,
-                live: phase == Phase::Sync,
+                // Live only while the session runs: outside it, flagged votes stay sealed.
+                live: state.sync_running,
                 by: me,
                 at: now,
             }]
@@ -835,12 +849,9 @@ pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec
                 });
             }
             events.push(Event::SyncStarted { by: me, at: now });
+            // `?` first, then widest spread, then the rest by rank (see `agenda`).
             events.push(Event::AgendaSet {
-                items: state
-                    .ranked_items()
-                    .filter(|i| i.flag.is_some())
-                    .map(|i| i.id)
-                    .collect(),
+                items: super::agenda::sync_agenda(state),
                 by: me,
             });
             events
@@ -906,6 +917,10 @@ pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec
                     return Err(DomainError::NoEstimate(*i));
                 }
                 points = points.saturating_add(it.points.unwrap_or(Fixed2::ZERO));
+            }
+            if points > Fixed2::MAX {
+                // The sum must stay decodable, or the log could not be replayed.
+                return Err(DomainError::Invalid("the scope has too many points".into()));
             }
             let capacity = state.capacity_points();
             let over = points > capacity;
@@ -1359,7 +1374,8 @@ fn new_items(state: &State, drafts: &[ItemDraft], ctx: &mut Context<'_>) -> Resu
         .collect())
 }
 
-fn item_draft(state: &State, d: &ItemDraft) -> Result<()> {
+/// Checks an item draft against the limits (and its dependencies against the state).
+pub fn item_draft(state: &State, d: &ItemDraft) -> Result<()> {
     text(&d.title, "title", 1, limits::TITLE)?;
     text(&d.description, "description", 0, limits::TEXT)?;
     list(
@@ -1478,6 +1494,9 @@ fn validate_policy(p: &Policy) -> Result<()> {
     }
     if p.point_table.values().any(|v| *v < Fixed2::ZERO) {
         return Err(DomainError::Invalid("points cannot be negative".into()));
+    }
+    if p.point_table.values().any(|v| *v > Fixed2::MAX) {
+        return Err(DomainError::Invalid("points too large".into()));
     }
     Ok(())
 }

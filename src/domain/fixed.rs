@@ -17,6 +17,8 @@ const MAX_HUNDREDTHS: i64 = 1_000_000_000_000;
 impl Fixed2 {
     pub const ZERO: Fixed2 = Fixed2(0);
     pub const ONE: Fixed2 = Fixed2(100);
+    /// The largest magnitude that survives the JSON wire form (and so the event log).
+    pub const MAX: Fixed2 = Fixed2(MAX_HUNDREDTHS);
 
     pub fn from_hundredths(h: i64) -> Self {
         Fixed2(h)

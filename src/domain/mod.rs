@@ -3,8 +3,10 @@
 //! - [`command::Command`]: what someone asks for;
 //! - [`decide::decide`]: the rules, `(&State, &Command, Context) -> Result<Vec<Event>>`;
 //! - [`event::Event`]: the facts, stored in the log with a type and a schema version;
-//! - [`state::State::apply`]: the fold of events into the projection.
+//! - [`state::State::apply`]: the fold of events into the projection;
+//! - [`agenda`] (the live agenda's order) and [`inbox`] (a participant's inbox): derived views.
 
+pub mod agenda;
 pub mod command;
 pub mod decide;
 pub mod deck;
@@ -12,6 +14,7 @@ pub mod error;
 pub mod event;
 pub mod fixed;
 pub mod ids;
+pub mod inbox;
 pub mod policy;
 pub mod state;
 

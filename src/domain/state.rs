@@ -275,6 +275,11 @@ impl State {
                 if let Some(p) = self.participants.get_mut(&participant) {
                     p.role = role;
                 }
+                // Only members vote: someone who stops being one loses their votes in open
+                // rounds, as a removed participant does.
+                if role != Role::Member {
+                    self.drop_open_votes(participant);
+                }
             }
             Event::ParticipantRemoved { participant, .. } => {
                 if let Some(p) = self.participants.get_mut(&participant) {
@@ -282,11 +287,7 @@ impl State {
                     p.token_hashes.clear();
                 }
                 // A removed member's votes no longer count in rounds still open.
-                for round in self.rounds.values_mut().filter(|r| r.is_open()) {
-                    for votes in round.votes.values_mut() {
-                        votes.remove(&participant);
-                    }
-                }
+                self.drop_open_votes(participant);
             }
             Event::InviteRotated {
                 role, invite_hash, ..
@@ -648,6 +649,15 @@ impl State {
             }
             Event::WebhookRemoved { webhook, .. } => {
                 self.webhooks.remove(&webhook);
+            }
+        }
+    }
+
+    /// Forgets a participant's votes in the rounds still open.
+    fn drop_open_votes(&mut self, participant: ParticipantId) {
+        for round in self.rounds.values_mut().filter(|r| r.is_open()) {
+            for votes in round.votes.values_mut() {
+                votes.remove(&participant);
             }
         }
     }

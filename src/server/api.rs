@@ -1,7 +1,7 @@
 //! The REST API: plannings, joining, commands, reads (see docs/protocol.md for every route).
 
 use super::auth::{hash_secret, new_secret};
-use super::error::ApiError;
+use super::error::{ApiError, ApiJson};
 use super::room::{now_micros, Live, Room, RoomError, PAGE};
 use super::view::{self, Viewer};
 use super::AppState;
@@ -87,7 +87,7 @@ pub struct CreateBody {
 /// `POST /api/plannings`
 pub async fn create_planning(
     AxState(app): AxState<AppState>,
-    Json(body): Json<CreateBody>,
+    ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<Json<Value>, ApiError> {
     let token = new_secret();
     let member_invite = new_secret();
@@ -180,7 +180,7 @@ pub struct JoinBody {
 pub async fn join(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    Json(body): Json<JoinBody>,
+    ApiJson(body): ApiJson<JoinBody>,
 ) -> Result<Json<Value>, ApiError> {
     let id = planning_id(&id)?;
     let room = app
@@ -244,7 +244,7 @@ pub async fn command(
     Path(id): Path<String>,
     Query(q): Query<TokenQuery>,
     headers: HeaderMap,
-    Json(body): Json<CommandBody>,
+    ApiJson(body): ApiJson<CommandBody>,
 ) -> Result<Json<Value>, ApiError> {
     let caller = authenticate(
         &app,
@@ -280,11 +280,19 @@ pub async fn command(
     })))
 }
 
-/// `GET /api/plannings/{id}`: the projection as the caller may see it.
+#[derive(Debug, Deserialize, Default)]
+pub struct PlanningQuery {
+    pub token: Option<String>,
+    /// Show the planning as it was right after this seq.
+    pub at: Option<i64>,
+}
+
+/// `GET /api/plannings/{id}[?at=SEQ]`: the projection as the caller may see it, now or as it
+/// was right after `at` (redacted as of that moment: a vote unrevealed then stays hidden).
 pub async fn read_planning(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<TokenQuery>,
+    Query(q): Query<PlanningQuery>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let caller = authenticate(
@@ -294,11 +302,33 @@ pub async fn read_planning(
     )
     .await?;
     let me: Viewer = Some(caller.participant);
+    let you =
+        json!({ "participant": caller.participant, "role": caller.role, "name": caller.name });
+    if let Some(at) = q.at {
+        let head = caller.room.head();
+        if at < 0 || at > head {
+            return Err(ApiError::BadRequest(format!("at must be 0 to {head}")));
+        }
+        let loaded =
+            crate::replay::state_at(&**app.registry.store(), caller.room.shared.id, Some(at))
+                .await
+                .map_err(|e| match e {
+                    crate::replay::ReplayError::Store(e) => ApiError::from(e),
+                    crate::replay::ReplayError::Codec(e) => ApiError::Room(RoomError::Codec(e)),
+                })?;
+        return Ok(Json(json!({
+            "planning": caller.room.shared.id,
+            "at": loaded.head,
+            "head": head,
+            "you": you,
+            "state": view::state_view(&loaded.state, me),
+        })));
+    }
     let body = caller.room.read(|l| {
         json!({
             "planning": caller.room.shared.id,
             "head": l.head,
-            "you": { "participant": caller.participant, "role": caller.role, "name": caller.name },
+            "you": you,
             "online": caller.room.online(),
             "state": view::state_view(&l.state, me),
         })
@@ -360,7 +390,7 @@ pub async fn rotate_invite(
     Path(id): Path<String>,
     Query(q): Query<TokenQuery>,
     headers: HeaderMap,
-    Json(body): Json<RotateBody>,
+    ApiJson(body): ApiJson<RotateBody>,
 ) -> Result<Json<Value>, ApiError> {
     let caller = authenticate(
         &app,
@@ -403,7 +433,7 @@ pub async fn reissue_link(
     Path((id, pid)): Path<(String, String)>,
     Query(q): Query<TokenQuery>,
     headers: HeaderMap,
-    Json(body): Json<ReissueBody>,
+    ApiJson(body): ApiJson<ReissueBody>,
 ) -> Result<Json<Value>, ApiError> {
     let caller = authenticate(
         &app,
@@ -461,4 +491,127 @@ pub async fn remove_participant(
     Ok(Json(
         json!({ "participant": participant, "head": ack.head }),
     ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TimelineQuery {
+    #[serde(default)]
+    pub after: i64,
+    #[serde(default)]
+    pub limit: Option<i64>,
+    pub item: Option<String>,
+    pub actor: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub chapters: bool,
+    pub token: Option<String>,
+}
+
+/// Most events one timeline request scans (filters may skip many): bounds the work per request;
+/// the answer says where to continue.
+const TIMELINE_SCAN: i64 = 5000;
+
+/// `GET /api/plannings/{id}/timeline?after=&limit=&item=&actor=&type=&chapters=true`
+pub async fn timeline(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<TimelineQuery>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let caller = authenticate(
+        &app,
+        planning_id(&id)?,
+        token_from(&headers, q.token.as_deref()),
+    )
+    .await?;
+    let bad = |what: &str| ApiError::BadRequest(format!("{what} is not an id"));
+    let filter = crate::timeline::Filter {
+        item: q
+            .item
+            .as_deref()
+            .map(|i| i.parse().map_err(|_| bad("item")))
+            .transpose()?,
+        actor: q
+            .actor
+            .as_deref()
+            .map(|a| a.parse().map_err(|_| bad("actor")))
+            .transpose()?,
+        kind: q.kind.clone(),
+        chapters_only: q.chapters,
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, PAGE) as usize;
+    let store = app.registry.store().clone();
+    let planning = caller.room.shared.id;
+    let head = caller.room.head();
+    let mut entries = Vec::new();
+    let mut pos = q.after.max(0);
+    let scan_end = pos.saturating_add(TIMELINE_SCAN).min(head);
+    while entries.len() < limit && pos < scan_end {
+        let page = store
+            .read(planning.0, pos, PAGE.min(scan_end - pos))
+            .await?;
+        if page.is_empty() {
+            break;
+        }
+        let events = super::room::decode_all(&page)?;
+        for (s, e) in page.iter().zip(&events) {
+            pos = s.seq;
+            let entry = caller.room.read(|l| crate::timeline::entry(s, e, &l.state));
+            if filter.accepts(&entry) {
+                entries.push(entry);
+                if entries.len() >= limit {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(Json(json!({
+        "entries": entries,
+        "next_after": pos,
+        "head": head,
+        "done": pos >= head,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    pub format: Option<String>,
+    pub token: Option<String>,
+}
+
+/// `GET /api/plannings/{id}/audit?format=json|md|csv`: the audit, redacted for the caller
+/// (sealed votes stay sealed; only the operator's CLI sees them).
+pub async fn audit(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<AuditQuery>,
+    headers: HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let caller = authenticate(
+        &app,
+        planning_id(&id)?,
+        token_from(&headers, q.token.as_deref()),
+    )
+    .await?;
+    let format = q.format.as_deref().unwrap_or("json");
+    let body = crate::replay::audit(
+        &**app.registry.store(),
+        caller.room.shared.id,
+        crate::audit::Audience::Participant,
+        format,
+    )
+    .await
+    .map_err(|e| match e {
+        crate::replay::ReplayError::Store(e) => ApiError::from(e),
+        crate::replay::ReplayError::Codec(e) => ApiError::Room(RoomError::Codec(e)),
+    })?
+    .ok_or_else(|| ApiError::BadRequest("format must be json, md or csv".into()))?;
+    let content_type = match format {
+        "csv" => "text/csv; charset=utf-8",
+        "md" | "markdown" => "text/markdown; charset=utf-8",
+        _ => "application/json",
+    };
+    Ok(([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response())
 }

@@ -6,6 +6,7 @@
 use super::room::RoomError;
 use crate::domain::DomainError;
 use crate::store::StoreError;
+use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -27,6 +28,37 @@ pub enum ApiError {
     TooMany,
     #[error(transparent)]
     Room(#[from] RoomError),
+    /// A request body axum's `Json` extractor refused (see [`ApiJson`]).
+    #[error("{message}")]
+    Body {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
+}
+
+/// `axum::Json` as a request extractor, but refusing bad bodies with our JSON error shape
+/// (`{"error": {"code", "message"}}`) instead of axum's plain-text rejection: clients get the
+/// same error format from every refusal.
+#[derive(Debug, axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        let code = match &r {
+            JsonRejection::JsonSyntaxError(_) => "bad_json",
+            JsonRejection::JsonDataError(_) => "invalid_body",
+            JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
+            _ if r.status() == StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+            _ => "bad_request",
+        };
+        ApiError::Body {
+            status: r.status(),
+            code,
+            message: r.body_text(),
+        }
+    }
 }
 
 impl From<StoreError> for ApiError {
@@ -55,6 +87,11 @@ pub fn describe_room_error(e: &RoomError) -> (StatusCode, String, String) {
                 "storage is unavailable, retry with the same client_op_id".into(),
             )
         }
+        RoomError::Busy => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy".into(),
+            e.to_string(),
+        ),
         RoomError::Closed => (
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable".into(),
@@ -111,6 +148,11 @@ impl ApiError {
                 self.to_string(),
             ),
             ApiError::Room(e) => describe_room_error(e),
+            ApiError::Body {
+                status,
+                code,
+                message,
+            } => (*status, (*code).into(), message.clone()),
         }
     }
 }

@@ -32,6 +32,8 @@ pub struct Metrics {
     pub webhook_failures: AtomicU64,
     /// Webhook deliveries given up after their last attempt.
     pub webhook_given_up: AtomicU64,
+    pub feed_reconnects: AtomicU64,
+    pub events_replayed: AtomicU64,
     append_buckets: [AtomicU64; BUCKETS.len()],
     append_count: AtomicU64,
     append_micros_sum: AtomicU64,
@@ -143,6 +145,18 @@ impl Metrics {
             "Webhook deliveries abandoned after their last attempt.",
             "counter",
             r(&self.webhook_given_up),
+        );
+        gauge(
+            "sprintlog_events_replayed_total",
+            "Events read from the log to load rooms (snapshots keep this small).",
+            "counter",
+            r(&self.events_replayed),
+        );
+        gauge(
+            "sprintlog_head_feed_reconnects_total",
+            "Times the cross-node head feed (LISTEN) reconnected and rooms were re-read.",
+            "counter",
+            r(&self.feed_reconnects),
         );
         let _ = writeln!(
             out,

@@ -4,12 +4,15 @@
 //! - [`registry`]: the `DashMap` of live rooms, loaded on demand, evicted when idle;
 //! - [`view`]: per-viewer redaction, used by every path that shows events or state;
 //! - [`protocol`]: websocket frames; [`ws`]: one connection's loop; [`api`]: REST routes;
+//! - [`workflow`]: import, inbox and estimate export routes;
+//! - [`cluster`]: hearing about other nodes' appends (PostgreSQL LISTEN/NOTIFY + polling);
 //! - [`scheduler`]: durable jobs (round deadlines, webhook deliveries) that survive restarts;
 //! - [`webhook`]: outbound webhooks (URL policy, signing, delivery); [`webhook_api`]: their routes;
 //! - [`error`], [`metrics`], [`auth`], [`rate`]: the plumbing.
 
 pub mod api;
 pub mod auth;
+pub mod cluster;
 pub mod error;
 pub mod metrics;
 pub mod protocol;
@@ -20,6 +23,7 @@ pub mod scheduler;
 pub mod view;
 pub mod webhook;
 pub mod webhook_api;
+pub mod workflow;
 pub mod ws;
 
 use crate::config::Limits;
@@ -100,6 +104,8 @@ pub fn router(app: AppState) -> Router {
         .route("/api/plannings/{id}/join", post(api::join))
         .route("/api/plannings/{id}/commands", post(api::command))
         .route("/api/plannings/{id}/events", get(api::events))
+        .route("/api/plannings/{id}/timeline", get(api::timeline))
+        .route("/api/plannings/{id}/audit", get(api::audit))
         .route("/api/plannings/{id}/invites", post(api::rotate_invite))
         .route(
             "/api/plannings/{id}/participants/{pid}/link",
@@ -116,6 +122,12 @@ pub fn router(app: AppState) -> Router {
         .route(
             "/api/plannings/{id}/webhooks/{webhook}",
             delete(webhook_api::remove),
+        )
+        .route("/api/plannings/{id}/import", post(workflow::import_items))
+        .route("/api/plannings/{id}/inbox", get(workflow::inbox))
+        .route(
+            "/api/plannings/{id}/export/estimates",
+            get(workflow::export_estimates),
         )
         .layer(DefaultBodyLimit::max(app.limits.max_body_bytes))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -160,6 +172,7 @@ impl Server {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let router = router(app.clone());
         scheduler::spawn(app.clone());
+        cluster::spawn(app.clone());
         spawn_evictor(app.clone());
         let task = tokio::spawn(async move {
             axum::serve(

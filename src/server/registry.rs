@@ -44,6 +44,11 @@ impl Registry {
         Ok(Some(self.rooms.entry(id).or_insert(room).clone()))
     }
 
+    /// The room if it is loaded (never loads).
+    pub fn loaded_room(&self, id: PlanningId) -> Option<Arc<Room>> {
+        self.rooms.get(&id).map(|r| r.clone())
+    }
+
     /// Registers a room created in this process.
     pub fn insert(&self, room: Arc<Room>) -> Arc<Room> {
         self.rooms.entry(room.shared.id).or_insert(room).clone()

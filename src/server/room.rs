@@ -33,8 +33,9 @@ use uuid::Uuid;
 
 /// Capacity of a room's broadcast ring (frames). A subscriber further behind resyncs from the log.
 const FANOUT_RING: usize = 4096;
-/// How many times a command is re-decided after losing a race for the head to another writer.
-const MAX_ATTEMPTS: usize = 8;
+/// How many times a command is re-decided after losing a race for the head to another writer
+/// (another node, under heavy contention on one planning).
+const MAX_ATTEMPTS: u32 = 32;
 /// Page size for reading the log.
 pub const PAGE: i64 = 1000;
 
@@ -86,6 +87,8 @@ pub enum RoomError {
     Codec(#[from] crate::domain::event::CodecError),
     #[error("the room is shutting down")]
     Closed,
+    #[error("the planning is too busy right now: retry with the same client_op_id")]
+    Busy,
 }
 
 /// The projection and its position.
@@ -104,6 +107,7 @@ pub struct RoomShared {
     connections: AtomicUsize,
     last_used: AtomicU64,
     started: Instant,
+    refresh_pending: std::sync::atomic::AtomicBool,
 }
 
 /// A handle on a live room. When the last handle is dropped, the room's task ends after
@@ -113,12 +117,17 @@ pub struct Room {
     cmds: mpsc::Sender<Request>,
 }
 
-struct Request {
-    actor: ParticipantId,
-    op: String,
-    expected: Option<i64>,
-    command: Command,
-    reply: oneshot::Sender<Result<Ack, RoomError>>,
+enum Request {
+    /// Decide, append, apply, fan out.
+    Command {
+        actor: ParticipantId,
+        op: String,
+        expected: Option<i64>,
+        command: Box<Command>,
+        reply: oneshot::Sender<Result<Ack, RoomError>>,
+    },
+    /// Another node appended: read the log past our head.
+    Refresh,
 }
 
 /// What a room needs from the rest of the server.
@@ -149,22 +158,26 @@ pub fn decode_all(stored: &[StoredEvent]) -> Result<Vec<Event>, RoomError> {
 impl Room {
     /// Loads a planning from the log; `None` if it has no event.
     pub async fn load(deps: &Deps, id: PlanningId) -> Result<Option<Arc<Room>>, RoomError> {
-        let mut live = Live::default();
-        loop {
-            let page = deps.store.read(id.0, live.head, PAGE).await?;
-            let Some(last) = page.last() else { break };
-            let head = last.seq;
-            for e in decode_all(&page)? {
-                live.state.apply(&e);
-            }
-            live.head = head;
-            if (page.len() as i64) < PAGE {
-                break;
-            }
-        }
-        if live.head == 0 {
+        let loaded = crate::replay::state_at(&*deps.store, id, None)
+            .await
+            .map_err(|e| match e {
+                crate::replay::ReplayError::Store(e) => RoomError::Store(e),
+                crate::replay::ReplayError::Codec(e) => RoomError::Codec(e),
+            })?;
+        deps.metrics
+            .events_replayed
+            .fetch_add(loaded.events_read, Ordering::Relaxed);
+        if loaded.head == 0 {
             return Ok(None);
         }
+        // A long tail since the last snapshot: write one now, so the next cold load is cheap.
+        if loaded.head - loaded.from_snapshot >= crate::replay::SNAPSHOT_EVERY {
+            crate::replay::save_snapshot(&*deps.store, id, loaded.head, &loaded.state).await;
+        }
+        let live = Live {
+            head: loaded.head,
+            state: loaded.state,
+        };
         Ok(Some(Self::spawn(deps.clone(), id, live)))
     }
 
@@ -179,6 +192,7 @@ impl Room {
             connections: AtomicUsize::new(0),
             last_used: AtomicU64::new(0),
             started: Instant::now(),
+            refresh_pending: std::sync::atomic::AtomicBool::new(false),
         });
         shared.touch();
         let (cmds, rx) = mpsc::channel(256);
@@ -199,16 +213,36 @@ impl Room {
         self.shared.touch();
         let (reply, rx) = oneshot::channel();
         self.cmds
-            .send(Request {
+            .send(Request::Command {
                 actor,
                 op,
                 expected,
-                command,
+                command: Box::new(command),
                 reply,
             })
             .await
             .map_err(|_| RoomError::Closed)?;
         rx.await.map_err(|_| RoomError::Closed)?
+    }
+
+    /// Asks the writer to read events other nodes appended. Coalesced: at most one refresh is
+    /// queued at a time, and a full queue is fine (the queued commands catch up anyway when
+    /// their append conflicts, and the next poll asks again).
+    pub fn refresh(&self) {
+        if !self.shared.refresh_pending.swap(true, Ordering::AcqRel)
+            && self.cmds.try_send(Request::Refresh).is_err()
+        {
+            self.shared.refresh_pending.store(false, Ordering::Release);
+        }
+    }
+
+    /// The head of the in-memory projection.
+    pub fn head(&self) -> i64 {
+        self.shared
+            .live
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .head
     }
 
     /// Subscribes to the room's frames; returns the receiver and the head at that moment.
@@ -362,18 +396,67 @@ fn revoked_tokens(state: &State, e: &Event) -> Vec<String> {
 
 /// The room's single writer.
 async fn writer(shared: Arc<RoomShared>, deps: Deps, mut rx: mpsc::Receiver<Request>) {
+    // The seq and phase at the last snapshot this writer knows of (the load wrote one if the
+    // tail was long, so starting from the head is right).
+    let (mut snap_seq, mut snap_phase) = {
+        let live = shared.live.read().unwrap_or_else(|e| e.into_inner());
+        (live.head, live.state.phase)
+    };
     while let Some(req) = rx.recv().await {
-        let result = run(&shared, &deps, &req).await;
-        if let Err(RoomError::Store(e)) = &result {
-            tracing::warn!(planning = %shared.id, error = %e, "append failed");
+        match req {
+            Request::Refresh => {
+                shared.refresh_pending.store(false, Ordering::Release);
+                if let Err(e) = catch_up(&shared, &*deps.store, &deps.metrics).await {
+                    tracing::warn!(planning = %shared.id, error = %e, "refresh failed");
+                }
+            }
+            Request::Command {
+                actor,
+                op,
+                expected,
+                command,
+                reply,
+            } => {
+                let req = CommandReq {
+                    actor,
+                    op,
+                    expected,
+                    command: *command,
+                };
+                let result = run(&shared, &deps, &req).await;
+                if let Err(RoomError::Store(e)) = &result {
+                    tracing::warn!(planning = %shared.id, error = %e, "append failed");
+                }
+                // The requester may be gone (client disconnected); the work is done regardless.
+                let _ = reply.send(result);
+            }
         }
-        // The requester may be gone (client disconnected); the work is done regardless.
-        let _ = req.reply.send(result);
+        // Snapshot every SNAPSHOT_EVERY events and at phase changes (chapters of the timeline).
+        let due = {
+            let live = shared.live.read().unwrap_or_else(|e| e.into_inner());
+            let due = live.head / crate::replay::SNAPSHOT_EVERY
+                > snap_seq / crate::replay::SNAPSHOT_EVERY
+                || (live.state.phase != snap_phase && live.head > snap_seq);
+            due.then(|| (live.head, live.state.phase, live.state.clone()))
+        };
+        if let Some((head, phase, state)) = due {
+            crate::replay::save_snapshot(&*deps.store, shared.id, head, &state).await;
+            snap_seq = head;
+            snap_phase = phase;
+        }
     }
     deps.metrics.rooms.fetch_sub(1, Ordering::Relaxed);
 }
 
-async fn run(shared: &RoomShared, deps: &Deps, req: &Request) -> Result<Ack, RoomError> {
+/// A command being run by the writer.
+struct CommandReq {
+    actor: ParticipantId,
+    op: String,
+    expected: Option<i64>,
+    command: Command,
+}
+
+async fn run(shared: &RoomShared, deps: &Deps, req: &CommandReq) -> Result<Ack, RoomError> {
     let (store, metrics) = (&*deps.store, &*deps.metrics);
     let command_hash = crate::server::auth::sha256_hex(
         canonical::to_canonical(&req.command)
@@ -396,7 +479,13 @@ async fn run(shared: &RoomShared, deps: &Deps, req: &Request) -> Result<Ack, Roo
             Err(RoomError::OpConflict(req.op.clone()))
         };
     }
-    for _ in 0..MAX_ATTEMPTS {
+    for attempt in 0..MAX_ATTEMPTS {
+        if attempt > 1 {
+            // Losing repeatedly means another node writes this planning just as fast: back
+            // off a little, with jitter, so one of us wins instead of both retrying in step.
+            let jitter = rand::random::<u64>() % (1000 * u64::from(attempt.min(10)));
+            tokio::time::sleep(std::time::Duration::from_micros(jitter)).await;
+        }
         let now = now_micros();
         let (head, events, jobs) = {
             let live = shared.live.read().unwrap_or_else(|e| e.into_inner());
@@ -477,6 +566,7 @@ async fn run(shared: &RoomShared, deps: &Deps, req: &Request) -> Result<Ack, Roo
                         version: n.version,
                         payload: n.payload,
                         recorded_at: now,
+                        hash: String::new(),
                     })
                     .collect();
                 shared.publish(&stored, &events, metrics);
@@ -500,11 +590,7 @@ async fn run(shared: &RoomShared, deps: &Deps, req: &Request) -> Result<Ack, Roo
             Err(e) => return Err(e.into()),
         }
     }
-    let head = shared.live.read().unwrap_or_else(|e| e.into_inner()).head;
-    Err(RoomError::Conflict {
-        expected: head,
-        head,
-    })
+    Err(RoomError::Busy)
 }
 
 /// Reads events past the in-memory head from the log, applies and fans them out.

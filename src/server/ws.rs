@@ -23,6 +23,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc};
 
+/// How long a catch-up waits for room in a connection's queue before closing it as too slow.
+const CATCH_UP_STALL: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[derive(Debug, Deserialize)]
 pub struct WsQuery {
     pub token: Option<String>,
@@ -211,7 +214,48 @@ impl Conn {
         self.push(&msg.to_text())
     }
 
+    /// Queues a catch-up frame, *waiting* for room in the queue. A catch-up can be far longer
+    /// than the queue, and nothing but this client waits on it (live events wait in the room's
+    /// broadcast ring meanwhile), so it is paced by the client instead of failing with a full
+    /// queue at once. (It used `push`, so any catch-up of more than `outbound_queue` frames
+    /// to a client slower than the log read was closed with 4008, including the resume the
+    /// 4008 tells the client to do.) A client that takes nothing for [`CATCH_UP_STALL`] is
+    /// closed as too slow.
+    async fn push_paced(&mut self, text: String) -> Flow {
+        let queued = tokio::time::timeout(
+            CATCH_UP_STALL,
+            self.out.send(Message::Text(Utf8Bytes::from(text))),
+        )
+        .await;
+        match queued {
+            Ok(Ok(())) => Flow::Continue,
+            Ok(Err(_)) => Flow::Close(1000, "gone"),
+            Err(_) => {
+                self.app
+                    .metrics
+                    .slow_consumer_closes
+                    .fetch_add(1, Ordering::Relaxed);
+                Flow::Close(CLOSE_TOO_SLOW, "too slow: resume with since")
+            }
+        }
+    }
+
+    /// Whether this connection's token stopped working. A revocation is normally seen on the
+    /// live feed (`Outgoing::revoked`), but one that happened between authentication and the
+    /// subscription, or that fell out of the ring while lagging, only shows in the state.
+    fn token_revoked(&self) -> bool {
+        self.caller.room.read(|l| {
+            l.state
+                .participant_by_token(&self.caller.token_hash)
+                .is_none()
+        })
+    }
+
     async fn hello_and_catch_up(&mut self, since: i64, head: i64) -> Flow {
+        // Subscribed already: a revocation after this check arrives on the live feed.
+        if self.token_revoked() {
+            return Flow::Close(CLOSE_REVOKED, "access revoked");
+        }
         let hello = ServerMsg::Hello {
             planning: self.caller.room.shared.id,
             you: Me {
@@ -234,8 +278,8 @@ impl Conn {
                 .read(|l| (l.head == head).then(|| view::state_view(&l.state, Some(self.me()))));
             match state {
                 Some(state) => {
-                    if let f @ Flow::Close(..) = self.send(&ServerMsg::Snapshot { at: head, state })
-                    {
+                    let snapshot = ServerMsg::Snapshot { at: head, state }.to_text();
+                    if let f @ Flow::Close(..) = self.push_paced(snapshot).await {
                         return f;
                     }
                     self.last = head;
@@ -254,7 +298,35 @@ impl Conn {
                 return f;
             }
         }
-        self.send(&ServerMsg::CaughtUp { head })
+        match self
+            .push_paced(ServerMsg::CaughtUp { head }.to_text())
+            .await
+        {
+            Flow::Continue => self.room_to_breathe().await,
+            f => f,
+        }
+    }
+
+    /// Waits (paced, like a catch-up) until half the queue is free. A catch-up leaves the
+    /// queue full, and the live phase closes a client on a *full* queue: without this, the
+    /// first live frame after a long catch-up (even a presence frame) would close with 4008
+    /// a client that is reading perfectly well, e.g. one resuming after a 4008.
+    async fn room_to_breathe(&mut self) -> Flow {
+        let half = (self.out.max_capacity() / 2).max(1);
+        match tokio::time::timeout(CATCH_UP_STALL, self.out.reserve_many(half)).await {
+            Ok(Ok(permits)) => {
+                drop(permits);
+                Flow::Continue
+            }
+            Ok(Err(_)) => Flow::Close(1000, "gone"),
+            Err(_) => {
+                self.app
+                    .metrics
+                    .slow_consumer_closes
+                    .fetch_add(1, Ordering::Relaxed);
+                Flow::Close(CLOSE_TOO_SLOW, "too slow: resume with since")
+            }
+        }
     }
 
     /// Sends events `(last, until]` from the log, paged.
@@ -282,7 +354,7 @@ impl Conn {
             };
             for (s, e) in page.iter().zip(&events) {
                 let frame = view::event_frame(s, e, Some(self.me())).to_string();
-                if let f @ Flow::Close(..) = self.push(&frame) {
+                if let f @ Flow::Close(..) = self.push_paced(frame).await {
                     return f;
                 }
                 self.last = s.seq;
@@ -294,7 +366,13 @@ impl Conn {
     /// After `Lagged`: send from the log what the ring dropped, up to the room's head now.
     async fn resync(&mut self) -> Flow {
         let head = self.caller.room.read(|l| l.head);
-        self.send_from_log(head).await
+        if self.token_revoked() {
+            return Flow::Close(CLOSE_REVOKED, "access revoked");
+        }
+        match self.send_from_log(head).await {
+            Flow::Continue => self.room_to_breathe().await,
+            f => f,
+        }
     }
 
     fn on_outgoing(&mut self, o: &super::room::Outgoing) -> Flow {

@@ -117,6 +117,99 @@ pub struct StoredEvent {
     pub version: i32,
     pub payload: String,
     pub recorded_at: i64,
+    /// SHA-256 chained over the previous event's hash and this event (see [`chain_hash`]).
+    /// Empty in events built in memory before they were read back.
+    pub hash: String,
+}
+
+/// The hash of the empty chain (before seq 1).
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The chain hash of one event: SHA-256 over the previous hash and every stored field, each on
+/// its own line, the free-form op id length-prefixed and the payload last (it may hold newlines),
+/// so no two different events share an input. A sealed vote's nonce is in the payload, so a
+/// published hash cannot be brute-forced back to the card.
+#[allow(clippy::too_many_arguments)]
+pub fn chain_hash(
+    prev: &str,
+    planning_id: Uuid,
+    seq: i64,
+    event_id: Uuid,
+    actor: Uuid,
+    client_op_id: &str,
+    kind: &str,
+    version: i32,
+    recorded_at: i64,
+    payload: &str,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(
+        format!(
+            "{prev}\n{planning_id}\n{seq}\n{event_id}\n{actor}\n{}:{client_op_id}\n{kind}\n{version}\n{recorded_at}\n",
+            client_op_id.len()
+        )
+        .as_bytes(),
+    );
+    h.update(payload.as_bytes());
+    hex::encode(h.finalize())
+}
+
+impl StoredEvent {
+    /// This event's chain hash recomputed from its fields and the previous hash.
+    pub fn compute_hash(&self, prev: &str) -> String {
+        chain_hash(
+            prev,
+            self.planning_id,
+            self.seq,
+            self.event_id,
+            self.actor,
+            &self.client_op_id,
+            &self.kind,
+            self.version,
+            self.recorded_at,
+            &self.payload,
+        )
+    }
+}
+
+/// The result of checking a planning's chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainCheck {
+    /// Every hash matches; `head_hash` is the last one (GENESIS for an empty planning).
+    Intact { events: i64, head_hash: String },
+    /// The first event whose stored hash is not what its content and predecessor give.
+    BrokenAt {
+        seq: i64,
+        stored: String,
+        computed: String,
+    },
+}
+
+/// Recomputes a planning's chain from the log.
+pub async fn verify_chain(store: &dyn EventStore, planning_id: Uuid) -> StoreResult<ChainCheck> {
+    let mut prev = GENESIS_HASH.to_string();
+    let mut after = 0;
+    loop {
+        let page = store.read(planning_id, after, 1000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for e in &page {
+            let computed = e.compute_hash(&prev);
+            if computed != e.hash {
+                return Ok(ChainCheck::BrokenAt {
+                    seq: e.seq,
+                    stored: e.hash.clone(),
+                    computed,
+                });
+            }
+            prev = computed;
+        }
+    }
+    Ok(ChainCheck::Intact {
+        events: after,
+        head_hash: prev,
+    })
 }
 
 /// Errors of the storage layer.
@@ -253,11 +346,57 @@ pub trait EventStore: Send + Sync + 'static {
     /// When the next pending job can be claimed (its due time, or its lease's end).
     async fn next_job_due(&self) -> StoreResult<Option<i64>>;
 
+    /// Stores a snapshot of a planning's projection at `seq` (a cache; an existing one is kept).
+    async fn save_snapshot(
+        &self,
+        planning_id: Uuid,
+        projection_version: i32,
+        seq: i64,
+        state: &str,
+    ) -> StoreResult<()>;
+
+    /// The latest snapshot at or below `at_or_below` for this projection version: `(seq, state)`.
+    async fn load_snapshot(
+        &self,
+        planning_id: Uuid,
+        projection_version: i32,
+        at_or_below: i64,
+    ) -> StoreResult<Option<(i64, String)>>;
+
+    /// Drops every snapshot (they are a cache; used by tests and after upgrades).
+    async fn delete_snapshots(&self) -> StoreResult<()>;
+
+    /// A feed of other writers' new heads, where the backend has one (PostgreSQL's
+    /// LISTEN/NOTIFY). `None` means this store has no other writers to hear about.
+    async fn head_feed(&self) -> StoreResult<Option<Box<dyn HeadFeed>>> {
+        Ok(None)
+    }
+
     /// Ids of all plannings that have at least one event.
     async fn plannings(&self) -> StoreResult<Vec<Uuid>>;
 
     /// Closes the pool (used by tests that reopen a store).
     async fn close(&self);
+}
+
+/// What a [`HeadFeed`] says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeadNotice {
+    /// A planning's head moved to `head` (someone appended and committed).
+    Head { planning_id: Uuid, head: i64 },
+    /// The feed's connection was lost and re-established: notifications sent meanwhile are
+    /// gone, so the listener must re-read the heads it cares about.
+    Reconnected,
+}
+
+/// Notifications of committed appends, from every node writing to the same database.
+///
+/// Hints only: a notice may be lost (see [`HeadNotice::Reconnected`]) or repeated, so the
+/// receiver reads the log after its own head and drops what it has, by seq.
+#[async_trait]
+pub trait HeadFeed: Send {
+    /// Waits for the next notice. An error means the feed is broken for now (retry later).
+    async fn next(&mut self) -> StoreResult<HeadNotice>;
 }
 
 /// Opens the store named by `url` and applies its migrations.

@@ -6,8 +6,11 @@
 
 use super::shared::{self, CommandRow, Plan, EVENT_COLUMNS, JOB_COLUMNS};
 use super::*;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use std::time::Duration;
+
+/// The channel committed appends are announced on, as `planning:head`.
+pub const HEADS_CHANNEL: &str = "sprintlog_heads";
 
 /// Connections per store. Appends to one planning queue on its row lock, not on the pool.
 const MAX_CONNECTIONS: u32 = 8;
@@ -30,7 +33,59 @@ impl PgStore {
             .connect(url)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(PgStore { pool })
+        let store = PgStore { pool };
+        store.backfill_hashes().await?;
+        Ok(store)
+    }
+
+    /// Gives events written before the hash chain existed their hashes (write-once), one
+    /// planning per transaction under its head lock. A no-op once every event has one.
+    async fn backfill_hashes(&self) -> StoreResult<()> {
+        loop {
+            let mut tx = self.pool.begin().await?;
+            let planning: Option<String> =
+                sqlx::query_scalar("SELECT planning_id FROM events WHERE hash IS NULL LIMIT 1")
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(planning) = planning else {
+                return Ok(());
+            };
+            sqlx::query("SELECT head FROM rooms WHERE planning_id = $1 FOR UPDATE")
+                .bind(&planning)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let rows = sqlx::query(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE planning_id = $1 ORDER BY seq"
+            ))
+            .bind(&planning)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut prev = GENESIS_HASH.to_string();
+            for row in &rows {
+                let e = shared::decode_event(row)?;
+                if e.hash.is_empty() {
+                    let hash = e.compute_hash(&prev);
+                    sqlx::query(
+                        "UPDATE events SET hash = $1 WHERE planning_id = $2 AND seq = $3 \
+                         AND hash IS NULL",
+                    )
+                    .bind(&hash)
+                    .bind(&planning)
+                    .bind(e.seq)
+                    .execute(&mut *tx)
+                    .await?;
+                    prev = hash;
+                } else {
+                    prev = e.hash;
+                }
+            }
+            sqlx::query("UPDATE rooms SET head_hash = $1 WHERE planning_id = $2")
+                .bind(&prev)
+                .bind(&planning)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
     }
 
     /// One attempt at an append, in one READ COMMITTED transaction.
@@ -52,8 +107,8 @@ impl PgStore {
         .await?;
         // FOR UPDATE re-reads the latest committed head after waiting for the lock (READ
         // COMMITTED), so every check below sees what the previous appender committed.
-        let head: i64 =
-            sqlx::query_scalar("SELECT head FROM rooms WHERE planning_id = $1 FOR UPDATE")
+        let (head, head_hash): (i64, Option<String>) =
+            sqlx::query_as("SELECT head, head_hash FROM rooms WHERE planning_id = $1 FOR UPDATE")
                 .bind(&planning)
                 .fetch_one(&mut *tx)
                 .await?;
@@ -90,12 +145,15 @@ impl PgStore {
             let kinds: Vec<&str> = req.events.iter().map(|e| e.kind.as_str()).collect();
             let versions: Vec<i32> = req.events.iter().map(|e| e.version).collect();
             let payloads: Vec<&str> = req.events.iter().map(|e| e.payload.as_str()).collect();
+            let hashes =
+                shared::chain(req, head_hash.as_deref().unwrap_or(GENESIS_HASH), first_seq);
+            let new_head_hash = hashes.last().cloned();
             sqlx::query(
                 "INSERT INTO events (planning_id, seq, event_id, actor, client_op_id, kind, \
-                 version, payload, recorded_at) \
-                 SELECT $1, t.seq, t.event_id, $2, $3, t.kind, t.version, t.payload, $4 \
-                 FROM UNNEST($5::bigint[], $6::text[], $7::text[], $8::int4[], $9::text[]) \
-                 AS t(seq, event_id, kind, version, payload) ORDER BY t.seq",
+                 version, payload, recorded_at, hash) \
+                 SELECT $1, t.seq, t.event_id, $2, $3, t.kind, t.version, t.payload, $4, t.hash \
+                 FROM UNNEST($5::bigint[], $6::text[], $7::text[], $8::int4[], $9::text[], \
+                 $10::text[]) AS t(seq, event_id, kind, version, payload, hash) ORDER BY t.seq",
             )
             .bind(&planning)
             .bind(&actor)
@@ -106,11 +164,21 @@ impl PgStore {
             .bind(&kinds)
             .bind(&versions)
             .bind(&payloads)
+            .bind(&hashes)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("UPDATE rooms SET head = $2 WHERE planning_id = $1")
+            sqlx::query("UPDATE rooms SET head = $2, head_hash = $3 WHERE planning_id = $1")
                 .bind(&planning)
                 .bind(last_seq)
+                .bind(&new_head_hash)
+                .execute(&mut *tx)
+                .await?;
+            // Sent at commit, and only if the transaction commits: every node hosting this
+            // planning hears the new head. A short hint (far below NOTIFY's 8000-byte limit);
+            // the events themselves are read from the log.
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(HEADS_CHANNEL)
+                .bind(format!("{planning}:{last_seq}"))
                 .execute(&mut *tx)
                 .await?;
         }
@@ -347,6 +415,56 @@ impl EventStore for PgStore {
         Ok(next)
     }
 
+    async fn head_feed(&self) -> StoreResult<Option<Box<dyn HeadFeed>>> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(HEADS_CHANNEL).await?;
+        Ok(Some(Box::new(PgHeadFeed { listener })))
+    }
+
+    async fn save_snapshot(
+        &self,
+        planning_id: Uuid,
+        projection_version: i32,
+        seq: i64,
+        state: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO snapshots (planning_id, projection_version, seq, state) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(shared::uuid_text(planning_id))
+        .bind(projection_version)
+        .bind(seq)
+        .bind(state)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn load_snapshot(
+        &self,
+        planning_id: Uuid,
+        projection_version: i32,
+        at_or_below: i64,
+    ) -> StoreResult<Option<(i64, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT seq, state FROM snapshots WHERE planning_id = $1 \
+             AND projection_version = $2 AND seq <= $3 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(shared::uuid_text(planning_id))
+        .bind(projection_version)
+        .bind(at_or_below)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn delete_snapshots(&self) -> StoreResult<()> {
+        sqlx::query("DELETE FROM snapshots")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn head(&self, planning_id: Uuid) -> StoreResult<i64> {
         let head: Option<i64> = sqlx::query_scalar("SELECT head FROM rooms WHERE planning_id = $1")
             .bind(shared::uuid_text(planning_id))
@@ -379,5 +497,37 @@ impl EventStore for PgStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// LISTEN on [`HEADS_CHANNEL`].
+struct PgHeadFeed {
+    listener: PgListener,
+}
+
+#[async_trait]
+impl HeadFeed for PgHeadFeed {
+    async fn next(&mut self) -> StoreResult<HeadNotice> {
+        loop {
+            // `recv()` would reconnect silently and drop what was notified meanwhile;
+            // `try_recv()` reports the lost connection as `None` (it reconnects on the next call).
+            match self.listener.try_recv().await? {
+                None => {
+                    // Reconnect (and LISTEN again) *before* telling the caller to re-read, so no
+                    // append can fall between its re-read and our listening again.
+                    self.listener.unlisten(HEADS_CHANNEL).await?;
+                    self.listener.listen(HEADS_CHANNEL).await?;
+                    return Ok(HeadNotice::Reconnected);
+                }
+                Some(n) => {
+                    let Some((planning, head)) = n.payload().rsplit_once(':') else {
+                        continue;
+                    };
+                    if let (Ok(planning_id), Ok(head)) = (Uuid::parse_str(planning), head.parse()) {
+                        return Ok(HeadNotice::Head { planning_id, head });
+                    }
+                }
+            }
+        }
     }
 }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 /// Columns of `events` in the order [`decode_event`] reads them (same names on both backends).
 pub(crate) const EVENT_COLUMNS: &str = "global_id, planning_id, seq, event_id, actor, \
-     client_op_id, kind, version, payload, recorded_at";
+     client_op_id, kind, version, payload, recorded_at, hash";
 
 /// How many times an append is re-run after a unique violation before giving up with
 /// [`StoreError::Conflict`]. A violation means another writer got in first in a way the head
@@ -68,6 +68,29 @@ pub(crate) fn plan(
     })
 }
 
+/// The chain hashes of a command's events, `first_seq` onwards, after `prev`.
+pub(crate) fn chain(req: &AppendRequest, prev: &str, first_seq: i64) -> Vec<String> {
+    let mut prev = prev.to_string();
+    (first_seq..)
+        .zip(&req.events)
+        .map(|(seq, e)| {
+            prev = super::chain_hash(
+                &prev,
+                req.planning_id,
+                seq,
+                e.event_id,
+                req.actor,
+                &req.client_op_id,
+                &e.kind,
+                e.version,
+                req.recorded_at,
+                &e.payload,
+            );
+            prev.clone()
+        })
+        .collect()
+}
+
 /// `LIMIT` for a read: a negative limit means "nothing" (SQLite would read it as "no limit").
 pub(crate) fn clamp_limit(limit: i64) -> i64 {
     limit.max(0)
@@ -93,6 +116,7 @@ where
     i64: Decode<'r, R::Database> + Type<R::Database>,
     i32: Decode<'r, R::Database> + Type<R::Database>,
     String: Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: Decode<'r, R::Database>,
 {
     let planning_id: String = row.try_get("planning_id")?;
     let event_id: String = row.try_get("event_id")?;
@@ -108,6 +132,9 @@ where
         version: row.try_get("version")?,
         payload: row.try_get("payload")?,
         recorded_at: row.try_get("recorded_at")?,
+        hash: row
+            .try_get::<Option<String>, _>("hash")?
+            .unwrap_or_default(),
     })
 }
 

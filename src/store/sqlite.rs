@@ -76,7 +76,52 @@ impl SqliteStore {
                 .connect_with(options)
                 .await?
         };
-        Ok(SqliteStore { write, read })
+        let store = SqliteStore { write, read };
+        store.backfill_hashes().await?;
+        Ok(store)
+    }
+
+    /// Gives events written before the hash chain existed their hashes (write-once), one
+    /// planning per transaction. A no-op once every event has one.
+    async fn backfill_hashes(&self) -> StoreResult<()> {
+        loop {
+            let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
+            let planning: Option<String> =
+                sqlx::query_scalar("SELECT planning_id FROM events WHERE hash IS NULL LIMIT 1")
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(planning) = planning else {
+                return Ok(());
+            };
+            let rows = sqlx::query(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE planning_id = ? ORDER BY seq"
+            ))
+            .bind(&planning)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut prev = GENESIS_HASH.to_string();
+            for row in &rows {
+                let e = shared::decode_event(row)?;
+                if e.hash.is_empty() {
+                    let hash = e.compute_hash(&prev);
+                    sqlx::query("UPDATE events SET hash = ? WHERE planning_id = ? AND seq = ?")
+                        .bind(&hash)
+                        .bind(&planning)
+                        .bind(e.seq)
+                        .execute(&mut *tx)
+                        .await?;
+                    prev = hash;
+                } else {
+                    prev = e.hash;
+                }
+            }
+            sqlx::query("UPDATE rooms SET head_hash = ? WHERE planning_id = ?")
+                .bind(&prev)
+                .bind(&planning)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
     }
 
     /// One attempt at an append, in one `BEGIN IMMEDIATE` transaction.
@@ -101,11 +146,12 @@ impl SqliteStore {
         .bind(&req.client_op_id)
         .fetch_optional(&mut *tx)
         .await?;
-        let head: i64 = sqlx::query_scalar("SELECT head FROM rooms WHERE planning_id = ?")
-            .bind(&planning)
-            .fetch_optional(&mut *tx)
-            .await?
-            .unwrap_or(0);
+        let (head, head_hash): (i64, Option<String>) =
+            sqlx::query_as("SELECT head, head_hash FROM rooms WHERE planning_id = ?")
+                .bind(&planning)
+                .fetch_optional(&mut *tx)
+                .await?
+                .unwrap_or((0, None));
 
         let (first_seq, last_seq) = match shared::plan(req, existing, head)? {
             Plan::Duplicate(appended) => {
@@ -118,10 +164,12 @@ impl SqliteStore {
             } => (first_seq, last_seq),
         };
 
-        for (seq, event) in (first_seq..).zip(&req.events) {
+        let hashes = shared::chain(req, head_hash.as_deref().unwrap_or(GENESIS_HASH), first_seq);
+        let new_head_hash = hashes.last().cloned().or(head_hash);
+        for ((seq, event), hash) in (first_seq..).zip(&req.events).zip(&hashes) {
             sqlx::query(
                 "INSERT INTO events (planning_id, seq, event_id, actor, client_op_id, kind, \
-                 version, payload, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 version, payload, recorded_at, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&planning)
             .bind(seq)
@@ -132,16 +180,19 @@ impl SqliteStore {
             .bind(event.version)
             .bind(&event.payload)
             .bind(req.recorded_at)
+            .bind(hash)
             .execute(&mut *tx)
             .await?;
         }
         // Upsert: a zero-event command on a new planning still creates its head row (at 0).
         sqlx::query(
-            "INSERT INTO rooms (planning_id, head) VALUES (?, ?) \
-             ON CONFLICT (planning_id) DO UPDATE SET head = excluded.head",
+            "INSERT INTO rooms (planning_id, head, head_hash) VALUES (?, ?, ?) \
+             ON CONFLICT (planning_id) DO UPDATE SET head = excluded.head, \
+             head_hash = excluded.head_hash",
         )
         .bind(&planning)
         .bind(last_seq)
+        .bind(&new_head_hash)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -410,6 +461,50 @@ impl EventStore for SqliteStore {
         .fetch_one(&self.read)
         .await?;
         Ok(next)
+    }
+
+    async fn save_snapshot(
+        &self,
+        planning_id: Uuid,
+        projection_version: i32,
+        seq: i64,
+        state: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO snapshots (planning_id, projection_version, seq, state) \
+             VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(shared::uuid_text(planning_id))
+        .bind(projection_version)
+        .bind(seq)
+        .bind(state)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn load_snapshot(
+        &self,
+        planning_id: Uuid,
+        projection_version: i32,
+        at_or_below: i64,
+    ) -> StoreResult<Option<(i64, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT seq, state FROM snapshots WHERE planning_id = ? \
+             AND projection_version = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(shared::uuid_text(planning_id))
+        .bind(projection_version)
+        .bind(at_or_below)
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    async fn delete_snapshots(&self) -> StoreResult<()> {
+        sqlx::query("DELETE FROM snapshots")
+            .execute(&self.write)
+            .await?;
+        Ok(())
     }
 
     async fn head(&self, planning_id: Uuid) -> StoreResult<i64> {

@@ -147,4 +147,5 @@ fn with_database_replaces_only_the_path() {
     assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
 }
 
+pub mod domain;
 pub mod server;

@@ -11,6 +11,8 @@ use tokio_tungstenite::tungstenite::Message;
 pub enum Backend {
     Sqlite(super::SqliteDb),
     Postgres(super::PgDb),
+    /// A database another `TestServer` owns (a second node on the same database).
+    Shared(String),
 }
 
 impl Backend {
@@ -18,6 +20,7 @@ impl Backend {
         match self {
             Backend::Sqlite(d) => &d.url,
             Backend::Postgres(d) => &d.url,
+            Backend::Shared(url) => url,
         }
     }
 }
@@ -93,6 +96,55 @@ impl TestServer {
         let status = resp.status().as_u16();
         let body = resp.json().await.unwrap_or(Value::Null);
         (status, body)
+    }
+
+    /// `DELETE path`; returns (status, JSON body or `Null`).
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.http.delete(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("http request");
+        let status = resp.status().as_u16();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// `GET path`; returns (status, body as text) — for `/metrics` and `/healthz`.
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("http request");
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap_or_default())
+    }
+
+    /// `POST path` with a raw body sent as `application/json`; returns (status, body as text),
+    /// so tests can check that even refusals of malformed bodies are JSON.
+    pub async fn post_raw(&self, path: &str, token: Option<&str>, body: String) -> (u16, String) {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("http request");
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap_or_default())
+    }
+
+    /// The value of an unlabelled metric in `/metrics` (0 when missing).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let (_, text) = self.get_text("/metrics").await;
+        text.lines()
+            .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .find_map(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
     }
 
     /// Creates a planning; returns the creation response.
@@ -173,6 +225,42 @@ impl TestServer {
             .await
             .expect("ws connect");
         Ws { socket }
+    }
+}
+
+impl TestServer {
+    /// Opens a websocket over a TCP socket with a small receive buffer (`recv_buffer` bytes),
+    /// so a client that stops reading backs the server up quickly (slow-consumer tests).
+    pub async fn ws_small_window(
+        &self,
+        planning: &str,
+        token: &str,
+        since: i64,
+        recv_buffer: u32,
+    ) -> Ws {
+        let addr = self.server.as_ref().expect("server running").addr;
+        let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+        sock.set_recv_buffer_size(recv_buffer).expect("SO_RCVBUF");
+        let stream = sock.connect(addr).await.expect("tcp connect");
+        let url = format!(
+            "{}/ws/plannings/{planning}?token={token}&since={since}",
+            self.ws_base
+        );
+        let (socket, _) =
+            tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+                .await
+                .expect("ws handshake");
+        Ws { socket }
+    }
+
+    /// The HTTP status of a websocket upgrade the server refuses (panics if it accepts).
+    pub async fn ws_refused(&self, planning: &str, token: &str) -> u16 {
+        let url = format!("{}/ws/plannings/{planning}?token={token}", self.ws_base);
+        match tokio_tungstenite::connect_async(url).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+            Err(e) => panic!("ws upgrade failed without an HTTP status: {e}"),
+            Ok(_) => panic!("ws upgrade was accepted"),
+        }
     }
 }
 

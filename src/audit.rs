@@ -1,0 +1,582 @@
+//! The audit of a planning: how every item got where it is, and how the scope was decided.
+//!
+//! Built by folding the stored log (not the projection), so every step keeps its seq, time and
+//! actor: who proposed an item, its readiness checks, questions and answers, every round with
+//! its votes once revealed, flags and who cleared them, the agreed estimate and the commitment;
+//! plus the goal's history, coin flips and the chain's head hash (so a printed report can be
+//! checked against the log later).
+//!
+//! Redaction: votes appear only once revealed (`VotesRevealed` carries them); a sealed round
+//! shows how many votes it holds. Only [`Audience::Operator`] (the CLI run against the database)
+//! sees sealed values. Renderers are deterministic: fixed ordering, times from the log only.
+
+use crate::domain::event::{Event, Micros, RevealedVote};
+use crate::domain::fixed::Fixed2;
+use crate::domain::ids::{CommentId, ItemId, ParticipantId, RoundId};
+use crate::domain::state::State;
+use crate::store::StoredEvent;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Who the report is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// A participant (over HTTP): sealed votes stay sealed.
+    Participant,
+    /// The operator's CLI: sees sealed values too.
+    Operator,
+}
+
+/// One step of an item's story.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    pub seq: i64,
+    pub at: Micros,
+    pub actor: String,
+    pub what: String,
+}
+
+/// A round as far as one item is concerned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoundStory {
+    pub round: RoundId,
+    pub opened_seq: i64,
+    pub live: bool,
+    pub revote: bool,
+    pub closed: Option<String>,
+    /// Revealed votes `(name, card)`; empty while sealed.
+    pub votes: Vec<(String, String)>,
+    /// Votes held but not revealed (participants' view) — the count only.
+    pub sealed_votes: usize,
+    /// Sealed values, for the operator only.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sealed_values: Vec<(String, String)>,
+}
+
+/// Everything about one item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemStory {
+    pub item: ItemId,
+    pub title: String,
+    pub external_key: Option<String>,
+    /// `committed`, `dropped` (not committed in a committed planning), `withdrawn` or `open`.
+    pub outcome: String,
+    pub estimate: Option<String>,
+    pub points: Option<Fixed2>,
+    pub steps: Vec<Step>,
+    pub rounds: Vec<RoundStory>,
+}
+
+/// The whole audit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Audit {
+    pub planning: String,
+    pub title: String,
+    pub head: i64,
+    pub head_hash: String,
+    pub phase: String,
+    pub goal: Vec<Step>,
+    pub commitment: Vec<Step>,
+    pub coin_flips: Vec<Step>,
+    pub items: Vec<ItemStory>,
+}
+
+fn name(state: &State, p: ParticipantId) -> String {
+    if p.is_system() {
+        return "server".into();
+    }
+    state
+        .participants
+        .get(&p)
+        .map(|p| p.name.clone())
+        .unwrap_or_else(|| p.to_string())
+}
+
+fn label<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Builds the audit from the stored log (in seq order) and the final projection (for names).
+pub fn build(log: &[(StoredEvent, Event)], state: &State, audience: Audience) -> Audit {
+    let mut items: BTreeMap<ItemId, ItemStory> = BTreeMap::new();
+    let mut goal = Vec::new();
+    let mut commitment = Vec::new();
+    let mut coin_flips = Vec::new();
+    // Round → (opened seq, live, revote, items); question → item.
+    let mut rounds: BTreeMap<RoundId, (i64, bool, bool, Vec<ItemId>)> = BTreeMap::new();
+    let mut question_item: BTreeMap<CommentId, Option<ItemId>> = BTreeMap::new();
+    let mut sealed: BTreeMap<(RoundId, ItemId), BTreeMap<ParticipantId, String>> = BTreeMap::new();
+    let criterion_text = |id| {
+        state
+            .definition_of_ready
+            .iter()
+            .find(|c| c.id == id)
+            .map(|c| c.text.clone())
+            .unwrap_or_else(|| "a former criterion".into())
+    };
+    for (s, e) in log {
+        let step = |what: String| Step {
+            seq: s.seq,
+            at: s.recorded_at,
+            actor: name(state, ParticipantId(s.actor)),
+            what,
+        };
+        // A macro, not a closure: a closure would hold `items` borrowed across the match.
+        macro_rules! push {
+            ($item:expr, $what:expr $(,)?) => {{
+                let what: String = $what;
+                if let Some(story) = items.get_mut(&$item) {
+                    story.steps.push(step(what));
+                }
+            }};
+        }
+        match e {
+            Event::ItemProposed { item, draft, .. } => {
+                items.insert(*item, story(*item, state));
+                push!(*item, format!("proposed “{}”", draft.title));
+            }
+            Event::ItemsImported {
+                items: new, source, ..
+            } => {
+                for n in new {
+                    items.insert(n.item, story(n.item, state));
+                    push!(n.item, format!("imported from {source}"));
+                }
+            }
+            Event::ItemsCarriedOver { items: new, .. } => {
+                for n in new {
+                    items.insert(n.item, story(n.item, state));
+                    push!(n.item, "carried over from the previous planning".into());
+                }
+            }
+            Event::ItemEdited { item, .. } => push!(*item, "edited".into()),
+            Event::ItemWithdrawn { item, reason, .. } => push!(
+                *item,
+                format!(
+                    "withdrawn{}",
+                    reason
+                        .as_ref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                ),
+            ),
+            Event::ReadinessChecked {
+                item,
+                criterion,
+                ok,
+                note,
+                ..
+            } => push!(
+                *item,
+                format!(
+                    "readiness “{}”: {}{}",
+                    criterion_text(*criterion),
+                    if *ok { "ok" } else { "not ready" },
+                    note.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()
+                ),
+            ),
+            Event::ReadinessOverridden { item, reason, .. } => {
+                push!(*item, format!("readiness overridden: {reason}"))
+            }
+            Event::CommentPosted {
+                comment,
+                item,
+                kind,
+                parent,
+                text,
+                ..
+            } => {
+                let item =
+                    item.or_else(|| parent.and_then(|p| question_item.get(&p).copied().flatten()));
+                question_item.insert(*comment, item);
+                if let Some(i) = item {
+                    // Deleted comments keep their place but not their text.
+                    let text = match state.comments.get(comment) {
+                        Some(c) if c.deleted => "(deleted)".to_string(),
+                        Some(c) => c.text.clone(),
+                        None => text.clone(),
+                    };
+                    push!(i, format!("{}: {text}", label(kind)));
+                }
+            }
+            Event::QuestionResolved { comment, .. } => {
+                if let Some(Some(i)) = question_item.get(comment).copied() {
+                    push!(i, "question resolved".into());
+                }
+            }
+            Event::RoundOpened {
+                round, items: its, ..
+            }
+            | Event::RevoteOpened {
+                round, items: its, ..
+            } => {
+                let revote = matches!(e, Event::RevoteOpened { .. });
+                // A re-vote happens in the live session; a round is live if opened during it.
+                let live = match e {
+                    Event::RoundOpened { live, .. } => *live,
+                    _ => true,
+                };
+                rounds.insert(*round, (s.seq, live, revote, its.clone()));
+                for i in its {
+                    if let Some(st) = items.get_mut(i) {
+                        st.rounds.push(RoundStory {
+                            round: *round,
+                            opened_seq: s.seq,
+                            live,
+                            revote,
+                            closed: None,
+                            votes: Vec::new(),
+                            sealed_votes: 0,
+                            sealed_values: Vec::new(),
+                        });
+                    }
+                    push!(
+                        *i,
+                        if revote {
+                            "re-vote opened".into()
+                        } else {
+                            "round opened".into()
+                        },
+                    );
+                }
+            }
+            Event::VoteCast {
+                round,
+                item,
+                voter,
+                card,
+                ..
+            } => {
+                sealed
+                    .entry((*round, *item))
+                    .or_default()
+                    .insert(*voter, card.clone());
+            }
+            Event::VoteWithdrawn { round, item, voter } => {
+                if let Some(v) = sealed.get_mut(&(*round, *item)) {
+                    v.remove(voter);
+                }
+            }
+            Event::RoundClosed { round, reason, .. } => {
+                if let Some((_, _, _, its)) = rounds.get(round) {
+                    for i in its {
+                        if let Some(r) = items
+                            .get_mut(i)
+                            .and_then(|st| st.rounds.iter_mut().find(|r| r.round == *round))
+                        {
+                            r.closed = Some(label(reason));
+                            let held = sealed.get(&(*round, *i)).cloned().unwrap_or_default();
+                            r.sealed_votes = held.len();
+                            if audience == Audience::Operator {
+                                r.sealed_values = held
+                                    .iter()
+                                    .map(|(p, c)| (name(state, *p), c.clone()))
+                                    .collect();
+                            }
+                        }
+                    }
+                }
+            }
+            Event::VotesRevealed {
+                round, item, votes, ..
+            } => {
+                if let Some(r) = items
+                    .get_mut(item)
+                    .and_then(|st| st.rounds.iter_mut().find(|r| r.round == *round))
+                {
+                    r.votes = revealed(state, votes);
+                    r.sealed_votes = 0;
+                    r.sealed_values.clear();
+                }
+                push!(
+                    *item,
+                    format!("votes revealed: {}", cards(&revealed(state, votes))),
+                );
+            }
+            Event::ItemFlagged {
+                item, reason, note, ..
+            } => push!(
+                *item,
+                format!(
+                    "flagged for the live session ({}){}",
+                    label(reason),
+                    note.as_ref().map(|n| format!(": {n}")).unwrap_or_default()
+                ),
+            ),
+            Event::FlagCleared { item, .. } => push!(*item, "flag cleared".into()),
+            Event::EstimateProposed { item, card, .. } => {
+                push!(*item, format!("estimate {card} proposed"))
+            }
+            Event::EstimateAgreed {
+                item, card, points, ..
+            } => push!(
+                *item,
+                format!(
+                    "estimate {card} agreed{}",
+                    points.map(|p| format!(" ({p} points)")).unwrap_or_default()
+                ),
+            ),
+            Event::GoalDrafted { text, .. } => goal.push(step(format!("drafted: {text}"))),
+            Event::GoalAmended { text, note, .. } => goal.push(step(format!(
+                "amended: {text}{}",
+                note.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()
+            ))),
+            Event::GoalCommitted { text, .. } => goal.push(step(format!("committed: {text}"))),
+            Event::CoinFlipped {
+                question,
+                options,
+                outcome,
+                ..
+            } => coin_flips.push(step(format!(
+                "“{question}” between {}: {}",
+                options.join(" / "),
+                options.get(*outcome as usize).cloned().unwrap_or_default()
+            ))),
+            Event::ScopeCommitted {
+                items: its,
+                points,
+                capacity,
+                over_capacity_confirmed,
+                ..
+            } => {
+                commitment.push(step(format!(
+                    "committed {} items, {points} points against a capacity of {capacity}{}",
+                    its.len(),
+                    if *over_capacity_confirmed {
+                        " (over capacity, confirmed)"
+                    } else {
+                        ""
+                    }
+                )));
+                for i in its {
+                    push!(*i, format!("committed at {points} total points"));
+                }
+            }
+            _ => {}
+        }
+    }
+    let committed: Vec<ItemId> = state
+        .commitment
+        .as_ref()
+        .map(|c| c.items.clone())
+        .unwrap_or_default();
+    // Backlog order, then anything not ranked.
+    let mut ordered: Vec<ItemStory> = Vec::new();
+    for id in state.rank.iter().chain(state.proposal_order.iter()) {
+        if let Some(mut st) = items.remove(id) {
+            let it = state.items.get(id);
+            st.outcome = if committed.contains(id) {
+                "committed"
+            } else if it.is_some_and(|i| i.withdrawn) {
+                "withdrawn"
+            } else if state.commitment.is_some() {
+                "dropped"
+            } else {
+                "open"
+            }
+            .into();
+            st.estimate = it.and_then(|i| i.estimate.clone());
+            st.points = it.and_then(|i| i.points);
+            ordered.push(st);
+        }
+    }
+    ordered.extend(items.into_values());
+    Audit {
+        planning: state.planning.map(|p| p.to_string()).unwrap_or_default(),
+        title: state.title.clone(),
+        head: log.last().map(|(s, _)| s.seq).unwrap_or(0),
+        head_hash: log.last().map(|(s, _)| s.hash.clone()).unwrap_or_default(),
+        phase: state.phase.map(|p| label(&p)).unwrap_or_default(),
+        goal,
+        commitment,
+        coin_flips,
+        items: ordered,
+    }
+}
+
+fn story(item: ItemId, state: &State) -> ItemStory {
+    let it = state.items.get(&item);
+    ItemStory {
+        item,
+        title: it.map(|i| i.draft.title.clone()).unwrap_or_default(),
+        external_key: it.and_then(|i| i.draft.external_key.clone()),
+        outcome: String::new(),
+        estimate: None,
+        points: None,
+        steps: Vec::new(),
+        rounds: Vec::new(),
+    }
+}
+
+fn revealed(state: &State, votes: &[RevealedVote]) -> Vec<(String, String)> {
+    votes
+        .iter()
+        .map(|v| (name(state, v.voter), v.card.clone()))
+        .collect()
+}
+
+fn cards(votes: &[(String, String)]) -> String {
+    votes
+        .iter()
+        .map(|(n, c)| format!("{n} {c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// RFC 3339 UTC with microseconds.
+pub fn time(at: Micros) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at) * 1000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| at.to_string())
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The audit as Markdown.
+pub fn markdown(a: &Audit) -> String {
+    let mut out = String::new();
+    let line = |out: &mut String, s: &Step| {
+        out.push_str(&format!(
+            "- #{} {} — {}: {}\n",
+            s.seq,
+            time(s.at),
+            md_escape(&s.actor),
+            md_escape(&s.what)
+        ));
+    };
+    out.push_str(&format!("# Audit: {}\n\n", md_escape(&a.title)));
+    out.push_str(&format!(
+        "Planning `{}` · phase {} · {} events · chain head `{}`\n\n",
+        a.planning, a.phase, a.head, a.head_hash
+    ));
+    out.push_str("## Goal\n\n");
+    if a.goal.is_empty() {
+        out.push_str("(none)\n");
+    }
+    a.goal.iter().for_each(|s| line(&mut out, s));
+    out.push_str("\n## Commitment\n\n");
+    if a.commitment.is_empty() {
+        out.push_str("(not committed)\n");
+    }
+    a.commitment.iter().for_each(|s| line(&mut out, s));
+    if !a.coin_flips.is_empty() {
+        out.push_str("\n## Coin flips\n\n");
+        a.coin_flips.iter().for_each(|s| line(&mut out, s));
+    }
+    out.push_str("\n## Items\n");
+    for it in &a.items {
+        out.push_str(&format!(
+            "\n### {}{} — {}{}\n\n",
+            md_escape(&it.title),
+            it.external_key
+                .as_ref()
+                .map(|k| format!(" ({})", md_escape(k)))
+                .unwrap_or_default(),
+            it.outcome,
+            it.estimate
+                .as_ref()
+                .map(|e| format!(", estimate {e}"))
+                .unwrap_or_default()
+        ));
+        it.steps.iter().for_each(|s| line(&mut out, s));
+        for (n, r) in it.rounds.iter().enumerate() {
+            let votes = if !r.votes.is_empty() {
+                cards(&r.votes)
+            } else if !r.sealed_values.is_empty() {
+                format!("sealed: {}", cards(&r.sealed_values))
+            } else if r.sealed_votes > 0 {
+                format!("{} votes, sealed", r.sealed_votes)
+            } else {
+                "no votes".into()
+            };
+            out.push_str(&format!(
+                "- round {} ({}{}, opened #{}): {} — {}\n",
+                n + 1,
+                if r.revote { "re-vote" } else { "vote" },
+                if r.live { ", live" } else { "" },
+                r.opened_seq,
+                r.closed.as_deref().unwrap_or("open"),
+                md_escape(&votes)
+            ));
+        }
+    }
+    out
+}
+
+/// Escapes a CSV cell against formula injection: cells starting with `=`, `+`, `-`, `@`, tab
+/// or carriage return get a leading `'`, so spreadsheets show them as text.
+pub fn csv_cell(s: &str) -> String {
+    let guarded = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if guarded.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", guarded.replace('"', "\"\""))
+    } else {
+        guarded
+    }
+}
+
+/// The audit as CSV: one row per step (`item,title,outcome,seq,time,actor,step`).
+pub fn csv(a: &Audit) -> String {
+    let mut out = String::from("item,title,outcome,seq,time,actor,step\n");
+    let mut row = |item: &str, title: &str, outcome: &str, s: &Step| {
+        let cells = [
+            item.to_string(),
+            title.to_string(),
+            outcome.to_string(),
+            s.seq.to_string(),
+            time(s.at),
+            s.actor.clone(),
+            s.what.clone(),
+        ];
+        let cells: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    };
+    for s in &a.goal {
+        row("", "(goal)", "", s);
+    }
+    for s in &a.coin_flips {
+        row("", "(coin flip)", "", s);
+    }
+    for s in &a.commitment {
+        row("", "(commitment)", "", s);
+    }
+    for it in &a.items {
+        let key = it
+            .external_key
+            .clone()
+            .unwrap_or_else(|| it.item.to_string());
+        for s in &it.steps {
+            row(&key, &it.title, &it.outcome, s);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_cells_are_escaped_against_formulas() {
+        assert_eq!(csv_cell("=SUM(A1)"), "'=SUM(A1)");
+        assert_eq!(csv_cell("+1"), "'+1");
+        assert_eq!(csv_cell("-2"), "'-2");
+        assert_eq!(csv_cell("@x"), "'@x");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_cell("plain"), "plain");
+    }
+}

@@ -1,0 +1,238 @@
+//! REST conveniences of the async → sync workflow: backlog import, personal inbox, write-back.
+//!
+//! - `POST /api/plannings/{id}/import?format=csv|jira`: parses the raw body
+//!   ([`crate::import`]) and runs `ImportItems` through the room;
+//! - `GET /api/plannings/{id}/inbox`: the caller's inbox and who hasn't voted
+//!   ([`crate::domain::inbox`]);
+//! - `GET /api/plannings/{id}/export/estimates?format=csv|json`: agreed estimates for a tracker
+//!   ([`crate::export`]).
+//!
+//! Shapes are documented in `docs/protocol.md`.
+
+use super::api::{authenticate, check_op, planning_id, token_from};
+use super::error::ApiError;
+use super::room::{decode_all, now_micros};
+use super::AppState;
+use crate::domain::command::Command;
+use crate::domain::event::{Event, Role};
+use crate::domain::DomainError;
+use crate::import::{self, Format, ImportError};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State as AxState};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// Header carrying a client op id for the import (the query parameter wins).
+pub const OP_HEADER: &str = "x-client-op-id";
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ImportQuery {
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(default)]
+    pub client_op_id: Option<String>,
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+/// An import refused as a whole, or any other API error.
+pub enum ImportFailure {
+    Invalid(ImportError),
+    Api(ApiError),
+}
+
+impl<E: Into<ApiError>> From<E> for ImportFailure {
+    fn from(e: E) -> Self {
+        ImportFailure::Api(e.into())
+    }
+}
+
+impl IntoResponse for ImportFailure {
+    fn into_response(self) -> Response {
+        match self {
+            ImportFailure::Api(e) => e.into_response(),
+            ImportFailure::Invalid(e) => (
+                StatusCode::BAD_REQUEST,
+                Json(json!({ "error": {
+                    "code": "import_invalid",
+                    "message": e.message,
+                    "rows": e.rows,
+                }})),
+            )
+                .into_response(),
+        }
+    }
+}
+
+/// The format from `?format=`, else from the content type.
+fn import_format(q: Option<&str>, headers: &HeaderMap) -> Result<Format, ApiError> {
+    if let Some(f) = q {
+        return Format::parse(f)
+            .ok_or_else(|| ApiError::BadRequest("format must be csv or jira".into()));
+    }
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if ct.starts_with("text/csv") {
+        Ok(Format::Csv)
+    } else if ct.starts_with("application/json") {
+        Ok(Format::Jira)
+    } else {
+        Err(ApiError::BadRequest(
+            "give ?format=csv or ?format=jira".into(),
+        ))
+    }
+}
+
+/// `POST /api/plannings/{id}/import?format=csv|jira` (facilitator).
+pub async fn import_items(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ImportQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ImportFailure> {
+    let caller = authenticate(
+        &app,
+        planning_id(&id)?,
+        token_from(&headers, q.token.as_deref()),
+    )
+    .await?;
+    if caller.role != Role::Facilitator {
+        return Err(DomainError::Forbidden {
+            needed: "the facilitator",
+        }
+        .into());
+    }
+    let op = match q.client_op_id.clone().or_else(|| {
+        headers
+            .get(OP_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }) {
+        Some(op) => {
+            check_op(&op)?;
+            op
+        }
+        None => format!("import:{}", Uuid::new_v4()),
+    };
+    let format = import_format(q.format.as_deref(), &headers)?;
+    if !app.rate_check(&caller.token_hash) {
+        return Err(ApiError::TooMany.into());
+    }
+    let text = std::str::from_utf8(&body).map_err(|e| {
+        ImportFailure::Invalid(ImportError {
+            message: format!("the body is not valid UTF-8 (at byte {})", e.valid_up_to()),
+            rows: Vec::new(),
+        })
+    })?;
+    let drafts = import::parse(format, text).map_err(ImportFailure::Invalid)?;
+    let ack = caller
+        .room
+        .execute(
+            caller.participant,
+            op.clone(),
+            None,
+            Command::ImportItems {
+                items: drafts,
+                source: format.source().into(),
+            },
+        )
+        .await
+        .inspect_err(|_| {
+            app.metrics
+                .commands_rejected
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        })?;
+    // The ids are in the event itself (also for a duplicate: `first` is the original event).
+    let stored = app
+        .registry
+        .store()
+        .read(caller.room.shared.id.0, ack.first - 1, 1)
+        .await?;
+    let items: Vec<Value> = decode_all(&stored)?
+        .into_iter()
+        .find_map(|e| match e {
+            Event::ItemsImported { items, .. } => {
+                Some(items.into_iter().map(|n| json!(n.item)).collect())
+            }
+            _ => None,
+        })
+        .unwrap_or_default();
+    Ok(Json(json!({
+        "client_op_id": op,
+        "items": items,
+        "first": ack.first,
+        "head": ack.head,
+        "duplicate": ack.duplicate,
+    })))
+}
+
+/// `GET /api/plannings/{id}/inbox`: the caller's inbox.
+pub async fn inbox(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<super::api::TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let caller = authenticate(
+        &app,
+        planning_id(&id)?,
+        token_from(&headers, q.token.as_deref()),
+    )
+    .await?;
+    let now = now_micros();
+    let body = caller.room.read(|l| {
+        let inbox = crate::domain::inbox::inbox(&l.state, caller.participant, now);
+        let mut v = serde_json::to_value(inbox).unwrap_or(Value::Null);
+        v["head"] = json!(l.head);
+        v
+    });
+    Ok(Json(body))
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ExportQuery {
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+/// `GET /api/plannings/{id}/export/estimates?format=csv|json` (any participant).
+pub async fn export_estimates(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ExportQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let caller = authenticate(
+        &app,
+        planning_id(&id)?,
+        token_from(&headers, q.token.as_deref()),
+    )
+    .await?;
+    let rows = caller.room.read(|l| crate::export::rows(&l.state));
+    let planning = caller.room.shared.id;
+    match q.format.as_deref().unwrap_or("json") {
+        "json" => Ok(Json(crate::export::to_json(&rows)).into_response()),
+        "csv" => Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"estimates-{planning}.csv\""),
+                ),
+            ],
+            crate::export::to_csv(&rows),
+        )
+            .into_response()),
+        _ => Err(ApiError::BadRequest("format must be csv or json".into())),
+    }
+}

@@ -1,0 +1,271 @@
+//! The timeline: one line per event — `(seq, time, actor, type, summary)` — for a scrub bar.
+//!
+//! Summaries are built from the event and the names in a projection, and never show a sealed
+//! vote's value ("Ann voted on Login", not the card). Phase changes, sync start/end, reveals and
+//! the commitment are *chapters*: the marks a scrubber jumps between.
+
+use crate::domain::event::Event;
+use crate::domain::ids::{ItemId, ParticipantId};
+use crate::domain::state::State;
+use crate::store::StoredEvent;
+use serde::Serialize;
+
+/// One line of the timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    pub seq: i64,
+    pub at: i64,
+    pub actor: ParticipantId,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub summary: String,
+    pub chapter: bool,
+    pub items: Vec<ItemId>,
+}
+
+/// Filters of a timeline query (all optional, combined with AND).
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub item: Option<ItemId>,
+    pub actor: Option<ParticipantId>,
+    pub kind: Option<String>,
+    pub chapters_only: bool,
+}
+
+impl Filter {
+    pub fn accepts(&self, e: &Entry) -> bool {
+        self.item.is_none_or(|i| e.items.contains(&i))
+            && self.actor.is_none_or(|a| e.actor == a)
+            && self.kind.as_deref().is_none_or(|k| e.kind == k)
+            && (!self.chapters_only || e.chapter)
+    }
+}
+
+/// The items an event is about.
+pub fn items_of(event: &Event) -> Vec<ItemId> {
+    use Event::*;
+    match event {
+        ItemProposed { item, .. }
+        | ItemEdited { item, .. }
+        | ItemWithdrawn { item, .. }
+        | ReadinessChecked { item, .. }
+        | ReadinessOverridden { item, .. }
+        | VoteCast { item, .. }
+        | VoteWithdrawn { item, .. }
+        | VotesRevealed { item, .. }
+        | ItemFlagged { item, .. }
+        | FlagCleared { item, .. }
+        | EstimateProposed { item, .. }
+        | EstimateAgreed { item, .. } => vec![*item],
+        CommentPosted { item, .. } => item.iter().copied().collect(),
+        ItemsImported { items, .. } | ItemsCarriedOver { items, .. } => {
+            items.iter().map(|n| n.item).collect()
+        }
+        ItemsRanked { order, .. } => order.clone(),
+        RoundOpened { items, .. } | RevoteOpened { items, .. } => items.clone(),
+        AgendaSet { items, .. } | ScopeCommitted { items, .. } => items.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether an event starts a chapter.
+pub fn is_chapter(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::PlanningCreated { .. }
+            | Event::PhaseChanged { .. }
+            | Event::SyncStarted { .. }
+            | Event::SyncEnded { .. }
+            | Event::VotesRevealed { .. }
+            | Event::ScopeCommitted { .. }
+    )
+}
+
+/// A timeline line for a stored event, with names from `names` (usually the current state).
+pub fn entry(stored: &StoredEvent, event: &Event, names: &State) -> Entry {
+    Entry {
+        seq: stored.seq,
+        at: stored.recorded_at,
+        actor: ParticipantId(stored.actor),
+        kind: stored.kind.clone(),
+        summary: summary(ParticipantId(stored.actor), event, names),
+        chapter: is_chapter(event),
+        items: items_of(event),
+    }
+}
+
+fn who(state: &State, p: ParticipantId) -> String {
+    if p.is_system() {
+        return "the server".into();
+    }
+    state
+        .participants
+        .get(&p)
+        .map(|p| p.name.clone())
+        .unwrap_or_else(|| "someone".into())
+}
+
+fn title(state: &State, i: ItemId) -> String {
+    state
+        .items
+        .get(&i)
+        .map(|it| format!("“{}”", it.draft.title))
+        .unwrap_or_else(|| "an item".into())
+}
+
+/// A one-line summary that reveals no sealed vote.
+pub fn summary(actor: ParticipantId, event: &Event, s: &State) -> String {
+    use Event::*;
+    let a = who(s, actor);
+    match event {
+        PlanningCreated { title, .. } => format!("{a} created the planning “{title}”"),
+        ParticipantJoined { name, role, .. } => format!("{name} joined as {}", label(role)),
+        ParticipantRenamed { name, .. } => format!("{a} is now called {name}"),
+        RoleChanged {
+            participant, role, ..
+        } => {
+            format!("{a} made {} {}", who(s, *participant), label(role))
+        }
+        ParticipantRemoved { participant, .. } => format!("{a} removed {}", who(s, *participant)),
+        InviteRotated { role, .. } => format!("{a} rotated the {} invite", label(role)),
+        ParticipantLinkReissued { participant, .. } => {
+            format!("{a} re-issued the link of {}", who(s, *participant))
+        }
+        TimeZoneSet {
+            participant,
+            time_zone,
+            ..
+        } => {
+            format!(
+                "{} set their time zone to {time_zone}",
+                who(s, *participant)
+            )
+        }
+        PhaseChanged { to, .. } => format!("{a} moved the planning to {}", label(to)),
+        ScheduleSet { .. } => format!("{a} set the schedule"),
+        PolicySet { .. } => format!("{a} changed the planning's policy"),
+        GoalDrafted { text, .. } => format!("{a} drafted the goal: {text}"),
+        GoalAmended { text, .. } => format!("{a} amended the goal: {text}"),
+        GoalCommitted { text, .. } => format!("{a} committed the goal: {text}"),
+        ItemProposed { draft, .. } => format!("{a} proposed “{}”", draft.title),
+        ItemEdited { item, .. } => format!("{a} edited {}", title(s, *item)),
+        ItemWithdrawn { item, .. } => format!("{a} withdrew {}", title(s, *item)),
+        ItemsImported { items, source, .. } => {
+            format!("{a} imported {} items ({source})", items.len())
+        }
+        ItemsRanked { order, .. } => format!("{a} ranked {} items", order.len()),
+        ItemsCarriedOver { items, .. } => {
+            format!(
+                "{a} carried over {} items from the last planning",
+                items.len()
+            )
+        }
+        CommentPosted { kind, item, .. } => {
+            let on = item
+                .map(|i| format!(" on {}", title(s, i)))
+                .unwrap_or_default();
+            format!("{a} posted a {}{on}", label(kind))
+        }
+        CommentEdited { .. } => format!("{a} edited a comment"),
+        CommentDeleted { .. } => format!("{a} deleted a comment"),
+        QuestionResolved { .. } => format!("{a} resolved a question"),
+        ReadinessChecked { item, ok, .. } => format!(
+            "{a} checked {} against the Definition of Ready: {}",
+            title(s, *item),
+            if *ok { "ok" } else { "not ready" }
+        ),
+        DefinitionOfReadySet { criteria, .. } => {
+            format!(
+                "{a} set the Definition of Ready ({} criteria)",
+                criteria.len()
+            )
+        }
+        ReadinessOverridden { item, .. } => {
+            format!(
+                "{a} let {} into estimation despite readiness",
+                title(s, *item)
+            )
+        }
+        CapacityDeclared {
+            participant,
+            available_days,
+            ..
+        } => format!(
+            "{} declared {available_days} available days",
+            who(s, *participant)
+        ),
+        VelocitySet { points_per_day, .. } => {
+            format!("{a} set velocity to {points_per_day} points per focused day")
+        }
+        RoundOpened { items, .. } => format!("{a} opened a round on {} items", items.len()),
+        VoteCast { voter, item, .. } => format!("{} voted on {}", who(s, *voter), title(s, *item)),
+        VoteWithdrawn { voter, item, .. } => {
+            format!(
+                "{} withdrew their vote on {}",
+                who(s, *voter),
+                title(s, *item)
+            )
+        }
+        RoundClosed { reason, .. } => format!("the round closed ({})", label(reason)),
+        VotesRevealed { item, votes, .. } => {
+            let cards: Vec<String> = votes
+                .iter()
+                .map(|v| format!("{} {}", who(s, v.voter), v.card))
+                .collect();
+            format!(
+                "votes on {} revealed: {}",
+                title(s, *item),
+                cards.join(", ")
+            )
+        }
+        ItemFlagged { item, reason, .. } => {
+            format!(
+                "{} flagged for the live session ({})",
+                title(s, *item),
+                label(reason)
+            )
+        }
+        FlagCleared { item, .. } => format!("{a} cleared the flag on {}", title(s, *item)),
+        EstimateProposed { item, card, .. } => {
+            format!("estimate {card} proposed for {}", title(s, *item))
+        }
+        EstimateAgreed { item, card, .. } => format!("{a} agreed {card} for {}", title(s, *item)),
+        RevoteOpened { items, .. } => format!("{a} opened a re-vote on {} items", items.len()),
+        SyncStarted { .. } => format!("{a} started the live session"),
+        AgendaSet { items, .. } => format!("{a} set the agenda ({} items)", items.len()),
+        CoinFlipped {
+            question,
+            options,
+            outcome,
+            ..
+        } => format!(
+            "{a} flipped a coin on “{question}”: {}",
+            options.get(*outcome as usize).cloned().unwrap_or_default()
+        ),
+        SyncEnded { .. } => format!("{a} ended the live session"),
+        ScopeCommitted {
+            items,
+            points,
+            capacity,
+            ..
+        } => format!(
+            "{a} committed {} items, {points} points against a capacity of {capacity}",
+            items.len()
+        ),
+        ReminderSent { participant, .. } => format!("reminder sent to {}", who(s, *participant)),
+        // The origin only: a webhook URL's path often holds a credential (see `view`).
+        WebhookRegistered { url, .. } => format!(
+            "{a} registered a webhook to {}",
+            crate::server::view::url_origin(url)
+        ),
+        WebhookRemoved { .. } => format!("{a} removed a webhook"),
+    }
+}
+
+/// The wire name of a unit enum value (`facilitator`, `async`, `spread`, …).
+fn label<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}

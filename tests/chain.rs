@@ -1,0 +1,163 @@
+//! Tamper evidence: the per-planning SHA-256 chain, its backfill, and `sprintlog verify`.
+
+mod common;
+
+use sprintlog::store::{
+    self, verify_chain, AppendRequest, ChainCheck, EventStore, NewEvent, GENESIS_HASH,
+};
+use std::sync::Arc;
+use uuid::Uuid;
+
+fn event(n: u32) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::new_v4(),
+        kind: "CommentPosted".into(),
+        version: 2,
+        payload: format!(r#"{{"n":{n}}}"#),
+    }
+}
+
+async fn append(store: &Arc<dyn EventStore>, planning: Uuid, expected: i64, n: u32) {
+    store
+        .append(AppendRequest {
+            planning_id: planning,
+            expected_seq: expected,
+            actor: Uuid::nil(),
+            client_op_id: format!("op:{n}"),
+            command_hash: format!("h{n}"),
+            recorded_at: 1_700_000_000_000_000 + i64::from(n),
+            events: vec![event(n), event(n + 100)],
+            jobs: Vec::new(),
+        })
+        .await
+        .unwrap();
+}
+
+/// Runs SQL with the immutability triggers out of the way (the test plays the attacker).
+async fn tamper(url: &str, sql: &str) {
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        let mut tx = pool.begin().await.unwrap();
+        sqlx::query("DROP TRIGGER events_no_update")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query(sql).execute(&mut *tx).await.unwrap();
+        // Put the guard back, as a careful attacker would.
+        sqlx::query(
+            "CREATE TRIGGER events_no_update BEFORE UPDATE ON events WHEN OLD.hash IS NOT NULL \
+             BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        )
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        let mut tx = pool.begin().await.unwrap();
+        sqlx::query("ALTER TABLE events DISABLE TRIGGER USER")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query(sql).execute(&mut *tx).await.unwrap();
+        sqlx::query("ALTER TABLE events ENABLE TRIGGER USER")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        pool.close().await;
+    }
+}
+
+async fn chain_scenario(url: &str) {
+    let store = store::open(url).await.unwrap();
+    let p = Uuid::new_v4();
+    for n in 0..5 {
+        append(&store, p, i64::from(n) * 2, n).await;
+    }
+    let events = store.read(p, 0, 100).await.unwrap();
+    assert_eq!(events.len(), 10);
+    // Each hash chains over the previous one.
+    let mut prev = GENESIS_HASH.to_string();
+    for e in &events {
+        assert_eq!(e.hash, e.compute_hash(&prev), "seq {}", e.seq);
+        prev = e.hash.clone();
+    }
+    let ChainCheck::Intact {
+        events: n,
+        head_hash,
+    } = verify_chain(&*store, p).await.unwrap()
+    else {
+        panic!("an untouched log verifies")
+    };
+    assert_eq!((n, head_hash.as_str()), (10, prev.as_str()));
+    let original = events.clone();
+    store.close().await;
+
+    // Events written before the chain existed get their hashes at open, identical to these.
+    tamper(url, "UPDATE events SET hash = NULL").await;
+    let store = store::open(url).await.unwrap();
+    assert_eq!(store.read(p, 0, 100).await.unwrap(), original);
+    // And appends continue the chain.
+    append(&store, p, 10, 9).await;
+    assert!(matches!(
+        verify_chain(&*store, p).await.unwrap(),
+        ChainCheck::Intact { events: 12, .. }
+    ));
+    store.close().await;
+
+    // A payload altered in place is named by its seq.
+    tamper(
+        url,
+        &format!(
+            "UPDATE events SET payload = '{{\"n\":666}}' WHERE planning_id = '{p}' AND seq = 4"
+        ),
+    )
+    .await;
+    let store = store::open(url).await.unwrap();
+    match verify_chain(&*store, p).await.unwrap() {
+        ChainCheck::BrokenAt { seq, .. } => assert_eq!(seq, 4),
+        other => panic!("tampering must be detected: {other:?}"),
+    }
+    store.close().await;
+
+    // The operator's CLI says the same, with a failing exit status.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sprintlog"))
+        .args(["--database-url", url, "verify"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains(&format!("{p}: BROKEN at seq 4")), "{text}");
+}
+
+#[tokio::test]
+async fn sqlite_chain_verifies_backfills_and_detects_tampering() {
+    let db = common::fresh_sqlite();
+    chain_scenario(&db.url).await;
+}
+
+#[tokio::test]
+async fn postgres_chain_verifies_backfills_and_detects_tampering() {
+    let Some(db) = common::fresh_pg("postgres_chain").await else {
+        return;
+    };
+    chain_scenario(&db.url).await;
+}
+
+#[tokio::test]
+async fn verify_cli_passes_on_an_untouched_log() {
+    let db = common::fresh_sqlite();
+    let store = store::open(&db.url).await.unwrap();
+    let p = Uuid::new_v4();
+    append(&store, p, 0, 1).await;
+    store.close().await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sprintlog"))
+        .args(["--database-url", &db.url, "verify"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains(&format!("{p}: ok, 2 events")), "{text}");
+}
