@@ -73,6 +73,60 @@ pub struct Limits {
     /// Catch-up sends a snapshot instead of events when the client is this far behind.
     #[arg(long, env = "SPRINTLOG_SNAPSHOT_AFTER", default_value_t = 1000)]
     pub snapshot_after: i64,
+
+    #[command(flatten)]
+    pub webhooks: WebhookConfig,
+}
+
+/// Outbound webhooks: where they may point and how hard delivery tries.
+#[derive(Debug, Clone, Args)]
+pub struct WebhookConfig {
+    /// Hosts (`host`) or endpoints (`host:port`, `[v6]:port`) webhooks may reach even though
+    /// they resolve into private, loopback, link-local or CGNAT ranges (comma separated).
+    /// Without an entry such URLs are refused, so planning facilitators cannot make the server
+    /// probe the operator's network.
+    #[arg(
+        long = "webhook-allow",
+        env = "SPRINTLOG_WEBHOOK_ALLOW",
+        value_delimiter = ','
+    )]
+    pub allow: Vec<String>,
+
+    /// Delay before the first retry of a failed delivery, in milliseconds; it doubles with
+    /// each further attempt (capped at ten minutes).
+    #[arg(
+        long = "webhook-backoff-ms",
+        env = "SPRINTLOG_WEBHOOK_BACKOFF_MS",
+        default_value_t = 1000
+    )]
+    pub backoff_ms: u64,
+
+    /// Attempts per delivery before it is given up (and counted as failed).
+    #[arg(
+        long = "webhook-max-attempts",
+        env = "SPRINTLOG_WEBHOOK_MAX_ATTEMPTS",
+        default_value_t = 8
+    )]
+    pub max_attempts: u32,
+
+    /// How long one delivery attempt may take (connect, send, response), in milliseconds.
+    #[arg(
+        long = "webhook-timeout-ms",
+        env = "SPRINTLOG_WEBHOOK_TIMEOUT_MS",
+        default_value_t = 5000
+    )]
+    pub timeout_ms: u64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            allow: Vec::new(),
+            backoff_ms: 1000,
+            max_attempts: 8,
+            timeout_ms: 5000,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -87,6 +141,7 @@ impl Default for Limits {
             request_timeout_secs: 30,
             allowed_origins: Vec::new(),
             snapshot_after: 1000,
+            webhooks: WebhookConfig::default(),
             head_poll_ms: 5000,
         }
     }

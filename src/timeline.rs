@@ -253,6 +253,12 @@ pub fn summary(actor: ParticipantId, event: &Event, s: &State) -> String {
             items.len()
         ),
         ReminderSent { participant, .. } => format!("reminder sent to {}", who(s, *participant)),
+        // The origin only: a webhook URL's path often holds a credential (see `view`).
+        WebhookRegistered { url, .. } => format!(
+            "{a} registered a webhook to {}",
+            crate::server::view::url_origin(url)
+        ),
+        WebhookRemoved { .. } => format!("{a} removed a webhook"),
     }
 }
 

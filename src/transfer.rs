@@ -165,7 +165,14 @@ pub async fn import(store: &dyn EventStore, text: &str) -> Result<Vec<(Uuid, i64
                             payload: l.payload.clone(),
                         })
                         .collect(),
-                    jobs: crate::server::scheduler::jobs_for(PlanningId(p), &events),
+                    // Deadline jobs come back; webhooks are not re-delivered for history (an
+                    // empty state has no webhooks registered, and their secrets are not exported).
+                    jobs: crate::server::scheduler::jobs_for(
+                        PlanningId(p),
+                        &crate::domain::State::default(),
+                        head + 1,
+                        &events,
+                    ),
                 })
                 .await?;
             head = appended.last_seq;

@@ -17,7 +17,7 @@ use sprintlog::domain::fixed::Fixed2;
 use sprintlog::domain::state::{Item, Round};
 use sprintlog::domain::{
     decide, CommentId, Context, CriterionId, Event, ItemId, ParticipantId, Phase, PlanningId, Role,
-    RoundId, State,
+    RoundId, State, WebhookId,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
@@ -374,6 +374,8 @@ impl Run {
             (w(running, 3), 40),                  // end sync
             (w((asy || sync) && estimated > 0 && open_rounds == 0, 8), 41), // commit
             (w(open_rounds > 0, 4), 42),          // reminder
+            (2, 43),                              // register webhook
+            (w(!s.webhooks.is_empty(), 2), 44),   // remove webhook
         ];
         let total: u32 = table.iter().map(|(w, _)| w).sum();
         let mut x = g.gen_range(0..total);
@@ -963,6 +965,29 @@ impl Run {
                         confirm_over_capacity: g.gen_bool(0.6),
                     },
                 )
+            }
+            43 => {
+                // As the REST route sends it (URL checked); sometimes unchecked or filtered.
+                let events = match g.gen_range(0..4) {
+                    0 => vec!["ScopeCommitted".into()],
+                    1 => vec!["VoteCast".into()],
+                    _ => Vec::new(),
+                };
+                (
+                    self.fac(g),
+                    C::RegisterWebhook {
+                        url: format!("http://hooks.example/{}", g.gen_range(0..100)),
+                        events,
+                        url_checked: g.gen_bool(0.9),
+                    },
+                )
+            }
+            44 => {
+                let webhook = match self.state.webhooks.keys().next() {
+                    Some(w) if g.gen_bool(0.9) => *w,
+                    _ => WebhookId(self.fresh()),
+                };
+                (self.fac(g), C::RemoveWebhook { webhook })
             }
             _ => {
                 let a = if g.gen_bool(0.9) { SYSTEM } else { self.fac(g) };

@@ -530,6 +530,30 @@ impl EventStore for CountingStore {
     async fn purge(&self, p: Uuid, at: i64) -> StoreResult<i64> {
         self.inner.purge(p, at).await
     }
+    async fn retry_job(&self, key: &str, next_due: i64, attempts: i32) -> StoreResult<()> {
+        self.inner.retry_job(key, next_due, attempts).await
+    }
+    async fn fail_job(&self, key: &str, at: i64, attempts: i32, error: &str) -> StoreResult<()> {
+        self.inner.fail_job(key, at, attempts, error).await
+    }
+    async fn job_status(&self, key: &str) -> StoreResult<Option<sprintlog::store::JobStatus>> {
+        self.inner.job_status(key).await
+    }
+    async fn put_webhook_secret(
+        &self,
+        p: Uuid,
+        w: Uuid,
+        secret: &str,
+        at: i64,
+    ) -> StoreResult<String> {
+        self.inner.put_webhook_secret(p, w, secret, at).await
+    }
+    async fn webhook_secret(&self, w: Uuid) -> StoreResult<Option<String>> {
+        self.inner.webhook_secret(w).await
+    }
+    async fn delete_webhook_secret(&self, w: Uuid) -> StoreResult<()> {
+        self.inner.delete_webhook_secret(w).await
+    }
     async fn head_feed(&self) -> StoreResult<Option<Box<dyn sprintlog::store::HeadFeed>>> {
         self.inner.head_feed().await
     }
@@ -549,6 +573,7 @@ async fn a_job_leased_by_another_node_does_not_spin_the_scheduler(backend: Backe
         due_at: now - 1_000_000,
         kind: "close_round".into(),
         payload: "elsewhere".into(),
+        attempts: 0,
     };
     other
         .append(AppendRequest {

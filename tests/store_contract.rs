@@ -776,6 +776,7 @@ fn job(planning: Uuid, key: &str, due_at: i64) -> Job {
         due_at,
         kind: "close_round".into(),
         payload: format!("payload-of-{key}"),
+        attempts: 0,
     }
 }
 

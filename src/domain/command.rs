@@ -208,6 +208,23 @@ pub enum Command {
         #[serde(default)]
         confirm_over_capacity: bool,
     },
+    /// Facilitator: have the server POST a JSON body to `url` on the given event kinds
+    /// (see [`WEBHOOK_EVENT_KINDS`]; empty means all of them).
+    ///
+    /// [`WEBHOOK_EVENT_KINDS`]: super::event::WEBHOOK_EVENT_KINDS
+    RegisterWebhook {
+        url: String,
+        #[serde(default)]
+        events: Vec<String>,
+        /// Set by the server once it has checked that the URL does not point into a private,
+        /// loopback or link-local network (that needs DNS, which the pure domain cannot do).
+        /// Never read from the wire, so a client cannot skip the check by sending this
+        /// command through the generic command paths: only `POST …/webhooks` sets it.
+        #[serde(skip_deserializing, default)]
+        url_checked: bool,
+    },
+    /// Facilitator: stop delivering to a webhook.
+    RemoveWebhook { webhook: WebhookId },
     /// The server: record a reminder sent to a participant.
     RecordReminder {
         participant: ParticipantId,

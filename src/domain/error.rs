@@ -76,6 +76,8 @@ pub enum DomainError {
     OverCapacity { points: Fixed2, capacity: Fixed2 },
     #[error("the planning needs at least one facilitator")]
     LastFacilitator,
+    #[error("unknown webhook {0}")]
+    UnknownWebhook(WebhookId),
     #[error("role {0:?} cannot be granted this way")]
     InvalidRole(Role),
     #[error("invalid input: {0}")]
@@ -120,6 +122,7 @@ impl DomainError {
             OverCapacity { .. } => "over_capacity",
             LastFacilitator => "last_facilitator",
             InvalidRole(_) => "invalid_role",
+            UnknownWebhook(_) => "unknown_webhook",
             Invalid(_) => "invalid",
         }
     }

@@ -463,7 +463,33 @@ pub enum Event {
         round: Option<RoundId>,
         at: Micros,
     },
+
+    // ---- integrations ----
+    /// An outbound webhook was registered. Its HMAC secret is not here: the log is shown to
+    /// every participant and kept forever, so the secret lives in the server's
+    /// `webhook_secrets` table instead (see `server::webhook`).
+    WebhookRegistered {
+        webhook: WebhookId,
+        url: String,
+        /// Event kinds it receives (a subset of [`WEBHOOK_EVENT_KINDS`], never empty).
+        events: Vec<String>,
+        by: ParticipantId,
+        at: Micros,
+    },
+    /// A webhook was removed; nothing more is delivered to it.
+    WebhookRemoved {
+        webhook: WebhookId,
+        by: ParticipantId,
+    },
 }
+
+/// The event kinds a webhook can subscribe to.
+pub const WEBHOOK_EVENT_KINDS: &[&str] = &[
+    "RoundClosed",
+    "ItemFlagged",
+    "SyncStarted",
+    "ScopeCommitted",
+];
 
 /// Decoding a stored event failed: the log holds something this build cannot read.
 #[derive(Debug, thiserror::Error)]
@@ -526,6 +552,8 @@ pub const EVENT_KINDS: &[&str] = &[
     "SyncEnded",
     "ScopeCommitted",
     "ReminderSent",
+    "WebhookRegistered",
+    "WebhookRemoved",
 ];
 
 impl Event {
@@ -581,7 +609,9 @@ impl Event {
             CoinFlipped,
             SyncEnded,
             ScopeCommitted,
-            ReminderSent
+            ReminderSent,
+            WebhookRegistered,
+            WebhookRemoved
         )
     }
 

@@ -46,6 +46,8 @@ id_type!(
     CommentId,
     /// A Definition of Ready criterion.
     CriterionId,
+    /// An outbound webhook registered on a planning.
+    WebhookId,
 );
 
 impl ParticipantId {

@@ -194,6 +194,27 @@ pub struct State {
     pub commitment: Option<Commitment>,
     /// Reminders sent: (participant, round).
     pub reminders: BTreeSet<(ParticipantId, Option<RoundId>)>,
+    /// Registered outbound webhooks (removed ones are dropped).
+    #[serde(default)]
+    pub webhooks: BTreeMap<WebhookId, Webhook>,
+}
+
+/// An outbound webhook. Its secret is not part of the projection (see `WebhookRegistered`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Webhook {
+    pub id: WebhookId,
+    pub url: String,
+    /// Event kinds delivered to it.
+    pub events: Vec<String>,
+    pub by: ParticipantId,
+    pub at: Micros,
+}
+
+impl Webhook {
+    /// Whether events of `kind` go to this webhook.
+    pub fn wants(&self, kind: &str) -> bool {
+        self.events.iter().any(|k| k == kind)
+    }
 }
 
 impl State {
@@ -607,6 +628,27 @@ impl State {
                 participant, round, ..
             } => {
                 self.reminders.insert((participant, round));
+            }
+            Event::WebhookRegistered {
+                webhook,
+                url,
+                events,
+                by,
+                at,
+            } => {
+                self.webhooks.insert(
+                    webhook,
+                    Webhook {
+                        id: webhook,
+                        url,
+                        events,
+                        by,
+                        at,
+                    },
+                );
+            }
+            Event::WebhookRemoved { webhook, .. } => {
+                self.webhooks.remove(&webhook);
             }
         }
     }

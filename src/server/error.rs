@@ -117,6 +117,7 @@ fn domain_status(d: &DomainError) -> StatusCode {
         | UnknownRound(_)
         | UnknownComment(_)
         | UnknownCriterion(_)
+        | UnknownWebhook(_)
         | NoPlanning => StatusCode::NOT_FOUND,
         Invalid(_) | InvalidCard(_) | InvalidRole(_) | NotAQuestion(_) | ItemNotInRound { .. } => {
             StatusCode::BAD_REQUEST

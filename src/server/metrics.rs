@@ -25,6 +25,13 @@ pub struct Metrics {
     pub lagged_resyncs: AtomicU64,
     pub bad_frames: AtomicU64,
     pub jobs_run: AtomicU64,
+    /// Webhook deliveries a receiver accepted (2xx).
+    pub webhook_deliveries: AtomicU64,
+    /// Webhook attempts that failed (error status, timeout, refused URL…); each is retried
+    /// until the delivery's attempts run out.
+    pub webhook_failures: AtomicU64,
+    /// Webhook deliveries given up after their last attempt.
+    pub webhook_given_up: AtomicU64,
     pub feed_reconnects: AtomicU64,
     pub events_replayed: AtomicU64,
     append_buckets: [AtomicU64; BUCKETS.len()],
@@ -120,6 +127,24 @@ impl Metrics {
             "Scheduled jobs (deadlines) run.",
             "counter",
             r(&self.jobs_run),
+        );
+        gauge(
+            "sprintlog_webhook_deliveries_total",
+            "Webhook deliveries accepted by their receiver (2xx).",
+            "counter",
+            r(&self.webhook_deliveries),
+        );
+        gauge(
+            "sprintlog_webhook_failures_total",
+            "Webhook delivery attempts that failed (each retried with backoff until given up).",
+            "counter",
+            r(&self.webhook_failures),
+        );
+        gauge(
+            "sprintlog_webhook_given_up_total",
+            "Webhook deliveries abandoned after their last attempt.",
+            "counter",
+            r(&self.webhook_given_up),
         );
         gauge(
             "sprintlog_events_replayed_total",

@@ -5,8 +5,9 @@
 //! - [`view`]: per-viewer redaction, used by every path that shows events or state;
 //! - [`protocol`]: websocket frames; [`ws`]: one connection's loop; [`api`]: REST routes;
 //! - [`workflow`]: import, inbox and estimate export routes;
-//! - [`scheduler`]: durable jobs (round deadlines) that survive restarts;
 //! - [`cluster`]: hearing about other nodes' appends (PostgreSQL LISTEN/NOTIFY + polling);
+//! - [`scheduler`]: durable jobs (round deadlines, webhook deliveries) that survive restarts;
+//! - [`webhook`]: outbound webhooks (URL policy, signing, delivery); [`webhook_api`]: their routes;
 //! - [`error`], [`metrics`], [`auth`], [`rate`]: the plumbing.
 
 pub mod api;
@@ -20,6 +21,8 @@ pub mod registry;
 pub mod room;
 pub mod scheduler;
 pub mod view;
+pub mod webhook;
+pub mod webhook_api;
 pub mod workflow;
 pub mod ws;
 
@@ -111,6 +114,14 @@ pub fn router(app: AppState) -> Router {
         .route(
             "/api/plannings/{id}/participants/{pid}",
             delete(api::remove_participant),
+        )
+        .route(
+            "/api/plannings/{id}/webhooks",
+            post(webhook_api::register).get(webhook_api::list),
+        )
+        .route(
+            "/api/plannings/{id}/webhooks/{webhook}",
+            delete(webhook_api::remove),
         )
         .route("/api/plannings/{id}/import", post(workflow::import_items))
         .route("/api/plannings/{id}/inbox", get(workflow::inbox))

@@ -487,7 +487,7 @@ async fn run(shared: &RoomShared, deps: &Deps, req: &CommandReq) -> Result<Ack, 
             tokio::time::sleep(std::time::Duration::from_micros(jitter)).await;
         }
         let now = now_micros();
-        let (head, events) = {
+        let (head, events, jobs) = {
             let live = shared.live.read().unwrap_or_else(|e| e.into_inner());
             if let Some(expected) = req.expected {
                 if expected != live.head {
@@ -503,7 +503,11 @@ async fn run(shared: &RoomShared, deps: &Deps, req: &CommandReq) -> Result<Ack, 
                 now,
                 rng: &mut rng,
             };
-            (live.head, decide(&live.state, &req.command, &mut ctx)?)
+            let events = decide(&live.state, &req.command, &mut ctx)?;
+            // Jobs are decided on the same state as the events (webhooks need the registered
+            // hooks and the titles), and written in the same transaction.
+            let jobs = super::scheduler::jobs_for(shared.id, &live.state, live.head + 1, &events);
+            (live.head, events, jobs)
         };
         let new_events: Vec<NewEvent> = events
             .iter()
@@ -517,7 +521,6 @@ async fn run(shared: &RoomShared, deps: &Deps, req: &CommandReq) -> Result<Ack, 
                 }
             })
             .collect();
-        let jobs = super::scheduler::jobs_for(shared.id, &events);
         let started = Instant::now();
         let appended = store
             .append(AppendRequest {

@@ -7,26 +7,34 @@
 //! command has a fixed `client_op_id` (`close:<round>`), so even a job that runs twice appends
 //! once. Jobs that fell due while the server was down run at start.
 //!
-//! Kinds today: `close_round`. Later issues add reminders, scheduled phase changes and webhook
-//! deliveries behind the same table.
+//! Kinds today: `close_round` and `webhook` (outbound deliveries, see [`super::webhook`]).
+//! Webhook deliveries run in tasks of their own (bounded by [`DELIVERY_SLOTS`]) so a slow
+//! receiver delays neither commands nor the deadlines behind it; a failed one is put back with
+//! backoff (`retry_job`) instead of being completed. Later issues add reminders and scheduled
+//! phase changes behind the same table.
 
 use super::room::{now_micros, RoomError};
 use super::AppState;
 use crate::domain::event::Event;
 use crate::domain::ids::{ParticipantId, PlanningId, RoundId};
-use crate::domain::{Command, DomainError};
+use crate::domain::{Command, DomainError, State};
 use crate::store::Job;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
 
 /// Longest sleep between looks at the jobs table (also repairs missed wake-ups).
 const MAX_SLEEP: Duration = Duration::from_millis(1000);
 /// How long a claimed job is reserved for the node that claimed it.
 const LEASE_MICROS: i64 = 30_000_000;
+/// Webhook deliveries in flight at once on one node.
+pub const DELIVERY_SLOTS: usize = 16;
 
-/// The jobs that events call for.
-pub fn jobs_for(planning: PlanningId, events: &[Event]) -> Vec<Job> {
-    events
+/// The jobs that `events` call for, decided on `state` (the state before them); the first
+/// event will get seq `first_seq`.
+pub fn jobs_for(planning: PlanningId, state: &State, first_seq: i64, events: &[Event]) -> Vec<Job> {
+    let mut jobs: Vec<Job> = events
         .iter()
         .filter_map(|e| match e {
             Event::RoundOpened {
@@ -37,7 +45,9 @@ pub fn jobs_for(planning: PlanningId, events: &[Event]) -> Vec<Job> {
             } => Some(close_round_job(planning, *round, *deadline)),
             _ => None,
         })
-        .collect()
+        .collect();
+    jobs.extend(super::webhook::jobs_for(planning, state, first_seq, events));
+    jobs
 }
 
 fn close_round_job(planning: PlanningId, round: RoundId, due_at: i64) -> Job {
@@ -47,15 +57,17 @@ fn close_round_job(planning: PlanningId, round: RoundId, due_at: i64) -> Job {
         due_at,
         kind: "close_round".into(),
         payload: round.to_string(),
+        attempts: 0,
     }
 }
 
 /// Starts the scheduler loop.
 pub fn spawn(app: AppState) {
     let mut shutdown = app.shutdown.subscribe();
+    let slots = Arc::new(Semaphore::new(DELIVERY_SLOTS));
     tokio::spawn(async move {
         loop {
-            let sleep = match tick(&app).await {
+            let sleep = match tick(&app, &slots).await {
                 Ok(next) => next,
                 Err(e) => {
                     tracing::warn!(error = %e, "scheduler: storage unavailable");
@@ -72,7 +84,10 @@ pub fn spawn(app: AppState) {
 }
 
 /// Runs the due jobs; returns how long to sleep.
-async fn tick(app: &AppState) -> Result<Duration, crate::store::StoreError> {
+async fn tick(
+    app: &AppState,
+    slots: &Arc<Semaphore>,
+) -> Result<Duration, crate::store::StoreError> {
     let store = app.registry.store().clone();
     loop {
         let now = now_micros();
@@ -81,6 +96,10 @@ async fn tick(app: &AppState) -> Result<Duration, crate::store::StoreError> {
             break;
         }
         for job in jobs {
+            if job.kind == super::webhook::JOB_KIND {
+                spawn_delivery(app, slots, job).await;
+                continue;
+            }
             if run(app, &job).await {
                 store.complete_job(&job.key, now_micros()).await?;
             }
@@ -94,6 +113,25 @@ async fn tick(app: &AppState) -> Result<Duration, crate::store::StoreError> {
         Some(_) => Duration::from_millis(10),
         None => MAX_SLEEP,
     })
+}
+
+/// Runs a webhook delivery in its own task once a slot is free. The task records the outcome
+/// itself (complete, retry later, or give up). On shutdown it is abandoned mid-flight: its
+/// lease expires and the job is claimed again (same delivery id, so receivers can dedupe).
+async fn spawn_delivery(app: &AppState, slots: &Arc<Semaphore>, job: Job) {
+    let Ok(permit) = slots.clone().acquire_owned().await else {
+        return; // the semaphore is never closed
+    };
+    let app = app.clone();
+    let mut shutdown = app.shutdown.subscribe();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = super::webhook::deliver(&app, &job) => {}
+            _ = shutdown.recv() => {}
+        }
+        app.metrics.jobs_run.fetch_add(1, Ordering::Relaxed);
+        drop(permit);
+    });
 }
 
 /// Runs one job; true when it is done for good (ran, or has nothing left to do).

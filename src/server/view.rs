@@ -4,7 +4,10 @@
 //! - a `VoteCast` shows its `card` and `nonce` to its author only; everyone else learns *that*
 //!   the member voted. Values become public through `VotesRevealed`, which carries them, so a
 //!   `VoteCast` never needs to be un-redacted later and a replay at any point stays sealed;
-//! - token and invite hashes are never shown to anyone.
+//! - token and invite hashes are never shown to anyone;
+//! - a webhook URL shows only its origin (`scheme://host:port`) except to facilitators in the
+//!   projection: incoming-webhook URLs often carry a credential in their path (Slack's do).
+//!   Event views have no role at hand, so they always show the origin only.
 
 use crate::domain::event::Event;
 use crate::domain::ids::ParticipantId;
@@ -37,6 +40,9 @@ pub fn event_data(event: &Event, viewer: Viewer) -> Value {
                 obj.remove("nonce");
             }
         }
+        if let Event::WebhookRegistered { url, .. } = event {
+            obj.insert("url".into(), Value::String(url_origin(url)));
+        }
     }
     data
 }
@@ -62,6 +68,20 @@ pub fn event_frame(stored: &StoredEvent, event: &Event, viewer: Viewer) -> Value
     })
 }
 
+/// `scheme://host[:port]` of a URL, without credentials, path or query.
+pub fn url_origin(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => {
+            let host = u.host_str().unwrap_or("");
+            match u.port() {
+                Some(p) => format!("{}://{host}:{p}", u.scheme()),
+                None => format!("{}://{host}", u.scheme()),
+            }
+        }
+        Err(_) => String::new(),
+    }
+}
+
 fn strip_hashes(obj: &mut Map<String, Value>) {
     for f in HASH_FIELDS {
         obj.remove(*f);
@@ -78,6 +98,17 @@ pub fn state_view(state: &State, viewer: Viewer) -> Value {
     if let Some(ps) = obj.get_mut("participants").and_then(Value::as_object_mut) {
         for p in ps.values_mut().filter_map(Value::as_object_mut) {
             strip_hashes(p);
+        }
+    }
+    let facilitator = viewer
+        .and_then(|me| state.participant(me))
+        .is_some_and(|p| p.role == crate::domain::Role::Facilitator);
+    if !facilitator {
+        if let Some(hooks) = obj.get_mut("webhooks").and_then(Value::as_object_mut) {
+            for hook in hooks.values_mut().filter_map(Value::as_object_mut) {
+                let origin = hook.get("url").and_then(Value::as_str).map(url_origin);
+                hook.insert("url".into(), origin.map_or(Value::Null, Value::String));
+            }
         }
     }
     if let Some(rounds) = obj.get_mut("rounds").and_then(Value::as_object_mut) {
@@ -121,5 +152,19 @@ mod tests {
         assert!(!other.to_string().contains("13"));
         assert!(event_data(&ev, None).get("card").is_none());
         assert_eq!(event_data(&ev, Some(voter))["card"], "13");
+    }
+
+    #[test]
+    fn webhook_urls_show_only_their_origin_in_events() {
+        let ev = Event::WebhookRegistered {
+            webhook: crate::domain::ids::WebhookId(Uuid::from_u128(1)),
+            url: "https://user:pw@hooks.example:8443/services/T0/B0/secret?x=1".into(),
+            events: vec!["SyncStarted".into()],
+            by: ParticipantId(Uuid::from_u128(2)),
+            at: 1,
+        };
+        let data = event_data(&ev, None);
+        assert_eq!(data["url"], "https://hooks.example:8443");
+        assert!(!data.to_string().contains("secret"));
     }
 }

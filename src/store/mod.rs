@@ -66,6 +66,21 @@ pub struct Job {
     pub due_at: i64,
     pub kind: String,
     pub payload: String,
+    /// Failed attempts so far (see [`EventStore::retry_job`]); ignored when a job is inserted
+    /// (a new job starts at 0).
+    pub attempts: i32,
+}
+
+/// Where a job stands (for operators and tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobStatus {
+    pub due_at: i64,
+    pub attempts: i32,
+    /// Set once the job is done for good, whether it succeeded or gave up.
+    pub done_at: Option<i64>,
+    /// It gave up after its last attempt.
+    pub failed: bool,
+    pub last_error: Option<String>,
 }
 
 /// The result of an append: the seq range the command's events occupy.
@@ -306,6 +321,32 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Marks a job done.
     async fn complete_job(&self, key: &str, at: i64) -> StoreResult<()>;
+
+    /// Puts a claimed job back for another attempt at `next_due`, recording that `attempts`
+    /// attempts failed so far and releasing its lease.
+    async fn retry_job(&self, key: &str, next_due: i64, attempts: i32) -> StoreResult<()>;
+
+    /// Marks a job done for good after its last attempt failed (it is never claimed again).
+    async fn fail_job(&self, key: &str, at: i64, attempts: i32, error: &str) -> StoreResult<()>;
+
+    /// Where a job stands, if it exists.
+    async fn job_status(&self, key: &str) -> StoreResult<Option<JobStatus>>;
+
+    /// Stores a webhook's HMAC secret unless one is stored already; returns the stored one
+    /// (so a retried registration hands out the same secret).
+    async fn put_webhook_secret(
+        &self,
+        planning_id: Uuid,
+        webhook_id: Uuid,
+        secret: &str,
+        at: i64,
+    ) -> StoreResult<String>;
+
+    /// A webhook's HMAC secret.
+    async fn webhook_secret(&self, webhook_id: Uuid) -> StoreResult<Option<String>>;
+
+    /// Forgets a webhook's secret (the webhook was removed).
+    async fn delete_webhook_secret(&self, webhook_id: Uuid) -> StoreResult<()>;
 
     /// When the next pending job can be claimed (its due time, or its lease's end).
     async fn next_job_due(&self) -> StoreResult<Option<i64>>;

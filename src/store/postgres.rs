@@ -4,7 +4,7 @@
 //! `rooms` row makes them take turns, so `seq` is assigned (and committed) in order, and a
 //! reader following one planning by `seq` never sees k+1 before k.
 
-use super::shared::{self, CommandRow, Plan, EVENT_COLUMNS};
+use super::shared::{self, CommandRow, Plan, EVENT_COLUMNS, JOB_COLUMNS};
 use super::*;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use std::time::Duration;
@@ -290,13 +290,13 @@ impl EventStore for PgStore {
     async fn claim_jobs(&self, now: i64, lease_until: i64, limit: i64) -> StoreResult<Vec<Job>> {
         // A lease ends at `lease_until` (`<=`): the time `next_job_due` reports, so a
         // scheduler waking then finds the job claimable instead of polling until it is.
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "UPDATE jobs SET lease_until = $2 WHERE key IN (\
                SELECT key FROM jobs WHERE done_at IS NULL AND due_at <= $1 \
                AND (lease_until IS NULL OR lease_until <= $1) \
                ORDER BY due_at, key LIMIT $3 FOR UPDATE SKIP LOCKED) \
-             RETURNING key, planning_id, kind, payload, due_at",
-        )
+             RETURNING {JOB_COLUMNS}"
+        ))
         .bind(now)
         .bind(lease_until)
         .bind(shared::clamp_limit(limit))
@@ -314,6 +314,94 @@ impl EventStore for PgStore {
         sqlx::query("UPDATE jobs SET done_at = $2 WHERE key = $1")
             .bind(key)
             .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn retry_job(&self, key: &str, next_due: i64, attempts: i32) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE jobs SET due_at = $2, attempts = $3, lease_until = NULL \
+             WHERE key = $1 AND done_at IS NULL",
+        )
+        .bind(key)
+        .bind(next_due)
+        .bind(attempts)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn fail_job(&self, key: &str, at: i64, attempts: i32, error: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE jobs SET done_at = $2, attempts = $3, failed = TRUE, last_error = $4 \
+             WHERE key = $1",
+        )
+        .bind(key)
+        .bind(at)
+        .bind(attempts)
+        .bind(error)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn job_status(&self, key: &str) -> StoreResult<Option<JobStatus>> {
+        let row: Option<(i64, i32, Option<i64>, bool, Option<String>)> = sqlx::query_as(
+            "SELECT due_at, attempts, done_at, failed, last_error FROM jobs WHERE key = $1",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(
+            |(due_at, attempts, done_at, failed, last_error)| JobStatus {
+                due_at,
+                attempts,
+                done_at,
+                failed,
+                last_error,
+            },
+        ))
+    }
+
+    async fn put_webhook_secret(
+        &self,
+        planning_id: Uuid,
+        webhook_id: Uuid,
+        secret: &str,
+        at: i64,
+    ) -> StoreResult<String> {
+        let webhook = shared::uuid_text(webhook_id);
+        sqlx::query(
+            "INSERT INTO webhook_secrets (webhook_id, planning_id, secret, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (webhook_id) DO NOTHING",
+        )
+        .bind(&webhook)
+        .bind(shared::uuid_text(planning_id))
+        .bind(secret)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        let stored: String =
+            sqlx::query_scalar("SELECT secret FROM webhook_secrets WHERE webhook_id = $1")
+                .bind(&webhook)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(stored)
+    }
+
+    async fn webhook_secret(&self, webhook_id: Uuid) -> StoreResult<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT secret FROM webhook_secrets WHERE webhook_id = $1")
+                .bind(shared::uuid_text(webhook_id))
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn delete_webhook_secret(&self, webhook_id: Uuid) -> StoreResult<()> {
+        sqlx::query("DELETE FROM webhook_secrets WHERE webhook_id = $1")
+            .bind(shared::uuid_text(webhook_id))
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -401,7 +489,7 @@ impl EventStore for PgStore {
         sqlx::query("ALTER TABLE events ENABLE TRIGGER events_no_update_delete")
             .execute(&mut *tx)
             .await?;
-        for table in ["rooms", "commands", "jobs", "snapshots"] {
+        for table in ["rooms", "commands", "jobs", "snapshots", "webhook_secrets"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE planning_id = $1"))
                 .bind(&planning)
                 .execute(&mut *tx)

@@ -145,16 +145,21 @@ pub(crate) fn decode_plannings(ids: Vec<String>) -> Result<Vec<Uuid>, sqlx::Erro
         .collect()
 }
 
-/// Reads one `jobs` row (`key, planning_id, kind, payload, due_at`).
+/// Columns of `jobs` in the order [`decode_job`] reads them.
+pub(crate) const JOB_COLUMNS: &str = "key, planning_id, kind, payload, due_at, attempts";
+
+/// Reads one `jobs` row selected with [`JOB_COLUMNS`].
 pub(crate) fn decode_job<'r, R>(row: &'r R) -> Result<super::Job, sqlx::Error>
 where
     R: Row,
     &'r str: ColumnIndex<R>,
     i64: Decode<'r, R::Database> + Type<R::Database>,
+    i32: Decode<'r, R::Database> + Type<R::Database>,
     String: Decode<'r, R::Database> + Type<R::Database>,
 {
     let planning_id: String = row.try_get("planning_id")?;
     Ok(super::Job {
+        attempts: row.try_get("attempts")?,
         key: row.try_get("key")?,
         planning_id: decode_uuid("planning_id", &planning_id)?,
         kind: row.try_get("kind")?,

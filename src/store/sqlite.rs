@@ -3,7 +3,7 @@
 //! Two pools share the file: a one-connection *write* pool that appends go through, and a
 //! small *read* pool. WAL lets readers run beside the single writer without blocking it.
 
-use super::shared::{self, CommandRow, Plan, EVENT_COLUMNS};
+use super::shared::{self, CommandRow, Plan, EVENT_COLUMNS, JOB_COLUMNS};
 use super::*;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -338,13 +338,13 @@ impl EventStore for SqliteStore {
         // order: positional `?` made it easy to bind `now` as the new lease and the lease as
         // the due limit (an earlier bug claimed not-yet-due jobs and never leased them).
         // A lease ends at `lease_until` (`<=`), the time `next_job_due` reports.
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "UPDATE jobs SET lease_until = ?2 WHERE key IN (\
                SELECT key FROM jobs WHERE done_at IS NULL AND due_at <= ?1 \
                AND (lease_until IS NULL OR lease_until <= ?1) \
                ORDER BY due_at, key LIMIT ?3) \
-             RETURNING key, planning_id, kind, payload, due_at",
-        )
+             RETURNING {JOB_COLUMNS}"
+        ))
         .bind(now)
         .bind(lease_until)
         .bind(shared::clamp_limit(limit))
@@ -364,6 +364,95 @@ impl EventStore for SqliteStore {
         sqlx::query("UPDATE jobs SET done_at = ?2 WHERE key = ?1")
             .bind(key)
             .bind(at)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn retry_job(&self, key: &str, next_due: i64, attempts: i32) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE jobs SET due_at = ?2, attempts = ?3, lease_until = NULL \
+             WHERE key = ?1 AND done_at IS NULL",
+        )
+        .bind(key)
+        .bind(next_due)
+        .bind(attempts)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn fail_job(&self, key: &str, at: i64, attempts: i32, error: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE jobs SET done_at = ?2, attempts = ?3, failed = 1, last_error = ?4 \
+             WHERE key = ?1",
+        )
+        .bind(key)
+        .bind(at)
+        .bind(attempts)
+        .bind(error)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn job_status(&self, key: &str) -> StoreResult<Option<JobStatus>> {
+        let row: Option<(i64, i32, Option<i64>, i64, Option<String>)> = sqlx::query_as(
+            "SELECT due_at, attempts, done_at, failed, last_error FROM jobs WHERE key = ?",
+        )
+        .bind(key)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(
+            |(due_at, attempts, done_at, failed, last_error)| JobStatus {
+                due_at,
+                attempts,
+                done_at,
+                failed: failed != 0,
+                last_error,
+            },
+        ))
+    }
+
+    async fn put_webhook_secret(
+        &self,
+        planning_id: Uuid,
+        webhook_id: Uuid,
+        secret: &str,
+        at: i64,
+    ) -> StoreResult<String> {
+        let webhook = shared::uuid_text(webhook_id);
+        sqlx::query(
+            "INSERT INTO webhook_secrets (webhook_id, planning_id, secret, created_at) \
+             VALUES (?, ?, ?, ?) ON CONFLICT (webhook_id) DO NOTHING",
+        )
+        .bind(&webhook)
+        .bind(shared::uuid_text(planning_id))
+        .bind(secret)
+        .bind(at)
+        .execute(&self.write)
+        .await?;
+        // Read back on the write connection: the read pool may not see the insert yet.
+        let stored: String =
+            sqlx::query_scalar("SELECT secret FROM webhook_secrets WHERE webhook_id = ?")
+                .bind(&webhook)
+                .fetch_one(&self.write)
+                .await?;
+        Ok(stored)
+    }
+
+    async fn webhook_secret(&self, webhook_id: Uuid) -> StoreResult<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT secret FROM webhook_secrets WHERE webhook_id = ?")
+                .bind(shared::uuid_text(webhook_id))
+                .fetch_optional(&self.read)
+                .await?,
+        )
+    }
+
+    async fn delete_webhook_secret(&self, webhook_id: Uuid) -> StoreResult<()> {
+        sqlx::query("DELETE FROM webhook_secrets WHERE webhook_id = ?")
+            .bind(shared::uuid_text(webhook_id))
             .execute(&self.write)
             .await?;
         Ok(())
@@ -448,7 +537,7 @@ impl EventStore for SqliteStore {
         )
         .execute(&mut *tx)
         .await?;
-        for table in ["rooms", "commands", "jobs", "snapshots"] {
+        for table in ["rooms", "commands", "jobs", "snapshots", "webhook_secrets"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE planning_id = ?1"))
                 .bind(&planning)
                 .execute(&mut *tx)

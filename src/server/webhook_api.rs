@@ -1,0 +1,172 @@
+//! REST routes for outbound webhooks: register (returns the signing secret once), list, remove.
+//!
+//! Registration is a REST-only path, not a plain command: the URL must be checked against the
+//! SSRF policy (DNS, so not in the pure domain) before `RegisterWebhook` is decided, and the
+//! server must generate and keep the secret. The command's `url_checked` attestation cannot be
+//! sent by clients, so the generic command paths refuse `RegisterWebhook`.
+
+use super::api::{authenticate, check_op, planning_id, token_from, Caller, TokenQuery};
+use super::auth::new_secret;
+use super::error::ApiError;
+use super::room::{decode_all, now_micros};
+use super::webhook;
+use super::AppState;
+use crate::domain::command::Command;
+use crate::domain::event::{Event, Role};
+use crate::domain::ids::WebhookId;
+use crate::domain::DomainError;
+use axum::extract::{Path, Query, State as AxState};
+use axum::http::HeaderMap;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterBody {
+    pub url: String,
+    /// Event kinds to receive; empty or absent means all of them.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Idempotency key; a retry with the same key returns the same webhook and secret.
+    #[serde(default)]
+    pub client_op_id: Option<String>,
+}
+
+/// Only the facilitator manages webhooks; checked before any DNS lookup, so members cannot use
+/// registration to probe which names resolve where.
+fn facilitator(caller: &Caller) -> Result<(), ApiError> {
+    if caller.role == Role::Facilitator {
+        Ok(())
+    } else {
+        Err(DomainError::Forbidden {
+            needed: "the facilitator",
+        }
+        .into())
+    }
+}
+
+/// `POST /api/plannings/{id}/webhooks` `{url, events?, client_op_id?}` →
+/// `{webhook, url, events, secret, head}`.
+pub async fn register(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+    Json(body): Json<RegisterBody>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = authenticate(
+        &app,
+        planning_id(&id)?,
+        token_from(&headers, q.token.as_deref()),
+    )
+    .await?;
+    facilitator(&caller)?;
+    if !app.rate_check(&caller.token_hash) {
+        return Err(ApiError::TooMany);
+    }
+    let op = body
+        .client_op_id
+        .unwrap_or_else(|| format!("webhook:{}", Uuid::new_v4()));
+    check_op(&op)?;
+    webhook::check_url(&app.limits.webhooks, &body.url)
+        .await
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let planning = caller.room.shared.id;
+    let ack = caller
+        .room
+        .execute(
+            caller.participant,
+            op.clone(),
+            None,
+            Command::RegisterWebhook {
+                url: body.url,
+                events: body.events,
+                url_checked: true,
+            },
+        )
+        .await?;
+    // The webhook's id was drawn by the domain: read it from the event (this also answers a
+    // retried registration, whose ack points at the original event).
+    let store = app.registry.store().clone();
+    let stored = store.read(planning.0, ack.first - 1, 1).await?;
+    let Some(Event::WebhookRegistered {
+        webhook,
+        url,
+        events,
+        ..
+    }) = decode_all(&stored)?.into_iter().next()
+    else {
+        return Err(ApiError::BadRequest(format!(
+            "client_op_id {op:?} was used for another command"
+        )));
+    };
+    // Stored after the event commits: if the server dies in between, deliveries wait (and
+    // retry) until the facilitator retries this request with the same client_op_id.
+    let secret = store
+        .put_webhook_secret(planning.0, webhook.0, &new_secret(), now_micros())
+        .await?;
+    Ok(Json(json!({
+        "webhook": webhook,
+        "url": url,
+        "events": events,
+        "secret": secret,
+        "client_op_id": op,
+        "head": ack.head,
+    })))
+}
+
+/// `GET /api/plannings/{id}/webhooks`: the facilitator's list, full URLs, no secrets.
+pub async fn list(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let caller = authenticate(
+        &app,
+        planning_id(&id)?,
+        token_from(&headers, q.token.as_deref()),
+    )
+    .await?;
+    facilitator(&caller)?;
+    let hooks: Vec<Value> = caller.room.read(|l| {
+        l.state
+            .webhooks
+            .values()
+            .map(|h| json!({ "webhook": h.id, "url": h.url, "events": h.events, "at": h.at }))
+            .collect()
+    });
+    Ok(Json(json!({ "webhooks": hooks })))
+}
+
+/// `DELETE /api/plannings/{id}/webhooks/{webhook}`: stop delivering; the secret is forgotten.
+pub async fn remove(
+    AxState(app): AxState<AppState>,
+    Path((id, wid)): Path<(String, String)>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let caller = authenticate(
+        &app,
+        planning_id(&id)?,
+        token_from(&headers, q.token.as_deref()),
+    )
+    .await?;
+    let webhook: WebhookId = wid.parse().map_err(|_| ApiError::NotFound("webhook"))?;
+    let ack = caller
+        .room
+        .execute(
+            caller.participant,
+            format!("remove-webhook:{webhook}"),
+            None,
+            Command::RemoveWebhook { webhook },
+        )
+        .await?;
+    app.registry
+        .store()
+        .delete_webhook_secret(webhook.0)
+        .await?;
+    Ok(Json(json!({ "webhook": webhook, "head": ack.head })))
+}
