@@ -10,6 +10,7 @@
 //! - [`server`]: the realtime core (rooms, registry, per-viewer views) and its HTTP and
 //!   websocket transport.
 //! - [`audit`]: how each item and the scope were decided, as JSON, Markdown and CSV.
+//! - [`digest`]: "since you last looked", grouped by item.
 //! - [`timeline`]: one-line summaries of events for a scrub bar (never showing sealed votes).
 //! - [`import`]: backlog import (CSV, Jira JSON) into item drafts, pure.
 //! - [`export`]: agreed estimates for a tracker (CSV, JSON), pure.
@@ -18,6 +19,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod digest;
 pub mod domain;
 pub mod export;
 pub mod import;

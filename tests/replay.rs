@@ -121,6 +121,26 @@ async fn state_at_is_redacted_as_of_then(t: &TestServer) {
     // Out of range.
     let (status, _) = at(revealed + 100, c.token.clone()).await;
     assert_eq!(status, 400);
+
+    // The same over the websocket, for scrubbing without reconnecting: no `seq` on the reply.
+    let mut ws = t.ws(&c.planning, &c.token, revealed).await;
+    ws.until("caught_up").await;
+    ws.send(json!({"type": "state_at", "at": after_votes, "req": "scrub-1"}))
+        .await;
+    let (reply, _) = ws.until("state_at").await;
+    assert_eq!(reply["req"], "scrub-1");
+    assert_eq!(reply["at"], after_votes);
+    assert!(reply.get("seq").is_none());
+    let wrapped = json!({ "state": reply["state"].clone() });
+    assert!(cards_seen(&wrapped, &round, &item).is_empty());
+    ws.send(json!({"type": "state_at", "at": revealed + 5, "req": "scrub-2"}))
+        .await;
+    let (err, _) = ws.until("error").await;
+    // Errors name the request in `op`, as they do for commands.
+    assert_eq!(
+        (err["op"].clone(), err["code"].clone()),
+        (json!("scrub-2"), json!("bad_request"))
+    );
 }
 
 async fn timeline_filters_and_chapters(t: &TestServer) {
@@ -203,6 +223,81 @@ async fn ann_id(t: &TestServer, planning: &str, token: &str) -> String {
         .to_string()
 }
 
+async fn digest_since_my_last_action(t: &TestServer) {
+    let (c, ann, bob, _after_votes, _revealed) = voted_then_revealed(t).await;
+    // Ann's last action was her vote; since then: Bob's vote, the close with its flag, the
+    // live session and the reveal, and now an agreed estimate and a goal.
+    let (item, _) = first_item_and_round(t, &c.planning, &c.token).await;
+    t.ok(
+        &c.planning,
+        &c.token,
+        json!({"type": "AgreeEstimates", "estimates": [{"item": item, "card": "8"}]}),
+    )
+    .await;
+    t.ok(
+        &c.planning,
+        &c.token,
+        json!({"type": "DraftGoal", "text": "Ship login"}),
+    )
+    .await;
+    let (status, d) = t
+        .get(&format!("/api/plannings/{}/digest", c.planning), Some(&ann))
+        .await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["goal"][0], "Fran drafted the goal: Ship login");
+    let login = &d["items"][0];
+    assert_eq!(login["title"], "Login");
+    let lines: Vec<&str> = login["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("flagged for the live session (spread)")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("votes on “Login” revealed")),
+        "{lines:?}"
+    );
+    assert!(lines.iter().any(|l| l.contains("agreed 8")), "{lines:?}");
+    assert!(
+        !lines.iter().any(|l| l.contains("voted on")),
+        "votes are noise: {lines:?}"
+    );
+    assert!(d["planning"]
+        .to_string()
+        .contains("started the live session"));
+    // Bob, asking from before the reveal, never sees a sealed value in a line before it.
+    let (_, bd) = t
+        .get(
+            &format!("/api/plannings/{}/digest?since=0&format=md", c.planning),
+            Some(&bob),
+        )
+        .await;
+    assert_eq!(bd, Value::Null, "markdown is not JSON");
+    let md = t
+        .http
+        .get(format!(
+            "{}/api/plannings/{}/digest?since=0&format=md",
+            t.base, c.planning
+        ))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(md.starts_with("# Since you last looked"), "{md}");
+    assert!(md.contains("\n## Login\n"), "{md}");
+}
+
 macro_rules! both_backends {
     ($($name:ident => $scenario:ident),* $(,)?) => {$(
         mod $name {
@@ -227,6 +322,7 @@ macro_rules! both_backends {
 both_backends! {
     state_at => state_at_is_redacted_as_of_then,
     timeline => timeline_filters_and_chapters,
+    digest => digest_since_my_last_action,
 }
 
 fn metric(text: &str, name: &str) -> u64 {

@@ -615,3 +615,53 @@ pub async fn audit(
     };
     Ok(([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response())
 }
+
+#[derive(Debug, Deserialize)]
+pub struct DigestQuery {
+    /// Changes after this seq; defaults to the caller's last action.
+    pub since: Option<i64>,
+    pub format: Option<String>,
+    pub token: Option<String>,
+}
+
+/// `GET /api/plannings/{id}/digest?since=&format=json|md`: what others changed since a seq
+/// (default: since the caller's last action), grouped by item.
+pub async fn digest(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<DigestQuery>,
+    headers: HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let caller = authenticate(
+        &app,
+        planning_id(&id)?,
+        token_from(&headers, q.token.as_deref()),
+    )
+    .await?;
+    let log = crate::replay::read_log(&**app.registry.store(), caller.room.shared.id)
+        .await
+        .map_err(|e| match e {
+            crate::replay::ReplayError::Store(e) => ApiError::from(e),
+            crate::replay::ReplayError::Codec(e) => ApiError::Room(RoomError::Codec(e)),
+        })?;
+    let since = q
+        .since
+        .unwrap_or_else(|| crate::digest::last_activity(&log, caller.participant))
+        .max(0);
+    let d = caller
+        .room
+        .read(|l| crate::digest::build(&log, &l.state, caller.participant, since));
+    match q.format.as_deref().unwrap_or("json") {
+        "json" => Ok(Json(serde_json::to_value(&d).unwrap_or_default()).into_response()),
+        "md" | "markdown" => Ok((
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/markdown; charset=utf-8",
+            )],
+            crate::digest::markdown(&d),
+        )
+            .into_response()),
+        _ => Err(ApiError::BadRequest("format must be json or md".into())),
+    }
+}

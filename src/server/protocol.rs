@@ -30,6 +30,13 @@ pub enum ClientMsg {
         expected_seq: Option<i64>,
         command: Box<Command>,
     },
+    /// The planning as you could see it right after seq `at` (for scrubbing a timeline
+    /// without reconnecting); answered by `state_at` or `error` naming the same `req`.
+    StateAt {
+        at: i64,
+        #[serde(default)]
+        req: Option<String>,
+    },
     /// Keep-alive; answered by `pong`.
     Ping,
 }
@@ -72,6 +79,13 @@ pub enum ServerMsg {
     },
     /// Who is online (soft state, not logged).
     Presence { online: Vec<ParticipantId> },
+    /// Answer to `state_at`: the projection as you could see it right after `at`.
+    StateAt {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        req: Option<String>,
+        at: i64,
+        state: Value,
+    },
     /// Answer to `ping`.
     Pong,
 }

@@ -141,6 +141,8 @@ async fn connection(app: AppState, caller: Caller, since: i64, socket: WebSocket
         caller,
     };
     let (ack_tx, mut ack_rx) = mpsc::channel::<(String, Result<Ack, RoomError>)>(64);
+    // Replies to queries (state_at), computed off this loop.
+    let (reply_tx, mut reply_rx) = mpsc::channel::<ServerMsg>(16);
     let mut bucket = TokenBucket::new(app.limits.command_rate, app.limits.command_burst);
     let mut shutdown = app.shutdown.subscribe();
 
@@ -157,8 +159,9 @@ async fn connection(app: AppState, caller: Caller, since: i64, socket: WebSocket
                 Err(broadcast::error::RecvError::Closed) => Flow::Close(CLOSE_GOING_AWAY, "room closed"),
             },
             Some((op, result)) = ack_rx.recv() => conn.on_result(op, result),
+            Some(reply) = reply_rx.recv() => conn.send(&reply),
             incoming = stream.next() => match incoming {
-                Some(Ok(Message::Text(text))) => conn.on_text(&text, &mut bucket, &ack_tx),
+                Some(Ok(Message::Text(text))) => conn.on_text(&text, &mut bucket, &ack_tx, &reply_tx),
                 Some(Ok(Message::Binary(_))) => {
                     app.metrics.bad_frames.fetch_add(1, Ordering::Relaxed);
                     conn.send(&ServerMsg::error(None, "bad_frame", "binary frames are not supported"))
@@ -443,6 +446,7 @@ impl Conn {
         text: &str,
         bucket: &mut TokenBucket,
         acks: &mpsc::Sender<(String, Result<Ack, RoomError>)>,
+        replies: &mpsc::Sender<ServerMsg>,
     ) -> Flow {
         let metrics = self.app.metrics.clone();
         if text.len() > self.app.limits.max_frame_bytes {
@@ -465,6 +469,40 @@ impl Conn {
         };
         match msg {
             ClientMsg::Ping => self.send(&ServerMsg::Pong),
+            ClientMsg::StateAt { at, req } => {
+                // Replays cost reads: they share the command budget.
+                if !bucket.try_take() {
+                    metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    return self.send(&ServerMsg::error(req, "rate_limited", "too many requests"));
+                }
+                let head = self.caller.room.head();
+                if at < 0 || at > head {
+                    return self.send(&ServerMsg::error(
+                        req,
+                        "bad_request",
+                        format!("at must be 0 to {head}"),
+                    ));
+                }
+                let store = self.app.registry.store().clone();
+                let planning = self.caller.room.shared.id;
+                let me = self.caller.participant;
+                let replies = replies.clone();
+                tokio::spawn(async move {
+                    let reply = match crate::replay::state_at(&*store, planning, Some(at)).await {
+                        Ok(l) => ServerMsg::StateAt {
+                            req,
+                            at: l.head,
+                            state: view::state_view(&l.state, Some(me)),
+                        },
+                        Err(e) => {
+                            tracing::warn!(error = %e, "state_at failed");
+                            ServerMsg::error(req, "unavailable", "could not read the log")
+                        }
+                    };
+                    let _ = replies.send(reply).await;
+                });
+                Flow::Continue
+            }
             ClientMsg::Command {
                 op,
                 expected_seq,

@@ -1,0 +1,159 @@
+//! The catch-up digest: "since you last looked" — what others changed after a seq, grouped by
+//! item, as JSON or Markdown. Lines come from the timeline's summaries, so a digest never shows
+//! a sealed vote.
+
+use crate::domain::event::Event;
+use crate::domain::ids::{ItemId, ParticipantId};
+use crate::domain::state::State;
+use crate::store::StoredEvent;
+use crate::timeline;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Changes to one item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemChanges {
+    pub item: ItemId,
+    pub title: String,
+    pub changes: Vec<String>,
+}
+
+/// What changed since `since`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Digest {
+    pub since: i64,
+    pub head: i64,
+    /// Goal drafts, amendments and commitment.
+    pub goal: Vec<String>,
+    /// New items, questions and answers, reveals, flags, estimates — per item, backlog order.
+    pub items: Vec<ItemChanges>,
+    /// Phase changes, the live session, coin flips, the commitment.
+    pub planning: Vec<String>,
+}
+
+/// Whether an event is worth a line in a digest (votes themselves, renames, edits of comments,
+/// schedule and policy tweaks are noise for someone catching up).
+fn notable(e: &Event) -> bool {
+    use Event::*;
+    matches!(
+        e,
+        ItemProposed { .. }
+            | ItemsImported { .. }
+            | ItemsCarriedOver { .. }
+            | ItemWithdrawn { .. }
+            | ItemEdited { .. }
+            | CommentPosted { .. }
+            | QuestionResolved { .. }
+            | ReadinessChecked { ok: false, .. }
+            | RoundOpened { .. }
+            | RevoteOpened { .. }
+            | VotesRevealed { .. }
+            | ItemFlagged { .. }
+            | FlagCleared { .. }
+            | EstimateProposed { .. }
+            | EstimateAgreed { .. }
+            | GoalDrafted { .. }
+            | GoalAmended { .. }
+            | GoalCommitted { .. }
+            | PhaseChanged { .. }
+            | SyncStarted { .. }
+            | SyncEnded { .. }
+            | CoinFlipped { .. }
+            | ScopeCommitted { .. }
+            | ParticipantJoined { .. }
+    )
+}
+
+/// The last seq at which `who` did something (0 if never).
+pub fn last_activity(log: &[(StoredEvent, Event)], who: ParticipantId) -> i64 {
+    log.iter()
+        .rev()
+        .find(|(s, _)| s.actor == who.0)
+        .map(|(s, _)| s.seq)
+        .unwrap_or(0)
+}
+
+/// Builds the digest of `log` events after `since`, leaving out the viewer's own actions.
+pub fn build(
+    log: &[(StoredEvent, Event)],
+    state: &State,
+    viewer: ParticipantId,
+    since: i64,
+) -> Digest {
+    let mut goal = Vec::new();
+    let mut planning = Vec::new();
+    let mut per_item: BTreeMap<ItemId, Vec<String>> = BTreeMap::new();
+    for (s, e) in log.iter().filter(|(s, _)| s.seq > since) {
+        if s.actor == viewer.0 || !notable(e) {
+            continue;
+        }
+        let line = timeline::summary(ParticipantId(s.actor), e, state);
+        match e {
+            Event::GoalDrafted { .. } | Event::GoalAmended { .. } | Event::GoalCommitted { .. } => {
+                goal.push(line)
+            }
+            _ => {
+                let items = timeline::items_of(e);
+                if items.is_empty() || matches!(e, Event::ScopeCommitted { .. }) {
+                    planning.push(line);
+                } else {
+                    for i in items {
+                        per_item.entry(i).or_default().push(line.clone());
+                    }
+                }
+            }
+        }
+    }
+    let mut items = Vec::new();
+    for id in state.rank.iter() {
+        if let Some(changes) = per_item.remove(id) {
+            items.push(ItemChanges {
+                item: *id,
+                title: state
+                    .items
+                    .get(id)
+                    .map(|i| i.draft.title.clone())
+                    .unwrap_or_default(),
+                changes,
+            });
+        }
+    }
+    Digest {
+        since,
+        head: log.last().map(|(s, _)| s.seq).unwrap_or(0),
+        goal,
+        items,
+        planning,
+    }
+}
+
+/// The digest as Markdown.
+pub fn markdown(d: &Digest) -> String {
+    let mut out = format!(
+        "# Since you last looked (events {}–{})\n",
+        d.since + 1,
+        d.head
+    );
+    if d.goal.is_empty() && d.items.is_empty() && d.planning.is_empty() {
+        out.push_str("\nNothing new.\n");
+        return out;
+    }
+    let list = |out: &mut String, lines: &[String]| {
+        for l in lines {
+            out.push_str(&format!("- {}\n", l.replace('\n', " ")));
+        }
+    };
+    if !d.goal.is_empty() {
+        out.push_str("\n## Goal\n\n");
+        list(&mut out, &d.goal);
+    }
+    for it in &d.items {
+        out.push_str(&format!("\n## {}\n\n", it.title.replace('\n', " ")));
+        list(&mut out, &it.changes);
+    }
+    if !d.planning.is_empty() {
+        out.push_str("\n## Planning\n\n");
+        list(&mut out, &d.planning);
+    }
+    out
+}
