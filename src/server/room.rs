@@ -463,22 +463,27 @@ async fn run(shared: &RoomShared, deps: &Deps, req: &CommandReq) -> Result<Ack, 
             .unwrap_or_default()
             .as_bytes(),
     );
-    // A retry of a recorded command returns the original result, even if deciding it again
-    // now would fail (the round it voted in may have closed since).
-    if let Some(rec) = store
-        .find_command(shared.id.0, req.actor.0, &req.op)
-        .await?
-    {
-        return if rec.command_hash == command_hash {
-            Ok(Ack {
-                first: rec.first_seq,
-                head: rec.last_seq,
-                duplicate: true,
-            })
-        } else {
-            Err(RoomError::OpConflict(req.op.clone()))
-        };
-    }
+    // A retry of a recorded command must return the original result, even if deciding it
+    // again now would fail (the round it voted in may have closed since). The store checks
+    // idempotency inside every append, so the extra lookup is only needed on the paths that
+    // never reach an append: a refused decision or a stale `expected_seq`. The hot path (a new
+    // command) costs one round trip to the database, not two.
+    let recorded = || async {
+        Ok::<_, RoomError>(
+            match store
+                .find_command(shared.id.0, req.actor.0, &req.op)
+                .await?
+            {
+                Some(rec) if rec.command_hash == command_hash => Some(Ok(Ack {
+                    first: rec.first_seq,
+                    head: rec.last_seq,
+                    duplicate: true,
+                })),
+                Some(_) => Some(Err(RoomError::OpConflict(req.op.clone()))),
+                None => None,
+            },
+        )
+    };
     for attempt in 0..MAX_ATTEMPTS {
         if attempt > 1 {
             // Losing repeatedly means another node writes this planning just as fast: back
@@ -487,27 +492,39 @@ async fn run(shared: &RoomShared, deps: &Deps, req: &CommandReq) -> Result<Ack, 
             tokio::time::sleep(std::time::Duration::from_micros(jitter)).await;
         }
         let now = now_micros();
-        let (head, events, jobs) = {
+        let decided = {
             let live = shared.live.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(expected) = req.expected {
-                if expected != live.head {
-                    return Err(RoomError::Conflict {
-                        expected,
-                        head: live.head,
-                    });
+            match req.expected {
+                Some(expected) if expected != live.head => Err(RoomError::Conflict {
+                    expected,
+                    head: live.head,
+                }),
+                _ => {
+                    let mut rng = rand::rngs::OsRng;
+                    let mut ctx = Context {
+                        actor: req.actor,
+                        now,
+                        rng: &mut rng,
+                    };
+                    decide(&live.state, &req.command, &mut ctx)
+                        .map_err(RoomError::from)
+                        .map(|events| {
+                            // Jobs are decided on the same state as the events (webhooks need
+                            // the registered hooks and the titles), and written with them.
+                            let jobs = super::scheduler::jobs_for(
+                                shared.id,
+                                &live.state,
+                                live.head + 1,
+                                &events,
+                            );
+                            (live.head, events, jobs)
+                        })
                 }
             }
-            let mut rng = rand::rngs::OsRng;
-            let mut ctx = Context {
-                actor: req.actor,
-                now,
-                rng: &mut rng,
-            };
-            let events = decide(&live.state, &req.command, &mut ctx)?;
-            // Jobs are decided on the same state as the events (webhooks need the registered
-            // hooks and the titles), and written in the same transaction.
-            let jobs = super::scheduler::jobs_for(shared.id, &live.state, live.head + 1, &events);
-            (live.head, events, jobs)
+        };
+        let (head, events, jobs) = match decided {
+            Ok(d) => d,
+            Err(e) => return recorded().await?.unwrap_or(Err(e)),
         };
         let new_events: Vec<NewEvent> = events
             .iter()
