@@ -1,6 +1,7 @@
 //! The REST API: plannings, joining, commands, reads (see docs/protocol.md for every route).
 
 use super::auth::{hash_secret, new_secret};
+use super::error::ApiQuery;
 use super::error::{ApiError, ApiJson};
 use super::room::{now_micros, Live, Room, RoomError, PAGE};
 use super::view::{self, Viewer};
@@ -11,7 +12,7 @@ use crate::domain::event::{Policy, Role};
 use crate::domain::ids::{ParticipantId, PlanningId};
 use crate::domain::{decide, Context, State};
 use crate::store::{canonical, AppendRequest, NewEvent};
-use axum::extract::{Path, Query, State as AxState};
+use axum::extract::{Path, State as AxState};
 use axum::http::HeaderMap;
 use axum::Json;
 use serde::Deserialize;
@@ -242,7 +243,7 @@ pub fn check_op(op: &str) -> Result<(), ApiError> {
 pub async fn command(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<TokenQuery>,
+    ApiQuery(q): ApiQuery<TokenQuery>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<CommandBody>,
 ) -> Result<Json<Value>, ApiError> {
@@ -292,7 +293,7 @@ pub struct PlanningQuery {
 pub async fn read_planning(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<PlanningQuery>,
+    ApiQuery(q): ApiQuery<PlanningQuery>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let caller = authenticate(
@@ -350,7 +351,7 @@ pub struct EventsQuery {
 pub async fn events(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<EventsQuery>,
+    ApiQuery(q): ApiQuery<EventsQuery>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let caller = authenticate(
@@ -388,7 +389,7 @@ pub struct RotateBody {
 pub async fn rotate_invite(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<TokenQuery>,
+    ApiQuery(q): ApiQuery<TokenQuery>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<RotateBody>,
 ) -> Result<Json<Value>, ApiError> {
@@ -431,7 +432,7 @@ pub struct ReissueBody {
 pub async fn reissue_link(
     AxState(app): AxState<AppState>,
     Path((id, pid)): Path<(String, String)>,
-    Query(q): Query<TokenQuery>,
+    ApiQuery(q): ApiQuery<TokenQuery>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<ReissueBody>,
 ) -> Result<Json<Value>, ApiError> {
@@ -469,7 +470,7 @@ pub async fn reissue_link(
 pub async fn remove_participant(
     AxState(app): AxState<AppState>,
     Path((id, pid)): Path<(String, String)>,
-    Query(q): Query<TokenQuery>,
+    ApiQuery(q): ApiQuery<TokenQuery>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let caller = authenticate(
@@ -516,7 +517,7 @@ const TIMELINE_SCAN: i64 = 5000;
 pub async fn timeline(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<TimelineQuery>,
+    ApiQuery(q): ApiQuery<TimelineQuery>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let caller = authenticate(
@@ -585,7 +586,7 @@ pub struct AuditQuery {
 pub async fn audit(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<AuditQuery>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
     headers: HeaderMap,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
@@ -629,7 +630,7 @@ pub struct DigestQuery {
 pub async fn digest(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<DigestQuery>,
+    ApiQuery(q): ApiQuery<DigestQuery>,
     headers: HeaderMap,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;

@@ -61,6 +61,21 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+/// `axum::extract::Query` with the same JSON error shape for a malformed query string.
+#[derive(Debug, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(r: axum::extract::rejection::QueryRejection) -> Self {
+        ApiError::Body {
+            status: StatusCode::BAD_REQUEST,
+            code: "bad_query",
+            message: r.body_text(),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         ApiError::Room(RoomError::Store(e))

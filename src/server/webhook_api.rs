@@ -8,6 +8,7 @@
 use super::api::{authenticate, check_op, planning_id, token_from, Caller, TokenQuery};
 use super::auth::new_secret;
 use super::error::ApiError;
+use super::error::ApiQuery;
 use super::room::{decode_all, now_micros};
 use super::webhook;
 use super::AppState;
@@ -15,7 +16,7 @@ use crate::domain::command::Command;
 use crate::domain::event::{Event, Role};
 use crate::domain::ids::WebhookId;
 use crate::domain::DomainError;
-use axum::extract::{Path, Query, State as AxState};
+use axum::extract::{Path, State as AxState};
 use axum::http::HeaderMap;
 use axum::Json;
 use serde::Deserialize;
@@ -52,7 +53,7 @@ fn facilitator(caller: &Caller) -> Result<(), ApiError> {
 pub async fn register(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<TokenQuery>,
+    ApiQuery(q): ApiQuery<TokenQuery>,
     headers: HeaderMap,
     Json(body): Json<RegisterBody>,
 ) -> Result<Json<Value>, ApiError> {
@@ -121,7 +122,7 @@ pub async fn register(
 pub async fn list(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<TokenQuery>,
+    ApiQuery(q): ApiQuery<TokenQuery>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let caller = authenticate(
@@ -145,7 +146,7 @@ pub async fn list(
 pub async fn remove(
     AxState(app): AxState<AppState>,
     Path((id, wid)): Path<(String, String)>,
-    Query(q): Query<TokenQuery>,
+    ApiQuery(q): ApiQuery<TokenQuery>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let caller = authenticate(

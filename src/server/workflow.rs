@@ -11,6 +11,7 @@
 
 use super::api::{authenticate, check_op, planning_id, token_from};
 use super::error::ApiError;
+use super::error::ApiQuery;
 use super::room::{decode_all, now_micros};
 use super::AppState;
 use crate::domain::command::Command;
@@ -18,7 +19,7 @@ use crate::domain::event::{Event, Role};
 use crate::domain::DomainError;
 use crate::import::{self, Format, ImportError};
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State as AxState};
+use axum::extract::{Path, State as AxState};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -94,7 +95,7 @@ fn import_format(q: Option<&str>, headers: &HeaderMap) -> Result<Format, ApiErro
 pub async fn import_items(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<ImportQuery>,
+    ApiQuery(q): ApiQuery<ImportQuery>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ImportFailure> {
@@ -178,7 +179,7 @@ pub async fn import_items(
 pub async fn inbox(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<super::api::TokenQuery>,
+    ApiQuery(q): ApiQuery<super::api::TokenQuery>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let caller = authenticate(
@@ -209,7 +210,7 @@ pub struct ExportQuery {
 pub async fn export_estimates(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<ExportQuery>,
+    ApiQuery(q): ApiQuery<ExportQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let caller = authenticate(

@@ -7,6 +7,7 @@
 //! The room never waits for a connection.
 
 use super::api::{authenticate, check_op, planning_id, token_from, Caller};
+use super::error::ApiQuery;
 use super::error::{describe_room_error, ApiError};
 use super::protocol::{ClientMsg, Me, ServerMsg, CLOSE_GOING_AWAY, CLOSE_REVOKED, CLOSE_TOO_SLOW};
 use super::rate::TokenBucket;
@@ -14,7 +15,7 @@ use super::room::{decode_all, Ack, RoomError, PAGE};
 use super::view;
 use super::AppState;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State as AxState};
+use axum::extract::{Path, State as AxState};
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
@@ -38,7 +39,7 @@ pub struct WsQuery {
 pub async fn upgrade(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<WsQuery>,
+    ApiQuery(q): ApiQuery<WsQuery>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
