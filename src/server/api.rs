@@ -312,11 +312,7 @@ pub async fn read_planning(
         }
         let loaded =
             crate::replay::state_at(&**app.registry.store(), caller.room.shared.id, Some(at))
-                .await
-                .map_err(|e| match e {
-                    crate::replay::ReplayError::Store(e) => ApiError::from(e),
-                    crate::replay::ReplayError::Codec(e) => ApiError::Room(RoomError::Codec(e)),
-                })?;
+                .await?;
         return Ok(Json(json!({
             "planning": caller.room.shared.id,
             "at": loaded.head,
@@ -603,11 +599,7 @@ pub async fn audit(
         crate::audit::Audience::Participant,
         format,
     )
-    .await
-    .map_err(|e| match e {
-        crate::replay::ReplayError::Store(e) => ApiError::from(e),
-        crate::replay::ReplayError::Codec(e) => ApiError::Room(RoomError::Codec(e)),
-    })?
+    .await?
     .ok_or_else(|| ApiError::BadRequest("format must be json, md or csv".into()))?;
     let content_type = match format {
         "csv" => "text/csv; charset=utf-8",
@@ -640,12 +632,7 @@ pub async fn digest(
         token_from(&headers, q.token.as_deref()),
     )
     .await?;
-    let log = crate::replay::read_log(&**app.registry.store(), caller.room.shared.id)
-        .await
-        .map_err(|e| match e {
-            crate::replay::ReplayError::Store(e) => ApiError::from(e),
-            crate::replay::ReplayError::Codec(e) => ApiError::Room(RoomError::Codec(e)),
-        })?;
+    let log = crate::replay::read_log(&**app.registry.store(), caller.room.shared.id).await?;
     let since = q
         .since
         .unwrap_or_else(|| crate::digest::last_activity(&log, caller.participant))

@@ -76,6 +76,15 @@ impl From<axum::extract::rejection::QueryRejection> for ApiError {
     }
 }
 
+impl From<crate::replay::ReplayError> for ApiError {
+    fn from(e: crate::replay::ReplayError) -> Self {
+        match e {
+            crate::replay::ReplayError::Store(e) => e.into(),
+            crate::replay::ReplayError::Codec(e) => ApiError::Room(RoomError::Codec(e)),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         ApiError::Room(RoomError::Store(e))
