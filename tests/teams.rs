@@ -248,6 +248,20 @@ async fn teams_flow(t: TestServer) {
         .await;
     assert_eq!(s, 400);
 
+    // ---- the roster can be replaced; plannings keep what they handed out ----
+    let res = t
+        .http
+        .put(format!("{}/api/teams/{tid}/roster", t.base))
+        .bearer_auth(&admin)
+        .json(&json!({"roster": [{"name": "Ada"}, {"name": "Dee", "time_zone": "Asia/Tokyo"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let (_, view) = t.get(&format!("/api/teams/{tid}"), Some(&admin)).await;
+    assert_eq!(view["roster"][1]["name"], "Dee");
+    assert_eq!(view["roster"][1]["role"], "member");
+
     // ---- refusals ----
     let before = streams(&t).await;
     let (s, _) = t.get(&format!("/api/teams/{tid}"), Some("wrong")).await;
