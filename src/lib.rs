@@ -14,6 +14,7 @@
 //! - [`timeline`]: one-line summaries of events for a scrub bar (never showing sealed votes).
 //! - [`import`]: backlog import (CSV, Jira JSON) into item drafts, pure.
 //! - [`export`]: agreed estimates for a tracker (CSV, JSON), pure.
+//! - [`team`]: teams (roster, linked plannings) as their own event streams, pure.
 //! - [`transfer`]: a planning's log as JSON Lines, to move it between databases.
 //! - [`config`]: command line and environment.
 
@@ -26,5 +27,6 @@ pub mod import;
 pub mod replay;
 pub mod server;
 pub mod store;
+pub mod team;
 pub mod timeline;
 pub mod transfer;

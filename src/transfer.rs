@@ -101,7 +101,11 @@ pub async fn import(store: &dyn EventStore, text: &str) -> Result<Vec<(Uuid, i64
             if l.seq != seq + 1 {
                 return Err(bad(format!("seq {} follows {seq}", l.seq)));
             }
-            Event::decode(&l.kind, l.version, &l.payload).map_err(|e| bad(e.to_string()))?;
+            // A stream is a planning's or a team's (see `crate::team`); both move alike.
+            if let Err(e) = Event::decode(&l.kind, l.version, &l.payload) {
+                crate::team::TeamEvent::decode(&l.kind, l.version, &l.payload)
+                    .map_err(|_| bad(e.to_string()))?;
+            }
             let stored = StoredEvent {
                 global_id: 0,
                 planning_id: l.planning,

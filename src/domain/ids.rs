@@ -48,6 +48,8 @@ id_type!(
     CriterionId,
     /// An outbound webhook registered on a planning.
     WebhookId,
+    /// A team: its own event stream in the log, grouping plannings.
+    TeamId,
 );
 
 impl ParticipantId {

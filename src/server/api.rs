@@ -85,11 +85,58 @@ pub struct CreateBody {
     pub policy: Option<Policy>,
 }
 
+/// A planning just created, with the secrets handed out once.
+pub struct NewPlanning {
+    pub planning: PlanningId,
+    pub creator: ParticipantId,
+    pub token: String,
+    pub member_invite: String,
+    pub observer_invite: String,
+    pub head: i64,
+}
+
+impl NewPlanning {
+    /// The member or observer invite link.
+    pub fn invite_link(&self, base: &str, role: Role) -> String {
+        let invite = match role {
+            Role::Observer => &self.observer_invite,
+            _ => &self.member_invite,
+        };
+        format!("{base}/#/join/{}?invite={invite}", self.planning)
+    }
+
+    /// The creation response of `POST /api/plannings`.
+    pub fn to_json(&self, base: &str) -> Value {
+        let (planning, token) = (self.planning, &self.token);
+        json!({
+            "planning": planning,
+            "participant": self.creator,
+            "role": Role::Facilitator,
+            "token": token,
+            "member_invite": self.member_invite,
+            "observer_invite": self.observer_invite,
+            "links": {
+                "facilitator": format!("{base}/#/p/{planning}?token={token}"),
+                "member": self.invite_link(base, Role::Member),
+                "observer": self.invite_link(base, Role::Observer),
+            },
+            "head": self.head,
+        })
+    }
+}
+
 /// `POST /api/plannings`
 pub async fn create_planning(
     AxState(app): AxState<AppState>,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<Json<Value>, ApiError> {
+    let created = open_planning(&app, body).await?;
+    Ok(Json(created.to_json(&app.public_url)))
+}
+
+/// Creates a planning and registers its room: the one code path for every way a planning is
+/// created (plain, or for a team).
+pub async fn open_planning(app: &AppState, body: CreateBody) -> Result<NewPlanning, ApiError> {
     let token = new_secret();
     let member_invite = new_secret();
     let observer_invite = new_secret();
@@ -153,21 +200,14 @@ pub async fn create_planning(
     live.head = appended.last_seq;
     app.registry
         .insert(Room::spawn(app.registry.deps().clone(), planning, live));
-    let base = app.public_url.clone();
-    Ok(Json(json!({
-        "planning": planning,
-        "participant": creator,
-        "role": Role::Facilitator,
-        "token": token,
-        "member_invite": member_invite,
-        "observer_invite": observer_invite,
-        "links": {
-            "facilitator": format!("{base}/#/p/{planning}?token={token}"),
-            "member": format!("{base}/#/join/{planning}?invite={member_invite}"),
-            "observer": format!("{base}/#/join/{planning}?invite={observer_invite}"),
-        },
-        "head": appended.last_seq,
-    })))
+    Ok(NewPlanning {
+        planning,
+        creator,
+        token,
+        member_invite,
+        observer_invite,
+        head: appended.last_seq,
+    })
 }
 
 #[derive(Debug, Deserialize)]

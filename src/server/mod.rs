@@ -5,6 +5,7 @@
 //! - [`view`]: per-viewer redaction, used by every path that shows events or state;
 //! - [`protocol`]: websocket frames; [`ws`]: one connection's loop; [`api`]: REST routes;
 //! - [`workflow`]: import, inbox and estimate export routes;
+//! - [`teams`]: teams, plannings for a team, and "my plannings";
 //! - [`cluster`]: hearing about other nodes' appends (PostgreSQL LISTEN/NOTIFY + polling);
 //! - [`scheduler`]: durable jobs (round deadlines, webhook deliveries) that survive restarts;
 //! - [`webhook`]: outbound webhooks (URL policy, signing, delivery); [`webhook_api`]: their routes;
@@ -20,6 +21,7 @@ pub mod rate;
 pub mod registry;
 pub mod room;
 pub mod scheduler;
+pub mod teams;
 pub mod view;
 pub mod webhook;
 pub mod webhook_api;
@@ -29,7 +31,7 @@ pub mod ws;
 use crate::config::Limits;
 use crate::store::EventStore;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use dashmap::DashMap;
 use metrics::Metrics;
@@ -130,6 +132,14 @@ pub fn router(app: AppState) -> Router {
             "/api/plannings/{id}/export/estimates",
             get(workflow::export_estimates),
         )
+        .route("/api/teams", post(teams::create_team))
+        .route("/api/teams/{id}", get(teams::read_team))
+        .route("/api/teams/{id}/roster", put(teams::set_roster))
+        .route(
+            "/api/teams/{id}/plannings",
+            post(teams::create_team_planning),
+        )
+        .route("/api/my-plannings", post(teams::my_plannings))
         .layer(DefaultBodyLimit::max(app.limits.max_body_bytes))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

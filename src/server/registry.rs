@@ -38,8 +38,19 @@ impl Registry {
         if let Some(r) = self.rooms.get(&id) {
             return Ok(Some(r.clone()));
         }
-        let Some(room) = Room::load(&self.deps, id).await? else {
-            return Ok(None);
+        let room = match Room::load(&self.deps, id).await {
+            Ok(Some(room)) => room,
+            Ok(None) => return Ok(None),
+            // A team's stream shares the id space: asked for as a planning, it does not exist
+            // (rather than being an unreadable planning).
+            Err(RoomError::Codec(e)) => {
+                let first = self.deps.store.read(id.0, 0, 1).await?;
+                return match first.first() {
+                    Some(s) if crate::team::TEAM_EVENT_KINDS.contains(&s.kind.as_str()) => Ok(None),
+                    _ => Err(RoomError::Codec(e)),
+                };
+            }
+            Err(e) => return Err(e),
         };
         Ok(Some(self.rooms.entry(id).or_insert(room).clone()))
     }

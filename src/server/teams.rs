@@ -1,0 +1,444 @@
+//! Team routes: teams with a roster, plannings created for a team (carry-over, derived
+//! velocity), and "my plannings" for the tokens a browser holds.
+//!
+//! A team has no room: its stream is small and written rarely (create, roster, one link per
+//! planning), so a handler reads it, decides and appends with `expected_seq`, and on a lost
+//! race simply reads again. Commands on plannings still go through their rooms.
+
+use super::api::{open_planning, token_from, CreateBody, NewPlanning, TokenQuery};
+use super::auth::{constant_time_eq, hash_secret, new_secret};
+use super::error::{ApiError, ApiJson};
+use super::room::{now_micros, RoomError, PAGE};
+use super::AppState;
+use crate::domain::command::Command;
+use crate::domain::event::{NewItem, Phase, Role};
+use crate::domain::fixed::Fixed2;
+use crate::domain::ids::{ItemId, PlanningId, TeamId};
+use crate::domain::State;
+use crate::store::{AppendRequest, NewEvent, StoreError};
+use crate::team::{
+    decide_team, RosterEntry, RosterRole, TeamCommand, TeamContext, TeamEvent, TeamState,
+};
+use axum::extract::{Path, Query, State as AxState};
+use axum::http::HeaderMap;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// Most tokens one "my plannings" request may carry.
+pub const MAX_MY_PLANNINGS: usize = 50;
+/// How many of the team's most recent committed plannings the derived velocity looks at.
+pub const VELOCITY_WINDOW: usize = 3;
+
+fn team_id(raw: &str) -> Result<TeamId, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound("team"))
+}
+
+/// Reads a team's stream; a stream that is not a team (a planning id) is "not found".
+async fn load_team(app: &AppState, id: TeamId) -> Result<(TeamState, i64), ApiError> {
+    let store = app.registry.store();
+    let (mut state, mut head) = (TeamState::default(), 0);
+    loop {
+        let page = store.read(id.0, head, PAGE).await?;
+        for s in &page {
+            let e = TeamEvent::decode(&s.kind, s.version, &s.payload)
+                .map_err(|_| ApiError::NotFound("team"))?;
+            state.apply(&e);
+            head = s.seq;
+        }
+        if (page.len() as i64) < PAGE {
+            break;
+        }
+    }
+    if state.team.is_none() && head > 0 {
+        return Err(ApiError::NotFound("team"));
+    }
+    Ok((state, head))
+}
+
+/// Decides a team command on the current stream and appends it, re-reading after a lost race.
+async fn run_team(app: &AppState, id: TeamId, cmd: TeamCommand) -> Result<TeamState, ApiError> {
+    let store = app.registry.store().clone();
+    for _ in 0..8 {
+        let (mut state, head) = load_team(app, id).await?;
+        let now = now_micros();
+        let events = decide_team(&state, cmd.clone(), &TeamContext { team: id, now })?;
+        if events.is_empty() {
+            return Ok(state);
+        }
+        let new_events = events
+            .iter()
+            .map(|e| {
+                let (kind, version, payload) = e.encode();
+                NewEvent {
+                    event_id: Uuid::new_v4(),
+                    kind: kind.into(),
+                    version,
+                    payload,
+                }
+            })
+            .collect();
+        let req = AppendRequest {
+            planning_id: id.0,
+            expected_seq: head,
+            actor: Uuid::nil(),
+            client_op_id: format!("team:{}", Uuid::new_v4()),
+            command_hash: super::auth::sha256_hex(format!("{cmd:?}").as_bytes()),
+            recorded_at: now,
+            events: new_events,
+            jobs: Vec::new(),
+        };
+        // Own task, like every append: a vanished client cannot cut it short.
+        let store = store.clone();
+        match tokio::spawn(async move { store.append(req).await })
+            .await
+            .map_err(|_| ApiError::Room(RoomError::Closed))?
+        {
+            Ok(_) => {
+                events.iter().for_each(|e| state.apply(e));
+                return Ok(state);
+            }
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::Room(RoomError::Busy))
+}
+
+/// Loads the team and checks the admin token.
+async fn admin(
+    app: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+    q: &TokenQuery,
+) -> Result<TeamState, ApiError> {
+    let id = team_id(id)?;
+    let token = token_from(headers, q.token.as_deref()).ok_or(ApiError::Unauthorized)?;
+    let (state, _) = load_team(app, id).await?;
+    if state.team.is_none() {
+        return Err(ApiError::NotFound("team"));
+    }
+    if !constant_time_eq(&hash_secret(&token), &state.admin_token_hash) {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(state)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTeamBody {
+    pub name: String,
+    #[serde(default)]
+    pub roster: Vec<RosterEntry>,
+}
+
+/// `POST /api/teams`
+pub async fn create_team(
+    AxState(app): AxState<AppState>,
+    ApiJson(body): ApiJson<CreateTeamBody>,
+) -> Result<Json<Value>, ApiError> {
+    let id = TeamId(Uuid::new_v4());
+    let admin_token = new_secret();
+    let state = run_team(
+        &app,
+        id,
+        TeamCommand::CreateTeam {
+            name: body.name,
+            roster: body.roster,
+            admin_token_hash: hash_secret(&admin_token),
+        },
+    )
+    .await?;
+    Ok(Json(json!({
+        "team": id,
+        "name": state.name,
+        "roster": state.roster,
+        "admin_token": admin_token,
+    })))
+}
+
+/// One planning of a team, as the team view shows it.
+fn planning_summary(id: PlanningId, s: &State, head: i64) -> Value {
+    json!({
+        "planning": id,
+        "title": s.title,
+        "phase": s.phase,
+        "head": head,
+        "committed_points": s.commitment.as_ref().map(|c| c.points),
+    })
+}
+
+/// `GET /api/teams/{id}` (admin token)
+pub async fn read_team(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let team = admin(&app, &id, &headers, &q).await?;
+    let mut plannings = Vec::new();
+    for p in &team.plannings {
+        if let Some(room) = app.registry.get(*p).await? {
+            plannings.push(room.read(|l| planning_summary(*p, &l.state, l.head)));
+        }
+    }
+    Ok(Json(json!({
+        "team": team.team,
+        "name": team.name,
+        "roster": team.roster,
+        "plannings": plannings,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RosterBody {
+    pub roster: Vec<RosterEntry>,
+}
+
+/// `PUT /api/teams/{id}/roster` (admin token)
+pub async fn set_roster(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<RosterBody>,
+) -> Result<Json<Value>, ApiError> {
+    let team = admin(&app, &id, &headers, &q).await?;
+    let tid = team.team.ok_or(ApiError::NotFound("team"))?;
+    let state = run_team(
+        &app,
+        tid,
+        TeamCommand::SetRoster {
+            roster: body.roster,
+        },
+    )
+    .await?;
+    Ok(Json(json!({ "team": tid, "roster": state.roster })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamPlanningBody {
+    pub title: String,
+    /// The facilitator's display name.
+    pub name: String,
+    #[serde(default)]
+    pub carry_over: bool,
+}
+
+/// Focused person-days of a planning: Σ(available days × focus factor) over its active,
+/// non-observer participants — the same sum `State::capacity_points` multiplies by velocity.
+fn focused_days(s: &State) -> Fixed2 {
+    s.participants
+        .values()
+        .filter(|p| !p.removed && p.role != Role::Observer)
+        .filter_map(|p| p.capacity.as_ref())
+        .fold(Fixed2::ZERO, |acc, c| {
+            acc.saturating_add(c.available_days.times(c.focus_factor))
+        })
+}
+
+/// Velocity from past commitments: Σ committed points ÷ Σ focused person-days over the
+/// team's most recent committed plannings (at most [`VELOCITY_WINDOW`]), rounded half up to
+/// hundredths. `None` without a commitment, or when the result is outside 0 < v ≤ 1000.
+pub fn derived_velocity(committed: &[&State]) -> Option<Fixed2> {
+    let (mut points, mut days) = (0i128, 0i128);
+    for s in committed.iter().take(VELOCITY_WINDOW) {
+        let c = s.commitment.as_ref()?;
+        points += i128::from(c.points.hundredths());
+        days += i128::from(focused_days(s).hundredths());
+    }
+    if points <= 0 || days <= 0 {
+        return None;
+    }
+    // points/days in hundredths = points*100/days, rounded half up (both are positive).
+    let v = (points * 100 * 2 + days) / (days * 2);
+    let v = Fixed2::from_hundredths(i64::try_from(v).ok()?);
+    (v > Fixed2::ZERO && v <= Fixed2::from_int(1000)).then_some(v)
+}
+
+/// Items of a committed planning to carry over: not withdrawn, not committed, in backlog
+/// order, with new ids; dependencies are dropped (they name items of the old planning).
+pub fn carry_over_items(prev: &State) -> Vec<NewItem> {
+    let Some(c) = prev.commitment.as_ref() else {
+        return Vec::new();
+    };
+    prev.ranked_items()
+        .filter(|i| !i.withdrawn && !c.items.contains(&i.id))
+        .map(|i| {
+            let mut draft = i.draft.clone();
+            draft.dependencies.clear();
+            NewItem {
+                item: ItemId(Uuid::new_v4()),
+                draft,
+            }
+        })
+        .collect()
+}
+
+/// `POST /api/teams/{id}/plannings` (admin token)
+pub async fn create_team_planning(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<TeamPlanningBody>,
+) -> Result<Json<Value>, ApiError> {
+    let team = admin(&app, &id, &headers, &q).await?;
+    let tid = team.team.ok_or(ApiError::NotFound("team"))?;
+    // Earlier plannings, newest first (the link order is the creation order).
+    let mut earlier = Vec::new();
+    for p in team.plannings.iter().rev() {
+        if let Some(room) = app.registry.get(*p).await? {
+            earlier.push(room.read(|l| l.state.clone()));
+        }
+    }
+    let created: NewPlanning = open_planning(
+        &app,
+        CreateBody {
+            title: body.title,
+            name: body.name,
+            deck: None,
+            policy: None,
+        },
+    )
+    .await?;
+    let planning = created.planning;
+    run_team(&app, tid, TeamCommand::LinkPlanning { planning }).await?;
+    let room = app
+        .registry
+        .get(planning)
+        .await?
+        .ok_or(ApiError::NotFound("planning"))?;
+    let me = created.creator;
+    // Carry over from the previous planning only, and only once it is committed: before
+    // that, "uncommitted" is not decided yet.
+    let mut carried = Vec::new();
+    if let Some(prev) = earlier.first().filter(|_| body.carry_over) {
+        let items = carry_over_items(prev);
+        if let (Some(from), false) = (prev.planning, items.is_empty()) {
+            carried = items.iter().map(|n| n.item).collect();
+            room.execute(
+                me,
+                "team:carry-over".into(),
+                None,
+                Command::CarryOverItems {
+                    from_planning: from,
+                    items,
+                },
+            )
+            .await?;
+        }
+    }
+    let committed: Vec<&State> = earlier.iter().filter(|s| s.commitment.is_some()).collect();
+    let velocity = derived_velocity(&committed);
+    if let Some(points_per_day) = velocity {
+        room.execute(
+            me,
+            "team:velocity".into(),
+            None,
+            Command::SetVelocity { points_per_day },
+        )
+        .await?;
+    }
+    let base = app.public_url.clone();
+    let roster: Vec<Value> = team
+        .roster
+        .iter()
+        .map(|e| {
+            let role = match e.role {
+                RosterRole::Member => Role::Member,
+                RosterRole::Observer => Role::Observer,
+            };
+            json!({
+                "name": e.name,
+                "time_zone": e.time_zone,
+                "role": e.role,
+                "link": created.invite_link(&base, role),
+            })
+        })
+        .collect();
+    let mut out = created.to_json(&base);
+    out["head"] = json!(room.head());
+    out["team"] = json!(tid);
+    out["roster"] = json!(roster);
+    out["carried_over"] = json!(carried);
+    out["velocity"] = json!(velocity);
+    Ok(Json(out))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MyToken {
+    pub planning: String,
+    pub token: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MyPlanningsBody {
+    pub tokens: Vec<MyToken>,
+}
+
+/// `POST /api/my-plannings`: what each held token opens. Invalid tokens (or plannings that do
+/// not exist) are left out without saying which, so the route tells nothing about others.
+pub async fn my_plannings(
+    AxState(app): AxState<AppState>,
+    ApiJson(body): ApiJson<MyPlanningsBody>,
+) -> Result<Json<Value>, ApiError> {
+    if body.tokens.len() > MAX_MY_PLANNINGS {
+        return Err(ApiError::BadRequest(format!(
+            "at most {MAX_MY_PLANNINGS} tokens"
+        )));
+    }
+    let now = now_micros();
+    let mut rows: Vec<(bool, String, Value)> = Vec::new();
+    for t in body.tokens {
+        let Ok(id) = t.planning.parse::<PlanningId>() else {
+            continue;
+        };
+        if t.token.is_empty() || t.token.len() > 256 {
+            continue;
+        }
+        // A stream that is not a planning (a team) fails to load: simply not one of yours.
+        let Ok(Some(room)) = app.registry.get(id).await else {
+            continue;
+        };
+        let hash = hash_secret(&t.token);
+        let row = room.read(|l| {
+            let p = l.state.participant_by_token(&hash)?;
+            let pending = crate::domain::inbox::inbox(&l.state, p.id, now)
+                .pending_votes
+                .len();
+            let open = l.state.phase != Some(Phase::Committed);
+            Some((
+                open,
+                l.state.title.clone(),
+                json!({
+                    "planning": id,
+                    "title": l.state.title,
+                    "phase": l.state.phase,
+                    "participant": p.id,
+                    "role": p.role,
+                    "name": p.name,
+                    "head": l.head,
+                    "pending_votes": pending,
+                }),
+            ))
+        });
+        if let Some(row) = row {
+            if !rows
+                .iter()
+                .any(|(_, _, v)| v["planning"] == row.2["planning"])
+            {
+                rows.push(row);
+            }
+        }
+    }
+    // Open ones first, then by title.
+    rows.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let plannings: Vec<Value> = rows.into_iter().map(|(_, _, v)| v).collect();
+    Ok(Json(json!({ "plannings": plannings })))
+}
