@@ -293,6 +293,7 @@ function boardScreen(planning) {
     }
     if (card === null) return;
     ev.preventDefault();
+    ui.current = item; // stay on it: the vote shows as mine
     send({ type: 'CastVote', round: round.id, item, card }).catch(() => {});
   }
   document.addEventListener('keydown', onKey);
@@ -312,6 +313,13 @@ function boardScreen(planning) {
     let pick = pairs.find((p) => p.item === ui.current);
     if (!pick) pick = pairs.find((p) => !(p.round.votes?.[p.item] || {})[me]) || pairs[0];
     return { ...pick, cards: pick.round.deck.cards };
+  }
+
+  function nextUnvoted(ctx) {
+    const me = store.view.you.participant;
+    return openRounds(store.view.state)
+      .flatMap((r) => r.items.map((item) => ({ round: r, item })))
+      .find((p) => p.item !== ctx.item && !(p.round.votes?.[p.item] || {})[me]);
   }
 
   function render() {
@@ -389,7 +397,10 @@ function boardScreen(planning) {
                 'aria-pressed': mine && mine.card === c ? 'true' : 'false',
                 dataset: { card: c },
                 title: i < ctx.cards.length && i < 10 ? `key ${(i + 1) % 10}` : c === '?' ? 'key ?' : undefined,
-                onclick: () => send({ type: 'CastVote', round: ctx.round.id, item: ctx.item, card: c }).catch(() => {}),
+                onclick: () => {
+                  ui.current = ctx.item;
+                  send({ type: 'CastVote', round: ctx.round.id, item: ctx.item, card: c }).catch(() => {});
+                },
               },
               c,
             ),
@@ -397,6 +408,20 @@ function boardScreen(planning) {
         ),
         h('p', { class: 'hint' }, 'Keys: 1–9 pick the n-th card, ? means unsure.'),
         mine ? h('p', { id: 'my-vote' }, 'Your vote: ', h('strong', {}, mine.card)) : null,
+        nextUnvoted(ctx)
+          ? h(
+              'button',
+              {
+                type: 'button',
+                id: 'next-item',
+                onclick: () => {
+                  ui.current = nextUnvoted(ctx).item;
+                  render();
+                },
+              },
+              'Next item to vote on',
+            )
+          : null,
       );
     }
 

@@ -17,6 +17,9 @@ function watch(page, who) {
   page.on('console', (msg) => {
     if (msg.type() === 'error') problems.push(`${who} console: ${msg.text()}`);
   });
+  page.on('response', (r) => {
+    if (r.status() >= 400) problems.push(`${who} HTTP ${r.status()} for ${r.url()}`);
+  });
   page.on('pageerror', (err) => problems.push(`${who} page error: ${err.message}`));
   page.setDefaultTimeout(10_000);
   return page;
@@ -113,8 +116,9 @@ test('two people plan: create, invite, join, propose, open a round, vote hidden,
   await a.screenshot({ path: `${SHOTS}/board.png`, fullPage: true });
   await b.screenshot({ path: `${SHOTS}/board-member.png`, fullPage: true });
 
-  // Ann votes on the second item ("5" is the fifth card, "3"): every member has voted,
+  // Ann votes on the second item ("5" is the fifth card, "5"): every member has voted,
   // the round closes, the votes converge and are revealed to everyone.
+  await b.locator('#next-item').click();
   await b.locator('#round h3').getByText('Export CSV').waitFor();
   await b.keyboard.press('5');
   for (const page of [a, b]) {
@@ -122,7 +126,7 @@ test('two people plan: create, invite, join, propose, open a round, vote hidden,
     const shown = await page.locator('.votes.revealed').allInnerTexts();
     assert.equal(shown.length, 2);
     assert.match(shown[0], /2/);
-    assert.match(shown[1], /3/);
+    assert.match(shown[1], /5/);
     await page.locator('#round').getByText('No round is open.').waitFor();
   }
   await a.locator('.badge', { hasText: 'proposed 2' }).waitFor();
