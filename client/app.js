@@ -31,6 +31,12 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/** Appends children to el, skipping null/undefined/false (Element.append would write "null"). */
+function add(el, ...children) {
+  el.append(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
+  return el;
+}
+
 function show(...nodes) {
   app.replaceChildren(...nodes);
 }
@@ -371,11 +377,11 @@ function boardScreen(planning) {
 
     const rounds = openRounds(s);
     const roundSection = h('section', { class: 'card', 'aria-labelledby': 'round-h', id: 'round' }, h('h2', { id: 'round-h' }, 'Open round'));
-    if (!rounds.length) roundSection.append(h('p', { class: 'muted' }, 'No round is open.'));
+    if (!rounds.length) add(roundSection, h('p', { class: 'muted' }, 'No round is open.'));
     for (const r of rounds) {
       const members = Object.values(s.participants).filter((p) => p.role === 'member' && !p.removed);
       const notVoted = members.filter((m) => r.items.some((i) => !(r.votes?.[i] || {})[m.id]));
-      roundSection.append(
+      add(roundSection, 
         h('p', {}, 'Deadline: ', h('time', { datetime: new Date(r.deadline / 1000).toISOString() }, fmtDeadline(r.deadline))),
         h('p', { class: 'not-voted' }, 'Not voted yet: ', notVoted.length ? notVoted.map((m) => m.name).join(', ') : 'everyone voted'),
       );
@@ -383,7 +389,7 @@ function boardScreen(planning) {
     if (ctx) {
       const item = s.items[ctx.item];
       const mine = (ctx.round.votes?.[ctx.item] || {})[me.participant];
-      roundSection.append(
+      add(roundSection, 
         h('h3', {}, 'Your vote on ', h('em', {}, item?.draft.title || '')),
         h(
           'div',
@@ -484,7 +490,7 @@ function renderItem(s, it, me, names, ui, render, send) {
   const revealed = lastRound?.revealed?.[it.id];
   const li = h('li', { class: 'item', dataset: { item: it.id } });
   const selectable = isFac && !inOpen && !it.estimate && (s.phase === 'async' || s.phase === 'sync');
-  li.append(
+  add(li, 
     h(
       'div',
       { class: 'item-head' },
@@ -514,7 +520,7 @@ function renderItem(s, it, me, names, ui, render, send) {
   );
   if (inOpen) {
     const voters = Object.entries(votes);
-    li.append(
+    add(li, 
       h(
         'div',
         { class: 'votes', 'aria-label': 'Votes' },
@@ -530,7 +536,7 @@ function renderItem(s, it, me, names, ui, render, send) {
       ),
     );
   } else if (revealed?.length) {
-    li.append(
+    add(li, 
       h(
         'div',
         { class: 'votes revealed', 'aria-label': 'Revealed votes' },

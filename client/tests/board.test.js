@@ -81,6 +81,7 @@ test('two people plan: create, invite, join, propose, open a round, vote hidden,
     await a.locator('#items .item-title', { hasText: title }).waitFor();
   }
   await a.locator('#items').getByText('Logout clears the session').waitFor();
+  assert.ok(!(await a.locator('#items').innerText()).includes('null'), 'no "null" rendered');
 
   // Ann joins with the copied member link, in her own browser context.
   const ann = await browser.newContext();
