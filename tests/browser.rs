@@ -111,3 +111,47 @@ async fn read_all(mut r: impl tokio::io::AsyncRead + Unpin) -> String {
     let _ = r.read_to_string(&mut s).await;
     s
 }
+
+/// The client's files are served by the binary with their content types; `index.html` is never
+/// cached; unknown paths are 404 and the API still answers as before.
+#[tokio::test]
+async fn client_files_are_served_embedded() {
+    let server = TestServer::start(sqlite()).await;
+    for (path, ty) in [
+        ("/", "text/html; charset=utf-8"),
+        ("/index.html", "text/html; charset=utf-8"),
+        ("/app.js", "text/javascript; charset=utf-8"),
+        ("/api.js", "text/javascript; charset=utf-8"),
+        ("/socket.js", "text/javascript; charset=utf-8"),
+        ("/state.js", "text/javascript; charset=utf-8"),
+        ("/style.css", "text/css; charset=utf-8"),
+    ] {
+        let resp = server
+            .http
+            .get(format!("{}{path}", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "{path}");
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        assert_eq!(header("content-type").as_deref(), Some(ty), "{path}");
+        let cache = header("cache-control").unwrap_or_default();
+        if path == "/" || path == "/index.html" {
+            assert_eq!(cache, "no-store", "{path}");
+        } else {
+            assert_eq!(cache, "no-cache", "{path}");
+        }
+        assert!(!resp.text().await.unwrap().is_empty(), "{path}");
+    }
+    assert_eq!(server.get_text("/nope.js").await.0, 404);
+    assert_eq!(server.get_text("/healthz").await, (200, "ok".to_string()));
+    let (status, body) = server.get("/api/plannings/not-a-uuid", Some("x")).await;
+    assert!(
+        status == 400 || status == 401 || status == 404,
+        "{status} {body}"
+    );
+}
