@@ -9,10 +9,12 @@
 //! - [`cluster`]: hearing about other nodes' appends (PostgreSQL LISTEN/NOTIFY + polling);
 //! - [`scheduler`]: durable jobs (round deadlines, webhook deliveries) that survive restarts;
 //! - [`webhook`]: outbound webhooks (URL policy, signing, delivery); [`webhook_api`]: their routes;
+//! - [`client`]: the embedded web client, served at `/`;
 //! - [`error`], [`metrics`], [`auth`], [`rate`]: the plumbing.
 
 pub mod api;
 pub mod auth;
+pub mod client;
 pub mod cluster;
 pub mod error;
 pub mod metrics;
@@ -157,6 +159,7 @@ pub fn router(app: AppState) -> Router {
                 },
             ),
         )
+        .fallback(client::serve)
         .with_state(app)
 }
 

@@ -1,0 +1,141 @@
+// End-to-end test of the web client in Debian's Chromium (playwright-core, no browser
+// download), against a real sprintlog server whose base URL is in SPRINTLOG_BASE_URL.
+// Started by `cargo test --test browser` (tests/browser.rs), which starts the server.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+
+const BASE = process.env.SPRINTLOG_BASE_URL;
+const SHOTS = process.env.SPRINTLOG_SCREENSHOTS || '/tmp';
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+let browser;
+const problems = [];
+
+function watch(page, who) {
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(`${who} console: ${msg.text()}`);
+  });
+  page.on('response', (r) => {
+    if (r.status() >= 400) problems.push(`${who} HTTP ${r.status()} for ${r.url()}`);
+  });
+  page.on('pageerror', (err) => problems.push(`${who} page error: ${err.message}`));
+  page.setDefaultTimeout(10_000);
+  return page;
+}
+
+before(async () => {
+  assert.ok(BASE, 'SPRINTLOG_BASE_URL must be set');
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+test('two people plan: create, invite, join, propose, open a round, vote hidden, reveal on close', async () => {
+  // Fran creates a planning.
+  const fran = await browser.newContext({ permissions: ['clipboard-read', 'clipboard-write'] });
+  const a = watch(await fran.newPage(), 'Fran');
+  await a.goto(`${BASE}/`);
+  await a.getByLabel('Title').fill('Sprint 42');
+  await a.getByLabel('Your name').fill('Fran');
+  await a.getByRole('button', { name: 'Create planning' }).click();
+  const memberField = a.locator('#link-member');
+  await memberField.waitFor();
+  assert.match(await a.locator('#link-facilitator').inputValue(), /#\/p\/[0-9a-f-]+\?token=/);
+  await a.getByRole('button', { name: 'Copy Member invite link' }).click();
+  await a.getByText('Copied').first().waitFor();
+  const copied = await a.evaluate(() => navigator.clipboard.readText());
+  assert.equal(copied, await memberField.inputValue(), 'the copy button copies the member link');
+  assert.match(copied, /#\/join\/[0-9a-f-]+\?invite=/);
+  // "My plannings" lists it.
+  await a.locator('ul.mine').getByText('Sprint 42').waitFor();
+
+  // Fran opens the board, starts the async review and proposes two items.
+  await a.locator('#open-board').click();
+  await a.locator('#planning-title').getByText('Sprint 42').waitFor();
+  await a.locator('#conn[data-state="online"]').waitFor();
+  await a.locator('#to-async').click();
+  await a.locator('#phase').getByText('async').waitFor();
+  for (const [title, ac] of [
+    ['Login with SSO', 'Works with Okta\nLogout clears the session'],
+    ['Export CSV', 'Has a header row'],
+  ]) {
+    await a.locator('#item-title').fill(title);
+    await a.locator('#item-ac').fill(ac);
+    await a.locator('#propose').click();
+    await a.locator('#items .item-title', { hasText: title }).waitFor();
+  }
+  await a.locator('#items').getByText('Logout clears the session').waitFor();
+  assert.ok(!(await a.locator('#items').innerText()).includes('null'), 'no "null" rendered');
+
+  // Ann joins with the copied member link, in her own browser context.
+  const ann = await browser.newContext();
+  const b = watch(await ann.newPage(), 'Ann');
+  await b.goto(copied);
+  await b.getByLabel('Your name').fill('Ann');
+  await b.getByRole('button', { name: 'Join' }).click();
+  await b.locator('#planning-title').getByText('Sprint 42').waitFor();
+  assert.ok(!(await b.url()).includes('invite='), 'the join redirects to the board');
+  await b.locator('#items').getByText('Login with SSO').waitFor();
+
+  // Fran opens a round on both items.
+  await a.locator('.people').getByText('Ann (member)').waitFor();
+  await a.getByLabel('Select Login with SSO for a round').check();
+  await a.getByLabel('Select Export CSV for a round').check();
+  await a.locator('#open-round').click();
+  await a.locator('#round .not-voted').getByText('Ann').waitFor();
+
+  // Ann votes with the keyboard: "3" is the third Fibonacci card, "2".
+  await b.locator('.deck .vcard').first().waitFor();
+  await b.locator('#round h3').getByText('Login with SSO').waitFor();
+  await b.keyboard.press('3');
+  await b.locator('.deck .vcard.mine', { hasText: '2' }).waitFor();
+  await b.locator('#my-vote').getByText('2').waitFor();
+  assert.match(await b.locator('.item .vote.mine').first().innerText(), /2/);
+
+  // Fran sees that Ann voted, face down, without the value.
+  const annVote = a.locator('.item .vote.down', { hasText: 'Ann' });
+  await annVote.waitFor();
+  assert.equal((await annVote.innerText()).trim(), 'Ann', 'the card is face down');
+  assert.equal(await a.locator('.vote.up').count(), 0, 'nothing revealed yet');
+  await a.locator('#round .not-voted').getByText('Ann').waitFor(); // one item left
+  await a.screenshot({ path: `${SHOTS}/board.png`, fullPage: true });
+  await b.screenshot({ path: `${SHOTS}/board-member.png`, fullPage: true });
+
+  // Ann votes on the second item ("5" is the fifth card, "5"): every member has voted,
+  // the round closes, the votes converge and are revealed to everyone.
+  await b.locator('#next-item').click();
+  await b.locator('#round h3').getByText('Export CSV').waitFor();
+  await b.keyboard.press('5');
+  for (const page of [a, b]) {
+    await page.locator('.votes.revealed .vote.up').nth(1).waitFor();
+    const shown = await page.locator('.votes.revealed').allInnerTexts();
+    assert.equal(shown.length, 2);
+    assert.match(shown[0], /2/);
+    assert.match(shown[1], /5/);
+    await page.locator('#round').getByText('No round is open.').waitFor();
+  }
+  await a.locator('.badge', { hasText: 'proposed 2' }).waitFor();
+  await a.screenshot({ path: `${SHOTS}/board-revealed.png`, fullPage: true });
+
+  // Offline/reconnect is not tested here: Playwright's setOffline does not close open
+  // websockets; that needs a server-side cut or a killable proxy (next slice).
+  assert.deepEqual(problems, [], 'no console errors');
+  await fran.close();
+  await ann.close();
+});
