@@ -49,7 +49,7 @@ struct FanArgs {
     /// Websocket clients (members) connected to the planning.
     #[arg(long, default_value_t = 100)]
     members: usize,
-    /// Commands streamed from one client (alternating CastVote / WithdrawVote: one event each).
+    /// Commands streamed from one client (CastVote, changing the card each time: one event each).
     #[arg(long, default_value_t = 1000)]
     votes: usize,
     /// Commands in flight (sent, not yet acknowledged). 1 = one vote at a time into an idle
@@ -240,17 +240,18 @@ async fn command(
     .await
 }
 
-/// The id in `data.<field>` of the last event of `kind` in the log.
+/// The id in `data.<field>` of the last event of `kind` among the 1000 after `after`.
 async fn find_in_log(
     http: &reqwest::Client,
     base: &str,
     p: &Planning,
+    after: u64,
     kind: &str,
     field: &str,
 ) -> Result<String> {
     let v: Value = http
         .get(format!(
-            "{base}/api/plannings/{}/events?after=0&limit=1000",
+            "{base}/api/plannings/{}/events?after={after}&limit=1000",
             p.id
         ))
         .bearer_auth(&p.token)
@@ -335,6 +336,8 @@ struct Arrivals {
     last_ns: Vec<AtomicU64>,
     count: Vec<AtomicU32>,
     total: AtomicU64,
+    /// Frames other than events (presence, acks…) received by all clients.
+    other: AtomicU64,
 }
 
 impl Arrivals {
@@ -345,6 +348,7 @@ impl Arrivals {
             last_ns: (0..n).map(|_| AtomicU64::new(0)).collect(),
             count: (0..n).map(|_| AtomicU32::new(0)).collect(),
             total: AtomicU64::new(0),
+            other: AtomicU64::new(0),
         }
     }
 
@@ -395,7 +399,11 @@ async fn reader(
             continue;
         };
         let text: &str = &text;
-        if let Some(seq) = seq_of(text) {
+        let seq = seq_of(text);
+        if seq.is_none() {
+            arrivals.other.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(seq) = seq {
             arrivals.record(seq);
             if let Some((Mode::Baseline, tx)) = &acks {
                 let _ = tx.send(OpResult::Acked {
@@ -450,6 +458,9 @@ struct FanReport {
     /// Latencies send → last client, in microseconds, sorted.
     lat_us: Vec<u64>,
     cpu: Option<proc_stat::Cpu>,
+    /// Non-event frames received after connecting, before the stream (presence), and the wait.
+    settle_frames: u64,
+    settle_s: f64,
 }
 
 fn pct(sorted: &[u64], p: f64) -> f64 {
@@ -492,6 +503,7 @@ impl FanReport {
                 "max": pct(&self.lat_us, 100.0),
             },
             "server_cpu_us_per_delivery": cpu.map(|(u, s)| json!({"user": u, "system": s})),
+            "settle": {"frames": self.settle_frames, "s": self.settle_s},
         })
     }
 
@@ -505,7 +517,8 @@ impl FanReport {
         format!(
             "{} fan-out: {} members, {} commands (window {}{}), {} acked, {} refused\n  \
              {} deliveries in {:.2} s = {:.0} deliveries/s\n  \
-             send → last client: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms{}",
+             send → last client: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms{}\n  \
+             before the stream: {} non-event frames received while connecting, settled in {:.1} s",
             self.target,
             self.members,
             self.votes,
@@ -524,7 +537,9 @@ impl FanReport {
             pct(&self.lat_us, 95.0),
             pct(&self.lat_us, 99.0),
             pct(&self.lat_us, 100.0),
-            cpu
+            cpu,
+            self.settle_frames,
+            self.settle_s
         )
     }
 }
@@ -566,6 +581,22 @@ async fn run_fanout(room: Room, f: &FanArgs) -> Result<FanReport> {
     }
     drop(ack_tx);
     let mut sink = sender.ok_or("no members")?;
+
+    // Let the connect storm settle (every connect broadcasts presence to the room): start only
+    // after 500 ms without any frame, at most 60 s.
+    let settle = Instant::now();
+    let mut seen = arrivals.other.load(Ordering::Relaxed);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = arrivals.other.load(Ordering::Relaxed);
+        if now == seen || settle.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+        seen = now;
+    }
+    let settle_frames = seen;
+    let settle_s = settle.elapsed().as_secs_f64();
+    arrivals.other.store(0, Ordering::Relaxed);
 
     let cpu_before = cpu_of.as_ref().and_then(proc_stat::Source::read);
     let send_ns: Vec<AtomicU64> = (0..f.votes).map(|_| AtomicU64::new(0)).collect();
@@ -662,6 +693,8 @@ async fn run_fanout(room: Room, f: &FanArgs) -> Result<FanReport> {
         elapsed: Duration::from_nanos(last_ns - start_ns),
         lat_us,
         cpu,
+        settle_frames,
+        settle_s,
     })
 }
 
@@ -709,7 +742,7 @@ async fn fanout_sprintlog(a: &SprintlogFanout) -> Result<FanReport> {
         json!({"type": "ProposeItem", "draft": {"title": "Load item"}}),
     )
     .await?;
-    let item = find_in_log(&http, &base, &p, "ItemProposed", "item").await?;
+    let item = find_in_log(&http, &base, &p, 0, "ItemProposed", "item").await?;
     command(
         &http,
         &base,
@@ -729,7 +762,7 @@ async fn fanout_sprintlog(a: &SprintlogFanout) -> Result<FanReport> {
     )
     .await?;
     let head = v["head"].as_u64().ok_or("no head")?;
-    let round = find_in_log(&http, &base, &p, "RoundOpened", "round").await?;
+    let round = find_in_log(&http, &base, &p, head - 1, "RoundOpened", "round").await?;
     let ws_base = base.replacen("http://", "ws://", 1);
     let urls = tokens
         .iter()
@@ -739,13 +772,11 @@ async fn fanout_sprintlog(a: &SprintlogFanout) -> Result<FanReport> {
         t.contains("\"type\":\"caught_up\"")
     })
     .await?;
+    // Votes cast and changed (one `VoteCast` each). Not alternated with `WithdrawVote`: pipelined
+    // commands from one socket are not decided in send order (a withdrawal can overtake its vote).
     let frame = move |i: usize| {
-        let cmd = if i % 2 == 0 {
-            let card = if i % 4 == 0 { "5" } else { "8" };
-            json!({"type": "CastVote", "round": round, "item": item, "card": card})
-        } else {
-            json!({"type": "WithdrawVote", "round": round, "item": item})
-        };
+        let card = if i % 2 == 0 { "5" } else { "8" };
+        let cmd = json!({"type": "CastVote", "round": round, "item": item, "card": card});
         json!({"type": "command", "op": format!("v{i}"), "command": cmd}).to_string()
     };
     run_fanout(
