@@ -21,7 +21,8 @@ pub struct Baseline {
 }
 
 /// Starts the server on 127.0.0.1:0 in a new thread (it lives until the process exits).
-pub fn start(cpu: Option<usize>) -> std::io::Result<Baseline> {
+/// `nodelay` sets TCP_NODELAY on accepted sockets (axum::serve, hence sprintlog, does not).
+pub fn start(cpu: Option<usize>, nodelay: bool) -> std::io::Result<Baseline> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("baseline".into())
@@ -57,6 +58,9 @@ pub fn start(cpu: Option<usize>) -> std::io::Result<Baseline> {
                 let _ = tx.send(Ok(Baseline { addr, tid }));
                 let (feed, _) = broadcast::channel::<Message>(QUEUE);
                 while let Ok((stream, _)) = listener.accept().await {
+                    if nodelay {
+                        let _ = stream.set_nodelay(true);
+                    }
                     tokio::spawn(connection(stream, feed.clone()));
                 }
             });

@@ -68,6 +68,9 @@ struct FanArgs {
     /// Pin the baseline server's thread to this CPU (with `taskset`), as the real server is.
     #[arg(long)]
     baseline_cpu: Option<usize>,
+    /// Set TCP_NODELAY on the baseline server's sockets (off by default, as in axum::serve).
+    #[arg(long)]
+    baseline_nodelay: bool,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -794,7 +797,7 @@ async fn fanout_sprintlog(a: &SprintlogFanout) -> Result<FanReport> {
 }
 
 async fn fanout_baseline(f: &FanArgs) -> Result<FanReport> {
-    let server = baseline::start(f.baseline_cpu)?;
+    let server = baseline::start(f.baseline_cpu, f.baseline_nodelay)?;
     let url = format!("ws://{}/", server.addr);
     let sockets = connect_all(vec![url; f.members], f.connect_concurrency, |t| {
         t.contains("\"type\":\"hello\"")
@@ -903,9 +906,18 @@ async fn replay(a: &ReplayArgs) -> Result<(String, Value)> {
         let mut sock = connect(&ws).await?;
         let (mut events, mut snapshot, mut bytes) = (0u64, false, 0u64);
         let head;
+        let run_deadline = t + Duration::from_secs(20);
+        let mut seen: Vec<String> = Vec::new();
         loop {
-            let Some(msg) = sock.next().await else {
-                return Err("socket closed before caught_up".into());
+            let next = tokio::time::timeout_at(run_deadline.into(), sock.next()).await;
+            let Ok(next) = next else {
+                return Err(format!(
+                    "no caught_up within 20 s; received {events} event frames and {seen:?}"
+                )
+                .into());
+            };
+            let Some(msg) = next else {
+                return Err(format!("socket closed before caught_up; received {seen:?}").into());
             };
             let Message::Text(text) = msg? else { continue };
             bytes += text.len() as u64;
@@ -915,8 +927,15 @@ async fn replay(a: &ReplayArgs) -> Result<(String, Value)> {
                 break;
             } else if text.starts_with("{\"type\":\"snapshot\"") {
                 snapshot = true;
+                seen.push(format!(
+                    "snapshot ({} bytes) after {:.1} ms",
+                    text.len(),
+                    t.elapsed().as_secs_f64() * 1e3
+                ));
             } else if seq_of(&text).is_some() {
                 events += 1;
+            } else {
+                seen.push(text.chars().take(40).collect());
             }
         }
         let dt = t.elapsed();
