@@ -1,0 +1,975 @@
+//! sprintlog-loadtest: drives a running sprintlog over its public protocol only (REST + websocket)
+//! and compares it with a minimal broadcast server built into the tool (`baseline`), the limit of
+//! this stack on this machine. Load only ever targets loopback; every loop is bounded in count and
+//! time (`--timeout-secs`).
+//!
+//! Scenarios (issue 7): `fanout`, `baseline`, `compare`, `replay`. Still to do: `rooms`,
+//! `connections`.
+
+mod baseline;
+mod proc_stat;
+
+use clap::{Args, Parser, Subcommand};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_tungstenite::tungstenite::Message;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+type Result<T> = std::result::Result<T, Error>;
+
+/// Load tests for sprintlog (loopback only).
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// One planning with N members connected; one member streams V votes/withdrawals; reports
+    /// send → last-client-received latency and deliveries/s.
+    Fanout(SprintlogFanout),
+    /// The same fan-out traffic against a minimal broadcast server inside this tool
+    /// (tokio-tungstenite, one pre-serialised frame per message, no log, no domain).
+    Baseline(FanArgs),
+    /// `baseline` then `fanout` in the same run; prints both and the ratios.
+    Compare(SprintlogFanout),
+    /// Seed a planning with E events over REST, then time a new client from connect to
+    /// `caught_up`.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+struct FanArgs {
+    /// Websocket clients (members) connected to the planning.
+    #[arg(long, default_value_t = 100)]
+    members: usize,
+    /// Commands streamed from one client (CastVote, changing the card each time: one event each).
+    #[arg(long, default_value_t = 1000)]
+    votes: usize,
+    /// Commands in flight (sent, not yet acknowledged). 1 = one vote at a time into an idle
+    /// room (pure latency); larger values saturate the server.
+    #[arg(long, default_value_t = 1)]
+    window: usize,
+    /// Commands per second (0: as fast as the window allows).
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    /// Give up after this many seconds (the whole scenario).
+    #[arg(long, default_value_t = 120)]
+    timeout_secs: u64,
+    /// Connections and joins opened at once during setup.
+    #[arg(long, default_value_t = 32)]
+    connect_concurrency: usize,
+    /// Pin the baseline server's thread to this CPU (with `taskset`), as the real server is.
+    #[arg(long)]
+    baseline_cpu: Option<usize>,
+    /// Set TCP_NODELAY on the baseline server's sockets (off by default, as in axum::serve).
+    #[arg(long)]
+    baseline_nodelay: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+struct SprintlogFanout {
+    /// sprintlog's base URL, e.g. http://127.0.0.1:8080 (loopback only).
+    #[arg(long)]
+    url: String,
+    /// The server's pid: reports its CPU per delivery from /proc/<pid>/stat.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    #[command(flatten)]
+    fan: FanArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+struct ReplayArgs {
+    /// sprintlog's base URL (loopback only).
+    #[arg(long)]
+    url: String,
+    /// Events to seed (comments posted over REST).
+    #[arg(long, default_value_t = 5000)]
+    events: usize,
+    /// Seeding requests in flight at once.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Late joiners timed one after the other (the report gives each and the median).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Give up after this many seconds (the whole scenario).
+    #[arg(long, default_value_t = 300)]
+    timeout_secs: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let out = match cli.cmd {
+        Cmd::Fanout(a) => bounded(a.fan.timeout_secs, fanout_sprintlog(&a))
+            .await
+            .map(|r| (r.human(), r.json(), a.fan.json)),
+        Cmd::Baseline(f) => bounded(f.timeout_secs, fanout_baseline(&f))
+            .await
+            .map(|r| (r.human(), r.json(), f.json)),
+        Cmd::Compare(a) => bounded(2 * a.fan.timeout_secs, compare(&a))
+            .await
+            .map(|(h, j)| (h, j, a.fan.json)),
+        Cmd::Replay(a) => bounded(a.timeout_secs, replay(&a))
+            .await
+            .map(|(h, j)| (h, j, a.json)),
+    };
+    match out {
+        Ok((human, json, as_json)) => {
+            if as_json {
+                println!("{}", serde_json::to_string_pretty(&json).unwrap());
+            } else {
+                println!("{human}");
+            }
+        }
+        Err(e) => {
+            eprintln!("sprintlog-loadtest: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn bounded<T>(secs: u64, f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::time::timeout(Duration::from_secs(secs), f)
+        .await
+        .map_err(|_| format!("gave up after {secs} s (--timeout-secs)"))?
+}
+
+/// Refuses anything but loopback: this tool must never load another machine.
+fn loopback(url: &str) -> Result<String> {
+    let url = url.trim_end_matches('/');
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("--url must be http://127.x.x.x:PORT, http://localhost:PORT or http://[::1]:PORT")?;
+    let host = if let Some(v6) = rest.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        rest.split([':', '/']).next().unwrap_or("")
+    };
+    let ok = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false);
+    if !ok {
+        return Err(format!("refusing non-loopback target {host:?}").into());
+    }
+    Ok(url.to_string())
+}
+
+fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// REST helpers
+// ---------------------------------------------------------------------------------------------
+
+struct Planning {
+    id: String,
+    token: String,
+    member_invite: String,
+}
+
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    body: Value,
+) -> Result<Value> {
+    let mut req = http.post(url).json(&body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await?;
+    let status = resp.status();
+    let v: Value = resp.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        return Err(format!("POST {url}: {status} {v}").into());
+    }
+    Ok(v)
+}
+
+async fn create_planning(http: &reqwest::Client, base: &str, title: &str) -> Result<Planning> {
+    let v = post(
+        http,
+        &format!("{base}/api/plannings"),
+        None,
+        json!({"title": title, "name": "Loadtest facilitator"}),
+    )
+    .await?;
+    let s = |k: &str| -> Result<String> {
+        Ok(v[k]
+            .as_str()
+            .ok_or_else(|| format!("no {k} in {v}"))?
+            .to_string())
+    };
+    Ok(Planning {
+        id: s("planning")?,
+        token: s("token")?,
+        member_invite: s("member_invite")?,
+    })
+}
+
+async fn command(
+    http: &reqwest::Client,
+    base: &str,
+    p: &Planning,
+    op: &str,
+    cmd: Value,
+) -> Result<Value> {
+    post(
+        http,
+        &format!("{base}/api/plannings/{}/commands", p.id),
+        Some(&p.token),
+        json!({"client_op_id": op, "command": cmd}),
+    )
+    .await
+}
+
+/// The id in `data.<field>` of the last event of `kind` among the 1000 after `after`.
+async fn find_in_log(
+    http: &reqwest::Client,
+    base: &str,
+    p: &Planning,
+    after: u64,
+    kind: &str,
+    field: &str,
+) -> Result<String> {
+    let v: Value = http
+        .get(format!(
+            "{base}/api/plannings/{}/events?after={after}&limit=1000",
+            p.id
+        ))
+        .bearer_auth(&p.token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    v["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .rev()
+        .find(|e| e["kind"] == kind)
+        .and_then(|e| e["data"][field].as_str())
+        .map(str::to_string)
+        .ok_or_else(|| format!("no {kind} in the log").into())
+}
+
+/// Joins `n` members (bounded concurrency); returns their tokens.
+async fn join_members(
+    http: &reqwest::Client,
+    base: &str,
+    p: &Planning,
+    n: usize,
+    concurrency: usize,
+) -> Result<Vec<String>> {
+    let sem = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let (http, sem) = (http.clone(), sem.clone());
+        let url = format!("{base}/api/plannings/{}/join", p.id);
+        let invite = p.member_invite.clone();
+        tasks.push(tokio::spawn(async move {
+            let _permit = sem.acquire_owned().await?;
+            let v = post(
+                &http,
+                &url,
+                None,
+                json!({"invite": invite, "name": format!("m{i}")}),
+            )
+            .await?;
+            v["token"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| Error::from(format!("no token in {v}")))
+        }));
+    }
+    let mut tokens = Vec::with_capacity(n);
+    for t in tasks {
+        tokens.push(t.await??);
+    }
+    Ok(tokens)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fan-out measurement (shared by sprintlog and the baseline)
+// ---------------------------------------------------------------------------------------------
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(url: &str) -> Result<Ws> {
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
+    Ok(ws)
+}
+
+/// The `seq` of an event frame, read without parsing the JSON (only event frames carry `seq`).
+fn seq_of(text: &str) -> Option<u64> {
+    let i = text.find("\"seq\":")? + 6;
+    let digits: &str = &text[i..];
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    digits[..end].parse().ok()
+}
+
+/// What every receiving client records: per event (seq − base − 1), the latest arrival and how
+/// many clients got it.
+struct Arrivals {
+    t0: Instant,
+    base: u64,
+    last_ns: Vec<AtomicU64>,
+    count: Vec<AtomicU32>,
+    total: AtomicU64,
+    /// Frames other than events (presence, acks…) received by all clients.
+    other: AtomicU64,
+}
+
+impl Arrivals {
+    fn new(base: u64, n: usize) -> Self {
+        Arrivals {
+            t0: Instant::now(),
+            base,
+            last_ns: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            count: (0..n).map(|_| AtomicU32::new(0)).collect(),
+            total: AtomicU64::new(0),
+            other: AtomicU64::new(0),
+        }
+    }
+
+    fn ns(&self) -> u64 {
+        self.t0.elapsed().as_nanos() as u64
+    }
+
+    fn record(&self, seq: u64) {
+        if seq <= self.base {
+            return;
+        }
+        let i = (seq - self.base - 1) as usize;
+        if i < self.last_ns.len() {
+            let now = self.ns();
+            self.last_ns[i].fetch_max(now, Ordering::Relaxed);
+            self.count[i].fetch_add(1, Ordering::Relaxed);
+            self.total.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What the sending client learns of its own op: acknowledged (with the seq) or refused.
+enum OpResult {
+    Acked { op: usize, seq: u64 },
+    Refused,
+}
+
+#[derive(Clone, Copy)]
+enum Mode {
+    /// Acks are `{"type":"ack","op":"v<i>","first":seq}` frames.
+    Sprintlog,
+    /// No acks: the sender's own copy of the rebroadcast frame (seq = op + 1) is its ack.
+    Baseline,
+}
+
+/// Reads one client's socket until `stop`: records event arrivals, and for the sender forwards
+/// acks/errors.
+async fn reader(
+    mut stream: futures_util::stream::SplitStream<Ws>,
+    arrivals: Arc<Arrivals>,
+    acks: Option<(Mode, mpsc::UnboundedSender<OpResult>)>,
+) {
+    while let Some(Ok(msg)) = stream.next().await {
+        let Message::Text(text) = msg else {
+            if let Message::Close(_) = msg {
+                break;
+            }
+            continue;
+        };
+        let text: &str = &text;
+        let seq = seq_of(text);
+        if seq.is_none() {
+            arrivals.other.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(seq) = seq {
+            arrivals.record(seq);
+            if let Some((Mode::Baseline, tx)) = &acks {
+                let _ = tx.send(OpResult::Acked {
+                    op: seq.saturating_sub(1) as usize,
+                    seq,
+                });
+            }
+        } else if let Some((Mode::Sprintlog, tx)) = &acks {
+            if text.contains("\"type\":\"ack\"") || text.contains("\"type\":\"error\"") {
+                let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+                let op = v["op"]
+                    .as_str()
+                    .and_then(|o| o.strip_prefix('v'))
+                    .and_then(|o| o.parse::<usize>().ok());
+                match (v["type"].as_str(), op, v["first"].as_u64()) {
+                    (Some("ack"), Some(op), Some(seq)) => {
+                        let _ = tx.send(OpResult::Acked { op, seq });
+                    }
+                    (Some("error"), Some(_), _) => {
+                        eprintln!("refused: {text}");
+                        let _ = tx.send(OpResult::Refused);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// Waits for the first frame matching `pred` (bounded by the caller's timeout).
+async fn wait_for(ws: &mut Ws, pred: impl Fn(&str) -> bool) -> Result<String> {
+    while let Some(msg) = ws.next().await {
+        if let Message::Text(t) = msg? {
+            if pred(&t) {
+                return Ok(t.to_string());
+            }
+        }
+    }
+    Err("socket closed before the expected frame".into())
+}
+
+struct FanReport {
+    target: &'static str,
+    members: usize,
+    votes: usize,
+    window: usize,
+    rate: f64,
+    acked: usize,
+    refused: usize,
+    delivered: u64,
+    elapsed: Duration,
+    /// Latencies send → last client, in microseconds, sorted.
+    lat_us: Vec<u64>,
+    cpu: Option<proc_stat::Cpu>,
+    /// Non-event frames received after connecting, before the stream (presence), and the wait.
+    settle_frames: u64,
+    settle_s: f64,
+}
+
+fn pct(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+impl FanReport {
+    fn rate_per_s(&self) -> f64 {
+        self.delivered as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    fn cpu_per_delivery(&self) -> Option<(f64, f64)> {
+        let c = self.cpu?;
+        let d = self.delivered.max(1) as f64;
+        Some((c.user_us as f64 / d, c.sys_us as f64 / d))
+    }
+
+    fn json(&self) -> Value {
+        let cpu = self.cpu_per_delivery();
+        json!({
+            "scenario": "fanout",
+            "target": self.target,
+            "members": self.members,
+            "votes": self.votes,
+            "window": self.window,
+            "rate": self.rate,
+            "acked": self.acked,
+            "refused": self.refused,
+            "deliveries": self.delivered,
+            "elapsed_s": self.elapsed.as_secs_f64(),
+            "deliveries_per_s": self.rate_per_s(),
+            "latency_ms": {
+                "p50": pct(&self.lat_us, 50.0),
+                "p95": pct(&self.lat_us, 95.0),
+                "p99": pct(&self.lat_us, 99.0),
+                "max": pct(&self.lat_us, 100.0),
+            },
+            "server_cpu_us_per_delivery": cpu.map(|(u, s)| json!({"user": u, "system": s})),
+            "settle": {"frames": self.settle_frames, "s": self.settle_s},
+        })
+    }
+
+    fn human(&self) -> String {
+        let cpu = match self.cpu_per_delivery() {
+            Some((u, s)) => {
+                format!("\n  server CPU per delivery: {u:.2} µs user, {s:.2} µs system")
+            }
+            None => String::new(),
+        };
+        format!(
+            "{} fan-out: {} members, {} commands (window {}{}), {} acked, {} refused\n  \
+             {} deliveries in {:.2} s = {:.0} deliveries/s\n  \
+             send → last client: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms{}\n  \
+             before the stream: {} non-event frames received while connecting, settled in {:.1} s",
+            self.target,
+            self.members,
+            self.votes,
+            self.window,
+            if self.rate > 0.0 {
+                format!(", {}/s", self.rate)
+            } else {
+                String::new()
+            },
+            self.acked,
+            self.refused,
+            self.delivered,
+            self.elapsed.as_secs_f64(),
+            self.rate_per_s(),
+            pct(&self.lat_us, 50.0),
+            pct(&self.lat_us, 95.0),
+            pct(&self.lat_us, 99.0),
+            pct(&self.lat_us, 100.0),
+            cpu,
+            self.settle_frames,
+            self.settle_s
+        )
+    }
+}
+
+/// Where the fan-out runs: the sockets (connected, caught up), and how to make frame `i`.
+struct Room {
+    target: &'static str,
+    mode: Mode,
+    sockets: Vec<Ws>,
+    base: u64,
+    frame: Box<dyn Fn(usize) -> String + Send>,
+    cpu_of: Option<proc_stat::Source>,
+}
+
+async fn run_fanout(room: Room, f: &FanArgs) -> Result<FanReport> {
+    let Room {
+        target,
+        mode,
+        sockets,
+        base,
+        frame,
+        cpu_of,
+    } = room;
+    let n = sockets.len();
+    let arrivals = Arc::new(Arrivals::new(base, f.votes));
+    let (ack_tx, mut ack_rx) = mpsc::unbounded_channel();
+    let mut sender = None;
+    let mut readers = Vec::with_capacity(n);
+    for (i, ws) in sockets.into_iter().enumerate() {
+        let (sink, stream) = ws.split();
+        let acks = if i == 0 {
+            sender = Some(sink);
+            Some((mode, ack_tx.clone()))
+        } else {
+            drop(sink);
+            None
+        };
+        readers.push(tokio::spawn(reader(stream, arrivals.clone(), acks)));
+    }
+    drop(ack_tx);
+    let mut sink = sender.ok_or("no members")?;
+
+    // Let the connect storm settle (every connect broadcasts presence to the room): start only
+    // after 500 ms without any frame, at most 60 s.
+    let settle = Instant::now();
+    let mut seen = arrivals.other.load(Ordering::Relaxed);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = arrivals.other.load(Ordering::Relaxed);
+        if now == seen || settle.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+        seen = now;
+    }
+    let settle_frames = seen;
+    let settle_s = settle.elapsed().as_secs_f64();
+    arrivals.other.store(0, Ordering::Relaxed);
+
+    let cpu_before = cpu_of.as_ref().and_then(proc_stat::Source::read);
+    let send_ns: Vec<AtomicU64> = (0..f.votes).map(|_| AtomicU64::new(0)).collect();
+    let mut seq_of_op: Vec<Option<u64>> = vec![None; f.votes];
+    let (mut acked, mut refused, mut in_flight) = (0usize, 0usize, 0usize);
+    let start_ns = arrivals.ns();
+    let started = Instant::now();
+    let mut next = 0usize;
+    let window = f.window.max(1);
+    while acked + refused < f.votes {
+        // Send while the window and the rate allow.
+        while next < f.votes && in_flight < window {
+            if f.rate > 0.0 {
+                let due = started + Duration::from_secs_f64(next as f64 / f.rate);
+                if Instant::now() < due {
+                    break;
+                }
+            }
+            send_ns[next].store(arrivals.ns(), Ordering::Relaxed);
+            sink.send(Message::text(frame(next))).await?;
+            next += 1;
+            in_flight += 1;
+        }
+        let wait = if f.rate > 0.0 && next < f.votes && in_flight < window {
+            let due = started + Duration::from_secs_f64(next as f64 / f.rate);
+            due.saturating_duration_since(Instant::now())
+        } else {
+            Duration::from_secs(30)
+        };
+        match tokio::time::timeout(wait, ack_rx.recv()).await {
+            Ok(Some(OpResult::Acked { op, seq })) => {
+                if op < f.votes && seq_of_op[op].is_none() {
+                    seq_of_op[op] = Some(seq);
+                    acked += 1;
+                    in_flight -= 1;
+                }
+            }
+            Ok(Some(OpResult::Refused)) => {
+                refused += 1;
+                in_flight -= 1;
+            }
+            Ok(None) => return Err("the sender's socket closed".into()),
+            Err(_) if wait == Duration::from_secs(30) => {
+                return Err(
+                    format!("no ack for 30 s ({acked} acked, {in_flight} in flight)").into(),
+                )
+            }
+            Err(_) => {}
+        }
+    }
+    // Wait (bounded) until every client has every acknowledged event.
+    let expected = (acked * n) as u64;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while arrivals.total.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let cpu = match (
+        cpu_before,
+        cpu_of.as_ref().and_then(proc_stat::Source::read),
+    ) {
+        (Some(a), Some(b)) => Some(b.minus(a)),
+        _ => None,
+    };
+    let _ = sink.close().await;
+    for r in readers {
+        r.abort();
+    }
+    let delivered = arrivals.total.load(Ordering::Relaxed);
+    if delivered < expected {
+        eprintln!("warning: {delivered} of {expected} deliveries arrived within 30 s");
+    }
+    let mut lat_us = Vec::with_capacity(acked);
+    let mut last_ns = start_ns;
+    for (op, seq) in seq_of_op.iter().enumerate() {
+        let Some(seq) = seq else { continue };
+        let i = (seq - base - 1) as usize;
+        if i >= f.votes || arrivals.count[i].load(Ordering::Relaxed) as usize != n {
+            continue;
+        }
+        let got = arrivals.last_ns[i].load(Ordering::Relaxed);
+        last_ns = last_ns.max(got);
+        lat_us.push(got.saturating_sub(send_ns[op].load(Ordering::Relaxed)) / 1000);
+    }
+    lat_us.sort_unstable();
+    Ok(FanReport {
+        target,
+        members: n,
+        votes: f.votes,
+        window,
+        rate: f.rate,
+        acked,
+        refused,
+        delivered,
+        elapsed: Duration::from_nanos(last_ns - start_ns),
+        lat_us,
+        cpu,
+        settle_frames,
+        settle_s,
+    })
+}
+
+/// Opens `urls` with bounded concurrency; each socket is returned once `ready` matched a frame.
+async fn connect_all(
+    urls: Vec<String>,
+    concurrency: usize,
+    ready: fn(&str) -> bool,
+) -> Result<Vec<Ws>> {
+    let sem = Arc::new(Semaphore::new(concurrency.max(1)));
+    let done = Arc::new(AtomicUsize::new(0));
+    let total = urls.len();
+    let mut tasks = Vec::with_capacity(total);
+    for url in urls {
+        let (sem, done) = (sem.clone(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = sem.acquire_owned().await?;
+            let mut ws = connect(&url).await?;
+            wait_for(&mut ws, ready).await?;
+            let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if d % 100 == 0 || d == total {
+                eprint!("\rconnected {d}/{total}");
+            }
+            Ok::<_, Error>(ws)
+        }));
+    }
+    let mut out = Vec::with_capacity(total);
+    for t in tasks {
+        out.push(t.await??);
+    }
+    eprintln!();
+    Ok(out)
+}
+
+async fn fanout_sprintlog(a: &SprintlogFanout) -> Result<FanReport> {
+    let base = loopback(&a.url)?;
+    let f = &a.fan;
+    let http = reqwest::Client::new();
+    let p = create_planning(&http, &base, "loadtest fanout").await?;
+    command(
+        &http,
+        &base,
+        &p,
+        "setup-item",
+        json!({"type": "ProposeItem", "draft": {"title": "Load item"}}),
+    )
+    .await?;
+    let item = find_in_log(&http, &base, &p, 0, "ItemProposed", "item").await?;
+    command(
+        &http,
+        &base,
+        &p,
+        "setup-phase",
+        json!({"type": "ChangePhase", "to": "async"}),
+    )
+    .await?;
+    eprintln!("joining {} members…", f.members);
+    let tokens = join_members(&http, &base, &p, f.members, f.connect_concurrency).await?;
+    let v = command(
+        &http,
+        &base,
+        &p,
+        "setup-round",
+        json!({"type": "OpenRound", "items": [item], "deadline": now_micros() + 3_600_000_000i64}),
+    )
+    .await?;
+    let head = v["head"].as_u64().ok_or("no head")?;
+    let round = find_in_log(&http, &base, &p, head - 1, "RoundOpened", "round").await?;
+    let ws_base = base.replacen("http://", "ws://", 1);
+    let urls = tokens
+        .iter()
+        .map(|t| format!("{ws_base}/ws/plannings/{}?token={t}&since={head}", p.id))
+        .collect();
+    let sockets = connect_all(urls, f.connect_concurrency, |t| {
+        t.contains("\"type\":\"caught_up\"")
+    })
+    .await?;
+    // Votes cast and changed (one `VoteCast` each). Not alternated with `WithdrawVote`: pipelined
+    // commands from one socket are not decided in send order (a withdrawal can overtake its vote).
+    let frame = move |i: usize| {
+        let card = if i % 2 == 0 { "5" } else { "8" };
+        let cmd = json!({"type": "CastVote", "round": round, "item": item, "card": card});
+        json!({"type": "command", "op": format!("v{i}"), "command": cmd}).to_string()
+    };
+    run_fanout(
+        Room {
+            target: "sprintlog",
+            mode: Mode::Sprintlog,
+            sockets,
+            base: head,
+            frame: Box::new(frame),
+            cpu_of: a.server_pid.map(proc_stat::Source::Pid),
+        },
+        f,
+    )
+    .await
+}
+
+async fn fanout_baseline(f: &FanArgs) -> Result<FanReport> {
+    let server = baseline::start(f.baseline_cpu, f.baseline_nodelay)?;
+    let url = format!("ws://{}/", server.addr);
+    let sockets = connect_all(vec![url; f.members], f.connect_concurrency, |t| {
+        t.contains("\"type\":\"hello\"")
+    })
+    .await?;
+    // A frame the size and shape of a redacted VoteCast event frame.
+    let frame = |i: usize| {
+        format!(
+            "{{\"type\":\"event\",\"seq\":{},\"id\":\"0b9d3f8e-6d0c-4b8e-9a57-6f6f2c1f{:04x}\",\
+             \"actor\":\"5a0f2a52-1d8f-4c5a-b6c2-0e2f8e4d7a11\",\"at\":{},\"kind\":\"VoteCast\",\
+             \"data\":{{\"round\":\"6f1b0c3e-2f4a-4f0e-9b1d-7c2a9e8d5f30\",\
+             \"item\":\"9c3e7a1b-5d2f-4e6a-8b0c-1f2e3d4c5b6a\",\
+             \"voter\":\"5a0f2a52-1d8f-4c5a-b6c2-0e2f8e4d7a11\"}}}}",
+            i + 1,
+            i % 0x10000,
+            now_micros()
+        )
+    };
+    run_fanout(
+        Room {
+            target: "baseline",
+            mode: Mode::Baseline,
+            sockets,
+            base: 0,
+            frame: Box::new(frame),
+            cpu_of: server.tid.map(proc_stat::Source::Thread),
+        },
+        f,
+    )
+    .await
+}
+
+async fn compare(a: &SprintlogFanout) -> Result<(String, Value)> {
+    eprintln!("baseline…");
+    let b = fanout_baseline(&a.fan).await?;
+    eprintln!("sprintlog…");
+    let s = fanout_sprintlog(a).await?;
+    let ratio = |x: f64, y: f64| if y > 0.0 { x / y } else { f64::NAN };
+    let rate = ratio(s.rate_per_s(), b.rate_per_s());
+    let p99 = ratio(pct(&s.lat_us, 99.0), pct(&b.lat_us, 99.0));
+    let cpu = match (s.cpu_per_delivery(), b.cpu_per_delivery()) {
+        (Some((su, _)), Some((bu, _))) => Some(ratio(su, bu)),
+        _ => None,
+    };
+    let human = format!(
+        "{}\n{}\nsprintlog / baseline: deliveries/s × {rate:.2}, p99 latency × {p99:.2}{}",
+        b.human(),
+        s.human(),
+        cpu.map(|c| format!(", user CPU per delivery × {c:.2}"))
+            .unwrap_or_default()
+    );
+    let json = json!({
+        "scenario": "compare",
+        "baseline": b.json(),
+        "sprintlog": s.json(),
+        "ratio": {"deliveries_per_s": rate, "p99": p99, "user_cpu_per_delivery": cpu},
+    });
+    Ok((human, json))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replay: a late joiner's connect → caught_up
+// ---------------------------------------------------------------------------------------------
+
+async fn replay(a: &ReplayArgs) -> Result<(String, Value)> {
+    let base = loopback(&a.url)?;
+    let http = reqwest::Client::new();
+    let p = Arc::new(create_planning(&http, &base, "loadtest replay").await?);
+    // Seed: comments in bounded parallel batches (each one event).
+    let seeded = Instant::now();
+    let sem = Arc::new(Semaphore::new(a.concurrency.max(1)));
+    let mut tasks = Vec::with_capacity(a.events);
+    for i in 0..a.events {
+        let (http, sem, p, base) = (http.clone(), sem.clone(), p.clone(), base.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = sem.acquire_owned().await?;
+            command(
+                &http,
+                &base,
+                &p,
+                &format!("seed-{i}"),
+                json!({"type": "PostComment", "kind": "comment",
+                       "text": format!("Seeded comment number {i} for the replay scenario")}),
+            )
+            .await?;
+            Ok::<_, Error>(())
+        }));
+    }
+    for (i, t) in tasks.into_iter().enumerate() {
+        t.await??;
+        if (i + 1) % 1000 == 0 {
+            eprint!("\rseeded {}/{}", i + 1, a.events);
+        }
+    }
+    eprintln!();
+    let seed_s = seeded.elapsed().as_secs_f64();
+    let ws = format!(
+        "{}/ws/plannings/{}?token={}&since=0",
+        base.replacen("http://", "ws://", 1),
+        p.id,
+        p.token
+    );
+    let mut runs = Vec::new();
+    for _ in 0..a.runs.max(1) {
+        let t = Instant::now();
+        let mut sock = connect(&ws).await?;
+        let (mut events, mut snapshot, mut bytes) = (0u64, false, 0u64);
+        let head;
+        let run_deadline = t + Duration::from_secs(20);
+        let mut seen: Vec<String> = Vec::new();
+        loop {
+            let next = tokio::time::timeout_at(run_deadline.into(), sock.next()).await;
+            let Ok(next) = next else {
+                return Err(format!(
+                    "no caught_up within 20 s; received {events} event frames and {seen:?}"
+                )
+                .into());
+            };
+            let Some(msg) = next else {
+                return Err(format!("socket closed before caught_up; received {seen:?}").into());
+            };
+            let Message::Text(text) = msg? else { continue };
+            bytes += text.len() as u64;
+            if text.contains("\"type\":\"caught_up\"") {
+                let v: Value = serde_json::from_str(&text)?;
+                head = v["head"].as_u64().unwrap_or(0);
+                break;
+            } else if text.starts_with("{\"type\":\"snapshot\"") {
+                snapshot = true;
+                seen.push(format!(
+                    "snapshot ({} bytes) after {:.1} ms",
+                    text.len(),
+                    t.elapsed().as_secs_f64() * 1e3
+                ));
+            } else if seq_of(&text).is_some() {
+                events += 1;
+            } else {
+                seen.push(text.chars().take(40).collect());
+            }
+        }
+        let dt = t.elapsed();
+        let _ = sock.close(None).await;
+        runs.push((dt, events, snapshot, bytes, head));
+    }
+    let mut ms: Vec<f64> = runs.iter().map(|r| r.0.as_secs_f64() * 1e3).collect();
+    ms.sort_by(f64::total_cmp);
+    let median = ms[ms.len() / 2];
+    let (_, events, snapshot, bytes, head) = runs[0];
+    let per_s = head as f64 / (median / 1e3);
+    let human = format!(
+        "replay: {} events seeded in {seed_s:.2} s ({:.0} commands/s over REST, {} in flight)\n  \
+         late joiner since=0 → caught_up (head {head}): median {median:.1} ms over {} runs {:?}\n  \
+         = {per_s:.0} events/s; received {} ({events} event frames, {:.1} KiB)",
+        a.events,
+        a.events as f64 / seed_s,
+        a.concurrency,
+        ms.len(),
+        ms.iter().map(|m| format!("{m:.1}")).collect::<Vec<_>>(),
+        if snapshot { "a snapshot" } else { "the events" },
+        bytes as f64 / 1024.0
+    );
+    let json = json!({
+        "scenario": "replay",
+        "events": a.events,
+        "head": head,
+        "seed_s": seed_s,
+        "seed_commands_per_s": a.events as f64 / seed_s,
+        "caught_up_ms": {"median": median, "runs": ms},
+        "events_per_s": per_s,
+        "snapshot": snapshot,
+        "event_frames": events,
+        "bytes": bytes,
+    });
+    Ok((human, json))
+}
