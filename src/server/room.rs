@@ -225,6 +225,33 @@ impl Room {
         rx.await.map_err(|_| RoomError::Closed)?
     }
 
+    /// Queues a command without waiting (commands submitted in order are decided in that
+    /// order); the receiver yields its result. A full queue is refused as [`RoomError::Busy`]
+    /// rather than waited on, so a connection loop never blocks on a busy room.
+    pub fn submit(
+        &self,
+        actor: ParticipantId,
+        op: String,
+        expected: Option<i64>,
+        command: Command,
+    ) -> Result<oneshot::Receiver<Result<Ack, RoomError>>, RoomError> {
+        self.shared.touch();
+        let (reply, rx) = oneshot::channel();
+        self.cmds
+            .try_send(Request::Command {
+                actor,
+                op,
+                expected,
+                command: Box::new(command),
+                reply,
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => RoomError::Busy,
+                mpsc::error::TrySendError::Closed(_) => RoomError::Closed,
+            })?;
+        Ok(rx)
+    }
+
     /// Asks the writer to read events other nodes appended. Coalesced: at most one refresh is
     /// queued at a time, and a full queue is fine (the queued commands catch up anyway when
     /// their append conflicts, and the next poll asks again).

@@ -21,11 +21,13 @@ use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc};
 
 /// How long a catch-up waits for room in a connection's queue before closing it as too slow.
 const CATCH_UP_STALL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Largest single frame the socket may buffer for writing (see `upgrade`).
+const MAX_WRITE_BUFFER: usize = 256 * 1024 * 1024;
 
 #[derive(Debug, Deserialize)]
 pub struct WsQuery {
@@ -57,7 +59,10 @@ pub async fn upgrade(
         // far more memory per connection than the protocol needs.
         .read_buffer_size(8 * 1024)
         .write_buffer_size(8 * 1024)
-        .max_write_buffer_size(limits.max_frame_bytes.max(64 * 1024) * 4)
+        // The cap on one buffered write must exceed the largest frame we send (a snapshot of a
+        // big planning can be megabytes): a frame over it fails the write and used to stall
+        // catch-up. Memory stays bounded by the outbound queue, not by this cap.
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
         // Frames up to twice the limit are read and refused with an error frame; larger ones
         // fail the connection (close code 1009).
         .max_message_size(limits.max_frame_bytes * 2)
@@ -520,18 +525,25 @@ impl Conn {
                         "too many commands: slow down and retry with the same op",
                     ));
                 }
-                // The command runs in the room's task; its result comes back through `acks`
-                // so this loop keeps draining the fan-out meanwhile.
-                let room = Arc::clone(&self.caller.room);
+                // Queued to the room's writer *here*, in the order the client sent them (a
+                // withdraw right after its vote must be decided after it); only the wait for
+                // the result runs beside this loop, which keeps draining the fan-out.
                 let actor = self.caller.participant;
-                let acks = acks.clone();
-                tokio::spawn(async move {
-                    let result = room
-                        .execute(actor, op.clone(), expected_seq, *command)
-                        .await;
-                    let _ = acks.send((op, result)).await;
-                });
-                Flow::Continue
+                match self
+                    .caller
+                    .room
+                    .submit(actor, op.clone(), expected_seq, *command)
+                {
+                    Ok(pending) => {
+                        let acks = acks.clone();
+                        tokio::spawn(async move {
+                            let result = pending.await.unwrap_or(Err(RoomError::Closed));
+                            let _ = acks.send((op, result)).await;
+                        });
+                        Flow::Continue
+                    }
+                    Err(e) => self.on_result(op, Err(e)),
+                }
             }
         }
     }
