@@ -513,6 +513,8 @@ async fn workflow(backend: Backend) {
     assert_eq!(s["commitment"]["items"], json!(scope));
     assert_eq!(s["commitment"]["points"].as_f64(), Some(points));
     assert_eq!(s["commitment"]["capacity"].as_f64(), Some(capacity));
+    // Team capacity in points is part of every view (pushed to clients with the state).
+    assert_eq!(s["derived"]["capacity_points"].as_f64(), Some(capacity));
     assert_eq!(s["commitment"]["over_capacity_confirmed"], false);
     assert_eq!(s["coin_flips"].as_array().map(Vec::len), Some(1));
     let expected: [(usize, &str); 10] = [

@@ -128,6 +128,20 @@ pub fn state_view(state: &State, viewer: Viewer) -> Value {
             }
         }
     }
+    // Figures a client would otherwise recompute, so every view shows them the same way:
+    // team capacity in points and the points of the agreed estimates.
+    let agreed = state
+        .ranked_items()
+        .filter_map(|i| i.points)
+        .fold(crate::domain::fixed::Fixed2::ZERO, |a, p| {
+            a.saturating_add(p)
+        });
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert(
+            "derived".into(),
+            json!({ "capacity_points": state.capacity_points(), "agreed_points": agreed }),
+        );
+    }
     v
 }
 
