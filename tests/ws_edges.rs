@@ -86,3 +86,29 @@ async fn pipelined_commands_from_one_socket_are_decided_in_order() {
         }
     }
 }
+
+#[tokio::test]
+async fn presence_changes_are_coalesced_not_sent_per_connect() {
+    let t = TestServer::start_with(sqlite(), limits()).await;
+    let c = t.create("Presence").await;
+    let mut first = t.ws(&c.planning, &c.token, 0).await;
+    first.until("caught_up").await;
+    // 30 more connections at once (a team joining, or a reconnect storm).
+    let mut others = Vec::new();
+    for _ in 0..30 {
+        others.push(t.ws(&c.planning, &c.token, 0).await);
+    }
+    let mut presence = 0;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(800);
+    while tokio::time::Instant::now() < deadline {
+        match first.next(std::time::Duration::from_millis(100)).await {
+            Got::Frame(f) if f["type"] == "presence" => presence += 1,
+            _ => {}
+        }
+    }
+    assert!(presence >= 1, "presence is still announced");
+    assert!(
+        presence < 10,
+        "{presence} presence frames for 30 connects: not coalesced"
+    );
+}

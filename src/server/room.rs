@@ -33,6 +33,8 @@ use uuid::Uuid;
 
 /// Capacity of a room's broadcast ring (frames). A subscriber further behind resyncs from the log.
 const FANOUT_RING: usize = 4096;
+/// Presence changes within this window go out as one frame.
+const PRESENCE_WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
 /// How many times a command is re-decided after losing a race for the head to another writer
 /// (another node, under heavy contention on one planning).
 const MAX_ATTEMPTS: u32 = 32;
@@ -108,6 +110,7 @@ pub struct RoomShared {
     last_used: AtomicU64,
     started: Instant,
     refresh_pending: std::sync::atomic::AtomicBool,
+    presence_pending: std::sync::atomic::AtomicBool,
 }
 
 /// A handle on a live room. When the last handle is dropped, the room's task ends after
@@ -193,6 +196,7 @@ impl Room {
             last_used: AtomicU64::new(0),
             started: Instant::now(),
             refresh_pending: std::sync::atomic::AtomicBool::new(false),
+            presence_pending: std::sync::atomic::AtomicBool::new(false),
         });
         shared.touch();
         let (cmds, rx) = mpsc::channel(256);
@@ -356,7 +360,22 @@ impl RoomShared {
         p.keys().copied().collect()
     }
 
-    fn broadcast_presence(&self) {
+    /// Schedules one presence frame for everyone a moment from now. Coalesced: a burst of
+    /// connects (a whole team joining, a reconnect storm) costs one frame per connection per
+    /// window instead of one per connection per connect — O(N) frames, not O(N²).
+    fn broadcast_presence(self: &Arc<Self>) {
+        if self.presence_pending.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let shared = Arc::clone(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(PRESENCE_WINDOW).await;
+            shared.presence_pending.store(false, Ordering::Release);
+            shared.send_presence();
+        });
+    }
+
+    fn send_presence(&self) {
         let text = ServerMsg::Presence {
             online: self.online(),
         }
