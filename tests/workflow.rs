@@ -1,14 +1,64 @@
 //! The async → sync workflow end to end over the real server (issue 4), and its rejections.
 //!
 //! One planning is played from import to committed scope on SQLite, and on PostgreSQL when
-//! `SPRINTLOG_TEST_PG` is set (skipped with a message otherwise). Webhook deliveries are
-//! asserted by the webhook tests, not here.
+//! `SPRINTLOG_TEST_PG` is set (skipped with a message otherwise), with a webhook receiver on
+//! loopback (allow-listed) that must get the round closes, flags, sync start and commitment.
 
 mod common;
 
 use common::server::*;
 use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A loopback HTTP receiver that records webhook bodies.
+struct Hooks {
+    addr: std::net::SocketAddr,
+    got: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Hooks {
+    async fn start() -> Hooks {
+        let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let sink = got.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let sink = sink.clone();
+                async move {
+                    if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+                        sink.lock().unwrap().push(v);
+                    }
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Hooks { addr, got }
+    }
+
+    /// Kinds delivered so far, once `wanted` are all there (or panics after 15 s).
+    async fn wait_for(&self, wanted: &[&str]) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let got = self.got.lock().unwrap().clone();
+            let kinds: Vec<&str> = got
+                .iter()
+                .filter_map(|v| v["event"]["kind"].as_str())
+                .collect();
+            if wanted.iter().all(|w| kinds.contains(w)) {
+                return got;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "webhooks so far: {kinds:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
 
 const BACKLOG_CSV: &str = "\
 Title,Description,Acceptance Criteria,Labels,External Key,Sprint
@@ -131,9 +181,22 @@ async fn team_with_backlog(t: &TestServer) -> (Team, Value) {
 }
 
 async fn workflow(backend: Backend) {
-    let t = TestServer::start(backend).await;
+    let hooks = Hooks::start().await;
+    let mut limits = sprintlog::config::Limits::default();
+    limits.webhooks.allow = vec![hooks.addr.to_string()];
+    limits.webhooks.backoff_ms = 50;
+    let t = TestServer::start_with(backend, limits).await;
     let (team, imported) = team_with_backlog(&t).await;
     let (p, fac) = (team.planning.as_str(), team.fac.as_str());
+    // The team's chat gets the moments that matter, through the durable outbox.
+    let (status, hook) = t
+        .post(
+            &format!("/api/plannings/{p}/webhooks"),
+            Some(fac),
+            json!({ "url": format!("http://{}/hook", hooks.addr) }),
+        )
+        .await;
+    assert_eq!(status, 200, "register webhook: {hook}");
     let [(ann_id, ann), (bob_id, bob), (cat_id, cat)] = [
         team.members[0].clone(),
         team.members[1].clone(),
@@ -513,6 +576,31 @@ async fn workflow(backend: Backend) {
     assert_eq!(s["commitment"]["items"], json!(scope));
     assert_eq!(s["commitment"]["points"].as_f64(), Some(points));
     assert_eq!(s["commitment"]["capacity"].as_f64(), Some(capacity));
+    // The webhook deliveries: both rounds closed, flags raised, sync started, scope committed.
+    let delivered = hooks
+        .wait_for(&[
+            "RoundClosed",
+            "ItemFlagged",
+            "SyncStarted",
+            "ScopeCommitted",
+        ])
+        .await;
+    let count = |k: &str| delivered.iter().filter(|v| v["event"]["kind"] == k).count();
+    assert!(
+        count("RoundClosed") >= 2,
+        "two batches closed: {delivered:?}"
+    );
+    let commit = delivered
+        .iter()
+        .find(|v| v["event"]["kind"] == "ScopeCommitted")
+        .unwrap();
+    assert_eq!(commit["event"]["data"]["points"], s["commitment"]["points"]);
+    assert!(commit["text"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("committed"));
+    // No delivery ever carries a sealed vote.
+    assert!(delivered.iter().all(|v| v["event"]["kind"] != "VoteCast"));
     // Team capacity in points is part of every view (pushed to clients with the state).
     assert_eq!(s["derived"]["capacity_points"].as_f64(), Some(capacity));
     assert_eq!(s["commitment"]["over_capacity_confirmed"], false);
