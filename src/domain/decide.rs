@@ -296,27 +296,7 @@ pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec
                 });
             }
             let mut d = it.draft.clone();
-            if let Some(v) = &patch.title {
-                d.title = v.clone();
-            }
-            if let Some(v) = &patch.description {
-                d.description = v.clone();
-            }
-            if let Some(v) = &patch.acceptance_criteria {
-                d.acceptance_criteria = v.clone();
-            }
-            if let Some(v) = &patch.attachments {
-                d.attachments = v.clone();
-            }
-            if let Some(v) = &patch.dependencies {
-                d.dependencies = v.clone();
-            }
-            if let Some(v) = &patch.labels {
-                d.labels = v.clone();
-            }
-            if let Some(v) = &patch.external_key {
-                d.external_key = (!v.is_empty()).then(|| v.clone());
-            }
+            patch.apply_to(&mut d);
             if d.dependencies.contains(item) {
                 return Err(DomainError::Invalid(
                     "an item cannot depend on itself".into(),

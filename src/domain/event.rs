@@ -104,6 +104,33 @@ pub struct ItemPatch {
     pub external_key: Option<String>,
 }
 
+impl ItemPatch {
+    /// The draft with this patch applied (an empty `external_key` clears it).
+    pub fn apply_to(&self, d: &mut ItemDraft) {
+        if let Some(v) = &self.title {
+            d.title = v.clone();
+        }
+        if let Some(v) = &self.description {
+            d.description = v.clone();
+        }
+        if let Some(v) = &self.acceptance_criteria {
+            d.acceptance_criteria = v.clone();
+        }
+        if let Some(v) = &self.attachments {
+            d.attachments = v.clone();
+        }
+        if let Some(v) = &self.dependencies {
+            d.dependencies = v.clone();
+        }
+        if let Some(v) = &self.labels {
+            d.labels = v.clone();
+        }
+        if let Some(v) = &self.external_key {
+            d.external_key = (!v.is_empty()).then(|| v.clone());
+        }
+    }
+}
+
 /// One new item with its id, as in `ItemsImported` and `ItemsCarriedOver`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewItem {

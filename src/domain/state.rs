@@ -350,28 +350,7 @@ impl State {
             } => self.add_item(item, draft, by, at, None),
             Event::ItemEdited { item, patch, .. } => {
                 if let Some(it) = self.items.get_mut(&item) {
-                    let d = &mut it.draft;
-                    if let Some(v) = patch.title {
-                        d.title = v;
-                    }
-                    if let Some(v) = patch.description {
-                        d.description = v;
-                    }
-                    if let Some(v) = patch.acceptance_criteria {
-                        d.acceptance_criteria = v;
-                    }
-                    if let Some(v) = patch.attachments {
-                        d.attachments = v;
-                    }
-                    if let Some(v) = patch.dependencies {
-                        d.dependencies = v;
-                    }
-                    if let Some(v) = patch.labels {
-                        d.labels = v;
-                    }
-                    if let Some(v) = patch.external_key {
-                        d.external_key = (!v.is_empty()).then_some(v);
-                    }
+                    patch.apply_to(&mut it.draft);
                 }
             }
             Event::ItemWithdrawn { item, .. } => {

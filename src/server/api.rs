@@ -73,6 +73,22 @@ pub async fn authenticate(
     })
 }
 
+/// The caller of a planning route: the planning from the path segment, the token from the
+/// `Authorization` header or the `?token=` query parameter.
+pub async fn caller(
+    app: &AppState,
+    planning: &str,
+    headers: &HeaderMap,
+    query_token: Option<&str>,
+) -> Result<Caller, ApiError> {
+    authenticate(
+        app,
+        planning_id(planning)?,
+        token_from(headers, query_token),
+    )
+    .await
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
@@ -287,12 +303,7 @@ pub async fn command(
     headers: HeaderMap,
     ApiJson(body): ApiJson<CommandBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = authenticate(
-        &app,
-        planning_id(&id)?,
-        token_from(&headers, q.token.as_deref()),
-    )
-    .await?;
+    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     check_op(&body.client_op_id)?;
     if !app.rate_check(&caller.token_hash) {
         return Err(ApiError::TooMany);
@@ -336,12 +347,7 @@ pub async fn read_planning(
     ApiQuery(q): ApiQuery<PlanningQuery>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = authenticate(
-        &app,
-        planning_id(&id)?,
-        token_from(&headers, q.token.as_deref()),
-    )
-    .await?;
+    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let me: Viewer = Some(caller.participant);
     let you =
         json!({ "participant": caller.participant, "role": caller.role, "name": caller.name });
@@ -390,12 +396,7 @@ pub async fn events(
     ApiQuery(q): ApiQuery<EventsQuery>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = authenticate(
-        &app,
-        planning_id(&id)?,
-        token_from(&headers, q.token.as_deref()),
-    )
-    .await?;
+    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, PAGE);
     if q.after < 0 {
         return Err(ApiError::BadRequest("after must be 0 or more".into()));
@@ -429,12 +430,7 @@ pub async fn rotate_invite(
     headers: HeaderMap,
     ApiJson(body): ApiJson<RotateBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = authenticate(
-        &app,
-        planning_id(&id)?,
-        token_from(&headers, q.token.as_deref()),
-    )
-    .await?;
+    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let invite = new_secret();
     let ack = caller
         .room
@@ -472,12 +468,7 @@ pub async fn reissue_link(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ReissueBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = authenticate(
-        &app,
-        planning_id(&id)?,
-        token_from(&headers, q.token.as_deref()),
-    )
-    .await?;
+    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let participant: ParticipantId = pid.parse().map_err(|_| ApiError::NotFound("participant"))?;
     let token = new_secret();
     let ack = caller
@@ -509,12 +500,7 @@ pub async fn remove_participant(
     ApiQuery(q): ApiQuery<TokenQuery>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = authenticate(
-        &app,
-        planning_id(&id)?,
-        token_from(&headers, q.token.as_deref()),
-    )
-    .await?;
+    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let participant: ParticipantId = pid.parse().map_err(|_| ApiError::NotFound("participant"))?;
     let ack = caller
         .room
@@ -556,12 +542,7 @@ pub async fn timeline(
     ApiQuery(q): ApiQuery<TimelineQuery>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = authenticate(
-        &app,
-        planning_id(&id)?,
-        token_from(&headers, q.token.as_deref()),
-    )
-    .await?;
+    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let bad = |what: &str| ApiError::BadRequest(format!("{what} is not an id"));
     let filter = crate::timeline::Filter {
         item: q
@@ -626,12 +607,7 @@ pub async fn audit(
     headers: HeaderMap,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let caller = authenticate(
-        &app,
-        planning_id(&id)?,
-        token_from(&headers, q.token.as_deref()),
-    )
-    .await?;
+    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let format = q.format.as_deref().unwrap_or("json");
     let body = crate::replay::audit(
         &**app.registry.store(),
@@ -666,12 +642,7 @@ pub async fn digest(
     headers: HeaderMap,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let caller = authenticate(
-        &app,
-        planning_id(&id)?,
-        token_from(&headers, q.token.as_deref()),
-    )
-    .await?;
+    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let log = crate::replay::read_log(&**app.registry.store(), caller.room.shared.id).await?;
     let since = q
         .since

@@ -5,7 +5,7 @@
 //! server must generate and keep the secret. The command's `url_checked` attestation cannot be
 //! sent by clients, so the generic command paths refuse `RegisterWebhook`.
 
-use super::api::{authenticate, check_op, planning_id, token_from, Caller, TokenQuery};
+use super::api::{caller, check_op, Caller, TokenQuery};
 use super::auth::new_secret;
 use super::error::ApiError;
 use super::error::ApiQuery;
@@ -57,12 +57,7 @@ pub async fn register(
     headers: HeaderMap,
     Json(body): Json<RegisterBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = authenticate(
-        &app,
-        planning_id(&id)?,
-        token_from(&headers, q.token.as_deref()),
-    )
-    .await?;
+    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     facilitator(&caller)?;
     if !app.rate_check(&caller.token_hash) {
         return Err(ApiError::TooMany);
@@ -125,12 +120,7 @@ pub async fn list(
     ApiQuery(q): ApiQuery<TokenQuery>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = authenticate(
-        &app,
-        planning_id(&id)?,
-        token_from(&headers, q.token.as_deref()),
-    )
-    .await?;
+    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     facilitator(&caller)?;
     let hooks: Vec<Value> = caller.room.read(|l| {
         l.state
@@ -149,12 +139,7 @@ pub async fn remove(
     ApiQuery(q): ApiQuery<TokenQuery>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = authenticate(
-        &app,
-        planning_id(&id)?,
-        token_from(&headers, q.token.as_deref()),
-    )
-    .await?;
+    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let webhook: WebhookId = wid.parse().map_err(|_| ApiError::NotFound("webhook"))?;
     let ack = caller
         .room

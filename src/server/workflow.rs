@@ -9,7 +9,7 @@
 //!
 //! Shapes are documented in `docs/protocol.md`.
 
-use super::api::{authenticate, check_op, planning_id, token_from};
+use super::api::{caller, check_op};
 use super::error::ApiError;
 use super::error::ApiQuery;
 use super::room::{decode_all, now_micros};
@@ -99,12 +99,7 @@ pub async fn import_items(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ImportFailure> {
-    let caller = authenticate(
-        &app,
-        planning_id(&id)?,
-        token_from(&headers, q.token.as_deref()),
-    )
-    .await?;
+    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     if caller.role != Role::Facilitator {
         return Err(DomainError::Forbidden {
             needed: "the facilitator",
@@ -182,12 +177,7 @@ pub async fn inbox(
     ApiQuery(q): ApiQuery<super::api::TokenQuery>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = authenticate(
-        &app,
-        planning_id(&id)?,
-        token_from(&headers, q.token.as_deref()),
-    )
-    .await?;
+    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let now = now_micros();
     let body = caller.room.read(|l| {
         let inbox = crate::domain::inbox::inbox(&l.state, caller.participant, now);
@@ -213,12 +203,7 @@ pub async fn export_estimates(
     ApiQuery(q): ApiQuery<ExportQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let caller = authenticate(
-        &app,
-        planning_id(&id)?,
-        token_from(&headers, q.token.as_deref()),
-    )
-    .await?;
+    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let rows = caller.room.read(|l| crate::export::rows(&l.state));
     let planning = caller.room.shared.id;
     match q.format.as_deref().unwrap_or("json") {

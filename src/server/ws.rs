@@ -6,7 +6,7 @@
 //! is not reading: it is closed with [`CLOSE_TOO_SLOW`] and resumes later from its last seq.
 //! The room never waits for a connection.
 
-use super::api::{authenticate, check_op, planning_id, token_from, Caller};
+use super::api::{caller, check_op, Caller};
 use super::error::ApiQuery;
 use super::error::{describe_room_error, ApiError};
 use super::protocol::{ClientMsg, Me, ServerMsg, CLOSE_GOING_AWAY, CLOSE_REVOKED, CLOSE_TOO_SLOW};
@@ -46,12 +46,7 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     check_origin(&app, &headers)?;
-    let caller = authenticate(
-        &app,
-        planning_id(&id)?,
-        token_from(&headers, q.token.as_deref()),
-    )
-    .await?;
+    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let limits = &app.limits;
     let since = q.since.max(0);
     Ok(ws
