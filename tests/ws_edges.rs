@@ -1,5 +1,6 @@
-//! Websocket edge cases found by the load tool: a far-behind client of a large planning gets
-//! its (large) snapshot, and pipelined commands from one socket are decided in send order.
+//! Edge cases found by the load tool and the limits: a far-behind client of a large planning gets
+//! its (large) snapshot, pipelined commands from one socket are decided in send order,
+//! presence is coalesced, and commands over the rate limit are refused (REST 429, ws error).
 
 mod common;
 
@@ -110,5 +111,52 @@ async fn presence_changes_are_coalesced_not_sent_per_connect() {
     assert!(
         presence < 10,
         "{presence} presence frames for 30 connects: not coalesced"
+    );
+}
+
+#[tokio::test]
+async fn commands_over_the_rate_limit_are_refused_and_write_nothing() {
+    let tight = Limits {
+        command_rate: 1,
+        command_burst: 2,
+        ..Limits::default()
+    };
+    let t = TestServer::start_with(sqlite(), tight).await;
+    let c = t.create("Rate").await;
+    let comment =
+        |n: u32| json!({"type": "PostComment", "kind": "comment", "text": format!("n{n}")});
+    // Over REST: the burst passes, the next one is 429 and appends nothing.
+    let (s1, _) = t.command(&c.planning, &c.token, "r1", comment(1)).await;
+    let (s2, b2) = t.command(&c.planning, &c.token, "r2", comment(2)).await;
+    assert_eq!((s1, s2), (200, 200));
+    let (s3, b3) = t.command(&c.planning, &c.token, "r3", comment(3)).await;
+    assert_eq!(
+        (s3, b3["error"]["code"].as_str()),
+        (429, Some("rate_limited"))
+    );
+    assert_eq!(t.state(&c.planning, &c.token).await["head"], b2["head"]);
+    // Over a websocket (its own bucket): the third command in a row gets an error frame.
+    let (_, ann) = t.join(&c.planning, &c.member_invite, "Ann").await;
+    let mut ws = t.ws(&c.planning, &ann, 0).await;
+    ws.until("caught_up").await;
+    for i in 0..3 {
+        ws.send(json!({"type": "command", "op": format!("w{i}"), "command": comment(10 + i)}))
+            .await;
+    }
+    let (err, _) = ws.until("error").await;
+    assert_eq!(
+        (err["op"].as_str(), err["code"].as_str()),
+        (Some("w2"), Some("rate_limited"))
+    );
+    // Unknown planning: 404.
+    let (status, body) = t
+        .get(
+            &format!("/api/plannings/{}", uuid::Uuid::new_v4()),
+            Some(&c.token),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
     );
 }
