@@ -791,6 +791,9 @@ async fn unready_item_cannot_enter_a_round() {
         json!({"type": "CheckReadiness", "item": first, "criterion": crit, "ok": false}),
     )
     .await;
+    // Shown as not ready in everyone's view…
+    let st = t.state(p, &team.members[1].1).await;
+    assert_eq!(st["state"]["derived"]["not_ready"], json!([first]));
     refused(
         &t,
         p,
@@ -816,6 +819,8 @@ async fn unready_item_cannot_enter_a_round() {
         json!({"type": "OverrideReadiness", "item": first, "reason": "fine"}),
     )
     .await;
+    let st = t.state(p, &team.fac).await;
+    assert_eq!(st["state"]["derived"]["not_ready"], json!([]));
     t.ok(p, &team.fac, json!({"type": "OpenRound", "items": [first]}))
         .await;
 }

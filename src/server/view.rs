@@ -129,7 +129,7 @@ pub fn state_view(state: &State, viewer: Viewer) -> Value {
         }
     }
     // Figures a client would otherwise recompute, so every view shows them the same way:
-    // team capacity in points and the points of the agreed estimates.
+    // team capacity in points, the points of the agreed estimates, the items not ready.
     let agreed = state
         .ranked_items()
         .filter_map(|i| i.points)
@@ -139,7 +139,17 @@ pub fn state_view(state: &State, viewer: Viewer) -> Value {
     if let Some(obj) = v.as_object_mut() {
         obj.insert(
             "derived".into(),
-            json!({ "capacity_points": state.capacity_points(), "agreed_points": agreed }),
+            json!({
+                "capacity_points": state.capacity_points(),
+                "agreed_points": agreed,
+                // Items a Definition-of-Ready check failed for (and no override): not ready.
+                "not_ready": state
+                    .ranked_items()
+                    .filter(|i| !i.readiness_overridden)
+                    .filter(|i| !i.failing_criteria(&state.definition_of_ready).is_empty())
+                    .map(|i| i.id)
+                    .collect::<Vec<_>>(),
+            }),
         );
     }
     v
