@@ -7,7 +7,7 @@
 
 use super::api::{open_planning, token_from, CreateBody, NewPlanning, TokenQuery};
 use super::auth::{constant_time_eq, hash_secret, new_secret};
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiQuery};
 use super::room::{now_micros, RoomError, PAGE};
 use super::AppState;
 use crate::domain::command::Command;
@@ -19,7 +19,7 @@ use crate::store::{AppendRequest, NewEvent, StoreError};
 use crate::team::{
     decide_team, RosterEntry, RosterRole, TeamCommand, TeamContext, TeamEvent, TeamState,
 };
-use axum::extract::{Path, Query, State as AxState};
+use axum::extract::{Path, State as AxState};
 use axum::http::HeaderMap;
 use axum::Json;
 use serde::Deserialize;
@@ -173,7 +173,7 @@ fn planning_summary(id: PlanningId, s: &State, head: i64) -> Value {
 pub async fn read_team(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<TokenQuery>,
+    ApiQuery(q): ApiQuery<TokenQuery>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let team = admin(&app, &id, &headers, &q).await?;
@@ -201,7 +201,7 @@ pub struct RosterBody {
 pub async fn set_roster(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<TokenQuery>,
+    ApiQuery(q): ApiQuery<TokenQuery>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<RosterBody>,
 ) -> Result<Json<Value>, ApiError> {
@@ -282,7 +282,7 @@ pub fn carry_over_items(prev: &State) -> Vec<NewItem> {
 pub async fn create_team_planning(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<TokenQuery>,
+    ApiQuery(q): ApiQuery<TokenQuery>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<TeamPlanningBody>,
 ) -> Result<Json<Value>, ApiError> {
