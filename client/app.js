@@ -246,23 +246,50 @@ function boardScreen(planning) {
   const root = h('div', { class: 'board' });
   show(root, messageEl);
 
-  const setConn = (s) => {
+  // The indicator: connection state, commands waiting for their ack, and the last seq applied
+  // (`data-seq`, also in the tooltip) so a person — or a test — can see where this page is.
+  let connState = 'connecting';
+  let queued = 0;
+  let socket = null;
+  const showConn = () => {
     connEl.hidden = false;
-    const label = { online: 'Online', connecting: 'Connecting…', reconnecting: 'Reconnecting…', offline: 'Offline', closed: 'Disconnected' }[s] || s;
-    connEl.textContent = label;
-    connEl.dataset.state = s;
+    const label = { online: 'Online', connecting: 'Connecting…', reconnecting: 'Reconnecting…', offline: 'Offline', closed: 'Disconnected' }[connState] || connState;
+    connEl.textContent = queued && connState !== 'online' ? `${label} · ${queued} queued` : label;
+    connEl.dataset.state = connState;
+    connEl.dataset.queued = String(queued);
+    if (socket) {
+      connEl.dataset.seq = String(socket.last);
+      connEl.title = `up to event ${socket.last}`;
+    }
   };
-  setConn('connecting');
+  const setConn = (s) => {
+    connState = s;
+    showConn();
+  };
+  showConn();
 
-  const socket = new PlanningSocket({
+  socket = new PlanningSocket({
     planning,
     token: entry.token,
     since: 0,
     handlers: {
       onState: setConn,
-      onSnapshot: (f) => store.applySnapshot(f),
-      onEvent: () => store.eventArrived(),
-      onCaughtUp: () => store.refresh(),
+      onQueue: (n) => {
+        queued = n;
+        showConn();
+      },
+      onSnapshot: (f) => {
+        store.applySnapshot(f);
+        showConn();
+      },
+      onEvent: () => {
+        store.eventArrived();
+        showConn();
+      },
+      onCaughtUp: () => {
+        store.refresh();
+        showConn();
+      },
       onPresence: (f) => store.setOnline(f.online),
       onError: (f) => {
         messageEl.textContent = f.message || f.code;

@@ -19,7 +19,8 @@ export function newOp() {
 export class PlanningSocket {
   /**
    * handlers: onHello(frame), onEvent(frame), onSnapshot(frame), onCaughtUp(frame),
-   * onPresence(frame), onError(frame) (errors not tied to a pending command), onState(state).
+   * onPresence(frame), onError(frame) (errors not tied to a pending command), onState(state),
+   * onQueue(count) (commands sent but not yet acknowledged, e.g. while offline).
    */
   constructor({ planning, token, since = 0, handlers = {} }) {
     this.planning = planning;
@@ -112,6 +113,7 @@ export class PlanningSocket {
         const p = this.pending.get(f.op);
         if (p) {
           this.pending.delete(f.op);
+          this.handlers.onQueue?.(this.pending.size);
           p.resolve(f);
         }
         break;
@@ -120,6 +122,7 @@ export class PlanningSocket {
         const p = f.op ? this.pending.get(f.op) : null;
         if (p) {
           this.pending.delete(f.op);
+          this.handlers.onQueue?.(this.pending.size);
           p.reject(Object.assign(new Error(f.message || f.code), { code: f.code }));
         } else {
           this.handlers.onError?.(f);
@@ -163,6 +166,7 @@ export class PlanningSocket {
     const frame = { type: 'command', op, command };
     return new Promise((resolve, reject) => {
       this.pending.set(op, { frame, resolve, reject });
+      this.handlers.onQueue?.(this.pending.size);
       this.sendRaw(frame);
     });
   }
