@@ -161,3 +161,73 @@ async fn verify_cli_passes_on_an_untouched_log() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains(&format!("{p}: ok, 2 events")), "{text}");
 }
+
+/// `GET …/verify` recomputes the chain for a participant: intact with the audit's head hash,
+/// then, once a stored payload is altered, broken at that seq. Nothing is written by it.
+async fn verify_route_scenario(backend: common::server::Backend) {
+    use serde_json::json;
+    let server = common::server::TestServer::start(backend).await;
+    let c = server.create("Chain").await;
+    let (_, ann) = server.join(&c.planning, &c.member_invite, "Ann").await;
+    server
+        .ok(
+            &c.planning,
+            &c.token,
+            json!({"type": "DraftGoal", "text": "Ship"}),
+        )
+        .await;
+    let head = server
+        .ok(
+            &c.planning,
+            &c.token,
+            json!({"type": "ProposeItem", "draft": {"title": "Login"}}),
+        )
+        .await;
+    let path = format!("/api/plannings/{}/verify", c.planning);
+    let (status, ok) = server.get(&path, Some(&ann)).await;
+    assert_eq!(status, 200, "{ok}");
+    assert_eq!(ok["intact"], true, "{ok}");
+    assert_eq!(ok["events"], head);
+    let (_, audit) = server
+        .get(
+            &format!("/api/plannings/{}/audit?format=json", c.planning),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(
+        ok["head_hash"], audit["head_hash"],
+        "the audit's head is the verified one"
+    );
+    assert_eq!(ok["head_hash"].as_str().map(str::len), Some(64));
+    // Without a token: 401, and nothing about the chain.
+    assert_eq!(server.get(&path, None).await.0, 401);
+
+    tamper(
+        server.backend.url(),
+        &format!(
+            "UPDATE events SET payload = replace(payload, 'Ship', 'Sink') \
+             WHERE planning_id = '{}' AND kind = 'GoalDrafted'",
+            c.planning
+        ),
+    )
+    .await;
+    let (status, broken) = server.get(&path, Some(&ann)).await;
+    assert_eq!(status, 200, "{broken}");
+    assert_eq!(broken["intact"], false, "{broken}");
+    let goal_seq = head - 1;
+    assert_eq!(broken["broken_at"], goal_seq, "{broken}");
+    assert!(broken.get("head_hash").is_none());
+}
+
+#[tokio::test]
+async fn sqlite_verify_route_reports_the_chain() {
+    verify_route_scenario(common::server::sqlite()).await;
+}
+
+#[tokio::test]
+async fn postgres_verify_route_reports_the_chain() {
+    let Some(backend) = common::server::postgres("verify_route").await else {
+        return;
+    };
+    verify_route_scenario(backend).await;
+}

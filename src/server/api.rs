@@ -664,3 +664,24 @@ pub async fn digest(
         _ => Err(ApiError::BadRequest("format must be json or md".into())),
     }
 }
+
+/// `GET /api/plannings/{id}/verify` (token): recomputes the planning's hash chain from the log
+/// now, so a participant can check the head hash printed on an audit against the stored log.
+pub async fn verify(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
+    let check =
+        crate::store::verify_chain(&**app.registry.store(), caller.room.shared.id.0).await?;
+    Ok(Json(match check {
+        crate::store::ChainCheck::Intact { events, head_hash } => {
+            json!({ "intact": true, "events": events, "head_hash": head_hash })
+        }
+        crate::store::ChainCheck::BrokenAt { seq, .. } => {
+            json!({ "intact": false, "broken_at": seq })
+        }
+    }))
+}

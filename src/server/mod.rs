@@ -110,6 +110,7 @@ pub fn router(app: AppState) -> Router {
         .route("/api/plannings/{id}/events", get(api::events))
         .route("/api/plannings/{id}/timeline", get(api::timeline))
         .route("/api/plannings/{id}/audit", get(api::audit))
+        .route("/api/plannings/{id}/verify", get(api::verify))
         .route("/api/plannings/{id}/digest", get(api::digest))
         .route("/api/plannings/{id}/invites", post(api::rotate_invite))
         .route(
