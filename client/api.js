@@ -8,7 +8,7 @@ export class ApiError extends Error {
   }
 }
 
-async function request(method, path, { token, body } = {}) {
+async function request(method, path, { token, body, raw = false } = {}) {
   const headers = {};
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -23,6 +23,7 @@ async function request(method, path, { token, body } = {}) {
     throw new ApiError(0, 'network', 'The server cannot be reached.');
   }
   const text = await resp.text();
+  if (raw && resp.ok) return text;
   let data = null;
   try {
     data = text ? JSON.parse(text) : null;
@@ -38,9 +39,14 @@ async function request(method, path, { token, body } = {}) {
 
 const enc = encodeURIComponent;
 
-/** Creates a planning; the caller becomes its facilitator. */
-export function createPlanning(title, name) {
-  return request('POST', '/api/plannings', { body: { title, name } });
+/** Creates a planning; the caller becomes its facilitator. `deck` is optional. */
+export function createPlanning(title, name, deck) {
+  return request('POST', '/api/plannings', { body: deck ? { title, name, deck } : { title, name } });
+}
+
+/** Creates a planning for a team (admin token of the team); the answer adds the roster's links. */
+export function createTeamPlanning(team, adminToken, body) {
+  return request('POST', `/api/teams/${enc(team)}/plannings`, { token: adminToken, body });
 }
 
 /** Joins with an invite (the invite decides the role). */
@@ -59,4 +65,45 @@ export function command(planning, token, clientOpId, cmd) {
     token,
     body: { client_op_id: clientOpId, command: cmd },
   });
+}
+
+/** The planning as the caller could have seen it right after `at`. */
+export function readPlanningAt(planning, token, at) {
+  return request('GET', `/api/plannings/${enc(planning)}?at=${enc(at)}`, { token });
+}
+
+/** One page of the timeline (scrub index). */
+export function timeline(planning, token, after = 0, limit = 1000) {
+  return request('GET', `/api/plannings/${enc(planning)}/timeline?after=${enc(after)}&limit=${enc(limit)}`, { token });
+}
+
+/** The whole timeline, paged. */
+export async function fullTimeline(planning, token) {
+  const entries = [];
+  let after = 0;
+  let head = 0;
+  for (let i = 0; i < 1000; i += 1) {
+    const page = await timeline(planning, token, after);
+    entries.push(...page.entries);
+    head = page.head;
+    if (page.done || page.next_after <= after) break;
+    after = page.next_after;
+  }
+  return { entries, head };
+}
+
+/** What others changed since `since` (default: my last action). */
+export function digest(planning, token, since) {
+  const q = since === undefined || since === null ? '' : `?since=${enc(since)}`;
+  return request('GET', `/api/plannings/${enc(planning)}/digest${q}`, { token });
+}
+
+/** The audit: JSON parsed, or `md` / `csv` as text. */
+export function audit(planning, token, format = 'json') {
+  return request('GET', `/api/plannings/${enc(planning)}/audit?format=${enc(format)}`, { token, raw: format !== 'json' });
+}
+
+/** The chain check: recomputes every event's hash on the server. */
+export function verify(planning, token) {
+  return request('GET', `/api/plannings/${enc(planning)}/verify`, { token });
 }

@@ -1,48 +1,24 @@
-// sprintlog web client: hash router and screens (Start, Join, Board).
-//   #/                          Start: create a planning, "My plannings"
-//   #/join/<planning>?invite=…  Join with an invite link
-//   #/p/<planning>?token=…      Board (a token in the link is stored, then dropped from the URL)
+// sprintlog web client: hash router, Start and Join screens, and the planning shell whose views
+// (board, live sync, timeline, audit) share one socket and one projection.
+//   #/                            Start: create a planning, "My plannings"
+//   #/join/<planning>?invite=…    Join with an invite link
+//   #/p/<planning>[/<view>]       a planning; a `?token=` in the link is stored, then dropped
 
 import * as api from './api.js';
 import { PlanningSocket } from './socket.js';
 import { PlanningStore } from './state.js';
+import { h, errorText } from './dom.js';
+import { boardView } from './board.js';
+import { liveView } from './live.js';
+import { timelineView } from './timeline.js';
+import { auditView } from './audit.js';
 
 const app = document.getElementById('app');
 const connEl = document.getElementById('conn');
 const STORE_KEY = 'sprintlog.plannings';
 
-// ---------- small helpers ----------
-
-/** Builds an element: h('button', {class: 'x', onclick: f}, 'text', child…). Text is never HTML. */
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
-    else if (k === 'class') el.className = v;
-    else if (k === 'dataset') Object.assign(el.dataset, v);
-    else if (v === true) el.setAttribute(k, '');
-    else el.setAttribute(k, String(v));
-  }
-  for (const c of children.flat(Infinity)) {
-    if (c === undefined || c === null || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return el;
-}
-
-/** Appends children to el, skipping null/undefined/false (Element.append would write "null"). */
-function add(el, ...children) {
-  el.append(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
-  return el;
-}
-
 function show(...nodes) {
-  app.replaceChildren(...nodes);
-}
-
-function errorText(e) {
-  return e && e.message ? e.message : String(e);
+  app.replaceChildren(...nodes.filter(Boolean));
 }
 
 // ---------- tokens this browser holds ----------
@@ -56,9 +32,10 @@ function myPlannings() {
 }
 
 function remember(entry) {
-  const list = myPlannings().filter((p) => p.planning !== entry.planning);
-  const old = myPlannings().find((p) => p.planning === entry.planning) || {};
-  list.unshift({ ...old, ...entry, seen: Date.now() });
+  const all = myPlannings();
+  const old = all.find((p) => p.planning === entry.planning) || {};
+  const list = all.filter((p) => p.planning !== entry.planning);
+  list.unshift({ ...old, ...entry });
   localStorage.setItem(STORE_KEY, JSON.stringify(list));
 }
 
@@ -68,7 +45,8 @@ function held(planning) {
 
 // ---------- router ----------
 
-let current = null; // the screen's teardown
+let session = null; // the open planning: {planning, show(view), close()}
+let screenTeardown = null;
 
 function parseHash() {
   const raw = location.hash.replace(/^#/, '') || '/';
@@ -77,22 +55,30 @@ function parseHash() {
 }
 
 function route() {
-  current?.();
-  current = null;
-  connEl.hidden = true;
+  screenTeardown?.();
+  screenTeardown = null;
   const { parts, params } = parseHash();
-  if (parts[0] === 'join' && parts[1]) {
-    joinScreen(parts[1], params.get('invite') || '');
-  } else if (parts[0] === 'p' && parts[1]) {
+  if (parts[0] === 'p' && parts[1]) {
+    const planning = parts[1];
+    const view = parts[2] || 'board';
     const token = params.get('token');
     if (token) {
-      remember({ planning: parts[1], token });
-      history.replaceState(null, '', `#/p/${parts[1]}`);
+      remember({ planning, token });
+      history.replaceState(null, '', `#/p/${planning}${parts[2] ? `/${parts[2]}` : ''}`);
     }
-    current = boardScreen(parts[1]);
-  } else {
-    startScreen();
+    if (session && session.planning !== planning) {
+      session.close();
+      session = null;
+    }
+    if (!session) session = openPlanning(planning);
+    session?.show(view);
+    return;
   }
+  session?.close();
+  session = null;
+  connEl.hidden = true;
+  if (parts[0] === 'join' && parts[1]) joinScreen(parts[1], params.get('invite') || '');
+  else startScreen();
   app.focus();
 }
 
@@ -112,10 +98,10 @@ function copyField(label, value, id) {
         input.select();
         try {
           await navigator.clipboard.writeText(value);
+          status.textContent = 'Copied';
         } catch {
-          document.execCommand?.('copy');
+          status.textContent = 'Select the link and copy it';
         }
-        status.textContent = 'Copied';
       },
     },
     'Copy',
@@ -123,47 +109,106 @@ function copyField(label, value, id) {
   return h('div', { class: 'copy-field' }, h('label', { for: id }, label), h('div', { class: 'row' }, input, button, status));
 }
 
+const DECKS = {
+  fibonacci: { label: 'Fibonacci (0 1 2 3 5 8 13 21)', cards: ['0', '1', '2', '3', '5', '8', '13', '21'] },
+  modified_fibonacci: { label: 'Modified Fibonacci (0 ½ 1 2 3 5 8 13 20 40 100)', cards: ['0', '½', '1', '2', '3', '5', '8', '13', '20', '40', '100'] },
+  t_shirt: { label: 'T-shirt sizes (XS S M L XL)', cards: ['XS', 'S', 'M', 'L', 'XL'] },
+  powers_of_two: { label: 'Powers of two (1 2 4 8 16 32)', cards: ['1', '2', '4', '8', '16', '32'] },
+  custom: { label: 'Custom…', cards: [] },
+};
+
+/** Midnight at the start of a `yyyy-mm-dd` day in the viewer's time zone, in microseconds. */
+function dayMicros(value) {
+  if (!value) return null;
+  const [y, m, d] = value.split('-').map(Number);
+  return new Date(y, m - 1, d).getTime() * 1000;
+}
+
 function startScreen() {
+  const field = (id, label, input, hint) => [h('label', { for: id }, label), input, hint ? h('p', { class: 'hint', id: `${id}-hint` }, hint) : null];
   const title = h('input', { id: 'title', name: 'title', required: true, maxlength: 200, autocomplete: 'off' });
   const name = h('input', { id: 'name', name: 'name', required: true, maxlength: 80, autocomplete: 'name' });
+  const start = h('input', { id: 'sprint-start', type: 'date' });
+  const end = h('input', { id: 'sprint-end', type: 'date' });
+  const deck = h('select', { id: 'deck' }, Object.entries(DECKS).map(([k, d]) => h('option', { value: k }, d.label)));
+  const custom = h('input', { id: 'deck-custom', placeholder: 'e.g. 1, 2, 3, 5, 8', 'aria-describedby': 'deck-custom-hint' });
+  const customWrap = h('div', { hidden: true }, field('deck-custom', 'Custom cards (comma separated, lowest first)', custom, 'The cards ? and ☕ are always there.'));
+  deck.addEventListener('change', () => {
+    customWrap.hidden = deck.value !== 'custom';
+  });
+  const team = h('input', { id: 'team', autocomplete: 'off', 'aria-describedby': 'team-hint' });
+  const teamToken = h('input', { id: 'team-token', type: 'password', autocomplete: 'off' });
+  const carry = h('input', { id: 'carry-over', type: 'checkbox', checked: true });
   const error = h('p', { class: 'error', role: 'alert' });
   const result = h('div', { id: 'created' });
+
+  async function create() {
+    const deckBody = deck.value === 'fibonacci' ? null : { kind: deck.value, cards: deck.value === 'custom' ? custom.value.split(',').map((c) => c.trim()).filter(Boolean) : DECKS[deck.value].cards };
+    if (team.value.trim()) {
+      const body = { title: title.value.trim(), name: name.value.trim(), carry_over: carry.checked };
+      if (deckBody) body.deck = deckBody;
+      return api.createTeamPlanning(team.value.trim(), teamToken.value.trim(), body);
+    }
+    return api.createPlanning(title.value.trim(), name.value.trim(), deckBody);
+  }
+
   const form = h(
     'form',
     {
       class: 'card',
+      'aria-labelledby': 'new-h',
       onsubmit: async (ev) => {
         ev.preventDefault();
         error.textContent = '';
+        const [s, e] = [dayMicros(start.value), dayMicros(end.value)];
+        if (s && e && e <= s) {
+          error.textContent = 'The sprint must end after it starts.';
+          end.focus();
+          return;
+        }
         try {
-          const r = await api.createPlanning(title.value.trim(), name.value.trim());
-          remember({
-            planning: r.planning,
-            token: r.token,
-            role: r.role,
-            name: name.value.trim(),
-            title: title.value.trim(),
-            links: r.links,
-          });
+          const r = await create();
+          remember({ planning: r.planning, token: r.token, role: r.role, name: name.value.trim(), title: title.value.trim() });
+          if (s || e) {
+            // The end date is inclusive: the sprint ends at the end of that day.
+            await api.command(r.planning, r.token, `schedule-${r.planning}`, {
+              type: 'SetSchedule',
+              schedule: { sprint_start: s, sprint_end: e ? e + 86400e6 - 1 : null },
+            });
+          }
           result.replaceChildren(
-            h('h2', {}, 'Planning created'),
+            h('h2', { tabindex: '-1', id: 'created-h' }, 'Planning created'),
             copyField('Your facilitator link (keep it private)', r.links.facilitator, 'link-facilitator'),
             copyField('Member invite link', r.links.member, 'link-member'),
             copyField('Observer invite link', r.links.observer, 'link-observer'),
+            r.roster?.length
+              ? h('div', {}, h('h3', {}, 'Team roster'), h('ul', { class: 'mine' }, r.roster.map((p, i) => h('li', {}, copyField(`${p.name} (${p.role})`, p.link, `link-roster-${i}`)))))
+              : null,
             h('p', {}, h('a', { href: `#/p/${r.planning}`, class: 'button', id: 'open-board' }, 'Open the board')),
           );
           form.reset();
+          customWrap.hidden = true;
           renderMine();
+          document.getElementById('created-h')?.focus();
         } catch (e) {
           error.textContent = errorText(e);
         }
       },
     },
-    h('h2', {}, 'New planning'),
-    h('label', { for: 'title' }, 'Title'),
-    title,
-    h('label', { for: 'name' }, 'Your name'),
-    name,
+    h('h2', { id: 'new-h' }, 'New planning'),
+    field('title', 'Title', title),
+    field('name', 'Your name', name),
+    h('div', { class: 'two' }, h('div', {}, field('sprint-start', 'Sprint starts', start)), h('div', {}, field('sprint-end', 'Sprint ends', end))),
+    field('deck', 'Deck', deck),
+    customWrap,
+    h(
+      'details',
+      { class: 'team' },
+      h('summary', {}, 'For a team (optional)'),
+      field('team', 'Team id', team, 'With a team, the roster gets invite links, unfinished items carry over and the velocity comes from past sprints.'),
+      field('team-token', 'Team admin token', teamToken),
+      h('label', { class: 'check' }, carry, ' Carry over unfinished items from the last sprint'),
+    ),
     h('button', { type: 'submit' }, 'Create planning'),
     error,
   );
@@ -173,13 +218,7 @@ function startScreen() {
     mine.replaceChildren(
       h('h2', { id: 'mine-h' }, 'My plannings'),
       list.length
-        ? h(
-            'ul',
-            { class: 'mine' },
-            list.map((p) =>
-              h('li', {}, h('a', { href: `#/p/${p.planning}` }, p.title || p.planning), p.role ? h('span', { class: 'role' }, p.role) : null),
-            ),
-          )
+        ? h('ul', { class: 'mine' }, list.map((p) => h('li', {}, h('a', { href: `#/p/${p.planning}` }, p.title || p.planning), p.role ? h('span', { class: 'role' }, p.role) : null)))
         : h('p', { class: 'muted' }, 'None yet on this browser.'),
     );
   }
@@ -203,11 +242,10 @@ function joinScreen(planning, invite) {
           error.textContent = '';
           try {
             const r = await api.join(planning, invite, name.value.trim());
-            remember({ planning, token: r.token, role: r.role, name: name.value.trim(), link: r.link });
+            remember({ planning, token: r.token, role: r.role, name: name.value.trim() });
             location.hash = `#/p/${planning}`;
           } catch (e) {
-            error.textContent =
-              e.code === 'invalid_invite' ? 'This invite link is no longer valid. Ask the facilitator for a new one.' : errorText(e);
+            error.textContent = e.code === 'invalid_invite' ? 'This invite link is no longer valid. Ask the facilitator for a new one.' : errorText(e);
           }
         },
       },
@@ -219,32 +257,27 @@ function joinScreen(planning, invite) {
   );
 }
 
-// ---------- Board ----------
+// ---------- a planning ----------
 
-const SPECIAL = ['?', '☕'];
+const VIEWS = {
+  board: { label: 'Board', make: boardView },
+  live: { label: 'Live sync', make: liveView },
+  timeline: { label: 'Timeline', make: timelineView },
+  audit: { label: 'Audit', make: auditView },
+};
 
-function fmtDeadline(micros) {
-  const d = new Date(micros / 1000);
-  const left = micros / 1000 - Date.now();
-  let rel;
-  if (left <= 0) rel = 'passed';
-  else if (left < 3600e3) rel = `in ${Math.ceil(left / 60e3)} min`;
-  else if (left < 48 * 3600e3) rel = `in ${Math.round(left / 3600e3)} h`;
-  else rel = `in ${Math.round(left / 86400e3)} days`;
-  return `${d.toLocaleString()} (${rel})`;
-}
-
-function boardScreen(planning) {
+function openPlanning(planning) {
   const entry = held(planning);
   if (!entry || !entry.token) {
     show(h('h1', {}, 'No access'), h('p', {}, 'This browser holds no link for this planning. Open your personal link or an invite link.'));
     return null;
   }
   const store = new PlanningStore(planning, entry.token);
-  const ui = { selected: new Set(), current: null, message: '' };
   const messageEl = h('p', { class: 'error', role: 'alert', id: 'board-error' });
-  const root = h('div', { class: 'board' });
-  show(root, messageEl);
+  const headEl = h('section', { class: 'card head', 'aria-labelledby': 'planning-title' });
+  const nav = h('nav', { class: 'tabs', 'aria-label': 'Planning views' });
+  const viewEl = h('div', { id: 'view' });
+  show(headEl, nav, viewEl, messageEl);
 
   // The indicator: connection state, commands waiting for their ack, and the last seq applied
   // (`data-seq`, also in the tooltip) so a person — or a test — can see where this page is.
@@ -262,10 +295,6 @@ function boardScreen(planning) {
       connEl.title = `up to event ${socket.last}`;
     }
   };
-  const setConn = (s) => {
-    connState = s;
-    showConn();
-  };
   showConn();
 
   socket = new PlanningSocket({
@@ -273,7 +302,10 @@ function boardScreen(planning) {
     token: entry.token,
     since: 0,
     handlers: {
-      onState: setConn,
+      onState: (s) => {
+        connState = s;
+        showConn();
+      },
       onQueue: (n) => {
         queued = n;
         showConn();
@@ -297,6 +329,7 @@ function boardScreen(planning) {
     },
   });
 
+  /** Sends a command; its error is shown (and rethrown so a form keeps its text). */
   async function send(command) {
     messageEl.textContent = '';
     try {
@@ -307,329 +340,106 @@ function boardScreen(planning) {
     }
   }
 
-  const unsubscribe = store.subscribe(() => render());
-  store.refresh();
+  // "Since my last visit": the seq this browser had seen when the planning was last open.
+  const visitSince = entry.seen_seq ?? null;
+  const ctx = { planning, token: entry.token, store, send, visitSince, shared: { current: null } };
+  let current = null; // {name, view}
 
-  // Keyboard: digits pick the n-th card of the current item, `?` plays unsure.
-  function onKey(ev) {
-    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
-    const t = ev.target;
-    if (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable)) return;
-    const ctx = votingContext();
-    if (!ctx) return;
-    const { round, item, cards } = ctx;
-    let card = null;
-    if (ev.key === '?') card = '?';
-    else if (/^[0-9]$/.test(ev.key)) {
-      const n = ev.key === '0' ? 10 : Number(ev.key);
-      card = cards[n - 1] ?? null;
-    }
-    if (card === null) return;
-    ev.preventDefault();
-    ui.current = item; // stay on it: the vote shows as mine
-    send({ type: 'CastVote', round: round.id, item, card }).catch(() => {});
-  }
-  document.addEventListener('keydown', onKey);
-
-  // Propose-item and goal forms live outside the re-rendered part, so typing survives updates.
-  const proposeForm = buildProposeForm(send);
-  const goalForm = buildGoalForm(send);
-
-  function votingContext() {
-    const v = store.view;
-    if (!v || v.you.role !== 'member') return null;
-    const s = v.state;
-    const open = openRounds(s);
-    if (!open.length) return null;
-    const me = v.you.participant;
-    const pairs = open.flatMap((r) => r.items.map((item) => ({ round: r, item })));
-    let pick = pairs.find((p) => p.item === ui.current);
-    if (!pick) pick = pairs.find((p) => !(p.round.votes?.[p.item] || {})[me]) || pairs[0];
-    return { ...pick, cards: pick.round.deck.cards };
-  }
-
-  function nextUnvoted(ctx) {
-    const me = store.view.you.participant;
-    return openRounds(store.view.state)
-      .flatMap((r) => r.items.map((item) => ({ round: r, item })))
-      .find((p) => p.item !== ctx.item && !(p.round.votes?.[p.item] || {})[me]);
-  }
-
-  function render() {
+  function renderHead() {
     const v = store.view;
     if (!v) {
-      if (store.error) root.replaceChildren(h('p', { class: 'error' }, `Cannot load the planning: ${errorText(store.error)}`));
+      if (store.error) headEl.replaceChildren(h('p', { class: 'error' }, `Cannot load the planning: ${errorText(store.error)}`));
       return;
     }
     const s = v.state;
     const me = v.you;
-    remember({ planning, title: s.title, role: me.role, name: me.name });
-    const isFac = me.role === 'facilitator';
-    const canPropose = isFac || me.role === 'member';
-    const names = (pid) => s.participants[pid]?.name || 'someone';
-    const ctx = votingContext();
     const online = new Set(v.online || []);
-
-    const header = h(
-      'section',
-      { class: 'card head' },
+    const sched = s.schedule || {};
+    const fmtDay = (m) => new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' }).format(new Date(m / 1000));
+    headEl.replaceChildren(
       h('h1', { id: 'planning-title' }, s.title),
       h(
         'p',
-        {},
+        { class: 'meta' },
         'Phase: ',
         h('strong', { id: 'phase' }, s.phase || 'draft'),
+        s.sync_running ? h('span', { class: 'badge open' }, 'live session running') : null,
+        sched.sprint_start || sched.sprint_end
+          ? h('span', { id: 'sprint-dates' }, ` · Sprint ${sched.sprint_start ? fmtDay(sched.sprint_start) : '?'} – ${sched.sprint_end ? fmtDay(sched.sprint_end) : '?'}`)
+          : null,
+        ` · Deck: ${s.deck.cards.join(' ')}`,
         ` · You are ${me.name} (${me.role})`,
       ),
-      isFac && (s.phase === 'draft' || !s.phase)
-        ? h('button', { type: 'button', id: 'to-async', onclick: () => send({ type: 'ChangePhase', to: 'async' }).catch(() => {}) }, 'Start async review')
-        : null,
       h(
         'p',
         { class: 'people' },
         'People: ',
         Object.values(s.participants)
           .filter((p) => !p.removed)
-          .map((p) => h('span', { class: `person ${online.has(p.id) ? 'on' : ''}`, title: online.has(p.id) ? 'online' : 'not connected' }, `${p.name} (${p.role})`)),
+          .map((p) => h('span', { class: `person ${online.has(p.id) ? 'on' : ''}`, title: online.has(p.id) ? 'online' : 'not connected' }, `${p.name} (${p.role})`, h('span', { class: 'sr-only' }, online.has(p.id) ? ', online' : ''))),
       ),
     );
-
-    const goal = h(
-      'section',
-      { class: 'card', 'aria-labelledby': 'goal-h' },
-      h('h2', { id: 'goal-h' }, 'Sprint goal'),
-      s.goal ? h('p', { id: 'goal-text' }, s.goal.text, s.goal.committed ? h('span', { class: 'badge' }, 'committed') : null) : h('p', { class: 'muted' }, 'No goal drafted yet.'),
-      isFac && !(s.goal && s.goal.committed) ? goalForm : null,
-    );
-
-    const rounds = openRounds(s);
-    const roundSection = h('section', { class: 'card', 'aria-labelledby': 'round-h', id: 'round' }, h('h2', { id: 'round-h' }, 'Open round'));
-    if (!rounds.length) add(roundSection, h('p', { class: 'muted' }, 'No round is open.'));
-    for (const r of rounds) {
-      const members = Object.values(s.participants).filter((p) => p.role === 'member' && !p.removed);
-      const notVoted = members.filter((m) => r.items.some((i) => !(r.votes?.[i] || {})[m.id]));
-      add(roundSection, 
-        h('p', {}, 'Deadline: ', h('time', { datetime: new Date(r.deadline / 1000).toISOString() }, fmtDeadline(r.deadline))),
-        h('p', { class: 'not-voted' }, 'Not voted yet: ', notVoted.length ? notVoted.map((m) => m.name).join(', ') : 'everyone voted'),
-      );
-    }
-    if (ctx) {
-      const item = s.items[ctx.item];
-      const mine = (ctx.round.votes?.[ctx.item] || {})[me.participant];
-      add(roundSection, 
-        h('h3', {}, 'Your vote on ', h('em', {}, item?.draft.title || '')),
-        h(
-          'div',
-          { class: 'deck', role: 'group', 'aria-label': 'Cards (press 1–9 for the n-th card, ? for unsure)' },
-          [...ctx.cards, ...SPECIAL].map((c, i) =>
-            h(
-              'button',
-              {
-                type: 'button',
-                class: `vcard ${mine && mine.card === c ? 'mine' : ''}`,
-                'aria-pressed': mine && mine.card === c ? 'true' : 'false',
-                dataset: { card: c },
-                title: i < ctx.cards.length && i < 10 ? `key ${(i + 1) % 10}` : c === '?' ? 'key ?' : undefined,
-                onclick: () => {
-                  ui.current = ctx.item;
-                  send({ type: 'CastVote', round: ctx.round.id, item: ctx.item, card: c }).catch(() => {});
-                },
-              },
-              c,
-            ),
-          ),
-        ),
-        h('p', { class: 'hint' }, 'Keys: 1–9 pick the n-th card, ? means unsure.'),
-        mine ? h('p', { id: 'my-vote' }, 'Your vote: ', h('strong', {}, mine.card)) : null,
-        nextUnvoted(ctx)
-          ? h(
-              'button',
-              {
-                type: 'button',
-                id: 'next-item',
-                onclick: () => {
-                  ui.current = nextUnvoted(ctx).item;
-                  render();
-                },
-              },
-              'Next item to vote on',
-            )
-          : null,
-      );
-    }
-
-    const items = rankedItems(s);
-    const itemList = h(
-      'ol',
-      { class: 'items', id: 'items' },
-      items.map((it) => renderItem(s, it, me, names, ui, render, send)),
-    );
-    const itemsSection = h(
-      'section',
-      { class: 'card', 'aria-labelledby': 'items-h' },
-      h('h2', { id: 'items-h' }, 'Candidate items'),
-      items.length ? itemList : h('p', { class: 'muted' }, 'No items yet.'),
-      isFac && (s.phase === 'async' || s.phase === 'sync')
-        ? h(
-            'button',
-            {
-              type: 'button',
-              id: 'open-round',
-              disabled: ui.selected.size === 0,
-              onclick: async () => {
-                const ids = items.map((i) => i.id).filter((id) => ui.selected.has(id));
-                await send({ type: 'OpenRound', items: ids }).catch(() => {});
-                ui.selected.clear();
-                render();
-              },
-            },
-            `Open round (${ui.selected.size} selected)`,
-          )
-        : null,
-      canPropose && s.phase !== 'committed' ? proposeForm : null,
-    );
-
-    root.replaceChildren(header, goal, roundSection, itemsSection);
   }
 
-  return () => {
-    unsubscribe();
-    socket.stop();
-    document.removeEventListener('keydown', onKey);
+  function renderNav(active) {
+    const v = store.view;
+    const live = v?.state.sync_running;
+    nav.replaceChildren(
+      ...Object.entries(VIEWS).map(([k, d]) =>
+        h('a', { href: `#/p/${planning}${k === 'board' ? '' : `/${k}`}`, id: `tab-${k}`, 'aria-current': k === active ? 'page' : false, class: live && k === 'live' ? 'live' : '' }, d.label),
+      ),
+    );
+  }
+
+  const unsubscribe = store.subscribe(() => {
+    const v = store.view;
+    if (v) {
+      remember({ planning, title: v.state.title, role: v.you.role, name: v.you.name, seen_seq: v.head });
+      ctx.me = v.you;
+    }
+    renderHead();
+    renderNav(current?.name);
+    current?.view.render();
+  });
+  store.refresh();
+
+  // Keyboard voting works on every view with a deck: digits pick the n-th card, `?` unsure.
+  function onKey(ev) {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    const t = ev.target;
+    if (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable)) return;
+    const vc = current?.view.votingContext?.();
+    if (!vc) return;
+    let card = null;
+    if (ev.key === '?') card = '?';
+    else if (/^[0-9]$/.test(ev.key)) card = vc.cards[(ev.key === '0' ? 10 : Number(ev.key)) - 1] ?? null;
+    if (card === null) return;
+    ev.preventDefault();
+    ctx.shared.current = vc.item; // stay on it: the vote shows as mine
+    send({ type: 'CastVote', round: vc.round.id, item: vc.item, card }).catch(() => {});
+  }
+  document.addEventListener('keydown', onKey);
+
+  return {
+    planning,
+    show(name) {
+      const kind = VIEWS[name] ? name : 'board';
+      if (current?.name === kind) return;
+      current?.view.destroy?.();
+      const view = VIEWS[kind].make(ctx);
+      current = { name: kind, view };
+      viewEl.replaceChildren(view.el);
+      renderNav(kind);
+      view.render();
+      app.focus();
+    },
+    close() {
+      current?.view.destroy?.();
+      unsubscribe();
+      socket.stop();
+      document.removeEventListener('keydown', onKey);
+    },
   };
-}
-
-function openRounds(s) {
-  return (s.round_order || Object.keys(s.rounds)).map((id) => s.rounds[id]).filter((r) => r && !r.closed);
-}
-
-function rankedItems(s) {
-  const ids = [...(s.rank || [])];
-  for (const id of s.proposal_order || Object.keys(s.items)) if (!ids.includes(id)) ids.push(id);
-  return ids.map((id) => s.items[id]).filter((it) => it && !it.withdrawn);
-}
-
-function renderItem(s, it, me, names, ui, render, send) {
-  const isFac = me.role === 'facilitator';
-  const inOpen = openRounds(s).find((r) => r.items.includes(it.id));
-  const lastRound = [...(it.rounds || [])].reverse().map((id) => s.rounds[id]).find(Boolean);
-  const votes = inOpen ? inOpen.votes?.[it.id] || {} : {};
-  const revealed = lastRound?.revealed?.[it.id];
-  const li = h('li', { class: 'item', dataset: { item: it.id } });
-  const selectable = isFac && !inOpen && !it.estimate && (s.phase === 'async' || s.phase === 'sync');
-  add(li, 
-    h(
-      'div',
-      { class: 'item-head' },
-      selectable
-        ? h('input', {
-            type: 'checkbox',
-            id: `sel-${it.id}`,
-            'aria-label': `Select ${it.draft.title} for a round`,
-            checked: ui.selected.has(it.id),
-            onchange: (ev) => {
-              if (ev.target.checked) ui.selected.add(it.id);
-              else ui.selected.delete(it.id);
-              render();
-            },
-          })
-        : null,
-      h('strong', { class: 'item-title' }, it.draft.title),
-      it.draft.external_key ? h('span', { class: 'badge' }, it.draft.external_key) : null,
-      it.flag ? h('span', { class: 'badge flag', title: it.flag.note || '' }, `flagged: ${it.flag.reason}`) : null,
-      it.estimate ? h('span', { class: 'badge est' }, `estimate ${it.estimate}`) : it.proposed_estimate ? h('span', { class: 'badge' }, `proposed ${it.proposed_estimate}`) : null,
-      inOpen ? h('span', { class: 'badge open' }, 'in open round') : null,
-    ),
-    it.draft.description ? h('p', { class: 'desc' }, it.draft.description) : null,
-    it.draft.acceptance_criteria?.length
-      ? h('div', {}, h('span', { class: 'muted' }, 'Acceptance criteria'), h('ul', { class: 'ac' }, it.draft.acceptance_criteria.map((c) => h('li', {}, c))))
-      : null,
-  );
-  if (inOpen) {
-    const voters = Object.entries(votes);
-    add(li, 
-      h(
-        'div',
-        { class: 'votes', 'aria-label': 'Votes' },
-        voters.length ? null : h('span', { class: 'muted' }, 'No votes yet.'),
-        voters.map(([pid, vote]) =>
-          pid === me.participant
-            ? h('span', { class: 'vote mine', dataset: { voter: pid } }, h('span', { class: 'vcard small mine' }, vote.card ?? '✓'), ' you')
-            : h('span', { class: 'vote down', dataset: { voter: pid } }, h('span', { class: 'vcard small back', 'aria-label': 'face-down card' }, ''), ` ${names(pid)}`),
-        ),
-        me.role === 'member'
-          ? h('button', { type: 'button', class: 'link-button', onclick: () => { ui.current = it.id; render(); } }, 'vote on this')
-          : null,
-      ),
-    );
-  } else if (revealed?.length) {
-    add(li, 
-      h(
-        'div',
-        { class: 'votes revealed', 'aria-label': 'Revealed votes' },
-        revealed.map((rv) => h('span', { class: 'vote up', dataset: { voter: rv.voter } }, h('span', { class: 'vcard small' }, rv.card), ` ${rv.voter === me.participant ? 'you' : names(rv.voter)}`)),
-      ),
-    );
-  }
-  return li;
-}
-
-function buildProposeForm(send) {
-  const title = h('input', { id: 'item-title', required: true, maxlength: 200, autocomplete: 'off' });
-  const desc = h('textarea', { id: 'item-desc', rows: 2 });
-  const ac = h('textarea', { id: 'item-ac', rows: 3, placeholder: 'One criterion per line' });
-  return h(
-    'form',
-    {
-      class: 'propose',
-      onsubmit: async (ev) => {
-        ev.preventDefault();
-        const draft = {
-          title: title.value.trim(),
-          description: desc.value.trim(),
-          acceptance_criteria: ac.value.split('\n').map((l) => l.trim()).filter(Boolean),
-        };
-        try {
-          await send({ type: 'ProposeItem', draft });
-          title.value = '';
-          desc.value = '';
-          ac.value = '';
-        } catch {
-          /* shown by send */
-        }
-      },
-    },
-    h('h3', {}, 'Propose an item'),
-    h('label', { for: 'item-title' }, 'Title'),
-    title,
-    h('label', { for: 'item-desc' }, 'Description'),
-    desc,
-    h('label', { for: 'item-ac' }, 'Acceptance criteria'),
-    ac,
-    h('button', { type: 'submit', id: 'propose' }, 'Propose item'),
-  );
-}
-
-function buildGoalForm(send) {
-  const text = h('input', { id: 'goal-input', maxlength: 2000, autocomplete: 'off' });
-  return h(
-    'form',
-    {
-      class: 'row',
-      onsubmit: async (ev) => {
-        ev.preventDefault();
-        try {
-          await send({ type: 'DraftGoal', text: text.value.trim() });
-          text.value = '';
-        } catch {
-          /* shown by send */
-        }
-      },
-    },
-    h('label', { for: 'goal-input', class: 'sr-only' }, 'Goal'),
-    text,
-    h('button', { type: 'submit', id: 'draft-goal' }, 'Set goal'),
-  );
 }
 
 route();

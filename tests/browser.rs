@@ -3,7 +3,8 @@
 //!
 //! Skipped, with a SKIPPED line, when `node`, `/usr/bin/chromium` (or `CHROMIUM_PATH`) or
 //! `client/tests/node_modules` is missing — except under `CI=true`, where that is a failure
-//! (`.ci/run` installs them). Screenshots go to `SPRINTLOG_SCREENSHOTS` (default `/tmp`).
+//! (`.ci/run` installs them). Screenshots go to `SPRINTLOG_SCREENSHOTS` (default
+//! `/tmp/sprintlog-screenshots`).
 
 mod common;
 
@@ -124,6 +125,12 @@ async fn client_files_are_served_embedded() {
         ("/api.js", "text/javascript; charset=utf-8"),
         ("/socket.js", "text/javascript; charset=utf-8"),
         ("/state.js", "text/javascript; charset=utf-8"),
+        ("/dom.js", "text/javascript; charset=utf-8"),
+        ("/model.js", "text/javascript; charset=utf-8"),
+        ("/board.js", "text/javascript; charset=utf-8"),
+        ("/live.js", "text/javascript; charset=utf-8"),
+        ("/timeline.js", "text/javascript; charset=utf-8"),
+        ("/audit.js", "text/javascript; charset=utf-8"),
         ("/style.css", "text/css; charset=utf-8"),
     ] {
         let resp = server

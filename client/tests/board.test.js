@@ -80,6 +80,13 @@ test('two people plan: create, invite, join, propose, open a round, vote hidden,
   await b.locator('.deck .vcard.mine', { hasText: '2' }).waitFor();
   await b.locator('#my-vote').getByText('2').waitFor();
   assert.match(await b.locator('.item .vote.mine').first().innerText(), /2/);
+  // She takes it back (Fran sees no vote of hers any more) and votes again.
+  await a.locator('.item .vote.down', { hasText: 'Ann' }).waitFor();
+  await b.locator('#withdraw-vote').click();
+  await b.locator('#my-vote').waitFor({ state: 'detached' });
+  await a.locator('.item .vote.down', { hasText: 'Ann' }).waitFor({ state: 'detached' });
+  await b.keyboard.press('3');
+  await b.locator('#my-vote').getByText('2').waitFor();
 
   // Fran sees that Ann voted, face down, without the value.
   const annVote = a.locator('.item .vote.down', { hasText: 'Ann' });

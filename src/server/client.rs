@@ -42,6 +42,36 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../../client/state.js"),
     },
     Asset {
+        path: "/dom.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../client/dom.js"),
+    },
+    Asset {
+        path: "/model.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../client/model.js"),
+    },
+    Asset {
+        path: "/board.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../client/board.js"),
+    },
+    Asset {
+        path: "/live.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../client/live.js"),
+    },
+    Asset {
+        path: "/timeline.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../client/timeline.js"),
+    },
+    Asset {
+        path: "/audit.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../client/audit.js"),
+    },
+    Asset {
         path: "/style.css",
         content_type: "text/css; charset=utf-8",
         body: include_str!("../../client/style.css"),
