@@ -4,7 +4,8 @@
 //! - [`decide::decide`]: the rules, `(&State, &Command, Context) -> Result<Vec<Event>>`;
 //! - [`event::Event`]: the facts, stored in the log with a type and a schema version;
 //! - [`state::State::apply`]: the fold of events into the projection;
-//! - [`agenda`] (the live agenda's order) and [`inbox`] (a participant's inbox): derived views.
+//! - [`agenda`] (the live agenda's order) and [`inbox`] (a participant's inbox): derived views;
+//! - [`slots`]: working hours in IANA time zones and the sync slot finder.
 
 pub mod agenda;
 pub mod command;
@@ -16,6 +17,7 @@ pub mod fixed;
 pub mod ids;
 pub mod inbox;
 pub mod policy;
+pub mod slots;
 pub mod state;
 
 pub use command::Command;
