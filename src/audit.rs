@@ -307,6 +307,18 @@ pub fn build(log: &[(StoredEvent, Event)], state: &State, audience: Audience) ->
                 ),
             ),
             Event::FlagCleared { item, .. } => push!(*item, "flag cleared".into()),
+            Event::ItemSentToAgenda { item, reasons, .. } => push!(
+                *item,
+                format!(
+                    "sent to the live agenda before any vote{}",
+                    if reasons.is_empty() {
+                        String::new()
+                    } else {
+                        let why: Vec<&str> = reasons.iter().map(|r| r.code()).collect();
+                        format!(" ({})", why.join(", "))
+                    }
+                ),
+            ),
             Event::EstimateProposed { item, card, .. } => {
                 push!(*item, format!("estimate {card} proposed"))
             }

@@ -50,6 +50,7 @@ fn notable(e: &Event) -> bool {
             | VotesRevealed { .. }
             | ItemFlagged { .. }
             | FlagCleared { .. }
+            | ItemSentToAgenda { .. }
             | EstimateProposed { .. }
             | EstimateAgreed { .. }
             | GoalDrafted { .. }

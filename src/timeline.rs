@@ -55,6 +55,7 @@ pub fn items_of(event: &Event) -> Vec<ItemId> {
         | VotesRevealed { item, .. }
         | ItemFlagged { item, .. }
         | FlagCleared { item, .. }
+        | ItemSentToAgenda { item, .. }
         | EstimateProposed { item, .. }
         | EstimateAgreed { item, .. } => vec![*item],
         CommentPosted { item, .. } => item.iter().copied().collect(),
@@ -226,6 +227,18 @@ pub fn summary(actor: ParticipantId, event: &Event, s: &State) -> String {
             )
         }
         FlagCleared { item, .. } => format!("{a} cleared the flag on {}", title(s, *item)),
+        ItemSentToAgenda { item, reasons, .. } => {
+            let why: Vec<String> = reasons.iter().map(|r| r.code().replace('_', " ")).collect();
+            if why.is_empty() {
+                format!("{a} sent {} to the live agenda", title(s, *item))
+            } else {
+                format!(
+                    "{a} sent {} to the live agenda ({})",
+                    title(s, *item),
+                    why.join(", ")
+                )
+            }
+        }
         EstimateProposed { item, card, .. } => {
             format!("estimate {card} proposed for {}", title(s, *item))
         }

@@ -14,6 +14,7 @@ use sprintlog::domain::event::{
     CommentKind, ItemDraft, ItemPatch, NewItem, Policy, Schedule, EVENT_KINDS,
 };
 use sprintlog::domain::fixed::Fixed2;
+use sprintlog::domain::slots::WorkDay;
 use sprintlog::domain::state::{Item, Round};
 use sprintlog::domain::{
     decide, CommentId, Context, CriterionId, Event, ItemId, ParticipantId, Phase, PlanningId, Role,
@@ -304,6 +305,12 @@ impl Run {
             .filter(|r| r.is_open() && r.deadline <= self.now)
             .count();
         let flagged = s.items.values().filter(|i| i.flag.is_some()).count();
+        let lead = i64::from(s.schedule.reminder_minutes.unwrap_or(0)) * MINUTE;
+        let remindable = s
+            .rounds
+            .values()
+            .filter(|r| r.is_open() && self.now < r.deadline && self.now >= r.deadline - lead)
+            .count();
         let proposed = s
             .items
             .values()
@@ -376,6 +383,9 @@ impl Run {
             (w(open_rounds > 0, 4), 42),          // reminder
             (2, 43),                              // register webhook
             (w(!s.webhooks.is_empty(), 2), 44),   // remove webhook
+            (w(open && live_items > 0, 3), 45),   // send to agenda
+            (w(open && s.schedule.auto_phases, 6), 46), // follow schedule
+            (w(remindable > 0, 30), 47),          // remind voters
         ];
         let total: u32 = table.iter().map(|(w, _)| w).sum();
         let mut x = g.gen_range(0..total);
@@ -473,12 +483,18 @@ impl Run {
             }
             6 => {
                 let a = self.actor(g, &any);
-                let (tz, s, e) = match g.gen_range(0..5) {
+                let (tz, s, e) = match g.gen_range(0..6) {
                     0 => ("Europe/Berlin", Some(540), Some(1050)),
                     1 => ("America/New_York", None, None),
                     2 => ("UTC", Some(600), Some(600)),
                     3 => ("Etc/GMT+5", Some(0), Some(1440)),
+                    4 => ("Asia/Kolkata", Some(1320), Some(360)),
                     _ => ("bad zone", None, None),
+                };
+                let work_days = match g.gen_range(0..4) {
+                    0 => Some(vec![WorkDay::Sun, WorkDay::Mon, WorkDay::Sun]),
+                    1 => Some(Vec::new()),
+                    _ => None,
                 };
                 (
                     a,
@@ -486,6 +502,7 @@ impl Run {
                         time_zone: tz.into(),
                         work_start_minute: s,
                         work_end_minute: e,
+                        work_days,
                     },
                 )
             }
@@ -506,10 +523,12 @@ impl Run {
                 let schedule = Schedule {
                     sprint_start: Some(start),
                     sprint_end: Some(start + g.gen_range(-1..15) * DAY),
-                    candidates_shared_at: Some(self.now),
+                    candidates_shared_at: g.gen_bool(0.3).then_some(self.now),
                     estimation_deadline: None,
-                    sync_start: Some(start - HOUR),
-                    sync_minutes: Some(g.gen_range(0..500)),
+                    sync_start: g.gen_bool(0.3).then_some(start - HOUR),
+                    sync_minutes: g.gen_bool(0.8).then(|| g.gen_range(0..500)),
+                    auto_phases: g.gen_bool(0.7),
+                    reminder_minutes: g.gen_bool(0.7).then(|| g.gen_range(0..600)),
                 };
                 (a, C::SetSchedule { schedule })
             }
@@ -988,6 +1007,37 @@ impl Run {
                     _ => WebhookId(self.fresh()),
                 };
                 (self.fac(g), C::RemoveWebhook { webhook })
+            }
+            45 => {
+                let a = self.fac(g);
+                let item = self.item(g, |i| {
+                    !i.withdrawn && i.flag.is_none() && i.estimate.is_none()
+                });
+                (
+                    a,
+                    C::SendToAgenda {
+                        item,
+                        note: g.gen_bool(0.5).then(|| "unclear".into()),
+                    },
+                )
+            }
+            46 => {
+                let a = if g.gen_bool(0.9) { SYSTEM } else { self.fac(g) };
+                let to = match g.gen_range(0..5) {
+                    0..=1 => Phase::Async,
+                    2..=3 => Phase::Sync,
+                    _ => Phase::Draft,
+                };
+                (a, C::FollowSchedule { to })
+            }
+            47 => {
+                let a = if g.gen_bool(0.9) { SYSTEM } else { self.fac(g) };
+                let now = self.now;
+                let lead = i64::from(self.state.schedule.reminder_minutes.unwrap_or(0)) * MINUTE;
+                let round = self.round(g, |r| {
+                    r.is_open() && now < r.deadline && now >= r.deadline - lead
+                });
+                (a, C::RemindVoters { round })
             }
             _ => {
                 let a = if g.gen_bool(0.9) { SYSTEM } else { self.fac(g) };

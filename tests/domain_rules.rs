@@ -511,6 +511,7 @@ fn set_time_zone() {
         time_zone: z.into(),
         work_start_minute: a,
         work_end_minute: b,
+        work_days: None,
     };
     s.try_do(obs, tz("Europe/Berlin", Some(540), Some(1050)))
         .then_kinds(&["TimeZoneSet"]);
@@ -586,7 +587,18 @@ fn set_schedule() {
         },
     )
     .then_kinds(&["ScheduleSet"]);
-    assert_eq!(s.state.schedule, good);
+    // Recorded resolved: the times default from the sprint start (2 days, 1 day, 0 days
+    // before), the reminder lead to an hour.
+    assert_eq!(
+        s.state.schedule,
+        Schedule {
+            candidates_shared_at: Some(T0 - DAY),
+            estimation_deadline: Some(T0),
+            sync_start: Some(T0 + DAY),
+            reminder_minutes: Some(60),
+            ..good.clone()
+        }
+    );
     for bad in [
         Schedule {
             sync_minutes: Some(0),
@@ -2558,6 +2570,7 @@ fn the_system_actor_only_sends_its_own_commands() {
             time_zone: "UTC".into(),
             work_start_minute: None,
             work_end_minute: None,
+            work_days: None,
         },
     ];
     for c in cmds {

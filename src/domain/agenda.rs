@@ -2,7 +2,7 @@
 //!
 //! Order: items flagged `unsure` (someone played `?`) first; then items flagged `spread`, the
 //! widest spread first (distance in deck steps between the highest and the lowest sealed vote
-//! of the round that flagged them); then `quorum` and `manual` flags. Ties, and the order inside
+//! of the round that flagged them); then `quorum`, `manual` and `discussion` flags. Ties, and the order inside
 //! each group, follow the backlog rank.
 //!
 //! The spread is computed here, inside the domain, from the sealed votes; the `AgendaSet` event
@@ -46,7 +46,9 @@ pub fn sync_agenda(state: &State) -> Vec<ItemId> {
             let key = match flag.reason {
                 FlagReason::Unsure => (0, std::cmp::Reverse(0)),
                 FlagReason::Spread => (1, std::cmp::Reverse(spread(state, it))),
-                FlagReason::Quorum | FlagReason::Manual => (2, std::cmp::Reverse(0)),
+                FlagReason::Quorum | FlagReason::Manual | FlagReason::Discussion => {
+                    (2, std::cmp::Reverse(0))
+                }
             };
             Some((key, rank, it.id))
         })

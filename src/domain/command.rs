@@ -11,6 +11,7 @@ use super::event::{
 };
 use super::fixed::Fixed2;
 use super::ids::*;
+use super::slots::WorkDay;
 use serde::{Deserialize, Serialize};
 
 /// Every command a planning accepts.
@@ -54,18 +55,24 @@ pub enum Command {
         #[serde(default)]
         revoke_previous: bool,
     },
-    /// Set my time zone and working hours.
+    /// Set my IANA time zone and working hours (the zone must be in the tz database; days
+    /// default to Monday–Friday).
     SetTimeZone {
         time_zone: String,
         #[serde(default)]
         work_start_minute: Option<u32>,
         #[serde(default)]
         work_end_minute: Option<u32>,
+        #[serde(default)]
+        work_days: Option<Vec<WorkDay>>,
     },
     /// Facilitator: move to another phase (`committed` only by committing scope).
     ChangePhase { to: Phase },
-    /// Facilitator: set the advisory schedule.
+    /// Facilitator: set the schedule (absent times default from the sprint start).
     SetSchedule { schedule: Schedule },
+    /// The server: move the phase as the schedule says (`async` at candidates shared, `sync`
+    /// at the sync session start). Refused when not due or already past that phase.
+    FollowSchedule { to: Phase },
     /// Facilitator: set the divergence policy, batch size, default deadline and point table.
     SetPolicy { policy: Policy },
 
@@ -179,6 +186,13 @@ pub enum Command {
     },
     /// Facilitator: clear an item's flag.
     ClearFlag { item: ItemId },
+    /// Facilitator: send an item straight to the live agenda instead of an async round
+    /// (typically one that needs live discussion, see `discussion`).
+    SendToAgenda {
+        item: ItemId,
+        #[serde(default)]
+        note: Option<String>,
+    },
     /// Facilitator: agree estimates, one or many at once (e.g. all converged items).
     AgreeEstimates { estimates: Vec<AgreedEstimate> },
     /// Facilitator, live: vote again on items of a closed round.
@@ -225,12 +239,15 @@ pub enum Command {
     },
     /// Facilitator: stop delivering to a webhook.
     RemoveWebhook { webhook: WebhookId },
-    /// The server: record a reminder sent to a participant.
+    /// The server: record a reminder sent to a participant (once per participant and round).
     RecordReminder {
         participant: ParticipantId,
         #[serde(default)]
         round: Option<RoundId>,
     },
+    /// The server: remind every member with pending votes in an open round, once each, when
+    /// the schedule's reminder lead before its deadline has come.
+    RemindVoters { round: RoundId },
 }
 
 /// One estimate in [`Command::AgreeEstimates`].

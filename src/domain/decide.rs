@@ -11,6 +11,7 @@ use super::event::*;
 use super::fixed::Fixed2;
 use super::ids::*;
 use super::policy::{FlagReason, Verdict};
+use super::slots::{self, SlotError, WorkDay, WorkingHours};
 use super::state::{Round, State};
 use rand::RngCore;
 use std::collections::{BTreeMap, BTreeSet};
@@ -160,22 +161,32 @@ pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec
             time_zone,
             work_start_minute,
             work_end_minute,
+            work_days,
         } => {
-            time_zone_name(time_zone)?;
-            match (work_start_minute, work_end_minute) {
-                (None, None) => {}
-                (Some(s), Some(e)) if *s < 1440 && *e <= 1440 && s != e => {}
-                _ => {
-                    return Err(DomainError::Invalid(
-                        "working hours need a start and an end minute (0–1440), not equal".into(),
-                    ))
-                }
-            }
+            let mut days = work_days
+                .clone()
+                .unwrap_or_else(|| WorkDay::WEEKDAYS.to_vec());
+            days.sort();
+            days.dedup();
+            let hours = |start, end| WorkingHours {
+                time_zone: time_zone.clone(),
+                start_minute: start,
+                end_minute: end,
+                days: days.clone(),
+            };
+            let checked = match (work_start_minute, work_end_minute) {
+                (None, None) if days.is_empty() => Err(SlotError::NoDays),
+                (None, None) => slots::time_zone(time_zone).map(|_| ()),
+                (Some(s), Some(e)) => hours(*s, *e).validate().map(|_| ()),
+                _ => Err(SlotError::BadHours),
+            };
+            checked.map_err(|e| DomainError::Invalid(e.to_string()))?;
             vec![Event::TimeZoneSet {
                 participant: me,
                 time_zone: time_zone.clone(),
                 work_start_minute: *work_start_minute,
                 work_end_minute: *work_end_minute,
+                work_days: days,
             }]
         }
         C::ChangePhase { to } => {
@@ -208,18 +219,45 @@ pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec
         C::SetSchedule { schedule } => {
             need(role, &[Role::Facilitator])?;
             open_phase()?;
-            if schedule.sync_minutes.is_some_and(|m| m == 0 || m > 8 * 60) {
-                return Err(DomainError::Invalid("sync_minutes must be 1 to 480".into()));
-            }
-            if let (Some(s), Some(e)) = (schedule.sprint_start, schedule.sprint_end) {
-                if e <= s {
-                    return Err(DomainError::Invalid(
-                        "the sprint must end after it starts".into(),
-                    ));
-                }
-            }
             vec![Event::ScheduleSet {
-                schedule: schedule.clone(),
+                schedule: resolve_schedule(schedule)?,
+            }]
+        }
+        C::FollowSchedule { to } => {
+            if !me.is_system() {
+                return Err(DomainError::Forbidden {
+                    needed: "the server",
+                });
+            }
+            open_phase()?;
+            let s = &state.schedule;
+            if !s.auto_phases {
+                return Err(DomainError::Invalid(
+                    "the schedule does not move phases".into(),
+                ));
+            }
+            let (due, from_ok) = match to {
+                Phase::Async => (s.candidates_shared_at, phase == Phase::Draft),
+                Phase::Sync => (s.sync_start, matches!(phase, Phase::Draft | Phase::Async)),
+                _ => (None, false),
+            };
+            let due = due.ok_or_else(|| {
+                DomainError::Invalid(format!("the schedule has no time for phase {to:?}"))
+            })?;
+            if now < due {
+                return Err(DomainError::Invalid(format!("phase {to:?} is not due yet")));
+            }
+            if !from_ok {
+                // The facilitator moved on (or back) by hand: the schedule does not overrule.
+                return Err(DomainError::Invalid(format!(
+                    "the planning is already in phase {phase:?}"
+                )));
+            }
+            vec![Event::PhaseChanged {
+                from: phase,
+                to: *to,
+                by: me,
+                at: now,
             }]
         }
         C::SetPolicy { policy } => {
@@ -625,8 +663,11 @@ pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec
                 }
                 None => state.deck.clone(),
             };
-            let deadline = deadline.unwrap_or_else(|| {
-                now.saturating_add(state.policy.default_deadline_minutes as i64 * 60_000_000)
+            // An async round without a deadline ends at the schedule's estimation deadline
+            // while that is ahead, else after the policy's default length.
+            let deadline = deadline.unwrap_or_else(|| match state.schedule.estimation_deadline {
+                Some(d) if d > now && !state.sync_running => d,
+                _ => now.saturating_add(state.policy.default_deadline_minutes as i64 * 60_000_000),
             });
             check_deadline(now, deadline)?;
             vec![Event::RoundOpened {
@@ -757,6 +798,31 @@ pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec
             }
             vec![Event::FlagCleared {
                 item: *item,
+                by: me,
+            }]
+        }
+        C::SendToAgenda { item, note } => {
+            need(role, &[Role::Facilitator])?;
+            open_phase()?;
+            let it = live_item(state, *item)?;
+            if it.estimate.is_some() {
+                return Err(DomainError::Invalid(format!(
+                    "item {item} already has an agreed estimate"
+                )));
+            }
+            if state.open_round_of(*item).is_some() {
+                return Err(DomainError::ItemInOpenRound(*item));
+            }
+            if it.flag.is_some() {
+                return Err(DomainError::Invalid(
+                    "the item is already flagged for the live session".into(),
+                ));
+            }
+            opt_text(note, "note", limits::SHORT_TEXT)?;
+            vec![Event::ItemSentToAgenda {
+                item: *item,
+                reasons: super::discussion::reasons(state, it),
+                note: note.clone(),
                 by: me,
             }]
         }
@@ -946,11 +1012,54 @@ pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec
                     return Err(DomainError::UnknownRound(*r));
                 }
             }
+            if state.reminders.contains(&(*participant, *round)) {
+                return Err(DomainError::Invalid(
+                    "this reminder was already sent".into(),
+                ));
+            }
             vec![Event::ReminderSent {
                 participant: *participant,
                 round: *round,
                 at: now,
             }]
+        }
+        C::RemindVoters { round } => {
+            if !me.is_system() {
+                return Err(DomainError::Forbidden {
+                    needed: "the server",
+                });
+            }
+            let r = state
+                .rounds
+                .get(round)
+                .ok_or(DomainError::UnknownRound(*round))?;
+            if !r.is_open() {
+                return Err(DomainError::RoundClosed(*round));
+            }
+            if now >= r.deadline {
+                return Err(DomainError::DeadlinePassed(*round));
+            }
+            let lead = state.schedule.reminder_minutes.unwrap_or(0) as i64 * 60_000_000;
+            if lead == 0 {
+                return Err(DomainError::Invalid("reminders are off".into()));
+            }
+            if now < r.deadline.saturating_sub(lead) {
+                return Err(DomainError::Invalid("too early to remind".into()));
+            }
+            let events: Vec<Event> = state
+                .not_voted(r)
+                .into_iter()
+                .filter(|p| !state.reminders.contains(&(*p, Some(*round))))
+                .map(|p| Event::ReminderSent {
+                    participant: p,
+                    round: Some(*round),
+                    at: now,
+                })
+                .collect();
+            if events.is_empty() {
+                return Err(DomainError::Invalid("nobody left to remind".into()));
+            }
+            events
         }
 
         // ---- integrations ----
@@ -1109,7 +1218,10 @@ fn join(
 fn actor_role(state: &State, me: ParticipantId, cmd: &Command) -> Result<Role> {
     if me.is_system() {
         return match cmd {
-            Command::CloseRound { .. } | Command::RecordReminder { .. } => Ok(Role::Observer),
+            Command::CloseRound { .. }
+            | Command::RecordReminder { .. }
+            | Command::RemindVoters { .. }
+            | Command::FollowSchedule { .. } => Ok(Role::Observer),
             _ => Err(DomainError::Forbidden {
                 needed: "a participant",
             }),
@@ -1442,21 +1554,47 @@ fn hash(h: &str) -> Result<()> {
     }
 }
 
-/// An IANA zone name such as `Europe/Berlin` or `UTC` (checked for shape, not existence).
-fn time_zone_name(tz: &str) -> Result<()> {
-    let ok = !tz.is_empty()
-        && tz.len() <= 64
-        && tz
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c))
-        && !tz.starts_with('/');
-    if ok {
-        Ok(())
-    } else {
-        Err(DomainError::Invalid(format!(
-            "{tz:?} is not a time zone name"
-        )))
+/// The schedule as recorded: defaults filled in from the sprint start, then checked.
+pub fn resolve_schedule(schedule: &Schedule) -> Result<Schedule> {
+    const DAY: Micros = 24 * 3600 * 1_000_000;
+    let mut s = schedule.clone();
+    if let Some(start) = s.sprint_start {
+        s.candidates_shared_at
+            .get_or_insert(start.saturating_sub(2 * DAY));
+        s.estimation_deadline
+            .get_or_insert(start.saturating_sub(DAY));
+        s.sync_start.get_or_insert(start);
     }
+    s.sync_minutes.get_or_insert(45);
+    s.reminder_minutes.get_or_insert(60);
+    if s.sync_minutes.is_some_and(|m| m == 0 || m > 8 * 60) {
+        return Err(DomainError::Invalid("sync_minutes must be 1 to 480".into()));
+    }
+    if s.reminder_minutes.is_some_and(|m| m > 7 * 24 * 60) {
+        return Err(DomainError::Invalid(
+            "reminder_minutes must be 0 (off) to 10080 (a week)".into(),
+        ));
+    }
+    if let (Some(a), Some(b)) = (s.sprint_start, s.sprint_end) {
+        if b <= a {
+            return Err(DomainError::Invalid(
+                "the sprint must end after it starts".into(),
+            ));
+        }
+    }
+    let order = [s.candidates_shared_at, s.estimation_deadline, s.sync_start];
+    let known: Vec<Micros> = order.iter().flatten().copied().collect();
+    if known.windows(2).any(|w| w[1] < w[0]) {
+        return Err(DomainError::Invalid(
+            "candidates shared, estimation deadline and sync start must come in that order".into(),
+        ));
+    }
+    if s.auto_phases && s.candidates_shared_at.is_none() && s.sync_start.is_none() {
+        return Err(DomainError::Invalid(
+            "automatic phases need a candidates-shared or sync start time".into(),
+        ));
+    }
+    Ok(s)
 }
 
 fn validate_policy(p: &Policy) -> Result<()> {

@@ -10,9 +10,11 @@
 //! [`apply`]: super::state::State::apply
 
 use super::deck::Deck;
+use super::discussion::DiscussionReason;
 use super::fixed::Fixed2;
 use super::ids::*;
 use super::policy::{DivergencePolicy, FlagReason};
+use super::slots::WorkDay;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -175,7 +177,12 @@ impl Default for Policy {
     }
 }
 
-/// The advisory schedule of a planning (times in UTC microseconds).
+/// The schedule of a planning (times in UTC microseconds).
+///
+/// In `SetSchedule` absent times default from the sprint start (candidates shared 2 days
+/// before, estimation deadline 1 day before, sync session at the start), the session length
+/// to 45 minutes and the reminder lead to 60 minutes; `ScheduleSet` (v2) records the
+/// resolved schedule.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Schedule {
     pub sprint_start: Option<Micros>,
@@ -184,6 +191,14 @@ pub struct Schedule {
     pub estimation_deadline: Option<Micros>,
     pub sync_start: Option<Micros>,
     pub sync_minutes: Option<u32>,
+    /// The server moves the phase by the schedule: `draft → async` at `candidates_shared_at`,
+    /// on to `sync` at `sync_start` (added in `ScheduleSet` v2).
+    #[serde(default)]
+    pub auto_phases: bool,
+    /// Members with pending votes get one reminder this many minutes before a round's
+    /// deadline; 0 turns reminders off (added in `ScheduleSet` v2).
+    #[serde(default)]
+    pub reminder_minutes: Option<u32>,
 }
 
 /// Every fact a planning can record. Serialised adjacently tagged: `{"type": …, "data": …}`.
@@ -244,13 +259,15 @@ pub enum Event {
         revoked_previous: bool,
         by: ParticipantId,
     },
-    /// A participant set their IANA time zone and working hours.
+    /// A participant set their IANA time zone and working hours (v2 added `work_days`).
     TimeZoneSet {
         participant: ParticipantId,
         time_zone: String,
         /// Working hours as minutes after local midnight, e.g. 540..1050 for 09:00–17:30.
         work_start_minute: Option<u32>,
         work_end_minute: Option<u32>,
+        /// The days a working day starts on, Monday first.
+        work_days: Vec<WorkDay>,
     },
     /// The phase moved.
     PhaseChanged {
@@ -259,7 +276,7 @@ pub enum Event {
         by: ParticipantId,
         at: Micros,
     },
-    /// The advisory schedule was set.
+    /// The schedule was set, resolved (v2 added `auto_phases` and `reminder_minutes`).
     ScheduleSet { schedule: Schedule },
     /// Divergence policy, batch size, default deadline or point table changed.
     PolicySet { policy: Policy },
@@ -433,6 +450,14 @@ pub enum Event {
     },
     /// The facilitator cleared an item's flag.
     FlagCleared { item: ItemId, by: ParticipantId },
+    /// The facilitator sent an item to the live agenda without an async round; `reasons` are
+    /// why it needed live discussion at that moment (see `discussion`), possibly none.
+    ItemSentToAgenda {
+        item: ItemId,
+        reasons: Vec<DiscussionReason>,
+        note: Option<String>,
+        by: ParticipantId,
+    },
     /// A converged round proposes an estimate.
     EstimateProposed {
         item: ItemId,
@@ -516,6 +541,7 @@ pub const WEBHOOK_EVENT_KINDS: &[&str] = &[
     "ItemFlagged",
     "SyncStarted",
     "ScopeCommitted",
+    "ReminderSent",
 ];
 
 /// Decoding a stored event failed: the log holds something this build cannot read.
@@ -570,6 +596,7 @@ pub const EVENT_KINDS: &[&str] = &[
     "VotesRevealed",
     "ItemFlagged",
     "FlagCleared",
+    "ItemSentToAgenda",
     "EstimateProposed",
     "EstimateAgreed",
     "RevoteOpened",
@@ -628,6 +655,7 @@ impl Event {
             VotesRevealed,
             ItemFlagged,
             FlagCleared,
+            ItemSentToAgenda,
             EstimateProposed,
             EstimateAgreed,
             RevoteOpened,
@@ -645,7 +673,7 @@ impl Event {
     /// The current schema version of an event type.
     pub fn current_version(kind: &str) -> i32 {
         match kind {
-            "CommentPosted" => 2,
+            "CommentPosted" | "TimeZoneSet" | "ScheduleSet" => 2,
             _ => 1,
         }
     }
@@ -689,11 +717,25 @@ impl Event {
 /// Brings an old payload up to the current version, one version step at a time.
 fn upcast(kind: &str, mut version: i32, data: &mut serde_json::Value) {
     while version < Event::current_version(kind) {
-        if let ("CommentPosted", 1, Some(obj)) = (kind, version, data.as_object_mut()) {
-            // v1 had only plain comments: no kind, no thread, no addressee.
-            obj.insert("kind".into(), "comment".into());
-            obj.entry("parent").or_insert(serde_json::Value::Null);
-            obj.entry("addressee").or_insert(serde_json::Value::Null);
+        match (kind, version, data.as_object_mut()) {
+            ("CommentPosted", 1, Some(obj)) => {
+                // v1 had only plain comments: no kind, no thread, no addressee.
+                obj.insert("kind".into(), "comment".into());
+                obj.entry("parent").or_insert(serde_json::Value::Null);
+                obj.entry("addressee").or_insert(serde_json::Value::Null);
+            }
+            ("TimeZoneSet", 1, Some(obj)) => {
+                // v1 had no working days: it meant Monday to Friday.
+                obj.insert("work_days".into(), serde_json::json!(WorkDay::WEEKDAYS));
+            }
+            ("ScheduleSet", 1, Some(obj)) => {
+                // v1 schedules were advisory only: no automatic phases, no reminders.
+                if let Some(sched) = obj.get_mut("schedule").and_then(|v| v.as_object_mut()) {
+                    sched.insert("auto_phases".into(), false.into());
+                    sched.insert("reminder_minutes".into(), 0.into());
+                }
+            }
+            _ => {}
         }
         version += 1;
     }
@@ -724,6 +766,27 @@ mod tests {
         }
         let (kind, version, payload) = ev.encode();
         assert_eq!((kind, version), ("CommentPosted", 2));
+        assert_eq!(Event::decode(kind, version, &payload).unwrap(), ev);
+    }
+
+    #[test]
+    fn time_zone_set_and_schedule_set_v1_are_upcast_to_v2() {
+        let v1 = r#"{"participant":"00000000-0000-0000-0000-000000000001","time_zone":"Europe/Berlin","work_start_minute":540,"work_end_minute":1050}"#;
+        let ev = Event::decode("TimeZoneSet", 1, v1).unwrap();
+        assert!(matches!(
+            &ev,
+            Event::TimeZoneSet { work_days, .. } if *work_days == WorkDay::WEEKDAYS.to_vec()
+        ));
+        assert_eq!(ev.encode().1, 2);
+        let v1 = r#"{"schedule":{"sprint_start":5,"sprint_end":null,"candidates_shared_at":null,"estimation_deadline":null,"sync_start":null,"sync_minutes":45}}"#;
+        let ev = Event::decode("ScheduleSet", 1, v1).unwrap();
+        let Event::ScheduleSet { schedule } = &ev else {
+            panic!("{ev:?}")
+        };
+        assert!(!schedule.auto_phases);
+        assert_eq!(schedule.reminder_minutes, Some(0));
+        assert_eq!(schedule.sprint_start, Some(5));
+        let (kind, version, payload) = ev.encode();
         assert_eq!(Event::decode(kind, version, &payload).unwrap(), ev);
     }
 

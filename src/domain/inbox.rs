@@ -10,6 +10,8 @@
 //!   answer (deleted answers do not count);
 //! - **flagged by me**: items (not withdrawn) whose current flag I raised by hand (`manual`;
 //!   flags raised by the divergence policy are nobody's, even if my vote closed the round);
+//! - **reminders**: the reminders the server sent me (`ReminderSent`) for open rounds whose
+//!   deadline has not passed and where I still owe a vote;
 //! - **rounds**: per open round, the members who have not voted on all of its items. This is
 //!   public: every participant sees who hasn't voted, never what anyone voted.
 
@@ -47,6 +49,15 @@ pub struct MyFlag {
     pub note: Option<String>,
 }
 
+/// A reminder the server sent me about a round I still owe votes in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InboxReminder {
+    pub round: RoundId,
+    pub deadline: Micros,
+    /// When it was sent.
+    pub at: Micros,
+}
+
 /// An open round and who still has to vote.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RoundStatus {
@@ -65,6 +76,7 @@ pub struct Inbox {
     pub pending_votes: Vec<PendingVote>,
     pub questions: Vec<OpenQuestion>,
     pub flagged: Vec<MyFlag>,
+    pub reminders: Vec<InboxReminder>,
     pub rounds: Vec<RoundStatus>,
 }
 
@@ -142,6 +154,21 @@ pub fn inbox(state: &State, me: ParticipantId, now: Micros) -> Inbox {
         })
         .collect();
 
+    let reminders = state
+        .reminder_log
+        .iter()
+        .filter(|r| r.participant == me)
+        .filter_map(|r| {
+            let round = r.round?;
+            let owed = pending_votes.iter().find(|p| p.round == round)?;
+            Some(InboxReminder {
+                round,
+                deadline: owed.deadline,
+                at: r.at,
+            })
+        })
+        .collect();
+
     let rounds = open_rounds
         .iter()
         .map(|r| RoundStatus {
@@ -158,6 +185,7 @@ pub fn inbox(state: &State, me: ParticipantId, now: Micros) -> Inbox {
         pending_votes,
         questions,
         flagged,
+        reminders,
         rounds,
     }
 }

@@ -5,12 +5,14 @@
 //! - [`event::Event`]: the facts, stored in the log with a type and a schema version;
 //! - [`state::State::apply`]: the fold of events into the projection;
 //! - [`agenda`] (the live agenda's order) and [`inbox`] (a participant's inbox): derived views;
-//! - [`slots`]: working hours in IANA time zones and the sync slot finder.
+//! - [`slots`] (working hours, the sync slot finder) and [`discussion`] (what needs the live
+//!   call): pure derived figures.
 
 pub mod agenda;
 pub mod command;
 pub mod decide;
 pub mod deck;
+pub mod discussion;
 pub mod error;
 pub mod event;
 pub mod fixed;

@@ -45,6 +45,8 @@ pub enum FlagReason {
     Spread,
     /// Flagged by hand (a member, or the facilitator sending it to the agenda).
     Manual,
+    /// Sent to the live agenda before any vote because it needs discussion (`SendToAgenda`).
+    Discussion,
 }
 
 /// The outcome of one item of a closed round.

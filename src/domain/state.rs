@@ -9,6 +9,7 @@ use super::event::*;
 use super::fixed::Fixed2;
 use super::ids::*;
 use super::policy::FlagReason;
+use super::slots::WorkDay;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,6 +26,9 @@ pub struct Participant {
     pub time_zone: Option<String>,
     pub work_start_minute: Option<u32>,
     pub work_end_minute: Option<u32>,
+    /// The days a working day starts on (empty until a time zone is set).
+    #[serde(default)]
+    pub work_days: Vec<WorkDay>,
     pub capacity: Option<Capacity>,
 }
 
@@ -194,9 +198,20 @@ pub struct State {
     pub commitment: Option<Commitment>,
     /// Reminders sent: (participant, round).
     pub reminders: BTreeSet<(ParticipantId, Option<RoundId>)>,
+    /// The same reminders with their times, in the order sent.
+    #[serde(default)]
+    pub reminder_log: Vec<SentReminder>,
     /// Registered outbound webhooks (removed ones are dropped).
     #[serde(default)]
     pub webhooks: BTreeMap<WebhookId, Webhook>,
+}
+
+/// A reminder as sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentReminder {
+    pub participant: ParticipantId,
+    pub round: Option<RoundId>,
+    pub at: Micros,
 }
 
 /// An outbound webhook. Its secret is not part of the projection (see `WebhookRegistered`).
@@ -313,11 +328,13 @@ impl State {
                 time_zone,
                 work_start_minute,
                 work_end_minute,
+                work_days,
             } => {
                 if let Some(p) = self.participants.get_mut(&participant) {
                     p.time_zone = Some(time_zone);
                     p.work_start_minute = work_start_minute;
                     p.work_end_minute = work_end_minute;
+                    p.work_days = work_days;
                 }
             }
             Event::PhaseChanged { to, .. } => self.phase = Some(to),
@@ -554,6 +571,20 @@ impl State {
                     it.flag = None;
                 }
             }
+            Event::ItemSentToAgenda { item, note, by, .. } => {
+                if let Some(it) = self.items.get_mut(&item) {
+                    it.flag = Some(Flag {
+                        reason: FlagReason::Discussion,
+                        round: None,
+                        note,
+                        by,
+                    });
+                    it.proposed_estimate = None;
+                }
+                if self.sync_running && !self.agenda.contains(&item) {
+                    self.agenda.push(item);
+                }
+            }
             Event::EstimateProposed { item, card, .. } => {
                 if let Some(it) = self.items.get_mut(&item) {
                     it.proposed_estimate = Some(card);
@@ -604,9 +635,16 @@ impl State {
                 self.sync_running = false;
             }
             Event::ReminderSent {
-                participant, round, ..
+                participant,
+                round,
+                at,
             } => {
                 self.reminders.insert((participant, round));
+                self.reminder_log.push(SentReminder {
+                    participant,
+                    round,
+                    at,
+                });
             }
             Event::WebhookRegistered {
                 webhook,
@@ -791,6 +829,7 @@ impl Participant {
             time_zone: None,
             work_start_minute: None,
             work_end_minute: None,
+            work_days: Vec::new(),
             capacity: None,
         }
     }

@@ -5,9 +5,11 @@
 //! - [`view`]: per-viewer redaction, used by every path that shows events or state;
 //! - [`protocol`]: websocket frames; [`ws`]: one connection's loop; [`api`]: REST routes;
 //! - [`workflow`]: import, inbox and estimate export routes;
+//! - [`schedule_api`]: sync slots and the async readiness report;
 //! - [`teams`]: teams, plannings for a team, and "my plannings";
 //! - [`cluster`]: hearing about other nodes' appends (PostgreSQL LISTEN/NOTIFY + polling);
-//! - [`scheduler`]: durable jobs (round deadlines, webhook deliveries) that survive restarts;
+//! - [`scheduler`]: durable jobs (round deadlines, scheduled phases, reminders, webhook
+//!   deliveries) that survive restarts;
 //! - [`webhook`]: outbound webhooks (URL policy, signing, delivery); [`webhook_api`]: their routes;
 //! - [`client`]: the embedded web client, served at `/`;
 //! - [`error`], [`metrics`], [`auth`], [`rate`]: the plumbing.
@@ -22,6 +24,7 @@ pub mod protocol;
 pub mod rate;
 pub mod registry;
 pub mod room;
+pub mod schedule_api;
 pub mod scheduler;
 pub mod teams;
 pub mod view;
@@ -131,6 +134,7 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/api/plannings/{id}/import", post(workflow::import_items))
         .route("/api/plannings/{id}/inbox", get(workflow::inbox))
+        .route("/api/plannings/{id}/slots", get(schedule_api::slots))
         .route(
             "/api/plannings/{id}/export/estimates",
             get(workflow::export_estimates),

@@ -7,15 +7,19 @@
 //! command has a fixed `client_op_id` (`close:<round>`), so even a job that runs twice appends
 //! once. Jobs that fell due while the server was down run at start.
 //!
-//! Kinds today: `close_round` and `webhook` (outbound deliveries, see [`super::webhook`]).
+//! Kinds: `close_round`, `schedule_phase` (the schedule's phase changes, `FollowSchedule`),
+//! `remind_voters` (one reminder per member with pending votes, `RemindVoters`) and `webhook`
+//! (outbound deliveries, see [`super::webhook`]). The schedule and reminder jobs are keyed by
+//! their due time too (`phase:<planning>:<phase>:<due>`, `remind:<round>:<due>`): a schedule
+//! set again writes new jobs, and the old ones find nothing to do when they run, because the
+//! domain refuses a phase change or a reminder that the current schedule does not call for.
 //! Webhook deliveries run in tasks of their own (bounded by [`DELIVERY_SLOTS`]) so a slow
 //! receiver delays neither commands nor the deadlines behind it; a failed one is put back with
-//! backoff (`retry_job`) instead of being completed. Later issues add reminders and scheduled
-//! phase changes behind the same table.
+//! backoff (`retry_job`) instead of being completed.
 
 use super::room::{now_micros, RoomError};
 use super::AppState;
-use crate::domain::event::Event;
+use crate::domain::event::{Event, Phase};
 use crate::domain::ids::{ParticipantId, PlanningId, RoundId};
 use crate::domain::{Command, DomainError, State};
 use crate::store::Job;
@@ -46,8 +50,93 @@ pub fn jobs_for(planning: PlanningId, state: &State, first_seq: i64, events: &[E
             _ => None,
         })
         .collect();
+    jobs.extend(schedule_jobs(planning, state, events));
     jobs.extend(super::webhook::jobs_for(planning, state, first_seq, events));
     jobs
+}
+
+/// The schedule's jobs: phase changes when a schedule with `auto_phases` is set, and a
+/// reminder per round when a round opens (or a schedule with reminders is set while rounds
+/// are open) whose reminder time is still ahead.
+fn schedule_jobs(planning: PlanningId, state: &State, events: &[Event]) -> Vec<Job> {
+    let remind = |round: RoundId, opened: i64, deadline: i64, lead_minutes: Option<u32>| {
+        let lead = i64::from(lead_minutes.unwrap_or(0)) * 60_000_000;
+        let due = deadline.saturating_sub(lead);
+        // No reminder for a round shorter than the lead: it would come with the round itself.
+        (lead > 0 && due > opened).then(|| Job {
+            key: format!("remind:{round}:{due}"),
+            planning_id: planning.0,
+            due_at: due,
+            kind: REMIND_JOB.into(),
+            payload: round.to_string(),
+            attempts: 0,
+        })
+    };
+    let mut jobs = Vec::new();
+    for e in events {
+        match e {
+            Event::ScheduleSet { schedule } => {
+                if schedule.auto_phases {
+                    for (to, due) in [
+                        (Phase::Async, schedule.candidates_shared_at),
+                        (Phase::Sync, schedule.sync_start),
+                    ] {
+                        let Some(due) = due else { continue };
+                        let name = phase_name(to);
+                        jobs.push(Job {
+                            key: format!("phase:{planning}:{name}:{due}"),
+                            planning_id: planning.0,
+                            due_at: due,
+                            kind: PHASE_JOB.into(),
+                            payload: name.into(),
+                            attempts: 0,
+                        });
+                    }
+                }
+                let now = now_micros();
+                jobs.extend(
+                    state
+                        .rounds
+                        .values()
+                        .filter(|r| r.is_open())
+                        .filter_map(|r| remind(r.id, now, r.deadline, schedule.reminder_minutes)),
+                );
+            }
+            Event::RoundOpened {
+                round,
+                deadline,
+                at,
+                ..
+            }
+            | Event::RevoteOpened {
+                round,
+                deadline,
+                at,
+                ..
+            } => jobs.extend(remind(
+                *round,
+                *at,
+                *deadline,
+                state.schedule.reminder_minutes,
+            )),
+            _ => {}
+        }
+    }
+    jobs
+}
+
+/// Job kind of the schedule's phase changes.
+pub const PHASE_JOB: &str = "schedule_phase";
+/// Job kind of the reminders before a round's deadline.
+pub const REMIND_JOB: &str = "remind_voters";
+
+fn phase_name(p: Phase) -> &'static str {
+    match p {
+        Phase::Draft => "draft",
+        Phase::Async => "async",
+        Phase::Sync => "sync",
+        Phase::Committed => "committed",
+    }
 }
 
 fn close_round_job(planning: PlanningId, round: RoundId, due_at: i64) -> Job {
@@ -136,43 +225,58 @@ async fn spawn_delivery(app: &AppState, slots: &Arc<Semaphore>, job: Job) {
 
 /// Runs one job; true when it is done for good (ran, or has nothing left to do).
 async fn run(app: &AppState, job: &Job) -> bool {
-    match job.kind.as_str() {
-        "close_round" => {
-            let Ok(round) = job.payload.parse::<RoundId>() else {
-                tracing::error!(key = %job.key, "malformed job payload");
-                return true;
-            };
-            let room = match app.registry.get(PlanningId(job.planning_id)).await {
-                Ok(Some(room)) => room,
-                Ok(None) => return true, // purged planning
-                Err(e) => {
-                    tracing::warn!(key = %job.key, error = %e, "job: room unavailable");
-                    return false;
-                }
-            };
-            let result = room
-                .execute(
-                    ParticipantId::SYSTEM,
-                    job.key.clone(),
-                    None,
-                    Command::CloseRound { round },
-                )
-                .await;
-            match result {
-                Ok(_) => true,
-                // Closed already (everyone voted, or the facilitator closed it): nothing to do.
-                Err(RoomError::Domain(
-                    DomainError::RoundClosed(_) | DomainError::UnknownRound(_),
-                )) => true,
-                Err(e) => {
-                    tracing::warn!(key = %job.key, error = %e, "job failed; will retry");
-                    false
-                }
-            }
+    let command = match job.kind.as_str() {
+        "close_round" => job
+            .payload
+            .parse::<RoundId>()
+            .ok()
+            .map(|round| Command::CloseRound { round }),
+        PHASE_JOB => match job.payload.as_str() {
+            "async" => Some(Phase::Async),
+            "sync" => Some(Phase::Sync),
+            _ => None,
         }
+        .map(|to| Command::FollowSchedule { to }),
+        REMIND_JOB => job
+            .payload
+            .parse::<RoundId>()
+            .ok()
+            .map(|round| Command::RemindVoters { round }),
         other => {
             tracing::error!(kind = other, "unknown job kind");
+            return true;
+        }
+    };
+    let Some(command) = command else {
+        tracing::error!(key = %job.key, "malformed job payload");
+        return true;
+    };
+    let room = match app.registry.get(PlanningId(job.planning_id)).await {
+        Ok(Some(room)) => room,
+        Ok(None) => return true, // purged planning
+        Err(e) => {
+            tracing::warn!(key = %job.key, error = %e, "job: room unavailable");
+            return false;
+        }
+    };
+    let close = matches!(command, Command::CloseRound { .. });
+    // The job key is the command's client op id: a job that runs twice appends once.
+    let result = room
+        .execute(ParticipantId::SYSTEM, job.key.clone(), None, command)
+        .await;
+    match result {
+        Ok(_) => true,
+        // Closed already (everyone voted, or the facilitator closed it): nothing to do.
+        Err(RoomError::Domain(DomainError::RoundClosed(_) | DomainError::UnknownRound(_))) => true,
+        // A schedule or reminder job the state no longer calls for (the schedule changed, the
+        // facilitator moved on, everyone voted): deciding it again later would refuse it too.
+        Err(RoomError::Domain(e)) if !close => {
+            tracing::debug!(key = %job.key, error = %e, "scheduled job has nothing to do");
             true
+        }
+        Err(e) => {
+            tracing::warn!(key = %job.key, error = %e, "job failed; will retry");
+            false
         }
     }
 }

@@ -8,6 +8,10 @@
 //! - a webhook URL shows only its origin (`scheme://host:port`) except to facilitators in the
 //!   projection: incoming-webhook URLs often carry a credential in their path (Slack's do).
 //!   Event views have no role at hand, so they always show the origin only.
+//!
+//! Times stay integers (microseconds, UTC) as the protocol says; every deadline and session
+//! time in a projection view also gets an RFC 3339 UTC twin named `<field>_utc` ([`add_utc`]),
+//! so a client can show it in the viewer's own zone without doing epoch arithmetic.
 
 use crate::domain::event::Event;
 use crate::domain::ids::ParticipantId;
@@ -149,10 +153,50 @@ pub fn state_view(state: &State, viewer: Viewer) -> Value {
                     .filter(|i| !i.failing_criteria(&state.definition_of_ready).is_empty())
                     .map(|i| i.id)
                     .collect::<Vec<_>>(),
+                // Items that need the live call before any vote, with the reasons.
+                "needs_discussion": crate::domain::discussion::needs_discussion(state),
             }),
         );
     }
+    add_utc(&mut v);
     v
+}
+
+/// Fields holding a deadline or a session time (microseconds since the epoch, UTC).
+const TIME_FIELDS: &[&str] = &[
+    "deadline",
+    "opened_at",
+    "closed_at",
+    "sprint_start",
+    "sprint_end",
+    "candidates_shared_at",
+    "estimation_deadline",
+    "sync_start",
+    "at",
+    "created_at",
+    "joined_at",
+];
+
+/// Adds an RFC 3339 UTC twin `<field>_utc` next to every time field, at any depth.
+pub fn add_utc(v: &mut Value) {
+    match v {
+        Value::Object(obj) => {
+            let twins: Vec<(String, Value)> = obj
+                .iter()
+                .filter(|(k, _)| TIME_FIELDS.contains(&k.as_str()))
+                .filter_map(|(k, t)| {
+                    let at = t.as_i64()?;
+                    Some((format!("{k}_utc"), Value::String(crate::audit::time(at))))
+                })
+                .collect();
+            for child in obj.values_mut() {
+                add_utc(child);
+            }
+            obj.extend(twins);
+        }
+        Value::Array(items) => items.iter_mut().for_each(add_utc),
+        _ => {}
+    }
 }
 
 #[cfg(test)]

@@ -278,6 +278,7 @@ pub fn summary(state: &State, event: &Event) -> String {
                 FlagReason::Unsure => "someone could not estimate",
                 FlagReason::Spread => "the votes are too far apart",
                 FlagReason::Manual => "flagged by hand",
+                FlagReason::Discussion => "it needs discussion",
             };
             format!(
                 "{title}: {} needs the live session ({why})",
@@ -285,6 +286,21 @@ pub fn summary(state: &State, event: &Event) -> String {
             )
         }
         Event::SyncStarted { .. } => format!("{title}: the live session started"),
+        Event::ReminderSent {
+            participant, round, ..
+        } => {
+            let name = state
+                .participants
+                .get(participant)
+                .map_or("someone", |p| p.name.as_str());
+            match round.and_then(|r| state.rounds.get(&r)) {
+                Some(r) => format!(
+                    "{title}: reminder to {name}: votes pending, round closes {}",
+                    crate::audit::time(r.deadline)
+                ),
+                None => format!("{title}: reminder to {name}"),
+            }
+        }
         Event::ScopeCommitted {
             items,
             points,

@@ -182,6 +182,7 @@ pub async fn inbox(
     let body = caller.room.read(|l| {
         let inbox = crate::domain::inbox::inbox(&l.state, caller.participant, now);
         let mut v = serde_json::to_value(inbox).unwrap_or(Value::Null);
+        super::view::add_utc(&mut v);
         v["head"] = json!(l.head);
         v
     });

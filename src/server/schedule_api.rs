@@ -1,0 +1,129 @@
+//! REST routes of the schedule and the async practices (issue 10), thin over pure functions:
+//!
+//! - `GET /api/plannings/{id}/slots?from=&to=&minutes=&step=&limit=`: sync slots inside most
+//!   participants' working hours ([`crate::domain::slots`]);
+//!
+//! Shapes are documented in `docs/protocol.md`.
+
+use super::api::caller;
+use super::error::{ApiError, ApiQuery};
+use super::room::now_micros;
+use super::AppState;
+use crate::domain::event::{Micros, Role};
+use crate::domain::slots::{self, SlotMember, SlotQuery, WorkDay, WorkingHours};
+use crate::domain::state::State;
+use axum::extract::{Path, State as AxState};
+use axum::http::HeaderMap;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Debug, Deserialize, Default)]
+pub struct SlotsQuery {
+    #[serde(default)]
+    pub token: Option<String>,
+    /// RFC 3339 (`2026-06-16T00:00:00Z`); default: now.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// RFC 3339; default: `from` + 7 days.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// Default: the schedule's session length, else 45.
+    #[serde(default)]
+    pub minutes: Option<u32>,
+    #[serde(default)]
+    pub step: Option<u32>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+const DAY: Micros = 24 * 3600 * 1_000_000;
+
+fn parse_time(raw: &str, what: &str) -> Result<Micros, ApiError> {
+    time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1000) as Micros)
+        .map_err(|_| {
+            ApiError::BadRequest(format!(
+                "{what} must be an RFC 3339 time, e.g. 2026-06-16T09:00:00Z"
+            ))
+        })
+}
+
+/// The participants who attend the live session (facilitators and members) with their
+/// working hours; those without a time zone are returned apart.
+pub fn attendees(state: &State) -> (Vec<SlotMember>, Vec<Value>) {
+    let mut placed = Vec::new();
+    let mut unplaced = Vec::new();
+    for p in state
+        .participants
+        .values()
+        .filter(|p| !p.removed && p.role != Role::Observer)
+    {
+        match &p.time_zone {
+            Some(tz) => placed.push(SlotMember {
+                participant: p.id,
+                hours: WorkingHours {
+                    time_zone: tz.clone(),
+                    start_minute: p.work_start_minute.unwrap_or(slots::DEFAULT_WORK_START),
+                    end_minute: p.work_end_minute.unwrap_or(slots::DEFAULT_WORK_END),
+                    days: if p.work_days.is_empty() {
+                        WorkDay::WEEKDAYS.to_vec()
+                    } else {
+                        p.work_days.clone()
+                    },
+                },
+            }),
+            None => unplaced.push(json!({"participant": p.id, "name": p.name})),
+        }
+    }
+    (placed, unplaced)
+}
+
+/// `GET /api/plannings/{id}/slots` (any participant).
+pub async fn slots(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<SlotsQuery>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
+    let from = match &q.from {
+        Some(raw) => parse_time(raw, "from")?,
+        None => now_micros(),
+    };
+    let to = match &q.to {
+        Some(raw) => parse_time(raw, "to")?,
+        None => from.saturating_add(7 * DAY),
+    };
+    let (members, unplaced, minutes) = caller.room.read(|l| {
+        let (m, u) = attendees(&l.state);
+        (m, u, l.state.schedule.sync_minutes)
+    });
+    let query = SlotQuery {
+        from,
+        to,
+        minutes: q.minutes.or(minutes).unwrap_or(45),
+        step_minutes: q.step.unwrap_or(15),
+        limit: q.limit.unwrap_or(5),
+    };
+    let found =
+        slots::find_slots(&members, &query).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let mut body = json!({
+        "from": query.from,
+        "from_utc": crate::audit::time(query.from),
+        "to": query.to,
+        "to_utc": crate::audit::time(query.to),
+        "minutes": query.minutes,
+        "members": members.len(),
+        "without_time_zone": unplaced,
+        "slots": found,
+    });
+    for slot in body["slots"].as_array_mut().into_iter().flatten() {
+        // Slot bounds are session times too: give them their UTC twins.
+        if let (Some(s), Some(e)) = (slot["start"].as_i64(), slot["end"].as_i64()) {
+            slot["start_utc"] = json!(crate::audit::time(s));
+            slot["end_utc"] = json!(crate::audit::time(e));
+        }
+    }
+    Ok(Json(body))
+}

@@ -1,0 +1,374 @@
+//! The planning schedule on a real server (real sockets, real databases): the server moves a
+//! planning through its phases at the scheduled times and reminds members with pending votes
+//! exactly once (inbox and webhook), and a restart in the middle changes nothing.
+//!
+//! Time is injected as in `server_deadlines.rs`: the schedule's times are set a few seconds
+//! ahead of the wall clock and the test waits for them (bounded polls, no timing assertions).
+//! Every scenario runs on SQLite and on PostgreSQL (`SPRINTLOG_TEST_PG`).
+
+mod common;
+
+use axum::body::Bytes;
+use axum::extract::State as AxState;
+use axum::http::StatusCode;
+use axum::routing::post;
+use common::server::*;
+use serde_json::{json, Value};
+use sprintlog::config::{Limits, WebhookConfig};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::sqlite()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(backend) = super::postgres(stringify!($name)).await else {
+                        return;
+                    };
+                    super::$name(backend).await;
+                }
+            )*
+        }
+    };
+}
+
+scenarios!(
+    the_schedule_moves_the_phases_and_reminds_once_across_a_restart,
+    slots_and_working_hours_over_rest,
+);
+
+const SYSTEM: &str = "00000000-0000-0000-0000-000000000000";
+const SECOND: i64 = 1_000_000;
+
+fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64
+}
+
+async fn sleep_past(at: i64, extra: Duration) {
+    let left = (at - now_micros()).max(0) as u64;
+    tokio::time::sleep(Duration::from_micros(left) + extra).await;
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, panicking with `what` after `limit`.
+async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let end = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A local webhook receiver that records every body and answers 200.
+struct Receiver {
+    addr: SocketAddr,
+    got: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let app = axum::Router::new()
+            .route(
+                "/hook",
+                post(
+                    |AxState(got): AxState<Arc<Mutex<Vec<Value>>>>, body: Bytes| async move {
+                        let v = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                        got.lock().unwrap().push(v);
+                        StatusCode::OK
+                    },
+                ),
+            )
+            .with_state(got.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Receiver { addr, got }
+    }
+
+    fn got(&self) -> Vec<Value> {
+        self.got.lock().unwrap().clone()
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            webhooks: WebhookConfig {
+                allow: vec![self.addr.to_string()],
+                backoff_ms: 200,
+                max_attempts: 8,
+                timeout_ms: 2000,
+            },
+            ..Limits::default()
+        }
+    }
+}
+
+/// The whole log as `token` sees it over REST.
+async fn log(t: &TestServer, planning: &str, token: &str) -> Vec<Value> {
+    let mut all: Vec<Value> = Vec::new();
+    loop {
+        let after = all.last().map_or(0, |e| e["seq"].as_i64().unwrap());
+        let (status, body) = t
+            .get(
+                &format!("/api/plannings/{planning}/events?after={after}&limit=1000"),
+                Some(token),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let page = body["events"].as_array().unwrap().clone();
+        if page.is_empty() {
+            return all;
+        }
+        all.extend(page);
+    }
+}
+
+fn of_kind<'a>(log: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    log.iter().filter(|e| e["kind"] == kind).collect()
+}
+
+fn phase_changes(log: &[Value]) -> Vec<(String, String)> {
+    of_kind(log, "PhaseChanged")
+        .iter()
+        .map(|e| {
+            (
+                e["data"]["to"].as_str().unwrap().to_string(),
+                e["data"]["by"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A schedule set a few seconds ahead: the server opens the async phase, a round with a
+/// reminder one minute before its deadline goes out to the one member who has not voted, the
+/// server goes down before the reminder and the sync start, and after the restart both happen —
+/// once. A second restart changes nothing.
+async fn the_schedule_moves_the_phases_and_reminds_once_across_a_restart(backend: Backend) {
+    let rx = Receiver::start().await;
+    let mut t = TestServer::start_with(backend, rx.limits()).await;
+    let c = t.create("Scheduled").await;
+    let (ann, ann_token) = t.join(&c.planning, &c.member_invite, "Ann").await;
+    let (_bob, bob_token) = t.join(&c.planning, &c.member_invite, "Bob").await;
+    t.ok(
+        &c.planning,
+        &c.token,
+        json!({"type": "ProposeItem", "draft": {"title": "Login", "acceptance_criteria": ["works"]}}),
+    )
+    .await;
+    let (status, body) = t
+        .post(
+            &format!("/api/plannings/{}/webhooks", c.planning),
+            Some(&c.token),
+            json!({"url": format!("http://{}/hook", rx.addr), "events": ["ReminderSent"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let t0 = now_micros();
+    let shared_at = t0 + 1500 * 1000;
+    let sync_start = t0 + 6 * SECOND;
+    t.ok(
+        &c.planning,
+        &c.token,
+        json!({"type": "SetSchedule", "schedule": {
+            "sprint_start": t0 + 3600 * SECOND,
+            "candidates_shared_at": shared_at,
+            "estimation_deadline": t0 + 5 * SECOND,
+            "sync_start": sync_start,
+            "sync_minutes": 30,
+            "auto_phases": true,
+            "reminder_minutes": 1,
+        }}),
+    )
+    .await;
+    // The view carries the schedule's times in UTC (RFC 3339) too.
+    let st = t.state(&c.planning, &c.token).await;
+    assert_eq!(st["state"]["phase"], "draft");
+    let utc = st["state"]["schedule"]["sync_start_utc"].as_str().unwrap();
+    assert!(utc.ends_with('Z') && utc.contains('T'), "{utc}");
+
+    // Candidates shared: the server moves the planning to async.
+    eventually(Duration::from_secs(6), "the async phase", || async {
+        let st = t.state(&c.planning, &c.token).await;
+        (st["state"]["phase"] == "async").then_some(())
+    })
+    .await;
+    let all = log(&t, &c.planning, &c.token).await;
+    assert_eq!(
+        phase_changes(&all),
+        vec![("async".to_string(), SYSTEM.to_string())]
+    );
+    assert!(now_micros() >= shared_at);
+
+    // A round whose reminder (one minute before its deadline) is two seconds away.
+    let item = st["state"]["rank"][0].as_str().unwrap().to_string();
+    let deadline = now_micros() + 62 * SECOND;
+    t.ok(
+        &c.planning,
+        &c.token,
+        json!({"type": "OpenRound", "items": [item], "deadline": deadline}),
+    )
+    .await;
+    let st = t.state(&c.planning, &c.token).await;
+    let round = st["state"]["round_order"][0].as_str().unwrap().to_string();
+    t.ok(
+        &c.planning,
+        &bob_token,
+        json!({"type": "CastVote", "round": round, "item": item, "card": "3"}),
+    )
+    .await;
+
+    // Down before the reminder and the sync start; back after both.
+    let backend = t.stop().await;
+    sleep_past(
+        sync_start.max(deadline - 60 * SECOND),
+        Duration::from_millis(300),
+    )
+    .await;
+    let mut t = TestServer::start_with(backend, rx.limits()).await;
+    eventually(
+        Duration::from_secs(8),
+        "the sync phase and the reminder",
+        || async {
+            let all = log(&t, &c.planning, &c.token).await;
+            (phase_changes(&all).len() == 2 && of_kind(&all, "ReminderSent").len() == 1)
+                .then_some(())
+        },
+    )
+    .await;
+    let got = eventually(Duration::from_secs(8), "the reminder webhook", || async {
+        let got = rx.got();
+        (!got.is_empty()).then_some(got)
+    })
+    .await;
+
+    let all = log(&t, &c.planning, &c.token).await;
+    assert_eq!(
+        phase_changes(&all),
+        vec![
+            ("async".to_string(), SYSTEM.to_string()),
+            ("sync".to_string(), SYSTEM.to_string())
+        ]
+    );
+    let reminders = of_kind(&all, "ReminderSent");
+    assert_eq!(reminders.len(), 1, "{reminders:?}");
+    assert_eq!(reminders[0]["data"]["participant"], ann.as_str());
+    assert_eq!(reminders[0]["data"]["round"], round.as_str());
+    assert_eq!(reminders[0]["actor"], SYSTEM);
+
+    // Ann's inbox shows it; Bob (who voted) has none.
+    let (status, inbox) = t
+        .get(
+            &format!("/api/plannings/{}/inbox", c.planning),
+            Some(&ann_token),
+        )
+        .await;
+    assert_eq!(status, 200, "{inbox}");
+    assert_eq!(inbox["reminders"].as_array().unwrap().len(), 1, "{inbox}");
+    assert_eq!(inbox["reminders"][0]["round"], round.as_str());
+    assert_eq!(inbox["reminders"][0]["deadline"], deadline);
+    assert!(
+        inbox["pending_votes"][0]["deadline_utc"].is_string(),
+        "{inbox}"
+    );
+    let (_, bob_inbox) = t
+        .get(
+            &format!("/api/plannings/{}/inbox", c.planning),
+            Some(&bob_token),
+        )
+        .await;
+    assert_eq!(bob_inbox["reminders"], json!([]));
+
+    // The webhook got exactly that reminder.
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["event"]["kind"], "ReminderSent");
+    assert_eq!(got[0]["event"]["data"]["participant"], ann.as_str());
+    assert!(got[0]["text"].as_str().unwrap().contains("Ann"), "{got:?}");
+
+    // A restart finds nothing left to do: same log, no second delivery.
+    let backend = t.stop().await;
+    let t = TestServer::start_with(backend, rx.limits()).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(log(&t, &c.planning, &c.token).await, all);
+    assert_eq!(rx.got().len(), 1);
+}
+
+/// Working hours set over REST show in the view, and the slot finder answers over REST.
+async fn slots_and_working_hours_over_rest(backend: Backend) {
+    let t = TestServer::start(backend).await;
+    let c = t.create("Slots").await;
+    let (_, ann) = t.join(&c.planning, &c.member_invite, "Ann").await;
+    let (_, bob) = t.join(&c.planning, &c.member_invite, "Bob").await;
+    let tz = |zone: &str| {
+        json!({"type": "SetTimeZone", "time_zone": zone, "work_start_minute": 540,
+               "work_end_minute": 1050})
+    };
+    t.ok(&c.planning, &c.token, tz("America/Los_Angeles")).await;
+    t.ok(&c.planning, &ann, tz("Europe/Berlin")).await;
+    t.ok(&c.planning, &bob, tz("Asia/Kolkata")).await;
+    let (status, body) = t
+        .command(&c.planning, &bob, "bad-zone", tz("Asia/Nowhere"))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "invalid");
+
+    let st = t.state(&c.planning, &ann).await;
+    let me = &st["state"]["participants"][st["you"]["participant"].as_str().unwrap()];
+    assert_eq!(me["time_zone"], "Europe/Berlin");
+    assert_eq!(me["work_days"], json!(["mon", "tue", "wed", "thu", "fri"]));
+
+    let (status, body) = t
+        .get(
+            &format!(
+                "/api/plannings/{}/slots?from=2026-06-16T00:00:00Z&to=2026-06-17T00:00:00Z&minutes=45&limit=2",
+                c.planning
+            ),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["members"], 3);
+    let best = &body["slots"][0];
+    assert_eq!(best["start_utc"], "2026-06-16T11:15:00Z");
+    assert_eq!(best["end_utc"], "2026-06-16T12:00:00Z");
+    assert_eq!(best["inside"].as_array().unwrap().len(), 2);
+    assert_eq!(best["outside"][0]["participant"], c.participant.as_str());
+    assert_eq!(best["outside"][0]["minutes"], 285);
+    assert_eq!(body["slots"].as_array().unwrap().len(), 2);
+
+    let (status, body) = t
+        .get(
+            &format!("/api/plannings/{}/slots?from=yesterday", c.planning),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = t
+        .get(&format!("/api/plannings/{}/slots", c.planning), None)
+        .await;
+    assert_eq!(status, 401);
+}
