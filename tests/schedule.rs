@@ -47,6 +47,7 @@ macro_rules! scenarios {
 scenarios!(
     the_schedule_moves_the_phases_and_reminds_once_across_a_restart,
     slots_and_working_hours_over_rest,
+    readiness_and_needs_discussion_over_rest,
 );
 
 const SYSTEM: &str = "00000000-0000-0000-0000-000000000000";
@@ -371,4 +372,69 @@ async fn slots_and_working_hours_over_rest(backend: Backend) {
         .get(&format!("/api/plannings/{}/slots", c.planning), None)
         .await;
     assert_eq!(status, 401);
+}
+
+/// The ambiguity rule in the view, `SendToAgenda`, and the readiness report over REST.
+async fn readiness_and_needs_discussion_over_rest(backend: Backend) {
+    let t = TestServer::start(backend).await;
+    let c = t.create("Readiness").await;
+    let (_, ann) = t.join(&c.planning, &c.member_invite, "Ann").await;
+    t.ok(
+        &c.planning,
+        &c.token,
+        json!({"type": "ProposeItem", "draft": {"title": "Vague"}}),
+    )
+    .await;
+    t.ok(
+        &c.planning,
+        &c.token,
+        json!({"type": "ProposeItem", "draft": {"title": "Clear", "acceptance_criteria": ["ok"]}}),
+    )
+    .await;
+    let st = t.state(&c.planning, &ann).await;
+    let vague = st["state"]["rank"][0].as_str().unwrap().to_string();
+    assert_eq!(
+        st["state"]["derived"]["needs_discussion"],
+        json!([{"item": vague, "title": "Vague", "reasons": [{"reason": "no_acceptance_criteria"}]}])
+    );
+
+    let path = format!("/api/plannings/{}/readiness", c.planning);
+    let (status, r) = t.get(&path, Some(&ann)).await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(
+        r["items_ready"],
+        json!({"count": 1, "of": 2, "percent": 50})
+    );
+    assert_eq!(r["keep_live_meeting"], true);
+    assert_eq!(
+        r["advice"],
+        "Keep the live meeting: the backlog is not ready for async estimation."
+    );
+    assert_eq!(r["participation"]["percent"], Value::Null);
+    let (status, _) = t.get(&path, None).await;
+    assert_eq!(status, 401);
+
+    // Members may not send items to the agenda; the facilitator may.
+    let send = json!({"type": "SendToAgenda", "item": vague, "note": "what is it?"});
+    let (status, body) = t.command(&c.planning, &ann, "send-1", send.clone()).await;
+    assert_eq!(status, 403, "{body}");
+    t.ok(&c.planning, &c.token, send).await;
+    t.ok(
+        &c.planning,
+        &c.token,
+        json!({"type": "ChangePhase", "to": "async"}),
+    )
+    .await;
+    t.ok(&c.planning, &c.token, json!({"type": "StartSync"}))
+        .await;
+    let st = t.state(&c.planning, &ann).await;
+    assert_eq!(st["state"]["agenda"], json!([vague]));
+    assert_eq!(st["state"]["items"][&vague]["flag"]["reason"], "discussion");
+    let all = log(&t, &c.planning, &c.token).await;
+    let sent = of_kind(&all, "ItemSentToAgenda");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0]["data"]["reasons"],
+        json!([{"reason": "no_acceptance_criteria"}])
+    );
 }

@@ -5,8 +5,8 @@
 //! - [`event::Event`]: the facts, stored in the log with a type and a schema version;
 //! - [`state::State::apply`]: the fold of events into the projection;
 //! - [`agenda`] (the live agenda's order) and [`inbox`] (a participant's inbox): derived views;
-//! - [`slots`] (working hours, the sync slot finder) and [`discussion`] (what needs the live
-//!   call): pure derived figures.
+//! - [`slots`] (working hours, the sync slot finder), [`discussion`] (what needs the live
+//!   call) and [`readiness`] (whether async prep is likely to work): pure derived figures.
 
 pub mod agenda;
 pub mod command;
@@ -19,6 +19,7 @@ pub mod fixed;
 pub mod ids;
 pub mod inbox;
 pub mod policy;
+pub mod readiness;
 pub mod slots;
 pub mod state;
 

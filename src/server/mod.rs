@@ -136,6 +136,10 @@ pub fn router(app: AppState) -> Router {
         .route("/api/plannings/{id}/inbox", get(workflow::inbox))
         .route("/api/plannings/{id}/slots", get(schedule_api::slots))
         .route(
+            "/api/plannings/{id}/readiness",
+            get(schedule_api::readiness),
+        )
+        .route(
             "/api/plannings/{id}/export/estimates",
             get(workflow::export_estimates),
         )

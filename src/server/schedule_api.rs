@@ -2,6 +2,8 @@
 //!
 //! - `GET /api/plannings/{id}/slots?from=&to=&minutes=&step=&limit=`: sync slots inside most
 //!   participants' working hours ([`crate::domain::slots`]);
+//! - `GET /api/plannings/{id}/readiness`: whether async prep is likely to work, with the plain
+//!   advice ([`crate::domain::readiness`]).
 //!
 //! Shapes are documented in `docs/protocol.md`.
 
@@ -125,5 +127,22 @@ pub async fn slots(
             slot["end_utc"] = json!(crate::audit::time(e));
         }
     }
+    Ok(Json(body))
+}
+
+/// `GET /api/plannings/{id}/readiness` (any participant).
+pub async fn readiness(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<super::api::TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
+    let body = caller.room.read(|l| {
+        let mut v =
+            serde_json::to_value(crate::domain::readiness::report(&l.state)).unwrap_or(Value::Null);
+        v["head"] = json!(l.head);
+        v
+    });
     Ok(Json(body))
 }
