@@ -293,7 +293,34 @@ async fn teams_flow(t: TestServer) {
         )
         .await;
     assert_eq!(s, 400);
+    // A deck that is not one (a single card) is refused like on `POST /api/plannings`.
+    let (s, body) = t
+        .post(
+            &format!("/api/teams/{tid}/plannings"),
+            Some(&admin),
+            json!({"title": "Sprint 3", "name": "Fran", "deck": {"kind": "custom", "cards": ["1"]}}),
+        )
+        .await;
+    assert_eq!(s, 400, "{body}");
     assert_eq!(streams(&t).await, before, "refusals wrote nothing");
+    // A team planning takes a deck, as a plain one does.
+    let (s, body) = t
+        .post(
+            &format!("/api/teams/{tid}/plannings"),
+            Some(&admin),
+            json!({"title": "Sprint 3", "name": "Fran",
+                   "deck": {"kind": "t_shirt", "cards": ["XS", "S", "M", "L", "XL"]}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let (_, sprint3) = t
+        .get(
+            &format!("/api/plannings/{}", body["planning"].as_str().unwrap()),
+            Some(body["token"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(sprint3["state"]["deck"]["kind"], "t_shirt");
+    assert_eq!(sprint3["state"]["deck"]["cards"][2], "M");
     // A planning id is not a team, and a team id is not a planning.
     let (s, _) = t.get(&format!("/api/teams/{p}"), Some(&admin)).await;
     assert_eq!(s, 404);

@@ -226,6 +226,9 @@ pub struct TeamPlanningBody {
     pub name: String,
     #[serde(default)]
     pub carry_over: bool,
+    /// The planning's deck, as for `POST /api/plannings` (default Fibonacci).
+    #[serde(default)]
+    pub deck: Option<crate::domain::deck::Deck>,
 }
 
 /// Focused person-days of a planning: Σ(available days × focus factor) over its active,
@@ -300,7 +303,7 @@ pub async fn create_team_planning(
         CreateBody {
             title: body.title,
             name: body.name,
-            deck: None,
+            deck: body.deck,
             policy: None,
         },
     )
