@@ -33,6 +33,45 @@ function unlabelled(page) {
   );
 }
 
+/**
+ * Text whose contrast against its background is below WCAG AA (4.5:1, or 3:1 for large text).
+ * The background is the nearest ancestor's opaque background colour; disabled controls are
+ * exempt (as in WCAG).
+ */
+function lowContrast(page) {
+  return page.evaluate(() => {
+    const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) => {
+      const f = (v) => {
+        v /= 255;
+        return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+      };
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const background = (el) => {
+      for (let e = el; e; e = e.parentElement) {
+        const c = rgb(getComputedStyle(e).backgroundColor);
+        if (c.length === 3 || (c.length === 4 && c[3] === 1)) return c.slice(0, 3);
+      }
+      return [255, 255, 255];
+    };
+    const bad = [];
+    for (const el of document.querySelectorAll('body *')) {
+      if (el.closest('svg') || el.closest(':disabled') || el.offsetParent === null) continue;
+      const text = [...el.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent.trim()).join('');
+      if (!text) continue;
+      const st = getComputedStyle(el);
+      const fg = rgb(st.color).slice(0, 3);
+      const [l1, l2] = [lum(fg), lum(background(el))].sort((x, y) => y - x);
+      const ratio = (l1 + 0.05) / (l2 + 0.05);
+      const size = parseFloat(st.fontSize);
+      const large = size >= 24 || (size >= 18.66 && Number(st.fontWeight) >= 700);
+      if (ratio < (large ? 3 : 4.5)) bad.push(`${text.slice(0, 30)} (${ratio.toFixed(2)})`);
+    }
+    return bad;
+  });
+}
+
 /** Whether the page scrolls sideways (it must not, at a phone's width). */
 function overflows(page) {
   return page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
@@ -140,6 +179,7 @@ test('phone width: create with dates and deck; board details; focus kept while o
   await a.locator('#round').getByText('No round is open.').waitFor();
   await item.locator('.badge', { hasText: 'proposed M' }).waitFor();
   assert.deepEqual(await unlabelled(a), [], 'every control on the board is labelled');
+  assert.deepEqual(await lowContrast(a), [], 'enough contrast on the board');
   assert.equal(await overflows(a), false, 'no sideways scrolling on the board');
   await a.screenshot({ path: `${SHOTS}/board-phone.png`, fullPage: true });
 
@@ -158,7 +198,32 @@ test('phone width: create with dates and deck; board details; focus kept while o
     if (tab === 'audit') await a.locator('#chain').waitFor();
     assert.equal(await overflows(a), false, `no sideways scrolling on ${tab}`);
     assert.deepEqual(await unlabelled(a), [], `every control on ${tab} is labelled`);
+    assert.deepEqual(await lowContrast(a), [], `enough contrast on ${tab}`);
   }
+  assert.deepEqual(problems, [], 'no console errors');
+  await ctx.close();
+});
+
+test('start: a planning for a team gets the chosen deck and its roster links', async () => {
+  const team = await rest('POST', '/api/teams', { body: { name: 'Core', roster: [{ name: 'Ada' }, { name: 'Cy', role: 'observer' }] } });
+  const ctx = await browser.newContext({ locale: 'en-US' });
+  const a = watch(await ctx.newPage(), 'Fran (team)', problems);
+  await a.goto(`${BASE}/`);
+  await a.getByLabel('Title').fill('Core sprint 1');
+  await a.getByLabel('Your name').fill('Fran');
+  await a.getByLabel('Deck').selectOption('custom');
+  await a.getByLabel('Custom cards (comma separated, lowest first)').fill('1, 2, 4');
+  await a.locator('details.team summary').click();
+  await a.getByLabel('Team id').fill(team.team);
+  await a.getByLabel('Team admin token').fill(team.admin_token);
+  await a.getByRole('button', { name: 'Create planning' }).click();
+  await a.locator('#created h3').getByText('Team roster').waitFor();
+  assert.match(await a.locator('#link-roster-0').inputValue(), /#\/join\/[0-9a-f-]+\?invite=/);
+  assert.match(await a.locator('#created').innerText(), /Cy \(observer\)/);
+  await a.locator('#open-board').click();
+  await a.locator('.meta').getByText('Deck: 1 2 4').waitFor();
+  const view = await rest('GET', `/api/teams/${team.team}`, { token: team.admin_token });
+  assert.equal(view.plannings[0].title, 'Core sprint 1');
   assert.deepEqual(problems, [], 'no console errors');
   await ctx.close();
 });
