@@ -7,7 +7,7 @@
 import * as api from './api.js';
 import { PlanningSocket } from './socket.js';
 import { PlanningStore } from './state.js';
-import { h, errorText } from './dom.js';
+import { h, errorText, timeEl } from './dom.js';
 import { boardView } from './board.js';
 import { liveView } from './live.js';
 import { timelineView } from './timeline.js';
@@ -367,6 +367,8 @@ function openPlanning(planning) {
         sched.sprint_start || sched.sprint_end
           ? h('span', { id: 'sprint-dates' }, ` · Sprint ${sched.sprint_start ? fmtDay(sched.sprint_start) : '?'} – ${sched.sprint_end ? fmtDay(sched.sprint_end) : '?'}`)
           : null,
+        sched.estimation_deadline ? h('span', { id: 'votes-due' }, ' · Votes due ', timeEl(sched.estimation_deadline)) : null,
+        sched.sync_start ? h('span', { id: 'sync-at' }, ' · Live sync ', timeEl(sched.sync_start)) : null,
         ` · Deck: ${s.deck.cards.join(' ')}`,
         ` · You are ${me.name} (${me.role})`,
       ),

@@ -84,13 +84,17 @@ test('phone width: create with dates and deck; board details; focus kept while o
   assert.deepEqual(await unlabelled(a), [], 'every control on the start screen is labelled');
   await a.getByLabel('Title').fill('Phone sprint');
   await a.getByLabel('Your name').fill('Fran');
-  await a.getByLabel('Sprint starts').fill('2030-03-02');
-  await a.getByLabel('Sprint ends').fill('2030-03-13');
+  // A sprint starting in a week (the schedule's defaults put the vote deadline a day before).
+  const day = (n) => new Date(Date.now() + n * 86400e3).toISOString().slice(0, 10);
+  const shown = (d) => new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeZone: 'UTC' }).format(new Date(`${d}T00:00:00Z`));
+  await a.getByLabel('Sprint starts').fill(day(7));
+  await a.getByLabel('Sprint ends').fill(day(18));
   await a.getByLabel('Deck').selectOption('t_shirt');
   await a.getByRole('button', { name: 'Create planning' }).click();
   await a.locator('#open-board').click();
   await a.locator('#conn[data-state="online"]').waitFor();
-  await a.locator('#sprint-dates').getByText(/Mar 2, 2030 – Mar 13, 2030/).waitFor();
+  await a.locator('#sprint-dates').getByText(`${shown(day(7))} – ${shown(day(18))}`).waitFor();
+  assert.match(await a.locator('#votes-due time').getAttribute('title'), /UTC$/);
   await a.locator('.meta').getByText('Deck: XS S M L XL').waitFor();
   assert.equal(await overflows(a), false, 'no sideways scrolling on the board');
   const planning = a.url().match(/#\/p\/([0-9a-f-]+)/)[1];
