@@ -3,8 +3,8 @@
 //! Built by folding the stored log (not the projection), so every step keeps its seq, time and
 //! actor: who proposed an item, its readiness checks, questions and answers, every round with
 //! its votes once revealed, flags and who cleared them, the agreed estimate and the commitment;
-//! plus the goal's history, coin flips and the chain's head hash (so a printed report can be
-//! checked against the log later).
+//! plus the goal's history, coin flips, the time well spent ([`crate::time_spent`]) and the
+//! chain's head hash (so a printed report can be checked against the log later).
 //!
 //! Redaction: votes appear only once revealed (`VotesRevealed` carries them); a sealed round
 //! shows how many votes it holds. Only [`Audience::Operator`] (the CLI run against the database)
@@ -78,6 +78,8 @@ pub struct Audit {
     pub goal: Vec<Step>,
     pub commitment: Vec<Step>,
     pub coin_flips: Vec<Step>,
+    /// The live session against its plan, async vs live settlements, flagged items discussed.
+    pub time: crate::time_spent::TimeWellSpent,
     pub items: Vec<ItemStory>,
 }
 
@@ -405,6 +407,7 @@ pub fn build(log: &[(StoredEvent, Event)], state: &State, audience: Audience) ->
         goal,
         commitment,
         coin_flips,
+        time: crate::time_spent::build(log.iter().map(|(_, e)| e), state),
         items: ordered,
     }
 }
@@ -480,6 +483,8 @@ pub fn markdown(a: &Audit) -> String {
         out.push_str("(not committed)\n");
     }
     a.commitment.iter().for_each(|s| line(&mut out, s));
+    out.push_str("\n## Time well spent\n\n");
+    out.push_str(&crate::time_spent::markdown(&a.time));
     if !a.coin_flips.is_empty() {
         out.push_str("\n## Coin flips\n\n");
         a.coin_flips.iter().for_each(|s| line(&mut out, s));

@@ -29,6 +29,8 @@ pub struct Digest {
     pub items: Vec<ItemChanges>,
     /// Phase changes, the live session, coin flips, the commitment.
     pub planning: Vec<String>,
+    /// The whole planning's time well spent (not only since `since`), see [`crate::time_spent`].
+    pub time_well_spent: crate::time_spent::TimeWellSpent,
 }
 
 /// Whether an event is worth a line in a digest (votes themselves, renames, edits of comments,
@@ -125,6 +127,7 @@ pub fn build(
         goal,
         items,
         planning,
+        time_well_spent: crate::time_spent::build(log.iter().map(|(_, e)| e), state),
     }
 }
 
@@ -137,6 +140,7 @@ pub fn markdown(d: &Digest) -> String {
     );
     if d.goal.is_empty() && d.items.is_empty() && d.planning.is_empty() {
         out.push_str("\nNothing new.\n");
+        time_section(&mut out, d);
         return out;
     }
     let list = |out: &mut String, lines: &[String]| {
@@ -156,5 +160,14 @@ pub fn markdown(d: &Digest) -> String {
         out.push_str("\n## Planning\n\n");
         list(&mut out, &d.planning);
     }
+    time_section(&mut out, d);
     out
+}
+
+/// "Time well spent", once a live session was held (before that it says nothing new).
+fn time_section(out: &mut String, d: &Digest) {
+    if !d.time_well_spent.sessions.is_empty() {
+        out.push_str("\n## Time well spent\n\n");
+        out.push_str(&crate::time_spent::markdown(&d.time_well_spent));
+    }
 }

@@ -11,6 +11,7 @@
 //!   websocket transport.
 //! - [`audit`]: how each item and the scope were decided, as JSON, Markdown and CSV.
 //! - [`digest`]: "since you last looked", grouped by item.
+//! - [`time_spent`]: the live session against its plan, async vs live settlements (audit, digest).
 //! - [`timeline`]: one-line summaries of events for a scrub bar (never showing sealed votes).
 //! - [`import`]: backlog import (CSV, Jira JSON) into item drafts, pure.
 //! - [`export`]: agreed estimates for a tracker (CSV, JSON), pure.
@@ -28,5 +29,6 @@ pub mod replay;
 pub mod server;
 pub mod store;
 pub mod team;
+pub mod time_spent;
 pub mod timeline;
 pub mod transfer;

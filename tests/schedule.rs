@@ -437,4 +437,49 @@ async fn readiness_and_needs_discussion_over_rest(backend: Backend) {
         sent[0]["data"]["reasons"],
         json!([{"reason": "no_acceptance_criteria"}])
     );
+
+    // Settled live, the session ended: the audit and the digest tell the time well spent.
+    t.ok(
+        &c.planning,
+        &c.token,
+        json!({"type": "AgreeEstimates", "estimates": [{"item": vague, "card": "3"}]}),
+    )
+    .await;
+    t.ok(&c.planning, &c.token, json!({"type": "EndSync"}))
+        .await;
+    let (status, audit) = t
+        .get(&format!("/api/plannings/{}/audit", c.planning), Some(&ann))
+        .await;
+    assert_eq!(status, 200, "{audit}");
+    let time = &audit["time"];
+    assert_eq!(time["sessions"].as_array().unwrap().len(), 1, "{time}");
+    assert_eq!(time["planned_minutes"], 45);
+    assert_eq!(
+        (
+            time["settled_async"].as_u64(),
+            time["settled_live"].as_u64()
+        ),
+        (Some(0), Some(1))
+    );
+    assert_eq!(
+        (time["flagged"].as_u64(), time["flagged_discussed"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let (status, digest) = t
+        .get(
+            &format!("/api/plannings/{}/digest?since=0", c.planning),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(status, 200, "{digest}");
+    assert_eq!(digest["time_well_spent"], *time);
+    let (status, md) = t
+        .get_text(&format!(
+            "/api/plannings/{}/digest?since=0&format=md&token={ann}",
+            c.planning
+        ))
+        .await;
+    assert_eq!(status, 200, "{md}");
+    assert!(md.contains("## Time well spent"), "{md}");
+    assert!(md.contains("flagged items discussed live: 1 of 1"), "{md}");
 }
