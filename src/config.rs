@@ -61,6 +61,17 @@ pub struct Limits {
     #[arg(long, env = "SPRINTLOG_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
 
+    /// Websocket connections one client IP address may hold open at once (0: no cap). Behind
+    /// a reverse proxy every client has the proxy's address: cap there, or raise this.
+    #[arg(long, env = "SPRINTLOG_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
+    pub max_connections_per_ip: usize,
+
+    /// Plannings held in memory at once. Past it, the least recently used one without open
+    /// connections is evicted to make room; when every one is in use, opening another is
+    /// refused with 503 `server_full` (0: no cap).
+    #[arg(long, env = "SPRINTLOG_MAX_ROOMS", default_value_t = 10_000)]
+    pub max_rooms: usize,
+
     /// Websocket `Origin`s allowed besides the server's own host (comma separated).
     #[arg(long, env = "SPRINTLOG_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
@@ -140,6 +151,8 @@ impl Default for Limits {
             room_idle_secs: 300,
             request_timeout_secs: 30,
             allowed_origins: Vec::new(),
+            max_connections_per_ip: 64,
+            max_rooms: 10_000,
             snapshot_after: 1000,
             webhooks: WebhookConfig::default(),
             head_poll_ms: 5000,

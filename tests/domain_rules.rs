@@ -2640,3 +2640,23 @@ fn a_round_opened_in_sync_phase_without_a_session_is_not_live() {
     let r = s.open_round(&[a], 60);
     assert!(!s.state.rounds[&r].live);
 }
+
+#[test]
+fn a_participant_rotates_their_own_link_but_no_one_elses() {
+    let mut s = Scenario::new().member("ann").member("bob");
+    let (ann, bob) = (s.id("ann"), s.id("bob"));
+    let old = s.state.participants[&ann].token_hashes[0].clone();
+    let re = |p, h: String, revoke| Command::ReissueLink {
+        participant: p,
+        token_hash: h,
+        revoke_previous: revoke,
+    };
+    s.when(ann, re(bob, hash(500), true))
+        .then_error("forbidden");
+    s.when(ann, re(ann, hash(500), false))
+        .then_error("forbidden");
+    s.try_do(ann, re(ann, hash(501), true))
+        .then_kinds(&["ParticipantLinkReissued"]);
+    assert!(s.state.participant_by_token(&old).is_none());
+    assert_eq!(s.state.participants[&ann].token_hashes, vec![hash(501)]);
+}

@@ -48,7 +48,8 @@ pub enum Command {
     RemoveParticipant { participant: ParticipantId },
     /// Facilitator: replace the member or observer invite.
     RotateInvite { role: Role, invite_hash: String },
-    /// Facilitator: give a participant a new personal link.
+    /// Facilitator: give a participant a new personal link (anyone may rotate their own: a new
+    /// link with `revoke_previous`).
     ReissueLink {
         participant: ParticipantId,
         token_hash: String,
@@ -252,6 +253,7 @@ pub enum Command {
 
 /// One estimate in [`Command::AgreeEstimates`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AgreedEstimate {
     pub item: ItemId,
     pub card: String,

@@ -147,7 +147,11 @@ pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec
             token_hash,
             revoke_previous,
         } => {
-            need(role, &[Role::Facilitator])?;
+            // Anyone may rotate their own link (a leaked token is revoked by its owner at once);
+            // adding links, or anyone else's, is the facilitator's.
+            if *participant != me || !*revoke_previous {
+                need(role, &[Role::Facilitator])?;
+            }
             active(state, *participant)?;
             hash(token_hash)?;
             vec![Event::ParticipantLinkReissued {
@@ -1523,9 +1527,14 @@ fn text(s: &str, what: &str, min: usize, max: usize) -> Result<()> {
         )));
     }
     let single_line = max <= limits::TITLE;
-    if s.chars()
-        .any(|c| c.is_control() && (single_line || (c != '\n' && c != '\t' && c != '\r')))
-    {
+    // Refused, not stripped: silently changing what someone typed would surprise them. Bidi
+    // embeddings, overrides and isolates count as control characters: they can make a name or
+    // title display as something else ("Trojan Source"); plain direction marks stay allowed.
+    let bidi =
+        |c: char| ('\u{202a}'..='\u{202e}').contains(&c) || ('\u{2066}'..='\u{2069}').contains(&c);
+    if s.chars().any(|c| {
+        (c.is_control() && (single_line || (c != '\n' && c != '\t' && c != '\r'))) || bidi(c)
+    }) {
         return Err(DomainError::Invalid(format!(
             "{what} contains control characters"
         )));

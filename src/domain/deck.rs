@@ -24,6 +24,7 @@ pub enum DeckKind {
 ///
 /// Deck steps (for the divergence policy and the proposed estimate) are positions in `cards`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Deck {
     pub kind: DeckKind,
     /// Estimate cards, lowest first; never contains the special cards.

@@ -156,6 +156,7 @@ pub struct RevealedVote {
 
 /// Per-planning settings beyond the deck.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Policy {
     pub divergence: DivergencePolicy,
     /// Most items in one round (1 to 8).
@@ -184,6 +185,7 @@ impl Default for Policy {
 /// to 45 minutes and the reminder lead to 60 minutes; `ScheduleSet` (v2) records the
 /// resolved schedule.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Schedule {
     pub sprint_start: Option<Micros>,
     pub sprint_end: Option<Micros>,

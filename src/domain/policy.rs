@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 /// Per-planning divergence settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DivergencePolicy {
     /// Flag when the highest and lowest estimate are this many deck steps apart or more.
     pub spread_steps: u32,

@@ -153,6 +153,8 @@ pub async fn create_planning(
 /// Creates a planning and registers its room: the one code path for every way a planning is
 /// created (plain, or for a team).
 pub async fn open_planning(app: &AppState, body: CreateBody) -> Result<NewPlanning, ApiError> {
+    // Its room joins the others in memory: make space first (refused when all are in use).
+    app.registry.make_room()?;
     let token = new_secret();
     let member_invite = new_secret();
     let observer_invite = new_secret();

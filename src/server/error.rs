@@ -26,6 +26,12 @@ pub enum ApiError {
     TooLarge,
     #[error("too many commands: slow down")]
     TooMany,
+    /// The per-IP connection cap.
+    #[error("{0}")]
+    TooManyConnections(String),
+    /// The request took longer than the configured request timeout.
+    #[error("the request took too long and was abandoned")]
+    Timeout,
     #[error(transparent)]
     Room(#[from] RoomError),
     /// A request body axum's `Json` extractor refused (see [`ApiJson`]).
@@ -58,6 +64,30 @@ impl From<JsonRejection> for ApiError {
             code,
             message: r.body_text(),
         }
+    }
+}
+
+/// The raw request body (`Bytes`), refusing an unreadable or over-limit body with the JSON
+/// error shape (`413 too_large`) instead of axum's plain-text rejection.
+#[derive(Debug)]
+pub struct ApiBytes(pub axum::body::Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        axum::body::Bytes::from_request(req, state)
+            .await
+            .map(ApiBytes)
+            .map_err(|r| ApiError::Body {
+                status: r.status(),
+                code: if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    "too_large"
+                } else {
+                    "bad_request"
+                },
+                message: r.body_text(),
+            })
     }
 }
 
@@ -103,6 +133,25 @@ pub fn describe_room_error(e: &RoomError) -> (StatusCode, String, String) {
         RoomError::Domain(d) => (domain_status(d), d.code().to_string(), d.to_string()),
         RoomError::Conflict { .. } => (StatusCode::CONFLICT, "conflict".into(), e.to_string()),
         RoomError::OpConflict(_) => (StatusCode::CONFLICT, "op_conflict".into(), e.to_string()),
+        RoomError::Store(s) if s.fault().is_some() => {
+            tracing::error!(error = %s, "storage refuses writes");
+            match s.fault() {
+                Some(crate::store::StorageFault::Full) => (
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "storage_full".into(),
+                    "the server's storage is full: nothing was written; retry with the same \
+                     client_op_id once the operator has made room"
+                        .into(),
+                ),
+                _ => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_read_only".into(),
+                    "the server's storage is read-only: nothing was written; retry with the \
+                     same client_op_id once the operator has fixed it"
+                        .into(),
+                ),
+            }
+        }
         RoomError::Store(s) if s.is_retriable() => {
             tracing::warn!(error = %s, "storage unavailable");
             (
@@ -111,6 +160,11 @@ pub fn describe_room_error(e: &RoomError) -> (StatusCode, String, String) {
                 "storage is unavailable, retry with the same client_op_id".into(),
             )
         }
+        RoomError::ServerFull => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_full".into(),
+            e.to_string(),
+        ),
         RoomError::Busy => (
             StatusCode::SERVICE_UNAVAILABLE,
             "busy".into(),
@@ -169,6 +223,16 @@ impl ApiError {
             ApiError::TooMany => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited".into(),
+                self.to_string(),
+            ),
+            ApiError::TooManyConnections(m) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_connections".into(),
+                m.clone(),
+            ),
+            ApiError::Timeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout".into(),
                 self.to_string(),
             ),
             ApiError::Room(e) => describe_room_error(e),

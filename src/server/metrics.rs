@@ -34,6 +34,16 @@ pub struct Metrics {
     pub webhook_given_up: AtomicU64,
     pub feed_reconnects: AtomicU64,
     pub events_replayed: AtomicU64,
+    /// Websocket upgrades refused by the per-IP connection cap.
+    pub connections_refused: AtomicU64,
+    /// Rooms dropped from memory (idle, or to make room under the cap).
+    pub rooms_evicted: AtomicU64,
+    /// Requests refused because the room cap was reached with every room in use.
+    pub rooms_refused: AtomicU64,
+    /// HTTP requests abandoned at the request timeout.
+    pub request_timeouts: AtomicU64,
+    /// HTTP request bodies refused as over the size limit.
+    pub bodies_too_large: AtomicU64,
     append_buckets: [AtomicU64; BUCKETS.len()],
     append_count: AtomicU64,
     append_micros_sum: AtomicU64,
@@ -158,6 +168,36 @@ impl Metrics {
             "counter",
             r(&self.feed_reconnects),
         );
+        gauge(
+            "sprintlog_connections_refused_total",
+            "Websocket connections refused by the per-IP cap.",
+            "counter",
+            r(&self.connections_refused),
+        );
+        gauge(
+            "sprintlog_rooms_evicted_total",
+            "Rooms dropped from memory (idle, or least recently used under the room cap).",
+            "counter",
+            r(&self.rooms_evicted),
+        );
+        gauge(
+            "sprintlog_rooms_refused_total",
+            "Requests refused because the room cap was reached with every room in use.",
+            "counter",
+            r(&self.rooms_refused),
+        );
+        gauge(
+            "sprintlog_request_timeouts_total",
+            "HTTP requests abandoned at the request timeout.",
+            "counter",
+            r(&self.request_timeouts),
+        );
+        gauge(
+            "sprintlog_bodies_too_large_total",
+            "HTTP request bodies refused as over the size limit.",
+            "counter",
+            r(&self.bodies_too_large),
+        );
         let _ = writeln!(
             out,
             "# HELP sprintlog_append_seconds Latency of durable appends.\n# TYPE sprintlog_append_seconds histogram"
@@ -182,4 +222,32 @@ impl Metrics {
         let _ = writeln!(out, "sprintlog_append_seconds_count {count}");
         out
     }
+}
+
+/// The configured limits as one labelled gauge, so a dashboard shows the counters above next
+/// to the limits they count against.
+pub fn render_limits(l: &crate::config::Limits) -> String {
+    let values: [(&str, u64); 13] = [
+        ("max_frame_bytes", l.max_frame_bytes as u64),
+        ("max_body_bytes", l.max_body_bytes as u64),
+        ("command_rate", u64::from(l.command_rate)),
+        ("command_burst", u64::from(l.command_burst)),
+        ("outbound_queue", l.outbound_queue as u64),
+        ("room_idle_secs", l.room_idle_secs),
+        ("request_timeout_secs", l.request_timeout_secs),
+        ("max_connections_per_ip", l.max_connections_per_ip as u64),
+        ("max_rooms", l.max_rooms as u64),
+        ("allowed_origins", l.allowed_origins.len() as u64),
+        ("head_poll_ms", l.head_poll_ms),
+        ("snapshot_after", l.snapshot_after.max(0) as u64),
+        ("webhook_max_attempts", u64::from(l.webhooks.max_attempts)),
+    ];
+    let mut out = String::from(
+        "# HELP sprintlog_limit Configured limits (see `sprintlog --help`; 0 means no cap where \
+         the help says so).\n# TYPE sprintlog_limit gauge\n",
+    );
+    for (name, v) in values {
+        let _ = writeln!(out, "sprintlog_limit{{name=\"{name}\"}} {v}");
+    }
+    out
 }

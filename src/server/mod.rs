@@ -62,6 +62,24 @@ pub struct AppState {
     pub jobs_changed: Arc<tokio::sync::Notify>,
     /// REST command rate limits, per token hash.
     rest_buckets: Arc<DashMap<String, TokenBucket>>,
+    /// Open websocket connections per client IP (for `max_connections_per_ip`).
+    ip_connections: Arc<DashMap<std::net::IpAddr, usize>>,
+}
+
+/// One websocket connection counted against its IP's cap; released when dropped.
+pub struct IpSlot {
+    map: Arc<DashMap<std::net::IpAddr, usize>>,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        // Remove the entry at zero so the map holds only addresses with open connections.
+        self.map.remove_if_mut(&self.ip, |_, n| {
+            *n = n.saturating_sub(1);
+            *n == 0
+        });
+    }
 }
 
 impl AppState {
@@ -74,14 +92,33 @@ impl AppState {
             jobs_changed: jobs_changed.clone(),
         };
         AppState {
-            registry: Arc::new(Registry::new(deps)),
+            registry: Arc::new(Registry::new(deps).with_max_rooms(limits.max_rooms)),
             metrics,
             limits: Arc::new(limits),
             public_url: public_url.trim_end_matches('/').into(),
             shutdown: broadcast::channel(1).0,
             jobs_changed,
             rest_buckets: Arc::new(DashMap::new()),
+            ip_connections: Arc::new(DashMap::new()),
         }
+    }
+
+    /// Takes a connection slot for `ip`, or `None` (counted) when it has its maximum open.
+    pub fn connection_slot(&self, ip: std::net::IpAddr) -> Option<IpSlot> {
+        let cap = self.limits.max_connections_per_ip;
+        let mut n = self.ip_connections.entry(ip).or_insert(0);
+        if cap > 0 && *n >= cap {
+            drop(n);
+            self.metrics
+                .connections_refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            map: self.ip_connections.clone(),
+            ip,
+        })
     }
 
     /// Takes one command from the token's REST bucket.
@@ -155,6 +192,10 @@ pub fn router(app: AppState) -> Router {
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            count_refusals,
         ));
     Router::new()
         .merge(api)
@@ -164,12 +205,36 @@ pub fn router(app: AppState) -> Router {
             "/metrics",
             get(
                 |axum::extract::State(app): axum::extract::State<AppState>| async move {
-                    app.metrics.render()
+                    app.metrics.render() + &metrics::render_limits(&app.limits)
                 },
             ),
         )
         .fallback(client::serve)
         .with_state(app)
+}
+
+/// Counts requests refused by the timeout and body-size layers, and gives the timeout's bare
+/// 408 the JSON error shape every other refusal has.
+async fn count_refusals(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    use std::sync::atomic::Ordering::Relaxed;
+    let resp = next.run(req).await;
+    match resp.status() {
+        StatusCode::REQUEST_TIMEOUT => {
+            app.metrics.request_timeouts.fetch_add(1, Relaxed);
+            error::ApiError::Timeout.into_response()
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            app.metrics.bodies_too_large.fetch_add(1, Relaxed);
+            resp
+        }
+        _ => resp,
+    }
 }
 
 /// A running server (used by `main` and by the integration tests).

@@ -10,11 +10,14 @@ use super::room::{Deps, Room, RoomError};
 use crate::domain::ids::PlanningId;
 use crate::store::EventStore;
 use dashmap::DashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 pub struct Registry {
     rooms: DashMap<PlanningId, Arc<Room>>,
     deps: Deps,
+    /// Most rooms in memory (0: no cap); see [`Registry::make_room`].
+    max_rooms: usize,
 }
 
 impl Registry {
@@ -22,6 +25,45 @@ impl Registry {
         Registry {
             rooms: DashMap::new(),
             deps,
+            max_rooms: 0,
+        }
+    }
+
+    /// Caps the rooms held in memory.
+    pub fn with_max_rooms(mut self, max_rooms: usize) -> Self {
+        self.max_rooms = max_rooms;
+        self
+    }
+
+    /// Makes space for one more room under the cap: evicts the least recently used room that
+    /// has no connection, or refuses when every room is in use. (Two loads racing may each
+    /// pass and overshoot the cap by one each; it bounds memory, it is not a quota.)
+    pub fn make_room(&self) -> Result<(), RoomError> {
+        if self.max_rooms == 0 || self.rooms.len() < self.max_rooms {
+            return Ok(());
+        }
+        let victim = self
+            .rooms
+            .iter()
+            .filter(|r| r.value().connections() == 0)
+            .max_by_key(|r| r.value().idle_secs())
+            .map(|r| *r.key());
+        match victim {
+            Some(id) => {
+                self.rooms.remove(&id);
+                self.deps
+                    .metrics
+                    .rooms_evicted
+                    .fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            None => {
+                self.deps
+                    .metrics
+                    .rooms_refused
+                    .fetch_add(1, Ordering::Relaxed);
+                Err(RoomError::ServerFull)
+            }
         }
     }
 
@@ -38,6 +80,7 @@ impl Registry {
         if let Some(r) = self.rooms.get(&id) {
             return Ok(Some(r.clone()));
         }
+        self.make_room()?;
         let room = match Room::load(&self.deps, id).await {
             Ok(Some(room)) => room,
             Ok(None) => return Ok(None),
@@ -75,7 +118,12 @@ impl Registry {
         let before = self.rooms.len();
         self.rooms
             .retain(|_, room| room.connections() > 0 || room.idle_secs() < idle_secs);
-        before - self.rooms.len()
+        let evicted = before.saturating_sub(self.rooms.len());
+        self.deps
+            .metrics
+            .rooms_evicted
+            .fetch_add(evicted as u64, Ordering::Relaxed);
+        evicted
     }
 
     /// Forgets every room; their writer tasks finish queued commands and end.

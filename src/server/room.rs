@@ -91,6 +91,9 @@ pub enum RoomError {
     Closed,
     #[error("the planning is too busy right now: retry with the same client_op_id")]
     Busy,
+    /// The cap on rooms in memory is reached and every room is in use.
+    #[error("the server holds as many plannings in memory as it may, all in use: retry later")]
+    ServerFull,
 }
 
 /// The projection and its position.

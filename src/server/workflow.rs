@@ -10,15 +10,14 @@
 //! Shapes are documented in `docs/protocol.md`.
 
 use super::api::{caller, check_op};
-use super::error::ApiError;
 use super::error::ApiQuery;
+use super::error::{ApiBytes, ApiError};
 use super::room::{decode_all, now_micros};
 use super::AppState;
 use crate::domain::command::Command;
 use crate::domain::event::{Event, Role};
 use crate::domain::DomainError;
 use crate::import::{self, Format, ImportError};
-use axum::body::Bytes;
 use axum::extract::{Path, State as AxState};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -97,7 +96,7 @@ pub async fn import_items(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ImportQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Json<Value>, ImportFailure> {
     let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     if caller.role != Role::Facilitator {

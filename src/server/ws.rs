@@ -15,11 +15,13 @@ use super::room::{decode_all, Ack, RoomError, PAGE};
 use super::view;
 use super::AppState;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State as AxState};
+use axum::extract::{ConnectInfo, Path, State as AxState};
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
+use axum::Extension;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use tokio::sync::{broadcast, mpsc};
 
@@ -42,11 +44,25 @@ pub async fn upgrade(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<WsQuery>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     check_origin(&app, &headers)?;
     let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
+    // Counted after authentication, so strangers cannot use up someone's slots; a server
+    // without peer addresses (no `into_make_service_with_connect_info`) has no per-IP cap.
+    let slot = match peer {
+        Some(Extension(ConnectInfo(addr))) => {
+            Some(app.connection_slot(addr.ip()).ok_or_else(|| {
+                ApiError::TooManyConnections(format!(
+                    "at most {} open connections per address",
+                    app.limits.max_connections_per_ip
+                ))
+            })?)
+        }
+        None => None,
+    };
     let limits = &app.limits;
     let since = q.since.max(0);
     Ok(ws
@@ -63,6 +79,7 @@ pub async fn upgrade(
         .max_message_size(limits.max_frame_bytes * 2)
         .max_frame_size(limits.max_frame_bytes * 2)
         .on_upgrade(move |socket| async move {
+            let _slot = slot;
             app.metrics.connections.fetch_add(1, Ordering::Relaxed);
             connection(app.clone(), caller, since, socket).await;
             app.metrics.connections.fetch_sub(1, Ordering::Relaxed);
@@ -88,6 +105,20 @@ fn check_origin(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
         Err(ApiError::Forbidden(format!(
             "origin {origin} is not allowed"
         )))
+    }
+}
+
+/// The close code for a frame the websocket library could not read (RFC 6455 §7.4.1): 1007
+/// for a text frame that is not UTF-8, 1009 for one over the size limit, 1002 otherwise. The
+/// library's error is matched by its message: axum does not expose its type.
+fn read_failure_close(e: &axum::Error) -> Flow {
+    let text = e.to_string();
+    if text.contains("UTF-8") {
+        Flow::Close(1007, "text frames must be UTF-8")
+    } else if text.contains("Space limit exceeded") {
+        Flow::Close(1009, "frame too large")
+    } else {
+        Flow::Close(1002, "malformed frame")
     }
 }
 
@@ -172,7 +203,7 @@ async fn connection(app: AppState, caller: Caller, since: i64, socket: WebSocket
                 Some(Err(e)) => {
                     app.metrics.bad_frames.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(error = %e, "websocket read failed");
-                    Flow::Close(1009, "frame too large or malformed")
+                    read_failure_close(&e)
                 }
             },
             _ = shutdown.recv() => Flow::Close(CLOSE_GOING_AWAY, "server shutting down"),

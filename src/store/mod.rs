@@ -246,6 +246,40 @@ impl StoreError {
             _ => false,
         }
     }
+
+    /// A condition of the database that refuses every write until an operator fixes it (the
+    /// disk is full, the file or database is read-only). Nothing was written; a retry with the
+    /// same `client_op_id` succeeds once it is fixed.
+    pub fn fault(&self) -> Option<StorageFault> {
+        let StoreError::Database(sqlx::Error::Database(db)) = self else {
+            return None;
+        };
+        if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+            // 53100 disk_full; 25006 read_only_sql_transaction (a hot standby, or
+            // default_transaction_read_only).
+            return match pg.code() {
+                "53100" => Some(StorageFault::Full),
+                "25006" => Some(StorageFault::ReadOnly),
+                _ => None,
+            };
+        }
+        db.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
+        // 13 SQLITE_FULL (disk or max_page_count), 8 SQLITE_READONLY (and its extended codes).
+        match db.code()?.parse::<i32>().ok()? & 0xff {
+            13 => Some(StorageFault::Full),
+            8 => Some(StorageFault::ReadOnly),
+            _ => None,
+        }
+    }
+}
+
+/// See [`StoreError::fault`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageFault {
+    /// No space left for the database.
+    Full,
+    /// The database refuses writes.
+    ReadOnly,
 }
 
 /// Connection-level failures on either backend.

@@ -32,7 +32,32 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` and applies the SQLite migrations.
     pub async fn open(url: &str) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str(url)?
+        let options = Self::options(url)?;
+        Self::open_with(url, options).await
+    }
+
+    /// [`SqliteStore::open`], then serving through connections with extra settings applied
+    /// after ours: e.g. `max_page_count` to cap the file's size, or `query_only` (the fault
+    /// tests use both to meet a full disk and a read-only database deterministically). The
+    /// migrations run before, with our settings only. Not for in-memory databases.
+    pub async fn open_tuned(
+        url: &str,
+        tune: impl FnOnce(SqliteConnectOptions) -> SqliteConnectOptions,
+    ) -> StoreResult<Self> {
+        let options = Self::options(url)?;
+        Self::open_with(url, options.clone()).await?.close().await;
+        let tuned = tune(options);
+        let write = connect_first(SqlitePoolOptions::new().max_connections(1), &tuned).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(READ_CONNECTIONS)
+            .connect_with(tuned)
+            .await?;
+        Ok(SqliteStore { write, read })
+    }
+
+    /// Our connection settings for `url`.
+    fn options(url: &str) -> StoreResult<SqliteConnectOptions> {
+        Ok(SqliteConnectOptions::from_str(url)?
             // A fresh `sqlite://file.db` must work without `?mode=rwc`.
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -44,8 +69,10 @@ impl SqliteStore {
             // Without it, `INSERT OR REPLACE` deletes the conflicting event without firing the
             // DELETE trigger. (The schema also refuses colliding inserts outright, for
             // connections that do not set this pragma.)
-            .pragma("recursive_triggers", "ON");
+            .pragma("recursive_triggers", "ON"))
+    }
 
+    async fn open_with(url: &str, options: SqliteConnectOptions) -> StoreResult<Self> {
         // An in-memory database lives as long as one of its connections and is per pool:
         // use a single connection that never expires for both reads and writes.
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");

@@ -148,4 +148,5 @@ fn with_database_replaces_only_the_path() {
 }
 
 pub mod domain;
+pub mod proxy;
 pub mod server;

@@ -1,0 +1,264 @@
+//! Resource limits: the per-IP connection cap, the cap on rooms in memory (least recently used
+//! idle room evicted, refusal when all are in use), the request timeout (a stalled body), and
+//! every limit and refusal counter visible in `/metrics`.
+
+mod common;
+
+use common::server::*;
+use serde_json::json;
+use sprintlog::config::Limits;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Runs `scenario(&TestServer)` on SQLite and on PostgreSQL with the given limits.
+macro_rules! on_both_backends {
+    ($scenario:ident, $limits:expr) => {
+        mod $scenario {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let mut t = TestServer::start_with(crate::common::server::sqlite(), $limits).await;
+                super::$scenario(&t).await;
+                t.stop().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let name = concat!("limits::", stringify!($scenario));
+                let Some(backend) = crate::common::server::postgres(name).await else {
+                    return;
+                };
+                let mut t = TestServer::start_with(backend, $limits).await;
+                super::$scenario(&t).await;
+                t.stop().await;
+            }
+        }
+    };
+}
+
+/// The value of `sprintlog_limit{name="…"}`.
+async fn limit(t: &TestServer, name: &str) -> Option<f64> {
+    let (_, text) = t.get_text("/metrics").await;
+    let prefix = format!("sprintlog_limit{{name=\"{name}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str())?.trim().parse().ok())
+}
+
+/// Retries `f` until it returns true (bounded: panics after 10 s).
+async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !f().await {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn two_per_ip() -> Limits {
+    Limits {
+        max_connections_per_ip: 2,
+        ..Limits::default()
+    }
+}
+
+async fn connections_per_ip_are_capped(t: &TestServer) {
+    let c = t.create("Cap").await;
+    let (_, ann) = t.join(&c.planning, &c.member_invite, "Ann").await;
+    let mut a = t.ws(&c.planning, &c.token, 0).await;
+    a.until("caught_up").await;
+    let mut b = t.ws(&c.planning, &ann, 0).await;
+    b.until("caught_up").await;
+    assert_eq!(t.ws_refused(&c.planning, &c.token).await, 429);
+    assert_eq!(
+        t.ws_refused(&c.planning, &ann).await,
+        429,
+        "per address, not per token"
+    );
+    assert!(t.metric("sprintlog_connections_refused_total").await >= 2.0);
+    // The open ones are unaffected.
+    a.send(json!({"type": "ping"})).await;
+    assert_eq!(a.until("pong").await.0["type"], "pong");
+    // A closed connection frees its slot.
+    drop(b);
+    eventually("a slot is freed", || async {
+        t.metric("sprintlog_connections").await < 2.0
+    })
+    .await;
+    let mut again = t.ws(&c.planning, &ann, 0).await;
+    again.until("caught_up").await;
+    assert_eq!(limit(t, "max_connections_per_ip").await, Some(2.0));
+}
+on_both_backends!(connections_per_ip_are_capped, two_per_ip());
+
+fn two_rooms() -> Limits {
+    Limits {
+        max_rooms: 2,
+        ..Limits::default()
+    }
+}
+
+async fn rooms_in_memory_are_capped(t: &TestServer) {
+    let p1 = t.create("One").await;
+    let p2 = t.create("Two").await;
+    assert_eq!(t.metric("sprintlog_rooms_evicted_total").await, 0.0);
+    // A third planning: the least recently used room without connections makes way.
+    let p3 = t.create("Three").await;
+    assert_eq!(t.metric("sprintlog_rooms_evicted_total").await, 1.0);
+    // Evicted rooms load again on use, with everything they had (and evict another).
+    for p in [&p1, &p2, &p3] {
+        assert_eq!(t.state(&p.planning, &p.token).await["head"], 1);
+    }
+    // Every room in memory in use (a connection each): loading another is refused, clearly.
+    let mut w2 = t.ws(&p2.planning, &p2.token, 0).await;
+    w2.until("caught_up").await;
+    let mut w3 = t.ws(&p3.planning, &p3.token, 0).await;
+    w3.until("caught_up").await;
+    let (s, b) = t
+        .get(&format!("/api/plannings/{}", p1.planning), Some(&p1.token))
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (503, Some("server_full")),
+        "{b}"
+    );
+    let (s, b) = t
+        .post(
+            "/api/plannings",
+            None,
+            json!({"title": "Four", "name": "Fran"}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (503, Some("server_full")),
+        "{b}"
+    );
+    assert!(t.metric("sprintlog_rooms_refused_total").await >= 2.0);
+    // A room whose last connection closed can be evicted again.
+    drop(w3);
+    eventually("p1 loads once p3 is idle", || async {
+        t.get(&format!("/api/plannings/{}", p1.planning), Some(&p1.token))
+            .await
+            .0
+            == 200
+    })
+    .await;
+    assert_eq!(limit(t, "max_rooms").await, Some(2.0));
+    drop(w2);
+}
+on_both_backends!(rooms_in_memory_are_capped, two_rooms());
+
+fn one_second() -> Limits {
+    Limits {
+        request_timeout_secs: 1,
+        ..Limits::default()
+    }
+}
+
+async fn a_stalled_request_times_out_with_a_json_error(t: &TestServer) {
+    let addr = t.server.as_ref().unwrap().addr;
+    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // Headers promise a body that never comes (slowloris).
+    sock.write_all(
+        b"POST /api/plannings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"title\":",
+    )
+    .await
+    .unwrap();
+    let mut resp = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let n = sock.read(&mut buf).await.unwrap_or(0);
+            resp.extend_from_slice(&buf[..n]);
+            if n == 0 || String::from_utf8_lossy(&resp).contains("}}") {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "the server never answered the stalled request"
+    );
+    let text = String::from_utf8_lossy(&resp);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains(r#""code":"timeout""#), "{text}");
+    assert!(t.metric("sprintlog_request_timeouts_total").await >= 1.0);
+    assert_eq!(limit(t, "request_timeout_secs").await, Some(1.0));
+    // Others are served meanwhile and after.
+    t.create("Fine").await;
+}
+on_both_backends!(a_stalled_request_times_out_with_a_json_error, one_second());
+
+fn custom() -> Limits {
+    Limits {
+        max_frame_bytes: 1234,
+        max_body_bytes: 5678,
+        command_rate: 1,
+        command_burst: 3,
+        ..Limits::default()
+    }
+}
+
+async fn limits_and_refusals_are_in_metrics(t: &TestServer) {
+    for (name, v) in [
+        ("max_frame_bytes", 1234.0),
+        ("max_body_bytes", 5678.0),
+        ("command_rate", 1.0),
+        ("command_burst", 3.0),
+        ("outbound_queue", 512.0),
+        ("room_idle_secs", 300.0),
+        ("request_timeout_secs", 30.0),
+        ("max_connections_per_ip", 64.0),
+        ("max_rooms", 10_000.0),
+    ] {
+        assert_eq!(limit(t, name).await, Some(v), "{name}");
+    }
+    let c = t.create("Metrics").await;
+    // An oversized body and rate-limited commands are counted.
+    let (s, _) = t
+        .post_raw(
+            &format!("/api/plannings/{}/commands", c.planning),
+            Some(&c.token),
+            "x".repeat(6000),
+        )
+        .await;
+    assert_eq!(s, 413);
+    assert!(t.metric("sprintlog_bodies_too_large_total").await >= 1.0);
+    let mut limited = 0;
+    for i in 0..12 {
+        let (s, _) = t
+            .command(
+                &c.planning,
+                &c.token,
+                &format!("m{i}"),
+                json!({"type": "PostComment", "kind": "comment", "text": "hi"}),
+            )
+            .await;
+        if s == 429 {
+            limited += 1;
+        }
+    }
+    assert!(limited > 0, "a burst of 3 at 1/s refuses some of 12");
+    assert!(t.metric("sprintlog_rate_limited_total").await >= limited as f64);
+    // Every counter is exported, even at zero.
+    let (_, text) = t.get_text("/metrics").await;
+    for name in [
+        "sprintlog_connections_refused_total",
+        "sprintlog_rooms_evicted_total",
+        "sprintlog_rooms_refused_total",
+        "sprintlog_request_timeouts_total",
+        "sprintlog_bad_frames_total",
+        "sprintlog_slow_consumer_closes_total",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("{name} "))),
+            "{name}"
+        );
+    }
+}
+on_both_backends!(limits_and_refusals_are_in_metrics, custom());
