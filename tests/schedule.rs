@@ -48,6 +48,7 @@ scenarios!(
     the_schedule_moves_the_phases_and_reminds_once_across_a_restart,
     slots_and_working_hours_over_rest,
     readiness_and_needs_discussion_over_rest,
+    two_nodes_follow_the_schedule_and_remind_once,
 );
 
 const SYSTEM: &str = "00000000-0000-0000-0000-000000000000";
@@ -482,4 +483,93 @@ async fn readiness_and_needs_discussion_over_rest(backend: Backend) {
     assert_eq!(status, 200, "{md}");
     assert!(md.contains("## Time well spent"), "{md}");
     assert!(md.contains("flagged items discussed live: 1 of 1"), "{md}");
+}
+
+/// Two servers (nodes) on one database, both running schedulers, start after the sync start
+/// and a reminder fell due: each happens exactly once.
+async fn two_nodes_follow_the_schedule_and_remind_once(backend: Backend) {
+    let mut t = TestServer::start(backend).await;
+    let c = t.create("Cluster").await;
+    let (ann, _) = t.join(&c.planning, &c.member_invite, "Ann").await;
+    let (_, bob) = t.join(&c.planning, &c.member_invite, "Bob").await;
+    t.ok(
+        &c.planning,
+        &c.token,
+        json!({"type": "ProposeItem", "draft": {"title": "Login", "acceptance_criteria": ["ok"]}}),
+    )
+    .await;
+    let t0 = now_micros();
+    let sync_start = t0 + 4 * SECOND;
+    t.ok(
+        &c.planning,
+        &c.token,
+        json!({"type": "SetSchedule", "schedule": {
+            "candidates_shared_at": t0 + 1000 * 1000,
+            "sync_start": sync_start,
+            "auto_phases": true,
+            "reminder_minutes": 1,
+        }}),
+    )
+    .await;
+    eventually(Duration::from_secs(6), "the async phase", || async {
+        let st = t.state(&c.planning, &c.token).await;
+        (st["state"]["phase"] == "async").then_some(())
+    })
+    .await;
+    let st = t.state(&c.planning, &c.token).await;
+    let item = st["state"]["rank"][0].as_str().unwrap().to_string();
+    let deadline = now_micros() + 61 * SECOND;
+    t.ok(
+        &c.planning,
+        &c.token,
+        json!({"type": "OpenRound", "items": [item], "deadline": deadline}),
+    )
+    .await;
+    let round = t.state(&c.planning, &c.token).await["state"]["round_order"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    t.ok(
+        &c.planning,
+        &bob,
+        json!({"type": "CastVote", "round": round, "item": item, "card": "3"}),
+    )
+    .await;
+    let backend = t.stop().await;
+    sleep_past(
+        sync_start.max(deadline - 60 * SECOND),
+        Duration::from_millis(300),
+    )
+    .await;
+
+    let shared = backend.shared();
+    let (mut a, mut b) = tokio::join!(TestServer::start(backend), TestServer::start(shared));
+    eventually(
+        Duration::from_secs(8),
+        "the sync phase and the reminder",
+        || async {
+            let all = log(&a, &c.planning, &c.token).await;
+            (phase_changes(&all).len() == 2 && of_kind(&all, "ReminderSent").len() == 1)
+                .then_some(())
+        },
+    )
+    .await;
+    // Give the other node time to (wrongly) do it too: its scheduler looks every second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let from_a = log(&a, &c.planning, &c.token).await;
+    let from_b = log(&b, &c.planning, &c.token).await;
+    assert_eq!(from_a, from_b);
+    assert_eq!(
+        phase_changes(&from_a),
+        vec![
+            ("async".to_string(), SYSTEM.to_string()),
+            ("sync".to_string(), SYSTEM.to_string())
+        ]
+    );
+    let reminders = of_kind(&from_a, "ReminderSent");
+    assert_eq!(reminders.len(), 1, "{reminders:?}");
+    assert_eq!(reminders[0]["data"]["participant"], ann.as_str());
+    // The shared node goes first, then the owner removes the database.
+    b.stop().await;
+    a.stop().await;
 }

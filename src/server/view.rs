@@ -10,7 +10,8 @@
 //!   Event views have no role at hand, so they always show the origin only.
 //!
 //! Times stay integers (microseconds, UTC) as the protocol says; every deadline and session
-//! time in a projection view also gets an RFC 3339 UTC twin named `<field>_utc` ([`add_utc`]),
+//! time in an event's data and in a projection view also gets an RFC 3339 UTC twin named
+//! `<field>_utc` ([`add_utc`]),
 //! so a client can show it in the viewer's own zone without doing epoch arithmetic.
 
 use crate::domain::event::Event;
@@ -48,6 +49,7 @@ pub fn event_data(event: &Event, viewer: Viewer) -> Value {
             obj.insert("url".into(), Value::String(url_origin(url)));
         }
     }
+    add_utc(&mut data);
     data
 }
 
@@ -204,6 +206,29 @@ mod tests {
     use super::*;
     use crate::domain::ids::{ItemId, RoundId};
     use uuid::Uuid;
+
+    #[test]
+    fn deadlines_and_session_times_carry_a_utc_twin() {
+        let ev = Event::RoundOpened {
+            round: RoundId(Uuid::from_u128(1)),
+            items: vec![ItemId(Uuid::from_u128(2))],
+            deck: crate::domain::deck::Deck::default(),
+            deadline: 1_781_600_400_000_000,
+            live: false,
+            by: ParticipantId(Uuid::from_u128(3)),
+            at: 1_781_596_800_000_000,
+        };
+        let data = event_data(&ev, None);
+        assert_eq!(data["deadline"], 1_781_600_400_000_000_i64);
+        assert_eq!(data["deadline_utc"], "2026-06-16T09:00:00Z");
+        assert_eq!(data["at_utc"], "2026-06-16T08:00:00Z");
+        let mut nested =
+            json!({"schedule": {"sync_start": 0, "sync_minutes": 45}, "list": [{"at": 0}]});
+        add_utc(&mut nested);
+        assert_eq!(nested["schedule"]["sync_start_utc"], "1970-01-01T00:00:00Z");
+        assert!(nested["schedule"].get("sync_minutes_utc").is_none());
+        assert_eq!(nested["list"][0]["at_utc"], "1970-01-01T00:00:00Z");
+    }
 
     #[test]
     fn a_vote_is_sealed_for_everyone_but_its_author() {
