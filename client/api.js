@@ -107,3 +107,8 @@ export function audit(planning, token, format = 'json') {
 export function verify(planning, token) {
   return request('GET', `/api/plannings/${enc(planning)}/verify`, { token });
 }
+
+/** What each held token opens: title, phase, my role, votes I still owe (invalid ones left out). */
+export function myPlannings(tokens) {
+  return request('POST', '/api/my-plannings', { body: { tokens } });
+}

@@ -7,7 +7,7 @@
 import * as api from './api.js';
 import { PlanningSocket } from './socket.js';
 import { PlanningStore } from './state.js';
-import { h, errorText, timeEl } from './dom.js';
+import { h, errorText, timeEl, rerender } from './dom.js';
 import { boardView } from './board.js';
 import { liveView } from './live.js';
 import { timelineView } from './timeline.js';
@@ -189,6 +189,7 @@ function startScreen() {
           form.reset();
           customWrap.hidden = true;
           renderMine();
+          refreshMine();
           document.getElementById('created-h')?.focus();
         } catch (e) {
           error.textContent = errorText(e);
@@ -213,16 +214,48 @@ function startScreen() {
     error,
   );
   const mine = h('section', { class: 'card', 'aria-labelledby': 'mine-h' });
+  // The list from this browser's tokens, then what the server says about each (phase, votes I
+  // owe); a planning the server no longer opens for the token is marked, not hidden.
+  let live = null;
   function renderMine() {
     const list = myPlannings();
+    const info = new Map((live || []).map((p) => [p.planning, p]));
     mine.replaceChildren(
       h('h2', { id: 'mine-h' }, 'My plannings'),
       list.length
-        ? h('ul', { class: 'mine' }, list.map((p) => h('li', {}, h('a', { href: `#/p/${p.planning}` }, p.title || p.planning), p.role ? h('span', { class: 'role' }, p.role) : null)))
+        ? h(
+            'ul',
+            { class: 'mine', id: 'my-plannings' },
+            list.map((p) => {
+              const i = info.get(p.planning);
+              return h(
+                'li',
+                {},
+                h('a', { href: `#/p/${p.planning}` }, i?.title || p.title || p.planning),
+                p.role ? h('span', { class: 'role' }, p.role) : null,
+                i ? h('span', { class: 'badge' }, i.phase) : live ? h('span', { class: 'badge flag' }, 'no access') : null,
+                i?.pending_votes ? h('span', { class: 'badge open' }, `${i.pending_votes} vote${i.pending_votes === 1 ? '' : 's'} to cast`) : null,
+              );
+            }),
+          )
         : h('p', { class: 'muted' }, 'None yet on this browser.'),
     );
   }
+  async function refreshMine() {
+    const tokens = myPlannings()
+      .filter((p) => p.token)
+      .slice(0, 50)
+      .map((p) => ({ planning: p.planning, token: p.token }));
+    if (!tokens.length) return;
+    try {
+      live = (await api.myPlannings(tokens)).plannings;
+      renderMine();
+    } catch {
+      /* the local list stays */
+    }
+  }
   renderMine();
+  refreshMine();
   show(h('h1', {}, 'Plan a sprint'), h('div', { class: 'grid' }, form, mine), result);
 }
 
@@ -386,9 +419,16 @@ function openPlanning(planning) {
   function renderNav(active) {
     const v = store.view;
     const live = v?.state.sync_running;
-    nav.replaceChildren(
-      ...Object.entries(VIEWS).map(([k, d]) =>
-        h('a', { href: `#/p/${planning}${k === 'board' ? '' : `/${k}`}`, id: `tab-${k}`, 'aria-current': k === active ? 'page' : false, class: live && k === 'live' ? 'live' : '' }, d.label),
+    // Re-rendered on every update: `rerender` keeps the focus on a tab a keyboard user is on.
+    rerender(
+      nav,
+      Object.entries(VIEWS).map(([k, d]) =>
+        h(
+          'a',
+          { href: `#/p/${planning}${k === 'board' ? '' : `/${k}`}`, id: `tab-${k}`, 'aria-current': k === active ? 'page' : false, class: live && k === 'live' ? 'live' : '' },
+          d.label,
+          live && k === 'live' ? h('span', { class: 'sr-only' }, ' (running)') : null,
+        ),
       ),
     );
   }

@@ -259,7 +259,11 @@ export function boardView(ctx) {
     if (!rounds.length) add(roundSection, h('p', { class: 'muted' }, 'No round is open.'));
     for (const r of rounds) {
       const missing = notVoted(s, r);
-      const voted = members(s).filter((m) => !missing.includes(m));
+      // Who voted on how many of the round's items (who, never what).
+      const voted = members(s)
+        .map((m) => ({ m, n: r.items.filter((i) => (r.votes?.[i] || {})[m.id]).length }))
+        .filter((x) => x.n > 0)
+        .map((x) => (x.n < r.items.length ? `${x.m.name} (${x.n} of ${r.items.length})` : x.m.name));
       add(
         roundSection,
         h(
@@ -274,7 +278,7 @@ export function boardView(ctx) {
             ' · ',
             h('span', { class: 'countdown', dataset: { deadline: String(r.deadline) }, role: 'timer', 'aria-live': 'off' }, countdown(r.deadline)),
           ),
-          h('p', { class: 'voted' }, 'Voted: ', voted.length ? voted.map((m) => m.name).join(', ') : 'nobody yet'),
+          h('p', { class: 'voted' }, 'Voted: ', voted.length ? voted.join(', ') : 'nobody yet'),
           h('p', { class: 'not-voted' }, 'Not voted yet: ', missing.length ? missing.map((m) => m.name).join(', ') : 'everyone voted'),
           isFac
             ? h(

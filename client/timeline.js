@@ -73,10 +73,11 @@ export function timelineView(ctx) {
   }
 
   async function catchUp() {
+    ui.digestError = null;
     try {
       ui.digest = await api.digest(ctx.planning, ctx.token, ctx.visitSince ?? undefined);
     } catch (e) {
-      ui.error = e;
+      ui.digestError = e;
     }
     render();
     el.querySelector('#digest-h')?.focus();
@@ -150,9 +151,12 @@ export function timelineView(ctx) {
       h('h2', { id: 'digest-h', tabindex: '-1' }, 'Catch me up'),
       h('p', { class: 'hint' }, ctx.visitSince ? `What others changed since your last visit (event ${ctx.visitSince}).` : 'What others changed since your last action here.'),
       h('button', { type: 'button', id: 'catch-up', onclick: catchUp }, 'Catch me up'),
+      ui.digestError ? h('p', { class: 'error' }, `Cannot catch up: ${errorText(ui.digestError)}`) : null,
       d ? digestBody(d) : null,
     );
-    rerender(el, [scrubber, then, digest], drafts);
+    // "Catch me up" first: it is what a returning person wants, and it does not move while the
+    // timeline below loads.
+    rerender(el, [digest, scrubber, then], drafts);
     const out = el.querySelector('#at-summary');
     if (out) replaceSummary(out);
   }

@@ -73,6 +73,12 @@ test('two people plan: create, invite, join, propose, open a round, vote hidden,
   await a.locator('#open-round').click();
   await a.locator('#round .not-voted').getByText('Ann').waitFor();
 
+  // Ann's "My plannings" says what she owes; she goes back to the board from there.
+  await b.locator('a.brand').click();
+  await b.locator('#my-plannings li', { hasText: 'Sprint 42' }).getByText('2 votes to cast').waitFor();
+  await b.locator('#my-plannings a', { hasText: 'Sprint 42' }).click();
+  await b.locator('#conn[data-state="online"]').waitFor();
+
   // Ann votes with the keyboard: "3" is the third Fibonacci card, "2".
   await b.locator('.deck .vcard').first().waitFor();
   await b.locator('#round h3').getByText('Login with SSO').waitFor();
@@ -94,6 +100,7 @@ test('two people plan: create, invite, join, propose, open a round, vote hidden,
   assert.equal((await annVote.innerText()).trim(), 'Ann', 'the card is face down');
   assert.equal(await a.locator('.vote.up').count(), 0, 'nothing revealed yet');
   await a.locator('#round .not-voted').getByText('Ann').waitFor(); // one item left
+  await a.locator('#round .voted').getByText('Ann (1 of 2)').waitFor();
   await a.screenshot({ path: `${SHOTS}/board.png`, fullPage: true });
   await b.screenshot({ path: `${SHOTS}/board-member.png`, fullPage: true });
 

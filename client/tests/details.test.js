@@ -204,6 +204,11 @@ test('phone width: create with dates and deck; board details; focus kept while o
     assert.deepEqual(await unlabelled(a), [], `every control on ${tab} is labelled`);
     assert.deepEqual(await lowContrast(a), [], `enough contrast on ${tab}`);
   }
+  // A keyboard user on a tab stays there while others' changes re-render the page.
+  await a.locator('#tab-board').focus();
+  await command(planning, ann.token, { type: 'Rename', name: 'Annie' });
+  await a.locator('.people').getByText('Annie (member)').waitFor();
+  assert.equal(await a.evaluate(() => document.activeElement.id), 'tab-board', 'focus kept on the tab');
   assert.deepEqual(problems, [], 'no console errors');
   await ctx.close();
 });

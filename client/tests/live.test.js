@@ -180,6 +180,7 @@ test('timeline: the scrubber shows the board as it was; catch me up', async () =
   // Ann comes back on a new page: "catch me up" lists what Fran did since her last visit.
   const b = watch(await P.annCtx.newPage(), 'Ann again', problems);
   await b.goto(`${BASE}/#/p/${c.planning}/timeline`);
+  await b.locator('#scrubber').waitFor();
   await b.locator('#catch-up').click();
   await b.locator('#digest .digest-body').waitFor();
   assert.match(await b.locator('#digest').innerText(), /since your last visit \(event \d+\)/);
