@@ -95,6 +95,7 @@ export function auditView(ctx) {
       { class: 'card', 'aria-labelledby': 'audit-overview-h' },
       h('h2', { id: 'audit-overview-h' }, a.title),
       h('p', {}, `Phase ${a.phase} · ${a.head} events`),
+      a.time ? timeSpent(a.time) : null,
       a.goal.length ? [h('h3', {}, 'The goal'), stepRows(a.goal)] : null,
       a.commitment.length ? [h('h3', {}, 'The commitment'), stepRows(a.commitment)] : null,
       a.coin_flips.length ? [h('h3', {}, 'Coin flips'), stepRows(a.coin_flips)] : null,
@@ -127,6 +128,23 @@ export function auditView(ctx) {
       ),
     );
     rerender(el, [head, overview, items]);
+  }
+
+  /** The live session against its plan; how estimates were settled; flagged items discussed. */
+  function timeSpent(t) {
+    const live =
+      t.sync_minutes === null || t.sync_minutes === undefined
+        ? t.sessions.length
+          ? 'the live session is running'
+          : 'no live session yet'
+        : `live session ${t.sync_minutes} min of ${t.planned_minutes} planned${t.over_planned_minutes > 0 ? ` (${t.over_planned_minutes} min over)` : ''}`;
+    return h(
+      'ul',
+      { class: 'time-spent', id: 'time-spent', 'aria-label': 'Time well spent' },
+      h('li', {}, live),
+      h('li', {}, `estimates settled async: ${t.settled_async}, live: ${t.settled_live}`),
+      h('li', {}, `flagged items discussed: ${t.flagged_discussed} of ${t.flagged}`),
+    );
   }
 
   load();

@@ -200,6 +200,12 @@ test('audit: rendered, verified chain head, three downloads with content', async
   assert.equal(await a.locator('#chain-head').innerText(), verified.head_hash);
   await a.locator('#audit-items h3', { hasText: 'Login with SSO' }).getByText('committed').waitFor();
   await a.locator('#audit-items .rounds li', { hasText: 'Ann: 1' }).getByText(/Bob: 13/).waitFor();
+  const report = await rest('GET', `/api/plannings/${c.planning}/audit?format=json`, { token: c.token });
+  const t = report.time;
+  await a.locator('#time-spent').getByText(`estimates settled async: ${t.settled_async}, live: ${t.settled_live}`).waitFor();
+  await a.locator('#time-spent').getByText(`flagged items discussed: ${t.flagged_discussed} of ${t.flagged}`).waitFor();
+  await a.locator('#time-spent').getByText(`live session ${t.sync_minutes} min of ${t.planned_minutes} planned`).waitFor();
+  assert.equal(t.settled_async + t.settled_live, 2, 'both estimates counted');
   await a.screenshot({ path: `${SHOTS}/audit.png`, fullPage: true });
 
   const got = {};
