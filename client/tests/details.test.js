@@ -173,6 +173,11 @@ test('phone width: create with dates and deck; board details; focus kept while o
   const round = a.locator('#round .round');
   await round.waitFor();
   assert.match(await round.locator('time').getAttribute('title'), /UTC$/);
+  // Shown in the viewer's own zone (this context runs in New York).
+  const iso = await round.locator('time').getAttribute('datetime');
+  const ny = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'America/New_York' }).format(new Date(iso));
+  const norm = (t) => t.replace(/\s+/g, ' ').trim();
+  assert.equal(norm(await round.locator('time').innerText()), norm(ny));
   assert.match(await round.locator('.countdown').innerText(), /(h|min) .*left$/);
   await round.locator('.not-voted').getByText('Ann').waitFor();
   await round.locator('.voted').getByText('nobody yet').waitFor();
