@@ -2,7 +2,7 @@
 // Definition of Ready, and the candidate items with readiness, attachments and threads.
 
 import { h, add, rerender, trackDrafts, clearForm, timeEl, countdown, pts } from './dom.js';
-import { SPECIAL, openRounds, rankedItems, members, nameOf, lastRound, notVoted, questionsFor, pendingVotes, isAnswered, FLAG_TEXT } from './model.js';
+import { SPECIAL, openRounds, rankedItems, members, nameOf, lastRound, notVoted, questionsFor, pendingVotes, isAnswered, FLAG_TEXT, discussionText } from './model.js';
 
 /** Updates every `[data-deadline]` countdown inside root (once a second, no re-render). */
 export function tickCountdowns(root) {
@@ -460,6 +460,7 @@ export function boardView(ctx) {
     const open = s.phase !== 'committed';
     const inOpen = openRounds(s).find((r) => r.items.includes(it.id));
     const notReady = (s.derived?.not_ready || []).includes(it.id);
+    const discuss = (s.derived?.needs_discussion || []).find((d) => d.item === it.id);
     const li = h('li', { class: `item${notReady ? ' not-ready' : ''}`, dataset: { item: it.id }, id: `item-${it.id}` });
     const selectable = isFac && !inOpen && !it.estimate && (s.phase === 'async' || s.phase === 'sync');
     add(
@@ -486,6 +487,7 @@ export function boardView(ctx) {
         it.estimate ? h('span', { class: 'badge est' }, `estimate ${it.estimate}`) : it.proposed_estimate ? h('span', { class: 'badge' }, `proposed ${it.proposed_estimate}`) : null,
         inOpen ? h('span', { class: 'badge open' }, 'in open round') : null,
         notReady ? h('span', { class: 'badge flag' }, 'not ready') : null,
+        discuss && !it.flag ? h('span', { class: 'badge warn', title: 'Votes on an ambiguous item mostly measure different readings of it' }, `needs discussion: ${discuss.reasons.map(discussionText).join(', ')}`) : null,
         (it.draft.labels || []).map((l) => h('span', { class: 'badge' }, l)),
       ),
       it.draft.description ? h('p', { class: 'desc' }, it.draft.description) : null,
@@ -498,6 +500,9 @@ export function boardView(ctx) {
         : null,
       canWork && open && !it.flag && !it.estimate
         ? h('button', { type: 'button', class: 'link-button', dataset: { key: `flag-${it.id}` }, onclick: () => send({ type: 'FlagItem', item: it.id, note: 'to discuss live' }).catch(() => {}) }, 'flag for the live session')
+        : null,
+      isFac && open && discuss && !it.flag && !inOpen
+        ? [' · ', h('button', { type: 'button', class: 'link-button', dataset: { key: `send-agenda-${it.id}` }, onclick: () => send({ type: 'SendToAgenda', item: it.id }).catch(() => {}) }, 'send to the live agenda (no async round)')]
         : null,
       thread(s, it, me, canWork || me.role === 'observer'),
     );

@@ -98,4 +98,23 @@ export const FLAG_TEXT = {
   unsure: 'someone could not estimate (?)',
   quorum: 'too few members voted',
   manual: 'flagged by hand',
+  discussion: 'needs discussion before any vote',
 };
+
+/** Why an item needs live discussion (`derived.needs_discussion` reasons), in words. */
+export function discussionText(reason) {
+  switch (reason.reason) {
+    case 'no_acceptance_criteria':
+      return 'no acceptance criteria';
+    case 'open_questions': {
+      const n = reason.questions?.length || 0;
+      return `${n} open question${n === 1 ? '' : 's'}`;
+    }
+    case 'failing_readiness':
+      return 'fails the Definition of Ready';
+    case 'unresolved_dependencies':
+      return 'depends on items not settled yet';
+    default:
+      return reason.reason;
+  }
+}

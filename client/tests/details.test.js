@@ -200,6 +200,15 @@ test('phone width: create with dates and deck; board details; focus kept while o
   await a.locator('#close-round').click();
   await a.locator('#round').getByText('No round is open.').waitFor();
 
+  // An item without acceptance criteria needs discussion; Fran sends it to the live agenda.
+  await a.locator('#item-title').fill('Audit log');
+  await a.locator('#propose').click();
+  const audit = a.locator('#items .item', { hasText: 'Audit log' });
+  await audit.locator('.badge', { hasText: 'needs discussion: no acceptance criteria' }).waitFor();
+  await audit.getByRole('button', { name: 'send to the live agenda (no async round)' }).click();
+  await audit.locator('.badge.flag', { hasText: 'flagged: discussion' }).waitFor();
+  assert.equal(await audit.locator('.badge', { hasText: 'needs discussion' }).count(), 0);
+
   for (const tab of ['live', 'timeline', 'audit']) {
     await a.locator(`#tab-${tab}`).click();
     await a.locator(`#tab-${tab}[aria-current="page"]`).waitFor();
