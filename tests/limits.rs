@@ -138,6 +138,16 @@ async fn rooms_in_memory_are_capped(t: &TestServer) {
         "{b}"
     );
     assert!(t.metric("sprintlog_rooms_refused_total").await >= 2.0);
+    // Made-up planning ids are simply not found: they never evict or count against the cap.
+    let evicted = t.metric("sprintlog_rooms_evicted_total").await;
+    let (s, _) = t
+        .get(
+            &format!("/api/plannings/{}", uuid::Uuid::new_v4()),
+            Some(&p1.token),
+        )
+        .await;
+    assert_eq!(s, 404);
+    assert_eq!(t.metric("sprintlog_rooms_evicted_total").await, evicted);
     // A room whose last connection closed can be evicted again.
     drop(w3);
     eventually("p1 loads once p3 is idle", || async {

@@ -80,7 +80,6 @@ impl Registry {
         if let Some(r) = self.rooms.get(&id) {
             return Ok(Some(r.clone()));
         }
-        self.make_room()?;
         let room = match Room::load(&self.deps, id).await {
             Ok(Some(room)) => room,
             Ok(None) => return Ok(None),
@@ -95,6 +94,11 @@ impl Registry {
             }
             Err(e) => return Err(e),
         };
+        // Space is made only for a planning that exists: requests for made-up ids must not
+        // push real rooms out. (A refused room is dropped here; its task ends at once.)
+        if !self.rooms.contains_key(&id) {
+            self.make_room()?;
+        }
         Ok(Some(self.rooms.entry(id).or_insert(room).clone()))
     }
 
