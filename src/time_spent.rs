@@ -25,8 +25,11 @@ const MINUTE: Micros = 60_000_000;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Session {
     pub started_at: Micros,
+    /// `started_at` as RFC 3339 UTC (session times carry UTC everywhere in the API).
+    pub started_at_utc: String,
     /// `None` while it runs.
     pub ended_at: Option<Micros>,
+    pub ended_at_utc: Option<String>,
     pub minutes: Option<u32>,
 }
 
@@ -63,7 +66,9 @@ pub fn build<'a>(events: impl IntoIterator<Item = &'a Event>, state: &State) -> 
                 running = true;
                 sessions.push(Session {
                     started_at: *at,
+                    started_at_utc: crate::audit::time(*at),
                     ended_at: None,
+                    ended_at_utc: None,
                     minutes: None,
                 });
             }
@@ -71,6 +76,7 @@ pub fn build<'a>(events: impl IntoIterator<Item = &'a Event>, state: &State) -> 
                 running = false;
                 if let Some(s) = sessions.last_mut().filter(|s| s.ended_at.is_none()) {
                     s.ended_at = Some(*at);
+                    s.ended_at_utc = Some(crate::audit::time(*at));
                     s.minutes = Some(minutes(at - s.started_at));
                 }
             }
@@ -219,6 +225,11 @@ mod tests {
         let t = build(&events, &state);
         assert_eq!(t.sessions.len(), 2);
         assert_eq!(t.sessions[0].minutes, Some(50));
+        assert_eq!(t.sessions[1].started_at_utc, "1970-01-01T01:00:00Z");
+        assert_eq!(
+            t.sessions[1].ended_at_utc.as_deref(),
+            Some("1970-01-01T01:10:00Z")
+        );
         assert_eq!(t.sync_minutes, Some(60));
         assert_eq!(t.planned_minutes, 45);
         assert_eq!(t.over_planned_minutes, Some(15));
