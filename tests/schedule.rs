@@ -420,6 +420,8 @@ async fn readiness_and_needs_discussion_over_rest(backend: Backend) {
     let (status, body) = t.command(&c.planning, &ann, "send-1", send.clone()).await;
     assert_eq!(status, 403, "{body}");
     t.ok(&c.planning, &c.token, send).await;
+    let st = t.state(&c.planning, &ann).await;
+    assert_eq!(st["state"]["derived"]["proposed_agenda"], json!([vague]));
     t.ok(
         &c.planning,
         &c.token,

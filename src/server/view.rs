@@ -157,6 +157,9 @@ pub fn state_view(state: &State, viewer: Viewer) -> Value {
                     .collect::<Vec<_>>(),
                 // Items that need the live call before any vote, with the reasons.
                 "needs_discussion": crate::domain::discussion::needs_discussion(state),
+                // The agenda `StartSync` would set now (flagged items and items sent to it),
+                // so the agenda shows before the session; ids only, like `AgendaSet`.
+                "proposed_agenda": crate::domain::agenda::sync_agenda(state),
             }),
         );
     }
