@@ -289,7 +289,11 @@ fn slot_at(hours: &[(ParticipantId, Vec<(Micros, Micros)>)], start: Micros, end:
     let mut inside = Vec::new();
     let mut outside = Vec::new();
     for (p, iv) in hours {
-        let micros = iv
+        // Intervals are sorted and disjoint: of those starting by `start` the last one ends
+        // latest, and of those starting after it the first one starts soonest, so the nearest
+        // working interval is one of these two.
+        let i = iv.partition_point(|&(a, _)| a <= start);
+        let micros = iv[i.saturating_sub(1)..(i + 1).min(iv.len())]
             .iter()
             .map(|&(a, b)| (a - start).max(0) + (end - b).max(0))
             .min()
@@ -512,6 +516,48 @@ mod tests {
         .unwrap();
         assert_eq!(slots.len(), 1);
         assert_eq!(slots[0].inside, vec![BANGALORE]);
+    }
+
+    #[test]
+    fn the_nearest_interval_shortcut_agrees_with_a_scan_of_all_intervals() {
+        let mut members = team();
+        members.push(member(
+            ParticipantId(Uuid::from_u128(4)),
+            "Asia/Kolkata",
+            22 * 60,
+            6 * 60,
+        ));
+        let from = utc("2026-03-25T00:00:00Z");
+        let to = utc("2026-04-02T00:00:00Z");
+        let hours: Vec<_> = members
+            .iter()
+            .map(|m| {
+                let tz = m.hours.validate().unwrap();
+                (
+                    m.participant,
+                    m.hours.intervals(&tz, from - 8 * 1440 * MINUTE, to),
+                )
+            })
+            .collect();
+        let mut start = from;
+        while start < to - 45 * MINUTE {
+            let end = start + 45 * MINUTE;
+            let slot = slot_at(&hours, start, end);
+            for (p, iv) in &hours {
+                let scan = iv
+                    .iter()
+                    .map(|&(a, b)| (a - start).max(0) + (end - b).max(0))
+                    .min()
+                    .unwrap();
+                let got = slot
+                    .outside
+                    .iter()
+                    .find(|o| o.participant == *p)
+                    .map_or(0, |o| o.minutes as i64 * MINUTE);
+                assert_eq!(got, (scan + MINUTE - 1) / MINUTE * MINUTE, "{p} at {start}");
+            }
+            start += 35 * MINUTE;
+        }
     }
 
     #[test]
