@@ -127,6 +127,7 @@ contract!(
     complete_job_makes_it_unclaimable,
     next_job_due_reports_the_earliest_claim,
     concurrent_claims_never_share_a_job,
+    batch_appends_in_one_commit_all_or_nothing,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -489,6 +490,94 @@ async fn idempotent_retry_returns_the_first_result(db: &TestDb) {
     }
     s.close().await;
     s2.close().await;
+}
+
+async fn batch_appends_in_one_commit_all_or_nothing(db: &TestDb) {
+    let s = db.open().await;
+    let (p, x, y) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    s.append(request(p, 0, x, "setup", events(1, "s")))
+        .await
+        .unwrap();
+    // Three commands (2, 0 and 3 events), each expecting the head the one before leaves.
+    let batch = vec![
+        request(p, 1, x, "b1", events(2, "b1")),
+        request(p, 3, y, "b2", Vec::new()),
+        request(p, 3, y, "b3", events(3, "b3")),
+    ];
+    let out = s.append_batch(batch.clone()).await.unwrap();
+    assert_eq!(
+        out,
+        vec![
+            appended(2, 3, false),
+            appended(4, 3, false),
+            appended(4, 6, false)
+        ]
+    );
+    let log = s.read(p, 0, 100).await.unwrap();
+    assert_eq!(seqs(&log), (1..=6).collect::<Vec<_>>());
+    assert_matches_request(&log[1..3], &batch[0], 2);
+    assert_matches_request(&log[3..6], &batch[2], 4);
+    // Each command is recorded for idempotency, the zero-event one included.
+    for (req, a) in batch.iter().zip(&out) {
+        let mut dup = *a;
+        dup.duplicate = true;
+        assert_eq!(
+            s.append(req.clone()).await.unwrap(),
+            dup,
+            "{}",
+            req.client_op_id
+        );
+    }
+    assert!(
+        matches!(
+            store::verify_chain(&*s, p).await.unwrap(),
+            store::ChainCheck::Intact { events: 6, .. }
+        ),
+        "the chain runs through the batch"
+    );
+
+    // A batch holding a retried command writes nothing (its successors were decided assuming
+    // its events) and says conflict, so the caller appends one by one.
+    let refused = s
+        .append_batch(vec![
+            request(p, 6, x, "c1", events(1, "c1")),
+            batch[0].clone(),
+        ])
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict { .. })),
+        "{refused:?}"
+    );
+    // So does a stale head in the middle, and a key used twice in one batch.
+    let refused = s
+        .append_batch(vec![
+            request(p, 6, x, "c1", events(1, "c1")),
+            request(p, 6, x, "c2", events(1, "c2")),
+        ])
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict { .. })),
+        "{refused:?}"
+    );
+    let refused = s
+        .append_batch(vec![
+            request(p, 6, x, "c1", events(1, "c1")),
+            request(p, 7, x, "c1", events(1, "c1")),
+        ])
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(s.head(p).await.unwrap(), 6);
+    assert_eq!(s.read(p, 0, 100).await.unwrap().len(), 6);
+    assert!(s.find_command(p, x, "c1").await.unwrap().is_none());
+    // A batch of one is a plain append, duplicates answered from the record.
+    assert_eq!(
+        s.append_batch(vec![batch[2].clone()]).await.unwrap(),
+        vec![appended(4, 6, true)]
+    );
+    s.close().await;
 }
 
 async fn same_op_id_different_command_is_refused(db: &TestDb) {

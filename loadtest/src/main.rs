@@ -3,16 +3,20 @@
 //! this stack on this machine. Load only ever targets loopback; every loop is bounded in count and
 //! time (`--timeout-secs`).
 //!
-//! Scenarios (issue 7): `fanout`, `baseline`, `compare`, `replay`. Still to do: `rooms`,
-//! `connections`.
+//! Scenarios (issue 7): `fanout`, `baseline`, `compare`, `rooms`, `connections`, `replay`.
+//! Modules: [`baseline`] (the minimal broadcast server), [`rooms`], [`connections`],
+//! [`proc_stat`] (server CPU and RSS from `/proc`), [`progress`] (bars on stderr).
 
 mod baseline;
+mod connections;
 mod proc_stat;
+mod progress;
+mod rooms;
 
 use clap::{Args, Parser, Subcommand};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, Semaphore};
@@ -39,6 +43,12 @@ enum Cmd {
     Baseline(FanArgs),
     /// `baseline` then `fanout` in the same run; prints both and the ratios.
     Compare(SprintlogFanout),
+    /// R plannings × M members doing the async flow (votes, comments) at a set overall rate;
+    /// reports command ack latency, deliveries/s, server CPU and RSS.
+    Rooms(rooms::RoomsArgs),
+    /// Hold C idle authenticated connections (spread over several 127.0.0.x source addresses);
+    /// reports the server's RSS per connection.
+    Connections(connections::ConnectionsArgs),
     /// Seed a planning with E events over REST, then time a new client from connect to
     /// `caught_up`.
     Replay(ReplayArgs),
@@ -123,6 +133,12 @@ async fn main() {
         Cmd::Compare(a) => bounded(2 * a.fan.timeout_secs, compare(&a))
             .await
             .map(|(h, j)| (h, j, a.fan.json)),
+        Cmd::Rooms(a) => bounded(a.timeout_secs, rooms::run(&a))
+            .await
+            .map(|(h, j)| (h, j, a.json)),
+        Cmd::Connections(a) => bounded(a.timeout_secs, connections::run(&a))
+            .await
+            .map(|(h, j)| (h, j, a.json)),
         Cmd::Replay(a) => bounded(a.timeout_secs, replay(&a))
             .await
             .map(|(h, j)| (h, j, a.json)),
@@ -708,19 +724,16 @@ async fn connect_all(
     ready: fn(&str) -> bool,
 ) -> Result<Vec<Ws>> {
     let sem = Arc::new(Semaphore::new(concurrency.max(1)));
-    let done = Arc::new(AtomicUsize::new(0));
     let total = urls.len();
+    let bar = progress::bar(total as u64, "connected");
     let mut tasks = Vec::with_capacity(total);
     for url in urls {
-        let (sem, done) = (sem.clone(), done.clone());
+        let (sem, bar) = (sem.clone(), bar.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire_owned().await?;
             let mut ws = connect(&url).await?;
             wait_for(&mut ws, ready).await?;
-            let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if d % 100 == 0 || d == total {
-                eprint!("\rconnected {d}/{total}");
-            }
+            bar.inc(1);
             Ok::<_, Error>(ws)
         }));
     }
@@ -728,7 +741,7 @@ async fn connect_all(
     for t in tasks {
         out.push(t.await??);
     }
-    eprintln!();
+    bar.finish();
     Ok(out)
 }
 
@@ -886,13 +899,12 @@ async fn replay(a: &ReplayArgs) -> Result<(String, Value)> {
             Ok::<_, Error>(())
         }));
     }
-    for (i, t) in tasks.into_iter().enumerate() {
+    let bar = progress::bar(a.events as u64, "events seeded");
+    for t in tasks {
         t.await??;
-        if (i + 1) % 1000 == 0 {
-            eprint!("\rseeded {}/{}", i + 1, a.events);
-        }
+        bar.inc(1);
     }
-    eprintln!();
+    bar.finish();
     let seed_s = seeded.elapsed().as_secs_f64();
     let ws = format!(
         "{}/ws/plannings/{}?token={}&since=0",

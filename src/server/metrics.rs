@@ -44,6 +44,9 @@ pub struct Metrics {
     pub request_timeouts: AtomicU64,
     /// HTTP request bodies refused as over the size limit.
     pub bodies_too_large: AtomicU64,
+    /// Appends that wrote several commands in one commit (group commit), and those commands.
+    pub group_commits: AtomicU64,
+    pub group_committed_commands: AtomicU64,
     append_buckets: [AtomicU64; BUCKETS.len()],
     append_count: AtomicU64,
     append_micros_sum: AtomicU64,
@@ -89,6 +92,18 @@ impl Metrics {
             "Events durably appended by this node.",
             "counter",
             r(&self.events_appended),
+        );
+        gauge(
+            "sprintlog_group_commits_total",
+            "Appends that wrote several queued commands of a planning in one commit.",
+            "counter",
+            r(&self.group_commits),
+        );
+        gauge(
+            "sprintlog_group_committed_commands_total",
+            "Commands written by those group commits.",
+            "counter",
+            r(&self.group_committed_commands),
         );
         gauge(
             "sprintlog_events_fanned_out_total",

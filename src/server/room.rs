@@ -40,25 +40,31 @@ const PRESENCE_WINDOW: std::time::Duration = std::time::Duration::from_millis(10
 const MAX_ATTEMPTS: u32 = 32;
 /// Page size for reading the log.
 pub const PAGE: i64 = 1000;
+/// Most commands appended in one transaction (group commit) by a room's writer.
+const MAX_BATCH: usize = 128;
+
+/// A websocket text frame, serialised once and shared by every connection that sends it
+/// (`Utf8Bytes` is reference-counted `Bytes`: queuing it for 1,000 sockets copies no text).
+pub type Frame = axum::extract::ws::Utf8Bytes;
 
 /// A shared frame and maybe a private one for one participant.
-type Frames = (Arc<str>, Option<(ParticipantId, Arc<str>)>);
+type Frames = (Frame, Option<(ParticipantId, Frame)>);
 
 /// One frame for subscribers. `seq` is set for event frames only.
 #[derive(Debug)]
 pub struct Outgoing {
     pub seq: Option<i64>,
     /// The frame every participant gets.
-    pub shared: Arc<str>,
+    pub shared: Frame,
     /// A different frame for one participant (the author's own vote).
-    pub private: Option<(ParticipantId, Arc<str>)>,
+    pub private: Option<(ParticipantId, Frame)>,
     /// Token hashes that stopped working with this event: their connections must close.
     pub revoked: Vec<String>,
 }
 
 impl Outgoing {
     /// The frame `viewer` should get.
-    pub fn frame_for(&self, viewer: ParticipantId) -> &Arc<str> {
+    pub fn frame_for(&self, viewer: ParticipantId) -> &Frame {
         match &self.private {
             Some((p, text)) if *p == viewer => text,
             _ => &self.shared,
@@ -386,7 +392,7 @@ impl RoomShared {
         // No receivers is fine: nobody to tell.
         let _ = self.tx.send(Arc::new(Outgoing {
             seq: None,
-            shared: text.into(),
+            shared: Frame::from(text),
             private: None,
             revoked: Vec::new(),
         }));
@@ -399,9 +405,9 @@ impl RoomShared {
             .iter()
             .zip(events)
             .map(|(s, e)| {
-                let shared: Arc<str> = view::event_frame(s, e, None).to_string().into();
+                let shared = Frame::from(view::event_frame(s, e, None).to_string());
                 let private = view::has_private_view(e).map(|p| {
-                    let text: Arc<str> = view::event_frame(s, e, Some(p)).to_string().into();
+                    let text = Frame::from(view::event_frame(s, e, Some(p)).to_string());
                     (p, text)
                 });
                 (shared, private)
@@ -466,18 +472,33 @@ async fn writer(shared: Arc<RoomShared>, deps: Deps, mut rx: mpsc::Receiver<Requ
                 command,
                 reply,
             } => {
-                let req = CommandReq {
-                    actor,
-                    op,
-                    expected,
-                    command: *command,
-                };
-                let result = run(&shared, &deps, &req).await;
-                if let Err(RoomError::Store(e)) = &result {
-                    tracing::warn!(planning = %shared.id, error = %e, "append failed");
+                // Group commit: the commands already queued behind this one are decided with
+                // it and appended in one transaction (one durable commit for all).
+                let mut batch = vec![(CommandReq::new(actor, op, expected, *command), reply)];
+                let mut refresh = false;
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(Request::Command {
+                            actor,
+                            op,
+                            expected,
+                            command,
+                            reply,
+                        }) => batch.push((CommandReq::new(actor, op, expected, *command), reply)),
+                        Ok(Request::Refresh) => {
+                            refresh = true;
+                            break;
+                        }
+                        Err(_) => break,
+                    }
                 }
-                // The requester may be gone (client disconnected); the work is done regardless.
-                let _ = reply.send(result);
+                run_batch(&shared, &deps, batch).await;
+                if refresh {
+                    shared.refresh_pending.store(false, Ordering::Release);
+                    if let Err(e) = catch_up(&shared, &*deps.store, &deps.metrics).await {
+                        tracing::warn!(planning = %shared.id, error = %e, "refresh failed");
+                    }
+                }
             }
         }
         // Snapshot every SNAPSHOT_EVERY events and at phase changes (chapters of the timeline).
@@ -503,36 +524,219 @@ struct CommandReq {
     op: String,
     expected: Option<i64>,
     command: Command,
+    /// SHA-256 of the canonical command: tells a retry from a different command with the same
+    /// `op`.
+    command_hash: String,
+}
+
+impl CommandReq {
+    fn new(actor: ParticipantId, op: String, expected: Option<i64>, command: Command) -> Self {
+        let command_hash = crate::server::auth::sha256_hex(
+            canonical::to_canonical(&command)
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+        CommandReq {
+            actor,
+            op,
+            expected,
+            command,
+            command_hash,
+        }
+    }
+}
+
+/// The result recorded for `req`'s op, if it was appended before.
+///
+/// A retry of a recorded command must return the original result, even if deciding it again
+/// now would fail (the round it voted in may have closed since). The store checks idempotency
+/// inside every append, so this extra lookup is only needed on the paths that never reach an
+/// append: a refused decision or a stale `expected_seq`. The hot path (a new command) costs
+/// one round trip to the database, not two.
+async fn recorded(
+    shared: &RoomShared,
+    store: &dyn EventStore,
+    req: &CommandReq,
+) -> Result<Option<Result<Ack, RoomError>>, RoomError> {
+    Ok(
+        match store
+            .find_command(shared.id.0, req.actor.0, &req.op)
+            .await?
+        {
+            Some(rec) if rec.command_hash == req.command_hash => Some(Ok(Ack {
+                first: rec.first_seq,
+                head: rec.last_seq,
+                duplicate: true,
+            })),
+            Some(_) => Some(Err(RoomError::OpConflict(req.op.clone()))),
+            None => None,
+        },
+    )
+}
+
+/// Encodes decided events for the log.
+fn encode(events: &[Event]) -> Vec<NewEvent> {
+    events
+        .iter()
+        .map(|e| {
+            let (kind, version, payload) = e.encode();
+            NewEvent {
+                event_id: Uuid::new_v4(),
+                kind: kind.to_string(),
+                version,
+                payload,
+            }
+        })
+        .collect()
+}
+
+/// The appended events as the log now holds them (for the fan-out).
+fn stored(shared: &RoomShared, req: &AppendRequest, first_seq: i64) -> Vec<StoredEvent> {
+    req.events
+        .iter()
+        .enumerate()
+        .map(|(i, n)| StoredEvent {
+            global_id: 0,
+            planning_id: shared.id.0,
+            seq: first_seq + i as i64,
+            event_id: n.event_id,
+            actor: req.actor,
+            client_op_id: req.client_op_id.clone(),
+            kind: n.kind.clone(),
+            version: n.version,
+            payload: n.payload.clone(),
+            recorded_at: req.recorded_at,
+            hash: String::new(),
+        })
+        .collect()
+}
+
+type Reply = oneshot::Sender<Result<Ack, RoomError>>;
+
+/// Runs a batch of commands in order with one append (group commit). They are decided one
+/// after the other on a copy of the projection, each seeing the events of those before it, so
+/// the outcome is the one of running them one by one. If the batch append fails for any
+/// reason (a conflict with another node, a retried op, a database error), nothing of it was
+/// written and each command is run again on its own, which sorts out every case as before.
+async fn run_batch(shared: &RoomShared, deps: &Deps, batch: Vec<(CommandReq, Reply)>) {
+    let (store, metrics) = (&*deps.store, &*deps.metrics);
+    if batch.len() == 1 {
+        for (req, reply) in batch {
+            let result = run(shared, deps, &req).await;
+            if let Err(RoomError::Store(e)) = &result {
+                tracing::warn!(planning = %shared.id, error = %e, "append failed");
+            }
+            // The requester may be gone (client disconnected); the work is done regardless.
+            let _ = reply.send(result);
+        }
+        return;
+    }
+    let now = now_micros();
+    // Per command: the index of its append, or why it was refused.
+    let mut outcomes: Vec<Result<usize, RoomError>> = Vec::with_capacity(batch.len());
+    let mut appends: Vec<AppendRequest> = Vec::new();
+    let mut decided: Vec<Vec<Event>> = Vec::new();
+    let has_jobs;
+    {
+        let live = shared.live.read().unwrap_or_else(|e| e.into_inner());
+        let (mut state, mut head) = (live.state.clone(), live.head);
+        drop(live);
+        for (req, _) in &batch {
+            if let Some(expected) = req.expected.filter(|e| *e != head) {
+                outcomes.push(Err(RoomError::Conflict { expected, head }));
+                continue;
+            }
+            let mut rng = rand::rngs::OsRng;
+            let mut ctx = Context {
+                actor: req.actor,
+                now,
+                rng: &mut rng,
+            };
+            match decide(&state, &req.command, &mut ctx) {
+                Ok(events) => {
+                    let jobs = super::scheduler::jobs_for(shared.id, &state, head + 1, &events);
+                    for e in &events {
+                        state.apply(e);
+                    }
+                    appends.push(AppendRequest {
+                        planning_id: shared.id.0,
+                        expected_seq: head,
+                        actor: req.actor.0,
+                        client_op_id: req.op.clone(),
+                        command_hash: req.command_hash.clone(),
+                        recorded_at: now,
+                        events: encode(&events),
+                        jobs,
+                    });
+                    head += events.len() as i64;
+                    decided.push(events);
+                    outcomes.push(Ok(appends.len() - 1));
+                }
+                Err(e) => outcomes.push(Err(e.into())),
+            }
+        }
+        has_jobs = appends.iter().any(|a| !a.jobs.is_empty());
+    }
+    let started = Instant::now();
+    let appended = if appends.is_empty() {
+        Ok(Vec::new())
+    } else {
+        store.append_batch(appends.clone()).await
+    };
+    metrics.observe_append(started.elapsed());
+    let appended = match appended {
+        Ok(a) if a.len() == appends.len() => a,
+        other => {
+            if let Err(e) = &other {
+                tracing::debug!(planning = %shared.id, error = %e, "batch append refused; one by one");
+            }
+            for (req, reply) in batch {
+                let result = run(shared, deps, &req).await;
+                let _ = reply.send(result);
+            }
+            return;
+        }
+    };
+    if has_jobs {
+        deps.jobs_changed.notify_one();
+    }
+    if appended.len() > 1 {
+        metrics.group_commits.fetch_add(1, Ordering::Relaxed);
+        metrics
+            .group_committed_commands
+            .fetch_add(appended.len() as u64, Ordering::Relaxed);
+    }
+    let mut all_stored = Vec::new();
+    let mut all_events = Vec::new();
+    for ((req, a), events) in appends.iter().zip(&appended).zip(decided) {
+        metrics
+            .events_appended
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        all_stored.extend(stored(shared, req, a.first_seq));
+        all_events.extend(events);
+    }
+    shared.publish(&all_stored, &all_events, metrics);
+    for ((req, reply), outcome) in batch.into_iter().zip(outcomes) {
+        let result = match outcome {
+            Ok(i) => Ok(Ack {
+                first: appended[i].first_seq,
+                head: appended[i].last_seq,
+                duplicate: false,
+            }),
+            Err(e) => match recorded(shared, store, &req).await {
+                Ok(Some(r)) => r,
+                Ok(None) => Err(e),
+                Err(lookup) => Err(lookup),
+            },
+        };
+        let _ = reply.send(result);
+    }
 }
 
 async fn run(shared: &RoomShared, deps: &Deps, req: &CommandReq) -> Result<Ack, RoomError> {
     let (store, metrics) = (&*deps.store, &*deps.metrics);
-    let command_hash = crate::server::auth::sha256_hex(
-        canonical::to_canonical(&req.command)
-            .unwrap_or_default()
-            .as_bytes(),
-    );
-    // A retry of a recorded command must return the original result, even if deciding it
-    // again now would fail (the round it voted in may have closed since). The store checks
-    // idempotency inside every append, so the extra lookup is only needed on the paths that
-    // never reach an append: a refused decision or a stale `expected_seq`. The hot path (a new
-    // command) costs one round trip to the database, not two.
-    let recorded = || async {
-        Ok::<_, RoomError>(
-            match store
-                .find_command(shared.id.0, req.actor.0, &req.op)
-                .await?
-            {
-                Some(rec) if rec.command_hash == command_hash => Some(Ok(Ack {
-                    first: rec.first_seq,
-                    head: rec.last_seq,
-                    duplicate: true,
-                })),
-                Some(_) => Some(Err(RoomError::OpConflict(req.op.clone()))),
-                None => None,
-            },
-        )
-    };
+    let command_hash = req.command_hash.clone();
+    let recorded = || recorded(shared, store, req);
     for attempt in 0..MAX_ATTEMPTS {
         if attempt > 1 {
             // Losing repeatedly means another node writes this planning just as fast: back
@@ -575,31 +779,18 @@ async fn run(shared: &RoomShared, deps: &Deps, req: &CommandReq) -> Result<Ack, 
             Ok(d) => d,
             Err(e) => return recorded().await?.unwrap_or(Err(e)),
         };
-        let new_events: Vec<NewEvent> = events
-            .iter()
-            .map(|e| {
-                let (kind, version, payload) = e.encode();
-                NewEvent {
-                    event_id: Uuid::new_v4(),
-                    kind: kind.to_string(),
-                    version,
-                    payload,
-                }
-            })
-            .collect();
+        let request = AppendRequest {
+            planning_id: shared.id.0,
+            expected_seq: head,
+            actor: req.actor.0,
+            client_op_id: req.op.clone(),
+            command_hash: command_hash.clone(),
+            recorded_at: now,
+            events: encode(&events),
+            jobs,
+        };
         let started = Instant::now();
-        let appended = store
-            .append(AppendRequest {
-                planning_id: shared.id.0,
-                expected_seq: head,
-                actor: req.actor.0,
-                client_op_id: req.op.clone(),
-                command_hash: command_hash.clone(),
-                recorded_at: now,
-                events: new_events.clone(),
-                jobs: jobs.clone(),
-            })
-            .await;
+        let appended = store.append(request.clone()).await;
         metrics.observe_append(started.elapsed());
         match appended {
             Ok(a) if a.duplicate => {
@@ -612,29 +803,13 @@ async fn run(shared: &RoomShared, deps: &Deps, req: &CommandReq) -> Result<Ack, 
                 });
             }
             Ok(a) => {
-                if !jobs.is_empty() {
+                if !request.jobs.is_empty() {
                     deps.jobs_changed.notify_one();
                 }
                 metrics
                     .events_appended
                     .fetch_add(events.len() as u64, Ordering::Relaxed);
-                let stored: Vec<StoredEvent> = new_events
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, n)| StoredEvent {
-                        global_id: 0,
-                        planning_id: shared.id.0,
-                        seq: a.first_seq + i as i64,
-                        event_id: n.event_id,
-                        actor: req.actor.0,
-                        client_op_id: req.op.clone(),
-                        kind: n.kind,
-                        version: n.version,
-                        payload: n.payload,
-                        recorded_at: now,
-                        hash: String::new(),
-                    })
-                    .collect();
+                let stored = stored(shared, &request, a.first_seq);
                 shared.publish(&stored, &events, metrics);
                 return Ok(Ack {
                     first: a.first_seq,
@@ -676,5 +851,194 @@ pub(crate) async fn catch_up(
         if (page.len() as i64) < PAGE {
             return Ok(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Group commit against a real (in-memory SQLite) log. The test runtime is single-threaded,
+    //! so commands submitted without an `.await` in between are all queued before the writer
+    //! runs: it takes them as one batch, deterministically.
+
+    use super::*;
+    use crate::domain::ids::ItemId;
+
+    async fn room() -> (Arc<Room>, Deps, ParticipantId) {
+        let store = crate::store::open("sqlite::memory:").await.expect("store");
+        let deps = Deps {
+            store,
+            metrics: Arc::new(Metrics::default()),
+            jobs_changed: Arc::new(tokio::sync::Notify::new()),
+        };
+        let room = Room::spawn(deps.clone(), PlanningId(Uuid::new_v4()), Live::default());
+        let fac = ParticipantId(Uuid::new_v4());
+        let create = Command::CreatePlanning {
+            title: "Batch".into(),
+            creator_name: "Fay".into(),
+            creator_token_hash: "a".repeat(64),
+            deck: None,
+            policy: None,
+            member_invite_hash: "b".repeat(64),
+            observer_invite_hash: "c".repeat(64),
+        };
+        room.execute(fac, "create".into(), Some(0), create)
+            .await
+            .expect("create");
+        (room, deps, fac)
+    }
+
+    fn submit_all(
+        room: &Room,
+        actor: ParticipantId,
+        cmds: Vec<(&str, Command)>,
+    ) -> Vec<oneshot::Receiver<Result<Ack, RoomError>>> {
+        cmds.into_iter()
+            .map(|(op, c)| room.submit(actor, op.into(), None, c).expect("queued"))
+            .collect()
+    }
+
+    async fn results(
+        rx: Vec<oneshot::Receiver<Result<Ack, RoomError>>>,
+    ) -> Vec<Result<Ack, RoomError>> {
+        let mut out = Vec::new();
+        for r in rx {
+            out.push(r.await.expect("reply"));
+        }
+        out
+    }
+
+    fn goal(text: &str) -> Command {
+        Command::AmendGoal {
+            text: text.into(),
+            note: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn queued_commands_are_one_commit_with_the_one_by_one_outcome() {
+        let (room, deps, fac) = room().await;
+        // Each depends on the ones before it: amend needs the draft, the second draft and the
+        // amend after the commit are refused; the withdrawal of an unknown item too.
+        let rx = submit_all(
+            &room,
+            fac,
+            vec![
+                (
+                    "a",
+                    Command::DraftGoal {
+                        text: "Ship".into(),
+                    },
+                ),
+                ("b", goal("Ship it")),
+                (
+                    "c",
+                    Command::DraftGoal {
+                        text: "Again".into(),
+                    },
+                ),
+                (
+                    "d",
+                    Command::WithdrawItem {
+                        item: ItemId(Uuid::new_v4()),
+                        reason: None,
+                    },
+                ),
+                ("e", Command::CommitGoal),
+                ("f", goal("Too late")),
+                (
+                    "g",
+                    Command::Rename {
+                        name: "Fay B".into(),
+                    },
+                ),
+            ],
+        );
+        let out = results(rx).await;
+        let ok: Vec<bool> = out.iter().map(Result::is_ok).collect();
+        assert_eq!(ok, [true, true, false, false, true, false, true], "{out:?}");
+        let heads: Vec<i64> = out.iter().flatten().map(|a| a.head).collect();
+        assert_eq!(heads, [2, 3, 4, 5]);
+        assert_eq!(deps.metrics.group_commits.load(Ordering::Relaxed), 1);
+        assert_eq!(
+            deps.metrics
+                .group_committed_commands
+                .load(Ordering::Relaxed),
+            4
+        );
+        // The log holds exactly the accepted commands' events, chained, and the projection
+        // the room serves equals one rebuilt from the log.
+        let log = deps
+            .store
+            .read(room.shared.id.0, 0, 100)
+            .await
+            .expect("read");
+        let kinds: Vec<&str> = log.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "PlanningCreated",
+                "GoalDrafted",
+                "GoalAmended",
+                "GoalCommitted",
+                "ParticipantRenamed"
+            ]
+        );
+        assert!(matches!(
+            crate::store::verify_chain(&*deps.store, room.shared.id.0)
+                .await
+                .expect("verify"),
+            crate::store::ChainCheck::Intact { events: 5, .. }
+        ));
+        let rebuilt = crate::replay::state_at(&*deps.store, room.shared.id, None)
+            .await
+            .expect("replay");
+        room.read(|l| {
+            assert_eq!(l.head, 5);
+            assert_eq!(format!("{:?}", l.state), format!("{:?}", rebuilt.state));
+        });
+    }
+
+    #[tokio::test]
+    async fn a_batch_with_a_retry_falls_back_to_one_by_one() {
+        let (room, deps, fac) = room().await;
+        let first = room
+            .execute(
+                fac,
+                "a".into(),
+                None,
+                Command::DraftGoal {
+                    text: "Ship".into(),
+                },
+            )
+            .await
+            .expect("draft");
+        let rx = submit_all(
+            &room,
+            fac,
+            vec![
+                ("b", goal("Ship it")),
+                (
+                    "a",
+                    Command::DraftGoal {
+                        text: "Ship".into(),
+                    },
+                ),
+                ("a", goal("reused key")),
+                ("c", Command::CommitGoal),
+            ],
+        );
+        let out = results(rx).await;
+        assert_eq!(out[0].as_ref().expect("b").head, 3);
+        let retry = out[1].as_ref().expect("retry");
+        assert!(retry.duplicate && retry.first == first.first);
+        assert!(
+            matches!(out[2], Err(RoomError::OpConflict(_))),
+            "{:?}",
+            out[2]
+        );
+        assert_eq!(out[3].as_ref().expect("c").head, 4);
+        // The refused batch wrote nothing; the one-by-one run wrote each accepted command once.
+        assert_eq!(deps.metrics.group_commits.load(Ordering::Relaxed), 0);
+        assert_eq!(deps.store.head(room.shared.id.0).await.expect("head"), 4);
     }
 }

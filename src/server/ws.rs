@@ -23,7 +23,12 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc};
+
+/// Frames taken from the room's feed per wake-up beyond the first (see `Conn::on_feed`); bounded
+/// so one busy room cannot starve this connection's reads.
+const FEED_BATCH: usize = 64;
 
 /// How long a catch-up waits for room in a connection's queue before closing it as too slow.
 const CATCH_UP_STALL: std::time::Duration = std::time::Duration::from_secs(10);
@@ -182,7 +187,7 @@ async fn connection(app: AppState, caller: Caller, since: i64, socket: WebSocket
     while let Flow::Continue = flow {
         flow = tokio::select! {
             msg = rx.recv() => match msg {
-                Ok(o) => conn.on_outgoing(&o),
+                Ok(o) => conn.on_feed(&o, &mut rx).await,
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     // Fell behind the ring: the log has everything we missed.
                     app.metrics.lagged_resyncs.fetch_add(1, Ordering::Relaxed);
@@ -231,8 +236,8 @@ impl Conn {
     }
 
     /// Queues a frame; a full queue means the client is not reading.
-    fn push(&mut self, text: &str) -> Flow {
-        match self.out.try_send(Message::Text(Utf8Bytes::from(text))) {
+    fn push(&mut self, text: Utf8Bytes) -> Flow {
+        match self.out.try_send(Message::Text(text)) {
             Ok(()) => Flow::Continue,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.app
@@ -246,7 +251,7 @@ impl Conn {
     }
 
     fn send(&mut self, msg: &ServerMsg) -> Flow {
-        self.push(&msg.to_text())
+        self.push(Utf8Bytes::from(msg.to_text()))
     }
 
     /// Queues a catch-up frame, *waiting* for room in the queue. A catch-up can be far longer
@@ -410,21 +415,53 @@ impl Conn {
         }
     }
 
+    /// Handles a frame from the room's feed, then whatever else is already waiting there
+    /// (bounded), before going back to `select!`: under load one wake-up then queues a batch of
+    /// frames, which the writer sends in one flush, instead of one round through every
+    /// `select!` branch per frame.
+    async fn on_feed(
+        &mut self,
+        first: &super::room::Outgoing,
+        rx: &mut broadcast::Receiver<Arc<super::room::Outgoing>>,
+    ) -> Flow {
+        let mut flow = self.on_outgoing(first);
+        for _ in 0..FEED_BATCH {
+            if !matches!(flow, Flow::Continue) {
+                break;
+            }
+            flow = match rx.try_recv() {
+                Ok(o) => self.on_outgoing(&o),
+                Err(broadcast::error::TryRecvError::Empty) => break,
+                Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                    self.app
+                        .metrics
+                        .lagged_resyncs
+                        .fetch_add(1, Ordering::Relaxed);
+                    self.resync().await
+                }
+                Err(broadcast::error::TryRecvError::Closed) => {
+                    Flow::Close(CLOSE_GOING_AWAY, "room closed")
+                }
+            };
+        }
+        flow
+    }
+
     fn on_outgoing(&mut self, o: &super::room::Outgoing) -> Flow {
         if o.revoked.contains(&self.caller.token_hash) {
             // Deliver the removal itself, then close.
-            let _ = self.push(o.frame_for(self.me()));
+            let _ = self.push(o.frame_for(self.me()).clone());
             return Flow::Close(CLOSE_REVOKED, "access revoked");
         }
         match o.seq {
-            None => self.push(&o.shared),
+            None => self.push(o.shared.clone()),
             Some(seq) if seq <= self.last => Flow::Continue,
             Some(seq) => {
                 if seq != self.last + 1 {
                     // Cannot happen with a single writer per room; be safe rather than gappy.
                     return Flow::Close(1011, "gap: resume with since");
                 }
-                let flow = self.push(o.frame_for(self.me()));
+                let flow = self.push(o.frame_for(self.me()).clone());
                 self.last = seq;
                 if let Flow::Continue = flow {
                     self.flush_acks()
@@ -454,6 +491,9 @@ impl Conn {
 
     /// Sends the acks whose events the client has been sent (events before their ack).
     fn flush_acks(&mut self) -> Flow {
+        if self.pending_acks.is_empty() {
+            return Flow::Continue;
+        }
         let last = self.last;
         let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_acks)
             .into_iter()

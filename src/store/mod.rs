@@ -321,6 +321,22 @@ pub trait EventStore: Send + Sync + 'static {
     /// Appends one command's events atomically (see the module docs for the rules).
     async fn append(&self, req: AppendRequest) -> StoreResult<Appended>;
 
+    /// Appends several commands of one planning in one transaction (group commit): one durable
+    /// commit for all of them, all or nothing. Each request must expect the head the one
+    /// before it leaves. A batch of one is [`EventStore::append`]; in a longer batch a retried
+    /// or colliding command refuses the whole batch with [`StoreError::Conflict`] (append
+    /// them one by one then). Results are in request order.
+    ///
+    /// The default (for wrappers) appends a batch of one and refuses longer ones with
+    /// [`StoreError::Unsupported`], which callers answer by appending one by one.
+    async fn append_batch(&self, reqs: Vec<AppendRequest>) -> StoreResult<Vec<Appended>> {
+        match <[AppendRequest; 1]>::try_from(reqs) {
+            Ok([req]) => Ok(vec![self.append(req).await?]),
+            Err(reqs) if reqs.is_empty() => Ok(Vec::new()),
+            Err(_) => Err(StoreError::Unsupported("group commit".into())),
+        }
+    }
+
     /// Events of one planning with `seq > after`, in seq order, at most `limit`.
     async fn read(
         &self,

@@ -7,6 +7,7 @@
 use super::shared::{self, CommandRow, Plan, EVENT_COLUMNS, JOB_COLUMNS};
 use super::*;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// The channel committed appends are announced on, as `planning:head`.
@@ -88,12 +89,14 @@ impl PgStore {
         }
     }
 
-    /// One attempt at an append, in one READ COMMITTED transaction.
-    async fn try_append(&self, req: &AppendRequest) -> StoreResult<Appended> {
+    /// One attempt at appending a batch (often of one), in one transaction.
+    async fn try_append_all(&self, reqs: &[AppendRequest]) -> StoreResult<Vec<Appended>> {
+        let Some(first) = reqs.first() else {
+            return Ok(Vec::new());
+        };
         // Dropping `tx` on any error below rolls back before the connection is reused.
         let mut tx = self.pool.begin().await?;
-        let planning = shared::uuid_text(req.planning_id);
-        let actor = shared::uuid_text(req.actor);
+        let planning = shared::uuid_text(first.planning_id);
 
         // The head row must exist to be locked. DO NOTHING (not DO UPDATE) so a new planning's
         // first appenders do not fight over an update; whoever loses waits for the winner's
@@ -112,65 +115,111 @@ impl PgStore {
                 .bind(&planning)
                 .fetch_one(&mut *tx)
                 .await?;
-        let existing: Option<CommandRow> = sqlx::query_as(
-            "SELECT command_hash, first_seq, last_seq FROM commands \
-             WHERE planning_id = $1 AND actor = $2 AND client_op_id = $3",
+        // Every request's idempotency row in one round trip.
+        let actors: Vec<String> = reqs.iter().map(|r| shared::uuid_text(r.actor)).collect();
+        let ops: Vec<&str> = reqs.iter().map(|r| r.client_op_id.as_str()).collect();
+        let rows: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT c.actor, c.client_op_id, c.command_hash, c.first_seq, c.last_seq \
+             FROM commands c JOIN UNNEST($2::text[], $3::text[]) AS k(actor, op) \
+             ON c.actor = k.actor AND c.client_op_id = k.op WHERE c.planning_id = $1",
         )
         .bind(&planning)
-        .bind(&actor)
-        .bind(&req.client_op_id)
-        .fetch_optional(&mut *tx)
+        .bind(&actors)
+        .bind(&ops)
+        .fetch_all(&mut *tx)
         .await?;
+        let existing: HashMap<(String, String), CommandRow> = rows
+            .into_iter()
+            .map(|(actor, op, command_hash, first_seq, last_seq)| {
+                (
+                    (actor, op),
+                    CommandRow {
+                        command_hash,
+                        first_seq,
+                        last_seq,
+                    },
+                )
+            })
+            .collect();
+        let plans = shared::plan_batch(
+            reqs,
+            |r| {
+                existing
+                    .get(&(shared::uuid_text(r.actor), r.client_op_id.clone()))
+                    .cloned()
+            },
+            head,
+        )?;
+        if let [Plan::Duplicate(appended)] = plans[..] {
+            tx.rollback().await?;
+            return Ok(vec![appended]);
+        }
 
-        let (first_seq, last_seq) = match shared::plan(req, existing, head)? {
-            Plan::Duplicate(appended) => {
-                tx.rollback().await?;
-                return Ok(appended);
-            }
-            Plan::Write {
+        // Column arrays for one UNNEST insert of every event of the batch.
+        let mut prev = head_hash
+            .clone()
+            .unwrap_or_else(|| GENESIS_HASH.to_string());
+        let (mut seqs, mut ids, mut ev_actors, mut ev_ops) = (vec![], vec![], vec![], vec![]);
+        let (mut kinds, mut versions, mut payloads, mut ats, mut hashes) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        let mut out = Vec::with_capacity(reqs.len());
+        for (req, plan) in reqs.iter().zip(&plans) {
+            let Plan::Write {
                 first_seq,
                 last_seq,
-            } => (first_seq, last_seq),
-        };
-
-        if !req.events.is_empty() {
-            // One round trip for the whole command. ORDER BY seq: identity values (global_id)
-            // are handed out in the order rows are produced, so they follow seq.
-            let seqs: Vec<i64> = (first_seq..=last_seq).collect();
-            let ids: Vec<String> = req
-                .events
-                .iter()
-                .map(|e| shared::uuid_text(e.event_id))
-                .collect();
-            let kinds: Vec<&str> = req.events.iter().map(|e| e.kind.as_str()).collect();
-            let versions: Vec<i32> = req.events.iter().map(|e| e.version).collect();
-            let payloads: Vec<&str> = req.events.iter().map(|e| e.payload.as_str()).collect();
-            let hashes =
-                shared::chain(req, head_hash.as_deref().unwrap_or(GENESIS_HASH), first_seq);
-            let new_head_hash = hashes.last().cloned();
+            } = *plan
+            else {
+                continue;
+            };
+            let chained = shared::chain(req, &prev, first_seq);
+            if let Some(h) = chained.last() {
+                prev = h.clone();
+            }
+            for ((seq, e), hash) in (first_seq..).zip(&req.events).zip(chained) {
+                seqs.push(seq);
+                ids.push(shared::uuid_text(e.event_id));
+                ev_actors.push(shared::uuid_text(req.actor));
+                ev_ops.push(req.client_op_id.as_str());
+                kinds.push(e.kind.as_str());
+                versions.push(e.version);
+                payloads.push(e.payload.as_str());
+                ats.push(req.recorded_at);
+                hashes.push(hash);
+            }
+            out.push(Appended {
+                first_seq,
+                last_seq,
+                duplicate: false,
+            });
+        }
+        let last_seq = out.last().map_or(head, |a| a.last_seq);
+        if !seqs.is_empty() {
+            // ORDER BY seq: identity values (global_id) are handed out in the order rows are
+            // produced, so they follow seq.
             sqlx::query(
                 "INSERT INTO events (planning_id, seq, event_id, actor, client_op_id, kind, \
                  version, payload, recorded_at, hash) \
-                 SELECT $1, t.seq, t.event_id, $2, $3, t.kind, t.version, t.payload, $4, t.hash \
-                 FROM UNNEST($5::bigint[], $6::text[], $7::text[], $8::int4[], $9::text[], \
-                 $10::text[]) AS t(seq, event_id, kind, version, payload, hash) ORDER BY t.seq",
+                 SELECT $1, t.seq, t.event_id, t.actor, t.op, t.kind, t.version, t.payload, \
+                 t.at, t.hash FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], \
+                 $6::text[], $7::int4[], $8::text[], $9::bigint[], $10::text[]) \
+                 AS t(seq, event_id, actor, op, kind, version, payload, at, hash) ORDER BY t.seq",
             )
             .bind(&planning)
-            .bind(&actor)
-            .bind(&req.client_op_id)
-            .bind(req.recorded_at)
             .bind(&seqs)
             .bind(&ids)
+            .bind(&ev_actors)
+            .bind(&ev_ops)
             .bind(&kinds)
             .bind(&versions)
             .bind(&payloads)
+            .bind(&ats)
             .bind(&hashes)
             .execute(&mut *tx)
             .await?;
             sqlx::query("UPDATE rooms SET head = $2, head_hash = $3 WHERE planning_id = $1")
                 .bind(&planning)
                 .bind(last_seq)
-                .bind(&new_head_hash)
+                .bind(&prev)
                 .execute(&mut *tx)
                 .await?;
             // Sent at commit, and only if the transaction commits: every node hosting this
@@ -182,19 +231,24 @@ impl PgStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        let hashes_of_commands: Vec<&str> = reqs.iter().map(|r| r.command_hash.as_str()).collect();
+        let firsts: Vec<i64> = out.iter().map(|a| a.first_seq).collect();
+        let lasts: Vec<i64> = out.iter().map(|a| a.last_seq).collect();
         sqlx::query(
             "INSERT INTO commands (planning_id, actor, client_op_id, command_hash, first_seq, \
-             last_seq) VALUES ($1, $2, $3, $4, $5, $6)",
+             last_seq) SELECT $1, t.actor, t.op, t.hash, t.first, t.last \
+             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[]) \
+             AS t(actor, op, hash, first, last)",
         )
         .bind(&planning)
-        .bind(&actor)
-        .bind(&req.client_op_id)
-        .bind(&req.command_hash)
-        .bind(first_seq)
-        .bind(last_seq)
+        .bind(&actors)
+        .bind(&ops)
+        .bind(&hashes_of_commands)
+        .bind(&firsts)
+        .bind(&lasts)
         .execute(&mut *tx)
         .await?;
-        for job in &req.jobs {
+        for job in reqs.iter().flat_map(|r| &r.jobs) {
             sqlx::query(
                 "INSERT INTO jobs (key, planning_id, kind, payload, due_at) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING",
@@ -208,11 +262,7 @@ impl PgStore {
             .await?;
         }
         tx.commit().await?;
-        Ok(Appended {
-            first_seq,
-            last_seq,
-            duplicate: false,
-        })
+        Ok(out)
     }
 }
 
@@ -232,15 +282,24 @@ fn is_collision(err: &StoreError) -> bool {
 #[async_trait]
 impl EventStore for PgStore {
     async fn append(&self, req: AppendRequest) -> StoreResult<Appended> {
+        let mut out = self.append_batch(vec![req]).await?;
+        out.pop()
+            .ok_or_else(|| StoreError::Unsupported("an append returned no result".into()))
+    }
+
+    async fn append_batch(&self, reqs: Vec<AppendRequest>) -> StoreResult<Vec<Appended>> {
         for _ in 0..shared::MAX_COLLISION_RETRIES {
-            match self.try_append(&req).await {
+            match self.try_append_all(&reqs).await {
                 Err(e) if is_collision(&e) => continue,
                 other => return other,
             }
         }
+        let Some(first) = reqs.first() else {
+            return Ok(Vec::new());
+        };
         Err(StoreError::Conflict {
-            expected: req.expected_seq,
-            head: self.head(req.planning_id).await?,
+            expected: first.expected_seq,
+            head: self.head(first.planning_id).await?,
         })
     }
 

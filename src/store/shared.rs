@@ -68,6 +68,58 @@ pub(crate) fn plan(
     })
 }
 
+/// Plans a batch of appends (group commit) against the locked `head`: each request must expect
+/// the head the one before it leaves. `existing` looks up a request's idempotency row.
+///
+/// A batch of one behaves exactly like [`plan`]. In a longer batch, a request that is a retry
+/// of a recorded command, or that reuses another request's key, refuses the *whole* batch with
+/// [`StoreError::Conflict`]: the requests after it were decided assuming its events, so the
+/// caller must fall back to appending them one at a time.
+pub(crate) fn plan_batch(
+    reqs: &[AppendRequest],
+    mut existing: impl FnMut(&AppendRequest) -> Option<CommandRow>,
+    head: i64,
+) -> StoreResult<Vec<Plan>> {
+    if let [req] = reqs {
+        return Ok(vec![plan(req, existing(req), head)?]);
+    }
+    let mut plans = Vec::with_capacity(reqs.len());
+    let mut keys = std::collections::HashSet::with_capacity(reqs.len());
+    let mut at = head;
+    for req in reqs {
+        if req.planning_id != reqs[0].planning_id {
+            return Err(StoreError::Unsupported(
+                "a batch of appends must be for one planning".into(),
+            ));
+        }
+        if !keys.insert((req.actor, req.client_op_id.as_str())) {
+            return Err(StoreError::Conflict {
+                expected: req.expected_seq,
+                head: at,
+            });
+        }
+        match plan(req, existing(req), at)? {
+            Plan::Duplicate(_) => {
+                return Err(StoreError::Conflict {
+                    expected: req.expected_seq,
+                    head: at,
+                })
+            }
+            Plan::Write {
+                first_seq,
+                last_seq,
+            } => {
+                at = last_seq;
+                plans.push(Plan::Write {
+                    first_seq,
+                    last_seq,
+                });
+            }
+        }
+    }
+    Ok(plans)
+}
+
 /// The chain hashes of a command's events, `first_seq` onwards, after `prev`.
 pub(crate) fn chain(req: &AppendRequest, prev: &str, first_seq: i64) -> Vec<String> {
     let mut prev = prev.to_string();

@@ -9,6 +9,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::Connection;
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -19,6 +20,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connections of the read pool. Reads never block in WAL mode; a few suffice on small machines.
 const READ_CONNECTIONS: u32 = 4;
+
+/// Rows per multi-row statement in a batch append (10 parameters per event row keeps a
+/// statement far below SQLite's limit of 32,766 parameters).
+const CHUNK_ROWS: usize = 256;
 
 /// The event log in a SQLite file.
 pub struct SqliteStore {
@@ -151,8 +156,11 @@ impl SqliteStore {
         }
     }
 
-    /// One attempt at an append, in one `BEGIN IMMEDIATE` transaction.
-    async fn try_append(&self, req: &AppendRequest) -> StoreResult<Appended> {
+    /// One attempt at appending a batch (often of one), in one `BEGIN IMMEDIATE` transaction.
+    async fn try_append_all(&self, reqs: &[AppendRequest]) -> StoreResult<Vec<Appended>> {
+        let Some(first) = reqs.first() else {
+            return Ok(Vec::new());
+        };
         // sqlx's `begin()` issues a deferred BEGIN: the transaction starts as a reader and
         // upgrades to a writer at its first INSERT. Under WAL, if another connection committed
         // in between, the upgrade fails with SQLITE_BUSY_SNAPSHOT at once (the busy timeout
@@ -161,18 +169,32 @@ impl SqliteStore {
         // If anything below fails, dropping `tx` queues a ROLLBACK on the connection before
         // it goes back to the pool.
         let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
-        let planning = shared::uuid_text(req.planning_id);
-        let actor = shared::uuid_text(req.actor);
+        let planning = shared::uuid_text(first.planning_id);
 
-        let existing: Option<CommandRow> = sqlx::query_as(
-            "SELECT command_hash, first_seq, last_seq FROM commands \
-             WHERE planning_id = ? AND actor = ? AND client_op_id = ?",
-        )
-        .bind(&planning)
-        .bind(&actor)
-        .bind(&req.client_op_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+        // Every request's idempotency row in one statement (row values, SQLite ≥ 3.15).
+        let mut existing: HashMap<(String, String), CommandRow> = HashMap::new();
+        for chunk in reqs.chunks(CHUNK_ROWS) {
+            let pairs = vec!["(?, ?)"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT actor, client_op_id, command_hash, first_seq, last_seq FROM commands \
+                 WHERE planning_id = ? AND (actor, client_op_id) IN (VALUES {pairs})"
+            );
+            let mut q =
+                sqlx::query_as::<_, (String, String, String, i64, i64)>(&sql).bind(&planning);
+            for r in chunk {
+                q = q.bind(shared::uuid_text(r.actor)).bind(&r.client_op_id);
+            }
+            for (actor, op, command_hash, first_seq, last_seq) in q.fetch_all(&mut *tx).await? {
+                existing.insert(
+                    (actor, op),
+                    CommandRow {
+                        command_hash,
+                        first_seq,
+                        last_seq,
+                    },
+                );
+            }
+        }
         let (head, head_hash): (i64, Option<String>) =
             sqlx::query_as("SELECT head, head_hash FROM rooms WHERE planning_id = ?")
                 .bind(&planning)
@@ -180,36 +202,75 @@ impl SqliteStore {
                 .await?
                 .unwrap_or((0, None));
 
-        let (first_seq, last_seq) = match shared::plan(req, existing, head)? {
-            Plan::Duplicate(appended) => {
-                tx.rollback().await?;
-                return Ok(appended);
-            }
-            Plan::Write {
+        let plans = shared::plan_batch(
+            reqs,
+            |r| {
+                existing
+                    .get(&(shared::uuid_text(r.actor), r.client_op_id.clone()))
+                    .cloned()
+            },
+            head,
+        )?;
+        if let [Plan::Duplicate(appended)] = plans[..] {
+            tx.rollback().await?;
+            return Ok(vec![appended]);
+        }
+
+        // The rows, with their chain hashes, then written a chunk of rows per statement: a
+        // round trip to SQLite's worker thread per row would cost more than the rows.
+        let mut prev = head_hash
+            .clone()
+            .unwrap_or_else(|| GENESIS_HASH.to_string());
+        let mut events = Vec::new();
+        let mut out = Vec::with_capacity(reqs.len());
+        for (req, plan) in reqs.iter().zip(&plans) {
+            let Plan::Write {
                 first_seq,
                 last_seq,
-            } => (first_seq, last_seq),
+            } = *plan
+            else {
+                continue;
+            };
+            let hashes = shared::chain(req, &prev, first_seq);
+            if let Some(h) = hashes.last() {
+                prev = h.clone();
+            }
+            for ((seq, event), hash) in (first_seq..).zip(&req.events).zip(hashes) {
+                events.push((req, seq, event, hash));
+            }
+            out.push(Appended {
+                first_seq,
+                last_seq,
+                duplicate: false,
+            });
+        }
+        let last_seq = out.last().map_or(head, |a| a.last_seq);
+        let new_head_hash = if last_seq > head {
+            Some(prev)
+        } else {
+            head_hash
         };
-
-        let hashes = shared::chain(req, head_hash.as_deref().unwrap_or(GENESIS_HASH), first_seq);
-        let new_head_hash = hashes.last().cloned().or(head_hash);
-        for ((seq, event), hash) in (first_seq..).zip(&req.events).zip(&hashes) {
-            sqlx::query(
+        for chunk in events.chunks(CHUNK_ROWS) {
+            let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let sql = format!(
                 "INSERT INTO events (planning_id, seq, event_id, actor, client_op_id, kind, \
-                 version, payload, recorded_at, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&planning)
-            .bind(seq)
-            .bind(shared::uuid_text(event.event_id))
-            .bind(&actor)
-            .bind(&req.client_op_id)
-            .bind(&event.kind)
-            .bind(event.version)
-            .bind(&event.payload)
-            .bind(req.recorded_at)
-            .bind(hash)
-            .execute(&mut *tx)
-            .await?;
+                 version, payload, recorded_at, hash) VALUES {rows}"
+            );
+            let mut q = sqlx::query(&sql);
+            for (req, seq, event, hash) in chunk {
+                q = q
+                    .bind(&planning)
+                    .bind(*seq)
+                    .bind(shared::uuid_text(event.event_id))
+                    .bind(shared::uuid_text(req.actor))
+                    .bind(&req.client_op_id)
+                    .bind(&event.kind)
+                    .bind(event.version)
+                    .bind(&event.payload)
+                    .bind(req.recorded_at)
+                    .bind(hash);
+            }
+            q.execute(&mut *tx).await?;
         }
         // Upsert: a zero-event command on a new planning still creates its head row (at 0).
         sqlx::query(
@@ -222,19 +283,26 @@ impl SqliteStore {
         .bind(&new_head_hash)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO commands (planning_id, actor, client_op_id, command_hash, first_seq, \
-             last_seq) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&planning)
-        .bind(&actor)
-        .bind(&req.client_op_id)
-        .bind(&req.command_hash)
-        .bind(first_seq)
-        .bind(last_seq)
-        .execute(&mut *tx)
-        .await?;
-        for job in &req.jobs {
+        let recorded: Vec<_> = reqs.iter().zip(&out).collect();
+        for chunk in recorded.chunks(CHUNK_ROWS) {
+            let rows = vec!["(?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let sql = format!(
+                "INSERT INTO commands (planning_id, actor, client_op_id, command_hash, \
+                 first_seq, last_seq) VALUES {rows}"
+            );
+            let mut q = sqlx::query(&sql);
+            for (req, a) in chunk {
+                q = q
+                    .bind(&planning)
+                    .bind(shared::uuid_text(req.actor))
+                    .bind(&req.client_op_id)
+                    .bind(&req.command_hash)
+                    .bind(a.first_seq)
+                    .bind(a.last_seq);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        for job in reqs.iter().flat_map(|r| &r.jobs) {
             sqlx::query(
                 "INSERT INTO jobs (key, planning_id, kind, payload, due_at) \
                  VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
@@ -248,11 +316,7 @@ impl SqliteStore {
             .await?;
         }
         tx.commit().await?;
-        Ok(Appended {
-            first_seq,
-            last_seq,
-            duplicate: false,
-        })
+        Ok(out)
     }
 }
 
@@ -304,15 +368,24 @@ fn is_collision(err: &StoreError) -> bool {
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn append(&self, req: AppendRequest) -> StoreResult<Appended> {
+        let mut out = self.append_batch(vec![req]).await?;
+        out.pop()
+            .ok_or_else(|| StoreError::Unsupported("an append returned no result".into()))
+    }
+
+    async fn append_batch(&self, reqs: Vec<AppendRequest>) -> StoreResult<Vec<Appended>> {
         for _ in 0..shared::MAX_COLLISION_RETRIES {
-            match self.try_append(&req).await {
+            match self.try_append_all(&reqs).await {
                 Err(e) if is_collision(&e) => continue,
                 other => return other,
             }
         }
+        let Some(first) = reqs.first() else {
+            return Ok(Vec::new());
+        };
         Err(StoreError::Conflict {
-            expected: req.expected_seq,
-            head: self.head(req.planning_id).await?,
+            expected: first.expected_seq,
+            head: self.head(first.planning_id).await?,
         })
     }
 

@@ -364,6 +364,17 @@ impl Ws {
             .expect("ws send");
     }
 
+    /// Sends frames in one write (queued, then flushed once): the server reads them as a burst.
+    pub async fn send_all(&mut self, frames: &[Value]) {
+        for v in frames {
+            self.socket
+                .feed(Message::Text(v.to_string().into()))
+                .await
+                .expect("ws feed");
+        }
+        self.socket.flush().await.expect("ws flush");
+    }
+
     pub async fn send_raw(&mut self, text: &str) {
         self.socket
             .send(Message::Text(text.to_string().into()))

@@ -1,0 +1,338 @@
+//! `rooms`: R plannings × M members doing the async flow (votes changed, comments posted) at a set
+//! overall command rate; reports command ack latency, deliveries/s, and the server's CPU and RSS.
+
+use crate::{
+    command, connect, create_planning, find_in_log, join_members, loopback, now_micros, pct,
+    proc_stat, progress, Result,
+};
+use clap::Args;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(Debug, Clone, Args)]
+pub struct RoomsArgs {
+    /// sprintlog's base URL, e.g. http://127.0.0.1:8080 (loopback only).
+    #[arg(long)]
+    pub url: String,
+    /// Plannings (rooms).
+    #[arg(long, default_value_t = 10)]
+    pub rooms: usize,
+    /// Members per planning, each on its own websocket.
+    #[arg(long, default_value_t = 10)]
+    pub members: usize,
+    /// Commands per second over all members (votes changed and comments, 3:1).
+    #[arg(long, default_value_t = 200.0)]
+    pub rate: f64,
+    /// Seconds of steady load (after setup).
+    #[arg(long, default_value_t = 10.0)]
+    pub duration_secs: f64,
+    /// The server's pid: reports its CPU and RSS from /proc/<pid>.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Joins and connections opened at once during setup.
+    #[arg(long, default_value_t = 32)]
+    pub connect_concurrency: usize,
+    /// Give up after this many seconds (the whole scenario).
+    #[arg(long, default_value_t = 300)]
+    pub timeout_secs: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One member's socket and what to vote on.
+struct Seat {
+    planning: usize,
+    round: String,
+    items: Arc<Vec<String>>,
+    url: String,
+}
+
+/// Counters shared by all readers.
+#[derive(Default)]
+struct Totals {
+    deliveries: AtomicU64,
+    acks: AtomicU64,
+    errors: AtomicU64,
+}
+
+pub async fn run(a: &RoomsArgs) -> Result<(String, Value)> {
+    let base = loopback(&a.url)?;
+    let http = reqwest::Client::new();
+    let ws_base = base.replacen("http://", "ws://", 1);
+
+    // Setup: each planning gets three items, an async phase, M members and an open round.
+    let bar = progress::bar(a.rooms as u64, "plannings set up");
+    let mut seats = Vec::with_capacity(a.rooms * a.members);
+    for r in 0..a.rooms {
+        let p = create_planning(&http, &base, &format!("loadtest rooms {r}")).await?;
+        for i in 0..3 {
+            command(
+                &http,
+                &base,
+                &p,
+                &format!("item-{i}"),
+                json!({"type": "ProposeItem", "draft": {"title": format!("Item {i}")}}),
+            )
+            .await?;
+        }
+        let mut items = Vec::new();
+        let log: Value = http
+            .get(format!(
+                "{base}/api/plannings/{}/events?after=0&limit=100",
+                p.id
+            ))
+            .bearer_auth(&p.token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        for e in log["events"].as_array().into_iter().flatten() {
+            if e["kind"] == "ItemProposed" {
+                if let Some(id) = e["data"]["item"].as_str() {
+                    items.push(id.to_string());
+                }
+            }
+        }
+        command(
+            &http,
+            &base,
+            &p,
+            "phase",
+            json!({"type": "ChangePhase", "to": "async"}),
+        )
+        .await?;
+        // One member more than connect: a holdout who never votes keeps the round open (a
+        // round closes by itself once every member has voted).
+        let mut tokens =
+            join_members(&http, &base, &p, a.members + 1, a.connect_concurrency).await?;
+        tokens.pop();
+        let v = command(
+            &http,
+            &base,
+            &p,
+            "round",
+            json!({"type": "OpenRound", "items": items,
+                   "deadline": now_micros() + 3_600_000_000i64}),
+        )
+        .await?;
+        let head = v["head"].as_u64().ok_or("no head")?;
+        let round = find_in_log(&http, &base, &p, head - 1, "RoundOpened", "round").await?;
+        let items = Arc::new(items);
+        for t in tokens {
+            seats.push(Seat {
+                planning: r,
+                round: round.clone(),
+                items: items.clone(),
+                url: format!("{ws_base}/ws/plannings/{}?token={t}&since={head}", p.id),
+            });
+        }
+        bar.inc(1);
+    }
+    bar.finish();
+
+    // Connect every member; each socket gets a reader that counts deliveries and ack latency.
+    let totals = Arc::new(Totals::default());
+    let (lat_tx, mut lat_rx) = mpsc::unbounded_channel::<Vec<u64>>();
+    let bar = progress::bar(seats.len() as u64, "members connected");
+    let sem = Arc::new(Semaphore::new(a.connect_concurrency.max(1)));
+    let mut tasks = Vec::with_capacity(seats.len());
+    for seat in &seats {
+        let (sem, url, bar) = (sem.clone(), seat.url.clone(), bar.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = sem.acquire_owned().await?;
+            let mut ws = connect(&url).await?;
+            crate::wait_for(&mut ws, |t| t.contains("\"type\":\"caught_up\"")).await?;
+            bar.inc(1);
+            Ok::<_, crate::Error>(ws)
+        }));
+    }
+    let mut sinks = Vec::with_capacity(seats.len());
+    let mut readers = Vec::with_capacity(seats.len());
+    for t in tasks {
+        let (sink, stream) = t.await??.split();
+        sinks.push(sink);
+        readers.push(tokio::spawn(reader(stream, totals.clone(), lat_tx.clone())));
+    }
+    drop(lat_tx);
+    bar.finish();
+    // Let presence settle before measuring.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    totals.deliveries.store(0, Ordering::Relaxed);
+
+    let src = a.server_pid.map(proc_stat::Source::Pid);
+    let cpu_before = src.as_ref().and_then(proc_stat::Source::read);
+    let rss_before = a.server_pid.and_then(proc_stat::rss_kib);
+    let mut rss_peak = rss_before.unwrap_or(0);
+    let total = (a.rate * a.duration_secs).round().max(1.0) as u64;
+    let bar = progress::bar(total, "commands sent");
+    let started = Instant::now();
+    let mut sent = 0u64;
+    let mut next_rss = Instant::now();
+    while sent < total {
+        let due = started + Duration::from_secs_f64(sent as f64 / a.rate.max(0.001));
+        tokio::time::sleep_until(due.into()).await;
+        let i = (sent as usize) % sinks.len();
+        let seat = &seats[i];
+        let n = sent as usize / sinks.len();
+        let cmd = if sent % 4 == 3 {
+            json!({"type": "PostComment", "kind": "comment",
+                   "item": seat.items[n % seat.items.len()],
+                   "text": format!("Load comment {sent} in planning {}", seat.planning)})
+        } else {
+            let cards = ["1", "2", "3", "5", "8", "13"];
+            json!({"type": "CastVote", "round": seat.round,
+                   "item": seat.items[n % seat.items.len()], "card": cards[n % cards.len()]})
+        };
+        // The op carries its send time, so a reader can time the ack without shared state.
+        let op = format!("t{}-{sent}", now_micros());
+        let frame = json!({"type": "command", "op": op, "command": cmd}).to_string();
+        sinks[i].send(Message::text(frame)).await?;
+        sent += 1;
+        bar.inc(1);
+        if Instant::now() >= next_rss {
+            if let Some(r) = a.server_pid.and_then(proc_stat::rss_kib) {
+                rss_peak = rss_peak.max(r);
+            }
+            next_rss = Instant::now() + Duration::from_millis(500);
+        }
+    }
+    bar.finish();
+    // Wait (bounded) for the acks of everything sent.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while totals.acks.load(Ordering::Relaxed) + totals.errors.load(Ordering::Relaxed) < sent
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let elapsed = started.elapsed();
+    let cpu = match (cpu_before, src.as_ref().and_then(proc_stat::Source::read)) {
+        (Some(b), Some(a)) => Some(a.minus(b)),
+        _ => None,
+    };
+    let rss_after = a.server_pid.and_then(proc_stat::rss_kib);
+    if let Some(r) = rss_after {
+        rss_peak = rss_peak.max(r);
+    }
+    // Closing a socket ends its reader, which then hands over its latencies.
+    for mut s in sinks {
+        let _ = s.close().await;
+    }
+    for r in readers {
+        let abort = r.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(5), r)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
+    let mut lat_us = Vec::new();
+    while let Ok(v) = lat_rx.try_recv() {
+        lat_us.extend(v);
+    }
+    lat_us.sort_unstable();
+    let deliveries = totals.deliveries.load(Ordering::Relaxed);
+    let acks = totals.acks.load(Ordering::Relaxed);
+    let errors = totals.errors.load(Ordering::Relaxed);
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let cpu_pct = cpu.map(|c| (c.user_us + c.sys_us) as f64 / (secs * 1e6) * 100.0);
+    let json = json!({
+        "scenario": "rooms",
+        "rooms": a.rooms,
+        "members": a.members,
+        "connections": seats.len(),
+        "rate": a.rate,
+        "sent": sent,
+        "acked": acks,
+        "errors": errors,
+        "elapsed_s": secs,
+        "commands_per_s": acks as f64 / secs,
+        "deliveries": deliveries,
+        "deliveries_per_s": deliveries as f64 / secs,
+        "ack_latency_ms": {
+            "p50": pct(&lat_us, 50.0),
+            "p95": pct(&lat_us, 95.0),
+            "p99": pct(&lat_us, 99.0),
+            "max": pct(&lat_us, 100.0),
+        },
+        "server_cpu": cpu.map(|c| json!({
+            "user_s": c.user_us as f64 / 1e6,
+            "system_s": c.sys_us as f64 / 1e6,
+            "percent_of_one_core": cpu_pct,
+        })),
+        "server_rss_kib": a.server_pid.map(|_| json!({
+            "before": rss_before, "peak": rss_peak, "after": rss_after,
+        })),
+    });
+    let human = format!(
+        "rooms: {} plannings × {} members = {} connections, {sent} commands at {}/s over {secs:.1} s\n  \
+         {acks} acked, {errors} refused; {deliveries} deliveries = {:.0}/s\n  \
+         ack latency: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms{}{}",
+        a.rooms,
+        a.members,
+        seats.len(),
+        a.rate,
+        deliveries as f64 / secs,
+        pct(&lat_us, 50.0),
+        pct(&lat_us, 95.0),
+        pct(&lat_us, 99.0),
+        pct(&lat_us, 100.0),
+        cpu_pct
+            .map(|p| format!("\n  server CPU: {p:.1} % of one core"))
+            .unwrap_or_default(),
+        match (rss_before, rss_after) {
+            (Some(b), Some(af)) => format!(
+                "\n  server RSS: {:.1} MiB before, {:.1} MiB peak, {:.1} MiB after",
+                b as f64 / 1024.0,
+                rss_peak as f64 / 1024.0,
+                af as f64 / 1024.0
+            ),
+            _ => String::new(),
+        }
+    );
+    Ok((human, json))
+}
+
+/// Counts event frames and times acks (the op holds the send time in µs).
+async fn reader(
+    mut stream: futures_util::stream::SplitStream<crate::Ws>,
+    totals: Arc<Totals>,
+    lat: mpsc::UnboundedSender<Vec<u64>>,
+) {
+    let mut mine = Vec::new();
+    while let Some(Ok(msg)) = stream.next().await {
+        let Message::Text(text) = msg else {
+            if let Message::Close(_) = msg {
+                break;
+            }
+            continue;
+        };
+        if crate::seq_of(&text).is_some() {
+            totals.deliveries.fetch_add(1, Ordering::Relaxed);
+        } else if text.contains("\"type\":\"ack\"") {
+            let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            let sent = v["op"]
+                .as_str()
+                .and_then(|o| o.strip_prefix('t'))
+                .and_then(|o| o.split('-').next())
+                .and_then(|t| t.parse::<i64>().ok());
+            if let Some(t) = sent {
+                mine.push((now_micros() - t).max(0) as u64);
+            }
+            totals.acks.fetch_add(1, Ordering::Relaxed);
+            if mine.len() >= 256 {
+                let _ = lat.send(std::mem::take(&mut mine));
+            }
+        } else if text.contains("\"type\":\"error\"") {
+            eprintln!("refused: {text}");
+            totals.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let _ = lat.send(mine);
+}

@@ -1,0 +1,169 @@
+//! Every scenario, in a small size, against a real server on an ephemeral port (SQLite): each
+//! must complete and its `--json` report must carry its figures. No timing assertions: the
+//! numbers are for people; CI only keeps the tool from rotting.
+
+use serde_json::Value;
+use sprintlog::config::Limits;
+use sprintlog::server::Server;
+
+struct Running {
+    server: Option<Server>,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn server() -> Running {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("lt.db").display());
+    let store = sprintlog::store::open(&url).await.expect("open store");
+    let limits = Limits {
+        command_rate: 100_000,
+        command_burst: 100_000,
+        ..Limits::default()
+    };
+    let server = Server::start(store, "127.0.0.1:0".parse().unwrap(), limits, None)
+        .await
+        .expect("start server");
+    Running {
+        url: format!("http://{}", server.addr),
+        server: Some(server),
+        _dir: dir,
+    }
+}
+
+/// Runs the tool (in a blocking thread: the server runs on this test's runtime) and parses
+/// its JSON report.
+async fn tool(args: Vec<String>) -> Value {
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sprintlog-loadtest"))
+            .args(&args)
+            .output()
+            .expect("run sprintlog-loadtest")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "sprintlog-loadtest failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn number(v: &Value, path: &str) -> f64 {
+    let mut at = v;
+    for key in path.split('.') {
+        at = &at[key];
+    }
+    at.as_f64()
+        .unwrap_or_else(|| panic!("no number at {path} in {v}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_completes_and_reports_its_figures() {
+    let s = server().await;
+    let pid = std::process::id().to_string();
+    let url = s.url.as_str();
+
+    let c = tool(args(&[
+        "compare",
+        "--url",
+        url,
+        "--server-pid",
+        &pid,
+        "--members",
+        "5",
+        "--votes",
+        "30",
+        "--window",
+        "4",
+        "--timeout-secs",
+        "60",
+        "--json",
+    ]))
+    .await;
+    for side in ["baseline", "sprintlog"] {
+        assert_eq!(number(&c, &format!("{side}.acked")), 30.0, "{c}");
+        assert_eq!(number(&c, &format!("{side}.deliveries")), 150.0, "{c}");
+        number(&c, &format!("{side}.deliveries_per_s"));
+        number(&c, &format!("{side}.latency_ms.p99"));
+    }
+    number(&c, "sprintlog.server_cpu_us_per_delivery.user");
+    number(&c, "ratio.deliveries_per_s");
+
+    let r = tool(args(&[
+        "rooms",
+        "--url",
+        url,
+        "--server-pid",
+        &pid,
+        "--rooms",
+        "2",
+        "--members",
+        "3",
+        "--rate",
+        "60",
+        "--duration-secs",
+        "1",
+        "--timeout-secs",
+        "60",
+        "--json",
+    ]))
+    .await;
+    assert_eq!(number(&r, "acked"), 60.0, "{r}");
+    assert_eq!(number(&r, "errors"), 0.0, "{r}");
+    // Every command's event reaches the 3 members of its planning.
+    assert_eq!(number(&r, "deliveries"), 180.0, "{r}");
+    number(&r, "ack_latency_ms.p99");
+    number(&r, "server_cpu.percent_of_one_core");
+    number(&r, "server_rss_kib.peak");
+
+    let k = tool(args(&[
+        "connections",
+        "--url",
+        url,
+        "--server-pid",
+        &pid,
+        "--connections",
+        "60",
+        "--sources",
+        "3",
+        "--members",
+        "4",
+        "--hold-secs",
+        "0.3",
+        "--timeout-secs",
+        "60",
+        "--json",
+    ]))
+    .await;
+    assert_eq!(number(&k, "open"), 60.0, "{k}");
+    assert_eq!(number(&k, "failed"), 0.0, "{k}");
+    number(&k, "server_rss_kib.held");
+
+    let p = tool(args(&[
+        "replay",
+        "--url",
+        url,
+        "--events",
+        "150",
+        "--runs",
+        "2",
+        "--timeout-secs",
+        "60",
+        "--json",
+    ]))
+    .await;
+    assert!(number(&p, "head") >= 150.0, "{p}");
+    number(&p, "caught_up_ms.median");
+    number(&p, "events_per_s");
+
+    if let Some(server) = s.server {
+        server.shutdown().await;
+    }
+}
