@@ -66,6 +66,12 @@ pub struct Limits {
     #[arg(long, env = "SPRINTLOG_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
     pub max_connections_per_ip: usize,
 
+    /// Reverse proxies (IP addresses, comma separated) whose `X-Forwarded-For` is believed:
+    /// behind them, the per-IP cap counts the client's address (the right-most one in the
+    /// header that is not itself a trusted proxy) instead of the proxy's.
+    #[arg(long, env = "SPRINTLOG_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+
     /// Plannings held in memory at once. Past it, the least recently used one without open
     /// connections is evicted to make room; when every one is in use, opening another is
     /// refused with 503 `server_full` (0: no cap).
@@ -152,6 +158,7 @@ impl Default for Limits {
             request_timeout_secs: 30,
             allowed_origins: Vec::new(),
             max_connections_per_ip: 64,
+            trusted_proxies: Vec::new(),
             max_rooms: 10_000,
             snapshot_after: 1000,
             webhooks: WebhookConfig::default(),

@@ -94,6 +94,70 @@ async fn connections_per_ip_are_capped(t: &TestServer) {
 }
 on_both_backends!(connections_per_ip_are_capped, two_per_ip());
 
+/// Opens a websocket claiming to be forwarded for `client`; returns the upgrade's status.
+async fn ws_forwarded_for(t: &TestServer, p: &str, token: &str, client: &str) -> (u16, Option<Ws>) {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = format!("{}/ws/plannings/{p}?token={token}", t.ws_base);
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut()
+        .insert("x-forwarded-for", client.parse().unwrap());
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((socket, resp)) => (resp.status().as_u16(), Some(Ws { socket })),
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => (resp.status().as_u16(), None),
+        Err(e) => panic!("upgrade failed without a status: {e}"),
+    }
+}
+
+fn one_per_ip_behind_a_trusted_proxy() -> Limits {
+    Limits {
+        max_connections_per_ip: 1,
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        ..Limits::default()
+    }
+}
+
+async fn behind_a_trusted_proxy_clients_are_counted_apart(t: &TestServer) {
+    let c = t.create("Proxy").await;
+    let (p, tok) = (c.planning.as_str(), c.token.as_str());
+    // The test client plays the proxy (127.0.0.1): each forwarded client has its own cap.
+    let (s1, _a) = ws_forwarded_for(t, p, tok, "203.0.113.7").await;
+    let (s2, _b) = ws_forwarded_for(t, p, tok, "203.0.113.8").await;
+    assert_eq!((s1, s2), (101, 101));
+    let (s3, _) = ws_forwarded_for(t, p, tok, "203.0.113.7").await;
+    assert_eq!(s3, 429, "the same client again");
+    // A client cannot dodge the cap by prepending addresses: the right-most untrusted counts.
+    let (s4, _) = ws_forwarded_for(t, p, tok, "198.51.100.1, 203.0.113.7").await;
+    assert_eq!(s4, 429);
+    assert_eq!(limit(t, "trusted_proxies").await, Some(1.0));
+}
+on_both_backends!(
+    behind_a_trusted_proxy_clients_are_counted_apart,
+    one_per_ip_behind_a_trusted_proxy()
+);
+
+fn one_per_ip() -> Limits {
+    Limits {
+        max_connections_per_ip: 1,
+        ..Limits::default()
+    }
+}
+
+async fn forwarded_for_from_an_untrusted_peer_is_ignored(t: &TestServer) {
+    let c = t.create("No proxy").await;
+    let (p, tok) = (c.planning.as_str(), c.token.as_str());
+    let (s1, _a) = ws_forwarded_for(t, p, tok, "203.0.113.7").await;
+    let (s2, _) = ws_forwarded_for(t, p, tok, "203.0.113.8").await;
+    assert_eq!(
+        (s1, s2),
+        (101, 429),
+        "a forged header does not make a new client"
+    );
+}
+on_both_backends!(
+    forwarded_for_from_an_untrusted_peer_is_ignored,
+    one_per_ip()
+);
+
 fn two_rooms() -> Limits {
     Limits {
         max_rooms: 2,

@@ -242,7 +242,7 @@ impl Metrics {
 /// The configured limits as one labelled gauge, so a dashboard shows the counters above next
 /// to the limits they count against.
 pub fn render_limits(l: &crate::config::Limits) -> String {
-    let values: [(&str, u64); 13] = [
+    let values: [(&str, u64); 14] = [
         ("max_frame_bytes", l.max_frame_bytes as u64),
         ("max_body_bytes", l.max_body_bytes as u64),
         ("command_rate", u64::from(l.command_rate)),
@@ -251,6 +251,7 @@ pub fn render_limits(l: &crate::config::Limits) -> String {
         ("room_idle_secs", l.room_idle_secs),
         ("request_timeout_secs", l.request_timeout_secs),
         ("max_connections_per_ip", l.max_connections_per_ip as u64),
+        ("trusted_proxies", l.trusted_proxies.len() as u64),
         ("max_rooms", l.max_rooms as u64),
         ("allowed_origins", l.allowed_origins.len() as u64),
         ("head_poll_ms", l.head_poll_ms),

@@ -59,7 +59,8 @@ pub async fn upgrade(
     // without peer addresses (no `into_make_service_with_connect_info`) has no per-IP cap.
     let slot = match peer {
         Some(Extension(ConnectInfo(addr))) => {
-            Some(app.connection_slot(addr.ip()).ok_or_else(|| {
+            let ip = client_ip(&app, addr.ip(), &headers);
+            Some(app.connection_slot(ip).ok_or_else(|| {
                 ApiError::TooManyConnections(format!(
                     "at most {} open connections per address",
                     app.limits.max_connections_per_ip
@@ -89,6 +90,25 @@ pub async fn upgrade(
             connection(app.clone(), caller, since, socket).await;
             app.metrics.connections.fetch_sub(1, Ordering::Relaxed);
         }))
+}
+
+/// The client's address: the peer's, unless the peer is a trusted proxy; then the right-most
+/// `X-Forwarded-For` entry that is not a trusted proxy (entries left of it are the client's
+/// own claims, which anyone can forge).
+fn client_ip(app: &AppState, peer: std::net::IpAddr, headers: &HeaderMap) -> std::net::IpAddr {
+    let trusted = &app.limits.trusted_proxies;
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+        .rev()
+        .find(|a| !trusted.contains(a))
+        .unwrap_or(peer)
 }
 
 /// Browsers send `Origin`; it must be this server's own host or an allowed origin.
