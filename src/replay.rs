@@ -13,8 +13,20 @@ use crate::store::{EventStore, StoreError, StoredEvent};
 /// snapshots are ignored (they are keyed by it).
 pub const PROJECTION_VERSION: i32 = 2;
 
-/// A snapshot is written at least every this many events (and at phase changes).
+/// A snapshot is written at least every this many events while the log is short (and at
+/// phase changes); see [`snapshot_due`].
 pub const SNAPSHOT_EVERY: i64 = 100;
+
+/// Whether a planning at `head` whose latest snapshot is at `last` should get a new one.
+///
+/// Every [`SNAPSHOT_EVERY`] events while the log is short, then once the log has grown by an
+/// eighth. A snapshot holds the whole projection, so a fixed interval makes the bytes written
+/// grow with the square of the log (a 100k-comment planning wrote 9 GB of snapshots); growing
+/// the interval with the log keeps all of them within ~9 × the latest one, and a cold load
+/// still replays at most an eighth of the log.
+pub fn snapshot_due(head: i64, last: i64) -> bool {
+    head - last >= SNAPSHOT_EVERY.max(head / 8)
+}
 
 /// Page size for reading the log.
 const PAGE: i64 = 1000;

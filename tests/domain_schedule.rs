@@ -192,6 +192,33 @@ fn async_rounds_default_to_the_estimation_deadline() {
         },
     );
     assert!(matches!(ev[0], Event::RoundOpened { deadline, .. } if deadline == T0 + 4 * DAY));
+
+    // A sprint planned further out than a round may last: the policy's default length instead
+    // (the round used to be refused as longer than 60 days).
+    let mut s = Scenario::new().member("ann");
+    let fac = s.fac;
+    let a = s.propose("a");
+    s.given(
+        fac,
+        Command::SetSchedule {
+            schedule: Schedule {
+                sprint_start: Some(T0 + 90 * DAY),
+                ..Schedule::default()
+            },
+        },
+    );
+    s.phase(Phase::Async);
+    let default = s.state.policy.default_deadline_minutes as i64 * 60_000_000;
+    let ev = s.given(
+        fac,
+        Command::OpenRound {
+            items: vec![a],
+            deck: None,
+            deadline: None,
+        },
+    );
+    let now = s.now;
+    assert!(matches!(ev[0], Event::RoundOpened { deadline, .. } if deadline == now + default));
 }
 
 #[test]

@@ -78,7 +78,17 @@ async fn a_graceful_shutdown_keeps_every_acknowledged_command() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Stop while commands are in flight, but only once one has gone through (on a busy
+    // machine a fixed sleep could stop the server before any command arrived).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while t.state(&planning, &token).await["head"]
+        .as_i64()
+        .unwrap_or(0)
+        < 2
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     let backend = t.stop().await;
     let mut acked = Vec::new();
     for s in sends {

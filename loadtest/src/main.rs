@@ -333,7 +333,12 @@ type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(url: &str) -> Result<Ws> {
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
+    // A late joiner of a big planning gets the whole projection as one `snapshot` frame, which
+    // can exceed tungstenite's 16 MiB default (browsers have no such cap).
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(1 << 30))
+        .max_frame_size(Some(1 << 30));
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true).await?;
     Ok(ws)
 }
 

@@ -19,6 +19,8 @@ async fn server() -> Running {
     let limits = Limits {
         command_rate: 100_000,
         command_burst: 100_000,
+        // Every simulated client comes from loopback.
+        max_connections_per_ip: 0,
         ..Limits::default()
     };
     let server = Server::start(store, "127.0.0.1:0".parse().unwrap(), limits, None)

@@ -668,9 +668,14 @@ pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec
                 None => state.deck.clone(),
             };
             // An async round without a deadline ends at the schedule's estimation deadline
-            // while that is ahead, else after the policy's default length.
+            // while that is ahead (and within a round's longest life: a sprint planned months
+            // out must not make every round unopenable), else after the policy's default length.
             let deadline = deadline.unwrap_or_else(|| match state.schedule.estimation_deadline {
-                Some(d) if d > now && !state.sync_running => d,
+                Some(d)
+                    if d > now && d - now <= limits::MAX_ROUND_MICROS && !state.sync_running =>
+                {
+                    d
+                }
                 _ => now.saturating_add(state.policy.default_deadline_minutes as i64 * 60_000_000),
             });
             check_deadline(now, deadline)?;

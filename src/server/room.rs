@@ -183,7 +183,7 @@ impl Room {
             return Ok(None);
         }
         // A long tail since the last snapshot: write one now, so the next cold load is cheap.
-        if loaded.head - loaded.from_snapshot >= crate::replay::SNAPSHOT_EVERY {
+        if crate::replay::snapshot_due(loaded.head, loaded.from_snapshot) {
             crate::replay::save_snapshot(&*deps.store, id, loaded.head, &loaded.state).await;
         }
         let live = Live {
@@ -501,11 +501,11 @@ async fn writer(shared: Arc<RoomShared>, deps: Deps, mut rx: mpsc::Receiver<Requ
                 }
             }
         }
-        // Snapshot every SNAPSHOT_EVERY events and at phase changes (chapters of the timeline).
+        // Snapshot as the log grows (`replay::snapshot_due`) and at phase changes (chapters of
+        // the timeline).
         let due = {
             let live = shared.live.read().unwrap_or_else(|e| e.into_inner());
-            let due = live.head / crate::replay::SNAPSHOT_EVERY
-                > snap_seq / crate::replay::SNAPSHOT_EVERY
+            let due = crate::replay::snapshot_due(live.head, snap_seq)
                 || (live.state.phase != snap_phase && live.head > snap_seq);
             due.then(|| (live.head, live.state.phase, live.state.clone()))
         };

@@ -33,6 +33,9 @@ const FEED_BATCH: usize = 64;
 /// How long a catch-up waits for room in a connection's queue before closing it as too slow.
 const CATCH_UP_STALL: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Bytes read from a socket at a time (see `upgrade`).
+const READ_BUFFER: usize = 2 * 1024;
+
 /// Largest single frame the socket may buffer for writing (see `upgrade`).
 const MAX_WRITE_BUFFER: usize = 256 * 1024 * 1024;
 
@@ -73,8 +76,10 @@ pub async fn upgrade(
     let since = q.since.max(0);
     Ok(ws
         // Small buffers: our frames are small, and the defaults (128 KiB each way) would cost
-        // far more memory per connection than the protocol needs.
-        .read_buffer_size(8 * 1024)
+        // far more memory per connection than the protocol needs. The read size is also what
+        // tungstenite zeroes before every read (and so the RSS an idle socket touches); a frame
+        // larger than it is still read whole, the buffer grows for it.
+        .read_buffer_size(READ_BUFFER)
         .write_buffer_size(8 * 1024)
         // The cap on one buffered write must exceed the largest frame we send (a snapshot of a
         // big planning can be megabytes): a frame over it fails the write and used to stall
@@ -197,11 +202,18 @@ async fn connection(app: AppState, caller: Caller, since: i64, socket: WebSocket
         pending_acks: Vec::new(),
         caller,
     };
-    let (ack_tx, mut ack_rx) = mpsc::channel::<(String, Result<Ack, RoomError>)>(64);
+    // Boxed payloads: a channel allocates its first block of 32 slots up front, per
+    // connection, so slot size is memory per idle connection.
+    let (ack_tx, mut ack_rx) = mpsc::channel::<Box<(String, Result<Ack, RoomError>)>>(64);
     // Replies to queries (state_at), computed off this loop.
-    let (reply_tx, mut reply_rx) = mpsc::channel::<ServerMsg>(16);
+    let (reply_tx, mut reply_rx) = mpsc::channel::<Box<ServerMsg>>(16);
     let mut bucket = TokenBucket::new(app.limits.command_rate, app.limits.command_burst);
-    let mut shutdown = app.shutdown.subscribe();
+    let mut shutdown_rx = app.shutdown.subscribe();
+    // One future for the whole connection: a fresh `recv()` per loop turn would register and
+    // unregister a waiter on the server-wide shutdown channel (a lock shared by every
+    // connection) for every frame sent.
+    let shutdown = shutdown_rx.recv();
+    tokio::pin!(shutdown);
 
     let mut flow = conn.hello_and_catch_up(since, head).await;
     while let Flow::Continue = flow {
@@ -215,7 +227,10 @@ async fn connection(app: AppState, caller: Caller, since: i64, socket: WebSocket
                 }
                 Err(broadcast::error::RecvError::Closed) => Flow::Close(CLOSE_GOING_AWAY, "room closed"),
             },
-            Some((op, result)) = ack_rx.recv() => conn.on_result(op, result),
+            Some(acked) = ack_rx.recv() => {
+                let (op, result) = *acked;
+                conn.on_result(op, result)
+            }
             Some(reply) = reply_rx.recv() => conn.send(&reply),
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Text(text))) => conn.on_text(&text, &mut bucket, &ack_tx, &reply_tx),
@@ -231,7 +246,7 @@ async fn connection(app: AppState, caller: Caller, since: i64, socket: WebSocket
                     read_failure_close(&e)
                 }
             },
-            _ = shutdown.recv() => Flow::Close(CLOSE_GOING_AWAY, "server shutting down"),
+            _ = &mut shutdown => Flow::Close(CLOSE_GOING_AWAY, "server shutting down"),
         };
     }
     if let Flow::Close(code, reason) = flow {
@@ -537,8 +552,8 @@ impl Conn {
         &mut self,
         text: &str,
         bucket: &mut TokenBucket,
-        acks: &mpsc::Sender<(String, Result<Ack, RoomError>)>,
-        replies: &mpsc::Sender<ServerMsg>,
+        acks: &mpsc::Sender<Box<(String, Result<Ack, RoomError>)>>,
+        replies: &mpsc::Sender<Box<ServerMsg>>,
     ) -> Flow {
         let metrics = self.app.metrics.clone();
         if text.len() > self.app.limits.max_frame_bytes {
@@ -591,7 +606,7 @@ impl Conn {
                             ServerMsg::error(req, "unavailable", "could not read the log")
                         }
                     };
-                    let _ = replies.send(reply).await;
+                    let _ = replies.send(Box::new(reply)).await;
                 });
                 Flow::Continue
             }
@@ -624,7 +639,7 @@ impl Conn {
                         let acks = acks.clone();
                         tokio::spawn(async move {
                             let result = pending.await.unwrap_or(Err(RoomError::Closed));
-                            let _ = acks.send((op, result)).await;
+                            let _ = acks.send(Box::new((op, result))).await;
                         });
                         Flow::Continue
                     }
