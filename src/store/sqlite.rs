@@ -174,16 +174,20 @@ impl SqliteStore {
         // Every request's idempotency row in one statement (row values, SQLite ≥ 3.15).
         let mut existing: HashMap<(String, String), CommandRow> = HashMap::new();
         for chunk in reqs.chunks(CHUNK_ROWS) {
+            // A join from the keys, not `(actor, op) IN (VALUES …)`: SQLite plans that as a
+            // search on `planning_id` alone, scanning every command of the planning (appends
+            // to a 100k-command planning slowed down with its size).
             let pairs = vec!["(?, ?)"; chunk.len()].join(", ");
             let sql = format!(
-                "SELECT actor, client_op_id, command_hash, first_seq, last_seq FROM commands \
-                 WHERE planning_id = ? AND (actor, client_op_id) IN (VALUES {pairs})"
+                "SELECT c.actor, c.client_op_id, c.command_hash, c.first_seq, c.last_seq \
+                 FROM (VALUES {pairs}) AS k JOIN commands c ON c.planning_id = ? \
+                 AND c.actor = k.column1 AND c.client_op_id = k.column2"
             );
-            let mut q =
-                sqlx::query_as::<_, (String, String, String, i64, i64)>(&sql).bind(&planning);
+            let mut q = sqlx::query_as::<_, (String, String, String, i64, i64)>(&sql);
             for r in chunk {
                 q = q.bind(shared::uuid_text(r.actor)).bind(&r.client_op_id);
             }
+            q = q.bind(&planning);
             for (actor, op, command_hash, first_seq, last_seq) in q.fetch_all(&mut *tx).await? {
                 existing.insert(
                     (actor, op),
