@@ -34,6 +34,9 @@ pub struct RoomsArgs {
     /// The server's pid: reports its CPU and RSS from /proc/<pid>.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Report ack latency and server RSS per window of this many seconds too (a soak's trend).
+    #[arg(long, default_value_t = 10.0)]
+    pub interval_secs: f64,
     /// Joins and connections opened at once during setup.
     #[arg(long, default_value_t = 32)]
     pub connect_concurrency: usize,
@@ -138,7 +141,7 @@ pub async fn run(a: &RoomsArgs) -> Result<(String, Value)> {
 
     // Connect every member; each socket gets a reader that counts deliveries and ack latency.
     let totals = Arc::new(Totals::default());
-    let (lat_tx, mut lat_rx) = mpsc::unbounded_channel::<Vec<u64>>();
+    let (lat_tx, mut lat_rx) = mpsc::unbounded_channel::<u64>();
     let bar = progress::bar(seats.len() as u64, "members connected");
     let sem = Arc::new(Semaphore::new(a.connect_concurrency.max(1)));
     let mut tasks = Vec::with_capacity(seats.len());
@@ -174,7 +177,31 @@ pub async fn run(a: &RoomsArgs) -> Result<(String, Value)> {
     let started = Instant::now();
     let mut sent = 0u64;
     let mut next_rss = Instant::now();
+    let interval = Duration::from_secs_f64(a.interval_secs.max(0.1));
+    let mut next_interval = started + interval;
+    let mut lat_us = Vec::new();
+    let mut intervals = Vec::new();
+    let mut window = Vec::new();
+    let mut close_window = |lat_us: &mut Vec<u64>, window: &mut Vec<u64>, at: f64| {
+        window.sort_unstable();
+        let rss = a.server_pid.and_then(proc_stat::rss_kib);
+        intervals.push(json!({
+            "t_s": at,
+            "acked": window.len(),
+            "p50_ms": pct(window, 50.0),
+            "p99_ms": pct(window, 99.0),
+            "rss_kib": rss,
+        }));
+        lat_us.append(window);
+    };
     while sent < total {
+        while let Ok(l) = lat_rx.try_recv() {
+            window.push(l);
+        }
+        if Instant::now() >= next_interval {
+            close_window(&mut lat_us, &mut window, started.elapsed().as_secs_f64());
+            next_interval += interval;
+        }
         let due = started + Duration::from_secs_f64(sent as f64 / a.rate.max(0.001));
         tokio::time::sleep_until(due.into()).await;
         let i = (sent as usize) % sinks.len();
@@ -232,10 +259,10 @@ pub async fn run(a: &RoomsArgs) -> Result<(String, Value)> {
             abort.abort();
         }
     }
-    let mut lat_us = Vec::new();
-    while let Ok(v) = lat_rx.try_recv() {
-        lat_us.extend(v);
+    while let Ok(l) = lat_rx.try_recv() {
+        window.push(l);
     }
+    close_window(&mut lat_us, &mut window, started.elapsed().as_secs_f64());
     lat_us.sort_unstable();
     let deliveries = totals.deliveries.load(Ordering::Relaxed);
     let acks = totals.acks.load(Ordering::Relaxed);
@@ -269,6 +296,7 @@ pub async fn run(a: &RoomsArgs) -> Result<(String, Value)> {
         "server_rss_kib": a.server_pid.map(|_| json!({
             "before": rss_before, "peak": rss_peak, "after": rss_after,
         })),
+        "intervals": intervals,
     });
     let human = format!(
         "rooms: {} plannings × {} members = {} connections, {sent} commands at {}/s over {secs:.1} s\n  \
@@ -303,9 +331,8 @@ pub async fn run(a: &RoomsArgs) -> Result<(String, Value)> {
 async fn reader(
     mut stream: futures_util::stream::SplitStream<crate::Ws>,
     totals: Arc<Totals>,
-    lat: mpsc::UnboundedSender<Vec<u64>>,
+    lat: mpsc::UnboundedSender<u64>,
 ) {
-    let mut mine = Vec::new();
     while let Some(Ok(msg)) = stream.next().await {
         let Message::Text(text) = msg else {
             if let Message::Close(_) = msg {
@@ -323,16 +350,12 @@ async fn reader(
                 .and_then(|o| o.split('-').next())
                 .and_then(|t| t.parse::<i64>().ok());
             if let Some(t) = sent {
-                mine.push((now_micros() - t).max(0) as u64);
+                let _ = lat.send((now_micros() - t).max(0) as u64);
             }
             totals.acks.fetch_add(1, Ordering::Relaxed);
-            if mine.len() >= 256 {
-                let _ = lat.send(std::mem::take(&mut mine));
-            }
         } else if text.contains("\"type\":\"error\"") {
             eprintln!("refused: {text}");
             totals.errors.fetch_add(1, Ordering::Relaxed);
         }
     }
-    let _ = lat.send(mine);
 }

@@ -124,6 +124,9 @@ async fn every_scenario_completes_and_reports_its_figures() {
     number(&r, "ack_latency_ms.p99");
     number(&r, "server_cpu.percent_of_one_core");
     number(&r, "server_rss_kib.peak");
+    let windows = r["intervals"].as_array().expect("intervals");
+    assert!(!windows.is_empty(), "{r}");
+    number(&windows[0], "p99_ms");
 
     let k = tool(args(&[
         "connections",

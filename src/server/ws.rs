@@ -2,9 +2,10 @@
 //!
 //! The loop subscribes to the room *before* reading anything (so no event can fall between
 //! the catch-up and the live feed), drops event frames it already sent (`seq <= last`), and
-//! writes through a bounded queue drained by a writer task. When that queue is full the client
-//! is not reading: it is closed with [`CLOSE_TOO_SLOW`] and resumes later from its last seq.
-//! The room never waits for a connection.
+//! writes through a bounded queue that the same loop drains into the socket (one task per
+//! connection: a frame costs one wake-up, not two, and an idle socket one task's memory). When
+//! that queue is full the client is not reading: it is closed with [`CLOSE_TOO_SLOW`] and
+//! resumes later from its last seq. The room never waits for a connection.
 
 use super::api::{caller, check_op, Caller};
 use super::error::ApiQuery;
@@ -19,7 +20,7 @@ use axum::extract::{ConnectInfo, Path, State as AxState};
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use axum::Extension;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{Sink, SinkExt, StreamExt};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -160,7 +161,13 @@ enum Flow {
 struct Conn {
     app: AppState,
     caller: Caller,
-    out: mpsc::Sender<Message>,
+    /// The socket's write half, written only by [`Conn::drive`].
+    sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    /// Frames queued for the socket, at most `cap`.
+    outbox: std::collections::VecDeque<Message>,
+    cap: usize,
+    /// Frames handed to the sink but not flushed yet.
+    dirty: bool,
     /// Last event seq sent to this client.
     last: i64,
     /// Acks waiting until the client has been sent the events they acknowledge.
@@ -168,36 +175,17 @@ struct Conn {
 }
 
 async fn connection(app: AppState, caller: Caller, since: i64, socket: WebSocket) {
-    let (mut sink, mut stream) = socket.split();
-    let (out, mut out_rx) = mpsc::channel::<Message>(app.limits.outbound_queue.max(4));
-    // The writer drains the queue, batching whatever is already queued into one flush.
-    let writer = tokio::spawn(async move {
-        while let Some(first) = out_rx.recv().await {
-            let closing = matches!(first, Message::Close(_));
-            if sink.feed(first).await.is_err() {
-                break;
-            }
-            if !closing {
-                while let Ok(more) = out_rx.try_recv() {
-                    let closing = matches!(more, Message::Close(_));
-                    if sink.feed(more).await.is_err() || closing {
-                        break;
-                    }
-                }
-            }
-            if sink.flush().await.is_err() || closing {
-                break;
-            }
-        }
-        let _ = sink.close().await;
-    });
+    let (sink, mut stream) = socket.split();
 
     // Subscribe first, then read: every event after `head` will arrive on `rx`.
     let (mut rx, head) = caller.room.subscribe();
     let _presence = caller.room.connect(caller.participant);
     let mut conn = Conn {
         app: app.clone(),
-        out,
+        sink,
+        outbox: std::collections::VecDeque::new(),
+        cap: app.limits.outbound_queue.max(4),
+        dirty: false,
         last: 0,
         pending_acks: Vec::new(),
         caller,
@@ -247,22 +235,26 @@ async fn connection(app: AppState, caller: Caller, since: i64, socket: WebSocket
                 }
             },
             _ = &mut shutdown => Flow::Close(CLOSE_GOING_AWAY, "server shutting down"),
+            written = conn.drive(), if conn.has_output() => match written {
+                Ok(()) => Flow::Continue,
+                Err(_) => break, // the client is gone
+            },
         };
     }
     if let Flow::Close(code, reason) = flow {
         if code == CLOSE_TOO_SLOW {
-            // The queue is full, so the close frame cannot be queued: end the writer instead,
-            // which closes the socket.
-            writer.abort();
+            // The client is not reading: a close frame would only queue behind the rest.
+            // Dropping the socket closes it.
             return;
         }
-        let _ = conn.out.try_send(Message::Close(Some(CloseFrame {
+        conn.outbox.push_back(Message::Close(Some(CloseFrame {
             code,
             reason: Utf8Bytes::from_static(reason),
         })));
     }
-    drop(conn);
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
+    // What is queued (the close frame included) goes out, for a while.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), conn.drive()).await;
+    let _ = conn.sink.close().await;
 }
 
 impl Conn {
@@ -270,19 +262,60 @@ impl Conn {
         self.caller.participant
     }
 
-    /// Queues a frame; a full queue means the client is not reading.
-    fn push(&mut self, text: Utf8Bytes) -> Flow {
-        match self.out.try_send(Message::Text(text)) {
-            Ok(()) => Flow::Continue,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+    /// Whether there is anything to write or flush.
+    fn has_output(&self) -> bool {
+        self.dirty || !self.outbox.is_empty()
+    }
+
+    /// Writes every queued frame and flushes them (batched: one flush for all). Cancel-safe,
+    /// as a `select!` branch must be: a frame leaves the queue only once the sink has taken it,
+    /// and `dirty` remembers taken frames that still need a flush.
+    async fn drive(&mut self) -> Result<(), axum::Error> {
+        std::future::poll_fn(|cx| {
+            while !self.outbox.is_empty() {
+                std::task::ready!(std::pin::Pin::new(&mut self.sink).poll_ready(cx))?;
+                if let Some(frame) = self.outbox.pop_front() {
+                    std::pin::Pin::new(&mut self.sink).start_send(frame)?;
+                    self.dirty = true;
+                }
+            }
+            std::task::ready!(std::pin::Pin::new(&mut self.sink).poll_flush(cx))?;
+            self.dirty = false;
+            std::task::Poll::Ready(Ok(()))
+        })
+        .await
+    }
+
+    /// Writes until at most `keep` frames are queued, giving up (too slow) after
+    /// [`CATCH_UP_STALL`] without progress to that point.
+    async fn drain_to(&mut self, keep: usize) -> Flow {
+        if self.outbox.len() <= keep {
+            return Flow::Continue;
+        }
+        match tokio::time::timeout(CATCH_UP_STALL, self.drive()).await {
+            Ok(Ok(())) => Flow::Continue,
+            Ok(Err(_)) => Flow::Close(1000, "gone"),
+            Err(_) => {
                 self.app
                     .metrics
                     .slow_consumer_closes
                     .fetch_add(1, Ordering::Relaxed);
                 Flow::Close(CLOSE_TOO_SLOW, "too slow: resume with since")
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Flow::Close(1000, "gone"),
         }
+    }
+
+    /// Queues a frame; a full queue means the client is not reading.
+    fn push(&mut self, text: Utf8Bytes) -> Flow {
+        if self.outbox.len() >= self.cap {
+            self.app
+                .metrics
+                .slow_consumer_closes
+                .fetch_add(1, Ordering::Relaxed);
+            return Flow::Close(CLOSE_TOO_SLOW, "too slow: resume with since");
+        }
+        self.outbox.push_back(Message::Text(text));
+        Flow::Continue
     }
 
     fn send(&mut self, msg: &ServerMsg) -> Flow {
@@ -297,22 +330,11 @@ impl Conn {
     /// 4008 tells the client to do.) A client that takes nothing for [`CATCH_UP_STALL`] is
     /// closed as too slow.
     async fn push_paced(&mut self, text: String) -> Flow {
-        let queued = tokio::time::timeout(
-            CATCH_UP_STALL,
-            self.out.send(Message::Text(Utf8Bytes::from(text))),
-        )
-        .await;
-        match queued {
-            Ok(Ok(())) => Flow::Continue,
-            Ok(Err(_)) => Flow::Close(1000, "gone"),
-            Err(_) => {
-                self.app
-                    .metrics
-                    .slow_consumer_closes
-                    .fetch_add(1, Ordering::Relaxed);
-                Flow::Close(CLOSE_TOO_SLOW, "too slow: resume with since")
-            }
+        if let f @ Flow::Close(..) = self.drain_to(self.cap - 1).await {
+            return f;
         }
+        self.outbox.push_back(Message::Text(Utf8Bytes::from(text)));
+        Flow::Continue
     }
 
     /// Whether this connection's token stopped working. A revocation is normally seen on the
@@ -387,21 +409,7 @@ impl Conn {
     /// first live frame after a long catch-up (even a presence frame) would close with 4008
     /// a client that is reading perfectly well, e.g. one resuming after a 4008.
     async fn room_to_breathe(&mut self) -> Flow {
-        let half = (self.out.max_capacity() / 2).max(1);
-        match tokio::time::timeout(CATCH_UP_STALL, self.out.reserve_many(half)).await {
-            Ok(Ok(permits)) => {
-                drop(permits);
-                Flow::Continue
-            }
-            Ok(Err(_)) => Flow::Close(1000, "gone"),
-            Err(_) => {
-                self.app
-                    .metrics
-                    .slow_consumer_closes
-                    .fetch_add(1, Ordering::Relaxed);
-                Flow::Close(CLOSE_TOO_SLOW, "too slow: resume with since")
-            }
-        }
+        self.drain_to(self.cap / 2).await
     }
 
     /// Sends events `(last, until]` from the log, paged.
@@ -452,7 +460,7 @@ impl Conn {
 
     /// Handles a frame from the room's feed, then whatever else is already waiting there
     /// (bounded), before going back to `select!`: under load one wake-up then queues a batch of
-    /// frames, which the writer sends in one flush, instead of one round through every
+    /// frames, which are then written with one flush, instead of one round through every
     /// `select!` branch per frame.
     async fn on_feed(
         &mut self,
