@@ -255,6 +255,14 @@ impl Server {
     ) -> std::io::Result<Server> {
         let listener = TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;
+        // TCP_NODELAY: connections batch their frames themselves (one flush per batch), so
+        // Nagle's algorithm only adds latency — an ack written right after its event frame
+        // waited for the client's delayed ACK (up to 40 ms per command one at a time).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
         let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
         let app = AppState::new(store, limits, public_url);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
