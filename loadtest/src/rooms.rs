@@ -246,7 +246,7 @@ pub async fn run(a: &RoomsArgs) -> Result<(String, Value)> {
     if let Some(r) = rss_after {
         rss_peak = rss_peak.max(r);
     }
-    // Closing a socket ends its reader, which then hands over its latencies.
+    // Closing a socket ends its reader (acks still in flight are counted until then).
     for mut s in sinks {
         let _ = s.close().await;
     }

@@ -735,7 +735,6 @@ async fn run_batch(shared: &RoomShared, deps: &Deps, batch: Vec<(CommandReq, Rep
 
 async fn run(shared: &RoomShared, deps: &Deps, req: &CommandReq) -> Result<Ack, RoomError> {
     let (store, metrics) = (&*deps.store, &*deps.metrics);
-    let command_hash = req.command_hash.clone();
     let recorded = || recorded(shared, store, req);
     for attempt in 0..MAX_ATTEMPTS {
         if attempt > 1 {
@@ -784,7 +783,7 @@ async fn run(shared: &RoomShared, deps: &Deps, req: &CommandReq) -> Result<Ack, 
             expected_seq: head,
             actor: req.actor.0,
             client_op_id: req.op.clone(),
-            command_hash: command_hash.clone(),
+            command_hash: req.command_hash.clone(),
             recorded_at: now,
             events: encode(&events),
             jobs,

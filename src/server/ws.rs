@@ -295,24 +295,23 @@ impl Conn {
         match tokio::time::timeout(CATCH_UP_STALL, self.drive()).await {
             Ok(Ok(())) => Flow::Continue,
             Ok(Err(_)) => Flow::Close(1000, "gone"),
-            Err(_) => {
-                self.app
-                    .metrics
-                    .slow_consumer_closes
-                    .fetch_add(1, Ordering::Relaxed);
-                Flow::Close(CLOSE_TOO_SLOW, "too slow: resume with since")
-            }
+            Err(_) => self.too_slow(),
         }
+    }
+
+    /// The client is not reading: counted, and closed with [`CLOSE_TOO_SLOW`].
+    fn too_slow(&self) -> Flow {
+        self.app
+            .metrics
+            .slow_consumer_closes
+            .fetch_add(1, Ordering::Relaxed);
+        Flow::Close(CLOSE_TOO_SLOW, "too slow: resume with since")
     }
 
     /// Queues a frame; a full queue means the client is not reading.
     fn push(&mut self, text: Utf8Bytes) -> Flow {
         if self.outbox.len() >= self.cap {
-            self.app
-                .metrics
-                .slow_consumer_closes
-                .fetch_add(1, Ordering::Relaxed);
-            return Flow::Close(CLOSE_TOO_SLOW, "too slow: resume with since");
+            return self.too_slow();
         }
         self.outbox.push_back(Message::Text(text));
         Flow::Continue
