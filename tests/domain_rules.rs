@@ -2039,6 +2039,70 @@ fn agreed_estimate_uses_the_deck_of_the_items_latest_round() {
     assert!(matches!(&ev[0], Event::EstimateAgreed { points: Some(p), .. } if *p == f(50)));
 }
 
+/// A re-vote round is live (everything in it is revealed at its close), so it may only be
+/// opened while the live session runs: in phase `sync` without a session (moved there by hand,
+/// or after `EndSync`) its flagged votes would be revealed with nobody live.
+#[test]
+fn revote_needs_the_running_live_session() {
+    let (mut s, a, b) = async_team();
+    let fac = s.fac;
+    let r = s.open_round(&[a, b], 60);
+    s.vote("ann", r, a, "2");
+    s.vote("bob", r, a, "13");
+    s.given(fac, Command::CloseRound { round: r });
+    let revote = Command::Revote {
+        previous: r,
+        items: vec![a],
+        deadline: None,
+    };
+    s.phase(Phase::Sync);
+    assert!(!s.state.sync_running);
+    s.when(fac, revote.clone()).then_error("sync_not_running");
+    s.given(fac, Command::StartSync);
+    s.given(fac, Command::EndSync);
+    s.when(fac, revote.clone()).then_error("sync_not_running");
+    s.given(fac, Command::StartSync);
+    s.try_do(fac, revote).then_kinds(&["RevoteOpened"]);
+}
+
+/// A live round reveals everything at its close, but only while the session still runs: one
+/// that closes after the session ended keeps its flagged votes sealed until the next session
+/// reveals them (DESIGN §1: no anchoring before the discussion).
+#[test]
+fn a_live_round_closing_after_its_session_keeps_flagged_votes_sealed() {
+    let (mut s, a, b) = async_team();
+    let fac = s.fac;
+    s.given(fac, Command::StartSync);
+    let r = s.open_round(&[a, b], 10);
+    assert!(s.state.rounds[&r].live);
+    s.vote("ann", r, a, "3");
+    s.vote("bob", r, a, "13");
+    s.vote("ann", r, b, "5");
+    s.vote("bob", r, b, "5");
+    s.given(fac, Command::EndSync);
+    s.advance(10 * MINUTE);
+    let ev = s.given(SYSTEM, Command::CloseRound { round: r });
+    assert_eq!(
+        kinds(&ev),
+        [
+            "RoundClosed",
+            "ItemFlagged",
+            "VotesRevealed",
+            "EstimateProposed"
+        ]
+    );
+    assert!(
+        !ev.iter()
+            .any(|e| matches!(e, Event::VotesRevealed { item, .. } if *item == a)),
+        "{ev:#?}"
+    );
+    assert!(!s.state.rounds[&r].revealed.contains_key(&a));
+    s.given(fac, Command::StartSync);
+    s.try_do(fac, Command::RevealVotes { round: r, item: a })
+        .then_kinds(&["VotesRevealed"]);
+    s.assert_replays();
+}
+
 #[test]
 fn revote_in_the_live_session() {
     let (mut s, a, b) = async_team();

@@ -849,6 +849,11 @@ pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec
             if phase != Phase::Sync {
                 return Err(DomainError::WrongPhase { actual: phase });
             }
+            // A re-vote round is live (its flagged votes are revealed at close): only while
+            // the session runs, or they would be revealed with nobody live (DESIGN §1).
+            if !state.sync_running {
+                return Err(DomainError::SyncNotRunning);
+            }
             let r = state
                 .rounds
                 .get(previous)
@@ -1360,7 +1365,7 @@ fn revealed(
 
 /// Closing a round: `RoundClosed`, then per item (DESIGN §1): converged items are revealed with
 /// a proposed estimate; flagged items stay sealed until the live reveal — unless the round was
-/// live, where everything is revealed at once.
+/// live and the session still runs, where everything is revealed at once.
 fn close(
     state: &State,
     r: &Round,
@@ -1400,7 +1405,9 @@ fn close(
                 });
             }
             Verdict::Flagged(reason) => {
-                if r.live {
+                // Revealed at close only while the live session still runs: a live round
+                // that outlives its session keeps them sealed for the next one's reveal.
+                if r.live && state.sync_running {
                     events.push(reveal);
                 }
                 events.push(Event::ItemFlagged {
