@@ -2521,6 +2521,65 @@ fn committed_points_stay_decodable() {
         .then_error("invalid");
 }
 
+/// The capacity recorded in `ScopeCommitted` must survive the wire too: 27,400 people at 366
+/// days, focus 1 and 1000 points per day add up past the largest number a `Fixed2` decodes
+/// from, and an undecodable event would make the planning's log unreadable for good.
+#[test]
+fn committed_capacity_stays_decodable() {
+    let mut s = Scenario::new();
+    let fac = s.fac;
+    let a = s.propose("Login");
+    s.given(fac, Command::DraftGoal { text: "g".into() });
+    s.phase(Phase::Async);
+    s.given(fac, agree(a, "5"));
+    s.given(
+        fac,
+        Command::SetVelocity {
+            points_per_day: Fixed2::from_int(1000),
+        },
+    );
+    // Built as events: 27,400 joins through `given` would replay the harness's checks each time.
+    for n in 0..27_400u64 {
+        let p = ParticipantId(Uuid::from_u128(1_000_000 + u128::from(n)));
+        for e in [
+            Event::ParticipantJoined {
+                participant: p,
+                name: format!("p{n}"),
+                role: Role::Member,
+                token_hash: hash(1_000_000 + n),
+                at: s.now,
+            },
+            Event::CapacityDeclared {
+                participant: p,
+                available_days: Fixed2::from_int(366),
+                focus_factor: Fixed2::ONE,
+                notes: None,
+                by: p,
+            },
+        ] {
+            s.state.apply(&e);
+            s.events.push(e);
+        }
+    }
+    assert!(s.state.capacity_points() > Fixed2::MAX);
+    let ev = s
+        .try_do(
+            fac,
+            Command::CommitScope {
+                items: vec![a],
+                confirm_over_capacity: false,
+            },
+        )
+        .then_kinds(&["GoalCommitted", "ScopeCommitted", "PhaseChanged"]);
+    for e in &ev {
+        let (k, v, p) = e.encode();
+        match Event::decode(k, v, &p) {
+            Ok(back) => assert_eq!(&back, e),
+            Err(err) => panic!("{k} {p} does not decode: {err}"),
+        }
+    }
+}
+
 #[test]
 fn committed_planning_is_read_mostly() {
     let (mut s, a, b) = ready_to_commit();

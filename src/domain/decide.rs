@@ -982,7 +982,10 @@ pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec
                 // The sum must stay decodable, or the log could not be replayed.
                 return Err(DomainError::Invalid("the scope has too many points".into()));
             }
-            let capacity = state.capacity_points();
+            // Recorded in the event, so it must stay decodable as well: beyond the largest
+            // recordable number (tens of thousands of people at a year each) it is recorded
+            // as that number, which no decodable scope exceeds anyway.
+            let capacity = state.capacity_points().min(Fixed2::MAX);
             let over = points > capacity;
             if over && !confirm_over_capacity {
                 return Err(DomainError::OverCapacity { points, capacity });
