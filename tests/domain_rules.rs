@@ -1214,6 +1214,9 @@ fn definition_of_ready_checks_and_override() {
     assert_eq!(again[0], ids[1]);
     assert_eq!(again[1], ids[0]);
     assert!(!ids.contains(&again[2]));
+    // A text named twice would be one criterion id listed twice (checks and failures twice).
+    s.when(fac, dor(&["Sized", "Sized "])).then_error("invalid");
+    s.when(fac, dor(&["New", "New"])).then_error("invalid");
 
     let check = |i, c, ok| Command::CheckReadiness {
         item: i,

@@ -560,8 +560,16 @@ pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec
                     limits::CRITERIA
                 )));
             }
+            let mut seen = BTreeSet::new();
             for c in criteria {
                 text(c, "criterion", 1, limits::SHORT_TEXT)?;
+                // Ids follow texts: a text twice would be one criterion id listed twice.
+                if !seen.insert(c.trim()) {
+                    return Err(DomainError::Invalid(format!(
+                        "criterion {:?} appears twice",
+                        c.trim()
+                    )));
+                }
             }
             // A criterion keeps its id (and its checks) when its text is kept.
             let criteria = criteria
