@@ -254,6 +254,46 @@ async fn internal_urls_are_refused_and_nothing_is_written() {
     assert!(rx.got().is_empty());
 }
 
+/// Registration refusals are JSON like every other error, and never say what a host resolves
+/// to: anyone can create a planning (and so register webhooks), and the answer must not map
+/// the operator's internal DNS for them.
+#[tokio::test]
+async fn registration_refusals_are_json_and_disclose_no_resolved_address() {
+    let t = TestServer::start(sqlite()).await;
+    let c = t.create("Sprint 1").await;
+    let path = format!("/api/plannings/{}/webhooks", c.planning);
+    for (body, status, code) in [
+        ("not json".to_string(), 400, "bad_json"),
+        (
+            json!({"url": "http://h.example/", "colour": 1}).to_string(),
+            422,
+            "invalid_body",
+        ),
+    ] {
+        let (s, text) = t.post_raw(&path, Some(&c.token), body).await;
+        assert_eq!(s, status, "{text}");
+        let v: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"));
+        assert_eq!(v["error"]["code"], code, "{v}");
+    }
+    // `localhost` resolves to loopback addresses; a `.invalid` name to nothing at all.
+    let mut messages = Vec::new();
+    for url in ["http://localhost:9/", "http://no-such-host.invalid/"] {
+        let (status, body) = t.post(&path, Some(&c.token), json!({ "url": url })).await;
+        assert_eq!(status, 400, "{url}: {body}");
+        let message = body["error"]["message"].as_str().unwrap().to_string();
+        assert!(
+            !message.contains("127.0.0.1") && !message.contains("::1"),
+            "{url}: {message}"
+        );
+        messages.push(message);
+    }
+    assert_eq!(
+        messages[0], messages[1],
+        "no oracle for which names resolve"
+    );
+}
+
 #[tokio::test]
 async fn each_kind_is_delivered_signed_and_filtered() {
     let rx = Receiver::start(&[]).await;

@@ -7,8 +7,7 @@
 
 use super::api::{caller, check_op, Caller, TokenQuery};
 use super::auth::new_secret;
-use super::error::ApiError;
-use super::error::ApiQuery;
+use super::error::{ApiError, ApiJson, ApiQuery};
 use super::room::{decode_all, now_micros};
 use super::webhook;
 use super::AppState;
@@ -48,6 +47,23 @@ fn facilitator(caller: &Caller) -> Result<(), ApiError> {
     }
 }
 
+/// The client's answer to a refused URL. Where a host resolves (or that it does not) stays in
+/// the server's log: anyone can create a planning and so register webhooks, and the answer
+/// must not let them map the operator's internal DNS (`db.internal resolves to 10.1.2.3`).
+fn refusal(e: webhook::UrlError) -> ApiError {
+    match e {
+        webhook::UrlError::Internal { .. } | webhook::UrlError::Unresolvable(_) => {
+            tracing::info!(error = %e, "webhook URL refused");
+            ApiError::BadRequest(
+                "the webhook URL's host does not resolve to public addresses only (private, \
+                 loopback, link-local and similar ranges need the operator's --webhook-allow)"
+                    .into(),
+            )
+        }
+        other => ApiError::BadRequest(other.to_string()),
+    }
+}
+
 /// `POST /api/plannings/{id}/webhooks` `{url, events?, client_op_id?}` →
 /// `{webhook, url, events, secret, head}`.
 pub async fn register(
@@ -55,7 +71,7 @@ pub async fn register(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<TokenQuery>,
     headers: HeaderMap,
-    Json(body): Json<RegisterBody>,
+    ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<Json<Value>, ApiError> {
     let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     facilitator(&caller)?;
@@ -68,7 +84,7 @@ pub async fn register(
     check_op(&op)?;
     webhook::check_url(&app.limits.webhooks, &body.url)
         .await
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        .map_err(refusal)?;
     let planning = caller.room.shared.id;
     let ack = caller
         .room
