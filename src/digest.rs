@@ -133,9 +133,10 @@ pub fn build(
 
 /// The digest as Markdown.
 pub fn markdown(d: &Digest) -> String {
+    // `since` comes from the query string: any i64 (saturating, never an overflow panic).
     let mut out = format!(
         "# Since you last looked (events {}–{})\n",
-        d.since + 1,
+        d.since.saturating_add(1),
         d.head
     );
     if d.goal.is_empty() && d.items.is_empty() && d.planning.is_empty() {

@@ -298,6 +298,25 @@ async fn digest_since_my_last_action(t: &TestServer) {
     assert!(md.contains("\n## Login\n"), "{md}");
 }
 
+/// `since` is any i64 from the query string: far beyond the head the digest is simply empty,
+/// in both formats (the Markdown header once computed `since + 1` and overflowed).
+#[tokio::test]
+async fn a_digest_since_far_beyond_the_head_is_empty() {
+    let t = TestServer::start(sqlite()).await;
+    let c = t.create("Digest").await;
+    for format in ["json", "md"] {
+        let (status, text) = t
+            .get_text(&format!(
+                "/api/plannings/{}/digest?since={}&format={format}&token={}",
+                c.planning,
+                i64::MAX,
+                c.token
+            ))
+            .await;
+        assert_eq!(status, 200, "{format}: {text}");
+    }
+}
+
 macro_rules! both_backends {
     ($($name:ident => $scenario:ident),* $(,)?) => {$(
         mod $name {
