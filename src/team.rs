@@ -250,14 +250,16 @@ fn check_roster(roster: Vec<RosterEntry>) -> Result<Vec<RosterEntry>, DomainErro
                 "{name:?} is on the roster twice"
             )));
         }
+        // An IANA name from the tz database, as a planning's `SetTimeZone` takes (the roster
+        // hands it on to the people it invites).
         let time_zone = match e.time_zone.map(|t| t.trim().to_string()) {
             Some(t) if t.is_empty() => None,
-            Some(t) if t.len() > 64 || t.contains(char::is_whitespace) => {
-                return Err(DomainError::Invalid(format!(
-                    "{t:?} is not a time zone name"
-                )))
+            Some(t) => {
+                crate::domain::slots::time_zone(&t)
+                    .map_err(|e| DomainError::Invalid(e.to_string()))?;
+                Some(t)
             }
-            other => other,
+            None => None,
         };
         out.push(RosterEntry {
             name,
@@ -331,6 +333,19 @@ mod tests {
         let many = (0..101).map(|i| entry(&format!("p{i}"))).collect();
         assert!(create("T", many).is_err());
         assert!(create("T", vec![entry("A"), entry("A")]).is_err());
+        // Time zones are IANA names from the tz database, as everywhere else.
+        let zoned = |tz: &str| RosterEntry {
+            time_zone: Some(tz.into()),
+            ..entry("Ada")
+        };
+        for bad in [
+            "Mars/Olympus_Mons",
+            "Europe/Berlin\u{0}",
+            "../../etc/passwd",
+        ] {
+            assert!(create("T", vec![zoned(bad)]).is_err(), "{bad:?} accepted");
+        }
+        assert!(create("T", vec![zoned(" Europe/Berlin ")]).is_ok());
         assert!(TeamEvent::decode("VoteCast", 1, "{}").is_err());
     }
 }
