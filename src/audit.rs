@@ -111,6 +111,9 @@ pub fn build(log: &[(StoredEvent, Event)], state: &State, audience: Audience) ->
     let mut rounds: BTreeMap<RoundId, (i64, bool, bool, Vec<ItemId>)> = BTreeMap::new();
     let mut question_item: BTreeMap<CommentId, Option<ItemId>> = BTreeMap::new();
     let mut sealed: BTreeMap<(RoundId, ItemId), BTreeMap<ParticipantId, String>> = BTreeMap::new();
+    // Rounds still open at this point of the fold: a member removed (or no longer a member)
+    // loses their votes in these, as in the projection (`State::apply`).
+    let mut open: std::collections::BTreeSet<RoundId> = std::collections::BTreeSet::new();
     let criterion_text = |id| {
         state
             .definition_of_ready
@@ -222,6 +225,7 @@ pub fn build(log: &[(StoredEvent, Event)], state: &State, audience: Audience) ->
                     _ => true,
                 };
                 rounds.insert(*round, (s.seq, live, revote, its.clone()));
+                open.insert(*round);
                 for i in its {
                     if let Some(st) = items.get_mut(i) {
                         st.rounds.push(RoundStory {
@@ -262,7 +266,16 @@ pub fn build(log: &[(StoredEvent, Event)], state: &State, audience: Audience) ->
                     v.remove(voter);
                 }
             }
+            Event::ParticipantRemoved { participant, .. } => {
+                drop_open_votes(&mut sealed, &open, *participant)
+            }
+            Event::RoleChanged {
+                participant, role, ..
+            } if *role != crate::domain::event::Role::Member => {
+                drop_open_votes(&mut sealed, &open, *participant)
+            }
             Event::RoundClosed { round, reason, .. } => {
+                open.remove(round);
                 if let Some((_, _, _, its)) = rounds.get(round) {
                     for i in its {
                         if let Some(r) = items
@@ -409,6 +422,19 @@ pub fn build(log: &[(StoredEvent, Event)], state: &State, audience: Audience) ->
         coin_flips,
         time: crate::time_spent::build(log.iter().map(|(_, e)| e), state),
         items: ordered,
+    }
+}
+
+/// Forgets `participant`'s votes in the rounds still open (see `State::apply`).
+fn drop_open_votes(
+    sealed: &mut BTreeMap<(RoundId, ItemId), BTreeMap<ParticipantId, String>>,
+    open: &std::collections::BTreeSet<RoundId>,
+    participant: ParticipantId,
+) {
+    for ((round, _), votes) in sealed.iter_mut() {
+        if open.contains(round) {
+            votes.remove(&participant);
+        }
     }
 }
 
@@ -585,6 +611,131 @@ pub fn csv(a: &Audit) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::command::Command;
+    use crate::domain::{decide, Context};
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+    use uuid::Uuid;
+
+    /// Runs commands through the domain into a log as the store would hold it.
+    fn play(steps: Vec<(ParticipantId, Command)>) -> (Vec<(StoredEvent, Event)>, State) {
+        let mut state = State::default();
+        let mut log = Vec::new();
+        let mut rng = StdRng::seed_from_u64(3);
+        for (n, (actor, cmd)) in steps.into_iter().enumerate() {
+            let now = 1_000_000 * (n as i64 + 1);
+            let mut ctx = Context {
+                actor,
+                now,
+                rng: &mut rng,
+            };
+            let events = decide(&state, &cmd, &mut ctx).unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+            for e in events {
+                let (kind, version, payload) = e.encode();
+                let stored = StoredEvent {
+                    global_id: 0,
+                    planning_id: state.planning.map_or(Uuid::nil(), |p| p.0),
+                    seq: log.len() as i64 + 1,
+                    event_id: Uuid::from_u128(log.len() as u128 + 1),
+                    actor: actor.0,
+                    client_op_id: format!("op{n}"),
+                    kind: kind.into(),
+                    version,
+                    payload,
+                    recorded_at: now,
+                    hash: String::new(),
+                };
+                state.apply(&e);
+                log.push((stored, e));
+            }
+        }
+        (log, state)
+    }
+
+    #[test]
+    fn a_removed_members_votes_in_an_open_round_are_not_counted_as_sealed() {
+        let p = |n| ParticipantId(Uuid::from_u128(n));
+        // Dan never votes, so the round stays open until the facilitator closes it.
+        let (fac, ann, bob, cat, dan) = (p(1), p(2), p(3), p(4), p(5));
+        let hash = |c: char| c.to_string().repeat(64);
+        let mut steps = vec![(
+            fac,
+            Command::CreatePlanning {
+                title: "S".into(),
+                creator_name: "Fran".into(),
+                creator_token_hash: hash('a'),
+                deck: None,
+                policy: None,
+                member_invite_hash: hash('b'),
+                observer_invite_hash: hash('c'),
+            },
+        )];
+        for (who, t) in [(ann, 'd'), (bob, 'e'), (cat, 'f'), (dan, '9')] {
+            steps.push((
+                who,
+                Command::Join {
+                    name: "M".into(),
+                    invite_hash: hash('b'),
+                    token_hash: hash(t),
+                },
+            ));
+        }
+        steps.push((
+            fac,
+            Command::ProposeItem {
+                draft: crate::domain::event::ItemDraft {
+                    title: "Login".into(),
+                    ..Default::default()
+                },
+            },
+        ));
+        let (_, state) = play(steps.clone());
+        let item = state.rank[0];
+        steps.push((
+            fac,
+            Command::ChangePhase {
+                to: crate::domain::Phase::Async,
+            },
+        ));
+        steps.push((
+            fac,
+            Command::OpenRound {
+                items: vec![item],
+                deck: None,
+                deadline: Some(1_000_000_000),
+            },
+        ));
+        let (_, state) = play(steps.clone());
+        let round = state.round_order[0];
+        let vote = |card: &str| Command::CastVote {
+            round,
+            item,
+            card: card.into(),
+        };
+        steps.push((ann, vote("?")));
+        steps.push((bob, vote("5")));
+        steps.push((cat, vote("8")));
+        // Bob leaves and Cat becomes an observer while the round is open: their votes go.
+        steps.push((fac, Command::RemoveParticipant { participant: bob }));
+        steps.push((
+            fac,
+            Command::ChangeRole {
+                participant: cat,
+                role: crate::domain::Role::Observer,
+            },
+        ));
+        steps.push((fac, Command::CloseRound { round }));
+        let (log, state) = play(steps);
+        assert_eq!(state.rounds[&round].votes[&item].len(), 1);
+        for audience in [Audience::Participant, Audience::Operator] {
+            let a = build(&log, &state, audience);
+            let r = &a.items[0].rounds[0];
+            assert_eq!(r.sealed_votes, 1, "{audience:?}: {r:?}");
+            if audience == Audience::Operator {
+                assert_eq!(r.sealed_values, vec![("M".to_string(), "?".to_string())]);
+            }
+        }
+    }
 
     #[test]
     fn csv_cells_are_escaped_against_formulas() {
