@@ -46,7 +46,9 @@ pub fn rows(state: &State) -> Vec<Row> {
         .collect()
 }
 
-/// The JSON form: an object keyed by external key, in backlog order.
+/// The JSON form: an object keyed by external key. Its keys come out sorted (`serde_json`'s
+/// map without `preserve_order`, which canonical event payloads rely on), not in backlog
+/// order; the CSV keeps the order.
 pub fn to_json(rows: &[Row]) -> Value {
     let mut obj = Map::new();
     for r in rows {
