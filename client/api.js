@@ -67,6 +67,17 @@ export function command(planning, token, clientOpId, cmd) {
   });
 }
 
+/**
+ * One page of a thread's comments posted before `before` (a comment's `n`), oldest first:
+ * `{comments, before}` where `before` is the cursor of the page before it (null: none).
+ * `item` null is the planning's own thread.
+ */
+export function commentPage(planning, token, item, before, limit = 50) {
+  const thread = item ? `/items/${enc(item)}` : '';
+  const from = before === null || before === undefined ? '' : `before=${enc(before)}&`;
+  return request('GET', `/api/plannings/${enc(planning)}${thread}/comments?${from}limit=${enc(limit)}`, { token });
+}
+
 /** The planning as the caller could have seen it right after `at`. */
 export function readPlanningAt(planning, token, at) {
   return request('GET', `/api/plannings/${enc(planning)}?at=${enc(at)}`, { token });

@@ -347,8 +347,8 @@ function openPlanning(planning) {
         store.applySnapshot(f);
         showConn();
       },
-      onEvent: () => {
-        store.eventArrived();
+      onEvent: (f) => {
+        store.eventArrived(f);
         showConn();
       },
       onCaughtUp: () => {

@@ -543,13 +543,19 @@ export function boardView(ctx) {
   }
 
   function thread(s, it, me, canPost) {
-    const all = Object.values(s.comments || {}).filter((c) => c.item === it.id);
-    const top = all.filter((c) => !c.parent).sort((a, b) => a.at - b.at);
+    // The view holds the recent comments (and open questions); older pages come on demand.
+    const held = ctx.store.commentsOf(it.id);
+    const all = Object.values(held);
+    const byN = (a, b) => (a.n ?? a.at) - (b.n ?? b.at);
+    const top = all.filter((c) => !c.parent).sort(byN);
+    const figures = ctx.store.threadFigures(it.id);
+    const left = ctx.store.olderLeft(it.id);
+    const older = ctx.store.older.get(it.id);
     const people = Object.values(s.participants).filter((p) => !p.removed && p.id !== me.participant);
     const names = (pid) => nameOf(s, pid);
     const commentEl = (c) => {
       const unanswered = c.kind === 'question' && !c.deleted && !c.resolved && !isAnswered(s, c);
-      const answers = (c.answers || []).map((id) => s.comments[id]).filter(Boolean);
+      const answers = all.filter((a) => a.parent === c.id && a.kind === 'answer').sort(byN);
       const canResolve = c.kind === 'question' && !c.resolved && !c.deleted && (c.by === me.participant || c.addressee === me.participant || me.role === 'facilitator');
       return h(
         'li',
@@ -581,11 +587,24 @@ export function boardView(ctx) {
           : null,
       );
     };
-    const open = top.filter((c) => c.kind === 'question' && !c.deleted && !c.resolved && !isAnswered(s, c)).length;
+    const open = figures ? figures.open_questions : top.filter((c) => c.kind === 'question' && !c.deleted && !c.resolved && !isAnswered(s, c)).length;
+    const live = figures ? figures.live : all.filter((c) => !c.deleted).length;
     return h(
       'details',
       { class: 'thread', open: all.length > 0 || undefined, dataset: { key: `thread-${it.id}` } },
-      h('summary', {}, `Discussion (${all.filter((c) => !c.deleted).length})`, open ? h('span', { class: 'badge flag' }, `${open} unanswered`) : null),
+      h('summary', {}, `Discussion (${live})`, open ? h('span', { class: 'badge flag' }, `${open} unanswered`) : null),
+      left > 0
+        ? h(
+            'p',
+            { class: 'older' },
+            h(
+              'button',
+              { type: 'button', class: 'link-button', dataset: { key: `older-${it.id}` }, disabled: older?.loading || undefined, onclick: () => ctx.store.loadOlder(it.id) },
+              older?.loading ? 'Loading older comments…' : `Show older comments (${left})`,
+            ),
+            older?.error ? h('span', { class: 'error' }, ` Could not load them: ${older.error.message}`) : null,
+          )
+        : null,
       top.length ? h('ul', { class: 'comments' }, top.map(commentEl)) : null,
       canPost
         ? h(

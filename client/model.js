@@ -42,6 +42,8 @@ export function questionsFor(s, me) {
 }
 
 export function isAnswered(s, q) {
+  // The server says (a view holds only some answers); `answers` is the older shape.
+  if (typeof q.answered === 'boolean') return q.answered;
   return (q.answers || []).some((id) => s.comments[id] && !s.comments[id].deleted);
 }
 

@@ -1,8 +1,12 @@
 // The planning as this browser sees it. The server does the projection: `snapshot` frames
 // replace the state, and after a batch of event frames the client refetches
 // `GET /api/plannings/{id}` (one fetch per batch, never two at once).
+//
+// A view carries only the recent part of each discussion thread (and its open questions);
+// older comments are fetched page by page on demand (`loadOlder`) and kept here, beside the
+// view, across refetches. Live comment events keep those copies current.
 
-import { readPlanning } from './api.js';
+import { readPlanning, commentPage } from './api.js';
 
 export class PlanningStore {
   constructor(planning, token) {
@@ -14,6 +18,121 @@ export class PlanningStore {
     this.again = false;
     this.timer = null;
     this.error = null;
+    // Thread key (item id, or '' for the planning's own) → {comments: {id: comment}, before,
+    // loading, error}: the older comments fetched so far and the cursor of the next page.
+    this.older = new Map();
+  }
+
+  /** The comments of a thread held now (the view's and the older pages'), by id. */
+  commentsOf(item) {
+    const out = {};
+    const older = this.older.get(item || '');
+    if (older) Object.assign(out, older.comments);
+    for (const c of Object.values(this.view?.state?.comments || {})) {
+      if ((c.item || '') === (item || '')) out[c.id] = c; // the view's copy is the fresher
+    }
+    return out;
+  }
+
+  /** The thread's figures from the view (`derived.discussion`), if it has comments. */
+  threadFigures(item) {
+    const d = this.view?.state?.derived?.discussion;
+    return (item ? d?.items?.[item] : d?.planning) || null;
+  }
+
+  /** Comments of the thread still to fetch (0 when every one is held). */
+  olderLeft(item) {
+    const f = this.threadFigures(item);
+    if (!f || f.before === null || f.before === undefined) return 0;
+    const older = this.older.get(item || '');
+    if (older && older.before === null) return 0;
+    // Held already: older pages, and the view's open questions from before its recent ones.
+    const held = Object.values(this.commentsOf(item)).filter((c) => c.n < f.before).length;
+    return Math.max(0, f.older - held);
+  }
+
+  /**
+   * Fetches the next page of a thread's older comments. The pages held cover the comments
+   * numbered `[before, top)`, the view those from its own `before` on; comments that left the
+   * view's recent window since (`top` below the view's `before`) are fetched first.
+   */
+  async loadOlder(item) {
+    const key = item || '';
+    const f = this.threadFigures(item);
+    if (!f || f.before === null || f.before === undefined) return;
+    let older = this.older.get(key);
+    if (!older) {
+      older = { comments: {}, top: f.before, before: f.before, loading: false, error: null };
+      this.older.set(key, older);
+    }
+    if (older.loading) return;
+    older.loading = true;
+    this.emit();
+    try {
+      await this.fillGap(item, older);
+      if (older.before !== null) {
+        const page = await commentPage(this.planning, this.token, item || null, older.before);
+        for (const c of page.comments) older.comments[c.id] = c;
+        older.before = page.before;
+      }
+      older.error = null;
+    } catch (e) {
+      older.error = e;
+    } finally {
+      older.loading = false;
+      this.emit();
+    }
+  }
+
+  /** Fetches what lies between the pages held and the view's recent window, if anything. */
+  async fillGap(item, older) {
+    const f = this.threadFigures(item);
+    const until = f?.before;
+    if (until === null || until === undefined || until <= older.top) return;
+    let cursor = until;
+    while (cursor !== null && cursor > older.top) {
+      const page = await commentPage(this.planning, this.token, item || null, cursor, 500);
+      for (const c of page.comments) older.comments[c.id] = c;
+      cursor = page.before;
+    }
+    older.top = until;
+  }
+
+  /** After a refetch: close the gaps of the threads whose older pages are held. */
+  followOlder() {
+    for (const [key, older] of this.older) {
+      const f = this.threadFigures(key || null);
+      if (older.loading || !f || f.before === null || f.before === undefined || f.before <= older.top) continue;
+      older.loading = true;
+      this.fillGap(key || null, older)
+        .catch((e) => {
+          older.error = e;
+        })
+        .finally(() => {
+          older.loading = false;
+          this.emit();
+        });
+    }
+  }
+
+  /** Keeps fetched older comments current with a live event (the view is refetched anyway). */
+  noteEvent(frame) {
+    const d = frame?.data || {};
+    const held = (id) => {
+      for (const older of this.older.values()) if (older.comments[id]) return older.comments[id];
+      return null;
+    };
+    const c = d.comment ? held(d.comment) : null;
+    if (frame?.kind === 'CommentEdited' && c) Object.assign(c, { text: d.text, edited: true });
+    if (frame?.kind === 'CommentDeleted' && c) Object.assign(c, { text: '', deleted: true });
+    if (frame?.kind === 'QuestionResolved' && c) c.resolved = true;
+    if (frame?.kind === 'CommentPosted' && d.parent) {
+      const q = held(d.parent);
+      if (q) {
+        q.answer_count = (q.answer_count || 0) + 1;
+        if (d.kind === 'answer') q.answered = true;
+      }
+    }
   }
 
   subscribe(fn) {
@@ -39,6 +158,7 @@ export class PlanningStore {
         // Never go back in time (a slower, older answer).
         if (!this.view || view.head >= this.view.head) this.view = view;
         this.error = null;
+        this.followOlder();
         this.emit();
       } while (this.again);
     } catch (e) {
@@ -50,12 +170,15 @@ export class PlanningStore {
   }
 
   /** An event frame arrived: refetch once the batch is over. */
-  eventArrived() {
+  eventArrived(frame) {
+    this.noteEvent(frame);
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.refresh(), 30);
   }
 
   applySnapshot(frame) {
+    // A snapshot means events may have been skipped: older copies could be stale.
+    this.older.clear();
     if (this.view) {
       this.view = { ...this.view, head: frame.at, state: frame.state };
       this.emit();

@@ -122,6 +122,9 @@ impl Round {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Comment {
     pub id: CommentId,
+    /// Posting order within the planning (0 for the first comment): a stable order for
+    /// threads and the cursor of comment pages (`at` can tie within one group commit).
+    pub n: u64,
     pub item: Option<ItemId>,
     pub kind: CommentKind,
     pub parent: Option<CommentId>,
@@ -423,10 +426,14 @@ impl State {
                         q.answers.push(comment);
                     }
                 }
+                // Comments are never removed (a deletion leaves a tombstone), so the count so
+                // far numbers them in posting order.
+                let n = self.comments.len() as u64;
                 self.comments.insert(
                     comment,
                     Comment {
                         id: comment,
+                        n,
                         item,
                         kind,
                         parent,

@@ -18,6 +18,7 @@ pub mod api;
 pub mod auth;
 pub mod client;
 pub mod cluster;
+pub mod comments;
 pub mod error;
 pub mod metrics;
 pub mod protocol;
@@ -149,6 +150,11 @@ pub fn router(app: AppState) -> Router {
         .route("/api/plannings/{id}/commands", post(api::command))
         .route("/api/plannings/{id}/events", get(api::events))
         .route("/api/plannings/{id}/timeline", get(api::timeline))
+        .route("/api/plannings/{id}/comments", get(comments::planning_page))
+        .route(
+            "/api/plannings/{id}/items/{item}/comments",
+            get(comments::item_page),
+        )
         .route("/api/plannings/{id}/audit", get(api::audit))
         .route("/api/plannings/{id}/verify", get(api::verify))
         .route("/api/plannings/{id}/digest", get(api::digest))

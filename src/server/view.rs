@@ -94,13 +94,34 @@ fn strip_hashes(obj: &mut Map<String, Value>) {
     }
 }
 
-/// The projection as `viewer` may see it.
+/// Serialises the named fields of a `State` into a JSON object, each on its own: the view
+/// leaves out `comments` (see [`state_view`]), and serialising the whole projection first
+/// would cost as much as the comments it then drops.
+macro_rules! fields {
+    ($state:expr; $($field:ident),* $(,)?) => {{
+        let mut obj = Map::new();
+        $(obj.insert(
+            stringify!($field).to_string(),
+            serde_json::to_value(&$state.$field).unwrap_or(Value::Null),
+        );)*
+        obj
+    }};
+}
+
+/// The projection as `viewer` may see it, with a bounded part of the discussion (see
+/// `super::comments`: older comments are read page by page).
 pub fn state_view(state: &State, viewer: Viewer) -> Value {
-    let mut v = serde_json::to_value(state).unwrap_or(Value::Null);
+    let mut obj = fields!(state;
+        planning, title, created_at, phase, deck, policy, schedule, participants, goal, items,
+        rank, proposal_order, definition_of_ready, velocity, rounds, round_order, sync_running,
+        agenda, coin_flips, commitment, reminders, reminder_log, webhooks,
+    );
+    let (comments, discussion) = super::comments::bounded(state, viewer);
+    obj.insert("comments".into(), comments);
+    let mut v = Value::Object(obj);
     let Some(obj) = v.as_object_mut() else {
         return v;
     };
-    strip_hashes(obj);
     if let Some(ps) = obj.get_mut("participants").and_then(Value::as_object_mut) {
         for p in ps.values_mut().filter_map(Value::as_object_mut) {
             strip_hashes(p);
@@ -160,6 +181,9 @@ pub fn state_view(state: &State, viewer: Viewer) -> Value {
                 // The agenda `StartSync` would set now (flagged items and items sent to it),
                 // so the agenda shows before the session; ids only, like `AgendaSet`.
                 "proposed_agenda": crate::domain::agenda::sync_agenda(state),
+                // Per thread: how many comments, how many open questions, and where the
+                // pages of the comments the view leaves out start.
+                "discussion": discussion,
             }),
         );
     }
@@ -248,6 +272,23 @@ mod tests {
         assert!(!other.to_string().contains("13"));
         assert!(event_data(&ev, None).get("card").is_none());
         assert_eq!(event_data(&ev, Some(voter))["card"], "13");
+    }
+
+    /// `State` fields a view never shows: secrets' hashes, and `comments` (a view carries a
+    /// bounded part of them, see `super::super::comments`).
+    const NOT_IN_VIEW: &[&str] = &["comments", "member_invite_hash", "observer_invite_hash"];
+
+    /// A field added to `State` must be added to the view's list (or to `NOT_IN_VIEW`).
+    #[test]
+    fn the_view_lists_every_field_of_the_state() {
+        let all = serde_json::to_value(State::default()).unwrap();
+        let view = state_view(&State::default(), None);
+        for key in all.as_object().unwrap().keys() {
+            assert!(
+                view.get(key).is_some() != NOT_IN_VIEW.contains(&key.as_str()) || key == "comments",
+                "State field {key} is neither in the view nor in NOT_IN_VIEW"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,324 @@
+//! Comments out of the snapshot: the bounded discussion a projection view carries, and pages of
+//! a thread's older comments (`GET /api/plannings/{id}/items/{item}/comments`).
+//!
+//! A planning can hold any number of comments (the replay scenario seeds 100,000), and every
+//! view of the projection (the `snapshot` frame, `GET /api/plannings/{id}`, `state_at`) used
+//! to carry all of them: a late joiner of such a planning got one 37 MB frame. A view now
+//! carries, per thread (each item's, and the planning's own item-less one), the last
+//! [`RECENT`] comments with the questions they answer, the [`OPEN_SHOWN`] most recent open
+//! questions, and up to [`OPEN_SHOWN`] open questions addressed to the viewer;
+//! `derived.discussion` counts each thread and says where its pages of older comments start.
+//! A page is read from the room's projection in posting order ([`Comment::n`]); comments hold
+//! nothing private (hidden votes live in rounds), so a page is the same for every participant.
+
+use super::api::caller;
+use super::error::{ApiError, ApiQuery};
+use super::AppState;
+use crate::domain::event::CommentKind;
+use crate::domain::ids::{CommentId, ItemId};
+use crate::domain::state::{Comment, State};
+use axum::extract::{Path, State as AxState};
+use axum::http::HeaderMap;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+
+/// Most recent comments of each thread a view carries.
+pub const RECENT: usize = 5;
+/// Most recent open questions of each thread a view carries (and, across threads, open
+/// questions addressed to the viewer).
+pub const OPEN_SHOWN: usize = 20;
+/// Comments per page when the request names no `limit`.
+pub const PAGE_DEFAULT: usize = 50;
+/// Largest `limit` of a page.
+pub const PAGE_MAX: usize = 500;
+
+/// Whether a question has an answer that was not deleted.
+pub fn answered(state: &State, c: &Comment) -> bool {
+    c.answers
+        .iter()
+        .any(|a| state.comments.get(a).is_some_and(|a| !a.deleted))
+}
+
+/// Whether `c` is a question still waiting: not deleted, not resolved, not answered.
+pub fn is_open(state: &State, c: &Comment) -> bool {
+    c.kind == CommentKind::Question && !c.deleted && !c.resolved && !answered(state, c)
+}
+
+/// A comment as views and pages show it. The ids of its answers are replaced by their count
+/// and whether one stands (a question can have any number of answers; a client finds the ones
+/// it holds by their `parent`).
+pub fn comment_json(state: &State, c: &Comment) -> Value {
+    json!({
+        "id": c.id,
+        "n": c.n,
+        "item": c.item,
+        "kind": c.kind,
+        "parent": c.parent,
+        "addressee": c.addressee,
+        "text": c.text,
+        "by": c.by,
+        "at": c.at,
+        "edited": c.edited,
+        "deleted": c.deleted,
+        "resolved": c.resolved,
+        "answer_count": c.answers.len(),
+        "answered": answered(state, c),
+    })
+}
+
+/// Keeps the `cap` largest keys pushed (a min-heap of at most `cap`).
+struct Newest {
+    cap: usize,
+    heap: BinaryHeap<Reverse<(u64, CommentId)>>,
+}
+
+impl Newest {
+    fn new(cap: usize) -> Self {
+        Self {
+            cap,
+            heap: BinaryHeap::with_capacity(cap + 1),
+        }
+    }
+
+    fn push(&mut self, c: &Comment) {
+        self.heap.push(Reverse((c.n, c.id)));
+        if self.heap.len() > self.cap {
+            self.heap.pop();
+        }
+    }
+
+    fn oldest(&self) -> Option<u64> {
+        self.heap.peek().map(|Reverse((n, _))| *n)
+    }
+
+    fn ids(&self) -> impl Iterator<Item = CommentId> + '_ {
+        self.heap.iter().map(|Reverse((_, id))| *id)
+    }
+}
+
+/// One thread's figures while scanning.
+struct Thread {
+    comments: usize,
+    live: usize,
+    open: usize,
+    recent: Newest,
+    open_recent: Newest,
+}
+
+/// The discussion a view of `state` carries for `viewer`: `(comments, summary)` — the shown
+/// comments by id, and `{"items": {item: figures}, "planning": figures}` for `derived`.
+pub fn bounded(state: &State, viewer: Option<crate::domain::ids::ParticipantId>) -> (Value, Value) {
+    let mut threads: BTreeMap<Option<ItemId>, Thread> = BTreeMap::new();
+    let mut mine = Newest::new(OPEN_SHOWN);
+    for c in state.comments.values() {
+        let t = threads.entry(c.item).or_insert_with(|| Thread {
+            comments: 0,
+            live: 0,
+            open: 0,
+            recent: Newest::new(RECENT),
+            open_recent: Newest::new(OPEN_SHOWN),
+        });
+        t.comments += 1;
+        t.recent.push(c);
+        if !c.deleted {
+            t.live += 1;
+        }
+        if is_open(state, c) {
+            t.open += 1;
+            t.open_recent.push(c);
+            if viewer.is_some() && c.addressee == viewer {
+                mine.push(c);
+            }
+        }
+    }
+    let mut shown: BTreeSet<CommentId> = mine.ids().collect();
+    let (mut items, mut planning) = (Map::new(), None);
+    for (item, t) in &threads {
+        shown.extend(t.recent.ids().chain(t.open_recent.ids()));
+        let older = t.comments.saturating_sub(RECENT);
+        let figures = json!({
+            "comments": t.comments,
+            "live": t.live,
+            "open_questions": t.open,
+            "older": older,
+            // Where this thread's pages start: comments posted before the recent ones.
+            "before": if older > 0 { t.recent.oldest() } else { None },
+        });
+        match item {
+            Some(i) => {
+                items.insert(i.to_string(), figures);
+            }
+            None => planning = Some(figures),
+        }
+    }
+    // An answer shown without its question could not be placed in its thread.
+    let parents: Vec<CommentId> = shown
+        .iter()
+        .filter_map(|id| state.comments.get(id)?.parent)
+        .collect();
+    shown.extend(parents);
+    let comments: Map<String, Value> = shown
+        .iter()
+        .filter_map(|id| state.comments.get(id))
+        .map(|c| (c.id.to_string(), comment_json(state, c)))
+        .collect();
+    let summary = json!({ "items": items, "planning": planning });
+    (Value::Object(comments), summary)
+}
+
+/// One page of a thread: up to `limit` of its comments posted before `before` (all when
+/// `None`), oldest first, and the cursor of the page before it (`None`: this was the first).
+pub fn page(
+    state: &State,
+    item: Option<ItemId>,
+    before: Option<u64>,
+    limit: usize,
+) -> (Vec<&Comment>, Option<u64>) {
+    let before = before.unwrap_or(u64::MAX);
+    let mut all: Vec<&Comment> = state
+        .comments
+        .values()
+        .filter(|c| c.item == item && c.n < before)
+        .collect();
+    let limit = limit.max(1);
+    let more = all.len() > limit;
+    if more {
+        // Only the newest `limit` are sorted: a thread can be long, a page is short.
+        let cut = all.len() - limit;
+        all.select_nth_unstable_by_key(cut, |c| c.n);
+        all.drain(..cut);
+    }
+    all.sort_unstable_by_key(|c| c.n);
+    let next = if more { all.first().map(|c| c.n) } else { None };
+    (all, next)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    /// Comments posted before this posting number (`n`); the newest when absent.
+    pub before: Option<u64>,
+    pub limit: Option<usize>,
+    pub token: Option<String>,
+}
+
+/// `GET /api/plannings/{id}/items/{item}/comments?before=&limit=`: a page of an item's thread.
+pub async fn item_page(
+    AxState(app): AxState<AppState>,
+    Path((id, item)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let item: ItemId = item.parse().map_err(|_| ApiError::NotFound("item"))?;
+    respond(app, id, Some(item), q, headers).await
+}
+
+/// `GET /api/plannings/{id}/comments?before=&limit=`: a page of the planning's own thread
+/// (comments on no item).
+pub async fn planning_page(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    respond(app, id, None, q, headers).await
+}
+
+async fn respond(
+    app: AppState,
+    id: String,
+    item: Option<ItemId>,
+    q: PageQuery,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
+    let limit = q.limit.unwrap_or(PAGE_DEFAULT).clamp(1, PAGE_MAX);
+    let body = caller.room.read(|l| {
+        if item.is_some_and(|i| !l.state.items.contains_key(&i)) {
+            return Err(ApiError::NotFound("item"));
+        }
+        let (comments, before) = page(&l.state, item, q.before, limit);
+        let mut body = json!({
+            "planning": caller.room.shared.id,
+            "item": item,
+            "head": l.head,
+            "comments": comments
+                .iter()
+                .map(|c| comment_json(&l.state, c))
+                .collect::<Vec<_>>(),
+            "before": before,
+        });
+        super::view::add_utc(&mut body);
+        Ok(body)
+    })?;
+    Ok(Json(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::event::Event;
+    use crate::domain::ids::ParticipantId;
+    use uuid::Uuid;
+
+    fn post(s: &mut State, i: u128, item: Option<ItemId>, kind: CommentKind, parent: Option<u128>) {
+        s.apply(&Event::CommentPosted {
+            comment: CommentId(Uuid::from_u128(i)),
+            item,
+            kind,
+            parent: parent.map(|p| CommentId(Uuid::from_u128(p))),
+            addressee: None,
+            text: format!("c{i}"),
+            by: ParticipantId(Uuid::from_u128(1)),
+            at: 1,
+        });
+    }
+
+    #[test]
+    fn pages_cover_a_thread_once_in_posting_order() {
+        let mut s = State::default();
+        let item = Some(ItemId(Uuid::from_u128(9)));
+        // Ids in reverse of posting order, so id order and posting order differ.
+        for i in 0..23u128 {
+            let on = if i % 3 == 0 { None } else { item };
+            post(&mut s, 1000 - i, on, CommentKind::Comment, None);
+        }
+        let mut got = Vec::new();
+        let mut before = None;
+        loop {
+            let (page, next) = page(&s, item, before, 4);
+            assert!(page.len() <= 4);
+            got.splice(0..0, page.iter().map(|c| c.n));
+            match next {
+                Some(n) => before = Some(n),
+                None => break,
+            }
+        }
+        let want: Vec<u64> = (0..23u64).filter(|n| n % 3 != 0).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_view_holds_a_bounded_discussion_and_the_questions_answered() {
+        let mut s = State::default();
+        let item = Some(ItemId(Uuid::from_u128(9)));
+        post(&mut s, 1, item, CommentKind::Question, None);
+        for i in 2..100u128 {
+            post(&mut s, i, item, CommentKind::Comment, None);
+        }
+        post(&mut s, 100, item, CommentKind::Answer, Some(1));
+        let (comments, summary) = bounded(&s, None);
+        let shown = comments.as_object().map(Map::len).unwrap_or(0);
+        // The last five and the (old) question the newest one answers.
+        assert_eq!(shown, RECENT + 1);
+        assert!(comments.get(Uuid::from_u128(1).to_string()).is_some());
+        let figures = &summary["items"][Uuid::from_u128(9).to_string()];
+        assert_eq!(figures["comments"], 100);
+        assert_eq!(figures["open_questions"], 0);
+        assert_eq!(figures["older"], 95);
+        assert_eq!(figures["before"], 95);
+        assert!(summary["planning"].is_null());
+    }
+}
