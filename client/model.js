@@ -73,8 +73,9 @@ export function distribution(deck, votes, pointTable = {}) {
   let median = null;
   let spread = null;
   if (steps.length) {
-    // The lower median on odd/even alike: a card that exists in the deck.
-    median = deck.cards[steps[Math.floor((steps.length - 1) / 2)]];
+    // The upper median on an even count: a card that exists in the deck, and the same rule the
+    // server uses for a converged item's proposed estimate (src/domain/policy.rs).
+    median = deck.cards[steps[Math.floor(steps.length / 2)]];
     spread = steps[steps.length - 1] - steps[0];
   }
   const point = (c) => (c in pointTable ? Number(pointTable[c]) : Number(c));

@@ -393,6 +393,85 @@ fn removed_member_loses_their_open_votes_and_voting_but_closed_rounds_keep_them(
 }
 
 #[test]
+fn removing_the_last_member_who_had_not_voted_closes_the_round() {
+    // Waiting for someone who can no longer vote would hold the round until its deadline.
+    let (mut s, a, b) = async_team();
+    let (fac, cat) = (s.fac, s.id("cat"));
+    let r = s.open_round(&[a, b], 60);
+    for who in ["ann", "bob"] {
+        s.vote(who, r, a, "3");
+        s.vote(who, r, b, "5");
+    }
+    s.vote("cat", r, a, "3"); // cat still owes a card on b
+    assert!(s.state.rounds[&r].is_open());
+    let ev = s
+        .try_do(fac, Command::RemoveParticipant { participant: cat })
+        .then_kinds(&[
+            "ParticipantRemoved",
+            "RoundClosed",
+            "VotesRevealed",
+            "EstimateProposed",
+            "VotesRevealed",
+            "EstimateProposed",
+        ]);
+    assert!(matches!(
+        ev[1],
+        Event::RoundClosed {
+            reason: CloseReason::AllVoted,
+            ..
+        }
+    ));
+    // Cat's vote on a no longer counts: only ann's and bob's are revealed.
+    let Event::VotesRevealed { item, votes, .. } = &ev[2] else {
+        unreachable!()
+    };
+    assert_eq!(*item, a);
+    assert_eq!(votes.len(), 2);
+    assert!(votes.iter().all(|v| v.voter != cat));
+    s.assert_replays();
+}
+
+#[test]
+fn demoting_the_last_holdout_closes_the_round_but_removing_an_observer_does_not() {
+    let (mut s, a, _) = async_team();
+    let (fac, cat, obs) = (s.fac, s.id("cat"), s.id("obs"));
+    let r = s.open_round(&[a], 60);
+    s.vote("ann", r, a, "3");
+    // An observer never votes: removing one changes nothing about who is awaited.
+    s.try_do(fac, Command::RemoveParticipant { participant: obs })
+        .then_kinds(&["ParticipantRemoved"]);
+    s.vote("bob", r, a, "3");
+    assert!(s.state.rounds[&r].is_open(), "cat has not voted");
+    s.try_do(
+        fac,
+        Command::ChangeRole {
+            participant: cat,
+            role: Role::Observer,
+        },
+    )
+    .then_kinds(&[
+        "RoleChanged",
+        "RoundClosed",
+        "VotesRevealed",
+        "EstimateProposed",
+    ]);
+    assert_eq!(s.state.items[&a].proposed_estimate.as_deref(), Some("3"));
+    s.assert_replays();
+}
+
+#[test]
+fn removing_a_member_with_nobody_else_voted_keeps_the_round_open() {
+    let (mut s, a, _) = async_team();
+    let (fac, cat) = (s.fac, s.id("cat"));
+    let r = s.open_round(&[a], 60);
+    s.vote("ann", r, a, "3");
+    s.try_do(fac, Command::RemoveParticipant { participant: cat })
+        .then_kinds(&["ParticipantRemoved"]);
+    assert!(s.state.rounds[&r].is_open(), "bob has not voted");
+    s.assert_replays();
+}
+
+#[test]
 fn demoted_member_loses_their_open_votes() {
     // Observers never vote: a member demoted to observer must not keep a vote that counts.
     let (mut s, a, _) = async_team();

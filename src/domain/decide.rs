@@ -103,11 +103,17 @@ pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec
             if target.role == *new_role {
                 return Err(DomainError::Invalid(format!("already {new_role:?}")));
             }
-            vec![Event::RoleChanged {
+            let changed = Event::RoleChanged {
                 participant: *participant,
                 role: *new_role,
                 by: me,
-            }]
+            };
+            let closes = if target.role == Role::Member {
+                close_rounds_left_complete(state, &changed, me, now)
+            } else {
+                Vec::new()
+            };
+            std::iter::once(changed).chain(closes).collect()
         }
         C::RemoveParticipant { participant } => {
             need(role, &[Role::Facilitator])?;
@@ -115,10 +121,16 @@ pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec
             if target.role == Role::Facilitator && facilitators(state) <= 1 {
                 return Err(DomainError::LastFacilitator);
             }
-            vec![Event::ParticipantRemoved {
+            let removed = Event::ParticipantRemoved {
                 participant: *participant,
                 by: me,
-            }]
+            };
+            let closes = if target.role == Role::Member {
+                close_rounds_left_complete(state, &removed, me, now)
+            } else {
+                Vec::new()
+            };
+            std::iter::once(removed).chain(closes).collect()
         }
         C::RotateInvite {
             role: r,
@@ -715,12 +727,7 @@ pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec
             let mut votes = cards(r);
             votes.entry(*item).or_default().insert(me, card.clone());
             let members: Vec<ParticipantId> = state.members().map(|m| m.id).collect();
-            let everyone_voted = r.items.iter().all(|i| {
-                votes
-                    .get(i)
-                    .is_some_and(|v| members.iter().all(|m| v.contains_key(m)))
-            });
-            if everyone_voted {
+            if everyone_voted(r, &votes, &members) {
                 events.extend(close(state, r, &votes, CloseReason::AllVoted, me, now));
             }
             events
@@ -1342,6 +1349,43 @@ fn votable(state: &State, round: RoundId, item: ItemId, now: Micros) -> Result<&
         return Err(DomainError::ItemNotInRound { round, item });
     }
     Ok(r)
+}
+
+/// Whether every member has a card on every item of a round.
+fn everyone_voted(
+    r: &Round,
+    votes: &BTreeMap<ItemId, BTreeMap<ParticipantId, String>>,
+    members: &[ParticipantId],
+) -> bool {
+    r.items.iter().all(|i| {
+        votes
+            .get(i)
+            .is_some_and(|v| members.iter().all(|m| v.contains_key(m)))
+    })
+}
+
+/// The rounds that `leaving` (a member removed or no longer a member) leaves with every
+/// remaining member's vote in, closed now as if the last vote had just arrived: waiting for
+/// someone who can no longer vote would hold the round until its deadline for nothing.
+fn close_rounds_left_complete(
+    state: &State,
+    leaving: &Event,
+    me: ParticipantId,
+    now: Micros,
+) -> Vec<Event> {
+    // Removals are rare: judging on a copy with the event applied reuses `apply`'s rule for
+    // which votes stop counting, instead of restating it here.
+    let mut after = state.clone();
+    after.apply(leaving);
+    let members: Vec<ParticipantId> = after.members().map(|m| m.id).collect();
+    let mut events = Vec::new();
+    for r in after.rounds.values().filter(|r| r.is_open()) {
+        let votes = cards(r);
+        if everyone_voted(r, &votes, &members) {
+            events.extend(close(&after, r, &votes, CloseReason::AllVoted, me, now));
+        }
+    }
+    events
 }
 
 /// The cards of a round: item → voter → card.
