@@ -295,6 +295,41 @@ async fn registration_refusals_are_json_and_disclose_no_resolved_address() {
 }
 
 #[tokio::test]
+async fn a_demoted_facilitator_cannot_read_webhook_urls_back_through_the_past() {
+    // URLs may carry credentials: a past state shows them to facilitators of *today* only.
+    let rx = Receiver::start(&[]).await;
+    let t = TestServer::start_with(sqlite(), limits_allowing(&rx, 50, 5000)).await;
+    let c = t.create("Sprint 1").await;
+    let p = &c.planning;
+    let (ann_id, ann) = t.join(p, &c.member_invite, "Ann").await;
+    let promote = |role: &str| json!({"type": "ChangeRole", "participant": ann_id, "role": role});
+    t.ok(p, &c.token, promote("facilitator")).await;
+    let (hook, _) = register(&t, &c, &rx.url(), json!([])).await;
+    let then = head(&t, &c).await;
+    let past = format!("/api/plannings/{p}?at={then}");
+    let (status, seen) = t.get(&past, Some(&ann)).await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["state"]["webhooks"][&hook]["url"], rx.url());
+
+    t.ok(p, &c.token, promote("member")).await;
+    let origin = format!("http://{}", rx.addr);
+    let (_, seen) = t.get(&past, Some(&ann)).await;
+    assert_eq!(seen["state"]["webhooks"][&hook]["url"], origin, "REST ?at=");
+    let mut ws = t.ws(p, &ann, 0).await;
+    ws.until("caught_up").await;
+    ws.send(json!({"type": "state_at", "at": then, "req": "past"}))
+        .await;
+    let (reply, _) = ws.until("state_at").await;
+    assert_eq!(
+        reply["state"]["webhooks"][&hook]["url"], origin,
+        "ws state_at"
+    );
+    // The facilitator still sees it all.
+    let (_, seen) = t.get(&past, Some(&c.token)).await;
+    assert_eq!(seen["state"]["webhooks"][&hook]["url"], rx.url());
+}
+
+#[tokio::test]
 async fn each_kind_is_delivered_signed_and_filtered() {
     let rx = Receiver::start(&[]).await;
     let t = TestServer::start_with(sqlite(), limits_allowing(&rx, 50, 5000)).await;

@@ -366,7 +366,7 @@ pub async fn read_planning(
             "at": loaded.head,
             "head": head,
             "you": you,
-            "state": view::state_view(&loaded.state, me),
+            "state": view::past_state_view(&loaded.state, me, caller.role == Role::Facilitator),
         })));
     }
     let body = caller.room.read(|l| {

@@ -108,6 +108,29 @@ macro_rules! fields {
     }};
 }
 
+/// Webhook URLs may carry credentials: only facilitators see more than their origin.
+fn mask_webhook_urls(obj: &mut Map<String, Value>) {
+    if let Some(hooks) = obj.get_mut("webhooks").and_then(Value::as_object_mut) {
+        for hook in hooks.values_mut().filter_map(Value::as_object_mut) {
+            let origin = hook.get("url").and_then(Value::as_str).map(url_origin);
+            hook.insert("url".into(), origin.map_or(Value::Null, Value::String));
+        }
+    }
+}
+
+/// A past state (`?at=`, `state_at`) as `viewer` may see it today: redacted as
+/// [`state_view`] redacts it at that point, and with the webhook URLs masked unless the viewer
+/// is a facilitator *now* — someone demoted since must not read the URLs back through the past.
+pub fn past_state_view(past: &State, viewer: Viewer, facilitator_now: bool) -> Value {
+    let mut v = state_view(past, viewer);
+    if !facilitator_now {
+        if let Some(obj) = v.as_object_mut() {
+            mask_webhook_urls(obj);
+        }
+    }
+    v
+}
+
 /// The projection as `viewer` may see it, with a bounded part of the discussion (see
 /// `super::comments`: older comments are read page by page).
 pub fn state_view(state: &State, viewer: Viewer) -> Value {
@@ -131,12 +154,7 @@ pub fn state_view(state: &State, viewer: Viewer) -> Value {
         .and_then(|me| state.participant(me))
         .is_some_and(|p| p.role == crate::domain::Role::Facilitator);
     if !facilitator {
-        if let Some(hooks) = obj.get_mut("webhooks").and_then(Value::as_object_mut) {
-            for hook in hooks.values_mut().filter_map(Value::as_object_mut) {
-                let origin = hook.get("url").and_then(Value::as_str).map(url_origin);
-                hook.insert("url".into(), origin.map_or(Value::Null, Value::String));
-            }
-        }
+        mask_webhook_urls(obj);
     }
     if let Some(rounds) = obj.get_mut("rounds").and_then(Value::as_object_mut) {
         for round in rounds.values_mut().filter_map(Value::as_object_mut) {

@@ -600,13 +600,19 @@ impl Conn {
                 let store = self.app.registry.store().clone();
                 let planning = self.caller.room.shared.id;
                 let me = self.caller.participant;
+                // The role now, not at connect: it may have changed since.
+                let facilitator_now = self.caller.room.read(|l| {
+                    l.state
+                        .participant(me)
+                        .is_some_and(|p| p.role == crate::domain::Role::Facilitator)
+                });
                 let replies = replies.clone();
                 tokio::spawn(async move {
                     let reply = match crate::replay::state_at(&*store, planning, Some(at)).await {
                         Ok(l) => ServerMsg::StateAt {
                             req,
                             at: l.head,
-                            state: view::state_view(&l.state, Some(me)),
+                            state: view::past_state_view(&l.state, Some(me), facilitator_now),
                         },
                         Err(e) => {
                             tracing::warn!(error = %e, "state_at failed");
