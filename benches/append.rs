@@ -42,7 +42,8 @@ impl Stream {
                     command_hash: format!("{:064x}", self.n),
                     recorded_at: 1_704_067_200_000_000 + self.n as i64,
                     events: vec![NewEvent {
-                        event_id: Uuid::new_v4(),
+                        // Time-ordered, as the server makes them.
+                        event_id: sprintlog::store::new_event_id(),
                         kind: "VoteCast".into(),
                         version: 1,
                         payload: format!(

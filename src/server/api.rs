@@ -197,7 +197,7 @@ pub async fn open_planning(app: &AppState, body: CreateBody) -> Result<NewPlanni
             .map(|e| {
                 let (kind, version, payload) = e.encode();
                 NewEvent {
-                    event_id: Uuid::new_v4(),
+                    event_id: crate::store::new_event_id(),
                     kind: kind.into(),
                     version,
                     payload,

@@ -29,7 +29,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, mpsc, oneshot};
-use uuid::Uuid;
 
 /// Capacity of a room's broadcast ring (frames). A subscriber further behind resyncs from the log.
 const FANOUT_RING: usize = 4096;
@@ -581,7 +580,7 @@ fn encode(events: &[Event]) -> Vec<NewEvent> {
         .map(|e| {
             let (kind, version, payload) = e.encode();
             NewEvent {
-                event_id: Uuid::new_v4(),
+                event_id: crate::store::new_event_id(),
                 kind: kind.to_string(),
                 version,
                 payload,
@@ -861,6 +860,7 @@ mod tests {
 
     use super::*;
     use crate::domain::ids::ItemId;
+    use uuid::Uuid;
 
     async fn room() -> (Arc<Room>, Deps, ParticipantId) {
         let store = crate::store::open("sqlite::memory:").await.expect("store");

@@ -72,7 +72,7 @@ async fn run_team(app: &AppState, id: TeamId, cmd: TeamCommand) -> Result<TeamSt
             .map(|e| {
                 let (kind, version, payload) = e.encode();
                 NewEvent {
-                    event_id: Uuid::new_v4(),
+                    event_id: crate::store::new_event_id(),
                     kind: kind.into(),
                     version,
                     payload,

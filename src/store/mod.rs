@@ -35,6 +35,17 @@ pub struct NewEvent {
     pub payload: String,
 }
 
+/// A fresh event id: a time-ordered UUIDv7 (millisecond timestamp, then random bits).
+///
+/// Ids must be unique, so both backends index them; a random (v4) id lands on a random leaf of
+/// that index, and a batch of 128 events then dirtied ~128 index pages that every commit wrote to
+/// the WAL (half of an append's CPU and bytes written on SQLite). Successive v7 ids sort after
+/// one another and fill the same rightmost pages. The timestamp says no more than the event's
+/// `recorded_at`, which every reader already sees.
+pub fn new_event_id() -> Uuid {
+    Uuid::now_v7()
+}
+
 /// One command's worth of events, appended atomically.
 #[derive(Debug, Clone)]
 pub struct AppendRequest {
