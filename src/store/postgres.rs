@@ -98,23 +98,34 @@ impl PgStore {
         let mut tx = self.pool.begin().await?;
         let planning = shared::uuid_text(first.planning_id);
 
-        // The head row must exist to be locked. DO NOTHING (not DO UPDATE) so a new planning's
-        // first appenders do not fight over an update; whoever loses waits for the winner's
-        // row and then locks it below.
-        sqlx::query(
-            "INSERT INTO rooms (planning_id, head) VALUES ($1, 0) ON CONFLICT (planning_id) \
-             DO NOTHING",
-        )
-        .bind(&planning)
-        .execute(&mut *tx)
-        .await?;
         // FOR UPDATE re-reads the latest committed head after waiting for the lock (READ
         // COMMITTED), so every check below sees what the previous appender committed.
-        let (head, head_hash): (i64, Option<String>) =
-            sqlx::query_as("SELECT head, head_hash FROM rooms WHERE planning_id = $1 FOR UPDATE")
+        const LOCK_HEAD: &str =
+            "SELECT head, head_hash FROM rooms WHERE planning_id = $1 FOR UPDATE";
+        let locked: Option<(i64, Option<String>)> = sqlx::query_as(LOCK_HEAD)
+            .bind(&planning)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (head, head_hash) = match locked {
+            Some(row) => row,
+            None => {
+                // A new planning: its head row must exist to be locked. DO NOTHING (not DO
+                // UPDATE) so a new planning's first appenders do not fight over an update;
+                // whoever loses waits for the winner's row and then locks it. (Only a new
+                // planning pays this round trip; an existing one is locked by the one above.)
+                sqlx::query(
+                    "INSERT INTO rooms (planning_id, head) VALUES ($1, 0) \
+                     ON CONFLICT (planning_id) DO NOTHING",
+                )
                 .bind(&planning)
-                .fetch_one(&mut *tx)
+                .execute(&mut *tx)
                 .await?;
+                sqlx::query_as(LOCK_HEAD)
+                    .bind(&planning)
+                    .fetch_one(&mut *tx)
+                    .await?
+            }
+        };
         // Every request's idempotency row in one round trip.
         let actors: Vec<String> = reqs.iter().map(|r| shared::uuid_text(r.actor)).collect();
         let ops: Vec<&str> = reqs.iter().map(|r| r.client_op_id.as_str()).collect();
@@ -193,61 +204,66 @@ impl PgStore {
             });
         }
         let last_seq = out.last().map_or(head, |a| a.last_seq);
-        if !seqs.is_empty() {
-            // ORDER BY seq: identity values (global_id) are handed out in the order rows are
-            // produced, so they follow seq.
-            sqlx::query(
-                "INSERT INTO events (planning_id, seq, event_id, actor, client_op_id, kind, \
-                 version, payload, recorded_at, hash) \
-                 SELECT $1, t.seq, t.event_id, t.actor, t.op, t.kind, t.version, t.payload, \
-                 t.at, t.hash FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], \
-                 $6::text[], $7::int4[], $8::text[], $9::bigint[], $10::text[]) \
-                 AS t(seq, event_id, actor, op, kind, version, payload, at, hash) ORDER BY t.seq",
-            )
-            .bind(&planning)
-            .bind(&seqs)
-            .bind(&ids)
-            .bind(&ev_actors)
-            .bind(&ev_ops)
-            .bind(&kinds)
-            .bind(&versions)
-            .bind(&payloads)
-            .bind(&ats)
-            .bind(&hashes)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("UPDATE rooms SET head = $2, head_hash = $3 WHERE planning_id = $1")
-                .bind(&planning)
-                .bind(last_seq)
-                .bind(&prev)
-                .execute(&mut *tx)
-                .await?;
-            // Sent at commit, and only if the transaction commits: every node hosting this
-            // planning hears the new head. A short hint (far below NOTIFY's 8000-byte limit);
-            // the events themselves are read from the log.
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(HEADS_CHANNEL)
-                .bind(format!("{planning}:{last_seq}"))
-                .execute(&mut *tx)
-                .await?;
-        }
         let hashes_of_commands: Vec<&str> = reqs.iter().map(|r| r.command_hash.as_str()).collect();
         let firsts: Vec<i64> = out.iter().map(|a| a.first_seq).collect();
         let lasts: Vec<i64> = out.iter().map(|a| a.last_seq).collect();
-        sqlx::query(
-            "INSERT INTO commands (planning_id, actor, client_op_id, command_hash, first_seq, \
-             last_seq) SELECT $1, t.actor, t.op, t.hash, t.first, t.last \
+        // The commands' idempotency rows; with events, the events, the new head and the notice
+        // too, in one statement: each statement is a round trip, and the batch used to take
+        // five of them here. Data-modifying CTEs all run, to completion, whether or not the
+        // final SELECT reads them; any failure fails the statement (and the transaction).
+        const INSERT_COMMANDS: &str = "INSERT INTO commands (planning_id, actor, client_op_id, \
+             command_hash, first_seq, last_seq) SELECT $1, t.actor, t.op, t.hash, t.first, t.last \
              FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[]) \
-             AS t(actor, op, hash, first, last)",
-        )
-        .bind(&planning)
-        .bind(&actors)
-        .bind(&ops)
-        .bind(&hashes_of_commands)
-        .bind(&firsts)
-        .bind(&lasts)
-        .execute(&mut *tx)
-        .await?;
+             AS t(actor, op, hash, first, last)";
+        let write = if seqs.is_empty() {
+            sqlx::query(INSERT_COMMANDS)
+        } else {
+            // ORDER BY seq: identity values (global_id) are handed out in the order rows are
+            // produced, so they follow seq. pg_notify is sent at commit, and only if the
+            // transaction commits: every node hosting this planning hears the new head. A short
+            // hint (far below NOTIFY's 8000-byte limit); the events themselves are read from
+            // the log.
+            const WRITE: &str = concat!(
+                "WITH c AS (",
+                "INSERT INTO commands (planning_id, actor, client_op_id, command_hash, first_seq, ",
+                "last_seq) SELECT $1, t.actor, t.op, t.hash, t.first, t.last ",
+                "FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[]) ",
+                "AS t(actor, op, hash, first, last)), ",
+                "e AS (INSERT INTO events (planning_id, seq, event_id, actor, client_op_id, kind, ",
+                "version, payload, recorded_at, hash) ",
+                "SELECT $1, t.seq, t.event_id, t.actor, t.op, t.kind, t.version, t.payload, ",
+                "t.at, t.hash FROM UNNEST($7::bigint[], $8::text[], $9::text[], $10::text[], ",
+                "$11::text[], $12::int4[], $13::text[], $14::bigint[], $15::text[]) ",
+                "AS t(seq, event_id, actor, op, kind, version, payload, at, hash) ORDER BY t.seq), ",
+                "r AS (UPDATE rooms SET head = $16, head_hash = $17 WHERE planning_id = $1) ",
+                "SELECT pg_notify($18, $19)"
+            );
+            sqlx::query(WRITE)
+        };
+        let mut write = write
+            .bind(&planning)
+            .bind(&actors)
+            .bind(&ops)
+            .bind(&hashes_of_commands)
+            .bind(&firsts)
+            .bind(&lasts);
+        if !seqs.is_empty() {
+            write = write
+                .bind(&seqs)
+                .bind(&ids)
+                .bind(&ev_actors)
+                .bind(&ev_ops)
+                .bind(&kinds)
+                .bind(&versions)
+                .bind(&payloads)
+                .bind(&ats)
+                .bind(&hashes)
+                .bind(last_seq)
+                .bind(&prev)
+                .bind(HEADS_CHANNEL)
+                .bind(format!("{planning}:{last_seq}"));
+        }
+        write.execute(&mut *tx).await?;
         for job in reqs.iter().flat_map(|r| &r.jobs) {
             sqlx::query(
                 "INSERT INTO jobs (key, planning_id, kind, payload, due_at) \
