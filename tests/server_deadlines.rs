@@ -10,7 +10,8 @@ mod common;
 use common::server::*;
 use serde_json::{json, Value};
 use sprintlog::store::{
-    AppendRequest, Appended, CommandRecord, EventStore, Job, NewEvent, StoreResult, StoredEvent,
+    AppendRequest, Appended, CommandRecord, EventStore, Job, JobKinds, NewEvent, StoreResult,
+    StoredEvent,
 };
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -233,7 +234,7 @@ fn jobs_run(t: &TestServer) -> u64 {
 
 async fn pending_job(t: &TestServer) -> Option<i64> {
     let store = t.server.as_ref().unwrap().app.registry.store().clone();
-    store.next_job_due().await.unwrap()
+    store.next_job_due(JobKinds::All).await.unwrap()
 }
 
 /// Waits until the scheduler has run `n` jobs in all and none is pending. (A job is marked
@@ -505,15 +506,24 @@ impl EventStore for CountingStore {
     async fn read_all(&self, after: i64, limit: i64) -> StoreResult<Vec<StoredEvent>> {
         self.inner.read_all(after, limit).await
     }
-    async fn claim_jobs(&self, now: i64, lease_until: i64, limit: i64) -> StoreResult<Vec<Job>> {
-        self.claims.fetch_add(1, Ordering::Relaxed);
-        self.inner.claim_jobs(now, lease_until, limit).await
+    async fn claim_jobs(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+        kinds: JobKinds<'_>,
+    ) -> StoreResult<Vec<Job>> {
+        // Deadline jobs only: each tick also claims deliveries, separately.
+        if kinds != JobKinds::Only("webhook") {
+            self.claims.fetch_add(1, Ordering::Relaxed);
+        }
+        self.inner.claim_jobs(now, lease_until, limit, kinds).await
     }
     async fn complete_job(&self, key: &str, at: i64) -> StoreResult<()> {
         self.inner.complete_job(key, at).await
     }
-    async fn next_job_due(&self) -> StoreResult<Option<i64>> {
-        self.inner.next_job_due().await
+    async fn next_job_due(&self, kinds: JobKinds<'_>) -> StoreResult<Option<i64>> {
+        self.inner.next_job_due(kinds).await
     }
     async fn plannings(&self) -> StoreResult<Vec<Uuid>> {
         self.inner.plannings().await
@@ -595,7 +605,10 @@ async fn a_job_leased_by_another_node_does_not_spin_the_scheduler(backend: Backe
         .unwrap();
     let lease_end = now + 60_000_000;
     assert_eq!(
-        other.claim_jobs(now, lease_end, 10).await.unwrap(),
+        other
+            .claim_jobs(now, lease_end, 10, JobKinds::All)
+            .await
+            .unwrap(),
         vec![job]
     );
 

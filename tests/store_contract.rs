@@ -8,8 +8,8 @@ mod common;
 
 use serde_json::json;
 use sprintlog::store::{
-    self, canonical, AppendRequest, Appended, CommandRecord, EventStore, Job, NewEvent, StoreError,
-    StoredEvent,
+    self, canonical, AppendRequest, Appended, CommandRecord, EventStore, Job, JobKinds, NewEvent,
+    StoreError, StoredEvent,
 };
 use sqlx::{ConnectOptions, Connection};
 use std::collections::HashSet;
@@ -126,6 +126,7 @@ contract!(
     claim_takes_due_free_pending_jobs_in_due_order,
     complete_job_makes_it_unclaimable,
     next_job_due_reports_the_earliest_claim,
+    claims_and_due_times_filter_by_kind,
     concurrent_claims_never_share_a_job,
     batch_appends_in_one_commit_all_or_nothing,
 );
@@ -878,18 +879,21 @@ async fn append_jobs(s: &Arc<dyn EventStore>, p: Uuid, head: i64, op: &str, jobs
 
 /// Claims everything claimable at `now` (lease until `now + 1000`) and returns the keys.
 async fn claim_keys(s: &Arc<dyn EventStore>, now: i64) -> Vec<String> {
-    let jobs = s.claim_jobs(now, now + 1000, 100).await.unwrap();
+    let jobs = s
+        .claim_jobs(now, now + 1000, 100, JobKinds::All)
+        .await
+        .unwrap();
     jobs.into_iter().map(|j| j.key).collect()
 }
 
 async fn jobs_are_written_atomically_with_their_events(db: &TestDb) {
     let s = db.open().await;
     let (p, actor) = (Uuid::new_v4(), Uuid::new_v4());
-    assert_eq!(s.next_job_due().await.unwrap(), None);
+    assert_eq!(s.next_job_due(JobKinds::All).await.unwrap(), None);
     let mut req = request(p, 0, actor, "open", events(2, "a"));
     req.jobs = vec![job(p, "close:a", 100), job(p, "close:b", 200)];
     assert_eq!(s.append(req.clone()).await.unwrap(), appended(1, 2, false));
-    assert_eq!(s.next_job_due().await.unwrap(), Some(100));
+    assert_eq!(s.next_job_due(JobKinds::All).await.unwrap(), Some(100));
 
     // A conflicting append (stale head) writes neither its events nor its jobs.
     let mut stale = request(p, 1, actor, "stale", events(1, "s"));
@@ -913,8 +917,11 @@ async fn jobs_are_written_atomically_with_their_events(db: &TestDb) {
 
     assert_eq!(s.head(p).await.unwrap(), 2);
     assert_eq!(seqs(&s.read(p, 0, 100).await.unwrap()), vec![1, 2]);
-    assert_eq!(s.next_job_due().await.unwrap(), Some(100));
-    let claimed = s.claim_jobs(1_000, 2_000, 100).await.unwrap();
+    assert_eq!(s.next_job_due(JobKinds::All).await.unwrap(), Some(100));
+    let claimed = s
+        .claim_jobs(1_000, 2_000, 100, JobKinds::All)
+        .await
+        .unwrap();
     assert_eq!(claimed, req.jobs, "exactly the committed jobs, as written");
     s.close().await;
 }
@@ -929,13 +936,16 @@ async fn an_existing_job_key_is_left_unchanged(db: &TestDb) {
     // Written by a later command: the events go in, the existing job stays as it was.
     let head = append_jobs(&s, p, head, "two", vec![again]).await;
     assert_eq!(head, 2);
-    assert_eq!(s.next_job_due().await.unwrap(), Some(500));
+    assert_eq!(s.next_job_due(JobKinds::All).await.unwrap(), Some(500));
     assert!(claim_keys(&s, 400).await.is_empty());
-    assert_eq!(s.claim_jobs(600, 700, 10).await.unwrap(), vec![first]);
+    assert_eq!(
+        s.claim_jobs(600, 700, 10, JobKinds::All).await.unwrap(),
+        vec![first]
+    );
     // A done job is not revived by writing its key again.
     s.complete_job("close:r", 650).await.unwrap();
     append_jobs(&s, p, head, "three", vec![job(p, "close:r", 100)]).await;
-    assert_eq!(s.next_job_due().await.unwrap(), None);
+    assert_eq!(s.next_job_due(JobKinds::All).await.unwrap(), None);
     assert!(claim_keys(&s, 10_000).await.is_empty());
     s.close().await;
 }
@@ -954,28 +964,47 @@ async fn claim_takes_due_free_pending_jobs_in_due_order(db: &TestDb) {
     append_jobs(&s, q, 0, "q", vec![job(q, "b", 200), job(q, "d", 400)]).await;
 
     // Nothing is due before the earliest due time.
-    assert!(s.claim_jobs(99, 5_000, 10).await.unwrap().is_empty());
+    assert!(s
+        .claim_jobs(99, 5_000, 10, JobKinds::All)
+        .await
+        .unwrap()
+        .is_empty());
     // Due exactly at `now` counts as due.
     assert_eq!(claim_keys_limit(&s, 100, 5_000, 10).await, ["a"]);
     // `limit` takes the earliest ones, ordered by due time.
     assert_eq!(claim_keys_limit(&s, 500, 5_000, 2).await, ["b", "c"]);
     assert_eq!(claim_keys_limit(&s, 500, 5_000, 10).await, ["d"]);
     // All due jobs are leased: a second claim before the leases end gets nothing.
-    assert!(s.claim_jobs(600, 6_000, 10).await.unwrap().is_empty());
-    assert!(s.claim_jobs(4_999, 6_000, 10).await.unwrap().is_empty());
+    assert!(s
+        .claim_jobs(600, 6_000, 10, JobKinds::All)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .claim_jobs(4_999, 6_000, 10, JobKinds::All)
+        .await
+        .unwrap()
+        .is_empty());
     // Once the lease has ended (its node died), they are claimable again, in due order.
     assert_eq!(
         claim_keys_limit(&s, 5_000, 8_000, 10).await,
         ["a", "b", "c", "d"]
     );
-    assert!(s.claim_jobs(7_999, 9_000, 10).await.unwrap().is_empty());
+    assert!(s
+        .claim_jobs(7_999, 9_000, 10, JobKinds::All)
+        .await
+        .unwrap()
+        .is_empty());
     // The job not yet due is claimed when it is, with the expired ones.
     assert_eq!(
         claim_keys_limit(&s, 10_000, 20_000, 10).await,
         ["a", "b", "c", "d", "future"]
     );
     // The claim returns the job as written.
-    let back = s.claim_jobs(20_000, 30_000, 1).await.unwrap();
+    let back = s
+        .claim_jobs(20_000, 30_000, 1, JobKinds::All)
+        .await
+        .unwrap();
     assert_eq!(back, vec![job(p, "a", 100)]);
     s.close().await;
 }
@@ -986,7 +1015,10 @@ async fn claim_keys_limit(
     lease: i64,
     limit: i64,
 ) -> Vec<String> {
-    let jobs = s.claim_jobs(now, lease, limit).await.unwrap();
+    let jobs = s
+        .claim_jobs(now, lease, limit, JobKinds::All)
+        .await
+        .unwrap();
     jobs.into_iter().map(|j| j.key).collect()
 }
 
@@ -1000,7 +1032,7 @@ async fn complete_job_makes_it_unclaimable(db: &TestDb) {
     // Done while leased: not claimable after the lease ends either.
     s.complete_job("x", 400).await.unwrap();
     assert!(claim_keys(&s, 10_000).await.is_empty());
-    assert_eq!(s.next_job_due().await.unwrap(), None);
+    assert_eq!(s.next_job_due(JobKinds::All).await.unwrap(), None);
     // Completing an unknown or done job is harmless.
     s.complete_job("nope", 1).await.unwrap();
     s.complete_job("x", 500).await.unwrap();
@@ -1014,7 +1046,7 @@ async fn complete_job_makes_it_unclaimable(db: &TestDb) {
 async fn next_job_due_reports_the_earliest_claim(db: &TestDb) {
     let s = db.open().await;
     let p = Uuid::new_v4();
-    assert_eq!(s.next_job_due().await.unwrap(), None);
+    assert_eq!(s.next_job_due(JobKinds::All).await.unwrap(), None);
     append_jobs(
         &s,
         p,
@@ -1023,15 +1055,49 @@ async fn next_job_due_reports_the_earliest_claim(db: &TestDb) {
         vec![job(p, "late", 300), job(p, "early", 100)],
     )
     .await;
-    assert_eq!(s.next_job_due().await.unwrap(), Some(100));
+    assert_eq!(s.next_job_due(JobKinds::All).await.unwrap(), Some(100));
     // Leased (by anyone) until 1_000: it can next be claimed when the lease ends, so a
     // scheduler does not spin on a job another node holds.
     assert_eq!(claim_keys_limit(&s, 150, 1_000, 10).await, ["early"]);
-    assert_eq!(s.next_job_due().await.unwrap(), Some(300));
+    assert_eq!(s.next_job_due(JobKinds::All).await.unwrap(), Some(300));
     s.complete_job("late", 310).await.unwrap();
-    assert_eq!(s.next_job_due().await.unwrap(), Some(1_000));
+    assert_eq!(s.next_job_due(JobKinds::All).await.unwrap(), Some(1_000));
     s.complete_job("early", 320).await.unwrap();
-    assert_eq!(s.next_job_due().await.unwrap(), None);
+    assert_eq!(s.next_job_due(JobKinds::All).await.unwrap(), None);
+    s.close().await;
+}
+
+/// The scheduler claims deadline jobs and webhook deliveries separately (a backlog of one
+/// kind must not hold up the other).
+async fn claims_and_due_times_filter_by_kind(db: &TestDb) {
+    let s = db.open().await;
+    let p = Uuid::new_v4();
+    let hook = |key: &str, due: i64| Job {
+        kind: "webhook".into(),
+        ..job(p, key, due)
+    };
+    append_jobs(
+        &s,
+        p,
+        0,
+        "p",
+        vec![hook("h1", 100), job(p, "close", 200), hook("h2", 300)],
+    )
+    .await;
+    let (only, except) = (JobKinds::Only("webhook"), JobKinds::Except("webhook"));
+    assert_eq!(s.next_job_due(only).await.unwrap(), Some(100));
+    assert_eq!(s.next_job_due(except).await.unwrap(), Some(200));
+    let keys = |jobs: Vec<Job>| jobs.into_iter().map(|j| j.key).collect::<Vec<_>>();
+    // The close is claimed although two deliveries fell due before it.
+    let closes = s.claim_jobs(1_000, 5_000, 10, except).await.unwrap();
+    assert_eq!(keys(closes), ["close"]);
+    let hooks = s.claim_jobs(1_000, 5_000, 1, only).await.unwrap();
+    assert_eq!(keys(hooks), ["h1"]);
+    assert_eq!(s.next_job_due(except).await.unwrap(), Some(5_000));
+    assert_eq!(s.next_job_due(only).await.unwrap(), Some(300));
+    assert_eq!(s.next_job_due(JobKinds::All).await.unwrap(), Some(300));
+    let rest = s.claim_jobs(1_000, 5_000, 10, JobKinds::All).await.unwrap();
+    assert_eq!(keys(rest), ["h2"]);
     s.close().await;
 }
 
@@ -1052,7 +1118,10 @@ async fn concurrent_claims_never_share_a_job(db: &TestDb) {
             let deadline = Instant::now() + Duration::from_secs(20);
             loop {
                 assert!(Instant::now() < deadline, "claiming took too long");
-                let jobs = s.claim_jobs(1_000, 1_000_000, 3).await.unwrap();
+                let jobs = s
+                    .claim_jobs(1_000, 1_000_000, 3, JobKinds::All)
+                    .await
+                    .unwrap();
                 if jobs.is_empty() {
                     return got;
                 }

@@ -13,7 +13,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use sprintlog::config::{Limits, WebhookConfig};
-use sprintlog::store::{AppendRequest, EventStore, Job};
+use sprintlog::store::{AppendRequest, EventStore, Job, JobKinds};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -572,6 +572,63 @@ async fn a_hung_receiver_delays_no_ack() {
 }
 
 #[tokio::test]
+async fn a_backlog_of_hung_deliveries_does_not_hold_up_a_deadline() {
+    // More deliveries than slots, every one hanging: the round's close, due after them all,
+    // must not wait for a slot (it used to wait for a hung delivery's timeout, 20 s here).
+    let slots = sprintlog::server::scheduler::DELIVERY_SLOTS;
+    let rx = Receiver::start(&vec![Answer::Hang; slots + 16]).await;
+    let t = TestServer::start_with(sqlite(), limits_allowing(&rx, 100, 20_000)).await;
+    let c = t.create("Sprint 1").await;
+    let p = &c.planning;
+    t.join(p, &c.member_invite, "Ann").await;
+    t.ok(p, &c.token, json!({"type": "ChangePhase", "to": "async"}))
+        .await;
+    t.ok(
+        p,
+        &c.token,
+        json!({"type": "ProposeItem", "draft": {"title": "Login"}}),
+    )
+    .await;
+    // Ten webhooks (the most a planning has) and two sessions: twenty deliveries.
+    for _ in 0..10 {
+        register(&t, &c, &rx.url(), json!(["SyncStarted"])).await;
+    }
+    for _ in 0..2 {
+        t.ok(p, &c.token, json!({"type": "StartSync"})).await;
+        t.ok(p, &c.token, json!({"type": "EndSync"})).await;
+    }
+    assert!(20 > slots);
+    rx.wait_for(slots, Duration::from_secs(10)).await;
+    let st = t.state(p, &c.token).await;
+    let item = st["state"]["rank"][0].clone();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64;
+    let deadline = now + 1_000_000;
+    t.ok(
+        p,
+        &c.token,
+        json!({"type": "OpenRound", "items": [item], "deadline": deadline}),
+    )
+    .await;
+    let started = Instant::now();
+    loop {
+        let st = t.state(p, &c.token).await;
+        let round = st["state"]["round_order"][0].as_str().unwrap().to_string();
+        if !st["state"]["rounds"][&round]["closed"].is_null() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "the close waited behind the hung deliveries"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(rx.got().len(), slots, "one delivery per slot at a time");
+}
+
+#[tokio::test]
 async fn a_pending_retry_survives_a_restart_and_is_delivered_once() {
     pending_retry_survives_a_restart(sqlite()).await;
 }
@@ -647,13 +704,16 @@ async fn store_jobs_retry_fail_and_secrets(store: Arc<dyn EventStore>) {
         .await
         .unwrap();
 
-    let mut claimed = store.claim_jobs(now, now + 30_000_000, 10).await.unwrap();
+    let mut claimed = store
+        .claim_jobs(now, now + 30_000_000, 10, JobKinds::All)
+        .await
+        .unwrap();
     claimed.sort_by(|x, y| x.key.cmp(&y.key));
     let keys: Vec<&str> = claimed.iter().map(|j| j.key.as_str()).collect();
     assert_eq!(keys, ["a", "b"], "a job due later is not claimed early");
     assert!(claimed.iter().all(|j| j.attempts == 0));
     assert!(store
-        .claim_jobs(now + 1, now + 30_000_000, 10)
+        .claim_jobs(now + 1, now + 30_000_000, 10, JobKinds::All)
         .await
         .unwrap()
         .is_empty());
@@ -661,12 +721,12 @@ async fn store_jobs_retry_fail_and_secrets(store: Arc<dyn EventStore>) {
     // a: fails once, put back for later with its lease released.
     store.retry_job("a", now + 5_000_000, 1).await.unwrap();
     assert!(store
-        .claim_jobs(now + 1_000_000, now + 31_000_000, 10)
+        .claim_jobs(now + 1_000_000, now + 31_000_000, 10, JobKinds::All)
         .await
         .unwrap()
         .is_empty());
     let again = store
-        .claim_jobs(now + 5_000_000, now + 35_000_000, 10)
+        .claim_jobs(now + 5_000_000, now + 35_000_000, 10, JobKinds::All)
         .await
         .unwrap();
     assert_eq!(again.len(), 1);
@@ -688,7 +748,10 @@ async fn store_jobs_retry_fail_and_secrets(store: Arc<dyn EventStore>) {
     store.complete_job("b", now + 2).await.unwrap();
     let b = store.job_status("b").await.unwrap().unwrap();
     assert_eq!((b.done_at, b.failed), (Some(now + 2), false));
-    assert_eq!(store.next_job_due().await.unwrap(), Some(now + 60_000_000));
+    assert_eq!(
+        store.next_job_due(JobKinds::All).await.unwrap(),
+        Some(now + 60_000_000)
+    );
     assert_eq!(store.job_status("nope").await.unwrap(), None);
 
     // Secrets: the first one stored wins (a retried registration gets the same one).

@@ -22,7 +22,7 @@ use super::AppState;
 use crate::domain::event::{Event, Phase};
 use crate::domain::ids::{ParticipantId, PlanningId, RoundId};
 use crate::domain::{Command, DomainError, State};
-use crate::store::Job;
+use crate::store::{Job, JobKinds};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -173,29 +173,52 @@ pub fn spawn(app: AppState) {
 }
 
 /// Runs the due jobs; returns how long to sleep.
+///
+/// Deadline jobs (closes, phase changes, reminders) and webhook deliveries are claimed
+/// separately: every due deadline job runs now, and only as many deliveries are claimed as
+/// there are free delivery slots. Claiming deliveries in one due-time order with the rest made
+/// the loop wait for a slot in front of a round's close: a backlog of hung receivers delayed
+/// deadlines by their timeout.
 async fn tick(
     app: &AppState,
     slots: &Arc<Semaphore>,
 ) -> Result<Duration, crate::store::StoreError> {
     let store = app.registry.store().clone();
+    let deadlines = JobKinds::Except(super::webhook::JOB_KIND);
+    let deliveries = JobKinds::Only(super::webhook::JOB_KIND);
     loop {
         let now = now_micros();
-        let jobs = store.claim_jobs(now, now + LEASE_MICROS, 16).await?;
+        let jobs = store
+            .claim_jobs(now, now + LEASE_MICROS, 16, deadlines)
+            .await?;
         if jobs.is_empty() {
             break;
         }
         for job in jobs {
-            if job.kind == super::webhook::JOB_KIND {
-                spawn_delivery(app, slots, job).await;
-                continue;
-            }
             if run(app, &job).await {
                 store.complete_job(&job.key, now_micros()).await?;
             }
             app.metrics.jobs_run.fetch_add(1, Ordering::Relaxed);
         }
     }
-    let next = store.next_job_due().await?;
+    // Claiming more deliveries than free slots would only hold their leases while they wait.
+    let free = slots.available_permits();
+    if free > 0 {
+        let now = now_micros();
+        let jobs = store
+            .claim_jobs(now, now + LEASE_MICROS, free as i64, deliveries)
+            .await?;
+        for job in jobs {
+            spawn_delivery(app, slots, job);
+        }
+    }
+    let mut next = store.next_job_due(deadlines).await?;
+    // With every slot busy, a finished delivery wakes the loop (`jobs_changed`) instead.
+    if slots.available_permits() > 0 {
+        if let Some(due) = store.next_job_due(deliveries).await? {
+            next = Some(next.map_or(due, |n| n.min(due)));
+        }
+    }
     let now = now_micros();
     Ok(match next {
         Some(due) if due > now => MAX_SLEEP.min(Duration::from_micros((due - now) as u64)),
@@ -204,22 +227,27 @@ async fn tick(
     })
 }
 
-/// Runs a webhook delivery in its own task once a slot is free. The task records the outcome
-/// itself (complete, retry later, or give up). On shutdown it is abandoned mid-flight: its
-/// lease expires and the job is claimed again (same delivery id, so receivers can dedupe).
-async fn spawn_delivery(app: &AppState, slots: &Arc<Semaphore>, job: Job) {
-    let Ok(permit) = slots.clone().acquire_owned().await else {
-        return; // the semaphore is never closed
-    };
+/// Runs a webhook delivery in its own task, in one of the free slots `tick` counted. The task
+/// records the outcome itself (complete, retry later, or give up) and wakes the scheduler,
+/// whose next tick can claim another delivery for the slot. On shutdown it is abandoned
+/// mid-flight: its lease expires and the job is claimed again (same delivery id, so receivers
+/// can dedupe).
+fn spawn_delivery(app: &AppState, slots: &Arc<Semaphore>, job: Job) {
     let app = app.clone();
+    let slots = slots.clone();
     let mut shutdown = app.shutdown.subscribe();
     tokio::spawn(async move {
+        // Immediate: only `tick` takes slots, and it claimed no more jobs than were free.
+        let Ok(permit) = slots.acquire_owned().await else {
+            return; // the semaphore is never closed
+        };
         tokio::select! {
             _ = super::webhook::deliver(&app, &job) => {}
             _ = shutdown.recv() => {}
         }
         app.metrics.jobs_run.fetch_add(1, Ordering::Relaxed);
         drop(permit);
+        app.jobs_changed.notify_one();
     });
 }
 

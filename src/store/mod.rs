@@ -67,6 +67,31 @@ pub struct AppendRequest {
     pub jobs: Vec<Job>,
 }
 
+/// Which jobs a claim or [`EventStore::next_job_due`] considers, by kind: the scheduler
+/// claims deadline jobs and webhook deliveries separately, so a backlog of slow receivers
+/// never holds up a round's close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKinds<'a> {
+    /// Every kind.
+    All,
+    /// This kind only.
+    Only(&'a str),
+    /// Every kind but this one.
+    Except(&'a str),
+}
+
+impl JobKinds<'_> {
+    /// The filter as two bind values: a mode (0 all, 1 only, 2 except) and the kind, for
+    /// `(?m = 0 OR (?m = 1 AND kind = ?k) OR (?m = 2 AND kind <> ?k))`.
+    pub fn binds(self) -> (i32, String) {
+        match self {
+            JobKinds::All => (0, String::new()),
+            JobKinds::Only(k) => (1, k.to_string()),
+            JobKinds::Except(k) => (2, k.to_string()),
+        }
+    }
+}
+
 /// A durable scheduler job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
@@ -374,11 +399,17 @@ pub trait EventStore: Send + Sync + 'static {
     /// tools. Live readers follow one planning by `seq`, which has no such hole.
     async fn read_all(&self, after: i64, limit: i64) -> StoreResult<Vec<StoredEvent>>;
 
-    /// Claims up to `limit` jobs due at `now` (`due_at <= now`) that are not done and that
-    /// nobody holds, leasing them until `lease_until`; earliest due first. A lease ends at
-    /// `lease_until` (claimable again when `now >= lease_until`: its node died). Two instances
-    /// claiming at once never get the same job.
-    async fn claim_jobs(&self, now: i64, lease_until: i64, limit: i64) -> StoreResult<Vec<Job>>;
+    /// Claims up to `limit` jobs of `kinds` due at `now` (`due_at <= now`) that are not done
+    /// and that nobody holds, leasing them until `lease_until`; earliest due first. A lease
+    /// ends at `lease_until` (claimable again when `now >= lease_until`: its node died). Two
+    /// instances claiming at once never get the same job.
+    async fn claim_jobs(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+        kinds: JobKinds<'_>,
+    ) -> StoreResult<Vec<Job>>;
 
     /// Marks a job done.
     async fn complete_job(&self, key: &str, at: i64) -> StoreResult<()>;
@@ -409,8 +440,8 @@ pub trait EventStore: Send + Sync + 'static {
     /// Forgets a webhook's secret (the webhook was removed).
     async fn delete_webhook_secret(&self, webhook_id: Uuid) -> StoreResult<()>;
 
-    /// When the next pending job can be claimed (its due time, or its lease's end).
-    async fn next_job_due(&self) -> StoreResult<Option<i64>>;
+    /// When the next pending job of `kinds` can be claimed (its due time, or its lease's end).
+    async fn next_job_due(&self, kinds: JobKinds<'_>) -> StoreResult<Option<i64>>;
 
     /// Stores a snapshot of a planning's projection at `seq` (a cache; an existing one is kept).
     async fn save_snapshot(

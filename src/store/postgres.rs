@@ -362,19 +362,29 @@ impl EventStore for PgStore {
         }))
     }
 
-    async fn claim_jobs(&self, now: i64, lease_until: i64, limit: i64) -> StoreResult<Vec<Job>> {
+    async fn claim_jobs(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+        kinds: JobKinds<'_>,
+    ) -> StoreResult<Vec<Job>> {
+        let (mode, kind) = kinds.binds();
         // A lease ends at `lease_until` (`<=`): the time `next_job_due` reports, so a
         // scheduler waking then finds the job claimable instead of polling until it is.
         let rows = sqlx::query(&format!(
             "UPDATE jobs SET lease_until = $2 WHERE key IN (\
                SELECT key FROM jobs WHERE done_at IS NULL AND due_at <= $1 \
                AND (lease_until IS NULL OR lease_until <= $1) \
+               AND ($4 = 0 OR ($4 = 1 AND kind = $5) OR ($4 = 2 AND kind <> $5)) \
                ORDER BY due_at, key LIMIT $3 FOR UPDATE SKIP LOCKED) \
              RETURNING {JOB_COLUMNS}"
         ))
         .bind(now)
         .bind(lease_until)
         .bind(shared::clamp_limit(limit))
+        .bind(mode)
+        .bind(kind)
         .fetch_all(&self.pool)
         .await?;
         let mut jobs: Vec<Job> = rows
@@ -482,11 +492,15 @@ impl EventStore for PgStore {
         Ok(())
     }
 
-    async fn next_job_due(&self) -> StoreResult<Option<i64>> {
+    async fn next_job_due(&self, kinds: JobKinds<'_>) -> StoreResult<Option<i64>> {
+        let (mode, kind) = kinds.binds();
         let next: Option<i64> = sqlx::query_scalar(
             "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > due_at \
-             THEN lease_until ELSE due_at END) FROM jobs WHERE done_at IS NULL",
+             THEN lease_until ELSE due_at END) FROM jobs WHERE done_at IS NULL \
+             AND ($1 = 0 OR ($1 = 1 AND kind = $2) OR ($1 = 2 AND kind <> $2))",
         )
+        .bind(mode)
+        .bind(kind)
         .fetch_one(&self.pool)
         .await?;
         Ok(next)

@@ -442,7 +442,14 @@ impl EventStore for SqliteStore {
         }))
     }
 
-    async fn claim_jobs(&self, now: i64, lease_until: i64, limit: i64) -> StoreResult<Vec<Job>> {
+    async fn claim_jobs(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+        kinds: JobKinds<'_>,
+    ) -> StoreResult<Vec<Job>> {
+        let (mode, kind) = kinds.binds();
         // One statement, so it runs under the write lock: two instances (processes) on the
         // same file take turns and never claim the same job. Numbered parameters, bound in
         // order: positional `?` made it easy to bind `now` as the new lease and the lease as
@@ -452,12 +459,15 @@ impl EventStore for SqliteStore {
             "UPDATE jobs SET lease_until = ?2 WHERE key IN (\
                SELECT key FROM jobs WHERE done_at IS NULL AND due_at <= ?1 \
                AND (lease_until IS NULL OR lease_until <= ?1) \
+               AND (?4 = 0 OR (?4 = 1 AND kind = ?5) OR (?4 = 2 AND kind <> ?5)) \
                ORDER BY due_at, key LIMIT ?3) \
              RETURNING {JOB_COLUMNS}"
         ))
         .bind(now)
         .bind(lease_until)
         .bind(shared::clamp_limit(limit))
+        .bind(mode)
+        .bind(kind)
         .fetch_all(&self.write)
         .await?;
         let mut jobs: Vec<Job> = rows
@@ -568,11 +578,15 @@ impl EventStore for SqliteStore {
         Ok(())
     }
 
-    async fn next_job_due(&self) -> StoreResult<Option<i64>> {
+    async fn next_job_due(&self, kinds: JobKinds<'_>) -> StoreResult<Option<i64>> {
+        let (mode, kind) = kinds.binds();
         let next: Option<i64> = sqlx::query_scalar(
             "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > due_at \
-             THEN lease_until ELSE due_at END) FROM jobs WHERE done_at IS NULL",
+             THEN lease_until ELSE due_at END) FROM jobs WHERE done_at IS NULL \
+             AND (?1 = 0 OR (?1 = 1 AND kind = ?2) OR (?1 = 2 AND kind <> ?2))",
         )
+        .bind(mode)
+        .bind(kind)
         .fetch_one(&self.read)
         .await?;
         Ok(next)
