@@ -5,13 +5,15 @@
 //!
 //! Scenarios (issue 7): `fanout`, `baseline`, `compare`, `rooms`, `connections`, `replay`.
 //! Modules: [`baseline`] (the minimal broadcast server), [`rooms`], [`connections`],
-//! [`proc_stat`] (server CPU and RSS from `/proc`), [`progress`] (bars on stderr).
+//! [`proc_stat`] (server CPU and RSS from `/proc`), [`progress`] (bars on stderr), [`stamped`]
+//! (client sockets that keep the kernel's receive time of what they read).
 
 mod baseline;
 mod connections;
 mod proc_stat;
 mod progress;
 mod rooms;
+mod stamped;
 
 use clap::{Args, Parser, Subcommand};
 use futures_util::{SinkExt, StreamExt};
@@ -20,7 +22,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, Semaphore};
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{self, Message};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 type Result<T> = std::result::Result<T, Error>;
@@ -78,9 +80,10 @@ struct FanArgs {
     /// Pin the baseline server's thread to this CPU (with `taskset`), as the real server is.
     #[arg(long)]
     baseline_cpu: Option<usize>,
-    /// Set TCP_NODELAY on the baseline server's sockets (off by default, as in axum::serve).
+    /// Leave Nagle on for the baseline server's sockets (by default they set TCP_NODELAY, as
+    /// sprintlog's do).
     #[arg(long)]
-    baseline_nodelay: bool,
+    baseline_nagle: bool,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -120,7 +123,10 @@ struct ReplayArgs {
     json: bool,
 }
 
-#[tokio::main]
+// One thread: the tool is pinned to one core (`taskset -c 1`), where a multi-thread runtime
+// only adds cross-thread wake-ups between the main task (the voter) and its one worker (the
+// readers). Here the voter is polled at least every 61 tasks while readers are queued.
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let cli = Cli::parse();
     let out = match cli.cmd {
@@ -329,16 +335,27 @@ async fn join_members(
 // Fan-out measurement (shared by sprintlog and the baseline)
 // ---------------------------------------------------------------------------------------------
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws = tokio_tungstenite::WebSocketStream<stamped::Stamped>;
 
 async fn connect(url: &str) -> Result<Ws> {
     // A late joiner of a big planning gets the whole projection as one `snapshot` frame, which
-    // can exceed tungstenite's 16 MiB default (browsers have no such cap).
+    // can exceed tungstenite's 16 MiB default (browsers have no such cap). Reads of 4 KiB, not
+    // the default 128 KiB: tungstenite zeroes its whole read buffer before every read, which
+    // with 1,000 sockets on one core made the tool, not the server, the slow side.
     let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
         .max_message_size(Some(1 << 30))
-        .max_frame_size(Some(1 << 30));
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true).await?;
+        .max_frame_size(Some(1 << 30))
+        .read_buffer_size(4096);
+    let host = url
+        .strip_prefix("ws://")
+        .and_then(|r| r.split('/').next())
+        .ok_or_else(|| format!("not a ws:// URL: {url}"))?;
+    let tcp = tokio::net::TcpStream::connect(host).await?;
+    // The voter's commands must not wait for the server's delayed ACK (Nagle).
+    tcp.set_nodelay(true)?;
+    let (ws, _) =
+        tokio_tungstenite::client_async_with_config(url, stamped::Stamped::new(tcp)?, Some(config))
+            .await?;
     Ok(ws)
 }
 
@@ -352,52 +369,83 @@ fn seq_of(text: &str) -> Option<u64> {
     digits[..end].parse().ok()
 }
 
-/// What every receiving client records: per event (seq − base − 1), the latest arrival and how
-/// many clients got it.
+/// What every receiving client records, per event (seq − base − 1): the latest arrival over
+/// all clients by the kernel's receive stamp (when the server's write delivered it: the
+/// server's latency) and by the time the tool read it (adds the tool's own scheduling of N
+/// sockets on one core), and how many clients got it. Times are realtime ns ([`stamped`]).
 struct Arrivals {
-    t0: Instant,
     base: u64,
     last_ns: Vec<AtomicU64>,
+    read_ns: Vec<AtomicU64>,
     count: Vec<AtomicU32>,
     total: AtomicU64,
+    /// Deliveries whose read carried no kernel stamp (their read time stands in).
+    unstamped: AtomicU64,
+    /// Event frames that came in the same read as the event before them on their socket (the
+    /// earlier one then carries the later one's stamp: the tool fell behind that socket).
+    shared_reads: AtomicU64,
     /// Frames other than events (presence, acks…) received by all clients.
     other: AtomicU64,
+    /// Clients that must receive each event.
+    clients: u32,
+    /// Woken whenever an event has reached every client (frees a window slot).
+    complete: tokio::sync::Notify,
 }
 
 impl Arrivals {
-    fn new(base: u64, n: usize) -> Self {
+    fn new(base: u64, n: usize, clients: usize) -> Self {
         Arrivals {
-            t0: Instant::now(),
+            clients: clients as u32,
+            complete: tokio::sync::Notify::new(),
             base,
             last_ns: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            read_ns: (0..n).map(|_| AtomicU64::new(0)).collect(),
             count: (0..n).map(|_| AtomicU32::new(0)).collect(),
             total: AtomicU64::new(0),
+            unstamped: AtomicU64::new(0),
+            shared_reads: AtomicU64::new(0),
             other: AtomicU64::new(0),
         }
     }
 
-    fn ns(&self) -> u64 {
-        self.t0.elapsed().as_nanos() as u64
-    }
-
-    fn record(&self, seq: u64) {
+    /// `stamp`: the kernel receive time of the read that completed the frame (0 if none).
+    fn record(&self, seq: u64, stamp: u64) {
         if seq <= self.base {
             return;
         }
         let i = (seq - self.base - 1) as usize;
         if i < self.last_ns.len() {
-            let now = self.ns();
-            self.last_ns[i].fetch_max(now, Ordering::Relaxed);
-            self.count[i].fetch_add(1, Ordering::Relaxed);
+            let read = stamped::realtime_ns();
+            let stamp = if stamp == 0 {
+                self.unstamped.fetch_add(1, Ordering::Relaxed);
+                read
+            } else {
+                stamp
+            };
+            self.last_ns[i].fetch_max(stamp, Ordering::Relaxed);
+            self.read_ns[i].fetch_max(read, Ordering::Relaxed);
             self.total.fetch_add(1, Ordering::Relaxed);
+            if self.count[i].fetch_add(1, Ordering::Relaxed) + 1 == self.clients {
+                self.complete.notify_one();
+            }
         }
+    }
+
+    /// Whether every client has received the event `seq`.
+    fn delivered_to_all(&self, seq: u64) -> bool {
+        let i = seq.saturating_sub(self.base + 1) as usize;
+        seq > self.base
+            && self
+                .count
+                .get(i)
+                .is_some_and(|c| c.load(Ordering::Relaxed) >= self.clients)
     }
 }
 
 /// What the sending client learns of its own op: acknowledged (with the seq) or refused.
 enum OpResult {
     Acked { op: usize, seq: u64 },
-    Refused,
+    Refused { op: usize },
 }
 
 #[derive(Clone, Copy)]
@@ -408,13 +456,15 @@ enum Mode {
     Baseline,
 }
 
-/// Reads one client's socket until `stop`: records event arrivals, and for the sender forwards
-/// acks/errors.
+/// Reads one client's socket until `stop`: records event arrivals (with `stamps`, the socket's
+/// kernel receive time of the newest data read), and for the sender forwards acks/errors.
 async fn reader(
-    mut stream: futures_util::stream::SplitStream<Ws>,
+    mut stream: impl futures_util::Stream<Item = tungstenite::Result<Message>> + Unpin,
+    stamps: Arc<stamped::Stamps>,
     arrivals: Arc<Arrivals>,
     acks: Option<(Mode, mpsc::UnboundedSender<OpResult>)>,
 ) {
+    let mut last_reads = u64::MAX;
     while let Some(Ok(msg)) = stream.next().await {
         let Message::Text(text) = msg else {
             if let Message::Close(_) = msg {
@@ -428,7 +478,14 @@ async fn reader(
             arrivals.other.fetch_add(1, Ordering::Relaxed);
         }
         if let Some(seq) = seq {
-            arrivals.record(seq);
+            // tungstenite reads only when its buffer holds no whole frame, so the newest stamp
+            // is the one of the read that completed this frame.
+            let reads = stamps.reads.load(Ordering::Relaxed);
+            if reads == last_reads {
+                arrivals.shared_reads.fetch_add(1, Ordering::Relaxed);
+            }
+            last_reads = reads;
+            arrivals.record(seq, stamps.newest.load(Ordering::Relaxed));
             if let Some((Mode::Baseline, tx)) = &acks {
                 let _ = tx.send(OpResult::Acked {
                     op: seq.saturating_sub(1) as usize,
@@ -446,9 +503,9 @@ async fn reader(
                     (Some("ack"), Some(op), Some(seq)) => {
                         let _ = tx.send(OpResult::Acked { op, seq });
                     }
-                    (Some("error"), Some(_), _) => {
+                    (Some("error"), Some(op), _) => {
                         eprintln!("refused: {text}");
-                        let _ = tx.send(OpResult::Refused);
+                        let _ = tx.send(OpResult::Refused { op });
                     }
                     _ => {}
                 }
@@ -479,12 +536,22 @@ struct FanReport {
     refused: usize,
     delivered: u64,
     elapsed: Duration,
-    /// Latencies send → last client, in microseconds, sorted.
+    /// Latencies send → last client (kernel receive stamps), in microseconds, sorted.
     lat_us: Vec<u64>,
+    /// The same, to when the tool read the frame (the tool's own scheduling included).
+    read_us: Vec<u64>,
+    /// Deliveries without a kernel stamp (timed when read instead).
+    unstamped: u64,
+    /// Deliveries read together with the next event on their socket (stamp possibly late).
+    shared_reads: u64,
+    /// This tool's CPU over the stream (without the baseline server's thread).
+    tool_cpu: Option<proc_stat::Cpu>,
     cpu: Option<proc_stat::Cpu>,
     /// Non-event frames received after connecting, before the stream (presence), and the wait.
     settle_frames: u64,
     settle_s: f64,
+    /// Non-event frames (acks, presence…) received by all clients during the stream.
+    other_frames: u64,
 }
 
 fn pct(sorted: &[u64], p: f64) -> f64 {
@@ -526,8 +593,20 @@ impl FanReport {
                 "p99": pct(&self.lat_us, 99.0),
                 "max": pct(&self.lat_us, 100.0),
             },
+            "read_latency_ms": {
+                "p50": pct(&self.read_us, 50.0),
+                "p99": pct(&self.read_us, 99.0),
+                "max": pct(&self.read_us, 100.0),
+            },
+            "unstamped_deliveries": self.unstamped,
+            "shared_read_deliveries": self.shared_reads,
+            "tool_cpu_us_per_delivery": self.tool_cpu.map(|c| {
+                let d = self.delivered.max(1) as f64;
+                json!({"user": c.user_us as f64 / d, "system": c.sys_us as f64 / d})
+            }),
             "server_cpu_us_per_delivery": cpu.map(|(u, s)| json!({"user": u, "system": s})),
             "settle": {"frames": self.settle_frames, "s": self.settle_s},
+            "other_frames": self.other_frames,
         })
     }
 
@@ -541,7 +620,10 @@ impl FanReport {
         format!(
             "{} fan-out: {} members, {} commands (window {}{}), {} acked, {} refused\n  \
              {} deliveries in {:.2} s = {:.0} deliveries/s\n  \
-             send → last client: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms{}\n  \
+             send → last client (kernel receive stamps): p50 {:.2} ms, p95 {:.2} ms, \
+             p99 {:.2} ms, max {:.2} ms\n  \
+             send → last client read by this tool: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms\
+             {}{}{}{}\n  \
              before the stream: {} non-event frames received while connecting, settled in {:.1} s",
             self.target,
             self.members,
@@ -561,6 +643,32 @@ impl FanReport {
             pct(&self.lat_us, 95.0),
             pct(&self.lat_us, 99.0),
             pct(&self.lat_us, 100.0),
+            pct(&self.read_us, 50.0),
+            pct(&self.read_us, 99.0),
+            pct(&self.read_us, 100.0),
+            if self.unstamped > 0 {
+                format!(" ({} deliveries without a kernel stamp)", self.unstamped)
+            } else {
+                String::new()
+            },
+            if self.shared_reads > 0 {
+                format!(
+                    " ({} deliveries shared a read with the next: stamps late there)",
+                    self.shared_reads
+                )
+            } else {
+                String::new()
+            },
+            self.tool_cpu
+                .map(|c| {
+                    let d = self.delivered.max(1) as f64;
+                    format!(
+                        "\n  this tool's CPU per delivery: {:.2} µs user, {:.2} µs system",
+                        c.user_us as f64 / d,
+                        c.sys_us as f64 / d
+                    )
+                })
+                .unwrap_or_default(),
             cpu,
             self.settle_frames,
             self.settle_s
@@ -588,20 +696,21 @@ async fn run_fanout(room: Room, f: &FanArgs) -> Result<FanReport> {
         cpu_of,
     } = room;
     let n = sockets.len();
-    let arrivals = Arc::new(Arrivals::new(base, f.votes));
+    let arrivals = Arc::new(Arrivals::new(base, f.votes, n));
     let (ack_tx, mut ack_rx) = mpsc::unbounded_channel();
     let mut sender = None;
     let mut readers = Vec::with_capacity(n);
     for (i, ws) in sockets.into_iter().enumerate() {
-        let (sink, stream) = ws.split();
-        let acks = if i == 0 {
+        let stamps = ws.get_ref().stamps();
+        // Only the sender's socket is split (the halves share a lock); the others only read.
+        readers.push(if i == 0 {
+            let (sink, stream) = ws.split();
             sender = Some(sink);
-            Some((mode, ack_tx.clone()))
+            let acks = Some((mode, ack_tx.clone()));
+            tokio::spawn(reader(stream, stamps, arrivals.clone(), acks))
         } else {
-            drop(sink);
-            None
-        };
-        readers.push(tokio::spawn(reader(stream, arrivals.clone(), acks)));
+            tokio::spawn(reader(ws, stamps, arrivals.clone(), None))
+        });
     }
     drop(ack_tx);
     let mut sink = sender.ok_or("no members")?;
@@ -623,52 +732,77 @@ async fn run_fanout(room: Room, f: &FanArgs) -> Result<FanReport> {
     arrivals.other.store(0, Ordering::Relaxed);
 
     let cpu_before = cpu_of.as_ref().and_then(proc_stat::Source::read);
+    let tool_before = proc_stat::Source::Own.read();
     let send_ns: Vec<AtomicU64> = (0..f.votes).map(|_| AtomicU64::new(0)).collect();
     let mut seq_of_op: Vec<Option<u64>> = vec![None; f.votes];
-    let (mut acked, mut refused, mut in_flight) = (0usize, 0usize, 0usize);
-    let start_ns = arrivals.ns();
+    let (mut acked, mut refused) = (0usize, 0usize);
+    // Ops in the window: sent, and not yet both acknowledged and delivered to every client (or
+    // refused). Releasing a slot only at full delivery makes window 1 one vote into an *idle*
+    // room: releasing it at the ack sent the next vote while the server was still writing the
+    // previous one to the other 999 sockets, so each vote queued behind its predecessor.
+    let mut pending: Vec<(usize, Instant)> = Vec::with_capacity(f.window);
+    let mut done = 0usize;
+    let start_ns = stamped::realtime_ns();
     let started = Instant::now();
     let mut next = 0usize;
     let window = f.window.max(1);
-    while acked + refused < f.votes {
+    let mut progress = Instant::now();
+    while done < f.votes {
         // Send while the window and the rate allow.
-        while next < f.votes && in_flight < window {
+        while next < f.votes && pending.len() < window {
             if f.rate > 0.0 {
                 let due = started + Duration::from_secs_f64(next as f64 / f.rate);
                 if Instant::now() < due {
                     break;
                 }
             }
-            send_ns[next].store(arrivals.ns(), Ordering::Relaxed);
+            send_ns[next].store(stamped::realtime_ns(), Ordering::Relaxed);
             sink.send(Message::text(frame(next))).await?;
+            pending.push((next, Instant::now()));
             next += 1;
-            in_flight += 1;
         }
-        let wait = if f.rate > 0.0 && next < f.votes && in_flight < window {
+        let wait = if f.rate > 0.0 && next < f.votes && pending.len() < window {
             let due = started + Duration::from_secs_f64(next as f64 / f.rate);
             due.saturating_duration_since(Instant::now())
         } else {
-            Duration::from_secs(30)
+            Duration::from_millis(100)
         };
-        match tokio::time::timeout(wait, ack_rx.recv()).await {
-            Ok(Some(OpResult::Acked { op, seq })) => {
-                if op < f.votes && seq_of_op[op].is_none() {
-                    seq_of_op[op] = Some(seq);
-                    acked += 1;
-                    in_flight -= 1;
+        tokio::select! {
+            r = ack_rx.recv() => match r {
+                Some(OpResult::Acked { op, seq }) => {
+                    if op < f.votes && seq_of_op[op].is_none() {
+                        seq_of_op[op] = Some(seq);
+                        acked += 1;
+                    }
                 }
-            }
-            Ok(Some(OpResult::Refused)) => {
-                refused += 1;
-                in_flight -= 1;
-            }
-            Ok(None) => return Err("the sender's socket closed".into()),
-            Err(_) if wait == Duration::from_secs(30) => {
-                return Err(
-                    format!("no ack for 30 s ({acked} acked, {in_flight} in flight)").into(),
-                )
-            }
-            Err(_) => {}
+                Some(OpResult::Refused { op }) => {
+                    refused += 1;
+                    pending.retain(|&(o, _)| o != op);
+                    done += 1;
+                }
+                None => return Err("the sender's socket closed".into()),
+            },
+            _ = arrivals.complete.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+        // An acknowledged op leaves the window once every client has it, or after 10 s (a
+        // client that never gets it shows in the delivery count below).
+        let before = pending.len();
+        pending.retain(|&(op, sent)| {
+            let Some(seq) = seq_of_op[op] else {
+                return true;
+            };
+            !(arrivals.delivered_to_all(seq) || sent.elapsed() > Duration::from_secs(10))
+        });
+        done += before - pending.len();
+        if before != pending.len() {
+            progress = Instant::now();
+        } else if progress.elapsed() > Duration::from_secs(30) {
+            return Err(format!(
+                "no progress for 30 s ({acked} acked, {} in flight)",
+                pending.len()
+            )
+            .into());
         }
     }
     // Wait (bounded) until every client has every acknowledged event.
@@ -684,6 +818,13 @@ async fn run_fanout(room: Room, f: &FanArgs) -> Result<FanReport> {
         (Some(a), Some(b)) => Some(b.minus(a)),
         _ => None,
     };
+    // This tool's own CPU: if it nears one core per second, the tool is the bottleneck (the
+    // baseline server is a thread of this process: its share is taken out).
+    let tool_cpu = match (tool_before, proc_stat::Source::Own.read(), mode, cpu) {
+        (Some(a), Some(b), Mode::Baseline, Some(server)) => Some(b.minus(a).minus(server)),
+        (Some(a), Some(b), _, _) => Some(b.minus(a)),
+        _ => None,
+    };
     let _ = sink.close().await;
     for r in readers {
         r.abort();
@@ -693,6 +834,7 @@ async fn run_fanout(room: Room, f: &FanArgs) -> Result<FanReport> {
         eprintln!("warning: {delivered} of {expected} deliveries arrived within 30 s");
     }
     let mut lat_us = Vec::with_capacity(acked);
+    let mut read_us = Vec::with_capacity(acked);
     let mut last_ns = start_ns;
     for (op, seq) in seq_of_op.iter().enumerate() {
         let Some(seq) = seq else { continue };
@@ -702,9 +844,17 @@ async fn run_fanout(room: Room, f: &FanArgs) -> Result<FanReport> {
         }
         let got = arrivals.last_ns[i].load(Ordering::Relaxed);
         last_ns = last_ns.max(got);
-        lat_us.push(got.saturating_sub(send_ns[op].load(Ordering::Relaxed)) / 1000);
+        let sent = send_ns[op].load(Ordering::Relaxed);
+        lat_us.push(got.saturating_sub(sent) / 1000);
+        read_us.push(
+            arrivals.read_ns[i]
+                .load(Ordering::Relaxed)
+                .saturating_sub(sent)
+                / 1000,
+        );
     }
     lat_us.sort_unstable();
+    read_us.sort_unstable();
     Ok(FanReport {
         target,
         members: n,
@@ -714,11 +864,16 @@ async fn run_fanout(room: Room, f: &FanArgs) -> Result<FanReport> {
         acked,
         refused,
         delivered,
-        elapsed: Duration::from_nanos(last_ns - start_ns),
+        elapsed: Duration::from_nanos(last_ns.saturating_sub(start_ns)),
         lat_us,
+        read_us,
+        unstamped: arrivals.unstamped.load(Ordering::Relaxed),
+        shared_reads: arrivals.shared_reads.load(Ordering::Relaxed),
+        tool_cpu,
         cpu,
         settle_frames,
         settle_s,
+        other_frames: arrivals.other.load(Ordering::Relaxed),
     })
 }
 
@@ -815,7 +970,7 @@ async fn fanout_sprintlog(a: &SprintlogFanout) -> Result<FanReport> {
 }
 
 async fn fanout_baseline(f: &FanArgs) -> Result<FanReport> {
-    let server = baseline::start(f.baseline_cpu, f.baseline_nodelay)?;
+    let server = baseline::start(f.baseline_cpu, !f.baseline_nagle)?;
     let url = format!("ws://{}/", server.addr);
     let sockets = connect_all(vec![url; f.members], f.connect_concurrency, |t| {
         t.contains("\"type\":\"hello\"")

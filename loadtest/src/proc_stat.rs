@@ -1,4 +1,5 @@
-//! CPU time of the server (a process, or the baseline's thread) from `/proc/.../stat`.
+//! CPU time of the server (a process, or the baseline's thread) and of this tool from
+//! `/proc/.../stat`.
 
 /// Clock ticks per second of `/proc/*/stat` (`sysconf(_SC_CLK_TCK)`, 100 on Linux x86-64 and
 /// arm64; the granularity is 10 ms, so measure over seconds).
@@ -24,6 +25,8 @@ pub enum Source {
     Pid(u32),
     /// A thread of this process.
     Thread(u32),
+    /// This process (all its threads).
+    Own,
 }
 
 impl Source {
@@ -31,6 +34,7 @@ impl Source {
         let path = match self {
             Source::Pid(p) => format!("/proc/{p}/stat"),
             Source::Thread(t) => format!("/proc/self/task/{t}/stat"),
+            Source::Own => "/proc/self/stat".to_string(),
         };
         let text = std::fs::read_to_string(path).ok()?;
         // Fields after the command name (which may hold spaces) in parentheses; utime and stime
