@@ -233,6 +233,11 @@ fn check_name(name: &str, what: &str) -> Result<String, DomainError> {
             limits::NAME
         )));
     }
+    if crate::domain::decide::hides_text(name, false) {
+        return Err(DomainError::Invalid(format!(
+            "{what} contains control characters"
+        )));
+    }
     Ok(name.to_string())
 }
 

@@ -237,18 +237,29 @@ async fn rest_bodies_are_refused_with_json_errors(t: &TestServer) {
         assert_eq!(s, 400, "{what}: {cmd} → {b}");
         assert_eq!(b["error"]["code"], "invalid", "{b}");
     }
-    let (s, b) = t
-        .post(
+    for (path, body) in [
+        (
             "/api/plannings",
-            None,
             json!({"title": "ok", "name": "\u{1b}[31mred"}),
-        )
-        .await;
-    assert_eq!(
-        (s, b["error"]["code"].as_str()),
-        (400, Some("invalid")),
-        "{b}"
-    );
+        ),
+        (
+            "/api/plannings",
+            json!({"title": "ok", "name": "Fran",
+                   "deck": {"kind": "custom", "cards": ["S", "M\u{202e}L"]}}),
+        ),
+        ("/api/teams", json!({"name": "Team\u{202e}A"})),
+        (
+            "/api/teams",
+            json!({"name": "Team A", "roster": [{"name": "Ann\u{7}"}]}),
+        ),
+    ] {
+        let (s, b) = t.post(path, None, body.clone()).await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (400, Some("invalid")),
+            "{path} {body}: {b}"
+        );
+    }
     let (s, b) = t
         .post(
             &format!("/api/plannings/{p}/join"),

@@ -22,21 +22,32 @@ async fn a_far_behind_client_gets_a_large_snapshot_then_caught_up() {
     let t = TestServer::start_with(sqlite(), limits()).await;
     let c = t.create("Big state").await;
     let text = "x".repeat(15_000);
-    for _ in 0..30 {
+    // One long comment on each of 30 items: a snapshot carries the recent comments of every
+    // thread (older ones are paged), so the state stays large.
+    for i in 0..30 {
         t.ok(
             &c.planning,
             &c.token,
-            json!({"type": "PostComment", "kind": "comment", "text": text}),
+            json!({"type": "ProposeItem", "draft": {"title": format!("Item {i}")}}),
+        )
+        .await;
+    }
+    let st = t.state(&c.planning, &c.token).await;
+    for item in st["state"]["rank"].as_array().unwrap() {
+        t.ok(
+            &c.planning,
+            &c.token,
+            json!({"type": "PostComment", "item": item, "kind": "comment", "text": text}),
         )
         .await;
     }
     // ~450 KB of state: more than the old 256 KiB write-buffer cap that stalled catch-up.
     let mut ws = t.ws(&c.planning, &c.token, 0).await;
     let (snapshot, _) = ws.until("snapshot").await;
-    assert_eq!(snapshot["at"], 31);
+    assert_eq!(snapshot["at"], 61);
     assert!(snapshot.to_string().len() > 400_000);
     let (caught, _) = ws.until("caught_up").await;
-    assert_eq!(caught["head"], 31);
+    assert_eq!(caught["head"], 61);
 }
 
 #[tokio::test]

@@ -1593,20 +1593,24 @@ fn text(s: &str, what: &str, min: usize, max: usize) -> Result<()> {
             "{what} must be {min} to {max} characters"
         )));
     }
-    let single_line = max <= limits::TITLE;
-    // Refused, not stripped: silently changing what someone typed would surprise them. Bidi
-    // embeddings, overrides and isolates count as control characters: they can make a name or
-    // title display as something else ("Trojan Source"); plain direction marks stay allowed.
-    let bidi =
-        |c: char| ('\u{202a}'..='\u{202e}').contains(&c) || ('\u{2066}'..='\u{2069}').contains(&c);
-    if s.chars().any(|c| {
-        (c.is_control() && (single_line || (c != '\n' && c != '\t' && c != '\r'))) || bidi(c)
-    }) {
+    // Refused, not stripped: silently changing what someone typed would surprise them.
+    if hides_text(s, max > limits::TITLE) {
         return Err(DomainError::Invalid(format!(
             "{what} contains control characters"
         )));
     }
     Ok(())
+}
+
+/// Whether `s` holds a character that can hide or disguise text: a control character (line
+/// breaks and tabs are fine in multi-line text), or a bidi embedding, override or isolate, which
+/// can make a name or title display as something else ("Trojan Source"); plain direction marks
+/// stay allowed. Every label people read is checked with it (names, titles, deck cards).
+pub fn hides_text(s: &str, multi_line: bool) -> bool {
+    let bidi =
+        |c: char| ('\u{202a}'..='\u{202e}').contains(&c) || ('\u{2066}'..='\u{2069}').contains(&c);
+    s.chars()
+        .any(|c| (c.is_control() && !(multi_line && matches!(c, '\n' | '\t' | '\r'))) || bidi(c))
 }
 
 fn opt_text(s: &Option<String>, what: &str, max: usize) -> Result<()> {

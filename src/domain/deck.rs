@@ -90,6 +90,9 @@ impl Deck {
                     c
                 ));
             }
+            if super::decide::hides_text(c, false) {
+                return Err(format!("card {c:?} contains control characters"));
+            }
             if c == UNSURE || c == PAUSE {
                 return Err(format!("card {c:?} is a special card, always available"));
             }

@@ -41,7 +41,7 @@ use axum::routing::{delete, get, post, put};
 use axum::Router;
 use dashmap::DashMap;
 use metrics::Metrics;
-use rate::TokenBucket;
+use rate::Buckets;
 use registry::Registry;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -62,7 +62,7 @@ pub struct AppState {
     /// Wakes the scheduler when a command wrote a job.
     pub jobs_changed: Arc<tokio::sync::Notify>,
     /// REST command rate limits, per token hash.
-    rest_buckets: Arc<DashMap<String, TokenBucket>>,
+    rest_buckets: Arc<Buckets>,
     /// Open websocket connections per client IP (for `max_connections_per_ip`).
     ip_connections: Arc<DashMap<std::net::IpAddr, usize>>,
 }
@@ -92,6 +92,7 @@ impl AppState {
             metrics: metrics.clone(),
             jobs_changed: jobs_changed.clone(),
         };
+        let rest_buckets = Arc::new(Buckets::new(limits.command_rate, limits.command_burst));
         AppState {
             registry: Arc::new(Registry::new(deps).with_max_rooms(limits.max_rooms)),
             metrics,
@@ -99,7 +100,7 @@ impl AppState {
             public_url: public_url.trim_end_matches('/').into(),
             shutdown: broadcast::channel(1).0,
             jobs_changed,
-            rest_buckets: Arc::new(DashMap::new()),
+            rest_buckets,
             ip_connections: Arc::new(DashMap::new()),
         }
     }
@@ -124,13 +125,7 @@ impl AppState {
 
     /// Takes one command from the token's REST bucket.
     pub fn rate_check(&self, token_hash: &str) -> bool {
-        let ok = self
-            .rest_buckets
-            .entry(token_hash.to_string())
-            .or_insert_with(|| {
-                TokenBucket::new(self.limits.command_rate, self.limits.command_burst)
-            })
-            .try_take();
+        let ok = self.rest_buckets.try_take(token_hash);
         if !ok {
             self.metrics
                 .rate_limited
