@@ -73,7 +73,8 @@ fn bench_store(
     let mut group = c.benchmark_group(format!("append/{name}"));
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(5));
-    for batch in [1usize, 16, 128] {
+    // 128 is the server's `MAX_BATCH`; 512 shows what a larger group commit would give.
+    for batch in [1usize, 16, 128, 512] {
         group.throughput(Throughput::Elements(batch as u64));
         let mut stream = Stream::new();
         group.bench_with_input(
