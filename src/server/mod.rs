@@ -3,7 +3,8 @@
 //! - [`room`]: one planning's projection, writer task and fan-out (transport independent);
 //! - [`registry`]: the `DashMap` of live rooms, loaded on demand, evicted when idle;
 //! - [`view`]: per-viewer redaction, used by every path that shows events or state;
-//! - [`protocol`]: websocket frames; [`ws`]: one connection's loop; [`api`]: REST routes;
+//! - [`protocol`]: websocket frames; [`ws`]: one connection's loop; [`socket`]: the websocket
+//!   upgrade and socket I/O below it; [`api`]: REST routes;
 //! - [`workflow`]: import, inbox and estimate export routes;
 //! - [`schedule_api`]: sync slots and the async readiness report;
 //! - [`teams`]: teams, plannings for a team, and "my plannings";
@@ -27,6 +28,7 @@ pub mod registry;
 pub mod room;
 pub mod schedule_api;
 pub mod scheduler;
+pub mod socket;
 pub mod teams;
 pub mod view;
 pub mod webhook;

@@ -44,7 +44,7 @@ const MAX_BATCH: usize = 128;
 
 /// A websocket text frame, serialised once and shared by every connection that sends it
 /// (`Utf8Bytes` is reference-counted `Bytes`: queuing it for 1,000 sockets copies no text).
-pub type Frame = axum::extract::ws::Utf8Bytes;
+pub type Frame = super::socket::Utf8Bytes;
 
 /// A shared frame and maybe a private one for one participant.
 type Frames = (Frame, Option<(ParticipantId, Frame)>);

@@ -1,31 +1,41 @@
-//! One websocket connection: authenticate, subscribe, catch up, then one `select!` loop.
+//! One websocket connection: authenticate, subscribe, catch up, then one loop (one task).
 //!
 //! The loop subscribes to the room *before* reading anything (so no event can fall between
 //! the catch-up and the live feed), drops event frames it already sent (`seq <= last`), and
-//! writes through a bounded queue that the same loop drains into the socket (one task per
-//! connection: a frame costs one wake-up, not two, and an idle socket one task's memory). When
-//! that queue is full the client is not reading: it is closed with [`CLOSE_TOO_SLOW`] and
-//! resumes later from its last seq. The room never waits for a connection.
+//! writes frames straight into the socket while it takes them; frames it does not take wait in
+//! a bounded queue. When that queue is full the client is not reading: it is closed with
+//! [`CLOSE_TOO_SLOW`] and resumes later from its last seq. The room never waits for a
+//! connection.
+//!
+//! The loop's hot path is the room's feed: a wake-up by the feed takes a batch of frames,
+//! writes them and flushes once, and polls nothing else (see [`Conn::poll_step`] and
+//! [`socket::Flags`]); the socket's read side, command results and shutdown are polled only
+//! when their own waker fired.
 
 use super::api::{caller, check_op, Caller};
 use super::error::ApiQuery;
 use super::error::{describe_room_error, ApiError};
 use super::protocol::{ClientMsg, Me, ServerMsg, CLOSE_GOING_AWAY, CLOSE_REVOKED, CLOSE_TOO_SLOW};
 use super::rate::TokenBucket;
-use super::room::{decode_all, Ack, RoomError, PAGE};
+use super::room::{decode_all, Ack, Frame, RoomError, PAGE};
+use super::socket::{self, CloseFrame, Flags, Message, Socket, Upgrade, Utf8Bytes, WsError};
 use super::view;
 use super::AppState;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, State as AxState};
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use axum::Extension;
-use futures_util::{Sink, SinkExt, StreamExt};
+use futures_util::{Sink, SinkExt, Stream};
 use serde::Deserialize;
+use std::collections::VecDeque;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use tokio::sync::{broadcast, mpsc};
+use ws_server::tungstenite::protocol::WebSocketConfig;
 
 /// Frames taken from the room's feed per wake-up beyond the first (see `Conn::on_feed`); bounded
 /// so one busy room cannot starve this connection's reads.
@@ -34,8 +44,13 @@ const FEED_BATCH: usize = 64;
 /// How long a catch-up waits for room in a connection's queue before closing it as too slow.
 const CATCH_UP_STALL: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Bytes read from a socket at a time (see `upgrade`).
-const READ_BUFFER: usize = 2 * 1024;
+/// tungstenite's read buffer (see `upgrade`): it zeroes this much before every read, and an
+/// idle socket keeps it. [`socket::Io`] reads the socket in larger chunks underneath, and a
+/// frame larger than this is still read whole (the buffer grows for it).
+const READ_BUFFER: usize = 256;
+
+/// Queued frames kept allocated once the queue is empty again (see `Out::poll_drive`).
+const OUTBOX_KEEP: usize = 16;
 
 /// Largest single frame the socket may buffer for writing (see `upgrade`).
 const MAX_WRITE_BUFFER: usize = 256 * 1024 * 1024;
@@ -55,7 +70,7 @@ pub async fn upgrade(
     ApiQuery(q): ApiQuery<WsQuery>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Upgrade,
 ) -> Result<Response, ApiError> {
     check_origin(&app, &headers)?;
     let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
@@ -75,27 +90,27 @@ pub async fn upgrade(
     };
     let limits = &app.limits;
     let since = q.since.max(0);
-    Ok(ws
-        // Small buffers: our frames are small, and the defaults (128 KiB each way) would cost
-        // far more memory per connection than the protocol needs. The read size is also what
-        // tungstenite zeroes before every read (and so the RSS an idle socket touches); a frame
-        // larger than it is still read whole, the buffer grows for it.
+    let config = WebSocketConfig::default()
+        // A small read buffer: our client frames are small (see READ_BUFFER).
         .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(8 * 1024)
+        // tungstenite hands every frame straight to `socket::Io`, which gathers a batch until
+        // the flush and frees it after: tungstenite's own write buffer then only ever holds one
+        // frame (it keeps its largest size for the connection's life).
+        .write_buffer_size(0)
         // The cap on one buffered write must exceed the largest frame we send (a snapshot of a
         // big planning can be megabytes): a frame over it fails the write and used to stall
         // catch-up. Memory stays bounded by the outbound queue, not by this cap.
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         // Frames up to twice the limit are read and refused with an error frame; larger ones
         // fail the connection (close code 1009).
-        .max_message_size(limits.max_frame_bytes * 2)
-        .max_frame_size(limits.max_frame_bytes * 2)
-        .on_upgrade(move |socket| async move {
-            let _slot = slot;
-            app.metrics.connections.fetch_add(1, Ordering::Relaxed);
-            connection(app.clone(), caller, since, socket).await;
-            app.metrics.connections.fetch_sub(1, Ordering::Relaxed);
-        }))
+        .max_message_size(Some(limits.max_frame_bytes * 2))
+        .max_frame_size(Some(limits.max_frame_bytes * 2));
+    Ok(ws.on_upgrade(config, move |socket| async move {
+        let _slot = slot;
+        app.metrics.connections.fetch_add(1, Ordering::Relaxed);
+        connection(app.clone(), caller, since, socket).await;
+        app.metrics.connections.fetch_sub(1, Ordering::Relaxed);
+    }))
 }
 
 /// The client's address: the peer's, unless the peer is a trusted proxy; then the right-most
@@ -140,121 +155,227 @@ fn check_origin(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// The close code for a frame the websocket library could not read (RFC 6455 §7.4.1): 1007
-/// for a text frame that is not UTF-8, 1009 for one over the size limit, 1002 otherwise. The
-/// library's error is matched by its message: axum does not expose its type.
-fn read_failure_close(e: &axum::Error) -> Flow {
-    let text = e.to_string();
-    if text.contains("UTF-8") {
-        Flow::Close(1007, "text frames must be UTF-8")
-    } else if text.contains("Space limit exceeded") {
-        Flow::Close(1009, "frame too large")
-    } else {
-        Flow::Close(1002, "malformed frame")
+/// for a text frame that is not UTF-8, 1009 for one over the size limit, 1002 otherwise.
+fn read_failure_close(e: &WsError) -> Flow {
+    match e {
+        WsError::Utf8(_) => Flow::Close(1007, "text frames must be UTF-8"),
+        WsError::Capacity(_) => Flow::Close(1009, "frame too large"),
+        _ => Flow::Close(1002, "malformed frame"),
     }
 }
 
 enum Flow {
     Continue,
     Close(u16, &'static str),
+    /// The client closed the connection or is gone: nothing more to send.
+    Gone,
+}
+
+/// What woke the connection loop (see [`Conn::poll_step`]).
+enum Step {
+    Feed(Result<Arc<super::room::Outgoing>, broadcast::error::RecvError>),
+    Flow(Flow),
+}
+
+/// The channel of command results and query replies to a connection's loop.
+type Inbox = (mpsc::Sender<Box<Reply>>, mpsc::Receiver<Box<Reply>>);
+
+/// A command's result or a query's reply, computed beside the loop.
+enum Reply {
+    Ack(String, Result<Ack, RoomError>),
+    Msg(ServerMsg),
+}
+
+/// The socket's write side: frames go straight into the socket while it takes them (a batch
+/// is flushed once, see [`Out::poll_drive`]); frames it does not take wait in `outbox`.
+struct Out {
+    socket: Socket,
+    /// Frames the socket did not take yet, at most `cap`.
+    outbox: VecDeque<Frame>,
+    cap: usize,
+    /// Frames handed to the socket but not flushed yet.
+    dirty: bool,
+    /// A write failed: the client is gone.
+    broken: bool,
+    /// Sets [`socket::WRITABLE`]: the waker of every write that could not finish.
+    writable: Waker,
+}
+
+impl Out {
+    /// Whether there is anything to write or flush.
+    fn has_output(&self) -> bool {
+        self.dirty || !self.outbox.is_empty()
+    }
+
+    /// Hands a frame to the socket, or queues it when the socket does not take it now; `false`
+    /// when the queue is full (the client is not reading).
+    fn push(&mut self, frame: Frame) -> bool {
+        if self.outbox.is_empty() && !self.broken {
+            let mut cx = Context::from_waker(&self.writable);
+            match Pin::new(&mut self.socket).poll_ready(&mut cx) {
+                Poll::Ready(Ok(())) => {
+                    match Pin::new(&mut self.socket).start_send(Message::Text(frame)) {
+                        Ok(()) => self.dirty = true,
+                        Err(_) => self.broken = true,
+                    }
+                    return true;
+                }
+                Poll::Ready(Err(_)) => {
+                    self.broken = true;
+                    return true;
+                }
+                Poll::Pending => {}
+            }
+        }
+        if self.outbox.len() >= self.cap {
+            return false;
+        }
+        self.outbox.push_back(frame);
+        true
+    }
+
+    /// Writes every queued frame and flushes them (batched: one flush for all). A frame leaves
+    /// the queue only once the socket has taken it, and `dirty` remembers taken frames that
+    /// still need a flush, so stopping at any `Pending` loses nothing.
+    fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+        if self.broken {
+            return Poll::Ready(Err(WsError::AlreadyClosed));
+        }
+        while !self.outbox.is_empty() {
+            std::task::ready!(Pin::new(&mut self.socket).poll_ready(cx))?;
+            if let Some(frame) = self.outbox.pop_front() {
+                Pin::new(&mut self.socket).start_send(Message::Text(frame))?;
+                self.dirty = true;
+            }
+            if self.outbox.is_empty() && self.outbox.capacity() > OUTBOX_KEEP {
+                // A backlog (a catch-up, a slow moment) is over: give its memory back.
+                self.outbox = VecDeque::new();
+            }
+        }
+        if self.dirty {
+            std::task::ready!(Pin::new(&mut self.socket).poll_flush(cx))?;
+            self.dirty = false;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// [`Out::poll_drive`] once, without waiting: what the socket does not take now is
+    /// written when [`socket::WRITABLE`] is set.
+    fn drive_now(&mut self) {
+        if !self.has_output() {
+            return;
+        }
+        // Taken out for the call (no reference count traffic), put back after.
+        let waker = std::mem::replace(&mut self.writable, Waker::noop().clone());
+        if let Poll::Ready(Err(_)) = self.poll_drive(&mut Context::from_waker(&waker)) {
+            self.broken = true;
+        }
+        self.writable = waker;
+    }
+
+    async fn drive(&mut self) -> Result<(), WsError> {
+        std::future::poll_fn(|cx| self.poll_drive(cx)).await
+    }
 }
 
 struct Conn {
     app: AppState,
     caller: Caller,
-    /// The socket's write half, written only by [`Conn::drive`].
-    sink: futures_util::stream::SplitSink<WebSocket, Message>,
-    /// Frames queued for the socket, at most `cap`.
-    outbox: std::collections::VecDeque<Message>,
-    cap: usize,
-    /// Frames handed to the sink but not flushed yet.
-    dirty: bool,
+    out: Out,
+    /// Which wake-up sources fired, and the waker that sets [`socket::SIDE`].
+    flags: Arc<Flags>,
+    side: Waker,
+    /// Alternates the feed and the other sources first, so neither starves the other.
+    feed_first: bool,
+    /// Command results and query replies, created with the first command or query (an idle
+    /// connection never needs it).
+    inbox: Option<Inbox>,
+    bucket: TokenBucket,
     /// Last event seq sent to this client.
     last: i64,
     /// Acks waiting until the client has been sent the events they acknowledge.
     pending_acks: Vec<(String, Ack)>,
 }
 
-async fn connection(app: AppState, caller: Caller, since: i64, socket: WebSocket) {
-    let (sink, mut stream) = socket.split();
-
+async fn connection(app: AppState, caller: Caller, since: i64, socket: Socket) {
     // Subscribe first, then read: every event after `head` will arrive on `rx`.
     let (mut rx, head) = caller.room.subscribe();
     let _presence = caller.room.connect(caller.participant);
+    let (flags, side, writable) = Flags::new();
     let mut conn = Conn {
-        app: app.clone(),
-        sink,
-        outbox: std::collections::VecDeque::new(),
-        cap: app.limits.outbound_queue.max(4),
-        dirty: false,
+        out: Out {
+            socket,
+            outbox: VecDeque::new(),
+            cap: app.limits.outbound_queue.max(4),
+            dirty: false,
+            broken: false,
+            writable,
+        },
+        flags,
+        side,
+        feed_first: false,
+        inbox: None,
+        bucket: TokenBucket::new(app.limits.command_rate, app.limits.command_burst),
         last: 0,
         pending_acks: Vec::new(),
         caller,
+        app: app.clone(),
     };
-    // Boxed payloads: a channel allocates its first block of 32 slots up front, per
-    // connection, so slot size is memory per idle connection.
-    let (ack_tx, mut ack_rx) = mpsc::channel::<Box<(String, Result<Ack, RoomError>)>>(64);
-    // Replies to queries (state_at), computed off this loop.
-    let (reply_tx, mut reply_rx) = mpsc::channel::<Box<ServerMsg>>(16);
-    let mut bucket = TokenBucket::new(app.limits.command_rate, app.limits.command_burst);
     let mut shutdown_rx = app.shutdown.subscribe();
     // One future for the whole connection: a fresh `recv()` per loop turn would register and
     // unregister a waiter on the server-wide shutdown channel (a lock shared by every
-    // connection) for every frame sent.
+    // connection) each time.
     let shutdown = shutdown_rx.recv();
     tokio::pin!(shutdown);
 
     let mut flow = conn.hello_and_catch_up(since, head).await;
     while let Flow::Continue = flow {
-        flow = tokio::select! {
-            msg = rx.recv() => match msg {
-                Ok(o) => conn.on_feed(&o, &mut rx).await,
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    // Fell behind the ring: the log has everything we missed.
-                    app.metrics.lagged_resyncs.fetch_add(1, Ordering::Relaxed);
-                    conn.resync().await
-                }
-                Err(broadcast::error::RecvError::Closed) => Flow::Close(CLOSE_GOING_AWAY, "room closed"),
-            },
-            Some(acked) = ack_rx.recv() => {
-                let (op, result) = *acked;
-                conn.on_result(op, result)
-            }
-            Some(reply) = reply_rx.recv() => conn.send(&reply),
-            incoming = stream.next() => match incoming {
-                Some(Ok(Message::Text(text))) => conn.on_text(&text, &mut bucket, &ack_tx, &reply_tx),
-                Some(Ok(Message::Binary(_))) => {
-                    app.metrics.bad_frames.fetch_add(1, Ordering::Relaxed);
-                    conn.send(&ServerMsg::error(None, "bad_frame", "binary frames are not supported"))
-                }
-                Some(Ok(Message::Close(_))) | None => break,
-                Some(Ok(_)) => Flow::Continue, // ping/pong: answered by the library
-                Some(Err(e)) => {
-                    app.metrics.bad_frames.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(error = %e, "websocket read failed");
-                    read_failure_close(&e)
-                }
-            },
-            _ = &mut shutdown => Flow::Close(CLOSE_GOING_AWAY, "server shutting down"),
-            written = conn.drive(), if conn.has_output() => match written {
-                Ok(()) => Flow::Continue,
-                Err(_) => break, // the client is gone
-            },
+        let step = {
+            let recv = rx.recv();
+            tokio::pin!(recv);
+            std::future::poll_fn(|cx| conn.poll_step(cx, recv.as_mut(), shutdown.as_mut())).await
         };
+        flow = match step {
+            Step::Feed(Ok(o)) => conn.on_feed(&o, &mut rx).await,
+            Step::Feed(Err(broadcast::error::RecvError::Lagged(_))) => {
+                // Fell behind the ring: the log has everything we missed.
+                app.metrics.lagged_resyncs.fetch_add(1, Ordering::Relaxed);
+                conn.resync().await
+            }
+            Step::Feed(Err(broadcast::error::RecvError::Closed)) => {
+                Flow::Close(CLOSE_GOING_AWAY, "room closed")
+            }
+            Step::Flow(f) => f,
+        };
+        // What this turn queued goes out now, with one flush.
+        conn.out.drive_now();
+        if conn.out.broken {
+            flow = Flow::Gone;
+        }
     }
-    if let Flow::Close(code, reason) = flow {
-        if code == CLOSE_TOO_SLOW {
+    let close = match flow {
+        Flow::Close(CLOSE_TOO_SLOW, _) => {
             // The client is not reading: a close frame would only queue behind the rest.
             // Dropping the socket closes it.
             return;
         }
-        conn.outbox.push_back(Message::Close(Some(CloseFrame {
-            code,
+        Flow::Close(code, reason) => Some(CloseFrame {
+            code: code.into(),
             reason: Utf8Bytes::from_static(reason),
-        })));
-    }
+        }),
+        Flow::Continue | Flow::Gone => None,
+    };
     // What is queued (the close frame included) goes out, for a while.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), conn.drive()).await;
-    let _ = conn.sink.close().await;
+    let out = &mut conn.out;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        out.drive().await?;
+        match close {
+            Some(c) => out.socket.send(Message::Close(Some(c))).await,
+            None => Ok(()),
+        }
+    })
+    .await;
+    let _ = SinkExt::close(&mut out.socket).await;
 }
 
 impl Conn {
@@ -262,39 +383,118 @@ impl Conn {
         self.caller.participant
     }
 
-    /// Whether there is anything to write or flush.
-    fn has_output(&self) -> bool {
-        self.dirty || !self.outbox.is_empty()
+    /// Waits for the next thing to do. Only a feed frame is returned to the (async) caller;
+    /// socket reads, results and replies are handled here, as they come. A source other than
+    /// the feed is polled only when its waker set its flag: waking up for a feed frame costs
+    /// a poll of the feed, not of every source.
+    fn poll_step(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut recv: Pin<
+            &mut impl Future<Output = Result<Arc<super::room::Outgoing>, broadcast::error::RecvError>>,
+        >,
+        mut shutdown: Pin<&mut impl Future>,
+    ) -> Poll<Step> {
+        self.flags.register(cx.waker());
+        self.feed_first = !self.feed_first;
+        if self.feed_first {
+            if let Poll::Ready(m) = recv.as_mut().poll(cx) {
+                return Poll::Ready(Step::Feed(m));
+            }
+        }
+        while self.flags.take(socket::SIDE) {
+            if let Some(flow) = self.poll_side(shutdown.as_mut()) {
+                return Poll::Ready(Step::Flow(flow));
+            }
+        }
+        // Frames written above (acks, replies, errors) are flushed now; a backlog is written
+        // when the socket can take more.
+        let writable = self.flags.take(socket::WRITABLE);
+        if self.out.dirty || (writable && self.out.has_output()) {
+            self.out.drive_now();
+            if self.out.broken {
+                return Poll::Ready(Step::Flow(Flow::Gone));
+            }
+        }
+        if !self.feed_first {
+            if let Poll::Ready(m) = recv.poll(cx) {
+                return Poll::Ready(Step::Feed(m));
+            }
+        }
+        Poll::Pending
     }
 
-    /// Writes every queued frame and flushes them (batched: one flush for all). Cancel-safe,
-    /// as a `select!` branch must be: a frame leaves the queue only once the sink has taken it,
-    /// and `dirty` remembers taken frames that still need a flush.
-    async fn drive(&mut self) -> Result<(), axum::Error> {
-        std::future::poll_fn(|cx| {
-            while !self.outbox.is_empty() {
-                std::task::ready!(std::pin::Pin::new(&mut self.sink).poll_ready(cx))?;
-                if let Some(frame) = self.outbox.pop_front() {
-                    std::pin::Pin::new(&mut self.sink).start_send(frame)?;
-                    self.dirty = true;
+    /// Polls the shutdown signal, the inbox and the socket's read side (with the [`socket::SIDE`]
+    /// waker), handling what is ready; a flow other than `Continue` ends the loop.
+    fn poll_side(&mut self, shutdown: Pin<&mut impl Future>) -> Option<Flow> {
+        let mut cx = Context::from_waker(&self.side);
+        if shutdown.poll(&mut cx).is_ready() {
+            return Some(Flow::Close(CLOSE_GOING_AWAY, "server shutting down"));
+        }
+        if let Some((_, inbox)) = &mut self.inbox {
+            if let Poll::Ready(Some(reply)) = inbox.poll_recv(&mut cx) {
+                // There may be more: look again.
+                self.flags.set(socket::SIDE);
+                let flow = match *reply {
+                    Reply::Ack(op, result) => self.on_result(op, result),
+                    Reply::Msg(msg) => self.send(&msg),
+                };
+                if let f @ (Flow::Close(..) | Flow::Gone) = flow {
+                    return Some(f);
                 }
             }
-            std::task::ready!(std::pin::Pin::new(&mut self.sink).poll_flush(cx))?;
-            self.dirty = false;
-            std::task::Poll::Ready(Ok(()))
-        })
-        .await
+        }
+        let mut cx = Context::from_waker(&self.side);
+        let incoming = match Pin::new(&mut self.out.socket).poll_next(&mut cx) {
+            Poll::Ready(incoming) => incoming,
+            Poll::Pending => return None,
+        };
+        self.flags.set(socket::SIDE);
+        let flow = match incoming {
+            Some(Ok(Message::Text(text))) => self.on_text(&text),
+            Some(Ok(Message::Binary(_))) => {
+                self.app.metrics.bad_frames.fetch_add(1, Ordering::Relaxed);
+                self.send(&ServerMsg::error(
+                    None,
+                    "bad_frame",
+                    "binary frames are not supported",
+                ))
+            }
+            Some(Ok(Message::Close(_))) | None => Flow::Gone,
+            Some(Ok(_)) => Flow::Continue, // ping/pong: answered by the library
+            Some(Err(e)) => {
+                self.app.metrics.bad_frames.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(error = %e, "websocket read failed");
+                read_failure_close(&e)
+            }
+        };
+        match flow {
+            Flow::Continue => None,
+            f => Some(f),
+        }
+    }
+
+    /// The sender for command results and query replies (the channel is made on first use).
+    fn inbox(&mut self) -> mpsc::Sender<Box<Reply>> {
+        if let Some((tx, _)) = &self.inbox {
+            return tx.clone();
+        }
+        let (tx, rx) = mpsc::channel(64);
+        self.inbox = Some((tx.clone(), rx));
+        // The receiver has not been polled yet, so no waker would tell of its first reply.
+        self.flags.set(socket::SIDE);
+        tx
     }
 
     /// Writes until at most `keep` frames are queued, giving up (too slow) after
     /// [`CATCH_UP_STALL`] without progress to that point.
     async fn drain_to(&mut self, keep: usize) -> Flow {
-        if self.outbox.len() <= keep {
+        if self.out.outbox.len() <= keep {
             return Flow::Continue;
         }
-        match tokio::time::timeout(CATCH_UP_STALL, self.drive()).await {
+        match tokio::time::timeout(CATCH_UP_STALL, self.out.drive()).await {
             Ok(Ok(())) => Flow::Continue,
-            Ok(Err(_)) => Flow::Close(1000, "gone"),
+            Ok(Err(_)) => Flow::Gone,
             Err(_) => self.too_slow(),
         }
     }
@@ -309,16 +509,16 @@ impl Conn {
     }
 
     /// Queues a frame; a full queue means the client is not reading.
-    fn push(&mut self, text: Utf8Bytes) -> Flow {
-        if self.outbox.len() >= self.cap {
-            return self.too_slow();
+    fn push(&mut self, text: Frame) -> Flow {
+        if self.out.push(text) {
+            Flow::Continue
+        } else {
+            self.too_slow()
         }
-        self.outbox.push_back(Message::Text(text));
-        Flow::Continue
     }
 
     fn send(&mut self, msg: &ServerMsg) -> Flow {
-        self.push(Utf8Bytes::from(msg.to_text()))
+        self.push(Frame::from(msg.to_text()))
     }
 
     /// Queues a catch-up frame, *waiting* for room in the queue. A catch-up can be far longer
@@ -329,11 +529,10 @@ impl Conn {
     /// 4008 tells the client to do.) A client that takes nothing for [`CATCH_UP_STALL`] is
     /// closed as too slow.
     async fn push_paced(&mut self, text: String) -> Flow {
-        if let f @ Flow::Close(..) = self.drain_to(self.cap - 1).await {
+        if let f @ (Flow::Close(..) | Flow::Gone) = self.drain_to(self.out.cap - 1).await {
             return f;
         }
-        self.outbox.push_back(Message::Text(Utf8Bytes::from(text)));
-        Flow::Continue
+        self.push(Frame::from(text))
     }
 
     /// Whether this connection's token stopped working. A revocation is normally seen on the
@@ -361,7 +560,7 @@ impl Conn {
             },
             head,
         };
-        if let f @ Flow::Close(..) = self.send(&hello) {
+        if let f @ (Flow::Close(..) | Flow::Gone) = self.send(&hello) {
             return f;
         }
         let far_behind = head - since > self.app.limits.snapshot_after;
@@ -375,7 +574,7 @@ impl Conn {
             match state {
                 Some(state) => {
                     let snapshot = ServerMsg::Snapshot { at: head, state }.to_text();
-                    if let f @ Flow::Close(..) = self.push_paced(snapshot).await {
+                    if let f @ (Flow::Close(..) | Flow::Gone) = self.push_paced(snapshot).await {
                         return f;
                     }
                     self.last = head;
@@ -383,14 +582,14 @@ impl Conn {
                 // The room moved on between subscribe and now; replay events instead.
                 None => {
                     self.last = since.min(head);
-                    if let f @ Flow::Close(..) = self.send_from_log(head).await {
+                    if let f @ (Flow::Close(..) | Flow::Gone) = self.send_from_log(head).await {
                         return f;
                     }
                 }
             }
         } else {
             self.last = since;
-            if let f @ Flow::Close(..) = self.send_from_log(head).await {
+            if let f @ (Flow::Close(..) | Flow::Gone) = self.send_from_log(head).await {
                 return f;
             }
         }
@@ -408,7 +607,7 @@ impl Conn {
     /// first live frame after a long catch-up (even a presence frame) would close with 4008
     /// a client that is reading perfectly well, e.g. one resuming after a 4008.
     async fn room_to_breathe(&mut self) -> Flow {
-        self.drain_to(self.cap / 2).await
+        self.drain_to(self.out.cap / 2).await
     }
 
     /// Sends events `(last, until]` from the log, paged.
@@ -436,7 +635,7 @@ impl Conn {
             };
             for (s, e) in page.iter().zip(&events) {
                 let frame = view::event_frame(s, e, Some(self.me())).to_string();
-                if let f @ Flow::Close(..) = self.push_paced(frame).await {
+                if let f @ (Flow::Close(..) | Flow::Gone) = self.push_paced(frame).await {
                     return f;
                 }
                 self.last = s.seq;
@@ -548,20 +747,14 @@ impl Conn {
                 head: a.head,
                 duplicate: a.duplicate,
             };
-            if let f @ Flow::Close(..) = self.send(&msg) {
+            if let f @ (Flow::Close(..) | Flow::Gone) = self.send(&msg) {
                 return f;
             }
         }
         Flow::Continue
     }
 
-    fn on_text(
-        &mut self,
-        text: &str,
-        bucket: &mut TokenBucket,
-        acks: &mpsc::Sender<Box<(String, Result<Ack, RoomError>)>>,
-        replies: &mpsc::Sender<Box<ServerMsg>>,
-    ) -> Flow {
+    fn on_text(&mut self, text: &str) -> Flow {
         let metrics = self.app.metrics.clone();
         if text.len() > self.app.limits.max_frame_bytes {
             metrics.bad_frames.fetch_add(1, Ordering::Relaxed);
@@ -585,7 +778,7 @@ impl Conn {
             ClientMsg::Ping => self.send(&ServerMsg::Pong),
             ClientMsg::StateAt { at, req } => {
                 // Replays cost reads: they share the command budget.
-                if !bucket.try_take() {
+                if !self.bucket.try_take() {
                     metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
                     return self.send(&ServerMsg::error(req, "rate_limited", "too many requests"));
                 }
@@ -606,7 +799,7 @@ impl Conn {
                         .participant(me)
                         .is_some_and(|p| p.role == crate::domain::Role::Facilitator)
                 });
-                let replies = replies.clone();
+                let replies = self.inbox();
                 tokio::spawn(async move {
                     let reply = match crate::replay::state_at(&*store, planning, Some(at)).await {
                         Ok(l) => ServerMsg::StateAt {
@@ -619,7 +812,7 @@ impl Conn {
                             ServerMsg::error(req, "unavailable", "could not read the log")
                         }
                     };
-                    let _ = replies.send(Box::new(reply)).await;
+                    let _ = replies.send(Box::new(Reply::Msg(reply))).await;
                 });
                 Flow::Continue
             }
@@ -631,7 +824,7 @@ impl Conn {
                 if let Err(ApiError::BadRequest(m)) = check_op(&op) {
                     return self.send(&ServerMsg::error(Some(op), "bad_request", m));
                 }
-                if !bucket.try_take() {
+                if !self.bucket.try_take() {
                     metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
                     return self.send(&ServerMsg::error(
                         Some(op),
@@ -649,10 +842,10 @@ impl Conn {
                     .submit(actor, op.clone(), expected_seq, *command)
                 {
                     Ok(pending) => {
-                        let acks = acks.clone();
+                        let acks = self.inbox();
                         tokio::spawn(async move {
                             let result = pending.await.unwrap_or(Err(RoomError::Closed));
-                            let _ = acks.send(Box::new((op, result))).await;
+                            let _ = acks.send(Box::new(Reply::Ack(op, result))).await;
                         });
                         Flow::Continue
                     }
