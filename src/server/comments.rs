@@ -84,6 +84,10 @@ impl Newest {
     }
 
     fn push(&mut self, c: &Comment) {
+        // Most comments of a long thread are older than the ones kept: no heap work for them.
+        if self.heap.len() >= self.cap && self.oldest().is_some_and(|o| c.n <= o) {
+            return;
+        }
         self.heap.push(Reverse((c.n, c.id)));
         if self.heap.len() > self.cap {
             self.heap.pop();
