@@ -73,7 +73,7 @@ fn bench_store(
     let mut group = c.benchmark_group(format!("append/{name}"));
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(5));
-    // 128 is the server's `MAX_BATCH`; 512 shows what a larger group commit would give.
+    // 512 is the server's `MAX_BATCH` (the most a room's writer commits at once).
     for batch in [1usize, 16, 128, 512] {
         group.throughput(Throughput::Elements(batch as u64));
         let mut stream = Stream::new();
