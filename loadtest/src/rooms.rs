@@ -25,9 +25,15 @@ pub struct RoomsArgs {
     /// Members per planning, each on its own websocket.
     #[arg(long, default_value_t = 10)]
     pub members: usize,
-    /// Commands per second over all members (votes changed and comments, 3:1).
+    /// Commands per second over all members (votes changed and comments, see
+    /// `--comment-every`).
     #[arg(long, default_value_t = 200.0)]
     pub rate: f64,
+    /// Every Nth command posts a comment, the others change a vote (4: votes and comments 3:1).
+    /// 0 sends votes only: the planning's content then stays the same size, so a soak's RSS
+    /// trend shows leaks rather than content.
+    #[arg(long, default_value_t = 4)]
+    pub comment_every: u64,
     /// Seconds of steady load (after setup).
     #[arg(long, default_value_t = 10.0)]
     pub duration_secs: f64,
@@ -207,7 +213,7 @@ pub async fn run(a: &RoomsArgs) -> Result<(String, Value)> {
         let i = (sent as usize) % sinks.len();
         let seat = &seats[i];
         let n = sent as usize / sinks.len();
-        let cmd = if sent % 4 == 3 {
+        let cmd = if a.comment_every > 0 && sent % a.comment_every == a.comment_every - 1 {
             json!({"type": "PostComment", "kind": "comment",
                    "item": seat.items[n % seat.items.len()],
                    "text": format!("Load comment {sent} in planning {}", seat.planning)})
