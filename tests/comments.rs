@@ -77,33 +77,8 @@ async fn a_late_joiner_gets_a_bounded_discussion_and_pages_return_every_comment_
     let (_obs_id, obs) = t.join(&c.planning, &c.observer_invite, "Olga").await;
     // Bob does not vote: the round stays open and Ann's vote sealed.
     t.join(&c.planning, &c.member_invite, "Bob").await;
-    t.ok(
-        &c.planning,
-        &c.token,
-        json!({"type": "ChangePhase", "to": "async"}),
-    )
-    .await;
-    t.ok(
-        &c.planning,
-        &c.token,
-        json!({"type": "ProposeItem", "draft": {"title": "Login"}}),
-    )
-    .await;
-    let item = t.state(&c.planning, &c.token).await["state"]["rank"][0]
-        .as_str()
-        .unwrap()
-        .to_string();
     // Ann's sealed vote: nobody else may see its card, through pages either.
-    t.ok(
-        &c.planning,
-        &c.token,
-        json!({"type": "OpenRound", "items": [item]}),
-    )
-    .await;
-    let round = t.state(&c.planning, &c.token).await["state"]["round_order"][0]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (item, round) = t.round_on_new_item(&c, "Login").await;
     t.ok(
         &c.planning,
         &ann,

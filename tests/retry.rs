@@ -9,28 +9,7 @@ use serde_json::json;
 async fn retry_after_the_round_closed(t: &TestServer) {
     let c = t.create("Retry").await;
     let (_a, ann) = t.join(&c.planning, &c.member_invite, "Ann").await;
-    t.ok(
-        &c.planning,
-        &c.token,
-        json!({"type": "ChangePhase", "to": "async"}),
-    )
-    .await;
-    t.ok(
-        &c.planning,
-        &c.token,
-        json!({"type": "ProposeItem", "draft": {"title": "X"}}),
-    )
-    .await;
-    let st = t.state(&c.planning, &c.token).await;
-    let item = st["state"]["rank"][0].clone();
-    t.ok(
-        &c.planning,
-        &c.token,
-        json!({"type": "OpenRound", "items": [item]}),
-    )
-    .await;
-    let st = t.state(&c.planning, &c.token).await;
-    let round = st["state"]["round_order"][0].clone();
+    let (item, round) = t.round_on_new_item(&c, "X").await;
     let vote = json!({"type": "CastVote", "round": round, "item": item, "card": "5"});
     // Ann is the only member: her vote closes the round in the same command.
     let (status, first) = t.command(&c.planning, &ann, "vote-1", vote.clone()).await;

@@ -56,28 +56,7 @@ async fn pipelined_commands_from_one_socket_are_decided_in_order() {
     let c = t.create("Order").await;
     let (_a, ann) = t.join(&c.planning, &c.member_invite, "Ann").await;
     t.join(&c.planning, &c.member_invite, "Bob").await;
-    t.ok(
-        &c.planning,
-        &c.token,
-        json!({"type": "ChangePhase", "to": "async"}),
-    )
-    .await;
-    t.ok(
-        &c.planning,
-        &c.token,
-        json!({"type": "ProposeItem", "draft": {"title": "X"}}),
-    )
-    .await;
-    let st = t.state(&c.planning, &c.token).await;
-    let item = st["state"]["rank"][0].clone();
-    t.ok(
-        &c.planning,
-        &c.token,
-        json!({"type": "OpenRound", "items": [item]}),
-    )
-    .await;
-    let st = t.state(&c.planning, &c.token).await;
-    let round = st["state"]["round_order"][0].clone();
+    let (item, round) = t.round_on_new_item(&c, "X").await;
     let mut ws = t.ws(&c.planning, &ann, 0).await;
     ws.until("caught_up").await;
     // 20 vote/withdraw pairs sent without waiting: each withdraw needs the vote before it.

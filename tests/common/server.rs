@@ -221,6 +221,34 @@ impl TestServer {
         body["head"].as_i64().unwrap()
     }
 
+    /// Moves the planning to `async`, proposes one item and opens a round on it (default
+    /// deadline), as its facilitator: the set-up most round tests start from. Returns the
+    /// item's and the round's ids.
+    pub async fn round_on_new_item(&self, c: &Created, title: &str) -> (String, String) {
+        let p = &c.planning;
+        self.ok(p, &c.token, json!({"type": "ChangePhase", "to": "async"}))
+            .await;
+        self.ok(
+            p,
+            &c.token,
+            json!({"type": "ProposeItem", "draft": {"title": title}}),
+        )
+        .await;
+        let last = |v: &Value, list: &str| {
+            v["state"][list]
+                .as_array()
+                .and_then(|l| l.last())
+                .and_then(Value::as_str)
+                .expect("an id")
+                .to_string()
+        };
+        let item = last(&self.state(p, &c.token).await, "rank");
+        self.ok(p, &c.token, json!({"type": "OpenRound", "items": [item]}))
+            .await;
+        let round = last(&self.state(p, &c.token).await, "round_order");
+        (item, round)
+    }
+
     /// The planning as `token` sees it.
     pub async fn state(&self, planning: &str, token: &str) -> Value {
         let (status, body) = self
