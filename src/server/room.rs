@@ -46,9 +46,9 @@ pub const PAGE: i64 = 1000;
 /// wait for the next commit anyway.
 const MAX_BATCH: usize = 512;
 
-/// A websocket text frame, serialised once and shared by every connection that sends it
-/// (`Utf8Bytes` is reference-counted `Bytes`: queuing it for 1,000 sockets copies no text).
-pub type Frame = super::socket::Utf8Bytes;
+/// A websocket text frame, encoded once (header included) and shared by every connection that
+/// sends it: queuing it for 1,000 sockets copies no text and formats no frame.
+pub type Frame = super::socket::WireFrame;
 
 /// A shared frame and maybe a private one for one participant.
 type Frames = (Frame, Option<(ParticipantId, Frame)>);
@@ -388,14 +388,13 @@ impl RoomShared {
     }
 
     fn send_presence(&self) {
-        let text = ServerMsg::Presence {
+        let frame = Frame::json(&ServerMsg::Presence {
             online: self.online(),
-        }
-        .to_text();
+        });
         // No receivers is fine: nobody to tell.
         let _ = self.tx.send(Arc::new(Outgoing {
             seq: None,
-            shared: Frame::from(text),
+            shared: frame,
             private: None,
             revoked: Vec::new(),
         }));
@@ -408,11 +407,9 @@ impl RoomShared {
             .iter()
             .zip(events)
             .map(|(s, e)| {
-                let shared = Frame::from(view::event_frame(s, e, None).to_string());
-                let private = view::has_private_view(e).map(|p| {
-                    let text = Frame::from(view::event_frame(s, e, Some(p)).to_string());
-                    (p, text)
-                });
+                let shared = Frame::json(&view::event_frame(s, e, None));
+                let private = view::has_private_view(e)
+                    .map(|p| (p, Frame::json(&view::event_frame(s, e, Some(p)))));
                 (shared, private)
             })
             .collect();

@@ -28,6 +28,65 @@ pub use ws_server::tungstenite::{Error as WsError, Message, Utf8Bytes};
 /// An upgraded websocket connection.
 pub type Socket = ws_server::WebSocketStream<Io>;
 
+/// Longest header of an unmasked server frame: 2 bytes, then a 64-bit length.
+const MAX_HEADER: usize = 10;
+
+/// A server-to-client websocket text frame, encoded once — header and payload — and shared by
+/// reference count. Server frames are not masked (RFC 6455 §5.1), so every client of a room gets
+/// the same bytes: a broadcast event is encoded once, not formatted by tungstenite and copied
+/// for each of a thousand sockets. Connections append these bytes to their [`Io`] directly
+/// (see [`Io::poll_append`]); tungstenite still reads, answers pings and sends the close frame.
+#[derive(Clone, Debug)]
+pub struct WireFrame(bytes::Bytes);
+
+impl WireFrame {
+    /// `value` serialised as JSON into one final text frame. The JSON is written straight
+    /// behind room left for the header, which then goes in front of it: no copy of the text.
+    pub fn json(value: &impl serde::Serialize) -> Self {
+        let mut buf = Vec::with_capacity(256);
+        buf.resize(MAX_HEADER, 0);
+        if serde_json::to_writer(&mut buf, value).is_err() {
+            // Only a map with non-string keys fails, and no message has one.
+            buf.truncate(MAX_HEADER);
+            buf.extend_from_slice(b"{}");
+        }
+        Self::frame(buf)
+    }
+
+    /// `text` as one final text frame.
+    pub fn text(text: &str) -> Self {
+        let mut buf = Vec::with_capacity(MAX_HEADER + text.len());
+        buf.resize(MAX_HEADER, 0);
+        buf.extend_from_slice(text.as_bytes());
+        Self::frame(buf)
+    }
+
+    /// Writes the header for the payload `buf[MAX_HEADER..]` just before it.
+    fn frame(mut buf: Vec<u8>) -> Self {
+        let len = buf.len() - MAX_HEADER;
+        // FIN + opcode 1 (text); the second byte's top bit (mask) stays clear.
+        let start = if len < 126 {
+            buf[MAX_HEADER - 1] = len as u8;
+            MAX_HEADER - 2
+        } else if let Ok(short) = u16::try_from(len) {
+            buf[MAX_HEADER - 3] = 126;
+            buf[MAX_HEADER - 2..MAX_HEADER].copy_from_slice(&short.to_be_bytes());
+            MAX_HEADER - 4
+        } else {
+            buf[1] = 127;
+            buf[2..MAX_HEADER].copy_from_slice(&(len as u64).to_be_bytes());
+            0
+        };
+        buf[start] = 0x81;
+        WireFrame(bytes::Bytes::from(buf).slice(start..))
+    }
+
+    /// The frame as it goes on the wire.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 /// Bytes read from the socket per system call; the rest of a read waits in [`Io`] (on the heap
 /// only until tungstenite takes it).
 const READ_CHUNK: usize = 4096;
@@ -176,6 +235,24 @@ fn give_back(mut buf: Vec<u8>) {
     }
 }
 
+impl Io {
+    /// Appends one whole encoded frame ([`WireFrame`]) to the write buffer, written out at the
+    /// next flush. `Pending` (with `cx` told when to retry) when [`WRITE_LIMIT`] bytes already
+    /// wait and the socket takes none now. Frames from tungstenite (pongs, the close frame)
+    /// also reach this buffer whole — [`Io::poll_write`] never takes part of a buffer — so the
+    /// two kinds interleave only at frame boundaries.
+    pub fn poll_append(&mut self, cx: &mut Context<'_>, frame: &[u8]) -> Poll<io::Result<()>> {
+        if self.write_buf.len() - self.write_at >= WRITE_LIMIT {
+            ready!(self.poll_write_out(cx))?;
+        }
+        if self.write_buf.capacity() == 0 {
+            self.write_buf = take_spare(frame.len().max(WRITE_LIMIT / 2));
+        }
+        self.write_buf.extend_from_slice(frame);
+        Poll::Ready(Ok(()))
+    }
+}
+
 impl AsyncRead for Io {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -216,14 +293,7 @@ impl AsyncWrite for Io {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        if this.write_buf.len() - this.write_at >= WRITE_LIMIT {
-            ready!(this.poll_write_out(cx))?;
-        }
-        if this.write_buf.capacity() == 0 {
-            this.write_buf = take_spare(buf.len().max(WRITE_LIMIT / 2));
-        }
-        this.write_buf.extend_from_slice(buf);
+        ready!(self.get_mut().poll_append(cx, buf))?;
         Poll::Ready(Ok(buf.len()))
     }
 
@@ -300,5 +370,49 @@ impl Wake for FlagWaker {
     fn wake_by_ref(self: &Arc<Self>) {
         self.flags.set(self.bit);
         self.flags.task.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ws_server::tungstenite::{protocol::WebSocket, Message};
+
+    /// What a client's websocket library reads from `frames`, in order.
+    fn client_reads(frames: &[WireFrame]) -> Vec<String> {
+        let bytes: Vec<u8> = frames.iter().flat_map(|f| f.as_bytes().to_vec()).collect();
+        let mut ws =
+            WebSocket::from_raw_socket(io::Cursor::new(bytes), Role::Client, Default::default());
+        (0..frames.len())
+            .map(|_| match ws.read() {
+                Ok(Message::Text(t)) => t.to_string(),
+                other => panic!("expected a text frame, got {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn wire_frames_of_every_length_class_read_back_as_sent() {
+        // Payload lengths around both header boundaries (7-bit, 16-bit, 64-bit lengths).
+        let texts: Vec<String> = [0, 1, 125, 126, 127, 65_535, 65_536, 200_000]
+            .iter()
+            .map(|&n| "é".repeat(n / 2) + &"x".repeat(n % 2))
+            .collect();
+        let frames: Vec<WireFrame> = texts.iter().map(|t| WireFrame::text(t)).collect();
+        assert_eq!(client_reads(&frames), texts);
+    }
+
+    #[test]
+    fn json_frames_hold_the_serialised_value() {
+        let value = serde_json::json!({"type": "event", "seq": 7, "text": "a \"quoted\" ü"});
+        let frame = WireFrame::json(&value);
+        let read = client_reads(std::slice::from_ref(&frame));
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&read[0]).ok(),
+            Some(value)
+        );
+        // Unmasked, final, text: what every client of a room gets byte for byte.
+        assert_eq!(frame.as_bytes()[0], 0x81);
+        assert_eq!(frame.as_bytes()[1] & 0x80, 0);
     }
 }

@@ -209,15 +209,12 @@ impl Out {
 
     /// Hands a frame to the socket, or queues it when the socket does not take it now; `false`
     /// when the queue is full (the client is not reading).
-    fn push(&mut self, frame: Frame) -> bool {
+    fn push(&mut self, frame: &Frame) -> bool {
         if self.outbox.is_empty() && !self.broken {
             let mut cx = Context::from_waker(&self.writable);
-            match Pin::new(&mut self.socket).poll_ready(&mut cx) {
+            match self.socket.get_mut().poll_append(&mut cx, frame.as_bytes()) {
                 Poll::Ready(Ok(())) => {
-                    match Pin::new(&mut self.socket).start_send(Message::Text(frame)) {
-                        Ok(()) => self.dirty = true,
-                        Err(_) => self.broken = true,
-                    }
+                    self.dirty = true;
                     return true;
                 }
                 Poll::Ready(Err(_)) => {
@@ -230,7 +227,7 @@ impl Out {
         if self.outbox.len() >= self.cap {
             return false;
         }
-        self.outbox.push_back(frame);
+        self.outbox.push_back(frame.clone());
         true
     }
 
@@ -241,12 +238,10 @@ impl Out {
         if self.broken {
             return Poll::Ready(Err(WsError::AlreadyClosed));
         }
-        while !self.outbox.is_empty() {
-            std::task::ready!(Pin::new(&mut self.socket).poll_ready(cx))?;
-            if let Some(frame) = self.outbox.pop_front() {
-                Pin::new(&mut self.socket).start_send(Message::Text(frame))?;
-                self.dirty = true;
-            }
+        while let Some(frame) = self.outbox.front() {
+            std::task::ready!(self.socket.get_mut().poll_append(cx, frame.as_bytes()))?;
+            self.outbox.pop_front();
+            self.dirty = true;
             if self.outbox.is_empty() && self.outbox.capacity() > OUTBOX_KEEP {
                 // A backlog (a catch-up, a slow moment) is over: give its memory back.
                 self.outbox = VecDeque::new();
@@ -509,8 +504,8 @@ impl Conn {
     }
 
     /// Queues a frame; a full queue means the client is not reading.
-    fn push(&mut self, text: Frame) -> Flow {
-        if self.out.push(text) {
+    fn push(&mut self, frame: &Frame) -> Flow {
+        if self.out.push(frame) {
             Flow::Continue
         } else {
             self.too_slow()
@@ -518,7 +513,7 @@ impl Conn {
     }
 
     fn send(&mut self, msg: &ServerMsg) -> Flow {
-        self.push(Frame::from(msg.to_text()))
+        self.push(&Frame::json(msg))
     }
 
     /// Queues a catch-up frame, *waiting* for room in the queue. A catch-up can be far longer
@@ -528,11 +523,11 @@ impl Conn {
     /// to a client slower than the log read was closed with 4008, including the resume the
     /// 4008 tells the client to do.) A client that takes nothing for [`CATCH_UP_STALL`] is
     /// closed as too slow.
-    async fn push_paced(&mut self, text: String) -> Flow {
+    async fn push_paced(&mut self, frame: Frame) -> Flow {
         if let f @ (Flow::Close(..) | Flow::Gone) = self.drain_to(self.out.cap - 1).await {
             return f;
         }
-        self.push(Frame::from(text))
+        self.push(&frame)
     }
 
     /// Whether this connection's token stopped working. A revocation is normally seen on the
@@ -573,7 +568,7 @@ impl Conn {
                 .read(|l| (l.head == head).then(|| view::state_view(&l.state, Some(self.me()))));
             match state {
                 Some(state) => {
-                    let snapshot = ServerMsg::Snapshot { at: head, state }.to_text();
+                    let snapshot = Frame::json(&ServerMsg::Snapshot { at: head, state });
                     if let f @ (Flow::Close(..) | Flow::Gone) = self.push_paced(snapshot).await {
                         return f;
                     }
@@ -594,7 +589,7 @@ impl Conn {
             }
         }
         match self
-            .push_paced(ServerMsg::CaughtUp { head }.to_text())
+            .push_paced(Frame::json(&ServerMsg::CaughtUp { head }))
             .await
         {
             Flow::Continue => self.room_to_breathe().await,
@@ -634,7 +629,7 @@ impl Conn {
                 }
             };
             for (s, e) in page.iter().zip(&events) {
-                let frame = view::event_frame(s, e, Some(self.me())).to_string();
+                let frame = Frame::json(&view::event_frame(s, e, Some(self.me())));
                 if let f @ (Flow::Close(..) | Flow::Gone) = self.push_paced(frame).await {
                     return f;
                 }
@@ -691,18 +686,18 @@ impl Conn {
     fn on_outgoing(&mut self, o: &super::room::Outgoing) -> Flow {
         if o.revoked.contains(&self.caller.token_hash) {
             // Deliver the removal itself, then close.
-            let _ = self.push(o.frame_for(self.me()).clone());
+            let _ = self.push(o.frame_for(self.me()));
             return Flow::Close(CLOSE_REVOKED, "access revoked");
         }
         match o.seq {
-            None => self.push(o.shared.clone()),
+            None => self.push(&o.shared),
             Some(seq) if seq <= self.last => Flow::Continue,
             Some(seq) => {
                 if seq != self.last + 1 {
                     // Cannot happen with a single writer per room; be safe rather than gappy.
                     return Flow::Close(1011, "gap: resume with since");
                 }
-                let flow = self.push(o.frame_for(self.me()).clone());
+                let flow = self.push(o.frame_for(self.me()));
                 self.last = seq;
                 if let Flow::Continue = flow {
                     self.flush_acks()
