@@ -91,10 +91,6 @@ async fn post_bytes(t: &TestServer, path: &str, token: &str, body: Vec<u8>) -> (
     (status, resp.text().await.unwrap_or_default())
 }
 
-fn command_body(command: Value) -> String {
-    json!({"client_op_id": uuid::Uuid::new_v4().to_string(), "command": command}).to_string()
-}
-
 async fn rest_bodies_are_refused_with_json_errors(t: &TestServer) {
     let c = t.create("Bad REST").await;
     let (p, tok) = (c.planning.as_str(), c.token.as_str());
@@ -102,9 +98,9 @@ async fn rest_bodies_are_refused_with_json_errors(t: &TestServer) {
     let h0 = head(t, p, tok).await;
 
     // Oversized body: 413, JSON.
-    let big = command_body(json!({"type": "PostComment", "kind": "comment",
-        "text": "x".repeat(MAX_BODY + 1)}));
-    let (s, b) = t.post_raw(&cmds, Some(tok), big).await;
+    let (s, b) = t
+        .post_oversized(&cmds, tok, "application/json", MAX_BODY + 1)
+        .await;
     assert_eq!(json_error(s, &b, 413), "too_large");
 
     // Deeply nested JSON: refused by the parser's depth limit, not by a stack overflow.
@@ -306,17 +302,10 @@ async fn rest_bodies_are_refused_with_json_errors(t: &TestServer) {
     let b = resp.text().await.unwrap();
     assert_eq!(json_error(s, &b, 400), "import_invalid");
     // An import body over the size limit is refused as JSON too.
-    let resp = t
-        .http
-        .post(format!("{}/api/plannings/{p}/import?format=csv", t.base))
-        .bearer_auth(tok)
-        .header("content-type", "text/csv")
-        .body("title\n".to_string() + &"x\n".repeat(MAX_BODY))
-        .send()
-        .await
-        .unwrap();
-    let s = resp.status().as_u16();
-    let b = resp.text().await.unwrap();
+    let import = format!("/api/plannings/{p}/import?format=csv");
+    let (s, b) = t
+        .post_oversized(&import, tok, "text/csv", 2 * MAX_BODY + 6)
+        .await;
     assert_eq!(json_error(s, &b, 413), "too_large");
     // Invalid UTF-8 in an import.
     let resp = t

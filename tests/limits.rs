@@ -295,10 +295,11 @@ async fn limits_and_refusals_are_in_metrics(t: &TestServer) {
     let c = t.create("Metrics").await;
     // An oversized body and rate-limited commands are counted.
     let (s, _) = t
-        .post_raw(
+        .post_oversized(
             &format!("/api/plannings/{}/commands", c.planning),
-            Some(&c.token),
-            "x".repeat(6000),
+            &c.token,
+            "application/json",
+            6000,
         )
         .await;
     assert_eq!(s, 413);

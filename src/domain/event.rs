@@ -683,14 +683,17 @@ impl Event {
     /// Encodes as `(kind, version, canonical JSON payload)`.
     pub fn encode(&self) -> (&'static str, i32, String) {
         let kind = self.kind();
-        let value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
-        let data = match value {
-            serde_json::Value::Object(mut m) => m.remove("data").unwrap_or_default(),
-            _ => serde_json::Value::Null,
-        };
         // A Value's objects are BTreeMaps (no `preserve_order`), so this is canonical text.
-        let payload = data.to_string();
+        let payload = self.data().to_string();
         (kind, Self::current_version(kind), payload)
+    }
+
+    /// The event's data (its payload, as [`Event::encode`] stores it) as a JSON value.
+    pub fn data(&self) -> serde_json::Value {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(mut m)) => m.remove("data").unwrap_or_default(),
+            _ => serde_json::Value::Null,
+        }
     }
 
     /// Decodes a stored event, upcasting older versions to the current shape.

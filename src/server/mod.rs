@@ -217,7 +217,10 @@ pub fn router(app: AppState) -> Router {
 }
 
 /// Counts requests refused by the timeout and body-size layers, and gives the timeout's bare
-/// 408 the JSON error shape every other refusal has.
+/// 408 the JSON error shape every other refusal has. A body whose `Content-Length` is over the
+/// limit is refused before it is read: the client gets its 413 at once instead of uploading a
+/// body that is thrown away (and, with a client that writes it all before reading, instead of
+/// a broken pipe when the server closes after reading only the limit).
 async fn count_refusals(
     axum::extract::State(app): axum::extract::State<AppState>,
     req: axum::extract::Request,
@@ -226,6 +229,22 @@ async fn count_refusals(
     use axum::http::StatusCode;
     use axum::response::IntoResponse;
     use std::sync::atomic::Ordering::Relaxed;
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > app.limits.max_body_bytes as u64) {
+        app.metrics.bodies_too_large.fetch_add(1, Relaxed);
+        return error::ApiError::Body {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "too_large",
+            message: format!(
+                "request bodies are limited to {} bytes",
+                app.limits.max_body_bytes
+            ),
+        }
+        .into_response();
+    }
     let resp = next.run(req).await;
     match resp.status() {
         StatusCode::REQUEST_TIMEOUT => {

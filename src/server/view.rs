@@ -35,8 +35,7 @@ const HASH_FIELDS: &[&str] = &[
 
 /// The data of an event as `viewer` may see it.
 pub fn event_data(event: &Event, viewer: Viewer) -> Value {
-    let (_, _, payload) = event.encode();
-    let mut data: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
+    let mut data = event.data();
     if let Some(obj) = data.as_object_mut() {
         strip_hashes(obj);
         if let Event::VoteCast { voter, .. } = event {

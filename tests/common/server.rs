@@ -153,6 +153,56 @@ impl TestServer {
         (status, resp.text().await.unwrap_or_default())
     }
 
+    /// POSTs the head of a request whose body would be `len` bytes of `content_type`, and no
+    /// body: the server must refuse it by its `Content-Length` alone. (A client that writes
+    /// the whole body first races the server's close and can fail with a broken pipe before
+    /// it reads the answer.)
+    pub async fn post_oversized(
+        &self,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        len: usize,
+    ) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let host = self.base.trim_start_matches("http://");
+        let mut tcp = tokio::net::TcpStream::connect(host).await.expect("connect");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: {content_type}\r\nContent-Length: {len}\r\n\r\n"
+        );
+        tcp.write_all(head.as_bytes())
+            .await
+            .expect("write the head");
+        // The answer has a Content-Length; read until its body is complete.
+        let mut got = Vec::new();
+        let answer = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let mut buf = [0u8; 4096];
+                let n = tcp.read(&mut buf).await.expect("read the answer");
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let want = head
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= want || n == 0 {
+                        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok());
+                        return (status.unwrap_or(0), body.to_string());
+                    }
+                }
+                assert!(n > 0, "{path}: closed before answering: {text:?}");
+            }
+        })
+        .await;
+        answer.expect("an answer within 10 s, without the body")
+    }
+
     /// The value of an unlabelled metric in `/metrics` (0 when missing).
     pub async fn metric(&self, name: &str) -> f64 {
         let (_, text) = self.get_text("/metrics").await;
