@@ -355,7 +355,7 @@ function openPlanning(planning) {
         store.refresh();
         showConn();
       },
-      onPresence: (f) => store.setOnline(f.online),
+      onPresence: (f) => store.applyPresence(f),
       onError: (f) => {
         messageEl.textContent = f.message || f.code;
       },

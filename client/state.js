@@ -187,8 +187,18 @@ export class PlanningStore {
     }
   }
 
-  setOnline(online) {
+  /** A presence frame: the whole set (`online`, after each catch-up), or who joined and left. */
+  applyPresence(f) {
     if (!this.view) return;
+    let online;
+    if (Array.isArray(f.online)) {
+      online = f.online;
+    } else {
+      const set = new Set(this.view.online || []);
+      for (const id of f.joined || []) set.add(id);
+      for (const id of f.left || []) set.delete(id);
+      online = [...set];
+    }
     this.view = { ...this.view, online };
     this.emit();
   }

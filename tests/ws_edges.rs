@@ -246,6 +246,64 @@ async fn presence_changes_are_coalesced_not_sent_per_connect() {
     );
 }
 
+/// The next presence frame within a second.
+async fn next_presence(ws: &mut Ws) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+    while tokio::time::Instant::now() < deadline {
+        if let Got::Frame(f) = ws.next(std::time::Duration::from_millis(100)).await {
+            if f["type"] == "presence" {
+                return f;
+            }
+        }
+    }
+    panic!("no presence frame within a second");
+}
+
+#[tokio::test]
+async fn presence_is_the_whole_set_once_then_only_changes() {
+    let t = TestServer::start_with(sqlite(), limits()).await;
+    let c = t.create("Presence changes").await;
+    let (bob, bob_token) = t.join(&c.planning, &c.member_invite, "Bob").await;
+    let fran = c.participant.as_str();
+
+    let mut a = t.ws(&c.planning, &c.token, 0).await;
+    a.until("caught_up").await;
+    // After catch-up: the set as last announced (nobody yet), then Fran's own arrival.
+    assert_eq!(
+        next_presence(&mut a).await,
+        json!({"type": "presence", "online": []})
+    );
+    assert_eq!(
+        next_presence(&mut a).await,
+        json!({"type": "presence", "joined": [fran]})
+    );
+
+    // Bob gets the whole set (Fran) then his own arrival; Fran gets only the change.
+    let mut b = t.ws(&c.planning, &bob_token, 0).await;
+    b.until("caught_up").await;
+    assert_eq!(
+        next_presence(&mut b).await,
+        json!({"type": "presence", "online": [fran]})
+    );
+    let joined = json!({"type": "presence", "joined": [bob]});
+    assert_eq!(next_presence(&mut b).await, joined);
+    assert_eq!(next_presence(&mut a).await, joined);
+
+    // A second connection of Fran's changes nothing and announces nothing; Bob leaving does.
+    let mut a2 = t.ws(&c.planning, &c.token, 0).await;
+    a2.until("caught_up").await;
+    let mut both = vec![fran.to_string(), bob.clone()];
+    both.sort();
+    assert_eq!(
+        next_presence(&mut a2).await,
+        json!({"type": "presence", "online": both})
+    );
+    drop(b);
+    let left = json!({"type": "presence", "left": [bob]});
+    assert_eq!(next_presence(&mut a).await, left);
+    assert_eq!(next_presence(&mut a2).await, left);
+}
+
 #[tokio::test]
 async fn commands_over_the_rate_limit_are_refused_and_write_nothing() {
     let tight = Limits {

@@ -68,6 +68,8 @@ test('two people plan: create, invite, join, propose, open a round, vote hidden,
 
   // Fran opens a round on both items.
   await a.locator('.people').getByText('Ann (member)').waitFor();
+  // Fran sees Ann online: presence changes arrive as "joined"/"left" on top of the set.
+  await a.locator('.people .person.on', { hasText: 'Ann (member)' }).waitFor();
   await a.getByLabel('Select Login with SSO for a round').check();
   await a.getByLabel('Select Export CSV for a round').check();
   await a.locator('#open-round').click();
@@ -76,8 +78,12 @@ test('two people plan: create, invite, join, propose, open a round, vote hidden,
   // Ann's "My plannings" says what she owes; she goes back to the board from there.
   await b.locator('a.brand').click();
   await b.locator('#my-plannings li', { hasText: 'Sprint 42' }).getByText('2 votes to cast').waitFor();
+  await a.locator('.people .person:not(.on)', { hasText: 'Ann (member)' }).waitFor();
   await b.locator('#my-plannings a', { hasText: 'Sprint 42' }).click();
   await b.locator('#conn[data-state="online"]').waitFor();
+  await a.locator('.people .person.on', { hasText: 'Ann (member)' }).waitFor();
+  // Ann's own board has the whole set (sent after her catch-up): Fran is online.
+  await b.locator('.people .person.on', { hasText: 'Fran (facilitator)' }).waitFor();
 
   // Ann votes with the keyboard: "3" is the third Fibonacci card, "2".
   await b.locator('.deck .vcard').first().waitFor();

@@ -77,8 +77,16 @@ pub enum ServerMsg {
         code: String,
         message: String,
     },
-    /// Who is online (soft state, not logged).
-    Presence { online: Vec<ParticipantId> },
+    /// Who is online (soft state, not logged): the whole set (`online`, once per connection,
+    /// after `caught_up`), then changes (`joined`, `left`) to apply to it.
+    Presence {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        online: Option<Vec<ParticipantId>>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        joined: Vec<ParticipantId>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        left: Vec<ParticipantId>,
+    },
     /// Answer to `state_at`: the projection as you could see it right after `at`.
     StateAt {
         #[serde(skip_serializing_if = "Option::is_none")]

@@ -24,7 +24,7 @@ use crate::domain::event::Event;
 use crate::domain::ids::{ParticipantId, PlanningId};
 use crate::domain::{decide, Command, Context, DomainError, State};
 use crate::store::{canonical, AppendRequest, EventStore, NewEvent, StoreError, StoredEvent};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -112,12 +112,22 @@ pub struct Live {
     pub state: State,
 }
 
+/// Who is online: open connections per participant, and the set the last presence frame
+/// announced. Frames carry the change since the previous one (who joined, who left), so
+/// a connect costs O(1) bytes per client instead of the whole list each (O(N²) bytes when N
+/// clients connect); a new connection gets the announced set once for itself.
+#[derive(Default)]
+struct Presence {
+    connections: BTreeMap<ParticipantId, usize>,
+    announced: BTreeSet<ParticipantId>,
+}
+
 /// The parts of a room shared between its task and its handles.
 pub struct RoomShared {
     pub id: PlanningId,
     live: RwLock<Live>,
     tx: broadcast::Sender<Arc<Outgoing>>,
-    presence: Mutex<BTreeMap<ParticipantId, usize>>,
+    presence: Mutex<Presence>,
     connections: AtomicUsize,
     last_used: AtomicU64,
     started: Instant,
@@ -203,7 +213,7 @@ impl Room {
             id,
             live: RwLock::new(live),
             tx,
-            presence: Mutex::new(BTreeMap::new()),
+            presence: Mutex::new(Presence::default()),
             connections: AtomicUsize::new(0),
             last_used: AtomicU64::new(0),
             started: Instant::now(),
@@ -311,13 +321,24 @@ impl Room {
                 .presence
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            *p.entry(who).or_default() += 1;
+            *p.connections.entry(who).or_default() += 1;
         }
         self.shared.broadcast_presence();
         PresenceGuard {
             room: self.clone(),
             who,
         }
+    }
+
+    /// Who the last presence frame said is online: a new connection's starting set, which the
+    /// changes on its feed then keep current (read it after subscribing).
+    pub fn announced_presence(&self) -> Vec<ParticipantId> {
+        let p = self
+            .shared
+            .presence
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        p.announced.iter().copied().collect()
     }
 
     /// Open websocket connections.
@@ -349,10 +370,10 @@ impl Drop for PresenceGuard {
         shared.connections.fetch_sub(1, Ordering::Relaxed);
         {
             let mut p = shared.presence.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(n) = p.get_mut(&self.who) {
+            if let Some(n) = p.connections.get_mut(&self.who) {
                 *n -= 1;
                 if *n == 0 {
-                    p.remove(&self.who);
+                    p.connections.remove(&self.who);
                 }
             }
         }
@@ -369,12 +390,13 @@ impl RoomShared {
 
     fn online(&self) -> Vec<ParticipantId> {
         let p = self.presence.lock().unwrap_or_else(|e| e.into_inner());
-        p.keys().copied().collect()
+        p.connections.keys().copied().collect()
     }
 
     /// Schedules one presence frame for everyone a moment from now. Coalesced: a burst of
     /// connects (a whole team joining, a reconnect storm) costs one frame per connection per
-    /// window instead of one per connection per connect — O(N) frames, not O(N²).
+    /// window instead of one per connection per connect — O(N) frames, not O(N²) — and each
+    /// frame holds only the change.
     fn broadcast_presence(self: &Arc<Self>) {
         if self.presence_pending.swap(true, Ordering::AcqRel) {
             return;
@@ -387,9 +409,23 @@ impl RoomShared {
         });
     }
 
+    /// Announces who joined and who left since the last announcement. The frame is sent under
+    /// the presence lock, so a connection that reads the announced set (see
+    /// [`Room::announced_presence`]) after subscribing gets, on its feed, every change after
+    /// that set (and maybe the one that made it, which changes nothing when applied again).
     fn send_presence(&self) {
+        let mut p = self.presence.lock().unwrap_or_else(|e| e.into_inner());
+        let now: BTreeSet<ParticipantId> = p.connections.keys().copied().collect();
+        let joined: Vec<_> = now.difference(&p.announced).copied().collect();
+        let left: Vec<_> = p.announced.difference(&now).copied().collect();
+        if joined.is_empty() && left.is_empty() {
+            return; // a reconnect within the window: nothing changed
+        }
+        p.announced = now;
         let frame = Frame::json(&ServerMsg::Presence {
-            online: self.online(),
+            online: None,
+            joined,
+            left,
         });
         // No receivers is fine: nobody to tell.
         let _ = self.tx.send(Arc::new(Outgoing {

@@ -588,13 +588,27 @@ impl Conn {
                 return f;
             }
         }
-        match self
+        if let f @ (Flow::Close(..) | Flow::Gone) = self
             .push_paced(Frame::json(&ServerMsg::CaughtUp { head }))
             .await
         {
+            return f;
+        }
+        match self.send_presence_set() {
             Flow::Continue => self.room_to_breathe().await,
             f => f,
         }
+    }
+
+    /// Sends who is online now (as last announced); the presence changes on the feed, which
+    /// this connection subscribed to before, keep it current. Sent again after a resync: the
+    /// changes the ring dropped are lost, the ones left are those after this set.
+    fn send_presence_set(&mut self) -> Flow {
+        self.send(&ServerMsg::Presence {
+            online: Some(self.caller.room.announced_presence()),
+            joined: Vec::new(),
+            left: Vec::new(),
+        })
     }
 
     /// Waits (paced, like a catch-up) until half the queue is free. A catch-up leaves the
@@ -646,7 +660,10 @@ impl Conn {
             return Flow::Close(CLOSE_REVOKED, "access revoked");
         }
         match self.send_from_log(head).await {
-            Flow::Continue => self.room_to_breathe().await,
+            Flow::Continue => match self.send_presence_set() {
+                Flow::Continue => self.room_to_breathe().await,
+                f => f,
+            },
             f => f,
         }
     }
