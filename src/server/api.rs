@@ -409,7 +409,7 @@ pub async fn events(
         .read(caller.room.shared.id.0, q.after, limit)
         .await?;
     let decoded = super::room::decode_all(&stored)?;
-    let frames: Vec<Value> = stored
+    let frames: Vec<view::EventFrame> = stored
         .iter()
         .zip(&decoded)
         .map(|(s, e)| view::event_frame(s, e, Some(caller.participant)))

@@ -60,17 +60,33 @@ pub fn has_private_view(event: &Event) -> Option<ParticipantId> {
     }
 }
 
-/// An event frame as sent over the websocket and listed over REST.
-pub fn event_frame(stored: &StoredEvent, event: &Event, viewer: Viewer) -> Value {
-    json!({
-        "type": "event",
-        "seq": stored.seq,
-        "id": stored.event_id,
-        "actor": stored.actor,
-        "at": stored.recorded_at,
-        "kind": stored.kind,
-        "data": event_data(event, viewer),
-    })
+/// An event frame as sent over the websocket and listed over REST. A struct, not a JSON map,
+/// so its keys keep this order on the wire — `type` and `seq` first: a client (or the load
+/// tool) can route a frame by its first bytes, before the event's data — and so it is
+/// serialised without building a map first.
+#[derive(Debug, serde::Serialize)]
+pub struct EventFrame<'a> {
+    #[serde(rename = "type")]
+    frame: &'static str,
+    seq: i64,
+    id: uuid::Uuid,
+    actor: uuid::Uuid,
+    at: i64,
+    kind: &'a str,
+    data: Value,
+}
+
+/// The frame of a stored event as `viewer` may see it.
+pub fn event_frame<'a>(stored: &'a StoredEvent, event: &Event, viewer: Viewer) -> EventFrame<'a> {
+    EventFrame {
+        frame: "event",
+        seq: stored.seq,
+        id: stored.event_id,
+        actor: stored.actor,
+        at: stored.recorded_at,
+        kind: &stored.kind,
+        data: event_data(event, viewer),
+    }
 }
 
 /// `scheme://host[:port]` of a URL, without credentials, path or query.
@@ -272,6 +288,35 @@ mod tests {
         assert_eq!(nested["schedule"]["sync_start_utc"], "1970-01-01T00:00:00Z");
         assert!(nested["schedule"].get("sync_minutes_utc").is_none());
         assert_eq!(nested["list"][0]["at_utc"], "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn event_frames_start_with_their_type_and_seq() {
+        let ev = Event::VoteWithdrawn {
+            round: RoundId(Uuid::from_u128(1)),
+            item: ItemId(Uuid::from_u128(2)),
+            voter: ParticipantId(Uuid::from_u128(3)),
+        };
+        let stored = StoredEvent {
+            global_id: 1,
+            planning_id: Uuid::from_u128(4),
+            seq: 42,
+            event_id: Uuid::from_u128(5),
+            actor: Uuid::from_u128(3),
+            client_op_id: "op".into(),
+            kind: "VoteWithdrawn".into(),
+            version: 1,
+            payload: String::new(),
+            recorded_at: 7,
+            hash: String::new(),
+        };
+        let text = serde_json::to_string(&event_frame(&stored, &ev, None)).unwrap();
+        assert!(text.starts_with(r#"{"type":"event","seq":42,"#), "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["kind"], "VoteWithdrawn");
+        assert_eq!(v["at"], 7);
+        assert_eq!(v["actor"], Uuid::from_u128(3).to_string());
+        assert_eq!(v["data"]["voter"], Uuid::from_u128(3).to_string());
     }
 
     #[test]
