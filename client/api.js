@@ -50,8 +50,14 @@ export function createTeamPlanning(team, adminToken, body) {
 }
 
 /** Joins with an invite (the invite decides the role). */
-export function join(planning, invite, name) {
-  return request('POST', `/api/plannings/${enc(planning)}/join`, { body: { invite, name } });
+/** A token drawn here, as the server draws its own: 32 random bytes, lowercase hex. */
+export function newToken() {
+  return [...crypto.getRandomValues(new Uint8Array(32))].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Joins with a token of our own (`newToken`): the same request sent again joins once. */
+export function join(planning, invite, name, token) {
+  return request('POST', `/api/plannings/${enc(planning)}/join`, { body: { invite, name, token } });
 }
 
 /** The planning as this token sees it: {planning, head, you, online, state}. */

@@ -264,6 +264,10 @@ function startScreen() {
 function joinScreen(planning, invite) {
   const name = h('input', { id: 'join-name', required: true, maxlength: 80, autocomplete: 'name' });
   const error = h('p', { class: 'error', role: 'alert' });
+  // One token per name tried: pressing Join again after a lost answer (the request may have
+  // gone through) joins once; a different name is a different join.
+  let token = null;
+  let tokenFor = null;
   show(
     h('h1', {}, 'Join a planning'),
     h(
@@ -273,8 +277,13 @@ function joinScreen(planning, invite) {
         onsubmit: async (ev) => {
           ev.preventDefault();
           error.textContent = '';
+          const who = name.value.trim();
+          if (tokenFor !== who) {
+            token = api.newToken();
+            tokenFor = who;
+          }
           try {
-            const r = await api.join(planning, invite, name.value.trim());
+            const r = await api.join(planning, invite, who, token);
             remember({ planning, token: r.token, role: r.role, name: name.value.trim() });
             location.hash = `#/p/${planning}`;
           } catch (e) {

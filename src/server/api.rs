@@ -233,6 +233,11 @@ pub async fn open_planning(app: &AppState, body: CreateBody) -> Result<NewPlanni
 pub struct JoinBody {
     pub invite: String,
     pub name: String,
+    /// The token the client wants, drawn by the client (64 lowercase hex characters, like the
+    /// server's): a join retried with the same token applies once and answers the same
+    /// participant. Without it the server draws one, and a retry joins a second time.
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
 /// `POST /api/plannings/{id}/join`
@@ -247,8 +252,18 @@ pub async fn join(
         .get(id)
         .await?
         .ok_or(ApiError::NotFound("planning"))?;
-    let token = new_secret();
-    let participant = ParticipantId(Uuid::new_v4());
+    let (token, participant) = match body.token {
+        Some(t) if super::auth::is_client_token(&t) => {
+            let p = super::auth::participant_for_token(id.0, &hash_secret(&t));
+            (t, ParticipantId(p))
+        }
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "token must be 64 lowercase hex characters (32 random bytes)".into(),
+            ))
+        }
+        None => (new_secret(), ParticipantId(Uuid::new_v4())),
+    };
     let ack = room
         .execute(
             participant,

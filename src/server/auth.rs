@@ -14,6 +14,31 @@ pub fn new_secret() -> String {
     hex::encode(b)
 }
 
+/// Whether a token a client chose itself (see `POST …/join`) is acceptable: 64 lowercase hex
+/// characters, the shape of [`new_secret`]'s (the server cannot check how it was drawn; a
+/// client that picks a guessable one only exposes itself).
+pub fn is_client_token(token: &str) -> bool {
+    token.len() == 64
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The participant id of a join with a client-chosen token: derived from the token's hash, so
+/// a retried join names the same participant (and the room's idempotency then applies it
+/// once). Participant ids are public within a planning; the token cannot be recovered from one.
+pub fn participant_for_token(planning: uuid::Uuid, token_hash: &str) -> uuid::Uuid {
+    let mut h = Sha256::new();
+    h.update(b"sprintlog participant id\0");
+    h.update(planning.as_bytes());
+    h.update(token_hash.as_bytes());
+    let d = h.finalize();
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d[..16]);
+    // An RFC 9562 version 8 (custom) UUID.
+    uuid::Builder::from_custom_bytes(b).into_uuid()
+}
+
 /// SHA-256 of a secret, lowercase hex (what the log stores).
 pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
