@@ -82,6 +82,11 @@ pub struct Limits {
     #[arg(long, env = "SPRINTLOG_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
+    /// A bearer token `GET /metrics` then requires (`Authorization: Bearer …`). Unset,
+    /// `/metrics` is public: it shows counts and limits, never content.
+    #[arg(long, env = "SPRINTLOG_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     /// Milliseconds between polls of loaded rooms' heads in the log (repairs lost
     /// notifications from other nodes; 0 disables).
     #[arg(long, env = "SPRINTLOG_HEAD_POLL_MS", default_value_t = 5000)]
@@ -157,6 +162,7 @@ impl Default for Limits {
             room_idle_secs: 300,
             request_timeout_secs: 30,
             allowed_origins: Vec::new(),
+            metrics_token: None,
             max_connections_per_ip: 64,
             trusted_proxies: Vec::new(),
             max_rooms: 10_000,

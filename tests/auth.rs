@@ -370,3 +370,40 @@ fn secrets_compare_in_constant_time_and_hash_to_sha256() {
     }
     assert!(!constant_time_eq(&h, &h[..63]));
 }
+
+fn with_metrics_token() -> Limits {
+    Limits {
+        metrics_token: Some("metrics-secret".into()),
+        ..Limits::default()
+    }
+}
+
+/// With `--metrics-token`, `/metrics` answers only that bearer token (JSON 401 otherwise);
+/// `/healthz` stays open.
+async fn metrics_can_require_a_token(t: &TestServer) {
+    let (status, body) = t.get_text("/metrics").await;
+    assert_eq!(status, 401, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("a JSON error");
+    assert_eq!(v["error"]["code"], "unauthorized");
+    for wrong in ["metrics-secreT", "metrics-secret-", ""] {
+        let resp = t
+            .http
+            .get(format!("{}/metrics", t.base))
+            .bearer_auth(wrong)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 401, "{wrong:?}");
+    }
+    let resp = t
+        .http
+        .get(format!("{}/metrics", t.base))
+        .bearer_auth("metrics-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp.text().await.unwrap().contains("sprintlog_limit"));
+    assert_eq!(t.get_text("/healthz").await.0, 200);
+}
+on_both_backends!(metrics_can_require_a_token, with_metrics_token());

@@ -204,16 +204,23 @@ pub fn router(app: AppState) -> Router {
         .merge(api)
         .route("/ws/plannings/{id}", get(ws::upgrade))
         .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/metrics",
-            get(
-                |axum::extract::State(app): axum::extract::State<AppState>| async move {
-                    app.metrics.render() + &metrics::render_limits(&app.limits)
-                },
-            ),
-        )
+        .route("/metrics", get(render_metrics))
         .fallback(client::serve)
         .with_state(app)
+}
+
+/// `GET /metrics`: Prometheus text, behind `--metrics-token` when one is set.
+async fn render_metrics(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<String, error::ApiError> {
+    if let Some(want) = &app.limits.metrics_token {
+        let given = api::token_from(&headers, None).unwrap_or_default();
+        if !auth::constant_time_eq(&given, want) {
+            return Err(error::ApiError::Unauthorized);
+        }
+    }
+    Ok(app.metrics.render() + &metrics::render_limits(&app.limits))
 }
 
 /// Counts requests refused by the timeout and body-size layers, and gives the timeout's bare
