@@ -320,6 +320,10 @@ async fn limits_and_refusals_are_in_metrics(t: &TestServer) {
     }
     assert!(limited > 0, "a burst of 3 at 1/s refuses some of 12");
     assert!(t.metric("sprintlog_rate_limited_total").await >= limited as f64);
+    // SQLite's own memory is reported (its page caches and schema at least, on SQLite).
+    if matches!(t.backend, Backend::Sqlite(_)) {
+        assert!(t.metric("sprintlog_sqlite_memory_bytes").await > 0.0);
+    }
     // Every counter is exported, even at zero.
     let (_, text) = t.get_text("/metrics").await;
     for name in [
@@ -329,6 +333,7 @@ async fn limits_and_refusals_are_in_metrics(t: &TestServer) {
         "sprintlog_request_timeouts_total",
         "sprintlog_bad_frames_total",
         "sprintlog_slow_consumer_closes_total",
+        "sprintlog_sqlite_memory_bytes",
     ] {
         assert!(
             text.lines().any(|l| l.starts_with(&format!("{name} "))),
