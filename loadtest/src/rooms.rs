@@ -188,24 +188,34 @@ pub async fn run(a: &RoomsArgs) -> Result<(String, Value)> {
     let mut lat_us = Vec::new();
     let mut intervals = Vec::new();
     let mut window = Vec::new();
-    let mut close_window = |lat_us: &mut Vec<u64>, window: &mut Vec<u64>, at: f64| {
-        window.sort_unstable();
-        let rss = a.server_pid.and_then(proc_stat::rss_kib);
-        intervals.push(json!({
-            "t_s": at,
-            "acked": window.len(),
-            "p50_ms": pct(window, 50.0),
-            "p99_ms": pct(window, 99.0),
-            "rss_kib": rss,
-        }));
-        lat_us.append(window);
-    };
+    let mut close_window =
+        |lat_us: &mut Vec<u64>, window: &mut Vec<u64>, at: f64, sqlite_bytes: Option<f64>| {
+            window.sort_unstable();
+            let rss = a.server_pid.and_then(proc_stat::rss_kib);
+            intervals.push(json!({
+                "t_s": at,
+                "acked": window.len(),
+                "p50_ms": pct(window, 50.0),
+                "p99_ms": pct(window, 99.0),
+                "rss_kib": rss,
+                // SQLite's page caches grow toward their bound as the log grows: the part of the
+                // RSS that is not the server's own.
+                "sqlite_kib": sqlite_bytes.map(|b| (b / 1024.0).round()),
+            }));
+            lat_us.append(window);
+        };
     while sent < total {
         while let Ok(l) = lat_rx.try_recv() {
             window.push(l);
         }
         if Instant::now() >= next_interval {
-            close_window(&mut lat_us, &mut window, started.elapsed().as_secs_f64());
+            let sqlite = metric(&http, &base, "sprintlog_sqlite_memory_bytes").await;
+            close_window(
+                &mut lat_us,
+                &mut window,
+                started.elapsed().as_secs_f64(),
+                sqlite,
+            );
             next_interval += interval;
         }
         let due = started + Duration::from_secs_f64(sent as f64 / a.rate.max(0.001));
@@ -268,7 +278,13 @@ pub async fn run(a: &RoomsArgs) -> Result<(String, Value)> {
     while let Ok(l) = lat_rx.try_recv() {
         window.push(l);
     }
-    close_window(&mut lat_us, &mut window, started.elapsed().as_secs_f64());
+    let sqlite = metric(&http, &base, "sprintlog_sqlite_memory_bytes").await;
+    close_window(
+        &mut lat_us,
+        &mut window,
+        started.elapsed().as_secs_f64(),
+        sqlite,
+    );
     lat_us.sort_unstable();
     let deliveries = totals.deliveries.load(Ordering::Relaxed);
     let acks = totals.acks.load(Ordering::Relaxed);
@@ -364,4 +380,22 @@ async fn reader(
             totals.errors.fetch_add(1, Ordering::Relaxed);
         }
     }
+}
+
+/// An unlabelled gauge from the server's `/metrics` (`None` if it cannot be read, e.g. behind
+/// `--metrics-token`).
+async fn metric(http: &reqwest::Client, base: &str, name: &str) -> Option<f64> {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .ok()?
+        .error_for_status()
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }

@@ -127,6 +127,8 @@ async fn every_scenario_completes_and_reports_its_figures() {
     let windows = r["intervals"].as_array().expect("intervals");
     assert!(!windows.is_empty(), "{r}");
     number(&windows[0], "p99_ms");
+    // SQLite's memory from the server's /metrics (the smoke test's server runs on SQLite).
+    assert!(number(&windows[0], "sqlite_kib") > 0.0, "{r}");
 
     let k = tool(args(&[
         "connections",
