@@ -139,9 +139,13 @@ async fn main() {
         Cmd::Compare(a) => bounded(2 * a.fan.timeout_secs, compare(&a))
             .await
             .map(|(h, j)| (h, j, a.fan.json)),
-        Cmd::Rooms(a) => bounded(a.timeout_secs, rooms::run(&a))
-            .await
-            .map(|(h, j)| (h, j, a.json)),
+        Cmd::Rooms(a) => bounded(
+            a.timeout_secs
+                .saturating_add(a.duration_secs.max(0.0).ceil() as u64),
+            rooms::run(&a),
+        )
+        .await
+        .map(|(h, j)| (h, j, a.json)),
         Cmd::Connections(a) => bounded(a.timeout_secs, connections::run(&a))
             .await
             .map(|(h, j)| (h, j, a.json)),

@@ -46,7 +46,10 @@ pub struct RoomsArgs {
     /// Joins and connections opened at once during setup.
     #[arg(long, default_value_t = 32)]
     pub connect_concurrency: usize,
-    /// Give up after this many seconds (the whole scenario).
+    /// Give up after this many seconds beyond `--duration-secs` (setup, settling, the last
+    /// acks). The steady load's duration comes on top, so a long soak needs no larger value
+    /// (a budget for the whole scenario once ran out seconds before the end of an hour's soak,
+    /// which then reported nothing).
     #[arg(long, default_value_t = 300)]
     pub timeout_secs: u64,
     /// Print the report as JSON.

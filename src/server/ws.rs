@@ -594,7 +594,7 @@ impl Conn {
         {
             return f;
         }
-        match self.send_presence_set() {
+        match self.send_presence_set().await {
             Flow::Continue => self.room_to_breathe().await,
             f => f,
         }
@@ -602,13 +602,15 @@ impl Conn {
 
     /// Sends who is online now (as last announced); the presence changes on the feed, which
     /// this connection subscribed to before, keep it current. Sent again after a resync: the
-    /// changes the ring dropped are lost, the ones left are those after this set.
-    fn send_presence_set(&mut self) -> Flow {
-        self.send(&ServerMsg::Presence {
+    /// changes the ring dropped are lost, the ones left are those after this set. Paced like
+    /// the catch-up it follows, which can leave the queue full.
+    async fn send_presence_set(&mut self) -> Flow {
+        let set = Frame::json(&ServerMsg::Presence {
             online: Some(self.caller.room.announced_presence()),
             joined: Vec::new(),
             left: Vec::new(),
-        })
+        });
+        self.push_paced(set).await
     }
 
     /// Waits (paced, like a catch-up) until half the queue is free. A catch-up leaves the
@@ -660,7 +662,7 @@ impl Conn {
             return Flow::Close(CLOSE_REVOKED, "access revoked");
         }
         match self.send_from_log(head).await {
-            Flow::Continue => match self.send_presence_set() {
+            Flow::Continue => match self.send_presence_set().await {
                 Flow::Continue => self.room_to_breathe().await,
                 f => f,
             },
