@@ -192,7 +192,8 @@ pub async fn run(a: &RoomsArgs) -> Result<(String, Value)> {
     let mut intervals = Vec::new();
     let mut window = Vec::new();
     let mut close_window =
-        |lat_us: &mut Vec<u64>, window: &mut Vec<u64>, at: f64, sqlite_bytes: Option<f64>| {
+        |lat_us: &mut Vec<u64>, window: &mut Vec<u64>, sqlite_bytes: Option<f64>| {
+            let at = started.elapsed().as_secs_f64();
             window.sort_unstable();
             let rss = a.server_pid.and_then(proc_stat::rss_kib);
             intervals.push(json!({
@@ -212,13 +213,8 @@ pub async fn run(a: &RoomsArgs) -> Result<(String, Value)> {
             window.push(l);
         }
         if Instant::now() >= next_interval {
-            let sqlite = metric(&http, &base, "sprintlog_sqlite_memory_bytes").await;
-            close_window(
-                &mut lat_us,
-                &mut window,
-                started.elapsed().as_secs_f64(),
-                sqlite,
-            );
+            let sqlite = metric(&http, &base, SQLITE_MEMORY).await;
+            close_window(&mut lat_us, &mut window, sqlite);
             next_interval += interval;
         }
         let due = started + Duration::from_secs_f64(sent as f64 / a.rate.max(0.001));
@@ -281,13 +277,8 @@ pub async fn run(a: &RoomsArgs) -> Result<(String, Value)> {
     while let Ok(l) = lat_rx.try_recv() {
         window.push(l);
     }
-    let sqlite = metric(&http, &base, "sprintlog_sqlite_memory_bytes").await;
-    close_window(
-        &mut lat_us,
-        &mut window,
-        started.elapsed().as_secs_f64(),
-        sqlite,
-    );
+    let sqlite = metric(&http, &base, SQLITE_MEMORY).await;
+    close_window(&mut lat_us, &mut window, sqlite);
     lat_us.sort_unstable();
     let deliveries = totals.deliveries.load(Ordering::Relaxed);
     let acks = totals.acks.load(Ordering::Relaxed);
@@ -384,6 +375,9 @@ async fn reader(
         }
     }
 }
+
+/// The server's gauge of SQLite's own memory (page caches filling as the log grows).
+const SQLITE_MEMORY: &str = "sprintlog_sqlite_memory_bytes";
 
 /// An unlabelled gauge from the server's `/metrics` (`None` if it cannot be read, e.g. behind
 /// `--metrics-token`).

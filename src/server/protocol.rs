@@ -106,8 +106,4 @@ impl ServerMsg {
             message: message.into(),
         }
     }
-
-    pub fn to_text(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
-    }
 }
