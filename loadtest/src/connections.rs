@@ -1,8 +1,9 @@
 //! `connections`: hold C idle authenticated websockets on one server and report its RSS per
 //! connection. Sockets are spread over several 127.0.0.x source addresses, so C can exceed one
-//! address pair's ephemeral-port range.
+//! address pair's ephemeral-port range. The same connections are then held on the baseline
+//! server (a child process, [`baseline::spawn`]), whose RSS per connection is the stack's own.
 
-use crate::{create_planning, join_members, loopback, proc_stat, progress, Result};
+use crate::{baseline, create_planning, join_members, loopback, proc_stat, progress, Result};
 use clap::Args;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
@@ -33,6 +34,9 @@ pub struct ConnectionsArgs {
     /// The server's pid (required for the RSS figures; without it only connect times).
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Pin the baseline server (a child process holding the same connections) to this CPU.
+    #[arg(long)]
+    pub baseline_cpu: Option<usize>,
     /// Connections opened at once.
     #[arg(long, default_value_t = 64)]
     pub connect_concurrency: usize,
@@ -62,6 +66,66 @@ async fn open(server: SocketAddr, source: Ipv4Addr, url: &str) -> Result<Stream>
     Err("socket closed before caught_up".into())
 }
 
+/// One side's figures: the connections held, and the server's RSS before and while held.
+struct Held {
+    open: usize,
+    failed: usize,
+    first_error: Option<String>,
+    connect_s: f64,
+    frames: u64,
+    rss_before: Option<u64>,
+    rss_held: Option<u64>,
+}
+
+impl Held {
+    fn per_connection(&self) -> Option<f64> {
+        match (self.rss_before, self.rss_held) {
+            (Some(b), Some(h)) if self.open > 0 => {
+                Some(h.saturating_sub(b) as f64 / self.open as f64)
+            }
+            _ => None,
+        }
+    }
+
+    fn json(&self, a: &ConnectionsArgs) -> Value {
+        json!({
+            "connections": a.connections,
+            "open": self.open,
+            "failed": self.failed,
+            "first_error": self.first_error,
+            "connect_s": self.connect_s,
+            "connects_per_s": self.open as f64 / self.connect_s.max(1e-9),
+            "frames_while_held": self.frames,
+            "server_rss_kib": {"before": self.rss_before, "held": self.rss_held},
+            "server_rss_kib_per_connection": self.per_connection(),
+        })
+    }
+
+    fn human(&self, target: &str, a: &ConnectionsArgs) -> String {
+        format!(
+            "{target} connections: {} of {} open ({} failed{}) from {} source addresses, \
+             connected in {:.1} s{}",
+            self.open,
+            a.connections,
+            self.failed,
+            self.first_error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default(),
+            a.sources,
+            self.connect_s,
+            match (self.rss_before, self.rss_held, self.per_connection()) {
+                (Some(b), Some(h), Some(p)) => format!(
+                    "\n  server RSS: {:.1} MiB before, {:.1} MiB held = {p:.2} KiB per connection",
+                    b as f64 / 1024.0,
+                    h as f64 / 1024.0
+                ),
+                _ => String::new(),
+            }
+        )
+    }
+}
+
 pub async fn run(a: &ConnectionsArgs) -> Result<(String, Value)> {
     let base = loopback(&a.url)?;
     let server: SocketAddr = base
@@ -77,11 +141,46 @@ pub async fn run(a: &ConnectionsArgs) -> Result<(String, Value)> {
         .iter()
         .map(|t| format!("{ws_base}/ws/plannings/{}?token={t}&since=0", p.id))
         .collect();
+    let s = hold(server, &urls, a.server_pid, a).await?;
 
+    // The same connections to the baseline server (a child process, for its own RSS).
+    let child = baseline::spawn(a.baseline_cpu, None).await?;
+    let urls = vec![format!("ws://{}/connections", child.addr)];
+    let b = hold(child.addr, &urls, Some(child.pid), a).await?;
+    drop(child);
+
+    let ratio = match (s.per_connection(), b.per_connection()) {
+        (Some(s), Some(b)) if b > 0.0 => Some(s / b),
+        _ => None,
+    };
+    let mut json = s.json(a);
+    json["scenario"] = json!("connections");
+    json["sources"] = json!(a.sources);
+    json["baseline"] = b.json(a);
+    json["ratio"] = json!({"server_rss_kib_per_connection": ratio});
+    let human = format!(
+        "{}\n{}{}",
+        b.human("baseline", a),
+        s.human("sprintlog", a),
+        ratio
+            .map(|r| format!("\nsprintlog / baseline: RSS per connection × {r:.2}"))
+            .unwrap_or_default()
+    );
+    Ok((human, json))
+}
+
+/// Opens `a.connections` websockets to `server` (cycling through `urls`), holds them for
+/// `--hold-secs`, and reads the server's RSS (`pid`) before and while they are held.
+async fn hold(
+    server: SocketAddr,
+    urls: &[String],
+    pid: Option<u32>,
+    a: &ConnectionsArgs,
+) -> Result<Held> {
     // One connection first, so the room is loaded and the server's one-off costs are paid.
     let warm = open(server, Ipv4Addr::LOCALHOST, &urls[0]).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let rss_before = a.server_pid.and_then(proc_stat::rss_kib);
+    let rss_before = pid.and_then(proc_stat::rss_kib);
 
     let bar = progress::bar(a.connections as u64, "connections open");
     let sem = Arc::new(Semaphore::new(a.connect_concurrency.max(1)));
@@ -121,46 +220,19 @@ pub async fn run(a: &ConnectionsArgs) -> Result<(String, Value)> {
     bar.finish();
     let connect_s = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs_f64(a.hold_secs)).await;
-    let rss_held = a.server_pid.and_then(proc_stat::rss_kib);
+    let rss_held = pid.and_then(proc_stat::rss_kib);
     let open_now = readers.iter().filter(|r| !r.is_finished()).count();
     for r in &readers {
         r.abort();
     }
     drop(warm);
-    let per_conn = match (rss_before, rss_held) {
-        (Some(b), Some(h)) if open_now > 0 => Some(h.saturating_sub(b) as f64 / open_now as f64),
-        _ => None,
-    };
-    let json = json!({
-        "scenario": "connections",
-        "connections": a.connections,
-        "open": open_now,
-        "failed": failed,
-        "first_error": first_error,
-        "sources": a.sources,
-        "connect_s": connect_s,
-        "connects_per_s": readers.len() as f64 / connect_s.max(1e-9),
-        "frames_while_held": frames.load(Ordering::Relaxed),
-        "server_rss_kib": a.server_pid.map(|_| json!({"before": rss_before, "held": rss_held})),
-        "server_rss_kib_per_connection": per_conn,
-    });
-    let human = format!(
-        "connections: {open_now} of {} open ({failed} failed{}) from {} source addresses, \
-         connected in {connect_s:.1} s{}",
-        a.connections,
-        first_error
-            .as_deref()
-            .map(|e| format!(": {e}"))
-            .unwrap_or_default(),
-        a.sources,
-        match (rss_before, rss_held, per_conn) {
-            (Some(b), Some(h), Some(p)) => format!(
-                "\n  server RSS: {:.1} MiB before, {:.1} MiB held = {p:.2} KiB per connection",
-                b as f64 / 1024.0,
-                h as f64 / 1024.0
-            ),
-            _ => String::new(),
-        }
-    );
-    Ok((human, json))
+    Ok(Held {
+        open: open_now,
+        failed,
+        first_error,
+        connect_s,
+        frames: frames.load(Ordering::Relaxed),
+        rss_before,
+        rss_held,
+    })
 }

@@ -1,8 +1,9 @@
 //! `rooms`: R plannings × M members doing the async flow (votes changed, comments posted) at a set
 //! overall command rate; reports command ack latency, deliveries/s, and the server's CPU and RSS.
 
+use crate::fanout::pct;
 use crate::{
-    command, connect, create_planning, find_in_log, join_members, loopback, now_micros, pct,
+    baseline, command, connect, create_planning, find_in_log, join_members, loopback, now_micros,
     proc_stat, progress, Result,
 };
 use clap::Args;
@@ -37,6 +38,14 @@ pub struct RoomsArgs {
     /// Seconds of steady load (after setup).
     #[arg(long, default_value_t = 10.0)]
     pub duration_secs: f64,
+    /// Seconds of the same load against the baseline server first (a child process: its CPU
+    /// and RSS are read the same way); by default as long as `--duration-secs`. 0: no
+    /// baseline (a soak's baseline needs only a minute).
+    #[arg(long)]
+    pub baseline_secs: Option<f64>,
+    /// Pin the baseline server to this CPU, as the real server is.
+    #[arg(long)]
+    pub baseline_cpu: Option<usize>,
     /// The server's pid: reports its CPU and RSS from /proc/<pid>.
     #[arg(long)]
     pub server_pid: Option<u32>,
@@ -73,9 +82,11 @@ struct Totals {
     errors: AtomicU64,
 }
 
-pub async fn run(a: &RoomsArgs) -> Result<(String, Value)> {
-    let base = loopback(&a.url)?;
-    let http = reqwest::Client::new();
+/// Sets sprintlog up: each planning gets three items, an async phase, M members and an open
+/// round; returns every member's seat.
+async fn setup(a: &RoomsArgs, http: &reqwest::Client, base: &str) -> Result<Vec<Seat>> {
+    let http = http.clone();
+    let base = base.to_string();
     let ws_base = base.replacen("http://", "ws://", 1);
 
     // Setup: each planning gets three items, an async phase, M members and an open round.
@@ -147,7 +158,106 @@ pub async fn run(a: &RoomsArgs) -> Result<(String, Value)> {
         bar.inc(1);
     }
     bar.finish();
+    Ok(seats)
+}
 
+/// Which server a measurement drives.
+enum Target<'a> {
+    /// sprintlog at `base` (its `/metrics` gives SQLite's memory per interval).
+    Sprintlog {
+        http: &'a reqwest::Client,
+        base: &'a str,
+    },
+    /// The baseline: each command is one pre-serialised event frame for the room and the ack
+    /// sprintlog would send, which the baseline server returns to the sender.
+    Baseline,
+}
+
+pub async fn run(a: &RoomsArgs) -> Result<(String, Value)> {
+    let base = loopback(&a.url)?;
+    let http = reqwest::Client::new();
+    let baseline_secs = a.baseline_secs.unwrap_or(a.duration_secs);
+    let b = if baseline_secs > 0.0 {
+        eprintln!("baseline…");
+        let child = baseline::spawn(a.baseline_cpu, None).await?;
+        let seats = (0..a.rooms * a.members)
+            .map(|i| Seat {
+                planning: i / a.members.max(1),
+                round: BASELINE_ID.to_string(),
+                items: Arc::new(vec![BASELINE_ID.to_string()]),
+                url: format!("ws://{}/rooms/{}", child.addr, i / a.members.max(1)),
+            })
+            .collect();
+        let b = measure(a, seats, Target::Baseline, Some(child.pid), baseline_secs).await?;
+        drop(child);
+        Some(b)
+    } else {
+        None
+    };
+    eprintln!("sprintlog…");
+    let seats = setup(a, &http, &base).await?;
+    let target = Target::Sprintlog {
+        http: &http,
+        base: &base,
+    };
+    let s = measure(a, seats, target, a.server_pid, a.duration_secs).await?;
+    let Some(b) = b else {
+        return Ok((s.human, s.json));
+    };
+    let ratio = |path: &[&str]| {
+        let get = |v: &Value| path.iter().fold(v, |v, k| &v[*k]).as_f64();
+        match (get(&s.json), get(&b.json)) {
+            (Some(x), Some(y)) if y > 0.0 => Some(x / y),
+            _ => None,
+        }
+    };
+    let ratios = json!({
+        "ack_latency_p50": ratio(&["ack_latency_ms", "p50"]),
+        "ack_latency_p99": ratio(&["ack_latency_ms", "p99"]),
+        "deliveries_per_s": ratio(&["deliveries_per_s"]),
+        "server_cpu_percent": ratio(&["server_cpu", "percent_of_one_core"]),
+        "server_rss_kib_peak": ratio(&["server_rss_kib", "peak"]),
+    });
+    let show = |k: &str| {
+        ratios[k]
+            .as_f64()
+            .map(|r| format!("{r:.2}"))
+            .unwrap_or("–".into())
+    };
+    let human = format!(
+        "baseline {}\nsprintlog {}\nsprintlog / baseline: ack latency p50 × {}, p99 × {}, \
+         deliveries/s × {}, server CPU × {}, peak RSS × {}",
+        b.human,
+        s.human,
+        show("ack_latency_p50"),
+        show("ack_latency_p99"),
+        show("deliveries_per_s"),
+        show("server_cpu_percent"),
+        show("server_rss_kib_peak"),
+    );
+    let mut json = s.json;
+    json["baseline"] = b.json;
+    json["ratio"] = ratios;
+    Ok((human, json))
+}
+
+/// The ids in the baseline's frames (it has no plannings; any id of the right size).
+const BASELINE_ID: &str = "9c3e7a1b-5d2f-4e6a-8b0c-1f2e3d4c5b6a";
+
+/// One side's report.
+struct Measured {
+    human: String,
+    json: Value,
+}
+
+/// Connects every seat, sends the load for `duration_secs`, and reports.
+async fn measure(
+    a: &RoomsArgs,
+    seats: Vec<Seat>,
+    target: Target<'_>,
+    pid: Option<u32>,
+    duration_secs: f64,
+) -> Result<Measured> {
     // Connect every member; each socket gets a reader that counts deliveries and ack latency.
     let totals = Arc::new(Totals::default());
     let (lat_tx, mut lat_rx) = mpsc::unbounded_channel::<u64>();
@@ -177,11 +287,11 @@ pub async fn run(a: &RoomsArgs) -> Result<(String, Value)> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     totals.deliveries.store(0, Ordering::Relaxed);
 
-    let src = a.server_pid.map(proc_stat::Source::Pid);
+    let src = pid.map(proc_stat::Source::Pid);
     let cpu_before = src.as_ref().and_then(proc_stat::Source::read);
-    let rss_before = a.server_pid.and_then(proc_stat::rss_kib);
+    let rss_before = pid.and_then(proc_stat::rss_kib);
     let mut rss_peak = rss_before.unwrap_or(0);
-    let total = (a.rate * a.duration_secs).round().max(1.0) as u64;
+    let total = (a.rate * duration_secs).round().max(1.0) as u64;
     let bar = progress::bar(total, "commands sent");
     let started = Instant::now();
     let mut sent = 0u64;
@@ -195,7 +305,7 @@ pub async fn run(a: &RoomsArgs) -> Result<(String, Value)> {
         |lat_us: &mut Vec<u64>, window: &mut Vec<u64>, sqlite_bytes: Option<f64>| {
             let at = started.elapsed().as_secs_f64();
             window.sort_unstable();
-            let rss = a.server_pid.and_then(proc_stat::rss_kib);
+            let rss = pid.and_then(proc_stat::rss_kib);
             intervals.push(json!({
                 "t_s": at,
                 "acked": window.len(),
@@ -213,7 +323,7 @@ pub async fn run(a: &RoomsArgs) -> Result<(String, Value)> {
             window.push(l);
         }
         if Instant::now() >= next_interval {
-            let sqlite = metric(&http, &base, SQLITE_MEMORY).await;
+            let sqlite = sqlite_memory(&target).await;
             close_window(&mut lat_us, &mut window, sqlite);
             next_interval += interval;
         }
@@ -233,12 +343,17 @@ pub async fn run(a: &RoomsArgs) -> Result<(String, Value)> {
         };
         // The op carries its send time, so a reader can time the ack without shared state.
         let op = format!("t{}-{sent}", now_micros());
-        let frame = json!({"type": "command", "op": op, "command": cmd}).to_string();
+        let frame = match target {
+            Target::Sprintlog { .. } => {
+                json!({"type": "command", "op": op, "command": cmd}).to_string()
+            }
+            Target::Baseline => baseline_frames(sent, &cmd, &op),
+        };
         sinks[i].send(Message::text(frame)).await?;
         sent += 1;
         bar.inc(1);
         if Instant::now() >= next_rss {
-            if let Some(r) = a.server_pid.and_then(proc_stat::rss_kib) {
+            if let Some(r) = pid.and_then(proc_stat::rss_kib) {
                 rss_peak = rss_peak.max(r);
             }
             next_rss = Instant::now() + Duration::from_millis(500);
@@ -257,7 +372,7 @@ pub async fn run(a: &RoomsArgs) -> Result<(String, Value)> {
         (Some(b), Some(a)) => Some(a.minus(b)),
         _ => None,
     };
-    let rss_after = a.server_pid.and_then(proc_stat::rss_kib);
+    let rss_after = pid.and_then(proc_stat::rss_kib);
     if let Some(r) = rss_after {
         rss_peak = rss_peak.max(r);
     }
@@ -277,7 +392,7 @@ pub async fn run(a: &RoomsArgs) -> Result<(String, Value)> {
     while let Ok(l) = lat_rx.try_recv() {
         window.push(l);
     }
-    let sqlite = metric(&http, &base, SQLITE_MEMORY).await;
+    let sqlite = sqlite_memory(&target).await;
     close_window(&mut lat_us, &mut window, sqlite);
     lat_us.sort_unstable();
     let deliveries = totals.deliveries.load(Ordering::Relaxed);
@@ -309,7 +424,7 @@ pub async fn run(a: &RoomsArgs) -> Result<(String, Value)> {
             "system_s": c.sys_us as f64 / 1e6,
             "percent_of_one_core": cpu_pct,
         })),
-        "server_rss_kib": a.server_pid.map(|_| json!({
+        "server_rss_kib": pid.map(|_| json!({
             "before": rss_before, "peak": rss_peak, "after": rss_after,
         })),
         "intervals": intervals,
@@ -340,7 +455,41 @@ pub async fn run(a: &RoomsArgs) -> Result<(String, Value)> {
             _ => String::new(),
         }
     );
-    Ok((human, json))
+    Ok(Measured { human, json })
+}
+
+/// SQLite's memory from sprintlog's `/metrics` (the baseline has none).
+async fn sqlite_memory(target: &Target<'_>) -> Option<f64> {
+    match target {
+        Target::Sprintlog { http, base } => metric(http, base, SQLITE_MEMORY).await,
+        Target::Baseline => None,
+    }
+}
+
+/// The baseline's text for command `cmd` (op `op`): the event frame sprintlog would broadcast
+/// (the size and shape of its `VoteCast` or `CommentPosted`), then the ack it would send back.
+fn baseline_frames(seq: u64, cmd: &Value, op: &str) -> String {
+    let data = if cmd["type"] == "PostComment" {
+        json!({"at": now_micros(), "at_utc": "2026-11-29T03:12:37.121520Z",
+               "comment": BASELINE_ID, "item": cmd["item"], "kind": "comment",
+               "text": cmd["text"]})
+    } else {
+        json!({"item": cmd["item"], "round": cmd["round"], "voter": BASELINE_ID})
+    };
+    let kind = if cmd["type"] == "PostComment" {
+        "CommentPosted"
+    } else {
+        "VoteCast"
+    };
+    format!(
+        "{{\"type\":\"event\",\"seq\":{},\"id\":\"{BASELINE_ID}\",\"actor\":\"{BASELINE_ID}\",\
+         \"at\":{},\"kind\":\"{kind}\",\"data\":{data}}}\n\
+         {{\"type\":\"ack\",\"op\":\"{op}\",\"first\":{},\"head\":{},\"duplicate\":false}}",
+        seq + 1,
+        now_micros(),
+        seq + 1,
+        seq + 1
+    )
 }
 
 /// Counts event frames and times acks (the op holds the send time in µs).

@@ -72,6 +72,9 @@ async fn every_scenario_completes_and_reports_its_figures() {
     let pid = std::process::id().to_string();
     let url = s.url.as_str();
 
+    // Votes and reveals: every 10 votes the facilitator closes the round (three events:
+    // RoundClosed, VotesRevealed, ItemFlagged) and opens the next (one), so 30 votes make
+    // 30 + 3 × 3 + 2 = 41 events, each delivered to all 5 clients, on both sides.
     let c = tool(args(&[
         "compare",
         "--url",
@@ -82,6 +85,8 @@ async fn every_scenario_completes_and_reports_its_figures() {
         "5",
         "--votes",
         "30",
+        "--reveal-every",
+        "10",
         "--window",
         "4",
         "--timeout-secs",
@@ -91,12 +96,44 @@ async fn every_scenario_completes_and_reports_its_figures() {
     .await;
     for side in ["baseline", "sprintlog"] {
         assert_eq!(number(&c, &format!("{side}.acked")), 30.0, "{c}");
-        assert_eq!(number(&c, &format!("{side}.deliveries")), 150.0, "{c}");
+        assert_eq!(number(&c, &format!("{side}.refused")), 0.0, "{c}");
+        assert_eq!(number(&c, &format!("{side}.reveals")), 3.0, "{c}");
+        assert_eq!(number(&c, &format!("{side}.opens")), 2.0, "{c}");
+        assert_eq!(number(&c, &format!("{side}.events")), 41.0, "{c}");
+        // The reveal frames reached the facilitator (and, by the count above, everyone).
+        assert_eq!(number(&c, &format!("{side}.revealed_frames")), 3.0, "{c}");
+        assert_eq!(number(&c, &format!("{side}.deliveries")), 205.0, "{c}");
         number(&c, &format!("{side}.deliveries_per_s"));
         number(&c, &format!("{side}.latency_ms.p99"));
+        number(&c, &format!("{side}.reveal_latency_ms.p99"));
     }
     number(&c, "sprintlog.server_cpu_us_per_delivery.user");
     number(&c, "ratio.deliveries_per_s");
+    number(&c, "ratio.reveal_p99");
+
+    // Votes only: the round stays open, one event per vote.
+    let v = tool(args(&[
+        "fanout",
+        "--url",
+        url,
+        "--members",
+        "3",
+        "--votes",
+        "20",
+        "--reveal-every",
+        "0",
+        "--window",
+        "2",
+        "--timeout-secs",
+        "60",
+        "--json",
+    ]))
+    .await;
+    assert_eq!(number(&v, "acked"), 20.0, "{v}");
+    assert_eq!(number(&v, "reveals"), 0.0, "{v}");
+    assert_eq!(number(&v, "events"), 20.0, "{v}");
+    assert_eq!(number(&v, "deliveries"), 60.0, "{v}");
+    number(&v, "latency_ms.p99");
 
     let r = tool(args(&[
         "rooms",
@@ -129,6 +166,13 @@ async fn every_scenario_completes_and_reports_its_figures() {
     number(&windows[0], "p99_ms");
     // SQLite's memory from the server's /metrics (the smoke test's server runs on SQLite).
     assert!(number(&windows[0], "sqlite_kib") > 0.0, "{r}");
+    // The same load against the baseline server, in the same run.
+    assert_eq!(number(&r, "baseline.acked"), 60.0, "{r}");
+    assert_eq!(number(&r, "baseline.errors"), 0.0, "{r}");
+    assert_eq!(number(&r, "baseline.deliveries"), 180.0, "{r}");
+    number(&r, "baseline.ack_latency_ms.p99");
+    number(&r, "baseline.server_rss_kib.peak");
+    number(&r, "ratio.ack_latency_p99");
 
     let k = tool(args(&[
         "connections",
@@ -152,6 +196,12 @@ async fn every_scenario_completes_and_reports_its_figures() {
     assert_eq!(number(&k, "open"), 60.0, "{k}");
     assert_eq!(number(&k, "failed"), 0.0, "{k}");
     number(&k, "server_rss_kib.held");
+    assert_eq!(number(&k, "baseline.open"), 60.0, "{k}");
+    number(&k, "baseline.server_rss_kib_per_connection");
+    assert!(
+        k["ratio"].get("server_rss_kib_per_connection").is_some(),
+        "{k}"
+    );
 
     let p = tool(args(&[
         "replay",
@@ -169,6 +219,9 @@ async fn every_scenario_completes_and_reports_its_figures() {
     assert!(number(&p, "head") >= 150.0, "{p}");
     number(&p, "caught_up_ms.median");
     number(&p, "events_per_s");
+    // The baseline sent the same frames, in the same run.
+    number(&p, "baseline.caught_up_ms.median");
+    number(&p, "ratio.caught_up_ms");
 
     if let Some(server) = s.server {
         server.shutdown().await;
