@@ -133,6 +133,15 @@ pub struct RoomShared {
     started: Instant,
     refresh_pending: std::sync::atomic::AtomicBool,
     presence_pending: std::sync::atomic::AtomicBool,
+    /// The writer's own copy of the projection at `head` (or none), which a batch of commands
+    /// is decided on. Cloning the projection for every batch cost time in its size: with a
+    /// few thousand rounds of history, most of the CPU of a command (the fan-out with
+    /// reveals measured 0.79 → 3.2 µs of user CPU per delivery as rounds piled up). Kept in
+    /// step by `publish`, which applies each event to it too; a batch takes it, applies its
+    /// events while deciding, and puts it back once they are appended (a failed append drops
+    /// it: the next batch clones `live` again). Only the writer task touches it, so the std
+    /// mutex is never contended.
+    scratch: Mutex<Option<Live>>,
 }
 
 /// A handle on a live room. When the last handle is dropped, the room's task ends after
@@ -219,6 +228,7 @@ impl Room {
             started: Instant::now(),
             refresh_pending: std::sync::atomic::AtomicBool::new(false),
             presence_pending: std::sync::atomic::AtomicBool::new(false),
+            scratch: Mutex::new(None),
         });
         shared.touch();
         let (cmds, rx) = mpsc::channel(256);
@@ -450,12 +460,21 @@ impl RoomShared {
             })
             .collect();
         let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
+        let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
         for ((s, e), (shared, private)) in stored.iter().zip(events).zip(frames) {
             if s.seq <= live.head {
                 continue; // already applied (a duplicate read of the log)
             }
             let revoked = revoked_tokens(&live.state, e);
             live.state.apply(e);
+            // The scratch copy follows only from the same head; anything else drops it.
+            match scratch.as_mut() {
+                Some(copy) if copy.head == live.head => {
+                    copy.state.apply(e);
+                    copy.head = s.seq;
+                }
+                _ => *scratch = None,
+            }
             live.head = s.seq;
             let _ = self.tx.send(Arc::new(Outgoing {
                 seq: Some(s.seq),
@@ -673,10 +692,19 @@ async fn run_batch(shared: &RoomShared, deps: &Deps, batch: Vec<(CommandReq, Rep
     let mut appends: Vec<AppendRequest> = Vec::new();
     let mut decided: Vec<Vec<Event>> = Vec::new();
     let has_jobs;
-    {
+    let taken = shared
+        .scratch
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    let (mut state, mut head) = {
         let live = shared.live.read().unwrap_or_else(|e| e.into_inner());
-        let (mut state, mut head) = (live.state.clone(), live.head);
-        drop(live);
+        match taken {
+            Some(copy) if copy.head == live.head => (copy.state, copy.head),
+            _ => (live.state.clone(), live.head),
+        }
+    };
+    {
         for (req, _) in &batch {
             if let Some(expected) = req.expected.filter(|e| *e != head) {
                 outcomes.push(Err(RoomError::Conflict { expected, head }));
@@ -752,6 +780,10 @@ async fn run_batch(shared: &RoomShared, deps: &Deps, batch: Vec<(CommandReq, Rep
         all_events.extend(events);
     }
     shared.publish(&all_stored, &all_events, metrics);
+    // `state` is the projection with this batch applied: the scratch copy at the new head.
+    if shared.live.read().unwrap_or_else(|e| e.into_inner()).head == head {
+        *shared.scratch.lock().unwrap_or_else(|e| e.into_inner()) = Some(Live { head, state });
+    }
     for ((req, reply), outcome) in batch.into_iter().zip(outcomes) {
         let result = match outcome {
             Ok(i) => Ok(Ack {
@@ -1032,6 +1064,42 @@ mod tests {
             assert_eq!(l.head, 5);
             assert_eq!(format!("{:?}", l.state), format!("{:?}", rebuilt.state));
         });
+    }
+
+    /// The writer's scratch copy of the projection follows every append, batched or not: a
+    /// batch decided after a single command sees that command's events (a stale copy would
+    /// accept an amend of a goal already committed).
+    #[tokio::test]
+    async fn batches_are_decided_on_the_projection_after_single_commands() {
+        let (room, _deps, fac) = room().await;
+        let rename = |n: &str| Command::Rename { name: n.into() };
+        let draft = Command::DraftGoal {
+            text: "Ship".into(),
+        };
+        let out = results(submit_all(
+            &room,
+            fac,
+            vec![("a", draft), ("b", rename("A"))],
+        ))
+        .await;
+        assert!(out.iter().all(Result::is_ok), "{out:?}");
+        // One command alone (the writer's single path), then a batch that depends on it.
+        let one = results(submit_all(&room, fac, vec![("c", Command::CommitGoal)])).await;
+        assert!(one[0].is_ok(), "{one:?}");
+        let out = results(submit_all(
+            &room,
+            fac,
+            vec![("d", goal("Too late")), ("e", rename("B"))],
+        ))
+        .await;
+        assert!(
+            matches!(out[0], Err(RoomError::Domain(_))) && out[1].is_ok(),
+            "{out:?}"
+        );
+        let live = room.shared.live.read().expect("live");
+        let scratch = room.shared.scratch.lock().expect("scratch");
+        let copy = scratch.as_ref().expect("kept after a batch");
+        assert_eq!((copy.head, &copy.state), (live.head, &live.state));
     }
 
     #[tokio::test]
