@@ -86,8 +86,14 @@ fn pin(cpu: usize, tid: u32) {
         .status();
 }
 
-/// The baseline server process: prints `listening <addr>` and serves until killed.
+/// The baseline server process: prints `listening <addr>` and serves until killed, or until
+/// its standard input closes: the tool holds the other end, so the server never outlives it,
+/// however the tool ends (a Ctrl-C runs no destructor that could kill the child).
 pub fn serve_process(a: &ServeArgs) -> std::io::Result<()> {
+    std::thread::spawn(|| {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        std::process::exit(0);
+    });
     if let Some(cpu) = a.cpu {
         pin(cpu, std::process::id());
     }
@@ -104,7 +110,8 @@ pub fn serve_process(a: &ServeArgs) -> std::io::Result<()> {
     })
 }
 
-/// A baseline server process, killed when dropped.
+/// A baseline server process, killed when dropped (and gone when this process is: its
+/// standard input is a pipe from here).
 pub struct Child {
     pub addr: SocketAddr,
     pub pid: u32,
@@ -116,6 +123,7 @@ pub async fn spawn(cpu: Option<usize>, history: Option<&std::path::Path>) -> cra
     use tokio::io::AsyncBufReadExt;
     let mut cmd = tokio::process::Command::new(std::env::current_exe()?);
     cmd.arg("baseline-server")
+        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true);
     if let Some(cpu) = cpu {
