@@ -69,6 +69,10 @@ pub struct SprintlogFanout {
     /// The server's pid: reports its CPU per delivery from /proc/<pid>/stat.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Drive sprintlog alone, without the same traffic against the baseline
+    /// first (the report then has no baseline figures and no ratios).
+    #[arg(long)]
+    pub no_baseline: bool,
     #[command(flatten)]
     pub fan: FanArgs,
 }

@@ -40,12 +40,14 @@ struct Cli {
 enum Cmd {
     /// One planning with N clients connected; one member streams V votes and, every K votes,
     /// the facilitator reveals them and opens the next round; reports send → last-client-received
-    /// latency of votes and reveals, deliveries/s and server CPU per delivery.
+    /// latency of votes and reveals, deliveries/s and server CPU per delivery, with the same
+    /// traffic against the baseline first, in the same run, and the ratios (`--no-baseline`:
+    /// sprintlog alone).
     Fanout(fanout::SprintlogFanout),
     /// The same fan-out traffic against a minimal broadcast server inside this tool
-    /// (tokio-tungstenite, one pre-serialised frame per message, no log, no domain).
+    /// (tokio-tungstenite, one pre-serialised frame per event, no log, no domain).
     Baseline(fanout::FanArgs),
-    /// `baseline` then `fanout` in the same run; prints both and the ratios.
+    /// The same as `fanout`: `baseline` then sprintlog in the same run, both and the ratios.
     Compare(fanout::SprintlogFanout),
     /// R plannings × M members doing the async flow (votes, comments) at a set overall rate;
     /// reports command ack latency, deliveries/s, server CPU and RSS.
@@ -84,15 +86,17 @@ fn main() {
 
 async fn run(cli: Cli) {
     let out = match cli.cmd {
-        Cmd::Fanout(a) => bounded(a.fan.timeout_secs, fanout::fanout_sprintlog(&a))
+        Cmd::Fanout(a) | Cmd::Compare(a) if a.no_baseline => {
+            bounded(a.fan.timeout_secs, fanout::fanout_sprintlog(&a))
+                .await
+                .map(|r| (r.human(), r.json(), a.fan.json))
+        }
+        Cmd::Fanout(a) | Cmd::Compare(a) => bounded(2 * a.fan.timeout_secs, fanout::compare(&a))
             .await
-            .map(|r| (r.human(), r.json(), a.fan.json)),
+            .map(|(h, j)| (h, j, a.fan.json)),
         Cmd::Baseline(f) => bounded(f.timeout_secs, fanout::fanout_baseline(&f))
             .await
             .map(|r| (r.human(), r.json(), f.json)),
-        Cmd::Compare(a) => bounded(2 * a.fan.timeout_secs, fanout::compare(&a))
-            .await
-            .map(|(h, j)| (h, j, a.fan.json)),
         Cmd::Rooms(a) => bounded(
             a.timeout_secs
                 .saturating_add(a.duration_secs.max(0.0).ceil() as u64),

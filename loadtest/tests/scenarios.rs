@@ -111,9 +111,10 @@ async fn every_scenario_completes_and_reports_its_figures() {
     number(&c, "ratio.deliveries_per_s");
     number(&c, "ratio.reveal_p99");
 
-    // Votes only: the round stays open, one event per vote.
+    // Votes only: the round stays open, one event per vote (sprintlog alone).
     let v = tool(args(&[
         "fanout",
+        "--no-baseline",
         "--url",
         url,
         "--members",
