@@ -149,10 +149,10 @@ pub async fn run(a: &ConnectionsArgs) -> Result<(String, Value)> {
     let b = hold(child.addr, &urls, Some(child.pid), a).await?;
     drop(child);
 
-    let ratio = match (s.per_connection(), b.per_connection()) {
-        (Some(s), Some(b)) if b > 0.0 => Some(s / b),
-        _ => None,
-    };
+    let ratio = s
+        .per_connection()
+        .zip(b.per_connection())
+        .and_then(|(s, b)| crate::ratio(s, b));
     let mut json = s.json(a);
     json["scenario"] = json!("connections");
     json["sources"] = json!(a.sources);

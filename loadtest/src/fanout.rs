@@ -6,7 +6,7 @@
 
 use crate::{
     baseline, command, connect, create_planning, find_in_log, join_members, loopback, now_micros,
-    proc_stat, progress, seq_of, stamped, wait_for, Error, Result, Ws,
+    open_round, proc_stat, progress, seq_of, stamped, wait_for, Error, Result, Ws,
 };
 use clap::Args;
 use futures_util::{SinkExt, StreamExt};
@@ -483,7 +483,8 @@ impl FanReport {
 type Script = Box<dyn FnMut(Step, usize, &str) -> (String, Option<(u64, u64)>) + Send>;
 
 /// Where the fan-out runs: the sockets, connected and caught up (`[0]` the voter, `[1]` the
-/// facilitator), the first round, and how to make each command.
+/// facilitator; at least 3, see [`check_members`]), the first round, and how to make each
+/// command.
 struct Room {
     target: &'static str,
     mode: Mode,
@@ -515,10 +516,6 @@ enum Stage {
     Revealing(usize),
     Opening(usize),
     Finished,
-}
-
-fn minus(a: Option<proc_stat::Cpu>, b: Option<proc_stat::Cpu>) -> Option<proc_stat::Cpu> {
-    Some(b?.minus(a?))
 }
 
 async fn run_fanout(room: Room, f: &FanArgs) -> Result<FanReport> {
@@ -570,9 +567,6 @@ async fn run_fanout(room: Room, f: &FanArgs) -> Result<FanReport> {
         });
     }
     drop(ack_tx);
-    if sinks.len() < 2 {
-        return Err("the fan-out needs at least 3 clients (--members)".into());
-    }
 
     // Let the connect storm settle (every connect broadcasts presence to the room): start only
     // after 500 ms without any frame, at most 60 s.
@@ -760,13 +754,17 @@ async fn run_fanout(room: Room, f: &FanArgs) -> Result<FanReport> {
     while arrivals.total.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    let cpu = minus(
+    let cpu = proc_stat::Cpu::between(
         cpu_before,
         cpu_of.as_ref().and_then(proc_stat::Source::read),
     );
     // This tool's own CPU: if it nears one core per second, the tool is the bottleneck (the
     // baseline server is a thread of this process: its share is taken out).
-    let tool_cpu = match (minus(tool_before, proc_stat::Source::Own.read()), mode, cpu) {
+    let tool_cpu = match (
+        proc_stat::Cpu::between(tool_before, proc_stat::Source::Own.read()),
+        mode,
+        cpu,
+    ) {
         (Some(own), Mode::Baseline, Some(server)) => Some(own.minus(server)),
         (own, _, _) => own,
     };
@@ -899,16 +897,7 @@ pub async fn fanout_sprintlog(a: &SprintlogFanout) -> Result<FanReport> {
         // it, a flagged item's votes stay sealed, and one voter of many is always flagged).
         command(&http, &base, &p, "setup-sync", json!({"type": "StartSync"})).await?;
     }
-    let v = command(
-        &http,
-        &base,
-        &p,
-        "setup-round",
-        json!({"type": "OpenRound", "items": [item], "deadline": now_micros() + 3_600_000_000i64}),
-    )
-    .await?;
-    let head = v["head"].as_u64().ok_or("no head")?;
-    let round = find_in_log(&http, &base, &p, head - 1, "RoundOpened", "round").await?;
+    let (head, round) = open_round(&http, &base, &p, std::slice::from_ref(&item)).await?;
     let ws_base = base.replacen("http://", "ws://", 1);
     // The voter first, the facilitator second (see `Room`), then the other members.
     let mut tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
@@ -1060,7 +1049,7 @@ pub async fn compare(a: &SprintlogFanout) -> Result<(String, Value)> {
     let b = fanout_baseline(&a.fan).await?;
     eprintln!("sprintlog…");
     let s = fanout_sprintlog(a).await?;
-    let ratio = |x: f64, y: f64| if y > 0.0 { x / y } else { f64::NAN };
+    let ratio = |x: f64, y: f64| crate::ratio(x, y).unwrap_or(f64::NAN);
     let rate = ratio(s.rate_per_s(), b.rate_per_s());
     let p99 = ratio(pct(&s.lat_us, 99.0), pct(&b.lat_us, 99.0));
     let reveal_p99 =

@@ -228,6 +228,32 @@ async fn command(
     .await
 }
 
+/// sprintlog's figure over the baseline's (none when the baseline's is zero).
+fn ratio(sprintlog: f64, baseline: f64) -> Option<f64> {
+    (baseline > 0.0).then(|| sprintlog / baseline)
+}
+
+/// Opens a round of `items` (deadline in an hour) as the facilitator; returns the head after
+/// it and the round's id (from its `RoundOpened` in the log).
+async fn open_round(
+    http: &reqwest::Client,
+    base: &str,
+    p: &Planning,
+    items: &[String],
+) -> Result<(u64, String)> {
+    let v = command(
+        http,
+        base,
+        p,
+        "setup-round",
+        json!({"type": "OpenRound", "items": items, "deadline": now_micros() + 3_600_000_000i64}),
+    )
+    .await?;
+    let head = v["head"].as_u64().ok_or("no head")?;
+    let round = find_in_log(http, base, p, head - 1, "RoundOpened", "round").await?;
+    Ok((head, round))
+}
+
 /// The id in `data.<field>` of the last event of `kind` among the 1000 after `after`.
 async fn find_in_log(
     http: &reqwest::Client,

@@ -18,6 +18,11 @@ impl Cpu {
             sys_us: self.sys_us.saturating_sub(before.sys_us),
         }
     }
+
+    /// The CPU spent between two readings, if both were taken.
+    pub fn between(before: Option<Cpu>, after: Option<Cpu>) -> Option<Cpu> {
+        Some(after?.minus(before?))
+    }
 }
 
 pub enum Source {

@@ -171,7 +171,7 @@ pub async fn run(a: &ReplayArgs) -> Result<(String, Value)> {
     }
     drop(child);
     let (b_ms, b_median) = times(&b_runs);
-    let ratio = median / b_median.max(1e-9);
+    let ratio = crate::ratio(median, b_median).unwrap_or(f64::NAN);
 
     let Joined {
         events,

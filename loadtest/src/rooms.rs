@@ -3,7 +3,7 @@
 
 use crate::fanout::pct;
 use crate::{
-    baseline, command, connect, create_planning, find_in_log, join_members, loopback, now_micros,
+    baseline, command, connect, create_planning, join_members, loopback, now_micros, open_round,
     proc_stat, progress, Result,
 };
 use clap::Args;
@@ -85,19 +85,17 @@ struct Totals {
 /// Sets sprintlog up: each planning gets three items, an async phase, M members and an open
 /// round; returns every member's seat.
 async fn setup(a: &RoomsArgs, http: &reqwest::Client, base: &str) -> Result<Vec<Seat>> {
-    let http = http.clone();
-    let base = base.to_string();
     let ws_base = base.replacen("http://", "ws://", 1);
 
     // Setup: each planning gets three items, an async phase, M members and an open round.
     let bar = progress::bar(a.rooms as u64, "plannings set up");
     let mut seats = Vec::with_capacity(a.rooms * a.members);
     for r in 0..a.rooms {
-        let p = create_planning(&http, &base, &format!("loadtest rooms {r}")).await?;
+        let p = create_planning(http, base, &format!("loadtest rooms {r}")).await?;
         for i in 0..3 {
             command(
-                &http,
-                &base,
+                http,
+                base,
                 &p,
                 &format!("item-{i}"),
                 json!({"type": "ProposeItem", "draft": {"title": format!("Item {i}")}}),
@@ -123,8 +121,8 @@ async fn setup(a: &RoomsArgs, http: &reqwest::Client, base: &str) -> Result<Vec<
             }
         }
         command(
-            &http,
-            &base,
+            http,
+            base,
             &p,
             "phase",
             json!({"type": "ChangePhase", "to": "async"}),
@@ -132,20 +130,9 @@ async fn setup(a: &RoomsArgs, http: &reqwest::Client, base: &str) -> Result<Vec<
         .await?;
         // One member more than connect: a holdout who never votes keeps the round open (a
         // round closes by itself once every member has voted).
-        let mut tokens =
-            join_members(&http, &base, &p, a.members + 1, a.connect_concurrency).await?;
+        let mut tokens = join_members(http, base, &p, a.members + 1, a.connect_concurrency).await?;
         tokens.pop();
-        let v = command(
-            &http,
-            &base,
-            &p,
-            "round",
-            json!({"type": "OpenRound", "items": items,
-                   "deadline": now_micros() + 3_600_000_000i64}),
-        )
-        .await?;
-        let head = v["head"].as_u64().ok_or("no head")?;
-        let round = find_in_log(&http, &base, &p, head - 1, "RoundOpened", "round").await?;
+        let (head, round) = open_round(http, base, &p, &items).await?;
         let items = Arc::new(items);
         for t in tokens {
             seats.push(Seat {
@@ -206,10 +193,7 @@ pub async fn run(a: &RoomsArgs) -> Result<(String, Value)> {
     };
     let ratio = |path: &[&str]| {
         let get = |v: &Value| path.iter().fold(v, |v, k| &v[*k]).as_f64();
-        match (get(&s.json), get(&b.json)) {
-            (Some(x), Some(y)) if y > 0.0 => Some(x / y),
-            _ => None,
-        }
+        crate::ratio(get(&s.json)?, get(&b.json)?)
     };
     let ratios = json!({
         "ack_latency_p50": ratio(&["ack_latency_ms", "p50"]),
@@ -368,10 +352,7 @@ async fn measure(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let elapsed = started.elapsed();
-    let cpu = match (cpu_before, src.as_ref().and_then(proc_stat::Source::read)) {
-        (Some(b), Some(a)) => Some(a.minus(b)),
-        _ => None,
-    };
+    let cpu = proc_stat::Cpu::between(cpu_before, src.as_ref().and_then(proc_stat::Source::read));
     let rss_after = pid.and_then(proc_stat::rss_kib);
     if let Some(r) = rss_after {
         rss_peak = rss_peak.max(r);

@@ -245,8 +245,6 @@ impl Metrics {
     }
 }
 
-/// The configured limits as one labelled gauge, so a dashboard shows the counters above next
-/// to the limits they count against.
 /// Bytes SQLite has allocated, all connections together: its page caches grow toward their
 /// bound (`cache_size`, 2 MB per connection by default) as a database grows, which a soak's RSS
 /// shows as a slowing rise; this gauge tells that growth from a leak of ours. (0 with a
@@ -259,6 +257,8 @@ fn sqlite_memory_used() -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
+/// The configured limits as one labelled gauge, so a dashboard shows the counters above next
+/// to the limits they count against.
 pub fn render_limits(l: &crate::config::Limits) -> String {
     let values: [(&str, u64); 14] = [
         ("max_frame_bytes", l.max_frame_bytes as u64),

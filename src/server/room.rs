@@ -393,6 +393,31 @@ impl Drop for PresenceGuard {
 }
 
 impl RoomShared {
+    /// The projection for the writer to decide a batch on: its scratch copy when that is at
+    /// the head, else a clone of `live` (after a failed append, or a first batch).
+    fn take_scratch(&self) -> Live {
+        let taken = self
+            .scratch
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+        match taken {
+            Some(copy) if copy.head == live.head => copy,
+            _ => Live {
+                head: live.head,
+                state: live.state.clone(),
+            },
+        }
+    }
+
+    /// Keeps `copy` as the scratch copy if it is the projection at the head.
+    fn keep_scratch(&self, copy: Live) {
+        if self.live.read().unwrap_or_else(|e| e.into_inner()).head == copy.head {
+            *self.scratch.lock().unwrap_or_else(|e| e.into_inner()) = Some(copy);
+        }
+    }
+
     fn touch(&self) {
         self.last_used
             .store(self.started.elapsed().as_secs(), Ordering::Relaxed);
@@ -691,56 +716,45 @@ async fn run_batch(shared: &RoomShared, deps: &Deps, batch: Vec<(CommandReq, Rep
     let mut outcomes: Vec<Result<usize, RoomError>> = Vec::with_capacity(batch.len());
     let mut appends: Vec<AppendRequest> = Vec::new();
     let mut decided: Vec<Vec<Event>> = Vec::new();
-    let has_jobs;
-    let taken = shared
-        .scratch
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take();
-    let (mut state, mut head) = {
-        let live = shared.live.read().unwrap_or_else(|e| e.into_inner());
-        match taken {
-            Some(copy) if copy.head == live.head => (copy.state, copy.head),
-            _ => (live.state.clone(), live.head),
+    let Live {
+        mut state,
+        mut head,
+    } = shared.take_scratch();
+    for (req, _) in &batch {
+        if let Some(expected) = req.expected.filter(|e| *e != head) {
+            outcomes.push(Err(RoomError::Conflict { expected, head }));
+            continue;
         }
-    };
-    {
-        for (req, _) in &batch {
-            if let Some(expected) = req.expected.filter(|e| *e != head) {
-                outcomes.push(Err(RoomError::Conflict { expected, head }));
-                continue;
-            }
-            let mut rng = rand::rngs::OsRng;
-            let mut ctx = Context {
-                actor: req.actor,
-                now,
-                rng: &mut rng,
-            };
-            match decide(&state, &req.command, &mut ctx) {
-                Ok(events) => {
-                    let jobs = super::scheduler::jobs_for(shared.id, &state, head + 1, &events);
-                    for e in &events {
-                        state.apply(e);
-                    }
-                    appends.push(AppendRequest {
-                        planning_id: shared.id.0,
-                        expected_seq: head,
-                        actor: req.actor.0,
-                        client_op_id: req.op.clone(),
-                        command_hash: req.command_hash.clone(),
-                        recorded_at: now,
-                        events: encode(&events),
-                        jobs,
-                    });
-                    head += events.len() as i64;
-                    decided.push(events);
-                    outcomes.push(Ok(appends.len() - 1));
+        let mut rng = rand::rngs::OsRng;
+        let mut ctx = Context {
+            actor: req.actor,
+            now,
+            rng: &mut rng,
+        };
+        match decide(&state, &req.command, &mut ctx) {
+            Ok(events) => {
+                let jobs = super::scheduler::jobs_for(shared.id, &state, head + 1, &events);
+                for e in &events {
+                    state.apply(e);
                 }
-                Err(e) => outcomes.push(Err(e.into())),
+                appends.push(AppendRequest {
+                    planning_id: shared.id.0,
+                    expected_seq: head,
+                    actor: req.actor.0,
+                    client_op_id: req.op.clone(),
+                    command_hash: req.command_hash.clone(),
+                    recorded_at: now,
+                    events: encode(&events),
+                    jobs,
+                });
+                head += events.len() as i64;
+                decided.push(events);
+                outcomes.push(Ok(appends.len() - 1));
             }
+            Err(e) => outcomes.push(Err(e.into())),
         }
-        has_jobs = appends.iter().any(|a| !a.jobs.is_empty());
     }
+    let has_jobs = appends.iter().any(|a| !a.jobs.is_empty());
     let started = Instant::now();
     let appended = if appends.is_empty() {
         Ok(Vec::new())
@@ -781,9 +795,7 @@ async fn run_batch(shared: &RoomShared, deps: &Deps, batch: Vec<(CommandReq, Rep
     }
     shared.publish(&all_stored, &all_events, metrics);
     // `state` is the projection with this batch applied: the scratch copy at the new head.
-    if shared.live.read().unwrap_or_else(|e| e.into_inner()).head == head {
-        *shared.scratch.lock().unwrap_or_else(|e| e.into_inner()) = Some(Live { head, state });
-    }
+    shared.keep_scratch(Live { head, state });
     for ((req, reply), outcome) in batch.into_iter().zip(outcomes) {
         let result = match outcome {
             Ok(i) => Ok(Ack {

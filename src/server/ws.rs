@@ -594,23 +594,24 @@ impl Conn {
         {
             return f;
         }
-        match self.send_presence_set().await {
-            Flow::Continue => self.room_to_breathe().await,
-            f => f,
-        }
+        self.send_presence_set().await
     }
 
     /// Sends who is online now (as last announced); the presence changes on the feed, which
     /// this connection subscribed to before, keep it current. Sent again after a resync: the
     /// changes the ring dropped are lost, the ones left are those after this set. Paced like
-    /// the catch-up it follows, which can leave the queue full.
+    /// the catch-up it follows, which can leave the queue full, and followed by
+    /// [`Conn::room_to_breathe`] before the live phase.
     async fn send_presence_set(&mut self) -> Flow {
         let set = Frame::json(&ServerMsg::Presence {
             online: Some(self.caller.room.announced_presence()),
             joined: Vec::new(),
             left: Vec::new(),
         });
-        self.push_paced(set).await
+        match self.push_paced(set).await {
+            Flow::Continue => self.room_to_breathe().await,
+            f => f,
+        }
     }
 
     /// Waits (paced, like a catch-up) until half the queue is free. A catch-up leaves the
@@ -662,10 +663,7 @@ impl Conn {
             return Flow::Close(CLOSE_REVOKED, "access revoked");
         }
         match self.send_from_log(head).await {
-            Flow::Continue => match self.send_presence_set().await {
-                Flow::Continue => self.room_to_breathe().await,
-                f => f,
-            },
+            Flow::Continue => self.send_presence_set().await,
             f => f,
         }
     }
