@@ -1,34 +1,41 @@
 //! sprintlog: async-first sprint planning on an append-only event log.
 //!
-//! A tour of the modules, from the inside out:
-//! - [`domain`]: the pure planning model. Commands are *decided* against a state into events,
-//!   events are *applied* to a state. No I/O, no clock reads: time and randomness come in
-//!   through a context, so every rule is a plain function under test.
-//! - [`store`]: the append-only log on sqlx (SQLite by default, PostgreSQL to scale out). It
-//!   stores encoded events with a gapless per-planning `seq` and knows nothing of the domain.
-//! - [`replay`]: rebuilding a projection now or at any seq, from snapshots plus the log.
-//! - [`server`]: the realtime core (rooms, registry, per-viewer views) and its HTTP and
-//!   websocket transport.
-//! - [`audit`]: how each item and the scope were decided, as JSON, Markdown and CSV.
-//! - [`digest`]: "since you last looked", grouped by item.
-//! - [`time_spent`]: the live session against its plan, async vs live settlements (audit, digest).
-//! - [`timeline`]: one-line summaries of events for a scrub bar (never showing sealed votes).
-//! - [`import`]: backlog import (CSV, Jira JSON) into item drafts, pure.
-//! - [`export`]: agreed estimates for a tracker (CSV, JSON), pure.
-//! - [`team`]: teams (roster, linked plannings) as their own event streams, pure.
-//! - [`transfer`]: a planning's log as JSON Lines, to move it between databases.
-//! - [`config`]: command line and environment.
+//! The crate is laid in layers that point one way; a module only imports from layers below it
+//! (`tests/layers.rs` checks this):
+//!
+//! 1. [`domain`]: the pure planning model. Commands are *decided* against a state into events,
+//!    events are *applied* to a state. No I/O, no clock reads: time and randomness come in
+//!    through a context, so every rule is a plain function under test. Teams are an aggregate
+//!    of their own ([`domain::team`]).
+//! 2. [`read`]: pure read models over the domain — per-viewer views and redaction, audit,
+//!    digest, timeline, time well spent, comment paging, backlog import and estimate export.
+//! 3. [`store`]: the append-only log on sqlx (SQLite by default, PostgreSQL to scale out). It
+//!    stores encoded events with a gapless per-planning `seq` and knows nothing of the domain.
+//! 4. [`engine`]: the realtime core — live rooms and their writer, the registry, presence, the
+//!    scheduler and its reactions, the cluster feed, webhook delivery, replay from the log and
+//!    moving a log between databases. It knows no HTTP or websocket type.
+//! 5. [`http`], then [`ws`]: transport only — REST routes, and the websocket connection (whose
+//!    upgrade is an HTTP request authenticated like every route).
+//! 6. [`server`]: wires the layers into a running server (used by `main` and the tests).
+//!
+//! [`config`] (command line and environment) is read by every layer above the store.
+//!
+//! Where a change goes:
+//!
+//! | change | where |
+//! |---|---|
+//! | a new command | `domain::command` (the type), `domain::decide` (its rule), `domain::event` (what it records) |
+//! | a new route | the `http` module of its concern, in its `router()` |
+//! | a new websocket frame | `ws::protocol` |
+//! | a redaction rule | `read::view` |
+//! | a scheduled reaction | `engine::scheduler` |
+//! | a storage backend | a new module under `store`, starting from the event log trait |
 
-pub mod audit;
 pub mod config;
-pub mod digest;
 pub mod domain;
-pub mod export;
-pub mod import;
-pub mod replay;
+pub mod engine;
+pub mod http;
+pub mod read;
 pub mod server;
 pub mod store;
-pub mod team;
-pub mod time_spent;
-pub mod timeline;
-pub mod transfer;
+pub mod ws;

@@ -27,10 +27,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
         Cmd::Audit { planning, format } => {
-            let out = sprintlog::replay::audit(
+            let out = sprintlog::engine::replay::audit(
                 &*store,
                 PlanningId(planning),
-                sprintlog::audit::Audience::Operator,
+                sprintlog::read::audit::Audience::Operator,
                 &format,
             )
             .await?;
@@ -44,7 +44,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         Cmd::Export { planning, out } => {
-            let text = sprintlog::transfer::export(&*store, PlanningId(planning)).await?;
+            let text = sprintlog::engine::transfer::export(&*store, PlanningId(planning)).await?;
             store.close().await;
             match out {
                 Some(path) => std::fs::write(path, text)?,
@@ -54,7 +54,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
         Cmd::Import { file } => {
             let text = std::fs::read_to_string(file)?;
-            let report = sprintlog::transfer::import(&*store, &text).await;
+            let report = sprintlog::engine::transfer::import(&*store, &text).await;
             store.close().await;
             for (p, head) in report? {
                 println!("{p}: imported {head} events");
@@ -71,7 +71,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             if !yes {
                 return Err("purge removes the planning for good: add --yes".into());
             }
-            let now = sprintlog::server::room::now_micros();
+            let now = sprintlog::engine::room::now_micros();
             let n = store.purge(planning, now).await?;
             store.close().await;
             println!("{planning}: purged {n} events (recorded in the purges table)");

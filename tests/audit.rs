@@ -10,7 +10,7 @@ use sprintlog::domain::command::{AgreedEstimate, Command};
 use sprintlog::domain::event::{CommentKind, Event, ItemDraft};
 use sprintlog::domain::fixed::Fixed2;
 use sprintlog::domain::{decide, Context, ParticipantId, Phase, State};
-use sprintlog::server::auth::hash_secret;
+use sprintlog::engine::auth::hash_secret;
 use sprintlog::store::{AppendRequest, EventStore, NewEvent};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -329,10 +329,10 @@ async fn golden_audit_markdown_and_redaction() {
     let db = common::fresh_sqlite();
     let store = sprintlog::store::open(&db.url).await.unwrap();
     let (planning, token) = scripted(store.clone()).await;
-    let md = sprintlog::replay::audit(
+    let md = sprintlog::engine::replay::audit(
         &*store,
         planning.parse().unwrap(),
-        sprintlog::audit::Audience::Participant,
+        sprintlog::read::audit::Audience::Participant,
         "md",
     )
     .await

@@ -7,7 +7,7 @@ mod common;
 use common::server::*;
 use serde_json::{json, Value};
 use sprintlog::config::Limits;
-use sprintlog::server::auth::hash_secret;
+use sprintlog::engine::auth::hash_secret;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -354,11 +354,11 @@ on_both_backends!(cors_is_off_by_default, Limits::default());
 
 #[test]
 fn secrets_compare_in_constant_time_and_hash_to_sha256() {
-    use sprintlog::server::auth::{constant_time_eq, new_secret};
+    use sprintlog::engine::auth::{constant_time_eq, new_secret};
     let s = new_secret();
     assert_eq!(
         hash_secret(&s),
-        sprintlog::server::auth::sha256_hex(s.as_bytes())
+        sprintlog::engine::auth::sha256_hex(s.as_bytes())
     );
     assert!(constant_time_eq(&hash_secret(&s), &hash_secret(&s)));
     // Differences anywhere, and in length, are all just "different".

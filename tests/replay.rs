@@ -7,7 +7,7 @@ use common::server::*;
 use serde_json::{json, Value};
 use sprintlog::domain::command::Command;
 use sprintlog::domain::{decide, Context, State};
-use sprintlog::server::auth::{hash_secret, new_secret};
+use sprintlog::engine::auth::{hash_secret, new_secret};
 use sprintlog::store::{AppendRequest, NewEvent};
 
 fn now() -> i64 {

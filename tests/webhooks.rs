@@ -435,7 +435,7 @@ async fn each_kind_is_delivered_signed_and_filtered() {
         assert_eq!(body["delivery"], r.delivery.as_str());
         assert_eq!(
             r.delivery,
-            sprintlog::server::webhook::delivery_id(&job_key(hook, r)).to_string()
+            sprintlog::engine::webhook::delivery_id(&job_key(hook, r)).to_string()
         );
         assert_eq!(body["planning"], c.planning.as_str());
         assert!(body["event"]["seq"].as_i64().unwrap() > 0);
@@ -575,7 +575,7 @@ async fn a_hung_receiver_delays_no_ack() {
 async fn a_backlog_of_hung_deliveries_does_not_hold_up_a_deadline() {
     // More deliveries than slots, every one hanging: the round's close, due after them all,
     // must not wait for a slot (it used to wait for a hung delivery's timeout, 20 s here).
-    let slots = sprintlog::server::scheduler::DELIVERY_SLOTS;
+    let slots = sprintlog::engine::scheduler::DELIVERY_SLOTS;
     let rx = Receiver::start(&vec![Answer::Hang; slots + 16]).await;
     let t = TestServer::start_with(sqlite(), limits_allowing(&rx, 100, 20_000)).await;
     let c = t.create("Sprint 1").await;

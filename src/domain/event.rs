@@ -521,7 +521,7 @@ pub enum Event {
     // ---- integrations ----
     /// An outbound webhook was registered. Its HMAC secret is not here: the log is shown to
     /// every participant and kept forever, so the secret lives in the server's
-    /// `webhook_secrets` table instead (see `server::webhook`).
+    /// `webhook_secrets` table instead (see `engine::webhook`).
     WebhookRegistered {
         webhook: WebhookId,
         url: String,

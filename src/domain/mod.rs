@@ -22,6 +22,7 @@ pub mod policy;
 pub mod readiness;
 pub mod slots;
 pub mod state;
+pub mod team;
 
 pub use command::Command;
 pub use decide::{decide, Context};

@@ -17,8 +17,8 @@ use rand::SeedableRng;
 use serde_json::{json, Value};
 use sprintlog::domain::command::Command;
 use sprintlog::domain::{decide, Context, Event, ParticipantId, State};
-use sprintlog::server::api::{check_op, CommandBody};
-use sprintlog::server::protocol::ClientMsg;
+use sprintlog::http::api::{check_op, CommandBody};
+use sprintlog::ws::protocol::ClientMsg;
 use uuid::Uuid;
 
 /// 2026-01-05 09:00 UTC, in microseconds.

@@ -17,12 +17,12 @@
 //! shared frame, plus the author's own view of a vote) and shared by `Arc`. A subscriber that
 //! falls behind the ring gets `Lagged` and must resync from the log; it never delays the room.
 
-use super::metrics::Metrics;
-use super::protocol::ServerMsg;
-use super::view;
 use crate::domain::event::Event;
 use crate::domain::ids::{ParticipantId, PlanningId};
 use crate::domain::{decide, Command, Context, DomainError, State};
+use crate::engine::feed::{Frame, Frames, Outgoing, PresenceChange};
+use crate::engine::metrics::Metrics;
+use crate::read::view;
 use crate::store::{canonical, AppendRequest, EventStore, NewEvent, StoreError, StoredEvent};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -45,35 +45,6 @@ pub const PAGE: i64 = 1000;
 /// commit, 55k at 512 — README "Benchmarks"), and a command queued behind a full batch would
 /// wait for the next commit anyway.
 const MAX_BATCH: usize = 512;
-
-/// A websocket text frame, encoded once (header included) and shared by every connection that
-/// sends it: queuing it for 1,000 sockets copies no text and formats no frame.
-pub type Frame = super::socket::WireFrame;
-
-/// A shared frame and maybe a private one for one participant.
-type Frames = (Frame, Option<(ParticipantId, Frame)>);
-
-/// One frame for subscribers. `seq` is set for event frames only.
-#[derive(Debug)]
-pub struct Outgoing {
-    pub seq: Option<i64>,
-    /// The frame every participant gets.
-    pub shared: Frame,
-    /// A different frame for one participant (the author's own vote).
-    pub private: Option<(ParticipantId, Frame)>,
-    /// Token hashes that stopped working with this event: their connections must close.
-    pub revoked: Vec<String>,
-}
-
-impl Outgoing {
-    /// The frame `viewer` should get.
-    pub fn frame_for(&self, viewer: ParticipantId) -> &Frame {
-        match &self.private {
-            Some((p, text)) if *p == viewer => text,
-            _ => &self.shared,
-        }
-    }
-}
 
 /// The result of a successful command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,11 +163,11 @@ pub fn decode_all(stored: &[StoredEvent]) -> Result<Vec<Event>, RoomError> {
 impl Room {
     /// Loads a planning from the log; `None` if it has no event.
     pub async fn load(deps: &Deps, id: PlanningId) -> Result<Option<Arc<Room>>, RoomError> {
-        let loaded = crate::replay::state_at(&*deps.store, id, None)
+        let loaded = crate::engine::replay::state_at(&*deps.store, id, None)
             .await
             .map_err(|e| match e {
-                crate::replay::ReplayError::Store(e) => RoomError::Store(e),
-                crate::replay::ReplayError::Codec(e) => RoomError::Codec(e),
+                crate::engine::replay::ReplayError::Store(e) => RoomError::Store(e),
+                crate::engine::replay::ReplayError::Codec(e) => RoomError::Codec(e),
             })?;
         deps.metrics
             .events_replayed
@@ -205,8 +176,9 @@ impl Room {
             return Ok(None);
         }
         // A long tail since the last snapshot: write one now, so the next cold load is cheap.
-        if crate::replay::snapshot_due(loaded.head, loaded.from_snapshot) {
-            crate::replay::save_snapshot(&*deps.store, id, loaded.head, &loaded.state).await;
+        if crate::engine::replay::snapshot_due(loaded.head, loaded.from_snapshot) {
+            crate::engine::replay::save_snapshot(&*deps.store, id, loaded.head, &loaded.state)
+                .await;
         }
         let live = Live {
             head: loaded.head,
@@ -457,11 +429,7 @@ impl RoomShared {
             return; // a reconnect within the window: nothing changed
         }
         p.announced = now;
-        let frame = Frame::json(&ServerMsg::Presence {
-            online: None,
-            joined,
-            left,
-        });
+        let frame = Frame::json(&PresenceChange::new(joined, left));
         // No receivers is fine: nobody to tell.
         let _ = self.tx.send(Arc::new(Outgoing {
             seq: None,
@@ -585,12 +553,12 @@ async fn writer(shared: Arc<RoomShared>, deps: Deps, mut rx: mpsc::Receiver<Requ
         // the timeline).
         let due = {
             let live = shared.live.read().unwrap_or_else(|e| e.into_inner());
-            let due = crate::replay::snapshot_due(live.head, snap_seq)
+            let due = crate::engine::replay::snapshot_due(live.head, snap_seq)
                 || (live.state.phase != snap_phase && live.head > snap_seq);
             due.then(|| (live.head, live.state.phase, live.state.clone()))
         };
         if let Some((head, phase, state)) = due {
-            crate::replay::save_snapshot(&*deps.store, shared.id, head, &state).await;
+            crate::engine::replay::save_snapshot(&*deps.store, shared.id, head, &state).await;
             snap_seq = head;
             snap_phase = phase;
         }
@@ -611,7 +579,7 @@ struct CommandReq {
 
 impl CommandReq {
     fn new(actor: ParticipantId, op: String, expected: Option<i64>, command: Command) -> Self {
-        let command_hash = crate::server::auth::sha256_hex(
+        let command_hash = crate::engine::auth::sha256_hex(
             canonical::to_canonical(&command)
                 .unwrap_or_default()
                 .as_bytes(),
@@ -733,7 +701,7 @@ async fn run_batch(shared: &RoomShared, deps: &Deps, batch: Vec<(CommandReq, Rep
         };
         match decide(&state, &req.command, &mut ctx) {
             Ok(events) => {
-                let jobs = super::scheduler::jobs_for(shared.id, &state, head + 1, &events);
+                let jobs = crate::engine::scheduler::jobs_for(shared.id, &state, head + 1, &events);
                 for e in &events {
                     state.apply(e);
                 }
@@ -843,7 +811,7 @@ async fn run(shared: &RoomShared, deps: &Deps, req: &CommandReq) -> Result<Ack, 
                         .map(|events| {
                             // Jobs are decided on the same state as the events (webhooks need
                             // the registered hooks and the titles), and written with them.
-                            let jobs = super::scheduler::jobs_for(
+                            let jobs = crate::engine::scheduler::jobs_for(
                                 shared.id,
                                 &live.state,
                                 live.head + 1,
@@ -1069,7 +1037,7 @@ mod tests {
                 .expect("verify"),
             crate::store::ChainCheck::Intact { events: 5, .. }
         ));
-        let rebuilt = crate::replay::state_at(&*deps.store, room.shared.id, None)
+        let rebuilt = crate::engine::replay::state_at(&*deps.store, room.shared.id, None)
             .await
             .expect("replay");
         room.read(|l| {

@@ -101,9 +101,9 @@ pub async fn import(store: &dyn EventStore, text: &str) -> Result<Vec<(Uuid, i64
             if l.seq != seq + 1 {
                 return Err(bad(format!("seq {} follows {seq}", l.seq)));
             }
-            // A stream is a planning's or a team's (see `crate::team`); both move alike.
+            // A stream is a planning's or a team's (see `crate::domain::team`); both move alike.
             if let Err(e) = Event::decode(&l.kind, l.version, &l.payload) {
-                crate::team::TeamEvent::decode(&l.kind, l.version, &l.payload)
+                crate::domain::team::TeamEvent::decode(&l.kind, l.version, &l.payload)
                     .map_err(|_| bad(e.to_string()))?;
             }
             let stored = StoredEvent {
@@ -171,7 +171,7 @@ pub async fn import(store: &dyn EventStore, text: &str) -> Result<Vec<(Uuid, i64
                         .collect(),
                     // Deadline jobs come back; webhooks are not re-delivered for history (an
                     // empty state has no webhooks registered, and their secrets are not exported).
-                    jobs: crate::server::scheduler::jobs_for(
+                    jobs: crate::engine::scheduler::jobs_for(
                         PlanningId(p),
                         &crate::domain::State::default(),
                         head + 1,

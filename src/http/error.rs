@@ -3,8 +3,8 @@
 //! Internal failures are logged with their details and shown to the client as a generic
 //! message; domain refusals are shown as they are (they explain what to fix).
 
-use super::room::RoomError;
 use crate::domain::DomainError;
+use crate::engine::room::RoomError;
 use crate::store::StoreError;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
@@ -106,11 +106,11 @@ impl From<axum::extract::rejection::QueryRejection> for ApiError {
     }
 }
 
-impl From<crate::replay::ReplayError> for ApiError {
-    fn from(e: crate::replay::ReplayError) -> Self {
+impl From<crate::engine::replay::ReplayError> for ApiError {
+    fn from(e: crate::engine::replay::ReplayError) -> Self {
         match e {
-            crate::replay::ReplayError::Store(e) => e.into(),
-            crate::replay::ReplayError::Codec(e) => ApiError::Room(RoomError::Codec(e)),
+            crate::engine::replay::ReplayError::Store(e) => e.into(),
+            crate::engine::replay::ReplayError::Codec(e) => ApiError::Room(RoomError::Codec(e)),
         }
     }
 }

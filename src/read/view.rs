@@ -147,14 +147,14 @@ pub fn past_state_view(past: &State, viewer: Viewer, facilitator_now: bool) -> V
 }
 
 /// The projection as `viewer` may see it, with a bounded part of the discussion (see
-/// `super::comments`: older comments are read page by page).
+/// `crate::read::comments`: older comments are read page by page).
 pub fn state_view(state: &State, viewer: Viewer) -> Value {
     let mut obj = fields!(state;
         planning, title, created_at, phase, deck, policy, schedule, participants, goal, items,
         rank, proposal_order, definition_of_ready, velocity, rounds, round_order, sync_running,
         agenda, coin_flips, commitment, reminders, reminder_log, webhooks,
     );
-    let (comments, discussion) = super::comments::bounded(state, viewer);
+    let (comments, discussion) = crate::read::comments::bounded(state, viewer);
     obj.insert("comments".into(), comments);
     let mut v = Value::Object(obj);
     let Some(obj) = v.as_object_mut() else {
@@ -248,7 +248,10 @@ pub fn add_utc(v: &mut Value) {
                 .filter(|(k, _)| TIME_FIELDS.contains(&k.as_str()))
                 .filter_map(|(k, t)| {
                     let at = t.as_i64()?;
-                    Some((format!("{k}_utc"), Value::String(crate::audit::time(at))))
+                    Some((
+                        format!("{k}_utc"),
+                        Value::String(crate::read::audit::time(at)),
+                    ))
                 })
                 .collect();
             for child in obj.values_mut() {
@@ -337,7 +340,7 @@ mod tests {
     }
 
     /// `State` fields a view never shows: secrets' hashes, and `comments` (a view carries a
-    /// bounded part of them, see `super::super::comments`).
+    /// bounded part of them, see `crate::read::comments`).
     const NOT_IN_VIEW: &[&str] = &["comments", "member_invite_hash", "observer_invite_hash"];
 
     /// A field added to `State` must be added to the view's list (or to `NOT_IN_VIEW`).

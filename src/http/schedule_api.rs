@@ -7,13 +7,13 @@
 //!
 //! Shapes are documented in `docs/protocol.md`.
 
-use super::api::caller;
-use super::error::{ApiError, ApiQuery};
-use super::room::now_micros;
-use super::AppState;
 use crate::domain::event::{Micros, Role};
 use crate::domain::slots::{self, SlotMember, SlotQuery, WorkDay, WorkingHours};
 use crate::domain::state::State;
+use crate::engine::app::AppState;
+use crate::engine::room::now_micros;
+use crate::http::api::caller;
+use crate::http::error::{ApiError, ApiQuery};
 use axum::extract::{Path, State as AxState};
 use axum::http::HeaderMap;
 use axum::Json;
@@ -112,9 +112,9 @@ pub async fn slots(
         slots::find_slots(&members, &query).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let mut body = json!({
         "from": query.from,
-        "from_utc": crate::audit::time(query.from),
+        "from_utc": crate::read::audit::time(query.from),
         "to": query.to,
-        "to_utc": crate::audit::time(query.to),
+        "to_utc": crate::read::audit::time(query.to),
         "minutes": query.minutes,
         "members": members.len(),
         "without_time_zone": unplaced,
@@ -123,8 +123,8 @@ pub async fn slots(
     for slot in body["slots"].as_array_mut().into_iter().flatten() {
         // Slot bounds are session times too: give them their UTC twins.
         if let (Some(s), Some(e)) = (slot["start"].as_i64(), slot["end"].as_i64()) {
-            slot["start_utc"] = json!(crate::audit::time(s));
-            slot["end_utc"] = json!(crate::audit::time(e));
+            slot["start_utc"] = json!(crate::read::audit::time(s));
+            slot["end_utc"] = json!(crate::read::audit::time(e));
         }
     }
     Ok(Json(body))
@@ -134,7 +134,7 @@ pub async fn slots(
 pub async fn readiness(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<super::api::TokenQuery>,
+    ApiQuery(q): ApiQuery<crate::http::api::TokenQuery>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;

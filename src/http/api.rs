@@ -1,16 +1,16 @@
 //! The REST API: plannings, joining, commands, reads (see docs/protocol.md for every route).
 
-use super::auth::{hash_secret, new_secret};
-use super::error::ApiQuery;
-use super::error::{ApiError, ApiJson};
-use super::room::{now_micros, Live, Room, RoomError, PAGE};
-use super::view::{self, Viewer};
-use super::AppState;
 use crate::domain::command::Command;
 use crate::domain::deck::Deck;
 use crate::domain::event::{Policy, Role};
 use crate::domain::ids::{ParticipantId, PlanningId};
 use crate::domain::{decide, Context, State};
+use crate::engine::app::AppState;
+use crate::engine::auth::{hash_secret, new_secret};
+use crate::engine::room::{now_micros, Live, Room, RoomError, PAGE};
+use crate::http::error::ApiQuery;
+use crate::http::error::{ApiError, ApiJson};
+use crate::read::view::{self, Viewer};
 use crate::store::{canonical, AppendRequest, NewEvent};
 use axum::extract::{Path, State as AxState};
 use axum::http::HeaderMap;
@@ -188,7 +188,7 @@ pub async fn open_planning(app: &AppState, body: CreateBody) -> Result<NewPlanni
         expected_seq: 0,
         actor: creator.0,
         client_op_id: op,
-        command_hash: super::auth::sha256_hex(
+        command_hash: crate::engine::auth::sha256_hex(
             canonical::to_canonical(&cmd).unwrap_or_default().as_bytes(),
         ),
         recorded_at: now,
@@ -253,8 +253,8 @@ pub async fn join(
         .await?
         .ok_or(ApiError::NotFound("planning"))?;
     let (token, participant) = match body.token {
-        Some(t) if super::auth::is_client_token(&t) => {
-            let p = super::auth::participant_for_token(id.0, &hash_secret(&t));
+        Some(t) if crate::engine::auth::is_client_token(&t) => {
+            let p = crate::engine::auth::participant_for_token(id.0, &hash_secret(&t));
             (t, ParticipantId(p))
         }
         Some(_) => {
@@ -373,9 +373,12 @@ pub async fn read_planning(
         if at < 0 || at > head {
             return Err(ApiError::BadRequest(format!("at must be 0 to {head}")));
         }
-        let loaded =
-            crate::replay::state_at(&**app.registry.store(), caller.room.shared.id, Some(at))
-                .await?;
+        let loaded = crate::engine::replay::state_at(
+            &**app.registry.store(),
+            caller.room.shared.id,
+            Some(at),
+        )
+        .await?;
         return Ok(Json(json!({
             "planning": caller.room.shared.id,
             "at": loaded.head,
@@ -423,7 +426,7 @@ pub async fn events(
         .store()
         .read(caller.room.shared.id.0, q.after, limit)
         .await?;
-    let decoded = super::room::decode_all(&stored)?;
+    let decoded = crate::engine::room::decode_all(&stored)?;
     let frames: Vec<view::EventFrame> = stored
         .iter()
         .zip(&decoded)
@@ -561,7 +564,7 @@ pub async fn timeline(
 ) -> Result<Json<Value>, ApiError> {
     let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let bad = |what: &str| ApiError::BadRequest(format!("{what} is not an id"));
-    let filter = crate::timeline::Filter {
+    let filter = crate::read::timeline::Filter {
         item: q
             .item
             .as_deref()
@@ -589,10 +592,12 @@ pub async fn timeline(
         if page.is_empty() {
             break;
         }
-        let events = super::room::decode_all(&page)?;
+        let events = crate::engine::room::decode_all(&page)?;
         for (s, e) in page.iter().zip(&events) {
             pos = s.seq;
-            let entry = caller.room.read(|l| crate::timeline::entry(s, e, &l.state));
+            let entry = caller
+                .room
+                .read(|l| crate::read::timeline::entry(s, e, &l.state));
             if filter.accepts(&entry) {
                 entries.push(entry);
                 if entries.len() >= limit {
@@ -626,10 +631,10 @@ pub async fn audit(
     use axum::response::IntoResponse;
     let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let format = q.format.as_deref().unwrap_or("json");
-    let body = crate::replay::audit(
+    let body = crate::engine::replay::audit(
         &**app.registry.store(),
         caller.room.shared.id,
-        crate::audit::Audience::Participant,
+        crate::read::audit::Audience::Participant,
         format,
     )
     .await?
@@ -660,14 +665,15 @@ pub async fn digest(
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
-    let log = crate::replay::read_log(&**app.registry.store(), caller.room.shared.id).await?;
+    let log =
+        crate::engine::replay::read_log(&**app.registry.store(), caller.room.shared.id).await?;
     let since = q
         .since
-        .unwrap_or_else(|| crate::digest::last_activity(&log, caller.participant))
+        .unwrap_or_else(|| crate::read::digest::last_activity(&log, caller.participant))
         .max(0);
     let d = caller
         .room
-        .read(|l| crate::digest::build(&log, &l.state, caller.participant, since));
+        .read(|l| crate::read::digest::build(&log, &l.state, caller.participant, since));
     match q.format.as_deref().unwrap_or("json") {
         "json" => Ok(Json(serde_json::to_value(&d).unwrap_or_default()).into_response()),
         "md" | "markdown" => Ok((
@@ -675,7 +681,7 @@ pub async fn digest(
                 axum::http::header::CONTENT_TYPE,
                 "text/markdown; charset=utf-8",
             )],
-            crate::digest::markdown(&d),
+            crate::read::digest::markdown(&d),
         )
             .into_response()),
         _ => Err(ApiError::BadRequest("format must be json or md".into())),

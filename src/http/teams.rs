@@ -5,20 +5,20 @@
 //! planning), so a handler reads it, decides and appends with `expected_seq`, and on a lost
 //! race simply reads again. Commands on plannings still go through their rooms.
 
-use super::api::{open_planning, token_from, CreateBody, NewPlanning, TokenQuery};
-use super::auth::{constant_time_eq, hash_secret, new_secret};
-use super::error::{ApiError, ApiJson, ApiQuery};
-use super::room::{now_micros, RoomError, PAGE};
-use super::AppState;
 use crate::domain::command::Command;
 use crate::domain::event::{NewItem, Phase, Role};
 use crate::domain::fixed::Fixed2;
 use crate::domain::ids::{ItemId, PlanningId, TeamId};
-use crate::domain::State;
-use crate::store::{AppendRequest, NewEvent, StoreError};
-use crate::team::{
+use crate::domain::team::{
     decide_team, RosterEntry, RosterRole, TeamCommand, TeamContext, TeamEvent, TeamState,
 };
+use crate::domain::State;
+use crate::engine::app::AppState;
+use crate::engine::auth::{constant_time_eq, hash_secret, new_secret};
+use crate::engine::room::{now_micros, RoomError, PAGE};
+use crate::http::api::{open_planning, token_from, CreateBody, NewPlanning, TokenQuery};
+use crate::http::error::{ApiError, ApiJson, ApiQuery};
+use crate::store::{AppendRequest, NewEvent, StoreError};
 use axum::extract::{Path, State as AxState};
 use axum::http::HeaderMap;
 use axum::Json;
@@ -84,7 +84,7 @@ async fn run_team(app: &AppState, id: TeamId, cmd: TeamCommand) -> Result<TeamSt
             expected_seq: head,
             actor: Uuid::nil(),
             client_op_id: format!("team:{}", Uuid::new_v4()),
-            command_hash: super::auth::sha256_hex(format!("{cmd:?}").as_bytes()),
+            command_hash: crate::engine::auth::sha256_hex(format!("{cmd:?}").as_bytes()),
             recorded_at: now,
             events: new_events,
             jobs: Vec::new(),

@@ -22,15 +22,15 @@
 //! pinned to the address that was checked, so a second, different DNS answer cannot slip
 //! through; redirects are not followed and environment proxies are not used.
 
-use super::metrics::Metrics;
-use super::room::now_micros;
-use super::view;
-use super::AppState;
 use crate::config::WebhookConfig;
 use crate::domain::event::{CloseReason, Event};
 use crate::domain::ids::{PlanningId, WebhookId};
 use crate::domain::policy::FlagReason;
 use crate::domain::state::State;
+use crate::engine::app::AppState;
+use crate::engine::metrics::Metrics;
+use crate::engine::room::now_micros;
+use crate::read::view;
 use crate::store::Job;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -296,7 +296,7 @@ pub fn summary(state: &State, event: &Event) -> String {
             match round.and_then(|r| state.rounds.get(&r)) {
                 Some(r) => format!(
                     "{title}: reminder to {name}: votes pending, round closes {}",
-                    crate::audit::time(r.deadline)
+                    crate::read::audit::time(r.deadline)
                 ),
                 None => format!("{title}: reminder to {name}"),
             }

@@ -5,8 +5,8 @@
 use crate::domain::event::Event;
 use crate::domain::ids::{ItemId, ParticipantId};
 use crate::domain::state::State;
+use crate::read::timeline;
 use crate::store::StoredEvent;
-use crate::timeline;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -29,8 +29,8 @@ pub struct Digest {
     pub items: Vec<ItemChanges>,
     /// Phase changes, the live session, coin flips, the commitment.
     pub planning: Vec<String>,
-    /// The whole planning's time well spent (not only since `since`), see [`crate::time_spent`].
-    pub time_well_spent: crate::time_spent::TimeWellSpent,
+    /// The whole planning's time well spent (not only since `since`), see [`crate::read::time_spent`].
+    pub time_well_spent: crate::read::time_spent::TimeWellSpent,
 }
 
 /// Whether an event is worth a line in a digest (votes themselves, renames, edits of comments,
@@ -127,7 +127,7 @@ pub fn build(
         goal,
         items,
         planning,
-        time_well_spent: crate::time_spent::build(log.iter().map(|(_, e)| e), state),
+        time_well_spent: crate::read::time_spent::build(log.iter().map(|(_, e)| e), state),
     }
 }
 
@@ -169,6 +169,6 @@ pub fn markdown(d: &Digest) -> String {
 fn time_section(out: &mut String, d: &Digest) {
     if !d.time_well_spent.sessions.is_empty() {
         out.push_str("\n## Time well spent\n\n");
-        out.push_str(&crate::time_spent::markdown(&d.time_well_spent));
+        out.push_str(&crate::read::time_spent::markdown(&d.time_well_spent));
     }
 }

@@ -3,7 +3,7 @@
 //! Built by folding the stored log (not the projection), so every step keeps its seq, time and
 //! actor: who proposed an item, its readiness checks, questions and answers, every round with
 //! its votes once revealed, flags and who cleared them, the agreed estimate and the commitment;
-//! plus the goal's history, coin flips, the time well spent ([`crate::time_spent`]) and the
+//! plus the goal's history, coin flips, the time well spent ([`crate::read::time_spent`]) and the
 //! chain's head hash (so a printed report can be checked against the log later).
 //!
 //! Redaction: votes appear only once revealed (`VotesRevealed` carries them); a sealed round
@@ -79,7 +79,7 @@ pub struct Audit {
     pub commitment: Vec<Step>,
     pub coin_flips: Vec<Step>,
     /// The live session against its plan, async vs live settlements, flagged items discussed.
-    pub time: crate::time_spent::TimeWellSpent,
+    pub time: crate::read::time_spent::TimeWellSpent,
     pub items: Vec<ItemStory>,
 }
 
@@ -420,7 +420,7 @@ pub fn build(log: &[(StoredEvent, Event)], state: &State, audience: Audience) ->
         goal,
         commitment,
         coin_flips,
-        time: crate::time_spent::build(log.iter().map(|(_, e)| e), state),
+        time: crate::read::time_spent::build(log.iter().map(|(_, e)| e), state),
         items: ordered,
     }
 }
@@ -510,7 +510,7 @@ pub fn markdown(a: &Audit) -> String {
     }
     a.commitment.iter().for_each(|s| line(&mut out, s));
     out.push_str("\n## Time well spent\n\n");
-    out.push_str(&crate::time_spent::markdown(&a.time));
+    out.push_str(&crate::read::time_spent::markdown(&a.time));
     if !a.coin_flips.is_empty() {
         out.push_str("\n## Coin flips\n\n");
         a.coin_flips.iter().for_each(|s| line(&mut out, s));

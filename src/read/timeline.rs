@@ -269,7 +269,7 @@ pub fn summary(actor: ParticipantId, event: &Event, s: &State) -> String {
         // The origin only: a webhook URL's path often holds a credential (see `view`).
         WebhookRegistered { url, .. } => format!(
             "{a} registered a webhook to {}",
-            crate::server::view::url_origin(url)
+            crate::read::view::url_origin(url)
         ),
         WebhookRemoved { .. } => format!("{a} removed a webhook"),
     }

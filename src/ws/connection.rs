@@ -12,15 +12,18 @@
 //! [`socket::Flags`]); the socket's read side, command results and shutdown are polled only
 //! when their own waker fired.
 
-use super::api::{caller, check_op, Caller};
-use super::error::ApiQuery;
-use super::error::{describe_room_error, ApiError};
-use super::protocol::{ClientMsg, Me, ServerMsg, CLOSE_GOING_AWAY, CLOSE_REVOKED, CLOSE_TOO_SLOW};
-use super::rate::TokenBucket;
-use super::room::{decode_all, Ack, Frame, RoomError, PAGE};
-use super::socket::{self, CloseFrame, Flags, Message, Socket, Upgrade, Utf8Bytes, WsError};
-use super::view;
-use super::AppState;
+use crate::engine::app::AppState;
+use crate::engine::feed::Frame;
+use crate::engine::rate::TokenBucket;
+use crate::engine::room::{decode_all, Ack, RoomError, PAGE};
+use crate::http::api::{caller, check_op, Caller};
+use crate::http::error::ApiQuery;
+use crate::http::error::{describe_room_error, ApiError};
+use crate::read::view;
+use crate::ws::protocol::{
+    ClientMsg, Me, ServerMsg, CLOSE_GOING_AWAY, CLOSE_REVOKED, CLOSE_TOO_SLOW,
+};
+use crate::ws::socket::{self, CloseFrame, Flags, Message, Socket, Upgrade, Utf8Bytes, WsError};
 use axum::extract::{ConnectInfo, Path, State as AxState};
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
@@ -173,7 +176,7 @@ enum Flow {
 
 /// What woke the connection loop (see [`Conn::poll_step`]).
 enum Step {
-    Feed(Result<Arc<super::room::Outgoing>, broadcast::error::RecvError>),
+    Feed(Result<Arc<crate::engine::feed::Outgoing>, broadcast::error::RecvError>),
     Flow(Flow),
 }
 
@@ -212,7 +215,11 @@ impl Out {
     fn push(&mut self, frame: &Frame) -> bool {
         if self.outbox.is_empty() && !self.broken {
             let mut cx = Context::from_waker(&self.writable);
-            match self.socket.get_mut().poll_append(&mut cx, frame.as_bytes()) {
+            match self
+                .socket
+                .get_mut()
+                .poll_append_text(&mut cx, frame.as_bytes())
+            {
                 Poll::Ready(Ok(())) => {
                     self.dirty = true;
                     return true;
@@ -239,7 +246,7 @@ impl Out {
             return Poll::Ready(Err(WsError::AlreadyClosed));
         }
         while let Some(frame) = self.outbox.front() {
-            std::task::ready!(self.socket.get_mut().poll_append(cx, frame.as_bytes()))?;
+            std::task::ready!(self.socket.get_mut().poll_append_text(cx, frame.as_bytes()))?;
             self.outbox.pop_front();
             self.dirty = true;
             if self.outbox.is_empty() && self.outbox.capacity() > OUTBOX_KEEP {
@@ -386,7 +393,9 @@ impl Conn {
         &mut self,
         cx: &mut Context<'_>,
         mut recv: Pin<
-            &mut impl Future<Output = Result<Arc<super::room::Outgoing>, broadcast::error::RecvError>>,
+            &mut impl Future<
+                Output = Result<Arc<crate::engine::feed::Outgoing>, broadcast::error::RecvError>,
+            >,
         >,
         mut shutdown: Pin<&mut impl Future>,
     ) -> Poll<Step> {
@@ -674,8 +683,8 @@ impl Conn {
     /// `select!` branch per frame.
     async fn on_feed(
         &mut self,
-        first: &super::room::Outgoing,
-        rx: &mut broadcast::Receiver<Arc<super::room::Outgoing>>,
+        first: &crate::engine::feed::Outgoing,
+        rx: &mut broadcast::Receiver<Arc<crate::engine::feed::Outgoing>>,
     ) -> Flow {
         let mut flow = self.on_outgoing(first);
         for _ in 0..FEED_BATCH {
@@ -700,7 +709,7 @@ impl Conn {
         flow
     }
 
-    fn on_outgoing(&mut self, o: &super::room::Outgoing) -> Flow {
+    fn on_outgoing(&mut self, o: &crate::engine::feed::Outgoing) -> Flow {
         if o.revoked.contains(&self.caller.token_hash) {
             // Deliver the removal itself, then close.
             let _ = self.push(o.frame_for(self.me()));
@@ -813,17 +822,18 @@ impl Conn {
                 });
                 let replies = self.inbox();
                 tokio::spawn(async move {
-                    let reply = match crate::replay::state_at(&*store, planning, Some(at)).await {
-                        Ok(l) => ServerMsg::StateAt {
-                            req,
-                            at: l.head,
-                            state: view::past_state_view(&l.state, Some(me), facilitator_now),
-                        },
-                        Err(e) => {
-                            tracing::warn!(error = %e, "state_at failed");
-                            ServerMsg::error(req, "unavailable", "could not read the log")
-                        }
-                    };
+                    let reply =
+                        match crate::engine::replay::state_at(&*store, planning, Some(at)).await {
+                            Ok(l) => ServerMsg::StateAt {
+                                req,
+                                at: l.head,
+                                state: view::past_state_view(&l.state, Some(me), facilitator_now),
+                            },
+                            Err(e) => {
+                                tracing::warn!(error = %e, "state_at failed");
+                                ServerMsg::error(req, "unavailable", "could not read the log")
+                            }
+                        };
                     let _ = replies.send(Box::new(Reply::Msg(reply))).await;
                 });
                 Flow::Continue

@@ -14,8 +14,8 @@
 //! A faster bus (e.g. NATS JetStream, publishing after commit with the event id as message id)
 //! would plug in as another `HeadFeed`: the rooms only need "planning P has a head ≥ N".
 
-use super::AppState;
 use crate::domain::ids::PlanningId;
+use crate::engine::app::AppState;
 use crate::store::HeadNotice;
 use std::time::Duration;
 

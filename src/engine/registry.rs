@@ -6,8 +6,8 @@
 //! (an evicted room still finishing a command), the log's `expected_seq` check makes the
 //! second writer catch up and decide again, exactly as between two nodes.
 
-use super::room::{Deps, Room, RoomError};
 use crate::domain::ids::PlanningId;
+use crate::engine::room::{Deps, Room, RoomError};
 use crate::store::EventStore;
 use dashmap::DashMap;
 use std::sync::atomic::Ordering;
@@ -88,7 +88,9 @@ impl Registry {
             Err(RoomError::Codec(e)) => {
                 let first = self.deps.store.read(id.0, 0, 1).await?;
                 return match first.first() {
-                    Some(s) if crate::team::TEAM_EVENT_KINDS.contains(&s.kind.as_str()) => Ok(None),
+                    Some(s) if crate::domain::team::TEAM_EVENT_KINDS.contains(&s.kind.as_str()) => {
+                        Ok(None)
+                    }
                     _ => Err(RoomError::Codec(e)),
                 };
             }

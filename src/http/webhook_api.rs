@@ -5,16 +5,16 @@
 //! server must generate and keep the secret. The command's `url_checked` attestation cannot be
 //! sent by clients, so the generic command paths refuse `RegisterWebhook`.
 
-use super::api::{caller, check_op, Caller, TokenQuery};
-use super::auth::new_secret;
-use super::error::{ApiError, ApiJson, ApiQuery};
-use super::room::{decode_all, now_micros};
-use super::webhook;
-use super::AppState;
 use crate::domain::command::Command;
 use crate::domain::event::{Event, Role};
 use crate::domain::ids::WebhookId;
 use crate::domain::DomainError;
+use crate::engine::app::AppState;
+use crate::engine::auth::new_secret;
+use crate::engine::room::{decode_all, now_micros};
+use crate::engine::webhook;
+use crate::http::api::{caller, check_op, Caller, TokenQuery};
+use crate::http::error::{ApiError, ApiJson, ApiQuery};
 use axum::extract::{Path, State as AxState};
 use axum::http::HeaderMap;
 use axum::Json;

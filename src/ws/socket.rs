@@ -5,7 +5,7 @@
 //! keeps allocated; this module does the upgrade itself (the same checks and response as
 //! axum's `WebSocketUpgrade`) on the same tokio-tungstenite axum uses, over [`Io`].
 
-use super::error::ApiError;
+use crate::http::error::ApiError;
 use axum::body::Body;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method, StatusCode, Version};
@@ -31,60 +31,27 @@ pub type Socket = ws_server::WebSocketStream<Io>;
 /// Longest header of an unmasked server frame: 2 bytes, then a 64-bit length.
 const MAX_HEADER: usize = 10;
 
-/// A server-to-client websocket text frame, encoded once — header and payload — and shared by
-/// reference count. Server frames are not masked (RFC 6455 §5.1), so every client of a room gets
-/// the same bytes: a broadcast event is encoded once, not formatted by tungstenite and copied
-/// for each of a thousand sockets. Connections append these bytes to their [`Io`] directly
-/// (see [`Io::poll_append`]); tungstenite still reads, answers pings and sends the close frame.
-#[derive(Clone, Debug)]
-pub struct WireFrame(bytes::Bytes);
-
-impl WireFrame {
-    /// `value` serialised as JSON into one final text frame. The JSON is written straight
-    /// behind room left for the header, which then goes in front of it: no copy of the text.
-    pub fn json(value: &impl serde::Serialize) -> Self {
-        let mut buf = Vec::with_capacity(256);
-        buf.resize(MAX_HEADER, 0);
-        if serde_json::to_writer(&mut buf, value).is_err() {
-            // Only a map with non-string keys fails, and no message has one.
-            buf.truncate(MAX_HEADER);
-            buf.extend_from_slice(b"{}");
-        }
-        Self::frame(buf)
-    }
-
-    /// `text` as one final text frame.
-    pub fn text(text: &str) -> Self {
-        let mut buf = Vec::with_capacity(MAX_HEADER + text.len());
-        buf.resize(MAX_HEADER, 0);
-        buf.extend_from_slice(text.as_bytes());
-        Self::frame(buf)
-    }
-
-    /// Writes the header for the payload `buf[MAX_HEADER..]` just before it.
-    fn frame(mut buf: Vec<u8>) -> Self {
-        let len = buf.len() - MAX_HEADER;
-        // FIN + opcode 1 (text); the second byte's top bit (mask) stays clear.
-        let start = if len < 126 {
-            buf[MAX_HEADER - 1] = len as u8;
-            MAX_HEADER - 2
-        } else if let Ok(short) = u16::try_from(len) {
-            buf[MAX_HEADER - 3] = 126;
-            buf[MAX_HEADER - 2..MAX_HEADER].copy_from_slice(&short.to_be_bytes());
-            MAX_HEADER - 4
-        } else {
-            buf[1] = 127;
-            buf[2..MAX_HEADER].copy_from_slice(&(len as u64).to_be_bytes());
-            0
-        };
-        buf[start] = 0x81;
-        WireFrame(bytes::Bytes::from(buf).slice(start..))
-    }
-
-    /// The frame as it goes on the wire.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
+/// The header of an unmasked, final server text frame of `len` payload bytes, and its length.
+/// Server frames are not masked (RFC 6455 §5.1), so every client of a room gets the same
+/// payload: the engine serialises a broadcast event once and each connection appends the shared
+/// bytes behind this header (see [`Io::poll_append_text`]) instead of tungstenite formatting and
+/// copying the frame per socket. tungstenite still reads, answers pings and sends the close frame.
+fn text_header(len: usize) -> ([u8; MAX_HEADER], usize) {
+    let mut h = [0u8; MAX_HEADER];
+    h[0] = 0x81; // FIN + opcode 1 (text); the second byte's top bit (mask) stays clear.
+    let n = if len < 126 {
+        h[1] = len as u8;
+        2
+    } else if let Ok(short) = u16::try_from(len) {
+        h[1] = 126;
+        h[2..4].copy_from_slice(&short.to_be_bytes());
+        4
+    } else {
+        h[1] = 127;
+        h[2..MAX_HEADER].copy_from_slice(&(len as u64).to_be_bytes());
+        MAX_HEADER
+    };
+    (h, n)
 }
 
 /// Bytes read from the socket per system call; the rest of a read waits in [`Io`] (on the heap
@@ -236,19 +203,32 @@ fn give_back(mut buf: Vec<u8>) {
 }
 
 impl Io {
-    /// Appends one whole encoded frame ([`WireFrame`]) to the write buffer, written out at the
-    /// next flush. `Pending` (with `cx` told when to retry) when [`WRITE_LIMIT`] bytes already
-    /// wait and the socket takes none now. Frames from tungstenite (pongs, the close frame)
-    /// also reach this buffer whole — [`Io::poll_write`] never takes part of a buffer — so the
-    /// two kinds interleave only at frame boundaries.
-    pub fn poll_append(&mut self, cx: &mut Context<'_>, frame: &[u8]) -> Poll<io::Result<()>> {
+    /// Appends `payload` as one whole text frame, header included, written out at the next
+    /// flush. `Pending` (with `cx` told when to retry) when [`WRITE_LIMIT`] bytes already wait
+    /// and the socket takes none now.
+    pub fn poll_append_text(
+        &mut self,
+        cx: &mut Context<'_>,
+        payload: &[u8],
+    ) -> Poll<io::Result<()>> {
+        let (header, n) = text_header(payload.len());
+        ready!(self.poll_reserve(cx, n + payload.len()))?;
+        self.write_buf.extend_from_slice(&header[..n]);
+        self.write_buf.extend_from_slice(payload);
+        Poll::Ready(Ok(()))
+    }
+
+    /// Makes room for `len` more bytes: `Pending` when [`WRITE_LIMIT`] bytes already wait and
+    /// the socket takes none now. Frames from tungstenite (pongs, the close frame) also reach
+    /// the buffer whole — [`AsyncWrite::poll_write`] never takes part of a buffer — so they and
+    /// [`Io::poll_append_text`]'s frames interleave only at frame boundaries.
+    fn poll_reserve(&mut self, cx: &mut Context<'_>, len: usize) -> Poll<io::Result<()>> {
         if self.write_buf.len() - self.write_at >= WRITE_LIMIT {
             ready!(self.poll_write_out(cx))?;
         }
         if self.write_buf.capacity() == 0 {
-            self.write_buf = take_spare(frame.len().max(WRITE_LIMIT / 2));
+            self.write_buf = take_spare(len.max(WRITE_LIMIT / 2));
         }
-        self.write_buf.extend_from_slice(frame);
         Poll::Ready(Ok(()))
     }
 }
@@ -293,7 +273,9 @@ impl AsyncWrite for Io {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        ready!(self.get_mut().poll_append(cx, buf))?;
+        let this = self.get_mut();
+        ready!(this.poll_reserve(cx, buf.len()))?;
+        this.write_buf.extend_from_slice(buf);
         Poll::Ready(Ok(buf.len()))
     }
 
@@ -379,11 +361,17 @@ mod tests {
     use ws_server::tungstenite::{protocol::WebSocket, Message};
 
     /// What a client's websocket library reads from `frames`, in order.
-    fn client_reads(frames: &[WireFrame]) -> Vec<String> {
-        let bytes: Vec<u8> = frames.iter().flat_map(|f| f.as_bytes().to_vec()).collect();
+    fn client_reads(payloads: &[&[u8]]) -> Vec<String> {
+        let bytes: Vec<u8> = payloads
+            .iter()
+            .flat_map(|p| {
+                let (h, n) = text_header(p.len());
+                [&h[..n], p].concat()
+            })
+            .collect();
         let mut ws =
             WebSocket::from_raw_socket(io::Cursor::new(bytes), Role::Client, Default::default());
-        (0..frames.len())
+        (0..payloads.len())
             .map(|_| match ws.read() {
                 Ok(Message::Text(t)) => t.to_string(),
                 other => panic!("expected a text frame, got {other:?}"),
@@ -398,21 +386,16 @@ mod tests {
             .iter()
             .map(|&n| "é".repeat(n / 2) + &"x".repeat(n % 2))
             .collect();
-        let frames: Vec<WireFrame> = texts.iter().map(|t| WireFrame::text(t)).collect();
-        assert_eq!(client_reads(&frames), texts);
+        let payloads: Vec<&[u8]> = texts.iter().map(|t| t.as_bytes()).collect();
+        assert_eq!(client_reads(&payloads), texts);
     }
 
     #[test]
-    fn json_frames_hold_the_serialised_value() {
-        let value = serde_json::json!({"type": "event", "seq": 7, "text": "a \"quoted\" ü"});
-        let frame = WireFrame::json(&value);
-        let read = client_reads(std::slice::from_ref(&frame));
-        assert_eq!(
-            serde_json::from_str::<serde_json::Value>(&read[0]).ok(),
-            Some(value)
-        );
-        // Unmasked, final, text: what every client of a room gets byte for byte.
-        assert_eq!(frame.as_bytes()[0], 0x81);
-        assert_eq!(frame.as_bytes()[1] & 0x80, 0);
+    fn headers_are_unmasked_final_text_frames() {
+        for len in [0, 125, 126, 65_536] {
+            let (h, _) = text_header(len);
+            assert_eq!(h[0], 0x81);
+            assert_eq!(h[1] & 0x80, 0);
+        }
     }
 }

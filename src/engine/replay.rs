@@ -139,16 +139,16 @@ pub async fn read_log(
 pub async fn audit(
     store: &dyn EventStore,
     planning: PlanningId,
-    audience: crate::audit::Audience,
+    audience: crate::read::audit::Audience,
     format: &str,
 ) -> Result<Option<String>, ReplayError> {
     let log = read_log(store, planning).await?;
     let state = State::replay(log.iter().map(|(_, e)| e));
-    let a = crate::audit::build(&log, &state, audience);
+    let a = crate::read::audit::build(&log, &state, audience);
     Ok(match format {
         "json" => Some(serde_json::to_string_pretty(&a).unwrap_or_default()),
-        "md" | "markdown" => Some(crate::audit::markdown(&a)),
-        "csv" => Some(crate::audit::csv(&a)),
+        "md" | "markdown" => Some(crate::read::audit::markdown(&a)),
+        "csv" => Some(crate::read::audit::csv(&a)),
         _ => None,
     })
 }

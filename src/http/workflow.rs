@@ -1,23 +1,23 @@
 //! REST conveniences of the async → sync workflow: backlog import, personal inbox, write-back.
 //!
 //! - `POST /api/plannings/{id}/import?format=csv|jira`: parses the raw body
-//!   ([`crate::import`]) and runs `ImportItems` through the room;
+//!   ([`crate::read::import`]) and runs `ImportItems` through the room;
 //! - `GET /api/plannings/{id}/inbox`: the caller's inbox and who hasn't voted
 //!   ([`crate::domain::inbox`]);
 //! - `GET /api/plannings/{id}/export/estimates?format=csv|json`: agreed estimates for a tracker
-//!   ([`crate::export`]).
+//!   ([`crate::read::export`]).
 //!
 //! Shapes are documented in `docs/protocol.md`.
 
-use super::api::{caller, check_op};
-use super::error::ApiQuery;
-use super::error::{ApiBytes, ApiError};
-use super::room::{decode_all, now_micros};
-use super::AppState;
 use crate::domain::command::Command;
 use crate::domain::event::{Event, Role};
 use crate::domain::DomainError;
-use crate::import::{self, Format, ImportError};
+use crate::engine::app::AppState;
+use crate::engine::room::{decode_all, now_micros};
+use crate::http::api::{caller, check_op};
+use crate::http::error::ApiQuery;
+use crate::http::error::{ApiBytes, ApiError};
+use crate::read::import::{self, Format, ImportError};
 use axum::extract::{Path, State as AxState};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -173,7 +173,7 @@ pub async fn import_items(
 pub async fn inbox(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<super::api::TokenQuery>,
+    ApiQuery(q): ApiQuery<crate::http::api::TokenQuery>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
@@ -181,7 +181,7 @@ pub async fn inbox(
     let body = caller.room.read(|l| {
         let inbox = crate::domain::inbox::inbox(&l.state, caller.participant, now);
         let mut v = serde_json::to_value(inbox).unwrap_or(Value::Null);
-        super::view::add_utc(&mut v);
+        crate::read::view::add_utc(&mut v);
         v["head"] = json!(l.head);
         v
     });
@@ -204,10 +204,10 @@ pub async fn export_estimates(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
-    let rows = caller.room.read(|l| crate::export::rows(&l.state));
+    let rows = caller.room.read(|l| crate::read::export::rows(&l.state));
     let planning = caller.room.shared.id;
     match q.format.as_deref().unwrap_or("json") {
-        "json" => Ok(Json(crate::export::to_json(&rows)).into_response()),
+        "json" => Ok(Json(crate::read::export::to_json(&rows)).into_response()),
         "csv" => Ok((
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
@@ -216,7 +216,7 @@ pub async fn export_estimates(
                     format!("attachment; filename=\"estimates-{planning}.csv\""),
                 ),
             ],
-            crate::export::to_csv(&rows),
+            crate::read::export::to_csv(&rows),
         )
             .into_response()),
         _ => Err(ApiError::BadRequest("format must be csv or json".into())),

@@ -9,7 +9,7 @@
 //!
 //! Kinds: `close_round`, `schedule_phase` (the schedule's phase changes, `FollowSchedule`),
 //! `remind_voters` (one reminder per member with pending votes, `RemindVoters`) and `webhook`
-//! (outbound deliveries, see [`super::webhook`]). The schedule and reminder jobs are keyed by
+//! (outbound deliveries, see [`crate::engine::webhook`]). The schedule and reminder jobs are keyed by
 //! their due time too (`phase:<planning>:<phase>:<due>`, `remind:<round>:<due>`): a schedule
 //! set again writes new jobs, and the old ones find nothing to do when they run, because the
 //! domain refuses a phase change or a reminder that the current schedule does not call for.
@@ -17,11 +17,11 @@
 //! receiver delays neither commands nor the deadlines behind it; a failed one is put back with
 //! backoff (`retry_job`) instead of being completed.
 
-use super::room::{now_micros, RoomError};
-use super::AppState;
 use crate::domain::event::{Event, Phase};
 use crate::domain::ids::{ParticipantId, PlanningId, RoundId};
 use crate::domain::{Command, DomainError, State};
+use crate::engine::app::AppState;
+use crate::engine::room::{now_micros, RoomError};
 use crate::store::{Job, JobKinds};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -51,7 +51,9 @@ pub fn jobs_for(planning: PlanningId, state: &State, first_seq: i64, events: &[E
         })
         .collect();
     jobs.extend(schedule_jobs(planning, state, events));
-    jobs.extend(super::webhook::jobs_for(planning, state, first_seq, events));
+    jobs.extend(crate::engine::webhook::jobs_for(
+        planning, state, first_seq, events,
+    ));
     jobs
 }
 
@@ -184,8 +186,8 @@ async fn tick(
     slots: &Arc<Semaphore>,
 ) -> Result<Duration, crate::store::StoreError> {
     let store = app.registry.store().clone();
-    let deadlines = JobKinds::Except(super::webhook::JOB_KIND);
-    let deliveries = JobKinds::Only(super::webhook::JOB_KIND);
+    let deadlines = JobKinds::Except(crate::engine::webhook::JOB_KIND);
+    let deliveries = JobKinds::Only(crate::engine::webhook::JOB_KIND);
     loop {
         let now = now_micros();
         let jobs = store
@@ -242,7 +244,7 @@ fn spawn_delivery(app: &AppState, slots: &Arc<Semaphore>, job: Job) {
             return; // the semaphore is never closed
         };
         tokio::select! {
-            _ = super::webhook::deliver(&app, &job) => {}
+            _ = crate::engine::webhook::deliver(&app, &job) => {}
             _ = shutdown.recv() => {}
         }
         app.metrics.jobs_run.fetch_add(1, Ordering::Relaxed);

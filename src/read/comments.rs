@@ -1,26 +1,18 @@
 //! Comments out of the snapshot: the bounded discussion a projection view carries, and pages of
 //! a thread's older comments (`GET /api/plannings/{id}/items/{item}/comments`).
 //!
-//! A planning can hold any number of comments (the replay scenario seeds 100,000), and every
-//! view of the projection (the `snapshot` frame, `GET /api/plannings/{id}`, `state_at`) used
-//! to carry all of them: a late joiner of such a planning got one 37 MB frame. A view now
-//! carries, per thread (each item's, and the planning's own item-less one), the last
+//! A planning can hold any number of comments (the replay scenario seeds 100,000), so no view
+//! of the projection (the `snapshot` frame, `GET /api/plannings/{id}`, `state_at`) carries
+//! them all: a late joiner would wait for one huge frame. A view carries, per thread (each item's, and the planning's own item-less one), the last
 //! [`RECENT`] comments with the questions they answer, the [`OPEN_SHOWN`] most recent open
 //! questions, and up to [`OPEN_SHOWN`] open questions addressed to the viewer;
 //! `derived.discussion` counts each thread and says where its pages of older comments start.
 //! A page is read from the room's projection in posting order ([`Comment::n`]); comments hold
 //! nothing private (hidden votes live in rounds), so a page is the same for every participant.
 
-use super::api::caller;
-use super::error::{ApiError, ApiQuery};
-use super::AppState;
 use crate::domain::event::CommentKind;
 use crate::domain::ids::{CommentId, ItemId};
 use crate::domain::state::{Comment, State};
-use axum::extract::{Path, State as AxState};
-use axum::http::HeaderMap;
-use axum::Json;
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
@@ -198,66 +190,6 @@ pub fn page(
     all.sort_unstable_by_key(|c| c.n);
     let next = if more { all.first().map(|c| c.n) } else { None };
     (all, next)
-}
-
-#[derive(Debug, Deserialize)]
-pub struct PageQuery {
-    /// Comments posted before this posting number (`n`); the newest when absent.
-    pub before: Option<u64>,
-    pub limit: Option<usize>,
-    pub token: Option<String>,
-}
-
-/// `GET /api/plannings/{id}/items/{item}/comments?before=&limit=`: a page of an item's thread.
-pub async fn item_page(
-    AxState(app): AxState<AppState>,
-    Path((id, item)): Path<(String, String)>,
-    ApiQuery(q): ApiQuery<PageQuery>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let item: ItemId = item.parse().map_err(|_| ApiError::NotFound("item"))?;
-    respond(app, id, Some(item), q, headers).await
-}
-
-/// `GET /api/plannings/{id}/comments?before=&limit=`: a page of the planning's own thread
-/// (comments on no item).
-pub async fn planning_page(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<PageQuery>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    respond(app, id, None, q, headers).await
-}
-
-async fn respond(
-    app: AppState,
-    id: String,
-    item: Option<ItemId>,
-    q: PageQuery,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
-    let limit = q.limit.unwrap_or(PAGE_DEFAULT).clamp(1, PAGE_MAX);
-    let body = caller.room.read(|l| {
-        if item.is_some_and(|i| !l.state.items.contains_key(&i)) {
-            return Err(ApiError::NotFound("item"));
-        }
-        let (comments, before) = page(&l.state, item, q.before, limit);
-        let mut body = json!({
-            "planning": caller.room.shared.id,
-            "item": item,
-            "head": l.head,
-            "comments": comments
-                .iter()
-                .map(|c| comment_json(&l.state, c))
-                .collect::<Vec<_>>(),
-            "before": before,
-        });
-        super::view::add_utc(&mut body);
-        Ok(body)
-    })?;
-    Ok(Json(body))
 }
 
 #[cfg(test)]

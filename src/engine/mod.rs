@@ -1,0 +1,16 @@
+//! The realtime core: live rooms and their single writer, the registry, the scheduler and its
+//! reactions, the cluster feed, webhook delivery, replay from the log and moving a log between
+//! databases. Independent of transport: it takes commands and publishes JSON.
+
+pub mod app;
+pub mod auth;
+pub mod cluster;
+pub mod feed;
+pub mod metrics;
+pub mod rate;
+pub mod registry;
+pub mod replay;
+pub mod room;
+pub mod scheduler;
+pub mod transfer;
+pub mod webhook;

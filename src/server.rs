@@ -1,0 +1,112 @@
+//! A running server: the engine's tasks and the HTTP and websocket transports over one
+//! listener (used by `main` and by the integration tests).
+
+use crate::config::Limits;
+use crate::engine::app::AppState;
+use crate::engine::{cluster, scheduler};
+use crate::store::EventStore;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Every route: REST and the client from [`crate::http`], the websocket from [`crate::ws`].
+pub fn router(app: AppState) -> axum::Router {
+    crate::http::router(app.clone())
+        .route(
+            "/ws/plannings/{id}",
+            axum::routing::get(crate::ws::connection::upgrade),
+        )
+        .with_state(app)
+}
+
+/// A running server (used by `main` and by the integration tests).
+pub struct Server {
+    pub addr: SocketAddr,
+    pub app: AppState,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Server {
+    /// Binds `bind` (port 0 for an ephemeral port) and serves until [`Server::shutdown`].
+    pub async fn start(
+        store: Arc<dyn EventStore>,
+        bind: SocketAddr,
+        limits: Limits,
+        public_url: Option<String>,
+    ) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(bind).await?;
+        let addr = listener.local_addr()?;
+        // TCP_NODELAY: connections batch their frames themselves (one flush per batch), so
+        // Nagle's algorithm only adds latency — an ack written right after its event frame
+        // waited for the client's delayed ACK (up to 40 ms per command one at a time).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
+        let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
+        let app = AppState::new(store, limits, public_url);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let router = router(app.clone());
+        scheduler::spawn(app.clone());
+        cluster::spawn(app.clone());
+        spawn_evictor(app.clone());
+        let task = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        Ok(Server {
+            addr,
+            app,
+            task,
+            stop,
+        })
+    }
+
+    /// Stops accepting, closes websockets (1001), lets queued appends finish, then returns.
+    pub async fn shutdown(self) {
+        let _ = self.app.shutdown.send(());
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+        self.app.registry.clear();
+        // Room tasks end once their queues are drained; give them a moment.
+        for _ in 0..100 {
+            if self
+                .app
+                .metrics
+                .rooms
+                .load(std::sync::atomic::Ordering::Relaxed)
+                == 0
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn spawn_evictor(app: AppState) {
+    let idle = app.limits.room_idle_secs;
+    let mut shutdown = app.shutdown.subscribe();
+    tokio::spawn(async move {
+        let period = Duration::from_secs((idle / 4).clamp(1, 60));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                _ = shutdown.recv() => return,
+            }
+            let n = app.registry.evict_idle(idle);
+            if n > 0 {
+                tracing::debug!(evicted = n, "idle rooms evicted");
+            }
+        }
+    });
+}
