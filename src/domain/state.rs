@@ -236,9 +236,64 @@ impl Webhook {
 }
 
 impl State {
-    /// Applies one event. Events are facts: nothing here can refuse them.
+    /// Applies one event. Events are facts: nothing here can refuse them. Every kind is routed
+    /// to the section that owns it (the match is exhaustive, so a new kind must be routed).
     pub fn apply(&mut self, event: &Event) {
-        match event.clone() {
+        match event {
+            Event::PlanningCreated { .. }
+            | Event::ParticipantJoined { .. }
+            | Event::ParticipantRenamed { .. }
+            | Event::RoleChanged { .. }
+            | Event::ParticipantRemoved { .. }
+            | Event::InviteRotated { .. }
+            | Event::ParticipantLinkReissued { .. }
+            | Event::TimeZoneSet { .. } => self.apply_people(event.clone()),
+            Event::PhaseChanged { .. }
+            | Event::ScheduleSet { .. }
+            | Event::PolicySet { .. }
+            | Event::GoalDrafted { .. }
+            | Event::GoalAmended { .. }
+            | Event::GoalCommitted { .. }
+            | Event::ItemProposed { .. }
+            | Event::ItemEdited { .. }
+            | Event::ItemWithdrawn { .. }
+            | Event::ItemsImported { .. }
+            | Event::ItemsCarriedOver { .. }
+            | Event::ItemsRanked { .. } => self.apply_backlog(event.clone()),
+            Event::CommentPosted { .. }
+            | Event::CommentEdited { .. }
+            | Event::CommentDeleted { .. }
+            | Event::QuestionResolved { .. }
+            | Event::ReadinessChecked { .. }
+            | Event::DefinitionOfReadySet { .. }
+            | Event::ReadinessOverridden { .. }
+            | Event::CapacityDeclared { .. }
+            | Event::VelocitySet { .. } => self.apply_review(event.clone()),
+            Event::RoundOpened { .. }
+            | Event::RevoteOpened { .. }
+            | Event::VoteCast { .. }
+            | Event::VoteWithdrawn { .. }
+            | Event::RoundClosed { .. }
+            | Event::VotesRevealed { .. }
+            | Event::ItemFlagged { .. }
+            | Event::FlagCleared { .. }
+            | Event::ItemSentToAgenda { .. }
+            | Event::EstimateProposed { .. }
+            | Event::EstimateAgreed { .. } => self.apply_estimation(event.clone()),
+            Event::SyncStarted { .. }
+            | Event::AgendaSet { .. }
+            | Event::CoinFlipped { .. }
+            | Event::SyncEnded { .. }
+            | Event::ScopeCommitted { .. }
+            | Event::ReminderSent { .. }
+            | Event::WebhookRegistered { .. }
+            | Event::WebhookRemoved { .. } => self.apply_sync(event.clone()),
+        }
+    }
+
+    /// Applies an event of participants, invites, links and time zones.
+    fn apply_people(&mut self, event: Event) {
+        match event {
             Event::PlanningCreated {
                 planning,
                 title,
@@ -340,6 +395,13 @@ impl State {
                     p.work_days = work_days;
                 }
             }
+            _ => {}
+        }
+    }
+
+    /// Applies an event of the schedule, the goal and the items.
+    fn apply_backlog(&mut self, event: Event) {
+        match event {
             Event::PhaseChanged { to, .. } => self.phase = Some(to),
             Event::ScheduleSet { schedule } => self.schedule = schedule,
             Event::PolicySet { policy } => self.policy = policy,
@@ -411,6 +473,13 @@ impl State {
                 rank.extend(self.rank.iter().filter(|i| !order.contains(i)).copied());
                 self.rank = rank;
             }
+            _ => {}
+        }
+    }
+
+    /// Applies an event of the discussion, readiness and capacity.
+    fn apply_review(&mut self, event: Event) {
+        match event {
             Event::CommentPosted {
                 comment,
                 item,
@@ -499,6 +568,13 @@ impl State {
                 }
             }
             Event::VelocitySet { points_per_day, .. } => self.velocity = Some(points_per_day),
+            _ => {}
+        }
+    }
+
+    /// Applies an event of rounds, votes, flags and estimates.
+    fn apply_estimation(&mut self, event: Event) {
+        match event {
             Event::RoundOpened {
                 round,
                 items,
@@ -607,6 +683,13 @@ impl State {
                     it.flag = None;
                 }
             }
+            _ => {}
+        }
+    }
+
+    /// Applies an event of the live session, the commitment, reminders and webhooks.
+    fn apply_sync(&mut self, event: Event) {
+        match event {
             Event::SyncStarted { .. } => self.sync_running = true,
             Event::AgendaSet { items, .. } => self.agenda = items,
             Event::CoinFlipped {
@@ -674,9 +757,9 @@ impl State {
             Event::WebhookRemoved { webhook, .. } => {
                 self.webhooks.remove(&webhook);
             }
+            _ => {}
         }
     }
-
     /// Forgets a participant's votes in the rounds still open.
     fn drop_open_votes(&mut self, participant: ParticipantId) {
         for round in self.rounds.values_mut().filter(|r| r.is_open()) {
