@@ -2,22 +2,13 @@
 // download), against a real sprintlog server whose base URL is in SPRINTLOG_BASE_URL.
 // Started by `cargo test --test browser` (tests/browser.rs), which starts the server.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, SHOTS, launch, watch as watchInto } from './helpers.js';
+import { BASE, SHOTS, chromiumForFile, watch as watchInto } from './helpers.js';
 
-let browser;
+const browser = chromiumForFile();
 const problems = [];
 const watch = (page, who) => watchInto(page, who, problems);
-
-before(async () => {
-  assert.ok(BASE, 'SPRINTLOG_BASE_URL must be set');
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-});
 
 test('two people plan: create, invite, join, propose, open a round, vote hidden, reveal on close', async () => {
   // Fran creates a planning.
