@@ -116,6 +116,8 @@ const DECKS = {
   custom: { label: 'Custom…', cards: [] },
 };
 
+const DAY_MICROS = 86_400_000_000;
+
 /** Midnight at the start of a `yyyy-mm-dd` day in the viewer's time zone, in microseconds. */
 function dayMicros(value) {
   if (!value) return null;
@@ -172,7 +174,7 @@ function startScreen() {
             // The end date is inclusive: the sprint ends at the end of that day.
             await api.command(r.planning, r.token, `schedule-${r.planning}`, {
               type: 'SetSchedule',
-              schedule: { sprint_start: s, sprint_end: e ? e + 86400e6 - 1 : null },
+              schedule: { sprint_start: s, sprint_end: e ? e + DAY_MICROS - 1 : null },
             });
           }
           result.replaceChildren(

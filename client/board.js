@@ -5,9 +5,14 @@ import { h, add, rerender, trackDrafts, formSubmitter, timeEl, countdown, pts } 
 import { openRounds, rankedItems, members, nameOf, lastRound, isOpenQuestion, FLAG_TEXT, discussionText } from './model.js';
 import { SPECIAL_CARDS, UNSURE, PAUSE, MAX_LEN } from './protocol.js';
 
-/** Updates every `[data-deadline]` countdown inside root (once a second, no re-render). */
-export function tickCountdowns(root) {
-  for (const el of root.querySelectorAll('[data-deadline]')) el.textContent = countdown(Number(el.dataset.deadline));
+/**
+ * Keeps every `[data-deadline]` countdown inside root current, once a second and without a
+ * re-render; returns the interval to clear when the view goes.
+ */
+export function runCountdowns(root) {
+  return setInterval(() => {
+    for (const el of root.querySelectorAll('[data-deadline]')) el.textContent = countdown(Number(el.dataset.deadline));
+  }, 1000);
 }
 
 /** The member's voting context: the open round and item to vote on now, and its cards. */
@@ -132,7 +137,7 @@ export function boardView(ctx) {
   const el = h('div', { class: 'board' });
   const drafts = trackDrafts(el);
   const ui = { selected: new Set(), focusAfter: null };
-  const tick = setInterval(() => tickCountdowns(el), 1000);
+  const tick = runCountdowns(el);
   const send = ctx.send;
 
   const submit = formSubmitter(send, drafts, el);

@@ -5,7 +5,7 @@
 import { h, svg, add, rerender, trackDrafts, formSubmitter, timeEl, countdown, pts } from './dom.js';
 import { openRounds, rankedItems, nameOf, lastRound, distribution, FLAG_TEXT } from './model.js';
 import { MAX_LEN } from './protocol.js';
-import { votingContext, votingPanel, itemVotes, tickCountdowns } from './board.js';
+import { votingContext, votingPanel, itemVotes, runCountdowns } from './board.js';
 
 /** A bar chart of how many votes each card got; the median card's bar is marked. */
 export function voteChart(deck, votes, names, pointTable) {
@@ -35,7 +35,6 @@ export function voteChart(deck, votes, names, pointTable) {
       );
     }),
   );
-  const lo = d.spread === null ? null : votes.map((v) => deck.cards.indexOf(v.card)).filter((i) => i >= 0).sort((a, b) => a - b);
   return h(
     'figure',
     { class: 'distribution', id: 'distribution' },
@@ -43,7 +42,7 @@ export function voteChart(deck, votes, names, pointTable) {
     h(
       'figcaption',
       {},
-      h('span', { id: 'spread' }, d.spread === null ? 'No estimates' : `Spread: ${d.spread} deck step${d.spread === 1 ? '' : 's'} (${deck.cards[lo[0]]} → ${deck.cards[lo[lo.length - 1]]}${d.spreadPoints !== null ? `, ${pts(d.spreadPoints)} points` : ''})`),
+      h('span', { id: 'spread' }, d.spread === null ? 'No estimates' : `Spread: ${d.spread} deck step${d.spread === 1 ? '' : 's'} (${d.low} → ${d.high}${d.spreadPoints !== null ? `, ${pts(d.spreadPoints)} points` : ''})`),
       ' · ',
       h('span', { id: 'median' }, `Median: ${d.median ?? '—'}`),
       ` · ${votes.length} vote${votes.length === 1 ? '' : 's'}`,
@@ -57,7 +56,7 @@ export function liveView(ctx) {
   const drafts = trackDrafts(el);
   const ui = { excluded: new Set() };
   const send = ctx.send;
-  const tick = setInterval(() => tickCountdowns(el), 1000);
+  const tick = runCountdowns(el);
 
   const submit = formSubmitter(send, drafts, el);
   const act = (cmd) => () => send(cmd).catch(() => {});

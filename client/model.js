@@ -44,7 +44,8 @@ export function isOpenQuestion(c) {
 
 /**
  * The vote distribution of revealed votes on a deck: counts per card (deck order, then `?`/`☕`),
- * the spread in deck steps (and in points when cards are numbers) and the median card.
+ * the lowest and highest card, the spread in deck steps (and in points when cards are numbers)
+ * and the median card.
  */
 export function distribution(deck, votes, pointTable = {}) {
   const counts = new Map([...deck.cards, ...SPECIAL_CARDS].map((c) => [c, []]));
@@ -53,22 +54,15 @@ export function distribution(deck, votes, pointTable = {}) {
     counts.get(v.card).push(v.voter);
   }
   const steps = votes.map((v) => deck.cards.indexOf(v.card)).filter((i) => i >= 0).sort((a, b) => a - b);
-  let median = null;
-  let spread = null;
-  if (steps.length) {
-    // The upper median on an even count: a card that exists in the deck, and the same rule the
-    // server uses for a converged item's proposed estimate (src/domain/policy.rs).
-    median = deck.cards[steps[Math.floor(steps.length / 2)]];
-    spread = steps[steps.length - 1] - steps[0];
-  }
+  if (!steps.length) return { counts, median: null, spread: null, spreadPoints: null, low: null, high: null };
+  // The upper median on an even count: a card that exists in the deck, and the same rule the
+  // server uses for a converged item's proposed estimate (src/domain/policy.rs).
+  const median = deck.cards[steps[Math.floor(steps.length / 2)]];
+  const low = deck.cards[steps[0]];
+  const high = deck.cards[steps[steps.length - 1]];
   const point = (c) => (c in pointTable ? Number(pointTable[c]) : Number(c));
-  let spreadPoints = null;
-  if (steps.length) {
-    const lo = point(deck.cards[steps[0]]);
-    const hi = point(deck.cards[steps[steps.length - 1]]);
-    if (Number.isFinite(lo) && Number.isFinite(hi)) spreadPoints = hi - lo;
-  }
-  return { counts, median, spread, spreadPoints, estimates: steps.length };
+  const spreadPoints = Number.isFinite(point(low)) && Number.isFinite(point(high)) ? point(high) - point(low) : null;
+  return { counts, median, spread: steps[steps.length - 1] - steps[0], spreadPoints, low, high };
 }
 
 export const FLAG_TEXT = {
