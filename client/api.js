@@ -1,5 +1,7 @@
 // REST calls (docs/protocol.md). Every failure is thrown as an ApiError with the server's code.
 
+import { TIMELINE_PAGE } from './protocol.js';
+
 export class ApiError extends Error {
   constructor(status, code, message) {
     super(message || code);
@@ -49,13 +51,15 @@ export function createTeamPlanning(team, adminToken, body) {
   return request('POST', `/api/teams/${enc(team)}/plannings`, { token: adminToken, body });
 }
 
-/** Joins with an invite (the invite decides the role). */
 /** A token drawn here, as the server draws its own: 32 random bytes, lowercase hex. */
 export function newToken() {
   return [...crypto.getRandomValues(new Uint8Array(32))].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** Joins with a token of our own (`newToken`): the same request sent again joins once. */
+/**
+ * Joins with an invite (the invite decides the role) and a token of our own (`newToken`): the
+ * same request sent again joins once.
+ */
 export function join(planning, invite, name, token) {
   return request('POST', `/api/plannings/${enc(planning)}/join`, { body: { invite, name, token } });
 }
@@ -63,6 +67,14 @@ export function join(planning, invite, name, token) {
 /** The planning as this token sees it: {planning, head, you, online, state}. */
 export function readPlanning(planning, token) {
   return request('GET', `/api/plannings/${enc(planning)}`, { token });
+}
+
+/**
+ * My inbox as the server derives it (`src/domain/inbox.rs`): votes I owe, questions for me, my
+ * flags, reminders, and who has not voted in each open round.
+ */
+export function readInbox(planning, token) {
+  return request('GET', `/api/plannings/${enc(planning)}/inbox`, { token });
 }
 
 /** A command over REST (used when no socket is wanted). */
@@ -90,16 +102,19 @@ export function readPlanningAt(planning, token, at) {
 }
 
 /** One page of the timeline (scrub index). */
-export function timeline(planning, token, after = 0, limit = 1000) {
+export function timeline(planning, token, after = 0, limit = TIMELINE_PAGE) {
   return request('GET', `/api/plannings/${enc(planning)}/timeline?after=${enc(after)}&limit=${enc(limit)}`, { token });
 }
+
+/** Most timeline pages read in one go: a server that never says `done` cannot loop us forever. */
+const MAX_TIMELINE_PAGES = 1000;
 
 /** The whole timeline, paged. */
 export async function fullTimeline(planning, token) {
   const entries = [];
   let after = 0;
   let head = 0;
-  for (let i = 0; i < 1000; i += 1) {
+  for (let n = 0; n < MAX_TIMELINE_PAGES; n += 1) {
     const page = await timeline(planning, token, after);
     entries.push(...page.entries);
     head = page.head;

@@ -7,11 +7,12 @@
 import * as api from './api.js';
 import { PlanningSocket } from './socket.js';
 import { PlanningStore } from './state.js';
-import { h, errorText, timeEl, rerender } from './dom.js';
+import { h, errorText, timeEl, dayText, rerender } from './dom.js';
 import { boardView } from './board.js';
 import { liveView } from './live.js';
 import { timelineView } from './timeline.js';
 import { auditView } from './audit.js';
+import { DECK_PRESETS, DEFAULT_DECK, MAX_LEN, MY_PLANNINGS_MAX, SPECIAL_CARDS, UNSURE } from './protocol.js';
 
 const app = document.getElementById('app');
 const connEl = document.getElementById('conn');
@@ -109,13 +110,13 @@ function copyField(label, value, id) {
   return h('div', { class: 'copy-field' }, h('label', { for: id }, label), h('div', { class: 'row' }, input, button, status));
 }
 
+const DECK_NAMES = { fibonacci: 'Fibonacci', modified_fibonacci: 'Modified Fibonacci', t_shirt: 'T-shirt sizes', powers_of_two: 'Powers of two' };
 const DECKS = {
-  fibonacci: { label: 'Fibonacci (0 1 2 3 5 8 13 21)', cards: ['0', '1', '2', '3', '5', '8', '13', '21'] },
-  modified_fibonacci: { label: 'Modified Fibonacci (0 ½ 1 2 3 5 8 13 20 40 100)', cards: ['0', '½', '1', '2', '3', '5', '8', '13', '20', '40', '100'] },
-  t_shirt: { label: 'T-shirt sizes (XS S M L XL)', cards: ['XS', 'S', 'M', 'L', 'XL'] },
-  powers_of_two: { label: 'Powers of two (1 2 4 8 16 32)', cards: ['1', '2', '4', '8', '16', '32'] },
+  ...Object.fromEntries(Object.entries(DECK_PRESETS).map(([kind, cards]) => [kind, { label: `${DECK_NAMES[kind]} (${cards.join(' ')})`, cards }])),
   custom: { label: 'Custom…', cards: [] },
 };
+
+const DAY_MICROS = 86_400_000_000;
 
 /** Midnight at the start of a `yyyy-mm-dd` day in the viewer's time zone, in microseconds. */
 function dayMicros(value) {
@@ -126,13 +127,13 @@ function dayMicros(value) {
 
 function startScreen() {
   const field = (id, label, input, hint) => [h('label', { for: id }, label), input, hint ? h('p', { class: 'hint', id: `${id}-hint` }, hint) : null];
-  const title = h('input', { id: 'title', name: 'title', required: true, maxlength: 200, autocomplete: 'off' });
-  const name = h('input', { id: 'name', name: 'name', required: true, maxlength: 80, autocomplete: 'name' });
+  const title = h('input', { id: 'title', name: 'title', required: true, maxlength: MAX_LEN.title, autocomplete: 'off' });
+  const name = h('input', { id: 'name', name: 'name', required: true, maxlength: MAX_LEN.name, autocomplete: 'name' });
   const start = h('input', { id: 'sprint-start', type: 'date' });
   const end = h('input', { id: 'sprint-end', type: 'date' });
   const deck = h('select', { id: 'deck' }, Object.entries(DECKS).map(([k, d]) => h('option', { value: k }, d.label)));
   const custom = h('input', { id: 'deck-custom', placeholder: 'e.g. 1, 2, 3, 5, 8', 'aria-describedby': 'deck-custom-hint' });
-  const customWrap = h('div', { hidden: true }, field('deck-custom', 'Custom cards (comma separated, lowest first)', custom, 'The cards ? and ☕ are always there.'));
+  const customWrap = h('div', { hidden: true }, field('deck-custom', 'Custom cards (comma separated, lowest first)', custom, `The cards ${SPECIAL_CARDS.join(' and ')} are always there.`));
   deck.addEventListener('change', () => {
     customWrap.hidden = deck.value !== 'custom';
   });
@@ -143,7 +144,7 @@ function startScreen() {
   const result = h('div', { id: 'created' });
 
   async function create() {
-    const deckBody = deck.value === 'fibonacci' ? null : { kind: deck.value, cards: deck.value === 'custom' ? custom.value.split(',').map((c) => c.trim()).filter(Boolean) : DECKS[deck.value].cards };
+    const deckBody = deck.value === DEFAULT_DECK ? null : { kind: deck.value, cards: deck.value === 'custom' ? custom.value.split(',').map((c) => c.trim()).filter(Boolean) : DECKS[deck.value].cards };
     if (team.value.trim()) {
       const body = { title: title.value.trim(), name: name.value.trim(), carry_over: carry.checked };
       if (deckBody) body.deck = deckBody;
@@ -173,7 +174,7 @@ function startScreen() {
             // The end date is inclusive: the sprint ends at the end of that day.
             await api.command(r.planning, r.token, `schedule-${r.planning}`, {
               type: 'SetSchedule',
-              schedule: { sprint_start: s, sprint_end: e ? e + 86400e6 - 1 : null },
+              schedule: { sprint_start: s, sprint_end: e ? e + DAY_MICROS - 1 : null },
             });
           }
           result.replaceChildren(
@@ -244,7 +245,7 @@ function startScreen() {
   async function refreshMine() {
     const tokens = myPlannings()
       .filter((p) => p.token)
-      .slice(0, 50)
+      .slice(0, MY_PLANNINGS_MAX)
       .map((p) => ({ planning: p.planning, token: p.token }));
     if (!tokens.length) return;
     try {
@@ -262,7 +263,7 @@ function startScreen() {
 // ---------- Join ----------
 
 function joinScreen(planning, invite) {
-  const name = h('input', { id: 'join-name', required: true, maxlength: 80, autocomplete: 'name' });
+  const name = h('input', { id: 'join-name', required: true, maxlength: MAX_LEN.name, autocomplete: 'name' });
   const error = h('p', { class: 'error', role: 'alert' });
   // One token per name tried: pressing Join again after a lost answer (the request may have
   // gone through) joins once; a different name is a different join.
@@ -397,7 +398,6 @@ function openPlanning(planning) {
     const me = v.you;
     const online = new Set(v.online || []);
     const sched = s.schedule || {};
-    const fmtDay = (m) => new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' }).format(new Date(m / 1000));
     headEl.replaceChildren(
       h('h1', { id: 'planning-title' }, s.title),
       h(
@@ -407,7 +407,7 @@ function openPlanning(planning) {
         h('strong', { id: 'phase' }, s.phase || 'draft'),
         s.sync_running ? h('span', { class: 'badge open' }, 'live session running') : null,
         sched.sprint_start || sched.sprint_end
-          ? h('span', { id: 'sprint-dates' }, ` · Sprint ${sched.sprint_start ? fmtDay(sched.sprint_start) : '?'} – ${sched.sprint_end ? fmtDay(sched.sprint_end) : '?'}`)
+          ? h('span', { id: 'sprint-dates' }, ` · Sprint ${sched.sprint_start ? dayText(sched.sprint_start) : '?'} – ${sched.sprint_end ? dayText(sched.sprint_end) : '?'}`)
           : null,
         sched.estimation_deadline ? h('span', { id: 'votes-due' }, ' · Votes due ', timeEl(sched.estimation_deadline)) : null,
         sched.sync_start ? h('span', { id: 'sync-at' }, ' · Live sync ', timeEl(sched.sync_start)) : null,
@@ -462,7 +462,7 @@ function openPlanning(planning) {
     const vc = current?.view.votingContext?.();
     if (!vc) return;
     let card = null;
-    if (ev.key === '?') card = '?';
+    if (ev.key === UNSURE) card = UNSURE;
     else if (/^[0-9]$/.test(ev.key)) card = vc.cards[(ev.key === '0' ? 10 : Number(ev.key)) - 1] ?? null;
     if (card === null) return;
     ev.preventDefault();

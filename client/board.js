@@ -1,12 +1,18 @@
 // The async board: inbox, goal, the open round (countdown, who has voted, the deck), capacity,
 // Definition of Ready, and the candidate items with readiness, attachments and threads.
 
-import { h, add, rerender, trackDrafts, clearForm, timeEl, countdown, pts } from './dom.js';
-import { SPECIAL, openRounds, rankedItems, members, nameOf, lastRound, notVoted, questionsFor, pendingVotes, isAnswered, FLAG_TEXT, discussionText } from './model.js';
+import { h, add, rerender, trackDrafts, formSubmitter, timeEl, countdown, pts } from './dom.js';
+import { openRounds, rankedItems, members, nameOf, lastRound, isOpenQuestion, FLAG_TEXT, discussionText } from './model.js';
+import { SPECIAL_CARDS, UNSURE, PAUSE, MAX_LEN } from './protocol.js';
 
-/** Updates every `[data-deadline]` countdown inside root (once a second, no re-render). */
-export function tickCountdowns(root) {
-  for (const el of root.querySelectorAll('[data-deadline]')) el.textContent = countdown(Number(el.dataset.deadline));
+/**
+ * Keeps every `[data-deadline]` countdown inside root current, once a second and without a
+ * re-render; returns the interval to clear when the view goes.
+ */
+export function runCountdowns(root) {
+  return setInterval(() => {
+    for (const el of root.querySelectorAll('[data-deadline]')) el.textContent = countdown(Number(el.dataset.deadline));
+  }, 1000);
 }
 
 /** The member's voting context: the open round and item to vote on now, and its cards. */
@@ -41,16 +47,16 @@ export function votingPanel(ctx, vc, rerenderAll) {
     h(
       'div',
       { class: 'deck', role: 'group', 'aria-label': 'Cards (press 1–9 for the n-th card, ? for unsure)' },
-      [...vc.cards, ...SPECIAL].map((c, i) =>
+      [...vc.cards, ...SPECIAL_CARDS].map((c, i) =>
         h(
           'button',
           {
             type: 'button',
             class: `vcard ${mine && mine.card === c ? 'mine' : ''}`,
             'aria-pressed': mine && mine.card === c ? 'true' : 'false',
-            'aria-label': c === '?' ? '? (cannot estimate)' : c === '☕' ? '☕ (need a break)' : `card ${c}`,
+            'aria-label': c === UNSURE ? `${UNSURE} (cannot estimate)` : c === PAUSE ? `${PAUSE} (need a break)` : `card ${c}`,
             dataset: { card: c, key: `card-${c}` },
-            title: i < vc.cards.length && i < 10 ? `key ${(i + 1) % 10}` : c === '?' ? 'key ?' : undefined,
+            title: i < vc.cards.length && i < 10 ? `key ${(i + 1) % 10}` : c === UNSURE ? `key ${UNSURE}` : undefined,
             onclick: () => cast(c),
           },
           c,
@@ -131,22 +137,10 @@ export function boardView(ctx) {
   const el = h('div', { class: 'board' });
   const drafts = trackDrafts(el);
   const ui = { selected: new Set(), focusAfter: null };
-  const tick = setInterval(() => tickCountdowns(el), 1000);
+  const tick = runCountdowns(el);
   const send = ctx.send;
 
-  /** Sends a form's command; clears the form once it is acknowledged. */
-  const submit = (build) => async (ev) => {
-    ev.preventDefault();
-    const form = ev.currentTarget;
-    const cmd = build(form);
-    if (!cmd) return;
-    try {
-      await send(cmd);
-      clearForm(form, drafts, el);
-    } catch {
-      /* shown by send; the text stays */
-    }
-  };
+  const submit = formSubmitter(send, drafts, el);
 
   function render() {
     const v = ctx.store.view;
@@ -159,9 +153,9 @@ export function boardView(ctx) {
     const vc = votingContext(ctx);
     const names = (pid) => nameOf(s, pid);
 
-    // ---- my inbox ----
-    const pending = me.role === 'member' ? pendingVotes(s, me.participant) : [];
-    const questions = questionsFor(s, me.participant);
+    // ---- my inbox (as the server derives it) ----
+    const pending = ctx.store.inbox?.pending_votes || [];
+    const questions = ctx.store.inbox?.questions || [];
     const inbox = h(
       'section',
       { class: 'card', 'aria-labelledby': 'inbox-h', id: 'inbox' },
@@ -184,17 +178,17 @@ export function boardView(ctx) {
                     {
                       type: 'button',
                       class: 'link-button',
-                      dataset: { key: `inbox-vote-${p.item.id}` },
+                      dataset: { key: `inbox-vote-${p.item}` },
                       onclick: () => {
-                        ctx.shared.current = p.item.id;
+                        ctx.shared.current = p.item;
                         render();
                         el.querySelector('.deck .vcard')?.focus();
                       },
                     },
-                    p.item.draft.title,
+                    p.title,
                   ),
                   ' — by ',
-                  timeEl(p.round.deadline),
+                  timeEl(p.deadline),
                 ),
               ),
             ),
@@ -220,8 +214,8 @@ export function boardView(ctx) {
                     {
                       type: 'button',
                       class: 'link-button',
-                      dataset: { key: `inbox-q-${q.id}` },
-                      onclick: () => el.querySelector(`#answer-${CSS.escape(q.id)}`)?.focus(),
+                      dataset: { key: `inbox-q-${q.comment}` },
+                      onclick: () => el.querySelector(`#answer-${CSS.escape(q.comment)}`)?.focus(),
                     },
                     'Answer',
                   ),
@@ -247,7 +241,7 @@ export function boardView(ctx) {
               return s.goal ? { type: 'AmendGoal', text } : { type: 'DraftGoal', text };
             }) },
             h('label', { for: 'goal-input', class: 'sr-only' }, s.goal ? 'New wording of the goal' : 'Goal'),
-            h('input', { id: 'goal-input', maxlength: 2000, autocomplete: 'off', placeholder: s.goal ? 'Reword the goal' : 'What should this sprint achieve?' }),
+            h('input', { id: 'goal-input', maxlength: MAX_LEN.goal, autocomplete: 'off', placeholder: s.goal ? 'Reword the goal' : 'What should this sprint achieve?' }),
             h('button', { type: 'submit', id: 'draft-goal' }, s.goal ? 'Amend goal' : 'Set goal'),
           )
         : null,
@@ -258,7 +252,7 @@ export function boardView(ctx) {
     const roundSection = h('section', { class: 'card', 'aria-labelledby': 'round-h', id: 'round' }, h('h2', { id: 'round-h' }, 'Open round'));
     if (!rounds.length) add(roundSection, h('p', { class: 'muted' }, 'No round is open.'));
     for (const r of rounds) {
-      const missing = notVoted(s, r);
+      const missing = ctx.store.inbox?.rounds.find((x) => x.round === r.id)?.not_voted;
       // Who voted on how many of the round's items (who, never what).
       const voted = members(s)
         .map((m) => ({ m, n: r.items.filter((i) => (r.votes?.[i] || {})[m.id]).length }))
@@ -279,7 +273,7 @@ export function boardView(ctx) {
             h('span', { class: 'countdown', dataset: { deadline: String(r.deadline) }, role: 'timer', 'aria-live': 'off' }, countdown(r.deadline)),
           ),
           h('p', { class: 'voted' }, 'Voted: ', voted.length ? voted.join(', ') : 'nobody yet'),
-          h('p', { class: 'not-voted' }, 'Not voted yet: ', missing.length ? missing.map((m) => m.name).join(', ') : 'everyone voted'),
+          missing ? h('p', { class: 'not-voted' }, 'Not voted yet: ', missing.length ? missing.map(names).join(', ') : 'everyone voted') : null,
           isFac
             ? h(
                 'button',
@@ -349,7 +343,7 @@ export function boardView(ctx) {
             h('div', { class: 'fields' },
               h('div', {}, h('label', { for: 'cap-days' }, 'Available days'), h('input', { id: 'cap-days', type: 'number', min: 0, max: 100, step: 0.5, required: true, value: myCap ? String(myCap.available_days) : '' })),
               h('div', {}, h('label', { for: 'cap-focus' }, 'Focus factor (0–1)'), h('input', { id: 'cap-focus', type: 'number', min: 0, max: 1, step: 0.05, required: true, value: myCap ? String(myCap.focus_factor) : '0.8' })),
-              h('div', { class: 'wide' }, h('label', { for: 'cap-notes' }, 'Notes'), h('input', { id: 'cap-notes', maxlength: 200, value: myCap?.notes || '' })),
+              h('div', { class: 'wide' }, h('label', { for: 'cap-notes' }, 'Notes'), h('input', { id: 'cap-notes', maxlength: MAX_LEN.short, value: myCap?.notes || '' })),
             ),
             h('button', { type: 'submit', id: 'declare-capacity' }, 'Save my capacity'),
           )
@@ -443,7 +437,7 @@ export function boardView(ctx) {
       },
       h('h3', {}, 'Propose an item'),
       h('label', { for: 'item-title' }, 'Title'),
-      h('input', { id: 'item-title', required: true, maxlength: 200, autocomplete: 'off' }),
+      h('input', { id: 'item-title', required: true, maxlength: MAX_LEN.title, autocomplete: 'off' }),
       h('label', { for: 'item-desc' }, 'Description'),
       h('textarea', { id: 'item-desc', rows: 2 }),
       h('label', { for: 'item-ac' }, 'Acceptance criteria'),
@@ -554,7 +548,7 @@ export function boardView(ctx) {
     const people = Object.values(s.participants).filter((p) => !p.removed && p.id !== me.participant);
     const names = (pid) => nameOf(s, pid);
     const commentEl = (c) => {
-      const unanswered = c.kind === 'question' && !c.deleted && !c.resolved && !isAnswered(s, c);
+      const unanswered = isOpenQuestion(c);
       const answers = all.filter((a) => a.parent === c.id && a.kind === 'answer').sort(byN);
       const canResolve = c.kind === 'question' && !c.resolved && !c.deleted && (c.by === me.participant || c.addressee === me.participant || me.role === 'facilitator');
       return h(
@@ -580,15 +574,16 @@ export function boardView(ctx) {
                 return text ? { type: 'PostComment', item: it.id, kind: 'answer', parent: c.id, text } : null;
               }) },
               h('label', { for: `answer-${c.id}`, class: 'sr-only' }, `Answer to ${names(c.by)}`),
-              h('input', { id: `answer-${c.id}`, maxlength: 4000, placeholder: 'Answer…', autocomplete: 'off' }),
+              h('input', { id: `answer-${c.id}`, maxlength: MAX_LEN.comment, placeholder: 'Answer…', autocomplete: 'off' }),
               h('button', { type: 'submit', class: 'secondary', dataset: { key: `send-answer-${c.id}` } }, 'Answer'),
               canResolve ? h('button', { type: 'button', class: 'secondary', dataset: { key: `resolve-${c.id}` }, onclick: () => send({ type: 'ResolveQuestion', comment: c.id }).catch(() => {}) }, 'Resolve') : null,
             )
           : null,
       );
     };
-    const open = figures ? figures.open_questions : top.filter((c) => c.kind === 'question' && !c.deleted && !c.resolved && !isAnswered(s, c)).length;
-    const live = figures ? figures.live : all.filter((c) => !c.deleted).length;
+    // A thread without figures has no comments yet.
+    const open = figures?.open_questions ?? 0;
+    const live = figures?.live ?? 0;
     return h(
       'details',
       { class: 'thread', open: all.length > 0 || undefined, dataset: { key: `thread-${it.id}` } },
@@ -620,7 +615,7 @@ export function boardView(ctx) {
               }),
             },
             h('label', { for: `c-text-${it.id}` }, 'Comment or question'),
-            h('textarea', { id: `c-text-${it.id}`, rows: 2, maxlength: 4000 }),
+            h('textarea', { id: `c-text-${it.id}`, rows: 2, maxlength: MAX_LEN.comment }),
             h(
               'div',
               { class: 'row' },

@@ -116,6 +116,26 @@ export function clearForm(form, drafts, root) {
   }
 }
 
+/**
+ * Makes form submit handlers for a view: `build(form)` returns the command (null: nothing to
+ * send); once `send` resolves, the form is cleared; on an error its text stays for another try
+ * (`send` shows the error).
+ */
+export function formSubmitter(send, drafts, root) {
+  return (build) => async (ev) => {
+    ev.preventDefault();
+    const form = ev.currentTarget;
+    const cmd = build(form);
+    if (!cmd) return;
+    try {
+      await send(cmd);
+      clearForm(form, drafts, root);
+    } catch {
+      /* shown by send; the text stays */
+    }
+  };
+}
+
 // ---------- time ----------
 
 const local = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
@@ -128,8 +148,13 @@ export function timeEl(micros, { dateOnly = false, extra = {} } = {}) {
   return h(
     'time',
     { datetime: d.toISOString(), title: `${utc.format(d)} UTC`, ...extra },
-    dateOnly ? localDate.format(d) : local.format(d),
+    dateOnly ? dayText(micros) : local.format(d),
   );
+}
+
+/** A day in the viewer's time zone, as text ("7 Dec 2026"). `micros` since the epoch. */
+export function dayText(micros) {
+  return localDate.format(new Date(micros / 1000));
 }
 
 /** "2 h 05 min left", "4 min 10 s left", "passed". */

@@ -2,9 +2,10 @@
 // distribution (a small SVG chart with spread and median), re-vote, agree, coin flip, goal
 // amend/commit, and committing the scope against a capacity bar.
 
-import { h, svg, add, rerender, trackDrafts, clearForm, timeEl, countdown, pts } from './dom.js';
-import { openRounds, rankedItems, nameOf, lastRound, distribution, pointsOf, FLAG_TEXT } from './model.js';
-import { votingContext, votingPanel, itemVotes, tickCountdowns } from './board.js';
+import { h, svg, add, rerender, trackDrafts, formSubmitter, timeEl, countdown, pts } from './dom.js';
+import { openRounds, rankedItems, nameOf, lastRound, distribution, FLAG_TEXT } from './model.js';
+import { MAX_LEN } from './protocol.js';
+import { votingContext, votingPanel, itemVotes, runCountdowns } from './board.js';
 
 /** A bar chart of how many votes each card got; the median card's bar is marked. */
 export function voteChart(deck, votes, names, pointTable) {
@@ -34,7 +35,6 @@ export function voteChart(deck, votes, names, pointTable) {
       );
     }),
   );
-  const lo = d.spread === null ? null : votes.map((v) => deck.cards.indexOf(v.card)).filter((i) => i >= 0).sort((a, b) => a - b);
   return h(
     'figure',
     { class: 'distribution', id: 'distribution' },
@@ -42,7 +42,7 @@ export function voteChart(deck, votes, names, pointTable) {
     h(
       'figcaption',
       {},
-      h('span', { id: 'spread' }, d.spread === null ? 'No estimates' : `Spread: ${d.spread} deck step${d.spread === 1 ? '' : 's'} (${deck.cards[lo[0]]} → ${deck.cards[lo[lo.length - 1]]}${d.spreadPoints !== null ? `, ${pts(d.spreadPoints)} points` : ''})`),
+      h('span', { id: 'spread' }, d.spread === null ? 'No estimates' : `Spread: ${d.spread} deck step${d.spread === 1 ? '' : 's'} (${d.low} → ${d.high}${d.spreadPoints !== null ? `, ${pts(d.spreadPoints)} points` : ''})`),
       ' · ',
       h('span', { id: 'median' }, `Median: ${d.median ?? '—'}`),
       ` · ${votes.length} vote${votes.length === 1 ? '' : 's'}`,
@@ -56,20 +56,9 @@ export function liveView(ctx) {
   const drafts = trackDrafts(el);
   const ui = { excluded: new Set() };
   const send = ctx.send;
-  const tick = setInterval(() => tickCountdowns(el), 1000);
+  const tick = runCountdowns(el);
 
-  const submit = (build) => async (ev) => {
-    ev.preventDefault();
-    const form = ev.currentTarget;
-    const cmd = build(form);
-    if (!cmd) return;
-    try {
-      await send(cmd);
-      clearForm(form, drafts, el);
-    } catch {
-      /* shown by send */
-    }
-  };
+  const submit = formSubmitter(send, drafts, el);
   const act = (cmd) => () => send(cmd).catch(() => {});
 
   function render() {
@@ -232,7 +221,7 @@ export function liveView(ctx) {
               })),
             },
             h('label', { for: 'coin-question' }, 'Question'),
-            h('input', { id: 'coin-question', required: true, maxlength: 200, placeholder: 'Which item goes in?' }),
+            h('input', { id: 'coin-question', required: true, maxlength: MAX_LEN.short, placeholder: 'Which item goes in?' }),
             h('label', { for: 'coin-options' }, 'Options (comma separated)'),
             h('input', { id: 'coin-options', required: true, placeholder: 'Export, Audit log' }),
             h('button', { type: 'submit', id: 'flip' }, 'Flip'),
@@ -255,9 +244,9 @@ export function liveView(ctx) {
                 onsubmit: submit(() => ({ type: 'AmendGoal', text: el.querySelector('#amend-text').value.trim(), note: el.querySelector('#amend-note').value.trim() || null })),
               },
               h('label', { for: 'amend-text' }, 'New wording'),
-              h('input', { id: 'amend-text', required: true, maxlength: 2000 }),
+              h('input', { id: 'amend-text', required: true, maxlength: MAX_LEN.goal }),
               h('label', { for: 'amend-note' }, 'Why (optional)'),
-              h('input', { id: 'amend-note', maxlength: 200 }),
+              h('input', { id: 'amend-note', maxlength: MAX_LEN.short }),
               h('button', { type: 'submit', id: 'amend-goal' }, 'Amend the goal'),
             ),
             h('button', { type: 'button', class: 'secondary', id: 'commit-goal', onclick: act({ type: 'CommitGoal' }) }, 'Commit the goal'),
@@ -283,7 +272,7 @@ export function liveView(ctx) {
     }
     const estimated = rankedItems(s).filter((i) => i.estimate);
     const chosen = estimated.filter((i) => !ui.excluded.has(i.id));
-    const points = chosen.reduce((a, i) => a + Number(i.points ?? pointsOf(s, i.estimate) ?? 0), 0);
+    const points = chosen.reduce((a, i) => a + Number(i.points ?? 0), 0);
     const over = points > capacity;
     return h(
       'section',

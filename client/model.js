@@ -1,8 +1,11 @@
 // Read-only questions about a planning's projection (the `state` of GET /api/plannings/{id}),
-// shared by the screens so they all answer them the same way.
+// shared by the screens so they all answer them the same way. Figures the server derives (my
+// inbox, who has not voted, capacity, readiness, the agenda, open questions per thread) are read
+// from it, not recomputed here.
 
-export const SPECIAL = ['?', '☕'];
+import { SPECIAL_CARDS, SYSTEM_ACTOR } from './protocol.js';
 
+/** The rounds still open, in the order they were opened. */
 export function openRounds(s) {
   return (s.round_order || Object.keys(s.rounds)).map((id) => s.rounds[id]).filter((r) => r && !r.closed);
 }
@@ -14,12 +17,14 @@ export function rankedItems(s) {
   return ids.map((id) => s.items[id]).filter((it) => it && !it.withdrawn);
 }
 
+/** Members (who vote) not removed. */
 export function members(s) {
   return Object.values(s.participants).filter((p) => p.role === 'member' && !p.removed);
 }
 
+/** A participant's name, for the system actor `server`. */
 export function nameOf(s, pid) {
-  if (pid === '00000000-0000-0000-0000-000000000000') return 'server';
+  if (pid === SYSTEM_ACTOR) return 'server';
   return s.participants[pid]?.name || 'someone';
 }
 
@@ -28,72 +33,36 @@ export function lastRound(s, item) {
   return [...(item.rounds || [])].reverse().map((id) => s.rounds[id]).find(Boolean) || null;
 }
 
-/** Members who have not voted on every item of an open round. */
-export function notVoted(s, round) {
-  return members(s).filter((m) => round.items.some((i) => !(round.votes?.[i] || {})[m.id]));
-}
-
-/** Questions addressed to `me` that are open: not deleted, not resolved, no undeleted answer. */
-export function questionsFor(s, me) {
-  return Object.values(s.comments || {})
-    .filter((c) => c.kind === 'question' && c.addressee === me && !c.deleted && !c.resolved)
-    .filter((c) => !isAnswered(s, c))
-    .sort((a, b) => a.at - b.at);
-}
-
-export function isAnswered(s, q) {
-  // The server says (a view holds only some answers); `answers` is the older shape.
-  if (typeof q.answered === 'boolean') return q.answered;
-  return (q.answers || []).some((id) => s.comments[id] && !s.comments[id].deleted);
-}
-
-/** Items of open rounds, deadline not passed, that member `me` has not voted on. */
-export function pendingVotes(s, me, now = Date.now() * 1000) {
-  const out = [];
-  for (const r of openRounds(s)) {
-    if (r.deadline <= now) continue;
-    for (const i of r.items) {
-      if (!(r.votes?.[i] || {})[me]) out.push({ round: r, item: s.items[i] });
-    }
-  }
-  return out.sort((a, b) => a.round.deadline - b.round.deadline);
+/**
+ * Whether a comment is an open question: not deleted, not resolved, and no answer stands. The
+ * server decides `answered` (a view holds only some answers) and counts open questions per thread
+ * in `derived.discussion`; this reads the same flags for one comment.
+ */
+export function isOpenQuestion(c) {
+  return c.kind === 'question' && !c.deleted && !c.resolved && !c.answered;
 }
 
 /**
  * The vote distribution of revealed votes on a deck: counts per card (deck order, then `?`/`☕`),
- * the spread in deck steps (and in points when cards are numbers) and the median card.
+ * the lowest and highest card, the spread in deck steps (and in points when cards are numbers)
+ * and the median card.
  */
 export function distribution(deck, votes, pointTable = {}) {
-  const counts = new Map([...deck.cards, ...SPECIAL].map((c) => [c, []]));
+  const counts = new Map([...deck.cards, ...SPECIAL_CARDS].map((c) => [c, []]));
   for (const v of votes) {
     if (!counts.has(v.card)) counts.set(v.card, []);
     counts.get(v.card).push(v.voter);
   }
   const steps = votes.map((v) => deck.cards.indexOf(v.card)).filter((i) => i >= 0).sort((a, b) => a - b);
-  let median = null;
-  let spread = null;
-  if (steps.length) {
-    // The upper median on an even count: a card that exists in the deck, and the same rule the
-    // server uses for a converged item's proposed estimate (src/domain/policy.rs).
-    median = deck.cards[steps[Math.floor(steps.length / 2)]];
-    spread = steps[steps.length - 1] - steps[0];
-  }
+  if (!steps.length) return { counts, median: null, spread: null, spreadPoints: null, low: null, high: null };
+  // The upper median on an even count: a card that exists in the deck, and the same rule the
+  // server uses for a converged item's proposed estimate (src/domain/policy.rs).
+  const median = deck.cards[steps[Math.floor(steps.length / 2)]];
+  const low = deck.cards[steps[0]];
+  const high = deck.cards[steps[steps.length - 1]];
   const point = (c) => (c in pointTable ? Number(pointTable[c]) : Number(c));
-  let spreadPoints = null;
-  if (steps.length) {
-    const lo = point(deck.cards[steps[0]]);
-    const hi = point(deck.cards[steps[steps.length - 1]]);
-    if (Number.isFinite(lo) && Number.isFinite(hi)) spreadPoints = hi - lo;
-  }
-  return { counts, median, spread, spreadPoints, estimates: steps.length };
-}
-
-/** Points of a card under the planning's point table (null for `?`, `☕` or words without points). */
-export function pointsOf(s, card) {
-  const table = s.policy?.point_table || {};
-  if (card in table) return Number(table[card]);
-  const n = Number(card === '½' ? 0.5 : card);
-  return Number.isFinite(n) ? n : null;
+  const spreadPoints = Number.isFinite(point(low)) && Number.isFinite(point(high)) ? point(high) - point(low) : null;
+  return { counts, median, spread: steps[steps.length - 1] - steps[0], spreadPoints, low, high };
 }
 
 export const FLAG_TEXT = {

@@ -6,6 +6,8 @@
 //   acknowledged is re-sent with its original `op` after a reconnect (the server applies it once);
 // - `state` is 'connecting' | 'online' | 'reconnecting' | 'offline' | 'closed'.
 
+import { CLOSE } from './protocol.js';
+
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000];
 const PING_MS = 25000;
 
@@ -75,8 +77,7 @@ export class PlanningSocket {
       if (this.ws !== ws) return;
       clearInterval(this.ping);
       this.ws = null;
-      if (ev.code === 4003) {
-        // Our token was revoked: retrying cannot help.
+      if (ev.code === CLOSE.REVOKED) {
         this.stop();
         this.handlers.onError?.({ code: 'revoked', message: 'Your access to this planning was revoked.' });
         return;
@@ -98,7 +99,7 @@ export class PlanningSocket {
         if (f.seq <= this.last) return; // already applied
         if (f.seq > this.last + 1) {
           // A gap: resume from what we have.
-          this.ws?.close(4000, 'gap');
+          this.ws?.close(CLOSE.GAP, 'gap');
           return;
         }
         this.last = f.seq;
@@ -178,7 +179,7 @@ export class PlanningSocket {
     window.removeEventListener('online', this.onOnline);
     const ws = this.ws;
     this.ws = null;
-    ws?.close(1000);
+    ws?.close(CLOSE.NORMAL);
     this.setState('closed');
   }
 }

@@ -1,18 +1,21 @@
-// The planning as this browser sees it. The server does the projection: `snapshot` frames
-// replace the state, and after a batch of event frames the client refetches
-// `GET /api/plannings/{id}` (one fetch per batch, never two at once).
+// The planning as this browser sees it. The server does the projection and derives the figures
+// shown from it: `snapshot` frames replace the state, and after a batch of event frames the
+// client refetches `GET /api/plannings/{id}` together with my inbox (`…/inbox`: votes I owe,
+// questions for me, who has not voted), one fetch per batch, never two at once.
 //
 // A view carries only the recent part of each discussion thread (and its open questions);
 // older comments are fetched page by page on demand (`loadOlder`) and kept here, beside the
 // view, across refetches. Live comment events keep those copies current.
 
-import { readPlanning, commentPage } from './api.js';
+import { readPlanning, readInbox, commentPage } from './api.js';
+import { COMMENT_PAGE_MAX } from './protocol.js';
 
 export class PlanningStore {
   constructor(planning, token) {
     this.planning = planning;
     this.token = token;
     this.view = null; // {planning, head, you, online, state}
+    this.inbox = null; // {participant, head, pending_votes, questions, flagged, reminders, rounds}
     this.listeners = new Set();
     this.fetching = false;
     this.again = false;
@@ -91,7 +94,7 @@ export class PlanningStore {
     if (until === null || until === undefined || until <= older.top) return;
     let cursor = until;
     while (cursor !== null && cursor > older.top) {
-      const page = await commentPage(this.planning, this.token, item || null, cursor, 500);
+      const page = await commentPage(this.planning, this.token, item || null, cursor, COMMENT_PAGE_MAX);
       for (const c of page.comments) older.comments[c.id] = c;
       cursor = page.before;
     }
@@ -151,12 +154,17 @@ export class PlanningStore {
       return;
     }
     this.fetching = true;
+    let retried = false;
     try {
       do {
         this.again = false;
-        const view = await readPlanning(this.planning, this.token);
+        const [view, inbox] = await Promise.all([readPlanning(this.planning, this.token), readInbox(this.planning, this.token)]);
         // Never go back in time (a slower, older answer).
         if (!this.view || view.head >= this.view.head) this.view = view;
+        if (!this.inbox || inbox.head >= this.inbox.head) this.inbox = inbox;
+        // An event between the two reads: read both once more so the inbox matches the view.
+        if (this.inbox.head !== this.view.head && !retried) this.again = true;
+        retried = true;
         this.error = null;
         this.followOlder();
         this.emit();

@@ -131,6 +131,7 @@ async fn client_files_are_served_embedded() {
         ("/live.js", "text/javascript; charset=utf-8"),
         ("/timeline.js", "text/javascript; charset=utf-8"),
         ("/audit.js", "text/javascript; charset=utf-8"),
+        ("/protocol.js", "text/javascript; charset=utf-8"),
         ("/style.css", "text/css; charset=utf-8"),
     ] {
         let resp = server
@@ -153,6 +154,14 @@ async fn client_files_are_served_embedded() {
             assert_eq!(cache, "no-cache", "{path}");
         }
         assert!(!resp.text().await.unwrap().is_empty(), "{path}");
+    }
+    // Every module in client/ is served: one left out of the embedded list would fail to load.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("client");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".js") || name.ends_with(".css") || name.ends_with(".html") {
+            assert_eq!(server.get_text(&format!("/{name}")).await.0, 200, "/{name}");
+        }
     }
     assert_eq!(server.get_text("/nope.js").await.0, 404);
     assert_eq!(server.get_text("/healthz").await, (200, "ok".to_string()));

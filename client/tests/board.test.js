@@ -2,22 +2,13 @@
 // download), against a real sprintlog server whose base URL is in SPRINTLOG_BASE_URL.
 // Started by `cargo test --test browser` (tests/browser.rs), which starts the server.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, SHOTS, launch, watch as watchInto } from './helpers.js';
+import { BASE, SHOTS, chromiumForFile, watch as watchInto } from './helpers.js';
 
-let browser;
+const browser = chromiumForFile();
 const problems = [];
 const watch = (page, who) => watchInto(page, who, problems);
-
-before(async () => {
-  assert.ok(BASE, 'SPRINTLOG_BASE_URL must be set');
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-});
 
 test('two people plan: create, invite, join, propose, open a round, vote hidden, reveal on close', async () => {
   // Fran creates a planning.
@@ -84,6 +75,10 @@ test('two people plan: create, invite, join, propose, open a round, vote hidden,
   await a.locator('.people .person.on', { hasText: 'Ann (member)' }).waitFor();
   // Ann's own board has the whole set (sent after her catch-up): Fran is online.
   await b.locator('.people .person.on', { hasText: 'Fran (facilitator)' }).waitFor();
+  // Her inbox (the server's) lists both votes she owes; Fran, who does not vote, owes none.
+  await b.locator('#inbox-votes li').nth(1).waitFor();
+  assert.deepEqual(await b.locator('#inbox-votes li button').allInnerTexts(), ['Login with SSO', 'Export CSV']);
+  assert.equal(await a.locator('#inbox-votes').count(), 0);
 
   // Ann votes with the keyboard: "3" is the third Fibonacci card, "2".
   await b.locator('.deck .vcard').first().waitFor();
@@ -99,6 +94,8 @@ test('two people plan: create, invite, join, propose, open a round, vote hidden,
   await a.locator('.item .vote.down', { hasText: 'Ann' }).waitFor({ state: 'detached' });
   await b.keyboard.press('3');
   await b.locator('#my-vote').getByText('2').waitFor();
+  await b.locator('#inbox-votes li').nth(1).waitFor({ state: 'detached' });
+  assert.deepEqual(await b.locator('#inbox-votes li button').allInnerTexts(), ['Export CSV']);
 
   // Fran sees that Ann voted, face down, without the value.
   const annVote = a.locator('.item .vote.down', { hasText: 'Ann' });
@@ -123,6 +120,7 @@ test('two people plan: create, invite, join, propose, open a round, vote hidden,
     assert.match(shown[1], /5/);
     await page.locator('#round').getByText('No round is open.').waitFor();
   }
+  await b.locator('#inbox').getByText('Nothing waits for you.').waitFor();
   await a.locator('.badge', { hasText: 'proposed 2' }).waitFor();
   await a.screenshot({ path: `${SHOTS}/board-revealed.png`, fullPage: true });
 

@@ -2,21 +2,12 @@
 // "Show older comments" loads the rest page by page, in posting order, none twice; comments
 // posted or edited afterwards show without a reload.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, SHOTS, launch, watch, rest, command } from './helpers.js';
+import { SHOTS, chromiumForFile, watch, rest, command } from './helpers.js';
 
-let browser;
+const browser = chromiumForFile();
 const problems = [];
-
-before(async () => {
-  assert.ok(BASE, 'SPRINTLOG_BASE_URL must be set');
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-});
 
 const label = (i) => `Comment ${String(i).padStart(2, '0')}`;
 

@@ -3,21 +3,12 @@
 // round's countdown and who has voted, closing a round), and accessibility: every control
 // labelled, focus and typed text kept across live re-renders, usable at a phone's width.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, SHOTS, launch, watch, rest, command } from './helpers.js';
+import { BASE, SHOTS, chromiumForFile, watch, rest, command } from './helpers.js';
 
-let browser;
+const browser = chromiumForFile();
 const problems = [];
-
-before(async () => {
-  assert.ok(BASE, 'SPRINTLOG_BASE_URL must be set');
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-});
 
 /** Form controls without an accessible name. */
 function unlabelled(page) {

@@ -3,6 +3,8 @@
 // so a real cut needs the connection itself to die).
 
 import net from 'node:net';
+import assert from 'node:assert/strict';
+import { before, after } from 'node:test';
 import { mkdirSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
@@ -26,6 +28,22 @@ export function launch() {
       '--disable-sync',
     ],
   });
+}
+
+/**
+ * Chromium for the tests of one file, launched before them and closed after them; call it at
+ * the top level of a test file. Each `newContext` is a separate person (own storage, own tokens).
+ */
+export function chromiumForFile() {
+  let browser = null;
+  before(async () => {
+    assert.ok(BASE, 'SPRINTLOG_BASE_URL must be set');
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+  return { newContext: (options) => browser.newContext(options) };
 }
 
 /** Records console errors, page errors and HTTP errors of a page into `problems`. */

@@ -3,10 +3,10 @@
 // committing the scope against the capacity bar; then the timeline scrubber, "catch me up",
 // and the audit with its downloads and verified chain head.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { BASE, SHOTS, launch, watch, rest, command } from './helpers.js';
+import { BASE, SHOTS, chromiumForFile, watch, rest, command } from './helpers.js';
 
 // The bar's colour, read in one JavaScript turn: a locator's element can be replaced by a
 // re-render (presence, a peer's command) between finding it and reading its style, and a
@@ -23,18 +23,9 @@ async function fillColour(page) {
   return '';
 }
 
-let browser;
+const browser = chromiumForFile();
 const problems = [];
 const P = {}; // the planning shared by the tests of this file
-
-before(async () => {
-  assert.ok(BASE, 'SPRINTLOG_BASE_URL must be set');
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-});
 
 test('live sync: agenda, reveal chart, re-vote, agree, coin flip, goal, commit against capacity', async () => {
   // Set up over REST: Fran facilitates, Ann and Bob vote; one item diverges, one converges.

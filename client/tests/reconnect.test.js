@@ -4,20 +4,17 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, launch, watch, rest, allEvents, startProxy } from './helpers.js';
+import { BASE, chromiumForFile, watch, rest, allEvents, startProxy } from './helpers.js';
 
-let browser;
+const browser = chromiumForFile();
 let proxy;
 const problems = [];
 
 before(async () => {
-  assert.ok(BASE, 'SPRINTLOG_BASE_URL must be set');
-  browser = await launch();
   proxy = await startProxy(BASE);
 });
 
 after(async () => {
-  await browser?.close();
   await proxy?.close();
 });
 

@@ -67,6 +67,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../../client/timeline.js"),
     },
     Asset {
+        path: "/protocol.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../client/protocol.js"),
+    },
+    Asset {
         path: "/audit.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../client/audit.js"),
