@@ -1,0 +1,299 @@
+//! The checks every section shares: who is acting and with which role, in which phase, which
+//! participant, item, comment or round a command names, and the shape of text and hashes.
+
+use super::{limits, Context, Result};
+use crate::domain::command::Command;
+use crate::domain::error::DomainError;
+use crate::domain::event::{Micros, Phase, Role};
+use crate::domain::ids::*;
+use crate::domain::state::{Comment, Item, Participant, Round, State};
+use rand::RngCore;
+use std::collections::BTreeSet;
+
+/// The actor of a command as the rules see it: who, with which role, in which phase, when.
+pub(super) struct Actor<'a> {
+    pub state: &'a State,
+    pub me: ParticipantId,
+    pub now: Micros,
+    pub role: Role,
+    pub phase: Phase,
+    rng: &'a mut dyn RngCore,
+}
+
+impl<'a> Actor<'a> {
+    /// The actor of `cmd` in a planning that exists; the system actor only sends the commands
+    /// made for it.
+    pub fn of(state: &'a State, cmd: &Command, ctx: &'a mut Context<'_>) -> Result<Self> {
+        let role = actor_role(state, ctx.actor, cmd)?;
+        Ok(Actor {
+            state,
+            me: ctx.actor,
+            now: ctx.now,
+            role,
+            phase: state.phase.unwrap_or(Phase::Draft),
+            rng: ctx.rng,
+        })
+    }
+
+    /// Refuses unless the actor has one of the `allowed` roles.
+    pub fn need(&self, allowed: &[Role]) -> Result<()> {
+        need(self.role, allowed)
+    }
+
+    /// Refuses unless the actor is the facilitator.
+    pub fn facilitator(&self) -> Result<()> {
+        self.need(&[Role::Facilitator])
+    }
+
+    /// Refuses unless the actor is the server itself (its scheduler's jobs).
+    pub fn server(&self) -> Result<()> {
+        if self.me.is_system() {
+            Ok(())
+        } else {
+            Err(DomainError::Forbidden {
+                needed: "the server",
+            })
+        }
+    }
+
+    /// Refuses once the planning is committed: the scope is final.
+    pub fn open_phase(&self) -> Result<()> {
+        if self.phase == Phase::Committed {
+            return Err(DomainError::WrongPhase { actual: self.phase });
+        }
+        Ok(())
+    }
+
+    /// Refuses outside the `allowed` phases.
+    pub fn in_phase(&self, allowed: &[Phase]) -> Result<()> {
+        if allowed.contains(&self.phase) {
+            Ok(())
+        } else {
+            Err(DomainError::WrongPhase { actual: self.phase })
+        }
+    }
+
+    /// Sixteen fresh random bytes (new ids, vote nonces).
+    pub fn random16(&mut self) -> [u8; 16] {
+        random16(self.rng)
+    }
+
+    /// A uniform draw in `0..n` without modulo bias (rejection sampling).
+    pub fn uniform_below(&mut self, n: u32) -> u32 {
+        let zone = u32::MAX - (u32::MAX % n);
+        loop {
+            let v = self.rng.next_u32();
+            if v < zone {
+                return v % n;
+            }
+        }
+    }
+}
+
+/// Sixteen fresh random bytes from `rng`.
+pub(super) fn random16(rng: &mut dyn RngCore) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    rng.fill_bytes(&mut b);
+    b
+}
+
+/// The role of the actor; the system actor only sends the commands made for it.
+fn actor_role(state: &State, me: ParticipantId, cmd: &Command) -> Result<Role> {
+    if me.is_system() {
+        return match cmd {
+            Command::CloseRound { .. }
+            | Command::RecordReminder { .. }
+            | Command::RemindVoters { .. }
+            | Command::FollowSchedule { .. } => Ok(Role::Observer),
+            _ => Err(DomainError::Forbidden {
+                needed: "a participant",
+            }),
+        };
+    }
+    state
+        .participant(me)
+        .map(|p| p.role)
+        .ok_or(DomainError::NotAParticipant)
+}
+
+pub(super) fn need(role: Role, allowed: &[Role]) -> Result<()> {
+    if allowed.contains(&role) {
+        return Ok(());
+    }
+    Err(DomainError::Forbidden {
+        needed: match allowed {
+            [Role::Facilitator] => "the facilitator",
+            [Role::Member] => "members",
+            _ => "the facilitator or members",
+        },
+    })
+}
+
+/// How many facilitators the planning has (it must keep one).
+pub(super) fn facilitators(state: &State) -> usize {
+    state
+        .participants
+        .values()
+        .filter(|p| !p.removed && p.role == Role::Facilitator)
+        .count()
+}
+
+/// A participant who has not been removed.
+pub(super) fn active(state: &State, id: ParticipantId) -> Result<&Participant> {
+    state
+        .participant(id)
+        .ok_or(DomainError::UnknownParticipant(id))
+}
+
+/// An item, withdrawn or not.
+pub(super) fn known_item(state: &State, id: ItemId) -> Result<&Item> {
+    state.items.get(&id).ok_or(DomainError::UnknownItem(id))
+}
+
+/// An item that has not been withdrawn.
+pub(super) fn live_item(state: &State, id: ItemId) -> Result<&Item> {
+    let it = known_item(state, id)?;
+    if it.withdrawn {
+        return Err(DomainError::ItemWithdrawn(id));
+    }
+    Ok(it)
+}
+
+/// A comment that has not been deleted.
+pub(super) fn live_comment(state: &State, id: CommentId) -> Result<&Comment> {
+    let c = state
+        .comments
+        .get(&id)
+        .ok_or(DomainError::UnknownComment(id))?;
+    if c.deleted {
+        return Err(DomainError::CommentDeleted(id));
+    }
+    Ok(c)
+}
+
+/// A round, open or closed.
+pub(super) fn round(state: &State, id: RoundId) -> Result<&Round> {
+    state.rounds.get(&id).ok_or(DomainError::UnknownRound(id))
+}
+
+/// A round that is still open.
+pub(super) fn open_round(state: &State, id: RoundId) -> Result<&Round> {
+    let r = round(state, id)?;
+    if !r.is_open() {
+        return Err(DomainError::RoundClosed(id));
+    }
+    Ok(r)
+}
+
+/// Refuses an item that already has an agreed estimate.
+pub(super) fn not_estimated(it: &Item) -> Result<()> {
+    if it.estimate.is_some() {
+        return Err(DomainError::Invalid(format!(
+            "item {} already has an agreed estimate",
+            it.id
+        )));
+    }
+    Ok(())
+}
+
+/// Known items, each named once.
+pub(super) fn distinct_known(state: &State, ids: &[ItemId], what: &str) -> Result<()> {
+    let mut seen = BTreeSet::new();
+    for i in ids {
+        known_item(state, *i)?;
+        if !seen.insert(*i) {
+            return Err(DomainError::Invalid(format!(
+                "{what}: item {i} appears twice"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a text's length (in characters) and that it has no control characters but newlines
+/// and tabs (a name has none at all).
+pub(super) fn text(s: &str, what: &str, min: usize, max: usize) -> Result<()> {
+    let len = s.trim().chars().count();
+    if len < min || s.chars().count() > max {
+        return Err(DomainError::Invalid(format!(
+            "{what} must be {min} to {max} characters"
+        )));
+    }
+    // Refused, not stripped: silently changing what someone typed would surprise them.
+    if hides_text(s, max > limits::TITLE) {
+        return Err(DomainError::Invalid(format!(
+            "{what} contains control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// An optional text: absent, empty or within `max` characters.
+pub(super) fn opt_text(s: &Option<String>, what: &str, max: usize) -> Result<()> {
+    match s {
+        Some(s) => text(s, what, 0, max),
+        None => Ok(()),
+    }
+}
+
+/// A list of at most [`limits::LIST`] non-empty texts of at most `max_len` characters.
+pub(super) fn list(values: &[String], what: &str, max_len: usize) -> Result<()> {
+    if values.len() > limits::LIST {
+        return Err(DomainError::Invalid(format!(
+            "at most {} entries of {what}",
+            limits::LIST
+        )));
+    }
+    for v in values {
+        text(v, what, 1, max_len)?;
+    }
+    Ok(())
+}
+
+/// Whether `s` holds a character that can hide or disguise text: a control character (line
+/// breaks and tabs are fine in multi-line text), or a bidi embedding, override or isolate, which
+/// can make a name or title display as something else ("Trojan Source"); plain direction marks
+/// stay allowed. Every label people read is checked with it (names, titles, deck cards).
+pub fn hides_text(s: &str, multi_line: bool) -> bool {
+    let bidi =
+        |c: char| ('\u{202a}'..='\u{202e}').contains(&c) || ('\u{2066}'..='\u{2069}').contains(&c);
+    s.chars()
+        .any(|c| (c.is_control() && !(multi_line && matches!(c, '\n' | '\t' | '\r'))) || bidi(c))
+}
+
+/// A SHA-256 hash in lowercase hex.
+pub(super) fn hash(h: &str) -> Result<()> {
+    if h.len() == 64
+        && h.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        Ok(())
+    } else {
+        Err(DomainError::Invalid(
+            "a hash must be 64 lowercase hex digits".into(),
+        ))
+    }
+}
+
+/// The member and observer invites must differ, or one invite would grant two roles.
+pub(super) fn distinct_invites(member: &str, observer: &str) -> Result<()> {
+    if member == observer {
+        return Err(DomainError::Invalid("the two invites must differ".into()));
+    }
+    Ok(())
+}
+
+/// A round's deadline: ahead of now, and within a round's longest life.
+pub(super) fn check_deadline(now: Micros, deadline: Micros) -> Result<()> {
+    if deadline <= now {
+        return Err(DomainError::Invalid(
+            "the deadline must be in the future".into(),
+        ));
+    }
+    if deadline - now > limits::MAX_ROUND_MICROS {
+        return Err(DomainError::Invalid(
+            "a round may last at most 60 days".into(),
+        ));
+    }
+    Ok(())
+}

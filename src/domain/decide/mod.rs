@@ -1,0 +1,220 @@
+//! `decide`: the rules. A command is checked against the state and becomes events, or an error.
+//!
+//! Pure: the actor, the time and the randomness (ids, vote nonces, coin flips) come in through
+//! [`Context`]; nothing here does I/O or reads a clock, so every rule is testable as
+//! given(events) / when(command) / then(events or error).
+//!
+//! [`decide`] only routes: the rules live in one module per section of the planning ([`people`],
+//! [`schedule`], [`goal`], [`items`], [`review`], [`capacity`], [`estimation`], [`sync`],
+//! [`webhooks`]), and the checks they share (roles, phases, lookups, text) in [`guard`].
+
+mod capacity;
+mod estimation;
+mod goal;
+mod guard;
+mod items;
+mod people;
+mod review;
+mod schedule;
+mod sync;
+mod webhooks;
+
+pub use guard::hides_text;
+pub use items::item_draft;
+pub use schedule::resolve_schedule;
+
+use super::command::Command;
+use super::error::DomainError;
+use super::event::*;
+use super::ids::*;
+use super::state::State;
+use guard::Actor;
+use rand::RngCore;
+
+/// Everything a decision may depend on besides the state and the command.
+pub struct Context<'a> {
+    /// Who sends the command ([`ParticipantId::SYSTEM`] for the server's own jobs).
+    pub actor: ParticipantId,
+    /// "Now", in microseconds since the epoch.
+    pub now: Micros,
+    /// Randomness for new ids, vote nonces and coin flips (a CSPRNG in the server).
+    pub rng: &'a mut dyn RngCore,
+}
+
+/// Input limits. The server may enforce tighter ones; these keep the log sane on their own.
+pub mod limits {
+    pub const TITLE: usize = 200;
+    pub const NAME: usize = 80;
+    pub const TEXT: usize = 20_000;
+    pub const SHORT_TEXT: usize = 500;
+    pub const LIST: usize = 100;
+    pub const IMPORT: usize = 500;
+    pub const CRITERIA: usize = 30;
+    pub const COIN_OPTIONS: usize = 20;
+    pub const MAX_DAYS: i64 = 366;
+    /// Longest a round may stay open: 60 days.
+    pub const MAX_ROUND_MICROS: i64 = 60 * 24 * 3600 * 1_000_000;
+    /// Default length of a live re-vote: 10 minutes.
+    pub const REVOTE_MICROS: i64 = 10 * 60 * 1_000_000;
+    /// Longest webhook URL.
+    pub const URL: usize = 2000;
+    /// Most webhooks one planning may have.
+    pub const WEBHOOKS: usize = 10;
+}
+
+type Result<T> = std::result::Result<T, DomainError>;
+
+/// Decides a command against a state.
+pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec<Event>> {
+    use Command as C;
+    match cmd {
+        C::CreatePlanning { .. } => people::create(state, cmd, ctx),
+        _ if state.planning.is_none() => Err(DomainError::NoPlanning),
+        C::Join {
+            name,
+            invite_hash,
+            token_hash,
+        } => people::join(state, ctx, name, invite_hash, token_hash),
+        _ => route(&mut Actor::of(state, cmd, ctx)?, cmd),
+    }
+}
+
+/// Hands a command in an existing planning, from a known actor, to its section.
+fn route(a: &mut Actor, cmd: &Command) -> Result<Vec<Event>> {
+    use Command as C;
+    match cmd {
+        C::CreatePlanning { .. } | C::Join { .. } => Err(misrouted()),
+        // ---- people ----
+        C::Rename { name } => people::rename(a, name),
+        C::ChangeRole { participant, role } => people::change_role(a, *participant, *role),
+        C::RemoveParticipant { participant } => people::remove(a, *participant),
+        C::RotateInvite { role, invite_hash } => people::rotate_invite(a, *role, invite_hash),
+        C::ReissueLink {
+            participant,
+            token_hash,
+            revoke_previous,
+        } => people::reissue_link(a, *participant, token_hash, *revoke_previous),
+        C::SetTimeZone {
+            time_zone,
+            work_start_minute,
+            work_end_minute,
+            work_days,
+        } => people::set_time_zone(
+            a,
+            time_zone,
+            *work_start_minute,
+            *work_end_minute,
+            work_days,
+        ),
+        // ---- schedule ----
+        C::ChangePhase { to } => schedule::change_phase(a, *to),
+        C::SetSchedule { schedule: s } => schedule::set_schedule(a, s),
+        C::FollowSchedule { to } => schedule::follow_schedule(a, *to),
+        C::SetPolicy { policy } => schedule::set_policy(a, policy),
+        C::RecordReminder { participant, round } => {
+            schedule::record_reminder(a, *participant, *round)
+        }
+        C::RemindVoters { round } => schedule::remind_voters(a, *round),
+        // ---- goal ----
+        C::DraftGoal { text } => goal::draft(a, text),
+        C::AmendGoal { text, note } => goal::amend(a, text, note),
+        C::CommitGoal => goal::commit(a),
+        // ---- items ----
+        C::ProposeItem { draft } => items::propose(a, draft),
+        C::EditItem { item, patch } => items::edit(a, *item, patch),
+        C::WithdrawItem { item, reason } => items::withdraw(a, *item, reason),
+        C::ImportItems {
+            items: drafts,
+            source,
+        } => items::import(a, drafts, source),
+        C::RankItems { order } => items::rank(a, order),
+        C::CarryOverItems {
+            from_planning,
+            items: carried,
+        } => items::carry_over(a, *from_planning, carried),
+        // ---- review ----
+        C::PostComment {
+            item,
+            kind,
+            parent,
+            addressee,
+            text,
+        } => review::post(
+            a,
+            review::NewComment {
+                item: *item,
+                kind: *kind,
+                parent: *parent,
+                addressee: *addressee,
+                text,
+            },
+        ),
+        C::EditComment { comment, text } => review::edit(a, *comment, text),
+        C::DeleteComment { comment } => review::delete(a, *comment),
+        C::ResolveQuestion { comment } => review::resolve(a, *comment),
+        C::CheckReadiness {
+            item,
+            criterion,
+            ok,
+            note,
+        } => review::check_readiness(a, *item, *criterion, *ok, note),
+        C::SetDefinitionOfReady { criteria } => review::set_definition_of_ready(a, criteria),
+        C::OverrideReadiness { item, reason } => review::override_readiness(a, *item, reason),
+        // ---- capacity ----
+        C::DeclareCapacity {
+            participant,
+            available_days,
+            focus_factor,
+            notes,
+        } => capacity::declare(
+            a,
+            capacity::Availability {
+                participant: *participant,
+                available_days: *available_days,
+                focus_factor: *focus_factor,
+                notes,
+            },
+        ),
+        C::SetVelocity { points_per_day } => capacity::set_velocity(a, *points_per_day),
+        // ---- estimation ----
+        C::OpenRound {
+            items,
+            deck,
+            deadline,
+        } => estimation::open(a, items, deck, *deadline),
+        C::CastVote { round, item, card } => estimation::cast_vote(a, *round, *item, card),
+        C::WithdrawVote { round, item } => estimation::withdraw_vote(a, *round, *item),
+        C::CloseRound { round } => estimation::close_round(a, *round),
+        C::RevealVotes { round, item } => estimation::reveal(a, *round, *item),
+        C::FlagItem { item, note } => estimation::flag(a, *item, note),
+        C::ClearFlag { item } => estimation::clear_flag(a, *item),
+        C::SendToAgenda { item, note } => estimation::send_to_agenda(a, *item, note),
+        C::AgreeEstimates { estimates } => estimation::agree(a, estimates),
+        C::Revote {
+            previous,
+            items,
+            deadline,
+        } => estimation::revote(a, *previous, items, *deadline),
+        // ---- sync ----
+        C::StartSync => sync::start(a),
+        C::SetAgenda { items } => sync::set_agenda(a, items),
+        C::FlipCoin { question, options } => sync::flip_coin(a, question, options),
+        C::EndSync => sync::end(a),
+        C::CommitScope {
+            items,
+            confirm_over_capacity,
+        } => sync::commit_scope(a, items, *confirm_over_capacity),
+        // ---- webhooks ----
+        C::RegisterWebhook {
+            url,
+            events,
+            url_checked,
+        } => webhooks::register(a, url, events, *url_checked),
+        C::RemoveWebhook { webhook } => webhooks::remove(a, *webhook),
+    }
+}
+
+/// A command reached a handler that is not its own: a routing bug, refused rather than guessed.
+fn misrouted() -> DomainError {
+    DomainError::Invalid("command handled elsewhere".into())
+}
