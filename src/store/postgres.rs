@@ -4,12 +4,11 @@
 //! `rooms` row makes them take turns, so `seq` is assigned (and committed) in order, and a
 //! reader following one planning by `seq` never sees k+1 before k.
 
-use super::shared::{self, AppendTx, CommandRow, Planned, Rows, Span, Written};
+use super::shared::{self, AppendTx, CommandRow, Existing, Planned, Rows, Span, Written};
 use super::sql::SqlBackend;
 use super::*;
 use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions, Postgres};
 use sqlx::Row;
-use std::collections::HashMap;
 use std::time::Duration;
 
 /// The channel committed appends are announced on, as `planning:head`.
@@ -55,15 +54,7 @@ impl AppendTx for PgStore {
         let actors: Vec<String> = reqs.iter().map(|r| shared::uuid_text(r.actor)).collect();
         let ops: Vec<&str> = reqs.iter().map(|r| r.client_op_id.as_str()).collect();
         let existing = existing_commands(&mut tx, &planning, &actors, &ops).await?;
-        let planned = shared::plan_batch(
-            reqs,
-            |r| {
-                existing
-                    .get(&(shared::uuid_text(r.actor), r.client_op_id.clone()))
-                    .cloned()
-            },
-            head,
-        )?;
+        let planned = shared::plan_batch(reqs, &existing, head)?;
         let spans = match planned {
             Planned::Duplicate(span) => {
                 tx.rollback().await?;
@@ -143,7 +134,7 @@ async fn existing_commands(
     planning: &str,
     actors: &[String],
     ops: &[&str],
-) -> Result<HashMap<(String, String), CommandRow>, sqlx::Error> {
+) -> Result<Existing, sqlx::Error> {
     let rows: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
         "SELECT c.actor, c.client_op_id, c.command_hash, c.first_seq, c.last_seq \
          FROM commands c JOIN UNNEST($2::text[], $3::text[]) AS k(actor, op) \

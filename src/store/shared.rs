@@ -35,6 +35,9 @@ pub(crate) struct Span {
     pub last_seq: i64,
 }
 
+/// The idempotency rows recorded for a batch's commands, by `(actor as text, client_op_id)`.
+pub(crate) type Existing = std::collections::HashMap<(String, String), CommandRow>;
+
 /// What an append does once it holds the planning's head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Plan {
@@ -87,7 +90,7 @@ pub(crate) fn plan(
 }
 
 /// Plans a batch of appends (group commit) against the locked `head`: each request must expect
-/// the head the one before it leaves. `existing` looks up a request's idempotency row.
+/// the head the one before it leaves. `existing` holds the idempotency rows found for them.
 ///
 /// A batch of one behaves exactly like [`plan`] (a retry answers [`Planned::Duplicate`]). In a longer batch, a request that is a retry
 /// of a recorded command, or that reuses another request's key, refuses the *whole* batch with
@@ -95,9 +98,14 @@ pub(crate) fn plan(
 /// caller must fall back to appending them one at a time.
 pub(crate) fn plan_batch(
     reqs: &[AppendRequest],
-    mut existing: impl FnMut(&AppendRequest) -> Option<CommandRow>,
+    existing: &Existing,
     head: i64,
 ) -> StoreResult<Planned> {
+    let existing = |r: &AppendRequest| {
+        existing
+            .get(&(uuid_text(r.actor), r.client_op_id.clone()))
+            .cloned()
+    };
     if let [req] = reqs {
         return Ok(match plan(req, existing(req), head)? {
             Plan::Duplicate(span) => Planned::Duplicate(span),

@@ -3,7 +3,7 @@
 //! Two pools share the file: a one-connection *write* pool that appends go through, and a
 //! small *read* pool. WAL lets readers run beside the single writer without blocking it.
 
-use super::shared::{self, AppendTx, CommandRow, Planned, Rows, Span, Written};
+use super::shared::{self, AppendTx, CommandRow, Existing, Planned, Rows, Span, Written};
 use super::sql::SqlBackend;
 use super::*;
 use sqlx::sqlite::{
@@ -11,7 +11,6 @@ use sqlx::sqlite::{
     SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::Connection;
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -173,15 +172,7 @@ impl AppendTx for SqliteStore {
             .fetch_optional(&mut *tx)
             .await?
             .unwrap_or((0, None));
-        let planned = shared::plan_batch(
-            reqs,
-            |r| {
-                existing
-                    .get(&(shared::uuid_text(r.actor), r.client_op_id.clone()))
-                    .cloned()
-            },
-            head,
-        )?;
+        let planned = shared::plan_batch(reqs, &existing, head)?;
         let spans = match planned {
             Planned::Duplicate(span) => {
                 tx.rollback().await?;
@@ -241,8 +232,8 @@ async fn existing_commands(
     tx: &mut SqliteConnection,
     planning: &str,
     reqs: &[AppendRequest],
-) -> Result<HashMap<(String, String), CommandRow>, sqlx::Error> {
-    let mut existing = HashMap::new();
+) -> Result<Existing, sqlx::Error> {
+    let mut existing = Existing::new();
     for chunk in reqs.chunks(CHUNK_ROWS) {
         // A join from the keys, not `(actor, op) IN (VALUES …)`: SQLite plans that as a
         // search on `planning_id` alone, scanning every command of the planning (appends
