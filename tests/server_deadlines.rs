@@ -10,8 +10,8 @@ mod common;
 use common::server::*;
 use serde_json::{json, Value};
 use sprintlog::store::{
-    AppendRequest, Appended, CommandRecord, EventStore, Job, JobKinds, NewEvent, StoreResult,
-    StoredEvent,
+    AdminStore, AppendRequest, Appended, CommandRecord, EventLog, EventStore, Job, JobKinds,
+    JobStore, NewEvent, SecretStore, SnapshotStore, StoreResult, StoredEvent,
 };
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -485,7 +485,7 @@ struct CountingStore {
 }
 
 #[async_trait::async_trait]
-impl EventStore for CountingStore {
+impl EventLog for CountingStore {
     async fn append(&self, req: AppendRequest) -> StoreResult<Appended> {
         self.inner.append(req).await
     }
@@ -506,6 +506,13 @@ impl EventStore for CountingStore {
     async fn read_all(&self, after: i64, limit: i64) -> StoreResult<Vec<StoredEvent>> {
         self.inner.read_all(after, limit).await
     }
+    async fn head_feed(&self) -> StoreResult<Option<Box<dyn sprintlog::store::HeadFeed>>> {
+        self.inner.head_feed().await
+    }
+}
+
+#[async_trait::async_trait]
+impl JobStore for CountingStore {
     async fn claim_jobs(
         &self,
         now: i64,
@@ -525,21 +532,6 @@ impl EventStore for CountingStore {
     async fn next_job_due(&self, kinds: JobKinds<'_>) -> StoreResult<Option<i64>> {
         self.inner.next_job_due(kinds).await
     }
-    async fn plannings(&self) -> StoreResult<Vec<Uuid>> {
-        self.inner.plannings().await
-    }
-    async fn save_snapshot(&self, p: Uuid, v: i32, seq: i64, state: &str) -> StoreResult<()> {
-        self.inner.save_snapshot(p, v, seq, state).await
-    }
-    async fn load_snapshot(&self, p: Uuid, v: i32, at: i64) -> StoreResult<Option<(i64, String)>> {
-        self.inner.load_snapshot(p, v, at).await
-    }
-    async fn delete_snapshots(&self) -> StoreResult<()> {
-        self.inner.delete_snapshots().await
-    }
-    async fn purge(&self, p: Uuid, at: i64) -> StoreResult<i64> {
-        self.inner.purge(p, at).await
-    }
     async fn retry_job(&self, key: &str, next_due: i64, attempts: i32) -> StoreResult<()> {
         self.inner.retry_job(key, next_due, attempts).await
     }
@@ -549,6 +541,23 @@ impl EventStore for CountingStore {
     async fn job_status(&self, key: &str) -> StoreResult<Option<sprintlog::store::JobStatus>> {
         self.inner.job_status(key).await
     }
+}
+
+#[async_trait::async_trait]
+impl SnapshotStore for CountingStore {
+    async fn save_snapshot(&self, p: Uuid, v: i32, seq: i64, state: &str) -> StoreResult<()> {
+        self.inner.save_snapshot(p, v, seq, state).await
+    }
+    async fn load_snapshot(&self, p: Uuid, v: i32, at: i64) -> StoreResult<Option<(i64, String)>> {
+        self.inner.load_snapshot(p, v, at).await
+    }
+    async fn delete_snapshots(&self) -> StoreResult<()> {
+        self.inner.delete_snapshots().await
+    }
+}
+
+#[async_trait::async_trait]
+impl SecretStore for CountingStore {
     async fn put_webhook_secret(
         &self,
         p: Uuid,
@@ -564,8 +573,15 @@ impl EventStore for CountingStore {
     async fn delete_webhook_secret(&self, w: Uuid) -> StoreResult<()> {
         self.inner.delete_webhook_secret(w).await
     }
-    async fn head_feed(&self) -> StoreResult<Option<Box<dyn sprintlog::store::HeadFeed>>> {
-        self.inner.head_feed().await
+}
+
+#[async_trait::async_trait]
+impl AdminStore for CountingStore {
+    async fn plannings(&self) -> StoreResult<Vec<Uuid>> {
+        self.inner.plannings().await
+    }
+    async fn purge(&self, p: Uuid, at: i64) -> StoreResult<i64> {
+        self.inner.purge(p, at).await
     }
     async fn close(&self) {
         self.inner.close().await

@@ -129,6 +129,7 @@ contract!(
     claims_and_due_times_filter_by_kind,
     concurrent_claims_never_share_a_job,
     batch_appends_in_one_commit_all_or_nothing,
+    an_append_returns_the_rows_it_wrote,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -173,12 +174,15 @@ fn request(
     }
 }
 
-fn appended(first_seq: i64, last_seq: i64, duplicate: bool) -> Appended {
-    Appended {
-        first_seq,
-        last_seq,
-        duplicate,
-    }
+/// An append's result without its rows: `(first_seq, last_seq, duplicate)`.
+fn appended(first_seq: i64, last_seq: i64, duplicate: bool) -> (i64, i64, bool) {
+    (first_seq, last_seq, duplicate)
+}
+
+/// The [`appended`] part of a result.
+fn span(a: impl std::borrow::Borrow<Appended>) -> (i64, i64, bool) {
+    let a = a.borrow();
+    (a.first_seq, a.last_seq, a.duplicate)
 }
 
 fn seqs(events: &[StoredEvent]) -> Vec<i64> {
@@ -212,14 +216,14 @@ async fn round_trip_and_paging(db: &TestDb) {
 
     let first = request(p, 0, actor, "op-1", events(3, "a"));
     assert_eq!(
-        s.append(first.clone()).await.unwrap(),
+        span(s.append(first.clone()).await.unwrap()),
         appended(1, 3, false)
     );
     let mut second = request(p, 3, actor, "op-2", events(2, "b"));
     second.events[0].version = 7;
     second.events[1].payload = canonical::to_canonical(&json!({"s": "é \"q\" \n ✓"})).unwrap();
     assert_eq!(
-        s.append(second.clone()).await.unwrap(),
+        span(s.append(second.clone()).await.unwrap()),
         appended(4, 5, false)
     );
     assert_eq!(s.head(p).await.unwrap(), 5);
@@ -438,9 +442,11 @@ async fn stale_expected_seq_is_a_conflict(db: &TestDb) {
     assert_eq!(s.head(p).await.unwrap(), 2);
     // The refused commands were not recorded: the same op ids with the right head succeed.
     assert_eq!(
-        s.append(request(p, 2, actor, "stale-1", events(1, "x")))
-            .await
-            .unwrap(),
+        span(
+            s.append(request(p, 2, actor, "stale-1", events(1, "x")))
+                .await
+                .unwrap()
+        ),
         appended(3, 3, false)
     );
 
@@ -467,9 +473,15 @@ async fn idempotent_retry_returns_the_first_result(db: &TestDb) {
         .unwrap();
 
     let cmd = request(p, 1, actor, "three", events(3, "t"));
-    assert_eq!(s.append(cmd.clone()).await.unwrap(), appended(2, 4, false));
+    assert_eq!(
+        span(s.append(cmd.clone()).await.unwrap()),
+        appended(2, 4, false)
+    );
     // Lost ack: the very same request again.
-    assert_eq!(s.append(cmd.clone()).await.unwrap(), appended(2, 4, true));
+    assert_eq!(
+        span(s.append(cmd.clone()).await.unwrap()),
+        appended(2, 4, true)
+    );
     assert_eq!(s.head(p).await.unwrap(), 4);
 
     // Other commands move the head; the retry (still with its old expected_seq) is answered
@@ -477,10 +489,16 @@ async fn idempotent_retry_returns_the_first_result(db: &TestDb) {
     s.append(request(p, 4, other, "later", events(2, "l")))
         .await
         .unwrap();
-    assert_eq!(s.append(cmd.clone()).await.unwrap(), appended(2, 4, true));
+    assert_eq!(
+        span(s.append(cmd.clone()).await.unwrap()),
+        appended(2, 4, true)
+    );
     // Through another instance too.
     let s2 = db.open().await;
-    assert_eq!(s2.append(cmd.clone()).await.unwrap(), appended(2, 4, true));
+    assert_eq!(
+        span(s2.append(cmd.clone()).await.unwrap()),
+        appended(2, 4, true)
+    );
 
     let log = s.read(p, 0, 100).await.unwrap();
     assert_eq!(seqs(&log), vec![1, 2, 3, 4, 5, 6]);
@@ -491,6 +509,68 @@ async fn idempotent_retry_returns_the_first_result(db: &TestDb) {
     }
     s.close().await;
     s2.close().await;
+}
+
+/// What an append hands back is what the log holds: the rows a later `read` returns, global
+/// id and chain hash included, for single appends and batches, across interleaved plannings.
+/// A duplicate wrote nothing and hands back no row.
+async fn an_append_returns_the_rows_it_wrote(db: &TestDb) {
+    let s = db.open().await;
+    let (p, q, x, y) = (
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+    );
+    let mut returned = Vec::new();
+    let one = s
+        .append(request(p, 0, x, "p1", events(3, "p1")))
+        .await
+        .unwrap();
+    assert_eq!(seqs(&one.events), vec![1, 2, 3]);
+    returned.extend(one.events);
+    let other = s
+        .append(request(q, 0, y, "q1", events(2, "q1")))
+        .await
+        .unwrap();
+    let batch = s
+        .append_batch(vec![
+            request(p, 3, y, "p2", events(2, "p2")),
+            request(p, 5, x, "p3", Vec::new()),
+            request(p, 5, x, "p4", events(1, "p4")),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        batch.iter().map(|a| a.events.len()).collect::<Vec<_>>(),
+        vec![2, 0, 1]
+    );
+    returned.extend(batch.into_iter().flat_map(|a| a.events));
+    assert_eq!(s.read(p, 0, 100).await.unwrap(), returned);
+    assert_eq!(s.read(q, 0, 100).await.unwrap(), other.events);
+    assert!(returned
+        .iter()
+        .all(|e| !e.hash.is_empty() && e.global_id > 0));
+    let all = s.read_all(0, 100).await.unwrap();
+    assert!(returned
+        .iter()
+        .chain(&other.events)
+        .all(|e| all.contains(e)));
+
+    let retry = s
+        .append(request(p, 0, x, "p1", events(3, "p1")))
+        .await
+        .unwrap();
+    assert_eq!(
+        (span(&retry), retry.events.len()),
+        (appended(1, 3, true), 0)
+    );
+    let retry = s
+        .append_batch(vec![request(q, 0, y, "q1", events(2, "q1"))])
+        .await
+        .unwrap();
+    assert!(retry[0].duplicate && retry[0].events.is_empty());
+    s.close().await;
 }
 
 async fn batch_appends_in_one_commit_all_or_nothing(db: &TestDb) {
@@ -507,7 +587,7 @@ async fn batch_appends_in_one_commit_all_or_nothing(db: &TestDb) {
     ];
     let out = s.append_batch(batch.clone()).await.unwrap();
     assert_eq!(
-        out,
+        out.iter().map(span).collect::<Vec<_>>(),
         vec![
             appended(2, 3, false),
             appended(4, 3, false),
@@ -520,11 +600,10 @@ async fn batch_appends_in_one_commit_all_or_nothing(db: &TestDb) {
     assert_matches_request(&log[3..6], &batch[2], 4);
     // Each command is recorded for idempotency, the zero-event one included.
     for (req, a) in batch.iter().zip(&out) {
-        let mut dup = *a;
-        dup.duplicate = true;
+        let (first, last, _) = span(a);
         assert_eq!(
-            s.append(req.clone()).await.unwrap(),
-            dup,
+            span(s.append(req.clone()).await.unwrap()),
+            appended(first, last, true),
             "{}",
             req.client_op_id
         );
@@ -575,7 +654,12 @@ async fn batch_appends_in_one_commit_all_or_nothing(db: &TestDb) {
     assert!(s.find_command(p, x, "c1").await.unwrap().is_none());
     // A batch of one is a plain append, duplicates answered from the record.
     assert_eq!(
-        s.append_batch(vec![batch[2].clone()]).await.unwrap(),
+        s.append_batch(vec![batch[2].clone()])
+            .await
+            .unwrap()
+            .iter()
+            .map(span)
+            .collect::<Vec<_>>(),
         vec![appended(4, 6, true)]
     );
     s.close().await;
@@ -608,15 +692,17 @@ async fn same_op_id_different_command_is_refused(db: &TestDb) {
     different.actor = y;
     different.expected_seq = 2;
     assert_eq!(
-        s.append(different.clone()).await.unwrap(),
+        span(s.append(different.clone()).await.unwrap()),
         appended(3, 3, false)
     );
     // And the same op id in another planning too.
     let q = Uuid::new_v4();
     assert_eq!(
-        s.append(request(q, 0, x, "op-1", events(1, "c")))
-            .await
-            .unwrap(),
+        span(
+            s.append(request(q, 0, x, "op-1", events(1, "c")))
+                .await
+                .unwrap()
+        ),
         appended(1, 1, false)
     );
     s.close().await;
@@ -718,9 +804,11 @@ async fn events_are_immutable_in_the_database(db: &TestDb) {
 
     // Appending still works afterwards, from the seq the store knows.
     assert_eq!(
-        s.append(request(p, 2, actor, "op-2", events(1, "b")))
-            .await
-            .unwrap(),
+        span(
+            s.append(request(p, 2, actor, "op-2", events(1, "b")))
+                .await
+                .unwrap()
+        ),
         appended(3, 3, false)
     );
     s.close().await;
@@ -731,7 +819,10 @@ async fn durable_across_reopen(db: &TestDb) {
     let cmd = request(p, 0, actor, "op-1", events(3, "a"));
     let before = {
         let s = db.open().await;
-        assert_eq!(s.append(cmd.clone()).await.unwrap(), appended(1, 3, false));
+        assert_eq!(
+            span(s.append(cmd.clone()).await.unwrap()),
+            appended(1, 3, false)
+        );
         let before = s.read(p, 0, 100).await.unwrap();
         s.close().await;
         before
@@ -743,12 +834,14 @@ async fn durable_across_reopen(db: &TestDb) {
     assert_eq!(s.head(p).await.unwrap(), 3);
     assert_eq!(s.plannings().await.unwrap(), vec![p]);
     // The idempotency record survived too.
-    assert_eq!(s.append(cmd).await.unwrap(), appended(1, 3, true));
+    assert_eq!(span(s.append(cmd).await.unwrap()), appended(1, 3, true));
     // The head continues.
     assert_eq!(
-        s.append(request(p, 3, actor, "op-2", events(2, "b")))
-            .await
-            .unwrap(),
+        span(
+            s.append(request(p, 3, actor, "op-2", events(2, "b")))
+                .await
+                .unwrap()
+        ),
         appended(4, 5, false)
     );
     s.close().await;
@@ -766,13 +859,16 @@ async fn zero_event_command_is_recorded(db: &TestDb) {
     // On a planning with no event yet.
     let empty = request(p, 0, actor, "noop-1", vec![]);
     assert_eq!(
-        s.append(empty.clone()).await.unwrap(),
+        span(s.append(empty.clone()).await.unwrap()),
         appended(1, 0, false)
     );
     assert_eq!(s.head(p).await.unwrap(), 0);
     assert!(s.read(p, 0, 10).await.unwrap().is_empty());
     assert!(s.plannings().await.unwrap().is_empty());
-    assert_eq!(s.append(empty.clone()).await.unwrap(), appended(1, 0, true));
+    assert_eq!(
+        span(s.append(empty.clone()).await.unwrap()),
+        appended(1, 0, true)
+    );
 
     // The record is real: the same key with another hash is refused.
     let mut other = empty.clone();
@@ -784,18 +880,20 @@ async fn zero_event_command_is_recorded(db: &TestDb) {
 
     // The head was not moved by it, and moves normally afterwards.
     assert_eq!(
-        s.append(request(p, 0, actor, "op-1", events(2, "a")))
-            .await
-            .unwrap(),
+        span(
+            s.append(request(p, 0, actor, "op-1", events(2, "a")))
+                .await
+                .unwrap()
+        ),
         appended(1, 2, false)
     );
     let empty2 = request(p, 2, actor, "noop-2", vec![]);
     assert_eq!(
-        s.append(empty2.clone()).await.unwrap(),
+        span(s.append(empty2.clone()).await.unwrap()),
         appended(3, 2, false)
     );
     assert_eq!(s.head(p).await.unwrap(), 2);
-    assert_eq!(s.append(empty2).await.unwrap(), appended(3, 2, true));
+    assert_eq!(span(s.append(empty2).await.unwrap()), appended(3, 2, true));
     // A stale zero-event command is a conflict like any other.
     assert!(matches!(
         s.append(request(p, 1, actor, "noop-3", vec![])).await,
@@ -805,7 +903,7 @@ async fn zero_event_command_is_recorded(db: &TestDb) {
         })
     ));
     // The first one's retry still answers from its record.
-    assert_eq!(s.append(empty).await.unwrap(), appended(1, 0, true));
+    assert_eq!(span(s.append(empty).await.unwrap()), appended(1, 0, true));
     assert_eq!(seqs(&s.read(p, 0, 10).await.unwrap()), vec![1, 2]);
     assert_eq!(s.plannings().await.unwrap(), vec![p]);
     s.close().await;
@@ -892,7 +990,10 @@ async fn jobs_are_written_atomically_with_their_events(db: &TestDb) {
     assert_eq!(s.next_job_due(JobKinds::All).await.unwrap(), None);
     let mut req = request(p, 0, actor, "open", events(2, "a"));
     req.jobs = vec![job(p, "close:a", 100), job(p, "close:b", 200)];
-    assert_eq!(s.append(req.clone()).await.unwrap(), appended(1, 2, false));
+    assert_eq!(
+        span(s.append(req.clone()).await.unwrap()),
+        appended(1, 2, false)
+    );
     assert_eq!(s.next_job_due(JobKinds::All).await.unwrap(), Some(100));
 
     // A conflicting append (stale head) writes neither its events nor its jobs.
@@ -913,7 +1014,7 @@ async fn jobs_are_written_atomically_with_their_events(db: &TestDb) {
     // A duplicate retry writes nothing either, even if it carries another job.
     let mut retry = req.clone();
     retry.jobs.push(job(p, "close:retry", 30));
-    assert_eq!(s.append(retry).await.unwrap(), appended(1, 2, true));
+    assert_eq!(span(s.append(retry).await.unwrap()), appended(1, 2, true));
 
     assert_eq!(s.head(p).await.unwrap(), 2);
     assert_eq!(seqs(&s.read(p, 0, 100).await.unwrap()), vec![1, 2]);

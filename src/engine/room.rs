@@ -638,27 +638,6 @@ fn encode(events: &[Event]) -> Vec<NewEvent> {
         .collect()
 }
 
-/// The appended events as the log now holds them (for the fan-out).
-fn stored(shared: &RoomShared, req: &AppendRequest, first_seq: i64) -> Vec<StoredEvent> {
-    req.events
-        .iter()
-        .enumerate()
-        .map(|(i, n)| StoredEvent {
-            global_id: 0,
-            planning_id: shared.id.0,
-            seq: first_seq + i as i64,
-            event_id: n.event_id,
-            actor: req.actor,
-            client_op_id: req.client_op_id.clone(),
-            kind: n.kind.clone(),
-            version: n.version,
-            payload: n.payload.clone(),
-            recorded_at: req.recorded_at,
-            hash: String::new(),
-        })
-        .collect()
-}
-
 type Reply = oneshot::Sender<Result<Ack, RoomError>>;
 
 /// Runs a batch of commands in order with one append (group commit). They are decided one
@@ -724,14 +703,15 @@ async fn run_batch(shared: &RoomShared, deps: &Deps, batch: Vec<(CommandReq, Rep
     }
     let has_jobs = appends.iter().any(|a| !a.jobs.is_empty());
     let started = Instant::now();
+    let commands = appends.len();
     let appended = if appends.is_empty() {
         Ok(Vec::new())
     } else {
-        store.append_batch(appends.clone()).await
+        store.append_batch(appends).await
     };
     metrics.observe_append(started.elapsed());
-    let appended = match appended {
-        Ok(a) if a.len() == appends.len() => a,
+    let mut appended = match appended {
+        Ok(a) if a.len() == commands => a,
         other => {
             if let Err(e) = &other {
                 tracing::debug!(planning = %shared.id, error = %e, "batch append refused; one by one");
@@ -754,11 +734,11 @@ async fn run_batch(shared: &RoomShared, deps: &Deps, batch: Vec<(CommandReq, Rep
     }
     let mut all_stored = Vec::new();
     let mut all_events = Vec::new();
-    for ((req, a), events) in appends.iter().zip(&appended).zip(decided) {
+    for (a, events) in appended.iter_mut().zip(decided) {
         metrics
             .events_appended
             .fetch_add(events.len() as u64, Ordering::Relaxed);
-        all_stored.extend(stored(shared, req, a.first_seq));
+        all_stored.append(&mut a.events);
         all_events.extend(events);
     }
     shared.publish(&all_stored, &all_events, metrics);
@@ -837,7 +817,8 @@ async fn run(shared: &RoomShared, deps: &Deps, req: &CommandReq) -> Result<Ack, 
             jobs,
         };
         let started = Instant::now();
-        let appended = store.append(request.clone()).await;
+        let has_jobs = !request.jobs.is_empty();
+        let appended = store.append(request).await;
         metrics.observe_append(started.elapsed());
         match appended {
             Ok(a) if a.duplicate => {
@@ -850,14 +831,13 @@ async fn run(shared: &RoomShared, deps: &Deps, req: &CommandReq) -> Result<Ack, 
                 });
             }
             Ok(a) => {
-                if !request.jobs.is_empty() {
+                if has_jobs {
                     deps.jobs_changed.notify_one();
                 }
                 metrics
                     .events_appended
                     .fetch_add(events.len() as u64, Ordering::Relaxed);
-                let stored = stored(shared, &request, a.first_seq);
-                shared.publish(&stored, &events, metrics);
+                shared.publish(&a.events, &events, metrics);
                 return Ok(Ack {
                     first: a.first_seq,
                     head: a.last_seq,

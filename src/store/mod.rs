@@ -1,8 +1,11 @@
-//! The append-only event log: one [`EventStore`] trait, a SQLite and a PostgreSQL backend.
+//! The append-only event log and what is stored beside it: one trait per concern ([`EventLog`],
+//! [`JobStore`], [`SecretStore`], [`SnapshotStore`], [`AdminStore`]), together [`EventStore`];
+//! a SQLite and a PostgreSQL backend sharing every statement that reads the same on both.
 //!
 //! The store knows nothing about the planning domain: it stores opaque, already encoded
 //! events (`kind`, `version`, canonical JSON `payload`) per planning with a gapless `seq`.
-//! Which backend is used is decided by the URL scheme in [`open`].
+//! Which backend is used is decided by the URL scheme in [`open`]; how to add one is told at
+//! [`EventStore`].
 //!
 //! Guarantees every backend gives (checked by the contract suite in `tests/store_contract.rs`):
 //! - per planning, `seq` is 1, 2, 3… with no gaps, assigned inside the append transaction;
@@ -12,7 +15,8 @@
 //!   of the command; a retry with the same hash returns the first result and writes nothing,
 //!   a retry with another hash is [`StoreError::OpConflict`];
 //! - events are never updated or deleted (the database itself refuses it);
-//! - an append returns only after its transaction committed durably.
+//! - an append returns only after its transaction committed durably, with the rows it wrote
+//!   exactly as a later read returns them (so nobody rebuilds them from the request).
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -20,6 +24,7 @@ use uuid::Uuid;
 pub mod canonical;
 pub mod postgres;
 mod shared;
+mod sql;
 pub mod sqlite;
 
 /// An event ready to be appended: already encoded by the domain's codec.
@@ -67,7 +72,7 @@ pub struct AppendRequest {
     pub jobs: Vec<Job>,
 }
 
-/// Which jobs a claim or [`EventStore::next_job_due`] considers, by kind: the scheduler
+/// Which jobs a claim or [`JobStore::next_job_due`] considers, by kind: the scheduler
 /// claims deadline jobs and webhook deliveries separately, so a backlog of slow receivers
 /// never holds up a round's close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +107,7 @@ pub struct Job {
     pub due_at: i64,
     pub kind: String,
     pub payload: String,
-    /// Failed attempts so far (see [`EventStore::retry_job`]); ignored when a job is inserted
+    /// Failed attempts so far (see [`JobStore::retry_job`]); ignored when a job is inserted
     /// (a new job starts at 0).
     pub attempts: i32,
 }
@@ -119,8 +124,8 @@ pub struct JobStatus {
     pub last_error: Option<String>,
 }
 
-/// The result of an append: the seq range the command's events occupy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The result of an append: the seq range the command's events occupy, and the rows written.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Appended {
     /// Seq of the first event (equals `last_seq + 1` when the command produced no event).
     pub first_seq: i64,
@@ -128,6 +133,10 @@ pub struct Appended {
     pub last_seq: i64,
     /// True when this was a retry of an already recorded command: nothing was written now.
     pub duplicate: bool,
+    /// The rows this append wrote, equal to what [`EventLog::read`] returns for them (global
+    /// id and chain hash included). Empty for a duplicate: it wrote nothing now, and the first
+    /// append's rows are in the log at `first_seq..=last_seq`.
+    pub events: Vec<StoredEvent>,
 }
 
 /// What the log remembers of an appended command (for idempotent retries).
@@ -351,15 +360,16 @@ fn is_retriable_sqlx(e: &sqlx::Error) -> bool {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The event log. Object safe so the backend can be chosen at run time.
+/// The event log: the concern every backend starts from. Object safe (as are the other
+/// concerns) so the backend can be chosen at run time.
 #[async_trait]
-pub trait EventStore: Send + Sync + 'static {
+pub trait EventLog: Send + Sync + 'static {
     /// Appends one command's events atomically (see the module docs for the rules).
     async fn append(&self, req: AppendRequest) -> StoreResult<Appended>;
 
     /// Appends several commands of one planning in one transaction (group commit): one durable
     /// commit for all of them, all or nothing. Each request must expect the head the one
-    /// before it leaves. A batch of one is [`EventStore::append`]; in a longer batch a retried
+    /// before it leaves. A batch of one is [`EventLog::append`]; in a longer batch a retried
     /// or colliding command refuses the whole batch with [`StoreError::Conflict`] (append
     /// them one by one then). Results are in request order.
     ///
@@ -399,6 +409,17 @@ pub trait EventStore: Send + Sync + 'static {
     /// tools. Live readers follow one planning by `seq`, which has no such hole.
     async fn read_all(&self, after: i64, limit: i64) -> StoreResult<Vec<StoredEvent>>;
 
+    /// A feed of other writers' new heads, where the backend has one (PostgreSQL's
+    /// LISTEN/NOTIFY). `None` means this store has no other writers to hear about.
+    async fn head_feed(&self) -> StoreResult<Option<Box<dyn HeadFeed>>> {
+        Ok(None)
+    }
+}
+
+/// The scheduler's durable jobs, written with the events that call for them (the `jobs` of an
+/// [`AppendRequest`]) and claimed under a lease.
+#[async_trait]
+pub trait JobStore: Send + Sync + 'static {
     /// Claims up to `limit` jobs of `kinds` due at `now` (`due_at <= now`) that are not done
     /// and that nobody holds, leasing them until `lease_until`; earliest due first. A lease
     /// ends at `lease_until` (claimable again when `now >= lease_until`: its node died). Two
@@ -424,6 +445,13 @@ pub trait EventStore: Send + Sync + 'static {
     /// Where a job stands, if it exists.
     async fn job_status(&self, key: &str) -> StoreResult<Option<JobStatus>>;
 
+    /// When the next pending job of `kinds` can be claimed (its due time, or its lease's end).
+    async fn next_job_due(&self, kinds: JobKinds<'_>) -> StoreResult<Option<i64>>;
+}
+
+/// Webhooks' HMAC secrets, kept out of the event log (which every reader of a planning sees).
+#[async_trait]
+pub trait SecretStore: Send + Sync + 'static {
     /// Stores a webhook's HMAC secret unless one is stored already; returns the stored one
     /// (so a retried registration hands out the same secret).
     async fn put_webhook_secret(
@@ -439,10 +467,14 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Forgets a webhook's secret (the webhook was removed).
     async fn delete_webhook_secret(&self, webhook_id: Uuid) -> StoreResult<()>;
+}
 
-    /// When the next pending job of `kinds` can be claimed (its due time, or its lease's end).
-    async fn next_job_due(&self, kinds: JobKinds<'_>) -> StoreResult<Option<i64>>;
-
+/// Snapshots of a planning's projection: a cache over the log, never the truth.
+///
+/// The defaults keep nothing, which is correct (rooms then replay from the log) but slow for
+/// long plannings: a backend adds a table when replays start to show.
+#[async_trait]
+pub trait SnapshotStore: Send + Sync + 'static {
     /// Stores a snapshot of a planning's projection at `seq` (a cache; an existing one is kept).
     async fn save_snapshot(
         &self,
@@ -450,7 +482,10 @@ pub trait EventStore: Send + Sync + 'static {
         projection_version: i32,
         seq: i64,
         state: &str,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<()> {
+        let _ = (planning_id, projection_version, seq, state);
+        Ok(())
+    }
 
     /// The latest snapshot at or below `at_or_below` for this projection version: `(seq, state)`.
     async fn load_snapshot(
@@ -458,11 +493,20 @@ pub trait EventStore: Send + Sync + 'static {
         planning_id: Uuid,
         projection_version: i32,
         at_or_below: i64,
-    ) -> StoreResult<Option<(i64, String)>>;
+    ) -> StoreResult<Option<(i64, String)>> {
+        let _ = (planning_id, projection_version, at_or_below);
+        Ok(None)
+    }
 
     /// Drops every snapshot (they are a cache; used by tests and after upgrades).
-    async fn delete_snapshots(&self) -> StoreResult<()>;
+    async fn delete_snapshots(&self) -> StoreResult<()> {
+        Ok(())
+    }
+}
 
+/// Operators' tools over the whole database.
+#[async_trait]
+pub trait AdminStore: Send + Sync + 'static {
     /// Removes a planning entirely (events, head, commands, jobs, snapshots) for a
     /// data-protection request, bypassing the immutability guard for that planning only, and
     /// records the purge (time, event count, chain head) outside the planning. Returns the
@@ -473,14 +517,8 @@ pub trait EventStore: Send + Sync + 'static {
     async fn backup(&self, path: &str) -> StoreResult<()> {
         let _ = path;
         Err(StoreError::Unsupported(
-            "backup: use pg_dump for PostgreSQL".into(),
+            "backup: this backend has none".into(),
         ))
-    }
-
-    /// A feed of other writers' new heads, where the backend has one (PostgreSQL's
-    /// LISTEN/NOTIFY). `None` means this store has no other writers to hear about.
-    async fn head_feed(&self) -> StoreResult<Option<Box<dyn HeadFeed>>> {
-        Ok(None)
     }
 
     /// Ids of all plannings that have at least one event.
@@ -489,6 +527,26 @@ pub trait EventStore: Send + Sync + 'static {
     /// Closes the pool (used by tests that reopen a store).
     async fn close(&self);
 }
+
+/// Every concern in one object: what the server holds (`Arc<dyn EventStore>`).
+///
+/// Implemented for every type that implements the five concerns; nobody implements it by hand.
+///
+/// # A new backend
+///
+/// A backend starts from [`EventLog`] alone: its append transaction (the rules in the module
+/// docs, checked by `tests/store_contract.rs`) and four reads. [`SnapshotStore`] may then be
+/// left to its defaults (a cache that keeps nothing). What it must add before the server runs
+/// on it: [`JobStore`] (round deadlines and webhook deliveries), [`SecretStore`] (webhook
+/// secrets) and [`AdminStore`] (`purge`, `plannings`, `close`). A backend that speaks SQL
+/// through sqlx with `$N` placeholders over the same schema writes only its append
+/// transaction (`shared::AppendTx`: one attempt, and which errors are collisions worth a
+/// retry) and a `sql::SqlBackend` (pools, how a writing transaction starts, the few
+/// statements that differ); `sql_stores!` then gives it the log's reads, the shared retry
+/// loop and all four other concerns, as both built-in backends do.
+pub trait EventStore: EventLog + JobStore + SnapshotStore + SecretStore + AdminStore {}
+
+impl<T: EventLog + JobStore + SnapshotStore + SecretStore + AdminStore> EventStore for T {}
 
 /// What a [`HeadFeed`] says.
 #[derive(Debug, Clone, PartialEq, Eq)]

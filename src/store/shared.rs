@@ -1,11 +1,14 @@
-//! What the SQLite and PostgreSQL backends share: the append decision and row decoding.
+//! What the SQLite and PostgreSQL appends share: the append decision, the conflict-retry loop,
+//! the rows an append hands back, and row decoding.
 //!
-//! Each backend keeps its own SQL and transaction handling; only the parts that must behave
-//! identically on both (the order of the idempotency and `expected_seq` checks, how a row
-//! becomes a [`StoredEvent`]) live here, so the two cannot drift apart.
+//! Each backend keeps its own append transaction and error classification; the parts that must
+//! behave identically on both (the order of the idempotency and `expected_seq` checks, how a
+//! collision is retried, how a row becomes a [`StoredEvent`]) live here, so the two cannot
+//! drift apart.
 
-use super::{AppendRequest, Appended, StoreError, StoreResult, StoredEvent};
+use super::{AppendRequest, Appended, EventLog, StoreError, StoreResult, StoredEvent};
 use sqlx::{ColumnIndex, Decode, Row, Type};
+use std::future::Future;
 use uuid::Uuid;
 
 /// Columns of `events` in the order [`decode_event`] reads them (same names on both backends).
@@ -25,13 +28,32 @@ pub(crate) struct CommandRow {
     pub last_seq: i64,
 }
 
+/// The seqs one command's events occupy: `first_seq..=last_seq` (empty when it has none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub first_seq: i64,
+    pub last_seq: i64,
+}
+
+/// The idempotency rows recorded for a batch's commands, by `(actor as text, client_op_id)`.
+pub(crate) type Existing = std::collections::HashMap<(String, String), CommandRow>;
+
 /// What an append does once it holds the planning's head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Plan {
     /// A retry of a recorded command: answer with the first result, write nothing.
-    Duplicate(Appended),
-    /// Write the events at `first_seq..=last_seq` and move the head to `last_seq`.
-    Write { first_seq: i64, last_seq: i64 },
+    Duplicate(Span),
+    /// Write the events at this span and move the head to its `last_seq`.
+    Write(Span),
+}
+
+/// What a batch append does once it holds the planning's head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Planned {
+    /// A batch of one that retries a recorded command: write nothing.
+    Duplicate(Span),
+    /// Write every request's events at its span, in order.
+    Write(Vec<Span>),
 }
 
 /// Decides an append against the locked `head` and the command's idempotency row, if any.
@@ -46,10 +68,9 @@ pub(crate) fn plan(
 ) -> StoreResult<Plan> {
     if let Some(cmd) = existing {
         if cmd.command_hash == req.command_hash {
-            return Ok(Plan::Duplicate(Appended {
+            return Ok(Plan::Duplicate(Span {
                 first_seq: cmd.first_seq,
                 last_seq: cmd.last_seq,
-                duplicate: true,
             }));
         }
         return Err(StoreError::OpConflict(req.client_op_id.clone()));
@@ -62,28 +83,36 @@ pub(crate) fn plan(
     }
     // A Vec never holds more than isize::MAX elements, so this conversion cannot fail.
     let n = i64::try_from(req.events.len()).unwrap_or(i64::MAX);
-    Ok(Plan::Write {
+    Ok(Plan::Write(Span {
         first_seq: head + 1,
         last_seq: head + n,
-    })
+    }))
 }
 
 /// Plans a batch of appends (group commit) against the locked `head`: each request must expect
-/// the head the one before it leaves. `existing` looks up a request's idempotency row.
+/// the head the one before it leaves. `existing` holds the idempotency rows found for them.
 ///
-/// A batch of one behaves exactly like [`plan`]. In a longer batch, a request that is a retry
+/// A batch of one behaves exactly like [`plan`] (a retry answers [`Planned::Duplicate`]). In a longer batch, a request that is a retry
 /// of a recorded command, or that reuses another request's key, refuses the *whole* batch with
 /// [`StoreError::Conflict`]: the requests after it were decided assuming its events, so the
 /// caller must fall back to appending them one at a time.
 pub(crate) fn plan_batch(
     reqs: &[AppendRequest],
-    mut existing: impl FnMut(&AppendRequest) -> Option<CommandRow>,
+    existing: &Existing,
     head: i64,
-) -> StoreResult<Vec<Plan>> {
+) -> StoreResult<Planned> {
+    let existing = |r: &AppendRequest| {
+        existing
+            .get(&(uuid_text(r.actor), r.client_op_id.clone()))
+            .cloned()
+    };
     if let [req] = reqs {
-        return Ok(vec![plan(req, existing(req), head)?]);
+        return Ok(match plan(req, existing(req), head)? {
+            Plan::Duplicate(span) => Planned::Duplicate(span),
+            Plan::Write(span) => Planned::Write(vec![span]),
+        });
     }
-    let mut plans = Vec::with_capacity(reqs.len());
+    let mut spans = Vec::with_capacity(reqs.len());
     let mut keys = std::collections::HashSet::with_capacity(reqs.len());
     let mut at = head;
     for req in reqs {
@@ -105,23 +134,127 @@ pub(crate) fn plan_batch(
                     head: at,
                 })
             }
-            Plan::Write {
-                first_seq,
-                last_seq,
-            } => {
-                at = last_seq;
-                plans.push(Plan::Write {
-                    first_seq,
-                    last_seq,
-                });
+            Plan::Write(span) => {
+                at = span.last_seq;
+                spans.push(span);
             }
         }
     }
-    Ok(plans)
+    Ok(Planned::Write(spans))
+}
+
+/// What one successful append attempt did, before its rows are handed back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Written {
+    /// A batch of one that retried a recorded command: nothing was written now.
+    Duplicate(Span),
+    /// The batch was written.
+    Rows(Rows),
+}
+
+/// What a written batch consists of.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Rows {
+    /// Each request's span, in request order.
+    pub spans: Vec<Span>,
+    /// Per written event, in seq order: its chain hash (see [`chain_all`]).
+    pub hashes: Vec<String>,
+    /// Per written event, in seq order: the global id the database gave it.
+    pub global_ids: Vec<i64>,
+}
+
+impl Written {
+    /// The appends' results. The rows are made of the requests' own fields, moved rather than
+    /// copied (the op id, shared by a command's events, is copied per event).
+    pub(crate) fn into_appended(self, reqs: Vec<AppendRequest>) -> Vec<Appended> {
+        let rows = match self {
+            Written::Duplicate(span) => {
+                return vec![Appended {
+                    first_seq: span.first_seq,
+                    last_seq: span.last_seq,
+                    duplicate: true,
+                    events: Vec::new(),
+                }]
+            }
+            Written::Rows(rows) => rows,
+        };
+        let mut hashes = rows.hashes.into_iter();
+        let mut global_ids = rows.global_ids.into_iter();
+        reqs.into_iter()
+            .zip(rows.spans)
+            .map(|(req, span)| {
+                let events = (span.first_seq..)
+                    .zip(req.events)
+                    .map(|(seq, e)| StoredEvent {
+                        global_id: global_ids.next().unwrap_or_default(),
+                        planning_id: req.planning_id,
+                        seq,
+                        event_id: e.event_id,
+                        actor: req.actor,
+                        client_op_id: req.client_op_id.clone(),
+                        kind: e.kind,
+                        version: e.version,
+                        payload: e.payload,
+                        recorded_at: req.recorded_at,
+                        hash: hashes.next().unwrap_or_default(),
+                    })
+                    .collect();
+                Appended {
+                    first_seq: span.first_seq,
+                    last_seq: span.last_seq,
+                    duplicate: false,
+                    events,
+                }
+            })
+            .collect()
+    }
+}
+
+/// A backend's append transaction, as [`append_batch`] drives it.
+pub(crate) trait AppendTx: EventLog {
+    /// One attempt at appending a batch (often of one) in one transaction.
+    fn try_append_all(
+        &self,
+        reqs: &[AppendRequest],
+    ) -> impl Future<Output = StoreResult<Written>> + Send;
+
+    /// Whether `err` says another writer took one of these seqs or command keys first: the
+    /// attempt is worth running again (its checks then see the other writer's commit).
+    fn is_collision(err: &StoreError) -> bool;
+}
+
+/// Appends a batch, re-running the attempt after a collision up to [`MAX_COLLISION_RETRIES`]
+/// times, then answering [`StoreError::Conflict`] with the planning's current head.
+pub(crate) async fn append_batch<B: AppendTx>(
+    store: &B,
+    reqs: Vec<AppendRequest>,
+) -> StoreResult<Vec<Appended>> {
+    for _ in 0..MAX_COLLISION_RETRIES {
+        match store.try_append_all(&reqs).await {
+            Err(e) if B::is_collision(&e) => continue,
+            Err(e) => return Err(e),
+            Ok(written) => return Ok(written.into_appended(reqs)),
+        }
+    }
+    let Some(first) = reqs.first() else {
+        return Ok(Vec::new());
+    };
+    Err(StoreError::Conflict {
+        expected: first.expected_seq,
+        head: store.head(first.planning_id).await?,
+    })
+}
+
+/// [`append_batch`] for one request.
+pub(crate) async fn append<B: AppendTx>(store: &B, req: AppendRequest) -> StoreResult<Appended> {
+    append_batch(store, vec![req])
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::Unsupported("an append returned no result".into()))
 }
 
 /// The chain hashes of a command's events, `first_seq` onwards, after `prev`.
-pub(crate) fn chain(req: &AppendRequest, prev: &str, first_seq: i64) -> Vec<String> {
+fn chain(req: &AppendRequest, prev: &str, first_seq: i64) -> Vec<String> {
     let mut prev = prev.to_string();
     (first_seq..)
         .zip(&req.events)
@@ -141,6 +274,23 @@ pub(crate) fn chain(req: &AppendRequest, prev: &str, first_seq: i64) -> Vec<Stri
             prev.clone()
         })
         .collect()
+}
+
+/// The chain hashes of every event a batch writes at `spans`, in seq order, after the
+/// planning's `head_hash` (the genesis hash for a new planning).
+pub(crate) fn chain_all(
+    reqs: &[AppendRequest],
+    spans: &[Span],
+    head_hash: Option<&str>,
+) -> Vec<String> {
+    let base = head_hash.unwrap_or(super::GENESIS_HASH);
+    let mut hashes: Vec<String> = Vec::with_capacity(reqs.iter().map(|r| r.events.len()).sum());
+    for (req, span) in reqs.iter().zip(spans) {
+        let prev = hashes.last().map_or(base, String::as_str);
+        let chained = chain(req, prev, span.first_seq);
+        hashes.extend(chained);
+    }
+    hashes
 }
 
 /// `LIMIT` for a read: a negative limit means "nothing" (SQLite would read it as "no limit").
@@ -254,10 +404,9 @@ mod tests {
         let p = plan(&req(2, 3), Some(existing.clone()), 9).unwrap();
         assert_eq!(
             p,
-            Plan::Duplicate(Appended {
+            Plan::Duplicate(Span {
                 first_seq: 3,
                 last_seq: 5,
-                duplicate: true
             })
         );
         let other = CommandRow {
@@ -281,17 +430,17 @@ mod tests {
         ));
         assert_eq!(
             plan(&req(4, 0), None, 4).unwrap(),
-            Plan::Write {
+            Plan::Write(Span {
                 first_seq: 5,
                 last_seq: 4
-            }
+            })
         );
         assert_eq!(
             plan(&req(4, 2), None, 4).unwrap(),
-            Plan::Write {
+            Plan::Write(Span {
                 first_seq: 5,
                 last_seq: 6
-            }
+            })
         );
     }
 }
