@@ -65,160 +65,47 @@ impl Metrics {
             .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
     }
 
+    /// Every gauge and counter: name, help, type and value.
+    fn figures(&self) -> Vec<(&'static str, &'static str, &'static str, u64)> {
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        vec![
+            ("sprintlog_connections", "Open websocket connections.", "gauge", self.connections.load(Ordering::Relaxed) as u64),
+            ("sprintlog_rooms", "Rooms loaded in memory.", "gauge", self.rooms.load(Ordering::Relaxed) as u64),
+            ("sprintlog_sqlite_memory_bytes", "Memory SQLite's allocator holds in this process (page caches, schemas, statements).", "gauge", sqlite_memory_used()),
+            ("sprintlog_events_appended_total", "Events durably appended by this node.", "counter", r(&self.events_appended)),
+            ("sprintlog_group_commits_total", "Appends that wrote several queued commands of a planning in one commit.", "counter", r(&self.group_commits)),
+            ("sprintlog_group_committed_commands_total", "Commands written by those group commits.", "counter", r(&self.group_committed_commands)),
+            ("sprintlog_events_fanned_out_total", "Events broadcast to rooms' subscribers.", "counter", r(&self.events_fanned_out)),
+            ("sprintlog_append_conflicts_total", "Appends that lost the race for a planning's head and were decided again.", "counter", r(&self.append_conflicts)),
+            ("sprintlog_commands_rejected_total", "Commands refused (domain rules, auth, conflicts).", "counter", r(&self.commands_rejected)),
+            ("sprintlog_rate_limited_total", "Commands refused by the per-connection rate limit.", "counter", r(&self.rate_limited)),
+            ("sprintlog_slow_consumer_closes_total", "Websockets closed because their outbound queue was full.", "counter", r(&self.slow_consumer_closes)),
+            ("sprintlog_lagged_resyncs_total", "Subscribers that fell behind the fan-out ring and resynced from the log.", "counter", r(&self.lagged_resyncs)),
+            ("sprintlog_bad_frames_total", "Malformed or oversized websocket frames.", "counter", r(&self.bad_frames)),
+            ("sprintlog_jobs_run_total", "Scheduled jobs (deadlines) run.", "counter", r(&self.jobs_run)),
+            ("sprintlog_webhook_deliveries_total", "Webhook deliveries accepted by their receiver (2xx).", "counter", r(&self.webhook_deliveries)),
+            ("sprintlog_webhook_failures_total", "Webhook delivery attempts that failed (each retried with backoff until given up).", "counter", r(&self.webhook_failures)),
+            ("sprintlog_webhook_given_up_total", "Webhook deliveries abandoned after their last attempt.", "counter", r(&self.webhook_given_up)),
+            ("sprintlog_events_replayed_total", "Events read from the log to load rooms (snapshots keep this small).", "counter", r(&self.events_replayed)),
+            ("sprintlog_head_feed_reconnects_total", "Times the cross-node head feed (LISTEN) reconnected and rooms were re-read.", "counter", r(&self.feed_reconnects)),
+            ("sprintlog_connections_refused_total", "Websocket connections refused by the per-IP cap.", "counter", r(&self.connections_refused)),
+            ("sprintlog_rooms_evicted_total", "Rooms dropped from memory (idle, or least recently used under the room cap).", "counter", r(&self.rooms_evicted)),
+            ("sprintlog_rooms_refused_total", "Requests refused because the room cap was reached with every room in use.", "counter", r(&self.rooms_refused)),
+            ("sprintlog_request_timeouts_total", "HTTP requests abandoned at the request timeout.", "counter", r(&self.request_timeouts)),
+            ("sprintlog_bodies_too_large_total", "HTTP request bodies refused as over the size limit.", "counter", r(&self.bodies_too_large)),
+        ]
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let mut gauge = |name: &str, help: &str, kind: &str, v: u64| {
+        for (name, help, kind, v) in self.figures() {
             let _ = writeln!(
                 out,
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
             );
-        };
+        }
         let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        gauge(
-            "sprintlog_connections",
-            "Open websocket connections.",
-            "gauge",
-            self.connections.load(Ordering::Relaxed) as u64,
-        );
-        gauge(
-            "sprintlog_rooms",
-            "Rooms loaded in memory.",
-            "gauge",
-            self.rooms.load(Ordering::Relaxed) as u64,
-        );
-        gauge(
-            "sprintlog_sqlite_memory_bytes",
-            "Memory SQLite's allocator holds in this process (page caches, schemas, statements).",
-            "gauge",
-            sqlite_memory_used(),
-        );
-        gauge(
-            "sprintlog_events_appended_total",
-            "Events durably appended by this node.",
-            "counter",
-            r(&self.events_appended),
-        );
-        gauge(
-            "sprintlog_group_commits_total",
-            "Appends that wrote several queued commands of a planning in one commit.",
-            "counter",
-            r(&self.group_commits),
-        );
-        gauge(
-            "sprintlog_group_committed_commands_total",
-            "Commands written by those group commits.",
-            "counter",
-            r(&self.group_committed_commands),
-        );
-        gauge(
-            "sprintlog_events_fanned_out_total",
-            "Events broadcast to rooms' subscribers.",
-            "counter",
-            r(&self.events_fanned_out),
-        );
-        gauge(
-            "sprintlog_append_conflicts_total",
-            "Appends that lost the race for a planning's head and were decided again.",
-            "counter",
-            r(&self.append_conflicts),
-        );
-        gauge(
-            "sprintlog_commands_rejected_total",
-            "Commands refused (domain rules, auth, conflicts).",
-            "counter",
-            r(&self.commands_rejected),
-        );
-        gauge(
-            "sprintlog_rate_limited_total",
-            "Commands refused by the per-connection rate limit.",
-            "counter",
-            r(&self.rate_limited),
-        );
-        gauge(
-            "sprintlog_slow_consumer_closes_total",
-            "Websockets closed because their outbound queue was full.",
-            "counter",
-            r(&self.slow_consumer_closes),
-        );
-        gauge(
-            "sprintlog_lagged_resyncs_total",
-            "Subscribers that fell behind the fan-out ring and resynced from the log.",
-            "counter",
-            r(&self.lagged_resyncs),
-        );
-        gauge(
-            "sprintlog_bad_frames_total",
-            "Malformed or oversized websocket frames.",
-            "counter",
-            r(&self.bad_frames),
-        );
-        gauge(
-            "sprintlog_jobs_run_total",
-            "Scheduled jobs (deadlines) run.",
-            "counter",
-            r(&self.jobs_run),
-        );
-        gauge(
-            "sprintlog_webhook_deliveries_total",
-            "Webhook deliveries accepted by their receiver (2xx).",
-            "counter",
-            r(&self.webhook_deliveries),
-        );
-        gauge(
-            "sprintlog_webhook_failures_total",
-            "Webhook delivery attempts that failed (each retried with backoff until given up).",
-            "counter",
-            r(&self.webhook_failures),
-        );
-        gauge(
-            "sprintlog_webhook_given_up_total",
-            "Webhook deliveries abandoned after their last attempt.",
-            "counter",
-            r(&self.webhook_given_up),
-        );
-        gauge(
-            "sprintlog_events_replayed_total",
-            "Events read from the log to load rooms (snapshots keep this small).",
-            "counter",
-            r(&self.events_replayed),
-        );
-        gauge(
-            "sprintlog_head_feed_reconnects_total",
-            "Times the cross-node head feed (LISTEN) reconnected and rooms were re-read.",
-            "counter",
-            r(&self.feed_reconnects),
-        );
-        gauge(
-            "sprintlog_connections_refused_total",
-            "Websocket connections refused by the per-IP cap.",
-            "counter",
-            r(&self.connections_refused),
-        );
-        gauge(
-            "sprintlog_rooms_evicted_total",
-            "Rooms dropped from memory (idle, or least recently used under the room cap).",
-            "counter",
-            r(&self.rooms_evicted),
-        );
-        gauge(
-            "sprintlog_rooms_refused_total",
-            "Requests refused because the room cap was reached with every room in use.",
-            "counter",
-            r(&self.rooms_refused),
-        );
-        gauge(
-            "sprintlog_request_timeouts_total",
-            "HTTP requests abandoned at the request timeout.",
-            "counter",
-            r(&self.request_timeouts),
-        );
-        gauge(
-            "sprintlog_bodies_too_large_total",
-            "HTTP request bodies refused as over the size limit.",
-            "counter",
-            r(&self.bodies_too_large),
-        );
         let _ = writeln!(
             out,
             "# HELP sprintlog_append_seconds Latency of durable appends.\n# TYPE sprintlog_append_seconds histogram"
