@@ -5,9 +5,10 @@
 //! log stays planning-only. The link from a team to its plannings lives here
 //! (`PlanningLinked`), in creation order, which is what "the team's previous planning" means.
 //!
-//! Same shape as the planning domain: [`decide_team`] checks a [`TeamCommand`] against a
-//! [`TeamState`] into events or a [`DomainError`]; [`TeamState::apply`] folds events; the
-//! codec stores `(kind, version, canonical JSON payload)`.
+//! Same shape as the planning domain, and the same [`Aggregate`](crate::domain::aggregate)
+//! to the writer: [`decide_team`] checks a [`TeamCommand`] against a [`TeamState`] into events
+//! or a [`DomainError`]; [`TeamState::apply`] folds events; the codec stores `(kind, version,
+//! canonical JSON payload)`.
 
 use crate::domain::decide::limits;
 use crate::domain::event::{CodecError, Micros};

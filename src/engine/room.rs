@@ -1,7 +1,8 @@
 //! A live room: one planning's projection in memory, its single writer task, and its fan-out.
 //!
 //! The core is independent of transport: HTTP handlers and websockets talk to a [`Room`] only
-//! through [`Room::execute`], [`Room::subscribe`] and [`Room::read`].
+//! through [`Room::execute`] (or [`Room::submit_to`], answering on the caller's channel),
+//! [`Room::subscribe`] and [`Room::read`].
 //!
 //! Writes are serialised by one task per room, which owns the planning's [`Writer`] (decide →
 //! append → apply, see `engine::writer`) and fans out what it wrote. The task is spawned, so a

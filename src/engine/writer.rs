@@ -502,3 +502,89 @@ fn stored(req: &AppendRequest, first_seq: i64) -> impl Iterator<Item = StoredEve
             hash: String::new(),
         })
 }
+
+#[cfg(test)]
+mod tests {
+    //! The write path for an aggregate without a room: a team's.
+
+    use super::*;
+    use crate::domain::team::{RosterEntry, RosterRole, TeamCommand, TeamState};
+
+    async fn deps() -> Deps {
+        Deps {
+            store: crate::store::open("sqlite::memory:").await.expect("store"),
+            metrics: Arc::new(Metrics::default()),
+            jobs_changed: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+
+    fn roster(names: &[&str]) -> TeamCommand {
+        TeamCommand::SetRoster {
+            roster: names
+                .iter()
+                .map(|n| RosterEntry {
+                    name: n.to_string(),
+                    time_zone: None,
+                    role: RosterRole::Member,
+                })
+                .collect(),
+        }
+    }
+
+    fn pending(op: &str, command: TeamCommand) -> Pending<TeamCommand> {
+        Pending::new(ParticipantId::SYSTEM, op.into(), None, command)
+    }
+
+    async fn one(
+        writer: &mut Writer<TeamState>,
+        p: Pending<TeamCommand>,
+    ) -> Result<Ack, RoomError> {
+        let mut answers = writer.commit(std::slice::from_ref(&p), &()).await;
+        answers.pop().expect("an answer")
+    }
+
+    #[tokio::test]
+    async fn two_writers_of_a_team_take_turns_and_retries_answer_the_original() {
+        let deps = deps().await;
+        let id = Uuid::new_v4();
+        let mut first = Writer::<TeamState>::load(deps.clone(), id)
+            .await
+            .expect("load");
+        let create = TeamCommand::CreateTeam {
+            name: "Core".into(),
+            roster: Vec::new(),
+            admin_token_hash: "h".into(),
+        };
+        let created = one(&mut first, pending("create", create.clone()))
+            .await
+            .expect("create");
+        assert_eq!((created.first, created.head), (1, 2));
+        // A second writer loaded now, then outrun by the first: it reads on and decides again.
+        let mut second = Writer::<TeamState>::load(deps.clone(), id)
+            .await
+            .expect("load");
+        one(&mut first, pending("r1", roster(&["Ada"])))
+            .await
+            .expect("r1");
+        let r2 = one(&mut second, pending("r2", roster(&["Ada", "Bo"])))
+            .await
+            .expect("r2");
+        assert_eq!(r2.head, 4);
+        assert_eq!(second.state().roster.len(), 2);
+        assert_eq!(deps.metrics.append_conflicts.load(Ordering::Relaxed), 1);
+        // The same op again: the original answer, nothing written; another command under the
+        // same op is refused.
+        let again = one(&mut first, pending("create", create))
+            .await
+            .expect("retry");
+        assert!(again.duplicate && again.head == created.head, "{again:?}");
+        let reused = one(&mut first, pending("create", roster(&[]))).await;
+        assert!(
+            matches!(reused, Err(RoomError::OpConflict(_))),
+            "{reused:?}"
+        );
+        let reloaded = Writer::<TeamState>::load(deps, id).await.expect("load");
+        assert_eq!(reloaded.head(), 4);
+        assert_eq!(reloaded.state(), second.state());
+    }
+}
