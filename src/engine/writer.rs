@@ -152,6 +152,8 @@ type Outcomes = Vec<Result<usize, RoomError>>;
 /// A batch decided and ready to append.
 struct Decided<E> {
     appends: Vec<AppendRequest>,
+    /// Some append writes a scheduler job.
+    has_jobs: bool,
     events: Vec<Vec<E>>,
     /// Index in `events` of the ones the state does not hold yet (the last accepted command's:
     /// a batch of one then never needs the state back after a refused append).
@@ -256,8 +258,8 @@ impl<A: Aggregate> Writer<A> {
         batch: &[Pending<A::Command>],
         sink: &S,
     ) -> Result<Vec<Result<Ack, RoomError>>, StoreError> {
-        let (outcomes, decided) = self.decide(batch, sink);
-        let appended = match self.append(&decided.appends).await {
+        let (outcomes, mut decided) = self.decide(batch, sink);
+        let (appended, rows) = match self.append(std::mem::take(&mut decided.appends)).await {
             Ok(appended) => appended,
             Err(e) => {
                 self.take_back(sink).await;
@@ -272,7 +274,7 @@ impl<A: Aggregate> Writer<A> {
                 tracing::warn!(stream = %self.id, error = %e, "catch-up failed");
             }
         } else {
-            self.written(decided, &appended, sink);
+            self.written(decided, &appended, &rows, sink);
         }
         let mut answers = Vec::with_capacity(batch.len());
         for (pending, outcome) in batch.iter().zip(outcomes) {
@@ -305,6 +307,7 @@ impl<A: Aggregate> Writer<A> {
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut d = Decided {
             appends: Vec::new(),
+            has_jobs: false,
             events: Vec::new(),
             unapplied: None,
         };
@@ -325,6 +328,8 @@ impl<A: Aggregate> Writer<A> {
             };
             match self.state.decide(self.id, &pending.command, &mut ctx) {
                 Ok(events) => {
+                    let jobs = sink.jobs(&self.state, head + 1, &events);
+                    d.has_jobs |= !jobs.is_empty();
                     d.appends.push(AppendRequest {
                         planning_id: self.id,
                         expected_seq: head,
@@ -333,7 +338,7 @@ impl<A: Aggregate> Writer<A> {
                         command_hash: pending.hash.clone(),
                         recorded_at: now,
                         events: encode(&events),
-                        jobs: sink.jobs(&self.state, head + 1, &events),
+                        jobs,
                     });
                     head += events.len() as i64;
                     d.unapplied = Some(d.events.len());
@@ -346,28 +351,39 @@ impl<A: Aggregate> Writer<A> {
         (outcomes, d)
     }
 
-    /// Appends decided commands in one transaction.
-    async fn append(&self, appends: &[AppendRequest]) -> Result<Vec<Appended>, StoreError> {
-        let store = &*self.deps.store;
+    /// Appends decided commands in one transaction; answers per command, and the rows the
+    /// append wrote (none for a duplicate).
+    async fn append(
+        &self,
+        mut appends: Vec<AppendRequest>,
+    ) -> Result<(Vec<Appended>, Vec<StoredEvent>), StoreError> {
+        let (store, commands) = (&*self.deps.store, appends.len());
+        let rows: Vec<StoredEvent> = appends.iter().flat_map(stored).collect();
         let started = Instant::now();
-        let appended = match appends {
-            [] => Ok(Vec::new()),
-            [one] => store.append(one.clone()).await.map(|a| vec![a]),
-            _ => store.append_batch(appends.to_vec()).await,
+        let appended = match commands {
+            0 => return Ok((Vec::new(), Vec::new())),
+            1 => store.append(appends.remove(0)).await.map(|a| vec![a]),
+            _ => store.append_batch(appends).await,
         };
-        if !appends.is_empty() {
-            self.deps.metrics.observe_append(started.elapsed());
-        }
+        self.deps.metrics.observe_append(started.elapsed());
         match appended {
-            Ok(a) if a.len() != appends.len() => Err(StoreError::Unsupported(
+            Ok(a) if a.len() != commands => Err(StoreError::Unsupported(
                 "the append answered for a different number of commands".into(),
             )),
-            other => other,
+            Ok(a) if a.iter().any(|a| a.duplicate) => Ok((a, Vec::new())),
+            Ok(a) => Ok((a, rows)),
+            Err(e) => Err(e),
         }
     }
 
     /// Applies what the log now holds of a batch and hands it to the sink.
-    fn written<S: Sink<A>>(&mut self, decided: Decided<A::Event>, appended: &[Appended], sink: &S) {
+    fn written<S: Sink<A>>(
+        &mut self,
+        decided: Decided<A::Event>,
+        appended: &[Appended],
+        rows: &[StoredEvent],
+        sink: &S,
+    ) {
         if let Some(i) = decided.unapplied {
             decided.events[i].iter().for_each(|e| self.state.apply(e));
         }
@@ -377,7 +393,7 @@ impl<A: Aggregate> Writer<A> {
         };
         self.head = last.last_seq;
         let metrics = &self.deps.metrics;
-        if decided.appends.iter().any(|a| !a.jobs.is_empty()) {
+        if decided.has_jobs {
             self.deps.jobs_changed.notify_one();
         }
         if appended.len() > 1 {
@@ -386,17 +402,11 @@ impl<A: Aggregate> Writer<A> {
                 .group_committed_commands
                 .fetch_add(appended.len() as u64, Ordering::Relaxed);
         }
-        let stored: Vec<StoredEvent> = decided
-            .appends
-            .iter()
-            .zip(appended)
-            .flat_map(|(req, a)| stored(req, a.first_seq))
-            .collect();
         metrics
             .events_appended
-            .fetch_add(stored.len() as u64, Ordering::Relaxed);
+            .fetch_add(rows.len() as u64, Ordering::Relaxed);
         let events: Vec<A::Event> = decided.events.into_iter().flatten().collect();
-        sink.publish(&stored, &events);
+        sink.publish(rows, &events);
     }
 
     /// Puts the state back at the head after a batch that was not written.
@@ -483,8 +493,10 @@ fn encode<E: Codec>(events: &[E]) -> Vec<NewEvent> {
         .collect()
 }
 
-/// The appended events as the log now holds them (for the fan-out).
-fn stored(req: &AppendRequest, first_seq: i64) -> impl Iterator<Item = StoredEvent> + '_ {
+/// A request's events as the log holds them once appended (for the fan-out): an append that
+/// is not a duplicate writes them right after the head it expects.
+fn stored(req: &AppendRequest) -> impl Iterator<Item = StoredEvent> + '_ {
+    let first_seq = req.expected_seq + 1;
     req.events
         .iter()
         .enumerate()
