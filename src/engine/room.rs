@@ -9,10 +9,10 @@
 //! request handler whose client disconnects (axum drops its future) cannot leave a half-run
 //! append behind: the task finishes it and the retry finds it by `client_op_id`.
 //!
-//! Readers see their own projection, kept by the writer's publish: it sits behind a
-//! `std::sync::RwLock`, not an async one: it is only held for
-//! in-memory work (apply, serialise a view), never across an `.await`, so a blocking lock is
-//! cheaper and cannot be held by a suspended future. Events are broadcast *while the write lock
+//! Readers see a projection of their own, which the writer's publish keeps at its head. It
+//! sits behind a `std::sync::RwLock`, not an async one: it is only held for in-memory work
+//! (apply, serialise a view), never across an `.await`, so a blocking lock is cheaper and
+//! cannot be held by a suspended future. Events are broadcast *while the write lock
 //! is held*, and [`Room::subscribe`] takes the read lock: a subscriber therefore gets exactly
 //! the events after the head it read, with no gap and no duplicate.
 //!
@@ -47,7 +47,7 @@ const PRESENCE_WINDOW: std::time::Duration = std::time::Duration::from_millis(10
 /// wait for the next commit anyway.
 const MAX_BATCH: usize = 512;
 
-/// The projection and its position.
+/// A planning's projection and its position (what readers see).
 #[derive(Debug, Default)]
 pub struct Live {
     pub head: i64,
