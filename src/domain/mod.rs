@@ -4,11 +4,13 @@
 //! - [`decide::decide`]: the rules, `(&State, &Command, Context) -> Result<Vec<Event>>`;
 //! - [`event::Event`]: the facts, stored in the log with a type and a schema version;
 //! - [`state::State::apply`]: the fold of events into the projection;
+//! - [`aggregate::Aggregate`]: the shape a planning and a team share, which one writer serves;
 //! - [`agenda`] (the live agenda's order) and [`inbox`] (a participant's inbox): derived views;
 //! - [`slots`] (working hours, the sync slot finder), [`discussion`] (what needs the live
 //!   call) and [`readiness`] (whether async prep is likely to work): pure derived figures.
 
 pub mod agenda;
+pub mod aggregate;
 pub mod command;
 pub mod decide;
 pub mod deck;

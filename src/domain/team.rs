@@ -5,9 +5,10 @@
 //! log stays planning-only. The link from a team to its plannings lives here
 //! (`PlanningLinked`), in creation order, which is what "the team's previous planning" means.
 //!
-//! Same shape as the planning domain: [`decide_team`] checks a [`TeamCommand`] against a
-//! [`TeamState`] into events or a [`DomainError`]; [`TeamState::apply`] folds events; the
-//! codec stores `(kind, version, canonical JSON payload)`.
+//! Same shape as the planning domain, and the same [`Aggregate`](crate::domain::aggregate)
+//! to the writer: [`decide_team`] checks a [`TeamCommand`] against a [`TeamState`] into events
+//! or a [`DomainError`]; [`TeamState::apply`] folds events; the codec stores `(kind, version,
+//! canonical JSON payload)`.
 
 use crate::domain::decide::limits;
 use crate::domain::event::{CodecError, Micros};
@@ -147,8 +148,10 @@ impl TeamState {
     }
 }
 
-/// What a team can be asked to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a team can be asked to do. Serialised only for its hash (a retry with the same op id
+/// must be the same command).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", content = "data")]
 pub enum TeamCommand {
     CreateTeam {
         name: String,
@@ -173,7 +176,7 @@ pub struct TeamContext {
 /// Decides a team command.
 pub fn decide_team(
     state: &TeamState,
-    cmd: TeamCommand,
+    cmd: &TeamCommand,
     ctx: &TeamContext,
 ) -> Result<Vec<TeamEvent>, DomainError> {
     match cmd {
@@ -185,13 +188,13 @@ pub fn decide_team(
             if state.team.is_some() {
                 return Err(DomainError::AlreadyCreated);
             }
-            let name = check_name(&name, "team name")?;
+            let name = check_name(name, "team name")?;
             let members = check_roster(roster)?;
             Ok(vec![
                 TeamEvent::TeamCreated {
                     team: ctx.team,
                     name,
-                    admin_token_hash,
+                    admin_token_hash: admin_token_hash.clone(),
                     at: ctx.now,
                 },
                 TeamEvent::RosterSet {
@@ -210,11 +213,11 @@ pub fn decide_team(
         TeamCommand::LinkPlanning { planning } => {
             need_team(state)?;
             // Idempotent: linking twice records nothing.
-            if state.plannings.contains(&planning) {
+            if state.plannings.contains(planning) {
                 return Ok(Vec::new());
             }
             Ok(vec![TeamEvent::PlanningLinked {
-                planning,
+                planning: *planning,
                 at: ctx.now,
             }])
         }
@@ -241,7 +244,7 @@ fn check_name(name: &str, what: &str) -> Result<String, DomainError> {
     Ok(name.to_string())
 }
 
-fn check_roster(roster: Vec<RosterEntry>) -> Result<Vec<RosterEntry>, DomainError> {
+fn check_roster(roster: &[RosterEntry]) -> Result<Vec<RosterEntry>, DomainError> {
     if roster.len() > MAX_ROSTER {
         return Err(DomainError::Invalid(format!(
             "a roster has at most {MAX_ROSTER} people"
@@ -257,12 +260,12 @@ fn check_roster(roster: Vec<RosterEntry>) -> Result<Vec<RosterEntry>, DomainErro
         }
         // An IANA name from the tz database, as a planning's `SetTimeZone` takes (the roster
         // hands it on to the people it invites).
-        let time_zone = match e.time_zone.map(|t| t.trim().to_string()) {
-            Some(t) if t.is_empty() => None,
+        let time_zone = match e.time_zone.as_deref().map(str::trim) {
+            Some("") => None,
             Some(t) => {
-                crate::domain::slots::time_zone(&t)
+                crate::domain::slots::time_zone(t)
                     .map_err(|e| DomainError::Invalid(e.to_string()))?;
-                Some(t)
+                Some(t.to_string())
             }
             None => None,
         };
@@ -298,7 +301,7 @@ mod tests {
     fn create_link_and_round_trip() {
         let events = decide_team(
             &TeamState::default(),
-            TeamCommand::CreateTeam {
+            &TeamCommand::CreateTeam {
                 name: " Core ".into(),
                 roster: vec![entry("Ada")],
                 admin_token_hash: "h".into(),
@@ -314,10 +317,10 @@ mod tests {
         }
         assert_eq!(s.name, "Core");
         let p = PlanningId(uuid::Uuid::from_u128(9));
-        let link = decide_team(&s, TeamCommand::LinkPlanning { planning: p }, &ctx()).unwrap();
+        let link = decide_team(&s, &TeamCommand::LinkPlanning { planning: p }, &ctx()).unwrap();
         link.iter().for_each(|e| s.apply(e));
         assert_eq!(s.plannings, vec![p]);
-        let again = decide_team(&s, TeamCommand::LinkPlanning { planning: p }, &ctx()).unwrap();
+        let again = decide_team(&s, &TeamCommand::LinkPlanning { planning: p }, &ctx()).unwrap();
         assert!(again.is_empty());
     }
 
@@ -326,7 +329,7 @@ mod tests {
         let create = |name: &str, roster: Vec<RosterEntry>| {
             decide_team(
                 &TeamState::default(),
-                TeamCommand::CreateTeam {
+                &TeamCommand::CreateTeam {
                     name: name.into(),
                     roster,
                     admin_token_hash: "h".into(),

@@ -14,3 +14,4 @@ pub mod room;
 pub mod scheduler;
 pub mod transfer;
 pub mod webhook;
+pub mod writer;

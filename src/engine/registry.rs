@@ -6,8 +6,9 @@
 //! (an evicted room still finishing a command), the log's `expected_seq` check makes the
 //! second writer catch up and decide again, exactly as between two nodes.
 
-use crate::domain::ids::PlanningId;
-use crate::engine::room::{Deps, Room, RoomError};
+use crate::domain::ids::{ParticipantId, PlanningId};
+use crate::domain::Command;
+use crate::engine::room::{Ack, Deps, Live, Room, RoomError};
 use crate::store::EventStore;
 use dashmap::DashMap;
 use std::sync::atomic::Ordering;
@@ -102,6 +103,25 @@ impl Registry {
             self.make_room()?;
         }
         Ok(Some(self.rooms.entry(id).or_insert(room).clone()))
+    }
+
+    /// Creates a planning (`command` is a `CreatePlanning`) through the writer of a new room at
+    /// head 0, like any command, and registers the room once the planning exists.
+    pub async fn create(
+        &self,
+        creator: ParticipantId,
+        command: Command,
+    ) -> Result<(Arc<Room>, Ack), RoomError> {
+        // Its room joins the others in memory: make space first (refused when all are in use).
+        self.make_room()?;
+        let id = PlanningId(uuid::Uuid::new_v4());
+        let room = Room::spawn(self.deps.clone(), id, Live::default());
+        // The append runs in the room's task: a caller that goes away cannot cut it short,
+        // and a planning created without its caller is loaded from the log like any other.
+        let ack = room
+            .execute(creator, format!("create:{id}"), Some(0), command)
+            .await?;
+        Ok((self.insert(room), ack))
     }
 
     /// The room if it is loaded (never loads).

@@ -1,15 +1,18 @@
 //! A live room: one planning's projection in memory, its single writer task, and its fan-out.
 //!
 //! The core is independent of transport: HTTP handlers and websockets talk to a [`Room`] only
-//! through [`Room::execute`], [`Room::subscribe`] and [`Room::read`].
+//! through [`Room::execute`] (or [`Room::submit_to`], answering on the caller's channel),
+//! [`Room::subscribe`] and [`Room::read`].
 //!
-//! Writes are serialised by one task per room (decide → append → apply → fan out). The task is
-//! spawned, so a request handler whose client disconnects (axum drops its future) cannot leave
-//! a half-run append behind: the task finishes it and the retry finds it by `client_op_id`.
+//! Writes are serialised by one task per room, which owns the planning's [`Writer`] (decide →
+//! append → apply, see `engine::writer`) and fans out what it wrote. The task is spawned, so a
+//! request handler whose client disconnects (axum drops its future) cannot leave a half-run
+//! append behind: the task finishes it and the retry finds it by `client_op_id`.
 //!
-//! The projection sits behind a `std::sync::RwLock`, not an async one: it is only held for
-//! in-memory work (apply, serialise a view), never across an `.await`, so a blocking lock is
-//! cheaper and cannot be held by a suspended future. Events are broadcast *while the write lock
+//! Readers see a projection of their own, which the writer's publish keeps at its head. It
+//! sits behind a `std::sync::RwLock`, not an async one: it is only held for in-memory work
+//! (apply, serialise a view), never across an `.await`, so a blocking lock is cheaper and
+//! cannot be held by a suspended future. Events are broadcast *while the write lock
 //! is held*, and [`Room::subscribe`] takes the read lock: a subscriber therefore gets exactly
 //! the events after the head it read, with no gap and no duplicate.
 //!
@@ -19,26 +22,24 @@
 
 use crate::domain::event::Event;
 use crate::domain::ids::{ParticipantId, PlanningId};
-use crate::domain::{decide, Command, Context, DomainError, State};
+use crate::domain::{Command, State};
 use crate::engine::feed::{Frame, Frames, Outgoing, PresenceChange};
 use crate::engine::metrics::Metrics;
+use crate::engine::writer::{Pending, Sink, Writer};
 use crate::read::view;
-use crate::store::{canonical, AppendRequest, EventStore, NewEvent, StoreError, StoredEvent};
+use crate::store::{Job, StoredEvent};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 use tokio::sync::{broadcast, mpsc, oneshot};
+
+pub use crate::engine::writer::{now_micros, Ack, Deps, RoomError, PAGE};
 
 /// Capacity of a room's broadcast ring (frames). A subscriber further behind resyncs from the log.
 const FANOUT_RING: usize = 4096;
 /// Presence changes within this window go out as one frame.
 const PRESENCE_WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
-/// How many times a command is re-decided after losing a race for the head to another writer
-/// (another node, under heavy contention on one planning).
-const MAX_ATTEMPTS: u32 = 32;
-/// Page size for reading the log.
-pub const PAGE: i64 = 1000;
 /// Most commands appended in one transaction (group commit) by a room's writer. A batch only
 /// holds what is already queued, so an idle room still commits each command alone; under load
 /// a bigger batch means fewer fsyncs for the same work (SQLite FULL: 45k events/s at 128 per
@@ -46,37 +47,7 @@ pub const PAGE: i64 = 1000;
 /// wait for the next commit anyway.
 const MAX_BATCH: usize = 512;
 
-/// The result of a successful command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ack {
-    pub first: i64,
-    pub head: i64,
-    pub duplicate: bool,
-}
-
-/// Why a command did not go through.
-#[derive(Debug, thiserror::Error)]
-pub enum RoomError {
-    #[error(transparent)]
-    Domain(#[from] DomainError),
-    #[error("stale expected_seq {expected}: the head is {head}")]
-    Conflict { expected: i64, head: i64 },
-    #[error("client_op_id {0:?} was already used for a different command")]
-    OpConflict(String),
-    #[error("storage error: {0}")]
-    Store(#[from] StoreError),
-    #[error("the log holds an event this build cannot read: {0}")]
-    Codec(#[from] crate::domain::event::CodecError),
-    #[error("the room is shutting down")]
-    Closed,
-    #[error("the planning is too busy right now: retry with the same client_op_id")]
-    Busy,
-    /// The cap on rooms in memory is reached and every room is in use.
-    #[error("the server holds as many plannings in memory as it may, all in use: retry later")]
-    ServerFull,
-}
-
-/// The projection and its position.
+/// A planning's projection and its position (what readers see).
 #[derive(Debug, Default)]
 pub struct Live {
     pub head: i64,
@@ -102,17 +73,8 @@ pub struct RoomShared {
     connections: AtomicUsize,
     last_used: AtomicU64,
     started: Instant,
-    refresh_pending: std::sync::atomic::AtomicBool,
-    presence_pending: std::sync::atomic::AtomicBool,
-    /// The writer's own copy of the projection at `head` (or none), which a batch of commands
-    /// is decided on. Cloning the projection for every batch cost time in its size: with a
-    /// few thousand rounds of history, most of the CPU of a command (the fan-out with
-    /// reveals measured 0.79 → 3.2 µs of user CPU per delivery as rounds piled up). Kept in
-    /// step by `publish`, which applies each event to it too; a batch takes it, applies its
-    /// events while deciding, and puts it back once they are appended (a failed append drops
-    /// it: the next batch clones `live` again). Only the writer task touches it, so the std
-    /// mutex is never contended.
-    scratch: Mutex<Option<Live>>,
+    refresh_pending: AtomicBool,
+    presence_pending: AtomicBool,
 }
 
 /// A handle on a live room. When the last handle is dropped, the room's task ends after
@@ -124,32 +86,41 @@ pub struct Room {
 
 enum Request {
     /// Decide, append, apply, fan out.
-    Command {
-        actor: ParticipantId,
-        op: String,
-        expected: Option<i64>,
-        command: Box<Command>,
-        reply: oneshot::Sender<Result<Ack, RoomError>>,
-    },
+    Command(Box<Pending<Command>>, Reply),
     /// Another node appended: read the log past our head.
     Refresh,
 }
 
-/// What a room needs from the rest of the server.
-#[derive(Clone)]
-pub struct Deps {
-    pub store: Arc<dyn EventStore>,
-    pub metrics: Arc<Metrics>,
-    /// Notified when an append wrote a scheduler job.
-    pub jobs_changed: Arc<tokio::sync::Notify>,
+/// A command's answer delivered to the connection that submitted it.
+#[derive(Debug)]
+pub struct Answer {
+    pub op: String,
+    pub result: Result<Ack, RoomError>,
 }
 
-/// Microseconds since the Unix epoch, now.
-pub fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
+/// Where a command's answer goes.
+enum Reply {
+    /// To one waiting caller.
+    Once(oneshot::Sender<Result<Ack, RoomError>>),
+    /// To a connection's channel, with the op it answers.
+    To(mpsc::UnboundedSender<Answer>),
+}
+
+impl Reply {
+    /// The requester may be gone (client disconnected); the work is done regardless.
+    fn send(self, op: &str, result: Result<Ack, RoomError>) {
+        match self {
+            Reply::Once(tx) => {
+                let _ = tx.send(result);
+            }
+            Reply::To(tx) => {
+                let _ = tx.send(Answer {
+                    op: op.to_string(),
+                    result,
+                });
+            }
+        }
+    }
 }
 
 /// Decodes stored events.
@@ -187,8 +158,12 @@ impl Room {
         Ok(Some(Self::spawn(deps.clone(), id, live)))
     }
 
-    /// Starts the room's writer task around an already loaded projection.
+    /// Starts the room's writer task around an already loaded projection (an empty one, at
+    /// head 0, for a planning about to be created).
     pub fn spawn(deps: Deps, id: PlanningId, live: Live) -> Arc<Room> {
+        // The writer decides on a projection of its own; readers keep theirs. This is the
+        // one copy of the state a room makes.
+        let writer = Writer::new(deps.clone(), id.0, live.head, live.state.clone());
         let (tx, _) = broadcast::channel(FANOUT_RING);
         let shared = Arc::new(RoomShared {
             id,
@@ -198,14 +173,13 @@ impl Room {
             connections: AtomicUsize::new(0),
             last_used: AtomicU64::new(0),
             started: Instant::now(),
-            refresh_pending: std::sync::atomic::AtomicBool::new(false),
-            presence_pending: std::sync::atomic::AtomicBool::new(false),
-            scratch: Mutex::new(None),
+            refresh_pending: AtomicBool::new(false),
+            presence_pending: AtomicBool::new(false),
         });
         shared.touch();
         let (cmds, rx) = mpsc::channel(256);
         deps.metrics.rooms.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(writer(shared.clone(), deps, rx));
+        tokio::spawn(run_writer(shared.clone(), deps, writer, rx));
         Arc::new(Room { shared, cmds })
     }
 
@@ -220,14 +194,9 @@ impl Room {
     ) -> Result<Ack, RoomError> {
         self.shared.touch();
         let (reply, rx) = oneshot::channel();
+        let pending = Box::new(Pending::new(actor, op, expected, command));
         self.cmds
-            .send(Request::Command {
-                actor,
-                op,
-                expected,
-                command: Box::new(command),
-                reply,
-            })
+            .send(Request::Command(pending, Reply::Once(reply)))
             .await
             .map_err(|_| RoomError::Closed)?;
         rx.await.map_err(|_| RoomError::Closed)?
@@ -243,21 +212,42 @@ impl Room {
         expected: Option<i64>,
         command: Command,
     ) -> Result<oneshot::Receiver<Result<Ack, RoomError>>, RoomError> {
-        self.shared.touch();
         let (reply, rx) = oneshot::channel();
+        self.queue(actor, op, expected, command, Reply::Once(reply))?;
+        Ok(rx)
+    }
+
+    /// Queues a command; its answer goes to `answers` (a channel the connection owns).
+    /// Commands submitted in order are decided in that order. A full queue is refused as
+    /// [`RoomError::Busy`] at once, never waited on, so a connection loop never blocks on a
+    /// busy room.
+    pub fn submit_to(
+        &self,
+        actor: ParticipantId,
+        op: String,
+        expected: Option<i64>,
+        command: Command,
+        answers: &mpsc::UnboundedSender<Answer>,
+    ) -> Result<(), RoomError> {
+        self.queue(actor, op, expected, command, Reply::To(answers.clone()))
+    }
+
+    fn queue(
+        &self,
+        actor: ParticipantId,
+        op: String,
+        expected: Option<i64>,
+        command: Command,
+        reply: Reply,
+    ) -> Result<(), RoomError> {
+        self.shared.touch();
+        let pending = Box::new(Pending::new(actor, op, expected, command));
         self.cmds
-            .try_send(Request::Command {
-                actor,
-                op,
-                expected,
-                command: Box::new(command),
-                reply,
-            })
+            .try_send(Request::Command(pending, reply))
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => RoomError::Busy,
                 mpsc::error::TrySendError::Closed(_) => RoomError::Closed,
-            })?;
-        Ok(rx)
+            })
     }
 
     /// Asks the writer to read events other nodes appended. Coalesced: at most one refresh is
@@ -365,31 +355,6 @@ impl Drop for PresenceGuard {
 }
 
 impl RoomShared {
-    /// The projection for the writer to decide a batch on: its scratch copy when that is at
-    /// the head, else a clone of `live` (after a failed append, or a first batch).
-    fn take_scratch(&self) -> Live {
-        let taken = self
-            .scratch
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        let live = self.live.read().unwrap_or_else(|e| e.into_inner());
-        match taken {
-            Some(copy) if copy.head == live.head => copy,
-            _ => Live {
-                head: live.head,
-                state: live.state.clone(),
-            },
-        }
-    }
-
-    /// Keeps `copy` as the scratch copy if it is the projection at the head.
-    fn keep_scratch(&self, copy: Live) {
-        if self.live.read().unwrap_or_else(|e| e.into_inner()).head == copy.head {
-            *self.scratch.lock().unwrap_or_else(|e| e.into_inner()) = Some(copy);
-        }
-    }
-
     fn touch(&self) {
         self.last_used
             .store(self.started.elapsed().as_secs(), Ordering::Relaxed);
@@ -453,21 +418,12 @@ impl RoomShared {
             })
             .collect();
         let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
-        let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
         for ((s, e), (shared, private)) in stored.iter().zip(events).zip(frames) {
             if s.seq <= live.head {
                 continue; // already applied (a duplicate read of the log)
             }
             let revoked = revoked_tokens(&live.state, e);
             live.state.apply(e);
-            // The scratch copy follows only from the same head; anything else drops it.
-            match scratch.as_mut() {
-                Some(copy) if copy.head == live.head => {
-                    copy.state.apply(e);
-                    copy.head = s.seq;
-                }
-                _ => *scratch = None,
-            }
             live.head = s.seq;
             let _ = self.tx.send(Arc::new(Outgoing {
                 seq: Some(s.seq),
@@ -497,386 +453,124 @@ fn revoked_tokens(state: &State, e: &Event) -> Vec<String> {
     }
 }
 
-/// The room's single writer.
-async fn writer(shared: Arc<RoomShared>, deps: Deps, mut rx: mpsc::Receiver<Request>) {
-    // The seq and phase at the last snapshot this writer knows of (the load wrote one if the
-    // tail was long, so starting from the head is right).
-    let (mut snap_seq, mut snap_phase) = {
-        let live = shared.live.read().unwrap_or_else(|e| e.into_inner());
-        (live.head, live.state.phase)
+/// What the room does with its writer's appends: jobs for the scheduler, and the fan-out.
+struct Fanout<'a> {
+    shared: &'a RoomShared,
+    metrics: &'a Metrics,
+}
+
+impl Sink<State> for Fanout<'_> {
+    fn jobs(&self, state: &State, first_seq: i64, events: &[Event]) -> Vec<Job> {
+        crate::engine::scheduler::jobs_for(self.shared.id, state, first_seq, events)
+    }
+
+    fn publish(&self, stored: &[StoredEvent], events: &[Event]) {
+        self.shared.publish(stored, events, self.metrics);
+    }
+
+    fn readers_copy(&self) -> Option<(i64, State)> {
+        let live = self.shared.live.read().unwrap_or_else(|e| e.into_inner());
+        Some((live.head, live.state.clone()))
+    }
+}
+
+/// The room's writer task: commands in queue order, batched, until the last handle is gone.
+async fn run_writer(
+    shared: Arc<RoomShared>,
+    deps: Deps,
+    mut writer: Writer<State>,
+    mut rx: mpsc::Receiver<Request>,
+) {
+    let sink = Fanout {
+        shared: &shared,
+        metrics: &deps.metrics,
     };
+    let mut snapshots = Snapshots::new(&writer);
     while let Some(req) = rx.recv().await {
-        match req {
-            Request::Refresh => {
-                shared.refresh_pending.store(false, Ordering::Release);
-                if let Err(e) = catch_up(&shared, &*deps.store, &deps.metrics).await {
-                    tracing::warn!(planning = %shared.id, error = %e, "refresh failed");
-                }
-            }
-            Request::Command {
-                actor,
-                op,
-                expected,
-                command,
-                reply,
-            } => {
-                // Group commit: the commands already queued behind this one are decided with
-                // it and appended in one transaction (one durable commit for all).
-                let mut batch = vec![(CommandReq::new(actor, op, expected, *command), reply)];
-                let mut refresh = false;
-                while batch.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(Request::Command {
-                            actor,
-                            op,
-                            expected,
-                            command,
-                            reply,
-                        }) => batch.push((CommandReq::new(actor, op, expected, *command), reply)),
-                        Ok(Request::Refresh) => {
-                            refresh = true;
-                            break;
-                        }
-                        Err(_) => break,
+        let refresh = match req {
+            Request::Refresh => true,
+            Request::Command(first, reply) => {
+                let (batch, replies, refresh) = gather(*first, reply, &mut rx);
+                let answers = writer.commit(&batch, &sink).await;
+                for ((pending, reply), answer) in batch.iter().zip(replies).zip(answers) {
+                    if let Err(RoomError::Store(e)) = &answer {
+                        tracing::warn!(planning = %shared.id, error = %e, "append failed");
                     }
+                    reply.send(&pending.op, answer);
                 }
-                run_batch(&shared, &deps, batch).await;
-                if refresh {
-                    shared.refresh_pending.store(false, Ordering::Release);
-                    if let Err(e) = catch_up(&shared, &*deps.store, &deps.metrics).await {
-                        tracing::warn!(planning = %shared.id, error = %e, "refresh failed");
-                    }
-                }
+                refresh
             }
-        }
-        // Snapshot as the log grows (`replay::snapshot_due`) and at phase changes (chapters of
-        // the timeline).
-        let due = {
-            let live = shared.live.read().unwrap_or_else(|e| e.into_inner());
-            let due = crate::engine::replay::snapshot_due(live.head, snap_seq)
-                || (live.state.phase != snap_phase && live.head > snap_seq);
-            due.then(|| (live.head, live.state.phase, live.state.clone()))
         };
-        if let Some((head, phase, state)) = due {
-            crate::engine::replay::save_snapshot(&*deps.store, shared.id, head, &state).await;
-            snap_seq = head;
-            snap_phase = phase;
+        if refresh {
+            shared.refresh_pending.store(false, Ordering::Release);
+            if let Err(e) = writer.catch_up(&sink).await {
+                tracing::warn!(planning = %shared.id, error = %e, "refresh failed");
+            }
         }
+        snapshots
+            .save_if_due(&*deps.store, shared.id, &writer)
+            .await;
     }
     deps.metrics.rooms.fetch_sub(1, Ordering::Relaxed);
 }
 
-/// A command being run by the writer.
-struct CommandReq {
-    actor: ParticipantId,
-    op: String,
-    expected: Option<i64>,
-    command: Command,
-    /// SHA-256 of the canonical command: tells a retry from a different command with the same
-    /// `op`.
-    command_hash: String,
+/// Group commit: the commands already queued behind `first` are decided with it and appended
+/// in one transaction (one durable commit for all). A refresh request ends the batch; the
+/// third value says whether one came.
+fn gather(
+    first: Pending<Command>,
+    reply: Reply,
+    rx: &mut mpsc::Receiver<Request>,
+) -> (Vec<Pending<Command>>, Vec<Reply>, bool) {
+    let (mut batch, mut replies) = (vec![first], vec![reply]);
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(Request::Command(pending, reply)) => {
+                batch.push(*pending);
+                replies.push(reply);
+            }
+            Ok(Request::Refresh) => return (batch, replies, true),
+            Err(_) => break,
+        }
+    }
+    (batch, replies, false)
 }
 
-impl CommandReq {
-    fn new(actor: ParticipantId, op: String, expected: Option<i64>, command: Command) -> Self {
-        let command_hash = crate::engine::auth::sha256_hex(
-            canonical::to_canonical(&command)
-                .unwrap_or_default()
-                .as_bytes(),
-        );
-        CommandReq {
-            actor,
-            op,
-            expected,
-            command,
-            command_hash,
-        }
-    }
+/// When the room writes snapshots: as the log grows (`replay::snapshot_due`) and at phase
+/// changes (chapters of the timeline).
+struct Snapshots {
+    /// The seq and phase at the last snapshot this writer knows of (a load wrote one if the
+    /// tail was long, so starting from the head is right).
+    seq: i64,
+    phase: Option<crate::domain::Phase>,
 }
 
-/// The result recorded for `req`'s op, if it was appended before.
-///
-/// A retry of a recorded command must return the original result, even if deciding it again
-/// now would fail (the round it voted in may have closed since). The store checks idempotency
-/// inside every append, so this extra lookup is only needed on the paths that never reach an
-/// append: a refused decision or a stale `expected_seq`. The hot path (a new command) costs
-/// one round trip to the database, not two.
-async fn recorded(
-    shared: &RoomShared,
-    store: &dyn EventStore,
-    req: &CommandReq,
-) -> Result<Option<Result<Ack, RoomError>>, RoomError> {
-    Ok(
-        match store
-            .find_command(shared.id.0, req.actor.0, &req.op)
-            .await?
-        {
-            Some(rec) if rec.command_hash == req.command_hash => Some(Ok(Ack {
-                first: rec.first_seq,
-                head: rec.last_seq,
-                duplicate: true,
-            })),
-            Some(_) => Some(Err(RoomError::OpConflict(req.op.clone()))),
-            None => None,
-        },
-    )
-}
+impl Snapshots {
+    fn new(writer: &Writer<State>) -> Self {
+        Snapshots {
+            seq: writer.head(),
+            phase: writer.state().phase,
+        }
+    }
 
-/// Encodes decided events for the log.
-fn encode(events: &[Event]) -> Vec<NewEvent> {
-    events
-        .iter()
-        .map(|e| {
-            let (kind, version, payload) = e.encode();
-            NewEvent {
-                event_id: crate::store::new_event_id(),
-                kind: kind.to_string(),
-                version,
-                payload,
-            }
-        })
-        .collect()
-}
-
-type Reply = oneshot::Sender<Result<Ack, RoomError>>;
-
-/// Runs a batch of commands in order with one append (group commit). They are decided one
-/// after the other on a copy of the projection, each seeing the events of those before it, so
-/// the outcome is the one of running them one by one. If the batch append fails for any
-/// reason (a conflict with another node, a retried op, a database error), nothing of it was
-/// written and each command is run again on its own, which sorts out every case as before.
-async fn run_batch(shared: &RoomShared, deps: &Deps, batch: Vec<(CommandReq, Reply)>) {
-    let (store, metrics) = (&*deps.store, &*deps.metrics);
-    if batch.len() == 1 {
-        for (req, reply) in batch {
-            let result = run(shared, deps, &req).await;
-            if let Err(RoomError::Store(e)) = &result {
-                tracing::warn!(planning = %shared.id, error = %e, "append failed");
-            }
-            // The requester may be gone (client disconnected); the work is done regardless.
-            let _ = reply.send(result);
+    async fn save_if_due(
+        &mut self,
+        store: &dyn crate::store::EventStore,
+        id: PlanningId,
+        writer: &Writer<State>,
+    ) {
+        let (head, state) = (writer.head(), writer.state());
+        if self.phase.is_none() {
+            // A planning created by this room: its creation opens no chapter, and the log's
+            // growth counts from there.
+            (self.seq, self.phase) = (head, state.phase);
         }
-        return;
-    }
-    let now = now_micros();
-    // Per command: the index of its append, or why it was refused.
-    let mut outcomes: Vec<Result<usize, RoomError>> = Vec::with_capacity(batch.len());
-    let mut appends: Vec<AppendRequest> = Vec::new();
-    let mut decided: Vec<Vec<Event>> = Vec::new();
-    let Live {
-        mut state,
-        mut head,
-    } = shared.take_scratch();
-    for (req, _) in &batch {
-        if let Some(expected) = req.expected.filter(|e| *e != head) {
-            outcomes.push(Err(RoomError::Conflict { expected, head }));
-            continue;
-        }
-        let mut rng = rand::rngs::OsRng;
-        let mut ctx = Context {
-            actor: req.actor,
-            now,
-            rng: &mut rng,
-        };
-        match decide(&state, &req.command, &mut ctx) {
-            Ok(events) => {
-                let jobs = crate::engine::scheduler::jobs_for(shared.id, &state, head + 1, &events);
-                for e in &events {
-                    state.apply(e);
-                }
-                appends.push(AppendRequest {
-                    planning_id: shared.id.0,
-                    expected_seq: head,
-                    actor: req.actor.0,
-                    client_op_id: req.op.clone(),
-                    command_hash: req.command_hash.clone(),
-                    recorded_at: now,
-                    events: encode(&events),
-                    jobs,
-                });
-                head += events.len() as i64;
-                decided.push(events);
-                outcomes.push(Ok(appends.len() - 1));
-            }
-            Err(e) => outcomes.push(Err(e.into())),
-        }
-    }
-    let has_jobs = appends.iter().any(|a| !a.jobs.is_empty());
-    let started = Instant::now();
-    let commands = appends.len();
-    let appended = if appends.is_empty() {
-        Ok(Vec::new())
-    } else {
-        store.append_batch(appends).await
-    };
-    metrics.observe_append(started.elapsed());
-    let mut appended = match appended {
-        Ok(a) if a.len() == commands => a,
-        other => {
-            if let Err(e) = &other {
-                tracing::debug!(planning = %shared.id, error = %e, "batch append refused; one by one");
-            }
-            for (req, reply) in batch {
-                let result = run(shared, deps, &req).await;
-                let _ = reply.send(result);
-            }
-            return;
-        }
-    };
-    if has_jobs {
-        deps.jobs_changed.notify_one();
-    }
-    if appended.len() > 1 {
-        metrics.group_commits.fetch_add(1, Ordering::Relaxed);
-        metrics
-            .group_committed_commands
-            .fetch_add(appended.len() as u64, Ordering::Relaxed);
-    }
-    let mut all_stored = Vec::new();
-    let mut all_events = Vec::new();
-    for (a, events) in appended.iter_mut().zip(decided) {
-        metrics
-            .events_appended
-            .fetch_add(events.len() as u64, Ordering::Relaxed);
-        all_stored.append(&mut a.events);
-        all_events.extend(events);
-    }
-    shared.publish(&all_stored, &all_events, metrics);
-    // `state` is the projection with this batch applied: the scratch copy at the new head.
-    shared.keep_scratch(Live { head, state });
-    for ((req, reply), outcome) in batch.into_iter().zip(outcomes) {
-        let result = match outcome {
-            Ok(i) => Ok(Ack {
-                first: appended[i].first_seq,
-                head: appended[i].last_seq,
-                duplicate: false,
-            }),
-            Err(e) => match recorded(shared, store, &req).await {
-                Ok(Some(r)) => r,
-                Ok(None) => Err(e),
-                Err(lookup) => Err(lookup),
-            },
-        };
-        let _ = reply.send(result);
-    }
-}
-
-async fn run(shared: &RoomShared, deps: &Deps, req: &CommandReq) -> Result<Ack, RoomError> {
-    let (store, metrics) = (&*deps.store, &*deps.metrics);
-    let recorded = || recorded(shared, store, req);
-    for attempt in 0..MAX_ATTEMPTS {
-        if attempt > 1 {
-            // Losing repeatedly means another node writes this planning just as fast: back
-            // off a little, with jitter, so one of us wins instead of both retrying in step.
-            let jitter = rand::random::<u64>() % (1000 * u64::from(attempt.min(10)));
-            tokio::time::sleep(std::time::Duration::from_micros(jitter)).await;
-        }
-        let now = now_micros();
-        let decided = {
-            let live = shared.live.read().unwrap_or_else(|e| e.into_inner());
-            match req.expected {
-                Some(expected) if expected != live.head => Err(RoomError::Conflict {
-                    expected,
-                    head: live.head,
-                }),
-                _ => {
-                    let mut rng = rand::rngs::OsRng;
-                    let mut ctx = Context {
-                        actor: req.actor,
-                        now,
-                        rng: &mut rng,
-                    };
-                    decide(&live.state, &req.command, &mut ctx)
-                        .map_err(RoomError::from)
-                        .map(|events| {
-                            // Jobs are decided on the same state as the events (webhooks need
-                            // the registered hooks and the titles), and written with them.
-                            let jobs = crate::engine::scheduler::jobs_for(
-                                shared.id,
-                                &live.state,
-                                live.head + 1,
-                                &events,
-                            );
-                            (live.head, events, jobs)
-                        })
-                }
-            }
-        };
-        let (head, events, jobs) = match decided {
-            Ok(d) => d,
-            Err(e) => return recorded().await?.unwrap_or(Err(e)),
-        };
-        let request = AppendRequest {
-            planning_id: shared.id.0,
-            expected_seq: head,
-            actor: req.actor.0,
-            client_op_id: req.op.clone(),
-            command_hash: req.command_hash.clone(),
-            recorded_at: now,
-            events: encode(&events),
-            jobs,
-        };
-        let started = Instant::now();
-        let has_jobs = !request.jobs.is_empty();
-        let appended = store.append(request).await;
-        metrics.observe_append(started.elapsed());
-        match appended {
-            Ok(a) if a.duplicate => {
-                // Another writer recorded this very command meanwhile; follow the log.
-                catch_up(shared, store, metrics).await?;
-                return Ok(Ack {
-                    first: a.first_seq,
-                    head: a.last_seq,
-                    duplicate: true,
-                });
-            }
-            Ok(a) => {
-                if has_jobs {
-                    deps.jobs_changed.notify_one();
-                }
-                metrics
-                    .events_appended
-                    .fetch_add(events.len() as u64, Ordering::Relaxed);
-                shared.publish(&a.events, &events, metrics);
-                return Ok(Ack {
-                    first: a.first_seq,
-                    head: a.last_seq,
-                    duplicate: false,
-                });
-            }
-            Err(StoreError::Conflict { .. }) => {
-                // Another node (or an evicted twin of this room) appended first: read what it
-                // wrote and decide again on the new state.
-                metrics.append_conflicts.fetch_add(1, Ordering::Relaxed);
-                catch_up(shared, store, metrics).await?;
-                if let Some(expected) = req.expected {
-                    let head = shared.live.read().unwrap_or_else(|e| e.into_inner()).head;
-                    return Err(RoomError::Conflict { expected, head });
-                }
-            }
-            Err(StoreError::OpConflict(op)) => return Err(RoomError::OpConflict(op)),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(RoomError::Busy)
-}
-
-/// Reads events past the in-memory head from the log, applies and fans them out.
-pub(crate) async fn catch_up(
-    shared: &RoomShared,
-    store: &dyn EventStore,
-    metrics: &Metrics,
-) -> Result<(), RoomError> {
-    loop {
-        let head = shared.live.read().unwrap_or_else(|e| e.into_inner()).head;
-        let page = store.read(shared.id.0, head, PAGE).await?;
-        if page.is_empty() {
-            return Ok(());
-        }
-        let events = decode_all(&page)?;
-        shared.publish(&page, &events, metrics);
-        if (page.len() as i64) < PAGE {
-            return Ok(());
+        let due = crate::engine::replay::snapshot_due(head, self.seq)
+            || (state.phase != self.phase && head > self.seq);
+        if due {
+            crate::engine::replay::save_snapshot(store, id, head, state).await;
+            self.seq = head;
+            self.phase = state.phase;
         }
     }
 }
@@ -1017,21 +711,16 @@ mod tests {
                 .expect("verify"),
             crate::store::ChainCheck::Intact { events: 5, .. }
         ));
-        let rebuilt = crate::engine::replay::state_at(&*deps.store, room.shared.id, None)
-            .await
-            .expect("replay");
-        room.read(|l| {
-            assert_eq!(l.head, 5);
-            assert_eq!(format!("{:?}", l.state), format!("{:?}", rebuilt.state));
-        });
+        assert_eq!(room.head(), 5);
+        assert_same_as_the_log(&room, &deps).await;
     }
 
-    /// The writer's scratch copy of the projection follows every append, batched or not: a
-    /// batch decided after a single command sees that command's events (a stale copy would
-    /// accept an amend of a goal already committed).
+    /// The writer's projection follows every append, batched or not: a batch decided after a
+    /// single command sees that command's events (a stale projection would accept an amend of
+    /// a goal already committed).
     #[tokio::test]
     async fn batches_are_decided_on_the_projection_after_single_commands() {
-        let (room, _deps, fac) = room().await;
+        let (room, deps, fac) = room().await;
         let rename = |n: &str| Command::Rename { name: n.into() };
         let draft = Command::DraftGoal {
             text: "Ship".into(),
@@ -1043,7 +732,7 @@ mod tests {
         ))
         .await;
         assert!(out.iter().all(Result::is_ok), "{out:?}");
-        // One command alone (the writer's single path), then a batch that depends on it.
+        // One command alone (a batch of one), then a batch that depends on it.
         let one = results(submit_all(&room, fac, vec![("c", Command::CommitGoal)])).await;
         assert!(one[0].is_ok(), "{one:?}");
         let out = results(submit_all(
@@ -1056,10 +745,97 @@ mod tests {
             matches!(out[0], Err(RoomError::Domain(_))) && out[1].is_ok(),
             "{out:?}"
         );
-        let live = room.shared.live.read().expect("live");
-        let scratch = room.shared.scratch.lock().expect("scratch");
-        let copy = scratch.as_ref().expect("kept after a batch");
-        assert_eq!((copy.head, &copy.state), (live.head, &live.state));
+        assert_same_as_the_log(&room, &deps).await;
+    }
+
+    /// Another writer (a twin of the room, as on another node) takes the head while this
+    /// room's batch is decided on the old one: the batch is refused after the writer applied
+    /// part of it, the writer takes its state back, catches up and decides each command again.
+    #[tokio::test]
+    async fn a_batch_refused_by_another_writer_is_decided_again_on_its_events() {
+        let (room, deps, fac) = room().await;
+        let twin = room.read(|l| {
+            Room::spawn(
+                deps.clone(),
+                room.shared.id,
+                Live {
+                    head: l.head,
+                    state: l.state.clone(),
+                },
+            )
+        });
+        let rename = |n: &str| Command::Rename { name: n.into() };
+        twin.execute(fac, "twin".into(), None, rename("Z"))
+            .await
+            .expect("twin rename");
+        // Decided on the old head, the draft and its amend are accepted and the draft applied;
+        // a writer that kept it after the refused append would refuse the draft the second
+        // time ("there is a draft already").
+        let draft = Command::DraftGoal {
+            text: "Ship".into(),
+        };
+        let out = results(submit_all(
+            &room,
+            fac,
+            vec![("a", draft), ("b", goal("Ship it")), ("c", rename("C"))],
+        ))
+        .await;
+        let heads: Vec<i64> = out.iter().flatten().map(|a| a.head).collect();
+        assert_eq!(heads, [3, 4, 5], "{out:?}");
+        assert_eq!(deps.metrics.group_commits.load(Ordering::Relaxed), 0);
+        assert!(deps.metrics.append_conflicts.load(Ordering::Relaxed) >= 1);
+        // A stale expected head is answered as a conflict with the head the room now knows.
+        let stale = room
+            .execute(fac, "d".into(), Some(2), rename("D"))
+            .await
+            .expect_err("stale");
+        assert!(
+            matches!(
+                stale,
+                RoomError::Conflict {
+                    expected: 2,
+                    head: 5
+                }
+            ),
+            "{stale:?}"
+        );
+        assert_same_as_the_log(&room, &deps).await;
+    }
+
+    /// Answers come on the connection's own channel, tagged with their op, in queue order.
+    #[tokio::test]
+    async fn answers_go_to_the_channel_of_the_submitter() {
+        let (room, _deps, fac) = room().await;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let draft = Command::DraftGoal {
+            text: "Ship".into(),
+        };
+        room.submit_to(fac, "a".into(), None, draft, &tx)
+            .expect("queued");
+        room.submit_to(fac, "b".into(), Some(1), goal("Stale"), &tx)
+            .expect("queued");
+        let a = rx.recv().await.expect("a");
+        let b = rx.recv().await.expect("b");
+        assert_eq!((a.op.as_str(), a.result.expect("a").head), ("a", 2));
+        assert_eq!(b.op, "b");
+        assert!(matches!(
+            b.result,
+            Err(RoomError::Conflict {
+                expected: 1,
+                head: 2
+            })
+        ));
+    }
+
+    /// The projection readers see equals one rebuilt from the log, at the same head.
+    async fn assert_same_as_the_log(room: &Room, deps: &Deps) {
+        let rebuilt = crate::engine::replay::state_at(&*deps.store, room.shared.id, None)
+            .await
+            .expect("replay");
+        room.read(|l| {
+            assert_eq!(l.head, rebuilt.head);
+            assert_eq!(format!("{:?}", l.state), format!("{:?}", rebuilt.state));
+        });
     }
 
     #[tokio::test]

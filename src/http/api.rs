@@ -4,14 +4,12 @@ use crate::domain::command::Command;
 use crate::domain::deck::Deck;
 use crate::domain::event::{Policy, Role};
 use crate::domain::ids::{ParticipantId, PlanningId};
-use crate::domain::{decide, Context, State};
 use crate::engine::app::AppState;
 use crate::engine::auth::{hash_secret, new_secret};
-use crate::engine::room::{now_micros, Live, Room, RoomError, PAGE};
+use crate::engine::room::{Room, PAGE};
 use crate::http::error::ApiQuery;
 use crate::http::error::{ApiError, ApiJson};
 use crate::read::view::{self, Viewer};
-use crate::store::{canonical, AppendRequest, NewEvent};
 use axum::extract::{Path, State as AxState};
 use axum::http::HeaderMap;
 use axum::Json;
@@ -153,8 +151,6 @@ pub async fn create_planning(
 /// Creates a planning and registers its room: the one code path for every way a planning is
 /// created (plain, or for a team).
 pub async fn open_planning(app: &AppState, body: CreateBody) -> Result<NewPlanning, ApiError> {
-    // Its room joins the others in memory: make space first (refused when all are in use).
-    app.registry.make_room()?;
     let token = new_secret();
     let member_invite = new_secret();
     let observer_invite = new_secret();
@@ -168,63 +164,14 @@ pub async fn open_planning(app: &AppState, body: CreateBody) -> Result<NewPlanni
         member_invite_hash: hash_secret(&member_invite),
         observer_invite_hash: hash_secret(&observer_invite),
     };
-    let now = now_micros();
-    let events = {
-        let mut rng = rand::rngs::OsRng;
-        let mut ctx = Context {
-            actor: creator,
-            now,
-            rng: &mut rng,
-        };
-        decide(&State::default(), &cmd, &mut ctx)?
-    };
-    let Some(crate::domain::Event::PlanningCreated { planning, .. }) = events.first().cloned()
-    else {
-        return Err(ApiError::BadRequest("could not create the planning".into()));
-    };
-    let op = format!("create:{planning}");
-    let req = AppendRequest {
-        planning_id: planning.0,
-        expected_seq: 0,
-        actor: creator.0,
-        client_op_id: op,
-        command_hash: crate::engine::auth::sha256_hex(
-            canonical::to_canonical(&cmd).unwrap_or_default().as_bytes(),
-        ),
-        recorded_at: now,
-        events: events
-            .iter()
-            .map(|e| {
-                let (kind, version, payload) = e.encode();
-                NewEvent {
-                    event_id: crate::store::new_event_id(),
-                    kind: kind.into(),
-                    version,
-                    payload,
-                }
-            })
-            .collect(),
-        jobs: Vec::new(),
-    };
-    // The append runs in its own task: a client that goes away mid-request cannot cut it short.
-    let store = app.registry.store().clone();
-    let appended = tokio::spawn(async move { store.append(req).await })
-        .await
-        .map_err(|_| ApiError::Room(RoomError::Closed))??;
-    let mut live = Live::default();
-    for e in &events {
-        live.state.apply(e);
-    }
-    live.head = appended.last_seq;
-    app.registry
-        .insert(Room::spawn(app.registry.deps().clone(), planning, live));
+    let (room, ack) = app.registry.create(creator, cmd).await?;
     Ok(NewPlanning {
-        planning,
+        planning: room.shared.id,
         creator,
         token,
         member_invite,
         observer_invite,
-        head: appended.last_seq,
+        head: ack.head,
     })
 }
 

@@ -2,23 +2,22 @@
 //! velocity), and "my plannings" for the tokens a browser holds.
 //!
 //! A team has no room: its stream is small and written rarely (create, roster, one link per
-//! planning), so a handler reads it, decides and appends with `expected_seq`, and on a lost
-//! race simply reads again. Commands on plannings still go through their rooms.
+//! planning), so a handler reads it into a writer (the same write path as a planning's room,
+//! which on a lost race reads on and decides again). Commands on plannings go through their
+//! rooms.
 
 use crate::domain::command::Command;
 use crate::domain::event::{NewItem, Phase, Role};
 use crate::domain::fixed::Fixed2;
-use crate::domain::ids::{ItemId, PlanningId, TeamId};
-use crate::domain::team::{
-    decide_team, RosterEntry, RosterRole, TeamCommand, TeamContext, TeamEvent, TeamState,
-};
+use crate::domain::ids::{ItemId, ParticipantId, PlanningId, TeamId};
+use crate::domain::team::{RosterEntry, RosterRole, TeamCommand, TeamState};
 use crate::domain::State;
 use crate::engine::app::AppState;
 use crate::engine::auth::{constant_time_eq, hash_secret, new_secret};
-use crate::engine::room::{now_micros, RoomError, PAGE};
+use crate::engine::room::{now_micros, RoomError};
+use crate::engine::writer::{Pending, Writer};
 use crate::http::api::{open_planning, token_from, CreateBody, NewPlanning, TokenQuery};
 use crate::http::error::{ApiError, ApiJson, ApiQuery};
-use crate::store::{AppendRequest, NewEvent, StoreError};
 use axum::extract::{Path, State as AxState};
 use axum::http::HeaderMap;
 use axum::Json;
@@ -35,75 +34,43 @@ fn team_id(raw: &str) -> Result<TeamId, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound("team"))
 }
 
-/// Reads a team's stream; a stream that is not a team (a planning id) is "not found".
-async fn load_team(app: &AppState, id: TeamId) -> Result<(TeamState, i64), ApiError> {
-    let store = app.registry.store();
-    let (mut state, mut head) = (TeamState::default(), 0);
-    loop {
-        let page = store.read(id.0, head, PAGE).await?;
-        for s in &page {
-            let e = TeamEvent::decode(&s.kind, s.version, &s.payload)
-                .map_err(|_| ApiError::NotFound("team"))?;
-            state.apply(&e);
-            head = s.seq;
-        }
-        if (page.len() as i64) < PAGE {
-            break;
-        }
-    }
-    if state.team.is_none() && head > 0 {
+/// Reads a team's stream into its writer; a stream that is not a team (a planning id) is
+/// "not found".
+async fn load_team(app: &AppState, id: TeamId) -> Result<Writer<TeamState>, ApiError> {
+    let writer = Writer::<TeamState>::load(app.registry.deps().clone(), id.0)
+        .await
+        .map_err(|e| match e {
+            RoomError::Codec(_) => ApiError::NotFound("team"),
+            e => e.into(),
+        })?;
+    if writer.state().team.is_none() && writer.head() > 0 {
         return Err(ApiError::NotFound("team"));
     }
-    Ok((state, head))
+    Ok(writer)
 }
 
-/// Decides a team command on the current stream and appends it, re-reading after a lost race.
+/// Runs a team command through the team's writer (read afresh: a team's stream is short and
+/// written rarely, so it has no room in memory).
 async fn run_team(app: &AppState, id: TeamId, cmd: TeamCommand) -> Result<TeamState, ApiError> {
-    let store = app.registry.store().clone();
-    for _ in 0..8 {
-        let (mut state, head) = load_team(app, id).await?;
-        let now = now_micros();
-        let events = decide_team(&state, cmd.clone(), &TeamContext { team: id, now })?;
-        if events.is_empty() {
-            return Ok(state);
-        }
-        let new_events = events
-            .iter()
-            .map(|e| {
-                let (kind, version, payload) = e.encode();
-                NewEvent {
-                    event_id: crate::store::new_event_id(),
-                    kind: kind.into(),
-                    version,
-                    payload,
-                }
-            })
-            .collect();
-        let req = AppendRequest {
-            planning_id: id.0,
-            expected_seq: head,
-            actor: Uuid::nil(),
-            client_op_id: format!("team:{}", Uuid::new_v4()),
-            command_hash: crate::engine::auth::sha256_hex(format!("{cmd:?}").as_bytes()),
-            recorded_at: now,
-            events: new_events,
-            jobs: Vec::new(),
-        };
-        // Own task, like every append: a vanished client cannot cut it short.
-        let store = store.clone();
-        match tokio::spawn(async move { store.append(req).await })
-            .await
-            .map_err(|_| ApiError::Room(RoomError::Closed))?
-        {
-            Ok(_) => {
-                events.iter().for_each(|e| state.apply(e));
-                return Ok(state);
-            }
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ApiError::Room(RoomError::Busy))
+    let mut writer = load_team(app, id).await?;
+    let pending = Pending::new(
+        ParticipantId::SYSTEM,
+        format!("team:{}", Uuid::new_v4()),
+        None,
+        cmd,
+    );
+    // Own task, like every append: a vanished client cannot cut it short.
+    tokio::spawn(async move {
+        let answer = writer.commit(std::slice::from_ref(&pending), &()).await;
+        answer
+            .into_iter()
+            .next()
+            .unwrap_or(Err(RoomError::Closed))
+            .map(|_| writer.into_state())
+    })
+    .await
+    .map_err(|_| ApiError::Room(RoomError::Closed))?
+    .map_err(ApiError::from)
 }
 
 /// Loads the team and checks the admin token.
@@ -115,7 +82,7 @@ async fn admin(
 ) -> Result<TeamState, ApiError> {
     let id = team_id(id)?;
     let token = token_from(headers, q.token.as_deref()).ok_or(ApiError::Unauthorized)?;
-    let (state, _) = load_team(app, id).await?;
+    let state = load_team(app, id).await?.into_state();
     if state.team.is_none() {
         return Err(ApiError::NotFound("team"));
     }
