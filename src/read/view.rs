@@ -17,11 +17,39 @@
 use crate::domain::event::Event;
 use crate::domain::ids::ParticipantId;
 use crate::domain::state::State;
-use crate::store::StoredEvent;
+use crate::read::Envelope;
 use serde_json::{json, Map, Value};
 
 /// Who is looking. `None` means an anonymous/public view (sees what every participant sees).
 pub type Viewer = Option<ParticipantId>;
+
+/// Who reads a vote that was cast and not revealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seer {
+    /// Anyone: what every participant sees (also a report that may be passed around).
+    Public,
+    /// One participant.
+    Participant(ParticipantId),
+    /// The operator's CLI, run against the database.
+    Operator,
+}
+
+impl From<Viewer> for Seer {
+    fn from(viewer: Viewer) -> Self {
+        viewer.map_or(Seer::Public, Seer::Participant)
+    }
+}
+
+/// The sealing rule, for every view and report: whether `seer` may see the card of a vote
+/// `voter` cast. Revealed cards need no rule: `VotesRevealed` carries them to everyone, so a
+/// cast vote is never un-redacted and a view at any point of the log stays sealed.
+pub fn may_see_card(seer: Seer, voter: ParticipantId) -> bool {
+    match seer {
+        Seer::Public => false,
+        Seer::Participant(me) => me == voter,
+        Seer::Operator => true,
+    }
+}
 
 /// Fields that hold secrets' hashes; removed from every view.
 const HASH_FIELDS: &[&str] = &[
@@ -39,7 +67,7 @@ pub fn event_data(event: &Event, viewer: Viewer) -> Value {
     if let Some(obj) = data.as_object_mut() {
         strip_hashes(obj);
         if let Event::VoteCast { voter, .. } = event {
-            if viewer != Some(*voter) {
+            if !may_see_card(viewer.into(), *voter) {
                 obj.remove("card");
                 obj.remove("nonce");
             }
@@ -65,27 +93,27 @@ pub fn has_private_view(event: &Event) -> Option<ParticipantId> {
 /// tool) can route a frame by its first bytes, before the event's data — and so it is
 /// serialised without building a map first.
 #[derive(Debug, serde::Serialize)]
-pub struct EventFrame<'a> {
+pub struct EventFrame {
     #[serde(rename = "type")]
     frame: &'static str,
     seq: i64,
     id: uuid::Uuid,
-    actor: uuid::Uuid,
+    actor: ParticipantId,
     at: i64,
-    kind: &'a str,
+    kind: &'static str,
     data: Value,
 }
 
-/// The frame of a stored event as `viewer` may see it.
-pub fn event_frame<'a>(stored: &'a StoredEvent, event: &Event, viewer: Viewer) -> EventFrame<'a> {
+/// The frame of an event of the log as `viewer` may see it.
+pub fn event_frame(envelope: &Envelope, viewer: Viewer) -> EventFrame {
     EventFrame {
         frame: "event",
-        seq: stored.seq,
-        id: stored.event_id,
-        actor: stored.actor,
-        at: stored.recorded_at,
-        kind: &stored.kind,
-        data: event_data(event, viewer),
+        seq: envelope.seq,
+        id: envelope.id,
+        actor: envelope.actor,
+        at: envelope.at,
+        kind: envelope.event.kind(),
+        data: event_data(&envelope.event, viewer),
     }
 }
 
@@ -178,7 +206,9 @@ pub fn state_view(state: &State, viewer: Viewer) -> Value {
             };
             for per_item in votes.values_mut().filter_map(Value::as_object_mut) {
                 for (voter, vote) in per_item.iter_mut() {
-                    let mine = viewer.is_some_and(|me| me.to_string() == *voter);
+                    let mine = voter
+                        .parse()
+                        .is_ok_and(|v| may_see_card(viewer.into(), ParticipantId(v)));
                     *vote = if mine {
                         json!({ "voted": true, "card": vote.get("card").cloned().unwrap_or(Value::Null) })
                     } else {
@@ -250,7 +280,7 @@ pub fn add_utc(v: &mut Value) {
                     let at = t.as_i64()?;
                     Some((
                         format!("{k}_utc"),
-                        Value::String(crate::read::audit::time(at)),
+                        Value::String(crate::read::utc::rfc3339(at)),
                     ))
                 })
                 .collect();
@@ -300,20 +330,14 @@ mod tests {
             item: ItemId(Uuid::from_u128(2)),
             voter: ParticipantId(Uuid::from_u128(3)),
         };
-        let stored = StoredEvent {
-            global_id: 1,
-            planning_id: Uuid::from_u128(4),
+        let envelope = Envelope {
             seq: 42,
-            event_id: Uuid::from_u128(5),
-            actor: Uuid::from_u128(3),
-            client_op_id: "op".into(),
-            kind: "VoteWithdrawn".into(),
-            version: 1,
-            payload: String::new(),
-            recorded_at: 7,
-            hash: String::new(),
+            id: Uuid::from_u128(5),
+            actor: ParticipantId(Uuid::from_u128(3)),
+            at: 7,
+            event: ev,
         };
-        let text = serde_json::to_string(&event_frame(&stored, &ev, None)).unwrap();
+        let text = serde_json::to_string(&event_frame(&envelope, None)).unwrap();
         assert!(text.starts_with(r#"{"type":"event","seq":42,"#), "{text}");
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["kind"], "VoteWithdrawn");
