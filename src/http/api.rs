@@ -387,16 +387,17 @@ pub async fn read_planning(
             "state": view::past_state_view(&loaded.state, me, caller.role == Role::Facilitator),
         })));
     }
-    let body = caller.room.read(|l| {
-        json!({
-            "planning": caller.room.shared.id,
-            "head": l.head,
-            "you": you,
-            "online": caller.room.online(),
-            "state": view::state_view(&l.state, me),
-        })
-    });
-    Ok(Json(body))
+    // Built under the read lock, serialised after it is released.
+    let (head, state) = caller
+        .room
+        .read(|l| (l.head, view::state_view(&l.state, me)));
+    Ok(Json(json!({
+        "planning": caller.room.shared.id,
+        "head": head,
+        "you": you,
+        "online": caller.room.online(),
+        "state": state,
+    })))
 }
 
 #[derive(Debug, Deserialize)]

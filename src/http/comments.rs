@@ -4,7 +4,7 @@ use crate::domain::ids::ItemId;
 use crate::engine::app::AppState;
 use crate::http::api::caller;
 use crate::http::error::{ApiError, ApiQuery};
-use crate::read::comments::{comment_json, page, PAGE_DEFAULT, PAGE_MAX};
+use crate::read::comments::{page, CommentView, PAGE_DEFAULT, PAGE_MAX};
 use axum::extract::{Path, State as AxState};
 use axum::http::HeaderMap;
 use axum::Json;
@@ -55,18 +55,16 @@ async fn respond(
             return Err(ApiError::NotFound("item"));
         }
         let (comments, before) = page(&l.state, item, q.before, limit);
-        let mut body = json!({
+        Ok(json!({
             "planning": caller.room.shared.id,
             "item": item,
             "head": l.head,
             "comments": comments
                 .iter()
-                .map(|c| comment_json(&l.state, c))
+                .map(|c| CommentView::of(&l.state, c))
                 .collect::<Vec<_>>(),
             "before": before,
-        });
-        crate::read::view::add_utc(&mut body);
-        Ok(body)
+        }))
     })?;
     Ok(Json(body))
 }

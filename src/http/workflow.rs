@@ -180,8 +180,8 @@ pub async fn inbox(
     let now = now_micros();
     let body = caller.room.read(|l| {
         let inbox = crate::domain::inbox::inbox(&l.state, caller.participant, now);
-        let mut v = serde_json::to_value(inbox).unwrap_or(Value::Null);
-        crate::read::view::add_utc(&mut v);
+        let view = crate::read::inbox::InboxView::from(inbox);
+        let mut v = serde_json::to_value(view).unwrap_or(Value::Null);
         v["head"] = json!(l.head);
         v
     });

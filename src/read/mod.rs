@@ -5,6 +5,7 @@ pub mod comments;
 pub mod digest;
 pub mod export;
 pub mod import;
+pub mod inbox;
 pub mod time_spent;
 pub mod timeline;
 pub mod utc;

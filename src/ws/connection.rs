@@ -577,7 +577,10 @@ impl Conn {
                 .read(|l| (l.head == head).then(|| view::state_view(&l.state, Some(self.me()))));
             match state {
                 Some(state) => {
-                    let snapshot = Frame::json(&ServerMsg::Snapshot { at: head, state });
+                    let snapshot = Frame::json(&ServerMsg::Snapshot {
+                        at: head,
+                        state: Box::new(state),
+                    });
                     if let f @ (Flow::Close(..) | Flow::Gone) = self.push_paced(snapshot).await {
                         return f;
                     }
@@ -827,7 +830,11 @@ impl Conn {
                             Ok(l) => ServerMsg::StateAt {
                                 req,
                                 at: l.head,
-                                state: view::past_state_view(&l.state, Some(me), facilitator_now),
+                                state: Box::new(view::past_state_view(
+                                    &l.state,
+                                    Some(me),
+                                    facilitator_now,
+                                )),
                             },
                             Err(e) => {
                                 tracing::warn!(error = %e, "state_at failed");
