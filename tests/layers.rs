@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 /// Each layer and the top-level modules it may name (besides itself).
 const ALLOWED: &[(&str, &[&str])] = &[
     ("domain", &[]),
-    // `read` names `store` only for `StoredEvent`, until read models take a domain envelope.
-    ("read", &["domain", "store"]),
+    ("read", &["domain"]),
     ("store", &[]),
     ("config", &[]),
     ("engine", &["domain", "read", "store", "config"]),

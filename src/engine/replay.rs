@@ -5,8 +5,9 @@
 //! a property test holds us to that — and a missing or unreadable snapshot only costs time.
 
 use crate::domain::event::{CodecError, Event};
-use crate::domain::ids::PlanningId;
+use crate::domain::ids::{ParticipantId, PlanningId};
 use crate::domain::state::State;
+use crate::read::Envelope;
 use crate::store::{EventStore, StoreError, StoredEvent};
 
 /// Version of the projection's shape; bump it when `State` or `apply` change meaning, so old
@@ -112,23 +113,44 @@ pub async fn save_snapshot(store: &dyn EventStore, planning: PlanningId, seq: i6
     }
 }
 
-/// A planning's whole log, decoded, in seq order (for audits and exports).
-pub async fn read_log(
-    store: &dyn EventStore,
-    planning: PlanningId,
-) -> Result<Vec<(StoredEvent, Event)>, ReplayError> {
-    let mut log = Vec::new();
+/// A stored event as the read models take it.
+pub fn envelope(stored: &StoredEvent, event: Event) -> Envelope {
+    Envelope {
+        seq: stored.seq,
+        id: stored.event_id,
+        actor: ParticipantId(stored.actor),
+        at: stored.recorded_at,
+        event,
+    }
+}
+
+/// Decodes a page of the log into envelopes.
+pub fn envelopes(page: &[StoredEvent]) -> Result<Vec<Envelope>, ReplayError> {
+    page.iter()
+        .map(|s| Ok(envelope(s, Event::decode(&s.kind, s.version, &s.payload)?)))
+        .collect()
+}
+
+/// A planning's whole log, decoded.
+#[derive(Debug, Default)]
+pub struct Log {
+    /// In seq order.
+    pub events: Vec<Envelope>,
+    /// The hash chain's head (at the last event; empty for an empty log).
+    pub head_hash: String,
+}
+
+/// A planning's whole log, decoded, in seq order (for audits and digests).
+pub async fn read_log(store: &dyn EventStore, planning: PlanningId) -> Result<Log, ReplayError> {
+    let mut log = Log::default();
     let mut after = 0;
     loop {
         let page = store.read(planning.0, after, PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.seq;
-        let n = page.len();
-        for s in page {
-            let e = Event::decode(&s.kind, s.version, &s.payload)?;
-            log.push((s, e));
-        }
-        if (n as i64) < PAGE {
+        log.head_hash = last.hash.clone();
+        log.events.extend(envelopes(&page)?);
+        if (page.len() as i64) < PAGE {
             break;
         }
     }
@@ -143,8 +165,8 @@ pub async fn audit(
     format: &str,
 ) -> Result<Option<String>, ReplayError> {
     let log = read_log(store, planning).await?;
-    let state = State::replay(log.iter().map(|(_, e)| e));
-    let a = crate::read::audit::build(&log, &state, audience);
+    let state = State::replay(log.events.iter().map(|s| &s.event));
+    let a = crate::read::audit::build(&log.events, &log.head_hash, &state, audience);
     Ok(match format {
         "json" => Some(serde_json::to_string_pretty(&a).unwrap_or_default()),
         "md" | "markdown" => Some(crate::read::audit::markdown(&a)),

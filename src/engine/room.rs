@@ -411,9 +411,10 @@ impl RoomShared {
             .iter()
             .zip(events)
             .map(|(s, e)| {
-                let shared = Frame::json(&view::event_frame(s, e, None));
+                let envelope = crate::engine::replay::envelope(s, e.clone());
+                let shared = Frame::json(&view::event_frame(&envelope, None));
                 let private = view::has_private_view(e)
-                    .map(|p| (p, Frame::json(&view::event_frame(s, e, Some(p)))));
+                    .map(|p| (p, Frame::json(&view::event_frame(&envelope, Some(p)))));
                 (shared, private)
             })
             .collect();

@@ -296,7 +296,7 @@ pub fn summary(state: &State, event: &Event) -> String {
             match round.and_then(|r| state.rounds.get(&r)) {
                 Some(r) => format!(
                     "{title}: reminder to {name}: votes pending, round closes {}",
-                    crate::read::audit::time(r.deadline)
+                    crate::read::utc::rfc3339(r.deadline)
                 ),
                 None => format!("{title}: reminder to {name}"),
             }

@@ -334,16 +334,17 @@ pub async fn read_planning(
             "state": view::past_state_view(&loaded.state, me, caller.role == Role::Facilitator),
         })));
     }
-    let body = caller.room.read(|l| {
-        json!({
-            "planning": caller.room.shared.id,
-            "head": l.head,
-            "you": you,
-            "online": caller.room.online(),
-            "state": view::state_view(&l.state, me),
-        })
-    });
-    Ok(Json(body))
+    // Built under the read lock, serialised after it is released.
+    let (head, state) = caller
+        .room
+        .read(|l| (l.head, view::state_view(&l.state, me)));
+    Ok(Json(json!({
+        "planning": caller.room.shared.id,
+        "head": head,
+        "you": you,
+        "online": caller.room.online(),
+        "state": state,
+    })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -373,11 +374,9 @@ pub async fn events(
         .store()
         .read(caller.room.shared.id.0, q.after, limit)
         .await?;
-    let decoded = crate::engine::room::decode_all(&stored)?;
-    let frames: Vec<view::EventFrame> = stored
+    let frames: Vec<view::EventFrame> = crate::engine::replay::envelopes(&stored)?
         .iter()
-        .zip(&decoded)
-        .map(|(s, e)| view::event_frame(s, e, Some(caller.participant)))
+        .map(|e| view::event_frame(e, Some(caller.participant)))
         .collect();
     let head = caller.room.read(|l| l.head);
     Ok(Json(json!({ "events": frames, "head": head })))
@@ -539,12 +538,11 @@ pub async fn timeline(
         if page.is_empty() {
             break;
         }
-        let events = crate::engine::room::decode_all(&page)?;
-        for (s, e) in page.iter().zip(&events) {
-            pos = s.seq;
+        for e in crate::engine::replay::envelopes(&page)? {
+            pos = e.seq;
             let entry = caller
                 .room
-                .read(|l| crate::read::timeline::entry(s, e, &l.state));
+                .read(|l| crate::read::timeline::entry(&e, &l.state));
             if filter.accepts(&entry) {
                 entries.push(entry);
                 if entries.len() >= limit {
@@ -612,8 +610,9 @@ pub async fn digest(
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
-    let log =
-        crate::engine::replay::read_log(&**app.registry.store(), caller.room.shared.id).await?;
+    let log = crate::engine::replay::read_log(&**app.registry.store(), caller.room.shared.id)
+        .await?
+        .events;
     let since = q
         .since
         .unwrap_or_else(|| crate::read::digest::last_activity(&log, caller.participant))

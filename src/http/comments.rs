@@ -4,7 +4,7 @@ use crate::domain::ids::ItemId;
 use crate::engine::app::AppState;
 use crate::http::api::caller;
 use crate::http::error::{ApiError, ApiQuery};
-use crate::read::comments::{comment_json, page, PAGE_DEFAULT, PAGE_MAX};
+use crate::read::comments::{page, CommentView, PAGE_DEFAULT, PAGE_MAX};
 use axum::extract::{Path, State as AxState};
 use axum::http::HeaderMap;
 use axum::Json;
@@ -50,23 +50,23 @@ async fn respond(
 ) -> Result<Json<Value>, ApiError> {
     let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let limit = q.limit.unwrap_or(PAGE_DEFAULT).clamp(1, PAGE_MAX);
-    let body = caller.room.read(|l| {
+    // Built under the read lock, serialised after it is released.
+    let (head, comments, before) = caller.room.read(|l| {
         if item.is_some_and(|i| !l.state.items.contains_key(&i)) {
             return Err(ApiError::NotFound("item"));
         }
         let (comments, before) = page(&l.state, item, q.before, limit);
-        let mut body = json!({
-            "planning": caller.room.shared.id,
-            "item": item,
-            "head": l.head,
-            "comments": comments
-                .iter()
-                .map(|c| comment_json(&l.state, c))
-                .collect::<Vec<_>>(),
-            "before": before,
-        });
-        crate::read::view::add_utc(&mut body);
-        Ok(body)
+        let comments: Vec<CommentView> = comments
+            .iter()
+            .map(|c| CommentView::of(&l.state, c))
+            .collect();
+        Ok((l.head, comments, before))
     })?;
-    Ok(Json(body))
+    Ok(Json(json!({
+        "planning": caller.room.shared.id,
+        "item": item,
+        "head": head,
+        "comments": comments,
+        "before": before,
+    })))
 }

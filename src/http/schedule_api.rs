@@ -112,9 +112,9 @@ pub async fn slots(
         slots::find_slots(&members, &query).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let mut body = json!({
         "from": query.from,
-        "from_utc": crate::read::audit::time(query.from),
+        "from_utc": crate::read::utc::rfc3339(query.from),
         "to": query.to,
-        "to_utc": crate::read::audit::time(query.to),
+        "to_utc": crate::read::utc::rfc3339(query.to),
         "minutes": query.minutes,
         "members": members.len(),
         "without_time_zone": unplaced,
@@ -123,8 +123,8 @@ pub async fn slots(
     for slot in body["slots"].as_array_mut().into_iter().flatten() {
         // Slot bounds are session times too: give them their UTC twins.
         if let (Some(s), Some(e)) = (slot["start"].as_i64(), slot["end"].as_i64()) {
-            slot["start_utc"] = json!(crate::read::audit::time(s));
-            slot["end_utc"] = json!(crate::read::audit::time(e));
+            slot["start_utc"] = json!(crate::read::utc::rfc3339(s));
+            slot["end_utc"] = json!(crate::read::utc::rfc3339(e));
         }
     }
     Ok(Json(body))

@@ -178,13 +178,13 @@ pub async fn inbox(
 ) -> Result<Json<Value>, ApiError> {
     let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let now = now_micros();
-    let body = caller.room.read(|l| {
+    // Built under the read lock, serialised after it is released.
+    let (head, inbox) = caller.room.read(|l| {
         let inbox = crate::domain::inbox::inbox(&l.state, caller.participant, now);
-        let mut v = serde_json::to_value(inbox).unwrap_or(Value::Null);
-        crate::read::view::add_utc(&mut v);
-        v["head"] = json!(l.head);
-        v
+        (l.head, crate::read::inbox::InboxView::from(inbox))
     });
+    let mut body = serde_json::to_value(inbox).unwrap_or(Value::Null);
+    body["head"] = json!(head);
     Ok(Json(body))
 }
 

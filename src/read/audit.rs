@@ -7,24 +7,38 @@
 //! chain's head hash (so a printed report can be checked against the log later).
 //!
 //! Redaction: votes appear only once revealed (`VotesRevealed` carries them); a sealed round
-//! shows how many votes it holds. Only [`Audience::Operator`] (the CLI run against the database)
-//! sees sealed values. Renderers are deterministic: fixed ordering, times from the log only.
+//! shows how many votes it holds. Which votes a round holds, and whose sealed cards a reader
+//! may see, follow the projection and the views ([`State::apply`], [`view::may_see_card`]):
+//! only [`Audience::Operator`] (the CLI run against the database) sees sealed values.
+//! Renderers are deterministic: fixed ordering, times from the log only.
 
 use crate::domain::event::{Event, Micros, RevealedVote};
 use crate::domain::fixed::Fixed2;
 use crate::domain::ids::{CommentId, ItemId, ParticipantId, RoundId};
 use crate::domain::state::State;
-use crate::store::StoredEvent;
+use crate::read::utc::rfc3339;
+use crate::read::view::{self, Seer};
+use crate::read::Envelope;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// Who the report is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Audience {
-    /// A participant (over HTTP): sealed votes stay sealed.
+    /// A participant (over HTTP): sealed votes stay sealed, their own too (a report is
+    /// passed around).
     Participant,
     /// The operator's CLI: sees sealed values too.
     Operator,
+}
+
+impl Audience {
+    fn seer(self) -> Seer {
+        match self {
+            Audience::Participant => Seer::Public,
+            Audience::Operator => Seer::Operator,
+        }
+    }
 }
 
 /// One step of an item's story.
@@ -101,8 +115,9 @@ fn label<T: Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
-/// Builds the audit from the stored log (in seq order) and the final projection (for names).
-pub fn build(log: &[(StoredEvent, Event)], state: &State, audience: Audience) -> Audit {
+/// Builds the audit from the log (in seq order) and the final projection (for names);
+/// `head_hash` is the hash of the chain at the log's last event.
+pub fn build(log: &[Envelope], head_hash: &str, state: &State, audience: Audience) -> Audit {
     let mut items: BTreeMap<ItemId, ItemStory> = BTreeMap::new();
     let mut goal = Vec::new();
     let mut commitment = Vec::new();
@@ -110,10 +125,8 @@ pub fn build(log: &[(StoredEvent, Event)], state: &State, audience: Audience) ->
     // Round → (opened seq, live, revote, items); question → item.
     let mut rounds: BTreeMap<RoundId, (i64, bool, bool, Vec<ItemId>)> = BTreeMap::new();
     let mut question_item: BTreeMap<CommentId, Option<ItemId>> = BTreeMap::new();
-    let mut sealed: BTreeMap<(RoundId, ItemId), BTreeMap<ParticipantId, String>> = BTreeMap::new();
-    // Rounds still open at this point of the fold: a member removed (or no longer a member)
-    // loses their votes in these, as in the projection (`State::apply`).
-    let mut open: std::collections::BTreeSet<RoundId> = std::collections::BTreeSet::new();
+    // The projection at this point of the fold: the votes a round holds when it closes.
+    let mut then = State::default();
     let criterion_text = |id| {
         state
             .definition_of_ready
@@ -122,11 +135,13 @@ pub fn build(log: &[(StoredEvent, Event)], state: &State, audience: Audience) ->
             .map(|c| c.text.clone())
             .unwrap_or_else(|| "a former criterion".into())
     };
-    for (s, e) in log {
+    for s in log {
+        let e = &s.event;
+        then.apply(e);
         let step = |what: String| Step {
             seq: s.seq,
-            at: s.recorded_at,
-            actor: name(state, ParticipantId(s.actor)),
+            at: s.at,
+            actor: name(state, s.actor),
             what,
         };
         // A macro, not a closure: a closure would hold `items` borrowed across the match.
@@ -225,7 +240,6 @@ pub fn build(log: &[(StoredEvent, Event)], state: &State, audience: Audience) ->
                     _ => true,
                 };
                 rounds.insert(*round, (s.seq, live, revote, its.clone()));
-                open.insert(*round);
                 for i in its {
                     if let Some(st) = items.get_mut(i) {
                         st.rounds.push(RoundStory {
@@ -249,33 +263,7 @@ pub fn build(log: &[(StoredEvent, Event)], state: &State, audience: Audience) ->
                     );
                 }
             }
-            Event::VoteCast {
-                round,
-                item,
-                voter,
-                card,
-                ..
-            } => {
-                sealed
-                    .entry((*round, *item))
-                    .or_default()
-                    .insert(*voter, card.clone());
-            }
-            Event::VoteWithdrawn { round, item, voter } => {
-                if let Some(v) = sealed.get_mut(&(*round, *item)) {
-                    v.remove(voter);
-                }
-            }
-            Event::ParticipantRemoved { participant, .. } => {
-                drop_open_votes(&mut sealed, &open, *participant)
-            }
-            Event::RoleChanged {
-                participant, role, ..
-            } if *role != crate::domain::event::Role::Member => {
-                drop_open_votes(&mut sealed, &open, *participant)
-            }
             Event::RoundClosed { round, reason, .. } => {
-                open.remove(round);
                 if let Some((_, _, _, its)) = rounds.get(round) {
                     for i in its {
                         if let Some(r) = items
@@ -283,14 +271,14 @@ pub fn build(log: &[(StoredEvent, Event)], state: &State, audience: Audience) ->
                             .and_then(|st| st.rounds.iter_mut().find(|r| r.round == *round))
                         {
                             r.closed = Some(label(reason));
-                            let held = sealed.get(&(*round, *i)).cloned().unwrap_or_default();
-                            r.sealed_votes = held.len();
-                            if audience == Audience::Operator {
-                                r.sealed_values = held
-                                    .iter()
-                                    .map(|(p, c)| (name(state, *p), c.clone()))
-                                    .collect();
-                            }
+                            let held = then.rounds.get(round).and_then(|r| r.votes.get(i));
+                            r.sealed_votes = held.map_or(0, BTreeMap::len);
+                            r.sealed_values = held
+                                .into_iter()
+                                .flatten()
+                                .filter(|(p, _)| view::may_see_card(audience.seer(), **p))
+                                .map(|(p, v)| (name(state, *p), v.card.clone()))
+                                .collect();
                         }
                     }
                 }
@@ -414,27 +402,14 @@ pub fn build(log: &[(StoredEvent, Event)], state: &State, audience: Audience) ->
     Audit {
         planning: state.planning.map(|p| p.to_string()).unwrap_or_default(),
         title: state.title.clone(),
-        head: log.last().map(|(s, _)| s.seq).unwrap_or(0),
-        head_hash: log.last().map(|(s, _)| s.hash.clone()).unwrap_or_default(),
+        head: log.last().map(|s| s.seq).unwrap_or(0),
+        head_hash: head_hash.to_string(),
         phase: state.phase.map(|p| label(&p)).unwrap_or_default(),
         goal,
         commitment,
         coin_flips,
-        time: crate::read::time_spent::build(log.iter().map(|(_, e)| e), state),
+        time: crate::read::time_spent::build(log.iter().map(|s| &s.event), state),
         items: ordered,
-    }
-}
-
-/// Forgets `participant`'s votes in the rounds still open (see `State::apply`).
-fn drop_open_votes(
-    sealed: &mut BTreeMap<(RoundId, ItemId), BTreeMap<ParticipantId, String>>,
-    open: &std::collections::BTreeSet<RoundId>,
-    participant: ParticipantId,
-) {
-    for ((round, _), votes) in sealed.iter_mut() {
-        if open.contains(round) {
-            votes.remove(&participant);
-        }
     }
 }
 
@@ -467,17 +442,6 @@ fn cards(votes: &[(String, String)]) -> String {
         .join(", ")
 }
 
-/// RFC 3339 UTC with microseconds.
-pub fn time(at: Micros) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at) * 1000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| at.to_string())
-}
-
 fn md_escape(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
@@ -489,7 +453,7 @@ pub fn markdown(a: &Audit) -> String {
         out.push_str(&format!(
             "- #{} {} — {}: {}\n",
             s.seq,
-            time(s.at),
+            rfc3339(s.at),
             md_escape(&s.actor),
             md_escape(&s.what)
         ));
@@ -579,7 +543,7 @@ pub fn csv(a: &Audit) -> String {
             title.to_string(),
             outcome.to_string(),
             s.seq.to_string(),
-            time(s.at),
+            rfc3339(s.at),
             s.actor.clone(),
             s.what.clone(),
         ];
@@ -618,7 +582,7 @@ mod tests {
     use uuid::Uuid;
 
     /// Runs commands through the domain into a log as the store would hold it.
-    fn play(steps: Vec<(ParticipantId, Command)>) -> (Vec<(StoredEvent, Event)>, State) {
+    fn play(steps: Vec<(ParticipantId, Command)>) -> (Vec<Envelope>, State) {
         let mut state = State::default();
         let mut log = Vec::new();
         let mut rng = StdRng::seed_from_u64(3);
@@ -630,23 +594,15 @@ mod tests {
                 rng: &mut rng,
             };
             let events = decide(&state, &cmd, &mut ctx).unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-            for e in events {
-                let (kind, version, payload) = e.encode();
-                let stored = StoredEvent {
-                    global_id: 0,
-                    planning_id: state.planning.map_or(Uuid::nil(), |p| p.0),
+            for event in events {
+                state.apply(&event);
+                log.push(Envelope {
                     seq: log.len() as i64 + 1,
-                    event_id: Uuid::from_u128(log.len() as u128 + 1),
-                    actor: actor.0,
-                    client_op_id: format!("op{n}"),
-                    kind: kind.into(),
-                    version,
-                    payload,
-                    recorded_at: now,
-                    hash: String::new(),
-                };
-                state.apply(&e);
-                log.push((stored, e));
+                    id: Uuid::from_u128(log.len() as u128 + 1),
+                    actor,
+                    at: now,
+                    event,
+                });
             }
         }
         (log, state)
@@ -728,7 +684,7 @@ mod tests {
         let (log, state) = play(steps);
         assert_eq!(state.rounds[&round].votes[&item].len(), 1);
         for audience in [Audience::Participant, Audience::Operator] {
-            let a = build(&log, &state, audience);
+            let a = build(&log, "", &state, audience);
             let r = &a.items[0].rounds[0];
             assert_eq!(r.sealed_votes, 1, "{audience:?}: {r:?}");
             if audience == Audience::Operator {

@@ -11,8 +11,10 @@
 //! nothing private (hidden votes live in rounds), so a page is the same for every participant.
 
 use crate::domain::event::CommentKind;
-use crate::domain::ids::{CommentId, ItemId};
+use crate::domain::ids::{CommentId, ItemId, ParticipantId};
 use crate::domain::state::{Comment, State};
+use crate::read::utc::Utc;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
@@ -42,23 +44,59 @@ pub fn is_open(state: &State, c: &Comment) -> bool {
 /// A comment as views and pages show it. The ids of its answers are replaced by their count
 /// and whether one stands (a question can have any number of answers; a client finds the ones
 /// it holds by their `parent`).
-pub fn comment_json(state: &State, c: &Comment) -> Value {
-    json!({
-        "id": c.id,
-        "n": c.n,
-        "item": c.item,
-        "kind": c.kind,
-        "parent": c.parent,
-        "addressee": c.addressee,
-        "text": c.text,
-        "by": c.by,
-        "at": c.at,
-        "edited": c.edited,
-        "deleted": c.deleted,
-        "resolved": c.resolved,
-        "answer_count": c.answers.len(),
-        "answered": answered(state, c),
-    })
+#[derive(Debug, Clone, Serialize)]
+pub struct CommentView {
+    id: CommentId,
+    n: u64,
+    item: Option<ItemId>,
+    kind: CommentKind,
+    parent: Option<CommentId>,
+    addressee: Option<ParticipantId>,
+    text: String,
+    by: ParticipantId,
+    #[serde(flatten)]
+    at: Utc,
+    edited: bool,
+    deleted: bool,
+    resolved: bool,
+    answer_count: usize,
+    answered: bool,
+}
+
+impl CommentView {
+    pub fn of(state: &State, c: &Comment) -> Self {
+        let Comment {
+            id,
+            n,
+            item,
+            kind,
+            parent,
+            addressee,
+            text,
+            by,
+            at,
+            edited,
+            deleted,
+            resolved,
+            answers,
+        } = c;
+        CommentView {
+            id: *id,
+            n: *n,
+            item: *item,
+            kind: *kind,
+            parent: *parent,
+            addressee: *addressee,
+            text: text.clone(),
+            by: *by,
+            at: Utc::new("at", *at),
+            edited: *edited,
+            deleted: *deleted,
+            resolved: *resolved,
+            answer_count: answers.len(),
+            answered: answered(state, c),
+        }
+    }
 }
 
 /// Keeps the `cap` largest keys pushed (a min-heap of at most `cap`).
@@ -106,7 +144,10 @@ struct Thread {
 
 /// The discussion a view of `state` carries for `viewer`: `(comments, summary)` — the shown
 /// comments by id, and `{"items": {item: figures}, "planning": figures}` for `derived`.
-pub fn bounded(state: &State, viewer: Option<crate::domain::ids::ParticipantId>) -> (Value, Value) {
+pub fn bounded(
+    state: &State,
+    viewer: Option<ParticipantId>,
+) -> (BTreeMap<CommentId, CommentView>, Value) {
     let mut threads: BTreeMap<Option<ItemId>, Thread> = BTreeMap::new();
     let mut mine = Newest::new(OPEN_SHOWN);
     for c in state.comments.values() {
@@ -156,13 +197,13 @@ pub fn bounded(state: &State, viewer: Option<crate::domain::ids::ParticipantId>)
         .filter_map(|id| state.comments.get(id)?.parent)
         .collect();
     shown.extend(parents);
-    let comments: Map<String, Value> = shown
+    let comments = shown
         .iter()
         .filter_map(|id| state.comments.get(id))
-        .map(|c| (c.id.to_string(), comment_json(state, c)))
+        .map(|c| (c.id, CommentView::of(state, c)))
         .collect();
     let summary = json!({ "items": items, "planning": planning });
-    (Value::Object(comments), summary)
+    (comments, summary)
 }
 
 /// One page of a thread: up to `limit` of its comments posted before `before` (all when
@@ -246,10 +287,9 @@ mod tests {
         }
         post(&mut s, 100, item, CommentKind::Answer, Some(1));
         let (comments, summary) = bounded(&s, None);
-        let shown = comments.as_object().map(Map::len).unwrap_or(0);
         // The last five and the (old) question the newest one answers.
-        assert_eq!(shown, RECENT + 1);
-        assert!(comments.get(Uuid::from_u128(1).to_string()).is_some());
+        assert_eq!(comments.len(), RECENT + 1);
+        assert!(comments.contains_key(&CommentId(Uuid::from_u128(1))));
         let figures = &summary["items"][Uuid::from_u128(9).to_string()];
         assert_eq!(figures["comments"], 100);
         assert_eq!(figures["open_questions"], 0);

@@ -6,7 +6,7 @@ use crate::domain::event::Event;
 use crate::domain::ids::{ItemId, ParticipantId};
 use crate::domain::state::State;
 use crate::read::timeline;
-use crate::store::StoredEvent;
+use crate::read::Envelope;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -68,29 +68,25 @@ fn notable(e: &Event) -> bool {
 }
 
 /// The last seq at which `who` did something (0 if never).
-pub fn last_activity(log: &[(StoredEvent, Event)], who: ParticipantId) -> i64 {
+pub fn last_activity(log: &[Envelope], who: ParticipantId) -> i64 {
     log.iter()
         .rev()
-        .find(|(s, _)| s.actor == who.0)
-        .map(|(s, _)| s.seq)
+        .find(|s| s.actor == who)
+        .map(|s| s.seq)
         .unwrap_or(0)
 }
 
 /// Builds the digest of `log` events after `since`, leaving out the viewer's own actions.
-pub fn build(
-    log: &[(StoredEvent, Event)],
-    state: &State,
-    viewer: ParticipantId,
-    since: i64,
-) -> Digest {
+pub fn build(log: &[Envelope], state: &State, viewer: ParticipantId, since: i64) -> Digest {
     let mut goal = Vec::new();
     let mut planning = Vec::new();
     let mut per_item: BTreeMap<ItemId, Vec<String>> = BTreeMap::new();
-    for (s, e) in log.iter().filter(|(s, _)| s.seq > since) {
-        if s.actor == viewer.0 || !notable(e) {
+    for s in log.iter().filter(|s| s.seq > since) {
+        let e = &s.event;
+        if s.actor == viewer || !notable(e) {
             continue;
         }
-        let line = timeline::summary(ParticipantId(s.actor), e, state);
+        let line = timeline::summary(s.actor, e, state);
         match e {
             Event::GoalDrafted { .. } | Event::GoalAmended { .. } | Event::GoalCommitted { .. } => {
                 goal.push(line)
@@ -123,11 +119,11 @@ pub fn build(
     }
     Digest {
         since,
-        head: log.last().map(|(s, _)| s.seq).unwrap_or(0),
+        head: log.last().map(|s| s.seq).unwrap_or(0),
         goal,
         items,
         planning,
-        time_well_spent: crate::read::time_spent::build(log.iter().map(|(_, e)| e), state),
+        time_well_spent: crate::read::time_spent::build(log.iter().map(|s| &s.event), state),
     }
 }
 

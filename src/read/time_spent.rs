@@ -66,7 +66,7 @@ pub fn build<'a>(events: impl IntoIterator<Item = &'a Event>, state: &State) -> 
                 running = true;
                 sessions.push(Session {
                     started_at: *at,
-                    started_at_utc: crate::read::audit::time(*at),
+                    started_at_utc: crate::read::utc::rfc3339(*at),
                     ended_at: None,
                     ended_at_utc: None,
                     minutes: None,
@@ -76,7 +76,7 @@ pub fn build<'a>(events: impl IntoIterator<Item = &'a Event>, state: &State) -> 
                 running = false;
                 if let Some(s) = sessions.last_mut().filter(|s| s.ended_at.is_none()) {
                     s.ended_at = Some(*at);
-                    s.ended_at_utc = Some(crate::read::audit::time(*at));
+                    s.ended_at_utc = Some(crate::read::utc::rfc3339(*at));
                     s.minutes = Some(minutes(at - s.started_at));
                 }
             }

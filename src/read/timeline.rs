@@ -7,7 +7,7 @@
 use crate::domain::event::Event;
 use crate::domain::ids::{ItemId, ParticipantId};
 use crate::domain::state::State;
-use crate::store::StoredEvent;
+use crate::read::Envelope;
 use serde::Serialize;
 
 /// One line of the timeline.
@@ -82,14 +82,16 @@ pub fn is_chapter(event: &Event) -> bool {
     )
 }
 
-/// A timeline line for a stored event, with names from `names` (usually the current state).
-pub fn entry(stored: &StoredEvent, event: &Event, names: &State) -> Entry {
+/// A timeline line for an event of the log, with names from `names` (usually the current
+/// state).
+pub fn entry(envelope: &Envelope, names: &State) -> Entry {
+    let event = &envelope.event;
     Entry {
-        seq: stored.seq,
-        at: stored.recorded_at,
-        actor: ParticipantId(stored.actor),
-        kind: stored.kind.clone(),
-        summary: summary(ParticipantId(stored.actor), event, names),
+        seq: envelope.seq,
+        at: envelope.at,
+        actor: envelope.actor,
+        kind: event.kind().to_string(),
+        summary: summary(envelope.actor, event, names),
         chapter: is_chapter(event),
         items: items_of(event),
     }

@@ -1,54 +1,184 @@
 //! Per-viewer views: what one participant may see of an event or of the projection.
 //!
-//! Redaction happens here and only here, for live frames, catch-up, REST reads and listings:
-//! - a `VoteCast` shows its `card` and `nonce` to its author only; everyone else learns *that*
-//!   the member voted. Values become public through `VotesRevealed`, which carries them, so a
-//!   `VoteCast` never needs to be un-redacted later and a replay at any point stays sealed;
-//! - token and invite hashes are never shown to anyone;
+//! Redaction happens here and only here, for live frames, catch-up, REST reads and listings,
+//! and the views are allow-lists: a view type names every field it shows, and a view is built
+//! by destructuring the domain type whole, so a field added to the projection does not compile
+//! until it is classified here.
+//! - a vote's card shows to its author only ([`may_see_card`], also the audit's rule);
+//!   everyone else learns *that* the member voted. Values become public through
+//!   `VotesRevealed`, which carries them, so a `VoteCast` never needs to be un-redacted later
+//!   and a replay at any point stays sealed;
+//! - token and invite hashes are never shown to anyone: the views have no field for them;
 //! - a webhook URL shows only its origin (`scheme://host:port`) except to facilitators in the
 //!   projection: incoming-webhook URLs often carry a credential in their path (Slack's do).
 //!   Event views have no role at hand, so they always show the origin only.
 //!
 //! Times stay integers (microseconds, UTC) as the protocol says; every deadline and session
-//! time in an event's data and in a projection view also gets an RFC 3339 UTC twin named
-//! `<field>_utc` ([`add_utc`]),
-//! so a client can show it in the viewer's own zone without doing epoch arithmetic.
+//! time also gets an RFC 3339 UTC twin named `<field>_utc` ([`Utc`]), so a client can show it
+//! in the viewer's own zone without doing epoch arithmetic.
+//!
+//! A projection view owns what it shows: it is built under the room's read lock and
+//! serialised after the lock is released.
 
-use crate::domain::event::Event;
-use crate::domain::ids::ParticipantId;
-use crate::domain::state::State;
-use crate::store::StoredEvent;
-use serde_json::{json, Map, Value};
+use crate::domain::deck::Deck;
+use crate::domain::discussion::NeedsDiscussion;
+use crate::domain::event::{
+    CloseReason, Criterion, Event, Phase, Policy, RevealedVote, Role, Schedule,
+};
+use crate::domain::fixed::Fixed2;
+use crate::domain::ids::{CommentId, ItemId, ParticipantId, PlanningId, RoundId, WebhookId};
+use crate::domain::slots::WorkDay;
+use crate::domain::state::{
+    Capacity, CoinFlip, Commitment, Goal, Item, Participant, Round, SentReminder, State, Vote,
+    Webhook,
+};
+use crate::read::comments::CommentView;
+use crate::read::utc::Utc;
+use crate::read::Envelope;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Who is looking. `None` means an anonymous/public view (sees what every participant sees).
 pub type Viewer = Option<ParticipantId>;
 
-/// Fields that hold secrets' hashes; removed from every view.
-const HASH_FIELDS: &[&str] = &[
-    "creator_token_hash",
-    "member_invite_hash",
-    "observer_invite_hash",
-    "token_hash",
-    "invite_hash",
-    "token_hashes",
-];
+/// Who reads a vote that was cast and not revealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seer {
+    /// Anyone: what every participant sees (also a report that may be passed around).
+    Public,
+    /// One participant.
+    Participant(ParticipantId),
+    /// The operator's CLI, run against the database.
+    Operator,
+}
+
+impl From<Viewer> for Seer {
+    fn from(viewer: Viewer) -> Self {
+        viewer.map_or(Seer::Public, Seer::Participant)
+    }
+}
+
+/// The sealing rule, for every view and report: whether `seer` may see the card of a vote
+/// `voter` cast. Revealed cards need no rule: `VotesRevealed` carries them to everyone, so a
+/// cast vote is never un-redacted and a view at any point of the log stays sealed.
+pub fn may_see_card(seer: Seer, voter: ParticipantId) -> bool {
+    match seer {
+        Seer::Public => false,
+        Seer::Participant(me) => me == voter,
+        Seer::Operator => true,
+    }
+}
+
+/// A vote in a round as one viewer sees it: that it was cast, and its card for its author.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VoteView {
+    Sealed,
+    Mine(String),
+}
+
+impl VoteView {
+    pub fn of(vote: &Vote, voter: ParticipantId, seer: Seer) -> Self {
+        if may_see_card(seer, voter) {
+            VoteView::Mine(vote.card.clone())
+        } else {
+            VoteView::Sealed
+        }
+    }
+}
+
+impl Serialize for VoteView {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("voted", &true)?;
+        if let VoteView::Mine(card) = self {
+            map.serialize_entry("card", card)?;
+        }
+        map.end()
+    }
+}
 
 /// The data of an event as `viewer` may see it.
 pub fn event_data(event: &Event, viewer: Viewer) -> Value {
-    let mut data = event.data();
+    let mut data = match event {
+        Event::PlanningCreated {
+            planning,
+            title,
+            creator,
+            creator_name,
+            creator_token_hash: _,
+            deck,
+            policy,
+            member_invite_hash: _,
+            observer_invite_hash: _,
+            at,
+        } => json!({
+            "planning": planning, "title": title, "creator": creator,
+            "creator_name": creator_name, "deck": deck, "policy": policy, "at": at,
+        }),
+        Event::ParticipantJoined {
+            participant,
+            name,
+            role,
+            token_hash: _,
+            at,
+        } => json!({ "participant": participant, "name": name, "role": role, "at": at }),
+        Event::InviteRotated {
+            role,
+            invite_hash: _,
+            by,
+        } => json!({ "role": role, "by": by }),
+        Event::ParticipantLinkReissued {
+            participant,
+            token_hash: _,
+            revoked_previous,
+            by,
+        } => json!({ "participant": participant, "revoked_previous": revoked_previous, "by": by }),
+        Event::VoteCast {
+            round,
+            item,
+            voter,
+            card,
+            nonce,
+        } => {
+            let mut v = json!({ "round": round, "item": item, "voter": voter });
+            if may_see_card(viewer.into(), *voter) {
+                v["card"] = json!(card);
+                v["nonce"] = json!(nonce);
+            }
+            v
+        }
+        Event::WebhookRegistered {
+            webhook,
+            url,
+            events,
+            by,
+            at,
+        } => json!({
+            "webhook": webhook, "url": url_origin(url), "events": events, "by": by, "at": at,
+        }),
+        Event::ScheduleSet { .. } => {
+            let mut v = event.data();
+            if let Event::ScheduleSet { schedule, .. } = event {
+                v["schedule"] = json!(ScheduleView::from(schedule));
+            }
+            v
+        }
+        _ => event.data(),
+    };
     if let Some(obj) = data.as_object_mut() {
-        strip_hashes(obj);
-        if let Event::VoteCast { voter, .. } = event {
-            if viewer != Some(*voter) {
-                obj.remove("card");
-                obj.remove("nonce");
+        // Every event names its own time `at`, and a round's end `deadline` (see
+        // docs/protocol.md); the only nested times are a schedule's (above).
+        for name in ["at", "deadline"] {
+            if let Some(at) = obj.get(name).and_then(Value::as_i64) {
+                obj.insert(
+                    format!("{name}_utc"),
+                    Value::String(crate::read::utc::rfc3339(at)),
+                );
             }
         }
-        if let Event::WebhookRegistered { url, .. } = event {
-            obj.insert("url".into(), Value::String(url_origin(url)));
-        }
     }
-    add_utc(&mut data);
     data
 }
 
@@ -64,28 +194,28 @@ pub fn has_private_view(event: &Event) -> Option<ParticipantId> {
 /// so its keys keep this order on the wire — `type` and `seq` first: a client (or the load
 /// tool) can route a frame by its first bytes, before the event's data — and so it is
 /// serialised without building a map first.
-#[derive(Debug, serde::Serialize)]
-pub struct EventFrame<'a> {
+#[derive(Debug, Serialize)]
+pub struct EventFrame {
     #[serde(rename = "type")]
     frame: &'static str,
     seq: i64,
     id: uuid::Uuid,
-    actor: uuid::Uuid,
+    actor: ParticipantId,
     at: i64,
-    kind: &'a str,
+    kind: &'static str,
     data: Value,
 }
 
-/// The frame of a stored event as `viewer` may see it.
-pub fn event_frame<'a>(stored: &'a StoredEvent, event: &Event, viewer: Viewer) -> EventFrame<'a> {
+/// The frame of an event of the log as `viewer` may see it.
+pub fn event_frame(envelope: &Envelope, viewer: Viewer) -> EventFrame {
     EventFrame {
         frame: "event",
-        seq: stored.seq,
-        id: stored.event_id,
-        actor: stored.actor,
-        at: stored.recorded_at,
-        kind: &stored.kind,
-        data: event_data(event, viewer),
+        seq: envelope.seq,
+        id: envelope.id,
+        actor: envelope.actor,
+        at: envelope.at,
+        kind: envelope.event.kind(),
+        data: event_data(&envelope.event, viewer),
     }
 }
 
@@ -103,171 +233,444 @@ pub fn url_origin(url: &str) -> String {
     }
 }
 
-fn strip_hashes(obj: &mut Map<String, Value>) {
-    for f in HASH_FIELDS {
-        obj.remove(*f);
-    }
+/// A participant as everyone sees them: no token hashes.
+#[derive(Debug, Clone, Serialize)]
+pub struct ParticipantView {
+    id: ParticipantId,
+    name: String,
+    role: Role,
+    removed: bool,
+    #[serde(flatten)]
+    joined_at: Utc,
+    time_zone: Option<String>,
+    work_start_minute: Option<u32>,
+    work_end_minute: Option<u32>,
+    work_days: Vec<WorkDay>,
+    capacity: Option<Capacity>,
 }
 
-/// Serialises the named fields of a `State` into a JSON object, each on its own: the view
-/// leaves out `comments` (see [`state_view`]), and serialising the whole projection first
-/// would cost as much as the comments it then drops.
-macro_rules! fields {
-    ($state:expr; $($field:ident),* $(,)?) => {{
-        let mut obj = Map::new();
-        $(obj.insert(
-            stringify!($field).to_string(),
-            serde_json::to_value(&$state.$field).unwrap_or(Value::Null),
-        );)*
-        obj
-    }};
-}
-
-/// Webhook URLs may carry credentials: only facilitators see more than their origin.
-fn mask_webhook_urls(obj: &mut Map<String, Value>) {
-    if let Some(hooks) = obj.get_mut("webhooks").and_then(Value::as_object_mut) {
-        for hook in hooks.values_mut().filter_map(Value::as_object_mut) {
-            let origin = hook.get("url").and_then(Value::as_str).map(url_origin);
-            hook.insert("url".into(), origin.map_or(Value::Null, Value::String));
+impl From<&Participant> for ParticipantView {
+    fn from(p: &Participant) -> Self {
+        let Participant {
+            id,
+            name,
+            role,
+            token_hashes: _,
+            removed,
+            joined_at,
+            time_zone,
+            work_start_minute,
+            work_end_minute,
+            work_days,
+            capacity,
+        } = p;
+        ParticipantView {
+            id: *id,
+            name: name.clone(),
+            role: *role,
+            removed: *removed,
+            joined_at: Utc::new("joined_at", *joined_at),
+            time_zone: time_zone.clone(),
+            work_start_minute: *work_start_minute,
+            work_end_minute: *work_end_minute,
+            work_days: work_days.clone(),
+            capacity: capacity.clone(),
         }
     }
+}
+
+/// A schedule with the UTC twins of its times.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScheduleView {
+    #[serde(flatten)]
+    sprint_start: Utc,
+    #[serde(flatten)]
+    sprint_end: Utc,
+    #[serde(flatten)]
+    candidates_shared_at: Utc,
+    #[serde(flatten)]
+    estimation_deadline: Utc,
+    #[serde(flatten)]
+    sync_start: Utc,
+    sync_minutes: Option<u32>,
+    auto_phases: bool,
+    reminder_minutes: Option<u32>,
+}
+
+impl From<&Schedule> for ScheduleView {
+    fn from(s: &Schedule) -> Self {
+        let Schedule {
+            sprint_start,
+            sprint_end,
+            candidates_shared_at,
+            estimation_deadline,
+            sync_start,
+            sync_minutes,
+            auto_phases,
+            reminder_minutes,
+        } = s;
+        ScheduleView {
+            sprint_start: Utc::maybe("sprint_start", *sprint_start),
+            sprint_end: Utc::maybe("sprint_end", *sprint_end),
+            candidates_shared_at: Utc::maybe("candidates_shared_at", *candidates_shared_at),
+            estimation_deadline: Utc::maybe("estimation_deadline", *estimation_deadline),
+            sync_start: Utc::maybe("sync_start", *sync_start),
+            sync_minutes: *sync_minutes,
+            auto_phases: *auto_phases,
+            reminder_minutes: *reminder_minutes,
+        }
+    }
+}
+
+/// A round: who voted, with the viewer's own cards only.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoundView {
+    id: RoundId,
+    items: Vec<ItemId>,
+    deck: Deck,
+    #[serde(flatten)]
+    deadline: Utc,
+    live: bool,
+    #[serde(flatten)]
+    opened_at: Utc,
+    previous: Option<RoundId>,
+    closed: Option<CloseReason>,
+    #[serde(flatten)]
+    closed_at: Utc,
+    votes: BTreeMap<ItemId, BTreeMap<ParticipantId, VoteView>>,
+    revealed: BTreeMap<ItemId, Vec<RevealedVote>>,
+}
+
+impl RoundView {
+    fn of(r: &Round, seer: Seer) -> Self {
+        let Round {
+            id,
+            items,
+            deck,
+            deadline,
+            live,
+            opened_at,
+            previous,
+            closed,
+            closed_at,
+            votes,
+            revealed,
+        } = r;
+        let votes = votes
+            .iter()
+            .map(|(item, per_voter)| {
+                let shown = per_voter
+                    .iter()
+                    .map(|(voter, vote)| (*voter, VoteView::of(vote, *voter, seer)))
+                    .collect();
+                (*item, shown)
+            })
+            .collect();
+        RoundView {
+            id: *id,
+            items: items.clone(),
+            deck: deck.clone(),
+            deadline: Utc::new("deadline", *deadline),
+            live: *live,
+            opened_at: Utc::new("opened_at", *opened_at),
+            previous: *previous,
+            closed: *closed,
+            closed_at: Utc::maybe("closed_at", *closed_at),
+            votes,
+            revealed: revealed.clone(),
+        }
+    }
+}
+
+/// A webhook, its URL masked to the origin unless the viewer may see it whole.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhookView {
+    id: WebhookId,
+    url: String,
+    events: Vec<String>,
+    by: ParticipantId,
+    #[serde(flatten)]
+    at: Utc,
+}
+
+impl WebhookView {
+    fn of(w: &Webhook, whole_url: bool) -> Self {
+        let Webhook {
+            id,
+            url,
+            events,
+            by,
+            at,
+        } = w;
+        WebhookView {
+            id: *id,
+            url: if whole_url {
+                url.clone()
+            } else {
+                url_origin(url)
+            },
+            events: events.clone(),
+            by: *by,
+            at: Utc::new("at", *at),
+        }
+    }
+}
+
+/// A coin flip.
+#[derive(Debug, Clone, Serialize)]
+pub struct CoinFlipView {
+    question: String,
+    options: Vec<String>,
+    outcome: u32,
+    by: ParticipantId,
+    #[serde(flatten)]
+    at: Utc,
+}
+
+impl From<&CoinFlip> for CoinFlipView {
+    fn from(c: &CoinFlip) -> Self {
+        let CoinFlip {
+            question,
+            options,
+            outcome,
+            by,
+            at,
+        } = c;
+        CoinFlipView {
+            question: question.clone(),
+            options: options.clone(),
+            outcome: *outcome,
+            by: *by,
+            at: Utc::new("at", *at),
+        }
+    }
+}
+
+/// The committed scope.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommitmentView {
+    items: Vec<ItemId>,
+    points: Fixed2,
+    capacity: Fixed2,
+    over_capacity_confirmed: bool,
+    by: ParticipantId,
+    #[serde(flatten)]
+    at: Utc,
+}
+
+impl From<&Commitment> for CommitmentView {
+    fn from(c: &Commitment) -> Self {
+        let Commitment {
+            items,
+            points,
+            capacity,
+            over_capacity_confirmed,
+            by,
+            at,
+        } = c;
+        CommitmentView {
+            items: items.clone(),
+            points: *points,
+            capacity: *capacity,
+            over_capacity_confirmed: *over_capacity_confirmed,
+            by: *by,
+            at: Utc::new("at", *at),
+        }
+    }
+}
+
+/// A reminder as sent.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReminderView {
+    participant: ParticipantId,
+    round: Option<RoundId>,
+    #[serde(flatten)]
+    at: Utc,
+}
+
+impl From<&SentReminder> for ReminderView {
+    fn from(r: &SentReminder) -> Self {
+        let SentReminder {
+            participant,
+            round,
+            at,
+        } = r;
+        ReminderView {
+            participant: *participant,
+            round: *round,
+            at: Utc::new("at", *at),
+        }
+    }
+}
+
+/// Figures a client would otherwise recompute, so every view shows them the same way.
+#[derive(Debug, Clone, Serialize)]
+pub struct Derived {
+    /// Team capacity in points.
+    capacity_points: Fixed2,
+    /// The points of the agreed estimates.
+    agreed_points: Fixed2,
+    /// Items a Definition-of-Ready check failed for (and no override): not ready.
+    not_ready: Vec<ItemId>,
+    /// Items that need the live call before any vote, with the reasons.
+    needs_discussion: Vec<NeedsDiscussion>,
+    /// The agenda `StartSync` would set now (flagged items and items sent to it), so the
+    /// agenda shows before the session; ids only, like `AgendaSet`.
+    proposed_agenda: Vec<ItemId>,
+    /// Per thread: how many comments, how many open questions, and where the pages of the
+    /// comments the view leaves out start.
+    discussion: Value,
+}
+
+impl Derived {
+    fn of(state: &State, discussion: Value) -> Self {
+        let agreed = state
+            .ranked_items()
+            .filter_map(|i| i.points)
+            .fold(Fixed2::ZERO, |a, p| a.saturating_add(p));
+        Derived {
+            capacity_points: state.capacity_points(),
+            agreed_points: agreed,
+            not_ready: state
+                .ranked_items()
+                .filter(|i| !i.readiness_overridden)
+                .filter(|i| !i.failing_criteria(&state.definition_of_ready).is_empty())
+                .map(|i| i.id)
+                .collect(),
+            needs_discussion: crate::domain::discussion::needs_discussion(state),
+            proposed_agenda: crate::domain::agenda::sync_agenda(state),
+            discussion,
+        }
+    }
+}
+
+/// The projection as one viewer may see it, with a bounded part of the discussion (see
+/// `crate::read::comments`: older comments are read page by page).
+#[derive(Debug, Clone, Serialize)]
+pub struct StateView {
+    planning: Option<PlanningId>,
+    title: String,
+    #[serde(flatten)]
+    created_at: Utc,
+    phase: Option<Phase>,
+    deck: Deck,
+    policy: Policy,
+    schedule: ScheduleView,
+    participants: BTreeMap<ParticipantId, ParticipantView>,
+    goal: Option<Goal>,
+    items: BTreeMap<ItemId, Item>,
+    rank: Vec<ItemId>,
+    proposal_order: Vec<ItemId>,
+    comments: BTreeMap<CommentId, CommentView>,
+    definition_of_ready: Vec<Criterion>,
+    velocity: Option<Fixed2>,
+    rounds: BTreeMap<RoundId, RoundView>,
+    round_order: Vec<RoundId>,
+    sync_running: bool,
+    agenda: Vec<ItemId>,
+    coin_flips: Vec<CoinFlipView>,
+    commitment: Option<CommitmentView>,
+    reminders: BTreeSet<(ParticipantId, Option<RoundId>)>,
+    reminder_log: Vec<ReminderView>,
+    webhooks: BTreeMap<WebhookId, WebhookView>,
+    derived: Derived,
+}
+
+fn is_facilitator(state: &State, viewer: Viewer) -> bool {
+    viewer
+        .and_then(|me| state.participant(me))
+        .is_some_and(|p| p.role == Role::Facilitator)
+}
+
+/// The projection as `viewer` may see it.
+pub fn state_view(state: &State, viewer: Viewer) -> StateView {
+    StateView::of(state, viewer, is_facilitator(state, viewer))
 }
 
 /// A past state (`?at=`, `state_at`) as `viewer` may see it today: redacted as
 /// [`state_view`] redacts it at that point, and with the webhook URLs masked unless the viewer
 /// is a facilitator *now* — someone demoted since must not read the URLs back through the past.
-pub fn past_state_view(past: &State, viewer: Viewer, facilitator_now: bool) -> Value {
-    let mut v = state_view(past, viewer);
-    if !facilitator_now {
-        if let Some(obj) = v.as_object_mut() {
-            mask_webhook_urls(obj);
-        }
-    }
-    v
+pub fn past_state_view(past: &State, viewer: Viewer, facilitator_now: bool) -> StateView {
+    StateView::of(
+        past,
+        viewer,
+        facilitator_now && is_facilitator(past, viewer),
+    )
 }
 
-/// The projection as `viewer` may see it, with a bounded part of the discussion (see
-/// `crate::read::comments`: older comments are read page by page).
-pub fn state_view(state: &State, viewer: Viewer) -> Value {
-    let mut obj = fields!(state;
-        planning, title, created_at, phase, deck, policy, schedule, participants, goal, items,
-        rank, proposal_order, definition_of_ready, velocity, rounds, round_order, sync_running,
-        agenda, coin_flips, commitment, reminders, reminder_log, webhooks,
-    );
-    let (comments, discussion) = crate::read::comments::bounded(state, viewer);
-    obj.insert("comments".into(), comments);
-    let mut v = Value::Object(obj);
-    let Some(obj) = v.as_object_mut() else {
-        return v;
-    };
-    if let Some(ps) = obj.get_mut("participants").and_then(Value::as_object_mut) {
-        for p in ps.values_mut().filter_map(Value::as_object_mut) {
-            strip_hashes(p);
-        }
-    }
-    let facilitator = viewer
-        .and_then(|me| state.participant(me))
-        .is_some_and(|p| p.role == crate::domain::Role::Facilitator);
-    if !facilitator {
-        mask_webhook_urls(obj);
-    }
-    if let Some(rounds) = obj.get_mut("rounds").and_then(Value::as_object_mut) {
-        for round in rounds.values_mut().filter_map(Value::as_object_mut) {
-            let Some(votes) = round.get_mut("votes").and_then(Value::as_object_mut) else {
-                continue;
-            };
-            for per_item in votes.values_mut().filter_map(Value::as_object_mut) {
-                for (voter, vote) in per_item.iter_mut() {
-                    let mine = viewer.is_some_and(|me| me.to_string() == *voter);
-                    *vote = if mine {
-                        json!({ "voted": true, "card": vote.get("card").cloned().unwrap_or(Value::Null) })
-                    } else {
-                        json!({ "voted": true })
-                    };
-                }
-            }
-        }
-    }
-    // Figures a client would otherwise recompute, so every view shows them the same way:
-    // team capacity in points, the points of the agreed estimates, the items not ready.
-    let agreed = state
-        .ranked_items()
-        .filter_map(|i| i.points)
-        .fold(crate::domain::fixed::Fixed2::ZERO, |a, p| {
-            a.saturating_add(p)
-        });
-    if let Some(obj) = v.as_object_mut() {
-        obj.insert(
-            "derived".into(),
-            json!({
-                "capacity_points": state.capacity_points(),
-                "agreed_points": agreed,
-                // Items a Definition-of-Ready check failed for (and no override): not ready.
-                "not_ready": state
-                    .ranked_items()
-                    .filter(|i| !i.readiness_overridden)
-                    .filter(|i| !i.failing_criteria(&state.definition_of_ready).is_empty())
-                    .map(|i| i.id)
-                    .collect::<Vec<_>>(),
-                // Items that need the live call before any vote, with the reasons.
-                "needs_discussion": crate::domain::discussion::needs_discussion(state),
-                // The agenda `StartSync` would set now (flagged items and items sent to it),
-                // so the agenda shows before the session; ids only, like `AgendaSet`.
-                "proposed_agenda": crate::domain::agenda::sync_agenda(state),
-                // Per thread: how many comments, how many open questions, and where the
-                // pages of the comments the view leaves out start.
-                "discussion": discussion,
-            }),
-        );
-    }
-    add_utc(&mut v);
-    v
-}
-
-/// Fields holding a deadline or a session time (microseconds since the epoch, UTC).
-const TIME_FIELDS: &[&str] = &[
-    "deadline",
-    "opened_at",
-    "closed_at",
-    "sprint_start",
-    "sprint_end",
-    "candidates_shared_at",
-    "estimation_deadline",
-    "sync_start",
-    "at",
-    "created_at",
-    "joined_at",
-];
-
-/// Adds an RFC 3339 UTC twin `<field>_utc` next to every time field, at any depth.
-pub fn add_utc(v: &mut Value) {
-    match v {
-        Value::Object(obj) => {
-            let twins: Vec<(String, Value)> = obj
+impl StateView {
+    /// `whole_urls`: whether the viewer sees webhook URLs beyond their origin.
+    fn of(state: &State, viewer: Viewer, whole_urls: bool) -> Self {
+        let State {
+            planning,
+            title,
+            created_at,
+            phase,
+            deck,
+            policy,
+            schedule,
+            member_invite_hash: _,
+            observer_invite_hash: _,
+            participants,
+            goal,
+            items,
+            rank,
+            proposal_order,
+            comments: _,
+            definition_of_ready,
+            velocity,
+            rounds,
+            round_order,
+            sync_running,
+            agenda,
+            coin_flips,
+            commitment,
+            reminders,
+            reminder_log,
+            webhooks,
+        } = state;
+        let seer = Seer::from(viewer);
+        // A bounded part of the comments (see `crate::read::comments`).
+        let (comments, discussion) = crate::read::comments::bounded(state, viewer);
+        StateView {
+            planning: *planning,
+            title: title.clone(),
+            created_at: Utc::new("created_at", *created_at),
+            phase: *phase,
+            deck: deck.clone(),
+            policy: policy.clone(),
+            schedule: schedule.into(),
+            participants: participants.iter().map(|(id, p)| (*id, p.into())).collect(),
+            goal: goal.clone(),
+            items: items.clone(),
+            rank: rank.clone(),
+            proposal_order: proposal_order.clone(),
+            comments,
+            definition_of_ready: definition_of_ready.clone(),
+            velocity: *velocity,
+            rounds: rounds
                 .iter()
-                .filter(|(k, _)| TIME_FIELDS.contains(&k.as_str()))
-                .filter_map(|(k, t)| {
-                    let at = t.as_i64()?;
-                    Some((
-                        format!("{k}_utc"),
-                        Value::String(crate::read::audit::time(at)),
-                    ))
-                })
-                .collect();
-            for child in obj.values_mut() {
-                add_utc(child);
-            }
-            obj.extend(twins);
+                .map(|(id, r)| (*id, RoundView::of(r, seer)))
+                .collect(),
+            round_order: round_order.clone(),
+            sync_running: *sync_running,
+            agenda: agenda.clone(),
+            coin_flips: coin_flips.iter().map(CoinFlipView::from).collect(),
+            commitment: commitment.as_ref().map(CommitmentView::from),
+            reminders: reminders.clone(),
+            reminder_log: reminder_log.iter().map(ReminderView::from).collect(),
+            webhooks: webhooks
+                .iter()
+                .map(|(id, w)| (*id, WebhookView::of(w, whole_urls)))
+                .collect(),
+            derived: Derived::of(state, discussion),
         }
-        Value::Array(items) => items.iter_mut().for_each(add_utc),
-        _ => {}
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ids::{ItemId, RoundId};
     use uuid::Uuid;
 
     #[test]
@@ -285,12 +688,15 @@ mod tests {
         assert_eq!(data["deadline"], 1_781_600_400_000_000_i64);
         assert_eq!(data["deadline_utc"], "2026-06-16T09:00:00Z");
         assert_eq!(data["at_utc"], "2026-06-16T08:00:00Z");
-        let mut nested =
-            json!({"schedule": {"sync_start": 0, "sync_minutes": 45}, "list": [{"at": 0}]});
-        add_utc(&mut nested);
-        assert_eq!(nested["schedule"]["sync_start_utc"], "1970-01-01T00:00:00Z");
-        assert!(nested["schedule"].get("sync_minutes_utc").is_none());
-        assert_eq!(nested["list"][0]["at_utc"], "1970-01-01T00:00:00Z");
+        let mut state = State::default();
+        state.schedule.sync_start = Some(0);
+        state.schedule.sync_minutes = Some(45);
+        let v = serde_json::to_value(state_view(&state, None)).unwrap();
+        assert_eq!(v["schedule"]["sync_start_utc"], "1970-01-01T00:00:00Z");
+        assert!(v["schedule"].get("sync_minutes_utc").is_none());
+        assert!(v["schedule"]["sprint_start"].is_null());
+        assert!(v["schedule"].get("sprint_start_utc").is_none());
+        assert_eq!(v["created_at_utc"], "1970-01-01T00:00:00Z");
     }
 
     #[test]
@@ -300,20 +706,14 @@ mod tests {
             item: ItemId(Uuid::from_u128(2)),
             voter: ParticipantId(Uuid::from_u128(3)),
         };
-        let stored = StoredEvent {
-            global_id: 1,
-            planning_id: Uuid::from_u128(4),
+        let envelope = Envelope {
             seq: 42,
-            event_id: Uuid::from_u128(5),
-            actor: Uuid::from_u128(3),
-            client_op_id: "op".into(),
-            kind: "VoteWithdrawn".into(),
-            version: 1,
-            payload: String::new(),
-            recorded_at: 7,
-            hash: String::new(),
+            id: Uuid::from_u128(5),
+            actor: ParticipantId(Uuid::from_u128(3)),
+            at: 7,
+            event: ev,
         };
-        let text = serde_json::to_string(&event_frame(&stored, &ev, None)).unwrap();
+        let text = serde_json::to_string(&event_frame(&envelope, None)).unwrap();
         assert!(text.starts_with(r#"{"type":"event","seq":42,"#), "{text}");
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["kind"], "VoteWithdrawn");
@@ -337,23 +737,77 @@ mod tests {
         assert!(!other.to_string().contains("13"));
         assert!(event_data(&ev, None).get("card").is_none());
         assert_eq!(event_data(&ev, Some(voter))["card"], "13");
+        let vote = Vote {
+            card: "13".into(),
+            nonce: "ab".into(),
+        };
+        let json = |seer| serde_json::to_string(&VoteView::of(&vote, voter, seer)).unwrap();
+        assert_eq!(json(Seer::Public), r#"{"voted":true}"#);
+        assert_eq!(
+            json(Seer::Participant(ParticipantId(Uuid::from_u128(8)))),
+            r#"{"voted":true}"#
+        );
+        assert_eq!(
+            json(Seer::Participant(voter)),
+            r#"{"voted":true,"card":"13"}"#
+        );
+        assert_eq!(json(Seer::Operator), r#"{"voted":true,"card":"13"}"#);
     }
 
-    /// `State` fields a view never shows: secrets' hashes, and `comments` (a view carries a
-    /// bounded part of them, see `crate::read::comments`).
-    const NOT_IN_VIEW: &[&str] = &["comments", "member_invite_hash", "observer_invite_hash"];
+    /// `State` fields a view never shows: secrets' hashes. (`comments` shows in part.)
+    const NOT_IN_VIEW: &[&str] = &["member_invite_hash", "observer_invite_hash"];
 
-    /// A field added to `State` must be added to the view's list (or to `NOT_IN_VIEW`).
+    /// Every field of `State` is in the view or in `NOT_IN_VIEW` (the view's builder
+    /// destructures `State` whole, so a new field does not compile until classified; this
+    /// checks the classification reaches the wire).
     #[test]
     fn the_view_lists_every_field_of_the_state() {
         let all = serde_json::to_value(State::default()).unwrap();
-        let view = state_view(&State::default(), None);
+        let view = serde_json::to_value(state_view(&State::default(), None)).unwrap();
         for key in all.as_object().unwrap().keys() {
             assert!(
-                view.get(key).is_some() != NOT_IN_VIEW.contains(&key.as_str()) || key == "comments",
+                view.get(key).is_some() != NOT_IN_VIEW.contains(&key.as_str()),
                 "State field {key} is neither in the view nor in NOT_IN_VIEW"
             );
         }
+    }
+
+    #[test]
+    fn no_hash_reaches_a_view() {
+        let p = ParticipantId(Uuid::from_u128(1));
+        let mut state = State::default();
+        let secret = "f".repeat(64);
+        for e in [
+            Event::PlanningCreated {
+                planning: PlanningId(Uuid::from_u128(9)),
+                title: "S".into(),
+                creator: p,
+                creator_name: "Fran".into(),
+                creator_token_hash: secret.clone(),
+                deck: Deck::default(),
+                policy: Policy::default(),
+                member_invite_hash: secret.clone(),
+                observer_invite_hash: secret.clone(),
+                at: 1,
+            },
+            Event::InviteRotated {
+                role: Role::Member,
+                invite_hash: secret.clone(),
+                by: p,
+            },
+            Event::ParticipantLinkReissued {
+                participant: p,
+                token_hash: secret.clone(),
+                revoked_previous: false,
+                by: p,
+            },
+        ] {
+            assert!(!event_data(&e, Some(p)).to_string().contains(&secret));
+            state.apply(&e);
+        }
+        let view = serde_json::to_string(&state_view(&state, Some(p))).unwrap();
+        assert!(!view.contains(&secret), "{view}");
+        assert!(!view.contains("hash"), "{view}");
     }
 
     #[test]

@@ -15,7 +15,7 @@
 use crate::engine::app::AppState;
 use crate::engine::feed::Frame;
 use crate::engine::rate::TokenBucket;
-use crate::engine::room::{decode_all, Ack, RoomError, PAGE};
+use crate::engine::room::{Ack, RoomError, PAGE};
 use crate::http::api::{caller, check_op, Caller};
 use crate::http::error::ApiQuery;
 use crate::http::error::{describe_room_error, ApiError};
@@ -577,7 +577,10 @@ impl Conn {
                 .read(|l| (l.head == head).then(|| view::state_view(&l.state, Some(self.me()))));
             match state {
                 Some(state) => {
-                    let snapshot = Frame::json(&ServerMsg::Snapshot { at: head, state });
+                    let snapshot = Frame::json(&ServerMsg::Snapshot {
+                        at: head,
+                        state: Box::new(state),
+                    });
                     if let f @ (Flow::Close(..) | Flow::Gone) = self.push_paced(snapshot).await {
                         return f;
                     }
@@ -647,19 +650,19 @@ impl Conn {
             if page.is_empty() {
                 break;
             }
-            let events = match decode_all(&page) {
+            let events = match crate::engine::replay::envelopes(&page) {
                 Ok(ev) => ev,
                 Err(e) => {
                     tracing::error!(error = %e, "undecodable event");
                     return Flow::Close(1011, "internal error");
                 }
             };
-            for (s, e) in page.iter().zip(&events) {
-                let frame = Frame::json(&view::event_frame(s, e, Some(self.me())));
+            for e in &events {
+                let frame = Frame::json(&view::event_frame(e, Some(self.me())));
                 if let f @ (Flow::Close(..) | Flow::Gone) = self.push_paced(frame).await {
                     return f;
                 }
-                self.last = s.seq;
+                self.last = e.seq;
             }
         }
         self.flush_acks()
@@ -827,7 +830,11 @@ impl Conn {
                             Ok(l) => ServerMsg::StateAt {
                                 req,
                                 at: l.head,
-                                state: view::past_state_view(&l.state, Some(me), facilitator_now),
+                                state: Box::new(view::past_state_view(
+                                    &l.state,
+                                    Some(me),
+                                    facilitator_now,
+                                )),
                             },
                             Err(e) => {
                                 tracing::warn!(error = %e, "state_at failed");

@@ -7,8 +7,8 @@
 use crate::domain::command::Command;
 use crate::domain::event::Role;
 use crate::domain::ids::{ParticipantId, PlanningId};
+use crate::read::view::StateView;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// Close code: the token is unknown or was revoked (the participant was removed or re-linked).
 pub const CLOSE_REVOKED: u16 = 4003;
@@ -60,7 +60,7 @@ pub enum ServerMsg {
         head: i64,
     },
     /// The projection as you may see it, at position `at`, instead of a long catch-up.
-    Snapshot { at: i64, state: Value },
+    Snapshot { at: i64, state: Box<StateView> },
     /// Catch-up is complete; live events follow.
     CaughtUp { head: i64 },
     /// A command was durably appended (or had been: `duplicate`); `head` is its last seq.
@@ -92,7 +92,7 @@ pub enum ServerMsg {
         #[serde(skip_serializing_if = "Option::is_none")]
         req: Option<String>,
         at: i64,
-        state: Value,
+        state: Box<StateView>,
     },
     /// Answer to `ping`.
     Pong,
