@@ -8,86 +8,16 @@ use crate::domain::{decide, Context, State};
 use crate::engine::app::AppState;
 use crate::engine::auth::{hash_secret, new_secret};
 use crate::engine::room::{now_micros, Live, Room, RoomError, PAGE};
+use crate::http::caller::{planning_id, Caller};
 use crate::http::error::ApiQuery;
 use crate::http::error::{ApiError, ApiJson};
 use crate::read::view::{self, Viewer};
 use crate::store::{canonical, AppendRequest, NewEvent};
 use axum::extract::{Path, State as AxState};
-use axum::http::HeaderMap;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::sync::Arc;
 use uuid::Uuid;
-
-/// The caller, authenticated by a personal token for one planning.
-pub struct Caller {
-    pub room: Arc<Room>,
-    pub participant: ParticipantId,
-    pub role: Role,
-    pub name: String,
-    pub token_hash: String,
-}
-
-/// The token from `Authorization: Bearer …` or `?token=`.
-pub fn token_from(headers: &HeaderMap, query_token: Option<&str>) -> Option<String> {
-    headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_string())
-        .or_else(|| query_token.map(str::to_string))
-        .filter(|t| !t.is_empty() && t.len() <= 256)
-}
-
-/// Parses a planning id from a path segment.
-pub fn planning_id(raw: &str) -> Result<PlanningId, ApiError> {
-    raw.parse().map_err(|_| ApiError::NotFound("planning"))
-}
-
-/// Loads the planning and finds the token's participant in it.
-pub async fn authenticate(
-    app: &AppState,
-    id: PlanningId,
-    token: Option<String>,
-) -> Result<Caller, ApiError> {
-    let token = token.ok_or(ApiError::Unauthorized)?;
-    let room = app
-        .registry
-        .get(id)
-        .await?
-        .ok_or(ApiError::NotFound("planning"))?;
-    let token_hash = hash_secret(&token);
-    let who = room.read(|l| {
-        l.state
-            .participant_by_token(&token_hash)
-            .map(|p| (p.id, p.role, p.name.clone()))
-    });
-    let (participant, role, name) = who.ok_or(ApiError::Unauthorized)?;
-    Ok(Caller {
-        room,
-        participant,
-        role,
-        name,
-        token_hash,
-    })
-}
-
-/// The caller of a planning route: the planning from the path segment, the token from the
-/// `Authorization` header or the `?token=` query parameter.
-pub async fn caller(
-    app: &AppState,
-    planning: &str,
-    headers: &HeaderMap,
-    query_token: Option<&str>,
-) -> Result<Caller, ApiError> {
-    authenticate(
-        app,
-        planning_id(planning)?,
-        token_from(headers, query_token),
-    )
-    .await
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -297,11 +227,6 @@ pub struct CommandBody {
     pub command: Value,
 }
 
-#[derive(Debug, Deserialize, Default)]
-pub struct TokenQuery {
-    pub token: Option<String>,
-}
-
 /// Checks a client op id: 1 to 128 printable ASCII characters.
 pub fn check_op(op: &str) -> Result<(), ApiError> {
     if op.is_empty() || op.len() > 128 || !op.bytes().all(|b| b.is_ascii_graphic()) {
@@ -315,12 +240,9 @@ pub fn check_op(op: &str) -> Result<(), ApiError> {
 /// `POST /api/plannings/{id}/commands`
 pub async fn command(
     AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<TokenQuery>,
-    headers: HeaderMap,
+    caller: Caller,
     ApiJson(body): ApiJson<CommandBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     check_op(&body.client_op_id)?;
     if !app.rate_check(&caller.token_hash) {
         return Err(ApiError::TooMany);
@@ -351,7 +273,6 @@ pub async fn command(
 
 #[derive(Debug, Deserialize, Default)]
 pub struct PlanningQuery {
-    pub token: Option<String>,
     /// Show the planning as it was right after this seq.
     pub at: Option<i64>,
 }
@@ -360,11 +281,9 @@ pub struct PlanningQuery {
 /// was right after `at` (redacted as of that moment: a vote unrevealed then stays hidden).
 pub async fn read_planning(
     AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<PlanningQuery>,
-    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let me: Viewer = Some(caller.participant);
     let you =
         json!({ "participant": caller.participant, "role": caller.role, "name": caller.name });
@@ -405,18 +324,14 @@ pub struct EventsQuery {
     pub after: i64,
     #[serde(default)]
     pub limit: Option<i64>,
-    #[serde(default)]
-    pub token: Option<String>,
 }
 
 /// `GET /api/plannings/{id}/events?after=&limit=`: events after a seq, redacted for the caller.
 pub async fn events(
     AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<EventsQuery>,
-    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, PAGE);
     if q.after < 0 {
         return Err(ApiError::BadRequest("after must be 0 or more".into()));
@@ -445,12 +360,9 @@ pub struct RotateBody {
 /// `POST /api/plannings/{id}/invites`: the facilitator replaces an invite; returns the new one.
 pub async fn rotate_invite(
     AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<TokenQuery>,
-    headers: HeaderMap,
+    caller: Caller,
     ApiJson(body): ApiJson<RotateBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let invite = new_secret();
     let ack = caller
         .room
@@ -483,12 +395,10 @@ pub struct ReissueBody {
 /// `POST /api/plannings/{id}/participants/{pid}/link`: a new personal link for someone.
 pub async fn reissue_link(
     AxState(app): AxState<AppState>,
-    Path((id, pid)): Path<(String, String)>,
-    ApiQuery(q): ApiQuery<TokenQuery>,
-    headers: HeaderMap,
+    caller: Caller,
+    Path((_, pid)): Path<(String, String)>,
     ApiJson(body): ApiJson<ReissueBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let participant: ParticipantId = pid.parse().map_err(|_| ApiError::NotFound("participant"))?;
     let token = new_secret();
     let ack = caller
@@ -515,12 +425,9 @@ pub async fn reissue_link(
 
 /// `DELETE /api/plannings/{id}/participants/{pid}`: remove a participant.
 pub async fn remove_participant(
-    AxState(app): AxState<AppState>,
-    Path((id, pid)): Path<(String, String)>,
-    ApiQuery(q): ApiQuery<TokenQuery>,
-    headers: HeaderMap,
+    caller: Caller,
+    Path((_, pid)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let participant: ParticipantId = pid.parse().map_err(|_| ApiError::NotFound("participant"))?;
     let ack = caller
         .room
@@ -548,7 +455,6 @@ pub struct TimelineQuery {
     pub kind: Option<String>,
     #[serde(default)]
     pub chapters: bool,
-    pub token: Option<String>,
 }
 
 /// Most events one timeline request scans (filters may skip many): bounds the work per request;
@@ -558,11 +464,9 @@ const TIMELINE_SCAN: i64 = 5000;
 /// `GET /api/plannings/{id}/timeline?after=&limit=&item=&actor=&type=&chapters=true`
 pub async fn timeline(
     AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<TimelineQuery>,
-    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let bad = |what: &str| ApiError::BadRequest(format!("{what} is not an id"));
     let filter = crate::read::timeline::Filter {
         item: q
@@ -617,19 +521,16 @@ pub async fn timeline(
 #[derive(Debug, Deserialize)]
 pub struct AuditQuery {
     pub format: Option<String>,
-    pub token: Option<String>,
 }
 
 /// `GET /api/plannings/{id}/audit?format=json|md|csv`: the audit, redacted for the caller
 /// (sealed votes stay sealed; only the operator's CLI sees them).
 pub async fn audit(
     AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<AuditQuery>,
-    headers: HeaderMap,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let format = q.format.as_deref().unwrap_or("json");
     let body = crate::engine::replay::audit(
         &**app.registry.store(),
@@ -652,19 +553,16 @@ pub struct DigestQuery {
     /// Changes after this seq; defaults to the caller's last action.
     pub since: Option<i64>,
     pub format: Option<String>,
-    pub token: Option<String>,
 }
 
 /// `GET /api/plannings/{id}/digest?since=&format=json|md`: what others changed since a seq
 /// (default: since the caller's last action), grouped by item.
 pub async fn digest(
     AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<DigestQuery>,
-    headers: HeaderMap,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let log =
         crate::engine::replay::read_log(&**app.registry.store(), caller.room.shared.id).await?;
     let since = q
@@ -692,11 +590,8 @@ pub async fn digest(
 /// now, so a participant can check the head hash printed on an audit against the stored log.
 pub async fn verify(
     AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<TokenQuery>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let check =
         crate::store::verify_chain(&**app.registry.store(), caller.room.shared.id.0).await?;
     Ok(Json(match check {

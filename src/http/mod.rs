@@ -1,6 +1,7 @@
 //! The REST transport: one module per concern, each owning its routes, merged in [`router`].
 
 pub mod api;
+pub mod caller;
 pub mod client;
 pub mod comments;
 pub mod error;
@@ -93,7 +94,7 @@ async fn render_metrics(
     headers: axum::http::HeaderMap,
 ) -> Result<String, error::ApiError> {
     if let Some(want) = &app.limits.metrics_token {
-        let given = api::token_from(&headers, None).unwrap_or_default();
+        let given = caller::token_from(&headers, None).unwrap_or_default();
         if !auth::constant_time_eq(&given, want) {
             return Err(error::ApiError::Unauthorized);
         }

@@ -16,11 +16,11 @@ use crate::domain::State;
 use crate::engine::app::AppState;
 use crate::engine::auth::{constant_time_eq, hash_secret, new_secret};
 use crate::engine::room::{now_micros, RoomError, PAGE};
-use crate::http::api::{open_planning, token_from, CreateBody, NewPlanning, TokenQuery};
-use crate::http::error::{ApiError, ApiJson, ApiQuery};
+use crate::http::api::{open_planning, CreateBody, NewPlanning};
+use crate::http::caller::Token;
+use crate::http::error::{ApiError, ApiJson};
 use crate::store::{AppendRequest, NewEvent, StoreError};
 use axum::extract::{Path, State as AxState};
-use axum::http::HeaderMap;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -107,14 +107,9 @@ async fn run_team(app: &AppState, id: TeamId, cmd: TeamCommand) -> Result<TeamSt
 }
 
 /// Loads the team and checks the admin token.
-async fn admin(
-    app: &AppState,
-    id: &str,
-    headers: &HeaderMap,
-    q: &TokenQuery,
-) -> Result<TeamState, ApiError> {
+async fn admin(app: &AppState, id: &str, token: Token) -> Result<TeamState, ApiError> {
     let id = team_id(id)?;
-    let token = token_from(headers, q.token.as_deref()).ok_or(ApiError::Unauthorized)?;
+    let token = token.0.ok_or(ApiError::Unauthorized)?;
     let (state, _) = load_team(app, id).await?;
     if state.team.is_none() {
         return Err(ApiError::NotFound("team"));
@@ -173,10 +168,9 @@ fn planning_summary(id: PlanningId, s: &State, head: i64) -> Value {
 pub async fn read_team(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<TokenQuery>,
-    headers: HeaderMap,
+    token: Token,
 ) -> Result<Json<Value>, ApiError> {
-    let team = admin(&app, &id, &headers, &q).await?;
+    let team = admin(&app, &id, token).await?;
     let mut plannings = Vec::new();
     for p in &team.plannings {
         if let Some(room) = app.registry.get(*p).await? {
@@ -201,11 +195,10 @@ pub struct RosterBody {
 pub async fn set_roster(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<TokenQuery>,
-    headers: HeaderMap,
+    token: Token,
     ApiJson(body): ApiJson<RosterBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let team = admin(&app, &id, &headers, &q).await?;
+    let team = admin(&app, &id, token).await?;
     let tid = team.team.ok_or(ApiError::NotFound("team"))?;
     let state = run_team(
         &app,
@@ -285,11 +278,10 @@ pub fn carry_over_items(prev: &State) -> Vec<NewItem> {
 pub async fn create_team_planning(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<TokenQuery>,
-    headers: HeaderMap,
+    token: Token,
     ApiJson(body): ApiJson<TeamPlanningBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let team = admin(&app, &id, &headers, &q).await?;
+    let team = admin(&app, &id, token).await?;
     let tid = team.team.ok_or(ApiError::NotFound("team"))?;
     // Earlier plannings, newest first (the link order is the creation order).
     let mut earlier = Vec::new();

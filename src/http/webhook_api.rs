@@ -13,10 +13,10 @@ use crate::engine::app::AppState;
 use crate::engine::auth::new_secret;
 use crate::engine::room::{decode_all, now_micros};
 use crate::engine::webhook;
-use crate::http::api::{caller, check_op, Caller, TokenQuery};
-use crate::http::error::{ApiError, ApiJson, ApiQuery};
+use crate::http::api::check_op;
+use crate::http::caller::Caller;
+use crate::http::error::{ApiError, ApiJson};
 use axum::extract::{Path, State as AxState};
-use axum::http::HeaderMap;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -68,12 +68,9 @@ fn refusal(e: webhook::UrlError) -> ApiError {
 /// `{webhook, url, events, secret, head}`.
 pub async fn register(
     AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<TokenQuery>,
-    headers: HeaderMap,
+    caller: Caller,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     facilitator(&caller)?;
     if !app.rate_check(&caller.token_hash) {
         return Err(ApiError::TooMany);
@@ -130,13 +127,7 @@ pub async fn register(
 }
 
 /// `GET /api/plannings/{id}/webhooks`: the facilitator's list, full URLs, no secrets.
-pub async fn list(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<TokenQuery>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
+pub async fn list(caller: Caller) -> Result<Json<Value>, ApiError> {
     facilitator(&caller)?;
     let hooks: Vec<Value> = caller.room.read(|l| {
         l.state
@@ -151,11 +142,9 @@ pub async fn list(
 /// `DELETE /api/plannings/{id}/webhooks/{webhook}`: stop delivering; the secret is forgotten.
 pub async fn remove(
     AxState(app): AxState<AppState>,
-    Path((id, wid)): Path<(String, String)>,
-    ApiQuery(q): ApiQuery<TokenQuery>,
-    headers: HeaderMap,
+    caller: Caller,
+    Path((_, wid)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let webhook: WebhookId = wid.parse().map_err(|_| ApiError::NotFound("webhook"))?;
     let ack = caller
         .room

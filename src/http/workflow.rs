@@ -14,11 +14,12 @@ use crate::domain::event::{Event, Role};
 use crate::domain::DomainError;
 use crate::engine::app::AppState;
 use crate::engine::room::{decode_all, now_micros};
-use crate::http::api::{caller, check_op};
+use crate::http::api::check_op;
+use crate::http::caller::Caller;
 use crate::http::error::ApiQuery;
 use crate::http::error::{ApiBytes, ApiError};
 use crate::read::import::{self, Format, ImportError};
-use axum::extract::{Path, State as AxState};
+use axum::extract::State as AxState;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -35,8 +36,6 @@ pub struct ImportQuery {
     pub format: Option<String>,
     #[serde(default)]
     pub client_op_id: Option<String>,
-    #[serde(default)]
-    pub token: Option<String>,
 }
 
 /// An import refused as a whole, or any other API error.
@@ -93,12 +92,11 @@ fn import_format(q: Option<&str>, headers: &HeaderMap) -> Result<Format, ApiErro
 /// `POST /api/plannings/{id}/import?format=csv|jira` (facilitator).
 pub async fn import_items(
     AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<ImportQuery>,
     headers: HeaderMap,
     ApiBytes(body): ApiBytes,
 ) -> Result<Json<Value>, ImportFailure> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     if caller.role != Role::Facilitator {
         return Err(DomainError::Forbidden {
             needed: "the facilitator",
@@ -170,13 +168,7 @@ pub async fn import_items(
 }
 
 /// `GET /api/plannings/{id}/inbox`: the caller's inbox.
-pub async fn inbox(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<crate::http::api::TokenQuery>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
+pub async fn inbox(caller: Caller) -> Result<Json<Value>, ApiError> {
     let now = now_micros();
     let body = caller.room.read(|l| {
         let inbox = crate::domain::inbox::inbox(&l.state, caller.participant, now);
@@ -192,18 +184,13 @@ pub async fn inbox(
 pub struct ExportQuery {
     #[serde(default)]
     pub format: Option<String>,
-    #[serde(default)]
-    pub token: Option<String>,
 }
 
 /// `GET /api/plannings/{id}/export/estimates?format=csv|json` (any participant).
 pub async fn export_estimates(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<ExportQuery>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let rows = caller.room.read(|l| crate::read::export::rows(&l.state));
     let planning = caller.room.shared.id;
     match q.format.as_deref().unwrap_or("json") {

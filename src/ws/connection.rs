@@ -16,7 +16,8 @@ use crate::engine::app::AppState;
 use crate::engine::feed::Frame;
 use crate::engine::rate::TokenBucket;
 use crate::engine::room::{decode_all, Ack, RoomError, PAGE};
-use crate::http::api::{caller, check_op, Caller};
+use crate::http::api::check_op;
+use crate::http::caller::Caller;
 use crate::http::error::ApiQuery;
 use crate::http::error::{describe_room_error, ApiError};
 use crate::read::view;
@@ -24,7 +25,7 @@ use crate::ws::protocol::{
     ClientMsg, Me, ServerMsg, CLOSE_GOING_AWAY, CLOSE_REVOKED, CLOSE_TOO_SLOW,
 };
 use crate::ws::socket::{self, CloseFrame, Flags, Message, Socket, Upgrade, Utf8Bytes, WsError};
-use axum::extract::{ConnectInfo, Path, State as AxState};
+use axum::extract::{ConnectInfo, State as AxState};
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use axum::Extension;
@@ -60,7 +61,6 @@ const MAX_WRITE_BUFFER: usize = 256 * 1024 * 1024;
 
 #[derive(Debug, Deserialize)]
 pub struct WsQuery {
-    pub token: Option<String>,
     /// Last seq the client has seen (0 for none).
     #[serde(default)]
     pub since: i64,
@@ -69,14 +69,13 @@ pub struct WsQuery {
 /// `GET /ws/plannings/{id}?token=…&since=N`
 pub async fn upgrade(
     AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<WsQuery>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     ws: Upgrade,
 ) -> Result<Response, ApiError> {
     check_origin(&app, &headers)?;
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     // Counted after authentication, so strangers cannot use up someone's slots; a server
     // without peer addresses (no `into_make_service_with_connect_info`) has no per-IP cap.
     let slot = match peer {
