@@ -14,10 +14,35 @@ use crate::http::error::{ApiError, ApiJson};
 use crate::read::view::{self, Viewer};
 use crate::store::{canonical, AppendRequest, NewEvent};
 use axum::extract::{Path, State as AxState};
-use axum::Json;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
+
+/// The planning routes: creating and joining, commands, reads of the log and its derivatives,
+/// invites and personal links.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/plannings", post(create_planning))
+        .route("/api/plannings/{id}", get(read_planning))
+        .route("/api/plannings/{id}/join", post(join))
+        .route("/api/plannings/{id}/commands", post(command))
+        .route("/api/plannings/{id}/events", get(events))
+        .route("/api/plannings/{id}/timeline", get(timeline))
+        .route("/api/plannings/{id}/audit", get(audit))
+        .route("/api/plannings/{id}/verify", get(verify))
+        .route("/api/plannings/{id}/digest", get(digest))
+        .route("/api/plannings/{id}/invites", post(rotate_invite))
+        .route(
+            "/api/plannings/{id}/participants/{pid}/link",
+            post(reissue_link),
+        )
+        .route(
+            "/api/plannings/{id}/participants/{pid}",
+            delete(remove_participant),
+        )
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

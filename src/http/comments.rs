@@ -1,13 +1,22 @@
 //! Routes for pages of a thread's older comments (the paging itself is [`crate::read::comments`]).
 
 use crate::domain::ids::ItemId;
+use crate::engine::app::AppState;
 use crate::http::caller::Caller;
 use crate::http::error::{ApiError, ApiQuery};
 use crate::read::comments::{comment_json, page, PAGE_DEFAULT, PAGE_MAX};
 use axum::extract::Path;
-use axum::Json;
+use axum::routing::get;
+use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+
+/// The comment paging routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/plannings/{id}/comments", get(planning_page))
+        .route("/api/plannings/{id}/items/{item}/comments", get(item_page))
+}
 
 #[derive(Debug, Deserialize)]
 pub struct PageQuery {

@@ -10,12 +10,21 @@
 use crate::domain::event::{Micros, Role};
 use crate::domain::slots::{self, SlotMember, SlotQuery, WorkDay, WorkingHours};
 use crate::domain::state::State;
+use crate::engine::app::AppState;
 use crate::engine::room::now_micros;
 use crate::http::caller::Caller;
 use crate::http::error::{ApiError, ApiQuery};
-use axum::Json;
+use axum::routing::get;
+use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+
+/// The schedule routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/plannings/{id}/slots", get(slots))
+        .route("/api/plannings/{id}/readiness", get(readiness))
+}
 
 #[derive(Debug, Deserialize, Default)]
 pub struct SlotsQuery {

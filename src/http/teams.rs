@@ -21,10 +21,21 @@ use crate::http::caller::Token;
 use crate::http::error::{ApiError, ApiJson};
 use crate::store::{AppendRequest, NewEvent, StoreError};
 use axum::extract::{Path, State as AxState};
-use axum::Json;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
+
+/// The team routes, and "my plannings".
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/teams", post(create_team))
+        .route("/api/teams/{id}", get(read_team))
+        .route("/api/teams/{id}/roster", put(set_roster))
+        .route("/api/teams/{id}/plannings", post(create_team_planning))
+        .route("/api/my-plannings", post(my_plannings))
+}
 
 /// Most tokens one "my plannings" request may carry.
 pub const MAX_MY_PLANNINGS: usize = 50;

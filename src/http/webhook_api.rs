@@ -17,10 +17,18 @@ use crate::http::api::check_op;
 use crate::http::caller::Caller;
 use crate::http::error::{ApiError, ApiJson};
 use axum::extract::{Path, State as AxState};
-use axum::Json;
+use axum::routing::{delete, post};
+use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
+
+/// The webhook routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/plannings/{id}/webhooks", post(register).get(list))
+        .route("/api/plannings/{id}/webhooks/{webhook}", delete(remove))
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

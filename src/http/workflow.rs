@@ -22,10 +22,22 @@ use crate::read::import::{self, Format, ImportError};
 use axum::extract::State as AxState;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
+
+/// The workflow routes: import, inbox, export.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/plannings/{id}/import", post(import_items))
+        .route("/api/plannings/{id}/inbox", get(inbox))
+        .route(
+            "/api/plannings/{id}/export/estimates",
+            get(export_estimates),
+        )
+}
 
 /// Header carrying a client op id for the import (the query parameter wins).
 pub const OP_HEADER: &str = "x-client-op-id";
