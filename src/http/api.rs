@@ -7,10 +7,11 @@ use crate::domain::ids::{ParticipantId, PlanningId};
 use crate::domain::{decide, Context, State};
 use crate::engine::app::AppState;
 use crate::engine::auth::{hash_secret, new_secret};
+use crate::engine::commands;
 use crate::engine::room::{now_micros, Live, Room, RoomError, PAGE};
-use crate::http::caller::{planning_id, Caller};
+use crate::http::caller::{planning_id, Anonymous, Caller};
 use crate::http::error::ApiQuery;
-use crate::http::error::{ApiError, ApiJson};
+use crate::http::error::{count_refusal, ApiError, ApiJson};
 use crate::read::view::{self, Viewer};
 use crate::store::{canonical, AppendRequest, NewEvent};
 use axum::extract::{Path, State as AxState};
@@ -99,9 +100,13 @@ impl NewPlanning {
 /// `POST /api/plannings`
 pub async fn create_planning(
     AxState(app): AxState<AppState>,
+    who: Anonymous,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let created = open_planning(&app, body).await?;
+    commands::admit(&app, &who.0)?;
+    let created = open_planning(&app, body)
+        .await
+        .map_err(|e| count_refusal(&app, e))?;
     Ok(Json(created.to_json(&app.public_url)))
 }
 
@@ -219,18 +224,16 @@ pub async fn join(
         }
         None => (new_secret(), ParticipantId(Uuid::new_v4())),
     };
-    let ack = room
-        .execute(
-            participant,
-            format!("join:{participant}"),
-            None,
-            Command::Join {
-                name: body.name,
-                invite_hash: hash_secret(&body.invite),
-                token_hash: hash_secret(&token),
-            },
-        )
-        .await?;
+    // A join has no token yet: the invite it presents is its rate limit's key.
+    let invite_hash = hash_secret(&body.invite);
+    commands::admit(&app, &invite_hash)?;
+    let join = Command::Join {
+        name: body.name,
+        invite_hash,
+        token_hash: hash_secret(&token),
+    };
+    let op = format!("join:{participant}");
+    let ack = commands::execute(&app, &room, participant, op, None, join).await?;
     let role = room.read(|l| l.state.participants.get(&participant).map(|p| p.role));
     let base = app.public_url.clone();
     Ok(Json(json!({
@@ -269,25 +272,10 @@ pub async fn command(
     ApiJson(body): ApiJson<CommandBody>,
 ) -> Result<Json<Value>, ApiError> {
     check_op(&body.client_op_id)?;
-    if !app.rate_check(&caller.token_hash) {
-        return Err(ApiError::TooMany);
-    }
     let command: Command = serde_json::from_value(body.command)
         .map_err(|e| ApiError::BadRequest(format!("invalid command: {e}")))?;
-    let ack = caller
-        .room
-        .execute(
-            caller.participant,
-            body.client_op_id.clone(),
-            body.expected_seq,
-            command,
-        )
-        .await
-        .inspect_err(|_| {
-            app.metrics
-                .commands_rejected
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        })?;
+    let op = body.client_op_id.clone();
+    let ack = commands::run(&app, &caller, op, body.expected_seq, command).await?;
     Ok(Json(json!({
         "client_op_id": body.client_op_id,
         "first": ack.first,
@@ -389,18 +377,12 @@ pub async fn rotate_invite(
     ApiJson(body): ApiJson<RotateBody>,
 ) -> Result<Json<Value>, ApiError> {
     let invite = new_secret();
-    let ack = caller
-        .room
-        .execute(
-            caller.participant,
-            format!("rotate:{}", Uuid::new_v4()),
-            None,
-            Command::RotateInvite {
-                role: body.role,
-                invite_hash: hash_secret(&invite),
-            },
-        )
-        .await?;
+    let rotate = Command::RotateInvite {
+        role: body.role,
+        invite_hash: hash_secret(&invite),
+    };
+    let op = format!("rotate:{}", Uuid::new_v4());
+    let ack = commands::run(&app, &caller, op, None, rotate).await?;
     let pid = caller.room.shared.id;
     Ok(Json(json!({
         "role": body.role,
@@ -426,19 +408,13 @@ pub async fn reissue_link(
 ) -> Result<Json<Value>, ApiError> {
     let participant: ParticipantId = pid.parse().map_err(|_| ApiError::NotFound("participant"))?;
     let token = new_secret();
-    let ack = caller
-        .room
-        .execute(
-            caller.participant,
-            format!("reissue:{}", Uuid::new_v4()),
-            None,
-            Command::ReissueLink {
-                participant,
-                token_hash: hash_secret(&token),
-                revoke_previous: body.revoke_previous,
-            },
-        )
-        .await?;
+    let reissue = Command::ReissueLink {
+        participant,
+        token_hash: hash_secret(&token),
+        revoke_previous: body.revoke_previous,
+    };
+    let op = format!("reissue:{}", Uuid::new_v4());
+    let ack = commands::run(&app, &caller, op, None, reissue).await?;
     let planning = caller.room.shared.id;
     Ok(Json(json!({
         "participant": participant,
@@ -450,19 +426,14 @@ pub async fn reissue_link(
 
 /// `DELETE /api/plannings/{id}/participants/{pid}`: remove a participant.
 pub async fn remove_participant(
+    AxState(app): AxState<AppState>,
     caller: Caller,
     Path((_, pid)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let participant: ParticipantId = pid.parse().map_err(|_| ApiError::NotFound("participant"))?;
-    let ack = caller
-        .room
-        .execute(
-            caller.participant,
-            format!("remove:{participant}"),
-            None,
-            Command::RemoveParticipant { participant },
-        )
-        .await?;
+    let op = format!("remove:{participant}");
+    let remove = Command::RemoveParticipant { participant };
+    let ack = commands::run(&app, &caller, op, None, remove).await?;
     Ok(Json(
         json!({ "participant": participant, "head": ack.head }),
     ))

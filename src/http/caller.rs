@@ -1,15 +1,17 @@
-//! Authentication of REST and websocket requests: the [`Caller`] extractor (a planning's
-//! participant, from the path's `{id}` and a personal token) and the bare [`Token`].
+//! Who a request comes from: the [`Caller`] extractor (a planning's participant, from the
+//! path's `{id}` and a personal token), the bare [`Token`], and for requests that present no
+//! credential the [`Anonymous`] client's address (the key of their rate limit).
 
 use crate::domain::ids::PlanningId;
 use crate::engine::app::AppState;
 use crate::engine::auth::hash_secret;
 pub use crate::engine::commands::Caller;
 use crate::http::error::{ApiError, ApiQuery};
-use axum::extract::{FromRequestParts, RawPathParams};
+use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
 
 /// The token from `Authorization: Bearer …`, else from `?token=`.
 pub fn token_from(headers: &HeaderMap, query_token: Option<&str>) -> Option<String> {
@@ -90,5 +92,41 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or(ApiError::NotFound("planning"))??;
         let Token(token) = Token::from_request_parts(parts, app).await?;
         authenticate(app, id, token).await
+    }
+}
+
+/// The client's address: the peer's, unless the peer is a trusted proxy; then the right-most
+/// `X-Forwarded-For` entry that is not a trusted proxy (entries left of it are the client's
+/// own claims, which anyone can forge).
+pub fn client_ip(app: &AppState, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    let trusted = &app.limits.trusted_proxies;
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+        .rev()
+        .find(|a| !trusted.contains(a))
+        .unwrap_or(peer)
+}
+
+/// The rate-limit key of a write that presents no credential (creating a planning or a team):
+/// its client's address (see [`client_ip`]). A server without peer addresses (no
+/// `into_make_service_with_connect_info`) keys them all alike.
+pub struct Anonymous(pub String);
+
+impl FromRequestParts<AppState> for Anonymous {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>();
+        Ok(Anonymous(match peer {
+            Some(ConnectInfo(addr)) => format!("ip:{}", client_ip(app, addr.ip(), &parts.headers)),
+            None => "ip:unknown".into(),
+        }))
     }
 }

@@ -55,7 +55,7 @@ async fn render_metrics(
             return Err(error::ApiError::Unauthorized);
         }
     }
-    Ok(app.metrics.render() + &metrics::render_limits(&app.limits))
+    Ok(app.metrics.render() + &app.refusals.render() + &metrics::render_limits(&app.limits))
 }
 
 /// Counts requests refused by the timeout and body-size layers, and gives the timeout's bare

@@ -15,10 +15,11 @@ use crate::domain::team::{
 use crate::domain::State;
 use crate::engine::app::AppState;
 use crate::engine::auth::{constant_time_eq, hash_secret, new_secret};
+use crate::engine::commands;
 use crate::engine::room::{now_micros, RoomError, PAGE};
 use crate::http::api::{open_planning, CreateBody, NewPlanning};
-use crate::http::caller::Token;
-use crate::http::error::{ApiError, ApiJson};
+use crate::http::caller::{Anonymous, Token};
+use crate::http::error::{count_refusal, ApiError, ApiJson};
 use crate::store::{AppendRequest, NewEvent, StoreError};
 use axum::extract::{Path, State as AxState};
 use axum::routing::{get, post, put};
@@ -142,8 +143,10 @@ pub struct CreateTeamBody {
 /// `POST /api/teams`
 pub async fn create_team(
     AxState(app): AxState<AppState>,
+    who: Anonymous,
     ApiJson(body): ApiJson<CreateTeamBody>,
 ) -> Result<Json<Value>, ApiError> {
+    commands::admit(&app, &who.0)?;
     let id = TeamId(Uuid::new_v4());
     let admin_token = new_secret();
     let state = run_team(
@@ -155,7 +158,8 @@ pub async fn create_team(
             admin_token_hash: hash_secret(&admin_token),
         },
     )
-    .await?;
+    .await
+    .map_err(|e| count_refusal(&app, e))?;
     Ok(Json(json!({
         "team": id,
         "name": state.name,
@@ -210,6 +214,7 @@ pub async fn set_roster(
     ApiJson(body): ApiJson<RosterBody>,
 ) -> Result<Json<Value>, ApiError> {
     let team = admin(&app, &id, token).await?;
+    commands::admit(&app, &team.admin_token_hash)?;
     let tid = team.team.ok_or(ApiError::NotFound("team"))?;
     let state = run_team(
         &app,
@@ -218,7 +223,8 @@ pub async fn set_roster(
             roster: body.roster,
         },
     )
-    .await?;
+    .await
+    .map_err(|e| count_refusal(&app, e))?;
     Ok(Json(json!({ "team": tid, "roster": state.roster })))
 }
 
@@ -293,6 +299,7 @@ pub async fn create_team_planning(
     ApiJson(body): ApiJson<TeamPlanningBody>,
 ) -> Result<Json<Value>, ApiError> {
     let team = admin(&app, &id, token).await?;
+    commands::admit(&app, &team.admin_token_hash)?;
     let tid = team.team.ok_or(ApiError::NotFound("team"))?;
     // Earlier plannings, newest first (the link order is the creation order).
     let mut earlier = Vec::new();
@@ -310,7 +317,8 @@ pub async fn create_team_planning(
             policy: None,
         },
     )
-    .await?;
+    .await
+    .map_err(|e| count_refusal(&app, e))?;
     let planning = created.planning;
     run_team(&app, tid, TeamCommand::LinkPlanning { planning }).await?;
     let room = app

@@ -11,6 +11,7 @@ use crate::domain::ids::WebhookId;
 use crate::domain::DomainError;
 use crate::engine::app::AppState;
 use crate::engine::auth::new_secret;
+use crate::engine::commands;
 use crate::engine::room::{decode_all, now_micros};
 use crate::engine::webhook;
 use crate::http::api::check_op;
@@ -80,9 +81,8 @@ pub async fn register(
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<Json<Value>, ApiError> {
     facilitator(&caller)?;
-    if !app.rate_check(&caller.token_hash) {
-        return Err(ApiError::TooMany);
-    }
+    // Admitted before the URL's DNS lookup: lookups cost too.
+    commands::admit(&app, &caller.token_hash)?;
     let op = body
         .client_op_id
         .unwrap_or_else(|| format!("webhook:{}", Uuid::new_v4()));
@@ -91,19 +91,20 @@ pub async fn register(
         .await
         .map_err(refusal)?;
     let planning = caller.room.shared.id;
-    let ack = caller
-        .room
-        .execute(
-            caller.participant,
-            op.clone(),
-            None,
-            Command::RegisterWebhook {
-                url: body.url,
-                events: body.events,
-                url_checked: true,
-            },
-        )
-        .await?;
+    let register = Command::RegisterWebhook {
+        url: body.url,
+        events: body.events,
+        url_checked: true,
+    };
+    let ack = commands::execute(
+        &app,
+        &caller.room,
+        caller.participant,
+        op.clone(),
+        None,
+        register,
+    )
+    .await?;
     // The webhook's id was drawn by the domain: read it from the event (this also answers a
     // retried registration, whose ack points at the original event).
     let store = app.registry.store().clone();
@@ -154,15 +155,9 @@ pub async fn remove(
     Path((_, wid)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let webhook: WebhookId = wid.parse().map_err(|_| ApiError::NotFound("webhook"))?;
-    let ack = caller
-        .room
-        .execute(
-            caller.participant,
-            format!("remove-webhook:{webhook}"),
-            None,
-            Command::RemoveWebhook { webhook },
-        )
-        .await?;
+    let op = format!("remove-webhook:{webhook}");
+    let remove = Command::RemoveWebhook { webhook };
+    let ack = commands::run(&app, &caller, op, None, remove).await?;
     app.registry
         .store()
         .delete_webhook_secret(webhook.0)

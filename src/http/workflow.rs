@@ -13,6 +13,7 @@ use crate::domain::command::Command;
 use crate::domain::event::{Event, Role};
 use crate::domain::DomainError;
 use crate::engine::app::AppState;
+use crate::engine::commands;
 use crate::engine::room::{decode_all, now_micros};
 use crate::http::api::check_op;
 use crate::http::caller::Caller;
@@ -128,9 +129,7 @@ pub async fn import_items(
         None => format!("import:{}", Uuid::new_v4()),
     };
     let format = import_format(q.format.as_deref(), &headers)?;
-    if !app.rate_check(&caller.token_hash) {
-        return Err(ApiError::TooMany.into());
-    }
+    commands::admit(&app, &caller.token_hash)?;
     let text = std::str::from_utf8(&body).map_err(|e| {
         ImportFailure::Invalid(ImportError {
             message: format!("the body is not valid UTF-8 (at byte {})", e.valid_up_to()),
@@ -138,23 +137,19 @@ pub async fn import_items(
         })
     })?;
     let drafts = import::parse(format, text).map_err(ImportFailure::Invalid)?;
-    let ack = caller
-        .room
-        .execute(
-            caller.participant,
-            op.clone(),
-            None,
-            Command::ImportItems {
-                items: drafts,
-                source: format.source().into(),
-            },
-        )
-        .await
-        .inspect_err(|_| {
-            app.metrics
-                .commands_rejected
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        })?;
+    let import = Command::ImportItems {
+        items: drafts,
+        source: format.source().into(),
+    };
+    let ack = commands::execute(
+        &app,
+        &caller.room,
+        caller.participant,
+        op.clone(),
+        None,
+        import,
+    )
+    .await?;
     // The ids are in the event itself (also for a duplicate: `first` is the original event).
     let stored = app
         .registry
