@@ -28,6 +28,9 @@ pub struct AppState {
     pub buckets: Arc<Buckets>,
     /// Writes refused, by code (see [`crate::engine::commands`]).
     pub refusals: Arc<Refusals>,
+    /// The key of derived secrets, read from the store on first use
+    /// ([`crate::engine::commands::server_key`]).
+    pub server_key: Arc<tokio::sync::OnceCell<String>>,
     /// Open websocket connections per client IP (for `max_connections_per_ip`).
     ip_connections: Arc<DashMap<std::net::IpAddr, usize>>,
 }
@@ -67,6 +70,7 @@ impl AppState {
             jobs_changed,
             buckets,
             refusals: Arc::default(),
+            server_key: Arc::default(),
             ip_connections: Arc::new(DashMap::new()),
         }
     }

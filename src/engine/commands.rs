@@ -1,13 +1,18 @@
 //! The one entry for writes: who issues them ([`Caller`]), admission by the caller's rate
 //! limit ([`admit`]), execution through the room ([`run`]), and the refusals counted by code
 //! for `/metrics` ([`Refusals`]). REST and the websocket share it, so a token has one budget
-//! however many connections and requests it spreads its commands over.
+//! however many connections and requests it spreads its commands over. Secrets a write hands
+//! out are derived from its op id ([`derived_secret`]), so a retry answers the same one.
 
 use crate::domain::command::Command;
 use crate::domain::event::Role;
 use crate::domain::ids::ParticipantId;
 use crate::engine::app::AppState;
-use crate::engine::room::{Ack, Room, RoomError};
+use crate::engine::auth::new_secret;
+use crate::engine::room::{now_micros, Ack, Room, RoomError};
+use crate::store::StoreError;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
@@ -106,6 +111,47 @@ pub fn code(e: &RoomError) -> &'static str {
         RoomError::Busy => "busy",
         RoomError::Closed => "unavailable",
     }
+}
+
+/// The row of the secrets table that holds the server's derivation key: not a webhook's (those
+/// are random version 4 uuids; this one is version 8).
+const SERVER_KEY_ID: uuid::Uuid = uuid::Uuid::from_u128(0x7370_7269_6e74_8000_8000_0000_6b65_7900);
+
+/// The server's key for [`derived_secret`]: drawn once per database and kept in its secrets
+/// table (beside the log, never in it), so every node and every restart derives the same.
+pub async fn server_key(app: &AppState) -> Result<&str, StoreError> {
+    let key = app.server_key.get_or_try_init(|| async {
+        let store = app.registry.store();
+        let secret = new_secret();
+        store
+            .put_webhook_secret(uuid::Uuid::nil(), SERVER_KEY_ID, &secret, now_micros())
+            .await
+    });
+    key.await.map(String::as_str)
+}
+
+/// The secret a write with op id `op` hands out, for `purpose` (an invite, a personal link):
+/// HMAC-SHA256(server key, planning ‖ op ‖ purpose) in hex, the shape of a drawn one. The
+/// server stores only its hash, so a retry (same op) can answer the same secret only by
+/// deriving it again; nobody without the server key can derive it.
+pub async fn derived_secret(
+    app: &AppState,
+    planning: uuid::Uuid,
+    op: &str,
+    purpose: &str,
+) -> Result<String, StoreError> {
+    let key = server_key(app).await?;
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.as_bytes())
+        .expect("HMAC takes keys of any length");
+    for part in [
+        planning.as_bytes().as_slice(),
+        op.as_bytes(),
+        purpose.as_bytes(),
+    ] {
+        mac.update(&(part.len() as u64).to_be_bytes());
+        mac.update(part);
+    }
+    Ok(hex::encode(mac.finalize().into_bytes()))
 }
 
 /// Writes refused, per code, since the process started.

@@ -9,7 +9,7 @@ use crate::engine::app::AppState;
 use crate::engine::auth::{hash_secret, new_secret};
 use crate::engine::commands;
 use crate::engine::room::{now_micros, Live, Room, RoomError, PAGE};
-use crate::http::caller::{planning_id, Anonymous, Caller};
+use crate::http::caller::{planning_id, Anonymous, Caller, IdempotencyKey};
 use crate::http::error::ApiQuery;
 use crate::http::error::{count_refusal, ApiError, ApiJson};
 use crate::read::view::{self, Viewer};
@@ -204,6 +204,7 @@ pub struct JoinBody {
 pub async fn join(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
+    IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<JoinBody>,
 ) -> Result<Json<Value>, ApiError> {
     let id = planning_id(&id)?;
@@ -222,7 +223,15 @@ pub async fn join(
                 "token must be 64 lowercase hex characters (32 random bytes)".into(),
             ))
         }
-        None => (new_secret(), ParticipantId(Uuid::new_v4())),
+        None => match key {
+            // A retry derives the same token, so it is the same join as with a client's token.
+            Some(key) => {
+                let t = commands::derived_secret(&app, id.0, &key, "join").await?;
+                let p = crate::engine::auth::participant_for_token(id.0, &hash_secret(&t));
+                (t, ParticipantId(p))
+            }
+            None => (new_secret(), ParticipantId(Uuid::new_v4())),
+        },
     };
     // A join has no token yet: the invite it presents is its rate limit's key.
     let invite_hash = hash_secret(&body.invite);
@@ -370,18 +379,36 @@ pub struct RotateBody {
     pub role: Role,
 }
 
+/// The op id and the secret of a write that hands one out: with an `Idempotency-Key`, the key
+/// and a secret derived from it (a retry answers the same); without, a fresh op and secret.
+async fn secret_for(
+    app: &AppState,
+    caller: &Caller,
+    key: Option<String>,
+    purpose: &str,
+) -> Result<(String, String), ApiError> {
+    Ok(match key {
+        Some(op) => {
+            let planning = caller.room.shared.id.0;
+            let secret = commands::derived_secret(app, planning, &op, purpose).await?;
+            (op, secret)
+        }
+        None => (format!("{purpose}:{}", Uuid::new_v4()), new_secret()),
+    })
+}
+
 /// `POST /api/plannings/{id}/invites`: the facilitator replaces an invite; returns the new one.
 pub async fn rotate_invite(
     AxState(app): AxState<AppState>,
     caller: Caller,
+    IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<RotateBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let invite = new_secret();
+    let (op, invite) = secret_for(&app, &caller, key, "invite").await?;
     let rotate = Command::RotateInvite {
         role: body.role,
         invite_hash: hash_secret(&invite),
     };
-    let op = format!("rotate:{}", Uuid::new_v4());
     let ack = commands::run(&app, &caller, op, None, rotate).await?;
     let pid = caller.room.shared.id;
     Ok(Json(json!({
@@ -404,16 +431,16 @@ pub async fn reissue_link(
     AxState(app): AxState<AppState>,
     caller: Caller,
     Path((_, pid)): Path<(String, String)>,
+    IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<ReissueBody>,
 ) -> Result<Json<Value>, ApiError> {
     let participant: ParticipantId = pid.parse().map_err(|_| ApiError::NotFound("participant"))?;
-    let token = new_secret();
+    let (op, token) = secret_for(&app, &caller, key, "link").await?;
     let reissue = Command::ReissueLink {
         participant,
         token_hash: hash_secret(&token),
         revoke_previous: body.revoke_previous,
     };
-    let op = format!("reissue:{}", Uuid::new_v4());
     let ack = commands::run(&app, &caller, op, None, reissue).await?;
     let planning = caller.room.shared.id;
     Ok(Json(json!({
@@ -429,9 +456,10 @@ pub async fn remove_participant(
     AxState(app): AxState<AppState>,
     caller: Caller,
     Path((_, pid)): Path<(String, String)>,
+    IdempotencyKey(key): IdempotencyKey,
 ) -> Result<Json<Value>, ApiError> {
     let participant: ParticipantId = pid.parse().map_err(|_| ApiError::NotFound("participant"))?;
-    let op = format!("remove:{participant}");
+    let op = key.unwrap_or_else(|| format!("remove:{participant}"));
     let remove = Command::RemoveParticipant { participant };
     let ack = commands::run(&app, &caller, op, None, remove).await?;
     Ok(Json(

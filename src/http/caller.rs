@@ -6,6 +6,7 @@ use crate::domain::ids::PlanningId;
 use crate::engine::app::AppState;
 use crate::engine::auth::hash_secret;
 pub use crate::engine::commands::Caller;
+use crate::http::api::check_op;
 use crate::http::error::{ApiError, ApiQuery};
 use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
@@ -128,5 +129,32 @@ impl FromRequestParts<AppState> for Anonymous {
             Some(ConnectInfo(addr)) => format!("ip:{}", client_ip(app, addr.ip(), &parts.headers)),
             None => "ip:unknown".into(),
         }))
+    }
+}
+
+/// The `Idempotency-Key` header: the client's op id for a write, so that a retry applies once
+/// and answers the same (see docs/protocol.md, *Writes*).
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// The write's [`IDEMPOTENCY_KEY`], if the client sent one (1 to 128 printable ASCII characters).
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let Some(raw) = parts.headers.get(IDEMPOTENCY_KEY) else {
+            return Ok(IdempotencyKey(None));
+        };
+        let key = raw
+            .to_str()
+            .ok()
+            .filter(|k| check_op(k).is_ok())
+            .ok_or_else(|| {
+                ApiError::BadRequest(
+                    "Idempotency-Key must be 1 to 128 printable ASCII characters".into(),
+                )
+            })?;
+        Ok(IdempotencyKey(Some(key.to_string())))
     }
 }

@@ -15,7 +15,7 @@ use crate::engine::commands;
 use crate::engine::room::{decode_all, now_micros};
 use crate::engine::webhook;
 use crate::http::api::check_op;
-use crate::http::caller::Caller;
+use crate::http::caller::{Caller, IdempotencyKey};
 use crate::http::error::{ApiError, ApiJson};
 use axum::extract::{Path, State as AxState};
 use axum::routing::{delete, post};
@@ -78,6 +78,7 @@ fn refusal(e: webhook::UrlError) -> ApiError {
 pub async fn register(
     AxState(app): AxState<AppState>,
     caller: Caller,
+    IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<Json<Value>, ApiError> {
     facilitator(&caller)?;
@@ -85,6 +86,7 @@ pub async fn register(
     commands::admit(&app, &caller.token_hash)?;
     let op = body
         .client_op_id
+        .or(key)
         .unwrap_or_else(|| format!("webhook:{}", Uuid::new_v4()));
     check_op(&op)?;
     webhook::check_url(&app.limits.webhooks, &body.url)
@@ -153,9 +155,10 @@ pub async fn remove(
     AxState(app): AxState<AppState>,
     caller: Caller,
     Path((_, wid)): Path<(String, String)>,
+    IdempotencyKey(key): IdempotencyKey,
 ) -> Result<Json<Value>, ApiError> {
     let webhook: WebhookId = wid.parse().map_err(|_| ApiError::NotFound("webhook"))?;
-    let op = format!("remove-webhook:{webhook}");
+    let op = key.unwrap_or_else(|| format!("remove-webhook:{webhook}"));
     let remove = Command::RemoveWebhook { webhook };
     let ack = commands::run(&app, &caller, op, None, remove).await?;
     app.registry

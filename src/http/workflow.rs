@@ -16,7 +16,7 @@ use crate::engine::app::AppState;
 use crate::engine::commands;
 use crate::engine::room::{decode_all, now_micros};
 use crate::http::api::check_op;
-use crate::http::caller::Caller;
+use crate::http::caller::{Caller, IDEMPOTENCY_KEY};
 use crate::http::error::ApiQuery;
 use crate::http::error::{ApiBytes, ApiError};
 use crate::read::import::{self, Format, ImportError};
@@ -40,7 +40,8 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// Header carrying a client op id for the import (the query parameter wins).
+/// Header carrying a client op id for the import (the query parameter wins, then
+/// `Idempotency-Key`).
 pub const OP_HEADER: &str = "x-client-op-id";
 
 #[derive(Debug, Deserialize, Default)]
@@ -117,9 +118,9 @@ pub async fn import_items(
         .into());
     }
     let op = match q.client_op_id.clone().or_else(|| {
-        headers
-            .get(OP_HEADER)
-            .and_then(|v| v.to_str().ok())
+        [IDEMPOTENCY_KEY, OP_HEADER]
+            .iter()
+            .find_map(|h| headers.get(*h)?.to_str().ok())
             .map(str::to_string)
     }) {
         Some(op) => {
