@@ -229,14 +229,15 @@ async fn every_write_route_is_limited_idempotent_and_counted(t: &TestServer) {
     let c = planning(t, "10.2.0.1").await;
     let (p, tok) = (c.planning.clone(), c.token.clone());
     let log: Log = Some((p.clone(), tok.clone()));
-    let join = json!({"invite": c.member_invite, "name": "Ann"});
-    let w = Write::new(
-        M::POST,
-        format!("/api/plannings/{p}/join"),
-        None,
-        Body::Json(join),
-    );
-    check(t, "POST …/join", w.key("join-1"), log, true).await;
+    let join = json!({"invite": c.member_invite, "name": "Ann", "token": "ab".repeat(32)});
+    let path = format!("/api/plannings/{p}/join");
+    let w = Write::new(M::POST, path.clone(), None, Body::Json(join));
+    check(t, "POST …/join", w, log, true).await;
+    // A key alone would let two joiners who picked the same one share a token.
+    let join = json!({"invite": c.member_invite, "name": "Bo"});
+    let w = Write::new(M::POST, path, None, Body::Json(join)).key("join-1");
+    let (s, b) = w.send(t).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("bad_request")));
 
     let c = planning(t, "10.2.0.2").await;
     let (p, tok) = (c.planning.clone(), c.token.clone());
@@ -363,3 +364,21 @@ async fn refusals_are_counted_by_code(t: &TestServer) {
     assert_eq!(t.metric(metric).await, before + 1.0);
 }
 on_both_backends!(refusals_are_counted_by_code, tight());
+
+/// A secret derived from an `Idempotency-Key` is the caller's own: another participant who
+/// picks the same key gets another secret.
+async fn a_key_is_scoped_to_its_caller(t: &TestServer) {
+    let c = planning(t, "10.5.0.1").await;
+    let (ann, ann_token) = t.join(&c.planning, &c.member_invite, "Ann").await;
+    let path = format!("/api/plannings/{}/participants/{ann}/link", c.planning);
+    let reissue = |token: &str, revoke: bool| {
+        let body = Body::Json(json!({"revoke_previous": revoke}));
+        Write::new(Method::POST, path.clone(), Some(token), body).key("same")
+    };
+    let (s, by_facilitator) = reissue(&c.token, false).send(t).await;
+    assert_eq!(s, 200, "{by_facilitator}");
+    let (s, by_ann) = reissue(&ann_token, true).send(t).await;
+    assert_eq!(s, 200, "{by_ann}");
+    assert_ne!(by_facilitator["token"], by_ann["token"]);
+}
+on_both_backends!(a_key_is_scoped_to_its_caller, tight());

@@ -130,24 +130,28 @@ pub async fn server_key(app: &AppState) -> Result<&str, StoreError> {
     key.await.map(String::as_str)
 }
 
-/// The secret a write with op id `op` hands out, for `purpose` (an invite, a personal link):
-/// HMAC-SHA256(server key, planning ‖ op ‖ purpose) in hex, the shape of a drawn one. The
-/// server stores only its hash, so a retry (same op) can answer the same secret only by
-/// deriving it again; nobody without the server key can derive it.
+/// The secret `who`'s write with op id `op` hands out, for `purpose` (an invite, a personal
+/// link): HMAC-SHA256(server key, planning ‖ actor ‖ op ‖ purpose) in hex, the shape of a
+/// drawn one. The server stores only its hash, so a retry (same op) can answer the same secret
+/// only by deriving it again; nobody without the server key can derive it. Scoped like the
+/// store's op ids (planning, actor, op): two callers who pick the same op id get different
+/// secrets, and one caller reusing an op id for another write is refused as `op_conflict`.
 pub async fn derived_secret(
     app: &AppState,
-    planning: uuid::Uuid,
+    who: &Caller,
     op: &str,
     purpose: &str,
 ) -> Result<String, StoreError> {
     let key = server_key(app).await?;
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.as_bytes())
         .expect("HMAC takes keys of any length");
-    for part in [
-        planning.as_bytes().as_slice(),
-        op.as_bytes(),
-        purpose.as_bytes(),
-    ] {
+    let (planning, actor) = (who.room.shared.id.0, who.participant.0);
+    let parts = [planning.as_bytes(), actor.as_bytes()];
+    for part in parts
+        .iter()
+        .map(|b| b.as_slice())
+        .chain([op.as_bytes(), purpose.as_bytes()])
+    {
         mac.update(&(part.len() as u64).to_be_bytes());
         mac.update(part);
     }

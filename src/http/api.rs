@@ -213,26 +213,26 @@ pub async fn join(
         .get(id)
         .await?
         .ok_or(ApiError::NotFound("planning"))?;
-    let (token, participant) = match body.token {
-        Some(t) if crate::engine::auth::is_client_token(&t) => {
-            let p = crate::engine::auth::participant_for_token(id.0, &hash_secret(&t));
-            (t, ParticipantId(p))
-        }
-        Some(_) => {
-            return Err(ApiError::BadRequest(
-                "token must be 64 lowercase hex characters (32 random bytes)".into(),
-            ))
-        }
-        None => match key {
-            // A retry derives the same token, so it is the same join as with a client's token.
-            Some(key) => {
-                let t = commands::derived_secret(&app, id.0, &key, "join").await?;
+    let (token, participant) =
+        match body.token {
+            Some(t) if crate::engine::auth::is_client_token(&t) => {
                 let p = crate::engine::auth::participant_for_token(id.0, &hash_secret(&t));
                 (t, ParticipantId(p))
             }
+            Some(_) => {
+                return Err(ApiError::BadRequest(
+                    "token must be 64 lowercase hex characters (32 random bytes)".into(),
+                ))
+            }
+            // The joiner has no identity yet to scope a key by: two joiners who picked the same
+            // key would get the same token. Only a token the client drew itself names its join.
+            None if key.is_some() => return Err(ApiError::BadRequest(
+                "a join is retried safely with the token it chose (\"token\": 64 hex), not with \
+                 an Idempotency-Key"
+                    .into(),
+            )),
             None => (new_secret(), ParticipantId(Uuid::new_v4())),
-        },
-    };
+        };
     // A join has no token yet: the invite it presents is its rate limit's key.
     let invite_hash = hash_secret(&body.invite);
     commands::admit(&app, &invite_hash)?;
@@ -389,8 +389,7 @@ async fn secret_for(
 ) -> Result<(String, String), ApiError> {
     Ok(match key {
         Some(op) => {
-            let planning = caller.room.shared.id.0;
-            let secret = commands::derived_secret(app, planning, &op, purpose).await?;
+            let secret = commands::derived_secret(app, caller, &op, purpose).await?;
             (op, secret)
         }
         None => (format!("{purpose}:{}", Uuid::new_v4()), new_secret()),
