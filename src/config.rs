@@ -41,7 +41,7 @@ pub struct Limits {
     #[arg(long, env = "SPRINTLOG_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub max_body_bytes: usize,
 
-    /// Commands per second one websocket connection (or one token over REST) may send.
+    /// Commands per second one token may send (its REST writes and websockets together).
     #[arg(long, env = "SPRINTLOG_COMMAND_RATE", default_value_t = 20)]
     pub command_rate: u32,
 

@@ -25,7 +25,7 @@
 //! | change | where |
 //! |---|---|
 //! | a new command | `domain::command` (the type), `domain::decide` (its rule), `domain::event` (what it records) |
-//! | a new route | the `http` module of its concern, in its `router()` |
+//! | a new route | the `http` module of its concern, in its `router()`; a write goes through `engine::commands` (rate limit, room, refusal count) |
 //! | a new websocket frame | `ws::protocol` |
 //! | a redaction rule | `read::view` |
 //! | a scheduled reaction | `engine::scheduler` |

@@ -1,7 +1,8 @@
-//! The application's shared parts: the room registry, metrics, limits, rate buckets and the
-//! signals between the engine's tasks. Every transport holds one.
+//! The application's shared parts: the room registry, metrics, limits, rate buckets, refusal
+//! counts and the signals between the engine's tasks. Every transport holds one.
 
 use crate::config::Limits;
+use crate::engine::commands::Refusals;
 use crate::engine::metrics::Metrics;
 use crate::engine::rate::Buckets;
 use crate::engine::registry::Registry;
@@ -23,8 +24,13 @@ pub struct AppState {
     pub shutdown: broadcast::Sender<()>,
     /// Wakes the scheduler when a command wrote a job.
     pub jobs_changed: Arc<tokio::sync::Notify>,
-    /// REST command rate limits, per token hash.
-    rest_buckets: Arc<Buckets>,
+    /// Command rate limits, per token hash: REST and every websocket of a token share one.
+    pub buckets: Arc<Buckets>,
+    /// Writes refused, by code (see [`crate::engine::commands`]).
+    pub refusals: Arc<Refusals>,
+    /// The key of derived secrets, read from the store on first use
+    /// ([`crate::engine::commands::server_key`]).
+    pub server_key: Arc<tokio::sync::OnceCell<String>>,
     /// Open websocket connections per client IP (for `max_connections_per_ip`).
     ip_connections: Arc<DashMap<std::net::IpAddr, usize>>,
 }
@@ -54,7 +60,7 @@ impl AppState {
             metrics: metrics.clone(),
             jobs_changed: jobs_changed.clone(),
         };
-        let rest_buckets = Arc::new(Buckets::new(limits.command_rate, limits.command_burst));
+        let buckets = Arc::new(Buckets::new(limits.command_rate, limits.command_burst));
         AppState {
             registry: Arc::new(Registry::new(deps).with_max_rooms(limits.max_rooms)),
             metrics,
@@ -62,7 +68,9 @@ impl AppState {
             public_url: public_url.trim_end_matches('/').into(),
             shutdown: broadcast::channel(1).0,
             jobs_changed,
-            rest_buckets,
+            buckets,
+            refusals: Arc::default(),
+            server_key: Arc::default(),
             ip_connections: Arc::new(DashMap::new()),
         }
     }
@@ -83,16 +91,5 @@ impl AppState {
             map: self.ip_connections.clone(),
             ip,
         })
-    }
-
-    /// Takes one command from the token's REST bucket.
-    pub fn rate_check(&self, token_hash: &str) -> bool {
-        let ok = self.rest_buckets.try_take(token_hash);
-        if !ok {
-            self.metrics
-                .rate_limited
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        ok
     }
 }

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod auth;
 pub mod cluster;
+pub mod commands;
 pub mod feed;
 pub mod metrics;
 pub mod rate;

@@ -1,5 +1,5 @@
 //! Rate limits: a token bucket (`rate` commands per second with bursts up to `burst`), and
-//! the per-token buckets of the REST API.
+//! the buckets per key (a token's hash) that [`crate::engine::commands::admit`] takes from.
 
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

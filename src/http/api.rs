@@ -6,85 +6,41 @@ use crate::domain::event::{Policy, Role};
 use crate::domain::ids::{ParticipantId, PlanningId};
 use crate::engine::app::AppState;
 use crate::engine::auth::{hash_secret, new_secret};
-use crate::engine::room::{Room, PAGE};
+use crate::engine::commands;
+use crate::engine::room::PAGE;
+use crate::http::caller::{planning_id, Anonymous, Caller, IdempotencyKey};
 use crate::http::error::ApiQuery;
-use crate::http::error::{ApiError, ApiJson};
+use crate::http::error::{count_refusal, ApiError, ApiJson};
 use crate::read::view::{self, Viewer};
 use axum::extract::{Path, State as AxState};
-use axum::http::HeaderMap;
-use axum::Json;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::sync::Arc;
 use uuid::Uuid;
 
-/// The caller, authenticated by a personal token for one planning.
-pub struct Caller {
-    pub room: Arc<Room>,
-    pub participant: ParticipantId,
-    pub role: Role,
-    pub name: String,
-    pub token_hash: String,
-}
-
-/// The token from `Authorization: Bearer …` or `?token=`.
-pub fn token_from(headers: &HeaderMap, query_token: Option<&str>) -> Option<String> {
-    headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_string())
-        .or_else(|| query_token.map(str::to_string))
-        .filter(|t| !t.is_empty() && t.len() <= 256)
-}
-
-/// Parses a planning id from a path segment.
-pub fn planning_id(raw: &str) -> Result<PlanningId, ApiError> {
-    raw.parse().map_err(|_| ApiError::NotFound("planning"))
-}
-
-/// Loads the planning and finds the token's participant in it.
-pub async fn authenticate(
-    app: &AppState,
-    id: PlanningId,
-    token: Option<String>,
-) -> Result<Caller, ApiError> {
-    let token = token.ok_or(ApiError::Unauthorized)?;
-    let room = app
-        .registry
-        .get(id)
-        .await?
-        .ok_or(ApiError::NotFound("planning"))?;
-    let token_hash = hash_secret(&token);
-    let who = room.read(|l| {
-        l.state
-            .participant_by_token(&token_hash)
-            .map(|p| (p.id, p.role, p.name.clone()))
-    });
-    let (participant, role, name) = who.ok_or(ApiError::Unauthorized)?;
-    Ok(Caller {
-        room,
-        participant,
-        role,
-        name,
-        token_hash,
-    })
-}
-
-/// The caller of a planning route: the planning from the path segment, the token from the
-/// `Authorization` header or the `?token=` query parameter.
-pub async fn caller(
-    app: &AppState,
-    planning: &str,
-    headers: &HeaderMap,
-    query_token: Option<&str>,
-) -> Result<Caller, ApiError> {
-    authenticate(
-        app,
-        planning_id(planning)?,
-        token_from(headers, query_token),
-    )
-    .await
+/// The planning routes: creating and joining, commands, reads of the log and its derivatives,
+/// invites and personal links.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/plannings", post(create_planning))
+        .route("/api/plannings/{id}", get(read_planning))
+        .route("/api/plannings/{id}/join", post(join))
+        .route("/api/plannings/{id}/commands", post(command))
+        .route("/api/plannings/{id}/events", get(events))
+        .route("/api/plannings/{id}/timeline", get(timeline))
+        .route("/api/plannings/{id}/audit", get(audit))
+        .route("/api/plannings/{id}/verify", get(verify))
+        .route("/api/plannings/{id}/digest", get(digest))
+        .route("/api/plannings/{id}/invites", post(rotate_invite))
+        .route(
+            "/api/plannings/{id}/participants/{pid}/link",
+            post(reissue_link),
+        )
+        .route(
+            "/api/plannings/{id}/participants/{pid}",
+            delete(remove_participant),
+        )
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,9 +98,13 @@ impl NewPlanning {
 /// `POST /api/plannings`
 pub async fn create_planning(
     AxState(app): AxState<AppState>,
+    who: Anonymous,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let created = open_planning(&app, body).await?;
+    commands::admit(&app, &who.0)?;
+    let created = open_planning(&app, body)
+        .await
+        .map_err(|e| count_refusal(&app, e))?;
     Ok(Json(created.to_json(&app.public_url)))
 }
 
@@ -191,6 +151,7 @@ pub struct JoinBody {
 pub async fn join(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
+    IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<JoinBody>,
 ) -> Result<Json<Value>, ApiError> {
     let id = planning_id(&id)?;
@@ -199,30 +160,36 @@ pub async fn join(
         .get(id)
         .await?
         .ok_or(ApiError::NotFound("planning"))?;
-    let (token, participant) = match body.token {
-        Some(t) if crate::engine::auth::is_client_token(&t) => {
-            let p = crate::engine::auth::participant_for_token(id.0, &hash_secret(&t));
-            (t, ParticipantId(p))
-        }
-        Some(_) => {
-            return Err(ApiError::BadRequest(
-                "token must be 64 lowercase hex characters (32 random bytes)".into(),
-            ))
-        }
-        None => (new_secret(), ParticipantId(Uuid::new_v4())),
+    let (token, participant) =
+        match body.token {
+            Some(t) if crate::engine::auth::is_client_token(&t) => {
+                let p = crate::engine::auth::participant_for_token(id.0, &hash_secret(&t));
+                (t, ParticipantId(p))
+            }
+            Some(_) => {
+                return Err(ApiError::BadRequest(
+                    "token must be 64 lowercase hex characters (32 random bytes)".into(),
+                ))
+            }
+            // The joiner has no identity yet to scope a key by: two joiners who picked the same
+            // key would get the same token. Only a token the client drew itself names its join.
+            None if key.is_some() => return Err(ApiError::BadRequest(
+                "a join is retried safely with the token it chose (\"token\": 64 hex), not with \
+                 an Idempotency-Key"
+                    .into(),
+            )),
+            None => (new_secret(), ParticipantId(Uuid::new_v4())),
+        };
+    // A join has no token yet: the invite it presents is its rate limit's key.
+    let invite_hash = hash_secret(&body.invite);
+    commands::admit(&app, &invite_hash)?;
+    let join = Command::Join {
+        name: body.name,
+        invite_hash,
+        token_hash: hash_secret(&token),
     };
-    let ack = room
-        .execute(
-            participant,
-            format!("join:{participant}"),
-            None,
-            Command::Join {
-                name: body.name,
-                invite_hash: hash_secret(&body.invite),
-                token_hash: hash_secret(&token),
-            },
-        )
-        .await?;
+    let op = format!("join:{participant}");
+    let ack = commands::execute(&app, &room, participant, op, None, join).await?;
     let role = room.read(|l| l.state.participants.get(&participant).map(|p| p.role));
     let base = app.public_url.clone();
     Ok(Json(json!({
@@ -244,11 +211,6 @@ pub struct CommandBody {
     pub command: Value,
 }
 
-#[derive(Debug, Deserialize, Default)]
-pub struct TokenQuery {
-    pub token: Option<String>,
-}
-
 /// Checks a client op id: 1 to 128 printable ASCII characters.
 pub fn check_op(op: &str) -> Result<(), ApiError> {
     if op.is_empty() || op.len() > 128 || !op.bytes().all(|b| b.is_ascii_graphic()) {
@@ -262,32 +224,14 @@ pub fn check_op(op: &str) -> Result<(), ApiError> {
 /// `POST /api/plannings/{id}/commands`
 pub async fn command(
     AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<TokenQuery>,
-    headers: HeaderMap,
+    caller: Caller,
     ApiJson(body): ApiJson<CommandBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     check_op(&body.client_op_id)?;
-    if !app.rate_check(&caller.token_hash) {
-        return Err(ApiError::TooMany);
-    }
     let command: Command = serde_json::from_value(body.command)
         .map_err(|e| ApiError::BadRequest(format!("invalid command: {e}")))?;
-    let ack = caller
-        .room
-        .execute(
-            caller.participant,
-            body.client_op_id.clone(),
-            body.expected_seq,
-            command,
-        )
-        .await
-        .inspect_err(|_| {
-            app.metrics
-                .commands_rejected
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        })?;
+    let op = body.client_op_id.clone();
+    let ack = commands::run(&app, &caller, op, body.expected_seq, command).await?;
     Ok(Json(json!({
         "client_op_id": body.client_op_id,
         "first": ack.first,
@@ -298,7 +242,6 @@ pub async fn command(
 
 #[derive(Debug, Deserialize, Default)]
 pub struct PlanningQuery {
-    pub token: Option<String>,
     /// Show the planning as it was right after this seq.
     pub at: Option<i64>,
 }
@@ -307,11 +250,9 @@ pub struct PlanningQuery {
 /// was right after `at` (redacted as of that moment: a vote unrevealed then stays hidden).
 pub async fn read_planning(
     AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<PlanningQuery>,
-    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let me: Viewer = Some(caller.participant);
     let you =
         json!({ "participant": caller.participant, "role": caller.role, "name": caller.name });
@@ -353,18 +294,14 @@ pub struct EventsQuery {
     pub after: i64,
     #[serde(default)]
     pub limit: Option<i64>,
-    #[serde(default)]
-    pub token: Option<String>,
 }
 
 /// `GET /api/plannings/{id}/events?after=&limit=`: events after a seq, redacted for the caller.
 pub async fn events(
     AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<EventsQuery>,
-    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, PAGE);
     if q.after < 0 {
         return Err(ApiError::BadRequest("after must be 0 or more".into()));
@@ -388,28 +325,36 @@ pub struct RotateBody {
     pub role: Role,
 }
 
+/// The op id and the secret of a write that hands one out: with an `Idempotency-Key`, the key
+/// and a secret derived from it (a retry answers the same); without, a fresh op and secret.
+async fn secret_for(
+    app: &AppState,
+    caller: &Caller,
+    key: Option<String>,
+    purpose: &str,
+) -> Result<(String, String), ApiError> {
+    Ok(match key {
+        Some(op) => {
+            let secret = commands::derived_secret(app, caller, &op, purpose).await?;
+            (op, secret)
+        }
+        None => (format!("{purpose}:{}", Uuid::new_v4()), new_secret()),
+    })
+}
+
 /// `POST /api/plannings/{id}/invites`: the facilitator replaces an invite; returns the new one.
 pub async fn rotate_invite(
     AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<TokenQuery>,
-    headers: HeaderMap,
+    caller: Caller,
+    IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<RotateBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
-    let invite = new_secret();
-    let ack = caller
-        .room
-        .execute(
-            caller.participant,
-            format!("rotate:{}", Uuid::new_v4()),
-            None,
-            Command::RotateInvite {
-                role: body.role,
-                invite_hash: hash_secret(&invite),
-            },
-        )
-        .await?;
+    let (op, invite) = secret_for(&app, &caller, key, "invite").await?;
+    let rotate = Command::RotateInvite {
+        role: body.role,
+        invite_hash: hash_secret(&invite),
+    };
+    let ack = commands::run(&app, &caller, op, None, rotate).await?;
     let pid = caller.room.shared.id;
     Ok(Json(json!({
         "role": body.role,
@@ -429,27 +374,19 @@ pub struct ReissueBody {
 /// `POST /api/plannings/{id}/participants/{pid}/link`: a new personal link for someone.
 pub async fn reissue_link(
     AxState(app): AxState<AppState>,
-    Path((id, pid)): Path<(String, String)>,
-    ApiQuery(q): ApiQuery<TokenQuery>,
-    headers: HeaderMap,
+    caller: Caller,
+    Path((_, pid)): Path<(String, String)>,
+    IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<ReissueBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let participant: ParticipantId = pid.parse().map_err(|_| ApiError::NotFound("participant"))?;
-    let token = new_secret();
-    let ack = caller
-        .room
-        .execute(
-            caller.participant,
-            format!("reissue:{}", Uuid::new_v4()),
-            None,
-            Command::ReissueLink {
-                participant,
-                token_hash: hash_secret(&token),
-                revoke_previous: body.revoke_previous,
-            },
-        )
-        .await?;
+    let (op, token) = secret_for(&app, &caller, key, "link").await?;
+    let reissue = Command::ReissueLink {
+        participant,
+        token_hash: hash_secret(&token),
+        revoke_previous: body.revoke_previous,
+    };
+    let ack = commands::run(&app, &caller, op, None, reissue).await?;
     let planning = caller.room.shared.id;
     Ok(Json(json!({
         "participant": participant,
@@ -462,21 +399,14 @@ pub async fn reissue_link(
 /// `DELETE /api/plannings/{id}/participants/{pid}`: remove a participant.
 pub async fn remove_participant(
     AxState(app): AxState<AppState>,
-    Path((id, pid)): Path<(String, String)>,
-    ApiQuery(q): ApiQuery<TokenQuery>,
-    headers: HeaderMap,
+    caller: Caller,
+    Path((_, pid)): Path<(String, String)>,
+    IdempotencyKey(key): IdempotencyKey,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let participant: ParticipantId = pid.parse().map_err(|_| ApiError::NotFound("participant"))?;
-    let ack = caller
-        .room
-        .execute(
-            caller.participant,
-            format!("remove:{participant}"),
-            None,
-            Command::RemoveParticipant { participant },
-        )
-        .await?;
+    let op = key.unwrap_or_else(|| format!("remove:{participant}"));
+    let remove = Command::RemoveParticipant { participant };
+    let ack = commands::run(&app, &caller, op, None, remove).await?;
     Ok(Json(
         json!({ "participant": participant, "head": ack.head }),
     ))
@@ -494,7 +424,6 @@ pub struct TimelineQuery {
     pub kind: Option<String>,
     #[serde(default)]
     pub chapters: bool,
-    pub token: Option<String>,
 }
 
 /// Most events one timeline request scans (filters may skip many): bounds the work per request;
@@ -504,11 +433,9 @@ const TIMELINE_SCAN: i64 = 5000;
 /// `GET /api/plannings/{id}/timeline?after=&limit=&item=&actor=&type=&chapters=true`
 pub async fn timeline(
     AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<TimelineQuery>,
-    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let bad = |what: &str| ApiError::BadRequest(format!("{what} is not an id"));
     let filter = crate::read::timeline::Filter {
         item: q
@@ -562,19 +489,16 @@ pub async fn timeline(
 #[derive(Debug, Deserialize)]
 pub struct AuditQuery {
     pub format: Option<String>,
-    pub token: Option<String>,
 }
 
 /// `GET /api/plannings/{id}/audit?format=json|md|csv`: the audit, redacted for the caller
 /// (sealed votes stay sealed; only the operator's CLI sees them).
 pub async fn audit(
     AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<AuditQuery>,
-    headers: HeaderMap,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let format = q.format.as_deref().unwrap_or("json");
     let body = crate::engine::replay::audit(
         &**app.registry.store(),
@@ -597,19 +521,16 @@ pub struct DigestQuery {
     /// Changes after this seq; defaults to the caller's last action.
     pub since: Option<i64>,
     pub format: Option<String>,
-    pub token: Option<String>,
 }
 
 /// `GET /api/plannings/{id}/digest?since=&format=json|md`: what others changed since a seq
 /// (default: since the caller's last action), grouped by item.
 pub async fn digest(
     AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<DigestQuery>,
-    headers: HeaderMap,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let log = crate::engine::replay::read_log(&**app.registry.store(), caller.room.shared.id)
         .await?
         .events;
@@ -638,11 +559,8 @@ pub async fn digest(
 /// now, so a participant can check the head hash printed on an audit against the stored log.
 pub async fn verify(
     AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<TokenQuery>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let check =
         crate::store::verify_chain(&**app.registry.store(), caller.room.shared.id.0).await?;
     Ok(Json(match check {

@@ -2,53 +2,49 @@
 
 use crate::domain::ids::ItemId;
 use crate::engine::app::AppState;
-use crate::http::api::caller;
+use crate::http::caller::Caller;
 use crate::http::error::{ApiError, ApiQuery};
 use crate::read::comments::{page, CommentView, PAGE_DEFAULT, PAGE_MAX};
-use axum::extract::{Path, State as AxState};
-use axum::http::HeaderMap;
-use axum::Json;
+use axum::extract::Path;
+use axum::routing::get;
+use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+
+/// The comment paging routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/plannings/{id}/comments", get(planning_page))
+        .route("/api/plannings/{id}/items/{item}/comments", get(item_page))
+}
 
 #[derive(Debug, Deserialize)]
 pub struct PageQuery {
     /// Comments posted before this posting number (`n`); the newest when absent.
     pub before: Option<u64>,
     pub limit: Option<usize>,
-    pub token: Option<String>,
 }
 
 /// `GET /api/plannings/{id}/items/{item}/comments?before=&limit=`: a page of an item's thread.
 pub async fn item_page(
-    AxState(app): AxState<AppState>,
-    Path((id, item)): Path<(String, String)>,
+    caller: Caller,
+    Path((_, item)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<PageQuery>,
-    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let item: ItemId = item.parse().map_err(|_| ApiError::NotFound("item"))?;
-    respond(app, id, Some(item), q, headers).await
+    respond(caller, Some(item), q)
 }
 
 /// `GET /api/plannings/{id}/comments?before=&limit=`: a page of the planning's own thread
 /// (comments on no item).
 pub async fn planning_page(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<PageQuery>,
-    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    respond(app, id, None, q, headers).await
+    respond(caller, None, q)
 }
 
-async fn respond(
-    app: AppState,
-    id: String,
-    item: Option<ItemId>,
-    q: PageQuery,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
+fn respond(caller: Caller, item: Option<ItemId>, q: PageQuery) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(PAGE_DEFAULT).clamp(1, PAGE_MAX);
     // Built under the read lock, serialised after it is released.
     let (head, comments, before) = caller.room.read(|l| {

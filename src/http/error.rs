@@ -115,6 +115,21 @@ impl From<crate::engine::replay::ReplayError> for ApiError {
     }
 }
 
+impl From<crate::engine::commands::Refused> for ApiError {
+    fn from(e: crate::engine::commands::Refused) -> Self {
+        match e {
+            crate::engine::commands::Refused::RateLimited => ApiError::TooMany,
+            crate::engine::commands::Refused::Room(e) => ApiError::Room(e),
+        }
+    }
+}
+
+impl From<crate::engine::commands::RateLimited> for ApiError {
+    fn from(_: crate::engine::commands::RateLimited) -> Self {
+        ApiError::TooMany
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         ApiError::Room(RoomError::Store(e))
@@ -127,28 +142,34 @@ impl From<DomainError> for ApiError {
     }
 }
 
-/// Status, code and client-facing message of a room error (shared with websocket error frames).
+/// Counts a write's refusal by its code in `/metrics` (for writes that do not go through
+/// [`crate::engine::commands::execute`], which counts its own), and passes it on.
+pub fn count_refusal(app: &crate::engine::app::AppState, e: ApiError) -> ApiError {
+    app.refusals.count(&e.code());
+    e
+}
+
+/// Status, code and client-facing message of a room error (shared with websocket error frames);
+/// the code is [`crate::engine::commands::code`]'s, the one `/metrics` counts.
 pub fn describe_room_error(e: &RoomError) -> (StatusCode, String, String) {
-    match e {
-        RoomError::Domain(d) => (domain_status(d), d.code().to_string(), d.to_string()),
-        RoomError::Conflict { .. } => (StatusCode::CONFLICT, "conflict".into(), e.to_string()),
-        RoomError::OpConflict(_) => (StatusCode::CONFLICT, "op_conflict".into(), e.to_string()),
+    let code = crate::engine::commands::code(e).to_string();
+    let retry =
+        |what: &str| format!("{what}: nothing was written; retry with the same client_op_id");
+    let (status, message) = match e {
+        RoomError::Domain(d) => (domain_status(d), d.to_string()),
+        RoomError::Conflict { .. } | RoomError::OpConflict(_) => {
+            (StatusCode::CONFLICT, e.to_string())
+        }
         RoomError::Store(s) if s.fault().is_some() => {
             tracing::error!(error = %s, "storage refuses writes");
             match s.fault() {
                 Some(crate::store::StorageFault::Full) => (
                     StatusCode::INSUFFICIENT_STORAGE,
-                    "storage_full".into(),
-                    "the server's storage is full: nothing was written; retry with the same \
-                     client_op_id once the operator has made room"
-                        .into(),
+                    retry("the server's storage is full") + " once the operator has made room",
                 ),
                 _ => (
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "storage_read_only".into(),
-                    "the server's storage is read-only: nothing was written; retry with the \
-                     same client_op_id once the operator has fixed it"
-                        .into(),
+                    retry("the server's storage is read-only") + " once the operator has fixed it",
                 ),
             }
         }
@@ -156,34 +177,20 @@ pub fn describe_room_error(e: &RoomError) -> (StatusCode, String, String) {
             tracing::warn!(error = %s, "storage unavailable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable".into(),
                 "storage is unavailable, retry with the same client_op_id".into(),
             )
         }
-        RoomError::ServerFull => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server_full".into(),
-            e.to_string(),
-        ),
-        RoomError::Busy => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy".into(),
-            e.to_string(),
-        ),
+        RoomError::ServerFull | RoomError::Busy => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         RoomError::Closed => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable".into(),
             "the server is shutting down, retry with the same client_op_id".into(),
         ),
         RoomError::Store(_) | RoomError::Codec(_) => {
             tracing::error!(error = %e, "internal error");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal".into(),
-                "internal error".into(),
-            )
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
         }
-    }
+    };
+    (status, code, message)
 }
 
 fn domain_status(d: &DomainError) -> StatusCode {
@@ -205,6 +212,11 @@ fn domain_status(d: &DomainError) -> StatusCode {
 }
 
 impl ApiError {
+    /// The stable code of this refusal (as in the JSON body and `/metrics`).
+    pub fn code(&self) -> String {
+        self.parts().1
+    }
+
     fn parts(&self) -> (StatusCode, String, String) {
         match self {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request".into(), m.clone()),

@@ -1,6 +1,7 @@
 //! The REST transport: one module per concern, each owning its routes, merged in [`router`].
 
 pub mod api;
+pub mod caller;
 pub mod client;
 pub mod comments;
 pub mod error;
@@ -12,7 +13,7 @@ pub mod workflow;
 use crate::engine::app::AppState;
 use crate::engine::{auth, metrics};
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post, put};
+use axum::routing::get;
 use axum::Router;
 use std::time::Duration;
 
@@ -21,56 +22,12 @@ use std::time::Duration;
 pub fn router(app: AppState) -> Router<AppState> {
     let timeout = Duration::from_secs(app.limits.request_timeout_secs.max(1));
     let api = Router::new()
-        .route("/api/plannings", post(api::create_planning))
-        .route("/api/plannings/{id}", get(api::read_planning))
-        .route("/api/plannings/{id}/join", post(api::join))
-        .route("/api/plannings/{id}/commands", post(api::command))
-        .route("/api/plannings/{id}/events", get(api::events))
-        .route("/api/plannings/{id}/timeline", get(api::timeline))
-        .route("/api/plannings/{id}/comments", get(comments::planning_page))
-        .route(
-            "/api/plannings/{id}/items/{item}/comments",
-            get(comments::item_page),
-        )
-        .route("/api/plannings/{id}/audit", get(api::audit))
-        .route("/api/plannings/{id}/verify", get(api::verify))
-        .route("/api/plannings/{id}/digest", get(api::digest))
-        .route("/api/plannings/{id}/invites", post(api::rotate_invite))
-        .route(
-            "/api/plannings/{id}/participants/{pid}/link",
-            post(api::reissue_link),
-        )
-        .route(
-            "/api/plannings/{id}/participants/{pid}",
-            delete(api::remove_participant),
-        )
-        .route(
-            "/api/plannings/{id}/webhooks",
-            post(webhook_api::register).get(webhook_api::list),
-        )
-        .route(
-            "/api/plannings/{id}/webhooks/{webhook}",
-            delete(webhook_api::remove),
-        )
-        .route("/api/plannings/{id}/import", post(workflow::import_items))
-        .route("/api/plannings/{id}/inbox", get(workflow::inbox))
-        .route("/api/plannings/{id}/slots", get(schedule_api::slots))
-        .route(
-            "/api/plannings/{id}/readiness",
-            get(schedule_api::readiness),
-        )
-        .route(
-            "/api/plannings/{id}/export/estimates",
-            get(workflow::export_estimates),
-        )
-        .route("/api/teams", post(teams::create_team))
-        .route("/api/teams/{id}", get(teams::read_team))
-        .route("/api/teams/{id}/roster", put(teams::set_roster))
-        .route(
-            "/api/teams/{id}/plannings",
-            post(teams::create_team_planning),
-        )
-        .route("/api/my-plannings", post(teams::my_plannings))
+        .merge(api::router())
+        .merge(comments::router())
+        .merge(webhook_api::router())
+        .merge(workflow::router())
+        .merge(schedule_api::router())
+        .merge(teams::router())
         .layer(DefaultBodyLimit::max(app.limits.max_body_bytes))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -93,12 +50,12 @@ async fn render_metrics(
     headers: axum::http::HeaderMap,
 ) -> Result<String, error::ApiError> {
     if let Some(want) = &app.limits.metrics_token {
-        let given = api::token_from(&headers, None).unwrap_or_default();
+        let given = caller::token_from(&headers, None).unwrap_or_default();
         if !auth::constant_time_eq(&given, want) {
             return Err(error::ApiError::Unauthorized);
         }
     }
-    Ok(app.metrics.render() + &metrics::render_limits(&app.limits))
+    Ok(app.metrics.render() + &app.refusals.render() + &metrics::render_limits(&app.limits))
 }
 
 /// Counts requests refused by the timeout and body-size layers, and gives the timeout's bare

@@ -12,18 +12,22 @@ use crate::domain::slots::{self, SlotMember, SlotQuery, WorkDay, WorkingHours};
 use crate::domain::state::State;
 use crate::engine::app::AppState;
 use crate::engine::room::now_micros;
-use crate::http::api::caller;
+use crate::http::caller::Caller;
 use crate::http::error::{ApiError, ApiQuery};
-use axum::extract::{Path, State as AxState};
-use axum::http::HeaderMap;
-use axum::Json;
+use axum::routing::get;
+use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+/// The schedule routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/plannings/{id}/slots", get(slots))
+        .route("/api/plannings/{id}/readiness", get(readiness))
+}
+
 #[derive(Debug, Deserialize, Default)]
 pub struct SlotsQuery {
-    #[serde(default)]
-    pub token: Option<String>,
     /// RFC 3339 (`2026-06-16T00:00:00Z`); default: now.
     #[serde(default)]
     pub from: Option<String>,
@@ -83,12 +87,9 @@ pub fn attendees(state: &State) -> (Vec<SlotMember>, Vec<Value>) {
 
 /// `GET /api/plannings/{id}/slots` (any participant).
 pub async fn slots(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<SlotsQuery>,
-    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let from = match &q.from {
         Some(raw) => parse_time(raw, "from")?,
         None => now_micros(),
@@ -131,13 +132,7 @@ pub async fn slots(
 }
 
 /// `GET /api/plannings/{id}/readiness` (any participant).
-pub async fn readiness(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<crate::http::api::TokenQuery>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
+pub async fn readiness(caller: Caller) -> Result<Json<Value>, ApiError> {
     let body = caller.room.read(|l| {
         let mut v =
             serde_json::to_value(crate::domain::readiness::report(&l.state)).unwrap_or(Value::Null);

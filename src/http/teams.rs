@@ -14,16 +14,28 @@ use crate::domain::team::{RosterEntry, RosterRole, TeamCommand, TeamState};
 use crate::domain::State;
 use crate::engine::app::AppState;
 use crate::engine::auth::{constant_time_eq, hash_secret, new_secret};
+use crate::engine::commands;
 use crate::engine::room::{now_micros, RoomError};
 use crate::engine::writer::{Pending, Writer};
-use crate::http::api::{open_planning, token_from, CreateBody, NewPlanning, TokenQuery};
-use crate::http::error::{ApiError, ApiJson, ApiQuery};
+use crate::http::api::{open_planning, CreateBody, NewPlanning};
+use crate::http::caller::{Anonymous, Token};
+use crate::http::error::{count_refusal, ApiError, ApiJson};
 use axum::extract::{Path, State as AxState};
-use axum::http::HeaderMap;
-use axum::Json;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
+
+/// The team routes, and "my plannings".
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/teams", post(create_team))
+        .route("/api/teams/{id}", get(read_team))
+        .route("/api/teams/{id}/roster", put(set_roster))
+        .route("/api/teams/{id}/plannings", post(create_team_planning))
+        .route("/api/my-plannings", post(my_plannings))
+}
 
 /// Most tokens one "my plannings" request may carry.
 pub const MAX_MY_PLANNINGS: usize = 50;
@@ -74,14 +86,9 @@ async fn run_team(app: &AppState, id: TeamId, cmd: TeamCommand) -> Result<TeamSt
 }
 
 /// Loads the team and checks the admin token.
-async fn admin(
-    app: &AppState,
-    id: &str,
-    headers: &HeaderMap,
-    q: &TokenQuery,
-) -> Result<TeamState, ApiError> {
+async fn admin(app: &AppState, id: &str, token: Token) -> Result<TeamState, ApiError> {
     let id = team_id(id)?;
-    let token = token_from(headers, q.token.as_deref()).ok_or(ApiError::Unauthorized)?;
+    let token = token.0.ok_or(ApiError::Unauthorized)?;
     let state = load_team(app, id).await?.into_state();
     if state.team.is_none() {
         return Err(ApiError::NotFound("team"));
@@ -103,8 +110,10 @@ pub struct CreateTeamBody {
 /// `POST /api/teams`
 pub async fn create_team(
     AxState(app): AxState<AppState>,
+    who: Anonymous,
     ApiJson(body): ApiJson<CreateTeamBody>,
 ) -> Result<Json<Value>, ApiError> {
+    commands::admit(&app, &who.0)?;
     let id = TeamId(Uuid::new_v4());
     let admin_token = new_secret();
     let state = run_team(
@@ -116,7 +125,8 @@ pub async fn create_team(
             admin_token_hash: hash_secret(&admin_token),
         },
     )
-    .await?;
+    .await
+    .map_err(|e| count_refusal(&app, e))?;
     Ok(Json(json!({
         "team": id,
         "name": state.name,
@@ -140,10 +150,9 @@ fn planning_summary(id: PlanningId, s: &State, head: i64) -> Value {
 pub async fn read_team(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<TokenQuery>,
-    headers: HeaderMap,
+    token: Token,
 ) -> Result<Json<Value>, ApiError> {
-    let team = admin(&app, &id, &headers, &q).await?;
+    let team = admin(&app, &id, token).await?;
     let mut plannings = Vec::new();
     for p in &team.plannings {
         if let Some(room) = app.registry.get(*p).await? {
@@ -168,11 +177,11 @@ pub struct RosterBody {
 pub async fn set_roster(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<TokenQuery>,
-    headers: HeaderMap,
+    token: Token,
     ApiJson(body): ApiJson<RosterBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let team = admin(&app, &id, &headers, &q).await?;
+    let team = admin(&app, &id, token).await?;
+    commands::admit(&app, &team.admin_token_hash)?;
     let tid = team.team.ok_or(ApiError::NotFound("team"))?;
     let state = run_team(
         &app,
@@ -181,7 +190,8 @@ pub async fn set_roster(
             roster: body.roster,
         },
     )
-    .await?;
+    .await
+    .map_err(|e| count_refusal(&app, e))?;
     Ok(Json(json!({ "team": tid, "roster": state.roster })))
 }
 
@@ -252,11 +262,11 @@ pub fn carry_over_items(prev: &State) -> Vec<NewItem> {
 pub async fn create_team_planning(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<TokenQuery>,
-    headers: HeaderMap,
+    token: Token,
     ApiJson(body): ApiJson<TeamPlanningBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let team = admin(&app, &id, &headers, &q).await?;
+    let team = admin(&app, &id, token).await?;
+    commands::admit(&app, &team.admin_token_hash)?;
     let tid = team.team.ok_or(ApiError::NotFound("team"))?;
     // Earlier plannings, newest first (the link order is the creation order).
     let mut earlier = Vec::new();
@@ -274,7 +284,8 @@ pub async fn create_team_planning(
             policy: None,
         },
     )
-    .await?;
+    .await
+    .map_err(|e| count_refusal(&app, e))?;
     let planning = created.planning;
     run_team(&app, tid, TeamCommand::LinkPlanning { planning }).await?;
     let room = app

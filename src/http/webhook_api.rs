@@ -11,16 +11,25 @@ use crate::domain::ids::WebhookId;
 use crate::domain::DomainError;
 use crate::engine::app::AppState;
 use crate::engine::auth::new_secret;
+use crate::engine::commands;
 use crate::engine::room::{decode_all, now_micros};
 use crate::engine::webhook;
-use crate::http::api::{caller, check_op, Caller, TokenQuery};
-use crate::http::error::{ApiError, ApiJson, ApiQuery};
+use crate::http::api::check_op;
+use crate::http::caller::{Caller, IdempotencyKey};
+use crate::http::error::{ApiError, ApiJson};
 use axum::extract::{Path, State as AxState};
-use axum::http::HeaderMap;
-use axum::Json;
+use axum::routing::{delete, post};
+use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
+
+/// The webhook routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/plannings/{id}/webhooks", post(register).get(list))
+        .route("/api/plannings/{id}/webhooks/{webhook}", delete(remove))
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,37 +77,36 @@ fn refusal(e: webhook::UrlError) -> ApiError {
 /// `{webhook, url, events, secret, head}`.
 pub async fn register(
     AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<TokenQuery>,
-    headers: HeaderMap,
+    caller: Caller,
+    IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     facilitator(&caller)?;
-    if !app.rate_check(&caller.token_hash) {
-        return Err(ApiError::TooMany);
-    }
+    // Admitted before the URL's DNS lookup: lookups cost too.
+    commands::admit(&app, &caller.token_hash)?;
     let op = body
         .client_op_id
+        .or(key)
         .unwrap_or_else(|| format!("webhook:{}", Uuid::new_v4()));
     check_op(&op)?;
     webhook::check_url(&app.limits.webhooks, &body.url)
         .await
         .map_err(refusal)?;
     let planning = caller.room.shared.id;
-    let ack = caller
-        .room
-        .execute(
-            caller.participant,
-            op.clone(),
-            None,
-            Command::RegisterWebhook {
-                url: body.url,
-                events: body.events,
-                url_checked: true,
-            },
-        )
-        .await?;
+    let register = Command::RegisterWebhook {
+        url: body.url,
+        events: body.events,
+        url_checked: true,
+    };
+    let ack = commands::execute(
+        &app,
+        &caller.room,
+        caller.participant,
+        op.clone(),
+        None,
+        register,
+    )
+    .await?;
     // The webhook's id was drawn by the domain: read it from the event (this also answers a
     // retried registration, whose ack points at the original event).
     let store = app.registry.store().clone();
@@ -130,13 +138,7 @@ pub async fn register(
 }
 
 /// `GET /api/plannings/{id}/webhooks`: the facilitator's list, full URLs, no secrets.
-pub async fn list(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<TokenQuery>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
+pub async fn list(caller: Caller) -> Result<Json<Value>, ApiError> {
     facilitator(&caller)?;
     let hooks: Vec<Value> = caller.room.read(|l| {
         l.state
@@ -151,21 +153,14 @@ pub async fn list(
 /// `DELETE /api/plannings/{id}/webhooks/{webhook}`: stop delivering; the secret is forgotten.
 pub async fn remove(
     AxState(app): AxState<AppState>,
-    Path((id, wid)): Path<(String, String)>,
-    ApiQuery(q): ApiQuery<TokenQuery>,
-    headers: HeaderMap,
+    caller: Caller,
+    Path((_, wid)): Path<(String, String)>,
+    IdempotencyKey(key): IdempotencyKey,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let webhook: WebhookId = wid.parse().map_err(|_| ApiError::NotFound("webhook"))?;
-    let ack = caller
-        .room
-        .execute(
-            caller.participant,
-            format!("remove-webhook:{webhook}"),
-            None,
-            Command::RemoveWebhook { webhook },
-        )
-        .await?;
+    let op = key.unwrap_or_else(|| format!("remove-webhook:{webhook}"));
+    let remove = Command::RemoveWebhook { webhook };
+    let ack = commands::run(&app, &caller, op, None, remove).await?;
     app.registry
         .store()
         .delete_webhook_secret(webhook.0)

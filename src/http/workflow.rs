@@ -13,20 +13,35 @@ use crate::domain::command::Command;
 use crate::domain::event::{Event, Role};
 use crate::domain::DomainError;
 use crate::engine::app::AppState;
+use crate::engine::commands;
 use crate::engine::room::{decode_all, now_micros};
-use crate::http::api::{caller, check_op};
+use crate::http::api::check_op;
+use crate::http::caller::{Caller, IDEMPOTENCY_KEY};
 use crate::http::error::ApiQuery;
 use crate::http::error::{ApiBytes, ApiError};
 use crate::read::import::{self, Format, ImportError};
-use axum::extract::{Path, State as AxState};
+use axum::extract::State as AxState;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-/// Header carrying a client op id for the import (the query parameter wins).
+/// The workflow routes: import, inbox, export.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/plannings/{id}/import", post(import_items))
+        .route("/api/plannings/{id}/inbox", get(inbox))
+        .route(
+            "/api/plannings/{id}/export/estimates",
+            get(export_estimates),
+        )
+}
+
+/// Header carrying a client op id for the import (the query parameter wins, then
+/// `Idempotency-Key`).
 pub const OP_HEADER: &str = "x-client-op-id";
 
 #[derive(Debug, Deserialize, Default)]
@@ -35,8 +50,6 @@ pub struct ImportQuery {
     pub format: Option<String>,
     #[serde(default)]
     pub client_op_id: Option<String>,
-    #[serde(default)]
-    pub token: Option<String>,
 }
 
 /// An import refused as a whole, or any other API error.
@@ -93,12 +106,11 @@ fn import_format(q: Option<&str>, headers: &HeaderMap) -> Result<Format, ApiErro
 /// `POST /api/plannings/{id}/import?format=csv|jira` (facilitator).
 pub async fn import_items(
     AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<ImportQuery>,
     headers: HeaderMap,
     ApiBytes(body): ApiBytes,
 ) -> Result<Json<Value>, ImportFailure> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     if caller.role != Role::Facilitator {
         return Err(DomainError::Forbidden {
             needed: "the facilitator",
@@ -106,9 +118,9 @@ pub async fn import_items(
         .into());
     }
     let op = match q.client_op_id.clone().or_else(|| {
-        headers
-            .get(OP_HEADER)
-            .and_then(|v| v.to_str().ok())
+        [IDEMPOTENCY_KEY, OP_HEADER]
+            .iter()
+            .find_map(|h| headers.get(*h)?.to_str().ok())
             .map(str::to_string)
     }) {
         Some(op) => {
@@ -118,9 +130,7 @@ pub async fn import_items(
         None => format!("import:{}", Uuid::new_v4()),
     };
     let format = import_format(q.format.as_deref(), &headers)?;
-    if !app.rate_check(&caller.token_hash) {
-        return Err(ApiError::TooMany.into());
-    }
+    commands::admit(&app, &caller.token_hash)?;
     let text = std::str::from_utf8(&body).map_err(|e| {
         ImportFailure::Invalid(ImportError {
             message: format!("the body is not valid UTF-8 (at byte {})", e.valid_up_to()),
@@ -128,23 +138,19 @@ pub async fn import_items(
         })
     })?;
     let drafts = import::parse(format, text).map_err(ImportFailure::Invalid)?;
-    let ack = caller
-        .room
-        .execute(
-            caller.participant,
-            op.clone(),
-            None,
-            Command::ImportItems {
-                items: drafts,
-                source: format.source().into(),
-            },
-        )
-        .await
-        .inspect_err(|_| {
-            app.metrics
-                .commands_rejected
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        })?;
+    let import = Command::ImportItems {
+        items: drafts,
+        source: format.source().into(),
+    };
+    let ack = commands::execute(
+        &app,
+        &caller.room,
+        caller.participant,
+        op.clone(),
+        None,
+        import,
+    )
+    .await?;
     // The ids are in the event itself (also for a duplicate: `first` is the original event).
     let stored = app
         .registry
@@ -170,13 +176,7 @@ pub async fn import_items(
 }
 
 /// `GET /api/plannings/{id}/inbox`: the caller's inbox.
-pub async fn inbox(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<crate::http::api::TokenQuery>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
+pub async fn inbox(caller: Caller) -> Result<Json<Value>, ApiError> {
     let now = now_micros();
     // Built under the read lock, serialised after it is released.
     let (head, inbox) = caller.room.read(|l| {
@@ -192,18 +192,13 @@ pub async fn inbox(
 pub struct ExportQuery {
     #[serde(default)]
     pub format: Option<String>,
-    #[serde(default)]
-    pub token: Option<String>,
 }
 
 /// `GET /api/plannings/{id}/export/estimates?format=csv|json` (any participant).
 pub async fn export_estimates(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<ExportQuery>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let rows = caller.room.read(|l| crate::read::export::rows(&l.state));
     let planning = caller.room.shared.id;
     match q.format.as_deref().unwrap_or("json") {

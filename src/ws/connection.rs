@@ -13,10 +13,11 @@
 //! when their own waker fired.
 
 use crate::engine::app::AppState;
+use crate::engine::commands;
 use crate::engine::feed::Frame;
-use crate::engine::rate::TokenBucket;
 use crate::engine::room::{Ack, RoomError, PAGE};
-use crate::http::api::{caller, check_op, Caller};
+use crate::http::api::check_op;
+use crate::http::caller::{client_ip, Caller};
 use crate::http::error::ApiQuery;
 use crate::http::error::{describe_room_error, ApiError};
 use crate::read::view;
@@ -24,7 +25,7 @@ use crate::ws::protocol::{
     ClientMsg, Me, ServerMsg, CLOSE_GOING_AWAY, CLOSE_REVOKED, CLOSE_TOO_SLOW,
 };
 use crate::ws::socket::{self, CloseFrame, Flags, Message, Socket, Upgrade, Utf8Bytes, WsError};
-use axum::extract::{ConnectInfo, Path, State as AxState};
+use axum::extract::{ConnectInfo, State as AxState};
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use axum::Extension;
@@ -60,7 +61,6 @@ const MAX_WRITE_BUFFER: usize = 256 * 1024 * 1024;
 
 #[derive(Debug, Deserialize)]
 pub struct WsQuery {
-    pub token: Option<String>,
     /// Last seq the client has seen (0 for none).
     #[serde(default)]
     pub since: i64,
@@ -69,14 +69,13 @@ pub struct WsQuery {
 /// `GET /ws/plannings/{id}?token=…&since=N`
 pub async fn upgrade(
     AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<WsQuery>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     ws: Upgrade,
 ) -> Result<Response, ApiError> {
     check_origin(&app, &headers)?;
-    let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     // Counted after authentication, so strangers cannot use up someone's slots; a server
     // without peer addresses (no `into_make_service_with_connect_info`) has no per-IP cap.
     let slot = match peer {
@@ -114,25 +113,6 @@ pub async fn upgrade(
         connection(app.clone(), caller, since, socket).await;
         app.metrics.connections.fetch_sub(1, Ordering::Relaxed);
     }))
-}
-
-/// The client's address: the peer's, unless the peer is a trusted proxy; then the right-most
-/// `X-Forwarded-For` entry that is not a trusted proxy (entries left of it are the client's
-/// own claims, which anyone can forge).
-fn client_ip(app: &AppState, peer: std::net::IpAddr, headers: &HeaderMap) -> std::net::IpAddr {
-    let trusted = &app.limits.trusted_proxies;
-    if !trusted.contains(&peer) {
-        return peer;
-    }
-    headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
-        .rev()
-        .find(|a| !trusted.contains(a))
-        .unwrap_or(peer)
 }
 
 /// Browsers send `Origin`; it must be this server's own host or an allowed origin.
@@ -292,7 +272,6 @@ struct Conn {
     /// Command results and query replies, created with the first command or query (an idle
     /// connection never needs it).
     inbox: Option<Inbox>,
-    bucket: TokenBucket,
     /// Last event seq sent to this client.
     last: i64,
     /// Acks waiting until the client has been sent the events they acknowledge.
@@ -317,7 +296,6 @@ async fn connection(app: AppState, caller: Caller, since: i64, socket: Socket) {
         side,
         feed_first: false,
         inbox: None,
-        bucket: TokenBucket::new(app.limits.command_rate, app.limits.command_burst),
         last: 0,
         pending_acks: Vec::new(),
         caller,
@@ -744,10 +722,7 @@ impl Conn {
                 self.flush_acks()
             }
             Err(e) => {
-                self.app
-                    .metrics
-                    .commands_rejected
-                    .fetch_add(1, Ordering::Relaxed);
+                commands::refused(&self.app, &e);
                 let (_, code, message) = describe_room_error(&e);
                 self.send(&ServerMsg::error(Some(op), &code, message))
             }
@@ -802,8 +777,7 @@ impl Conn {
             ClientMsg::Ping => self.send(&ServerMsg::Pong),
             ClientMsg::StateAt { at, req } => {
                 // Replays cost reads: they share the command budget.
-                if !self.bucket.try_take() {
-                    metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+                if commands::admit(&self.app, &self.caller.token_hash).is_err() {
                     return self.send(&ServerMsg::error(req, "rate_limited", "too many requests"));
                 }
                 let head = self.caller.room.head();
@@ -853,8 +827,7 @@ impl Conn {
                 if let Err(ApiError::BadRequest(m)) = check_op(&op) {
                     return self.send(&ServerMsg::error(Some(op), "bad_request", m));
                 }
-                if !self.bucket.try_take() {
-                    metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+                if commands::admit(&self.app, &self.caller.token_hash).is_err() {
                     return self.send(&ServerMsg::error(
                         Some(op),
                         "rate_limited",
