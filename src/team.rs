@@ -148,7 +148,8 @@ impl TeamState {
 }
 
 /// What a team can be asked to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type")]
 pub enum TeamCommand {
     CreateTeam {
         name: String,
@@ -161,6 +162,13 @@ pub enum TeamCommand {
     LinkPlanning {
         planning: PlanningId,
     },
+}
+
+impl TeamCommand {
+    /// The idempotency hash, by the same recipe as a planning command's.
+    pub fn hash(&self) -> String {
+        crate::domain::canonical::hash(self)
+    }
 }
 
 /// What a team decision depends on besides state and command.

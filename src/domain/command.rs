@@ -260,11 +260,39 @@ pub struct AgreedEstimate {
 }
 
 impl Command {
+    /// The idempotency hash: SHA-256 of the command's canonical JSON (see [`canonical::hash`]).
+    ///
+    /// [`canonical::hash`]: super::canonical::hash
+    pub fn hash(&self) -> String {
+        super::canonical::hash(self)
+    }
+
     /// The type name, as on the wire.
     pub fn kind(&self) -> String {
         serde_json::to_value(self)
             .ok()
             .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_string))
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stored hashes are compared when a command is retried: the recipe must never change.
+    #[test]
+    fn the_hash_is_sha256_of_the_canonical_json_and_stays_put() {
+        let wire = r#"{"type":"CastVote","round":"00000000-0000-0000-0000-000000000001",
+            "item":"00000000-0000-0000-0000-000000000002","card":"5"}"#;
+        let cmd: Command = serde_json::from_str(wire).unwrap();
+        assert_eq!(
+            super::super::canonical::to_canonical(&cmd).unwrap(),
+            r#"{"card":"5","item":"00000000-0000-0000-0000-000000000002","round":"00000000-0000-0000-0000-000000000001","type":"CastVote"}"#
+        );
+        assert_eq!(
+            cmd.hash(),
+            "166b7fc71f6c51cd3753b16eeabf28c62e752a2783a31a9769112f36e05ff567"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! - [`command::Command`]: what someone asks for;
 //! - [`decide::decide`]: the rules, `(&State, &Command, Context) -> Result<Vec<Event>>`;
+//! - [`canonical`]: the one JSON text of a payload and the one hash of a command;
 //! - [`event::Event`]: the facts, stored in the log with a type and a schema version;
 //! - [`state::State::apply`]: the fold of events into the projection;
 //! - [`agenda`] (the live agenda's order) and [`inbox`] (a participant's inbox): derived views;
@@ -9,6 +10,7 @@
 //!   call) and [`readiness`] (whether async prep is likely to work): pure derived figures.
 
 pub mod agenda;
+pub mod canonical;
 pub mod command;
 pub mod decide;
 pub mod deck;

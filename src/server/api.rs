@@ -11,7 +11,7 @@ use crate::domain::deck::Deck;
 use crate::domain::event::{Policy, Role};
 use crate::domain::ids::{ParticipantId, PlanningId};
 use crate::domain::{decide, Context, State};
-use crate::store::{canonical, AppendRequest, NewEvent};
+use crate::store::{AppendRequest, NewEvent};
 use axum::extract::{Path, State as AxState};
 use axum::http::HeaderMap;
 use axum::Json;
@@ -188,9 +188,7 @@ pub async fn open_planning(app: &AppState, body: CreateBody) -> Result<NewPlanni
         expected_seq: 0,
         actor: creator.0,
         client_op_id: op,
-        command_hash: super::auth::sha256_hex(
-            canonical::to_canonical(&cmd).unwrap_or_default().as_bytes(),
-        ),
+        command_hash: cmd.hash(),
         recorded_at: now,
         events: events
             .iter()

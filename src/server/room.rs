@@ -23,7 +23,7 @@ use super::view;
 use crate::domain::event::Event;
 use crate::domain::ids::{ParticipantId, PlanningId};
 use crate::domain::{decide, Command, Context, DomainError, State};
-use crate::store::{canonical, AppendRequest, EventStore, NewEvent, StoreError, StoredEvent};
+use crate::store::{AppendRequest, EventStore, NewEvent, StoreError, StoredEvent};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -611,11 +611,7 @@ struct CommandReq {
 
 impl CommandReq {
     fn new(actor: ParticipantId, op: String, expected: Option<i64>, command: Command) -> Self {
-        let command_hash = crate::server::auth::sha256_hex(
-            canonical::to_canonical(&command)
-                .unwrap_or_default()
-                .as_bytes(),
-        );
+        let command_hash = command.hash();
         CommandReq {
             actor,
             op,

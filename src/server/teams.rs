@@ -84,7 +84,7 @@ async fn run_team(app: &AppState, id: TeamId, cmd: TeamCommand) -> Result<TeamSt
             expected_seq: head,
             actor: Uuid::nil(),
             client_op_id: format!("team:{}", Uuid::new_v4()),
-            command_hash: super::auth::sha256_hex(format!("{cmd:?}").as_bytes()),
+            command_hash: cmd.hash(),
             recorded_at: now,
             events: new_events,
             jobs: Vec::new(),
