@@ -186,7 +186,14 @@ fn create_planning_rejections() {
     ];
     for c in cases {
         e.when(ParticipantId(Uuid::from_u128(1)), c.clone())
-            .then_error("invalid");
+            .then_error_in(&[
+                "empty",
+                "too_long",
+                "bad_characters",
+                "invalid_format",
+                "out_of_range",
+                "invalid",
+            ]);
     }
     assert_eq!(e.state, State::default());
 }
@@ -256,12 +263,18 @@ fn join_rejections() {
         .then_error("invalid");
     s.when(SYSTEM, join("X", member_invite(), hash(60)))
         .then_error("invalid");
-    for bad in ["", "  ", "a\nb", "tab\there", &"n".repeat(81)] {
+    for (bad, code) in [
+        ("", "empty"),
+        ("  ", "empty"),
+        ("a\nb", "bad_characters"),
+        ("tab\there", "bad_characters"),
+        (&*"n".repeat(81), "too_long"),
+    ] {
         s.when(new, join(bad, member_invite(), hash(60)))
-            .then_error("invalid");
+            .then_error(code);
     }
     s.when(new, join("X", member_invite(), "short".into()))
-        .then_error("invalid");
+        .then_error("invalid_format");
     // 80 characters (not bytes) is fine.
     s.when(new, join(&"é".repeat(80), member_invite(), hash(60)))
         .then_kinds(&["ParticipantJoined"]);
@@ -280,7 +293,7 @@ fn rename() {
     .then_kinds(&["ParticipantRenamed"]);
     assert_eq!(s.state.participants[&ann].name, "Annie");
     s.when(ann, Command::Rename { name: "".into() })
-        .then_error("invalid");
+        .then_error("empty");
     s.when(unknown_person(), Command::Rename { name: "x".into() })
         .then_error("not_a_participant");
     s.when(SYSTEM, Command::Rename { name: "x".into() })
@@ -518,7 +531,7 @@ fn rotate_invite_replaces_the_old_link() {
     s.when(fac, rot(Role::Facilitator, hash(300)))
         .then_error("invalid_role");
     s.when(fac, rot(Role::Member, "nothex".into()))
-        .then_error("invalid");
+        .then_error("invalid_format");
     s.try_do(fac, rot(Role::Member, hash(300)))
         .then_kinds(&["InviteRotated"]);
     s.given(fac, rot(Role::Observer, hash(301)));
@@ -568,7 +581,7 @@ fn reissue_link_adds_or_replaces_a_token() {
     s.when(fac, re(unknown_person(), hash(400), false))
         .then_error("unknown_participant");
     s.when(fac, re(ann, "x".into(), false))
-        .then_error("invalid");
+        .then_error("invalid_format");
     s.try_do(fac, re(ann, hash(400), false))
         .then_kinds(&["ParticipantLinkReissued"]);
     assert_eq!(s.state.participant_by_token(&old).map(|p| p.id), Some(ann));
@@ -693,7 +706,7 @@ fn set_schedule() {
         },
     ] {
         s.when(fac, Command::SetSchedule { schedule: bad })
-            .then_error("invalid");
+            .then_error_in(&["out_of_range", "invalid"]);
     }
 }
 
@@ -744,7 +757,7 @@ fn set_policy() {
     ];
     for bad in bads {
         s.when(fac, Command::SetPolicy { policy: bad })
-            .then_error("invalid");
+            .then_error_in(&["out_of_range", "invalid"]);
     }
 }
 
@@ -765,14 +778,14 @@ fn goal_draft_amend_commit() {
     s.when(ann, Command::DraftGoal { text: "g".into() })
         .then_error("forbidden");
     s.when(fac, Command::DraftGoal { text: " ".into() })
-        .then_error("invalid");
+        .then_error("empty");
     s.when(
         fac,
         Command::DraftGoal {
             text: "g".repeat(501),
         },
     )
-    .then_error("invalid");
+    .then_error("too_long");
     s.try_do(
         fac,
         Command::DraftGoal {
@@ -795,7 +808,7 @@ fn goal_draft_amend_commit() {
             note: Some("n".repeat(501)),
         },
     )
-    .then_error("invalid");
+    .then_error("too_long");
     s.try_do(
         fac,
         Command::AmendGoal {
@@ -856,7 +869,7 @@ fn propose_item() {
     bad.push(d4);
     for d in bad {
         s.when(ann, Command::ProposeItem { draft: d })
-            .then_error("invalid");
+            .then_error_in(&["empty", "too_long", "bad_characters", "wrong_count"]);
     }
     let mut dep = draft("x");
     dep.dependencies = vec![unknown_item()];
@@ -897,7 +910,7 @@ fn edit_item() {
         .then_error("unknown_item");
     s.when(fac, edit(item, ItemPatch::default()))
         .then_error("invalid");
-    s.when(fac, edit(item, title(""))).then_error("invalid");
+    s.when(fac, edit(item, title(""))).then_error("empty");
     s.when(
         fac,
         edit(
@@ -965,7 +978,7 @@ fn withdraw_item() {
             reason: Some("r".repeat(501)),
         },
     )
-    .then_error("invalid");
+    .then_error("too_long");
     let r = s.open_round(&[a], 60);
     s.when(fac, w(a)).then_error("item_in_open_round");
     s.given(fac, Command::CloseRound { round: r });
@@ -1029,14 +1042,14 @@ fn import_is_one_event_and_all_or_nothing() {
     let before = s.state.clone();
     let e = s
         .try_do(fac, import(vec![draft("D"), draft(""), draft("F")], "csv"))
-        .then_error("invalid");
+        .then_error("empty");
     assert!(e.to_string().contains("item 2"), "{e}");
     assert_eq!(s.state, before);
-    s.when(fac, import(vec![], "csv")).then_error("invalid");
+    s.when(fac, import(vec![], "csv")).then_error("wrong_count");
     s.when(fac, import(vec![draft("x"); 501], "csv"))
-        .then_error("invalid");
+        .then_error("wrong_count");
     s.when(fac, import(vec![draft("x")], ""))
-        .then_error("invalid");
+        .then_error("empty");
     s.when(ann, import(vec![draft("x")], "csv"))
         .then_error("forbidden");
     s.when(fac, import(vec![draft("x"); 500], "csv"))
@@ -1062,7 +1075,7 @@ fn rank_items() {
     )
     .then_error("unknown_item");
     s.when(fac, Command::RankItems { order: vec![a, a] })
-        .then_error("invalid");
+        .then_error("duplicate");
 }
 
 #[test]
@@ -1121,7 +1134,7 @@ fn carry_over_items() {
         ]),
     )
     .then_error("invalid");
-    s.when(fac, carry(vec![])).then_error("invalid");
+    s.when(fac, carry(vec![])).then_error("wrong_count");
     s.when(
         fac,
         carry(vec![NewItem {
@@ -1129,7 +1142,7 @@ fn carry_over_items() {
             draft: draft(""),
         }]),
     )
-    .then_error("invalid");
+    .then_error("empty");
     let same = Command::CarryOverItems {
         from_planning: s.state.planning.unwrap(),
         items: vec![NewItem {
@@ -1208,9 +1221,14 @@ fn comments_questions_and_answers() {
         },
     )
     .then_error("unknown_participant");
-    for bad in ["", "  ", "esc\u{1b}[31m", &"x".repeat(20_001)] {
+    for (bad, code) in [
+        ("", "empty"),
+        ("  ", "empty"),
+        ("esc\u{1b}[31m", "bad_characters"),
+        (&*"x".repeat(20_001), "too_long"),
+    ] {
         s.when(ann, comment(CommentKind::Comment, None, bad))
-            .then_error("invalid");
+            .then_error(code);
     }
     s.when(unknown_person(), comment(CommentKind::Comment, None, "x"))
         .then_error("not_a_participant");
@@ -1224,7 +1242,7 @@ fn comments_questions_and_answers() {
         .then_kinds(&["CommentEdited"]);
     assert!(s.state.comments[&c].edited);
     s.when(fac, edit(c, "mod")).then_error("forbidden");
-    s.when(obs, edit(c, "")).then_error("invalid");
+    s.when(obs, edit(c, "")).then_error("empty");
     s.when(obs, edit(CommentId(Uuid::from_u128(3)), "x"))
         .then_error("unknown_comment");
 
@@ -1282,8 +1300,8 @@ fn definition_of_ready_checks_and_override() {
         criteria: c.iter().map(|s| s.to_string()).collect(),
     };
     s.when(ann, dor(&["x"])).then_error("forbidden");
-    s.when(fac, dor(&[""])).then_error("invalid");
-    s.when(fac, dor(&["c"; 31])).then_error("invalid");
+    s.when(fac, dor(&[""])).then_error("empty");
+    s.when(fac, dor(&["c"; 31])).then_error("wrong_count");
     s.try_do(fac, dor(&["Has AC", "Sized"]))
         .then_kinds(&["DefinitionOfReadySet"]);
     let ids: Vec<CriterionId> = s.state.definition_of_ready.iter().map(|c| c.id).collect();
@@ -1294,8 +1312,9 @@ fn definition_of_ready_checks_and_override() {
     assert_eq!(again[1], ids[0]);
     assert!(!ids.contains(&again[2]));
     // A text named twice would be one criterion id listed twice (checks and failures twice).
-    s.when(fac, dor(&["Sized", "Sized "])).then_error("invalid");
-    s.when(fac, dor(&["New", "New"])).then_error("invalid");
+    s.when(fac, dor(&["Sized", "Sized "]))
+        .then_error("duplicate");
+    s.when(fac, dor(&["New", "New"])).then_error("duplicate");
 
     let check = |i, c, ok| Command::CheckReadiness {
         item: i,
@@ -1332,7 +1351,7 @@ fn definition_of_ready_checks_and_override() {
         reason: r.into(),
     };
     s.when(ann, ov("ok")).then_error("forbidden");
-    s.when(fac, ov("")).then_error("invalid");
+    s.when(fac, ov("")).then_error("empty");
     s.when(
         fac,
         Command::OverrideReadiness {
@@ -1415,7 +1434,7 @@ fn declare_capacity() {
         declare(100, 101),
         declare(100, -1),
     ] {
-        s.when(ann, bad).then_error("invalid");
+        s.when(ann, bad).then_error("out_of_range");
     }
     s.when(ann, declare(36_600, 0))
         .then_kinds(&["CapacityDeclared"]);
@@ -1429,8 +1448,8 @@ fn velocity() {
         points_per_day: f(h),
     };
     s.when(ann, v(100)).then_error("forbidden");
-    s.when(fac, v(0)).then_error("invalid");
-    s.when(fac, v(100_001)).then_error("invalid");
+    s.when(fac, v(0)).then_error("out_of_range");
+    s.when(fac, v(100_001)).then_error("out_of_range");
     s.try_do(fac, v(150)).then_kinds(&["VelocitySet"]);
     assert_eq!(s.state.velocity, Some(f(150)));
 }
@@ -1503,18 +1522,19 @@ fn open_round() {
 
     let c = s.propose("c");
     s.when(ann, open(vec![c], None)).then_error("forbidden");
-    s.when(fac, open(vec![], None)).then_error("invalid");
+    s.when(fac, open(vec![], None)).then_error("wrong_count");
     let many: Vec<ItemId> = (0..7).map(|n| s.propose(&format!("m{n}"))).collect();
-    s.when(fac, open(many.clone(), None)).then_error("invalid");
+    s.when(fac, open(many.clone(), None))
+        .then_error("wrong_count");
     s.when(fac, open(many[..6].to_vec(), None))
         .then_kinds(&["RoundOpened"]);
-    s.when(fac, open(vec![c, c], None)).then_error("invalid");
+    s.when(fac, open(vec![c, c], None)).then_error("duplicate");
     s.when(fac, open(vec![unknown_item()], None))
         .then_error("unknown_item");
     s.when(fac, open(vec![c], Some(s.now)))
-        .then_error("invalid");
+        .then_error("deadline_in_past");
     s.when(fac, open(vec![c], Some(s.now + 60 * DAY + 1)))
-        .then_error("invalid");
+        .then_error("out_of_range");
     s.when(fac, open(vec![c], Some(s.now + 60 * DAY)))
         .then_kinds(&["RoundOpened"]);
     s.when(
@@ -1949,7 +1969,7 @@ fn flag_and_clear_flag() {
     s.when(ann, flag(unknown_item(), None))
         .then_error("unknown_item");
     s.when(ann, flag(a, Some(&"n".repeat(501))))
-        .then_error("invalid");
+        .then_error("too_long");
     s.when(fac, Command::ClearFlag { item: a })
         .then_error("not_flagged");
     let ev = s
@@ -2029,7 +2049,7 @@ fn agree_estimates_with_points() {
     s.when(fac, agree(unknown_item(), "5"))
         .then_error("unknown_item");
     s.when(fac, Command::AgreeEstimates { estimates: vec![] })
-        .then_error("invalid");
+        .then_error("wrong_count");
     s.when(
         fac,
         Command::AgreeEstimates {
@@ -2045,7 +2065,7 @@ fn agree_estimates_with_points() {
             ],
         },
     )
-    .then_error("invalid");
+    .then_error("duplicate");
     let c = s.propose("c");
     s.open_round(&[c], 60);
     s.when(fac, agree(c, "5")).then_error("item_in_open_round");
@@ -2203,8 +2223,8 @@ fn revote_in_the_live_session() {
     s.given(fac, Command::CloseRound { round: r });
     s.given(fac, Command::RevealVotes { round: r, item: a });
     s.when(ann, revote(vec![a])).then_error("forbidden");
-    s.when(fac, revote(vec![])).then_error("invalid");
-    s.when(fac, revote(vec![a, a])).then_error("invalid");
+    s.when(fac, revote(vec![])).then_error("empty");
+    s.when(fac, revote(vec![a, a])).then_error("duplicate");
     s.when(
         fac,
         Command::Revote {
@@ -2224,7 +2244,7 @@ fn revote_in_the_live_session() {
             deadline: Some(s.now - 1),
         },
     )
-    .then_error("invalid");
+    .then_error("deadline_in_past");
     let ev = s.try_do(fac, revote(vec![a])).then_kinds(&["RevoteOpened"]);
     let Event::RevoteOpened {
         round: r2,
@@ -2318,7 +2338,7 @@ fn set_agenda() {
     let (fac, ann) = (s.fac, s.id("ann"));
     let set = |items| Command::SetAgenda { items };
     s.when(ann, set(vec![a])).then_error("forbidden");
-    s.when(fac, set(vec![a, a])).then_error("invalid");
+    s.when(fac, set(vec![a, a])).then_error("duplicate");
     s.when(fac, set(vec![unknown_item()]))
         .then_error("unknown_item");
     s.try_do(fac, set(vec![b, a])).then_kinds(&["AgendaSet"]);
@@ -2343,11 +2363,12 @@ fn coin_flip_is_uniform_and_recorded() {
         options: opts.iter().map(|o| o.to_string()).collect(),
     };
     s.when(ann, flip("q", &["a", "b"])).then_error("forbidden");
-    s.when(fac, flip("q", &["a"])).then_error("invalid");
-    s.when(fac, flip("q", &["o"; 21])).then_error("invalid");
-    s.when(fac, flip("", &["a", "b"])).then_error("invalid");
-    s.when(fac, flip("q", &["a", ""])).then_error("invalid");
-    s.when(fac, flip("q", &["a", "b\nc"])).then_error("invalid");
+    s.when(fac, flip("q", &["a"])).then_error("wrong_count");
+    s.when(fac, flip("q", &["o"; 21])).then_error("wrong_count");
+    s.when(fac, flip("", &["a", "b"])).then_error("empty");
+    s.when(fac, flip("q", &["a", ""])).then_error("empty");
+    s.when(fac, flip("q", &["a", "b\nc"]))
+        .then_error("bad_characters");
     let ev = s
         .try_do(fac, flip("Who demos?", &["ann", "bob"]))
         .then_kinds(&["CoinFlipped"]);
@@ -2517,7 +2538,7 @@ fn commit_scope_rejections() {
     s.when(fac, commit(vec![c])).then_error("no_estimate");
     s.when(fac, commit(vec![unknown_item()]))
         .then_error("unknown_item");
-    s.when(fac, commit(vec![a, a])).then_error("invalid");
+    s.when(fac, commit(vec![a, a])).then_error("duplicate");
     let r = s.open_round(&[c], 10);
     s.when(fac, commit(vec![a])).then_error("round_open");
     s.given(fac, Command::CloseRound { round: r });
@@ -2600,7 +2621,7 @@ fn committed_points_stay_decodable() {
     p.point_table
         .insert("XL".into(), Fixed2::from_hundredths(Fixed2::MAX.0 + 1));
     s.when(fac, Command::SetPolicy { policy: p })
-        .then_error("invalid");
+        .then_error("out_of_range");
 }
 
 /// The capacity recorded in `ScopeCommitted` must survive the wire too: 27,400 people at 366

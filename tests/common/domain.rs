@@ -258,6 +258,8 @@ impl Scenario {
 pub trait Then {
     fn then_kinds(self, expected: &[&str]) -> Vec<Event>;
     fn then_error(self, code: &str) -> DomainError;
+    /// Refused with one of `codes` (for a table of bad inputs refused for different reasons).
+    fn then_error_in(self, codes: &[&str]) -> DomainError;
 }
 
 impl Then for Result<Vec<Event>, DomainError> {
@@ -278,6 +280,17 @@ impl Then for Result<Vec<Event>, DomainError> {
             Ok(events) => panic!("expected error {code}, got {events:#?}"),
             Err(e) => {
                 assert_eq!(e.code(), code, "error: {e:?}");
+                e
+            }
+        }
+    }
+
+    #[track_caller]
+    fn then_error_in(self, codes: &[&str]) -> DomainError {
+        match self {
+            Ok(events) => panic!("expected one of {codes:?}, got {events:#?}"),
+            Err(e) => {
+                assert!(codes.contains(&e.code()), "{codes:?}, got {e:?}");
                 e
             }
         }

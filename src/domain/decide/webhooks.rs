@@ -52,9 +52,15 @@ fn webhook_url(url: &str) -> Result<()> {
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| DomainError::Invalid("a webhook url must be http:// or https://".into()))?;
+        .ok_or(DomainError::BadFormat {
+            field: "url",
+            expected: "http:// or https://",
+        })?;
     if rest.is_empty() || rest.starts_with('/') || url.chars().any(char::is_whitespace) {
-        return Err(DomainError::Invalid("a webhook url needs a host".into()));
+        return Err(DomainError::BadFormat {
+            field: "url",
+            expected: "a host after http(s)://, without spaces",
+        });
     }
     Ok(())
 }
@@ -219,7 +225,8 @@ mod tests {
             assert!(
                 matches!(
                     run(&s, FAC, register(bad, &[])),
-                    Err(DomainError::Invalid(_))
+                    Err(DomainError::BadFormat { field: "url", .. }
+                        | DomainError::Empty { field: "url" })
                 ),
                 "{bad:?} accepted"
             );
