@@ -7,6 +7,7 @@ use super::room::{now_micros, Live, Room, RoomError, PAGE};
 use super::view::{self, Viewer};
 use super::AppState;
 use crate::domain::command::Command;
+use crate::domain::command::{CreatePlanning, Join, ReissueLink, RemoveParticipant, RotateInvite};
 use crate::domain::deck::Deck;
 use crate::domain::event::{Policy, Role};
 use crate::domain::ids::{ParticipantId, PlanningId};
@@ -159,7 +160,7 @@ pub async fn open_planning(app: &AppState, body: CreateBody) -> Result<NewPlanni
     let member_invite = new_secret();
     let observer_invite = new_secret();
     let creator = ParticipantId(Uuid::new_v4());
-    let cmd = Command::CreatePlanning {
+    let cmd = Command::CreatePlanning(CreatePlanning {
         title: body.title,
         creator_name: body.name,
         creator_token_hash: hash_secret(&token),
@@ -167,7 +168,7 @@ pub async fn open_planning(app: &AppState, body: CreateBody) -> Result<NewPlanni
         policy: body.policy,
         member_invite_hash: hash_secret(&member_invite),
         observer_invite_hash: hash_secret(&observer_invite),
-    };
+    });
     let now = now_micros();
     let events = {
         let mut rng = rand::rngs::OsRng;
@@ -267,11 +268,11 @@ pub async fn join(
             participant,
             format!("join:{participant}"),
             None,
-            Command::Join {
+            Command::Join(Join {
                 name: body.name,
                 invite_hash: hash_secret(&body.invite),
                 token_hash: hash_secret(&token),
-            },
+            }),
         )
         .await?;
     let role = room.read(|l| l.state.participants.get(&participant).map(|p| p.role));
@@ -453,10 +454,10 @@ pub async fn rotate_invite(
             caller.participant,
             format!("rotate:{}", Uuid::new_v4()),
             None,
-            Command::RotateInvite {
+            Command::RotateInvite(RotateInvite {
                 role: body.role,
                 invite_hash: hash_secret(&invite),
-            },
+            }),
         )
         .await?;
     let pid = caller.room.shared.id;
@@ -492,11 +493,11 @@ pub async fn reissue_link(
             caller.participant,
             format!("reissue:{}", Uuid::new_v4()),
             None,
-            Command::ReissueLink {
+            Command::ReissueLink(ReissueLink {
                 participant,
                 token_hash: hash_secret(&token),
                 revoke_previous: body.revoke_previous,
-            },
+            }),
         )
         .await?;
     let planning = caller.room.shared.id;
@@ -523,7 +524,7 @@ pub async fn remove_participant(
             caller.participant,
             format!("remove:{participant}"),
             None,
-            Command::RemoveParticipant { participant },
+            Command::RemoveParticipant(RemoveParticipant { participant }),
         )
         .await?;
     Ok(Json(

@@ -936,6 +936,7 @@ mod tests {
     //! runs: it takes them as one batch, deterministically.
 
     use super::*;
+    use crate::domain::command::{AmendGoal, CreatePlanning, DraftGoal, Rename, WithdrawItem};
     use crate::domain::ids::ItemId;
     use uuid::Uuid;
 
@@ -948,7 +949,7 @@ mod tests {
         };
         let room = Room::spawn(deps.clone(), PlanningId(Uuid::new_v4()), Live::default());
         let fac = ParticipantId(Uuid::new_v4());
-        let create = Command::CreatePlanning {
+        let create = Command::CreatePlanning(CreatePlanning {
             title: "Batch".into(),
             creator_name: "Fay".into(),
             creator_token_hash: "a".repeat(64),
@@ -956,7 +957,7 @@ mod tests {
             policy: None,
             member_invite_hash: "b".repeat(64),
             observer_invite_hash: "c".repeat(64),
-        };
+        });
         room.execute(fac, "create".into(), Some(0), create)
             .await
             .expect("create");
@@ -984,10 +985,10 @@ mod tests {
     }
 
     fn goal(text: &str) -> Command {
-        Command::AmendGoal {
+        Command::AmendGoal(AmendGoal {
             text: text.into(),
             note: None,
-        }
+        })
     }
 
     #[tokio::test]
@@ -1001,31 +1002,31 @@ mod tests {
             vec![
                 (
                     "a",
-                    Command::DraftGoal {
+                    Command::DraftGoal(DraftGoal {
                         text: "Ship".into(),
-                    },
+                    }),
                 ),
                 ("b", goal("Ship it")),
                 (
                     "c",
-                    Command::DraftGoal {
+                    Command::DraftGoal(DraftGoal {
                         text: "Again".into(),
-                    },
+                    }),
                 ),
                 (
                     "d",
-                    Command::WithdrawItem {
+                    Command::WithdrawItem(WithdrawItem {
                         item: ItemId(Uuid::new_v4()),
                         reason: None,
-                    },
+                    }),
                 ),
                 ("e", Command::CommitGoal),
                 ("f", goal("Too late")),
                 (
                     "g",
-                    Command::Rename {
+                    Command::Rename(Rename {
                         name: "Fay B".into(),
-                    },
+                    }),
                 ),
             ],
         );
@@ -1080,10 +1081,10 @@ mod tests {
     #[tokio::test]
     async fn batches_are_decided_on_the_projection_after_single_commands() {
         let (room, _deps, fac) = room().await;
-        let rename = |n: &str| Command::Rename { name: n.into() };
-        let draft = Command::DraftGoal {
+        let rename = |n: &str| Command::Rename(Rename { name: n.into() });
+        let draft = Command::DraftGoal(DraftGoal {
             text: "Ship".into(),
-        };
+        });
         let out = results(submit_all(
             &room,
             fac,
@@ -1118,9 +1119,9 @@ mod tests {
                 fac,
                 "a".into(),
                 None,
-                Command::DraftGoal {
+                Command::DraftGoal(DraftGoal {
                     text: "Ship".into(),
-                },
+                }),
             )
             .await
             .expect("draft");
@@ -1131,9 +1132,9 @@ mod tests {
                 ("b", goal("Ship it")),
                 (
                     "a",
-                    Command::DraftGoal {
+                    Command::DraftGoal(DraftGoal {
                         text: "Ship".into(),
-                    },
+                    }),
                 ),
                 ("a", goal("reused key")),
                 ("c", Command::CommitGoal),

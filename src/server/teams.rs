@@ -11,6 +11,7 @@ use super::error::{ApiError, ApiJson, ApiQuery};
 use super::room::{now_micros, RoomError, PAGE};
 use super::AppState;
 use crate::domain::command::Command;
+use crate::domain::command::{CarryOverItems, SetVelocity};
 use crate::domain::event::{NewItem, Phase, Role};
 use crate::domain::fixed::Fixed2;
 use crate::domain::ids::{ItemId, PlanningId, TeamId};
@@ -327,10 +328,10 @@ pub async fn create_team_planning(
                 me,
                 "team:carry-over".into(),
                 None,
-                Command::CarryOverItems {
+                Command::CarryOverItems(CarryOverItems {
                     from_planning: from,
                     items,
-                },
+                }),
             )
             .await?;
         }
@@ -342,7 +343,7 @@ pub async fn create_team_planning(
             me,
             "team:velocity".into(),
             None,
-            Command::SetVelocity { points_per_day },
+            Command::SetVelocity(SetVelocity { points_per_day }),
         )
         .await?;
     }

@@ -12,6 +12,7 @@ use super::room::{decode_all, now_micros};
 use super::webhook;
 use super::AppState;
 use crate::domain::command::Command;
+use crate::domain::command::{RegisterWebhook, RemoveWebhook};
 use crate::domain::event::{Event, Role};
 use crate::domain::ids::WebhookId;
 use crate::domain::DomainError;
@@ -92,11 +93,11 @@ pub async fn register(
             caller.participant,
             op.clone(),
             None,
-            Command::RegisterWebhook {
+            Command::RegisterWebhook(RegisterWebhook {
                 url: body.url,
                 events: body.events,
                 url_checked: true,
-            },
+            }),
         )
         .await?;
     // The webhook's id was drawn by the domain: read it from the event (this also answers a
@@ -163,7 +164,7 @@ pub async fn remove(
             caller.participant,
             format!("remove-webhook:{webhook}"),
             None,
-            Command::RemoveWebhook { webhook },
+            Command::RemoveWebhook(RemoveWebhook { webhook }),
         )
         .await?;
     app.registry

@@ -15,6 +15,7 @@ use super::error::{ApiBytes, ApiError};
 use super::room::{decode_all, now_micros};
 use super::AppState;
 use crate::domain::command::Command;
+use crate::domain::command::ImportItems;
 use crate::domain::event::{Event, Role};
 use crate::domain::DomainError;
 use crate::import::{self, Format, ImportError};
@@ -134,10 +135,10 @@ pub async fn import_items(
             caller.participant,
             op.clone(),
             None,
-            Command::ImportItems {
+            Command::ImportItems(ImportItems {
                 items: drafts,
                 source: format.source().into(),
-            },
+            }),
         )
         .await
         .inspect_err(|_| {

@@ -101,10 +101,10 @@ pub(super) fn random16(rng: &mut dyn RngCore) -> [u8; 16] {
 fn actor_role(state: &State, me: ParticipantId, cmd: &Command) -> Result<Role> {
     if me.is_system() {
         return match cmd {
-            Command::CloseRound { .. }
-            | Command::RecordReminder { .. }
-            | Command::RemindVoters { .. }
-            | Command::FollowSchedule { .. } => Ok(Role::Observer),
+            Command::CloseRound(_)
+            | Command::RecordReminder(_)
+            | Command::RemindVoters(_)
+            | Command::FollowSchedule(_) => Ok(Role::Observer),
             _ => Err(DomainError::Forbidden {
                 needed: "a participant",
             }),
