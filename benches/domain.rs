@@ -6,6 +6,9 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use sprintlog::domain::command::Command;
+use sprintlog::domain::command::{
+    CastVote, ChangePhase, CreatePlanning, Join, OpenRound, PostComment, ProposeItem,
+};
 use sprintlog::domain::event::{CommentKind, ItemDraft};
 use sprintlog::domain::{decide, Context, Event, ItemId, ParticipantId, Phase, RoundId, State};
 use uuid::Uuid;
@@ -57,7 +60,7 @@ fn planning(members: usize) -> Planning {
         &mut events,
         &mut rng,
         fac,
-        Command::CreatePlanning {
+        Command::CreatePlanning(CreatePlanning {
             title: "Bench".into(),
             creator_name: "Fay".into(),
             creator_token_hash: hash(1),
@@ -65,7 +68,7 @@ fn planning(members: usize) -> Planning {
             policy: None,
             member_invite_hash: hash(2),
             observer_invite_hash: hash(3),
-        },
+        }),
     );
     let mut ids = Vec::new();
     for i in 0..members {
@@ -75,11 +78,11 @@ fn planning(members: usize) -> Planning {
             &mut events,
             &mut rng,
             id,
-            Command::Join {
+            Command::Join(Join {
                 name: format!("m{i}"),
                 invite_hash: hash(2),
                 token_hash: hash(1000 + i as u64),
-            },
+            }),
         );
         ids.push(id);
     }
@@ -88,12 +91,12 @@ fn planning(members: usize) -> Planning {
         &mut events,
         &mut rng,
         fac,
-        Command::ProposeItem {
+        Command::ProposeItem(ProposeItem {
             draft: ItemDraft {
                 title: "Login page".into(),
                 ..ItemDraft::default()
             },
-        },
+        }),
     );
     let item = match events.last() {
         Some(Event::ItemProposed { item, .. }) => *item,
@@ -104,18 +107,18 @@ fn planning(members: usize) -> Planning {
         &mut events,
         &mut rng,
         fac,
-        Command::ChangePhase { to: Phase::Async },
+        Command::ChangePhase(ChangePhase { to: Phase::Async }),
     );
     run(
         &mut state,
         &mut events,
         &mut rng,
         fac,
-        Command::OpenRound {
+        Command::OpenRound(OpenRound {
             items: vec![item],
             deck: None,
             deadline: Some(T0 + HOUR),
-        },
+        }),
     );
     let round = match events.last() {
         Some(Event::RoundOpened { round, .. }) => *round,
@@ -137,11 +140,11 @@ fn vote(p: &Planning, i: usize) -> (ParticipantId, Command) {
     // Half the members only: a round closes by itself once every member has voted.
     (
         p.members[i % (p.members.len() / 2).max(1)],
-        Command::CastVote {
+        Command::CastVote(CastVote {
             round: p.round,
             item: p.item,
             card: card.into(),
-        },
+        }),
     )
 }
 
@@ -177,13 +180,13 @@ fn ten_thousand() -> Vec<Event> {
         } else {
             (
                 fac,
-                Command::PostComment {
+                Command::PostComment(PostComment {
                     item: Some(p.item),
                     kind: CommentKind::Comment,
                     parent: None,
                     addressee: None,
                     text: format!("Comment {i}: what about the error states?"),
-                },
+                }),
             )
         };
         run(&mut p.state, &mut p.events, &mut p.rng, actor, cmd);

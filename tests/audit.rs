@@ -6,6 +6,11 @@ mod common;
 use common::server::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use sprintlog::domain::command::{
+    AgreeEstimates, AmendGoal, CastVote, ChangePhase, CheckReadiness, CommitScope, CreatePlanning,
+    DeclareCapacity, DraftGoal, FlipCoin, Join, OpenRound, PostComment, ProposeItem,
+    ResolveQuestion, RevealVotes, Revote, SetDefinitionOfReady, SetVelocity,
+};
 use sprintlog::domain::command::{AgreedEstimate, Command};
 use sprintlog::domain::event::{CommentKind, Event, ItemDraft};
 use sprintlog::domain::fixed::Fixed2;
@@ -105,7 +110,7 @@ async fn scripted(store: Arc<dyn EventStore>) -> (String, String) {
     };
     s.run(
         fac,
-        Command::CreatePlanning {
+        Command::CreatePlanning(CreatePlanning {
             title: "Sprint 7".into(),
             creator_name: "Fran".into(),
             creator_token_hash: hash_secret(&token),
@@ -113,35 +118,36 @@ async fn scripted(store: Arc<dyn EventStore>) -> (String, String) {
             policy: None,
             member_invite_hash: hash_secret("member"),
             observer_invite_hash: hash_secret("observer"),
-        },
+        }),
     )
     .await;
     for (who, name) in [(ann, "Ann"), (bob, "Bob")] {
         s.run(
             who,
-            Command::Join {
+            Command::Join(Join {
                 name: name.into(),
                 invite_hash: hash_secret("member"),
                 token_hash: hash_secret(name),
-            },
+            }),
         )
         .await;
     }
     s.run(
         fac,
-        Command::DraftGoal {
+        Command::DraftGoal(DraftGoal {
             text: "Ship login".into(),
-        },
+        }),
     )
     .await;
     s.run(
         fac,
-        Command::SetDefinitionOfReady {
+        Command::SetDefinitionOfReady(SetDefinitionOfReady {
             criteria: vec!["AC written".into()],
-        },
+        }),
     )
     .await;
-    s.run(fac, Command::ChangePhase { to: Phase::Async }).await;
+    s.run(fac, Command::ChangePhase(ChangePhase { to: Phase::Async }))
+        .await;
     let mut ids = Vec::new();
     for (t, k) in [
         ("Login form", Some("PRJ-1")),
@@ -149,7 +155,10 @@ async fn scripted(store: Arc<dyn EventStore>) -> (String, String) {
         ("Audit log", None),
     ] {
         let ev = s
-            .run(fac, Command::ProposeItem { draft: draft(t, k) })
+            .run(
+                fac,
+                Command::ProposeItem(ProposeItem { draft: draft(t, k) }),
+            )
             .await;
         if let Event::ItemProposed { item, .. } = &ev[0] {
             ids.push(*item);
@@ -159,24 +168,24 @@ async fn scripted(store: Arc<dyn EventStore>) -> (String, String) {
     let criterion = s.state.definition_of_ready[0].id;
     s.run(
         ann,
-        Command::CheckReadiness {
+        Command::CheckReadiness(CheckReadiness {
             item: a,
             criterion,
             ok: true,
             note: None,
-        },
+        }),
     )
     .await;
     let q = s
         .run(
             ann,
-            Command::PostComment {
+            Command::PostComment(PostComment {
                 item: Some(a),
                 kind: CommentKind::Question,
                 parent: None,
                 addressee: Some(fac),
                 text: "Which providers?".into(),
-            },
+            }),
         )
         .await;
     let Event::CommentPosted { comment: q, .. } = q[0].clone() else {
@@ -184,43 +193,47 @@ async fn scripted(store: Arc<dyn EventStore>) -> (String, String) {
     };
     s.run(
         fac,
-        Command::PostComment {
+        Command::PostComment(PostComment {
             item: Some(a),
             kind: CommentKind::Answer,
             parent: Some(q),
             addressee: None,
             text: "Email only".into(),
-        },
+        }),
     )
     .await;
-    s.run(ann, Command::ResolveQuestion { comment: q }).await;
+    s.run(
+        ann,
+        Command::ResolveQuestion(ResolveQuestion { comment: q }),
+    )
+    .await;
     for who in [ann, bob] {
         s.run(
             who,
-            Command::DeclareCapacity {
+            Command::DeclareCapacity(DeclareCapacity {
                 participant: None,
                 available_days: Fixed2::from_int(8),
                 focus_factor: Fixed2::from_hundredths(80),
                 notes: None,
-            },
+            }),
         )
         .await;
     }
     s.run(
         fac,
-        Command::SetVelocity {
+        Command::SetVelocity(SetVelocity {
             points_per_day: Fixed2::ONE,
-        },
+        }),
     )
     .await;
     let ev = s
         .run(
             fac,
-            Command::OpenRound {
+            Command::OpenRound(OpenRound {
                 items: vec![a, b, c],
                 deck: None,
                 deadline: Some(T0 + 86_400_000_000),
-            },
+            }),
         )
         .await;
     let Event::RoundOpened { round, .. } = ev[0].clone() else {
@@ -236,34 +249,35 @@ async fn scripted(store: Arc<dyn EventStore>) -> (String, String) {
     ] {
         s.run(
             who,
-            Command::CastVote {
+            Command::CastVote(CastVote {
                 round,
                 item,
                 card: card.into(),
-            },
+            }),
         )
         .await;
     }
     s.run(
         fac,
-        Command::AgreeEstimates {
+        Command::AgreeEstimates(AgreeEstimates {
             estimates: vec![AgreedEstimate {
                 item: a,
                 card: "3".into(),
             }],
-        },
+        }),
     )
     .await;
     s.run(fac, Command::StartSync).await;
-    s.run(fac, Command::RevealVotes { round, item: b }).await;
+    s.run(fac, Command::RevealVotes(RevealVotes { round, item: b }))
+        .await;
     let ev = s
         .run(
             fac,
-            Command::Revote {
+            Command::Revote(Revote {
                 previous: round,
                 items: vec![b],
                 deadline: None,
-            },
+            }),
         )
         .await;
     let Event::RevoteOpened { round: r2, .. } = ev[0].clone() else {
@@ -271,54 +285,54 @@ async fn scripted(store: Arc<dyn EventStore>) -> (String, String) {
     };
     s.run(
         ann,
-        Command::CastVote {
+        Command::CastVote(CastVote {
             round: r2,
             item: b,
             card: "5".into(),
-        },
+        }),
     )
     .await;
     s.run(
         bob,
-        Command::CastVote {
+        Command::CastVote(CastVote {
             round: r2,
             item: b,
             card: "5".into(),
-        },
+        }),
     )
     .await;
     s.run(
         fac,
-        Command::AgreeEstimates {
+        Command::AgreeEstimates(AgreeEstimates {
             estimates: vec![AgreedEstimate {
                 item: b,
                 card: "5".into(),
             }],
-        },
+        }),
     )
     .await;
     s.run(
         fac,
-        Command::FlipCoin {
+        Command::FlipCoin(FlipCoin {
             question: "Demo on Friday?".into(),
             options: vec!["yes".into(), "no".into()],
-        },
+        }),
     )
     .await;
     s.run(
         fac,
-        Command::AmendGoal {
+        Command::AmendGoal(AmendGoal {
             text: "Ship login and reset".into(),
             note: Some("after sync".into()),
-        },
+        }),
     )
     .await;
     s.run(
         fac,
-        Command::CommitScope {
+        Command::CommitScope(CommitScope {
             items: vec![a, b],
             confirm_over_capacity: false,
-        },
+        }),
     )
     .await;
     (s.state.planning.unwrap().to_string(), token)

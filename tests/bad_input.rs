@@ -231,28 +231,31 @@ async fn rest_bodies_are_refused_with_json_errors(t: &TestServer) {
             .command(p, tok, &uuid::Uuid::new_v4().to_string(), cmd.clone())
             .await;
         assert_eq!(s, 400, "{what}: {cmd} → {b}");
-        assert_eq!(b["error"]["code"], "invalid", "{b}");
+        assert_eq!(b["error"]["code"], "bad_characters", "{b}");
     }
-    for (path, body) in [
+    for (path, body, code) in [
         (
             "/api/plannings",
             json!({"title": "ok", "name": "\u{1b}[31mred"}),
+            "bad_characters",
         ),
         (
             "/api/plannings",
             json!({"title": "ok", "name": "Fran",
                    "deck": {"kind": "custom", "cards": ["S", "M\u{202e}L"]}}),
+            "invalid",
         ),
-        ("/api/teams", json!({"name": "Team\u{202e}A"})),
+        ("/api/teams", json!({"name": "Team\u{202e}A"}), "invalid"),
         (
             "/api/teams",
             json!({"name": "Team A", "roster": [{"name": "Ann\u{7}"}]}),
+            "invalid",
         ),
     ] {
         let (s, b) = t.post(path, None, body.clone()).await;
         assert_eq!(
             (s, b["error"]["code"].as_str()),
-            (400, Some("invalid")),
+            (400, Some(code)),
             "{path} {body}: {b}"
         );
     }
@@ -265,7 +268,7 @@ async fn rest_bodies_are_refused_with_json_errors(t: &TestServer) {
         .await;
     assert_eq!(
         (s, b["error"]["code"].as_str()),
-        (400, Some("invalid")),
+        (400, Some("bad_characters")),
         "{b}"
     );
 
@@ -283,7 +286,7 @@ async fn rest_bodies_are_refused_with_json_errors(t: &TestServer) {
         .await;
     assert_eq!(
         (s, b["error"]["code"].as_str()),
-        (400, Some("invalid")),
+        (400, Some("wrong_count")),
         "{b}"
     );
     let csv: String = std::iter::once("title\n".to_string())
@@ -379,7 +382,7 @@ async fn websocket_frames_are_refused_and_the_socket_survives(t: &TestServer) {
         ("bad_frame", json!({"type": "launch_missiles"}).to_string()),
         ("bad_frame", r#"{"type":"command","op":"n","expected_seq":1e999,"command":{"type":"DraftGoal","text":"g"}}"#.to_string()),
         ("frame_too_large", json!({"type": "command", "op": "big", "command": {"type": "PostComment", "kind": "comment", "text": "x".repeat(MAX_FRAME)}}).to_string()),
-        ("invalid", json!({"type": "command", "op": "cc", "command": {"type": "Rename", "name": "a\u{0}b"}}).to_string()),
+        ("bad_characters", json!({"type": "command", "op": "cc", "command": {"type": "Rename", "name": "a\u{0}b"}}).to_string()),
         ("bad_request", json!({"type": "command", "op": "", "command": {"type": "DraftGoal", "text": "g"}}).to_string()),
         ("bad_request", json!({"type": "state_at", "at": i64::MAX}).to_string()),
     ];

@@ -8,6 +8,15 @@ use common::domain::{hash, DAY, HOUR, MINUTE, T0};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use sprintlog::domain::command::{
+    AgreeEstimates, AmendGoal, CarryOverItems, CastVote, ChangePhase, ChangeRole, CheckReadiness,
+    ClearFlag, CloseRound, CommitScope, CreatePlanning, DeclareCapacity, DeleteComment, DraftGoal,
+    EditComment, EditItem, FlagItem, FlipCoin, FollowSchedule, ImportItems, Join, OpenRound,
+    OverrideReadiness, PostComment, ProposeItem, RankItems, RecordReminder, RegisterWebhook,
+    ReissueLink, RemindVoters, RemoveParticipant, RemoveWebhook, Rename, ResolveQuestion,
+    RevealVotes, Revote, RotateInvite, SendToAgenda, SetAgenda, SetDefinitionOfReady, SetPolicy,
+    SetSchedule, SetTimeZone, SetVelocity, WithdrawItem, WithdrawVote,
+};
 use sprintlog::domain::command::{AgreedEstimate, Command};
 use sprintlog::domain::deck::{Deck, PAUSE, UNSURE};
 use sprintlog::domain::event::{
@@ -278,7 +287,7 @@ impl Run {
             let id = ParticipantId(self.fresh());
             return (
                 if g.gen_bool(0.03) { SYSTEM } else { id },
-                Command::CreatePlanning {
+                Command::CreatePlanning(CreatePlanning {
                     title: self.text(g, "Sprint"),
                     creator_name: "Fay".into(),
                     creator_token_hash: hash(g.gen()),
@@ -286,7 +295,7 @@ impl Run {
                     policy: None,
                     member_invite_hash: hash(1),
                     observer_invite_hash: hash(2),
-                },
+                }),
             );
         };
         let members = self.people(|r| r == Role::Member).len();
@@ -419,20 +428,20 @@ impl Run {
                 let name = self.text(g, "person");
                 (
                     id,
-                    C::Join {
+                    C::Join(Join {
                         name,
                         invite_hash: invite,
                         token_hash: hash(g.gen()),
-                    },
+                    }),
                 )
             }
             1 => {
                 let a = self.actor(g, &any);
                 (
                     a,
-                    C::Rename {
+                    C::Rename(Rename {
                         name: self.text(g, "nick"),
-                    },
+                    }),
                 )
             }
             2 => {
@@ -441,16 +450,19 @@ impl Run {
                 let role = any[g.gen_range(0..3)];
                 (
                     a,
-                    C::ChangeRole {
+                    C::ChangeRole(ChangeRole {
                         participant: p,
                         role,
-                    },
+                    }),
                 )
             }
             3 => {
                 let a = self.fac(g);
                 let p = self.any_participant(g);
-                (a, C::RemoveParticipant { participant: p })
+                (
+                    a,
+                    C::RemoveParticipant(RemoveParticipant { participant: p }),
+                )
             }
             4 => {
                 let a = self.fac(g);
@@ -463,10 +475,10 @@ impl Run {
                 };
                 (
                     a,
-                    C::RotateInvite {
+                    C::RotateInvite(RotateInvite {
                         role,
                         invite_hash: h,
-                    },
+                    }),
                 )
             }
             5 => {
@@ -474,11 +486,11 @@ impl Run {
                 let p = self.any_participant(g);
                 (
                     a,
-                    C::ReissueLink {
+                    C::ReissueLink(ReissueLink {
                         participant: p,
                         token_hash: hash(g.gen()),
                         revoke_previous: g.gen(),
-                    },
+                    }),
                 )
             }
             6 => {
@@ -498,12 +510,12 @@ impl Run {
                 };
                 (
                     a,
-                    C::SetTimeZone {
+                    C::SetTimeZone(SetTimeZone {
                         time_zone: tz.into(),
                         work_start_minute: s,
                         work_end_minute: e,
                         work_days,
-                    },
+                    }),
                 )
             }
             7 => {
@@ -515,7 +527,7 @@ impl Run {
                     (Some(Phase::Sync), 1..=4) => Phase::Async,
                     _ => Phase::Draft,
                 };
-                (a, C::ChangePhase { to })
+                (a, C::ChangePhase(ChangePhase { to }))
             }
             8 => {
                 let a = self.fac(g);
@@ -530,24 +542,24 @@ impl Run {
                     auto_phases: g.gen_bool(0.7),
                     reminder_minutes: g.gen_bool(0.7).then(|| g.gen_range(0..600)),
                 };
-                (a, C::SetSchedule { schedule })
+                (a, C::SetSchedule(SetSchedule { schedule }))
             }
             9 => {
                 let a = self.fac(g);
                 (
                     a,
-                    C::SetPolicy {
+                    C::SetPolicy(SetPolicy {
                         policy: self.policy(g),
-                    },
+                    }),
                 )
             }
             10 => {
                 let a = self.fac(g);
                 (
                     a,
-                    C::DraftGoal {
+                    C::DraftGoal(DraftGoal {
                         text: self.text(g, "goal"),
-                    },
+                    }),
                 )
             }
             11 => {
@@ -555,10 +567,10 @@ impl Run {
                 let note = g.gen_bool(0.5).then(|| "why".to_string());
                 (
                     a,
-                    C::AmendGoal {
+                    C::AmendGoal(AmendGoal {
                         text: self.text(g, "goal"),
                         note,
-                    },
+                    }),
                 )
             }
             12 => (self.fac(g), C::CommitGoal),
@@ -566,9 +578,9 @@ impl Run {
                 let a = self.actor(g, &workers);
                 (
                     a,
-                    C::ProposeItem {
+                    C::ProposeItem(ProposeItem {
                         draft: self.draft(g),
-                    },
+                    }),
                 )
             }
             14 => {
@@ -595,17 +607,17 @@ impl Run {
                         ..ItemPatch::default()
                     },
                 };
-                (a, C::EditItem { item, patch })
+                (a, C::EditItem(EditItem { item, patch }))
             }
             15 => {
                 let a = self.fac(g);
                 let item = self.live_item(g);
                 (
                     a,
-                    C::WithdrawItem {
+                    C::WithdrawItem(WithdrawItem {
                         item,
                         reason: g.gen_bool(0.5).then(|| "later".into()),
-                    },
+                    }),
                 )
             }
             16 => {
@@ -614,10 +626,10 @@ impl Run {
                 let items = (0..n).map(|_| self.draft(g)).collect();
                 (
                     a,
-                    C::ImportItems {
+                    C::ImportItems(ImportItems {
                         items,
                         source: "csv".into(),
-                    },
+                    }),
                 )
             }
             17 => {
@@ -631,7 +643,7 @@ impl Run {
                 if g.gen_bool(0.05) {
                     order.push(ItemId(self.fresh()));
                 }
-                (a, C::RankItems { order })
+                (a, C::RankItems(RankItems { order }))
             }
             18 => {
                 let a = self.fac(g);
@@ -661,10 +673,10 @@ impl Run {
                 };
                 (
                     a,
-                    C::CarryOverItems {
+                    C::CarryOverItems(CarryOverItems {
                         from_planning: from,
                         items,
-                    },
+                    }),
                 )
             }
             19 => {
@@ -685,13 +697,13 @@ impl Run {
                 let addressee = g.gen_bool(0.3).then(|| self.any_participant(g));
                 (
                     a,
-                    C::PostComment {
+                    C::PostComment(PostComment {
                         item,
                         kind,
                         parent,
                         addressee,
                         text: self.text(g, "comment"),
-                    },
+                    }),
                 )
             }
             20..=22 => {
@@ -704,12 +716,12 @@ impl Run {
                     _ => self.actor(g, &any),
                 };
                 let cmd = match action {
-                    20 => C::EditComment {
+                    20 => C::EditComment(EditComment {
                         comment: c,
                         text: self.text(g, "edited"),
-                    },
-                    21 => C::DeleteComment { comment: c },
-                    _ => C::ResolveQuestion { comment: c },
+                    }),
+                    21 => C::DeleteComment(DeleteComment { comment: c }),
+                    _ => C::ResolveQuestion(ResolveQuestion { comment: c }),
                 };
                 (a, cmd)
             }
@@ -724,12 +736,12 @@ impl Run {
                 };
                 (
                     a,
-                    C::CheckReadiness {
+                    C::CheckReadiness(CheckReadiness {
                         item,
                         criterion,
                         ok: g.gen_bool(0.7),
                         note: g.gen_bool(0.3).then(|| "note".into()),
-                    },
+                    }),
                 )
             }
             24 => {
@@ -742,17 +754,20 @@ impl Run {
                         pool[g.gen_range(0..pool.len() - 1 + extra)].into()
                     })
                     .collect();
-                (a, C::SetDefinitionOfReady { criteria })
+                (
+                    a,
+                    C::SetDefinitionOfReady(SetDefinitionOfReady { criteria }),
+                )
             }
             25 => {
                 let a = self.fac(g);
                 let item = self.item(g, |i| !i.withdrawn && !i.readiness_overridden);
                 (
                     a,
-                    C::OverrideReadiness {
+                    C::OverrideReadiness(OverrideReadiness {
                         item,
                         reason: self.text(g, "because"),
-                    },
+                    }),
                 )
             }
             26 => {
@@ -760,21 +775,21 @@ impl Run {
                 let participant = g.gen_bool(0.2).then(|| self.any_participant(g));
                 (
                     a,
-                    C::DeclareCapacity {
+                    C::DeclareCapacity(DeclareCapacity {
                         participant,
                         available_days: self.fixed(g, -100, 1200),
                         focus_factor: self.fixed(g, 0, 110),
                         notes: g.gen_bool(0.2).then(|| "on call".into()),
-                    },
+                    }),
                 )
             }
             27 => {
                 let a = self.fac(g);
                 (
                     a,
-                    C::SetVelocity {
+                    C::SetVelocity(SetVelocity {
                         points_per_day: self.fixed(g, -10, 400),
-                    },
+                    }),
                 )
             }
             28 => {
@@ -804,11 +819,11 @@ impl Run {
                 };
                 (
                     a,
-                    C::OpenRound {
+                    C::OpenRound(OpenRound {
                         items,
                         deck,
                         deadline,
-                    },
+                    }),
                 )
             }
             29 | 30 => {
@@ -839,9 +854,9 @@ impl Run {
                 if action == 29 {
                     let deck = self.deck_of_round_or_planning(r.as_ref());
                     let card = self.card(g, &deck, item);
-                    (a, C::CastVote { round, item, card })
+                    (a, C::CastVote(CastVote { round, item, card }))
                 } else {
-                    (a, C::WithdrawVote { round, item })
+                    (a, C::WithdrawVote(WithdrawVote { round, item }))
                 }
             }
             31 => {
@@ -849,11 +864,11 @@ impl Run {
                 let overdue = self.rounds_where(|r| r.is_open() && r.deadline <= now);
                 if !overdue.is_empty() && g.gen_bool(0.8) {
                     let round = overdue[g.gen_range(0..overdue.len())];
-                    return (SYSTEM, C::CloseRound { round });
+                    return (SYSTEM, C::CloseRound(CloseRound { round }));
                 }
                 let round = self.round(g, |r| r.is_open());
                 let a = if g.gen_bool(0.2) { SYSTEM } else { self.fac(g) };
-                (a, C::CloseRound { round })
+                (a, C::CloseRound(CloseRound { round }))
             }
             32 => {
                 let a = self.fac(g);
@@ -874,23 +889,23 @@ impl Run {
                 } else {
                     (self.round(g, |_| true), self.item(g, |_| true))
                 };
-                (a, C::RevealVotes { round, item })
+                (a, C::RevealVotes(RevealVotes { round, item }))
             }
             33 => {
                 let a = self.actor(g, &workers);
                 let item = self.item(g, |i| !i.withdrawn && i.flag.is_none());
                 (
                     a,
-                    C::FlagItem {
+                    C::FlagItem(FlagItem {
                         item,
                         note: g.gen_bool(0.5).then(|| "discuss".into()),
-                    },
+                    }),
                 )
             }
             34 => {
                 let a = self.fac(g);
                 let item = self.item(g, |i| !i.withdrawn && i.flag.is_some());
-                (a, C::ClearFlag { item })
+                (a, C::ClearFlag(ClearFlag { item }))
             }
             35 => {
                 let a = self.fac(g);
@@ -917,7 +932,7 @@ impl Run {
                     };
                     estimates.push(AgreedEstimate { item, card });
                 }
-                (a, C::AgreeEstimates { estimates })
+                (a, C::AgreeEstimates(AgreeEstimates { estimates }))
             }
             36 => {
                 let a = self.fac(g);
@@ -940,11 +955,11 @@ impl Run {
                     .then(|| self.now + g.gen_range(-5..30) * MINUTE);
                 (
                     a,
-                    C::Revote {
+                    C::Revote(Revote {
                         previous,
                         items,
                         deadline,
-                    },
+                    }),
                 )
             }
             37 => (self.fac(g), C::StartSync),
@@ -954,7 +969,7 @@ impl Run {
                 if g.gen_bool(0.3) {
                     items.push(self.item(g, |_| true));
                 }
-                (a, C::SetAgenda { items })
+                (a, C::SetAgenda(SetAgenda { items }))
             }
             39 => {
                 let a = self.fac(g);
@@ -962,10 +977,10 @@ impl Run {
                 let options = (0..n).map(|k| format!("option {k}")).collect();
                 (
                     a,
-                    C::FlipCoin {
+                    C::FlipCoin(FlipCoin {
                         question: self.text(g, "who demos"),
                         options,
-                    },
+                    }),
                 )
             }
             40 => (self.fac(g), C::EndSync),
@@ -979,10 +994,10 @@ impl Run {
                 }
                 (
                     a,
-                    C::CommitScope {
+                    C::CommitScope(CommitScope {
                         items,
                         confirm_over_capacity: g.gen_bool(0.6),
-                    },
+                    }),
                 )
             }
             43 => {
@@ -994,11 +1009,11 @@ impl Run {
                 };
                 (
                     self.fac(g),
-                    C::RegisterWebhook {
+                    C::RegisterWebhook(RegisterWebhook {
                         url: format!("http://hooks.example/{}", g.gen_range(0..100)),
                         events,
                         url_checked: g.gen_bool(0.9),
-                    },
+                    }),
                 )
             }
             44 => {
@@ -1006,7 +1021,7 @@ impl Run {
                     Some(w) if g.gen_bool(0.9) => *w,
                     _ => WebhookId(self.fresh()),
                 };
-                (self.fac(g), C::RemoveWebhook { webhook })
+                (self.fac(g), C::RemoveWebhook(RemoveWebhook { webhook }))
             }
             45 => {
                 let a = self.fac(g);
@@ -1015,10 +1030,10 @@ impl Run {
                 });
                 (
                     a,
-                    C::SendToAgenda {
+                    C::SendToAgenda(SendToAgenda {
                         item,
                         note: g.gen_bool(0.5).then(|| "unclear".into()),
-                    },
+                    }),
                 )
             }
             46 => {
@@ -1028,7 +1043,7 @@ impl Run {
                     2..=3 => Phase::Sync,
                     _ => Phase::Draft,
                 };
-                (a, C::FollowSchedule { to })
+                (a, C::FollowSchedule(FollowSchedule { to }))
             }
             47 => {
                 let a = if g.gen_bool(0.9) { SYSTEM } else { self.fac(g) };
@@ -1037,13 +1052,13 @@ impl Run {
                 let round = self.round(g, |r| {
                     r.is_open() && now < r.deadline && now >= r.deadline - lead
                 });
-                (a, C::RemindVoters { round })
+                (a, C::RemindVoters(RemindVoters { round }))
             }
             _ => {
                 let a = if g.gen_bool(0.9) { SYSTEM } else { self.fac(g) };
                 let participant = self.any_participant(g);
                 let round = g.gen_bool(0.8).then(|| self.round(g, |r| r.is_open()));
-                (a, C::RecordReminder { participant, round })
+                (a, C::RecordReminder(RecordReminder { participant, round }))
             }
         }
     }

@@ -6,6 +6,7 @@ mod common;
 use common::server::*;
 use serde_json::{json, Value};
 use sprintlog::domain::command::Command;
+use sprintlog::domain::command::{CreatePlanning, Rename};
 use sprintlog::domain::{decide, Context, State};
 use sprintlog::engine::auth::{hash_secret, new_secret};
 use sprintlog::store::{AppendRequest, NewEvent};
@@ -363,7 +364,7 @@ async fn late_join_of_a_100k_event_planning_uses_snapshots() {
     let mut rng = rand::rngs::OsRng;
     let mut state = State::default();
     let mut events = Vec::with_capacity(EVENTS);
-    let create = Command::CreatePlanning {
+    let create = Command::CreatePlanning(CreatePlanning {
         title: "Big".into(),
         creator_name: "Fran".into(),
         creator_token_hash: hash_secret(&token),
@@ -371,10 +372,12 @@ async fn late_join_of_a_100k_event_planning_uses_snapshots() {
         policy: None,
         member_invite_hash: hash_secret("m"),
         observer_invite_hash: hash_secret("o"),
-    };
+    });
     let mut cmds = vec![create];
-    cmds.extend((1..EVENTS).map(|i| Command::Rename {
-        name: format!("Fran {i}"),
+    cmds.extend((1..EVENTS).map(|i| {
+        Command::Rename(Rename {
+            name: format!("Fran {i}"),
+        })
     }));
     for cmd in &cmds {
         let mut ctx = Context {

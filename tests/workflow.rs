@@ -744,7 +744,7 @@ async fn round_over_eight_items_is_refused() {
             "divergence": {"spread_steps": 2, "flag_unsure": true, "quorum_percent": 50},
             "batch_size": batch, "default_deadline_minutes": 1440, "point_table": {}}})
     };
-    refused(&t, p, &team.fac, policy(9), 400, "invalid").await;
+    refused(&t, p, &team.fac, policy(9), 400, "out_of_range").await;
     t.ok(p, &team.fac, policy(8)).await;
     let st = t.state(p, &team.fac).await;
     let nine: Vec<Value> = st["state"]["rank"].as_array().unwrap()[..9].to_vec();
@@ -754,7 +754,7 @@ async fn round_over_eight_items_is_refused() {
         &team.fac,
         json!({"type": "OpenRound", "items": nine}),
         400,
-        "invalid",
+        "wrong_count",
     )
     .await;
     assert!(body["error"]["message"]

@@ -60,6 +60,9 @@ pub fn sync_agenda(state: &State) -> Vec<ItemId> {
 #[cfg(test)]
 mod tests {
     use crate::domain::command::Command;
+    use crate::domain::command::{
+        CastVote, ChangePhase, CloseRound, CreatePlanning, FlagItem, ImportItems, Join, OpenRound,
+    };
     use crate::domain::decide::{decide, Context};
     use crate::domain::event::{Event, ItemDraft, Micros, Phase};
     use crate::domain::ids::*;
@@ -100,7 +103,7 @@ mod tests {
             &mut s,
             fac,
             1,
-            Command::CreatePlanning {
+            Command::CreatePlanning(CreatePlanning {
                 title: "S".into(),
                 creator_name: "Fran".into(),
                 creator_token_hash: hash('a'),
@@ -108,18 +111,18 @@ mod tests {
                 policy: None,
                 member_invite_hash: hash('b'),
                 observer_invite_hash: hash('c'),
-            },
+            }),
         );
         for (who, t) in [(a, 'd'), (b, 'e'), (c, 'f')] {
             run(
                 &mut s,
                 who,
                 2,
-                Command::Join {
+                Command::Join(Join {
                     name: "M".into(),
                     invite_hash: hash('b'),
                     token_hash: hash(t),
-                },
+                }),
             );
         }
         let drafts = (0..7)
@@ -137,22 +140,27 @@ mod tests {
             &mut s,
             fac,
             3,
-            Command::ImportItems {
+            Command::ImportItems(ImportItems {
                 items: drafts,
                 source: "csv".into(),
-            },
+            }),
         );
         let items = s.rank.clone();
-        run(&mut s, fac, 4, Command::ChangePhase { to: Phase::Async });
+        run(
+            &mut s,
+            fac,
+            4,
+            Command::ChangePhase(ChangePhase { to: Phase::Async }),
+        );
         run(
             &mut s,
             fac,
             5,
-            Command::OpenRound {
+            Command::OpenRound(OpenRound {
                 items: items[..6].to_vec(),
                 deck: None,
                 deadline: Some(1_000_000),
-            },
+            }),
         );
         let round = s.round_order[0];
         // item 0: 3 8 5 → spread 2; item 1: converges; item 2: `?` → unsure;
@@ -173,24 +181,24 @@ mod tests {
                     &mut s,
                     *who,
                     now,
-                    Command::CastVote {
+                    Command::CastVote(CastVote {
                         round,
                         item: items[i],
                         card: card.to_string(),
-                    },
+                    }),
                 );
             }
         }
-        run(&mut s, fac, 100, Command::CloseRound { round });
+        run(&mut s, fac, 100, Command::CloseRound(CloseRound { round }));
         // Send the converged item to the agenda by hand; item 6 was never estimated.
         run(
             &mut s,
             fac,
             101,
-            Command::FlagItem {
+            Command::FlagItem(FlagItem {
                 item: items[1],
                 note: None,
-            },
+            }),
         );
         assert_eq!(
             s.items[&items[4]].flag.as_ref().map(|f| f.reason),

@@ -105,12 +105,13 @@ impl Aggregate for TeamState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::command::CreatePlanning;
     use crate::domain::ids::ParticipantId;
 
     #[test]
     fn a_created_planning_is_named_after_its_stream() {
         let stream = Uuid::from_u128(42);
-        let create = Command::CreatePlanning {
+        let create = Command::CreatePlanning(CreatePlanning {
             title: "T".into(),
             creator_name: "Fay".into(),
             creator_token_hash: "a".repeat(64),
@@ -118,7 +119,7 @@ mod tests {
             policy: None,
             member_invite_hash: "b".repeat(64),
             observer_invite_hash: "c".repeat(64),
-        };
+        });
         let mut rng = rand::rngs::OsRng;
         let mut ctx = Context {
             actor: ParticipantId(Uuid::from_u128(1)),

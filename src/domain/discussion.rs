@@ -123,6 +123,10 @@ pub fn needs_discussion(state: &State) -> Vec<NeedsDiscussion> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::command::{
+        AgreeEstimates, ChangePhase, CheckReadiness, CreatePlanning, Join, OverrideReadiness,
+        PostComment, ProposeItem, SetDefinitionOfReady,
+    };
     use crate::domain::command::{AgreedEstimate, Command};
     use crate::domain::decide::{decide, Context};
     use crate::domain::event::{Event, ItemDraft, Micros, Phase};
@@ -148,7 +152,7 @@ mod tests {
     }
 
     fn item(s: &mut State, now: Micros, draft: ItemDraft) -> ItemId {
-        let ev = run(s, FAC, now, Command::ProposeItem { draft });
+        let ev = run(s, FAC, now, Command::ProposeItem(ProposeItem { draft }));
         match &ev[0] {
             Event::ItemProposed { item, .. } => *item,
             e => panic!("{e:?}"),
@@ -173,7 +177,7 @@ mod tests {
             &mut s,
             FAC,
             1,
-            Command::CreatePlanning {
+            Command::CreatePlanning(CreatePlanning {
                 title: "S".into(),
                 creator_name: "Fay".into(),
                 creator_token_hash: "1".repeat(64),
@@ -181,25 +185,25 @@ mod tests {
                 policy: None,
                 member_invite_hash: "2".repeat(64),
                 observer_invite_hash: "3".repeat(64),
-            },
+            }),
         );
         run(
             &mut s,
             ANN,
             2,
-            Command::Join {
+            Command::Join(Join {
                 name: "Ann".into(),
                 invite_hash: "2".repeat(64),
                 token_hash: "4".repeat(64),
-            },
+            }),
         );
         run(
             &mut s,
             FAC,
             3,
-            Command::SetDefinitionOfReady {
+            Command::SetDefinitionOfReady(SetDefinitionOfReady {
                 criteria: vec!["designs linked".into()],
-            },
+            }),
         );
         let crit = s.definition_of_ready[0].id;
         let export = item(&mut s, 4, draft("Export", &["CSV downloads"], &[]));
@@ -209,13 +213,13 @@ mod tests {
             &mut s,
             ANN,
             7,
-            Command::PostComment {
+            Command::PostComment(PostComment {
                 item: Some(search),
                 kind: CommentKind::Question,
                 parent: None,
                 addressee: None,
                 text: "fuzzy?".into(),
-            },
+            }),
         );
         let Event::CommentPosted { comment: q, .. } = q[0] else {
             panic!()
@@ -224,12 +228,12 @@ mod tests {
             &mut s,
             ANN,
             8,
-            Command::CheckReadiness {
+            Command::CheckReadiness(CheckReadiness {
                 item: search,
                 criterion: crit,
                 ok: false,
                 note: None,
-            },
+            }),
         );
 
         let found = needs_discussion(&s);
@@ -266,34 +270,39 @@ mod tests {
             &mut s,
             FAC,
             9,
-            Command::PostComment {
+            Command::PostComment(PostComment {
                 item: Some(search),
                 kind: CommentKind::Answer,
                 parent: Some(q),
                 addressee: None,
                 text: "no".into(),
-            },
+            }),
         );
         run(
             &mut s,
             FAC,
             10,
-            Command::OverrideReadiness {
+            Command::OverrideReadiness(OverrideReadiness {
                 item: search,
                 reason: "designs next week".into(),
-            },
+            }),
         );
-        run(&mut s, FAC, 11, Command::ChangePhase { to: Phase::Async });
+        run(
+            &mut s,
+            FAC,
+            11,
+            Command::ChangePhase(ChangePhase { to: Phase::Async }),
+        );
         run(
             &mut s,
             FAC,
             12,
-            Command::AgreeEstimates {
+            Command::AgreeEstimates(AgreeEstimates {
                 estimates: vec![AgreedEstimate {
                     item: export,
                     card: "3".into(),
                 }],
-            },
+            }),
         );
         let found = needs_discussion(&s);
         assert_eq!(found.len(), 1);

@@ -80,6 +80,39 @@ pub enum DomainError {
     UnknownWebhook(WebhookId),
     #[error("role {0:?} cannot be granted this way")]
     InvalidRole(Role),
+    #[error("{field} must not be empty")]
+    Empty { field: &'static str },
+    #[error("{field} must be at most {max} characters")]
+    TooLong { field: &'static str, max: usize },
+    #[error("{field} contains control or text-direction characters")]
+    BadCharacters { field: &'static str },
+    #[error("{field} must have {min} to {max} entries")]
+    WrongCount {
+        field: &'static str,
+        min: usize,
+        max: usize,
+    },
+    #[error("{field} must be {expected}")]
+    BadFormat {
+        field: &'static str,
+        expected: &'static str,
+    },
+    #[error("{field} must be {range}")]
+    OutOfRange {
+        field: &'static str,
+        range: &'static str,
+    },
+    #[error("the deadline must be in the future")]
+    DeadlineInPast,
+    #[error("{field}: {value} appears twice")]
+    Duplicate { field: &'static str, value: String },
+    /// One entry of a batch (an import) was refused: the entry's own refusal, with its place.
+    #[error("item {index}: {error}")]
+    InEntry {
+        /// 1-based, as people count rows.
+        index: usize,
+        error: Box<DomainError>,
+    },
     #[error("invalid input: {0}")]
     Invalid(String),
 }
@@ -123,7 +156,30 @@ impl DomainError {
             LastFacilitator => "last_facilitator",
             InvalidRole(_) => "invalid_role",
             UnknownWebhook(_) => "unknown_webhook",
+            Empty { .. } => "empty",
+            TooLong { .. } => "too_long",
+            BadCharacters { .. } => "bad_characters",
+            WrongCount { .. } => "wrong_count",
+            BadFormat { .. } => "invalid_format",
+            OutOfRange { .. } => "out_of_range",
+            DeadlineInPast => "deadline_in_past",
+            Duplicate { .. } => "duplicate",
+            InEntry { error, .. } => error.code(),
             Invalid(_) => "invalid",
+        }
+    }
+
+    /// Whether the command was refused because of what it says (its input), not who sent it or
+    /// when: resending it unchanged can never succeed.
+    pub fn is_input(&self) -> bool {
+        use DomainError::*;
+        match self {
+            InEntry { error, .. } => error.is_input(),
+            Invalid(_) | InvalidCard(_) | InvalidRole(_) | NotAQuestion(_) => true,
+            ItemNotInRound { .. } | Empty { .. } | TooLong { .. } | BadCharacters { .. } => true,
+            WrongCount { .. } | BadFormat { .. } | OutOfRange { .. } | DeadlineInPast => true,
+            Duplicate { .. } => true,
+            _ => false,
         }
     }
 

@@ -560,126 +560,86 @@ pub enum CodecError {
     },
 }
 
-/// Every event type name, for coverage checks and docs.
-pub const EVENT_KINDS: &[&str] = &[
-    "PlanningCreated",
-    "ParticipantJoined",
-    "ParticipantRenamed",
-    "RoleChanged",
-    "ParticipantRemoved",
-    "InviteRotated",
-    "ParticipantLinkReissued",
-    "TimeZoneSet",
-    "PhaseChanged",
-    "ScheduleSet",
-    "PolicySet",
-    "GoalDrafted",
-    "GoalAmended",
-    "GoalCommitted",
-    "ItemProposed",
-    "ItemEdited",
-    "ItemWithdrawn",
-    "ItemsImported",
-    "ItemsRanked",
-    "ItemsCarriedOver",
-    "CommentPosted",
-    "CommentEdited",
-    "CommentDeleted",
-    "QuestionResolved",
-    "ReadinessChecked",
-    "DefinitionOfReadySet",
-    "ReadinessOverridden",
-    "CapacityDeclared",
-    "VelocitySet",
-    "RoundOpened",
-    "VoteCast",
-    "VoteWithdrawn",
-    "RoundClosed",
-    "VotesRevealed",
-    "ItemFlagged",
-    "FlagCleared",
-    "ItemSentToAgenda",
-    "EstimateProposed",
-    "EstimateAgreed",
-    "RevoteOpened",
-    "SyncStarted",
-    "AgendaSet",
-    "CoinFlipped",
-    "SyncEnded",
-    "ScopeCommitted",
-    "ReminderSent",
-    "WebhookRegistered",
-    "WebhookRemoved",
-];
+/// The one list of event kinds with their current schema versions: [`EVENT_KINDS`],
+/// [`Event::kind`] and [`Event::current_version`] all derive from it. `kind` is an exhaustive
+/// match, so a variant missing here (or a name here that is no variant) does not compile.
+macro_rules! event_kinds {
+    ($($kind:ident = $version:literal,)*) => {
+        /// Every event type name, for coverage checks and docs.
+        pub const EVENT_KINDS: &[&str] = &[$(stringify!($kind)),*];
+
+        impl Event {
+            /// The type name, as stored (the name serde tags the variant with, mapped statically
+            /// so nobody serialises just to learn it).
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(Event::$kind { .. } => stringify!($kind),)*
+                }
+            }
+
+            /// The current schema version of an event type.
+            pub fn current_version(kind: &str) -> i32 {
+                match kind {
+                    $(stringify!($kind) => $version,)*
+                    _ => 1,
+                }
+            }
+        }
+    };
+}
+
+event_kinds! {
+    PlanningCreated = 1,
+    ParticipantJoined = 1,
+    ParticipantRenamed = 1,
+    RoleChanged = 1,
+    ParticipantRemoved = 1,
+    InviteRotated = 1,
+    ParticipantLinkReissued = 1,
+    TimeZoneSet = 2,
+    PhaseChanged = 1,
+    ScheduleSet = 2,
+    PolicySet = 1,
+    GoalDrafted = 1,
+    GoalAmended = 1,
+    GoalCommitted = 1,
+    ItemProposed = 1,
+    ItemEdited = 1,
+    ItemWithdrawn = 1,
+    ItemsImported = 1,
+    ItemsRanked = 1,
+    ItemsCarriedOver = 1,
+    CommentPosted = 2,
+    CommentEdited = 1,
+    CommentDeleted = 1,
+    QuestionResolved = 1,
+    ReadinessChecked = 1,
+    DefinitionOfReadySet = 1,
+    ReadinessOverridden = 1,
+    CapacityDeclared = 1,
+    VelocitySet = 1,
+    RoundOpened = 1,
+    VoteCast = 1,
+    VoteWithdrawn = 1,
+    RoundClosed = 1,
+    VotesRevealed = 1,
+    ItemFlagged = 1,
+    FlagCleared = 1,
+    ItemSentToAgenda = 1,
+    EstimateProposed = 1,
+    EstimateAgreed = 1,
+    RevoteOpened = 1,
+    SyncStarted = 1,
+    AgendaSet = 1,
+    CoinFlipped = 1,
+    SyncEnded = 1,
+    ScopeCommitted = 1,
+    ReminderSent = 1,
+    WebhookRegistered = 1,
+    WebhookRemoved = 1,
+}
 
 impl Event {
-    /// The type name, as stored.
-    pub fn kind(&self) -> &'static str {
-        // The adjacently tagged serialisation names the variant; mapping it statically avoids
-        // serialising just to learn the name.
-        macro_rules! kinds {
-            ($($v:ident),*) => { match self { $(Event::$v { .. } => stringify!($v),)* } };
-        }
-        kinds!(
-            PlanningCreated,
-            ParticipantJoined,
-            ParticipantRenamed,
-            RoleChanged,
-            ParticipantRemoved,
-            InviteRotated,
-            ParticipantLinkReissued,
-            TimeZoneSet,
-            PhaseChanged,
-            ScheduleSet,
-            PolicySet,
-            GoalDrafted,
-            GoalAmended,
-            GoalCommitted,
-            ItemProposed,
-            ItemEdited,
-            ItemWithdrawn,
-            ItemsImported,
-            ItemsRanked,
-            ItemsCarriedOver,
-            CommentPosted,
-            CommentEdited,
-            CommentDeleted,
-            QuestionResolved,
-            ReadinessChecked,
-            DefinitionOfReadySet,
-            ReadinessOverridden,
-            CapacityDeclared,
-            VelocitySet,
-            RoundOpened,
-            VoteCast,
-            VoteWithdrawn,
-            RoundClosed,
-            VotesRevealed,
-            ItemFlagged,
-            FlagCleared,
-            ItemSentToAgenda,
-            EstimateProposed,
-            EstimateAgreed,
-            RevoteOpened,
-            SyncStarted,
-            AgendaSet,
-            CoinFlipped,
-            SyncEnded,
-            ScopeCommitted,
-            ReminderSent,
-            WebhookRegistered,
-            WebhookRemoved
-        )
-    }
-
-    /// The current schema version of an event type.
-    pub fn current_version(kind: &str) -> i32 {
-        match kind {
-            "CommentPosted" | "TimeZoneSet" | "ScheduleSet" => 2,
-            _ => 1,
-        }
-    }
-
     /// Encodes as `(kind, version, canonical JSON payload)`.
     pub fn encode(&self) -> (&'static str, i32, String) {
         let kind = self.kind();

@@ -194,6 +194,9 @@ pub fn inbox(state: &State, me: ParticipantId, now: Micros) -> Inbox {
 mod tests {
     use super::*;
     use crate::domain::command::Command;
+    use crate::domain::command::{
+        CastVote, ChangePhase, CreatePlanning, FlagItem, ImportItems, Join, OpenRound, PostComment,
+    };
     use crate::domain::decide::{decide, Context};
     use crate::domain::event::{Event, ItemDraft};
     use rand::rngs::StdRng;
@@ -232,7 +235,7 @@ mod tests {
             &mut s,
             fac,
             1,
-            Command::CreatePlanning {
+            Command::CreatePlanning(CreatePlanning {
                 title: "S".into(),
                 creator_name: "Fran".into(),
                 creator_token_hash: H.into(),
@@ -240,18 +243,18 @@ mod tests {
                 policy: None,
                 member_invite_hash: hash('b'),
                 observer_invite_hash: hash('c'),
-            },
+            }),
         );
         for (who, tok) in [(ann, 'd'), (bob, 'e')] {
             run(
                 &mut s,
                 who,
                 2,
-                Command::Join {
+                Command::Join(Join {
                     name: "M".into(),
                     invite_hash: hash('b'),
                     token_hash: hash(tok),
-                },
+                }),
             );
         }
         let draft = |t: &str| ItemDraft {
@@ -267,61 +270,61 @@ mod tests {
             &mut s,
             fac,
             3,
-            Command::ImportItems {
+            Command::ImportItems(ImportItems {
                 items: vec![draft("a"), draft("b"), draft("c")],
                 source: "csv".into(),
-            },
+            }),
         );
         let items: Vec<ItemId> = s.rank.clone();
         run(
             &mut s,
             fac,
             4,
-            Command::ChangePhase {
+            Command::ChangePhase(ChangePhase {
                 to: crate::domain::Phase::Async,
-            },
+            }),
         );
         run(
             &mut s,
             fac,
             5,
-            Command::OpenRound {
+            Command::OpenRound(OpenRound {
                 items: items[..2].to_vec(),
                 deck: None,
                 deadline: Some(1_000),
-            },
+            }),
         );
         let round = s.round_order[0];
         run(
             &mut s,
             ann,
             6,
-            Command::CastVote {
+            Command::CastVote(CastVote {
                 round,
                 item: items[0],
                 card: "5".into(),
-            },
+            }),
         );
         run(
             &mut s,
             ann,
             7,
-            Command::PostComment {
+            Command::PostComment(PostComment {
                 item: Some(items[0]),
                 kind: CommentKind::Question,
                 parent: None,
                 addressee: Some(bob),
                 text: "why?".into(),
-            },
+            }),
         );
         run(
             &mut s,
             bob,
             8,
-            Command::FlagItem {
+            Command::FlagItem(FlagItem {
                 item: items[2],
                 note: Some("too big".into()),
-            },
+            }),
         );
 
         let a = inbox(&s, ann, 10);
@@ -353,13 +356,13 @@ mod tests {
             &mut s,
             bob,
             11,
-            Command::PostComment {
+            Command::PostComment(PostComment {
                 item: None,
                 kind: CommentKind::Answer,
                 parent: Some(q),
                 addressee: None,
                 text: "because".into(),
-            },
+            }),
         );
         assert!(inbox(&s, bob, 12).questions.is_empty());
     }

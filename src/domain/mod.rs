@@ -2,6 +2,7 @@
 //!
 //! - [`command::Command`]: what someone asks for;
 //! - [`decide::decide`]: the rules, `(&State, &Command, Context) -> Result<Vec<Event>>`;
+//! - [`canonical`]: the one JSON text of a payload and the one hash of a command;
 //! - [`event::Event`]: the facts, stored in the log with a type and a schema version;
 //! - [`state::State::apply`]: the fold of events into the projection;
 //! - [`aggregate::Aggregate`]: the shape a planning and a team share, which one writer serves;
@@ -11,6 +12,7 @@
 
 pub mod agenda;
 pub mod aggregate;
+pub mod canonical;
 pub mod command;
 pub mod decide;
 pub mod deck;

@@ -196,6 +196,10 @@ pub fn report(state: &State) -> Readiness {
 mod tests {
     use super::*;
     use crate::domain::command::Command;
+    use crate::domain::command::{
+        CastVote, ChangePhase, CloseRound, CreatePlanning, Join, OpenRound, PostComment,
+        ProposeItem, ResolveQuestion,
+    };
     use crate::domain::decide::{decide, Context};
     use crate::domain::event::{CommentKind, Event, ItemDraft, Micros, Phase};
     use crate::domain::ids::*;
@@ -225,7 +229,7 @@ mod tests {
             &mut s,
             FAC,
             1,
-            Command::CreatePlanning {
+            Command::CreatePlanning(CreatePlanning {
                 title: "S".into(),
                 creator_name: "Fay".into(),
                 creator_token_hash: "1".repeat(64),
@@ -233,18 +237,18 @@ mod tests {
                 policy: None,
                 member_invite_hash: "2".repeat(64),
                 observer_invite_hash: "3".repeat(64),
-            },
+            }),
         );
         for m in 0..members {
             run(
                 &mut s,
                 ParticipantId(Uuid::from_u128(10 + m)),
                 2,
-                Command::Join {
+                Command::Join(Join {
                     name: format!("M{m}"),
                     invite_hash: "2".repeat(64),
                     token_hash: format!("{:064x}", 100 + m),
-                },
+                }),
             );
         }
         s
@@ -257,13 +261,13 @@ mod tests {
             s,
             FAC,
             now,
-            Command::ProposeItem {
+            Command::ProposeItem(ProposeItem {
                 draft: ItemDraft {
                     title: title.into(),
                     acceptance_criteria: if ac { vec!["done".into()] } else { vec![] },
                     ..ItemDraft::default()
                 },
-            },
+            }),
         );
         match ev[0] {
             Event::ItemProposed { item, .. } => item,
@@ -288,13 +292,13 @@ mod tests {
                 &mut s,
                 m(0),
                 40 + n as Micros,
-                Command::PostComment {
+                Command::PostComment(PostComment {
                     item: Some(i),
                     kind: CommentKind::Question,
                     parent: None,
                     addressee: None,
                     text: text.into(),
-                },
+                }),
             );
         }
         let q1 = *s
@@ -302,7 +306,12 @@ mod tests {
             .keys()
             .find(|c| s.comments[c].text == "q1")
             .unwrap();
-        run(&mut s, FAC, 5, Command::ResolveQuestion { comment: q1 });
+        run(
+            &mut s,
+            FAC,
+            5,
+            Command::ResolveQuestion(ResolveQuestion { comment: q1 }),
+        );
         // Before any round: nothing about turnout yet.
         let r = report(&s);
         assert_eq!(r.items_ready, Share::new(2, 5));
@@ -316,17 +325,22 @@ mod tests {
         assert_eq!(r.concerns.len(), 2, "{:?}", r.concerns);
 
         // "b" (with an open question) cannot be estimated async yet; "a" and "c" can.
-        run(&mut s, FAC, 6, Command::ChangePhase { to: Phase::Async });
+        run(
+            &mut s,
+            FAC,
+            6,
+            Command::ChangePhase(ChangePhase { to: Phase::Async }),
+        );
         let c = s.rank[2];
         run(
             &mut s,
             FAC,
             7,
-            Command::OpenRound {
+            Command::OpenRound(OpenRound {
                 items: vec![a, c],
                 deck: None,
                 deadline: Some(1_000),
-            },
+            }),
         );
         let round = s.round_order[0];
         for (who, item) in [(0, a), (0, c), (1, a), (1, c), (2, a)] {
@@ -334,18 +348,18 @@ mod tests {
                 &mut s,
                 m(who),
                 8,
-                Command::CastVote {
+                Command::CastVote(CastVote {
                     round,
                     item,
                     card: "3".into(),
-                },
+                }),
             );
         }
         run(
             &mut s,
             ParticipantId::SYSTEM,
             1_000,
-            Command::CloseRound { round },
+            Command::CloseRound(CloseRound { round }),
         );
         let r = report(&s);
         assert_eq!(r.rounds.len(), 1);
@@ -361,16 +375,21 @@ mod tests {
         let m = |n: u128| ParticipantId(Uuid::from_u128(10 + n));
         let a = propose(&mut s, "a", true);
         propose(&mut s, "b", true);
-        run(&mut s, FAC, 6, Command::ChangePhase { to: Phase::Async });
+        run(
+            &mut s,
+            FAC,
+            6,
+            Command::ChangePhase(ChangePhase { to: Phase::Async }),
+        );
         run(
             &mut s,
             FAC,
             7,
-            Command::OpenRound {
+            Command::OpenRound(OpenRound {
                 items: vec![a],
                 deck: None,
                 deadline: Some(1_000),
-            },
+            }),
         );
         let round = s.round_order[0];
         for who in [0, 1] {
@@ -378,11 +397,11 @@ mod tests {
                 &mut s,
                 m(who),
                 8,
-                Command::CastVote {
+                Command::CastVote(CastVote {
                     round,
                     item: a,
                     card: "5".into(),
-                },
+                }),
             );
         }
         let r = report(&s);

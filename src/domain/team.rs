@@ -148,10 +148,9 @@ impl TeamState {
     }
 }
 
-/// What a team can be asked to do. Serialised only for its hash (a retry with the same op id
-/// must be the same command).
+/// What a team can be asked to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", content = "data")]
+#[serde(tag = "type")]
 pub enum TeamCommand {
     CreateTeam {
         name: String,
@@ -164,6 +163,13 @@ pub enum TeamCommand {
     LinkPlanning {
         planning: PlanningId,
     },
+}
+
+impl TeamCommand {
+    /// The idempotency hash, by the same recipe as a planning command's.
+    pub fn hash(&self) -> String {
+        crate::domain::canonical::hash(self)
+    }
 }
 
 /// What a team decision depends on besides state and command.

@@ -583,6 +583,7 @@ mod tests {
     //! runs: it takes them as one batch, deterministically.
 
     use super::*;
+    use crate::domain::command::{AmendGoal, CreatePlanning, DraftGoal, Rename, WithdrawItem};
     use crate::domain::ids::ItemId;
     use uuid::Uuid;
 
@@ -595,7 +596,7 @@ mod tests {
         };
         let room = Room::spawn(deps.clone(), PlanningId(Uuid::new_v4()), Live::default());
         let fac = ParticipantId(Uuid::new_v4());
-        let create = Command::CreatePlanning {
+        let create = Command::CreatePlanning(CreatePlanning {
             title: "Batch".into(),
             creator_name: "Fay".into(),
             creator_token_hash: "a".repeat(64),
@@ -603,7 +604,7 @@ mod tests {
             policy: None,
             member_invite_hash: "b".repeat(64),
             observer_invite_hash: "c".repeat(64),
-        };
+        });
         room.execute(fac, "create".into(), Some(0), create)
             .await
             .expect("create");
@@ -631,10 +632,10 @@ mod tests {
     }
 
     fn goal(text: &str) -> Command {
-        Command::AmendGoal {
+        Command::AmendGoal(AmendGoal {
             text: text.into(),
             note: None,
-        }
+        })
     }
 
     #[tokio::test]
@@ -648,31 +649,31 @@ mod tests {
             vec![
                 (
                     "a",
-                    Command::DraftGoal {
+                    Command::DraftGoal(DraftGoal {
                         text: "Ship".into(),
-                    },
+                    }),
                 ),
                 ("b", goal("Ship it")),
                 (
                     "c",
-                    Command::DraftGoal {
+                    Command::DraftGoal(DraftGoal {
                         text: "Again".into(),
-                    },
+                    }),
                 ),
                 (
                     "d",
-                    Command::WithdrawItem {
+                    Command::WithdrawItem(WithdrawItem {
                         item: ItemId(Uuid::new_v4()),
                         reason: None,
-                    },
+                    }),
                 ),
                 ("e", Command::CommitGoal),
                 ("f", goal("Too late")),
                 (
                     "g",
-                    Command::Rename {
+                    Command::Rename(Rename {
                         name: "Fay B".into(),
-                    },
+                    }),
                 ),
             ],
         );
@@ -722,10 +723,10 @@ mod tests {
     #[tokio::test]
     async fn batches_are_decided_on_the_projection_after_single_commands() {
         let (room, deps, fac) = room().await;
-        let rename = |n: &str| Command::Rename { name: n.into() };
-        let draft = Command::DraftGoal {
+        let rename = |n: &str| Command::Rename(Rename { name: n.into() });
+        let draft = Command::DraftGoal(DraftGoal {
             text: "Ship".into(),
-        };
+        });
         let out = results(submit_all(
             &room,
             fac,
@@ -765,16 +766,16 @@ mod tests {
                 },
             )
         });
-        let rename = |n: &str| Command::Rename { name: n.into() };
+        let rename = |n: &str| Command::Rename(Rename { name: n.into() });
         twin.execute(fac, "twin".into(), None, rename("Z"))
             .await
             .expect("twin rename");
         // Decided on the old head, the draft and its amend are accepted and the draft applied;
         // a writer that kept it after the refused append would refuse the draft the second
         // time ("there is a draft already").
-        let draft = Command::DraftGoal {
+        let draft = Command::DraftGoal(DraftGoal {
             text: "Ship".into(),
-        };
+        });
         let out = results(submit_all(
             &room,
             fac,
@@ -808,9 +809,9 @@ mod tests {
     async fn answers_go_to_the_channel_of_the_submitter() {
         let (room, _deps, fac) = room().await;
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let draft = Command::DraftGoal {
+        let draft = Command::DraftGoal(DraftGoal {
             text: "Ship".into(),
-        };
+        });
         room.submit_to(fac, "a".into(), None, draft, &tx)
             .expect("queued");
         room.submit_to(fac, "b".into(), Some(1), goal("Stale"), &tx)
@@ -847,9 +848,9 @@ mod tests {
                 fac,
                 "a".into(),
                 None,
-                Command::DraftGoal {
+                Command::DraftGoal(DraftGoal {
                     text: "Ship".into(),
-                },
+                }),
             )
             .await
             .expect("draft");
@@ -860,9 +861,9 @@ mod tests {
                 ("b", goal("Ship it")),
                 (
                     "a",
-                    Command::DraftGoal {
+                    Command::DraftGoal(DraftGoal {
                         text: "Ship".into(),
-                    },
+                    }),
                 ),
                 ("a", goal("reused key")),
                 ("c", Command::CommitGoal),

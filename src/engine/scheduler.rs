@@ -17,6 +17,7 @@
 //! receiver delays neither commands nor the deadlines behind it; a failed one is put back with
 //! backoff (`retry_job`) instead of being completed.
 
+use crate::domain::command::{CloseRound, FollowSchedule, RemindVoters};
 use crate::domain::event::{Event, Phase};
 use crate::domain::ids::{ParticipantId, PlanningId, RoundId};
 use crate::domain::{Command, DomainError, State};
@@ -260,18 +261,18 @@ async fn run(app: &AppState, job: &Job) -> bool {
             .payload
             .parse::<RoundId>()
             .ok()
-            .map(|round| Command::CloseRound { round }),
+            .map(|round| Command::CloseRound(CloseRound { round })),
         PHASE_JOB => match job.payload.as_str() {
             "async" => Some(Phase::Async),
             "sync" => Some(Phase::Sync),
             _ => None,
         }
-        .map(|to| Command::FollowSchedule { to }),
+        .map(|to| Command::FollowSchedule(FollowSchedule { to })),
         REMIND_JOB => job
             .payload
             .parse::<RoundId>()
             .ok()
-            .map(|round| Command::RemindVoters { round }),
+            .map(|round| Command::RemindVoters(RemindVoters { round })),
         other => {
             tracing::error!(kind = other, "unknown job kind");
             return true;
@@ -289,7 +290,7 @@ async fn run(app: &AppState, job: &Job) -> bool {
             return false;
         }
     };
-    let close = matches!(command, Command::CloseRound { .. });
+    let close = matches!(command, Command::CloseRound(_));
     // The job key is the command's client op id: a job that runs twice appends once.
     let result = room
         .execute(ParticipantId::SYSTEM, job.key.clone(), None, command)

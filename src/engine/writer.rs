@@ -17,9 +17,7 @@ use crate::domain::aggregate::{Aggregate, Codec};
 use crate::domain::ids::ParticipantId;
 use crate::domain::{Context, DomainError};
 use crate::engine::metrics::Metrics;
-use crate::store::{
-    canonical, AppendRequest, Appended, EventStore, Job, NewEvent, StoreError, StoredEvent,
-};
+use crate::store::{AppendRequest, Appended, EventStore, Job, NewEvent, StoreError, StoredEvent};
 use serde::Serialize;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -79,15 +77,6 @@ pub fn now_micros() -> i64 {
         .unwrap_or(0)
 }
 
-/// SHA-256 of the canonical command: tells a retry from a different command with the same op.
-pub fn command_hash(command: &impl Serialize) -> String {
-    crate::engine::auth::sha256_hex(
-        canonical::to_canonical(command)
-            .unwrap_or_default()
-            .as_bytes(),
-    )
-}
-
 /// A command waiting for its writer.
 #[derive(Debug)]
 pub struct Pending<C> {
@@ -97,13 +86,15 @@ pub struct Pending<C> {
     /// The head the client decided on, if it asks for the command to apply only there.
     pub expected: Option<i64>,
     pub command: C,
-    /// See [`command_hash`]; taken by the caller, off the writer's task.
+    /// The command's idempotency hash (`domain::canonical::hash`, the one recipe): tells a
+    /// retry from a different command with the same op. Taken by the caller, off the writer's
+    /// task.
     pub hash: String,
 }
 
 impl<C: Serialize> Pending<C> {
     pub fn new(actor: ParticipantId, op: String, expected: Option<i64>, command: C) -> Self {
-        let hash = command_hash(&command);
+        let hash = crate::domain::canonical::hash(&command);
         Pending {
             actor,
             op,

@@ -1,6 +1,7 @@
 //! The REST API: plannings, joining, commands, reads (see docs/protocol.md for every route).
 
 use crate::domain::command::Command;
+use crate::domain::command::{CreatePlanning, Join, ReissueLink, RemoveParticipant, RotateInvite};
 use crate::domain::deck::Deck;
 use crate::domain::event::{Policy, Role};
 use crate::domain::ids::{ParticipantId, PlanningId};
@@ -115,7 +116,7 @@ pub async fn open_planning(app: &AppState, body: CreateBody) -> Result<NewPlanni
     let member_invite = new_secret();
     let observer_invite = new_secret();
     let creator = ParticipantId(Uuid::new_v4());
-    let cmd = Command::CreatePlanning {
+    let cmd = Command::CreatePlanning(CreatePlanning {
         title: body.title,
         creator_name: body.name,
         creator_token_hash: hash_secret(&token),
@@ -123,7 +124,7 @@ pub async fn open_planning(app: &AppState, body: CreateBody) -> Result<NewPlanni
         policy: body.policy,
         member_invite_hash: hash_secret(&member_invite),
         observer_invite_hash: hash_secret(&observer_invite),
-    };
+    });
     let (room, ack) = app.registry.create(creator, cmd).await?;
     Ok(NewPlanning {
         planning: room.shared.id,
@@ -183,11 +184,11 @@ pub async fn join(
     // A join has no token yet: the invite it presents is its rate limit's key.
     let invite_hash = hash_secret(&body.invite);
     commands::admit(&app, &invite_hash)?;
-    let join = Command::Join {
+    let join = Command::Join(Join {
         name: body.name,
         invite_hash,
         token_hash: hash_secret(&token),
-    };
+    });
     let op = format!("join:{participant}");
     let ack = commands::execute(&app, &room, participant, op, None, join).await?;
     let role = room.read(|l| l.state.participants.get(&participant).map(|p| p.role));
@@ -350,10 +351,10 @@ pub async fn rotate_invite(
     ApiJson(body): ApiJson<RotateBody>,
 ) -> Result<Json<Value>, ApiError> {
     let (op, invite) = secret_for(&app, &caller, key, "invite").await?;
-    let rotate = Command::RotateInvite {
+    let rotate = Command::RotateInvite(RotateInvite {
         role: body.role,
         invite_hash: hash_secret(&invite),
-    };
+    });
     let ack = commands::run(&app, &caller, op, None, rotate).await?;
     let pid = caller.room.shared.id;
     Ok(Json(json!({
@@ -381,11 +382,11 @@ pub async fn reissue_link(
 ) -> Result<Json<Value>, ApiError> {
     let participant: ParticipantId = pid.parse().map_err(|_| ApiError::NotFound("participant"))?;
     let (op, token) = secret_for(&app, &caller, key, "link").await?;
-    let reissue = Command::ReissueLink {
+    let reissue = Command::ReissueLink(ReissueLink {
         participant,
         token_hash: hash_secret(&token),
         revoke_previous: body.revoke_previous,
-    };
+    });
     let ack = commands::run(&app, &caller, op, None, reissue).await?;
     let planning = caller.room.shared.id;
     Ok(Json(json!({
@@ -405,7 +406,7 @@ pub async fn remove_participant(
 ) -> Result<Json<Value>, ApiError> {
     let participant: ParticipantId = pid.parse().map_err(|_| ApiError::NotFound("participant"))?;
     let op = key.unwrap_or_else(|| format!("remove:{participant}"));
-    let remove = Command::RemoveParticipant { participant };
+    let remove = Command::RemoveParticipant(RemoveParticipant { participant });
     let ack = commands::run(&app, &caller, op, None, remove).await?;
     Ok(Json(
         json!({ "participant": participant, "head": ack.head }),

@@ -204,9 +204,7 @@ fn domain_status(d: &DomainError) -> StatusCode {
         | UnknownCriterion(_)
         | UnknownWebhook(_)
         | NoPlanning => StatusCode::NOT_FOUND,
-        Invalid(_) | InvalidCard(_) | InvalidRole(_) | NotAQuestion(_) | ItemNotInRound { .. } => {
-            StatusCode::BAD_REQUEST
-        }
+        d if d.is_input() => StatusCode::BAD_REQUEST,
         _ => StatusCode::CONFLICT,
     }
 }

@@ -7,6 +7,7 @@
 //! rooms.
 
 use crate::domain::command::Command;
+use crate::domain::command::{CarryOverItems, SetVelocity};
 use crate::domain::event::{NewItem, Phase, Role};
 use crate::domain::fixed::Fixed2;
 use crate::domain::ids::{ItemId, ParticipantId, PlanningId, TeamId};
@@ -305,10 +306,10 @@ pub async fn create_team_planning(
                 me,
                 "team:carry-over".into(),
                 None,
-                Command::CarryOverItems {
+                Command::CarryOverItems(CarryOverItems {
                     from_planning: from,
                     items,
-                },
+                }),
             )
             .await?;
         }
@@ -320,7 +321,7 @@ pub async fn create_team_planning(
             me,
             "team:velocity".into(),
             None,
-            Command::SetVelocity { points_per_day },
+            Command::SetVelocity(SetVelocity { points_per_day }),
         )
         .await?;
     }

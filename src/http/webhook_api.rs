@@ -6,6 +6,7 @@
 //! sent by clients, so the generic command paths refuse `RegisterWebhook`.
 
 use crate::domain::command::Command;
+use crate::domain::command::{RegisterWebhook, RemoveWebhook};
 use crate::domain::event::{Event, Role};
 use crate::domain::ids::WebhookId;
 use crate::domain::DomainError;
@@ -93,11 +94,11 @@ pub async fn register(
         .await
         .map_err(refusal)?;
     let planning = caller.room.shared.id;
-    let register = Command::RegisterWebhook {
+    let register = Command::RegisterWebhook(RegisterWebhook {
         url: body.url,
         events: body.events,
         url_checked: true,
-    };
+    });
     let ack = commands::execute(
         &app,
         &caller.room,
@@ -159,7 +160,7 @@ pub async fn remove(
 ) -> Result<Json<Value>, ApiError> {
     let webhook: WebhookId = wid.parse().map_err(|_| ApiError::NotFound("webhook"))?;
     let op = key.unwrap_or_else(|| format!("remove-webhook:{webhook}"));
-    let remove = Command::RemoveWebhook { webhook };
+    let remove = Command::RemoveWebhook(RemoveWebhook { webhook });
     let ack = commands::run(&app, &caller, op, None, remove).await?;
     app.registry
         .store()

@@ -10,6 +10,7 @@
 //! Shapes are documented in `docs/protocol.md`.
 
 use crate::domain::command::Command;
+use crate::domain::command::ImportItems;
 use crate::domain::event::{Event, Role};
 use crate::domain::DomainError;
 use crate::engine::app::AppState;
@@ -138,10 +139,10 @@ pub async fn import_items(
         })
     })?;
     let drafts = import::parse(format, text).map_err(ImportFailure::Invalid)?;
-    let import = Command::ImportItems {
+    let import = Command::ImportItems(ImportItems {
         items: drafts,
         source: format.source().into(),
-    };
+    });
     let ack = commands::execute(
         &app,
         &caller.room,

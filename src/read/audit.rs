@@ -576,6 +576,10 @@ pub fn csv(a: &Audit) -> String {
 mod tests {
     use super::*;
     use crate::domain::command::Command;
+    use crate::domain::command::{
+        CastVote, ChangePhase, ChangeRole, CloseRound, CreatePlanning, Join, OpenRound,
+        ProposeItem, RemoveParticipant,
+    };
     use crate::domain::{decide, Context};
     use rand::rngs::StdRng;
     use rand::SeedableRng;
@@ -616,7 +620,7 @@ mod tests {
         let hash = |c: char| c.to_string().repeat(64);
         let mut steps = vec![(
             fac,
-            Command::CreatePlanning {
+            Command::CreatePlanning(CreatePlanning {
                 title: "S".into(),
                 creator_name: "Fran".into(),
                 creator_token_hash: hash('a'),
@@ -624,63 +628,68 @@ mod tests {
                 policy: None,
                 member_invite_hash: hash('b'),
                 observer_invite_hash: hash('c'),
-            },
+            }),
         )];
         for (who, t) in [(ann, 'd'), (bob, 'e'), (cat, 'f'), (dan, '9')] {
             steps.push((
                 who,
-                Command::Join {
+                Command::Join(Join {
                     name: "M".into(),
                     invite_hash: hash('b'),
                     token_hash: hash(t),
-                },
+                }),
             ));
         }
         steps.push((
             fac,
-            Command::ProposeItem {
+            Command::ProposeItem(ProposeItem {
                 draft: crate::domain::event::ItemDraft {
                     title: "Login".into(),
                     ..Default::default()
                 },
-            },
+            }),
         ));
         let (_, state) = play(steps.clone());
         let item = state.rank[0];
         steps.push((
             fac,
-            Command::ChangePhase {
+            Command::ChangePhase(ChangePhase {
                 to: crate::domain::Phase::Async,
-            },
+            }),
         ));
         steps.push((
             fac,
-            Command::OpenRound {
+            Command::OpenRound(OpenRound {
                 items: vec![item],
                 deck: None,
                 deadline: Some(1_000_000_000),
-            },
+            }),
         ));
         let (_, state) = play(steps.clone());
         let round = state.round_order[0];
-        let vote = |card: &str| Command::CastVote {
-            round,
-            item,
-            card: card.into(),
+        let vote = |card: &str| {
+            Command::CastVote(CastVote {
+                round,
+                item,
+                card: card.into(),
+            })
         };
         steps.push((ann, vote("?")));
         steps.push((bob, vote("5")));
         steps.push((cat, vote("8")));
         // Bob leaves and Cat becomes an observer while the round is open: their votes go.
-        steps.push((fac, Command::RemoveParticipant { participant: bob }));
         steps.push((
             fac,
-            Command::ChangeRole {
+            Command::RemoveParticipant(RemoveParticipant { participant: bob }),
+        ));
+        steps.push((
+            fac,
+            Command::ChangeRole(ChangeRole {
                 participant: cat,
                 role: crate::domain::Role::Observer,
-            },
+            }),
         ));
-        steps.push((fac, Command::CloseRound { round }));
+        steps.push((fac, Command::CloseRound(CloseRound { round })));
         let (log, state) = play(steps);
         assert_eq!(state.rounds[&round].votes[&item].len(), 1);
         for audience in [Audience::Participant, Audience::Operator] {

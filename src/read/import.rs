@@ -445,7 +445,7 @@ mod tests {
                 },
                 RowError {
                     line: 4,
-                    error: "invalid input: title contains control characters".into()
+                    error: "title contains control or text-direction characters".into()
                 },
                 RowError {
                     line: 6,

@@ -21,7 +21,7 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-pub mod canonical;
+pub use crate::domain::canonical;
 pub mod postgres;
 mod shared;
 mod sql;

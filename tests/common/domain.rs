@@ -3,6 +3,9 @@
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use sprintlog::domain::command::Command;
+use sprintlog::domain::command::{
+    CastVote, ChangePhase, ChangeRole, CreatePlanning, Join, OpenRound, ProposeItem,
+};
 use sprintlog::domain::event::ItemDraft;
 use sprintlog::domain::{decide, Context, DomainError, Event, ItemId, ParticipantId, RoundId};
 use sprintlog::domain::{Role, State};
@@ -36,7 +39,7 @@ pub fn draft(title: &str) -> ItemDraft {
 }
 
 pub fn create_cmd() -> Command {
-    Command::CreatePlanning {
+    Command::CreatePlanning(CreatePlanning {
         title: "Sprint 42".into(),
         creator_name: "Fay".into(),
         creator_token_hash: hash(1),
@@ -44,7 +47,7 @@ pub fn create_cmd() -> Command {
         policy: None,
         member_invite_hash: member_invite(),
         observer_invite_hash: observer_invite(),
-    }
+    })
 }
 
 /// The kinds of a list of events, for compact assertions.
@@ -119,11 +122,11 @@ impl Scenario {
         let token_hash = self.fresh_hash();
         self.given(
             id,
-            Command::Join {
+            Command::Join(Join {
                 name: name.into(),
                 invite_hash: invite,
                 token_hash,
-            },
+            }),
         );
         self.people.insert(name.into(), id);
         self
@@ -146,10 +149,10 @@ impl Scenario {
         let fac = self.fac;
         self.given(
             fac,
-            Command::ChangeRole {
+            Command::ChangeRole(ChangeRole {
                 participant: id,
                 role: Role::Facilitator,
-            },
+            }),
         );
         self
     }
@@ -203,9 +206,9 @@ impl Scenario {
         let fac = self.fac;
         let ev = self.given(
             fac,
-            Command::ProposeItem {
+            Command::ProposeItem(ProposeItem {
                 draft: draft(title),
-            },
+            }),
         );
         match &ev[..] {
             [Event::ItemProposed { item, .. }] => *item,
@@ -215,7 +218,7 @@ impl Scenario {
 
     pub fn phase(&mut self, to: sprintlog::domain::Phase) {
         let fac = self.fac;
-        self.given(fac, Command::ChangePhase { to });
+        self.given(fac, Command::ChangePhase(ChangePhase { to }));
     }
 
     /// Opens a round over `items` with a deadline `minutes` from now.
@@ -224,11 +227,11 @@ impl Scenario {
         let deadline = self.now + minutes * MINUTE;
         let ev = self.given(
             fac,
-            Command::OpenRound {
+            Command::OpenRound(OpenRound {
                 items: items.to_vec(),
                 deck: None,
                 deadline: Some(deadline),
-            },
+            }),
         );
         match &ev[..] {
             [Event::RoundOpened { round, .. }] | [Event::RevoteOpened { round, .. }] => *round,
@@ -240,11 +243,11 @@ impl Scenario {
         let id = self.id(who);
         self.given(
             id,
-            Command::CastVote {
+            Command::CastVote(CastVote {
                 round,
                 item,
                 card: card.into(),
-            },
+            }),
         )
     }
 
@@ -258,6 +261,8 @@ impl Scenario {
 pub trait Then {
     fn then_kinds(self, expected: &[&str]) -> Vec<Event>;
     fn then_error(self, code: &str) -> DomainError;
+    /// Refused with one of `codes` (for a table of bad inputs refused for different reasons).
+    fn then_error_in(self, codes: &[&str]) -> DomainError;
 }
 
 impl Then for Result<Vec<Event>, DomainError> {
@@ -278,6 +283,17 @@ impl Then for Result<Vec<Event>, DomainError> {
             Ok(events) => panic!("expected error {code}, got {events:#?}"),
             Err(e) => {
                 assert_eq!(e.code(), code, "error: {e:?}");
+                e
+            }
+        }
+    }
+
+    #[track_caller]
+    fn then_error_in(self, codes: &[&str]) -> DomainError {
+        match self {
+            Ok(events) => panic!("expected one of {codes:?}, got {events:#?}"),
+            Err(e) => {
+                assert!(codes.contains(&e.code()), "{codes:?}, got {e:?}");
                 e
             }
         }

@@ -26,12 +26,16 @@ pub(super) fn declare(a: &Actor, c: Availability<'_>) -> Result<Vec<Event>> {
         return Err(DomainError::Invalid("observers have no capacity".into()));
     }
     if c.available_days < Fixed2::ZERO || c.available_days > Fixed2::from_int(limits::MAX_DAYS) {
-        return Err(DomainError::Invalid(
-            "available_days must be 0 to 366".into(),
-        ));
+        return Err(DomainError::OutOfRange {
+            field: "available_days",
+            range: "0 to 366",
+        });
     }
     if c.focus_factor < Fixed2::ZERO || c.focus_factor > Fixed2::ONE {
-        return Err(DomainError::Invalid("focus_factor must be 0 to 1".into()));
+        return Err(DomainError::OutOfRange {
+            field: "focus_factor",
+            range: "0 to 1",
+        });
     }
     opt_text(c.notes, "notes", limits::SHORT_TEXT)?;
     Ok(vec![Event::CapacityDeclared {
@@ -47,9 +51,10 @@ pub(super) fn set_velocity(a: &Actor, points_per_day: Fixed2) -> Result<Vec<Even
     a.facilitator()?;
     a.open_phase()?;
     if points_per_day <= Fixed2::ZERO || points_per_day > Fixed2::from_int(1000) {
-        return Err(DomainError::Invalid(
-            "points_per_day must be above 0 and at most 1000".into(),
-        ));
+        return Err(DomainError::OutOfRange {
+            field: "points_per_day",
+            range: "above 0 and at most 1000",
+        });
     }
     Ok(vec![Event::VelocitySet {
         points_per_day,

@@ -2,7 +2,8 @@
 //! live re-votes.
 
 use super::guard::{
-    check_deadline, distinct_known, live_item, not_estimated, open_round, opt_text, round, Actor,
+    check_deadline, count, distinct_known, live_item, not_estimated, open_round, opt_text, round,
+    twice, Actor,
 };
 use super::{limits, Result};
 use crate::domain::command::AgreedEstimate;
@@ -27,11 +28,7 @@ pub(super) fn open(
     a.in_phase(&[Phase::Async, Phase::Sync])?;
     let state = a.state;
     let max = state.policy.batch_size as usize;
-    if items.is_empty() || items.len() > max {
-        return Err(DomainError::Invalid(format!(
-            "a round takes 1 to {max} items"
-        )));
-    }
+    count(items.len(), "items", 1, max)?;
     distinct_known(state, items, "items")?;
     for i in items {
         estimable(state, *i)?;
@@ -234,20 +231,12 @@ pub(super) fn agree(a: &Actor, estimates: &[AgreedEstimate]) -> Result<Vec<Event
     a.facilitator()?;
     a.open_phase()?;
     let state = a.state;
-    if estimates.is_empty() || estimates.len() > limits::LIST {
-        return Err(DomainError::Invalid(format!(
-            "agree 1 to {} estimates",
-            limits::LIST
-        )));
-    }
+    count(estimates.len(), "estimates", 1, limits::LIST)?;
     let mut seen = BTreeSet::new();
     let mut events = Vec::new();
     for e in estimates {
         if !seen.insert(e.item) {
-            return Err(DomainError::Invalid(format!(
-                "item {} appears twice",
-                e.item
-            )));
+            return Err(twice("estimates", format!("item {}", e.item)));
         }
         let it = live_item(state, e.item)?;
         if state.open_round_of(e.item).is_some() {
@@ -291,9 +280,7 @@ pub(super) fn revote(
         return Err(DomainError::RoundOpen(previous));
     }
     if items.is_empty() {
-        return Err(DomainError::Invalid(
-            "name the items to vote on again".into(),
-        ));
+        return Err(DomainError::Empty { field: "items" });
     }
     distinct_known(a.state, items, "items")?;
     for i in items {

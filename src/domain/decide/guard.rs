@@ -101,10 +101,10 @@ pub(super) fn random16(rng: &mut dyn RngCore) -> [u8; 16] {
 fn actor_role(state: &State, me: ParticipantId, cmd: &Command) -> Result<Role> {
     if me.is_system() {
         return match cmd {
-            Command::CloseRound { .. }
-            | Command::RecordReminder { .. }
-            | Command::RemindVoters { .. }
-            | Command::FollowSchedule { .. } => Ok(Role::Observer),
+            Command::CloseRound(_)
+            | Command::RecordReminder(_)
+            | Command::RemindVoters(_)
+            | Command::FollowSchedule(_) => Ok(Role::Observer),
             _ => Err(DomainError::Forbidden {
                 needed: "a participant",
             }),
@@ -197,55 +197,59 @@ pub(super) fn not_estimated(it: &Item) -> Result<()> {
 }
 
 /// Known items, each named once.
-pub(super) fn distinct_known(state: &State, ids: &[ItemId], what: &str) -> Result<()> {
+pub(super) fn distinct_known(state: &State, ids: &[ItemId], field: &'static str) -> Result<()> {
     let mut seen = BTreeSet::new();
     for i in ids {
         known_item(state, *i)?;
         if !seen.insert(*i) {
-            return Err(DomainError::Invalid(format!(
-                "{what}: item {i} appears twice"
-            )));
+            return Err(twice(field, format!("item {i}")));
         }
+    }
+    Ok(())
+}
+
+/// `value` is named twice in `field`.
+pub(super) fn twice(field: &'static str, value: String) -> DomainError {
+    DomainError::Duplicate { field, value }
+}
+
+/// Refuses a list whose length is outside `min..=max`.
+pub(super) fn count(len: usize, field: &'static str, min: usize, max: usize) -> Result<()> {
+    if len < min || len > max {
+        return Err(DomainError::WrongCount { field, min, max });
     }
     Ok(())
 }
 
 /// Checks a text's length (in characters) and that it has no control characters but newlines
 /// and tabs (a name has none at all).
-pub(super) fn text(s: &str, what: &str, min: usize, max: usize) -> Result<()> {
-    let len = s.trim().chars().count();
-    if len < min || s.chars().count() > max {
-        return Err(DomainError::Invalid(format!(
-            "{what} must be {min} to {max} characters"
-        )));
+pub(super) fn text(s: &str, field: &'static str, min: usize, max: usize) -> Result<()> {
+    if s.trim().chars().count() < min {
+        return Err(DomainError::Empty { field });
+    }
+    if s.chars().count() > max {
+        return Err(DomainError::TooLong { field, max });
     }
     // Refused, not stripped: silently changing what someone typed would surprise them.
     if hides_text(s, max > limits::TITLE) {
-        return Err(DomainError::Invalid(format!(
-            "{what} contains control characters"
-        )));
+        return Err(DomainError::BadCharacters { field });
     }
     Ok(())
 }
 
 /// An optional text: absent, empty or within `max` characters.
-pub(super) fn opt_text(s: &Option<String>, what: &str, max: usize) -> Result<()> {
+pub(super) fn opt_text(s: &Option<String>, field: &'static str, max: usize) -> Result<()> {
     match s {
-        Some(s) => text(s, what, 0, max),
+        Some(s) => text(s, field, 0, max),
         None => Ok(()),
     }
 }
 
 /// A list of at most [`limits::LIST`] non-empty texts of at most `max_len` characters.
-pub(super) fn list(values: &[String], what: &str, max_len: usize) -> Result<()> {
-    if values.len() > limits::LIST {
-        return Err(DomainError::Invalid(format!(
-            "at most {} entries of {what}",
-            limits::LIST
-        )));
-    }
+pub(super) fn list(values: &[String], field: &'static str, max_len: usize) -> Result<()> {
+    count(values.len(), field, 0, limits::LIST)?;
     for v in values {
-        text(v, what, 1, max_len)?;
+        text(v, field, 1, max_len)?;
     }
     Ok(())
 }
@@ -269,9 +273,10 @@ pub(super) fn hash(h: &str) -> Result<()> {
     {
         Ok(())
     } else {
-        Err(DomainError::Invalid(
-            "a hash must be 64 lowercase hex digits".into(),
-        ))
+        Err(DomainError::BadFormat {
+            field: "hash",
+            expected: "64 lowercase hex digits",
+        })
     }
 }
 
@@ -286,14 +291,13 @@ pub(super) fn distinct_invites(member: &str, observer: &str) -> Result<()> {
 /// A round's deadline: ahead of now, and within a round's longest life.
 pub(super) fn check_deadline(now: Micros, deadline: Micros) -> Result<()> {
     if deadline <= now {
-        return Err(DomainError::Invalid(
-            "the deadline must be in the future".into(),
-        ));
+        return Err(DomainError::DeadlineInPast);
     }
     if deadline - now > limits::MAX_ROUND_MICROS {
-        return Err(DomainError::Invalid(
-            "a round may last at most 60 days".into(),
-        ));
+        return Err(DomainError::OutOfRange {
+            field: "deadline",
+            range: "at most 60 days ahead",
+        });
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! Items: proposed, edited, withdrawn, imported, ranked, carried over from the last planning.
 
-use super::guard::{distinct_known, known_item, list, live_item, opt_text, text, Actor};
+use super::guard::{count, distinct_known, known_item, list, live_item, opt_text, text, Actor};
 use super::{limits, Result};
 use crate::domain::error::DomainError;
 use crate::domain::event::*;
@@ -69,14 +69,12 @@ pub(super) fn import(a: &mut Actor, drafts: &[ItemDraft], source: &str) -> Resul
     a.facilitator()?;
     a.open_phase()?;
     text(source, "source", 1, limits::TITLE)?;
-    if drafts.is_empty() || drafts.len() > limits::IMPORT {
-        return Err(DomainError::Invalid(format!(
-            "import 1 to {} items at once",
-            limits::IMPORT
-        )));
-    }
+    count(drafts.len(), "items", 1, limits::IMPORT)?;
     for (n, d) in drafts.iter().enumerate() {
-        item_draft(a.state, d).map_err(|e| DomainError::Invalid(format!("item {}: {e}", n + 1)))?;
+        item_draft(a.state, d).map_err(|e| DomainError::InEntry {
+            index: n + 1,
+            error: Box::new(e),
+        })?;
     }
     let items = drafts
         .iter()
@@ -115,12 +113,7 @@ pub(super) fn carry_over(
             "cannot carry items over from the same planning".into(),
         ));
     }
-    if items.is_empty() || items.len() > limits::IMPORT {
-        return Err(DomainError::Invalid(format!(
-            "carry over 1 to {} items",
-            limits::IMPORT
-        )));
-    }
+    count(items.len(), "items", 1, limits::IMPORT)?;
     let mut seen = BTreeSet::new();
     for n in items {
         if a.state.items.contains_key(&n.item) || !seen.insert(n.item) {
@@ -162,9 +155,7 @@ pub fn item_draft(state: &State, d: &ItemDraft) -> Result<()> {
     list(&d.attachments, "attachment", limits::SHORT_TEXT * 4)?;
     list(&d.labels, "label", 50)?;
     opt_text(&d.external_key, "external_key", 100)?;
-    if d.dependencies.len() > limits::LIST {
-        return Err(DomainError::Invalid("too many dependencies".into()));
-    }
+    count(d.dependencies.len(), "dependencies", 0, limits::LIST)?;
     for dep in &d.dependencies {
         known_item(state, *dep)?;
     }

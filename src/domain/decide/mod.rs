@@ -28,6 +28,15 @@ use super::error::DomainError;
 use super::event::*;
 use super::ids::*;
 use super::state::State;
+use crate::domain::command::{
+    AgreeEstimates, AmendGoal, CarryOverItems, CastVote, ChangePhase, ChangeRole, CheckReadiness,
+    ClearFlag, CloseRound, CommitScope, DeclareCapacity, DeleteComment, DraftGoal, EditComment,
+    EditItem, FlagItem, FlipCoin, FollowSchedule, ImportItems, Join, OpenRound, OverrideReadiness,
+    PostComment, ProposeItem, RankItems, RecordReminder, RegisterWebhook, ReissueLink,
+    RemindVoters, RemoveParticipant, RemoveWebhook, Rename, ResolveQuestion, RevealVotes, Revote,
+    RotateInvite, SendToAgenda, SetAgenda, SetDefinitionOfReady, SetPolicy, SetSchedule,
+    SetTimeZone, SetVelocity, WithdrawItem, WithdrawVote,
+};
 use guard::Actor;
 use rand::RngCore;
 
@@ -68,13 +77,13 @@ type Result<T> = std::result::Result<T, DomainError>;
 pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec<Event>> {
     use Command as C;
     match cmd {
-        C::CreatePlanning { .. } => people::create(state, cmd, ctx),
+        C::CreatePlanning(c) => people::create(state, c, ctx),
         _ if state.planning.is_none() => Err(DomainError::NoPlanning),
-        C::Join {
+        C::Join(Join {
             name,
             invite_hash,
             token_hash,
-        } => people::join(state, ctx, name, invite_hash, token_hash),
+        }) => people::join(state, ctx, name, invite_hash, token_hash),
         _ => route(&mut Actor::of(state, cmd, ctx)?, cmd),
     }
 }
@@ -83,23 +92,27 @@ pub fn decide(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec
 fn route(a: &mut Actor, cmd: &Command) -> Result<Vec<Event>> {
     use Command as C;
     match cmd {
-        C::CreatePlanning { .. } | C::Join { .. } => Err(misrouted()),
+        C::CreatePlanning(_) | C::Join(_) => Err(misrouted()),
         // ---- people ----
-        C::Rename { name } => people::rename(a, name),
-        C::ChangeRole { participant, role } => people::change_role(a, *participant, *role),
-        C::RemoveParticipant { participant } => people::remove(a, *participant),
-        C::RotateInvite { role, invite_hash } => people::rotate_invite(a, *role, invite_hash),
-        C::ReissueLink {
+        C::Rename(Rename { name }) => people::rename(a, name),
+        C::ChangeRole(ChangeRole { participant, role }) => {
+            people::change_role(a, *participant, *role)
+        }
+        C::RemoveParticipant(RemoveParticipant { participant }) => people::remove(a, *participant),
+        C::RotateInvite(RotateInvite { role, invite_hash }) => {
+            people::rotate_invite(a, *role, invite_hash)
+        }
+        C::ReissueLink(ReissueLink {
             participant,
             token_hash,
             revoke_previous,
-        } => people::reissue_link(a, *participant, token_hash, *revoke_previous),
-        C::SetTimeZone {
+        }) => people::reissue_link(a, *participant, token_hash, *revoke_previous),
+        C::SetTimeZone(SetTimeZone {
             time_zone,
             work_start_minute,
             work_end_minute,
             work_days,
-        } => people::set_time_zone(
+        }) => people::set_time_zone(
             a,
             time_zone,
             *work_start_minute,
@@ -107,39 +120,39 @@ fn route(a: &mut Actor, cmd: &Command) -> Result<Vec<Event>> {
             work_days,
         ),
         // ---- schedule ----
-        C::ChangePhase { to } => schedule::change_phase(a, *to),
-        C::SetSchedule { schedule: s } => schedule::set_schedule(a, s),
-        C::FollowSchedule { to } => schedule::follow_schedule(a, *to),
-        C::SetPolicy { policy } => schedule::set_policy(a, policy),
-        C::RecordReminder { participant, round } => {
+        C::ChangePhase(ChangePhase { to }) => schedule::change_phase(a, *to),
+        C::SetSchedule(SetSchedule { schedule: s }) => schedule::set_schedule(a, s),
+        C::FollowSchedule(FollowSchedule { to }) => schedule::follow_schedule(a, *to),
+        C::SetPolicy(SetPolicy { policy }) => schedule::set_policy(a, policy),
+        C::RecordReminder(RecordReminder { participant, round }) => {
             schedule::record_reminder(a, *participant, *round)
         }
-        C::RemindVoters { round } => schedule::remind_voters(a, *round),
+        C::RemindVoters(RemindVoters { round }) => schedule::remind_voters(a, *round),
         // ---- goal ----
-        C::DraftGoal { text } => goal::draft(a, text),
-        C::AmendGoal { text, note } => goal::amend(a, text, note),
+        C::DraftGoal(DraftGoal { text }) => goal::draft(a, text),
+        C::AmendGoal(AmendGoal { text, note }) => goal::amend(a, text, note),
         C::CommitGoal => goal::commit(a),
         // ---- items ----
-        C::ProposeItem { draft } => items::propose(a, draft),
-        C::EditItem { item, patch } => items::edit(a, *item, patch),
-        C::WithdrawItem { item, reason } => items::withdraw(a, *item, reason),
-        C::ImportItems {
+        C::ProposeItem(ProposeItem { draft }) => items::propose(a, draft),
+        C::EditItem(EditItem { item, patch }) => items::edit(a, *item, patch),
+        C::WithdrawItem(WithdrawItem { item, reason }) => items::withdraw(a, *item, reason),
+        C::ImportItems(ImportItems {
             items: drafts,
             source,
-        } => items::import(a, drafts, source),
-        C::RankItems { order } => items::rank(a, order),
-        C::CarryOverItems {
+        }) => items::import(a, drafts, source),
+        C::RankItems(RankItems { order }) => items::rank(a, order),
+        C::CarryOverItems(CarryOverItems {
             from_planning,
             items: carried,
-        } => items::carry_over(a, *from_planning, carried),
+        }) => items::carry_over(a, *from_planning, carried),
         // ---- review ----
-        C::PostComment {
+        C::PostComment(PostComment {
             item,
             kind,
             parent,
             addressee,
             text,
-        } => review::post(
+        }) => review::post(
             a,
             review::NewComment {
                 item: *item,
@@ -149,24 +162,28 @@ fn route(a: &mut Actor, cmd: &Command) -> Result<Vec<Event>> {
                 text,
             },
         ),
-        C::EditComment { comment, text } => review::edit(a, *comment, text),
-        C::DeleteComment { comment } => review::delete(a, *comment),
-        C::ResolveQuestion { comment } => review::resolve(a, *comment),
-        C::CheckReadiness {
+        C::EditComment(EditComment { comment, text }) => review::edit(a, *comment, text),
+        C::DeleteComment(DeleteComment { comment }) => review::delete(a, *comment),
+        C::ResolveQuestion(ResolveQuestion { comment }) => review::resolve(a, *comment),
+        C::CheckReadiness(CheckReadiness {
             item,
             criterion,
             ok,
             note,
-        } => review::check_readiness(a, *item, *criterion, *ok, note),
-        C::SetDefinitionOfReady { criteria } => review::set_definition_of_ready(a, criteria),
-        C::OverrideReadiness { item, reason } => review::override_readiness(a, *item, reason),
+        }) => review::check_readiness(a, *item, *criterion, *ok, note),
+        C::SetDefinitionOfReady(SetDefinitionOfReady { criteria }) => {
+            review::set_definition_of_ready(a, criteria)
+        }
+        C::OverrideReadiness(OverrideReadiness { item, reason }) => {
+            review::override_readiness(a, *item, reason)
+        }
         // ---- capacity ----
-        C::DeclareCapacity {
+        C::DeclareCapacity(DeclareCapacity {
             participant,
             available_days,
             focus_factor,
             notes,
-        } => capacity::declare(
+        }) => capacity::declare(
             a,
             capacity::Availability {
                 participant: *participant,
@@ -175,42 +192,48 @@ fn route(a: &mut Actor, cmd: &Command) -> Result<Vec<Event>> {
                 notes,
             },
         ),
-        C::SetVelocity { points_per_day } => capacity::set_velocity(a, *points_per_day),
+        C::SetVelocity(SetVelocity { points_per_day }) => {
+            capacity::set_velocity(a, *points_per_day)
+        }
         // ---- estimation ----
-        C::OpenRound {
+        C::OpenRound(OpenRound {
             items,
             deck,
             deadline,
-        } => estimation::open(a, items, deck, *deadline),
-        C::CastVote { round, item, card } => estimation::cast_vote(a, *round, *item, card),
-        C::WithdrawVote { round, item } => estimation::withdraw_vote(a, *round, *item),
-        C::CloseRound { round } => estimation::close_round(a, *round),
-        C::RevealVotes { round, item } => estimation::reveal(a, *round, *item),
-        C::FlagItem { item, note } => estimation::flag(a, *item, note),
-        C::ClearFlag { item } => estimation::clear_flag(a, *item),
-        C::SendToAgenda { item, note } => estimation::send_to_agenda(a, *item, note),
-        C::AgreeEstimates { estimates } => estimation::agree(a, estimates),
-        C::Revote {
+        }) => estimation::open(a, items, deck, *deadline),
+        C::CastVote(CastVote { round, item, card }) => {
+            estimation::cast_vote(a, *round, *item, card)
+        }
+        C::WithdrawVote(WithdrawVote { round, item }) => {
+            estimation::withdraw_vote(a, *round, *item)
+        }
+        C::CloseRound(CloseRound { round }) => estimation::close_round(a, *round),
+        C::RevealVotes(RevealVotes { round, item }) => estimation::reveal(a, *round, *item),
+        C::FlagItem(FlagItem { item, note }) => estimation::flag(a, *item, note),
+        C::ClearFlag(ClearFlag { item }) => estimation::clear_flag(a, *item),
+        C::SendToAgenda(SendToAgenda { item, note }) => estimation::send_to_agenda(a, *item, note),
+        C::AgreeEstimates(AgreeEstimates { estimates }) => estimation::agree(a, estimates),
+        C::Revote(Revote {
             previous,
             items,
             deadline,
-        } => estimation::revote(a, *previous, items, *deadline),
+        }) => estimation::revote(a, *previous, items, *deadline),
         // ---- sync ----
         C::StartSync => sync::start(a),
-        C::SetAgenda { items } => sync::set_agenda(a, items),
-        C::FlipCoin { question, options } => sync::flip_coin(a, question, options),
+        C::SetAgenda(SetAgenda { items }) => sync::set_agenda(a, items),
+        C::FlipCoin(FlipCoin { question, options }) => sync::flip_coin(a, question, options),
         C::EndSync => sync::end(a),
-        C::CommitScope {
+        C::CommitScope(CommitScope {
             items,
             confirm_over_capacity,
-        } => sync::commit_scope(a, items, *confirm_over_capacity),
+        }) => sync::commit_scope(a, items, *confirm_over_capacity),
         // ---- webhooks ----
-        C::RegisterWebhook {
+        C::RegisterWebhook(RegisterWebhook {
             url,
             events,
             url_checked,
-        } => webhooks::register(a, url, events, *url_checked),
-        C::RemoveWebhook { webhook } => webhooks::remove(a, *webhook),
+        }) => webhooks::register(a, url, events, *url_checked),
+        C::RemoveWebhook(RemoveWebhook { webhook }) => webhooks::remove(a, *webhook),
     }
 }
 

@@ -4,15 +4,19 @@ use super::estimation::close_rounds_left_complete;
 use super::guard::{self, active, facilitators, hash, text, Actor};
 use super::schedule::validate_policy;
 use super::{limits, Context, Result};
-use crate::domain::command::Command;
+use crate::domain::command::CreatePlanning;
 use crate::domain::error::DomainError;
 use crate::domain::event::*;
 use crate::domain::ids::*;
 use crate::domain::slots::{self, SlotError, WorkDay, WorkingHours};
 use crate::domain::state::State;
 
-pub(super) fn create(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Result<Vec<Event>> {
-    let Command::CreatePlanning {
+pub(super) fn create(
+    state: &State,
+    cmd: &CreatePlanning,
+    ctx: &mut Context<'_>,
+) -> Result<Vec<Event>> {
+    let CreatePlanning {
         title,
         creator_name,
         creator_token_hash,
@@ -20,10 +24,7 @@ pub(super) fn create(state: &State, cmd: &Command, ctx: &mut Context<'_>) -> Res
         policy,
         member_invite_hash,
         observer_invite_hash,
-    } = cmd
-    else {
-        return Err(super::misrouted());
-    };
+    } = cmd;
     if state.planning.is_some() {
         return Err(DomainError::AlreadyCreated);
     }

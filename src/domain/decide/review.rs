@@ -1,6 +1,8 @@
 //! Review: comments, questions and answers, and readiness against the Definition of Ready.
 
-use super::guard::{active, known_item, live_comment, live_item, opt_text, text, Actor};
+use super::guard::{
+    active, count, known_item, live_comment, live_item, opt_text, text, twice, Actor,
+};
 use super::{limits, Result};
 use crate::domain::error::DomainError;
 use crate::domain::event::*;
@@ -120,21 +122,13 @@ pub(super) fn check_readiness(
 pub(super) fn set_definition_of_ready(a: &mut Actor, criteria: &[String]) -> Result<Vec<Event>> {
     a.facilitator()?;
     a.open_phase()?;
-    if criteria.len() > limits::CRITERIA {
-        return Err(DomainError::Invalid(format!(
-            "at most {} criteria",
-            limits::CRITERIA
-        )));
-    }
+    count(criteria.len(), "criteria", 0, limits::CRITERIA)?;
     let mut seen = BTreeSet::new();
     for c in criteria {
         text(c, "criterion", 1, limits::SHORT_TEXT)?;
         // Ids follow texts: a text twice would be one criterion id listed twice.
         if !seen.insert(c.trim()) {
-            return Err(DomainError::Invalid(format!(
-                "criterion {:?} appears twice",
-                c.trim()
-            )));
+            return Err(twice("criteria", format!("{:?}", c.trim())));
         }
     }
     // A criterion keeps its id (and its checks) when its text is kept.

@@ -153,12 +153,16 @@ pub fn resolve_schedule(schedule: &Schedule) -> Result<Schedule> {
     s.sync_minutes.get_or_insert(45);
     s.reminder_minutes.get_or_insert(60);
     if s.sync_minutes.is_some_and(|m| m == 0 || m > 8 * 60) {
-        return Err(DomainError::Invalid("sync_minutes must be 1 to 480".into()));
+        return Err(DomainError::OutOfRange {
+            field: "sync_minutes",
+            range: "1 to 480",
+        });
     }
     if s.reminder_minutes.is_some_and(|m| m > 7 * 24 * 60) {
-        return Err(DomainError::Invalid(
-            "reminder_minutes must be 0 (off) to 10080 (a week)".into(),
-        ));
+        return Err(DomainError::OutOfRange {
+            field: "reminder_minutes",
+            range: "0 (off) to 10080 (a week)",
+        });
     }
     if let (Some(a), Some(b)) = (s.sprint_start, s.sprint_end) {
         if b <= a {
@@ -185,21 +189,27 @@ pub fn resolve_schedule(schedule: &Schedule) -> Result<Schedule> {
 pub(super) fn validate_policy(p: &Policy) -> Result<()> {
     p.divergence.validate().map_err(DomainError::Invalid)?;
     if p.batch_size == 0 || p.batch_size > 8 {
-        return Err(DomainError::Invalid("batch_size must be 1 to 8".into()));
+        return Err(DomainError::OutOfRange {
+            field: "batch_size",
+            range: "1 to 8",
+        });
     }
     if p.default_deadline_minutes == 0 || p.default_deadline_minutes > 60 * 24 * 60 {
-        return Err(DomainError::Invalid(
-            "default_deadline_minutes must be 1 to 86400".into(),
-        ));
+        return Err(DomainError::OutOfRange {
+            field: "default_deadline_minutes",
+            range: "1 to 86400",
+        });
     }
-    if p.point_table.len() > crate::domain::deck::MAX_CARDS {
-        return Err(DomainError::Invalid("point table too large".into()));
-    }
-    if p.point_table.values().any(|v| *v < Fixed2::ZERO) {
-        return Err(DomainError::Invalid("points cannot be negative".into()));
-    }
-    if p.point_table.values().any(|v| *v > Fixed2::MAX) {
-        return Err(DomainError::Invalid("points too large".into()));
+    let cards = crate::domain::deck::MAX_CARDS;
+    super::guard::count(p.point_table.len(), "point_table", 0, cards)?;
+    if p.point_table
+        .values()
+        .any(|v| *v < Fixed2::ZERO || *v > Fixed2::MAX)
+    {
+        return Err(DomainError::OutOfRange {
+            field: "points",
+            range: "0 to the largest recordable number",
+        });
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The live session and its decisions: start and end, the agenda, coin flips, committing scope.
 
 use super::goal::committed;
-use super::guard::{distinct_known, live_item, text, Actor};
+use super::guard::{count, distinct_known, live_item, text, Actor};
 use super::schedule::phase_changed;
 use super::{limits, Result};
 use crate::domain::error::DomainError;
@@ -48,12 +48,7 @@ pub(super) fn flip_coin(a: &mut Actor, question: &str, options: &[String]) -> Re
     a.facilitator()?;
     a.open_phase()?;
     text(question, "question", 1, limits::SHORT_TEXT)?;
-    if options.len() < 2 || options.len() > limits::COIN_OPTIONS {
-        return Err(DomainError::Invalid(format!(
-            "a coin flip needs 2 to {} options",
-            limits::COIN_OPTIONS
-        )));
-    }
+    count(options.len(), "options", 2, limits::COIN_OPTIONS)?;
     for o in options {
         text(o, "option", 1, limits::TITLE)?;
     }

@@ -52,9 +52,15 @@ fn webhook_url(url: &str) -> Result<()> {
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| DomainError::Invalid("a webhook url must be http:// or https://".into()))?;
+        .ok_or(DomainError::BadFormat {
+            field: "url",
+            expected: "http:// or https://",
+        })?;
     if rest.is_empty() || rest.starts_with('/') || url.chars().any(char::is_whitespace) {
-        return Err(DomainError::Invalid("a webhook url needs a host".into()));
+        return Err(DomainError::BadFormat {
+            field: "url",
+            expected: "a host after http(s)://, without spaces",
+        });
     }
     Ok(())
 }
@@ -80,6 +86,7 @@ fn webhook_kinds(events: &[String]) -> Result<Vec<String>> {
 mod tests {
     use super::super::*;
     use crate::domain::command::Command;
+    use crate::domain::command::{CreatePlanning, Join, RegisterWebhook, RemoveWebhook};
     use crate::domain::error::DomainError;
     use crate::domain::event::*;
     use crate::domain::ids::*;
@@ -112,7 +119,7 @@ mod tests {
         given(
             &mut s,
             FAC,
-            Command::CreatePlanning {
+            Command::CreatePlanning(CreatePlanning {
                 title: "S1".into(),
                 creator_name: "Fran".into(),
                 creator_token_hash: "1".repeat(64),
@@ -120,26 +127,26 @@ mod tests {
                 policy: None,
                 member_invite_hash: "2".repeat(64),
                 observer_invite_hash: "3".repeat(64),
-            },
+            }),
         );
         given(
             &mut s,
             MEM,
-            Command::Join {
+            Command::Join(Join {
                 name: "Ann".into(),
                 invite_hash: "2".repeat(64),
                 token_hash: "4".repeat(64),
-            },
+            }),
         );
         s
     }
 
     fn register(url: &str, events: &[&str]) -> Command {
-        Command::RegisterWebhook {
+        Command::RegisterWebhook(RegisterWebhook {
             url: url.into(),
             events: events.iter().map(|e| e.to_string()).collect(),
             url_checked: true,
-        }
+        })
     }
 
     #[test]
@@ -160,7 +167,11 @@ mod tests {
         assert_eq!(kinds, &WEBHOOK_EVENT_KINDS.to_vec());
         assert_eq!(*by, FAC);
         assert!(s.webhooks[webhook].wants("ScopeCommitted"));
-        let removed = given(&mut s, FAC, Command::RemoveWebhook { webhook: *webhook });
+        let removed = given(
+            &mut s,
+            FAC,
+            Command::RemoveWebhook(RemoveWebhook { webhook: *webhook }),
+        );
         assert_eq!(
             removed,
             vec![Event::WebhookRemoved {
@@ -170,7 +181,11 @@ mod tests {
         );
         assert!(s.webhooks.is_empty());
         assert_eq!(
-            run(&s, FAC, Command::RemoveWebhook { webhook: *webhook }),
+            run(
+                &s,
+                FAC,
+                Command::RemoveWebhook(RemoveWebhook { webhook: *webhook })
+            ),
             Err(DomainError::UnknownWebhook(*webhook))
         );
     }
@@ -206,11 +221,11 @@ mod tests {
             run(&s, MEM, register("http://h/", &[])),
             Err(DomainError::Forbidden { .. })
         ));
-        let unchecked = Command::RegisterWebhook {
+        let unchecked = Command::RegisterWebhook(RegisterWebhook {
             url: "http://h/".into(),
             events: Vec::new(),
             url_checked: false,
-        };
+        });
         assert!(matches!(
             run(&s, FAC, unchecked),
             Err(DomainError::Invalid(_))
@@ -219,7 +234,8 @@ mod tests {
             assert!(
                 matches!(
                     run(&s, FAC, register(bad, &[])),
-                    Err(DomainError::Invalid(_))
+                    Err(DomainError::BadFormat { field: "url", .. }
+                        | DomainError::Empty { field: "url" })
                 ),
                 "{bad:?} accepted"
             );
@@ -227,7 +243,11 @@ mod tests {
         let mut s = s;
         let id = WebhookId(Uuid::from_u128(9));
         assert_eq!(
-            run(&s, MEM, Command::RemoveWebhook { webhook: id }),
+            run(
+                &s,
+                MEM,
+                Command::RemoveWebhook(RemoveWebhook { webhook: id })
+            ),
             Err(DomainError::Forbidden {
                 needed: "the facilitator"
             })
@@ -249,10 +269,10 @@ mod tests {
         .unwrap();
         assert!(matches!(
             cmd,
-            Command::RegisterWebhook {
+            Command::RegisterWebhook(RegisterWebhook {
                 url_checked: false,
                 ..
-            }
+            })
         ));
         let forged = serde_json::from_str::<Command>(
             r#"{"type":"RegisterWebhook","url":"http://10.0.0.1/","url_checked":true}"#,
@@ -260,10 +280,10 @@ mod tests {
         assert!(
             !matches!(
                 forged,
-                Ok(Command::RegisterWebhook {
+                Ok(Command::RegisterWebhook(RegisterWebhook {
                     url_checked: true,
                     ..
-                })
+                }))
             ),
             "{forged:?}"
         );
