@@ -548,6 +548,12 @@ async fn an_append_returns_the_rows_it_wrote(db: &TestDb) {
     returned.extend(batch.into_iter().flat_map(|a| a.events));
     assert_eq!(s.read(p, 0, 100).await.unwrap(), returned);
     assert_eq!(s.read(q, 0, 100).await.unwrap(), other.events);
+    // More rows than one multi-row statement holds (SQLite writes 256 per statement).
+    let big = s
+        .append(request(q, 2, y, "q2", events(300, "q2")))
+        .await
+        .unwrap();
+    assert_eq!(s.read(q, 2, 1000).await.unwrap(), big.events);
     assert!(returned
         .iter()
         .all(|e| !e.hash.is_empty() && e.global_id > 0));

@@ -71,13 +71,12 @@ impl AppendTx for PgStore {
             spans: &spans,
         };
         let global_ids = write(&mut tx, &commands, &hashes).await?;
-        Self::write_jobs(&mut tx, reqs).await?;
-        tx.commit().await?;
-        Ok(Written::Rows(Rows {
+        let rows = Rows {
             spans,
             hashes,
             global_ids,
-        }))
+        };
+        Self::finish(tx, reqs, rows).await
     }
 
     /// Whether `err` is a unique violation of `events(planning_id, seq)` or of `commands`'
@@ -179,18 +178,6 @@ async fn write(
     let command_hashes: Vec<&str> = batch.reqs.iter().map(|r| r.command_hash.as_str()).collect();
     let firsts: Vec<i64> = batch.spans.iter().map(|s| s.first_seq).collect();
     let lasts: Vec<i64> = batch.spans.iter().map(|s| s.last_seq).collect();
-    if hashes.is_empty() {
-        sqlx::query(INSERT_COMMANDS)
-            .bind(batch.planning)
-            .bind(batch.actors)
-            .bind(batch.ops)
-            .bind(&command_hashes)
-            .bind(&firsts)
-            .bind(&lasts)
-            .execute(&mut *tx)
-            .await?;
-        return Ok(Vec::new());
-    }
     // Column arrays for one UNNEST insert of every event of the batch.
     let (mut seqs, mut ids, mut actors, mut ops) = (vec![], vec![], vec![], vec![]);
     let (mut kinds, mut versions, mut payloads, mut ats) = (vec![], vec![], vec![], vec![]);
@@ -207,13 +194,22 @@ async fn write(
         }
     }
     let last_seq = lasts.last().copied().unwrap_or_default();
-    let row = sqlx::query(WRITE)
-        .bind(batch.planning)
-        .bind(batch.actors)
-        .bind(batch.ops)
-        .bind(&command_hashes)
-        .bind(&firsts)
-        .bind(&lasts)
+    let query = sqlx::query(if hashes.is_empty() {
+        INSERT_COMMANDS
+    } else {
+        WRITE
+    })
+    .bind(batch.planning)
+    .bind(batch.actors)
+    .bind(batch.ops)
+    .bind(&command_hashes)
+    .bind(&firsts)
+    .bind(&lasts);
+    if hashes.is_empty() {
+        query.execute(&mut *tx).await?;
+        return Ok(Vec::new());
+    }
+    let row = query
         .bind(&seqs)
         .bind(&ids)
         .bind(&actors)

@@ -340,6 +340,19 @@ where
     })
 }
 
+/// Reads `events` rows selected with [`EVENT_COLUMNS`].
+pub(crate) fn decode_events<'r, R>(rows: &'r [R]) -> Result<Vec<StoredEvent>, sqlx::Error>
+where
+    R: Row,
+    &'r str: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    i32: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: Decode<'r, R::Database>,
+{
+    rows.iter().map(decode_event).collect()
+}
+
 /// Decodes a list of planning ids read as text.
 pub(crate) fn decode_plannings(ids: Vec<String>) -> Result<Vec<Uuid>, sqlx::Error> {
     ids.iter()

@@ -45,8 +45,8 @@ pub(crate) trait SqlBackend: AppendTx {
 /// Implements every store concern for a [`SqlBackend`] from the shared statements: the
 /// [`super::EventLog`] (its append through the backend's own transaction and the shared retry
 /// loop), [`super::JobStore`], [`super::SecretStore`], [`super::SnapshotStore`] and
-/// [`super::AdminStore`], plus `write_jobs` for the backend's append transaction and
-/// `backfill_hashes` for its `open`.
+/// [`super::AdminStore`], plus `finish` (jobs, commit) for the backend's append transaction
+/// and `backfill_hashes` for its `open`.
 macro_rules! sql_stores {
     ($store:ty) => {
         $crate::store::sql::sql_event_log!($store);
@@ -92,10 +92,7 @@ macro_rules! sql_event_log {
                 .bind(shared::clamp_limit(limit))
                 .fetch_all(self.reader())
                 .await?;
-                Ok(rows
-                    .iter()
-                    .map(shared::decode_event)
-                    .collect::<Result<_, _>>()?)
+                Ok(shared::decode_events(&rows)?)
             }
 
             async fn find_command(
@@ -145,10 +142,7 @@ macro_rules! sql_event_log {
                 .bind(shared::clamp_limit(limit))
                 .fetch_all(self.reader())
                 .await?;
-                Ok(rows
-                    .iter()
-                    .map(shared::decode_event)
-                    .collect::<Result<_, _>>()?)
+                Ok(shared::decode_events(&rows)?)
             }
 
             async fn head_feed(
@@ -488,8 +482,20 @@ macro_rules! sql_admin {
         }
 
         impl $store {
-            /// Writes the scheduler jobs a batch calls for, inside its append transaction (an
-            /// outbox); a job whose key exists already is left as it is.
+            /// Ends a batch's append transaction once its events and commands are written:
+            /// writes the scheduler jobs the batch calls for (an outbox; a job whose key exists
+            /// already is left as it is), commits, and hands back what was written.
+            async fn finish(
+                mut tx: sqlx::Transaction<'static, <$store as $crate::store::sql::SqlBackend>::Db>,
+                reqs: &[$crate::store::AppendRequest],
+                rows: $crate::store::shared::Rows,
+            ) -> $crate::store::StoreResult<$crate::store::shared::Written> {
+                Self::write_jobs(&mut tx, reqs).await?;
+                tx.commit().await?;
+                Ok($crate::store::shared::Written::Rows(rows))
+            }
+
+            /// The jobs of [`Self::finish`].
             async fn write_jobs(
                 tx: &mut sqlx::Transaction<'static, <$store as $crate::store::sql::SqlBackend>::Db>,
                 reqs: &[$crate::store::AppendRequest],

@@ -201,13 +201,12 @@ impl AppendTx for SqliteStore {
         .execute(&mut *tx)
         .await?;
         insert_commands(&mut tx, &planning, reqs, &spans).await?;
-        Self::write_jobs(&mut tx, reqs).await?;
-        tx.commit().await?;
-        Ok(Written::Rows(Rows {
+        let rows = Rows {
             spans,
             hashes,
             global_ids,
-        }))
+        };
+        Self::finish(tx, reqs, rows).await
     }
 
     /// Whether `err` says another writer already took this seq or this command's key: a
