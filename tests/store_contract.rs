@@ -7,9 +7,10 @@
 mod common;
 
 use serde_json::json;
+use sprintlog::domain::canonical;
 use sprintlog::store::{
-    self, canonical, AppendRequest, Appended, CommandRecord, EventStore, Job, JobKinds, NewEvent,
-    StoreError, StoredEvent,
+    self, AppendRequest, Appended, CommandRecord, EventStore, Job, JobKinds, NewEvent, StoreError,
+    StoredEvent,
 };
 use sqlx::{ConnectOptions, Connection};
 use std::collections::HashSet;

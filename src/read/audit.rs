@@ -118,62 +118,74 @@ fn label<T: Serialize>(v: &T) -> String {
 /// Builds the audit from the log (in seq order) and the final projection (for names);
 /// `head_hash` is the hash of the chain at the log's last event.
 pub fn build(log: &[Envelope], head_hash: &str, state: &State, audience: Audience) -> Audit {
-    let mut items: BTreeMap<ItemId, ItemStory> = BTreeMap::new();
-    let mut goal = Vec::new();
-    let mut commitment = Vec::new();
-    let mut coin_flips = Vec::new();
-    // Round → (opened seq, live, revote, items); question → item.
-    let mut rounds: BTreeMap<RoundId, (i64, bool, bool, Vec<ItemId>)> = BTreeMap::new();
-    let mut question_item: BTreeMap<CommentId, Option<ItemId>> = BTreeMap::new();
-    // The projection at this point of the fold: the votes a round holds when it closes.
-    let mut then = State::default();
-    let criterion_text = |id| {
-        state
-            .definition_of_ready
-            .iter()
-            .find(|c| c.id == id)
-            .map(|c| c.text.clone())
-            .unwrap_or_else(|| "a former criterion".into())
+    let mut fold = Fold {
+        state,
+        audience,
+        items: BTreeMap::new(),
+        goal: Vec::new(),
+        commitment: Vec::new(),
+        coin_flips: Vec::new(),
+        rounds: BTreeMap::new(),
+        question_item: BTreeMap::new(),
+        then: State::default(),
     };
     for s in log {
-        let e = &s.event;
-        then.apply(e);
-        let step = |what: String| Step {
-            seq: s.seq,
-            at: s.at,
-            actor: name(state, s.actor),
-            what,
-        };
-        // A macro, not a closure: a closure would hold `items` borrowed across the match.
-        macro_rules! push {
-            ($item:expr, $what:expr $(,)?) => {{
-                let what: String = $what;
-                if let Some(story) = items.get_mut(&$item) {
-                    story.steps.push(step(what));
-                }
-            }};
+        fold.then.apply(&s.event);
+        let _ = fold.item_event(s) || fold.round_event(s) || fold.scope_event(s);
+    }
+    fold.finish(log, head_hash)
+}
+
+/// The audit's fold over the log: what each item, the goal and the scope went through.
+struct Fold<'a> {
+    /// The final projection, for names and texts.
+    state: &'a State,
+    audience: Audience,
+    items: BTreeMap<ItemId, ItemStory>,
+    goal: Vec<Step>,
+    commitment: Vec<Step>,
+    coin_flips: Vec<Step>,
+    /// Round → (opened seq, live, revote, items).
+    rounds: BTreeMap<RoundId, (i64, bool, bool, Vec<ItemId>)>,
+    /// Question → its item.
+    question_item: BTreeMap<CommentId, Option<ItemId>>,
+    /// The projection at this point of the fold: the votes a round holds when it closes.
+    then: State,
+}
+
+impl Fold<'_> {
+    /// Adds a step to an item's story (an item the audit has not met is skipped).
+    fn push(&mut self, s: &Envelope, item: ItemId, what: String) {
+        let step = step_of(self.state, s, what);
+        if let Some(story) = self.items.get_mut(&item) {
+            story.steps.push(step);
         }
-        match e {
+    }
+
+    /// Folds an event of an item's backlog life: proposals, edits, readiness and questions; false for any other event.
+    fn item_event(&mut self, s: &Envelope) -> bool {
+        match &s.event {
             Event::ItemProposed { item, draft, .. } => {
-                items.insert(*item, story(*item, state));
-                push!(*item, format!("proposed “{}”", draft.title));
+                self.items.insert(*item, story(*item, self.state));
+                self.push(s, *item, format!("proposed “{}”", draft.title));
             }
             Event::ItemsImported {
                 items: new, source, ..
             } => {
                 for n in new {
-                    items.insert(n.item, story(n.item, state));
-                    push!(n.item, format!("imported from {source}"));
+                    self.items.insert(n.item, story(n.item, self.state));
+                    self.push(s, n.item, format!("imported from {source}"));
                 }
             }
             Event::ItemsCarriedOver { items: new, .. } => {
                 for n in new {
-                    items.insert(n.item, story(n.item, state));
-                    push!(n.item, "carried over from the previous planning".into());
+                    self.items.insert(n.item, story(n.item, self.state));
+                    self.push(s, n.item, "carried over from the previous planning".into());
                 }
             }
-            Event::ItemEdited { item, .. } => push!(*item, "edited".into()),
-            Event::ItemWithdrawn { item, reason, .. } => push!(
+            Event::ItemEdited { item, .. } => self.push(s, *item, "edited".into()),
+            Event::ItemWithdrawn { item, reason, .. } => self.push(
+                s,
                 *item,
                 format!(
                     "withdrawn{}",
@@ -189,17 +201,18 @@ pub fn build(log: &[Envelope], head_hash: &str, state: &State, audience: Audienc
                 ok,
                 note,
                 ..
-            } => push!(
+            } => self.push(
+                s,
                 *item,
                 format!(
                     "readiness “{}”: {}{}",
-                    criterion_text(*criterion),
+                    criterion_text(self.state, *criterion),
                     if *ok { "ok" } else { "not ready" },
                     note.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()
                 ),
             ),
             Event::ReadinessOverridden { item, reason, .. } => {
-                push!(*item, format!("readiness overridden: {reason}"))
+                self.push(s, *item, format!("readiness overridden: {reason}"))
             }
             Event::CommentPosted {
                 comment,
@@ -209,39 +222,48 @@ pub fn build(log: &[Envelope], head_hash: &str, state: &State, audience: Audienc
                 text,
                 ..
             } => {
-                let item =
-                    item.or_else(|| parent.and_then(|p| question_item.get(&p).copied().flatten()));
-                question_item.insert(*comment, item);
+                let item = item
+                    .or_else(|| parent.and_then(|p| self.question_item.get(&p).copied().flatten()));
+                self.question_item.insert(*comment, item);
                 if let Some(i) = item {
                     // Deleted comments keep their place but not their text.
-                    let text = match state.comments.get(comment) {
+                    let text = match self.state.comments.get(comment) {
                         Some(c) if c.deleted => "(deleted)".to_string(),
                         Some(c) => c.text.clone(),
                         None => text.clone(),
                     };
-                    push!(i, format!("{}: {text}", label(kind)));
+                    self.push(s, i, format!("{}: {text}", label(kind)));
                 }
             }
             Event::QuestionResolved { comment, .. } => {
-                if let Some(Some(i)) = question_item.get(comment).copied() {
-                    push!(i, "question resolved".into());
+                if let Some(Some(i)) = self.question_item.get(comment).copied() {
+                    self.push(s, i, "question resolved".into());
                 }
             }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Folds an event of estimation: rounds, votes, flags and estimates; false for any other event.
+    fn round_event(&mut self, s: &Envelope) -> bool {
+        match &s.event {
             Event::RoundOpened {
                 round, items: its, ..
             }
             | Event::RevoteOpened {
                 round, items: its, ..
             } => {
-                let revote = matches!(e, Event::RevoteOpened { .. });
+                let revote = matches!(&s.event, Event::RevoteOpened { .. });
                 // A re-vote happens in the live session; a round is live if opened during it.
-                let live = match e {
+                let live = match &s.event {
                     Event::RoundOpened { live, .. } => *live,
                     _ => true,
                 };
-                rounds.insert(*round, (s.seq, live, revote, its.clone()));
+                self.rounds
+                    .insert(*round, (s.seq, live, revote, its.clone()));
                 for i in its {
-                    if let Some(st) = items.get_mut(i) {
+                    if let Some(st) = self.items.get_mut(i) {
                         st.rounds.push(RoundStory {
                             round: *round,
                             opened_seq: s.seq,
@@ -253,7 +275,8 @@ pub fn build(log: &[Envelope], head_hash: &str, state: &State, audience: Audienc
                             sealed_values: Vec::new(),
                         });
                     }
-                    push!(
+                    self.push(
+                        s,
                         *i,
                         if revote {
                             "re-vote opened".into()
@@ -264,20 +287,21 @@ pub fn build(log: &[Envelope], head_hash: &str, state: &State, audience: Audienc
                 }
             }
             Event::RoundClosed { round, reason, .. } => {
-                if let Some((_, _, _, its)) = rounds.get(round) {
+                if let Some((_, _, _, its)) = self.rounds.get(round) {
                     for i in its {
-                        if let Some(r) = items
+                        if let Some(r) = self
+                            .items
                             .get_mut(i)
                             .and_then(|st| st.rounds.iter_mut().find(|r| r.round == *round))
                         {
                             r.closed = Some(label(reason));
-                            let held = then.rounds.get(round).and_then(|r| r.votes.get(i));
+                            let held = self.then.rounds.get(round).and_then(|r| r.votes.get(i));
                             r.sealed_votes = held.map_or(0, BTreeMap::len);
                             r.sealed_values = held
                                 .into_iter()
                                 .flatten()
-                                .filter(|(p, _)| view::may_see_card(audience.seer(), **p))
-                                .map(|(p, v)| (name(state, *p), v.card.clone()))
+                                .filter(|(p, _)| view::may_see_card(self.audience.seer(), **p))
+                                .map(|(p, v)| (name(self.state, *p), v.card.clone()))
                                 .collect();
                         }
                     }
@@ -286,22 +310,25 @@ pub fn build(log: &[Envelope], head_hash: &str, state: &State, audience: Audienc
             Event::VotesRevealed {
                 round, item, votes, ..
             } => {
-                if let Some(r) = items
+                if let Some(r) = self
+                    .items
                     .get_mut(item)
                     .and_then(|st| st.rounds.iter_mut().find(|r| r.round == *round))
                 {
-                    r.votes = revealed(state, votes);
+                    r.votes = revealed(self.state, votes);
                     r.sealed_votes = 0;
                     r.sealed_values.clear();
                 }
-                push!(
+                self.push(
+                    s,
                     *item,
-                    format!("votes revealed: {}", cards(&revealed(state, votes))),
+                    format!("votes revealed: {}", cards(&revealed(self.state, votes))),
                 );
             }
             Event::ItemFlagged {
                 item, reason, note, ..
-            } => push!(
+            } => self.push(
+                s,
                 *item,
                 format!(
                     "flagged for the live session ({}){}",
@@ -309,8 +336,9 @@ pub fn build(log: &[Envelope], head_hash: &str, state: &State, audience: Audienc
                     note.as_ref().map(|n| format!(": {n}")).unwrap_or_default()
                 ),
             ),
-            Event::FlagCleared { item, .. } => push!(*item, "flag cleared".into()),
-            Event::ItemSentToAgenda { item, reasons, .. } => push!(
+            Event::FlagCleared { item, .. } => self.push(s, *item, "flag cleared".into()),
+            Event::ItemSentToAgenda { item, reasons, .. } => self.push(
+                s,
                 *item,
                 format!(
                     "sent to the live agenda before any vote{}",
@@ -323,33 +351,56 @@ pub fn build(log: &[Envelope], head_hash: &str, state: &State, audience: Audienc
                 ),
             ),
             Event::EstimateProposed { item, card, .. } => {
-                push!(*item, format!("estimate {card} proposed"))
+                self.push(s, *item, format!("estimate {card} proposed"))
             }
             Event::EstimateAgreed {
                 item, card, points, ..
-            } => push!(
+            } => self.push(
+                s,
                 *item,
                 format!(
                     "estimate {card} agreed{}",
                     points.map(|p| format!(" ({p} points)")).unwrap_or_default()
                 ),
             ),
-            Event::GoalDrafted { text, .. } => goal.push(step(format!("drafted: {text}"))),
-            Event::GoalAmended { text, note, .. } => goal.push(step(format!(
-                "amended: {text}{}",
-                note.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()
-            ))),
-            Event::GoalCommitted { text, .. } => goal.push(step(format!("committed: {text}"))),
+            _ => return false,
+        }
+        true
+    }
+
+    /// Folds an event of the goal, the coin flips and the commitment; false for any other event.
+    fn scope_event(&mut self, s: &Envelope) -> bool {
+        match &s.event {
+            Event::GoalDrafted { text, .. } => {
+                self.goal
+                    .push(step_of(self.state, s, format!("drafted: {text}")))
+            }
+            Event::GoalAmended { text, note, .. } => self.goal.push(step_of(
+                self.state,
+                s,
+                format!(
+                    "amended: {text}{}",
+                    note.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()
+                ),
+            )),
+            Event::GoalCommitted { text, .. } => {
+                self.goal
+                    .push(step_of(self.state, s, format!("committed: {text}")))
+            }
             Event::CoinFlipped {
                 question,
                 options,
                 outcome,
                 ..
-            } => coin_flips.push(step(format!(
-                "“{question}” between {}: {}",
-                options.join(" / "),
-                options.get(*outcome as usize).cloned().unwrap_or_default()
-            ))),
+            } => self.coin_flips.push(step_of(
+                self.state,
+                s,
+                format!(
+                    "“{question}” between {}: {}",
+                    options.join(" / "),
+                    options.get(*outcome as usize).cloned().unwrap_or_default()
+                ),
+            )),
             Event::ScopeCommitted {
                 items: its,
                 points,
@@ -357,60 +408,91 @@ pub fn build(log: &[Envelope], head_hash: &str, state: &State, audience: Audienc
                 over_capacity_confirmed,
                 ..
             } => {
-                commitment.push(step(format!(
-                    "committed {} items, {points} points against a capacity of {capacity}{}",
-                    its.len(),
-                    if *over_capacity_confirmed {
-                        " (over capacity, confirmed)"
-                    } else {
-                        ""
-                    }
-                )));
+                self.commitment.push(step_of(
+                    self.state,
+                    s,
+                    format!(
+                        "committed {} items, {points} points against a capacity of {capacity}{}",
+                        its.len(),
+                        if *over_capacity_confirmed {
+                            " (over capacity, confirmed)"
+                        } else {
+                            ""
+                        }
+                    ),
+                ));
                 for i in its {
-                    push!(*i, format!("committed at {points} total points"));
+                    self.push(s, *i, format!("committed at {points} total points"));
                 }
             }
-            _ => {}
+
+            _ => return false,
         }
+        true
     }
-    let committed: Vec<ItemId> = state
-        .commitment
-        .as_ref()
-        .map(|c| c.items.clone())
-        .unwrap_or_default();
-    // Backlog order, then anything not ranked.
-    let mut ordered: Vec<ItemStory> = Vec::new();
-    for id in state.rank.iter().chain(state.proposal_order.iter()) {
-        if let Some(mut st) = items.remove(id) {
-            let it = state.items.get(id);
-            st.outcome = if committed.contains(id) {
-                "committed"
-            } else if it.is_some_and(|i| i.withdrawn) {
-                "withdrawn"
-            } else if state.commitment.is_some() {
-                "dropped"
-            } else {
-                "open"
+
+    /// Orders the stories (backlog order, then anything not ranked) and sets their outcome.
+    fn finish(mut self, log: &[Envelope], head_hash: &str) -> Audit {
+        let state = self.state;
+        let committed: Vec<ItemId> = state
+            .commitment
+            .as_ref()
+            .map(|c| c.items.clone())
+            .unwrap_or_default();
+        // Backlog order, then anything not ranked.
+        let mut ordered: Vec<ItemStory> = Vec::new();
+        for id in state.rank.iter().chain(state.proposal_order.iter()) {
+            if let Some(mut st) = self.items.remove(id) {
+                let it = state.items.get(id);
+                st.outcome = if committed.contains(id) {
+                    "committed"
+                } else if it.is_some_and(|i| i.withdrawn) {
+                    "withdrawn"
+                } else if state.commitment.is_some() {
+                    "dropped"
+                } else {
+                    "open"
+                }
+                .into();
+                st.estimate = it.and_then(|i| i.estimate.clone());
+                st.points = it.and_then(|i| i.points);
+                ordered.push(st);
             }
-            .into();
-            st.estimate = it.and_then(|i| i.estimate.clone());
-            st.points = it.and_then(|i| i.points);
-            ordered.push(st);
+        }
+        ordered.extend(self.items.into_values());
+        Audit {
+            planning: state.planning.map(|p| p.to_string()).unwrap_or_default(),
+            title: state.title.clone(),
+            head: log.last().map(|s| s.seq).unwrap_or(0),
+            head_hash: head_hash.to_string(),
+            phase: state.phase.map(|p| label(&p)).unwrap_or_default(),
+            goal: self.goal,
+            commitment: self.commitment,
+            coin_flips: self.coin_flips,
+            time: crate::read::time_spent::build(log.iter().map(|s| &s.event), state),
+            items: ordered,
         }
     }
-    ordered.extend(items.into_values());
-    Audit {
-        planning: state.planning.map(|p| p.to_string()).unwrap_or_default(),
-        title: state.title.clone(),
-        head: log.last().map(|s| s.seq).unwrap_or(0),
-        head_hash: head_hash.to_string(),
-        phase: state.phase.map(|p| label(&p)).unwrap_or_default(),
-        goal,
-        commitment,
-        coin_flips,
-        time: crate::read::time_spent::build(log.iter().map(|s| &s.event), state),
-        items: ordered,
+}
+
+/// One step of a story: the event's seq, time and actor, and what happened.
+fn step_of(state: &State, s: &Envelope, what: String) -> Step {
+    Step {
+        seq: s.seq,
+        at: s.at,
+        actor: name(state, s.actor),
+        what,
     }
+}
+
+/// A Definition of Ready criterion's text, now.
+fn criterion_text(state: &State, id: crate::domain::CriterionId) -> String {
+    state
+        .definition_of_ready
+        .iter()
+        .find(|c| c.id == id)
+        .map(|c| c.text.clone())
+        .unwrap_or_else(|| "a former criterion".into())
 }
 
 fn story(item: ItemId, state: &State) -> ItemStory {

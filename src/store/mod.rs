@@ -21,7 +21,6 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-pub use crate::domain::canonical;
 pub mod postgres;
 mod shared;
 mod sql;
