@@ -129,10 +129,38 @@ enum Request {
         op: String,
         expected: Option<i64>,
         command: Box<Command>,
-        reply: oneshot::Sender<Result<Ack, RoomError>>,
+        reply: Reply,
     },
     /// Another node appended: read the log past our head.
     Refresh,
+}
+
+/// A command's result, sent to the channel its submitter named (see [`Room::submit_to`]).
+#[derive(Debug)]
+pub struct Answer {
+    pub op: String,
+    pub result: Result<Ack, RoomError>,
+}
+
+/// Where the writer sends a command's result: a one-off waiter, or a submitter's own channel
+/// (a connection gets every answer on one channel, tagged with the command's op).
+enum Reply {
+    Once(oneshot::Sender<Result<Ack, RoomError>>),
+    To(mpsc::UnboundedSender<Answer>, String),
+}
+
+impl Reply {
+    /// The submitter may be gone (a client disconnected); the work is done regardless.
+    fn send(self, result: Result<Ack, RoomError>) {
+        match self {
+            Reply::Once(tx) => {
+                let _ = tx.send(result);
+            }
+            Reply::To(tx, op) => {
+                let _ = tx.send(Answer { op, result });
+            }
+        }
+    }
 }
 
 /// What a room needs from the rest of the server.
@@ -226,7 +254,7 @@ impl Room {
                 op,
                 expected,
                 command: Box::new(command),
-                reply,
+                reply: Reply::Once(reply),
             })
             .await
             .map_err(|_| RoomError::Closed)?;
@@ -243,8 +271,34 @@ impl Room {
         expected: Option<i64>,
         command: Command,
     ) -> Result<oneshot::Receiver<Result<Ack, RoomError>>, RoomError> {
-        self.shared.touch();
         let (reply, rx) = oneshot::channel();
+        self.enqueue(actor, op, expected, command, Reply::Once(reply))?;
+        Ok(rx)
+    }
+
+    /// [`Room::submit`], with the result sent to `answers` as an [`Answer`] naming `op`: a
+    /// connection owns one such channel for all its commands instead of a waiter per command.
+    pub fn submit_to(
+        &self,
+        actor: ParticipantId,
+        op: String,
+        expected: Option<i64>,
+        command: Command,
+        answers: &mpsc::UnboundedSender<Answer>,
+    ) -> Result<(), RoomError> {
+        let reply = Reply::To(answers.clone(), op.clone());
+        self.enqueue(actor, op, expected, command, reply)
+    }
+
+    fn enqueue(
+        &self,
+        actor: ParticipantId,
+        op: String,
+        expected: Option<i64>,
+        command: Command,
+        reply: Reply,
+    ) -> Result<(), RoomError> {
+        self.shared.touch();
         self.cmds
             .try_send(Request::Command {
                 actor,
@@ -256,8 +310,7 @@ impl Room {
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => RoomError::Busy,
                 mpsc::error::TrySendError::Closed(_) => RoomError::Closed,
-            })?;
-        Ok(rx)
+            })
     }
 
     /// Asks the writer to read events other nodes appended. Coalesced: at most one refresh is
@@ -659,8 +712,6 @@ fn stored(shared: &RoomShared, req: &AppendRequest, first_seq: i64) -> Vec<Store
         .collect()
 }
 
-type Reply = oneshot::Sender<Result<Ack, RoomError>>;
-
 /// Runs a batch of commands in order with one append (group commit). They are decided one
 /// after the other on a copy of the projection, each seeing the events of those before it, so
 /// the outcome is the one of running them one by one. If the batch append fails for any
@@ -674,8 +725,7 @@ async fn run_batch(shared: &RoomShared, deps: &Deps, batch: Vec<(CommandReq, Rep
             if let Err(RoomError::Store(e)) = &result {
                 tracing::warn!(planning = %shared.id, error = %e, "append failed");
             }
-            // The requester may be gone (client disconnected); the work is done regardless.
-            let _ = reply.send(result);
+            reply.send(result);
         }
         return;
     }
@@ -737,8 +787,7 @@ async fn run_batch(shared: &RoomShared, deps: &Deps, batch: Vec<(CommandReq, Rep
                 tracing::debug!(planning = %shared.id, error = %e, "batch append refused; one by one");
             }
             for (req, reply) in batch {
-                let result = run(shared, deps, &req).await;
-                let _ = reply.send(result);
+                reply.send(run(shared, deps, &req).await);
             }
             return;
         }
@@ -777,7 +826,7 @@ async fn run_batch(shared: &RoomShared, deps: &Deps, batch: Vec<(CommandReq, Rep
                 Err(lookup) => Err(lookup),
             },
         };
-        let _ = reply.send(result);
+        reply.send(result);
     }
 }
 
@@ -960,6 +1009,26 @@ mod tests {
             text: text.into(),
             note: None,
         }
+    }
+
+    #[tokio::test]
+    async fn answers_reach_the_submitters_channel_in_order_naming_their_op() {
+        let (room, _, fac) = room().await;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let cmds = [
+            ("a", goal("x")),
+            ("b", Command::DraftGoal { text: "G".into() }),
+        ];
+        for (op, c) in cmds {
+            room.submit_to(fac, op.into(), None, c, &tx)
+                .expect("queued");
+        }
+        let a = rx.recv().await.expect("answer a");
+        let b = rx.recv().await.expect("answer b");
+        assert_eq!(a.op, "a");
+        assert!(matches!(a.result, Err(RoomError::Domain(_))), "{a:?}");
+        assert_eq!(b.op, "b");
+        assert!(b.result.is_ok(), "{b:?}");
     }
 
     #[tokio::test]
