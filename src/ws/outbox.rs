@@ -266,3 +266,59 @@ impl Outbox {
         let _ = SinkExt::close(&mut self.socket).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Counts its polls; ready once `ready` is set.
+    struct Probe {
+        polls: Arc<AtomicUsize>,
+        ready: Arc<AtomicBool>,
+        waker: Arc<std::sync::Mutex<Option<Waker>>>,
+    }
+
+    impl Future for Probe {
+        type Output = ();
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            self.polls.fetch_add(1, Ordering::SeqCst);
+            if self.ready.load(Ordering::SeqCst) {
+                return Poll::Ready(());
+            }
+            *self.waker.lock().expect("lock") = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn a_gated_future_is_polled_only_after_its_own_waker_fired() {
+        let polls = Arc::new(AtomicUsize::new(0));
+        let ready = Arc::new(AtomicBool::new(false));
+        let waker = Arc::new(std::sync::Mutex::new(None));
+        let mut fut = gated(Probe {
+            polls: polls.clone(),
+            ready: ready.clone(),
+            waker: waker.clone(),
+        });
+        let task = Arc::new(Fired {
+            fired: AtomicBool::new(false),
+            task: AtomicWaker::new(),
+        });
+        let task_waker = Waker::from(task.clone());
+        let mut cx = Context::from_waker(&task_waker);
+        // The first poll registers the source's waker; wake-ups by others poll nothing.
+        assert!(Pin::new(&mut fut).poll(&mut cx).is_pending());
+        assert!(Pin::new(&mut fut).poll(&mut cx).is_pending());
+        assert!(Pin::new(&mut fut).poll(&mut cx).is_pending());
+        assert_eq!(polls.load(Ordering::SeqCst), 1);
+        // The source's waker wakes the task, and the next poll reaches the source.
+        ready.store(true, Ordering::SeqCst);
+        let source = waker.lock().expect("lock").take().expect("registered");
+        source.wake();
+        assert!(task.fired.load(Ordering::SeqCst), "the task was woken");
+        assert!(Pin::new(&mut fut).poll(&mut cx).is_ready());
+        assert_eq!(polls.load(Ordering::SeqCst), 2);
+    }
+}
