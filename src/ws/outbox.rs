@@ -253,8 +253,9 @@ impl Outbox {
     }
 
     /// Sends what is queued and then `frame` (if any), for at most [`CLOSE_GRACE`], and closes
-    /// the socket.
-    pub async fn close(mut self, frame: Option<CloseFrame>) {
+    /// the socket. By reference: a future that owned the socket would make every connection's
+    /// task that much larger for its whole life.
+    pub async fn close(&mut self, frame: Option<CloseFrame>) {
         let socket_done = tokio::time::timeout(CLOSE_GRACE, async {
             self.drive().await?;
             match frame {
