@@ -12,7 +12,7 @@
 //! shutdown. Every handler returns a [`Flow`]; `?` ends the connection with the [`End`] it
 //! carries, which decides the close frame.
 
-use crate::engine::app::AppState;
+use crate::engine::app::{AppState, IpSlot};
 use crate::engine::feed::{Frame, Outgoing};
 use crate::engine::rate::TokenBucket;
 use crate::engine::room::{decode_all, Ack, Answer, RoomError, PAGE};
@@ -102,11 +102,8 @@ pub async fn upgrade(
         // fail the connection (close code 1009).
         .max_message_size(Some(limits.max_frame_bytes * 2))
         .max_frame_size(Some(limits.max_frame_bytes * 2));
-    Ok(ws.on_upgrade(config, move |socket| async move {
-        let _slot = slot;
-        app.metrics.connections.fetch_add(1, Ordering::Relaxed);
-        connection(app.clone(), caller, since, socket).await;
-        app.metrics.connections.fetch_sub(1, Ordering::Relaxed);
+    Ok(ws.on_upgrade(config, move |socket| {
+        connection(app, caller, since, socket, slot)
     }))
 }
 
@@ -204,17 +201,21 @@ struct Conn {
     last: i64,
     /// Acks waiting until the client has been sent the events they acknowledge.
     pending_acks: Vec<(String, Ack)>,
+    /// Counts against the client address's cap while the connection is open.
+    _slot: Option<IpSlot>,
 }
 
-async fn connection(app: AppState, caller: Caller, since: i64, socket: Socket) {
-    // Subscribe first, then read: every event after `head` will arrive on `feed`.
-    let (mut feed, head) = caller.room.subscribe();
-    let _presence = caller.room.connect(caller.participant);
-    let mut shutdown = app.shutdown.subscribe();
-    // One future for the whole connection: a fresh `recv()` per loop turn would register and
-    // unregister a waiter on the server-wide shutdown channel each time.
-    let shutdown = shutdown.recv();
-    tokio::pin!(shutdown);
+/// The connection's task. Built in a plain function: an `async fn` (or an `async` block given
+/// them as arguments) keeps its arguments in its future beside the `Conn` they are moved into,
+/// so every open connection would carry its socket and state twice.
+fn connection(
+    app: AppState,
+    caller: Caller,
+    since: i64,
+    socket: Socket,
+    slot: Option<IpSlot>,
+) -> impl std::future::Future<Output = ()> + Send {
+    app.metrics.connections.fetch_add(1, Ordering::Relaxed);
     let mut conn = Conn {
         out: Outbox::new(socket, app.limits.outbound_queue.max(4)),
         answers: None,
@@ -222,19 +223,23 @@ async fn connection(app: AppState, caller: Caller, since: i64, socket: Socket) {
         bucket: TokenBucket::new(app.limits.command_rate, app.limits.command_burst),
         last: 0,
         pending_acks: Vec::new(),
+        _slot: slot,
         caller,
         app,
     };
-    let Err(end) = conn.run(since, head, &mut feed, shutdown).await;
-    let close = match end {
-        End::TooSlow => return, // dropping the socket closes it
-        End::Close(code, reason) => Some(CloseFrame {
-            code: code.into(),
-            reason: Utf8Bytes::from_static(reason),
-        }),
-        End::Gone => None,
-    };
-    conn.out.close(close).await;
+    async move {
+        // Subscribe first, then read: every event after `head` will arrive on `feed`.
+        let (mut feed, head) = conn.caller.room.subscribe();
+        let _presence = conn.caller.room.connect(conn.caller.participant);
+        let mut shutdown = conn.app.shutdown.subscribe();
+        // One future for the whole connection: a fresh `recv()` per loop turn would register
+        // and unregister a waiter on the server-wide shutdown channel each time.
+        let shutdown = shutdown.recv();
+        tokio::pin!(shutdown);
+        let Err(end) = conn.run(since, head, &mut feed, shutdown).await;
+        conn.close(end).await;
+        conn.app.metrics.connections.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The next answer to one of this connection's commands; never, before its first command.
@@ -276,6 +281,19 @@ fn try_next(feed: &mut Feed) -> Option<Result<Arc<Outgoing>, RecvError>> {
 impl Conn {
     fn me(&self) -> crate::domain::ids::ParticipantId {
         self.caller.participant
+    }
+
+    /// Ends the connection: sends what is queued and the close frame `end` asks for.
+    async fn close(&mut self, end: End) {
+        let frame = match end {
+            End::TooSlow => return, // dropping the socket closes it
+            End::Close(code, reason) => Some(CloseFrame {
+                code: code.into(),
+                reason: Utf8Bytes::from_static(reason),
+            }),
+            End::Gone => None,
+        };
+        self.out.close(frame).await;
     }
 
     /// The whole connection after the upgrade; it only ends with an [`End`].
