@@ -639,6 +639,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn answers_reach_the_submitters_channel_in_order_naming_their_op() {
+        let (room, _, fac) = room().await;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let cmds = [
+            ("a", goal("x")),
+            ("b", Command::DraftGoal(DraftGoal { text: "G".into() })),
+        ];
+        for (op, c) in cmds {
+            room.submit_to(fac, op.into(), None, c, &tx)
+                .expect("queued");
+        }
+        let a = rx.recv().await.expect("answer a");
+        let b = rx.recv().await.expect("answer b");
+        assert_eq!(a.op, "a");
+        assert!(matches!(a.result, Err(RoomError::Domain(_))), "{a:?}");
+        assert_eq!(b.op, "b");
+        assert!(b.result.is_ok(), "{b:?}");
+    }
+
+    #[tokio::test]
     async fn queued_commands_are_one_commit_with_the_one_by_one_outcome() {
         let (room, deps, fac) = room().await;
         // Each depends on the ones before it: amend needs the draft, the second draft and the

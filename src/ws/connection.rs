@@ -1,60 +1,54 @@
-//! One websocket connection: authenticate, subscribe, catch up, then one loop (one task).
+//! One websocket connection: authenticate, subscribe, catch up, then one loop over its inputs.
 //!
-//! The loop subscribes to the room *before* reading anything (so no event can fall between
-//! the catch-up and the live feed), drops event frames it already sent (`seq <= last`), and
-//! writes frames straight into the socket while it takes them; frames it does not take wait in
-//! a bounded queue. When that queue is full the client is not reading: it is closed with
-//! [`CLOSE_TOO_SLOW`] and resumes later from its last seq. The room never waits for a
-//! connection.
+//! The connection subscribes to the room *before* reading anything (so no event can fall
+//! between the catch-up and the live feed), drops event frames it already sent (`seq <= last`),
+//! and writes frames straight into the socket while it takes them; frames it does not take wait
+//! in a bounded queue ([`Outbox`]). When that queue is full the client is not reading: it is
+//! closed with [`CLOSE_TOO_SLOW`](crate::ws::protocol::CLOSE_TOO_SLOW) and resumes later from its last seq. The room never waits
+//! for a connection.
 //!
-//! The loop's hot path is the room's feed: a wake-up by the feed takes a batch of frames,
-//! writes them and flushes once, and polls nothing else (see [`Conn::poll_step`] and
-//! [`socket::Flags`]); the socket's read side, command results and shutdown are polled only
-//! when their own waker fired.
+//! The live phase is one `select!` over the room's feed, the socket, the answers to this
+//! connection's commands (on a channel it owns), replies to its queries and the server's
+//! shutdown. Every handler returns a [`Flow`]; `?` ends the connection with the [`End`] it
+//! carries, which decides the close frame.
 
-use crate::engine::app::AppState;
+use crate::engine::app::{AppState, IpSlot};
 use crate::engine::commands;
-use crate::engine::feed::Frame;
-use crate::engine::room::{Ack, RoomError, PAGE};
+use crate::engine::feed::{Frame, Outgoing};
+use crate::engine::room::{Ack, Answer, RoomError, PAGE};
 use crate::http::api::check_op;
 use crate::http::caller::{client_ip, Caller};
 use crate::http::error::ApiQuery;
 use crate::http::error::{describe_room_error, ApiError};
 use crate::read::view;
-use crate::ws::protocol::{
-    ClientMsg, Me, ServerMsg, CLOSE_GOING_AWAY, CLOSE_REVOKED, CLOSE_TOO_SLOW,
-};
-use crate::ws::socket::{self, CloseFrame, Flags, Message, Socket, Upgrade, Utf8Bytes, WsError};
+use crate::ws::outbox::{gated, Gone, Outbox};
+use crate::ws::protocol::{ClientMsg, Me, ServerMsg, CLOSE_GOING_AWAY, CLOSE_REVOKED};
+use crate::ws::socket::{CloseFrame, Message, Socket, Upgrade, Utf8Bytes, WsError};
 use axum::extract::{ConnectInfo, State as AxState};
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use axum::Extension;
-use futures_util::{Sink, SinkExt, Stream};
 use serde::Deserialize;
-use std::collections::VecDeque;
-use std::future::Future;
+use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::task::JoinSet;
 use ws_server::tungstenite::protocol::WebSocketConfig;
 
 /// Frames taken from the room's feed per wake-up beyond the first (see `Conn::on_feed`); bounded
-/// so one busy room cannot starve this connection's reads.
+/// so one busy room cannot starve this connection's other inputs.
 const FEED_BATCH: usize = 64;
 
 /// How long a catch-up waits for room in a connection's queue before closing it as too slow.
 const CATCH_UP_STALL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// tungstenite's read buffer (see `upgrade`): it zeroes this much before every read, and an
-/// idle socket keeps it. [`socket::Io`] reads the socket in larger chunks underneath, and a
-/// frame larger than this is still read whole (the buffer grows for it).
+/// idle socket keeps it. [`crate::ws::socket::Io`] reads the socket in larger chunks
+/// underneath, and a frame larger than this is still read whole (the buffer grows for it).
 const READ_BUFFER: usize = 256;
-
-/// Queued frames kept allocated once the queue is empty again (see `Out::poll_drive`).
-const OUTBOX_KEEP: usize = 16;
 
 /// Largest single frame the socket may buffer for writing (see `upgrade`).
 const MAX_WRITE_BUFFER: usize = 256 * 1024 * 1024;
@@ -107,11 +101,8 @@ pub async fn upgrade(
         // fail the connection (close code 1009).
         .max_message_size(Some(limits.max_frame_bytes * 2))
         .max_frame_size(Some(limits.max_frame_bytes * 2));
-    Ok(ws.on_upgrade(config, move |socket| async move {
-        let _slot = slot;
-        app.metrics.connections.fetch_add(1, Ordering::Relaxed);
-        connection(app.clone(), caller, since, socket).await;
-        app.metrics.connections.fetch_sub(1, Ordering::Relaxed);
+    Ok(ws.on_upgrade(config, move |socket| {
+        connection(app, caller, since, socket, slot)
     }))
 }
 
@@ -137,225 +128,132 @@ fn check_origin(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// The close code for a frame the websocket library could not read (RFC 6455 §7.4.1): 1007
-/// for a text frame that is not UTF-8, 1009 for one over the size limit, 1002 otherwise.
-fn read_failure_close(e: &WsError) -> Flow {
-    match e {
-        WsError::Utf8(_) => Flow::Close(1007, "text frames must be UTF-8"),
-        WsError::Capacity(_) => Flow::Close(1009, "frame too large"),
-        _ => Flow::Close(1002, "malformed frame"),
-    }
-}
-
-enum Flow {
-    Continue,
+/// Why a connection ends.
+enum End {
+    /// Send what is queued and this close frame, then close.
     Close(u16, &'static str),
+    /// The client is not reading ([`CLOSE_TOO_SLOW`](crate::ws::protocol::CLOSE_TOO_SLOW)): a close frame would only queue behind
+    /// the rest, so the socket is dropped.
+    TooSlow,
     /// The client closed the connection or is gone: nothing more to send.
     Gone,
 }
 
-/// What woke the connection loop (see [`Conn::poll_step`]).
-enum Step {
-    Feed(Result<Arc<crate::engine::feed::Outgoing>, broadcast::error::RecvError>),
-    Flow(Flow),
-}
-
-/// The channel of command results and query replies to a connection's loop.
-type Inbox = (mpsc::Sender<Box<Reply>>, mpsc::Receiver<Box<Reply>>);
-
-/// A command's result or a query's reply, computed beside the loop.
-enum Reply {
-    Ack(String, Result<Ack, RoomError>),
-    Msg(ServerMsg),
-}
-
-/// The socket's write side: frames go straight into the socket while it takes them (a batch
-/// is flushed once, see [`Out::poll_drive`]); frames it does not take wait in `outbox`.
-struct Out {
-    socket: Socket,
-    /// Frames the socket did not take yet, at most `cap`.
-    outbox: VecDeque<Frame>,
-    cap: usize,
-    /// Frames handed to the socket but not flushed yet.
-    dirty: bool,
-    /// A write failed: the client is gone.
-    broken: bool,
-    /// Sets [`socket::WRITABLE`]: the waker of every write that could not finish.
-    writable: Waker,
-}
-
-impl Out {
-    /// Whether there is anything to write or flush.
-    fn has_output(&self) -> bool {
-        self.dirty || !self.outbox.is_empty()
-    }
-
-    /// Hands a frame to the socket, or queues it when the socket does not take it now; `false`
-    /// when the queue is full (the client is not reading).
-    fn push(&mut self, frame: &Frame) -> bool {
-        if self.outbox.is_empty() && !self.broken {
-            let mut cx = Context::from_waker(&self.writable);
-            match self
-                .socket
-                .get_mut()
-                .poll_append_text(&mut cx, frame.as_bytes())
-            {
-                Poll::Ready(Ok(())) => {
-                    self.dirty = true;
-                    return true;
-                }
-                Poll::Ready(Err(_)) => {
-                    self.broken = true;
-                    return true;
-                }
-                Poll::Pending => {}
-            }
-        }
-        if self.outbox.len() >= self.cap {
-            return false;
-        }
-        self.outbox.push_back(frame.clone());
-        true
-    }
-
-    /// Writes every queued frame and flushes them (batched: one flush for all). A frame leaves
-    /// the queue only once the socket has taken it, and `dirty` remembers taken frames that
-    /// still need a flush, so stopping at any `Pending` loses nothing.
-    fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
-        if self.broken {
-            return Poll::Ready(Err(WsError::AlreadyClosed));
-        }
-        while let Some(frame) = self.outbox.front() {
-            std::task::ready!(self.socket.get_mut().poll_append_text(cx, frame.as_bytes()))?;
-            self.outbox.pop_front();
-            self.dirty = true;
-            if self.outbox.is_empty() && self.outbox.capacity() > OUTBOX_KEEP {
-                // A backlog (a catch-up, a slow moment) is over: give its memory back.
-                self.outbox = VecDeque::new();
-            }
-        }
-        if self.dirty {
-            std::task::ready!(Pin::new(&mut self.socket).poll_flush(cx))?;
-            self.dirty = false;
-        }
-        Poll::Ready(Ok(()))
-    }
-
-    /// [`Out::poll_drive`] once, without waiting: what the socket does not take now is
-    /// written when [`socket::WRITABLE`] is set.
-    fn drive_now(&mut self) {
-        if !self.has_output() {
-            return;
-        }
-        // Taken out for the call (no reference count traffic), put back after.
-        let waker = std::mem::replace(&mut self.writable, Waker::noop().clone());
-        if let Poll::Ready(Err(_)) = self.poll_drive(&mut Context::from_waker(&waker)) {
-            self.broken = true;
-        }
-        self.writable = waker;
-    }
-
-    async fn drive(&mut self) -> Result<(), WsError> {
-        std::future::poll_fn(|cx| self.poll_drive(cx)).await
+impl From<Gone> for End {
+    fn from(_: Gone) -> End {
+        End::Gone
     }
 }
+
+/// A handler's outcome: go on, or end the connection (`?` carries the end out).
+type Flow = Result<(), End>;
+
+fn revoked() -> End {
+    End::Close(CLOSE_REVOKED, "access revoked")
+}
+
+/// The close for a frame the websocket library could not read (RFC 6455 §7.4.1): 1007 for a
+/// text frame that is not UTF-8, 1009 for one over the size limit, 1002 otherwise.
+fn read_failure(e: &WsError) -> End {
+    match e {
+        WsError::Utf8(_) => End::Close(1007, "text frames must be UTF-8"),
+        WsError::Capacity(_) => End::Close(1009, "frame too large"),
+        _ => End::Close(1002, "malformed frame"),
+    }
+}
+
+/// The room's feed as this connection receives it.
+type Feed = broadcast::Receiver<Arc<Outgoing>>;
+
+/// The channel the room answers this connection's commands on.
+type Answers = (UnboundedSender<Answer>, UnboundedReceiver<Answer>);
 
 struct Conn {
     app: AppState,
     caller: Caller,
-    out: Out,
-    /// Which wake-up sources fired, and the waker that sets [`socket::SIDE`].
-    flags: Arc<Flags>,
-    side: Waker,
-    /// Alternates the feed and the other sources first, so neither starves the other.
-    feed_first: bool,
-    /// Command results and query replies, created with the first command or query (an idle
-    /// connection never needs it).
-    inbox: Option<Inbox>,
+    out: Outbox,
+    /// Made with the first command (an idle connection never needs it).
+    answers: Option<Answers>,
+    /// `state_at` replays running beside the loop, made with the first one.
+    queries: Option<JoinSet<ServerMsg>>,
     /// Last event seq sent to this client.
     last: i64,
     /// Acks waiting until the client has been sent the events they acknowledge.
     pending_acks: Vec<(String, Ack)>,
+    /// Counts against the client address's cap while the connection is open.
+    _slot: Option<IpSlot>,
 }
 
-async fn connection(app: AppState, caller: Caller, since: i64, socket: Socket) {
-    // Subscribe first, then read: every event after `head` will arrive on `rx`.
-    let (mut rx, head) = caller.room.subscribe();
-    let _presence = caller.room.connect(caller.participant);
-    let (flags, side, writable) = Flags::new();
+/// The connection's task. Built in a plain function: an `async fn` (or an `async` block given
+/// them as arguments) keeps its arguments in its future beside the `Conn` they are moved into,
+/// so every open connection would carry its socket and state twice.
+fn connection(
+    app: AppState,
+    caller: Caller,
+    since: i64,
+    socket: Socket,
+    slot: Option<IpSlot>,
+) -> impl std::future::Future<Output = ()> + Send {
+    app.metrics.connections.fetch_add(1, Ordering::Relaxed);
     let mut conn = Conn {
-        out: Out {
-            socket,
-            outbox: VecDeque::new(),
-            cap: app.limits.outbound_queue.max(4),
-            dirty: false,
-            broken: false,
-            writable,
-        },
-        flags,
-        side,
-        feed_first: false,
-        inbox: None,
+        out: Outbox::new(socket, app.limits.outbound_queue.max(4)),
+        answers: None,
+        queries: None,
         last: 0,
         pending_acks: Vec::new(),
+        _slot: slot,
         caller,
-        app: app.clone(),
+        app,
     };
-    let mut shutdown_rx = app.shutdown.subscribe();
-    // One future for the whole connection: a fresh `recv()` per loop turn would register and
-    // unregister a waiter on the server-wide shutdown channel (a lock shared by every
-    // connection) each time.
-    let shutdown = shutdown_rx.recv();
-    tokio::pin!(shutdown);
+    async move {
+        // Subscribe first, then read: every event after `head` will arrive on `feed`.
+        let (mut feed, head) = conn.caller.room.subscribe();
+        let _presence = conn.caller.room.connect(conn.caller.participant);
+        let mut shutdown = conn.app.shutdown.subscribe();
+        // One future for the whole connection: a fresh `recv()` per loop turn would register
+        // and unregister a waiter on the server-wide shutdown channel each time.
+        let shutdown = shutdown.recv();
+        tokio::pin!(shutdown);
+        let Err(end) = conn.run(since, head, &mut feed, shutdown).await;
+        conn.close(end).await;
+        conn.app.metrics.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
-    let mut flow = conn.hello_and_catch_up(since, head).await;
-    while let Flow::Continue = flow {
-        let step = {
-            let recv = rx.recv();
-            tokio::pin!(recv);
-            std::future::poll_fn(|cx| conn.poll_step(cx, recv.as_mut(), shutdown.as_mut())).await
-        };
-        flow = match step {
-            Step::Feed(Ok(o)) => conn.on_feed(&o, &mut rx).await,
-            Step::Feed(Err(broadcast::error::RecvError::Lagged(_))) => {
-                // Fell behind the ring: the log has everything we missed.
-                app.metrics.lagged_resyncs.fetch_add(1, Ordering::Relaxed);
-                conn.resync().await
-            }
-            Step::Feed(Err(broadcast::error::RecvError::Closed)) => {
-                Flow::Close(CLOSE_GOING_AWAY, "room closed")
-            }
-            Step::Flow(f) => f,
-        };
-        // What this turn queued goes out now, with one flush.
-        conn.out.drive_now();
-        if conn.out.broken {
-            flow = Flow::Gone;
+/// The next answer to one of this connection's commands; never, before its first command.
+async fn next_answer(answers: &mut Option<Answers>) -> Answer {
+    match answers {
+        // This connection holds a sender: the channel never closes.
+        Some((_, rx)) => match rx.recv().await {
+            Some(answer) => answer,
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// The next reply to one of this connection's queries; never, while none runs.
+async fn next_reply(queries: &mut Option<JoinSet<ServerMsg>>) -> ServerMsg {
+    let Some(queries) = queries else {
+        return std::future::pending().await;
+    };
+    loop {
+        match queries.join_next().await {
+            Some(Ok(reply)) => return reply,
+            Some(Err(e)) => tracing::error!(error = %e, "state_at failed"),
+            None => return std::future::pending().await,
         }
     }
-    let close = match flow {
-        Flow::Close(CLOSE_TOO_SLOW, _) => {
-            // The client is not reading: a close frame would only queue behind the rest.
-            // Dropping the socket closes it.
-            return;
-        }
-        Flow::Close(code, reason) => Some(CloseFrame {
-            code: code.into(),
-            reason: Utf8Bytes::from_static(reason),
-        }),
-        Flow::Continue | Flow::Gone => None,
-    };
-    // What is queued (the close frame included) goes out, for a while.
-    let out = &mut conn.out;
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-        out.drive().await?;
-        match close {
-            Some(c) => out.socket.send(Message::Close(Some(c))).await,
-            None => Ok(()),
-        }
-    })
-    .await;
-    let _ = SinkExt::close(&mut out.socket).await;
+}
+
+/// The feed's next frame if one is waiting now.
+fn try_next(feed: &mut Feed) -> Option<Result<Arc<Outgoing>, RecvError>> {
+    match feed.try_recv() {
+        Ok(o) => Some(Ok(o)),
+        Err(TryRecvError::Empty) => None,
+        Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+        Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+    }
 }
 
 impl Conn {
@@ -363,139 +261,73 @@ impl Conn {
         self.caller.participant
     }
 
-    /// Waits for the next thing to do. Only a feed frame is returned to the (async) caller;
-    /// socket reads, results and replies are handled here, as they come. A source other than
-    /// the feed is polled only when its waker set its flag: waking up for a feed frame costs
-    /// a poll of the feed, not of every source.
-    fn poll_step(
-        &mut self,
-        cx: &mut Context<'_>,
-        mut recv: Pin<
-            &mut impl Future<
-                Output = Result<Arc<crate::engine::feed::Outgoing>, broadcast::error::RecvError>,
-            >,
-        >,
-        mut shutdown: Pin<&mut impl Future>,
-    ) -> Poll<Step> {
-        self.flags.register(cx.waker());
-        self.feed_first = !self.feed_first;
-        if self.feed_first {
-            if let Poll::Ready(m) = recv.as_mut().poll(cx) {
-                return Poll::Ready(Step::Feed(m));
-            }
-        }
-        while self.flags.take(socket::SIDE) {
-            if let Some(flow) = self.poll_side(shutdown.as_mut()) {
-                return Poll::Ready(Step::Flow(flow));
-            }
-        }
-        // Frames written above (acks, replies, errors) are flushed now; a backlog is written
-        // when the socket can take more.
-        let writable = self.flags.take(socket::WRITABLE);
-        if self.out.dirty || (writable && self.out.has_output()) {
-            self.out.drive_now();
-            if self.out.broken {
-                return Poll::Ready(Step::Flow(Flow::Gone));
-            }
-        }
-        if !self.feed_first {
-            if let Poll::Ready(m) = recv.poll(cx) {
-                return Poll::Ready(Step::Feed(m));
-            }
-        }
-        Poll::Pending
+    /// Ends the connection: sends what is queued and the close frame `end` asks for.
+    async fn close(&mut self, end: End) {
+        let frame = match end {
+            End::TooSlow => return, // dropping the socket closes it
+            End::Close(code, reason) => Some(CloseFrame {
+                code: code.into(),
+                reason: Utf8Bytes::from_static(reason),
+            }),
+            End::Gone => None,
+        };
+        self.out.close(frame).await;
     }
 
-    /// Polls the shutdown signal, the inbox and the socket's read side (with the [`socket::SIDE`]
-    /// waker), handling what is ready; a flow other than `Continue` ends the loop.
-    fn poll_side(&mut self, shutdown: Pin<&mut impl Future>) -> Option<Flow> {
-        let mut cx = Context::from_waker(&self.side);
-        if shutdown.poll(&mut cx).is_ready() {
-            return Some(Flow::Close(CLOSE_GOING_AWAY, "server shutting down"));
-        }
-        if let Some((_, inbox)) = &mut self.inbox {
-            if let Poll::Ready(Some(reply)) = inbox.poll_recv(&mut cx) {
-                // There may be more: look again.
-                self.flags.set(socket::SIDE);
-                let flow = match *reply {
-                    Reply::Ack(op, result) => self.on_result(op, result),
-                    Reply::Msg(msg) => self.send(&msg),
-                };
-                if let f @ (Flow::Close(..) | Flow::Gone) = flow {
-                    return Some(f);
+    /// The whole connection after the upgrade; it only ends with an [`End`].
+    async fn run(
+        &mut self,
+        since: i64,
+        head: i64,
+        feed: &mut Feed,
+        shutdown: std::pin::Pin<&mut impl std::future::Future>,
+    ) -> Result<Infallible, End> {
+        self.hello_and_catch_up(since, head).await?;
+        // Polled only when the signal fired (see `outbox`): not on every wake-up by the feed.
+        let mut shutdown = gated(shutdown);
+        loop {
+            tokio::select! {
+                frame = feed.recv() => self.on_feed(frame, feed).await?,
+                incoming = self.out.recv() => self.on_incoming(incoming)?,
+                answer = next_answer(&mut self.answers) => self.on_answer(answer)?,
+                reply = next_reply(&mut self.queries) => self.send(&reply)?,
+                _ = &mut shutdown => {
+                    return Err(End::Close(CLOSE_GOING_AWAY, "server shutting down"));
                 }
             }
+            // What this turn queued goes out now, with one flush.
+            self.out.flush_now()?;
         }
-        let mut cx = Context::from_waker(&self.side);
-        let incoming = match Pin::new(&mut self.out.socket).poll_next(&mut cx) {
-            Poll::Ready(incoming) => incoming,
-            Poll::Pending => return None,
-        };
-        self.flags.set(socket::SIDE);
-        let flow = match incoming {
-            Some(Ok(Message::Text(text))) => self.on_text(&text),
-            Some(Ok(Message::Binary(_))) => {
-                self.app.metrics.bad_frames.fetch_add(1, Ordering::Relaxed);
-                self.send(&ServerMsg::error(
-                    None,
-                    "bad_frame",
-                    "binary frames are not supported",
-                ))
-            }
-            Some(Ok(Message::Close(_))) | None => Flow::Gone,
-            Some(Ok(_)) => Flow::Continue, // ping/pong: answered by the library
-            Some(Err(e)) => {
-                self.app.metrics.bad_frames.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(error = %e, "websocket read failed");
-                read_failure_close(&e)
-            }
-        };
-        match flow {
-            Flow::Continue => None,
-            f => Some(f),
-        }
-    }
-
-    /// The sender for command results and query replies (the channel is made on first use).
-    fn inbox(&mut self) -> mpsc::Sender<Box<Reply>> {
-        if let Some((tx, _)) = &self.inbox {
-            return tx.clone();
-        }
-        let (tx, rx) = mpsc::channel(64);
-        self.inbox = Some((tx.clone(), rx));
-        // The receiver has not been polled yet, so no waker would tell of its first reply.
-        self.flags.set(socket::SIDE);
-        tx
     }
 
     /// Writes until at most `keep` frames are queued, giving up (too slow) after
     /// [`CATCH_UP_STALL`] without progress to that point.
     async fn drain_to(&mut self, keep: usize) -> Flow {
-        if self.out.outbox.len() <= keep {
-            return Flow::Continue;
+        if self.out.queued() <= keep {
+            return Ok(());
         }
         match tokio::time::timeout(CATCH_UP_STALL, self.out.drive()).await {
-            Ok(Ok(())) => Flow::Continue,
-            Ok(Err(_)) => Flow::Gone,
-            Err(_) => self.too_slow(),
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(End::Gone),
+            Err(_) => Err(self.too_slow()),
         }
     }
 
-    /// The client is not reading: counted, and closed with [`CLOSE_TOO_SLOW`].
-    fn too_slow(&self) -> Flow {
+    /// The client is not reading: counted, and closed with [`CLOSE_TOO_SLOW`](crate::ws::protocol::CLOSE_TOO_SLOW).
+    fn too_slow(&self) -> End {
         self.app
             .metrics
             .slow_consumer_closes
             .fetch_add(1, Ordering::Relaxed);
-        Flow::Close(CLOSE_TOO_SLOW, "too slow: resume with since")
+        End::TooSlow
     }
 
     /// Queues a frame; a full queue means the client is not reading.
     fn push(&mut self, frame: &Frame) -> Flow {
         if self.out.push(frame) {
-            Flow::Continue
+            Ok(())
         } else {
-            self.too_slow()
+            Err(self.too_slow())
         }
     }
 
@@ -506,14 +338,10 @@ impl Conn {
     /// Queues a catch-up frame, *waiting* for room in the queue. A catch-up can be far longer
     /// than the queue, and nothing but this client waits on it (live events wait in the room's
     /// broadcast ring meanwhile), so it is paced by the client instead of failing with a full
-    /// queue at once. (It used `push`, so any catch-up of more than `outbound_queue` frames
-    /// to a client slower than the log read was closed with 4008, including the resume the
-    /// 4008 tells the client to do.) A client that takes nothing for [`CATCH_UP_STALL`] is
-    /// closed as too slow.
+    /// queue at once (which would also close the resume a 4008 asks for). A client that takes
+    /// nothing for [`CATCH_UP_STALL`] is closed as too slow.
     async fn push_paced(&mut self, frame: Frame) -> Flow {
-        if let f @ (Flow::Close(..) | Flow::Gone) = self.drain_to(self.out.cap - 1).await {
-            return f;
-        }
+        self.drain_to(self.out.cap() - 1).await?;
         self.push(&frame)
     }
 
@@ -531,9 +359,9 @@ impl Conn {
     async fn hello_and_catch_up(&mut self, since: i64, head: i64) -> Flow {
         // Subscribed already: a revocation after this check arrives on the live feed.
         if self.token_revoked() {
-            return Flow::Close(CLOSE_REVOKED, "access revoked");
+            return Err(revoked());
         }
-        let hello = ServerMsg::Hello {
+        self.send(&ServerMsg::Hello {
             planning: self.caller.room.shared.id,
             you: Me {
                 participant: self.caller.participant,
@@ -541,49 +369,35 @@ impl Conn {
                 role: self.caller.role,
             },
             head,
-        };
-        if let f @ (Flow::Close(..) | Flow::Gone) = self.send(&hello) {
-            return f;
-        }
+        })?;
+        // Ahead of this node's head (a stale client of another incarnation) or far behind:
+        // start over from a snapshot of the projection at `head`, if the room is still there.
         let far_behind = head - since > self.app.limits.snapshot_after;
-        if since > head || far_behind {
-            // Ahead of this node's head (a stale client of another incarnation) or far behind:
-            // start over from a snapshot of the projection at `head`.
-            let state = self
-                .caller
+        let snapshot = if since > head || far_behind {
+            let me = Some(self.me());
+            self.caller
                 .room
-                .read(|l| (l.head == head).then(|| view::state_view(&l.state, Some(self.me()))));
-            match state {
-                Some(state) => {
-                    let snapshot = Frame::json(&ServerMsg::Snapshot {
-                        at: head,
-                        state: Box::new(state),
-                    });
-                    if let f @ (Flow::Close(..) | Flow::Gone) = self.push_paced(snapshot).await {
-                        return f;
-                    }
-                    self.last = head;
-                }
-                // The room moved on between subscribe and now; replay events instead.
-                None => {
-                    self.last = since.min(head);
-                    if let f @ (Flow::Close(..) | Flow::Gone) = self.send_from_log(head).await {
-                        return f;
-                    }
-                }
-            }
+                .read(|l| (l.head == head).then(|| view::state_view(&l.state, me)))
         } else {
-            self.last = since;
-            if let f @ (Flow::Close(..) | Flow::Gone) = self.send_from_log(head).await {
-                return f;
+            None
+        };
+        match snapshot {
+            Some(state) => {
+                let snapshot = Frame::json(&ServerMsg::Snapshot {
+                    at: head,
+                    state: Box::new(state),
+                });
+                self.push_paced(snapshot).await?;
+                self.last = head;
+            }
+            // Close enough, or the room moved on between subscribe and now: replay events.
+            None => {
+                self.last = since.min(head);
+                self.send_from_log(head).await?;
             }
         }
-        if let f @ (Flow::Close(..) | Flow::Gone) = self
-            .push_paced(Frame::json(&ServerMsg::CaughtUp { head }))
-            .await
-        {
-            return f;
-        }
+        self.push_paced(Frame::json(&ServerMsg::CaughtUp { head }))
+            .await?;
         self.send_presence_set().await
     }
 
@@ -598,10 +412,8 @@ impl Conn {
             joined: Vec::new(),
             left: Vec::new(),
         });
-        match self.push_paced(set).await {
-            Flow::Continue => self.room_to_breathe().await,
-            f => f,
-        }
+        self.push_paced(set).await?;
+        self.room_to_breathe().await
     }
 
     /// Waits (paced, like a catch-up) until half the queue is free. A catch-up leaves the
@@ -609,7 +421,7 @@ impl Conn {
     /// first live frame after a long catch-up (even a presence frame) would close with 4008
     /// a client that is reading perfectly well, e.g. one resuming after a 4008.
     async fn room_to_breathe(&mut self) -> Flow {
-        self.drain_to(self.out.cap / 2).await
+        self.drain_to(self.out.cap() / 2).await
     }
 
     /// Sends events `(last, until]` from the log, paged.
@@ -618,28 +430,20 @@ impl Conn {
         let planning = self.caller.room.shared.id.0;
         while self.last < until {
             let limit = (until - self.last).min(PAGE);
-            let page = match store.read(planning, self.last, limit).await {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::warn!(error = %e, "catch-up read failed");
-                    return Flow::Close(1011, "storage unavailable: reconnect");
-                }
-            };
+            let page = store.read(planning, self.last, limit).await.map_err(|e| {
+                tracing::warn!(error = %e, "catch-up read failed");
+                End::Close(1011, "storage unavailable: reconnect")
+            })?;
             if page.is_empty() {
                 break;
             }
-            let events = match crate::engine::replay::envelopes(&page) {
-                Ok(ev) => ev,
-                Err(e) => {
-                    tracing::error!(error = %e, "undecodable event");
-                    return Flow::Close(1011, "internal error");
-                }
-            };
+            let events = crate::engine::replay::envelopes(&page).map_err(|e| {
+                tracing::error!(error = %e, "undecodable event");
+                End::Close(1011, "internal error")
+            })?;
             for e in &events {
                 let frame = Frame::json(&view::event_frame(e, Some(self.me())));
-                if let f @ (Flow::Close(..) | Flow::Gone) = self.push_paced(frame).await {
-                    return f;
-                }
+                self.push_paced(frame).await?;
                 self.last = e.seq;
             }
         }
@@ -648,71 +452,67 @@ impl Conn {
 
     /// After `Lagged`: send from the log what the ring dropped, up to the room's head now.
     async fn resync(&mut self) -> Flow {
+        self.app
+            .metrics
+            .lagged_resyncs
+            .fetch_add(1, Ordering::Relaxed);
         let head = self.caller.room.read(|l| l.head);
         if self.token_revoked() {
-            return Flow::Close(CLOSE_REVOKED, "access revoked");
+            return Err(revoked());
         }
-        match self.send_from_log(head).await {
-            Flow::Continue => self.send_presence_set().await,
-            f => f,
-        }
+        self.send_from_log(head).await?;
+        self.send_presence_set().await
     }
 
     /// Handles a frame from the room's feed, then whatever else is already waiting there
-    /// (bounded), before going back to `select!`: under load one wake-up then queues a batch of
-    /// frames, which are then written with one flush, instead of one round through every
-    /// `select!` branch per frame.
-    async fn on_feed(
-        &mut self,
-        first: &crate::engine::feed::Outgoing,
-        rx: &mut broadcast::Receiver<Arc<crate::engine::feed::Outgoing>>,
-    ) -> Flow {
-        let mut flow = self.on_outgoing(first);
-        for _ in 0..FEED_BATCH {
-            if !matches!(flow, Flow::Continue) {
-                break;
+    /// (bounded): under load one wake-up queues a batch of frames, written with one flush.
+    async fn on_feed(&mut self, first: Result<Arc<Outgoing>, RecvError>, feed: &mut Feed) -> Flow {
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(frame) = next {
+            match frame {
+                Ok(o) => self.on_outgoing(&o)?,
+                // Fell behind the ring: the log has everything we missed.
+                Err(RecvError::Lagged(_)) => self.resync().await?,
+                Err(RecvError::Closed) => return Err(End::Close(CLOSE_GOING_AWAY, "room closed")),
             }
-            flow = match rx.try_recv() {
-                Ok(o) => self.on_outgoing(&o),
-                Err(broadcast::error::TryRecvError::Empty) => break,
-                Err(broadcast::error::TryRecvError::Lagged(_)) => {
-                    self.app
-                        .metrics
-                        .lagged_resyncs
-                        .fetch_add(1, Ordering::Relaxed);
-                    self.resync().await
-                }
-                Err(broadcast::error::TryRecvError::Closed) => {
-                    Flow::Close(CLOSE_GOING_AWAY, "room closed")
-                }
+            taken += 1;
+            next = if taken > FEED_BATCH {
+                None
+            } else {
+                try_next(feed)
             };
         }
-        flow
+        Ok(())
     }
 
-    fn on_outgoing(&mut self, o: &crate::engine::feed::Outgoing) -> Flow {
+    fn on_outgoing(&mut self, o: &Outgoing) -> Flow {
         if o.revoked.contains(&self.caller.token_hash) {
             // Deliver the removal itself, then close.
             let _ = self.push(o.frame_for(self.me()));
-            return Flow::Close(CLOSE_REVOKED, "access revoked");
+            return Err(revoked());
         }
         match o.seq {
             None => self.push(&o.shared),
-            Some(seq) if seq <= self.last => Flow::Continue,
+            Some(seq) if seq <= self.last => Ok(()),
+            // Cannot happen with a single writer per room; be safe rather than gappy.
+            Some(seq) if seq != self.last + 1 => Err(End::Close(1011, "gap: resume with since")),
             Some(seq) => {
-                if seq != self.last + 1 {
-                    // Cannot happen with a single writer per room; be safe rather than gappy.
-                    return Flow::Close(1011, "gap: resume with since");
-                }
-                let flow = self.push(o.frame_for(self.me()));
+                self.push(o.frame_for(self.me()))?;
                 self.last = seq;
-                if let Flow::Continue = flow {
-                    self.flush_acks()
-                } else {
-                    flow
-                }
+                self.flush_acks()
             }
         }
+    }
+
+    /// Handles an answer, then the others already waiting (a group commit answers many at
+    /// once): their frames go out with one flush.
+    fn on_answer(&mut self, answer: Answer) -> Flow {
+        self.on_result(answer.op, answer.result)?;
+        while let Some(Ok(answer)) = self.answers.as_mut().map(|(_, rx)| rx.try_recv()) {
+            self.on_result(answer.op, answer.result)?;
+        }
+        Ok(())
     }
 
     fn on_result(&mut self, op: String, result: Result<Ack, RoomError>) -> Flow {
@@ -732,7 +532,7 @@ impl Conn {
     /// Sends the acks whose events the client has been sent (events before their ack).
     fn flush_acks(&mut self) -> Flow {
         if self.pending_acks.is_empty() {
-            return Flow::Continue;
+            return Ok(());
         }
         let last = self.last;
         let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_acks)
@@ -740,120 +540,124 @@ impl Conn {
             .partition(|(_, a)| a.head <= last);
         self.pending_acks = waiting;
         for (op, a) in ready {
-            let msg = ServerMsg::Ack {
+            self.send(&ServerMsg::Ack {
                 op,
                 first: a.first,
                 head: a.head,
                 duplicate: a.duplicate,
-            };
-            if let f @ (Flow::Close(..) | Flow::Gone) = self.send(&msg) {
-                return f;
+            })?;
+        }
+        Ok(())
+    }
+
+    fn on_incoming(&mut self, incoming: Option<Result<Message, WsError>>) -> Flow {
+        match incoming {
+            Some(Ok(Message::Text(text))) => self.on_text(&text),
+            Some(Ok(Message::Binary(_))) => {
+                self.app.metrics.bad_frames.fetch_add(1, Ordering::Relaxed);
+                self.send(&ServerMsg::error(
+                    None,
+                    "bad_frame",
+                    "binary frames are not supported",
+                ))
+            }
+            Some(Ok(Message::Close(_))) | None => Err(End::Gone),
+            Some(Ok(_)) => Ok(()), // ping/pong: answered by the library
+            Some(Err(e)) => {
+                self.app.metrics.bad_frames.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(error = %e, "websocket read failed");
+                Err(read_failure(&e))
             }
         }
-        Flow::Continue
     }
 
     fn on_text(&mut self, text: &str) -> Flow {
-        let metrics = self.app.metrics.clone();
-        if text.len() > self.app.limits.max_frame_bytes {
-            metrics.bad_frames.fetch_add(1, Ordering::Relaxed);
-            return self.send(&ServerMsg::error(
-                None,
-                "frame_too_large",
-                format!(
-                    "frames are limited to {} bytes",
-                    self.app.limits.max_frame_bytes
-                ),
-            ));
+        let max = self.app.limits.max_frame_bytes;
+        if text.len() > max {
+            self.app.metrics.bad_frames.fetch_add(1, Ordering::Relaxed);
+            let message = format!("frames are limited to {max} bytes");
+            return self.send(&ServerMsg::error(None, "frame_too_large", message));
         }
-        let msg: ClientMsg = match serde_json::from_str(text) {
-            Ok(m) => m,
-            Err(e) => {
-                metrics.bad_frames.fetch_add(1, Ordering::Relaxed);
-                return self.send(&ServerMsg::error(None, "bad_frame", e.to_string()));
-            }
-        };
-        match msg {
-            ClientMsg::Ping => self.send(&ServerMsg::Pong),
-            ClientMsg::StateAt { at, req } => {
-                // Replays cost reads: they share the command budget.
-                if commands::admit(&self.app, &self.caller.token_hash).is_err() {
-                    return self.send(&ServerMsg::error(req, "rate_limited", "too many requests"));
-                }
-                let head = self.caller.room.head();
-                if at < 0 || at > head {
-                    return self.send(&ServerMsg::error(
-                        req,
-                        "bad_request",
-                        format!("at must be 0 to {head}"),
-                    ));
-                }
-                let store = self.app.registry.store().clone();
-                let planning = self.caller.room.shared.id;
-                let me = self.caller.participant;
-                // The role now, not at connect: it may have changed since.
-                let facilitator_now = self.caller.room.read(|l| {
-                    l.state
-                        .participant(me)
-                        .is_some_and(|p| p.role == crate::domain::Role::Facilitator)
-                });
-                let replies = self.inbox();
-                tokio::spawn(async move {
-                    let reply =
-                        match crate::engine::replay::state_at(&*store, planning, Some(at)).await {
-                            Ok(l) => ServerMsg::StateAt {
-                                req,
-                                at: l.head,
-                                state: Box::new(view::past_state_view(
-                                    &l.state,
-                                    Some(me),
-                                    facilitator_now,
-                                )),
-                            },
-                            Err(e) => {
-                                tracing::warn!(error = %e, "state_at failed");
-                                ServerMsg::error(req, "unavailable", "could not read the log")
-                            }
-                        };
-                    let _ = replies.send(Box::new(Reply::Msg(reply))).await;
-                });
-                Flow::Continue
-            }
-            ClientMsg::Command {
+        match serde_json::from_str(text) {
+            Ok(ClientMsg::Ping) => self.send(&ServerMsg::Pong),
+            Ok(ClientMsg::StateAt { at, req }) => self.state_at(at, req),
+            Ok(ClientMsg::Command {
                 op,
                 expected_seq,
                 command,
-            } => {
-                if let Err(ApiError::BadRequest(m)) = check_op(&op) {
-                    return self.send(&ServerMsg::error(Some(op), "bad_request", m));
-                }
-                if commands::admit(&self.app, &self.caller.token_hash).is_err() {
-                    return self.send(&ServerMsg::error(
-                        Some(op),
-                        "rate_limited",
-                        "too many commands: slow down and retry with the same op",
-                    ));
-                }
-                // Queued to the room's writer *here*, in the order the client sent them (a
-                // withdraw right after its vote must be decided after it); only the wait for
-                // the result runs beside this loop, which keeps draining the fan-out.
-                let actor = self.caller.participant;
-                match self
-                    .caller
-                    .room
-                    .submit(actor, op.clone(), expected_seq, *command)
-                {
-                    Ok(pending) => {
-                        let acks = self.inbox();
-                        tokio::spawn(async move {
-                            let result = pending.await.unwrap_or(Err(RoomError::Closed));
-                            let _ = acks.send(Box::new(Reply::Ack(op, result))).await;
-                        });
-                        Flow::Continue
-                    }
-                    Err(e) => self.on_result(op, Err(e)),
+            }) => self.command(op, expected_seq, *command),
+            Err(e) => {
+                self.app.metrics.bad_frames.fetch_add(1, Ordering::Relaxed);
+                self.send(&ServerMsg::error(None, "bad_frame", e.to_string()))
+            }
+        }
+    }
+
+    /// Starts a replay beside the loop; its reply arrives through `queries`.
+    fn state_at(&mut self, at: i64, req: Option<String>) -> Flow {
+        // Replays cost reads: they share the command budget.
+        if commands::admit(&self.app, &self.caller.token_hash).is_err() {
+            return self.send(&ServerMsg::error(req, "rate_limited", "too many requests"));
+        }
+        let head = self.caller.room.head();
+        if at < 0 || at > head {
+            let message = format!("at must be 0 to {head}");
+            return self.send(&ServerMsg::error(req, "bad_request", message));
+        }
+        let store = self.app.registry.store().clone();
+        let planning = self.caller.room.shared.id;
+        let me = self.me();
+        // The role now, not at connect: it may have changed since.
+        let facilitator_now = self.caller.room.read(|l| {
+            l.state
+                .participant(me)
+                .is_some_and(|p| p.role == crate::domain::Role::Facilitator)
+        });
+        let queries = self.queries.get_or_insert_with(JoinSet::new);
+        queries.spawn(async move {
+            match crate::engine::replay::state_at(&*store, planning, Some(at)).await {
+                Ok(l) => ServerMsg::StateAt {
+                    req,
+                    at: l.head,
+                    state: Box::new(view::past_state_view(&l.state, Some(me), facilitator_now)),
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "state_at failed");
+                    ServerMsg::error(req, "unavailable", "could not read the log")
                 }
             }
+        });
+        Ok(())
+    }
+
+    /// Queues a command to the room's writer *here*, in the order the client sent them (a
+    /// withdraw right after its vote must be decided after it); the room answers on this
+    /// connection's channel.
+    fn command(
+        &mut self,
+        op: String,
+        expected: Option<i64>,
+        command: crate::domain::command::Command,
+    ) -> Flow {
+        if let Err(ApiError::BadRequest(m)) = check_op(&op) {
+            return self.send(&ServerMsg::error(Some(op), "bad_request", m));
+        }
+        if commands::admit(&self.app, &self.caller.token_hash).is_err() {
+            return self.send(&ServerMsg::error(
+                Some(op),
+                "rate_limited",
+                "too many commands: slow down and retry with the same op",
+            ));
+        }
+        let (answers, _) = self.answers.get_or_insert_with(mpsc::unbounded_channel);
+        let actor = self.caller.participant;
+        match self
+            .caller
+            .room
+            .submit_to(actor, op.clone(), expected, command, answers)
+        {
+            Ok(()) => Ok(()),
+            Err(e) => self.on_result(op, Err(e)),
         }
     }
 }

@@ -2,5 +2,6 @@
 //! connection's loop over a live room.
 
 pub mod connection;
+pub mod outbox;
 pub mod protocol;
 pub mod socket;

@@ -1,5 +1,5 @@
-//! The websocket below the protocol: the HTTP upgrade, the socket's I/O adapter that holds
-//! buffers only while they are in use, and the wake-up flags of a connection's loop.
+//! The websocket below the protocol: the HTTP upgrade, and the socket's I/O adapter that holds
+//! buffers only while they are in use.
 //!
 //! axum's `WebSocket` hides its stream, so a connection could not control what its socket
 //! keeps allocated; this module does the upgrade itself (the same checks and response as
@@ -10,14 +10,11 @@ use axum::body::Body;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method, StatusCode, Version};
 use axum::response::Response;
-use futures_util::task::AtomicWaker;
 use hyper_util::rt::TokioIo;
 use std::io;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
-use std::task::{ready, Context, Poll, Wake, Waker};
+use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use ws_server::tungstenite::handshake::derive_accept_key;
 use ws_server::tungstenite::protocol::{Role, WebSocketConfig};
@@ -289,69 +286,6 @@ impl AsyncWrite for Io {
         let this = self.get_mut();
         ready!(this.poll_write_out(cx))?;
         Pin::new(&mut this.inner).poll_shutdown(cx)
-    }
-}
-
-/// Flag: a source other than the room's feed may be ready (socket readable, a command's
-/// result or a query's reply arrived, server shutdown).
-pub const SIDE: u8 = 1;
-/// Flag: the socket may take more bytes.
-pub const WRITABLE: u8 = 2;
-
-/// Which of a connection loop's wake-up sources fired since the loop last looked. The loop
-/// polls a source only when its flag is set, so a wake-up by the room's feed (the hot path)
-/// does not poll the socket's read side, the reply channel and the shutdown signal too.
-pub struct Flags {
-    bits: AtomicU8,
-    task: AtomicWaker,
-}
-
-impl Flags {
-    /// New flags (all set: every source is polled once, which registers its waker) and the
-    /// wakers that set [`SIDE`] and [`WRITABLE`].
-    pub fn new() -> (Arc<Flags>, Waker, Waker) {
-        let flags = Arc::new(Flags {
-            bits: AtomicU8::new(SIDE | WRITABLE),
-            task: AtomicWaker::new(),
-        });
-        let waker = |bit| {
-            Waker::from(Arc::new(FlagWaker {
-                flags: flags.clone(),
-                bit,
-            }))
-        };
-        let (side, writable) = (waker(SIDE), waker(WRITABLE));
-        (flags, side, writable)
-    }
-
-    /// Remembers the task to wake when a flag is set.
-    pub fn register(&self, task: &Waker) {
-        self.task.register(task);
-    }
-
-    /// Clears `bit`; whether it was set.
-    pub fn take(&self, bit: u8) -> bool {
-        self.bits.fetch_and(!bit, Ordering::AcqRel) & bit != 0
-    }
-
-    pub fn set(&self, bit: u8) {
-        self.bits.fetch_or(bit, Ordering::AcqRel);
-    }
-}
-
-struct FlagWaker {
-    flags: Arc<Flags>,
-    bit: u8,
-}
-
-impl Wake for FlagWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.flags.set(self.bit);
-        self.flags.task.wake();
     }
 }
 
