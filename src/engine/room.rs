@@ -20,6 +20,7 @@
 use crate::domain::event::Event;
 use crate::domain::ids::{ParticipantId, PlanningId};
 use crate::domain::{decide, Command, Context, DomainError, State};
+use crate::engine::clock::Clock;
 use crate::engine::feed::{Frame, Frames, Outgoing, PresenceChange};
 use crate::engine::metrics::Metrics;
 use crate::read::view;
@@ -27,7 +28,7 @@ use crate::store::{canonical, AppendRequest, EventStore, NewEvent, StoreError, S
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// Capacity of a room's broadcast ring (frames). A subscriber further behind resyncs from the log.
@@ -142,14 +143,8 @@ pub struct Deps {
     pub metrics: Arc<Metrics>,
     /// Notified when an append wrote a scheduler job.
     pub jobs_changed: Arc<tokio::sync::Notify>,
-}
-
-/// Microseconds since the Unix epoch, now.
-pub fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
+    /// The time commands are decided and recorded at.
+    pub clock: Clock,
 }
 
 /// Decodes stored events.
@@ -679,7 +674,7 @@ async fn run_batch(shared: &RoomShared, deps: &Deps, batch: Vec<(CommandReq, Rep
         }
         return;
     }
-    let now = now_micros();
+    let now = deps.clock.now_micros();
     // Per command: the index of its append, or why it was refused.
     let mut outcomes: Vec<Result<usize, RoomError>> = Vec::with_capacity(batch.len());
     let mut appends: Vec<AppendRequest> = Vec::new();
@@ -701,7 +696,8 @@ async fn run_batch(shared: &RoomShared, deps: &Deps, batch: Vec<(CommandReq, Rep
         };
         match decide(&state, &req.command, &mut ctx) {
             Ok(events) => {
-                let jobs = crate::engine::scheduler::jobs_for(shared.id, &state, head + 1, &events);
+                let jobs =
+                    crate::engine::scheduler::jobs_for(shared.id, &state, head + 1, &events, now);
                 for e in &events {
                     state.apply(e);
                 }
@@ -791,7 +787,7 @@ async fn run(shared: &RoomShared, deps: &Deps, req: &CommandReq) -> Result<Ack, 
             let jitter = rand::random::<u64>() % (1000 * u64::from(attempt.min(10)));
             tokio::time::sleep(std::time::Duration::from_micros(jitter)).await;
         }
-        let now = now_micros();
+        let now = deps.clock.now_micros();
         let decided = {
             let live = shared.live.read().unwrap_or_else(|e| e.into_inner());
             match req.expected {
@@ -816,6 +812,7 @@ async fn run(shared: &RoomShared, deps: &Deps, req: &CommandReq) -> Result<Ack, 
                                 &live.state,
                                 live.head + 1,
                                 &events,
+                                now,
                             );
                             (live.head, events, jobs)
                         })
@@ -917,6 +914,7 @@ mod tests {
             store,
             metrics: Arc::new(Metrics::default()),
             jobs_changed: Arc::new(tokio::sync::Notify::new()),
+            clock: Clock::system(),
         };
         let room = Room::spawn(deps.clone(), PlanningId(Uuid::new_v4()), Live::default());
         let fac = ParticipantId(Uuid::new_v4());

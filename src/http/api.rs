@@ -7,7 +7,7 @@ use crate::domain::ids::{ParticipantId, PlanningId};
 use crate::domain::{decide, Context, State};
 use crate::engine::app::AppState;
 use crate::engine::auth::{hash_secret, new_secret};
-use crate::engine::room::{now_micros, Live, Room, RoomError, PAGE};
+use crate::engine::room::{Live, Room, RoomError, PAGE};
 use crate::http::error::ApiQuery;
 use crate::http::error::{ApiError, ApiJson};
 use crate::read::view::{self, Viewer};
@@ -168,7 +168,7 @@ pub async fn open_planning(app: &AppState, body: CreateBody) -> Result<NewPlanni
         member_invite_hash: hash_secret(&member_invite),
         observer_invite_hash: hash_secret(&observer_invite),
     };
-    let now = now_micros();
+    let now = app.clock.now_micros();
     let events = {
         let mut rng = rand::rngs::OsRng;
         let mut ctx = Context {

@@ -11,7 +11,6 @@ use crate::domain::event::{Micros, Role};
 use crate::domain::slots::{self, SlotMember, SlotQuery, WorkDay, WorkingHours};
 use crate::domain::state::State;
 use crate::engine::app::AppState;
-use crate::engine::room::now_micros;
 use crate::http::api::caller;
 use crate::http::error::{ApiError, ApiQuery};
 use axum::extract::{Path, State as AxState};
@@ -91,7 +90,7 @@ pub async fn slots(
     let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
     let from = match &q.from {
         Some(raw) => parse_time(raw, "from")?,
-        None => now_micros(),
+        None => app.clock.now_micros(),
     };
     let to = match &q.to {
         Some(raw) => parse_time(raw, "to")?,

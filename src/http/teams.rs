@@ -15,7 +15,7 @@ use crate::domain::team::{
 use crate::domain::State;
 use crate::engine::app::AppState;
 use crate::engine::auth::{constant_time_eq, hash_secret, new_secret};
-use crate::engine::room::{now_micros, RoomError, PAGE};
+use crate::engine::room::{RoomError, PAGE};
 use crate::http::api::{open_planning, token_from, CreateBody, NewPlanning, TokenQuery};
 use crate::http::error::{ApiError, ApiJson, ApiQuery};
 use crate::store::{AppendRequest, NewEvent, StoreError};
@@ -62,7 +62,7 @@ async fn run_team(app: &AppState, id: TeamId, cmd: TeamCommand) -> Result<TeamSt
     let store = app.registry.store().clone();
     for _ in 0..8 {
         let (mut state, head) = load_team(app, id).await?;
-        let now = now_micros();
+        let now = app.clock.now_micros();
         let events = decide_team(&state, cmd.clone(), &TeamContext { team: id, now })?;
         if events.is_empty() {
             return Ok(state);
@@ -396,7 +396,7 @@ pub async fn my_plannings(
             "at most {MAX_MY_PLANNINGS} tokens"
         )));
     }
-    let now = now_micros();
+    let now = app.clock.now_micros();
     let mut rows: Vec<(bool, String, Value)> = Vec::new();
     for t in body.tokens {
         let Ok(id) = t.planning.parse::<PlanningId>() else {

@@ -13,7 +13,7 @@ use crate::domain::command::Command;
 use crate::domain::event::{Event, Role};
 use crate::domain::DomainError;
 use crate::engine::app::AppState;
-use crate::engine::room::{decode_all, now_micros};
+use crate::engine::room::decode_all;
 use crate::http::api::{caller, check_op};
 use crate::http::error::ApiQuery;
 use crate::http::error::{ApiBytes, ApiError};
@@ -177,7 +177,7 @@ pub async fn inbox(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let caller = caller(&app, &id, &headers, q.token.as_deref()).await?;
-    let now = now_micros();
+    let now = app.clock.now_micros();
     let body = caller.room.read(|l| {
         let inbox = crate::domain::inbox::inbox(&l.state, caller.participant, now);
         let mut v = serde_json::to_value(inbox).unwrap_or(Value::Null);
