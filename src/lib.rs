@@ -29,6 +29,7 @@
 //! | a new websocket frame | `ws::protocol` |
 //! | a redaction rule | `read::view` |
 //! | a scheduled reaction | `engine::scheduler` |
+//! | reading the time (engine and above) | the app's `engine::clock::Clock`, never the system clock: tests run on a manual one |
 //! | a storage backend | a new module under `store`, starting from the event log trait |
 
 pub mod config;

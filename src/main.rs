@@ -71,7 +71,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             if !yes {
                 return Err("purge removes the planning for good: add --yes".into());
             }
-            let now = sprintlog::engine::room::now_micros();
+            let now = sprintlog::engine::clock::now_micros();
             let n = store.purge(planning, now).await?;
             store.close().await;
             println!("{planning}: purged {n} events (recorded in the purges table)");

@@ -3,6 +3,7 @@
 
 use crate::config::Limits;
 use crate::engine::app::AppState;
+use crate::engine::clock::Clock;
 use crate::engine::{cluster, scheduler};
 use crate::store::EventStore;
 use std::net::SocketAddr;
@@ -29,12 +30,24 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds `bind` (port 0 for an ephemeral port) and serves until [`Server::shutdown`].
+    /// Binds `bind` (port 0 for an ephemeral port) and serves until [`Server::shutdown`], on
+    /// the system clock.
     pub async fn start(
         store: Arc<dyn EventStore>,
         bind: SocketAddr,
         limits: Limits,
         public_url: Option<String>,
+    ) -> std::io::Result<Server> {
+        Self::start_clocked(store, bind, limits, public_url, Clock::system()).await
+    }
+
+    /// [`Server::start`] on `clock` (a manual clock lets tests move time themselves).
+    pub async fn start_clocked(
+        store: Arc<dyn EventStore>,
+        bind: SocketAddr,
+        limits: Limits,
+        public_url: Option<String>,
+        clock: Clock,
     ) -> std::io::Result<Server> {
         let listener = TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;
@@ -47,7 +60,7 @@ impl Server {
             }
         });
         let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
-        let app = AppState::new(store, limits, public_url);
+        let app = AppState::new(store, limits, public_url, clock);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let router = router(app.clone());
         scheduler::spawn(app.clone());

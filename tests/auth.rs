@@ -4,39 +4,13 @@
 
 mod common;
 
+use common::on_both_backends;
 use common::server::*;
 use serde_json::{json, Value};
 use sprintlog::config::Limits;
 use sprintlog::engine::auth::hash_secret;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-/// Runs `scenario(&TestServer)` on SQLite and on PostgreSQL with the given limits.
-macro_rules! on_both_backends {
-    ($scenario:ident, $limits:expr) => {
-        mod $scenario {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let mut t = TestServer::start_with(crate::common::server::sqlite(), $limits).await;
-                super::$scenario(&t).await;
-                t.stop().await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let name = concat!("auth::", stringify!($scenario));
-                let Some(backend) = crate::common::server::postgres(name).await else {
-                    return;
-                };
-                let mut t = TestServer::start_with(backend, $limits).await;
-                super::$scenario(&t).await;
-                t.stop().await;
-            }
-        }
-    };
-}
 
 async fn head(t: &TestServer, p: &str, token: &str) -> i64 {
     t.state(p, token).await["head"].as_i64().unwrap()

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::on_both_backends;
 use common::server::*;
 use futures_util::SinkExt;
 use serde_json::{json, Value};
@@ -13,33 +14,6 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::Message;
-
-/// Runs `scenario(&TestServer)` on SQLite and on PostgreSQL.
-macro_rules! on_both_backends {
-    ($scenario:ident) => {
-        mod $scenario {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let mut t = TestServer::start_with(crate::common::server::sqlite(), limits()).await;
-                super::$scenario(&t).await;
-                t.stop().await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let name = concat!("bad_input::", stringify!($scenario));
-                let Some(backend) = crate::common::server::postgres(name).await else {
-                    return;
-                };
-                let mut t = TestServer::start_with(backend, limits()).await;
-                super::$scenario(&t).await;
-                t.stop().await;
-            }
-        }
-    };
-}
 
 const MAX_BODY: usize = 1024 * 1024;
 const MAX_FRAME: usize = 8 * 1024;
@@ -342,7 +316,7 @@ async fn rest_bodies_are_refused_with_json_errors(t: &TestServer) {
     t.ok(p, tok, json!({"type": "DraftGoal", "text": "Still here"}))
         .await;
 }
-on_both_backends!(rest_bodies_are_refused_with_json_errors);
+on_both_backends!(rest_bodies_are_refused_with_json_errors, limits());
 
 /// Reads frames until an `error` frame; panics on a close or a timeout.
 async fn error_frame(ws: &mut Ws) -> Value {
@@ -433,4 +407,7 @@ async fn websocket_frames_are_refused_and_the_socket_survives(t: &TestServer) {
     .await;
     assert_eq!(ws.until("ack").await.0["op"], "fine");
 }
-on_both_backends!(websocket_frames_are_refused_and_the_socket_survives);
+on_both_backends!(
+    websocket_frames_are_refused_and_the_socket_survives,
+    limits()
+);

@@ -3,6 +3,7 @@
 mod common;
 
 use common::server::*;
+use common::time::{manual_clock, Clock};
 use serde_json::{json, Value};
 use sprintlog::config::Limits;
 use std::collections::BTreeSet;
@@ -19,10 +20,15 @@ fn no_poll() -> Limits {
 }
 
 async fn two_nodes(test: &str) -> Option<(TestServer, TestServer)> {
+    two_nodes_on(test, &Clock::system()).await
+}
+
+/// Two nodes whose time is `clock`.
+async fn two_nodes_on(test: &str, clock: &Clock) -> Option<(TestServer, TestServer)> {
     let backend = postgres(test).await?;
     let url = backend.url().to_string();
-    let a = TestServer::start_with(backend, no_poll()).await;
-    let b = TestServer::start_with(Backend::Shared(url), no_poll()).await;
+    let a = TestServer::start_clocked(backend, no_poll(), clock).await;
+    let b = TestServer::start_clocked(Backend::Shared(url), no_poll(), clock).await;
     Some((a, b))
 }
 
@@ -138,11 +144,19 @@ async fn a_killed_listener_connection_is_repaired_without_loss_or_duplicates() {
         Backend::Postgres(db) => db.url.clone(),
         _ => unreachable!(),
     };
+    // The writer stops halfway until the listeners are killed: the kill is mid-stream.
+    let (halfway, at_halfway) = tokio::sync::oneshot::channel::<()>();
+    let (killed, on_killed) = tokio::sync::oneshot::channel::<()>();
     let writer = {
         let (base, planning, token) = (a.base.clone(), c.planning.clone(), c.token.clone());
         tokio::spawn(async move {
             let http = reqwest::Client::new();
+            let (mut halfway, mut on_killed) = (Some(halfway), Some(on_killed));
             for i in 0..40 {
+                if i == 20 {
+                    let _ = halfway.take().unwrap().send(());
+                    on_killed.take().unwrap().await.expect("the kill");
+                }
                 let resp = http
                     .post(format!("{base}/api/plannings/{planning}/commands"))
                     .bearer_auth(&token)
@@ -151,21 +165,24 @@ async fn a_killed_listener_connection_is_repaired_without_loss_or_duplicates() {
                     .await
                     .unwrap();
                 assert_eq!(resp.status(), 200);
-                tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })
     };
     // Mid-stream, kill every LISTEN connection on this database (both nodes' listeners).
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    at_halfway.await.expect("the writer halfway");
     let pool = sqlx::PgPool::connect(&admin_url).await.unwrap();
-    let killed: Vec<bool> = sqlx::query_scalar(
+    let killed_listeners: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
          WHERE datname = current_database() AND query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()",
     )
     .fetch_all(&pool)
     .await
     .unwrap();
-    assert!(!killed.is_empty(), "found the listener connections");
+    assert!(
+        !killed_listeners.is_empty(),
+        "found the listener connections"
+    );
+    let _ = killed.send(());
     writer.await.unwrap();
     pool.close().await;
 
@@ -261,7 +278,8 @@ async fn clients_of_a_killed_node_resume_on_another_without_gap() {
 
 #[tokio::test]
 async fn a_deadline_with_two_nodes_closes_the_round_once() {
-    let Some((a, b)) = two_nodes("cluster_deadline_once").await else {
+    let clock = manual_clock();
+    let Some((a, b)) = two_nodes_on("cluster_deadline_once", &clock).await else {
         return;
     };
     let c = a.create("Deadline").await;
@@ -281,11 +299,7 @@ async fn a_deadline_with_two_nodes_closes_the_round_once() {
     .await;
     let st = a.state(&c.planning, &c.token).await;
     let item = st["state"]["rank"][0].as_str().unwrap().to_string();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_micros() as i64;
-    let deadline = now + 1_500_000;
+    let deadline = clock.now_micros() + 1_500_000;
     a.ok(
         &c.planning,
         &c.token,
@@ -295,7 +309,9 @@ async fn a_deadline_with_two_nodes_closes_the_round_once() {
     // Both nodes host the planning (B loaded it for the join) and both run schedulers.
     let st = a.state(&c.planning, &ann).await;
     let round = st["state"]["round_order"][0].as_str().unwrap().to_string();
-    tokio::time::sleep(Duration::from_millis(4000)).await;
+    clock.advance(Duration::from_millis(1500));
+    // Done, so no node can run it again: the log below is final.
+    a.job_done(&format!("close:{round}")).await;
     let (_, events) = a
         .get(
             &format!("/api/plannings/{}/events?limit=1000", c.planning),

@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::time::eventually;
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
 use serde_json::{json, Value};
@@ -387,16 +388,30 @@ async fn crash_and_recover(url: &str) {
             stop.clone(),
             ledger.clone(),
         )));
-        // A projection the live server served under load, to compare with the rebuilt one.
-        let wait = rand::thread_rng().gen_range(100..500);
-        tokio::time::sleep(Duration::from_millis(wait / 2)).await;
+        // Under load (commands of this round acknowledged), a projection the live server
+        // served, to compare with the rebuilt one; then the kill, at a random moment.
+        let prefix = format!("r{round}-");
+        eventually(
+            Duration::from_secs(30),
+            "commands acked under load",
+            || async {
+                let l = ledger.lock().unwrap();
+                let acked = l
+                    .iter()
+                    .filter(|(op, s)| op.starts_with(&prefix) && s.ack.is_some())
+                    .count();
+                (acked >= 4).then_some(())
+            },
+        )
+        .await;
         let served = get(
             &http,
             format!("{}/api/plannings/{}", server.base, p.id),
             &p.fac,
         )
         .await;
-        tokio::time::sleep(Duration::from_millis(wait / 2)).await;
+        let wait = rand::thread_rng().gen_range(0..100);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
         server.kill9().await;
         stop.store(true, Ordering::Relaxed);
         for t in tasks {

@@ -4,20 +4,13 @@
 mod common;
 
 use common::server::*;
+use common::time::eventually;
 use serde_json::json;
 use sprintlog::config::Limits;
 use std::time::Duration;
 
 async fn rooms_loaded(t: &TestServer) -> u64 {
-    let text = reqwest::get(format!("{}/metrics", t.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("sprintlog_rooms ")?.trim().parse().ok())
-        .unwrap()
+    t.metric("sprintlog_rooms").await as u64
 }
 
 #[tokio::test]
@@ -36,14 +29,10 @@ async fn an_idle_room_is_evicted_and_reloaded_from_the_log() {
         )
         .await;
     assert_eq!(rooms_loaded(&t).await, 1);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while rooms_loaded(&t).await != 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the idle room was never evicted"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(Duration::from_secs(10), "the idle room evicted", || async {
+        (rooms_loaded(&t).await == 0).then_some(())
+    })
+    .await;
     // Next use loads it again, with everything it had.
     let st = t.state(&c.planning, &c.token).await;
     assert_eq!(st["head"], head);

@@ -4,38 +4,13 @@
 
 mod common;
 
+use common::on_both_backends;
 use common::server::*;
+use common::time::eventually;
 use serde_json::json;
 use sprintlog::config::Limits;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Runs `scenario(&TestServer)` on SQLite and on PostgreSQL with the given limits.
-macro_rules! on_both_backends {
-    ($scenario:ident, $limits:expr) => {
-        mod $scenario {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let mut t = TestServer::start_with(crate::common::server::sqlite(), $limits).await;
-                super::$scenario(&t).await;
-                t.stop().await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let name = concat!("limits::", stringify!($scenario));
-                let Some(backend) = crate::common::server::postgres(name).await else {
-                    return;
-                };
-                let mut t = TestServer::start_with(backend, $limits).await;
-                super::$scenario(&t).await;
-                t.stop().await;
-            }
-        }
-    };
-}
 
 /// The value of `sprintlog_limit{name="…"}`.
 async fn limit(t: &TestServer, name: &str) -> Option<f64> {
@@ -43,19 +18,6 @@ async fn limit(t: &TestServer, name: &str) -> Option<f64> {
     let prefix = format!("sprintlog_limit{{name=\"{name}\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(prefix.as_str())?.trim().parse().ok())
-}
-
-/// Retries `f` until it returns true (bounded: panics after 10 s).
-async fn eventually<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !f().await {
-        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn two_per_ip() -> Limits {
@@ -84,8 +46,8 @@ async fn connections_per_ip_are_capped(t: &TestServer) {
     assert_eq!(a.until("pong").await.0["type"], "pong");
     // A closed connection frees its slot.
     drop(b);
-    eventually("a slot is freed", || async {
-        t.metric("sprintlog_connections").await < 2.0
+    eventually(Duration::from_secs(10), "a slot is freed", || async {
+        (t.metric("sprintlog_connections").await < 2.0).then_some(())
     })
     .await;
     let mut again = t.ws(&c.planning, &ann, 0).await;
@@ -214,12 +176,16 @@ async fn rooms_in_memory_are_capped(t: &TestServer) {
     assert_eq!(t.metric("sprintlog_rooms_evicted_total").await, evicted);
     // A room whose last connection closed can be evicted again.
     drop(w3);
-    eventually("p1 loads once p3 is idle", || async {
-        t.get(&format!("/api/plannings/{}", p1.planning), Some(&p1.token))
-            .await
-            .0
-            == 200
-    })
+    eventually(
+        Duration::from_secs(10),
+        "p1 loads once p3 is idle",
+        || async {
+            let (status, _) = t
+                .get(&format!("/api/plannings/{}", p1.planning), Some(&p1.token))
+                .await;
+            (status == 200).then_some(())
+        },
+    )
     .await;
     assert_eq!(limit(t, "max_rooms").await, Some(2.0));
     drop(w2);

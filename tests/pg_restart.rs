@@ -115,7 +115,7 @@ async fn postgres_restarted_under_load_loses_nothing_and_recovers() {
             tokio::time::Instant::now() < deadline,
             "never recovered: {b}"
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Retry every failed op once; then every op again must be a duplicate at the same seqs.
     let mut acked: BTreeMap<String, (i64, i64)> = BTreeMap::new();

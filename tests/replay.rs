@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::on_both_backends;
 use common::server::*;
 use serde_json::{json, Value};
 use sprintlog::domain::command::Command;
@@ -318,32 +319,9 @@ async fn a_digest_since_far_beyond_the_head_is_empty() {
     }
 }
 
-macro_rules! both_backends {
-    ($($name:ident => $scenario:ident),* $(,)?) => {$(
-        mod $name {
-            use super::*;
-            #[tokio::test]
-            async fn sqlite() {
-                let t = TestServer::start(super::sqlite()).await;
-                $scenario(&t).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                let Some(b) = super::postgres(concat!("replay_", stringify!($name))).await else {
-                    return;
-                };
-                let t = TestServer::start(b).await;
-                $scenario(&t).await;
-            }
-        }
-    )*};
-}
-
-both_backends! {
-    state_at => state_at_is_redacted_as_of_then,
-    timeline => timeline_filters_and_chapters,
-    digest => digest_since_my_last_action,
-}
+on_both_backends!(state_at_is_redacted_as_of_then);
+on_both_backends!(timeline_filters_and_chapters);
+on_both_backends!(digest_since_my_last_action);
 
 fn metric(text: &str, name: &str) -> u64 {
     text.lines()

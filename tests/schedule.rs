@@ -2,9 +2,10 @@
 //! planning through its phases at the scheduled times and reminds members with pending votes
 //! exactly once (inbox and webhook), and a restart in the middle changes nothing.
 //!
-//! Time is injected as in `server_deadlines.rs`: the schedule's times are set a few seconds
-//! ahead of the wall clock and the test waits for them (bounded polls, no timing assertions).
-//! Every scenario runs on SQLite and on PostgreSQL (`SPRINTLOG_TEST_PG`).
+//! The servers run on a manual clock, as in `server_deadlines.rs`: a test sets the schedule's
+//! times ahead of the clock, moves the clock past them, and waits (bounded) until the
+//! scheduler has done every job due by then. Every scenario runs on SQLite and on PostgreSQL
+//! (`SPRINTLOG_TEST_PG`).
 
 mod common;
 
@@ -12,40 +13,17 @@ use axum::body::Bytes;
 use axum::extract::State as AxState;
 use axum::http::StatusCode;
 use axum::routing::post;
+use common::on_both_backends;
 use common::server::*;
+use common::time::{eventually, manual_clock, Clock};
 use serde_json::{json, Value};
 use sprintlog::config::{Limits, WebhookConfig};
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::sqlite()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(backend) = super::postgres(stringify!($name)).await else {
-                        return;
-                    };
-                    super::$name(backend).await;
-                }
-            )*
-        }
-    };
-}
-
-scenarios!(
-    the_schedule_moves_the_phases_and_reminds_once_across_a_restart,
+on_both_backends!(
+    backend: the_schedule_moves_the_phases_and_reminds_once_across_a_restart,
     slots_and_working_hours_over_rest,
     readiness_and_needs_discussion_over_rest,
     two_nodes_follow_the_schedule_and_remind_once,
@@ -53,36 +31,22 @@ scenarios!(
 
 const SYSTEM: &str = "00000000-0000-0000-0000-000000000000";
 const SECOND: i64 = 1_000_000;
+/// How long (wall time) the due jobs may take to be done once the clock passed them.
+const RUN_WITHIN: Duration = Duration::from_secs(8);
 
-fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_micros() as i64
+/// Moves `clock` to `at` (microseconds since the epoch; never backwards).
+fn advance_to(clock: &Clock, at: i64) {
+    let by = at.saturating_sub(clock.now_micros()).max(0);
+    clock.advance(Duration::from_micros(by as u64));
 }
 
-async fn sleep_past(at: i64, extra: Duration) {
-    let left = (at - now_micros()).max(0) as u64;
-    tokio::time::sleep(Duration::from_micros(left) + extra).await;
-}
-
-/// Polls `check` every 50 ms until it returns `Some`, panicking with `what` after `limit`.
-async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let end = tokio::time::Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < end,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// Waits until every job due by the clock's time is done on `t`'s database: the next one
+/// pending is `next` (or none). Done jobs are never run again, so what they wrote is final.
+async fn due_jobs_done(t: &TestServer, next: Option<i64>) {
+    eventually(RUN_WITHIN, "the due jobs done", || async {
+        (t.pending_job().await == next).then_some(())
+    })
+    .await;
 }
 
 /// A local webhook receiver that records every body and answers 200.
@@ -171,7 +135,8 @@ fn phase_changes(log: &[Value]) -> Vec<(String, String)> {
 /// once. A second restart changes nothing.
 async fn the_schedule_moves_the_phases_and_reminds_once_across_a_restart(backend: Backend) {
     let rx = Receiver::start().await;
-    let mut t = TestServer::start_with(backend, rx.limits()).await;
+    let clock = manual_clock();
+    let mut t = TestServer::start_clocked(backend, rx.limits(), &clock).await;
     let c = t.create("Scheduled").await;
     let (ann, ann_token) = t.join(&c.planning, &c.member_invite, "Ann").await;
     let (_bob, bob_token) = t.join(&c.planning, &c.member_invite, "Bob").await;
@@ -190,7 +155,7 @@ async fn the_schedule_moves_the_phases_and_reminds_once_across_a_restart(backend
         .await;
     assert_eq!(status, 200, "{body}");
 
-    let t0 = now_micros();
+    let t0 = clock.now_micros();
     let shared_at = t0 + 1500 * 1000;
     let sync_start = t0 + 6 * SECOND;
     t.ok(
@@ -213,22 +178,23 @@ async fn the_schedule_moves_the_phases_and_reminds_once_across_a_restart(backend
     let utc = st["state"]["schedule"]["sync_start_utc"].as_str().unwrap();
     assert!(utc.ends_with('Z') && utc.contains('T'), "{utc}");
 
-    // Candidates shared: the server moves the planning to async.
-    eventually(Duration::from_secs(6), "the async phase", || async {
-        let st = t.state(&c.planning, &c.token).await;
-        (st["state"]["phase"] == "async").then_some(())
-    })
-    .await;
+    // Candidates shared: the server moves the planning to async (and not before).
+    assert_eq!(t.pending_job().await, Some(shared_at));
+    advance_to(&clock, shared_at);
+    due_jobs_done(&t, Some(sync_start)).await;
     let all = log(&t, &c.planning, &c.token).await;
     assert_eq!(
         phase_changes(&all),
         vec![("async".to_string(), SYSTEM.to_string())]
     );
-    assert!(now_micros() >= shared_at);
+    assert_eq!(
+        t.state(&c.planning, &c.token).await["state"]["phase"],
+        "async"
+    );
 
     // A round whose reminder (one minute before its deadline) is two seconds away.
     let item = st["state"]["rank"][0].as_str().unwrap().to_string();
-    let deadline = now_micros() + 62 * SECOND;
+    let deadline = clock.now_micros() + 62 * SECOND;
     t.ok(
         &c.planning,
         &c.token,
@@ -246,27 +212,11 @@ async fn the_schedule_moves_the_phases_and_reminds_once_across_a_restart(backend
 
     // Down before the reminder and the sync start; back after both.
     let backend = t.stop().await;
-    sleep_past(
-        sync_start.max(deadline - 60 * SECOND),
-        Duration::from_millis(300),
-    )
-    .await;
-    let mut t = TestServer::start_with(backend, rx.limits()).await;
-    eventually(
-        Duration::from_secs(8),
-        "the sync phase and the reminder",
-        || async {
-            let all = log(&t, &c.planning, &c.token).await;
-            (phase_changes(&all).len() == 2 && of_kind(&all, "ReminderSent").len() == 1)
-                .then_some(())
-        },
-    )
-    .await;
-    let got = eventually(Duration::from_secs(8), "the reminder webhook", || async {
-        let got = rx.got();
-        (!got.is_empty()).then_some(got)
-    })
-    .await;
+    advance_to(&clock, sync_start.max(deadline - 60 * SECOND) + 300_000);
+    let mut t = TestServer::start_clocked(backend, rx.limits(), &clock).await;
+    // Phase change, reminder and its delivery done; the round's close is still ahead.
+    due_jobs_done(&t, Some(deadline)).await;
+    let got = rx.got();
 
     let all = log(&t, &c.planning, &c.token).await;
     assert_eq!(
@@ -311,10 +261,10 @@ async fn the_schedule_moves_the_phases_and_reminds_once_across_a_restart(backend
     assert_eq!(got[0]["event"]["data"]["participant"], ann.as_str());
     assert!(got[0]["text"].as_str().unwrap().contains("Ann"), "{got:?}");
 
-    // A restart finds nothing left to do: same log, no second delivery.
+    // A restart finds nothing due left to do: same log, no second delivery.
     let backend = t.stop().await;
-    let t = TestServer::start_with(backend, rx.limits()).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let t = TestServer::start_clocked(backend, rx.limits(), &clock).await;
+    assert_eq!(t.pending_job().await, Some(deadline));
     assert_eq!(log(&t, &c.planning, &c.token).await, all);
     assert_eq!(rx.got().len(), 1);
 }
@@ -490,7 +440,8 @@ async fn readiness_and_needs_discussion_over_rest(backend: Backend) {
 /// Two servers (nodes) on one database, both running schedulers, start after the sync start
 /// and a reminder fell due: each happens exactly once.
 async fn two_nodes_follow_the_schedule_and_remind_once(backend: Backend) {
-    let mut t = TestServer::start(backend).await;
+    let clock = manual_clock();
+    let mut t = TestServer::start_clocked(backend, Limits::default(), &clock).await;
     let c = t.create("Cluster").await;
     let (ann, _) = t.join(&c.planning, &c.member_invite, "Ann").await;
     let (_, bob) = t.join(&c.planning, &c.member_invite, "Bob").await;
@@ -500,7 +451,7 @@ async fn two_nodes_follow_the_schedule_and_remind_once(backend: Backend) {
         json!({"type": "ProposeItem", "draft": {"title": "Login", "acceptance_criteria": ["ok"]}}),
     )
     .await;
-    let t0 = now_micros();
+    let t0 = clock.now_micros();
     let sync_start = t0 + 4 * SECOND;
     t.ok(
         &c.planning,
@@ -513,14 +464,12 @@ async fn two_nodes_follow_the_schedule_and_remind_once(backend: Backend) {
         }}),
     )
     .await;
-    eventually(Duration::from_secs(6), "the async phase", || async {
-        let st = t.state(&c.planning, &c.token).await;
-        (st["state"]["phase"] == "async").then_some(())
-    })
-    .await;
+    advance_to(&clock, t0 + SECOND);
+    due_jobs_done(&t, Some(sync_start)).await;
     let st = t.state(&c.planning, &c.token).await;
+    assert_eq!(st["state"]["phase"], "async");
     let item = st["state"]["rank"][0].as_str().unwrap().to_string();
-    let deadline = now_micros() + 61 * SECOND;
+    let deadline = clock.now_micros() + 61 * SECOND;
     t.ok(
         &c.planning,
         &c.token,
@@ -538,26 +487,15 @@ async fn two_nodes_follow_the_schedule_and_remind_once(backend: Backend) {
     )
     .await;
     let backend = t.stop().await;
-    sleep_past(
-        sync_start.max(deadline - 60 * SECOND),
-        Duration::from_millis(300),
-    )
-    .await;
+    advance_to(&clock, sync_start.max(deadline - 60 * SECOND) + 300_000);
 
     let shared = backend.shared();
-    let (mut a, mut b) = tokio::join!(TestServer::start(backend), TestServer::start(shared));
-    eventually(
-        Duration::from_secs(8),
-        "the sync phase and the reminder",
-        || async {
-            let all = log(&a, &c.planning, &c.token).await;
-            (phase_changes(&all).len() == 2 && of_kind(&all, "ReminderSent").len() == 1)
-                .then_some(())
-        },
-    )
-    .await;
-    // Give the other node time to (wrongly) do it too: its scheduler looks every second.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (mut a, mut b) = tokio::join!(
+        TestServer::start_clocked(backend, Limits::default(), &clock),
+        TestServer::start_clocked(shared, Limits::default(), &clock)
+    );
+    // Every job due is done (only the round's close is ahead): the log is final.
+    due_jobs_done(&a, Some(deadline)).await;
     let from_a = log(&a, &c.planning, &c.token).await;
     let from_b = log(&b, &c.planning, &c.token).await;
     assert_eq!(from_a, from_b);

@@ -7,15 +7,8 @@
 mod common;
 
 use common::server::*;
+use common::time::now_micros;
 use serde_json::{json, Value};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
 
 /// Streams in the log (plannings and teams), to show a refusal wrote nothing.
 async fn streams(t: &TestServer) -> usize {
@@ -249,15 +242,11 @@ async fn teams_flow(t: TestServer) {
     assert_eq!(s, 400);
 
     // ---- the roster can be replaced; plannings keep what they handed out ----
-    let res = t
-        .http
-        .put(format!("{}/api/teams/{tid}/roster", t.base))
-        .bearer_auth(&admin)
-        .json(&json!({"roster": [{"name": "Ada"}, {"name": "Dee", "time_zone": "Asia/Tokyo"}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 200);
+    let roster = json!({"roster": [{"name": "Ada"}, {"name": "Dee", "time_zone": "Asia/Tokyo"}]});
+    let (status, _) = t
+        .put(&format!("/api/teams/{tid}/roster"), Some(&admin), roster)
+        .await;
+    assert_eq!(status, 200);
     let (_, view) = t.get(&format!("/api/teams/{tid}"), Some(&admin)).await;
     assert_eq!(view["roster"][1]["name"], "Dee");
     assert_eq!(view["roster"][1]["role"], "member");

@@ -9,6 +9,7 @@ use axum::extract::State as AxState;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use common::server::*;
+use common::time::{eventually, manual_clock};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -80,19 +81,12 @@ impl Receiver {
 
     /// Waits until at least `n` requests arrived.
     async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
-        let deadline = Instant::now() + within;
-        loop {
+        let what = format!("{n} requests");
+        eventually(within, &what, || async {
             let got = self.got();
-            if got.len() >= n {
-                return got;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "expected {n} requests, got {}: {got:?}",
-                got.len()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            (got.len() >= n).then_some(got)
+        })
+        .await
     }
 }
 
@@ -414,7 +408,14 @@ async fn each_kind_is_delivered_signed_and_filtered() {
     .await;
 
     rx.wait_for(5, Duration::from_secs(20)).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Every delivery job done: what the receiver got is all it will get.
+    eventually(Duration::from_secs(10), "the deliveries done", || async {
+        t.next_due(JobKinds::Only("webhook"))
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
     let got_all = rx.got();
     assert_eq!(got_all.len(), 5, "{got_all:?}");
     let mut kinds = Vec::new();
@@ -472,14 +473,12 @@ async fn each_kind_is_delivered_signed_and_filtered() {
     assert_eq!(metric(&t, "sprintlog_webhook_failures_total").await, 0);
 
     // Removed: nothing more is delivered to it, and its secret is gone.
-    let status = t
-        .http
-        .delete(format!("{}/api/plannings/{p}/webhooks/{all}", t.base))
-        .bearer_auth(&c.token)
-        .send()
-        .await
-        .unwrap()
-        .status();
+    let (status, _) = t
+        .delete(
+            &format!("/api/plannings/{p}/webhooks/{all}"),
+            Some(&c.token),
+        )
+        .await;
     assert_eq!(status, 200);
     let store = store_of(&t);
     assert_eq!(
@@ -500,14 +499,10 @@ async fn a_receiver_failing_twice_gets_three_attempts_with_one_delivery_id() {
     t.ok(&c.planning, &c.token, json!({"type": "StartSync"}))
         .await;
 
-    let got = rx.wait_for(3, Duration::from_secs(20)).await;
-    // Give a wrongly scheduled fourth attempt time to show up.
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let got = if rx.got().len() > got.len() {
-        rx.got()
-    } else {
-        got
-    };
+    rx.wait_for(3, Duration::from_secs(20)).await;
+    // Done after the third attempt, so no fourth can follow.
+    let status = t.job_done(&job_key(&hook, &rx.got()[0])).await;
+    let got = rx.got();
     assert_eq!(got.len(), 3, "{got:?}");
     assert!(got.iter().all(|r| r.delivery == got[0].delivery));
     assert!(got.iter().all(|r| r.body == got[0].body), "same body");
@@ -515,25 +510,10 @@ async fn a_receiver_failing_twice_gets_three_attempts_with_one_delivery_id() {
         .iter()
         .all(|r| r.signature == hmac_hex(&secret, &r.body)));
 
-    let status = wait_done(&t, &job_key(&hook, &got[0])).await;
     assert!(!status.failed);
     assert_eq!(status.attempts, 2);
     assert_eq!(metric(&t, "sprintlog_webhook_failures_total").await, 2);
     assert_eq!(metric(&t, "sprintlog_webhook_deliveries_total").await, 1);
-}
-
-/// Waits until a job is done; returns its status.
-async fn wait_done(t: &TestServer, key: &str) -> sprintlog::store::JobStatus {
-    let store = store_of(t);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let status = store.job_status(key).await.unwrap().expect("job exists");
-        if status.done_at.is_some() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "job {key} not done: {status:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]
@@ -566,7 +546,7 @@ async fn a_hung_receiver_delays_no_ack() {
     // The hung attempt times out and the retry (answered) completes it, same delivery id.
     let got = rx.wait_for(2, Duration::from_secs(15)).await;
     assert_eq!(got[0].delivery, got[1].delivery);
-    let status = wait_done(&t, &key).await;
+    let status = t.job_done(&key).await;
     assert!(!status.failed);
     assert_eq!(status.attempts, 1);
 }
@@ -577,7 +557,8 @@ async fn a_backlog_of_hung_deliveries_does_not_hold_up_a_deadline() {
     // must not wait for a slot (it used to wait for a hung delivery's timeout, 20 s here).
     let slots = sprintlog::engine::scheduler::DELIVERY_SLOTS;
     let rx = Receiver::start(&vec![Answer::Hang; slots + 16]).await;
-    let t = TestServer::start_with(sqlite(), limits_allowing(&rx, 100, 20_000)).await;
+    let clock = manual_clock();
+    let t = TestServer::start_clocked(sqlite(), limits_allowing(&rx, 100, 20_000), &clock).await;
     let c = t.create("Sprint 1").await;
     let p = &c.planning;
     t.join(p, &c.member_invite, "Ann").await;
@@ -601,30 +582,22 @@ async fn a_backlog_of_hung_deliveries_does_not_hold_up_a_deadline() {
     rx.wait_for(slots, Duration::from_secs(10)).await;
     let st = t.state(p, &c.token).await;
     let item = st["state"]["rank"][0].clone();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_micros() as i64;
-    let deadline = now + 1_000_000;
+    let deadline = clock.now_micros() + 1_000_000;
     t.ok(
         p,
         &c.token,
         json!({"type": "OpenRound", "items": [item], "deadline": deadline}),
     )
     .await;
-    let started = Instant::now();
-    loop {
+    clock.advance(Duration::from_secs(1));
+    // Well within the hung deliveries' 20 s timeout.
+    let what = "the close, not waiting behind the hung deliveries";
+    eventually(Duration::from_secs(8), what, || async {
         let st = t.state(p, &c.token).await;
         let round = st["state"]["round_order"][0].as_str().unwrap().to_string();
-        if !st["state"]["rounds"][&round]["closed"].is_null() {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(8),
-            "the close waited behind the hung deliveries"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (!st["state"]["rounds"][&round]["closed"].is_null()).then_some(())
+    })
+    .await;
     assert_eq!(rx.got().len(), slots, "one delivery per slot at a time");
 }
 
@@ -643,7 +616,8 @@ async fn a_pending_retry_survives_a_restart_and_is_delivered_once_postgres() {
 async fn pending_retry_survives_a_restart(backend: Backend) {
     let rx = Receiver::start(&[Answer::Status(500)]).await;
     let limits = limits_allowing(&rx, 2000, 5000);
-    let mut t = TestServer::start_with(backend, limits.clone()).await;
+    let clock = manual_clock();
+    let mut t = TestServer::start_clocked(backend, limits.clone(), &clock).await;
     let c = t.create("Sprint 1").await;
     let (hook, secret) = register(&t, &c, &rx.url(), json!(["SyncStarted"])).await;
     t.ok(&c.planning, &c.token, json!({"type": "StartSync"}))
@@ -651,26 +625,26 @@ async fn pending_retry_survives_a_restart(backend: Backend) {
     let got = rx.wait_for(1, Duration::from_secs(10)).await;
     let key = job_key(&hook, &got[0]);
     // Stop only once the failure is recorded (a retry is scheduled, nobody holds the job).
-    let store = store_of(&t);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let s = store.job_status(&key).await.unwrap().unwrap();
-        if s.attempts == 1 {
-            assert!(s.done_at.is_none());
-            break;
-        }
-        assert!(Instant::now() < deadline, "{s:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    drop(store);
+    let failed = eventually(Duration::from_secs(5), "the failure recorded", || async {
+        let s = t.job(&key).await;
+        (s.attempts == 1).then_some(s)
+    })
+    .await;
+    assert!(failed.done_at.is_none());
+    assert_eq!(
+        failed.due_at,
+        clock.now_micros() + 2_000_000,
+        "retried after the backoff"
+    );
     let backend = t.stop().await;
     assert_eq!(rx.got().len(), 1, "no retry before the restart");
 
-    let t = TestServer::start_with(backend, limits).await;
-    let got = rx.wait_for(2, Duration::from_secs(15)).await;
-    let status = wait_done(&t, &key).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(rx.got().len(), 2, "delivered once after the restart");
+    // Back up, and the backoff passes: the retry is delivered, and done.
+    let t = TestServer::start_clocked(backend, limits, &clock).await;
+    clock.advance(Duration::from_secs(2));
+    let status = t.job_done(&key).await;
+    let got = rx.got();
+    assert_eq!(got.len(), 2, "delivered once after the restart");
     assert_eq!(got[0].delivery, got[1].delivery);
     assert_eq!(got[1].signature, hmac_hex(&secret, &got[1].body));
     assert!(!status.failed);

@@ -7,9 +7,10 @@
 mod common;
 
 use common::server::*;
+use common::time::{eventually, manual_clock, now_micros};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// A loopback HTTP receiver that records webhook bodies.
 struct Hooks {
@@ -41,22 +42,16 @@ impl Hooks {
 
     /// Kinds delivered so far, once `wanted` are all there (or panics after 15 s).
     async fn wait_for(&self, wanted: &[&str]) -> Vec<Value> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
+        let what = format!("webhooks of {wanted:?}");
+        eventually(Duration::from_secs(15), &what, || async {
             let got = self.got.lock().unwrap().clone();
             let kinds: Vec<&str> = got
                 .iter()
                 .filter_map(|v| v["event"]["kind"].as_str())
                 .collect();
-            if wanted.iter().all(|w| kinds.contains(w)) {
-                return got;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "webhooks so far: {kinds:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            wanted.iter().all(|w| kinds.contains(w)).then_some(got)
+        })
+        .await
     }
 }
 
@@ -73,13 +68,6 @@ Email digest,,weekly mail,notify,SL-7,42
 Rate limits,,429 on abuse,api,SL-9,42
 \"Cleanup, tidy\",No external key,,chore,,42
 ";
-
-fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
 
 /// Posts a raw body (CSV or JSON text) to the import route.
 async fn import(
@@ -827,14 +815,15 @@ async fn unready_item_cannot_enter_a_round() {
 
 #[tokio::test]
 async fn vote_after_deadline_is_refused() {
-    let t = TestServer::start(sqlite()).await;
+    let clock = manual_clock();
+    let t = TestServer::start_clocked(sqlite(), Default::default(), &clock).await;
     let (team, _) = team_with_backlog(&t).await;
     let p = &team.planning;
     t.ok(p, &team.fac, json!({"type": "ChangePhase", "to": "async"}))
         .await;
     let st = t.state(p, &team.fac).await;
     let first = st["state"]["rank"][0].clone();
-    let deadline = now_micros() + 1_000_000;
+    let deadline = clock.now_micros() + 1_000_000;
     t.ok(
         p,
         &team.fac,
@@ -843,9 +832,7 @@ async fn vote_after_deadline_is_refused() {
     .await;
     let st = t.state(p, &team.fac).await;
     let round = st["state"]["round_order"][0].clone();
-    while now_micros() <= deadline + 100_000 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    clock.advance(Duration::from_millis(1100));
     let op = uuid::Uuid::new_v4().to_string();
     let (status, body) = t
         .command(

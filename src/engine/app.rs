@@ -2,6 +2,7 @@
 //! counts and the signals between the engine's tasks. Every transport holds one.
 
 use crate::config::Limits;
+use crate::engine::clock::Clock;
 use crate::engine::commands::Refusals;
 use crate::engine::metrics::Metrics;
 use crate::engine::rate::Buckets;
@@ -22,6 +23,8 @@ pub struct AppState {
     pub public_url: Arc<str>,
     /// Tells open websockets the server is shutting down.
     pub shutdown: broadcast::Sender<()>,
+    /// The time every handler, the rooms, the scheduler and webhook delivery go by.
+    pub clock: Clock,
     /// Wakes the scheduler when a command wrote a job.
     pub jobs_changed: Arc<tokio::sync::Notify>,
     /// Command rate limits, per token hash: REST and every websocket of a token share one.
@@ -52,13 +55,19 @@ impl Drop for IpSlot {
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn EventStore>, limits: Limits, public_url: String) -> Self {
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        limits: Limits,
+        public_url: String,
+        clock: Clock,
+    ) -> Self {
         let metrics = Arc::new(Metrics::default());
         let jobs_changed = Arc::new(tokio::sync::Notify::new());
         let deps = room::Deps {
             store,
             metrics: metrics.clone(),
             jobs_changed: jobs_changed.clone(),
+            clock: clock.clone(),
         };
         let buckets = Arc::new(Buckets::new(limits.command_rate, limits.command_burst));
         AppState {
@@ -67,6 +76,7 @@ impl AppState {
             limits: Arc::new(limits),
             public_url: public_url.trim_end_matches('/').into(),
             shutdown: broadcast::channel(1).0,
+            clock,
             jobs_changed,
             buckets,
             refusals: Arc::default(),

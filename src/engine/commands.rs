@@ -9,7 +9,7 @@ use crate::domain::event::Role;
 use crate::domain::ids::ParticipantId;
 use crate::engine::app::AppState;
 use crate::engine::auth::new_secret;
-use crate::engine::room::{now_micros, Ack, Room, RoomError};
+use crate::engine::room::{Ack, Room, RoomError};
 use crate::store::StoreError;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -124,7 +124,12 @@ pub async fn server_key(app: &AppState) -> Result<&str, StoreError> {
         let store = app.registry.store();
         let secret = new_secret();
         store
-            .put_webhook_secret(uuid::Uuid::nil(), SERVER_KEY_ID, &secret, now_micros())
+            .put_webhook_secret(
+                uuid::Uuid::nil(),
+                SERVER_KEY_ID,
+                &secret,
+                app.clock.now_micros(),
+            )
             .await
     });
     key.await.map(String::as_str)

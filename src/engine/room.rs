@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-pub use crate::engine::writer::{now_micros, Ack, Deps, RoomError, PAGE};
+pub use crate::engine::writer::{Ack, Deps, RoomError, PAGE};
 
 /// Capacity of a room's broadcast ring (frames). A subscriber further behind resyncs from the log.
 const FANOUT_RING: usize = 4096;
@@ -461,8 +461,8 @@ struct Fanout<'a> {
 }
 
 impl Sink<State> for Fanout<'_> {
-    fn jobs(&self, state: &State, first_seq: i64, events: &[Event]) -> Vec<Job> {
-        crate::engine::scheduler::jobs_for(self.shared.id, state, first_seq, events)
+    fn jobs(&self, state: &State, first_seq: i64, events: &[Event], now: i64) -> Vec<Job> {
+        crate::engine::scheduler::jobs_for(self.shared.id, state, first_seq, events, now)
     }
 
     fn publish(&self, stored: &[StoredEvent], events: &[Event]) {
@@ -593,6 +593,7 @@ mod tests {
             store,
             metrics: Arc::new(Metrics::default()),
             jobs_changed: Arc::new(tokio::sync::Notify::new()),
+            clock: crate::engine::clock::Clock::system(),
         };
         let room = Room::spawn(deps.clone(), PlanningId(Uuid::new_v4()), Live::default());
         let fac = ParticipantId(Uuid::new_v4());

@@ -16,13 +16,16 @@
 //! Webhook deliveries run in tasks of their own (bounded by [`DELIVERY_SLOTS`]) so a slow
 //! receiver delays neither commands nor the deadlines behind it; a failed one is put back with
 //! backoff (`retry_job`) instead of being completed.
+//!
+//! Due times are read on the app's [`Clock`](crate::engine::clock::Clock), and the loop sleeps
+//! on it until the next job falls due, so a test's manual clock moves the scheduler directly.
 
 use crate::domain::command::{CloseRound, FollowSchedule, RemindVoters};
 use crate::domain::event::{Event, Phase};
 use crate::domain::ids::{ParticipantId, PlanningId, RoundId};
 use crate::domain::{Command, DomainError, State};
 use crate::engine::app::AppState;
-use crate::engine::room::{now_micros, RoomError};
+use crate::engine::room::RoomError;
 use crate::store::{Job, JobKinds};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -31,14 +34,22 @@ use tokio::sync::Semaphore;
 
 /// Longest sleep between looks at the jobs table (also repairs missed wake-ups).
 const MAX_SLEEP: Duration = Duration::from_millis(1000);
+/// Sleep before looking again at a job that is due but was not claimed in this tick.
+const RECHECK: Duration = Duration::from_millis(10);
 /// How long a claimed job is reserved for the node that claimed it.
 const LEASE_MICROS: i64 = 30_000_000;
 /// Webhook deliveries in flight at once on one node.
 pub const DELIVERY_SLOTS: usize = 16;
 
-/// The jobs that `events` call for, decided on `state` (the state before them); the first
-/// event will get seq `first_seq`.
-pub fn jobs_for(planning: PlanningId, state: &State, first_seq: i64, events: &[Event]) -> Vec<Job> {
+/// The jobs that `events` call for, decided on `state` (the state before them) at `now` (when
+/// the events are recorded); the first event will get seq `first_seq`.
+pub fn jobs_for(
+    planning: PlanningId,
+    state: &State,
+    first_seq: i64,
+    events: &[Event],
+    now: i64,
+) -> Vec<Job> {
     let mut jobs: Vec<Job> = events
         .iter()
         .filter_map(|e| match e {
@@ -51,9 +62,9 @@ pub fn jobs_for(planning: PlanningId, state: &State, first_seq: i64, events: &[E
             _ => None,
         })
         .collect();
-    jobs.extend(schedule_jobs(planning, state, events));
+    jobs.extend(schedule_jobs(planning, state, events, now));
     jobs.extend(crate::engine::webhook::jobs_for(
-        planning, state, first_seq, events,
+        planning, state, first_seq, events, now,
     ));
     jobs
 }
@@ -61,7 +72,7 @@ pub fn jobs_for(planning: PlanningId, state: &State, first_seq: i64, events: &[E
 /// The schedule's jobs: phase changes when a schedule with `auto_phases` is set, and a
 /// reminder per round when a round opens (or a schedule with reminders is set while rounds
 /// are open) whose reminder time is still ahead.
-fn schedule_jobs(planning: PlanningId, state: &State, events: &[Event]) -> Vec<Job> {
+fn schedule_jobs(planning: PlanningId, state: &State, events: &[Event], now: i64) -> Vec<Job> {
     let remind = |round: RoundId, opened: i64, deadline: i64, lead_minutes: Option<u32>| {
         let lead = i64::from(lead_minutes.unwrap_or(0)) * 60_000_000;
         let due = deadline.saturating_sub(lead);
@@ -96,7 +107,6 @@ fn schedule_jobs(planning: PlanningId, state: &State, events: &[Event]) -> Vec<J
                         });
                     }
                 }
-                let now = now_micros();
                 jobs.extend(
                     state
                         .rounds
@@ -159,15 +169,15 @@ pub fn spawn(app: AppState) {
     let slots = Arc::new(Semaphore::new(DELIVERY_SLOTS));
     tokio::spawn(async move {
         loop {
-            let sleep = match tick(&app, &slots).await {
+            let (until, limit) = match tick(&app, &slots).await {
                 Ok(next) => next,
                 Err(e) => {
                     tracing::warn!(error = %e, "scheduler: storage unavailable");
-                    MAX_SLEEP
+                    (i64::MAX, MAX_SLEEP)
                 }
             };
             tokio::select! {
-                _ = tokio::time::sleep(sleep) => {}
+                _ = app.clock.sleep_until(until, limit) => {}
                 _ = app.jobs_changed.notified() => {}
                 _ = shutdown.recv() => return,
             }
@@ -175,7 +185,8 @@ pub fn spawn(app: AppState) {
     });
 }
 
-/// Runs the due jobs; returns how long to sleep.
+/// Runs the due jobs; returns when to look again: the clock time of the next due job (or
+/// `i64::MAX`) and the longest sleep before then.
 ///
 /// Deadline jobs (closes, phase changes, reminders) and webhook deliveries are claimed
 /// separately: every due deadline job runs now, and only as many deliveries are claimed as
@@ -185,12 +196,12 @@ pub fn spawn(app: AppState) {
 async fn tick(
     app: &AppState,
     slots: &Arc<Semaphore>,
-) -> Result<Duration, crate::store::StoreError> {
+) -> Result<(i64, Duration), crate::store::StoreError> {
     let store = app.registry.store().clone();
     let deadlines = JobKinds::Except(crate::engine::webhook::JOB_KIND);
     let deliveries = JobKinds::Only(crate::engine::webhook::JOB_KIND);
     loop {
-        let now = now_micros();
+        let now = app.clock.now_micros();
         let jobs = store
             .claim_jobs(now, now + LEASE_MICROS, 16, deadlines)
             .await?;
@@ -199,7 +210,7 @@ async fn tick(
         }
         for job in jobs {
             if run(app, &job).await {
-                store.complete_job(&job.key, now_micros()).await?;
+                store.complete_job(&job.key, app.clock.now_micros()).await?;
             }
             app.metrics.jobs_run.fetch_add(1, Ordering::Relaxed);
         }
@@ -207,7 +218,7 @@ async fn tick(
     // Claiming more deliveries than free slots would only hold their leases while they wait.
     let free = slots.available_permits();
     if free > 0 {
-        let now = now_micros();
+        let now = app.clock.now_micros();
         let jobs = store
             .claim_jobs(now, now + LEASE_MICROS, free as i64, deliveries)
             .await?;
@@ -222,11 +233,10 @@ async fn tick(
             next = Some(next.map_or(due, |n| n.min(due)));
         }
     }
-    let now = now_micros();
     Ok(match next {
-        Some(due) if due > now => MAX_SLEEP.min(Duration::from_micros((due - now) as u64)),
-        Some(_) => Duration::from_millis(10),
-        None => MAX_SLEEP,
+        Some(due) if due > app.clock.now_micros() => (due, MAX_SLEEP),
+        Some(_) => (i64::MAX, RECHECK),
+        None => (i64::MAX, MAX_SLEEP),
     })
 }
 
@@ -309,5 +319,83 @@ async fn run(app: &AppState, job: &Job) -> bool {
             tracing::warn!(key = %job.key, error = %e, "job failed; will retry");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The scheduler's decisions on a real (in-memory SQLite) job table and a manual clock.
+
+    use super::*;
+    use crate::engine::clock::Clock;
+    use crate::store::{AppendRequest, NewEvent};
+    use uuid::Uuid;
+
+    const NOW: i64 = 1_700_000_000_000_000;
+
+    async fn app_with_job(due_at: i64) -> (AppState, Job) {
+        let store = crate::store::open("sqlite::memory:").await.expect("store");
+        let job = Job {
+            key: "close:elsewhere".into(),
+            planning_id: Uuid::new_v4(),
+            due_at,
+            kind: "close_round".into(),
+            payload: "elsewhere".into(),
+            attempts: 0,
+        };
+        store
+            .append(AppendRequest {
+                planning_id: job.planning_id,
+                expected_seq: 0,
+                actor: Uuid::nil(),
+                client_op_id: "setup".into(),
+                command_hash: "h".into(),
+                recorded_at: NOW,
+                events: vec![NewEvent {
+                    event_id: Uuid::new_v4(),
+                    kind: "Opaque".into(),
+                    version: 1,
+                    payload: "{}".into(),
+                }],
+                jobs: vec![job.clone()],
+            })
+            .await
+            .expect("append");
+        let app = AppState::new(
+            store,
+            Default::default(),
+            "http://sprintlog.test".into(),
+            Clock::manual(NOW),
+        );
+        (app, job)
+    }
+
+    #[tokio::test]
+    async fn a_job_leased_elsewhere_is_slept_on_until_its_lease_ends() {
+        let (app, job) = app_with_job(NOW - 1_000_000).await;
+        let store = app.registry.store().clone();
+        let lease_end = NOW + 60_000_000;
+        let claimed = store.claim_jobs(NOW, lease_end, 10, JobKinds::All).await;
+        assert_eq!(claimed.expect("claim"), vec![job]);
+
+        let slots = Arc::new(Semaphore::new(DELIVERY_SLOTS));
+        let next = tick(&app, &slots).await.expect("tick");
+        // Not a short recheck: the due job is not claimable before its lease ends.
+        assert_eq!(next, (lease_end, MAX_SLEEP));
+        assert_eq!(app.metrics.jobs_run.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn a_job_ahead_is_slept_on_until_it_falls_due() {
+        let due = NOW + 5_000_000;
+        let (app, _) = app_with_job(due).await;
+        let slots = Arc::new(Semaphore::new(DELIVERY_SLOTS));
+        assert_eq!(tick(&app, &slots).await.expect("tick"), (due, MAX_SLEEP));
+        assert_eq!(app.metrics.jobs_run.load(Ordering::Relaxed), 0);
+        // Due now: it is claimed and run, and not looked at again before the clock moves.
+        app.clock.advance(Duration::from_secs(5));
+        let (until, limit) = tick(&app, &slots).await.expect("tick");
+        assert_eq!(app.metrics.jobs_run.load(Ordering::Relaxed), 1);
+        assert!(until > app.clock.now_micros() && limit == MAX_SLEEP);
     }
 }

@@ -176,6 +176,8 @@ pub async fn import(store: &dyn EventStore, text: &str) -> Result<Vec<(Uuid, i64
                         &crate::domain::State::default(),
                         head + 1,
                         &events,
+                        // History's reactions are dated when it was recorded.
+                        first.recorded_at,
                     ),
                 })
                 .await?;

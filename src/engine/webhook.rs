@@ -29,7 +29,6 @@ use crate::domain::policy::FlagReason;
 use crate::domain::state::State;
 use crate::engine::app::AppState;
 use crate::engine::metrics::Metrics;
-use crate::engine::room::now_micros;
 use crate::read::view;
 use crate::store::Job;
 use hmac::{Hmac, Mac};
@@ -213,9 +212,15 @@ pub struct Payload {
     pub body: String,
 }
 
-/// The delivery jobs `events` call for, given the state they were decided on; the first event
-/// will get seq `first_seq`.
-pub fn jobs_for(planning: PlanningId, state: &State, first_seq: i64, events: &[Event]) -> Vec<Job> {
+/// The delivery jobs `events` call for, given the state they were decided on, due at once
+/// (`now`); the first event will get seq `first_seq`.
+pub fn jobs_for(
+    planning: PlanningId,
+    state: &State,
+    first_seq: i64,
+    events: &[Event],
+    now: i64,
+) -> Vec<Job> {
     if state.webhooks.is_empty() {
         return Vec::new();
     }
@@ -242,7 +247,7 @@ pub fn jobs_for(planning: PlanningId, state: &State, first_seq: i64, events: &[E
             jobs.push(Job {
                 key,
                 planning_id: planning.0,
-                due_at: now_micros(),
+                due_at: now,
                 kind: JOB_KIND.into(),
                 payload: serde_json::to_string(&payload).unwrap_or_default(),
                 attempts: 0,
@@ -331,7 +336,7 @@ pub async fn deliver(app: &AppState, job: &Job) {
     let cfg = &app.limits.webhooks;
     let store = app.registry.store().clone();
     let outcome = attempt(app, job).await;
-    let now = now_micros();
+    let now = app.clock.now_micros();
     let metrics: &Metrics = &app.metrics;
     let recorded = match outcome {
         Outcome::Delivered => {

@@ -21,7 +21,7 @@ use crate::store::{AppendRequest, Appended, EventStore, Job, NewEvent, StoreErro
 use serde::Serialize;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 use uuid::Uuid;
 
 /// How many times a command is decided again after losing a race for the head to another
@@ -67,14 +67,8 @@ pub struct Deps {
     pub metrics: Arc<Metrics>,
     /// Notified when an append wrote a scheduler job.
     pub jobs_changed: Arc<tokio::sync::Notify>,
-}
-
-/// Microseconds since the Unix epoch, now.
-pub fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
+    /// The time commands are decided and recorded at.
+    pub clock: crate::engine::clock::Clock,
 }
 
 /// A command waiting for its writer.
@@ -109,7 +103,7 @@ impl<C: Serialize> Pending<C> {
 pub trait Sink<A: Aggregate>: Sync {
     /// Jobs to write in the same transaction as a command's events, decided on the state the
     /// events were decided on (webhooks need the registered hooks and the titles).
-    fn jobs(&self, _state: &A, _first_seq: i64, _events: &[A::Event]) -> Vec<Job> {
+    fn jobs(&self, _state: &A, _first_seq: i64, _events: &[A::Event], _now: i64) -> Vec<Job> {
         Vec::new()
     }
 
@@ -293,7 +287,7 @@ impl<A: Aggregate> Writer<A> {
         batch: &[Pending<A::Command>],
         sink: &S,
     ) -> (Outcomes, Decided<A::Event>) {
-        let now = now_micros();
+        let now = self.deps.clock.now_micros();
         let mut head = self.head;
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut d = Decided {
@@ -319,7 +313,7 @@ impl<A: Aggregate> Writer<A> {
             };
             match self.state.decide(self.id, &pending.command, &mut ctx) {
                 Ok(events) => {
-                    let jobs = sink.jobs(&self.state, head + 1, &events);
+                    let jobs = sink.jobs(&self.state, head + 1, &events, now);
                     d.has_jobs |= !jobs.is_empty();
                     d.appends.push(AppendRequest {
                         planning_id: self.id,
@@ -501,6 +495,7 @@ mod tests {
             store: crate::store::open("sqlite::memory:").await.expect("store"),
             metrics: Arc::new(Metrics::default()),
             jobs_changed: Arc::new(tokio::sync::Notify::new()),
+            clock: crate::engine::clock::Clock::system(),
         }
     }
 

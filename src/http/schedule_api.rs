@@ -11,9 +11,9 @@ use crate::domain::event::{Micros, Role};
 use crate::domain::slots::{self, SlotMember, SlotQuery, WorkDay, WorkingHours};
 use crate::domain::state::State;
 use crate::engine::app::AppState;
-use crate::engine::room::now_micros;
 use crate::http::caller::Caller;
 use crate::http::error::{ApiError, ApiQuery};
+use axum::extract::State as AxState;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -87,12 +87,13 @@ pub fn attendees(state: &State) -> (Vec<SlotMember>, Vec<Value>) {
 
 /// `GET /api/plannings/{id}/slots` (any participant).
 pub async fn slots(
+    AxState(app): AxState<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<SlotsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let from = match &q.from {
         Some(raw) => parse_time(raw, "from")?,
-        None => now_micros(),
+        None => app.clock.now_micros(),
     };
     let to = match &q.to {
         Some(raw) => parse_time(raw, "to")?,

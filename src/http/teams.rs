@@ -16,7 +16,7 @@ use crate::domain::State;
 use crate::engine::app::AppState;
 use crate::engine::auth::{constant_time_eq, hash_secret, new_secret};
 use crate::engine::commands;
-use crate::engine::room::{now_micros, RoomError};
+use crate::engine::room::RoomError;
 use crate::engine::writer::{Pending, Writer};
 use crate::http::api::{open_planning, CreateBody, NewPlanning};
 use crate::http::caller::{Anonymous, Token};
@@ -375,7 +375,7 @@ pub async fn my_plannings(
             "at most {MAX_MY_PLANNINGS} tokens"
         )));
     }
-    let now = now_micros();
+    let now = app.clock.now_micros();
     let mut rows: Vec<(bool, String, Value)> = Vec::new();
     for t in body.tokens {
         let Ok(id) = t.planning.parse::<PlanningId>() else {

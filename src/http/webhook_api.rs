@@ -13,7 +13,7 @@ use crate::domain::DomainError;
 use crate::engine::app::AppState;
 use crate::engine::auth::new_secret;
 use crate::engine::commands;
-use crate::engine::room::{decode_all, now_micros};
+use crate::engine::room::decode_all;
 use crate::engine::webhook;
 use crate::http::api::check_op;
 use crate::http::caller::{Caller, IdempotencyKey};
@@ -126,7 +126,7 @@ pub async fn register(
     // Stored after the event commits: if the server dies in between, deliveries wait (and
     // retry) until the facilitator retries this request with the same client_op_id.
     let secret = store
-        .put_webhook_secret(planning.0, webhook.0, &new_secret(), now_micros())
+        .put_webhook_secret(planning.0, webhook.0, &new_secret(), app.clock.now_micros())
         .await?;
     Ok(Json(json!({
         "webhook": webhook,

@@ -15,7 +15,7 @@ use crate::domain::event::{Event, Role};
 use crate::domain::DomainError;
 use crate::engine::app::AppState;
 use crate::engine::commands;
-use crate::engine::room::{decode_all, now_micros};
+use crate::engine::room::decode_all;
 use crate::http::api::check_op;
 use crate::http::caller::{Caller, IDEMPOTENCY_KEY};
 use crate::http::error::ApiQuery;
@@ -177,8 +177,11 @@ pub async fn import_items(
 }
 
 /// `GET /api/plannings/{id}/inbox`: the caller's inbox.
-pub async fn inbox(caller: Caller) -> Result<Json<Value>, ApiError> {
-    let now = now_micros();
+pub async fn inbox(
+    AxState(app): AxState<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let now = app.clock.now_micros();
     // Built under the read lock, serialised after it is released.
     let (head, inbox) = caller.room.read(|l| {
         let inbox = crate::domain::inbox::inbox(&l.state, caller.participant, now);

@@ -147,6 +147,71 @@ fn with_database_replaces_only_the_path() {
     assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
 }
 
+/// Runs a scenario once on SQLite and once on PostgreSQL (skipped without [`PG_ENV`]).
+///
+/// - `on_both_backends!(scenario)` / `on_both_backends!(scenario, limits)`: `async fn
+///   scenario(&TestServer)` on a fresh server started with `limits` (default limits), stopped
+///   after it; the tests are `scenario::sqlite` and `scenario::postgres`.
+/// - `on_both_backends!(backend: a, b, …)`: `async fn a(Backend)` gets a fresh database and
+///   starts its servers itself (restarts, two nodes, a clock of its own); the tests are
+///   `sqlite::a` and `postgres::a`.
+#[allow(unused_macros)]
+macro_rules! on_both_backends {
+    (backend: $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::server::sqlite()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let name = concat!(module_path!(), "::", stringify!($name));
+                    let Some(backend) = $crate::common::server::postgres(name).await else {
+                        return;
+                    };
+                    super::$name(backend).await;
+                }
+            )*
+        }
+    };
+    ($scenario:ident) => {
+        on_both_backends!($scenario, sprintlog::config::Limits::default());
+    };
+    ($scenario:ident, $limits:expr) => {
+        mod $scenario {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let backend = $crate::common::server::sqlite();
+                let mut t = $crate::common::server::TestServer::start_with(backend, $limits).await;
+                super::$scenario(&t).await;
+                t.stop().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let name = module_path!();
+                let Some(backend) = $crate::common::server::postgres(name).await else {
+                    return;
+                };
+                let mut t = $crate::common::server::TestServer::start_with(backend, $limits).await;
+                super::$scenario(&t).await;
+                t.stop().await;
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_both_backends;
+
 pub mod domain;
 pub mod proxy;
 pub mod server;
+pub mod time;

@@ -1,9 +1,13 @@
 //! A real sprintlog server on an ephemeral port, and a small client for it (HTTP + websocket).
 
+use super::time::eventually;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use sprintlog::config::Limits;
+use sprintlog::engine::clock::Clock;
 use sprintlog::server::Server;
+use sprintlog::store::{EventStore, JobKinds, JobStatus};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -56,19 +60,38 @@ impl TestServer {
     }
 
     pub async fn start_with(backend: Backend, limits: Limits) -> TestServer {
-        let store = sprintlog::store::open(backend.url())
-            .await
-            .expect("open store");
-        Self::start_on(backend, store, limits).await
+        Self::start_full(backend, None, limits, Clock::system()).await
+    }
+
+    /// Starts a server whose time is `clock` (a manual clock: the test moves time itself).
+    pub async fn start_clocked(backend: Backend, limits: Limits, clock: &Clock) -> TestServer {
+        Self::start_full(backend, None, limits, clock.clone()).await
     }
 
     /// Starts a server on `store`, which must be (or wrap) a store on `backend`'s database.
     pub async fn start_on(
         backend: Backend,
-        store: std::sync::Arc<dyn sprintlog::store::EventStore>,
+        store: Arc<dyn EventStore>,
         limits: Limits,
     ) -> TestServer {
-        let server = Server::start(store, "127.0.0.1:0".parse().unwrap(), limits, None)
+        Self::start_full(backend, Some(store), limits, Clock::system()).await
+    }
+
+    /// Starts a server on `store` (default: one opened on `backend`) with `limits` and `clock`.
+    pub async fn start_full(
+        backend: Backend,
+        store: Option<Arc<dyn EventStore>>,
+        limits: Limits,
+        clock: Clock,
+    ) -> TestServer {
+        let store = match store {
+            Some(store) => store,
+            None => sprintlog::store::open(backend.url())
+                .await
+                .expect("open store"),
+        };
+        let bind = "127.0.0.1:0".parse().unwrap();
+        let server = Server::start_clocked(store, bind, limits, None, clock)
             .await
             .expect("start server");
         let addr = server.addr;
@@ -91,38 +114,42 @@ impl TestServer {
         std::mem::replace(&mut self.backend, sqlite())
     }
 
+    /// Sends `req` with `token` as its bearer; returns (status, JSON body or `Null`).
+    async fn send(&self, req: reqwest::RequestBuilder, token: Option<&str>) -> (u16, Value) {
+        let req = match token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        let resp = req.send().await.expect("http request");
+        let status = resp.status().as_u16();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `POST path` with a JSON body.
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
-        let mut req = self.http.post(format!("{}{path}", self.base)).json(&body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req.send().await.expect("http request");
-        let status = resp.status().as_u16();
-        let body = resp.json().await.unwrap_or(Value::Null);
-        (status, body)
+        self.send(self.http.post(self.url(path)).json(&body), token)
+            .await
     }
 
+    /// `PUT path` with a JSON body.
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        self.send(self.http.put(self.url(path)).json(&body), token)
+            .await
+    }
+
+    /// `GET path`.
     pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
-        let mut req = self.http.get(format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req.send().await.expect("http request");
-        let status = resp.status().as_u16();
-        let body = resp.json().await.unwrap_or(Value::Null);
-        (status, body)
+        self.send(self.http.get(self.url(path)), token).await
     }
 
-    /// `DELETE path`; returns (status, JSON body or `Null`).
+    /// `DELETE path`.
     pub async fn delete(&self, path: &str, token: Option<&str>) -> (u16, Value) {
-        let mut req = self.http.delete(format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req.send().await.expect("http request");
-        let status = resp.status().as_u16();
-        let body = resp.json().await.unwrap_or(Value::Null);
-        (status, body)
+        self.send(self.http.delete(self.url(path)), token).await
     }
 
     /// `GET path`; returns (status, body as text) — for `/metrics` and `/healthz`.
@@ -201,6 +228,51 @@ impl TestServer {
         })
         .await;
         answer.expect("an answer within 10 s, without the body")
+    }
+
+    /// The running server.
+    pub fn app(&self) -> &sprintlog::engine::app::AppState {
+        &self.server.as_ref().expect("server running").app
+    }
+
+    /// Jobs the scheduler has run since this server started.
+    pub fn jobs_run(&self) -> u64 {
+        self.app()
+            .metrics
+            .jobs_run
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// When the next job (of any kind, claimed or not) is due, if any is left.
+    pub async fn pending_job(&self) -> Option<i64> {
+        self.next_due(JobKinds::All).await
+    }
+
+    /// When the next job of `kinds` that is not done is due (a claimed one: its lease's end).
+    pub async fn next_due(&self, kinds: JobKinds<'_>) -> Option<i64> {
+        let store = self.app().registry.store().clone();
+        store.next_job_due(kinds).await.expect("next job")
+    }
+
+    /// The stored status of the job `key`.
+    pub async fn job(&self, key: &str) -> JobStatus {
+        let store = self.app().registry.store().clone();
+        let status = store.job_status(key).await.expect("job status");
+        status.unwrap_or_else(|| panic!("no job {key}"))
+    }
+
+    /// Waits (10 s at most) until the job `key` is done for good — run, found nothing to do,
+    /// delivered or given up; returns its status. A done job is never claimed again.
+    pub async fn job_done(&self, key: &str) -> JobStatus {
+        eventually(
+            Duration::from_secs(10),
+            &format!("job {key} done"),
+            || async {
+                let status = self.job(key).await;
+                status.done_at.is_some().then_some(status)
+            },
+        )
+        .await
     }
 
     /// The value of an unlabelled metric in `/metrics` (0 when missing).
