@@ -1,4 +1,4 @@
-//! Append benchmarks (issue 7): durable appends per second on SQLite (`synchronous=FULL`, WAL)
+//! Append benchmarks: durable appends per second on SQLite (`synchronous=FULL`, WAL)
 //! and PostgreSQL, one command per transaction vs. group commit (a batch of commands in one
 //! transaction, as a room's writer does under load). Each command carries one ~200-byte event,
 //! like a vote.

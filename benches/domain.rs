@@ -1,4 +1,4 @@
-//! Domain benchmarks (issue 7): `decide` + `apply` per command, and a projection rebuild from
+//! Domain benchmarks: `decide` + `apply` per command, and a projection rebuild from
 //! 10k events (`State::replay`). Run with `cargo bench --bench domain`; `cargo test` does not
 //! run them, `cargo clippy --all-targets` checks they compile.
 

@@ -1,4 +1,4 @@
-//! Given/when/then tests for every rule of the planning domain (`decide` + `apply`), DESIGN §1–2.
+//! Given/when/then tests for every rule of the planning domain (`decide` + `apply`), as docs/domain.md states them.
 
 mod common;
 
@@ -2272,7 +2272,7 @@ fn revote_needs_the_running_live_session() {
 
 /// A live round reveals everything at its close, but only while the session still runs: one
 /// that closes after the session ended keeps its flagged votes sealed until the next session
-/// reveals them (DESIGN §1: no anchoring before the discussion).
+/// reveals them (no anchoring before the discussion).
 #[test]
 fn a_live_round_closing_after_its_session_keeps_flagged_votes_sealed() {
     let (mut s, a, b) = async_team();

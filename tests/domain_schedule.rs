@@ -1,4 +1,4 @@
-//! Given/when/then tests of issue 10's rules: working hours, the planning schedule (defaults,
+//! Given/when/then tests of the schedule rules: working hours, the planning schedule (defaults,
 //! phases that follow it, reminders once) and sending ambiguous items to the live agenda.
 
 mod common;
@@ -199,7 +199,7 @@ fn async_rounds_default_to_the_estimation_deadline() {
     assert!(matches!(ev[0], Event::RoundOpened { deadline, .. } if deadline == T0 + 4 * DAY));
 
     // A sprint planned further out than a round may last: the policy's default length instead
-    // (the round used to be refused as longer than 60 days).
+    // (not a refusal as longer than 60 days).
     let mut s = Scenario::new().member("ann");
     let fac = s.fac;
     let a = s.propose("a");

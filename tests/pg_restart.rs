@@ -1,4 +1,4 @@
-//! A real PostgreSQL restart under load (issue 9): the server's database is stopped while
+//! A real PostgreSQL restart under load: the server's database is stopped while
 //! commands flow and started again. Commands fail with the retriable 503 while it is down, the
 //! server recovers by itself, and nothing acknowledged is lost or duplicated.
 //!

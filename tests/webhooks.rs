@@ -554,7 +554,7 @@ async fn a_hung_receiver_delays_no_ack() {
 #[tokio::test]
 async fn a_backlog_of_hung_deliveries_does_not_hold_up_a_deadline() {
     // More deliveries than slots, every one hanging: the round's close, due after them all,
-    // must not wait for a slot (it used to wait for a hung delivery's timeout, 20 s here).
+    // must not wait for a slot, nor for a hung delivery's timeout (20 s here).
     let slots = sprintlog::engine::scheduler::DELIVERY_SLOTS;
     let rx = Receiver::start(&vec![Answer::Hang; slots + 16]).await;
     let clock = manual_clock();

@@ -1,4 +1,4 @@
-//! The async → sync workflow end to end over the real server (issue 4), and its rejections.
+//! The async → sync workflow end to end over the real server, and its rejections.
 //!
 //! One planning is played from import to committed scope on SQLite, and on PostgreSQL when
 //! `SPRINTLOG_TEST_PG` is set (skipped with a message otherwise), with a webhook receiver on

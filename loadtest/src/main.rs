@@ -3,7 +3,7 @@
 //! this stack on this machine. Load only ever targets loopback; every loop is bounded in count and
 //! time (`--timeout-secs`).
 //!
-//! Scenarios (issue 7): `fanout`, `baseline`, `compare`, `rooms`, `connections`, `replay`; each
+//! Scenarios: `fanout`, `baseline`, `compare`, `rooms`, `connections`, `replay`; each
 //! runs the same traffic against the baseline in the same run and reports both and the ratio.
 //! Modules: [`baseline`] (the minimal broadcast server, in a thread or a child process),
 //! [`fanout`] (votes and reveals to N clients), [`rooms`], [`connections`], [`replay`],

@@ -63,13 +63,10 @@ mod tests {
     use crate::domain::command::{
         CastVote, ChangePhase, CloseRound, CreatePlanning, FlagItem, ImportItems, Join, OpenRound,
     };
-    use crate::domain::decide::{decide, Context};
-    use crate::domain::event::{Event, ItemDraft, Micros, Phase};
+    use crate::domain::event::{Event, ItemDraft, Phase};
     use crate::domain::ids::*;
     use crate::domain::policy::FlagReason;
     use crate::domain::state::State;
-    use rand::rngs::StdRng;
-    use rand::SeedableRng;
     use uuid::Uuid;
 
     fn p(n: u128) -> ParticipantId {
@@ -80,19 +77,7 @@ mod tests {
         c.to_string().repeat(64)
     }
 
-    fn run(s: &mut State, actor: ParticipantId, now: Micros, cmd: Command) -> Vec<Event> {
-        let mut rng = StdRng::seed_from_u64(now as u64);
-        let mut ctx = Context {
-            actor,
-            now,
-            rng: &mut rng,
-        };
-        let events = decide(s, &cmd, &mut ctx).unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-        for e in &events {
-            s.apply(e);
-        }
-        events
-    }
+    use crate::domain::decide::testing::run;
 
     /// Three members vote on seven items: `votes[i]` are the cards of item i.
     #[test]

@@ -128,28 +128,13 @@ mod tests {
         PostComment, ProposeItem, SetDefinitionOfReady,
     };
     use crate::domain::command::{AgreedEstimate, Command};
-    use crate::domain::decide::{decide, Context};
     use crate::domain::event::{Event, ItemDraft, Micros, Phase};
-    use rand::rngs::StdRng;
-    use rand::SeedableRng;
     use uuid::Uuid;
 
     const FAC: ParticipantId = ParticipantId(Uuid::from_u128(1));
     const ANN: ParticipantId = ParticipantId(Uuid::from_u128(2));
 
-    fn run(s: &mut State, actor: ParticipantId, now: Micros, cmd: Command) -> Vec<Event> {
-        let mut rng = StdRng::seed_from_u64(now as u64);
-        let mut ctx = Context {
-            actor,
-            now,
-            rng: &mut rng,
-        };
-        let events = decide(s, &cmd, &mut ctx).expect("command accepted");
-        for e in &events {
-            s.apply(e);
-        }
-        events
-    }
+    use crate::domain::decide::testing::run;
 
     fn item(s: &mut State, now: Micros, draft: ItemDraft) -> ItemId {
         let ev = run(s, FAC, now, Command::ProposeItem(ProposeItem { draft }));

@@ -1,8 +1,8 @@
 //! The personal inbox and "who hasn't voted", derived from the state (pure, nothing stored).
 //!
-//! Nothing here is pushed as a personal frame: every client already receives the shared state
-//! and its events, so it derives the same inbox live with these rules (documented in
-//! `docs/protocol.md`); `GET /api/plannings/{id}/inbox` serves it computed by the server.
+//! Nothing here is pushed as a personal frame: `GET /api/plannings/{id}/inbox` serves it
+//! computed by the server (documented in `docs/protocol.md`), and the web client reads it
+//! there rather than repeating these rules.
 //!
 //! - **pending votes** (members only): every item of every open round whose deadline has not
 //!   passed that I have not voted on, with the deadline, soonest first;
@@ -197,10 +197,7 @@ mod tests {
     use crate::domain::command::{
         CastVote, ChangePhase, CreatePlanning, FlagItem, ImportItems, Join, OpenRound, PostComment,
     };
-    use crate::domain::decide::{decide, Context};
-    use crate::domain::event::{Event, ItemDraft};
-    use rand::rngs::StdRng;
-    use rand::SeedableRng;
+    use crate::domain::event::ItemDraft;
     use uuid::Uuid;
 
     const H: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -209,19 +206,7 @@ mod tests {
         ParticipantId(Uuid::from_u128(n))
     }
 
-    fn run(state: &mut State, actor: ParticipantId, now: Micros, cmd: Command) -> Vec<Event> {
-        let mut rng = StdRng::seed_from_u64(now as u64);
-        let mut ctx = Context {
-            actor,
-            now,
-            rng: &mut rng,
-        };
-        let events = decide(state, &cmd, &mut ctx).expect("command accepted");
-        for e in &events {
-            state.apply(e);
-        }
-        events
-    }
+    use crate::domain::decide::testing::run;
 
     fn hash(c: char) -> String {
         c.to_string().repeat(64)

@@ -200,28 +200,13 @@ mod tests {
         CastVote, ChangePhase, CloseRound, CreatePlanning, Join, OpenRound, PostComment,
         ProposeItem, ResolveQuestion,
     };
-    use crate::domain::decide::{decide, Context};
     use crate::domain::event::{CommentKind, Event, ItemDraft, Micros, Phase};
     use crate::domain::ids::*;
-    use rand::rngs::StdRng;
-    use rand::SeedableRng;
     use uuid::Uuid;
 
     const FAC: ParticipantId = ParticipantId(Uuid::from_u128(1));
 
-    fn run(s: &mut State, actor: ParticipantId, now: Micros, cmd: Command) -> Vec<Event> {
-        let mut rng = StdRng::seed_from_u64(now as u64);
-        let mut ctx = Context {
-            actor,
-            now,
-            rng: &mut rng,
-        };
-        let events = decide(s, &cmd, &mut ctx).expect("command accepted");
-        for e in &events {
-            s.apply(e);
-        }
-        events
-    }
+    use crate::domain::decide::testing::run;
 
     fn planning(members: u128) -> State {
         let mut s = State::default();

@@ -1,4 +1,4 @@
-//! REST routes of the schedule and the async practices (issue 10), thin over pure functions:
+//! REST routes of the schedule and the async practices, thin over pure functions:
 //!
 //! - `GET /api/plannings/{id}/slots?from=&to=&minutes=&step=&limit=`: sync slots inside most
 //!   participants' working hours ([`crate::domain::slots`]);

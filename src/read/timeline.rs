@@ -200,6 +200,15 @@ pub fn summary(actor: ParticipantId, event: &Event, s: &State) -> String {
         VelocitySet { points_per_day, .. } => {
             format!("{a} set velocity to {points_per_day} points per focused day")
         }
+        _ => live_summary(&a, event, s),
+    }
+}
+
+/// The summary of an event of estimation, the live session, reminders and webhooks, by `a`
+/// (any other kind gets its name).
+fn live_summary(a: &str, event: &Event, s: &State) -> String {
+    use Event::*;
+    match event {
         RoundOpened { items, .. } => format!("{a} opened a round on {} items", items.len()),
         VoteCast { voter, item, .. } => format!("{} voted on {}", who(s, *voter), title(s, *item)),
         VoteWithdrawn { voter, item, .. } => {
@@ -274,6 +283,7 @@ pub fn summary(actor: ParticipantId, event: &Event, s: &State) -> String {
             crate::read::view::url_origin(url)
         ),
         WebhookRemoved { .. } => format!("{a} removed a webhook"),
+        other => format!("{a}: {}", other.kind()),
     }
 }
 

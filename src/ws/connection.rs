@@ -94,8 +94,8 @@ pub async fn upgrade(
         // frame (it keeps its largest size for the connection's life).
         .write_buffer_size(0)
         // The cap on one buffered write must exceed the largest frame we send (a snapshot of a
-        // big planning can be megabytes): a frame over it fails the write and used to stall
-        // catch-up. Memory stays bounded by the outbound queue, not by this cap.
+        // big planning can be megabytes): a frame over it would fail the write and stall
+        // the catch-up. Memory stays bounded by the outbound queue, not by this cap.
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         // Frames up to twice the limit are read and refused with an error frame; larger ones
         // fail the connection (close code 1009).

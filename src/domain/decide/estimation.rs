@@ -271,7 +271,7 @@ pub(super) fn revote(
     a.facilitator()?;
     a.in_phase(&[Phase::Sync])?;
     // A re-vote round is live (its flagged votes are revealed at close): only while the
-    // session runs, or they would be revealed with nobody live (DESIGN §1).
+    // session runs, or they would be revealed with nobody live to discuss them.
     if !a.state.sync_running {
         return Err(DomainError::SyncNotRunning);
     }
@@ -368,7 +368,7 @@ fn revealed(votes: &Cards, item: ItemId) -> Vec<RevealedVote> {
         .unwrap_or_default()
 }
 
-/// Closing a round: `RoundClosed`, then per item (DESIGN §1): converged items are revealed with
+/// Closing a round: `RoundClosed`, then per item (docs/domain.md): converged items are revealed with
 /// a proposed estimate; flagged items stay sealed until the live reveal — unless the round was
 /// live and the session still runs, where everything is revealed at once.
 fn close(

@@ -241,3 +241,31 @@ fn route(a: &mut Actor, cmd: &Command) -> Result<Vec<Event>> {
 fn misrouted() -> DomainError {
     DomainError::Invalid("command handled elsewhere".into())
 }
+
+/// Running commands in unit tests of the derived figures (agenda, inbox, readiness, discussion).
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{decide, Context};
+    use crate::domain::command::Command;
+    use crate::domain::event::{Event, Micros};
+    use crate::domain::ids::ParticipantId;
+    use crate::domain::state::State;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    /// Decides `cmd` at `now` (randomness seeded by it) and applies its events; panics with the
+    /// command and the refusal when it is refused.
+    pub fn run(s: &mut State, actor: ParticipantId, now: Micros, cmd: Command) -> Vec<Event> {
+        let mut rng = StdRng::seed_from_u64(now as u64);
+        let mut ctx = Context {
+            actor,
+            now,
+            rng: &mut rng,
+        };
+        let events = decide(s, &cmd, &mut ctx).unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+        for e in &events {
+            s.apply(e);
+        }
+        events
+    }
+}
