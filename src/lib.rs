@@ -5,10 +5,11 @@
 //!
 //! 1. [`domain`]: the pure planning model. Commands are *decided* against a state into events,
 //!    events are *applied* to a state. No I/O, no clock reads: time and randomness come in
-//!    through a context, so every rule is a plain function under test. Teams are an aggregate
-//!    of their own ([`domain::team`]).
+//!    through a context, so every rule is a plain function under test. A planning and a team
+//!    ([`domain::team`]) are both a [`domain::aggregate::Aggregate`].
 //! 2. [`read`]: pure read models over the domain — per-viewer views and redaction, audit,
 //!    digest, timeline, time well spent, comment paging, backlog import and estimate export.
+//!    They read events as a [`read::Envelope`] (seq, time, actor, event), never a stored row.
 //! 3. [`store`]: the append-only log on sqlx (SQLite by default, PostgreSQL to scale out). It
 //!    stores encoded events with a gapless per-planning `seq` and knows nothing of the domain.
 //! 4. [`engine`]: the realtime core — live rooms and their writer, the registry, presence, the
@@ -24,11 +25,12 @@
 //!
 //! | change | where |
 //! |---|---|
-//! | a new command | `domain::command` (the type), `domain::decide` (its rule), `domain::event` (what it records) |
+//! | a new command | `domain::command` (its struct), `domain::decide::<section>` (its rule, routed in `decide::route`), `domain::event` (what it records, in the one kind list) |
 //! | a new route | the `http` module of its concern, in its `router()`; a write goes through `engine::commands` (rate limit, room, refusal count) |
 //! | a new websocket frame | `ws::protocol` |
-//! | a redaction rule | `read::view` |
+//! | a redaction rule, or a new `State` field | `read::view` (every field of `State` is classified there, or it does not compile) |
 //! | a scheduled reaction | `engine::scheduler` |
+//! | how commands are written (batching, retries, idempotency) | `engine::writer`, the one write path for plannings and teams |
 //! | reading the time (engine and above) | the app's `engine::clock::Clock`, never the system clock: tests run on a manual one |
 //! | a storage backend | a new module under `store`, starting from the event log trait |
 

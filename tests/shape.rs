@@ -19,7 +19,14 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// The name of the function a line declares, if it declares one.
 fn declared_fn(line: &str) -> Option<&str> {
     let mut rest = line.trim_start();
-    for prefix in ["pub(crate) ", "pub(super) ", "pub ", "const ", "async ", "unsafe "] {
+    for prefix in [
+        "pub(crate) ",
+        "pub(super) ",
+        "pub ",
+        "const ",
+        "async ",
+        "unsafe ",
+    ] {
         rest = rest.strip_prefix(prefix).unwrap_or(rest);
     }
     let name = rest.strip_prefix("fn ")?;
@@ -105,7 +112,11 @@ fn no_function_in_src_is_longer_than_the_limit() {
             }
         }
     }
-    assert!(long.is_empty(), "functions over {MAX_LINES} lines:\n{}", long.join("\n"));
+    assert!(
+        long.is_empty(),
+        "functions over {MAX_LINES} lines:\n{}",
+        long.join("\n")
+    );
 }
 
 #[test]
