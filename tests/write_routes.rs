@@ -382,3 +382,63 @@ async fn a_key_is_scoped_to_its_caller(t: &TestServer) {
     assert_ne!(by_facilitator["token"], by_ann["token"]);
 }
 on_both_backends!(a_key_is_scoped_to_its_caller, tight());
+
+/// A planning created again with the same `Idempotency-Key` and client-drawn token is created
+/// once: the same planning, token and invites, one event; the same key and token with another
+/// body is refused, and a key without a token too (two clients could pick the same key).
+async fn a_creation_retried_with_its_key_and_token_applies_once(t: &TestServer) {
+    let token = "cd".repeat(32);
+    let create = |body: Value, client: &str| {
+        Write::new(
+            Method::POST,
+            "/api/plannings".into(),
+            None,
+            Body::Json(body),
+        )
+        .from(client)
+        .key("create-1")
+    };
+    let body = json!({"title": "Once", "name": "Fran", "token": token});
+    let (s, first) = create(body.clone(), "10.6.0.1").send(t).await;
+    assert_eq!(s, 200, "{first}");
+    let (s, again) = create(body, "10.6.0.2").send(t).await;
+    assert_eq!(s, 200, "{again}");
+    assert_eq!(
+        first, again,
+        "a retry answers the same planning and secrets"
+    );
+    let p = first["planning"].as_str().expect("planning").to_string();
+    assert_eq!(first["token"], token.as_str());
+    assert_eq!(
+        t.state(&p, &token).await["head"],
+        1,
+        "one creation in the log"
+    );
+    let invite = first["member_invite"].as_str().expect("invite");
+    let (_, ann_token) = t.join(&p, invite, "Ann").await;
+    assert_eq!(t.state(&p, &ann_token).await["head"], 2);
+
+    let other = json!({"title": "Other", "name": "Fran", "token": token});
+    let (s, b) = create(other, "10.6.0.3").send(t).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (409, Some("op_conflict")),
+        "{b}"
+    );
+    let keyless = json!({"title": "Keyless", "name": "Fran"});
+    let (s, b) = create(keyless, "10.6.0.4").send(t).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("bad_request")),
+        "{b}"
+    );
+    assert_eq!(
+        t.state(&p, &token).await["head"],
+        2,
+        "refusals write nothing"
+    );
+}
+on_both_backends!(
+    a_creation_retried_with_its_key_and_token_applies_once,
+    tight()
+);

@@ -6,7 +6,7 @@
 
 use crate::domain::command::Command;
 use crate::domain::event::Role;
-use crate::domain::ids::ParticipantId;
+use crate::domain::ids::{ParticipantId, PlanningId};
 use crate::engine::app::AppState;
 use crate::engine::auth::new_secret;
 use crate::engine::room::{Ack, Room, RoomError};
@@ -147,10 +147,23 @@ pub async fn derived_secret(
     op: &str,
     purpose: &str,
 ) -> Result<String, StoreError> {
+    let (planning, actor) = (who.room.shared.id, who.participant);
+    derived_for(app, planning, actor, op, purpose).await
+}
+
+/// [`derived_secret`] for `actor` in `planning`, who need not be a participant yet (the
+/// creator of a planning being created).
+pub async fn derived_for(
+    app: &AppState,
+    planning: PlanningId,
+    actor: ParticipantId,
+    op: &str,
+    purpose: &str,
+) -> Result<String, StoreError> {
     let key = server_key(app).await?;
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.as_bytes())
         .expect("HMAC takes keys of any length");
-    let (planning, actor) = (who.room.shared.id.0, who.participant.0);
+    let (planning, actor) = (planning.0, actor.0);
     let parts = [planning.as_bytes(), actor.as_bytes()];
     for part in parts
         .iter()

@@ -112,9 +112,27 @@ impl Registry {
         creator: ParticipantId,
         command: Command,
     ) -> Result<(Arc<Room>, Ack), RoomError> {
+        self.create_at(PlanningId(uuid::Uuid::new_v4()), creator, command)
+            .await
+    }
+
+    /// [`Registry::create`] under a chosen id. Sent again for a planning that exists, the same
+    /// creation is answered as the duplicate it is (another one is refused): a creation
+    /// retried with the same id applies once.
+    pub async fn create_at(
+        &self,
+        id: PlanningId,
+        creator: ParticipantId,
+        command: Command,
+    ) -> Result<(Arc<Room>, Ack), RoomError> {
+        if let Some(room) = self.get(id).await? {
+            let ack = room
+                .execute(creator, format!("create:{id}"), Some(0), command)
+                .await?;
+            return Ok((room, ack));
+        }
         // Its room joins the others in memory: make space first (refused when all are in use).
         self.make_room()?;
-        let id = PlanningId(uuid::Uuid::new_v4());
         let room = Room::spawn(self.deps.clone(), id, Live::default());
         // The append runs in the room's task: a caller that goes away cannot cut it short,
         // and a planning created without its caller is loaded from the log like any other.

@@ -54,6 +54,11 @@ pub struct CreateBody {
     pub deck: Option<Deck>,
     #[serde(default)]
     pub policy: Option<Policy>,
+    /// The creator's token, drawn by the client (64 lowercase hex characters, as for `join`):
+    /// with an `Idempotency-Key`, a creation sent again applies once and answers the same
+    /// planning, token and invites. Without it the server draws one.
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
 /// A planning just created, with the secrets handed out once.
@@ -100,10 +105,11 @@ impl NewPlanning {
 pub async fn create_planning(
     AxState(app): AxState<AppState>,
     who: Anonymous,
+    IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<Json<Value>, ApiError> {
     commands::admit(&app, &who.0)?;
-    let created = open_planning(&app, body)
+    let created = open_planning(&app, body, key)
         .await
         .map_err(|e| count_refusal(&app, e))?;
     Ok(Json(created.to_json(&app.public_url)))
@@ -111,11 +117,45 @@ pub async fn create_planning(
 
 /// Creates a planning and registers its room: the one code path for every way a planning is
 /// created (plain, or for a team).
-pub async fn open_planning(app: &AppState, body: CreateBody) -> Result<NewPlanning, ApiError> {
-    let token = new_secret();
-    let member_invite = new_secret();
-    let observer_invite = new_secret();
-    let creator = ParticipantId(Uuid::new_v4());
+pub async fn open_planning(
+    app: &AppState,
+    body: CreateBody,
+    key: Option<String>,
+) -> Result<NewPlanning, ApiError> {
+    let token = match body.token.as_deref() {
+        Some(t) if crate::engine::auth::is_client_token(t) => t.to_string(),
+        Some(_) => return Err(ApiError::BadRequest(CLIENT_TOKEN.into())),
+        None if key.is_some() => {
+            return Err(ApiError::BadRequest(format!(
+                "an Idempotency-Key on a creation needs the client's own token: {CLIENT_TOKEN}"
+            )))
+        }
+        None => new_secret(),
+    };
+    let (id, creator, member_invite, observer_invite) = match &key {
+        // The planning, its creator and its invites follow from the token and the key, so a
+        // retry decides the very same creation (and nobody without the token can aim at it).
+        Some(key) => {
+            let seed = hash_secret(&format!("{}\0{key}", hash_secret(&token)));
+            let id = PlanningId(uuid::Builder::from_random_bytes(seed_bytes(&seed)).into_uuid());
+            let creator = participant_of(id, &token);
+            let invite = |purpose| commands::derived_for(app, id, creator, key, purpose);
+            (
+                id,
+                creator,
+                invite("member invite").await?,
+                invite("observer invite").await?,
+            )
+        }
+        None => {
+            let id = PlanningId(Uuid::new_v4());
+            let creator = match body.token {
+                Some(_) => participant_of(id, &token),
+                None => ParticipantId(Uuid::new_v4()),
+            };
+            (id, creator, new_secret(), new_secret())
+        }
+    };
     let cmd = Command::CreatePlanning(CreatePlanning {
         title: body.title,
         creator_name: body.name,
@@ -125,7 +165,7 @@ pub async fn open_planning(app: &AppState, body: CreateBody) -> Result<NewPlanni
         member_invite_hash: hash_secret(&member_invite),
         observer_invite_hash: hash_secret(&observer_invite),
     });
-    let (room, ack) = app.registry.create(creator, cmd).await?;
+    let (room, ack) = app.registry.create_at(id, creator, cmd).await?;
     Ok(NewPlanning {
         planning: room.shared.id,
         creator,
@@ -134,6 +174,26 @@ pub async fn open_planning(app: &AppState, body: CreateBody) -> Result<NewPlanni
         observer_invite,
         head: ack.head,
     })
+}
+
+/// What a client-drawn token must be.
+const CLIENT_TOKEN: &str = "token must be 64 lowercase hex characters (32 random bytes)";
+
+/// The participant a client-drawn token makes of its holder in `planning`.
+fn participant_of(planning: PlanningId, token: &str) -> ParticipantId {
+    ParticipantId(crate::engine::auth::participant_for_token(
+        planning.0,
+        &hash_secret(token),
+    ))
+}
+
+/// The first 16 bytes of a hex digest.
+fn seed_bytes(hex_digest: &str) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    if let Ok(raw) = hex::decode(&hex_digest[..32]) {
+        b.copy_from_slice(&raw);
+    }
+    b
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,11 +227,7 @@ pub async fn join(
                 let p = crate::engine::auth::participant_for_token(id.0, &hash_secret(&t));
                 (t, ParticipantId(p))
             }
-            Some(_) => {
-                return Err(ApiError::BadRequest(
-                    "token must be 64 lowercase hex characters (32 random bytes)".into(),
-                ))
-            }
+            Some(_) => return Err(ApiError::BadRequest(CLIENT_TOKEN.into())),
             // The joiner has no identity yet to scope a key by: two joiners who picked the same
             // key would get the same token. Only a token the client drew itself names its join.
             None if key.is_some() => return Err(ApiError::BadRequest(

@@ -283,7 +283,9 @@ pub async fn create_team_planning(
             name: body.name,
             deck: body.deck,
             policy: None,
+            token: None,
         },
+        None,
     )
     .await
     .map_err(|e| count_refusal(&app, e))?;
