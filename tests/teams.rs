@@ -165,15 +165,28 @@ async fn teams_flow(t: TestServer) {
     .await;
     assert_eq!(t.state(&p, &fac).await["state"]["phase"], "committed");
 
-    // ---- planning 2 with carry-over ----
-    let (s, p2) = t
-        .post(
-            &format!("/api/teams/{tid}/plannings"),
-            Some(&admin),
-            json!({"title": "Sprint 2", "name": "Fran", "carry_over": true}),
-        )
-        .await;
+    // ---- planning 2 with carry-over, sent twice with one Idempotency-Key ----
+    let keyed = || async {
+        let resp = t
+            .http
+            .post(format!("{}/api/teams/{tid}/plannings", t.base))
+            .bearer_auth(&admin)
+            .header("Idempotency-Key", "sprint-2")
+            .json(&json!({"title": "Sprint 2", "name": "Fran", "carry_over": true}))
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json::<Value>().await.expect("json"))
+    };
+    let (s, p2) = keyed().await;
     assert_eq!(s, 200, "{p2}");
+    let (s, again) = keyed().await;
+    assert_eq!(s, 200, "{again}");
+    assert_eq!(
+        again, p2,
+        "a retry creates, links and fills the planning once"
+    );
     let q = p2["planning"].as_str().unwrap().to_string();
     let fac2 = p2["token"].as_str().unwrap().to_string();
     // 8 points ÷ 9.5 focused person-days = 0.8421… → 0.84 points per person-day.

@@ -212,18 +212,19 @@ async fn team(t: &TestServer, client: &str) -> (String, String) {
 
 async fn every_write_route_is_limited_idempotent_and_counted(t: &TestServer) {
     use Method as M;
-    // Creating a planning and a team: keyed on the client's address.
-    let create = json!({"title": "Writes", "name": "Fran"});
+    // Creating a planning and a team: rate-limited by the client's address, applied once with
+    // a key and the client's own token.
+    let create = json!({"title": "Writes", "name": "Fran", "token": "cd".repeat(32)});
     let w = Write::new(M::POST, "/api/plannings".into(), None, Body::Json(create)).from("10.1.0.1");
-    check(t, "POST /api/plannings", w, None, false).await;
+    check(t, "POST /api/plannings", w.key("plan-1"), None, true).await;
     let w = Write::new(
         M::POST,
         "/api/teams".into(),
         None,
-        Body::Json(json!({"name": "Core"})),
+        Body::Json(json!({"name": "Core", "token": "ef".repeat(32)})),
     )
     .from("10.1.0.2");
-    check(t, "POST /api/teams", w, None, false).await;
+    check(t, "POST /api/teams", w.key("team-1"), None, true).await;
 
     // The planning routes, each on a planning of its own (a fresh facilitator's bucket).
     let c = planning(t, "10.2.0.1").await;
@@ -341,13 +342,27 @@ async fn every_write_route_is_limited_idempotent_and_counted(t: &TestServer) {
     let roster = json!({"roster": [{"name": "Ada"}]});
     let path = format!("/api/teams/{team_id}/roster");
     let w = Write::new(M::PUT, path, Some(&admin), Body::Json(roster));
-    check(t, "PUT /api/teams/{id}/roster", w, None, false).await;
+    check(
+        t,
+        "PUT /api/teams/{id}/roster",
+        w.key("roster-1"),
+        None,
+        true,
+    )
+    .await;
 
     let (team_id, admin) = team(t, "10.3.0.2").await;
     let path = format!("/api/teams/{team_id}/plannings");
     let body = Body::Json(json!({"title": "Sprint 1", "name": "Fran"}));
     let w = Write::new(M::POST, path, Some(&admin), body);
-    check(t, "POST /api/teams/{id}/plannings", w, None, false).await;
+    check(
+        t,
+        "POST /api/teams/{id}/plannings",
+        w.key("sprint-1"),
+        None,
+        true,
+    )
+    .await;
 }
 on_both_backends!(every_write_route_is_limited_idempotent_and_counted, tight());
 

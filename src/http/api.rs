@@ -122,22 +122,12 @@ pub async fn open_planning(
     body: CreateBody,
     key: Option<String>,
 ) -> Result<NewPlanning, ApiError> {
-    let token = match body.token.as_deref() {
-        Some(t) if crate::engine::auth::is_client_token(t) => t.to_string(),
-        Some(_) => return Err(ApiError::BadRequest(CLIENT_TOKEN.into())),
-        None if key.is_some() => {
-            return Err(ApiError::BadRequest(format!(
-                "an Idempotency-Key on a creation needs the client's own token: {CLIENT_TOKEN}"
-            )))
-        }
-        None => new_secret(),
-    };
+    let token = client_token(body.token.as_deref(), key.as_deref())?;
     let (id, creator, member_invite, observer_invite) = match &key {
         // The planning, its creator and its invites follow from the token and the key, so a
         // retry decides the very same creation (and nobody without the token can aim at it).
         Some(key) => {
-            let seed = hash_secret(&format!("{}\0{key}", hash_secret(&token)));
-            let id = PlanningId(uuid::Builder::from_random_bytes(seed_bytes(&seed)).into_uuid());
+            let id = PlanningId(seeded_id(&token, key));
             let creator = participant_of(id, &token);
             let invite = |purpose| commands::derived_for(app, id, creator, key, purpose);
             (
@@ -187,13 +177,28 @@ fn participant_of(planning: PlanningId, token: &str) -> ParticipantId {
     ))
 }
 
-/// The first 16 bytes of a hex digest.
-fn seed_bytes(hex_digest: &str) -> [u8; 16] {
+/// The creator's token of a creation: the client's own (checked), or one drawn here. A key
+/// needs the client's token: two clients who picked the same key would otherwise share one.
+pub fn client_token(token: Option<&str>, key: Option<&str>) -> Result<String, ApiError> {
+    match token {
+        Some(t) if crate::engine::auth::is_client_token(t) => Ok(t.to_string()),
+        Some(_) => Err(ApiError::BadRequest(CLIENT_TOKEN.into())),
+        None if key.is_some() => Err(ApiError::BadRequest(format!(
+            "an Idempotency-Key on a creation needs the client's own token: {CLIENT_TOKEN}"
+        ))),
+        None => Ok(new_secret()),
+    }
+}
+
+/// The id of what a creation with `token` and `key` creates (a planning, a team, a carried-over
+/// item): the same for a retry, unguessable without the token.
+pub fn seeded_id(token: &str, key: &str) -> Uuid {
+    let seed = hash_secret(&format!("{}\0{key}", hash_secret(token)));
     let mut b = [0u8; 16];
-    if let Ok(raw) = hex::decode(&hex_digest[..32]) {
+    if let Ok(raw) = hex::decode(&seed[..32]) {
         b.copy_from_slice(&raw);
     }
-    b
+    uuid::Builder::from_random_bytes(b).into_uuid()
 }
 
 #[derive(Debug, Deserialize)]

@@ -14,12 +14,12 @@ use crate::domain::ids::{ItemId, ParticipantId, PlanningId, TeamId};
 use crate::domain::team::{RosterEntry, RosterRole, TeamCommand, TeamState};
 use crate::domain::State;
 use crate::engine::app::AppState;
-use crate::engine::auth::{constant_time_eq, hash_secret, new_secret};
+use crate::engine::auth::{constant_time_eq, hash_secret};
 use crate::engine::commands;
 use crate::engine::room::RoomError;
 use crate::engine::writer::{Pending, Writer};
 use crate::http::api::{open_planning, CreateBody, NewPlanning};
-use crate::http::caller::{Anonymous, Token};
+use crate::http::caller::{Anonymous, IdempotencyKey, Token};
 use crate::http::error::{count_refusal, ApiError, ApiJson};
 use axum::extract::{Path, State as AxState};
 use axum::routing::{get, post, put};
@@ -64,14 +64,19 @@ async fn load_team(app: &AppState, id: TeamId) -> Result<Writer<TeamState>, ApiE
 
 /// Runs a team command through the team's writer (read afresh: a team's stream is short and
 /// written rarely, so it has no room in memory).
-async fn run_team(app: &AppState, id: TeamId, cmd: TeamCommand) -> Result<TeamState, ApiError> {
+/// With an `Idempotency-Key` (`key`) the command is recorded under it, so a retry applies once.
+async fn run_team(
+    app: &AppState,
+    id: TeamId,
+    cmd: TeamCommand,
+    key: Option<&str>,
+) -> Result<TeamState, ApiError> {
     let mut writer = load_team(app, id).await?;
-    let pending = Pending::new(
-        ParticipantId::SYSTEM,
-        format!("team:{}", Uuid::new_v4()),
-        None,
-        cmd,
-    );
+    let op = match key {
+        Some(key) => format!("key:{key}"),
+        None => format!("team:{}", Uuid::new_v4()),
+    };
+    let pending = Pending::new(ParticipantId::SYSTEM, op, None, cmd);
     // Own task, like every append: a vanished client cannot cut it short.
     tokio::spawn(async move {
         let answer = writer.commit(std::slice::from_ref(&pending), &()).await;
@@ -106,17 +111,26 @@ pub struct CreateTeamBody {
     pub name: String,
     #[serde(default)]
     pub roster: Vec<RosterEntry>,
+    /// The admin token, drawn by the client (64 lowercase hex characters): with an
+    /// `Idempotency-Key`, a creation sent again applies once and answers the same team.
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
 /// `POST /api/teams`
 pub async fn create_team(
     AxState(app): AxState<AppState>,
     who: Anonymous,
+    IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<CreateTeamBody>,
 ) -> Result<Json<Value>, ApiError> {
     commands::admit(&app, &who.0)?;
-    let id = TeamId(Uuid::new_v4());
-    let admin_token = new_secret();
+    let admin_token = crate::http::api::client_token(body.token.as_deref(), key.as_deref())?;
+    // With a key the team follows from the token and the key: a retry names the same team.
+    let id = match &key {
+        Some(key) => TeamId(crate::http::api::seeded_id(&admin_token, key)),
+        None => TeamId(Uuid::new_v4()),
+    };
     let state = run_team(
         &app,
         id,
@@ -125,6 +139,7 @@ pub async fn create_team(
             roster: body.roster,
             admin_token_hash: hash_secret(&admin_token),
         },
+        key.as_deref(),
     )
     .await
     .map_err(|e| count_refusal(&app, e))?;
@@ -179,6 +194,7 @@ pub async fn set_roster(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
     token: Token,
+    IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<RosterBody>,
 ) -> Result<Json<Value>, ApiError> {
     let team = admin(&app, &id, token).await?;
@@ -190,6 +206,7 @@ pub async fn set_roster(
         TeamCommand::SetRoster {
             roster: body.roster,
         },
+        key.as_deref(),
     )
     .await
     .map_err(|e| count_refusal(&app, e))?;
@@ -242,7 +259,7 @@ pub fn derived_velocity(committed: &[&State]) -> Option<Fixed2> {
 
 /// Items of a committed planning to carry over: not withdrawn, not committed, in backlog
 /// order, with new ids; dependencies are dropped (they name items of the old planning).
-pub fn carry_over_items(prev: &State) -> Vec<NewItem> {
+pub fn carry_over_items(prev: &State, into: PlanningId) -> Vec<NewItem> {
     let Some(c) = prev.commitment.as_ref() else {
         return Vec::new();
     };
@@ -251,8 +268,11 @@ pub fn carry_over_items(prev: &State) -> Vec<NewItem> {
         .map(|i| {
             let mut draft = i.draft.clone();
             draft.dependencies.clear();
+            // Named after the planning it goes to and the item it copies: carrying the same
+            // items into the same planning again (a retry) is the same command.
+            let id = crate::http::api::seeded_id(&into.0.to_string(), &i.id.0.to_string());
             NewItem {
-                item: ItemId(Uuid::new_v4()),
+                item: ItemId(id),
                 draft,
             }
         })
@@ -264,18 +284,22 @@ pub async fn create_team_planning(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
     token: Token,
+    IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<TeamPlanningBody>,
 ) -> Result<Json<Value>, ApiError> {
     let team = admin(&app, &id, token).await?;
     commands::admit(&app, &team.admin_token_hash)?;
     let tid = team.team.ok_or(ApiError::NotFound("team"))?;
-    // Earlier plannings, newest first (the link order is the creation order).
-    let mut earlier = Vec::new();
-    for p in team.plannings.iter().rev() {
-        if let Some(room) = app.registry.get(*p).await? {
-            earlier.push(room.read(|l| l.state.clone()));
+    // With a key, the facilitator's token is derived from it under the server key, and the
+    // planning from both: a retry creates, links and fills the same planning once.
+    let (token, planning_key) = match &key {
+        Some(key) => {
+            let (scope, who) = (PlanningId(tid.0), ParticipantId::SYSTEM);
+            let token = commands::derived_for(&app, scope, who, key, "team planning token").await?;
+            (Some(token), Some(format!("team {tid} {key}")))
         }
-    }
+        None => (None, None),
+    };
     let created: NewPlanning = open_planning(
         &app,
         CreateBody {
@@ -283,14 +307,23 @@ pub async fn create_team_planning(
             name: body.name,
             deck: body.deck,
             policy: None,
-            token: None,
+            token,
         },
-        None,
+        planning_key,
     )
     .await
     .map_err(|e| count_refusal(&app, e))?;
     let planning = created.planning;
-    run_team(&app, tid, TeamCommand::LinkPlanning { planning }).await?;
+    // Earlier plannings, newest first (the link order is the creation order); not this one,
+    // which a retry finds already linked.
+    let mut earlier = Vec::new();
+    for p in team.plannings.iter().rev().filter(|p| **p != planning) {
+        if let Some(room) = app.registry.get(*p).await? {
+            earlier.push(room.read(|l| l.state.clone()));
+        }
+    }
+    let link = TeamCommand::LinkPlanning { planning };
+    run_team(&app, tid, link, key.as_deref()).await?;
     let room = app
         .registry
         .get(planning)
@@ -301,7 +334,7 @@ pub async fn create_team_planning(
     // that, "uncommitted" is not decided yet.
     let mut carried = Vec::new();
     if let Some(prev) = earlier.first().filter(|_| body.carry_over) {
-        let items = carry_over_items(prev);
+        let items = carry_over_items(prev, planning);
         if let (Some(from), false) = (prev.planning, items.is_empty()) {
             carried = items.iter().map(|n| n.item).collect();
             room.execute(
