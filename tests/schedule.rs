@@ -40,13 +40,31 @@ fn advance_to(clock: &Clock, at: i64) {
     clock.advance(Duration::from_micros(by as u64));
 }
 
-/// Waits until every job due by the clock's time is done on `t`'s database: the next one
-/// pending is `next` (or none). Done jobs are never run again, so what they wrote is final.
-async fn due_jobs_done(t: &TestServer, next: Option<i64>) {
+/// Waits until the jobs due by the clock's time are done on `t`'s database: the next one
+/// pending is `next` (or none) and what they write is there (`written`, on the planning's
+/// log). Both are needed: while a job runs, its lease (further ahead than `next`) hides it
+/// from the pending time. Done jobs are never run again, so what they wrote is final.
+async fn due_jobs_done(
+    t: &TestServer,
+    next: Option<i64>,
+    (planning, token): (&str, &str),
+    written: impl Fn(&[Value]) -> bool,
+) {
     eventually(RUN_WITHIN, "the due jobs done", || async {
-        (t.pending_job().await == next).then_some(())
+        let all = log(t, planning, token).await;
+        (t.pending_job().await == next && written(&all)).then_some(())
     })
     .await;
+}
+
+/// The log shows the phase changes `to`, in order.
+fn phases_are(to: &'static [&'static str]) -> impl Fn(&[Value]) -> bool {
+    move |all| {
+        phase_changes(all)
+            .iter()
+            .map(|(p, _)| p.as_str())
+            .eq(to.iter().copied())
+    }
 }
 
 /// A local webhook receiver that records every body and answers 200.
@@ -181,7 +199,8 @@ async fn the_schedule_moves_the_phases_and_reminds_once_across_a_restart(backend
     // Candidates shared: the server moves the planning to async (and not before).
     assert_eq!(t.pending_job().await, Some(shared_at));
     advance_to(&clock, shared_at);
-    due_jobs_done(&t, Some(sync_start)).await;
+    let on = (c.planning.as_str(), c.token.as_str());
+    due_jobs_done(&t, Some(sync_start), on, phases_are(&["async"])).await;
     let all = log(&t, &c.planning, &c.token).await;
     assert_eq!(
         phase_changes(&all),
@@ -215,7 +234,14 @@ async fn the_schedule_moves_the_phases_and_reminds_once_across_a_restart(backend
     advance_to(&clock, sync_start.max(deadline - 60 * SECOND) + 300_000);
     let mut t = TestServer::start_clocked(backend, rx.limits(), &clock).await;
     // Phase change, reminder and its delivery done; the round's close is still ahead.
-    due_jobs_done(&t, Some(deadline)).await;
+    let on = (c.planning.as_str(), c.token.as_str());
+    let both = phases_are(&["async", "sync"]);
+    let reminded = |all: &[Value]| both(all) && !of_kind(all, "ReminderSent").is_empty();
+    due_jobs_done(&t, Some(deadline), on, reminded).await;
+    eventually(RUN_WITHIN, "the reminder delivered", || async {
+        (!rx.got().is_empty()).then_some(())
+    })
+    .await;
     let got = rx.got();
 
     let all = log(&t, &c.planning, &c.token).await;
@@ -465,7 +491,8 @@ async fn two_nodes_follow_the_schedule_and_remind_once(backend: Backend) {
     )
     .await;
     advance_to(&clock, t0 + SECOND);
-    due_jobs_done(&t, Some(sync_start)).await;
+    let on = (c.planning.as_str(), c.token.as_str());
+    due_jobs_done(&t, Some(sync_start), on, phases_are(&["async"])).await;
     let st = t.state(&c.planning, &c.token).await;
     assert_eq!(st["state"]["phase"], "async");
     let item = st["state"]["rank"][0].as_str().unwrap().to_string();
@@ -495,7 +522,10 @@ async fn two_nodes_follow_the_schedule_and_remind_once(backend: Backend) {
         TestServer::start_clocked(shared, Limits::default(), &clock)
     );
     // Every job due is done (only the round's close is ahead): the log is final.
-    due_jobs_done(&a, Some(deadline)).await;
+    let on = (c.planning.as_str(), c.token.as_str());
+    let both = phases_are(&["async", "sync"]);
+    let reminded = |all: &[Value]| both(all) && !of_kind(all, "ReminderSent").is_empty();
+    due_jobs_done(&a, Some(deadline), on, reminded).await;
     let from_a = log(&a, &c.planning, &c.token).await;
     let from_b = log(&b, &c.planning, &c.token).await;
     assert_eq!(from_a, from_b);
