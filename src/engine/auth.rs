@@ -28,14 +28,24 @@ pub fn is_client_token(token: &str) -> bool {
 /// a retried join names the same participant (and the room's idempotency then applies it
 /// once). Participant ids are public within a planning; the token cannot be recovered from one.
 pub fn participant_for_token(planning: uuid::Uuid, token_hash: &str) -> uuid::Uuid {
+    derived_id(
+        b"sprintlog participant id\0",
+        &[planning.as_bytes(), token_hash.as_bytes()],
+    )
+}
+
+/// An id that follows from `parts` (under a `purpose` prefix that keeps kinds of ids apart):
+/// the same parts give the same id, so a retried creation names what the first one created.
+/// An RFC 9562 version 8 (custom) UUID from the first 16 bytes of their SHA-256.
+pub fn derived_id(purpose: &[u8], parts: &[&[u8]]) -> uuid::Uuid {
     let mut h = Sha256::new();
-    h.update(b"sprintlog participant id\0");
-    h.update(planning.as_bytes());
-    h.update(token_hash.as_bytes());
+    h.update(purpose);
+    for part in parts {
+        h.update(part);
+    }
     let d = h.finalize();
     let mut b = [0u8; 16];
     b.copy_from_slice(&d[..16]);
-    // An RFC 9562 version 8 (custom) UUID.
     uuid::Builder::from_custom_bytes(b).into_uuid()
 }
 

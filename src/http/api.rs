@@ -190,15 +190,14 @@ pub fn client_token(token: Option<&str>, key: Option<&str>) -> Result<String, Ap
     }
 }
 
-/// The id of what a creation with `token` and `key` creates (a planning, a team, a carried-over
-/// item): the same for a retry, unguessable without the token.
+/// The id of what a creation with `token` and `key` creates (a planning, a team): the same for
+/// a retry, unguessable without the token.
 pub fn seeded_id(token: &str, key: &str) -> Uuid {
-    let seed = hash_secret(&format!("{}\0{key}", hash_secret(token)));
-    let mut b = [0u8; 16];
-    if let Ok(raw) = hex::decode(&seed[..32]) {
-        b.copy_from_slice(&raw);
-    }
-    uuid::Builder::from_random_bytes(b).into_uuid()
+    let token_hash = hash_secret(token);
+    crate::engine::auth::derived_id(
+        b"sprintlog created id\0",
+        &[token_hash.as_bytes(), b"\0", key.as_bytes()],
+    )
 }
 
 #[derive(Debug, Deserialize)]

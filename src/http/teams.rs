@@ -270,7 +270,8 @@ pub fn carry_over_items(prev: &State, into: PlanningId) -> Vec<NewItem> {
             draft.dependencies.clear();
             // Named after the planning it goes to and the item it copies: carrying the same
             // items into the same planning again (a retry) is the same command.
-            let id = crate::http::api::seeded_id(&into.0.to_string(), &i.id.0.to_string());
+            let parts = [into.0.as_bytes().as_slice(), i.id.0.as_bytes()];
+            let id = crate::engine::auth::derived_id(b"sprintlog carried item\0", &parts);
             NewItem {
                 item: ItemId(id),
                 draft,
