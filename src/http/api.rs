@@ -272,11 +272,11 @@ pub struct CommandBody {
     pub command: Value,
 }
 
-/// Checks a client op id: 1 to 128 printable ASCII characters.
+/// Checks a client op id: 1 to 128 printable ASCII characters, no spaces.
 pub fn check_op(op: &str) -> Result<(), ApiError> {
     if op.is_empty() || op.len() > 128 || !op.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ApiError::BadRequest(
-            "client_op_id must be 1 to 128 printable ASCII characters".into(),
+            "client_op_id must be 1 to 128 printable ASCII characters, no spaces".into(),
         ));
     }
     Ok(())

@@ -136,7 +136,7 @@ impl FromRequestParts<AppState> for Anonymous {
 /// and answers the same (see docs/protocol.md, *Writes*).
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
-/// The write's [`IDEMPOTENCY_KEY`], if the client sent one (1 to 128 printable ASCII characters).
+/// The write's [`IDEMPOTENCY_KEY`], if the client sent one (1 to 128 printable ASCII characters, no spaces).
 pub struct IdempotencyKey(pub Option<String>);
 
 impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
@@ -152,7 +152,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
             .filter(|k| check_op(k).is_ok())
             .ok_or_else(|| {
                 ApiError::BadRequest(
-                    "Idempotency-Key must be 1 to 128 printable ASCII characters".into(),
+                    "Idempotency-Key must be 1 to 128 printable ASCII characters, no spaces".into(),
                 )
             })?;
         Ok(IdempotencyKey(Some(key.to_string())))
