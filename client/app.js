@@ -361,10 +361,9 @@ function openPlanning(planning) {
         store.eventArrived(f);
         showConn();
       },
-      onCaughtUp: () => {
-        store.refresh();
-        showConn();
-      },
+      onHello: (f) => store.hello(f),
+      onView: (f) => store.applyKept(f),
+      onCaughtUp: () => showConn(),
       onPresence: (f) => store.applyPresence(f),
       onError: (f) => {
         messageEl.textContent = f.message || f.code;

@@ -21,7 +21,7 @@ export function newOp() {
 export class PlanningSocket {
   /**
    * handlers: onHello(frame), onEvent(frame), onSnapshot(frame), onCaughtUp(frame),
-   * onPresence(frame), onError(frame) (errors not tied to a pending command), onState(state),
+   * onView(frame) (a kept view's frame; false: it could not be applied), onPresence(frame), onError(frame) (errors not tied to a pending command), onState(state),
    * onQueue(count) (commands sent but not yet acknowledged, e.g. while offline).
    */
   constructor({ planning, token, since = 0, handlers = {} }) {
@@ -43,7 +43,7 @@ export class PlanningSocket {
 
   url() {
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const q = new URLSearchParams({ token: this.token, since: String(this.last) });
+    const q = new URLSearchParams({ token: this.token, since: String(this.last), view: 'true' });
     return `${proto}//${location.host}/ws/plannings/${encodeURIComponent(this.planning)}?${q}`;
   }
 
@@ -132,6 +132,13 @@ export class PlanningSocket {
       }
       case 'presence':
         this.handlers.onPresence?.(f);
+        break;
+      case 'view':
+      case 'mine':
+      case 'view_patch':
+      case 'mine_patch':
+        // A patch this client cannot apply: reconnect, the whole view comes again.
+        if (this.handlers.onView?.(f) === false) this.ws?.close(CLOSE.GAP, 'view');
         break;
       default:
         break;

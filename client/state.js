@@ -1,7 +1,9 @@
 // The planning as this browser sees it. The server does the projection and derives the figures
-// shown from it: `snapshot` frames replace the state, and after a batch of event frames the
-// client refetches `GET /api/plannings/{id}` together with my inbox (`…/inbox`: votes I owe,
-// questions for me, who has not voted), one fetch per batch, never two at once.
+// shown from it, and keeps this browser's copy current: the websocket keeps a view
+// (docs/protocol.md, "Kept views"), whose shared part and my own part (my cards, questions
+// for me, my inbox: votes I owe, who has not voted) arrive whole and then as patches after every
+// batch of events. No event causes a REST read. `refresh()` reads the view over REST only when
+// no websocket view has arrived yet (a first paint while the socket connects).
 //
 // A view carries only the recent part of each discussion thread (and its open questions);
 // older comments are fetched page by page on demand (`loadOlder`) and kept here, beside the
@@ -9,6 +11,7 @@
 
 import { readPlanning, readInbox, commentPage } from './api.js';
 import { COMMENT_PAGE_MAX } from './protocol.js';
+import { applyPatch, overlay } from './patch.js';
 
 export class PlanningStore {
   constructor(planning, token) {
@@ -24,6 +27,46 @@ export class PlanningStore {
     // Thread key (item id, or '' for the planning's own) → {comments: {id: comment}, before,
     // loading, error}: the older comments fetched so far and the cursor of the next page.
     this.older = new Map();
+    // The kept view's parts as pushed (`view`, `mine`) and the head each is at.
+    this.kept = { view: null, mine: null, viewAt: -1, mineAt: -1 };
+    this.you = null;
+    this.online = [];
+  }
+
+  /** The `hello` frame: who I am. */
+  hello(f) {
+    this.you = f.you;
+  }
+
+  /**
+   * A frame of the kept view (`view`, `mine`, `view_patch`, `mine_patch`). Returns false when a
+   * patch cannot be applied: the caller reconnects, and the whole view comes again.
+   */
+  applyKept(f) {
+    const k = this.kept;
+    const part = f.type.startsWith('view') ? 'view' : 'mine';
+    const atKey = part === 'view' ? 'viewAt' : 'mineAt';
+    if (f.type === 'view' || f.type === 'mine') {
+      k[part] = f[part];
+    } else {
+      if (f.at <= k[atKey]) return true; // already held
+      if (k[part] === null || f.base > k[atKey]) return false;
+      try {
+        k[part] = applyPatch(k[part], f.ops);
+      } catch {
+        k[part] = null;
+        return false;
+      }
+    }
+    k[atKey] = f.at;
+    if (k.view && k.mine && this.you) {
+      this.view = { planning: this.planning, head: k.viewAt, you: this.you, online: this.online, state: overlay(k.view, k.mine) };
+      this.inbox = { ...k.mine.inbox, head: k.mineAt };
+      this.error = null;
+      this.followOlder();
+      this.emit();
+    }
+    return true;
   }
 
   /** The comments of a thread held now (the view's and the older pages'), by id. */
@@ -149,6 +192,7 @@ export class PlanningStore {
 
   /** Fetches the projection now (coalesced: a request during a fetch causes one more). */
   async refresh() {
+    if (this.kept.view) return; // the websocket keeps it
     if (this.fetching) {
       this.again = true;
       return;
@@ -159,6 +203,7 @@ export class PlanningStore {
       do {
         this.again = false;
         const [view, inbox] = await Promise.all([readPlanning(this.planning, this.token), readInbox(this.planning, this.token)]);
+        if (this.kept.view) return; // the websocket's view came meanwhile
         // Never go back in time (a slower, older answer).
         if (!this.view || view.head >= this.view.head) this.view = view;
         if (!this.inbox || inbox.head >= this.inbox.head) this.inbox = inbox;
@@ -177,36 +222,29 @@ export class PlanningStore {
     }
   }
 
-  /** An event frame arrived: refetch once the batch is over. */
+  /** An event frame arrived: the kept view's patches follow it. */
   eventArrived(frame) {
     this.noteEvent(frame);
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.refresh(), 30);
   }
 
-  applySnapshot(frame) {
+  applySnapshot() {
     // A snapshot means events may have been skipped: older copies could be stale.
     this.older.clear();
-    if (this.view) {
-      this.view = { ...this.view, head: frame.at, state: frame.state };
-      this.emit();
-    } else {
-      this.refresh();
-    }
   }
 
   /** A presence frame: the whole set (`online`, after each catch-up), or who joined and left. */
   applyPresence(f) {
-    if (!this.view) return;
     let online;
     if (Array.isArray(f.online)) {
       online = f.online;
     } else {
-      const set = new Set(this.view.online || []);
+      const set = new Set(this.online);
       for (const id of f.joined || []) set.add(id);
       for (const id of f.left || []) set.delete(id);
       online = [...set];
     }
+    this.online = online;
+    if (!this.view) return;
     this.view = { ...this.view, online };
     this.emit();
   }

@@ -125,6 +125,7 @@ async fn client_files_are_served_embedded() {
         ("/api.js", "text/javascript; charset=utf-8"),
         ("/socket.js", "text/javascript; charset=utf-8"),
         ("/state.js", "text/javascript; charset=utf-8"),
+        ("/patch.js", "text/javascript; charset=utf-8"),
         ("/dom.js", "text/javascript; charset=utf-8"),
         ("/model.js", "text/javascript; charset=utf-8"),
         ("/board.js", "text/javascript; charset=utf-8"),

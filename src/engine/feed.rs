@@ -29,10 +29,21 @@ impl Frame {
 /// A shared frame and maybe a private one for one participant.
 pub(crate) type Frames = (Frame, Option<(ParticipantId, Frame)>);
 
-/// One frame for subscribers. `seq` is set for event frames only.
+/// What a room sends its subscribers, in the order it happened.
 #[derive(Debug)]
-pub struct Outgoing {
-    pub seq: Option<i64>,
+pub enum Outgoing {
+    /// An appended event.
+    Event(EventOut),
+    /// Who came online and who went offline ([`PresenceChange`]).
+    Presence(Frame),
+    /// The change to the kept views after a batch (see `engine::views`).
+    Views(crate::engine::views::ViewPush),
+}
+
+/// An event's frames.
+#[derive(Debug)]
+pub struct EventOut {
+    pub seq: i64,
     /// The frame every participant gets.
     pub shared: Frame,
     /// A different frame for one participant (the author's own vote).
@@ -41,7 +52,7 @@ pub struct Outgoing {
     pub revoked: Vec<String>,
 }
 
-impl Outgoing {
+impl EventOut {
     /// The frame `viewer` should get.
     pub fn frame_for(&self, viewer: ParticipantId) -> &Frame {
         match &self.private {

@@ -15,5 +15,6 @@ pub mod replay;
 pub mod room;
 pub mod scheduler;
 pub mod transfer;
+pub mod views;
 pub mod webhook;
 pub mod writer;

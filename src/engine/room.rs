@@ -23,8 +23,9 @@
 use crate::domain::event::Event;
 use crate::domain::ids::{ParticipantId, PlanningId};
 use crate::domain::{Command, State};
-use crate::engine::feed::{Frame, Frames, Outgoing, PresenceChange};
+use crate::engine::feed::{EventOut, Frame, Frames, Outgoing, PresenceChange};
 use crate::engine::metrics::Metrics;
+use crate::engine::views::{Publisher, Watchers};
 use crate::engine::writer::{Pending, Sink, Writer};
 use crate::read::view;
 use crate::store::{Job, StoredEvent};
@@ -75,6 +76,8 @@ pub struct RoomShared {
     started: Instant,
     refresh_pending: AtomicBool,
     presence_pending: AtomicBool,
+    /// Who keeps a pushed view (see `engine::views`).
+    watchers: Watchers,
 }
 
 /// A handle on a live room. When the last handle is dropped, the room's task ends after
@@ -175,6 +178,7 @@ impl Room {
             started: Instant::now(),
             refresh_pending: AtomicBool::new(false),
             presence_pending: AtomicBool::new(false),
+            watchers: Watchers::default(),
         });
         shared.touch();
         let (cmds, rx) = mpsc::channel(256);
@@ -302,6 +306,16 @@ impl Room {
         }
     }
 
+    /// Counts `who` as keeping a pushed view until the guard is dropped: from the next batch
+    /// on, the room pushes the changes to their view (see `engine::views`).
+    pub fn watch(self: &Arc<Self>, who: ParticipantId) -> WatchGuard {
+        self.shared.watchers.add(who);
+        WatchGuard {
+            room: self.clone(),
+            who,
+        }
+    }
+
     /// Who the last presence frame said is online: a new connection's starting set, which the
     /// changes on its feed then keep current (read it after subscribing).
     pub fn announced_presence(&self) -> Vec<ParticipantId> {
@@ -327,6 +341,18 @@ impl Room {
     /// Who is online now.
     pub fn online(&self) -> Vec<ParticipantId> {
         self.shared.online()
+    }
+}
+
+/// Keeps a participant counted as watching while a connection that keeps a view lives.
+pub struct WatchGuard {
+    room: Arc<Room>,
+    who: ParticipantId,
+}
+
+impl Drop for WatchGuard {
+    fn drop(&mut self) {
+        self.room.shared.watchers.remove(self.who);
     }
 }
 
@@ -396,12 +422,7 @@ impl RoomShared {
         p.announced = now;
         let frame = Frame::json(&PresenceChange::new(joined, left));
         // No receivers is fine: nobody to tell.
-        let _ = self.tx.send(Arc::new(Outgoing {
-            seq: None,
-            shared: frame,
-            private: None,
-            revoked: Vec::new(),
-        }));
+        let _ = self.tx.send(Arc::new(Outgoing::Presence(frame)));
     }
 
     /// Applies stored events (already durable) and fans them out, in one critical section.
@@ -426,12 +447,12 @@ impl RoomShared {
             let revoked = revoked_tokens(&live.state, e);
             live.state.apply(e);
             live.head = s.seq;
-            let _ = self.tx.send(Arc::new(Outgoing {
-                seq: Some(s.seq),
+            let _ = self.tx.send(Arc::new(Outgoing::Event(EventOut {
+                seq: s.seq,
                 shared,
                 private,
                 revoked,
-            }));
+            })));
             metrics.events_fanned_out.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -457,7 +478,9 @@ fn revoked_tokens(state: &State, e: &Event) -> Vec<String> {
 /// What the room does with its writer's appends: jobs for the scheduler, and the fan-out.
 struct Fanout<'a> {
     shared: &'a RoomShared,
-    metrics: &'a Metrics,
+    deps: &'a Deps,
+    /// Only the writer task pushes views; the lock is never contended.
+    views: Mutex<Publisher>,
 }
 
 impl Sink<State> for Fanout<'_> {
@@ -465,8 +488,18 @@ impl Sink<State> for Fanout<'_> {
         crate::engine::scheduler::jobs_for(self.shared.id, state, first_seq, events, now)
     }
 
-    fn publish(&self, stored: &[StoredEvent], events: &[Event]) {
-        self.shared.publish(stored, events, self.metrics);
+    fn publish(&self, stored: &[StoredEvent], events: &[Event], state: &State) {
+        self.shared.publish(stored, events, &self.deps.metrics);
+        let Some(head) = stored.last().map(|s| s.seq) else {
+            return;
+        };
+        // After the events, and outside the readers' lock: built from the writer's own state.
+        let watching = self.shared.watchers.now();
+        let now = self.deps.clock.now_micros();
+        let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(push) = views.push(state, head, &watching, now) {
+            let _ = self.shared.tx.send(Arc::new(Outgoing::Views(push)));
+        }
     }
 
     fn readers_copy(&self) -> Option<(i64, State)> {
@@ -484,7 +517,8 @@ async fn run_writer(
 ) {
     let sink = Fanout {
         shared: &shared,
-        metrics: &deps.metrics,
+        deps: &deps,
+        views: Mutex::new(Publisher::default()),
     };
     let mut snapshots = Snapshots::new(&writer);
     while let Some(req) = rx.recv().await {

@@ -107,9 +107,10 @@ pub trait Sink<A: Aggregate>: Sync {
         Vec::new()
     }
 
-    /// Events now in the log (appended by this writer, or read in a catch-up), in seq order.
-    /// After a reset from the log they may come again: skip seqs already seen.
-    fn publish(&self, _stored: &[StoredEvent], _events: &[A::Event]) {}
+    /// Events now in the log (appended by this writer, or read in a catch-up), in seq order,
+    /// and the writer's state with them applied. After a reset from the log they may come
+    /// again: skip seqs already seen.
+    fn publish(&self, _stored: &[StoredEvent], _events: &[A::Event], _state: &A) {}
 
     /// The projection at the writer's head as the owner's readers see it, if they have one:
     /// the cheap way back when a batch the writer had applied was not written.
@@ -396,7 +397,7 @@ impl<A: Aggregate> Writer<A> {
             .events_appended
             .fetch_add(rows.len() as u64, Ordering::Relaxed);
         let events: Vec<A::Event> = decided.events.into_iter().flatten().collect();
-        sink.publish(rows, &events);
+        sink.publish(rows, &events, &self.state);
     }
 
     /// Puts the state back at the head after a batch that was not written.
@@ -430,8 +431,8 @@ impl<A: Aggregate> Writer<A> {
                 .iter()
                 .map(|s| A::Event::decode(&s.kind, s.version, &s.payload))
                 .collect::<Result<Vec<_>, _>>()?;
-            sink.publish(&page, &events);
             events.iter().for_each(|e| self.state.apply(e));
+            sink.publish(&page, &events, &self.state);
             self.head = last;
             if (page.len() as i64) < PAGE {
                 return Ok(());

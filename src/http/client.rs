@@ -42,6 +42,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../../client/state.js"),
     },
     Asset {
+        path: "/patch.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../client/patch.js"),
+    },
+    Asset {
         path: "/dom.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../client/dom.js"),

@@ -42,6 +42,9 @@ pub fn router(app: AppState) -> Router<AppState> {
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(render_metrics))
         .fallback(client::serve)
+        // Gzip for a client that asks (`Accept-Encoding`): a view, an audit or an export is
+        // tens of kilobytes of repetitive JSON. Small answers (under 32 bytes) stay as they are.
+        .layer(tower_http::compression::CompressionLayer::new())
 }
 
 /// `GET /metrics`: Prometheus text, behind `--metrics-token` when one is set.

@@ -143,13 +143,23 @@ struct Thread {
 }
 
 /// The discussion a view of `state` carries for `viewer`: `(comments, summary)` — the shown
-/// comments by id, and `{"items": {item: figures}, "planning": figures}` for `derived`.
+/// comments by id, and `{"items": {item: figures}, "planning": figures}` for `derived`. The
+/// comments are those every viewer is shown ([`shared`]) and the viewer's own
+/// ([`addressed`]).
 pub fn bounded(
     state: &State,
     viewer: Option<ParticipantId>,
 ) -> (BTreeMap<CommentId, CommentView>, Value) {
+    let (mut comments, summary) = shared(state);
+    if let Some(me) = viewer {
+        comments.extend(addressed(state, me));
+    }
+    (comments, summary)
+}
+
+/// The part of [`bounded`] that is the same for every viewer.
+pub fn shared(state: &State) -> (BTreeMap<CommentId, CommentView>, Value) {
     let mut threads: BTreeMap<Option<ItemId>, Thread> = BTreeMap::new();
-    let mut mine = Newest::new(OPEN_SHOWN);
     for c in state.comments.values() {
         let t = threads.entry(c.item).or_insert_with(|| Thread {
             comments: 0,
@@ -166,12 +176,9 @@ pub fn bounded(
         if is_open(state, c) {
             t.open += 1;
             t.open_recent.push(c);
-            if viewer.is_some() && c.addressee == viewer {
-                mine.push(c);
-            }
         }
     }
-    let mut shown: BTreeSet<CommentId> = mine.ids().collect();
+    let mut shown: BTreeSet<CommentId> = BTreeSet::new();
     let (mut items, mut planning) = (Map::new(), None);
     for (item, t) in &threads {
         shown.extend(t.recent.ids().chain(t.open_recent.ids()));
@@ -191,19 +198,35 @@ pub fn bounded(
             None => planning = Some(figures),
         }
     }
-    // An answer shown without its question could not be placed in its thread.
+    let summary = json!({ "items": items, "planning": planning });
+    (with_parents(state, shown), summary)
+}
+
+/// The [`OPEN_SHOWN`] most recent open questions addressed to `me`, across threads, with the
+/// questions they answer. Some may also be among the [`shared`] ones.
+pub fn addressed(state: &State, me: ParticipantId) -> BTreeMap<CommentId, CommentView> {
+    let mut mine = Newest::new(OPEN_SHOWN);
+    state
+        .comments
+        .values()
+        .filter(|c| c.addressee == Some(me) && is_open(state, c))
+        .for_each(|c| mine.push(c));
+    with_parents(state, mine.ids().collect())
+}
+
+/// The views of `shown` and of the comments they answer: an answer shown without its question
+/// could not be placed in its thread.
+fn with_parents(state: &State, mut shown: BTreeSet<CommentId>) -> BTreeMap<CommentId, CommentView> {
     let parents: Vec<CommentId> = shown
         .iter()
         .filter_map(|id| state.comments.get(id)?.parent)
         .collect();
     shown.extend(parents);
-    let comments = shown
+    shown
         .iter()
         .filter_map(|id| state.comments.get(id))
         .map(|c| (c.id, CommentView::of(state, c)))
-        .collect();
-    let summary = json!({ "items": items, "planning": planning });
-    (comments, summary)
+        .collect()
 }
 
 /// One page of a thread: up to `limit` of its comments posted before `before` (all when

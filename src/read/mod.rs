@@ -6,6 +6,7 @@ pub mod digest;
 pub mod export;
 pub mod import;
 pub mod inbox;
+pub mod pushed;
 pub mod time_spent;
 pub mod timeline;
 pub mod utc;

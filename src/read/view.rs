@@ -394,7 +394,7 @@ pub struct WebhookView {
 }
 
 impl WebhookView {
-    fn of(w: &Webhook, whole_url: bool) -> Self {
+    pub(crate) fn of(w: &Webhook, whole_url: bool) -> Self {
         let Webhook {
             id,
             url,
@@ -576,7 +576,7 @@ pub struct StateView {
     derived: Derived,
 }
 
-fn is_facilitator(state: &State, viewer: Viewer) -> bool {
+pub(crate) fn is_facilitator(state: &State, viewer: Viewer) -> bool {
     viewer
         .and_then(|me| state.participant(me))
         .is_some_and(|p| p.role == Role::Facilitator)

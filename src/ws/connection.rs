@@ -14,8 +14,9 @@
 
 use crate::engine::app::{AppState, IpSlot};
 use crate::engine::commands;
-use crate::engine::feed::{Frame, Outgoing};
-use crate::engine::room::{Ack, Answer, RoomError, PAGE};
+use crate::engine::feed::{EventOut, Frame, Outgoing};
+use crate::engine::room::{Ack, Answer, RoomError, WatchGuard, PAGE};
+use crate::engine::views::{self, Take, ViewPush};
 use crate::http::api::check_op;
 use crate::http::caller::{client_ip, Caller};
 use crate::http::error::ApiQuery;
@@ -58,9 +59,12 @@ pub struct WsQuery {
     /// Last seq the client has seen (0 for none).
     #[serde(default)]
     pub since: i64,
+    /// Keep a view: the server pushes the view and its changes (see `engine::views`).
+    #[serde(default)]
+    pub view: bool,
 }
 
-/// `GET /ws/plannings/{id}?token=…&since=N`
+/// `GET /ws/plannings/{id}?token=…&since=N[&view=true]`
 pub async fn upgrade(
     AxState(app): AxState<AppState>,
     caller: Caller,
@@ -102,7 +106,7 @@ pub async fn upgrade(
         .max_message_size(Some(limits.max_frame_bytes * 2))
         .max_frame_size(Some(limits.max_frame_bytes * 2));
     Ok(ws.on_upgrade(config, move |socket| {
-        connection(app, caller, since, socket, slot)
+        connection(app, caller, since, q.view, socket, slot)
     }))
 }
 
@@ -165,6 +169,13 @@ fn read_failure(e: &WsError) -> End {
 /// The room's feed as this connection receives it.
 type Feed = broadcast::Receiver<Arc<Outgoing>>;
 
+/// A kept view: the heads of the parts the client holds, and the room's count of it.
+struct KeptView {
+    view: i64,
+    mine: i64,
+    _watch: WatchGuard,
+}
+
 /// The channel the room answers this connection's commands on.
 type Answers = (UnboundedSender<Answer>, UnboundedReceiver<Answer>);
 
@@ -178,6 +189,8 @@ struct Conn {
     queries: Option<JoinSet<ServerMsg>>,
     /// Last event seq sent to this client.
     last: i64,
+    /// The heads of the view parts this client holds, when it keeps a view.
+    kept: Option<KeptView>,
     /// Acks waiting until the client has been sent the events they acknowledge.
     pending_acks: Vec<(String, Ack)>,
     /// Counts against the client address's cap while the connection is open.
@@ -191,6 +204,7 @@ fn connection(
     app: AppState,
     caller: Caller,
     since: i64,
+    view: bool,
     socket: Socket,
     slot: Option<IpSlot>,
 ) -> impl std::future::Future<Output = ()> + Send {
@@ -200,6 +214,7 @@ fn connection(
         answers: None,
         queries: None,
         last: 0,
+        kept: None,
         pending_acks: Vec::new(),
         _slot: slot,
         caller,
@@ -214,7 +229,7 @@ fn connection(
         // and unregister a waiter on the server-wide shutdown channel each time.
         let shutdown = shutdown.recv();
         tokio::pin!(shutdown);
-        let Err(end) = conn.run(since, head, &mut feed, shutdown).await;
+        let Err(end) = conn.run(since, head, view, &mut feed, shutdown).await;
         conn.close(end).await;
         conn.app.metrics.connections.fetch_sub(1, Ordering::Relaxed);
     }
@@ -279,10 +294,11 @@ impl Conn {
         &mut self,
         since: i64,
         head: i64,
+        view: bool,
         feed: &mut Feed,
         shutdown: std::pin::Pin<&mut impl std::future::Future>,
     ) -> Result<Infallible, End> {
-        self.hello_and_catch_up(since, head).await?;
+        self.hello_and_catch_up(since, head, view).await?;
         // Polled only when the signal fired (see `outbox`): not on every wake-up by the feed.
         let mut shutdown = gated(shutdown);
         loop {
@@ -356,7 +372,7 @@ impl Conn {
         })
     }
 
-    async fn hello_and_catch_up(&mut self, since: i64, head: i64) -> Flow {
+    async fn hello_and_catch_up(&mut self, since: i64, head: i64, view: bool) -> Flow {
         // Subscribed already: a revocation after this check arrives on the live feed.
         if self.token_revoked() {
             return Err(revoked());
@@ -395,6 +411,11 @@ impl Conn {
                 self.last = since.min(head);
                 self.send_from_log(head).await?;
             }
+        }
+        if view {
+            // The view at the room's head now (maybe past `head`: the events between follow).
+            self.room_to_breathe().await?;
+            self.keep_view()?;
         }
         self.push_paced(Frame::json(&ServerMsg::CaughtUp { head }))
             .await?;
@@ -461,6 +482,10 @@ impl Conn {
             return Err(revoked());
         }
         self.send_from_log(head).await?;
+        if self.kept.is_some() {
+            // The ring dropped view changes too.
+            self.send_whole_view()?;
+        }
         self.send_presence_set().await
     }
 
@@ -487,22 +512,76 @@ impl Conn {
     }
 
     fn on_outgoing(&mut self, o: &Outgoing) -> Flow {
+        match o {
+            Outgoing::Event(e) => self.on_event(e),
+            Outgoing::Presence(frame) => self.push(frame),
+            Outgoing::Views(v) => self.on_views(v),
+        }
+    }
+
+    fn on_event(&mut self, o: &EventOut) -> Flow {
         if o.revoked.contains(&self.caller.token_hash) {
             // Deliver the removal itself, then close.
             let _ = self.push(o.frame_for(self.me()));
             return Err(revoked());
         }
         match o.seq {
-            None => self.push(&o.shared),
-            Some(seq) if seq <= self.last => Ok(()),
+            seq if seq <= self.last => Ok(()),
             // Cannot happen with a single writer per room; be safe rather than gappy.
-            Some(seq) if seq != self.last + 1 => Err(End::Close(1011, "gap: resume with since")),
-            Some(seq) => {
+            seq if seq != self.last + 1 => Err(End::Close(1011, "gap: resume with since")),
+            seq => {
                 self.push(o.frame_for(self.me()))?;
                 self.last = seq;
                 self.flush_acks()
             }
         }
+    }
+
+    /// Starts keeping a view: counted by the room from now on, and sent whole.
+    fn keep_view(&mut self) -> Flow {
+        let watch = self.caller.room.watch(self.me());
+        self.kept = Some(KeptView {
+            view: 0,
+            mine: 0,
+            _watch: watch,
+        });
+        self.send_whole_view()
+    }
+
+    fn send_whole_view(&mut self) -> Flow {
+        let now = self.app.clock.now_micros();
+        let (head, view, mine) = views::whole(&self.caller.room, self.me(), now);
+        if let Some(k) = self.kept.as_mut() {
+            (k.view, k.mine) = (head, head);
+        }
+        self.push(&view)?;
+        self.push(&mine)
+    }
+
+    fn on_views(&mut self, v: &ViewPush) -> Flow {
+        let me = self.me();
+        let Some(k) = self.kept.as_mut() else {
+            return Ok(());
+        };
+        let (mut frames, mut missed) = (Vec::new(), false);
+        for (have, stamped) in [
+            (&mut k.view, v.shared.as_ref()),
+            (&mut k.mine, v.mine.get(&me)),
+        ] {
+            let Some(s) = stamped else { continue };
+            match views::take(*have, s) {
+                Take::Skip => {}
+                Take::Send => {
+                    *have = s.at;
+                    frames.push(&s.frame);
+                }
+                Take::Again => missed = true,
+            }
+        }
+        if missed {
+            return self.send_whole_view();
+        }
+        frames.into_iter().try_for_each(|f| self.push(f))
     }
 
     /// Handles an answer, then the others already waiting (a group commit answers many at

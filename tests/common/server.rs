@@ -394,6 +394,18 @@ impl TestServer {
 }
 
 impl TestServer {
+    /// Opens a websocket that keeps a view (`view=true`), resuming after `since`.
+    pub async fn ws_keeping_view(&self, planning: &str, token: &str, since: i64) -> Ws {
+        let url = format!(
+            "{}/ws/plannings/{planning}?token={token}&since={since}&view=true",
+            self.ws_base
+        );
+        let (socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("ws connect");
+        Ws { socket }
+    }
+
     /// Opens a websocket over a TCP socket with a small receive buffer (`recv_buffer` bytes),
     /// so a client that stops reading backs the server up quickly (slow-consumer tests).
     pub async fn ws_small_window(
