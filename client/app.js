@@ -320,7 +320,9 @@ function openPlanning(planning) {
   const headEl = h('section', { class: 'card head', 'aria-labelledby': 'planning-title' });
   const nav = h('nav', { class: 'tabs', 'aria-label': 'Planning views' });
   const viewEl = h('div', { id: 'view' });
-  show(headEl, nav, viewEl, messageEl);
+  // The meeting announces itself: on any other view, a running live session is a prompt to join.
+  const liveEl = h('div', { id: 'live-banner', class: 'live-banner', role: 'status', hidden: true });
+  show(headEl, liveEl, nav, viewEl, messageEl);
 
   // The indicator: connection state, commands waiting for their ack, and the last seq applied
   // (`data-seq`, also in the tooltip) so a person — or a test — can see where this page is.
@@ -441,6 +443,20 @@ function openPlanning(planning) {
     );
   }
 
+  function renderBanner() {
+    const show = Boolean(store.view?.state.sync_running) && current?.name !== 'live';
+    if (show === !liveEl.hidden) return; // unchanged: keep the link a keyboard user may be on
+    liveEl.hidden = !show;
+    liveEl.replaceChildren(
+      ...(show
+        ? [h('span', { class: 'pulse', 'aria-hidden': 'true' }), h('strong', {}, 'The live session has started.'), ' ', h('a', { class: 'button', id: 'join-live', href: `#/p/${planning}/live` }, 'Join the discussion')]
+        : []),
+    );
+  }
+
+  // The planning as this page holds it, for the browser tests and for debugging from the console.
+  window.sprintlogStore = store;
+
   const unsubscribe = store.subscribe(() => {
     const v = store.view;
     if (v) {
@@ -448,6 +464,7 @@ function openPlanning(planning) {
       ctx.me = v.you;
     }
     renderHead();
+    renderBanner();
     renderNav(current?.name);
     current?.view.render();
   });
@@ -480,6 +497,7 @@ function openPlanning(planning) {
       current = { name: kind, view };
       viewEl.replaceChildren(view.el);
       renderNav(kind);
+      renderBanner();
       view.render();
       app.focus();
     },
