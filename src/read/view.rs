@@ -669,9 +669,102 @@ impl StateView {
 }
 
 #[cfg(test)]
+mod samples;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use uuid::Uuid;
+
+    /// The wire form of event data, byte for byte, for kinds that show each kind of field:
+    /// hidden hashes, a sealed vote, a deadline, a nested time, a masked URL, a plain event.
+    #[test]
+    fn event_data_keeps_its_wire_form() {
+        let all = samples::all();
+        let wire = |kind: &str, viewer: Viewer| {
+            let event = all.iter().find(|e| e.kind() == kind).unwrap();
+            event_data(event, viewer).to_string()
+        };
+        let other = Some(ParticipantId(Uuid::from_u128(99)));
+        let (fran, ann) = (
+            "00000000-0000-0000-0000-000000000002",
+            "00000000-0000-0000-0000-000000000003",
+        );
+        let (item, round) = (
+            "00000000-0000-0000-0000-000000000004",
+            "00000000-0000-0000-0000-000000000005",
+        );
+        let deck = r#"{"cards":["0","1","2","3","5","8","13","21"],"kind":"fibonacci"}"#;
+        let expected = [
+            (
+                "PlanningCreated",
+                None,
+                format!(
+                    r#"{{"at":1781596800000000,"at_utc":"2026-06-16T08:00:00Z","creator":"{fran}","creator_name":"Fran","deck":{deck},"planning":"00000000-0000-0000-0000-000000000001","policy":{{"batch_size":6,"default_deadline_minutes":1440,"divergence":{{"flag_unsure":true,"quorum_percent":50,"spread_steps":2}},"point_table":{{"L":5,"M":3,"S":2,"XL":8,"XS":1}}}},"title":"Sprint 1"}}"#
+                ),
+            ),
+            (
+                "ParticipantJoined",
+                other,
+                format!(
+                    r#"{{"at":1781596860000000,"at_utc":"2026-06-16T08:01:00Z","name":"Ann","participant":"{ann}","role":"member"}}"#
+                ),
+            ),
+            (
+                "VoteCast",
+                other,
+                format!(r#"{{"item":"{item}","round":"{round}","voter":"{ann}"}}"#),
+            ),
+            (
+                "VoteCast",
+                Some(samples::VOTER),
+                format!(
+                    r#"{{"card":"13","item":"{item}","nonce":"ab12","round":"{round}","voter":"{ann}"}}"#
+                ),
+            ),
+            (
+                "RoundOpened",
+                None,
+                format!(
+                    r#"{{"at":1781597280000000,"at_utc":"2026-06-16T08:08:00Z","by":"{fran}","deadline":1781600400000000,"deadline_utc":"2026-06-16T09:00:00Z","deck":{deck},"items":["{item}"],"live":false,"round":"{round}"}}"#
+                ),
+            ),
+            (
+                "ScheduleSet",
+                None,
+                r#"{"schedule":{"auto_phases":true,"candidates_shared_at":1782028800000000,"candidates_shared_at_utc":"2026-06-21T08:00:00Z","estimation_deadline":1782115200000000,"estimation_deadline_utc":"2026-06-22T08:00:00Z","reminder_minutes":60,"sprint_end":1783411200000000,"sprint_end_utc":"2026-07-07T08:00:00Z","sprint_start":1782201600000000,"sprint_start_utc":"2026-06-23T08:00:00Z","sync_minutes":45,"sync_start":1782201600000000,"sync_start_utc":"2026-06-23T08:00:00Z"}}"#.to_string(),
+            ),
+            (
+                "WebhookRegistered",
+                None,
+                format!(
+                    r#"{{"at":1781597340000000,"at_utc":"2026-06-16T08:09:00Z","by":"{fran}","events":["SyncStarted"],"url":"https://hooks.example:8443","webhook":"00000000-0000-0000-0000-000000000008"}}"#
+                ),
+            ),
+            (
+                "CommentPosted",
+                None,
+                format!(
+                    r#"{{"addressee":"{ann}","at":1781597220000000,"at_utc":"2026-06-16T08:07:00Z","by":"{fran}","comment":"00000000-0000-0000-0000-000000000006","item":"{item}","kind":"question","parent":"00000000-0000-0000-0000-00000000000b","text":"Which IdP?"}}"#
+                ),
+            ),
+            (
+                "GoalDrafted",
+                None,
+                format!(r#"{{"by":"{fran}","text":"Ship login"}}"#),
+            ),
+            (
+                "SyncStarted",
+                None,
+                format!(
+                    r#"{{"at":1781600700000000,"at_utc":"2026-06-16T09:05:00Z","by":"{fran}"}}"#
+                ),
+            ),
+        ];
+        for (kind, viewer, json) in expected {
+            assert_eq!(wire(kind, viewer), json, "{kind} seen by {viewer:?}");
+        }
+    }
 
     #[test]
     fn deadlines_and_session_times_carry_a_utc_twin() {
