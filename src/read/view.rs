@@ -13,9 +13,10 @@
 //!   projection: incoming-webhook URLs often carry a credential in their path (Slack's do).
 //!   Event views have no role at hand, so they always show the origin only.
 //!
-//! Times stay integers (microseconds, UTC) as the protocol says; every deadline and session
-//! time also gets an RFC 3339 UTC twin named `<field>_utc` ([`Utc`]), so a client can show it
-//! in the viewer's own zone without doing epoch arithmetic.
+//! Times stay integers (microseconds, UTC) as the protocol says; every time a view shows, at any
+//! depth, is a [`Utc`], which also writes an RFC 3339 UTC twin named `<field>_utc`, so a client
+//! can show it in the viewer's own zone without doing epoch arithmetic. Event data is built the
+//! same way, one type per kind ([`EventView`], in `events`).
 //!
 //! A projection view owns what it shows: it is built under the room's read lock and
 //! serialised after the lock is released.
@@ -23,20 +24,22 @@
 use crate::domain::deck::Deck;
 use crate::domain::discussion::NeedsDiscussion;
 use crate::domain::event::{
-    CloseReason, Criterion, Event, Phase, Policy, RevealedVote, Role, Schedule,
+    CloseReason, Criterion, Event, ItemDraft, Phase, Policy, RevealedVote, Role, Schedule,
 };
 use crate::domain::fixed::Fixed2;
-use crate::domain::ids::{CommentId, ItemId, ParticipantId, PlanningId, RoundId, WebhookId};
+use crate::domain::ids::{
+    CommentId, CriterionId, ItemId, ParticipantId, PlanningId, RoundId, WebhookId,
+};
 use crate::domain::slots::WorkDay;
 use crate::domain::state::{
-    Capacity, CoinFlip, Commitment, Goal, Item, Participant, Round, SentReminder, State, Vote,
-    Webhook,
+    Capacity, CoinFlip, Commitment, Flag, Goal, Item, Participant, ReadinessCheck, Round,
+    SentReminder, State, Vote, Webhook,
 };
 use crate::read::comments::CommentView;
 use crate::read::utc::Utc;
 use crate::read::Envelope;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Who is looking. `None` means an anonymous/public view (sees what every participant sees).
@@ -99,87 +102,11 @@ impl Serialize for VoteView {
     }
 }
 
-/// The data of an event as `viewer` may see it.
+/// The data of an event as `viewer` may see it (see [`EventView`]).
 pub fn event_data(event: &Event, viewer: Viewer) -> Value {
-    let mut data = match event {
-        Event::PlanningCreated {
-            planning,
-            title,
-            creator,
-            creator_name,
-            creator_token_hash: _,
-            deck,
-            policy,
-            member_invite_hash: _,
-            observer_invite_hash: _,
-            at,
-        } => json!({
-            "planning": planning, "title": title, "creator": creator,
-            "creator_name": creator_name, "deck": deck, "policy": policy, "at": at,
-        }),
-        Event::ParticipantJoined {
-            participant,
-            name,
-            role,
-            token_hash: _,
-            at,
-        } => json!({ "participant": participant, "name": name, "role": role, "at": at }),
-        Event::InviteRotated {
-            role,
-            invite_hash: _,
-            by,
-        } => json!({ "role": role, "by": by }),
-        Event::ParticipantLinkReissued {
-            participant,
-            token_hash: _,
-            revoked_previous,
-            by,
-        } => json!({ "participant": participant, "revoked_previous": revoked_previous, "by": by }),
-        Event::VoteCast {
-            round,
-            item,
-            voter,
-            card,
-            nonce,
-        } => {
-            let mut v = json!({ "round": round, "item": item, "voter": voter });
-            if may_see_card(viewer.into(), *voter) {
-                v["card"] = json!(card);
-                v["nonce"] = json!(nonce);
-            }
-            v
-        }
-        Event::WebhookRegistered {
-            webhook,
-            url,
-            events,
-            by,
-            at,
-        } => json!({
-            "webhook": webhook, "url": url_origin(url), "events": events, "by": by, "at": at,
-        }),
-        Event::ScheduleSet { .. } => {
-            let mut v = event.data();
-            if let Event::ScheduleSet { schedule, .. } = event {
-                v["schedule"] = json!(ScheduleView::from(schedule));
-            }
-            v
-        }
-        _ => event.data(),
-    };
-    if let Some(obj) = data.as_object_mut() {
-        // Every event names its own time `at`, and a round's end `deadline` (see
-        // docs/protocol.md); the only nested times are a schedule's (above).
-        for name in ["at", "deadline"] {
-            if let Some(at) = obj.get(name).and_then(Value::as_i64) {
-                obj.insert(
-                    format!("{name}_utc"),
-                    Value::String(crate::read::utc::rfc3339(at)),
-                );
-            }
-        }
-    }
-    data
+    // A view holds no map with non-string keys, so it always becomes a JSON value; its
+    // objects are sorted by key (serde_json's `Value`), as the wire has always had them.
+    serde_json::to_value(EventView::of(event, viewer)).unwrap_or(Value::Null)
 }
 
 /// Whether an event looks different to different viewers (so a private frame is needed).
@@ -275,6 +202,60 @@ impl From<&Participant> for ParticipantView {
             work_end_minute: *work_end_minute,
             work_days: work_days.clone(),
             capacity: capacity.clone(),
+        }
+    }
+}
+
+/// An item, with the UTC twin of the time it was proposed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemView {
+    id: ItemId,
+    draft: ItemDraft,
+    proposed_by: ParticipantId,
+    #[serde(flatten)]
+    proposed_at: Utc,
+    source: Option<String>,
+    withdrawn: bool,
+    readiness: BTreeMap<CriterionId, ReadinessCheck>,
+    readiness_overridden: bool,
+    flag: Option<Flag>,
+    proposed_estimate: Option<String>,
+    estimate: Option<String>,
+    points: Option<Fixed2>,
+    rounds: Vec<RoundId>,
+}
+
+impl From<&Item> for ItemView {
+    fn from(i: &Item) -> Self {
+        let Item {
+            id,
+            draft,
+            proposed_by,
+            proposed_at,
+            source,
+            withdrawn,
+            readiness,
+            readiness_overridden,
+            flag,
+            proposed_estimate,
+            estimate,
+            points,
+            rounds,
+        } = i;
+        ItemView {
+            id: *id,
+            draft: draft.clone(),
+            proposed_by: *proposed_by,
+            proposed_at: Utc::new("proposed_at", *proposed_at),
+            source: source.clone(),
+            withdrawn: *withdrawn,
+            readiness: readiness.clone(),
+            readiness_overridden: *readiness_overridden,
+            flag: flag.clone(),
+            proposed_estimate: proposed_estimate.clone(),
+            estimate: estimate.clone(),
+            points: *points,
+            rounds: rounds.clone(),
         }
     }
 }
@@ -558,7 +539,7 @@ pub struct StateView {
     schedule: ScheduleView,
     participants: BTreeMap<ParticipantId, ParticipantView>,
     goal: Option<Goal>,
-    items: BTreeMap<ItemId, Item>,
+    items: BTreeMap<ItemId, ItemView>,
     rank: Vec<ItemId>,
     proposal_order: Vec<ItemId>,
     comments: BTreeMap<CommentId, CommentView>,
@@ -642,7 +623,7 @@ impl StateView {
             schedule: schedule.into(),
             participants: participants.iter().map(|(id, p)| (*id, p.into())).collect(),
             goal: goal.clone(),
-            items: items.clone(),
+            items: items.iter().map(|(id, i)| (*id, i.into())).collect(),
             rank: rank.clone(),
             proposal_order: proposal_order.clone(),
             comments,
@@ -668,8 +649,11 @@ impl StateView {
     }
 }
 
+mod events;
 #[cfg(test)]
 mod samples;
+
+pub use events::EventView;
 
 #[cfg(test)]
 mod tests {
@@ -764,6 +748,21 @@ mod tests {
         for (kind, viewer, json) in expected {
             assert_eq!(wire(kind, viewer), json, "{kind} seen by {viewer:?}");
         }
+    }
+
+    /// Every time the projection shows, at any depth, has its twin, and nothing else has one.
+    #[test]
+    fn every_time_of_the_projection_has_its_utc_twin() {
+        let mut state = State::default();
+        for e in samples::all() {
+            state.apply(&e);
+        }
+        let mut problems = Vec::new();
+        for viewer in [None, Some(samples::VOTER)] {
+            let view = serde_json::to_value(state_view(&state, viewer)).unwrap();
+            samples::check_times(&view, "state", &mut problems);
+        }
+        assert!(problems.is_empty(), "{problems:#?}");
     }
 
     #[test]

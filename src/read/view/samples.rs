@@ -1,6 +1,7 @@
-//! One sample of every event kind, every field filled (optional times set, so their twins
-//! show), for the tests of the event views. [`all`] checks itself against `EVENT_KINDS`, so a
-//! new kind without a sample fails the tests that walk them.
+//! For the tests of the views: one sample of every event kind, every field filled (optional
+//! times set, so their twins show), and [`check_times`], which walks a view for times without
+//! their UTC twin and twins of no time. [`all`] checks itself against `EVENT_KINDS`, so a new
+//! kind without a sample fails the tests that walk them.
 
 use crate::domain::deck::Deck;
 use crate::domain::discussion::DiscussionReason;
@@ -12,6 +13,8 @@ use crate::domain::fixed::Fixed2;
 use crate::domain::ids::*;
 use crate::domain::policy::FlagReason;
 use crate::domain::slots::WorkDay;
+use crate::read::utc::rfc3339;
+use serde_json::Value;
 use uuid::Uuid;
 
 /// 2026-06-16T08:00:00Z: sample times are this plus whole minutes, far above any other number
@@ -381,4 +384,73 @@ fn sync_and_integrations() -> Vec<Event> {
             by: FAC,
         },
     ]
+}
+
+/// Whether a field's name says it holds a time: `at`, `…_at`, `…deadline`, or a start or
+/// an end (`sprint_start`, `sync_start`, `sprint_end`, `…starts`, `…ends`).
+fn named_as_time(name: &str) -> bool {
+    name == "at"
+        || ["_at", "deadline", "_start", "_end", "starts", "ends"]
+            .iter()
+            .any(|end| name.ends_with(end))
+}
+
+/// Every time in `v` (a field named as one, or holding a sample time) has its twin, and
+/// every twin mirrors such a time.
+pub fn check_times(v: &Value, path: &str, problems: &mut Vec<String>) {
+    let Value::Object(map) = v else {
+        if let Value::Array(items) = v {
+            for (i, item) in items.iter().enumerate() {
+                check_times(item, &format!("{path}[{i}]"), problems);
+            }
+        }
+        return;
+    };
+    for (name, value) in map {
+        let here = format!("{path}.{name}");
+        if let Some(base) = name.strip_suffix("_utc") {
+            match map.get(base).and_then(Value::as_i64) {
+                Some(at) if named_as_time(base) => {
+                    let twin = value.as_str().unwrap_or_default();
+                    let parsed = ::time::OffsetDateTime::parse(
+                        twin,
+                        &::time::format_description::well_known::Rfc3339,
+                    );
+                    if twin != rfc3339(at) || !twin.ends_with('Z') || parsed.is_err() {
+                        problems.push(format!("{here}: {value} is not {base} in RFC 3339"));
+                    }
+                }
+                _ => problems.push(format!("{here}: a twin of no time field")),
+            }
+            continue;
+        }
+        let is_time = value
+            .as_i64()
+            .is_some_and(|n| named_as_time(name) || n >= T0 / 2);
+        if is_time && !map.contains_key(&format!("{name}_utc")) {
+            problems.push(format!("{here}: a time without its `{name}_utc` twin"));
+        }
+        check_times(value, &here, problems);
+    }
+}
+
+#[test]
+fn the_check_finds_a_missing_twin_and_a_stray_one() {
+    let mut problems = Vec::new();
+    let data = serde_json::json!({
+        "at": T0,
+        "nested": [{"closed_at": 5, "closed_at_utc": "1970-01-01T00:00:00.000005Z"}],
+        "since": T0,
+        "outcome": 1,
+        "outcome_utc": "1970-01-01T00:00:00.000001Z",
+    });
+    check_times(&data, "x", &mut problems);
+    assert_eq!(
+        problems,
+        [
+            "x.at: a time without its `at_utc` twin",
+            "x.outcome_utc: a twin of no time field",
+            "x.since: a time without its `since_utc` twin",
+        ]
+    );
 }
