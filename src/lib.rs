@@ -32,6 +32,7 @@
 //! | a scheduled reaction | `engine::scheduler` |
 //! | how commands are written (batching, retries, idempotency) | `engine::writer`, the one write path for plannings and teams |
 //! | reading the time (engine and above) | the app's `engine::clock::Clock`, never the system clock: tests run on a manual one |
+//! | waiting, or timing an interval that is not a recorded time (rate buckets, idle rooms, retry pauses) | `tokio::time`, never `std::time`: tests pause and advance it |
 //! | a storage backend | a new module under `store`, starting from the event log trait |
 
 pub mod config;
