@@ -30,6 +30,7 @@ use crate::domain::fixed::Fixed2;
 use crate::domain::ids::{
     CommentId, CriterionId, ItemId, ParticipantId, PlanningId, RoundId, WebhookId,
 };
+use crate::domain::policy::Spread;
 use crate::domain::slots::WorkDay;
 use crate::domain::state::{
     Capacity, CoinFlip, Commitment, Flag, Goal, Item, Participant, ReadinessCheck, Round,
@@ -320,10 +321,13 @@ pub struct RoundView {
     closed_at: Utc,
     votes: BTreeMap<ItemId, BTreeMap<ParticipantId, VoteView>>,
     revealed: BTreeMap<ItemId, Vec<RevealedVote>>,
+    /// What the revealed votes of each item add up to.
+    distribution: BTreeMap<ItemId, Distribution>,
 }
 
 impl RoundView {
-    fn of(r: &Round, seer: Seer) -> Self {
+    /// `points`: the planning's point table, for the spread in points.
+    fn of(r: &Round, seer: Seer, points: &BTreeMap<String, Fixed2>) -> Self {
         let Round {
             id,
             items,
@@ -359,6 +363,55 @@ impl RoundView {
             closed_at: Utc::maybe("closed_at", *closed_at),
             votes,
             revealed: revealed.clone(),
+            distribution: revealed
+                .iter()
+                .map(|(item, votes)| (*item, Distribution::of(deck, votes, points)))
+                .collect(),
+        }
+    }
+}
+
+/// The revealed votes on one item, read as the divergence rule reads them ([`Spread`]), so
+/// every client shows the figures the flag and the proposed estimate came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Distribution {
+    /// Revealed votes, `?` and `☕` included.
+    votes: usize,
+    /// Votes per card played (estimates and special cards).
+    counts: BTreeMap<String, usize>,
+    /// The lowest, highest and median estimate card (the upper median, as proposed); null
+    /// when no vote is an estimate.
+    low: Option<String>,
+    high: Option<String>,
+    median: Option<String>,
+    /// How far apart the lowest and the highest estimate are in deck steps, and in points
+    /// (null when either card has none).
+    spread_steps: Option<usize>,
+    spread_points: Option<Fixed2>,
+}
+
+impl Distribution {
+    fn of(deck: &Deck, votes: &[RevealedVote], points: &BTreeMap<String, Fixed2>) -> Self {
+        let mut counts = BTreeMap::new();
+        for v in votes {
+            *counts.entry(v.card.clone()).or_insert(0) += 1;
+        }
+        let spread = Spread::of(deck, votes.iter().map(|v| v.card.as_str()));
+        let card = |step: usize| deck.cards[step].clone();
+        let points_of = |step: usize| deck.points(&deck.cards[step], points);
+        Distribution {
+            votes: votes.len(),
+            counts,
+            low: spread.map(|s| card(s.low)),
+            high: spread.map(|s| card(s.high)),
+            median: spread.map(|s| card(s.median)),
+            spread_steps: spread.map(|s| s.steps()),
+            spread_points: spread.and_then(|s| {
+                let (low, high) = (points_of(s.low)?, points_of(s.high)?);
+                Some(Fixed2::from_hundredths(
+                    high.hundredths().saturating_sub(low.hundredths()),
+                ))
+            }),
         }
     }
 }
@@ -489,6 +542,8 @@ impl From<&SentReminder> for ReminderView {
 pub struct Derived {
     /// Team capacity in points.
     capacity_points: Fixed2,
+    /// Per participant who declared a capacity: available days × focus factor.
+    focused_days: BTreeMap<ParticipantId, Fixed2>,
     /// The points of the agreed estimates.
     agreed_points: Fixed2,
     /// Items a Definition-of-Ready check failed for (and no override): not ready.
@@ -498,6 +553,9 @@ pub struct Derived {
     /// The agenda `StartSync` would set now (flagged items and items sent to it), so the
     /// agenda shows before the session; ids only, like `AgendaSet`.
     proposed_agenda: Vec<ItemId>,
+    /// Items a closed round proposed an estimate for that is not agreed yet, and that no open
+    /// round is voting on again, in backlog order: what the facilitator can agree at once.
+    converged: Vec<ItemId>,
     /// Per thread: how many comments, how many open questions, and where the pages of the
     /// comments the view leaves out start.
     discussion: Value,
@@ -511,6 +569,11 @@ impl Derived {
             .fold(Fixed2::ZERO, |a, p| a.saturating_add(p));
         Derived {
             capacity_points: state.capacity_points(),
+            focused_days: state
+                .participants
+                .values()
+                .filter_map(|p| Some((p.id, p.capacity.as_ref()?.focused_days())))
+                .collect(),
             agreed_points: agreed,
             not_ready: state
                 .ranked_items()
@@ -520,6 +583,12 @@ impl Derived {
                 .collect(),
             needs_discussion: crate::domain::discussion::needs_discussion(state),
             proposed_agenda: crate::domain::agenda::sync_agenda(state),
+            converged: state
+                .ranked_items()
+                .filter(|i| i.proposed_estimate.is_some() && i.estimate.is_none())
+                .filter(|i| state.open_round_of(i.id).is_none())
+                .map(|i| i.id)
+                .collect(),
             discussion,
         }
     }
@@ -631,7 +700,7 @@ impl StateView {
             velocity: *velocity,
             rounds: rounds
                 .iter()
-                .map(|(id, r)| (*id, RoundView::of(r, seer)))
+                .map(|(id, r)| (*id, RoundView::of(r, seer, &policy.point_table)))
                 .collect(),
             round_order: round_order.clone(),
             sync_running: *sync_running,
@@ -748,6 +817,109 @@ mod tests {
         for (kind, viewer, json) in expected {
             assert_eq!(wire(kind, viewer), json, "{kind} seen by {viewer:?}");
         }
+    }
+
+    fn distribution(deck: Deck, cards: &[&str]) -> Value {
+        let votes: Vec<RevealedVote> = cards
+            .iter()
+            .enumerate()
+            .map(|(i, card)| RevealedVote {
+                voter: ParticipantId(Uuid::from_u128(i as u128)),
+                card: card.to_string(),
+            })
+            .collect();
+        let table = crate::domain::deck::default_point_table();
+        serde_json::to_value(Distribution::of(&deck, &votes, &table)).unwrap()
+    }
+
+    #[test]
+    fn a_revealed_items_figures_are_the_divergence_rules() {
+        use crate::domain::policy::{DivergencePolicy, Verdict};
+        let d = distribution(Deck::fibonacci(), &["13", "1", "?", "☕", "13"]);
+        assert_eq!(
+            d,
+            serde_json::json!({
+                "votes": 5, "counts": {"1": 1, "13": 2, "?": 1, "☕": 1},
+                "low": "1", "high": "13", "median": "13", "spread_steps": 5, "spread_points": 12,
+            })
+        );
+        // A converged item: the median shown is the estimate the rule proposed.
+        let cards = ["3", "5", "5", "3"];
+        let d = distribution(Deck::fibonacci(), &cards);
+        let verdict = DivergencePolicy::default().judge(&Deck::fibonacci(), cards, 4);
+        assert_eq!(
+            verdict,
+            Verdict::Converged {
+                proposed: d["median"].as_str().unwrap().into()
+            }
+        );
+        assert_eq!(
+            (d["spread_steps"].clone(), d["spread_points"].clone()),
+            (1.into(), 2.into())
+        );
+        // Points from the point table (t-shirt sizes), none for a card without points.
+        let d = distribution(Deck::t_shirt(), &["XS", "L"]);
+        assert_eq!(d["spread_points"], 4);
+        let d = distribution(Deck::custom(vec!["a".into(), "b".into()]), &["a", "b"]);
+        assert_eq!(
+            (d["spread_steps"].clone(), d["spread_points"].clone()),
+            (1.into(), Value::Null)
+        );
+        // No estimate among the votes: counts only.
+        let d = distribution(Deck::fibonacci(), &["?", "☕"]);
+        assert_eq!(d["votes"], 2);
+        for figure in ["low", "high", "median", "spread_steps", "spread_points"] {
+            assert!(d[figure].is_null(), "{figure}: {d}");
+        }
+    }
+
+    #[test]
+    fn the_projection_carries_distributions_focused_days_and_converged_items() {
+        let mut state = State::default();
+        for e in samples::all() {
+            state.apply(&e);
+        }
+        let v = serde_json::to_value(state_view(&state, None)).unwrap();
+        let (round, item) = (
+            Uuid::from_u128(5).to_string(),
+            Uuid::from_u128(4).to_string(),
+        );
+        // The samples reveal one 13 on the round.
+        let d = &v["rounds"][&round]["distribution"][&item];
+        assert_eq!(
+            (d["votes"].clone(), d["median"].clone()),
+            (1.into(), "13".into())
+        );
+        let voter = samples::VOTER.to_string();
+        assert_eq!(
+            v["derived"]["focused_days"],
+            serde_json::json!({ voter: 6.8 })
+        );
+
+        // Converged: an estimate proposed and not agreed, and no open round voting again.
+        let converged = |s: &State| {
+            let v = serde_json::to_value(state_view(s, None)).unwrap();
+            v["derived"]["converged"].clone()
+        };
+        let mut s = State::default();
+        let all = samples::all();
+        let kind = |k: &str| all.iter().find(|e| e.kind() == k).unwrap().clone();
+        for k in [
+            "PlanningCreated",
+            "ItemProposed",
+            "RoundOpened",
+            "RoundClosed",
+        ] {
+            s.apply(&kind(k));
+        }
+        assert_eq!(converged(&s), serde_json::json!([]));
+        s.apply(&kind("EstimateProposed"));
+        assert_eq!(converged(&s), serde_json::json!([item]));
+        let mut agreed = s.clone();
+        agreed.apply(&kind("EstimateAgreed"));
+        assert_eq!(converged(&agreed), serde_json::json!([]), "agreed");
+        s.apply(&kind("RevoteOpened"));
+        assert_eq!(converged(&s), serde_json::json!([]), "voted on again");
     }
 
     /// Every time the projection shows, at any depth, has its twin, and nothing else has one.
