@@ -320,7 +320,7 @@ export function boardView(ctx) {
               {},
               h('th', { scope: 'row' }, p.name),
               p.capacity
-                ? [h('td', {}, pts(p.capacity.available_days)), h('td', {}, pts(p.capacity.focus_factor)), h('td', {}, pts(Number(p.capacity.available_days) * Number(p.capacity.focus_factor))), h('td', {}, p.capacity.notes || '')]
+                ? [h('td', {}, pts(p.capacity.available_days)), h('td', {}, pts(p.capacity.focus_factor)), h('td', {}, pts(s.derived?.focused_days?.[p.id])), h('td', {}, p.capacity.notes || '')]
                 : [h('td', { colspan: 4, class: 'muted' }, 'not declared')],
             ),
           ),

@@ -3,15 +3,18 @@
 // amend/commit, and committing the scope against a capacity bar.
 
 import { h, svg, add, rerender, trackDrafts, formSubmitter, timeEl, countdown, pts } from './dom.js';
-import { openRounds, rankedItems, nameOf, lastRound, distribution, FLAG_TEXT } from './model.js';
-import { MAX_LEN } from './protocol.js';
+import { rankedItems, nameOf, lastRound, FLAG_TEXT } from './model.js';
+import { MAX_LEN, SPECIAL_CARDS } from './protocol.js';
 import { votingContext, votingPanel, itemVotes, runCountdowns } from './board.js';
 
-/** A bar chart of how many votes each card got; the median card's bar is marked. */
-export function voteChart(deck, votes, names, pointTable) {
-  const d = distribution(deck, votes, pointTable);
-  const bars = [...d.counts].filter(([card, who]) => who.length || deck.cards.includes(card));
-  const max = Math.max(1, ...bars.map(([, who]) => who.length));
+/**
+ * A bar chart of how many votes each card got, from the server's figures for the item
+ * (`distribution` of its round: counts, low/high, median, spread); the median card's bar is marked.
+ */
+export function voteChart(deck, votes, d, names) {
+  const cards = [...new Set([...deck.cards, ...SPECIAL_CARDS, ...Object.keys(d.counts)])];
+  const bars = cards.map((card) => [card, d.counts[card] || 0]).filter(([card, n]) => n || deck.cards.includes(card));
+  const max = Math.max(1, ...bars.map(([, n]) => n));
   const bw = 34;
   const gap = 8;
   const height = 110;
@@ -20,16 +23,16 @@ export function voteChart(deck, votes, names, pointTable) {
     'svg',
     { viewBox: `0 0 ${width} ${height + 34}`, width, height: height + 34, class: 'chart', role: 'img', 'aria-labelledby': 'chart-title chart-desc' },
     svg('title', { id: 'chart-title' }, 'Vote distribution'),
-    svg('desc', { id: 'chart-desc' }, bars.filter(([, w]) => w.length).map(([c, w]) => `${c}: ${w.length}`).join(', ')),
-    bars.map(([card, who], i) => {
+    svg('desc', { id: 'chart-desc' }, bars.filter(([, n]) => n).map(([c, n]) => `${c}: ${n}`).join(', ')),
+    bars.map(([card, n], i) => {
       const x = gap + i * (bw + gap);
-      const bh = Math.round((who.length / max) * (height - 16));
+      const bh = Math.round((n / max) * (height - 16));
       const isMedian = card === d.median;
       return svg(
         'g',
-        { class: `bar${isMedian ? ' median' : ''}${who.length ? '' : ' empty'}`, 'data-card': card, 'data-count': who.length },
+        { class: `bar${isMedian ? ' median' : ''}${n ? '' : ' empty'}`, 'data-card': card, 'data-count': n },
         svg('rect', { x, y: height - bh, width: bw, height: Math.max(bh, 1), rx: 3 }),
-        who.length ? svg('text', { x: x + bw / 2, y: height - bh - 4, 'text-anchor': 'middle', class: 'count' }, String(who.length)) : null,
+        n ? svg('text', { x: x + bw / 2, y: height - bh - 4, 'text-anchor': 'middle', class: 'count' }, String(n)) : null,
         svg('text', { x: x + bw / 2, y: height + 16, 'text-anchor': 'middle', class: 'label' }, card),
         isMedian ? svg('text', { x: x + bw / 2, y: height + 30, 'text-anchor': 'middle', class: 'mark' }, 'median') : null,
       );
@@ -42,10 +45,10 @@ export function voteChart(deck, votes, names, pointTable) {
     h(
       'figcaption',
       {},
-      h('span', { id: 'spread' }, d.spread === null ? 'No estimates' : `Spread: ${d.spread} deck step${d.spread === 1 ? '' : 's'} (${d.low} → ${d.high}${d.spreadPoints !== null ? `, ${pts(d.spreadPoints)} points` : ''})`),
+      h('span', { id: 'spread' }, d.spread_steps === null ? 'No estimates' : `Spread: ${d.spread_steps} deck step${d.spread_steps === 1 ? '' : 's'} (${d.low} → ${d.high}${d.spread_points !== null ? `, ${pts(d.spread_points)} points` : ''})`),
       ' · ',
       h('span', { id: 'median' }, `Median: ${d.median ?? '—'}`),
-      ` · ${votes.length} vote${votes.length === 1 ? '' : 's'}`,
+      ` · ${d.votes} vote${d.votes === 1 ? '' : 's'}`,
       h('ul', { class: 'who-voted' }, votes.map((v) => h('li', {}, `${names(v.voter)}: `, h('strong', {}, v.card)))),
     ),
   );
@@ -148,7 +151,7 @@ export function liveView(ctx) {
           if (vc && vc.item === it.id) add(focus, votingPanel(ctx, vc, render));
         }
       } else if (revealed) {
-        add(focus, voteChart(r.deck, revealed, names, s.policy?.point_table || {}));
+        add(focus, voteChart(r.deck, revealed, r.distribution[it.id], names));
       } else if (r) {
         add(
           focus,
@@ -160,7 +163,7 @@ export function liveView(ctx) {
         add(focus, h('p', { class: 'muted' }, 'Not estimated yet.'));
       }
       if (isFac && !committed && r && !open) {
-        const median = revealed ? distribution(r.deck, revealed).median : null;
+        const median = r.distribution?.[it.id]?.median ?? null;
         const preset = it.estimate || it.proposed_estimate || median || r.deck.cards[0];
         add(
           focus,
@@ -184,7 +187,7 @@ export function liveView(ctx) {
     }
 
     // ---- converged items: agree them at once ----
-    const proposed = rankedItems(s).filter((i) => i.proposed_estimate && !i.estimate && !openRounds(s).some((r) => r.items.includes(i.id)));
+    const proposed = (s.derived?.converged || []).map((id) => s.items[id]).filter(Boolean);
     const converged = isFac && !committed && proposed.length
       ? h(
           'section',

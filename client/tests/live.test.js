@@ -73,15 +73,20 @@ test('live sync: agenda, reveal chart, re-vote, agree, coin flip, goal, commit a
   await b.locator('#sealed').getByText('2 sealed votes').waitFor();
   assert.equal(await b.locator('#reveal').count(), 0, 'only the facilitator reveals');
 
-  // Reveal: both see the distribution at once.
+  // Reveal: both see the distribution at once, the figures the server derived.
   await a.locator('#reveal').click();
+  await a.locator('#distribution').waitFor();
+  view = await rest('GET', `/api/plannings/${c.planning}`, { token: c.token });
+  const figures = view.state.rounds[round].distribution[login];
+  assert.equal(figures.median, '13', 'the upper median, as the server proposes');
+  assert.deepEqual([figures.spread_steps, figures.low, figures.high, figures.spread_points], [5, '1', '13', 12]);
   for (const page of [a, b]) {
     await page.locator('#distribution').waitFor();
+    assert.equal(await page.locator('#median').innerText(), `Median: ${figures.median}`, "the server's median");
     assert.equal(await page.locator('#distribution .bar[data-card="1"]').getAttribute('data-count'), '1');
     assert.equal(await page.locator('#distribution .bar[data-card="13"]').getAttribute('data-count'), '1');
     assert.equal(await page.locator('#distribution .bar[data-card="5"]').getAttribute('data-count'), '0');
     assert.equal(await page.locator('#spread').innerText(), 'Spread: 5 deck steps (1 → 13, 12 points)');
-    assert.equal(await page.locator('#median').innerText(), 'Median: 13', 'the upper median, as the server proposes');
   }
   await b.locator('#distribution').getByText('Bob: 13').waitFor();
   await a.screenshot({ path: `${SHOTS}/live-reveal.png`, fullPage: true });

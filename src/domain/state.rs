@@ -40,6 +40,14 @@ pub struct Capacity {
     pub notes: Option<String>,
 }
 
+impl Capacity {
+    /// Days of focused work: available days × focus factor (the team's capacity in points is
+    /// the sum of these × velocity).
+    pub fn focused_days(&self) -> Fixed2 {
+        self.available_days.times(self.focus_factor)
+    }
+}
+
 /// The latest readiness check of one criterion on one item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadinessCheck {
@@ -887,9 +895,7 @@ impl State {
             .values()
             .filter(|p| !p.removed && p.role != Role::Observer)
             .filter_map(|p| p.capacity.as_ref())
-            .fold(Fixed2::ZERO, |acc, c| {
-                acc.saturating_add(c.available_days.times(c.focus_factor))
-            });
+            .fold(Fixed2::ZERO, |acc, c| acc.saturating_add(c.focused_days()));
         focused_days.times(self.velocity.unwrap_or(Fixed2::ZERO))
     }
 
