@@ -81,7 +81,8 @@ export function liveView(ctx) {
     );
 
     // ---- agenda ----
-    const agendaItems = (s.agenda || []).map((id) => s.items[id]).filter((it) => it && !it.withdrawn);
+    // `agenda_order` keeps the items that left the agenda (agreed ones show their estimate).
+    const agendaItems = (s.agenda_order || s.agenda || []).map((id) => s.items[id]).filter((it) => it && !it.withdrawn);
     if (!agendaItems.some((it) => it.id === ctx.shared.liveItem)) ctx.shared.liveItem = agendaItems.find((it) => !it.estimate)?.id || agendaItems[0]?.id || null;
     const agenda = h(
       'section',
