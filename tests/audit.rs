@@ -8,9 +8,9 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use sprintlog::domain::command::{
     AdoptGoalSuggestion, AgreeEstimates, AmendGoal, CastVote, ChangePhase, CheckReadiness,
-    CommitScope, CreatePlanning, DeclareCapacity, DraftGoal, DraftScope, FlipCoin, Join,
-    OpenRound, PostComment, ProposeItem, ResolveQuestion, RevealVotes, Revote,
-    SetDefinitionOfReady, SetFocus, SetVelocity, StartTimer, SuggestGoal,
+    CommitScope, CreatePlanning, DeclareCapacity, DraftGoal, DraftScope, FlipCoin, Join, OpenRound,
+    PostComment, ProposeItem, ResolveQuestion, RevealVotes, Revote, SetDefinitionOfReady, SetFocus,
+    SetVelocity, StartTimer, SuggestGoal,
 };
 use sprintlog::domain::command::{AgreedEstimate, Command};
 use sprintlog::domain::event::{CommentKind, Event, ItemDraft};
@@ -331,13 +331,8 @@ async fn scripted(store: Arc<dyn EventStore>) -> (String, String) {
         }),
     )
     .await;
-    s.run(
-        fac,
-        Command::DraftScope(DraftScope {
-            items: vec![a, b],
-        }),
-    )
-    .await;
+    s.run(fac, Command::DraftScope(DraftScope { items: vec![a, b] }))
+        .await;
     let ev = s
         .run(
             ann,
