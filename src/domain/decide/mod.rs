@@ -204,6 +204,37 @@ fn route(a: &mut Actor, cmd: &Command) -> Result<Vec<Event>> {
         C::SetVelocity(SetVelocity { points_per_day }) => {
             capacity::set_velocity(a, *points_per_day)
         }
+        C::OpenRound(_)
+        | C::CastVote(_)
+        | C::WithdrawVote(_)
+        | C::CloseRound(_)
+        | C::RevealVotes(_)
+        | C::FlagItem(_)
+        | C::ClearFlag(_)
+        | C::SendToAgenda(_)
+        | C::AgreeEstimates(_)
+        | C::Revote(_)
+        | C::StartSync
+        | C::SetAgenda(_)
+        | C::FlipCoin(_)
+        | C::EndSync
+        | C::CommitScope(_)
+        | C::SetFocus(_)
+        | C::StartTimer(_)
+        | C::ExtendTimer(_)
+        | C::StopTimer
+        | C::ReturnToRefinement(_)
+        | C::DraftScope(_)
+        | C::RegisterWebhook(_)
+        | C::RemoveWebhook(_) => route_live(a, cmd),
+    }
+}
+
+/// Hands a command of estimation, the live session, the meeting or webhooks to its section
+/// (`route` names each one it forwards, so a new command must be routed to compile).
+fn route_live(a: &mut Actor, cmd: &Command) -> Result<Vec<Event>> {
+    use Command as C;
+    match cmd {
         // ---- estimation ----
         C::OpenRound(OpenRound {
             items,
@@ -252,6 +283,7 @@ fn route(a: &mut Actor, cmd: &Command) -> Result<Vec<Event>> {
             url_checked,
         }) => webhooks::register(a, url, events, *url_checked),
         C::RemoveWebhook(RemoveWebhook { webhook }) => webhooks::remove(a, *webhook),
+        _ => Err(misrouted()),
     }
 }
 
