@@ -7,9 +7,10 @@ use common::server::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use sprintlog::domain::command::{
-    AgreeEstimates, AmendGoal, CastVote, ChangePhase, CheckReadiness, CommitScope, CreatePlanning,
-    DeclareCapacity, DraftGoal, FlipCoin, Join, OpenRound, PostComment, ProposeItem,
-    ResolveQuestion, RevealVotes, Revote, SetDefinitionOfReady, SetVelocity,
+    AdoptGoalSuggestion, AgreeEstimates, AmendGoal, CastVote, ChangePhase, CheckReadiness,
+    CommitScope, CreatePlanning, DeclareCapacity, DraftGoal, DraftScope, FlipCoin, Join, OpenRound,
+    PostComment, ProposeItem, ResolveQuestion, RevealVotes, Revote, SetDefinitionOfReady, SetFocus,
+    SetVelocity, StartTimer, SuggestGoal,
 };
 use sprintlog::domain::command::{AgreedEstimate, Command};
 use sprintlog::domain::event::{CommentKind, Event, ItemDraft};
@@ -267,7 +268,18 @@ async fn scripted(store: Arc<dyn EventStore>) -> (String, String) {
         }),
     )
     .await;
+    // The session starts on "Audit log" (`?` first); the room moves to the reset, time-boxed.
     s.run(fac, Command::StartSync).await;
+    s.run(fac, Command::SetFocus(SetFocus { item: Some(b) }))
+        .await;
+    s.run(
+        fac,
+        Command::StartTimer(StartTimer {
+            item: b,
+            seconds: 300,
+        }),
+    )
+    .await;
     s.run(fac, Command::RevealVotes(RevealVotes { round, item: b }))
         .await;
     let ev = s
@@ -317,6 +329,24 @@ async fn scripted(store: Arc<dyn EventStore>) -> (String, String) {
             question: "Demo on Friday?".into(),
             options: vec!["yes".into(), "no".into()],
         }),
+    )
+    .await;
+    s.run(fac, Command::DraftScope(DraftScope { items: vec![a, b] }))
+        .await;
+    let ev = s
+        .run(
+            ann,
+            Command::SuggestGoal(SuggestGoal {
+                text: "Ship login and password reset".into(),
+            }),
+        )
+        .await;
+    let Event::GoalSuggested { suggestion, .. } = ev[0].clone() else {
+        panic!()
+    };
+    s.run(
+        fac,
+        Command::AdoptGoalSuggestion(AdoptGoalSuggestion { suggestion }),
     )
     .await;
     s.run(

@@ -182,6 +182,8 @@ async fn timeline_filters_and_chapters(t: &TestServer) {
             "PhaseChanged",
             "PhaseChanged",
             "SyncStarted",
+            // The session starts on the flagged item: the room's focus is a chapter.
+            "FocusSet",
             "VotesRevealed"
         ]
     );

@@ -56,6 +56,18 @@ pub enum DomainError {
     NotFlagged(ItemId),
     #[error("item {0} has no agreed estimate")]
     NoEstimate(ItemId),
+    #[error("item {0} already has an agreed estimate")]
+    AlreadyEstimated(ItemId),
+    #[error("item {0} was already sent back to refinement")]
+    AlreadyReturned(ItemId),
+    #[error("item {0} is not the item the room discusses: move the focus to it first")]
+    NotFocused(ItemId),
+    #[error("no time box is running")]
+    NoTimer,
+    #[error("unknown goal suggestion {0}")]
+    UnknownSuggestion(SuggestionId),
+    #[error("goal suggestion {0} was already adopted")]
+    AlreadyAdopted(SuggestionId),
     #[error("unknown comment {0}")]
     UnknownComment(CommentId),
     #[error("comment {0} was deleted")]
@@ -144,6 +156,12 @@ impl DomainError {
             AlreadyRevealed(_) => "already_revealed",
             NotFlagged(_) => "not_flagged",
             NoEstimate(_) => "no_estimate",
+            AlreadyEstimated(_) => "already_estimated",
+            AlreadyReturned(_) => "already_returned",
+            NotFocused(_) => "not_focused",
+            NoTimer => "no_timer",
+            UnknownSuggestion(_) => "unknown_suggestion",
+            AlreadyAdopted(_) => "already_adopted",
             UnknownComment(_) => "unknown_comment",
             CommentDeleted(_) => "comment_deleted",
             NotAQuestion(_) => "not_a_question",

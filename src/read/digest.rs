@@ -23,11 +23,13 @@ pub struct ItemChanges {
 pub struct Digest {
     pub since: i64,
     pub head: i64,
-    /// Goal drafts, amendments and commitment.
+    /// Goal drafts, suggestions, amendments (an adopted suggestion names its author) and
+    /// commitment.
     pub goal: Vec<String>,
     /// New items, questions and answers, reveals, flags, estimates — per item, backlog order.
     pub items: Vec<ItemChanges>,
-    /// Phase changes, the live session, coin flips, the commitment.
+    /// Phase changes, the live session and the path of its focus, coin flips, the scope draft
+    /// and the commitment.
     pub planning: Vec<String>,
     /// The whole planning's time well spent (not only since `since`), see [`crate::read::time_spent`].
     pub time_well_spent: crate::read::time_spent::TimeWellSpent,
@@ -57,6 +59,10 @@ fn notable(e: &Event) -> bool {
             | EstimateAgreed { .. }
             | GoalDrafted { .. }
             | GoalAmended { .. }
+            | GoalSuggested { .. }
+            | FocusSet { .. }
+            | ItemReturnedToRefinement { .. }
+            | ScopeDrafted { .. }
             | GoalCommitted { .. }
             | PhaseChanged { .. }
             | SyncStarted { .. }
@@ -88,12 +94,20 @@ pub fn build(log: &[Envelope], state: &State, viewer: ParticipantId, since: i64)
         }
         let line = timeline::summary(s.actor, e, state);
         match e {
-            Event::GoalDrafted { .. } | Event::GoalAmended { .. } | Event::GoalCommitted { .. } => {
-                goal.push(line)
-            }
+            Event::GoalDrafted { .. }
+            | Event::GoalAmended { .. }
+            | Event::GoalSuggested { .. }
+            | Event::GoalCommitted { .. } => goal.push(line),
             _ => {
                 let items = timeline::items_of(e);
-                if items.is_empty() || matches!(e, Event::ScopeCommitted { .. }) {
+                // The focus's path and the scope are the meeting's, read in order.
+                let whole = matches!(
+                    e,
+                    Event::ScopeCommitted { .. }
+                        | Event::ScopeDrafted { .. }
+                        | Event::FocusSet { .. }
+                );
+                if items.is_empty() || whole {
                     planning.push(line);
                 } else {
                     for i in items {

@@ -11,7 +11,11 @@
 //! - **flagged / discussed**: items (not withdrawn) that were ever flagged or sent to the
 //!   agenda, and of those the ones something happened to during a live session (their votes
 //!   revealed, a vote or re-vote opened on them, a comment on them, their flag cleared, their
-//!   estimate agreed).
+//!   estimate agreed, the room's focus on them);
+//! - **per item**: how long each item held the room's focus (`FocusSet` until the next one or
+//!   the end of the session; the focus held now counts once it moves or the session ends), in
+//!   the order they first got it, with the time box it was last given (`TimerStarted` plus
+//!   its `TimerExtended`s).
 
 use crate::domain::event::{Event, Micros};
 use crate::domain::ids::ItemId;
@@ -46,6 +50,83 @@ pub struct TimeWellSpent {
     pub settled_live: u32,
     pub flagged: u32,
     pub flagged_discussed: u32,
+    /// Live discussion time per item, in the order the items first got the focus.
+    pub items: Vec<ItemTime>,
+}
+
+/// How long one item was discussed live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemTime {
+    pub item: ItemId,
+    pub title: String,
+    /// How long it held the room's focus, over every session.
+    pub seconds: u64,
+    /// The time box it was last given (its first length plus extensions), if any.
+    pub timebox_seconds: Option<u64>,
+}
+
+/// The fold of the focus and the time boxes into time per item.
+#[derive(Default)]
+struct FocusClock {
+    /// The focused item and since when.
+    current: Option<(ItemId, Micros)>,
+    /// Item → micros focused, in the order of their first focus.
+    focused: Vec<(ItemId, Micros)>,
+    timebox: BTreeMap<ItemId, u64>,
+}
+
+impl FocusClock {
+    fn fold(&mut self, e: &Event) {
+        match e {
+            Event::FocusSet { item, at, .. } => {
+                self.release(*at);
+                if let Some(i) = item {
+                    self.current = Some((*i, *at));
+                    if !self.focused.iter().any(|(f, _)| f == i) {
+                        self.focused.push((*i, 0));
+                    }
+                }
+            }
+            Event::SyncEnded { at, .. } => self.release(*at),
+            Event::TimerStarted { item, seconds, .. } => {
+                self.timebox.insert(*item, u64::from(*seconds));
+            }
+            Event::TimerExtended { item, seconds, .. } => {
+                *self.timebox.entry(*item).or_default() += u64::from(*seconds);
+            }
+            _ => {}
+        }
+    }
+
+    /// The focus ends at `at`: its time goes to its item.
+    fn release(&mut self, at: Micros) {
+        if let Some((item, since)) = self.current.take() {
+            if let Some((_, total)) = self.focused.iter_mut().find(|(i, _)| *i == item) {
+                *total += (at - since).max(0);
+            }
+        }
+    }
+
+    fn items(self, state: &State) -> Vec<ItemTime> {
+        self.focused
+            .into_iter()
+            .map(|(item, micros)| ItemTime {
+                item,
+                title: state
+                    .items
+                    .get(&item)
+                    .map(|i| i.draft.title.clone())
+                    .unwrap_or_default(),
+                seconds: ((micros + 500_000) / 1_000_000) as u64,
+                timebox_seconds: self.timebox.get(&item).copied(),
+            })
+            .collect()
+    }
+}
+
+/// A duration as `m:ss` (`4:05`; `62:00` past the hour).
+pub fn clock_text(seconds: u64) -> String {
+    format!("{}:{:02}", seconds / 60, seconds % 60)
 }
 
 fn minutes(micros: Micros) -> u32 {
@@ -59,7 +140,9 @@ pub fn build<'a>(events: impl IntoIterator<Item = &'a Event>, state: &State) -> 
     let mut settled: BTreeMap<ItemId, bool> = BTreeMap::new();
     let mut flagged: BTreeSet<ItemId> = BTreeSet::new();
     let mut discussed: BTreeSet<ItemId> = BTreeSet::new();
+    let mut clock = FocusClock::default();
     for e in events {
+        clock.fold(e);
         let mut touched: Vec<ItemId> = Vec::new();
         match e {
             Event::SyncStarted { at, .. } => {
@@ -94,6 +177,9 @@ pub fn build<'a>(events: impl IntoIterator<Item = &'a Event>, state: &State) -> 
                 touched.extend(items.iter().copied())
             }
             Event::CommentPosted {
+                item: Some(item), ..
+            }
+            | Event::FocusSet {
                 item: Some(item), ..
             } => touched.push(*item),
             _ => {}
@@ -132,6 +218,7 @@ pub fn build<'a>(events: impl IntoIterator<Item = &'a Event>, state: &State) -> 
         settled_live,
         flagged: flagged_live.len() as u32,
         flagged_discussed,
+        items: clock.items(state),
     }
 }
 
@@ -163,6 +250,16 @@ pub fn markdown(t: &TimeWellSpent) -> String {
         "- flagged items discussed live: {} of {}\n",
         t.flagged_discussed, t.flagged
     ));
+    for it in &t.items {
+        out.push_str(&format!(
+            "- “{}”: discussed {}{}\n",
+            it.title.replace('\n', " "),
+            clock_text(it.seconds),
+            it.timebox_seconds
+                .map(|b| format!(" (time box {})", clock_text(b)))
+                .unwrap_or_default()
+        ));
+    }
     out
 }
 
@@ -242,5 +339,69 @@ mod tests {
         );
         assert!(md.contains("flagged items discussed live: 1 of 2"), "{md}");
         assert!(markdown(&build(&[], &state)).contains("not held (45 min planned)"));
+    }
+
+    /// Each focus counts until the next one or the session's end; a time box is its first
+    /// length plus its extensions; the focus still held counts once it ends.
+    #[test]
+    fn time_per_item_follows_the_focus() {
+        let by = ParticipantId(Uuid::from_u128(1));
+        let item = |n| ItemId(Uuid::from_u128(n));
+        let mut state = State::default();
+        for n in 1..=2 {
+            state.apply(&Event::ItemProposed {
+                item: item(n),
+                draft: crate::domain::event::ItemDraft {
+                    title: format!("i{n}"),
+                    ..Default::default()
+                },
+                by,
+                at: 0,
+            });
+        }
+        let focus = |n: Option<u128>, at| Event::FocusSet {
+            item: n.map(item),
+            by,
+            at,
+        };
+        let s = 1_000_000;
+        let mut events = vec![
+            Event::SyncStarted { by, at: 0 },
+            focus(Some(1), 0),
+            Event::TimerStarted {
+                item: item(1),
+                seconds: 120,
+                ends_at: 120 * s,
+                by,
+                at: 0,
+            },
+            Event::TimerExtended {
+                item: item(1),
+                seconds: 30,
+                ends_at: 150 * s,
+                by,
+                at: 10 * s,
+            },
+            focus(Some(2), 95 * s),
+            focus(None, 100 * s),
+            focus(Some(1), 200 * s),
+            Event::SyncEnded { by, at: 230 * s },
+        ];
+        let t = build(&events, &state);
+        let got: Vec<(ItemId, u64, Option<u64>)> = t
+            .items
+            .iter()
+            .map(|i| (i.item, i.seconds, i.timebox_seconds))
+            .collect();
+        assert_eq!(got, vec![(item(1), 125, Some(150)), (item(2), 5, None)]);
+        let md = markdown(&t);
+        assert!(
+            md.contains("- “i1”: discussed 2:05 (time box 2:30)\n"),
+            "{md}"
+        );
+        assert!(md.contains("- “i2”: discussed 0:05\n"), "{md}");
+        // While the session runs, the current focus is not counted yet.
+        events.truncate(7);
+        assert_eq!(build(&events, &state).items[0].seconds, 95);
     }
 }

@@ -1,8 +1,9 @@
 //! The timeline: one line per event — `(seq, time, actor, type, summary)` — for a scrub bar.
 //!
 //! Summaries are built from the event and the names in a projection, and never show a sealed
-//! vote's value ("Ann voted on Login", not the card). Phase changes, sync start/end, reveals and
-//! the commitment are *chapters*: the marks a scrubber jumps between.
+//! vote's value ("Ann voted on Login", not the card). Phase changes, sync start/end, the moves
+//! of the room's focus, reveals and the commitment are *chapters*: the marks a scrubber jumps
+//! between.
 
 use crate::domain::event::Event;
 use crate::domain::ids::{ItemId, ParticipantId};
@@ -57,14 +58,21 @@ pub fn items_of(event: &Event) -> Vec<ItemId> {
         | FlagCleared { item, .. }
         | ItemSentToAgenda { item, .. }
         | EstimateProposed { item, .. }
-        | EstimateAgreed { item, .. } => vec![*item],
+        | EstimateAgreed { item, .. }
+        | TimerStarted { item, .. }
+        | TimerExtended { item, .. }
+        | TimerStopped { item, .. }
+        | ItemReturnedToRefinement { item, .. } => vec![*item],
+        FocusSet { item, .. } => item.iter().copied().collect(),
         CommentPosted { item, .. } => item.iter().copied().collect(),
         ItemsImported { items, .. } | ItemsCarriedOver { items, .. } => {
             items.iter().map(|n| n.item).collect()
         }
         ItemsRanked { order, .. } => order.clone(),
         RoundOpened { items, .. } | RevoteOpened { items, .. } => items.clone(),
-        AgendaSet { items, .. } | ScopeCommitted { items, .. } => items.clone(),
+        AgendaSet { items, .. } | ScopeCommitted { items, .. } | ScopeDrafted { items, .. } => {
+            items.clone()
+        }
         _ => Vec::new(),
     }
 }
@@ -77,6 +85,7 @@ pub fn is_chapter(event: &Event) -> bool {
             | Event::PhaseChanged { .. }
             | Event::SyncStarted { .. }
             | Event::SyncEnded { .. }
+            | Event::FocusSet { .. }
             | Event::VotesRevealed { .. }
             | Event::ScopeCommitted { .. }
     )
@@ -148,7 +157,16 @@ pub fn summary(actor: ParticipantId, event: &Event, s: &State) -> String {
         ScheduleSet { .. } => format!("{a} set the schedule"),
         PolicySet { .. } => format!("{a} changed the planning's policy"),
         GoalDrafted { text, .. } => format!("{a} drafted the goal: {text}"),
+        GoalAmended {
+            text,
+            suggestion: Some(id),
+            ..
+        } => format!(
+            "{a} adopted {}'s wording of the goal: {text}",
+            suggester(s, *id)
+        ),
         GoalAmended { text, .. } => format!("{a} amended the goal: {text}"),
+        GoalSuggested { text, .. } => format!("{a} suggested the goal: {text}"),
         GoalCommitted { text, .. } => format!("{a} committed the goal: {text}"),
         ItemProposed { draft, .. } => format!("{a} proposed “{}”", draft.title),
         ItemEdited { item, .. } => format!("{a} edited {}", title(s, *item)),
@@ -283,8 +301,45 @@ fn live_summary(a: &str, event: &Event, s: &State) -> String {
             crate::read::view::url_origin(url)
         ),
         WebhookRemoved { .. } => format!("{a} removed a webhook"),
+        _ => meeting_summary(a, event, s),
+    }
+}
+
+/// The summary of an event of the live meeting — the focus, time boxes, refinement, the scope
+/// draft — by `a` (any other kind gets its name).
+fn meeting_summary(a: &str, event: &Event, s: &State) -> String {
+    use crate::read::time_spent::clock_text;
+    use Event::*;
+    match event {
+        FocusSet { item: Some(i), .. } => format!("{a} moved the discussion to {}", title(s, *i)),
+        FocusSet { item: None, .. } => format!("{a} moved the discussion off the items"),
+        TimerStarted { item, seconds, .. } => format!(
+            "{a} started a time box of {} on {}",
+            clock_text(u64::from(*seconds)),
+            title(s, *item)
+        ),
+        TimerExtended { item, seconds, .. } => format!(
+            "{a} gave {} {} more",
+            title(s, *item),
+            clock_text(u64::from(*seconds))
+        ),
+        TimerStopped { item, .. } => format!("{a} stopped the time box on {}", title(s, *item)),
+        ItemReturnedToRefinement { item, note, .. } => format!(
+            "{a} sent {} back to refinement{}",
+            title(s, *item),
+            note.as_ref().map(|n| format!(": {n}")).unwrap_or_default()
+        ),
+        ScopeDrafted { items, .. } => format!("{a} drafted a scope of {} items", items.len()),
         other => format!("{a}: {}", other.kind()),
     }
+}
+
+/// The name of whoever suggested a wording of the goal.
+fn suggester(s: &State, id: crate::domain::ids::SuggestionId) -> String {
+    s.goal_suggestions
+        .iter()
+        .find(|g| g.id == id)
+        .map_or_else(|| "someone".into(), |g| who(s, g.by))
 }
 
 /// The wire name of a unit enum value (`facilitator`, `async`, `spread`, …).

@@ -28,13 +28,14 @@ use crate::domain::event::{
 };
 use crate::domain::fixed::Fixed2;
 use crate::domain::ids::{
-    CommentId, CriterionId, ItemId, ParticipantId, PlanningId, RoundId, WebhookId,
+    CommentId, CriterionId, ItemId, ParticipantId, PlanningId, RoundId, SuggestionId, WebhookId,
 };
+use crate::domain::live::ScopeFigures;
 use crate::domain::policy::Spread;
 use crate::domain::slots::WorkDay;
 use crate::domain::state::{
-    Capacity, CoinFlip, Commitment, Flag, Goal, Item, Participant, ReadinessCheck, Round,
-    SentReminder, State, Vote, Webhook,
+    Capacity, CoinFlip, Commitment, Flag, Focus, Goal, GoalSuggestion, Item, Participant,
+    ReadinessCheck, Refinement, Round, ScopeDraft, SentReminder, State, Timer, Vote, Webhook,
 };
 use crate::read::comments::CommentView;
 use crate::read::utc::Utc;
@@ -224,6 +225,27 @@ pub struct ItemView {
     estimate: Option<String>,
     points: Option<Fixed2>,
     rounds: Vec<RoundId>,
+    returned_to_refinement: Option<RefinementView>,
+}
+
+/// An item sent back to refinement in the live session: by whom, when and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct RefinementView {
+    note: Option<String>,
+    by: ParticipantId,
+    #[serde(flatten)]
+    at: Utc,
+}
+
+impl From<&Refinement> for RefinementView {
+    fn from(r: &Refinement) -> Self {
+        let Refinement { note, by, at } = r;
+        RefinementView {
+            note: note.clone(),
+            by: *by,
+            at: Utc::new("at", *at),
+        }
+    }
 }
 
 impl From<&Item> for ItemView {
@@ -242,6 +264,7 @@ impl From<&Item> for ItemView {
             estimate,
             points,
             rounds,
+            returned_to_refinement,
         } = i;
         ItemView {
             id: *id,
@@ -257,6 +280,7 @@ impl From<&Item> for ItemView {
             estimate: estimate.clone(),
             points: *points,
             rounds: rounds.clone(),
+            returned_to_refinement: returned_to_refinement.as_ref().map(RefinementView::from),
         }
     }
 }
@@ -513,6 +537,108 @@ impl From<&Commitment> for CommitmentView {
     }
 }
 
+/// The item the room discusses.
+#[derive(Debug, Clone, Serialize)]
+pub struct FocusView {
+    item: ItemId,
+    by: ParticipantId,
+    #[serde(flatten)]
+    at: Utc,
+}
+
+impl From<&Focus> for FocusView {
+    fn from(f: &Focus) -> Self {
+        let Focus { item, by, at } = f;
+        FocusView {
+            item: *item,
+            by: *by,
+            at: Utc::new("at", *at),
+        }
+    }
+}
+
+/// The running time box: a client shows the time left as `ends_at` minus its own reading of
+/// the server's clock (see `now` in docs/protocol.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct TimerView {
+    item: ItemId,
+    seconds: u32,
+    #[serde(flatten)]
+    started_at: Utc,
+    #[serde(flatten)]
+    ends_at: Utc,
+    by: ParticipantId,
+}
+
+impl From<&Timer> for TimerView {
+    fn from(t: &Timer) -> Self {
+        let Timer {
+            item,
+            seconds,
+            started_at,
+            ends_at,
+            by,
+        } = t;
+        TimerView {
+            item: *item,
+            seconds: *seconds,
+            started_at: Utc::new("started_at", *started_at),
+            ends_at: Utc::new("ends_at", *ends_at),
+            by: *by,
+        }
+    }
+}
+
+/// The facilitator's draft of the scope (its figures are in `derived.scope_draft`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ScopeDraftView {
+    items: Vec<ItemId>,
+    by: ParticipantId,
+    #[serde(flatten)]
+    at: Utc,
+}
+
+impl From<&ScopeDraft> for ScopeDraftView {
+    fn from(d: &ScopeDraft) -> Self {
+        let ScopeDraft { items, by, at } = d;
+        ScopeDraftView {
+            items: items.clone(),
+            by: *by,
+            at: Utc::new("at", *at),
+        }
+    }
+}
+
+/// A suggested wording of the goal.
+#[derive(Debug, Clone, Serialize)]
+pub struct GoalSuggestionView {
+    id: SuggestionId,
+    text: String,
+    by: ParticipantId,
+    #[serde(flatten)]
+    at: Utc,
+    adopted: bool,
+}
+
+impl From<&GoalSuggestion> for GoalSuggestionView {
+    fn from(g: &GoalSuggestion) -> Self {
+        let GoalSuggestion {
+            id,
+            text,
+            by,
+            at,
+            adopted,
+        } = g;
+        GoalSuggestionView {
+            id: *id,
+            text: text.clone(),
+            by: *by,
+            at: Utc::new("at", *at),
+            adopted: *adopted,
+        }
+    }
+}
+
 /// A reminder as sent.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReminderView {
@@ -559,6 +685,16 @@ pub struct Derived {
     /// Per thread: how many comments, how many open questions, and where the pages of the
     /// comments the view leaves out start.
     discussion: Value,
+    /// The item `SetFocus` moves on to ("next item"), see `domain::live`.
+    next_on_agenda: Option<ItemId>,
+    /// What the facilitator can do with the focused item now (command type names).
+    focus_actions: Vec<String>,
+    /// Per item whose revealed vote is a tie: the tied cards, in deck order.
+    tied_cards: BTreeMap<ItemId, Vec<String>>,
+    /// The scope draft's points against capacity.
+    scope_draft: Option<ScopeFigures>,
+    /// Once committed: every item, in the sprint or not.
+    in_sprint: Option<BTreeMap<ItemId, bool>>,
 }
 
 impl Derived {
@@ -590,6 +726,11 @@ impl Derived {
                 .map(|i| i.id)
                 .collect(),
             discussion,
+            next_on_agenda: crate::domain::live::next_on_agenda(state),
+            focus_actions: crate::domain::live::focus_actions(state),
+            tied_cards: crate::domain::live::tied_cards(state),
+            scope_draft: crate::domain::live::scope_draft(state),
+            in_sprint: crate::domain::live::in_sprint(state),
         }
     }
 }
@@ -618,6 +759,11 @@ pub struct StateView {
     round_order: Vec<RoundId>,
     sync_running: bool,
     agenda: Vec<ItemId>,
+    agenda_order: Vec<ItemId>,
+    focus: Option<FocusView>,
+    timer: Option<TimerView>,
+    scope_draft: Option<ScopeDraftView>,
+    goal_suggestions: Vec<GoalSuggestionView>,
     coin_flips: Vec<CoinFlipView>,
     commitment: Option<CommitmentView>,
     reminders: BTreeSet<(ParticipantId, Option<RoundId>)>,
@@ -673,6 +819,11 @@ impl StateView {
             round_order,
             sync_running,
             agenda,
+            agenda_order,
+            focus,
+            timer,
+            scope_draft,
+            goal_suggestions,
             coin_flips,
             commitment,
             reminders,
@@ -705,6 +856,14 @@ impl StateView {
             round_order: round_order.clone(),
             sync_running: *sync_running,
             agenda: agenda.clone(),
+            agenda_order: agenda_order.clone(),
+            focus: focus.as_ref().map(FocusView::from),
+            timer: timer.as_ref().map(TimerView::from),
+            scope_draft: scope_draft.as_ref().map(ScopeDraftView::from),
+            goal_suggestions: goal_suggestions
+                .iter()
+                .map(GoalSuggestionView::from)
+                .collect(),
             coin_flips: coin_flips.iter().map(CoinFlipView::from).collect(),
             commitment: commitment.as_ref().map(CommitmentView::from),
             reminders: reminders.clone(),
@@ -753,7 +912,7 @@ mod tests {
                 "PlanningCreated",
                 None,
                 format!(
-                    r#"{{"at":1781596800000000,"at_utc":"2026-06-16T08:00:00Z","creator":"{fran}","creator_name":"Fran","deck":{deck},"planning":"00000000-0000-0000-0000-000000000001","policy":{{"batch_size":6,"default_deadline_minutes":1440,"divergence":{{"flag_unsure":true,"quorum_percent":50,"spread_steps":2}},"point_table":{{"L":5,"M":3,"S":2,"XL":8,"XS":1}}}},"title":"Sprint 1"}}"#
+                    r#"{{"at":1781596800000000,"at_utc":"2026-06-16T08:00:00Z","creator":"{fran}","creator_name":"Fran","deck":{deck},"planning":"00000000-0000-0000-0000-000000000001","policy":{{"auto_reveal":true,"batch_size":6,"default_deadline_minutes":1440,"divergence":{{"flag_unsure":true,"quorum_percent":50,"spread_steps":2}},"point_table":{{"L":5,"M":3,"S":2,"XL":8,"XS":1}}}},"title":"Sprint 1"}}"#
                 ),
             ),
             (

@@ -54,11 +54,15 @@ pub(super) fn open(
     }])
 }
 
-/// An async round without a deadline ends at the schedule's estimation deadline while that is
-/// ahead (and within a round's longest life: a sprint planned months out must not make every
-/// round unopenable), else after the policy's default length.
+/// A live round without a deadline lasts as long as a re-vote. An async one ends at the
+/// schedule's estimation deadline while that is ahead (and within a round's longest life: a
+/// sprint planned months out must not make every round unopenable), else after the policy's
+/// default length.
 fn default_deadline(a: &Actor) -> Micros {
     let (state, now) = (a.state, a.now);
+    if state.sync_running {
+        return now.saturating_add(limits::LIVE_ROUND_MICROS);
+    }
     match state.schedule.estimation_deadline {
         Some(d) if d > now && d - now <= limits::MAX_ROUND_MICROS && !state.sync_running => d,
         _ => now.saturating_add(state.policy.default_deadline_minutes as i64 * 60_000_000),
@@ -103,7 +107,7 @@ pub(super) fn cast_vote(
         .or_default()
         .insert(a.me, card.to_string());
     let members: Vec<ParticipantId> = a.state.members().map(|m| m.id).collect();
-    if everyone_voted(r, &votes, &members) {
+    if closes_when_all_voted(a.state, r) && everyone_voted(r, &votes, &members) {
         let reason = CloseReason::AllVoted;
         events.extend(close(a.state, r, &votes, reason, a.me, a.now));
     }
@@ -295,7 +299,7 @@ pub(super) fn revote(
             return Err(DomainError::ItemInOpenRound(*i));
         }
     }
-    let deadline = deadline.unwrap_or(a.now.saturating_add(limits::REVOTE_MICROS));
+    let deadline = deadline.unwrap_or(a.now.saturating_add(limits::LIVE_ROUND_MICROS));
     check_deadline(a.now, deadline)?;
     Ok(vec![Event::RevoteOpened {
         round: RoundId::from_random(a.random16()),
@@ -306,6 +310,12 @@ pub(super) fn revote(
         by: a.me,
         at: a.now,
     }])
+}
+
+/// Whether a round closes as its last vote comes in: an async round always does; a live one
+/// when the policy reveals automatically (`auto_reveal`), else the facilitator closes it.
+fn closes_when_all_voted(state: &State, r: &Round) -> bool {
+    !r.live || state.policy.auto_reveal
 }
 
 /// Whether every member has a card on every item of a round.
@@ -334,7 +344,7 @@ pub(super) fn close_rounds_left_complete(
     let mut events = Vec::new();
     for r in after.rounds.values().filter(|r| r.is_open()) {
         let votes = cards(r);
-        if everyone_voted(r, &votes, &members) {
+        if closes_when_all_voted(&after, r) && everyone_voted(r, &votes, &members) {
             events.extend(close(&after, r, &votes, CloseReason::AllVoted, me, now));
         }
     }

@@ -188,10 +188,7 @@ pub(super) fn open_round(state: &State, id: RoundId) -> Result<&Round> {
 /// Refuses an item that already has an agreed estimate.
 pub(super) fn not_estimated(it: &Item) -> Result<()> {
     if it.estimate.is_some() {
-        return Err(DomainError::Invalid(format!(
-            "item {} already has an agreed estimate",
-            it.id
-        )));
+        return Err(DomainError::AlreadyEstimated(it.id));
     }
     Ok(())
 }

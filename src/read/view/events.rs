@@ -17,7 +17,9 @@ use crate::domain::event::{
     CloseReason, CommentKind, Event, ItemDraft, Micros, NewItem, Phase, Policy, Role,
 };
 use crate::domain::fixed::Fixed2;
-use crate::domain::ids::{CommentId, ItemId, ParticipantId, PlanningId, RoundId, WebhookId};
+use crate::domain::ids::{
+    CommentId, ItemId, ParticipantId, PlanningId, RoundId, SuggestionId, WebhookId,
+};
 use crate::read::utc::Utc;
 use serde::Serialize;
 
@@ -176,6 +178,48 @@ pub enum EventView<'a> {
         #[serde(flatten)]
         at: Utc,
     },
+    GoalSuggested {
+        suggestion: &'a SuggestionId,
+        text: &'a str,
+        by: &'a ParticipantId,
+        #[serde(flatten)]
+        at: Utc,
+    },
+    FocusSet {
+        item: &'a Option<ItemId>,
+        by: &'a ParticipantId,
+        #[serde(flatten)]
+        at: Utc,
+    },
+    /// `TimerStarted` and `TimerExtended`.
+    Timer {
+        item: &'a ItemId,
+        seconds: &'a u32,
+        #[serde(flatten)]
+        ends_at: Utc,
+        by: &'a ParticipantId,
+        #[serde(flatten)]
+        at: Utc,
+    },
+    TimerStopped {
+        item: &'a ItemId,
+        by: &'a ParticipantId,
+        #[serde(flatten)]
+        at: Utc,
+    },
+    ItemReturnedToRefinement {
+        item: &'a ItemId,
+        note: &'a Option<String>,
+        by: &'a ParticipantId,
+        #[serde(flatten)]
+        at: Utc,
+    },
+    ScopeDrafted {
+        items: &'a [ItemId],
+        by: &'a ParticipantId,
+        #[serde(flatten)]
+        at: Utc,
+    },
 }
 
 /// An event shown as recorded: its data, as [`Event::data`] has it.
@@ -255,6 +299,83 @@ impl<'a> EventView<'a> {
             | E::ReminderSent { .. }
             | E::WebhookRegistered { .. }
             | E::WebhookRemoved { .. } => Self::sync_and_integrations(event),
+            E::GoalSuggested { .. }
+            | E::FocusSet { .. }
+            | E::TimerStarted { .. }
+            | E::TimerExtended { .. }
+            | E::TimerStopped { .. }
+            | E::ItemReturnedToRefinement { .. }
+            | E::ScopeDrafted { .. } => Self::meeting(event),
+        }
+    }
+
+    /// The live meeting's own events: focus, time boxes, refinement, the scope draft, goal
+    /// suggestions.
+    fn meeting(event: &'a Event) -> Self {
+        use Event as E;
+        match event {
+            E::GoalSuggested {
+                suggestion,
+                text,
+                by,
+                at: time,
+            } => Self::GoalSuggested {
+                suggestion,
+                text,
+                by,
+                at: at(time),
+            },
+            E::FocusSet { item, by, at: time } => Self::FocusSet {
+                item,
+                by,
+                at: at(time),
+            },
+            E::TimerStarted {
+                item,
+                seconds,
+                ends_at,
+                by,
+                at: time,
+            }
+            | E::TimerExtended {
+                item,
+                seconds,
+                ends_at,
+                by,
+                at: time,
+            } => Self::Timer {
+                item,
+                seconds,
+                ends_at: Utc::new("ends_at", *ends_at),
+                by,
+                at: at(time),
+            },
+            E::TimerStopped { item, by, at: time } => Self::TimerStopped {
+                item,
+                by,
+                at: at(time),
+            },
+            E::ItemReturnedToRefinement {
+                item,
+                note,
+                by,
+                at: time,
+            } => Self::ItemReturnedToRefinement {
+                item,
+                note,
+                by,
+                at: at(time),
+            },
+            E::ScopeDrafted {
+                items,
+                by,
+                at: time,
+            } => Self::ScopeDrafted {
+                items,
+                by,
+                at: at(time),
+            },
+            _ => unreachable!("{MISROUTED}"),
         }
     }
 
@@ -392,6 +513,7 @@ impl<'a> EventView<'a> {
             | E::GoalAmended {
                 text: _,
                 note: _,
+                suggestion: _,
                 by: _,
             }
             | E::ItemEdited {

@@ -153,7 +153,14 @@ fn goal_and_items() -> Vec<Event> {
         Event::GoalAmended {
             text: "Ship SSO login".into(),
             note: Some("scope".into()),
+            suggestion: None,
             by: FAC,
+        },
+        Event::GoalSuggested {
+            suggestion: crate::domain::ids::SuggestionId(uuid::Uuid::from_u128(77)),
+            text: "Ship SSO for admins".into(),
+            by: VOTER,
+            at: t(2),
         },
         Event::GoalCommitted {
             text: "Ship SSO login".into(),
@@ -359,6 +366,41 @@ fn sync_and_integrations() -> Vec<Event> {
             at: t(66),
         },
         Event::SyncEnded { by: FAC, at: t(90) },
+        Event::FocusSet {
+            item: Some(ITEM),
+            by: FAC,
+            at: t(66),
+        },
+        Event::TimerStarted {
+            item: ITEM,
+            seconds: 120,
+            ends_at: t(67),
+            by: FAC,
+            at: t(66),
+        },
+        Event::TimerExtended {
+            item: ITEM,
+            seconds: 60,
+            ends_at: t(68),
+            by: FAC,
+            at: t(66),
+        },
+        Event::TimerStopped {
+            item: ITEM,
+            by: FAC,
+            at: t(67),
+        },
+        Event::ItemReturnedToRefinement {
+            item: ITEM,
+            note: Some("needs a design".into()),
+            by: FAC,
+            at: t(67),
+        },
+        Event::ScopeDrafted {
+            items: vec![ITEM],
+            by: FAC,
+            at: t(68),
+        },
         Event::ScopeCommitted {
             items: vec![ITEM],
             points: Fixed2::from_int(8),
