@@ -115,3 +115,138 @@ test('one meeting: pages keep their views from pushes, with no HTTP request and 
   await fr.page.screenshot({ path: `${SHOTS}/meeting-fran-board.png`, fullPage: false });
   assert.deepEqual(problems, []);
 });
+
+/** Parses "4:05 left" into seconds. */
+function secondsLeft(text) {
+  const m = /(\d+):(\d{2}) left/.exec(text);
+  return m ? Number(m[1]) * 60 + Number(m[2]) : NaN;
+}
+
+test('one meeting: the focus, a live re-vote, the time box, an item with no votes, the scope and the goal, the same on every page', async () => {
+  const c = await rest('POST', '/api/plannings', { body: { title: 'Sprint 10', name: 'Fran' } });
+  const p = c.planning;
+  const people = [{ ...PEOPLE[0], token: c.token, link: c.links.facilitator }];
+  for (const who of PEOPLE.slice(1)) {
+    const invite = who.role === 'observer' ? c.observer_invite : c.member_invite;
+    const j = await rest('POST', `/api/plannings/${p}/join`, { body: { invite, name: who.name } });
+    people.push({ ...who, token: j.token, link: j.link });
+  }
+  const [fr, ann, bo, cy, olga] = people;
+  const fran = (cmd) => command(p, c.token, cmd);
+  await fran({ type: 'ChangePhase', to: 'async' });
+  await fran({ type: 'DraftGoal', text: 'Ship SSO' });
+  await fran({ type: 'SetVelocity', points_per_day: 1 });
+  for (const who of [ann, bo, cy]) await command(p, who.token, { type: 'DeclareCapacity', available_days: 4, focus_factor: 1 });
+  for (const title of ['Login with SSO', 'Search', 'Export CSV']) await fran({ type: 'ProposeItem', draft: { title, acceptance_criteria: ['done'] } });
+  let view = await rest('GET', `/api/plannings/${p}`, { token: c.token });
+  const id = (t) => Object.values(view.state.items).find((i) => i.draft.title === t).id;
+  const [login, search, exportCsv] = [id('Login with SSO'), id('Search'), id('Export CSV')];
+  await fran({ type: 'OpenRound', items: [login, exportCsv] });
+  view = await rest('GET', `/api/plannings/${p}`, { token: c.token });
+  const round = view.state.round_order[0];
+  for (const [who, l] of [[ann, '1'], [bo, '13'], [cy, '8']]) {
+    await command(p, who.token, { type: 'CastVote', round, item: login, card: l });
+    await command(p, who.token, { type: 'CastVote', round, item: exportCsv, card: '3' });
+  }
+  await fran({ type: 'SendToAgenda', item: search, note: 'nobody estimated it yet' });
+
+  for (const who of people) {
+    const ctx = await browser.newContext({ timezoneId: who.zone, viewport: { width: who.role === 'observer' ? 390 : 1280, height: 900 } });
+    who.page = watch(await ctx.newPage(), who.name, problems);
+    await who.page.goto(who.link);
+    await who.page.locator('#conn[data-state="online"]').waitFor();
+  }
+  const pages = people.map((w) => w.page);
+  const others = people.slice(1).map((w) => w.page);
+  const onEvery = (list, selector, timeout = 1000) => Promise.all(list.map((pg) => pg.locator(selector).first().waitFor({ timeout })));
+
+  // The facilitator starts the session; everyone else is prompted on the board and joins.
+  await fr.page.locator('#tab-live').click();
+  await fr.page.locator('#start-sync').click();
+  for (const who of people.slice(1)) await who.page.locator('#join-live').click();
+  view = await rest('GET', `/api/plannings/${p}`, { token: c.token });
+  const first = view.state.focus.item;
+  assert.equal(first, login, 'the flagged item is discussed first');
+  await onEvery(pages, `#live-item[data-item="${login}"]`, 5000);
+  await onEvery(pages, '#sealed');
+
+  // Reveal: every page at once.
+  await fr.page.locator('#reveal').click();
+  await fr.page.locator('#distribution').waitFor();
+  await onEvery(others, '#distribution');
+
+  // Vote again: every member's deck opens with no click; the last vote reveals on every page.
+  await fr.page.locator('#revote').click();
+  await fr.page.locator('#voted-count').waitFor();
+  await onEvery([ann.page, bo.page, cy.page], '#live-item .deck .vcard');
+  assert.equal(await olga.page.locator('#live-item .deck').count(), 0, 'the observer has no deck');
+  await ann.page.locator('#live-item .vcard[data-card="5"]').click();
+  await bo.page.locator('#live-item .vcard[data-card="5"]').click();
+  await fr.page.locator('#voted-count').getByText('2 of 3 voted').waitFor();
+  await onEvery(others, '#voted-count >> text=2 of 3 voted');
+  await cy.page.locator('#live-item .vcard[data-card="8"]').click();
+  await fr.page.locator('#distribution .bar[data-card="8"][data-count="1"]').waitFor();
+  await onEvery(others, '#distribution .bar[data-card="8"][data-count="1"]');
+  await fr.page.screenshot({ path: `${SHOTS}/meeting-fran-reveal.png` });
+  await cy.page.screenshot({ path: `${SHOTS}/meeting-cy-reveal.png` });
+
+  // A time box: the same time left on every page, within a second, and after a reload.
+  await fr.page.locator('#timer-2').click();
+  await onEvery(pages, '#timebox-left', 3000);
+  const lefts = await Promise.all(pages.map(async (pg) => secondsLeft(await pg.locator('#timebox-left').innerText())));
+  assert.ok(Math.max(...lefts) - Math.min(...lefts) <= 1, `time left agrees: ${lefts}`);
+  await bo.page.reload();
+  await bo.page.locator(`#live-item[data-item="${login}"]`).waitFor();
+  await bo.page.locator('#timebox-left').waitFor();
+  const [franLeft, boLeft] = await Promise.all([fr.page, bo.page].map(async (pg) => secondsLeft(await pg.locator('#timebox-left').innerText())));
+  assert.ok(Math.abs(franLeft - boLeft) <= 1, `after a reload: ${franLeft} vs ${boLeft}`);
+
+  // Agree, then the next item: everyone follows within a second.
+  await fr.page.locator('#agree-card').selectOption('5');
+  await fr.page.locator('#agree').click();
+  await fr.page.locator('#agreed').waitFor();
+  await fr.page.locator('#next-agenda').click();
+  await fr.page.locator(`#live-item[data-item="${search}"]`).waitFor();
+  await onEvery(others, `#live-item[data-item="${search}"]`);
+
+  // Someone who looks elsewhere is offered the way back.
+  await ann.page.locator('#agenda button', { hasText: 'Login with SSO' }).click();
+  await ann.page.locator('#back-to-focus').click();
+  await ann.page.locator(`#live-item[data-item="${search}"]`).waitFor();
+
+  // The item nobody voted on is estimated from the live view alone.
+  await onEvery(pages, '#no-votes');
+  await fr.page.locator('#open-live-round').click();
+  await onEvery([ann.page, bo.page, cy.page], '#live-item .deck .vcard', 3000);
+  for (const who of [ann, bo, cy]) await who.page.locator('#live-item .vcard[data-card="3"]').click();
+  await onEvery(pages, '#distribution .bar[data-card="3"][data-count="3"]', 3000);
+  await fr.page.locator('#agree').click();
+  await onEvery(pages, '#agreed >> text=3', 3000);
+  await fr.page.locator('#agree-proposed').click();
+
+  // The scope selection is the same on every page before the commit.
+  await fr.page.locator(`#scope-${exportCsv}`).waitFor();
+  await fr.page.locator(`#scope-${search}`).uncheck();
+  await fr.page.locator('#scope[data-drafted="true"]').waitFor();
+  await onEvery(others, '#scope[data-drafted="true"]', 3000);
+  const scopeOf = (pg) =>
+    pg.evaluate(() => ({
+      checked: [...document.querySelectorAll('#scope input[type=checkbox]')].map((i) => `${i.id}:${i.checked}`),
+      bar: document.querySelector('#capbar .captext')?.textContent,
+    }));
+  const scopes = await Promise.all(pages.map(scopeOf));
+  for (const s of scopes.slice(1)) assert.deepEqual(s, scopes[0], 'the same selection everywhere');
+  assert.equal(scopes[0].checked.filter((x) => x.endsWith(':true')).length, 2);
+
+  // Goal: Ann suggests a wording, everyone sees it, Fran adopts it.
+  await ann.page.locator('#suggest-text').fill('Ship SSO and CSV export');
+  await ann.page.locator('#suggest-goal').click();
+  await onEvery(pages, '#goal-suggestions >> text=Ship SSO and CSV export', 3000);
+  await fr.page.locator('#goal-suggestions button', { hasText: 'Adopt' }).click();
+  await onEvery(pages, '#live-goal-text >> text=Ship SSO and CSV export', 3000);
+  for (const who of people) await who.page.screenshot({ path: `${SHOTS}/meeting2-${who.name.toLowerCase()}.png`, fullPage: true });
+
+  await fr.page.locator('#commit-scope').click();
+  await onEvery(pages, '#scope h2 >> text=Committed scope', 3000);
+  assert.deepEqual(problems, []);
+});
