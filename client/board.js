@@ -480,6 +480,9 @@ export function boardView(ctx) {
         it.flag ? h('span', { class: 'badge flag', title: it.flag.note || FLAG_TEXT[it.flag.reason] || '' }, `flagged: ${it.flag.reason}`) : null,
         it.estimate ? h('span', { class: 'badge est' }, `estimate ${it.estimate}`) : it.proposed_estimate ? h('span', { class: 'badge' }, `proposed ${it.proposed_estimate}`) : null,
         inOpen ? h('span', { class: 'badge open' }, 'in open round') : null,
+        // After the commitment: in or out of the sprint (the server's figure).
+        s.derived?.in_sprint ? (s.derived.in_sprint[it.id] ? h('span', { class: 'badge est in-sprint' }, 'in the sprint') : h('span', { class: 'badge out-sprint' }, 'not in the sprint')) : null,
+        it.returned_to_refinement ? h('span', { class: 'badge warn' }, 'back to refinement') : null,
         notReady ? h('span', { class: 'badge flag' }, 'not ready') : null,
         discuss && !it.flag ? h('span', { class: 'badge warn', title: 'Votes on an ambiguous item mostly measure different readings of it' }, `needs discussion: ${discuss.reasons.map(discussionText).join(', ')}`) : null,
         (it.draft.labels || []).map((l) => h('span', { class: 'badge' }, l)),

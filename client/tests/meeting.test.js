@@ -248,5 +248,9 @@ test('one meeting: the focus, a live re-vote, the time box, an item with no vote
 
   await fr.page.locator('#commit-scope').click();
   await onEvery(pages, '#scope h2 >> text=Committed scope', 3000);
+  // The board marks each item in or out of the sprint.
+  await ann.page.locator('#tab-board').click();
+  await ann.page.locator(`[data-item="${login}"] .in-sprint`).first().waitFor();
+  await ann.page.locator(`[data-item="${search}"] .out-sprint`).first().waitFor();
   assert.deepEqual(problems, []);
 });
