@@ -33,8 +33,19 @@ export function timelineView(ctx) {
     if (alive) render();
   }
 
+  /** Reads the entries appended since the index was loaded, once someone scrubs. */
+  function refreshIndex() {
+    if (!ui.stale || ui.loading) return;
+    ui.stale = false;
+    ui.loading = true;
+    load().finally(() => {
+      ui.loading = false;
+    });
+  }
+
   /** Shows the board right after `seq` (debounced while dragging). */
   function scrub(seq) {
+    refreshIndex();
     ui.at = seq;
     ui.follow = seq >= ui.head;
     clearTimeout(timer);
@@ -86,12 +97,15 @@ export function timelineView(ctx) {
   function render() {
     const v = ctx.store.view;
     if (!v) return;
-    // New events while the page is open: extend the index; follow the head if we were at it.
-    if (!ui.loading && v.head > ui.head && ui.entries.length) {
-      ui.loading = true;
-      load().finally(() => {
-        ui.loading = false;
-      });
+    // New events while the page is open: the board "now" is the kept view (no REST read on an
+    // event); the index of entries is extended only when someone moves in the history.
+    if (v.head > ui.head && ui.entries.length) {
+      ui.head = v.head;
+      ui.stale = true;
+      if (ui.follow) {
+        ui.at = v.head;
+        ui.then = { ...v, at: v.head };
+      }
     }
     const chapters = ui.entries.filter((e) => e.chapter);
     const at = ui.at ?? ui.head;

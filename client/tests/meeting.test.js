@@ -69,6 +69,11 @@ test('one meeting: pages keep their views from pushes, with no HTTP request and 
     await who.page.goto(who.link);
     await who.page.locator('#conn[data-state="online"]').waitFor();
   }
+  // The observer watches from the timeline: following "now" takes no REST read either.
+  const watcher = people[people.length - 1];
+  await watcher.page.locator('#tab-timeline').click();
+  await watcher.page.locator('#scrubber').waitFor();
+  await watcher.page.locator('#then-phase').waitFor();
   const heldHead = (who) => who.page.evaluate(() => window.sprintlogStore?.view?.head ?? -1);
   for (const who of people) {
     await who.page.waitForFunction(() => window.sprintlogStore?.view, null, { timeout: 10_000 });
@@ -107,6 +112,8 @@ test('one meeting: pages keep their views from pushes, with no HTTP request and 
     assert.deepEqual(leaked, [], `${who.name} was pushed no sealed card`);
     assert.ok(who.frames.some((f) => f.type === 'view_patch'), `${who.name} got patches`);
   }
+  await watcher.page.locator('#at-summary').getByText(`Event ${head} of ${head}`).waitFor();
+  await watcher.page.locator('#then h2').getByText(`right after event ${head}`).waitFor();
   // A member's page shows the re-vote's revealed result; the live session is announced.
   for (const who of [ann, cy]) {
     await who.page.locator('#live-banner #join-live').waitFor();
