@@ -69,7 +69,7 @@ export function timelineView(ctx) {
     const e = entryAt(ui.at);
     const v = ctx.store.view;
     out.replaceChildren();
-    add(out, h('strong', {}, `Event ${ui.at} of ${ui.head}`), e ? [' · ', e.summary, ' · by ', v ? nameOf(v.state, e.actor) : '', ' · ', timeEl(e.at)] : null);
+    add(out, h('strong', {}, `Event ${ui.at} of ${ui.head}`), e ? [' · ', e.summary, ' · by ', e.by_rule ? 'sprintlog (a rule)' : v ? nameOf(v.state, e.actor) : '', ' · ', timeEl(e.at)] : null);
   }
 
   async function catchUp() {

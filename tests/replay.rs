@@ -260,13 +260,14 @@ async fn digest_since_my_last_action(t: &TestServer) {
     assert!(
         lines
             .iter()
-            .any(|l| l.contains("flagged for the live session (spread)")),
+            .any(|l| l
+                .contains("flagged “Login” for the live session by the divergence rule (spread)")),
         "{lines:?}"
     );
     assert!(
         lines
             .iter()
-            .any(|l| l.starts_with("votes on “Login” revealed")),
+            .any(|l| l.starts_with("Fran revealed the votes on “Login”")),
         "{lines:?}"
     );
     assert!(lines.iter().any(|l| l.contains("agreed 8")), "{lines:?}");

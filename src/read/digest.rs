@@ -89,7 +89,8 @@ pub fn build(log: &[Envelope], state: &State, viewer: ParticipantId, since: i64)
     let mut per_item: BTreeMap<ItemId, Vec<String>> = BTreeMap::new();
     for s in log.iter().filter(|s| s.seq > since) {
         let e = &s.event;
-        if s.actor == viewer || !notable(e) {
+        // A rule-made step set off by the viewer's own vote is still news to them.
+        if (s.actor == viewer && !timeline::by_rule(e)) || !notable(e) {
             continue;
         }
         let line = timeline::summary(s.actor, e, state);

@@ -404,11 +404,12 @@ fn close(
                 .flat_map(|v| v.values().map(String::as_str)),
             members,
         );
+        // Revealed by the rule at the close, not by whoever's vote or click closed the round.
         let reveal = Event::VotesRevealed {
             round: r.id,
             item: *item,
             votes: revealed(votes, *item),
-            by: me,
+            by: ParticipantId::SYSTEM,
         };
         match verdict {
             Verdict::Converged { proposed } => {
