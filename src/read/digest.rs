@@ -5,10 +5,11 @@
 use crate::domain::event::Event;
 use crate::domain::ids::{ItemId, ParticipantId};
 use crate::domain::state::State;
+use crate::domain::words;
 use crate::read::timeline;
 use crate::read::Envelope;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Changes to one item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -16,11 +17,15 @@ pub struct ItemChanges {
     pub item: ItemId,
     pub title: String,
     pub changes: Vec<String>,
+    /// It left the sprint in these events: withdrawn, sent back to refinement, or left out
+    /// of the committed scope.
+    pub dropped: bool,
 }
 
 /// What changed since `since`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Digest {
+    /// `0`: the story from the start (a newcomer's catch-up).
     pub since: i64,
     pub head: i64,
     /// Goal drafts, suggestions, amendments (an adopted suggestion names its author) and
@@ -73,13 +78,32 @@ fn notable(e: &Event) -> bool {
     )
 }
 
-/// The last seq at which `who` did something (0 if never).
+/// The last seq at which `who` did something other than join (0 if never: someone who only
+/// just joined is told the story from the start, not "nothing new").
 pub fn last_activity(log: &[Envelope], who: ParticipantId) -> i64 {
     log.iter()
         .rev()
-        .find(|s| s.actor == who)
+        .find(|s| s.actor == who && !matches!(s.event, Event::ParticipantJoined { .. }))
         .map(|s| s.seq)
         .unwrap_or(0)
+}
+
+/// The items an event takes out of the sprint: the withdrawn one, the one sent back to
+/// refinement, the candidates a committed scope leaves out.
+fn dropped_by(e: &Event, state: &State) -> Vec<ItemId> {
+    match e {
+        Event::ItemWithdrawn { item, .. } | Event::ItemReturnedToRefinement { item, .. } => {
+            vec![*item]
+        }
+        Event::ScopeCommitted { items, .. } => state
+            .rank
+            .iter()
+            .filter(|i| !items.contains(i))
+            .filter(|i| state.items.get(i).is_some_and(|it| !it.withdrawn))
+            .copied()
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Builds the digest of `log` events after `since`, leaving out the viewer's own actions.
@@ -87,6 +111,7 @@ pub fn build(log: &[Envelope], state: &State, viewer: ParticipantId, since: i64)
     let mut goal = Vec::new();
     let mut planning = Vec::new();
     let mut per_item: BTreeMap<ItemId, Vec<String>> = BTreeMap::new();
+    let mut dropped: BTreeSet<ItemId> = BTreeSet::new();
     for s in log.iter().filter(|s| s.seq > since) {
         let e = &s.event;
         // A rule-made step set off by the viewer's own vote is still news to them.
@@ -94,6 +119,14 @@ pub fn build(log: &[Envelope], state: &State, viewer: ParticipantId, since: i64)
             continue;
         }
         let line = timeline::summary(s.actor, e, state);
+        for i in dropped_by(e, state) {
+            if dropped.insert(i) && matches!(e, Event::ScopeCommitted { .. }) {
+                per_item
+                    .entry(i)
+                    .or_default()
+                    .push("left out of the sprint at the commitment".into());
+            }
+        }
         match e {
             Event::GoalDrafted { .. }
             | Event::GoalAmended { .. }
@@ -129,6 +162,7 @@ pub fn build(log: &[Envelope], state: &State, viewer: ParticipantId, since: i64)
                     .map(|i| i.draft.title.clone())
                     .unwrap_or_default(),
                 changes,
+                dropped: dropped.contains(id),
             });
         }
     }
@@ -145,13 +179,20 @@ pub fn build(log: &[Envelope], state: &State, viewer: ParticipantId, since: i64)
 /// The digest as Markdown.
 pub fn markdown(d: &Digest) -> String {
     // `since` comes from the query string: any i64 (saturating, never an overflow panic).
-    let mut out = format!(
-        "# Since you last looked (events {}–{})\n",
-        d.since.saturating_add(1),
-        d.head
-    );
+    let mut out = if d.since == 0 {
+        format!(
+            "# The story so far ({})\n",
+            words::plural(d.head.max(0) as usize, "event", "events")
+        )
+    } else {
+        format!(
+            "# Since you last looked (events {}–{})\n",
+            d.since.saturating_add(1),
+            d.head
+        )
+    };
     if d.goal.is_empty() && d.items.is_empty() && d.planning.is_empty() {
-        out.push_str("\nNothing new.\n");
+        out.push_str("\nNothing new from the others.\n");
         time_section(&mut out, d);
         return out;
     }
@@ -165,7 +206,12 @@ pub fn markdown(d: &Digest) -> String {
         list(&mut out, &d.goal);
     }
     for it in &d.items {
-        out.push_str(&format!("\n## {}\n\n", it.title.replace('\n', " ")));
+        let out_of = if it.dropped {
+            " (out of the sprint)"
+        } else {
+            ""
+        };
+        out.push_str(&format!("\n## {}{out_of}\n\n", it.title.replace('\n', " ")));
         list(&mut out, &it.changes);
     }
     if !d.planning.is_empty() {

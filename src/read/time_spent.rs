@@ -177,10 +177,10 @@ pub fn build<'a>(events: impl IntoIterator<Item = &'a Event>, state: &State) -> 
                 settled.insert(*item, running && !converged_async);
                 touched.push(*item);
             }
-            Event::EstimateProposed { item, round, card } => {
-                if live_round.get(round) == Some(&false) {
-                    async_proposal.insert(*item, card.clone());
-                }
+            Event::EstimateProposed { item, round, card }
+                if live_round.get(round) == Some(&false) =>
+            {
+                async_proposal.insert(*item, card.clone());
             }
             Event::VotesRevealed { item, .. } | Event::FlagCleared { item, .. } => {
                 touched.push(*item)

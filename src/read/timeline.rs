@@ -154,7 +154,9 @@ pub fn summary(actor: ParticipantId, event: &Event, s: &State) -> String {
     let a = who(s, actor);
     match event {
         PlanningCreated { title, .. } => format!("{a} created the planning “{title}”"),
-        ParticipantJoined { name, role, .. } => format!("{name} joined as {}", label(role)),
+        ParticipantJoined { name, role, .. } => {
+            format!("{name} joined as {}", words::a(&label(role)))
+        }
         ParticipantRenamed { name, .. } => format!("{a} is now called {name}"),
         RoleChanged {
             participant, role, ..
