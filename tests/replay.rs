@@ -317,6 +317,12 @@ async fn a_newcomer_gets_the_story_and_a_returner_the_dropped_items(t: &TestServ
     assert_eq!(d["since"], 0, "the story from the start: {d}");
     assert_eq!(d["items"][0]["title"], "Login", "{d}");
     assert!(
+        d["planning"][0]
+            .as_str()
+            .is_some_and(|l| l.ends_with("created the planning “Replay”")),
+        "the story opens with the creation: {d}"
+    );
+    assert!(
         d["planning"].to_string().contains("Ann joined as a member"),
         "{d}"
     );

@@ -388,7 +388,11 @@ async fn workflow(backend: Backend) {
             && message.ends_with("not met (the facilitator can override)"),
         "{message}"
     );
-    assert_eq!(sprintlog::domain::words::not_plain(message), None, "{message}");
+    assert_eq!(
+        sprintlog::domain::words::not_plain(message),
+        None,
+        "{message}"
+    );
     t.ok(
         p,
         fac,

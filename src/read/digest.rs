@@ -41,12 +41,14 @@ pub struct Digest {
 }
 
 /// Whether an event is worth a line in a digest (votes themselves, renames, edits of comments,
-/// schedule and policy tweaks are noise for someone catching up).
+/// schedule and policy tweaks are noise for someone catching up). The creation opens the story
+/// a newcomer reads.
 fn notable(e: &Event) -> bool {
     use Event::*;
     matches!(
         e,
-        ItemProposed { .. }
+        PlanningCreated { .. }
+            | ItemProposed { .. }
             | ItemsImported { .. }
             | ItemsCarriedOver { .. }
             | ItemWithdrawn { .. }
