@@ -478,9 +478,8 @@ function openPlanning(planning) {
     const v = store.view;
     const live = v?.state.sync_running;
     // Re-rendered on every update: `rerender` keeps the focus on a tab a keyboard user is on.
-    rerender(
-      nav,
-      Object.entries(VIEWS).map(([k, d]) =>
+    rerender(nav, [
+      ...Object.entries(VIEWS).map(([k, d]) =>
         h(
           'a',
           { href: `#/p/${planning}${k === 'board' ? '' : `/${k}`}`, id: `tab-${k}`, 'aria-current': k === active ? 'page' : false, class: live && k === 'live' ? 'live' : '' },
@@ -488,7 +487,8 @@ function openPlanning(planning) {
           live && k === 'live' ? h('span', { class: 'sr-only' }, ' (running)') : null,
         ),
       ),
-    );
+      h('button', { type: 'button', id: 'key-help-open', class: 'link-button keys-open', 'aria-keyshortcuts': 'h', 'aria-expanded': helpEl.hidden ? 'false' : 'true', 'aria-controls': 'key-help', onclick: () => toggleHelp() }, 'Keys'),
+    ]);
   }
 
   function renderBanner() {
@@ -551,6 +551,7 @@ function openPlanning(planning) {
       h('button', { type: 'button', class: 'secondary', id: 'key-help-close', onclick: () => toggleHelp(false) }, 'Close'),
     );
     helpEl.hidden = !open;
+    nav.querySelector('#key-help-open')?.setAttribute('aria-expanded', String(open));
     if (open) helpEl.querySelector('#key-help-h').focus();
   }
   ctx.toggleKeyHelp = toggleHelp;

@@ -130,6 +130,12 @@ test('plain words, keys, catching up and attribution', async () => {
   // A refusal beside the form that caused it, in plain words, the typed text kept — also
   // through a re-render caused by someone else.
   await a.goto(`${BASE}/#/p/${planning}/live`);
+  // (The keys are one click away too; with no round to vote in, they say so.)
+  await a.locator('#key-help-open').click();
+  await a.locator('#key-help').getByText("type a card's label while a round waits for your vote").waitFor();
+  assert.equal(await a.locator('#key-help-open').getAttribute('aria-expanded'), 'true');
+  await a.locator('#key-help-close').click();
+  await a.locator('#key-help').waitFor({ state: 'hidden' });
   await a.locator('#coin-question').fill('Which first?');
   await a.locator('#coin-options').fill('Export');
   await a.locator('#flip').click();
