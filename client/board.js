@@ -499,7 +499,7 @@ export function boardView(ctx) {
         ? h('button', { type: 'button', class: 'link-button', dataset: { key: `vote-on-${it.id}` }, onclick: () => { ctx.shared.current = it.id; rerenderAll(); } }, 'vote on this')
         : null,
       canWork && open && !it.flag && !it.estimate
-        ? h('button', { type: 'button', class: 'link-button', dataset: { key: `flag-${it.id}` }, onclick: () => send({ type: 'FlagItem', item: it.id, note: 'to discuss live' }).catch(() => {}) }, 'flag for the live session')
+        ? [inOpen && me.role === 'member' ? ' · ' : null, h('button', { type: 'button', class: 'link-button', dataset: { key: `flag-${it.id}` }, onclick: () => send({ type: 'FlagItem', item: it.id, note: 'to discuss live' }).catch(() => {}) }, 'flag for the live session')]
         : null,
       isFac && open && discuss && !it.flag && !inOpen
         ? [' · ', h('button', { type: 'button', class: 'link-button', dataset: { key: `send-agenda-${it.id}` }, onclick: () => send({ type: 'SendToAgenda', item: it.id }).catch(() => {}) }, 'send to the live agenda (no async round)')]

@@ -52,6 +52,8 @@ test('plain words, keys, catching up and attribution', async () => {
 
   // Keys: a card's label casts it ("3" is the card 3, not the third card, 2).
   await b.locator('.voting h3', { hasText: 'Login' }).waitFor();
+  const page = await b.locator('body').innerText();
+  assert.ok(!page.includes('thisflag'), 'the item links read apart ("vote on this · flag for the live session")');
   assert.match(await b.locator('#deck-keys').innerText(), /0, 1, 2, 3, 5, 8, 13 or 21/);
   await b.keyboard.press('3');
   await b.locator('#my-vote').getByText('3', { exact: true }).waitFor();
