@@ -231,3 +231,75 @@ fn time_section(out: &mut String, d: &Digest) {
         out.push_str(&crate::read::time_spent::markdown(&d.time_well_spent));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::event::ItemDraft;
+    use crate::domain::fixed::Fixed2;
+    use uuid::Uuid;
+
+    /// Items that left the sprint since `since` are marked dropped: sent back to refinement, or
+    /// left out of the committed scope (with a line saying so); the commitment itself is the
+    /// planning's line, the committed item no change of its own.
+    #[test]
+    fn items_out_of_the_sprint_are_marked_dropped() {
+        let fran = ParticipantId(Uuid::from_u128(1));
+        let ann = ParticipantId(Uuid::from_u128(9));
+        let item = |n| ItemId(Uuid::from_u128(n));
+        let mut events: Vec<Event> = ["Login", "Export", "Search"]
+            .iter()
+            .zip(2..)
+            .map(|(t, n)| Event::ItemProposed {
+                item: item(n),
+                draft: ItemDraft {
+                    title: (*t).into(),
+                    ..Default::default()
+                },
+                by: fran,
+                at: 0,
+            })
+            .collect();
+        events.push(Event::ItemReturnedToRefinement {
+            item: item(3),
+            note: None,
+            by: fran,
+            at: 0,
+        });
+        events.push(Event::ScopeCommitted {
+            items: vec![item(2)],
+            points: Fixed2::ZERO,
+            capacity: Fixed2::ZERO,
+            over_capacity_confirmed: false,
+            by: fran,
+            at: 0,
+        });
+        let log: Vec<Envelope> = events
+            .into_iter()
+            .zip(1..)
+            .map(|(event, seq)| Envelope {
+                seq,
+                id: Uuid::from_u128(seq as u128),
+                actor: fran,
+                at: 0,
+                event,
+            })
+            .collect();
+        let state = State::replay(log.iter().map(|e| &e.event));
+        let d = build(&log, &state, ann, 3);
+        let dropped: Vec<(&str, bool)> = d
+            .items
+            .iter()
+            .map(|i| (i.title.as_str(), i.dropped))
+            .collect();
+        assert_eq!(dropped, [("Export", true), ("Search", true)]);
+        assert_eq!(d.planning.len(), 1, "{:?}", d.planning);
+        assert_eq!(
+            d.items[1].changes,
+            ["left out of the sprint at the commitment"]
+        );
+        assert!(markdown(&d).contains("\n## Search (out of the sprint)\n"));
+        // The viewer's own commitment is no news to them, nor what it left out.
+        assert!(build(&log, &state, fran, 3).items.is_empty());
+    }
+}
