@@ -415,7 +415,8 @@ function openPlanning(planning) {
   }
 
   function renderVisit(sv) {
-    const catchUp = h('a', { href: `#/p/${planning}/timeline`, id: 'catch-up-link' }, sv ? 'Catch me up' : 'Catch me up on the story so far');
+    // The timeline opens with the digest already read (`ctx.catchUpNow`).
+    const catchUp = h('a', { href: `#/p/${planning}/timeline`, id: 'catch-up-link', onclick: () => { ctx.catchUpNow = true; visitEl.hidden = true; } }, sv ? 'Catch me up' : 'Catch me up on the story so far');
     if (sv && !sv.news) return;
     visitEl.hidden = false;
     visitEl.replaceChildren();

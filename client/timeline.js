@@ -232,6 +232,11 @@ export function timelineView(ctx) {
   }
 
   load();
+  if (ctx.catchUpNow) {
+    // Arrived by "catch me up" from the note on top of the planning.
+    ctx.catchUpNow = false;
+    catchUp();
+  }
   return {
     el,
     render,
