@@ -551,11 +551,14 @@ function openPlanning(planning) {
       ),
       h('button', { type: 'button', class: 'secondary', id: 'key-help-close', onclick: () => toggleHelp(false) }, 'Close'),
     );
+    const wasOpen = !helpEl.hidden;
     helpEl.hidden = !open;
     nav.querySelector('#key-help-open')?.setAttribute('aria-expanded', String(open));
+    if (open && !wasOpen) helpBack = document.activeElement;
     if (open) helpEl.querySelector('#key-help-h').focus();
+    else if (wasOpen && helpBack?.isConnected) helpBack.focus(); // back where the person was
   }
-  ctx.toggleKeyHelp = toggleHelp;
+  let helpBack = null; // the element focused before the help opened
 
   /** Moves the item to vote on by `step` among the open rounds' items. */
   function moveItem(vc, step) {

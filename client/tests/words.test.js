@@ -137,6 +137,7 @@ test('plain words, keys, catching up and attribution', async () => {
   assert.equal(await a.locator('#key-help-open').getAttribute('aria-expanded'), 'true');
   await a.locator('#key-help-close').click();
   await a.locator('#key-help').waitFor({ state: 'hidden' });
+  assert.equal(await a.evaluate(() => document.activeElement.id), 'key-help-open', 'focus goes back');
   await a.locator('#coin-question').fill('Which first?');
   await a.locator('#coin-options').fill('Export');
   await a.locator('#flip').click();
