@@ -391,6 +391,17 @@ async fn golden_audit_markdown_and_redaction() {
         md, golden,
         "audit Markdown changed; UPDATE_GOLDEN=1 to accept"
     );
+    // What the rule did is the rule's, not the last voter's (Bob's vote closed the round).
+    for rule_made in [
+        "sprintlog: flagged for the live session by the divergence rule (spread)",
+        "sprintlog: votes revealed as the round closed: Ann 3, Bob 3",
+        "sprintlog: estimate 5 proposed (the median)",
+    ] {
+        assert!(md.contains(rule_made), "{rule_made}");
+    }
+    for credited_to_voter in ["Bob: flagged", "Bob: votes revealed", "Bob: estimate"] {
+        assert!(!md.contains(credited_to_voter), "{credited_to_voter}");
+    }
     // Sealed votes on "Audit log" (flagged unsure, never revealed) stay sealed for participants.
     assert!(md.contains("2 votes, sealed"));
     store.close().await;

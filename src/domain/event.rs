@@ -455,7 +455,9 @@ pub enum Event {
         reason: CloseReason,
         at: Micros,
     },
-    /// The votes on one item of a round, now visible to everyone.
+    /// The votes on one item of a round, now visible to everyone. `by` is the facilitator
+    /// for a reveal in the live session, [`ParticipantId::SYSTEM`] for the rule's reveal as the
+    /// round closed.
     VotesRevealed {
         round: RoundId,
         item: ItemId,

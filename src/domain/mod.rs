@@ -30,6 +30,7 @@ pub mod readiness;
 pub mod slots;
 pub mod state;
 pub mod team;
+pub mod words;
 
 pub use command::Command;
 pub use decide::{decide, Context};

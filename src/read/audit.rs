@@ -18,6 +18,7 @@ use crate::domain::event::{Event, Micros, RevealedVote};
 use crate::domain::fixed::Fixed2;
 use crate::domain::ids::{CommentId, ItemId, ParticipantId, RoundId};
 use crate::domain::state::State;
+use crate::domain::words;
 use crate::read::utc::rfc3339;
 use crate::read::view::{self, Seer};
 use crate::read::Envelope;
@@ -167,7 +168,10 @@ struct Fold<'a> {
 impl Fold<'_> {
     /// Adds a step to an item's story (an item the audit has not met is skipped).
     fn push(&mut self, s: &Envelope, item: ItemId, what: String) {
-        let step = step_of(self.state, s, what);
+        let mut step = step_of(self.state, s, what);
+        if crate::read::timeline::by_rule(&s.event) {
+            step.actor = crate::read::timeline::RULE.into();
+        }
         if let Some(story) = self.items.get_mut(&item) {
             story.steps.push(step);
         }
@@ -330,20 +334,30 @@ impl Fold<'_> {
                     r.sealed_votes = 0;
                     r.sealed_values.clear();
                 }
-                self.push(
-                    s,
-                    *item,
-                    format!("votes revealed: {}", cards(&revealed(self.state, votes))),
-                );
+                let shown = cards(&revealed(self.state, votes));
+                let what = if crate::read::timeline::by_rule(&s.event) {
+                    format!("votes revealed as the round closed: {shown}")
+                } else {
+                    format!("votes revealed: {shown}")
+                };
+                self.push(s, *item, what);
             }
             Event::ItemFlagged {
-                item, reason, note, ..
+                item,
+                reason,
+                note,
+                round,
+                ..
             } => self.push(
                 s,
                 *item,
                 format!(
-                    "flagged for the live session ({}){}",
-                    label(reason),
+                    "flagged for the live session{}{}",
+                    if round.is_some() {
+                        format!(" by the divergence rule ({})", label(reason))
+                    } else {
+                        String::new()
+                    },
                     note.as_ref().map(|n| format!(": {n}")).unwrap_or_default()
                 ),
             ),
@@ -362,7 +376,7 @@ impl Fold<'_> {
                 ),
             ),
             Event::EstimateProposed { item, card, .. } => {
-                self.push(s, *item, format!("estimate {card} proposed"))
+                self.push(s, *item, format!("estimate {card} proposed (the median)"))
             }
             Event::EstimateAgreed {
                 item, card, points, ..
@@ -439,8 +453,8 @@ impl Fold<'_> {
                     self.state,
                     s,
                     format!(
-                        "committed {} items, {points} points against a capacity of {capacity}{}",
-                        its.len(),
+                        "committed {}, {points} points against a capacity of {capacity}{}",
+                        words::items(its.len()),
                         if *over_capacity_confirmed {
                             " (over capacity, confirmed)"
                         } else {
@@ -497,7 +511,10 @@ impl Fold<'_> {
                     .iter()
                     .filter_map(|i| self.then.items.get(i).and_then(|it| it.points))
                     .fold(Fixed2::ZERO, Fixed2::saturating_add);
-                format!("drafted a scope of {} items, {points} points", its.len())
+                format!(
+                    "drafted a scope of {}, {points} points",
+                    words::items(its.len())
+                )
             }
             _ => return false,
         };
@@ -671,7 +688,7 @@ pub fn markdown(a: &Audit) -> String {
             } else if !r.sealed_values.is_empty() {
                 format!("sealed: {}", cards(&r.sealed_values))
             } else if r.sealed_votes > 0 {
-                format!("{} votes, sealed", r.sealed_votes)
+                format!("{}, sealed", words::plural(r.sealed_votes, "vote", "votes"))
             } else {
                 "no votes".into()
             };

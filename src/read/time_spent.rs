@@ -6,8 +6,11 @@
 //!   with a `SyncEnded` too); the actual length is the sum of the ended sessions, in whole
 //!   minutes rounded half up; the planned length is the schedule's `sync_minutes` (45 when no
 //!   schedule was set);
-//! - **settled async / live**: items (not withdrawn) with an agreed estimate, by whether their
-//!   latest `EstimateAgreed` came while a live session was running;
+//! - **settled async / live**: items (not withdrawn) with an agreed estimate. An item is settled
+//!   async when its agreed card is the one an async round proposed for it (it converged without
+//!   the meeting: agreeing it in the live session only confirms it), or when it was agreed while
+//!   no live session ran; otherwise live (revealed, re-voted or decided in the meeting). A later
+//!   round on the item forgets the earlier proposal;
 //! - **flagged / discussed**: items (not withdrawn) that were ever flagged or sent to the
 //!   agenda, and of those the ones something happened to during a live session (their votes
 //!   revealed, a vote or re-vote opened on them, a comment on them, their flag cleared, their
@@ -18,7 +21,7 @@
 //!   its `TimerExtended`s).
 
 use crate::domain::event::{Event, Micros};
-use crate::domain::ids::ItemId;
+use crate::domain::ids::{ItemId, RoundId};
 use crate::domain::state::State;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -141,6 +144,9 @@ pub fn build<'a>(events: impl IntoIterator<Item = &'a Event>, state: &State) -> 
     let mut flagged: BTreeSet<ItemId> = BTreeSet::new();
     let mut discussed: BTreeSet<ItemId> = BTreeSet::new();
     let mut clock = FocusClock::default();
+    // Whether each round was opened live, and the card an async round proposed per item.
+    let mut live_round: BTreeMap<RoundId, bool> = BTreeMap::new();
+    let mut async_proposal: BTreeMap<ItemId, String> = BTreeMap::new();
     for e in events {
         clock.fold(e);
         let mut touched: Vec<ItemId> = Vec::new();
@@ -166,14 +172,29 @@ pub fn build<'a>(events: impl IntoIterator<Item = &'a Event>, state: &State) -> 
             Event::ItemFlagged { item, .. } | Event::ItemSentToAgenda { item, .. } => {
                 flagged.insert(*item);
             }
-            Event::EstimateAgreed { item, .. } => {
-                settled.insert(*item, running);
+            Event::EstimateAgreed { item, card, .. } => {
+                let converged_async = async_proposal.get(item) == Some(card);
+                settled.insert(*item, running && !converged_async);
                 touched.push(*item);
+            }
+            Event::EstimateProposed { item, round, card }
+                if live_round.get(round) == Some(&false) =>
+            {
+                async_proposal.insert(*item, card.clone());
             }
             Event::VotesRevealed { item, .. } | Event::FlagCleared { item, .. } => {
                 touched.push(*item)
             }
-            Event::RoundOpened { items, .. } | Event::RevoteOpened { items, .. } => {
+            Event::RoundOpened {
+                items, round, live, ..
+            } => {
+                live_round.insert(*round, *live);
+                items.iter().for_each(|i| drop(async_proposal.remove(i)));
+                touched.extend(items.iter().copied())
+            }
+            Event::RevoteOpened { items, round, .. } => {
+                live_round.insert(*round, true);
+                items.iter().for_each(|i| drop(async_proposal.remove(i)));
                 touched.extend(items.iter().copied())
             }
             Event::CommentPosted {
@@ -222,17 +243,29 @@ pub fn build<'a>(events: impl IntoIterator<Item = &'a Event>, state: &State) -> 
     }
 }
 
+/// How a session's length compares with its plan, in words: `12 min shorter`, `5 min
+/// longer`, `as planned` (never a signed number).
+pub fn against_plan(over: i64) -> String {
+    match over {
+        0 => "as planned".into(),
+        o if o < 0 => format!("{} min shorter", -o),
+        o => format!("{o} min longer"),
+    }
+}
+
 /// Markdown lines (no heading), shared by the audit and the digest.
 pub fn markdown(t: &TimeWellSpent) -> String {
     let mut out = String::new();
     match (t.sync_minutes, t.over_planned_minutes) {
-        (Some(m), Some(over)) => out.push_str(&format!(
-            "- live session: {m} min against {} planned ({}{} min) in {} session(s)\n",
-            t.planned_minutes,
-            if over > 0 { "+" } else { "" },
-            over,
-            t.sessions.iter().filter(|s| s.ended_at.is_some()).count()
-        )),
+        (Some(m), Some(over)) => {
+            let held = t.sessions.iter().filter(|s| s.ended_at.is_some()).count();
+            out.push_str(&format!(
+                "- live session: {m} min against {} planned ({}) in {}\n",
+                t.planned_minutes,
+                against_plan(over),
+                crate::domain::words::plural(held, "session", "sessions")
+            ))
+        }
         _ if t.sessions.is_empty() => out.push_str(&format!(
             "- live session: not held ({} min planned)\n",
             t.planned_minutes
@@ -334,11 +367,74 @@ mod tests {
         assert_eq!((t.flagged, t.flagged_discussed), (2, 1));
         let md = markdown(&t);
         assert!(
-            md.contains("60 min against 45 planned (+15 min) in 2 session(s)"),
+            md.contains("60 min against 45 planned (15 min longer) in 2 sessions"),
             "{md}"
         );
         assert!(md.contains("flagged items discussed live: 1 of 2"), "{md}");
         assert!(markdown(&build(&[], &state)).contains("not held (45 min planned)"));
+    }
+
+    /// Items that converged in an async round count as settled async even when the facilitator
+    /// agrees them in the live session; a live re-vote makes the item's settlement live.
+    #[test]
+    fn items_converged_async_and_agreed_live_are_settled_async() {
+        let by = ParticipantId(Uuid::from_u128(1));
+        let item = |n| ItemId(Uuid::from_u128(n));
+        let (async_round, revote) = (RoundId(Uuid::from_u128(7)), RoundId(Uuid::from_u128(8)));
+        let mut state = State::default();
+        for n in 1..=4 {
+            state.apply(&Event::ItemProposed {
+                item: item(n),
+                draft: crate::domain::event::ItemDraft {
+                    title: format!("i{n}"),
+                    ..Default::default()
+                },
+                by,
+                at: 0,
+            });
+        }
+        let proposed = |n, round| Event::EstimateProposed {
+            item: item(n),
+            round,
+            card: "3".into(),
+        };
+        let agree = |n| Event::EstimateAgreed {
+            item: item(n),
+            card: "3".into(),
+            points: None,
+            by,
+        };
+        let mut events = vec![Event::RoundOpened {
+            round: async_round,
+            items: (1..=4).map(item).collect(),
+            deck: crate::domain::deck::Deck::fibonacci(),
+            deadline: 1,
+            live: false,
+            by,
+            at: 0,
+        }];
+        events.extend((1..=4).map(|n| proposed(n, async_round)));
+        events.push(Event::SyncStarted { by, at: 0 });
+        events.push(Event::RevoteOpened {
+            round: revote,
+            items: vec![item(4)],
+            previous: async_round,
+            deck: crate::domain::deck::Deck::fibonacci(),
+            deadline: 1,
+            by,
+            at: 0,
+        });
+        events.push(proposed(4, revote));
+        events.extend((1..=4).map(agree));
+        let t = build(&events, &state);
+        assert_eq!((t.settled_async, t.settled_live), (3, 1));
+    }
+
+    #[test]
+    fn a_session_against_its_plan_reads_in_words() {
+        assert_eq!(against_plan(-45), "45 min shorter");
+        assert_eq!(against_plan(7), "7 min longer");
+        assert_eq!(against_plan(0), "as planned");
     }
 
     /// Each focus counts until the next one or the session's end; a time box is its first

@@ -13,6 +13,7 @@ use crate::domain::event::*;
 use crate::domain::ids::*;
 use crate::domain::policy::{FlagReason, Verdict};
 use crate::domain::state::{Round, State};
+use crate::domain::words::quoted;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The cards of a round: item → voter → card.
@@ -78,7 +79,17 @@ fn estimable(state: &State, id: ItemId) -> Result<()> {
     not_estimated(it)?;
     let failing = it.failing_criteria(&state.definition_of_ready);
     if !failing.is_empty() && !it.readiness_overridden {
-        return Err(DomainError::NotReady { item: id, failing });
+        let criteria = failing
+            .iter()
+            .filter_map(|c| state.definition_of_ready.iter().find(|d| d.id == *c))
+            .map(|d| d.text.clone())
+            .collect();
+        return Err(DomainError::NotReady {
+            item: id,
+            failing,
+            title: it.draft.title.clone(),
+            criteria,
+        });
     }
     Ok(())
 }
@@ -239,10 +250,10 @@ pub(super) fn agree(a: &Actor, estimates: &[AgreedEstimate]) -> Result<Vec<Event
     let mut seen = BTreeSet::new();
     let mut events = Vec::new();
     for e in estimates {
-        if !seen.insert(e.item) {
-            return Err(twice("estimates", format!("item {}", e.item)));
-        }
         let it = live_item(state, e.item)?;
+        if !seen.insert(e.item) {
+            return Err(twice("estimates", quoted(&it.draft.title)));
+        }
         if state.open_round_of(e.item).is_some() {
             return Err(DomainError::ItemInOpenRound(e.item));
         }
@@ -404,11 +415,12 @@ fn close(
                 .flat_map(|v| v.values().map(String::as_str)),
             members,
         );
+        // Revealed by the rule at the close, not by whoever's vote or click closed the round.
         let reveal = Event::VotesRevealed {
             round: r.id,
             item: *item,
             votes: revealed(votes, *item),
-            by: me,
+            by: ParticipantId::SYSTEM,
         };
         match verdict {
             Verdict::Converged { proposed } => {

@@ -6,6 +6,7 @@ use crate::domain::error::DomainError;
 use crate::domain::event::*;
 use crate::domain::ids::SuggestionId;
 use crate::domain::state::Goal;
+use crate::domain::words::quoted;
 
 pub(super) fn draft(a: &Actor, goal: &str) -> Result<Vec<Event>> {
     a.facilitator()?;
@@ -50,7 +51,7 @@ pub(super) fn suggest(a: &mut Actor, wording: &str) -> Result<Vec<Event>> {
         });
     }
     if suggestions.iter().any(|s| s.text == wording) {
-        return Err(twice("goal suggestions", format!("{wording:?}")));
+        return Err(twice("goal suggestions", quoted(wording)));
     }
     Ok(vec![Event::GoalSuggested {
         suggestion: SuggestionId::from_random(a.random16()),

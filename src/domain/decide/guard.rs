@@ -7,6 +7,7 @@ use crate::domain::error::DomainError;
 use crate::domain::event::{Micros, Phase, Role};
 use crate::domain::ids::*;
 use crate::domain::state::{Comment, Item, Participant, Round, State};
+use crate::domain::words::quoted;
 use rand::RngCore;
 use std::collections::BTreeSet;
 
@@ -197,9 +198,9 @@ pub(super) fn not_estimated(it: &Item) -> Result<()> {
 pub(super) fn distinct_known(state: &State, ids: &[ItemId], field: &'static str) -> Result<()> {
     let mut seen = BTreeSet::new();
     for i in ids {
-        known_item(state, *i)?;
+        let it = known_item(state, *i)?;
         if !seen.insert(*i) {
-            return Err(twice(field, format!("item {i}")));
+            return Err(twice(field, quoted(&it.draft.title)));
         }
     }
     Ok(())
