@@ -45,6 +45,7 @@ fn notable(e: &Event) -> bool {
             | ItemsImported { .. }
             | ItemsCarriedOver { .. }
             | ItemWithdrawn { .. }
+            | ItemRestored { .. }
             | ItemEdited { .. }
             | CommentPosted { .. }
             | QuestionResolved { .. }
