@@ -373,13 +373,16 @@ function openPlanning(planning) {
     },
   });
 
-  /** Sends a command; its error is shown (and rethrown so a form keeps its text). */
-  async function send(command) {
+  /**
+   * Sends a command; its error is shown (and rethrown so a form keeps its text). `quiet`: the
+   * caller shows the error beside its own control instead.
+   */
+  async function send(command, { quiet = false } = {}) {
     messageEl.textContent = '';
     try {
       return await socket.send(command);
     } catch (e) {
-      messageEl.textContent = errorText(e);
+      if (!quiet) messageEl.textContent = errorText(e);
       throw e;
     }
   }

@@ -105,7 +105,11 @@ test('phone width: create with dates and deck; board details; focus kept while o
   await a.locator('#item-ac').fill('Works with Okta');
   await a.locator('#item-att').fill('https://design.example/login\nsee the Okta notes');
   await a.locator('#propose').click();
-  const item = a.locator('#items .item', { hasText: 'Login with SSO' });
+  // The list row shows its state at a glance; the details beside it (below it at this width)
+  // show the chosen item, the first one here.
+  const row = a.locator('#items .item', { hasText: 'Login with SSO' });
+  const item = a.locator('#item-details');
+  await item.locator('h2').getByText('Login with SSO').waitFor();
   await item.locator('.attachments a[href="https://design.example/login"]').waitFor();
   await item.getByText('see the Okta notes').waitFor();
   await item.getByText('AC written: not checked').waitFor();
@@ -113,9 +117,10 @@ test('phone width: create with dates and deck; board details; focus kept while o
   await item.locator('.check-ok').getByText('AC written: ok').waitFor();
   await item.getByRole('button', { name: 'Designs linked is not met for Login with SSO' }).click();
   await item.locator('.check-failed').getByText('Designs linked: not met').waitFor();
-  await item.locator('.badge', { hasText: 'not ready' }).waitFor();
+  await row.locator('.badge', { hasText: 'not ready: Designs linked' }).waitFor();
 
-  // Capacity.
+  // Capacity (a disclosure whose summary gives the team's figures).
+  await a.locator('#capacity summary').click();
   await a.locator('#cap-days').fill('8');
   await a.locator('#cap-focus').fill('0.5');
   await a.locator('#declare-capacity').click();
@@ -158,7 +163,7 @@ test('phone width: create with dates and deck; board details; focus kept while o
   // A round: deadline in the viewer's zone with UTC in the title, a countdown, who voted.
   await a.locator('.people').getByText('Ann (member)').waitFor();
   await item.getByRole('button', { name: 'Designs linked is met for Login with SSO' }).click();
-  await item.locator('.badge', { hasText: 'not ready' }).waitFor({ state: 'detached' });
+  await row.locator('.badge', { hasText: 'not ready' }).waitFor({ state: 'detached' });
   await a.getByLabel('Select Login with SSO for a round').check();
   await a.locator('#open-round').click();
   const round = a.locator('#round .round');
@@ -177,7 +182,7 @@ test('phone width: create with dates and deck; board details; focus kept while o
   await a.locator('#round-h').waitFor();
   // Ann is the only member: her vote closes the round, converged.
   await a.locator('#round').getByText('No round is open.').waitFor();
-  await item.locator('.badge', { hasText: 'proposed M' }).waitFor();
+  await row.locator('.badge', { hasText: 'proposed M' }).waitFor();
   assert.deepEqual(await unlabelled(a), [], 'every control on the board is labelled');
   assert.deepEqual(await lowContrast(a), [], 'enough contrast on the board');
   assert.equal(await overflows(a), false, 'no sideways scrolling on the board');
@@ -196,7 +201,9 @@ test('phone width: create with dates and deck; board details; focus kept while o
   await a.locator('#propose').click();
   const audit = a.locator('#items .item', { hasText: 'Audit log' });
   await audit.locator('.badge', { hasText: 'needs discussion: no acceptance criteria' }).waitFor();
-  await audit.getByRole('button', { name: 'send to the live agenda (no async round)' }).click();
+  await audit.locator('.item-title').click();
+  await a.locator('#item-details h2').getByText('Audit log').waitFor();
+  await a.locator('#item-details').getByRole('button', { name: 'Send to the live agenda (no async round)' }).click();
   await audit.locator('.badge.flag', { hasText: 'flagged: discussion' }).waitFor();
   assert.equal(await audit.locator('.badge', { hasText: 'needs discussion' }).count(), 0);
 
