@@ -19,6 +19,15 @@ function attachment(a) {
   return a;
 }
 
+/** Where an item came from, in words (its `source` names the import's format or the planning). */
+function origin(s, it) {
+  const who = nameOf(s, it.proposed_by);
+  const src = it.source || '';
+  if (src.startsWith('import:')) return `imported by ${who} from ${src === 'import:jira' ? 'Jira' : 'a CSV file'}`;
+  if (src.startsWith('carried-over:')) return `carried over from the last sprint by ${who}`;
+  return `proposed by ${who}`;
+}
+
 /**
  * The Definition-of-Ready criteria whose latest check on the item failed, as the server keeps
  * the checks (`derived.not_ready` says whether they make it not ready).
@@ -53,7 +62,7 @@ export function itemDetails(env, s, it) {
       { class: 'meta' },
       it.draft.external_key ? h('span', { class: 'badge' }, it.draft.external_key) : null,
       (it.draft.labels || []).map((l) => h('span', { class: 'badge' }, l)),
-      h('span', { class: 'muted' }, ` proposed by ${nameOf(s, it.proposed_by)}${it.source ? ` (${it.source})` : ''}`),
+      h('span', { class: 'muted' }, ` ${origin(s, it)} · `, timeEl(it.proposed_at, { dateOnly: true })),
     ),
     editing ? editForm(env, it) : body(it),
     mayChange && !editing ? itemActions(env, s, it, inOpen) : null,

@@ -8,7 +8,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, SHOTS, chromiumForFile, watch, rest, command } from './helpers.js';
+import { SHOTS, chromiumForFile, watch, rest, command } from './helpers.js';
+import { unlabelled, lowContrast, overflows } from './a11y.js';
 
 const browser = chromiumForFile();
 const problems = [];
@@ -51,6 +52,8 @@ test('backlog in and out, a board that fits, readiness that helps', async () => 
   assert.equal(await a.locator('#import-go').count(), 0, 'no import offered while a line is bad');
   assert.equal(await a.locator('#import-text').inputValue(), csv(true), 'the dropped file is shown to fix');
   await a.screenshot({ path: `${SHOTS}/import-preview.png`, fullPage: true });
+  assert.deepEqual(await unlabelled(a), [], 'every control of the import is labelled');
+  assert.deepEqual(await lowContrast(a), [], 'enough contrast in the preview');
   assert.equal((await rest('GET', `/api/plannings/${planning}`, { token })).head, head0, 'the preview wrote nothing');
 
   // A Jira export chosen with the file picker: its bad issue is named by its position.
@@ -209,6 +212,10 @@ test('backlog in and out, a board that fits, readiness that helps', async () => 
   }
   await a.screenshot({ path: `${SHOTS}/backlog.png`, fullPage: true });
   await b.screenshot({ path: `${SHOTS}/backlog-member.png`, fullPage: true });
+  for (const page of [a, b]) {
+    assert.deepEqual(await unlabelled(page), [], 'every control on the board is labelled');
+    assert.deepEqual(await lowContrast(page), [], 'enough contrast on the board');
+  }
 
   // ---- the write-back export, one click away ----
   const [download] = await Promise.all([a.waitForEvent('download'), a.locator('#export-estimates').click()]);
@@ -224,7 +231,8 @@ test('backlog in and out, a board that fits, readiness that helps', async () => 
   await c.locator('#items .item').nth(7).waitFor();
   const [plist, pside] = [await c.locator('#backlog').boundingBox(), await c.locator('#item-details').boundingBox()];
   assert.ok(pside.y >= plist.y + plist.height - 1, 'the details are below the list');
-  assert.equal(await c.evaluate(() => document.documentElement.scrollWidth > window.innerWidth), false, 'no sideways scrolling');
+  assert.equal(await overflows(c), false, 'no sideways scrolling');
+  assert.deepEqual(await lowContrast(c), [], 'enough contrast at a phone width');
   await c.screenshot({ path: `${SHOTS}/backlog-phone.png`, fullPage: true });
 
   assert.deepEqual(problems, [], 'no console errors');
