@@ -205,7 +205,11 @@ function move(env, all, id, by) {
   if (at < 0 || to < 0 || to >= order.length) return;
   order.splice(at, 1);
   order.splice(to, 0, id);
-  env.send({ type: 'RankItems', order }).catch(() => {});
+  const title = all[at].draft.title;
+  env
+    .send({ type: 'RankItems', order })
+    .then(() => env.say(`${title} moved to place ${to + 1} of ${order.length}`))
+    .catch(() => {});
 }
 
 /** Drag a row onto another: it takes that row's place. */
@@ -236,7 +240,11 @@ function dragAndDrop(env, li, it, all) {
     const at = order.indexOf(it.id);
     const before = all.findIndex((i) => i.id === from) > all.findIndex((i) => i.id === it.id);
     order.splice(before ? at : at + 1, 0, from);
-    env.send({ type: 'RankItems', order }).catch(() => {});
+    const title = all.find((i) => i.id === from)?.draft.title;
+    env
+      .send({ type: 'RankItems', order })
+      .then(() => env.say(`${title} moved to place ${order.indexOf(from) + 1} of ${order.length}`))
+      .catch(() => {});
   });
 }
 

@@ -13,7 +13,10 @@ import { itemDetails } from './item.js';
 export { runCountdowns, votingContext, votingPanel, itemVotes } from './votes.js';
 
 export function boardView(ctx) {
-  const el = h('div', { class: 'board' });
+  // The content is re-rendered; the live region beside it stays, so what it says is announced.
+  const content = h('div', {});
+  const announce = h('p', { class: 'sr-only', role: 'status', id: 'board-status' });
+  const el = h('div', { class: 'board' }, content, announce);
   const drafts = trackDrafts(el);
   // What this page remembers between renders: the ticked items, the item whose details show,
   // the filter, an edit under way, the import's preview, a refusal to show beside its control.
@@ -22,7 +25,7 @@ export function boardView(ctx) {
   const send = ctx.send;
 
   const submit = formSubmitter(send, drafts, el);
-  const env = { ctx, send, submit, el, ui, drafts, render: () => render() };
+  const env = { ctx, send, submit, el, ui, drafts, render: () => render(), say: (text) => { announce.textContent = text; } };
 
   function render() {
     const v = ctx.store.view;
@@ -286,7 +289,7 @@ export function boardView(ctx) {
       ? h('p', {}, h('button', { type: 'button', id: 'to-async', onclick: () => send({ type: 'ChangePhase', to: 'async' }).catch(() => {}) }, 'Start async review'))
       : null;
 
-    rerender(el, [phaseBar, h('div', { class: 'board-top' }, inbox, goal, roundSection), h('div', { class: 'board-mid' }, capacity, dorSection), backlog].filter(Boolean), drafts);
+    rerender(content, [phaseBar, h('div', { class: 'board-top' }, inbox, goal, roundSection), h('div', { class: 'board-mid' }, capacity, dorSection), backlog].filter(Boolean), drafts);
   }
 
   return {

@@ -142,6 +142,7 @@ test('backlog in and out, a board that fits, readiness that helps', async () => 
   // Focus stays on the handle: a second press moves it on.
   await a.keyboard.press('ArrowUp');
   await a.waitForFunction(() => document.querySelectorAll('#items .item-title')[0]?.textContent === 'Search');
+  await a.locator('#board-status').getByText('Search moved to place 1 of 8').waitFor({ state: 'attached' });
   assert.deepEqual(await order(a), ['Search', 'Login with SSO', 'Export CSV', ...titles.slice(3)]);
   await handle('Billing page').dragTo(a.locator('#items .item', { hasText: 'Login with SSO' }));
   await a.waitForFunction(() => document.querySelectorAll('#items .item-title')[1]?.textContent === 'Billing page');
