@@ -120,7 +120,7 @@ export function boardView(ctx) {
     // ---- goal ----
     const goal = h(
       'section',
-      { class: 'card', 'aria-labelledby': 'goal-h' },
+      { class: 'card', 'aria-labelledby': 'goal-h', id: 'goal' },
       h('h2', { id: 'goal-h' }, 'Sprint goal'),
       s.goal ? h('p', { id: 'goal-text' }, s.goal.text, s.goal.committed ? h('span', { class: 'badge est' }, 'committed') : null) : h('p', { class: 'muted' }, 'No goal drafted yet.'),
       isFac && open && !(s.goal && s.goal.committed)

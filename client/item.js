@@ -67,7 +67,7 @@ export function itemDetails(env, s, it) {
     editing ? editForm(env, it) : body(it),
     mayChange && !editing ? itemActions(env, s, it, inOpen) : null,
     readiness(env, s, it, canWork && open),
-    itemVotes(s, it, me.participant),
+    votesBlock(s, it, me.participant),
     inOpen && me.role === 'member'
       ? h('button', { type: 'button', class: 'link-button', dataset: { key: `vote-on-${it.id}` }, onclick: () => { ctx.shared.current = it.id; env.render(); } }, 'Vote on this')
       : null,
@@ -85,6 +85,12 @@ export function itemDetails(env, s, it) {
     ),
     thread(env, s, it, canWork || me.role === 'observer'),
   );
+}
+
+/** The votes on the item (face down while its round is open), under a heading. */
+function votesBlock(s, it, me) {
+  const votes = itemVotes(s, it, me);
+  return votes ? h('div', { class: 'votes-block' }, h('h3', {}, 'Votes'), votes) : null;
 }
 
 function body(it) {
