@@ -274,7 +274,7 @@ function roundControl(env, s, all) {
             await env.send({ type: 'OpenRound', items: ids }, { quiet: true });
             ui.selected.clear();
           } catch (e) {
-            ui.roundError = errorText(e);
+            ui.roundError = refusalText(e, env.ctx.store.view.state, ids);
           }
           ui.opening = false;
           env.render();
@@ -285,6 +285,17 @@ function roundControl(env, s, all) {
     h('span', { class: 'hint', id: 'open-round-hint' }, `${n} of at most ${batch} items per round`),
     ui.roundError ? h('p', { class: 'error', role: 'alert', id: 'open-round-error' }, ui.roundError) : null,
   );
+}
+
+/**
+ * A refused round in words: for items that turned not ready meanwhile, which ones and which
+ * criteria (from the server's `derived.not_ready` and the checks), else the server's message.
+ */
+function refusalText(e, s, ids) {
+  const notReady = ids.filter((id) => (s.derived?.not_ready || []).includes(id)).map((id) => s.items[id]);
+  if (e.code !== 'not_ready' || !notReady.length) return errorText(e);
+  const why = notReady.map((it) => `“${it.draft.title}” (${failedCriteria(s, it).map((c) => c.text).join(', ')} not met)`);
+  return `No round opened: ${why.join(' and ')} ${notReady.length === 1 ? 'is' : 'are'} not ready. Untick ${notReady.length === 1 ? 'it' : 'them'}, or override the readiness in the details.`;
 }
 
 /** The withdrawn items, each with "Restore" for the facilitator or its proposer. */
