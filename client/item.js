@@ -29,11 +29,13 @@ function origin(s, it) {
 }
 
 /**
- * The Definition-of-Ready criteria whose latest check on the item failed, as the server keeps
- * the checks (`derived.not_ready` says whether they make it not ready).
+ * The Definition-of-Ready criteria that keep the item from being ready, as the server derives
+ * them (`derived.needs_discussion`, reason `failing_readiness`; none once overridden).
  */
 export function failedCriteria(s, it) {
-  return (s.definition_of_ready || []).filter((c) => it.readiness?.[c.id] && !it.readiness[c.id].ok);
+  const need = (s.derived?.needs_discussion || []).find((d) => d.item === it.id);
+  const ids = need?.reasons.find((r) => r.reason === 'failing_readiness')?.criteria || [];
+  return (s.definition_of_ready || []).filter((c) => ids.includes(c.id));
 }
 
 /**
