@@ -218,6 +218,22 @@ test('backlog in and out, a board that fits, readiness that helps', async () => 
     assert.deepEqual(await lowContrast(page), [], 'enough contrast on the board');
   }
 
+  // An observer (Kolkata) reads the same list and details, with nothing to change.
+  const obs = await browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: 'Asia/Kolkata', locale: 'en-IN' });
+  const o = watch(await obs.newPage(), 'Obi (observer)', problems);
+  await o.goto(created.links.observer);
+  await o.getByLabel('Your name').fill('Obi');
+  await o.getByRole('button', { name: 'Join' }).click();
+  await o.locator('#conn[data-state="online"]').waitFor();
+  await o.locator('#items .item').nth(7).waitFor();
+  assert.deepEqual(await order(o), ranked);
+  for (const absent of ['#import', '.handle', '#items input[type=checkbox]', '#open-round', '#edit-item', '#withdraw-item', '#override-readiness', '.propose']) {
+    assert.equal(await o.locator(absent).count(), 0, `no ${absent} for an observer`);
+  }
+  await o.locator('#item-details h2').getByText('Search').waitFor();
+  assert.ok((await o.evaluate(() => document.documentElement.scrollHeight)) <= 1800);
+  await obs.close();
+
   // ---- the write-back export, one click away ----
   const [download] = await Promise.all([a.waitForEvent('download'), a.locator('#export-estimates').click()]);
   const fs = await import('node:fs/promises');
