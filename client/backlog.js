@@ -102,6 +102,7 @@ function row(env, s, it, all, canRank) {
   const full = ui.selected.size >= batch && !ui.selected.has(it.id);
   const voted = inOpen ? Object.keys(inOpen.votes?.[it.id] || {}).length : 0;
   const inSprint = s.derived?.in_sprint;
+  const owed = new Set((ctx.store.inbox?.pending_votes || []).map((p) => p.item));
   const failed = notReady ? failedCriteria(s, it) : [];
   // Why it needs the live call, less what its other badges say already.
   const needs = discuss && !it.flag && !notReady ? discuss.reasons.filter((r) => !(r.reason === 'open_questions' && questions)) : [];
@@ -171,14 +172,28 @@ function row(env, s, it, all, canRank) {
       it.draft.external_key ? h('span', { class: 'badge' }, it.draft.external_key) : null,
       it.estimate ? h('span', { class: 'badge est' }, `estimate ${it.estimate}`) : it.proposed_estimate ? h('span', { class: 'badge' }, `proposed ${it.proposed_estimate}`) : null,
       inOpen ? h('span', { class: 'badge open', title: 'Votes cast so far (who, never what)' }, `voting: ${voted} of ${members(s).length}`) : null,
+      owed.has(it.id) ? h('span', { class: 'badge owe' }, 'your vote') : null,
       it.flag ? h('span', { class: 'badge flag', title: it.flag.note || '' }, `flagged: ${it.flag.reason}`) : null,
-      notReady ? h('span', { class: 'badge flag', title: failed.map((c) => c.text).join(', ') }, `not ready: ${failed.map((c) => c.text).join(', ')}`) : null,
+      notReady ? h('span', { class: 'badge flag', title: failed.map((c) => c.text).join(', ') }, `not ready: ${failed.map((c) => c.text).join(', ')}`) : readyBadge(s, it),
       needs.length ? h('span', { class: 'badge warn' }, `needs discussion: ${needs.map(reasonShort).join(', ')}`) : null,
       questions ? h('span', { class: 'badge flag' }, `${questions} open question${questions === 1 ? '' : 's'}`) : null,
       inSprint ? (inSprint[it.id] ? h('span', { class: 'badge est in-sprint' }, 'in the sprint') : h('span', { class: 'badge out-sprint' }, 'not in the sprint')) : null,
       it.returned_to_refinement ? h('span', { class: 'badge warn' }, 'back to refinement') : null,
     ),
   );
+}
+
+/**
+ * Where an item stands against the Definition of Ready when nothing failed: `ready` once every
+ * criterion was checked as met (or the facilitator overrode it), else how many are checked.
+ */
+function readyBadge(s, it) {
+  const dor = s.definition_of_ready || [];
+  if (!dor.length || it.estimate) return null;
+  if (it.readiness_overridden) return h('span', { class: 'badge est', title: 'Overridden by the facilitator' }, 'ready (override)');
+  const met = dor.filter((c) => it.readiness?.[c.id]?.ok).length;
+  if (met === dor.length) return h('span', { class: 'badge est' }, 'ready');
+  return h('span', { class: 'badge', title: 'Definition-of-Ready criteria checked as met' }, `DoR ${met} of ${dor.length}`);
 }
 
 /** A needs-discussion reason in a word or two (the details say it in full). */

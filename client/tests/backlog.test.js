@@ -112,6 +112,8 @@ test('backlog in and out, a board that fits, readiness that helps', async () => 
   await details.locator('#override-readiness').click();
   await details.getByText('overridden by the facilitator').waitFor();
   await loginRow.locator('.badge', { hasText: 'not ready' }).waitFor({ state: 'detached' });
+  await loginRow.locator('.badge', { hasText: 'ready (override)' }).waitFor();
+  await a.locator('#items .item', { hasText: 'Export CSV' }).locator('.badge', { hasText: 'DoR 0 of 2' }).waitFor();
   await a.getByLabel('Select Login with SSO for a round').waitFor();
 
   // ---- edit, withdraw, restore ----
@@ -182,6 +184,7 @@ test('backlog in and out, a board that fits, readiness that helps', async () => 
   await b.waitForFunction(() => document.querySelectorAll('#items .item').length === 2);
   assert.deepEqual(await order(b), ['Search', 'Login with SSO']);
   await b.locator('#items .item', { hasText: 'Search' }).locator('.badge', { hasText: 'voting: 0 of 1' }).waitFor();
+  await b.locator('#items .item', { hasText: 'Search' }).locator('.badge.owe', { hasText: 'your vote' }).waitFor();
   await a.locator('#filter-not-ready').click();
   assert.deepEqual(await order(a), ['Billing page']);
   // Ann flags "Audit log" and asks Fran about "Export CSV".
