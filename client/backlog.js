@@ -30,6 +30,13 @@ function filterSets(ctx, s) {
   };
 }
 
+/** The items the list shows now: the backlog order, through the chosen filter. */
+export function shownItems(env, s) {
+  const all = rankedItems(s);
+  const keep = filterSets(env.ctx, s)[env.ui.filter];
+  return keep ? all.filter((i) => keep.has(i.id)) : all;
+}
+
 /** The backlog section (list column). `env` is the board's: {ctx, send, submit, el, ui, render, drafts}. */
 export function backlogSection(env, s) {
   const { ctx, ui } = env;
@@ -39,8 +46,7 @@ export function backlogSection(env, s) {
   const open = s.phase !== 'committed';
   const all = rankedItems(s);
   const sets = filterSets(ctx, s);
-  const keep = sets[ui.filter];
-  const shown = keep ? all.filter((i) => keep.has(i.id)) : all;
+  const shown = shownItems(env, s);
   const canRank = isFac && open && ui.filter === 'all' && all.length > 1;
   const withdrawn = Object.values(s.items).filter((i) => i.withdrawn);
   return h(

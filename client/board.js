@@ -6,7 +6,7 @@ import { h, add, trackDrafts, formSubmitter, timeEl, countdown, pts, rerender } 
 import { openRounds, rankedItems, members, nameOf } from './model.js';
 import { MAX_LEN } from './protocol.js';
 import { runCountdowns, votingContext, votingPanel } from './votes.js';
-import { backlogSection, newImportState } from './backlog.js';
+import { backlogSection, newImportState, shownItems } from './backlog.js';
 import { itemDetails } from './item.js';
 
 // The voting pieces live in votes.js; the live view and the timeline import them from here too.
@@ -283,7 +283,7 @@ export function boardView(ctx) {
     const items = rankedItems(s);
     if (!ui.open || !s.items[ui.open] || s.items[ui.open].withdrawn) ui.open = items[0]?.id ?? null;
     if (ui.editing && ui.editing !== ui.open) ui.editing = null;
-    const backlog = h('div', { class: 'backlog-layout' }, backlogSection(env, s), itemDetails(env, s, ui.open ? s.items[ui.open] : null));
+    const backlog = h('div', { class: 'backlog-layout' }, backlogSection(env, s), itemDetails(env, s, ui.open ? s.items[ui.open] : null, shownItems(env, s)));
 
     const phaseBar = isFac && (s.phase === 'draft' || !s.phase)
       ? h('p', {}, h('button', { type: 'button', id: 'to-async', onclick: () => send({ type: 'ChangePhase', to: 'async' }).catch(() => {}) }, 'Start async review'))

@@ -42,7 +42,7 @@ export function failedCriteria(s, it) {
  * The details pane. `env` is the board's: {ctx, send, submit, el, ui, render}. `it` null: no
  * item to show.
  */
-export function itemDetails(env, s, it) {
+export function itemDetails(env, s, it, shown = []) {
   const { ctx, ui } = env;
   const me = ctx.store.view.you;
   if (!it) {
@@ -58,7 +58,7 @@ export function itemDetails(env, s, it) {
   return h(
     'section',
     { class: 'card item-details', id: 'item-details', 'aria-labelledby': 'details-h', dataset: { item: it.id } },
-    h('h2', { id: 'details-h', tabindex: '-1' }, it.draft.title),
+    h('div', { class: 'details-head' }, h('h2', { id: 'details-h', tabindex: '-1' }, it.draft.title), stepper(env, it, shown)),
     h(
       'p',
       { class: 'meta' },
@@ -93,6 +93,24 @@ export function itemDetails(env, s, it) {
 function votesBlock(s, it, me) {
   const votes = itemVotes(s, it, me);
   return votes ? h('div', { class: 'votes-block' }, h('h3', {}, 'Votes'), votes) : null;
+}
+
+/** Previous and next item of the list as it shows now (its order and filter). */
+function stepper(env, it, shown) {
+  const at = shown.findIndex((i) => i.id === it.id);
+  const go = (by) => () => {
+    env.ui.open = shown[at + by].id;
+    env.ui.editing = null;
+    env.render();
+  };
+  if (shown.length < 2 || at < 0) return null;
+  return h(
+    'span',
+    { class: 'stepper', role: 'group', 'aria-label': 'Other items' },
+    h('button', { type: 'button', class: 'mini', id: 'prev-item', disabled: at === 0 || undefined, 'aria-label': 'Previous item', onclick: at > 0 ? go(-1) : undefined }, '‹'),
+    h('span', { class: 'muted' }, ` ${at + 1} of ${shown.length} `),
+    h('button', { type: 'button', class: 'mini', id: 'next-in-list', disabled: at === shown.length - 1 || undefined, 'aria-label': 'Next item', onclick: at < shown.length - 1 ? go(1) : undefined }, '›'),
+  );
 }
 
 function body(it) {

@@ -135,6 +135,14 @@ test('backlog in and out, a board that fits, readiness that helps', async () => 
   await a.locator('#withdrawn').waitFor({ state: 'detached' });
   const titles = [...TITLES.slice(0, 7), 'Dark mode (system setting)'];
   assert.deepEqual(await order(a), titles, 'restored at its place');
+  // The details step through the list in its order.
+  await details.locator('h2').getByText('Login with SSO').waitFor();
+  assert.equal(await a.locator('#prev-item').isDisabled(), true, 'nothing before the first item');
+  await a.locator('#next-in-list').click();
+  await details.locator('h2').getByText('Export CSV').waitFor();
+  await details.locator('.stepper').getByText('2 of 8').waitFor();
+  await a.locator('#prev-item').click();
+  await details.locator('h2').getByText('Login with SSO').waitFor();
 
   // ---- rank by keyboard and by drag ----
   const handle = (t) => a.getByRole('button', { name: `Move ${t} (↑ / ↓)` });
