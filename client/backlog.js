@@ -555,9 +555,7 @@ function importPanel(env) {
   );
 }
 
+/** The import panel's state, kept by the board between renders. */
 export function newImportState() {
   return { format: 'auto', name: null, preview: null, previewed: null, error: '', status: '', busy: false };
 }
-
-/** Lines of a textarea (re-exported for the board). */
-export { lines };
