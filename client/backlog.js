@@ -82,7 +82,7 @@ export function backlogSection(env, s) {
         ),
       ),
     ),
-    canRank ? h('p', { class: 'hint', id: 'rank-hint' }, 'Drag a row by its handle, or focus the handle and press ↑ / ↓, to change the backlog order.') : null,
+    canRank ? h('p', { class: 'hint', id: 'rank-hint' }, 'Drag a row by its handle, or focus the handle and press ↑ / ↓ (Home / End for the top / bottom), to change the backlog order.') : null,
     shown.length
       ? h('ol', { class: 'items', id: 'items', 'aria-label': 'Backlog items' }, shown.map((it) => row(env, s, it, all, canRank)))
       : h('p', { class: 'muted', id: 'no-items' }, all.length ? 'No item matches this filter.' : 'No items yet.'),
@@ -128,13 +128,14 @@ function row(env, s, it, all, canRank) {
             type: 'button',
             class: 'handle',
             dataset: { key: `move-${it.id}` },
-            'aria-label': `Move ${it.draft.title} (↑ / ↓)`,
-            title: 'Drag, or press ↑ / ↓',
+            'aria-label': `Move ${it.draft.title} (↑ / ↓, Home / End)`,
+            title: 'Drag, or press ↑ / ↓ (Home / End: to the top / bottom)',
             onkeydown: (ev) => {
-              const by = { ArrowUp: -1, ArrowDown: 1 }[ev.key];
-              if (!by) return;
+              const at = all.findIndex((i) => i.id === it.id);
+              const by = { ArrowUp: -1, ArrowDown: 1, Home: -at, End: all.length - 1 - at }[ev.key];
+              if (by === undefined) return;
               ev.preventDefault();
-              move(env, all, it.id, by);
+              if (by) move(env, all, it.id, by);
             },
           },
           '⠿',
@@ -531,7 +532,7 @@ function importPanel(env) {
             'table',
             { class: 'import-preview' },
             h('caption', { class: 'sr-only' }, 'What the import would do, line by line'),
-            h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Line'), h('th', { scope: 'col' }, 'Title'), h('th', { scope: 'col' }, 'Key'), h('th', { scope: 'col' }, 'Problem'))),
+            h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Line'), h('th', { scope: 'col' }, 'Title'), h('th', { scope: 'col' }, 'Key'), h('th', { scope: 'col', title: 'Acceptance criteria' }, 'AC'), h('th', { scope: 'col' }, 'Problem'))),
             h(
               'tbody',
               {},
@@ -542,6 +543,7 @@ function importPanel(env) {
                   h('td', {}, String(r.line)),
                   h('td', {}, r.item ? r.item.title : ''),
                   h('td', {}, r.item?.external_key || ''),
+                  h('td', {}, r.item ? String(r.item.acceptance_criteria.length) : ''),
                   h('td', {}, r.error || '—'),
                 ),
               ),

@@ -48,6 +48,7 @@ test('backlog in and out, a board that fits, readiness that helps', async () => 
   const bad = a.locator('#import-result tr.bad[data-line="4"]');
   await bad.getByText('the title is empty').waitFor();
   assert.equal(await a.locator('#import-result tr.good').count(), 7, 'the other seven rows are fine');
+  assert.deepEqual(await a.locator('#import-result tr[data-line="2"] td').allInnerTexts(), ['2', 'Login with SSO', 'PRJ-1', '2', '—']);
   await a.locator('#import-summary').getByText(/7 rows ready, 1 with a problem/).waitFor();
   assert.equal(await a.locator('#import-go').count(), 0, 'no import offered while a line is bad');
   assert.equal(await a.locator('#import-text').inputValue(), csv(true), 'the dropped file is shown to fix');
@@ -145,7 +146,7 @@ test('backlog in and out, a board that fits, readiness that helps', async () => 
   await details.locator('h2').getByText('Login with SSO').waitFor();
 
   // ---- rank by keyboard and by drag ----
-  const handle = (t) => a.getByRole('button', { name: `Move ${t} (↑ / ↓)` });
+  const handle = (t) => a.getByRole('button', { name: `Move ${t} (↑ / ↓, Home / End)` });
   await handle('Search').focus();
   await a.keyboard.press('ArrowUp');
   await a.waitForFunction(() => document.querySelectorAll('#items .item-title')[1]?.textContent === 'Search');
@@ -153,6 +154,11 @@ test('backlog in and out, a board that fits, readiness that helps', async () => 
   await a.keyboard.press('ArrowUp');
   await a.waitForFunction(() => document.querySelectorAll('#items .item-title')[0]?.textContent === 'Search');
   await a.locator('#board-status').getByText('Search moved to place 1 of 8').waitFor({ state: 'attached' });
+  // End sends it to the bottom, Home brings it back to the top.
+  await a.keyboard.press('End');
+  await a.waitForFunction(() => document.querySelectorAll('#items .item-title')[7]?.textContent === 'Search');
+  await a.keyboard.press('Home');
+  await a.waitForFunction(() => document.querySelectorAll('#items .item-title')[0]?.textContent === 'Search');
   assert.deepEqual(await order(a), ['Search', 'Login with SSO', 'Export CSV', ...titles.slice(3)]);
   await handle('Billing page').dragTo(a.locator('#items .item', { hasText: 'Login with SSO' }));
   await a.waitForFunction(() => document.querySelectorAll('#items .item-title')[1]?.textContent === 'Billing page');
