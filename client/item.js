@@ -4,7 +4,7 @@
 // threaded discussion.
 
 import { h, timeEl } from './dom.js';
-import { openRounds, nameOf, isOpenQuestion, FLAG_TEXT, discussionText } from './model.js';
+import { openRounds, rankedItems, nameOf, isOpenQuestion, FLAG_TEXT, discussionText } from './model.js';
 import { MAX_LEN } from './protocol.js';
 import { itemVotes } from './votes.js';
 
@@ -66,7 +66,7 @@ export function itemDetails(env, s, it, shown = []) {
       (it.draft.labels || []).map((l) => h('span', { class: 'badge' }, l)),
       h('span', { class: 'muted' }, ` ${origin(s, it)} · `, timeEl(it.proposed_at, { dateOnly: true })),
     ),
-    editing ? editForm(env, it) : body(it),
+    editing ? editForm(env, s, it) : body(s, it),
     mayChange && !editing ? itemActions(env, s, it, inOpen) : null,
     readiness(env, s, it, canWork && open),
     votesBlock(s, it, me.participant),
@@ -113,11 +113,15 @@ function stepper(env, it, shown) {
   );
 }
 
-function body(it) {
+function body(s, it) {
+  const deps = (it.draft.dependencies || []).map((id) => s.items[id]).filter(Boolean);
   return [
     it.draft.description ? h('p', { class: 'desc' }, it.draft.description) : null,
     it.draft.acceptance_criteria?.length ? h('div', {}, h('span', { class: 'muted' }, 'Acceptance criteria'), h('ul', { class: 'ac' }, it.draft.acceptance_criteria.map((c) => h('li', {}, c)))) : null,
     it.draft.attachments?.length ? h('div', { class: 'attachments' }, h('span', { class: 'muted' }, 'Attachments'), h('ul', { class: 'ac' }, it.draft.attachments.map((a) => h('li', {}, attachment(a))))) : null,
+    deps.length
+      ? h('p', { class: 'deps' }, h('span', { class: 'muted' }, 'Depends on: '), deps.map((d) => `${d.draft.title}${d.withdrawn ? ' (withdrawn)' : d.estimate ? ` (${d.estimate})` : ''}`).join(', '))
+      : null,
   ];
 }
 
@@ -127,7 +131,7 @@ function itemActions(env, s, it, inOpen) {
   return h(
     'div',
     { class: 'row wrap actions' },
-    h('button', { type: 'button', class: 'secondary', id: 'edit-item', onclick: () => { forgetEdit(env); ui.editing = it.id; env.render(); env.el.querySelector('#edit-title')?.focus(); } }, 'Edit'),
+    h('button', { type: 'button', class: 'secondary', id: 'edit-item', onclick: () => { forgetEdit(env); ui.editing = it.id; ui.editDeps = new Set(it.draft.dependencies || []); env.render(); env.el.querySelector('#edit-title')?.focus(); } }, 'Edit'),
     inOpen
       ? h('span', { class: 'hint' }, 'In an open round: it can be withdrawn once the round closes.')
       : h(
@@ -148,12 +152,18 @@ const EDIT_FIELDS = ['edit-title', 'edit-desc', 'edit-ac', 'edit-att', 'edit-lab
 /** Forgets what was typed into the edit form (it opens on the item's own text). */
 function forgetEdit(env) {
   for (const id of EDIT_FIELDS) env.drafts.delete(id);
+  env.ui.editDeps = null;
 }
 
 /** The edit form: only the fields changed go in the patch. */
-function editForm(env, it) {
+function editForm(env, s, it) {
   const { ui } = env;
   const d = it.draft;
+  // Dependencies are ticked here and kept in `ui` (tick boxes are not kept across re-renders).
+  const deps = ui.editDeps || new Set(d.dependencies || []);
+  ui.editDeps = deps;
+  // In backlog order; a withdrawn item only while it is still a dependency.
+  const others = [...rankedItems(s), ...Object.values(s.items).filter((o) => o.withdrawn && deps.has(o.id))].filter((o) => o.id !== it.id);
   const done = () => {
     forgetEdit(env);
     ui.editing = null;
@@ -180,6 +190,8 @@ function editForm(env, it) {
         if (labels.join(',') !== (d.labels || []).join(',')) patch.labels = labels;
         const key = v('edit-key').trim();
         if (key !== (d.external_key || '')) patch.external_key = key;
+        const before = d.dependencies || [];
+        if (before.length !== deps.size || before.some((x) => !deps.has(x))) patch.dependencies = [...deps];
         if (!Object.keys(patch).length) return done();
         try {
           await env.send({ type: 'EditItem', item: it.id, patch });
@@ -201,6 +213,29 @@ function editForm(env, it) {
       h('div', {}, h('label', { for: 'edit-labels' }, 'Labels (comma separated)'), h('input', { id: 'edit-labels', value: (d.labels || []).join(', '), autocomplete: 'off' })),
       h('div', {}, h('label', { for: 'edit-key' }, 'Tracker key'), h('input', { id: 'edit-key', value: d.external_key || '', autocomplete: 'off' })),
     ),
+    others.length
+      ? h(
+          'fieldset',
+          { class: 'deps-pick' },
+          h('legend', {}, 'Depends on'),
+          others.map((o) =>
+            h(
+              'label',
+              { class: 'check' },
+              h('input', {
+                type: 'checkbox',
+                dataset: { key: `dep-${o.id}` },
+                checked: deps.has(o.id),
+                onchange: (ev) => {
+                  if (ev.target.checked) deps.add(o.id);
+                  else deps.delete(o.id);
+                },
+              }),
+              o.draft.title,
+            ),
+          ),
+        )
+      : null,
     h('div', { class: 'row' }, h('button', { type: 'submit', id: 'save-item' }, 'Save changes'), h('button', { type: 'button', class: 'secondary', id: 'cancel-edit', onclick: done }, 'Cancel')),
   );
 }

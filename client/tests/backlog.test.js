@@ -123,9 +123,12 @@ test('backlog in and out, a board that fits, readiness that helps', async () => 
   await details.locator('#edit-item').click();
   await a.locator('#edit-title').fill('Dark mode (system setting)');
   await a.locator('#edit-desc').fill('Follows prefers-color-scheme');
+  await a.locator('.deps-pick').getByLabel('Billing page').check();
+  await details.screenshot({ path: `${SHOTS}/item-edit.png` });
   await a.locator('#save-item').click();
   await a.locator('#items .item-title', { hasText: 'Dark mode (system setting)' }).waitFor();
   await details.getByText('Follows prefers-color-scheme').waitFor();
+  await details.locator('.deps').getByText('Billing page').waitFor();
   await a.getByLabel('Why withdraw Dark mode (system setting) (optional)').fill('next quarter');
   await a.locator('#withdraw-item').click();
   await a.locator('#withdrawn summary').getByText('Withdrawn (1)').waitFor();
