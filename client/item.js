@@ -55,6 +55,7 @@ export function itemDetails(env, s, it, shown = []) {
   const inOpen = openRounds(s).find((r) => r.items.includes(it.id));
   const discuss = (s.derived?.needs_discussion || []).find((d) => d.item === it.id);
   const editing = ui.editing === it.id;
+  const discussWhy = (discuss?.reasons || []).filter((r) => r.reason !== 'failing_readiness');
   return h(
     'section',
     { class: 'card item-details', id: 'item-details', 'aria-labelledby': 'details-h', dataset: { item: it.id } },
@@ -74,7 +75,8 @@ export function itemDetails(env, s, it, shown = []) {
       ? h('button', { type: 'button', class: 'link-button', dataset: { key: `vote-on-${it.id}` }, onclick: () => { ctx.shared.current = it.id; env.render(); } }, 'Vote on this')
       : null,
     it.flag ? h('p', { class: 'flag-note' }, `Flagged for the live session: ${it.flag.note || FLAG_TEXT[it.flag.reason] || it.flag.reason}`) : null,
-    discuss && !it.flag ? h('p', { class: 'warn-note' }, `Needs discussion: ${discuss.reasons.map(discussionText).join(', ')}`) : null,
+    // Why it needs the live call (a failed readiness check says so in its own box above).
+    discussWhy.length && !it.flag ? h('p', { class: 'warn-note' }, `Needs discussion: ${discussWhy.map(discussionText).join(', ')}`) : null,
     h(
       'p',
       { class: 'row wrap actions' },
@@ -240,6 +242,28 @@ function editForm(env, s, it) {
   );
 }
 
+/** "What is missing?" on a failed check: a link, then a field that records the check again with the note. */
+function missingNote(env, it, c, r) {
+  const key = `${it.id}:${c.id}`;
+  if (env.ui.noteFor !== key) {
+    return h('button', { type: 'button', class: 'link-button note-link', dataset: { key: `note-${key}` }, 'aria-label': `Say what is missing for ${c.text}`, onclick: () => { env.ui.noteFor = key; env.render(); env.el.querySelector(`#missing-${CSS.escape(c.id)}`)?.focus(); } }, r.note ? 'change the note' : 'say what is missing');
+  }
+  return h(
+    'form',
+    {
+      class: 'row missing',
+      onsubmit: env.submit((f) => {
+        env.ui.noteFor = null;
+        const note = f.querySelector('input').value.trim();
+        return { type: 'CheckReadiness', item: it.id, criterion: c.id, ok: false, note: note || null };
+      }),
+    },
+    h('label', { for: `missing-${c.id}`, class: 'sr-only' }, `What is missing for ${c.text}`),
+    h('input', { id: `missing-${c.id}`, maxlength: MAX_LEN.short, placeholder: 'What is missing?', value: r.note || '', autocomplete: 'off' }),
+    h('button', { type: 'submit', class: 'mini', dataset: { key: `save-note-${key}` } }, 'Save'),
+  );
+}
+
 /**
  * Readiness per criterion: the latest check, who made it, the active mark pressed; a not-ready
  * item names its failed criteria and offers the facilitator's override with a reason.
@@ -277,6 +301,8 @@ function readiness(env, s, it, canCheck) {
                 h('button', { type: 'button', class: `mini${state === 'failed' ? ' active bad' : ''}`, 'aria-pressed': state === 'failed' ? 'true' : 'false', dataset: { key: `no-${it.id}-${c.id}` }, 'aria-label': `${c.text} is not met for ${it.draft.title}`, onclick: () => check(c, false) }, '✗'),
               )
             : null,
+          // A failed check can say what is missing, so whoever fixes the item knows.
+          canCheck && state === 'failed' ? missingNote(env, it, c, r) : null,
         );
       }),
     ),
@@ -284,7 +310,7 @@ function readiness(env, s, it, canCheck) {
       ? h(
           'div',
           { class: 'not-ready-box', id: 'not-ready' },
-          h('p', {}, h('strong', {}, 'Not ready: '), failed.map((c) => `“${c.text}”`).join(', '), failed.length === 1 ? ' is not met.' : ' are not met.'),
+          h('p', {}, h('strong', {}, 'Not ready: '), failed.map((c) => `“${c.text}”`).join(', '), failed.length === 1 ? ' is not met.' : ' are not met.', failed.filter((c) => it.readiness[c.id]?.note).map((c) => ` ${c.text}: ${it.readiness[c.id].note}.`)),
           me.role === 'facilitator' && s.phase !== 'committed'
             ? h(
                 'form',

@@ -102,6 +102,11 @@ test('backlog in and out, a board that fits, readiness that helps', async () => 
   assert.equal(await details.getByRole('button', { name: 'AC written is not met for Login with SSO' }).getAttribute('aria-pressed'), 'false');
   await details.getByRole('button', { name: 'Designs linked is not met for Login with SSO' }).click();
   await details.locator('.check-failed', { hasText: 'Designs linked: not met' }).getByText('checked by you').waitFor();
+  // A failed check says what is missing.
+  await details.getByRole('button', { name: 'Say what is missing for Designs linked' }).click();
+  await details.getByLabel('What is missing for Designs linked').fill('No Figma link yet');
+  await details.getByLabel('What is missing for Designs linked').press('Enter');
+  await details.locator('.check-failed', { hasText: 'Designs linked: not met' }).getByText('(No Figma link yet)').waitFor();
   assert.equal(await details.getByRole('button', { name: 'Designs linked is not met for Login with SSO' }).getAttribute('aria-pressed'), 'true');
   const loginRow = a.locator('#items .item', { hasText: 'Login with SSO' });
   await loginRow.locator('.badge', { hasText: 'not ready: Designs linked' }).waitFor();
