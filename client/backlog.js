@@ -74,6 +74,9 @@ export function backlogSection(env, s) {
             id: `filter-${f.key}`,
             onclick: () => {
               ui.filter = f.key;
+              // The details follow the list: its first item when the one shown left it.
+              const now = shownItems(env, ctx.store.view.state);
+              if (now.length && !now.some((i) => i.id === ui.open)) ui.open = now[0].id;
               env.render();
             },
           },

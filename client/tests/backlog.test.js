@@ -209,6 +209,7 @@ test('backlog in and out, a board that fits, readiness that helps', async () => 
   await b.locator('#items .item', { hasText: 'Search' }).locator('.badge.owe', { hasText: 'your vote' }).waitFor();
   await a.locator('#filter-not-ready').click();
   assert.deepEqual(await order(a), ['Billing page']);
+  await details.locator('h2').getByText('Billing page').waitFor(); // the details follow the filter
   // Ann flags "Audit log" and asks Fran about "Export CSV".
   await b.locator('#filter-all').click();
   await b.locator('#items .item-title', { hasText: 'Audit log' }).click();
