@@ -464,6 +464,9 @@ function importPanel(env) {
   };
   const p = imp.preview;
   const rows = p ? [...p.items.map((i) => ({ line: i.line, item: i })), ...p.rows.map((r) => ({ line: r.line, error: r.error }))].sort((a, b) => a.line - b.line) : [];
+  // A tracker key the backlog holds already: imported again, it would be there twice.
+  const held = new Map(Object.values(ctx.store.view.state.items).filter((i) => !i.withdrawn && i.draft.external_key).map((i) => [i.draft.external_key, i.draft.title]));
+  const twice = rows.filter((r) => held.has(r.item?.external_key)).length;
   const drop = h(
     'div',
     {
@@ -529,7 +532,7 @@ function importPanel(env) {
               ? `, ${p.rows.length} with a problem (below). Nothing is imported until every line is right: fix the file and preview again.`
               : p.refusal
                 ? `: ${p.refusal}`
-                : '. Nothing is written until you import.',
+                : `. Nothing is written until you import.${twice ? ` ${twice} of them ${twice === 1 ? 'is' : 'are'} in the backlog already (same tracker key) and would be there twice.` : ''}`,
           ),
           h(
             'table',
@@ -547,7 +550,7 @@ function importPanel(env) {
                   h('td', {}, r.item ? r.item.title : ''),
                   h('td', {}, r.item?.external_key || ''),
                   h('td', {}, r.item ? String(r.item.acceptance_criteria.length) : ''),
-                  h('td', {}, r.error || '—'),
+                  h('td', {}, r.error || (held.has(r.item.external_key) ? h('span', { class: 'warn-text' }, `already in the backlog as “${held.get(r.item.external_key)}”`) : '—')),
                 ),
               ),
             ),

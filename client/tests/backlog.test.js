@@ -73,6 +73,12 @@ test('backlog in and out, a board that fits, readiness that helps', async () => 
   await a.locator('#import-status').getByText('Imported 8 items.').waitFor();
   await a.locator('#items .item').nth(7).waitFor();
   assert.deepEqual(await order(a), TITLES);
+  // The same file again: its rows are marked as in the backlog already.
+  await a.locator('#import-text').fill(csv(false));
+  await a.locator('#import-preview').click();
+  await a.locator('#import-result tr[data-line="2"]').getByText('already in the backlog as “Login with SSO”').waitFor();
+  await a.locator('#import-summary').getByText('8 of them are in the backlog already').waitFor();
+  await a.locator('#import-text').fill('');
   await a.locator('#import summary').click(); // closed again
 
   // ---- Definition of Ready: the editor keeps its criteria after saving ----
