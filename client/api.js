@@ -10,16 +10,17 @@ export class ApiError extends Error {
   }
 }
 
-async function request(method, path, { token, body, raw = false } = {}) {
+async function request(method, path, { token, body, raw = false, text: rawBody, contentType } = {}) {
   const headers = {};
   if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (rawBody !== undefined) headers['Content-Type'] = contentType;
   if (token) headers.Authorization = `Bearer ${token}`;
   let resp;
   try {
     resp = await fetch(path, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: rawBody !== undefined ? rawBody : body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (e) {
     throw new ApiError(0, 'network', 'The server cannot be reached.');
@@ -34,7 +35,9 @@ async function request(method, path, { token, body, raw = false } = {}) {
   }
   if (!resp.ok) {
     const err = data && data.error ? data.error : {};
-    throw new ApiError(resp.status, err.code || `http_${resp.status}`, err.message || text);
+    const e = new ApiError(resp.status, err.code || `http_${resp.status}`, err.message || text);
+    if (Array.isArray(err.rows)) e.rows = err.rows;
+    throw e;
   }
   return data;
 }
@@ -143,4 +146,20 @@ export function verify(planning, token) {
 /** What each held token opens: title, phase, my role, votes I still owe (invalid ones left out). */
 export function myPlannings(tokens) {
   return request('POST', '/api/my-plannings', { body: { tokens } });
+}
+
+/**
+ * Imports a backlog file (`format` csv or jira). With `dryRun` nothing is written and the answer
+ * is the preview: `{items: [{line, …draft}], rows: [{line, error}], refusal}`. `opId` makes the
+ * real import idempotent (the same file sent twice imports once).
+ */
+export function importItems(planning, token, format, text, { dryRun = false, opId } = {}) {
+  const q = `format=${enc(format)}${dryRun ? '&dry_run=true' : ''}${opId ? `&client_op_id=${enc(opId)}` : ''}`;
+  const contentType = format === 'jira' ? 'application/json' : 'text/csv';
+  return request('POST', `/api/plannings/${enc(planning)}/import?${q}`, { token, text, contentType });
+}
+
+/** The agreed estimates for a tracker's bulk update: `csv` as text, `json` parsed. */
+export function exportEstimates(planning, token, format = 'csv') {
+  return request('GET', `/api/plannings/${enc(planning)}/export/estimates?format=${enc(format)}`, { token, raw: format !== 'json' });
 }

@@ -382,16 +382,16 @@ function openPlanning(planning) {
   /**
    * Sends a command; a refusal is shown beside the control that sent it (`near`, else the
    * focused one) — or, with none, at the foot of the page — and rethrown so a form keeps its
-   * text.
+   * text. `quiet`: the caller shows the refusal beside its own control.
    */
-  async function send(command, { near } = {}) {
+  async function send(command, { near, quiet = false } = {}) {
     const control = near || document.activeElement;
     messageEl.textContent = '';
     clearRefusals();
     try {
       return await socket.send(command);
     } catch (e) {
-      if (!showRefusal(viewEl.contains(control) ? control : null, errorText(e))) messageEl.textContent = errorText(e);
+      if (!quiet && !showRefusal(viewEl.contains(control) ? control : null, errorText(e))) messageEl.textContent = errorText(e);
       throw e;
     }
   }

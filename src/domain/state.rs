@@ -338,6 +338,7 @@ impl State {
             | Event::ItemProposed { .. }
             | Event::ItemEdited { .. }
             | Event::ItemWithdrawn { .. }
+            | Event::ItemRestored { .. }
             | Event::ItemsImported { .. }
             | Event::ItemsCarriedOver { .. }
             | Event::ItemsRanked { .. } => self.apply_backlog(event.clone()),
@@ -558,6 +559,11 @@ impl State {
                 self.agenda.retain(|i| *i != item);
                 if let Some(d) = self.scope_draft.as_mut() {
                     d.items.retain(|i| *i != item);
+                }
+            }
+            Event::ItemRestored { item, .. } => {
+                if let Some(it) = self.items.get_mut(&item) {
+                    it.withdrawn = false;
                 }
             }
             Event::ItemsImported {
