@@ -7,8 +7,8 @@
 //!
 //! Shapes are documented in `docs/protocol.md`.
 
-use crate::domain::event::{Micros, Role};
-use crate::domain::slots::{self, SlotMember, SlotQuery, WorkDay, WorkingHours};
+use crate::domain::event::Micros;
+use crate::domain::slots::{self, SlotMember, SlotQuery};
 use crate::domain::state::State;
 use crate::engine::app::AppState;
 use crate::http::caller::Caller;
@@ -55,33 +55,16 @@ fn parse_time(raw: &str, what: &str) -> Result<Micros, ApiError> {
         })
 }
 
-/// The participants who attend the live session (facilitators and members) with their
-/// working hours; those without a time zone are returned apart.
+/// The participants who attend the live session with their working hours; those without a
+/// time zone are returned apart, with their names.
 pub fn attendees(state: &State) -> (Vec<SlotMember>, Vec<Value>) {
-    let mut placed = Vec::new();
-    let mut unplaced = Vec::new();
-    for p in state
-        .participants
-        .values()
-        .filter(|p| !p.removed && p.role != Role::Observer)
-    {
-        match &p.time_zone {
-            Some(tz) => placed.push(SlotMember {
-                participant: p.id,
-                hours: WorkingHours {
-                    time_zone: tz.clone(),
-                    start_minute: p.work_start_minute.unwrap_or(slots::DEFAULT_WORK_START),
-                    end_minute: p.work_end_minute.unwrap_or(slots::DEFAULT_WORK_END),
-                    days: if p.work_days.is_empty() {
-                        WorkDay::WEEKDAYS.to_vec()
-                    } else {
-                        p.work_days.clone()
-                    },
-                },
-            }),
-            None => unplaced.push(json!({"participant": p.id, "name": p.name})),
-        }
-    }
+    let (placed, unplaced) = crate::domain::hours::attendees(state);
+    let unplaced = unplaced
+        .into_iter()
+        .map(
+            |id| json!({"participant": id, "name": state.participant(id).map(|p| p.name.as_str())}),
+        )
+        .collect();
     (placed, unplaced)
 }
 

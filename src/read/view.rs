@@ -695,6 +695,9 @@ pub struct Derived {
     scope_draft: Option<ScopeFigures>,
     /// Once committed: every item, in the sprint or not.
     in_sprint: Option<BTreeMap<ItemId, bool>>,
+    /// Who the estimation deadline, the live sync and each open async round's deadline fall
+    /// outside the working hours of (see `domain::hours`).
+    outside_hours: crate::domain::hours::OutsideHours,
 }
 
 impl Derived {
@@ -731,6 +734,7 @@ impl Derived {
             tied_cards: crate::domain::live::tied_cards(state),
             scope_draft: crate::domain::live::scope_draft(state),
             in_sprint: crate::domain::live::in_sprint(state),
+            outside_hours: crate::domain::hours::outside_hours(state),
         }
     }
 }
