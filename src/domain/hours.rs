@@ -140,6 +140,7 @@ mod tests {
                 deadline: utc(10, 0),
                 live: false,
                 opened_at: 0,
+                opened_by: None,
                 previous: None,
                 closed: None,
                 closed_at: None,

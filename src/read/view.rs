@@ -339,6 +339,8 @@ pub struct RoundView {
     live: bool,
     #[serde(flatten)]
     opened_at: Utc,
+    /// Who opened the round (null in rounds recorded before this was kept).
+    opened_by: Option<ParticipantId>,
     previous: Option<RoundId>,
     closed: Option<CloseReason>,
     #[serde(flatten)]
@@ -359,6 +361,7 @@ impl RoundView {
             deadline,
             live,
             opened_at,
+            opened_by,
             previous,
             closed,
             closed_at,
@@ -382,6 +385,7 @@ impl RoundView {
             deadline: Utc::new("deadline", *deadline),
             live: *live,
             opened_at: Utc::new("opened_at", *opened_at),
+            opened_by: *opened_by,
             previous: *previous,
             closed: *closed,
             closed_at: Utc::maybe("closed_at", *closed_at),
