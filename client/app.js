@@ -1,17 +1,21 @@
 // sprintlog web client: hash router, Start and Join screens, and the planning shell whose views
-// (board, live sync, timeline, audit) share one socket and one projection.
+// (board, live sync, people & time, timeline, audit) share one socket and one projection.
 //   #/                            Start: create a planning, "My plannings"
 //   #/join/<planning>?invite=…    Join with an invite link
 //   #/p/<planning>[/<view>]       a planning; a `?token=` in the link is stored, then dropped
+//   #/teams[/<team>]              teams (teams.js)
 
 import * as api from './api.js';
 import { PlanningSocket } from './socket.js';
 import { PlanningStore } from './state.js';
-import { h, errorText, timeEl, dayText, rerender } from './dom.js';
+import { h, errorText, rerender } from './dom.js';
 import { boardView } from './board.js';
 import { liveView } from './live.js';
 import { timelineView } from './timeline.js';
 import { auditView } from './audit.js';
+import { timeView, sprintDatesText, deadlineEl, dayStart, dayEnd, proposeSync, proposeDeadline } from './schedule.js';
+import { peopleLine, zonePrompt, browserZone } from './people.js';
+import { teamsScreen, heldTeams, teamOf } from './teams.js';
 import { DECK_PRESETS, DEFAULT_DECK, MAX_LEN, MY_PLANNINGS_MAX, SPECIAL_CARDS, UNSURE } from './protocol.js';
 
 const app = document.getElementById('app');
@@ -79,6 +83,7 @@ function route() {
   session = null;
   connEl.hidden = true;
   if (parts[0] === 'join' && parts[1]) joinScreen(parts[1], params.get('invite') || '');
+  else if (parts[0] === 'teams') screenTeardown = teamsScreen(app, parts[1] || null);
   else startScreen();
   app.focus();
 }
@@ -118,11 +123,27 @@ const DECKS = {
 
 const DAY_MICROS = 86_400_000_000;
 
-/** Midnight at the start of a `yyyy-mm-dd` day in the viewer's time zone, in microseconds. */
-function dayMicros(value) {
-  if (!value) return null;
-  const [y, m, d] = value.split('-').map(Number);
-  return new Date(y, m - 1, d).getTime() * 1000;
+/**
+ * The first schedule of a new planning: its calendar days, and (once the creator's time zone is
+ * set) the live sync and the estimation deadline the server's slot finder proposes, rather
+ * than times nobody chose (midnight UTC).
+ */
+async function firstSchedule(who, start, end) {
+  const schedule = { sprint_start: start, sprint_end: end };
+  if (start == null) return schedule;
+  try {
+    const slot = (await proposeSync(who, start)).slots[0];
+    if (!slot) return schedule;
+    schedule.sync_start = slot.start;
+    const due = await proposeDeadline(who, slot.start, Date.now() * 1000);
+    if (due != null) {
+      schedule.estimation_deadline = due;
+      schedule.candidates_shared_at = Math.min(start - 2 * DAY_MICROS, due - DAY_MICROS);
+    }
+  } catch {
+    /* the server's defaults stay */
+  }
+  return schedule;
 }
 
 function startScreen() {
@@ -137,6 +158,7 @@ function startScreen() {
   deck.addEventListener('change', () => {
     customWrap.hidden = deck.value !== 'custom';
   });
+  const zone = h('input', { id: 'my-zone', list: 'start-zones', autocomplete: 'off', spellcheck: 'false', value: browserZone(), 'aria-describedby': 'my-zone-hint' });
   const team = h('input', { id: 'team', autocomplete: 'off', 'aria-describedby': 'team-hint' });
   const teamToken = h('input', { id: 'team-token', type: 'password', autocomplete: 'off' });
   const carry = h('input', { id: 'carry-over', type: 'checkbox', checked: true });
@@ -161,7 +183,7 @@ function startScreen() {
       onsubmit: async (ev) => {
         ev.preventDefault();
         error.textContent = '';
-        const [s, e] = [dayMicros(start.value), dayMicros(end.value)];
+        const [s, e] = [dayStart(start.value), dayEnd(end.value)];
         if (s && e && e <= s) {
           error.textContent = 'The sprint must end after it starts.';
           end.focus();
@@ -170,12 +192,13 @@ function startScreen() {
         try {
           const r = await create();
           remember({ planning: r.planning, token: r.token, role: r.role, name: name.value.trim(), title: title.value.trim() });
+          // My time zone (the browser's, proposed), with the default hours.
+          // A zone the server does not know is asked again on the board (the prompt).
+          if (zone.value.trim()) await api.command(r.planning, r.token, `zone-${r.planning}`, { type: 'SetTimeZone', time_zone: zone.value.trim() }).catch(() => {});
           if (s || e) {
-            // The end date is inclusive: the sprint ends at the end of that day.
-            await api.command(r.planning, r.token, `schedule-${r.planning}`, {
-              type: 'SetSchedule',
-              schedule: { sprint_start: s, sprint_end: e ? e + DAY_MICROS - 1 : null },
-            });
+            // Calendar days: 00:00 UTC of the first day to the last microsecond of the last.
+            const schedule = await firstSchedule({ planning: r.planning, token: r.token }, s, e);
+            await api.command(r.planning, r.token, `schedule-${r.planning}`, { type: 'SetSchedule', schedule });
           }
           result.replaceChildren(
             h('h2', { tabindex: '-1', id: 'created-h' }, 'Planning created'),
@@ -201,12 +224,34 @@ function startScreen() {
     field('title', 'Title', title),
     field('name', 'Your name', name),
     h('div', { class: 'two' }, h('div', {}, field('sprint-start', 'Sprint starts', start)), h('div', {}, field('sprint-end', 'Sprint ends', end))),
+    field('my-zone', 'Your time zone', zone, 'From your browser; the live sync is proposed inside your working hours (09:00–17:30, change them on the planning).'),
+    h('datalist', { id: 'start-zones' }, (Intl.supportedValuesOf?.('timeZone') || []).map((z) => h('option', { value: z }))),
     field('deck', 'Deck', deck),
     customWrap,
     h(
       'details',
       { class: 'team' },
       h('summary', {}, 'For a team (optional)'),
+      heldTeams().length
+        ? field(
+            'team-pick',
+            'One of your teams',
+            h(
+              'select',
+              {
+                id: 'team-pick',
+                onchange: (ev) => {
+                  const held = teamOf(ev.target.value);
+                  team.value = held?.team || '';
+                  teamToken.value = held?.token || '';
+                },
+              },
+              h('option', { value: '' }, '—'),
+              heldTeams().map((t) => h('option', { value: t.team }, t.name)),
+            ),
+          )
+        : null,
+      h('p', {}, h('a', { href: '#/teams', id: 'teams-link' }, 'Create or open a team')),
       field('team', 'Team id', team, 'With a team, the roster gets invite links, unfinished items carry over and the velocity comes from past sprints.'),
       field('team-token', 'Team admin token', teamToken),
       h('label', { class: 'check' }, carry, ' Carry over unfinished items from the last sprint'),
@@ -305,6 +350,7 @@ function joinScreen(planning, invite) {
 const VIEWS = {
   board: { label: 'Board', make: boardView },
   live: { label: 'Live sync', make: liveView },
+  time: { label: 'People & time', make: timeView },
   timeline: { label: 'Timeline', make: timelineView },
   audit: { label: 'Audit', make: auditView },
 };
@@ -322,7 +368,9 @@ function openPlanning(planning) {
   const viewEl = h('div', { id: 'view' });
   // The meeting announces itself: on any other view, a running live session is a prompt to join.
   const liveEl = h('div', { id: 'live-banner', class: 'live-banner', role: 'status', hidden: true });
-  show(headEl, liveEl, nav, viewEl, messageEl);
+  // Until I set a time zone: the browser's zone proposed, one click to keep it (people.js).
+  const zoneEl = h('div', { id: 'zone-slot' });
+  show(headEl, liveEl, zoneEl, nav, viewEl, messageEl);
 
   // The indicator: connection state, commands waiting for their ack, and the last seq applied
   // (`data-seq`, also in the tooltip) so a person — or a test — can see where this page is.
@@ -407,11 +455,9 @@ function openPlanning(planning) {
         'Phase: ',
         h('strong', { id: 'phase' }, s.phase || 'draft'),
         s.sync_running ? h('span', { class: 'badge open' }, 'live session running') : null,
-        sched.sprint_start || sched.sprint_end
-          ? h('span', { id: 'sprint-dates' }, ` · Sprint ${sched.sprint_start ? dayText(sched.sprint_start) : '?'} – ${sched.sprint_end ? dayText(sched.sprint_end) : '?'}`)
-          : null,
-        sched.estimation_deadline ? h('span', { id: 'votes-due' }, ' · Votes due ', timeEl(sched.estimation_deadline)) : null,
-        sched.sync_start ? h('span', { id: 'sync-at' }, ' · Live sync ', timeEl(sched.sync_start)) : null,
+        sched.sprint_start || sched.sprint_end ? h('span', { id: 'sprint-dates' }, ` · Sprint ${sprintDatesText(sched)}`) : null,
+        sched.estimation_deadline ? h('span', { id: 'votes-due' }, ' · Votes due ', deadlineEl(sched.estimation_deadline, "From the planning's schedule")) : null,
+        sched.sync_start ? h('span', { id: 'sync-at' }, ' · Live sync ', deadlineEl(sched.sync_start, "From the planning's schedule")) : null,
         ` · Deck: ${s.deck.cards.join(' ')}`,
         ` · You are ${me.name} (${me.role})`,
       ),
@@ -419,9 +465,9 @@ function openPlanning(planning) {
         'p',
         { class: 'people' },
         'People: ',
-        Object.values(s.participants)
-          .filter((p) => !p.removed)
-          .map((p) => h('span', { class: `person ${online.has(p.id) ? 'on' : ''}`, title: online.has(p.id) ? 'online' : 'not connected' }, `${p.name} (${p.role})`, h('span', { class: 'sr-only' }, online.has(p.id) ? ', online' : ''))),
+        peopleLine(s, online),
+        ' ',
+        h('a', { href: `#/p/${planning}/time`, id: 'people-time-link' }, 'hours and schedule'),
       ),
     );
   }
@@ -441,6 +487,12 @@ function openPlanning(planning) {
         ),
       ),
     );
+  }
+
+  function renderZonePrompt() {
+    const needed = Boolean(store.view && !store.view.state.participants[store.view.you.participant]?.time_zone);
+    if (needed === Boolean(zoneEl.firstChild)) return; // unchanged: keep what is being typed
+    zoneEl.replaceChildren(...[needed ? zonePrompt(ctx) : null].filter(Boolean));
   }
 
   function renderBanner() {
@@ -465,6 +517,7 @@ function openPlanning(planning) {
     }
     renderHead();
     renderBanner();
+    renderZonePrompt();
     renderNav(current?.name);
     current?.view.render();
   });

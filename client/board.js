@@ -4,6 +4,7 @@
 import { h, add, rerender, trackDrafts, formSubmitter, timeEl, countdown, pts } from './dom.js';
 import { openRounds, rankedItems, members, nameOf, lastRound, isOpenQuestion, FLAG_TEXT, discussionText } from './model.js';
 import { SPECIAL_CARDS, UNSURE, PAUSE, MAX_LEN } from './protocol.js';
+import { askRoundDeadline, deadlineEl, roundOrigin, roundDeadlineWarning } from './schedule.js';
 
 /**
  * Keeps every `[data-deadline]` countdown inside root current, once a second and without a
@@ -268,10 +269,11 @@ export function boardView(ctx) {
             'p',
             {},
             'Deadline: ',
-            timeEl(r.deadline),
+            deadlineEl(r.deadline, roundOrigin(s, r)),
             ' · ',
             h('span', { class: 'countdown', dataset: { deadline: String(r.deadline) }, role: 'timer', 'aria-live': 'off' }, countdown(r.deadline)),
           ),
+          r.live ? null : roundDeadlineWarning(s, r.id),
           h('p', { class: 'voted' }, 'Voted: ', voted.length ? voted.join(', ') : 'nobody yet'),
           missing ? h('p', { class: 'not-voted' }, 'Not voted yet: ', missing.length ? missing.map(names).join(', ') : 'everyone voted') : null,
           isFac
@@ -402,7 +404,10 @@ export function boardView(ctx) {
               disabled: ui.selected.size === 0,
               onclick: async () => {
                 const ids = items.map((i) => i.id).filter((id) => ui.selected.has(id));
-                await send({ type: 'OpenRound', items: ids }).catch(() => {});
+                // An async round asks for its deadline (prefilled from the schedule).
+                const deadline = s.sync_running ? undefined : await askRoundDeadline(ctx, ids.length);
+                if (deadline === null) return;
+                await send({ type: 'OpenRound', items: ids, deadline }).catch(() => {});
                 ui.selected.clear();
                 render();
               },

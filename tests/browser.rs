@@ -133,6 +133,9 @@ async fn client_files_are_served_embedded() {
         ("/timeline.js", "text/javascript; charset=utf-8"),
         ("/audit.js", "text/javascript; charset=utf-8"),
         ("/protocol.js", "text/javascript; charset=utf-8"),
+        ("/people.js", "text/javascript; charset=utf-8"),
+        ("/schedule.js", "text/javascript; charset=utf-8"),
+        ("/teams.js", "text/javascript; charset=utf-8"),
         ("/style.css", "text/css; charset=utf-8"),
     ] {
         let resp = server

@@ -1,0 +1,429 @@
+// Time in a planning: sprint dates as calendar dates (the same text in every time zone), every
+// deadline in the viewer's zone with its origin on hover, the schedule and its editor (the live
+// sync proposed by the server's slot finder, warnings from `derived.outside_hours`), the
+// deadline asked for when a round opens, and the "People & time" view (`#/p/<id>/time`).
+
+import * as api from './api.js';
+import { h, rerender, trackDrafts, timeEl, errorText } from './dom.js';
+import { nameOf, openRounds } from './model.js';
+import { zoneForm, hoursOf, hhmm, clockIn } from './people.js';
+
+const MINUTE = 60_000_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+// ---------- sprint dates: calendar days ----------
+
+/**
+ * The calendar day a sprint date stands for, as 00:00 UTC in microseconds. The client sends a
+ * day's 00:00 UTC (and a last day's 23:59:59.999999 UTC); a date set as local midnight by an
+ * older client rounds to the same day.
+ */
+export function sprintDay(micros, { last = false } = {}) {
+  const m = last ? micros + 1 - DAY : micros;
+  return Math.round(m / DAY) * DAY;
+}
+
+const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeZone: 'UTC' });
+
+/** A calendar day as text, the same in every time zone ("Dec 14, 2026"). */
+export function dayLabel(dayMicros) {
+  return dateFmt.format(new Date(dayMicros / 1000));
+}
+
+/** "Dec 14, 2026 – Dec 25, 2026": the sprint's first and last day. */
+export function sprintDatesText(sched) {
+  const a = sched.sprint_start != null ? dayLabel(sprintDay(sched.sprint_start)) : '?';
+  const b = sched.sprint_end != null ? dayLabel(sprintDay(sched.sprint_end, { last: true })) : '?';
+  return `${a} – ${b}`;
+}
+
+/** A `yyyy-mm-dd` date input's value → the day's 00:00 UTC (µs); null when empty. */
+export function dayStart(value) {
+  if (!value) return null;
+  const [y, m, d] = value.split('-').map(Number);
+  return Date.UTC(y, m - 1, d) * 1000;
+}
+
+/** A `yyyy-mm-dd` date input's value → the day's last microsecond in UTC; null when empty. */
+export function dayEnd(value) {
+  const s = dayStart(value);
+  return s === null ? null : s + DAY - 1;
+}
+
+/** A calendar day (00:00 UTC, µs) as a date input's value. */
+function dayValue(dayMicros) {
+  return new Date(dayMicros / 1000).toISOString().slice(0, 10);
+}
+
+/** An instant as a `datetime-local` value in the viewer's zone. */
+function localValue(micros) {
+  if (micros == null) return '';
+  const d = new Date(micros / 1000);
+  const p = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+/** A `datetime-local` value (the viewer's zone) as µs; null when empty. */
+function fromLocal(value) {
+  return value ? new Date(value).getTime() * 1000 : null;
+}
+
+// ---------- deadlines and warnings ----------
+
+/** A time in the viewer's zone; on hover where it comes from and its UTC instant. */
+export function deadlineEl(micros, origin) {
+  const el = timeEl(micros);
+  if (origin) el.title = `${origin} · ${el.title}`;
+  return el;
+}
+
+/** Where an open round's deadline comes from, for the hover. */
+export function roundOrigin(s, r) {
+  return r.opened_by ? `Set by ${nameOf(s, r.opened_by)} when opening the round` : 'Set when the round was opened';
+}
+
+/** "2 h 30 min", "45 min". */
+export function minutesText(n) {
+  const hh = Math.floor(n / 60);
+  const mm = n % 60;
+  return [hh ? `${hh} h` : '', mm ? `${mm} min` : ''].filter(Boolean).join(' ') || '0 min';
+}
+
+/**
+ * The warning for who a time falls outside the working hours of (`derived.outside_hours`
+ * lists), or null when nobody. `id` names the element for tests and links.
+ */
+export function outsideWarning(s, list, id) {
+  if (!list?.length) return null;
+  return h(
+    'p',
+    { class: 'outside-hours', role: 'note', id },
+    h('span', { 'aria-hidden': 'true' }, '⚠ '),
+    'Outside the working hours of ',
+    list.map((o, i) => [i ? ', ' : '', h('strong', {}, nameOf(s, o.participant)), ` (by ${minutesText(o.minutes)})`]),
+  );
+}
+
+/** The warning for an open async round's deadline, for the board. */
+export function roundDeadlineWarning(s, round) {
+  return outsideWarning(s, s.derived?.outside_hours?.rounds?.[round], `outside-round-${round}`);
+}
+
+// ---------- proposals from the server's slot finder ----------
+
+/** The slot finder's best live sync slots on the sprint's first day (else the next 7 days). */
+export async function proposeSync(ctx, sprintStart, minutes) {
+  const from = sprintStart != null ? sprintDay(sprintStart) : null;
+  return api.slots(ctx.planning, ctx.token, {
+    from: from ?? undefined,
+    to: from != null ? from + DAY : undefined,
+    minutes,
+    limit: 5,
+  });
+}
+
+/**
+ * An estimation deadline before `syncStart`: the end of the latest hour the slot finder has the
+ * most people inside their working hours, between 4 days and 12 hours before the sync (and not
+ * before now). Null when that window is too short.
+ */
+export async function proposeDeadline(ctx, syncStart, now) {
+  const to = syncStart - 12 * HOUR;
+  const from = Math.max(now, syncStart - 4 * DAY);
+  if (to - from < HOUR) return null;
+  const r = await api.slots(ctx.planning, ctx.token, { from, to, minutes: 60, step: 30, limit: 50 });
+  if (!r.slots.length) return null;
+  const most = Math.max(...r.slots.map((x) => x.inside.length));
+  return Math.max(...r.slots.filter((x) => x.inside.length === most).map((x) => x.end));
+}
+
+// ---------- opening a round ----------
+
+/**
+ * Asks the facilitator for a round's deadline in a dialog, prefilled with the schedule's
+ * estimation deadline while it is ahead (else the policy's default length from now). Resolves
+ * to the deadline (µs) or null when cancelled.
+ */
+export function askRoundDeadline(ctx, count) {
+  const v = ctx.store.view;
+  const s = v.state;
+  const now = ctx.store.serverNow() * 1000;
+  const due = s.schedule?.estimation_deadline;
+  const fromSchedule = due != null && due > now;
+  const prefill = fromSchedule ? due : now + (s.policy?.default_deadline_minutes ?? 1440) * MINUTE;
+  return new Promise((resolve) => {
+    const input = h('input', { id: 'round-deadline', type: 'datetime-local', required: true, value: localValue(prefill) });
+    const error = h('p', { class: 'error', role: 'alert' });
+    const dialog = h(
+      'dialog',
+      { class: 'deadline-dialog', 'aria-labelledby': 'round-deadline-h' },
+      h(
+        'form',
+        {
+          method: 'dialog',
+          onsubmit: (ev) => {
+            ev.preventDefault();
+            const at = fromLocal(input.value);
+            if (at === null || at <= ctx.store.serverNow() * 1000) {
+              error.textContent = 'Pick a deadline in the future.';
+              input.focus();
+              return;
+            }
+            done(at);
+          },
+        },
+        h('h2', { id: 'round-deadline-h' }, `Open a round on ${count} item${count === 1 ? '' : 's'}`),
+        h('label', { for: 'round-deadline' }, `Votes due (your time, ${Intl.DateTimeFormat().resolvedOptions().timeZone})`),
+        input,
+        h(
+          'p',
+          { class: 'hint', id: 'round-deadline-origin' },
+          fromSchedule ? ['Prefilled with the schedule\'s estimation deadline, ', timeEl(due), '.'] : `Prefilled with the planning's default round length (${minutesText(s.policy?.default_deadline_minutes ?? 1440)}).`,
+        ),
+        fromSchedule ? outsideWarning(s, s.derived?.outside_hours?.estimation_deadline, 'round-deadline-outside') : null,
+        error,
+        h(
+          'div',
+          { class: 'row' },
+          h('button', { type: 'submit', id: 'round-deadline-open' }, 'Open round'),
+          h('button', { type: 'button', class: 'secondary', id: 'round-deadline-cancel', onclick: () => done(null) }, 'Cancel'),
+        ),
+      ),
+    );
+    dialog.addEventListener('cancel', (ev) => {
+      ev.preventDefault();
+      done(null);
+    });
+    function done(value) {
+      dialog.close();
+      dialog.remove();
+      resolve(value);
+    }
+    document.body.append(dialog);
+    dialog.showModal();
+    input.focus();
+  });
+}
+
+// ---------- the People & time view ----------
+
+export function timeView(ctx) {
+  const el = h('div', { class: 'time-view' });
+  const drafts = trackDrafts(el);
+  const ui = { proposal: null, proposing: false, chosen: null, error: '' };
+
+  /** Sets a field of the editor as if typed (kept across re-renders). */
+  function setField(id, value) {
+    drafts.set(id, value);
+    const f = el.querySelector(`#${id}`);
+    if (f) f.value = value;
+  }
+
+  function peopleTable(s) {
+    const rows = Object.values(s.participants).filter((p) => !p.removed);
+    return h(
+      'div',
+      { class: 'table-wrap' },
+      h(
+      'table',
+      { class: 'people-table', id: 'people-table' },
+      h('caption', { class: 'sr-only' }, 'Time zones and working hours'),
+      h('thead', {}, h('tr', {}, ['Who', 'Time zone', 'Working hours', 'Days', 'Their time now'].map((t) => h('th', { scope: 'col' }, t)))),
+      h(
+        'tbody',
+        {},
+        rows.map((p) => {
+          const w = hoursOf(p);
+          return h(
+            'tr',
+            { dataset: { person: p.id } },
+            h('th', { scope: 'row' }, `${p.name} `, h('span', { class: 'role' }, p.role)),
+            w
+              ? [
+                  h('td', { class: 'zone' }, w.zone),
+                  h('td', {}, `${hhmm(w.start)}–${hhmm(w.end)}`),
+                  h('td', {}, w.days.map((d) => d[0].toUpperCase() + d.slice(1)).join(' ')),
+                  h('td', {}, clockIn(w.zone)),
+                ]
+              : h('td', { colspan: 4, class: 'muted' }, 'no time zone set (not counted for the live sync)'),
+          );
+        }),
+      ),
+      ),
+    );
+  }
+
+  function summary(s) {
+    const sched = s.schedule || {};
+    const oh = s.derived?.outside_hours || {};
+    const origin = 'From the planning\'s schedule';
+    const row = (label, id, ...value) => [h('dt', {}, label), h('dd', { id }, ...value)];
+    const syncEnd = sched.sync_start != null ? sched.sync_start + (sched.sync_minutes ?? 45) * MINUTE : null;
+    const rounds = openRounds(s).filter((r) => !r.live);
+    return h(
+      'dl',
+      { class: 'schedule-summary' },
+      row('Sprint', 'sum-sprint', sched.sprint_start != null || sched.sprint_end != null ? sprintDatesText(sched) : h('span', { class: 'muted' }, 'no dates yet')),
+      row('Candidates shared', 'sum-candidates', sched.candidates_shared_at != null ? deadlineEl(sched.candidates_shared_at, origin) : h('span', { class: 'muted' }, 'not set')),
+      row(
+        'Votes due',
+        'sum-deadline',
+        sched.estimation_deadline != null ? deadlineEl(sched.estimation_deadline, origin) : h('span', { class: 'muted' }, 'not set'),
+        outsideWarning(s, oh.estimation_deadline, 'outside-deadline'),
+      ),
+      row(
+        'Live sync',
+        'sum-sync',
+        sched.sync_start != null ? [deadlineEl(sched.sync_start, origin), ' – ', h('time', {}, new Intl.DateTimeFormat(undefined, { timeStyle: 'short' }).format(new Date(syncEnd / 1000))), ` (${minutesText(sched.sync_minutes ?? 45)})`] : h('span', { class: 'muted' }, 'not set'),
+        outsideWarning(s, oh.sync, 'outside-sync'),
+      ),
+      row('Reminders', 'sum-reminders', sched.reminder_minutes ? `${minutesText(sched.reminder_minutes)} before each round's deadline` : 'off'),
+      row('Phases', 'sum-phases', sched.auto_phases ? 'follow the schedule' : 'moved by the facilitator'),
+      rounds.length
+        ? row(
+            'Open rounds',
+            'sum-rounds',
+            h('ul', { class: 'plain' }, rounds.map((r) => h('li', {}, `${r.items.length} item${r.items.length === 1 ? '' : 's'}, votes due `, deadlineEl(r.deadline, roundOrigin(s, r)), roundDeadlineWarning(s, r.id)))),
+          )
+        : null,
+    );
+  }
+
+  async function propose() {
+    const s = ctx.store.view.state;
+    ui.proposing = true;
+    ui.error = '';
+    render();
+    try {
+      const start = dayStart(el.querySelector('#sched-start')?.value) ?? s.schedule?.sprint_start ?? null;
+      const minutes = Number(el.querySelector('#sched-minutes')?.value) || s.schedule?.sync_minutes || 45;
+      ui.proposal = await proposeSync(ctx, start, minutes);
+    } catch (e) {
+      ui.error = errorText(e);
+    }
+    ui.proposing = false;
+    render();
+  }
+
+  async function useSlot(slot) {
+    setField('sched-sync', localValue(slot.start));
+    try {
+      const due = await proposeDeadline(ctx, slot.start, ctx.store.serverNow() * 1000);
+      if (due != null) {
+        setField('sched-due', localValue(due));
+        // Candidates are shared before the deadline (the server refuses otherwise).
+        const shared = fromLocal(el.querySelector('#sched-shared')?.value);
+        if (shared != null && shared > due) setField('sched-shared', localValue(due - DAY));
+      }
+    } catch (e) {
+      ui.error = errorText(e);
+    }
+    ui.chosen = slot.start;
+    render();
+  }
+
+  function proposals(s) {
+    const p = ui.proposal;
+    if (!p) return null;
+    const fmt = new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+    return h(
+      'div',
+      { class: 'proposals', id: 'sync-proposals' },
+      h('h4', {}, `The slot finder's best ${p.minutes}-minute slots (your time)`),
+      p.without_time_zone?.length ? h('p', { class: 'hint' }, `Not counted (no time zone): ${p.without_time_zone.map((x) => x.name).join(', ')}`) : null,
+      p.slots.length
+        ? h(
+            'ol',
+            {},
+            p.slots.map((slot, i) =>
+              h(
+                'li',
+                { class: ui.chosen === slot.start ? 'chosen' : '' },
+                h('time', { datetime: slot.start_utc, title: `${slot.start_utc.replace('T', ' ').replace(/:00Z$/, '')} UTC` }, fmt.format(new Date(slot.start / 1000))),
+                ' · ',
+                slot.outside.length ? outsideWarning(s, slot.outside, `slot-${i}-outside`) : h('span', { class: 'ok' }, 'inside everyone\'s hours'),
+                h('button', { type: 'button', class: 'secondary', dataset: { key: `use-slot-${i}` }, onclick: () => useSlot(slot) }, 'Use this slot'),
+              ),
+            ),
+          )
+        : h('p', { class: 'muted' }, 'No slot in that window.'),
+    );
+  }
+
+  function editor(s) {
+    const sched = s.schedule || {};
+    const field = (id, label, input) => h('div', {}, h('label', { for: id }, label), input);
+    const save = async (ev) => {
+      ev.preventDefault();
+      const f = ev.currentTarget;
+      const val = (id) => f.querySelector(`#${id}`).value;
+      const num = (id) => (val(id) === '' ? null : Number(val(id)));
+      try {
+        await ctx.send({
+          type: 'SetSchedule',
+          schedule: {
+            sprint_start: dayStart(val('sched-start')),
+            sprint_end: dayEnd(val('sched-end')),
+            candidates_shared_at: fromLocal(val('sched-shared')),
+            estimation_deadline: fromLocal(val('sched-due')),
+            sync_start: fromLocal(val('sched-sync')),
+            sync_minutes: num('sched-minutes'),
+            reminder_minutes: num('sched-reminders'),
+            auto_phases: f.querySelector('#sched-auto').checked,
+          },
+        });
+        for (const id of [...drafts.keys()].filter((k) => k.startsWith('sched-'))) drafts.delete(id);
+        ui.proposal = null;
+        ui.chosen = null;
+        render();
+      } catch {
+        /* shown by send; the fields keep their text */
+      }
+    };
+    return h(
+      'form',
+      { class: 'card schedule-editor', id: 'schedule-form', 'aria-labelledby': 'sched-edit-h', onsubmit: save },
+      h('h3', { id: 'sched-edit-h' }, 'Edit the schedule'),
+      h('p', { class: 'hint' }, 'Dates are calendar days, the same for everyone; times are in your time zone. An empty time takes its default from the sprint start.'),
+      h(
+        'div',
+        { class: 'fields' },
+        field('sched-start', 'Sprint starts', h('input', { id: 'sched-start', type: 'date', value: sched.sprint_start != null ? dayValue(sprintDay(sched.sprint_start)) : '' })),
+        field('sched-end', 'Sprint ends (last day)', h('input', { id: 'sched-end', type: 'date', value: sched.sprint_end != null ? dayValue(sprintDay(sched.sprint_end, { last: true })) : '' })),
+        field('sched-shared', 'Candidates shared', h('input', { id: 'sched-shared', type: 'datetime-local', value: localValue(sched.candidates_shared_at) })),
+        field('sched-due', 'Estimation deadline', h('input', { id: 'sched-due', type: 'datetime-local', value: localValue(sched.estimation_deadline) })),
+        field('sched-sync', 'Live sync starts', h('input', { id: 'sched-sync', type: 'datetime-local', value: localValue(sched.sync_start) })),
+        field('sched-minutes', 'Live sync length (minutes)', h('input', { id: 'sched-minutes', type: 'number', min: 1, max: 480, value: String(sched.sync_minutes ?? 45) })),
+        field('sched-reminders', 'Reminder before a deadline (minutes, 0 = off)', h('input', { id: 'sched-reminders', type: 'number', min: 0, max: 10080, value: String(sched.reminder_minutes ?? 60) })),
+      ),
+      h('label', { class: 'check' }, h('input', { id: 'sched-auto', type: 'checkbox', checked: Boolean(sched.auto_phases) }), ' Move the phases by the schedule (async when candidates are shared, sync at the live sync)'),
+      h(
+        'div',
+        { class: 'row' },
+        h('button', { type: 'button', class: 'secondary', id: 'propose-sync', disabled: ui.proposing || undefined, onclick: propose }, ui.proposing ? 'Asking the slot finder…' : 'Propose the live sync from everyone\'s hours'),
+        h('button', { type: 'submit', id: 'save-schedule' }, 'Save the schedule'),
+      ),
+      ui.error ? h('p', { class: 'error', role: 'alert' }, ui.error) : null,
+      proposals(s),
+    );
+  }
+
+  function render() {
+    const v = ctx.store.view;
+    if (!v) return;
+    const s = v.state;
+    const isFac = v.you.role === 'facilitator';
+    rerender(
+      el,
+      [
+        h('section', { class: 'card', 'aria-labelledby': 'people-h' }, h('h2', { id: 'people-h' }, 'People and their hours'), peopleTable(s), h('h3', {}, 'My time zone and hours'), zoneForm(ctx, 'mine')),
+        h('section', { class: 'card', 'aria-labelledby': 'sched-h', id: 'schedule' }, h('h2', { id: 'sched-h' }, 'Schedule'), summary(s), isFac && s.phase !== 'committed' ? editor(s) : null),
+      ],
+      drafts,
+    );
+  }
+
+  return { el, render };
+}
+
