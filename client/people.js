@@ -56,7 +56,7 @@ export function hoursOf(p) {
 }
 
 /** "Mon–Fri", or the days one by one ("Sun, Mon, Tue"). */
-function daysText(days) {
+export function daysText(days) {
   const key = days.join(',');
   if (key === DEFAULT_WORK_DAYS.join(',')) return 'Mon–Fri';
   if (key === WORK_DAYS.join(',')) return 'every day';
@@ -106,7 +106,7 @@ export function shortZone(zone) {
  * My time zone, hours and days as a form (`prefix` keeps ids unique when two are on a page):
  * prefilled with what I set, else the browser's zone and the default hours.
  */
-export function zoneForm(ctx, prefix, { compact = false } = {}) {
+export function zoneForm(ctx, prefix, { compact = false, extra = null } = {}) {
   const v = ctx.store.view;
   const me = v.state.participants[v.you.participant];
   const w = hoursOf(me) || { zone: browserZone(), start: DEFAULT_WORK_START, end: DEFAULT_WORK_END, days: DEFAULT_WORK_DAYS };
@@ -142,7 +142,7 @@ export function zoneForm(ctx, prefix, { compact = false } = {}) {
       h('div', {}, h('label', { for: id('end') }, 'to'), end),
     ),
     compact ? null : h('fieldset', { class: 'days' }, h('legend', {}, 'Working days'), days),
-    h('button', { type: 'submit', id: id('save') }, me?.time_zone ? 'Save my hours' : 'Save my time zone'),
+    h('div', { class: 'row' }, h('button', { type: 'submit', id: id('save') }, me?.time_zone ? 'Save my hours' : 'Save my time zone'), extra),
   );
 }
 
@@ -161,19 +161,21 @@ export function zonePrompt(ctx) {
     { class: 'zone-prompt', 'aria-labelledby': 'zone-prompt-h', id: 'zone-prompt' },
     h('h2', { id: 'zone-prompt-h' }, 'When do you work?'),
     h('p', { class: 'hint' }, `Deadlines and the live sync are planned around everyone's working hours. Your browser says ${browserZone()}.`),
-    zoneForm(ctx, 'prompt', { compact: true }),
-    h(
-      'button',
-      {
-        type: 'button',
-        class: 'link-button',
-        id: 'zone-later',
-        onclick: (ev) => {
-          sessionStorage.setItem(key, '1');
-          ev.currentTarget.closest('section')?.remove();
+    zoneForm(ctx, 'prompt', {
+      compact: true,
+      extra: h(
+        'button',
+        {
+          type: 'button',
+          class: 'secondary',
+          id: 'zone-later',
+          onclick: (ev) => {
+            sessionStorage.setItem(key, '1');
+            ev.currentTarget.closest('section')?.remove();
+          },
         },
-      },
-      'Not now',
-    ),
+        'Not now',
+      ),
+    }),
   );
 }

@@ -6,7 +6,7 @@
 import * as api from './api.js';
 import { h, rerender, trackDrafts, timeEl, errorText } from './dom.js';
 import { nameOf, openRounds } from './model.js';
-import { zoneForm, hoursOf, hhmm, clockIn } from './people.js';
+import { zoneForm, hoursOf, hhmm, clockIn, daysText } from './people.js';
 
 const MINUTE = 60_000_000;
 const HOUR = 60 * MINUTE;
@@ -224,7 +224,7 @@ export function timeView(ctx) {
     const rows = Object.values(s.participants).filter((p) => !p.removed);
     return h(
       'div',
-      { class: 'table-wrap' },
+      { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': 'Time zones and working hours' },
       h(
       'table',
       { class: 'people-table', id: 'people-table' },
@@ -243,7 +243,7 @@ export function timeView(ctx) {
               ? [
                   h('td', { class: 'zone' }, w.zone),
                   h('td', {}, `${hhmm(w.start)}–${hhmm(w.end)}`),
-                  h('td', {}, w.days.map((d) => d[0].toUpperCase() + d.slice(1)).join(' ')),
+                  h('td', {}, daysText(w.days)),
                   h('td', {}, clockIn(w.zone)),
                 ]
               : h('td', { colspan: 4, class: 'muted' }, 'no time zone set (not counted for the live sync)'),
