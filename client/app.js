@@ -13,7 +13,7 @@ import { boardView } from './board.js';
 import { liveView } from './live.js';
 import { timelineView } from './timeline.js';
 import { auditView } from './audit.js';
-import { timeView, sprintDatesText, deadlineEl, dayStart, dayEnd, proposeSync, proposeDeadline } from './schedule.js';
+import { timeView, sprintDatesText, deadlineEl, dayStart, dayEnd } from './schedule.js';
 import { peopleLine, zonePrompt, browserZone } from './people.js';
 import { teamsScreen, heldTeams, teamOf } from './teams.js';
 import { DECK_PRESETS, DEFAULT_DECK, MAX_LEN, MY_PLANNINGS_MAX, SPECIAL_CARDS, UNSURE } from './protocol.js';
@@ -121,31 +121,6 @@ const DECKS = {
   custom: { label: 'Custom…', cards: [] },
 };
 
-const DAY_MICROS = 86_400_000_000;
-
-/**
- * The first schedule of a new planning: its calendar days, and (once the creator's time zone is
- * set) the live sync and the estimation deadline the server's slot finder proposes, rather
- * than times nobody chose (midnight UTC).
- */
-async function firstSchedule(who, start, end) {
-  const schedule = { sprint_start: start, sprint_end: end };
-  if (start == null) return schedule;
-  try {
-    const slot = (await proposeSync(who, start)).slots[0];
-    if (!slot) return schedule;
-    schedule.sync_start = slot.start;
-    const due = await proposeDeadline(who, slot.start, Date.now() * 1000);
-    if (due != null) {
-      schedule.estimation_deadline = due;
-      schedule.candidates_shared_at = Math.min(start - 2 * DAY_MICROS, due - DAY_MICROS);
-    }
-  } catch {
-    /* the server's defaults stay */
-  }
-  return schedule;
-}
-
 function startScreen() {
   const field = (id, label, input, hint) => [h('label', { for: id }, label), input, hint ? h('p', { class: 'hint', id: `${id}-hint` }, hint) : null];
   const title = h('input', { id: 'title', name: 'title', required: true, maxlength: MAX_LEN.title, autocomplete: 'off' });
@@ -196,9 +171,10 @@ function startScreen() {
           // A zone the server does not know is asked again on the board (the prompt).
           if (zone.value.trim()) await api.command(r.planning, r.token, `zone-${r.planning}`, { type: 'SetTimeZone', time_zone: zone.value.trim() }).catch(() => {});
           if (s || e) {
-            // Calendar days: 00:00 UTC of the first day to the last microsecond of the last.
-            const schedule = await firstSchedule({ planning: r.planning, token: r.token }, s, e);
-            await api.command(r.planning, r.token, `schedule-${r.planning}`, { type: 'SetSchedule', schedule });
+            // Calendar days: 00:00 UTC of the first day to the last microsecond of the last. My
+            // zone is set first, so the server places the live sync and the deadline in my
+            // working hours (the slot finder), not at midnight.
+            await api.command(r.planning, r.token, `schedule-${r.planning}`, { type: 'SetSchedule', schedule: { sprint_start: s, sprint_end: e } });
           }
           result.replaceChildren(
             h('h2', { tabindex: '-1', id: 'created-h' }, 'Planning created'),

@@ -123,20 +123,6 @@ export async function proposeSync(ctx, sprintStart, minutes) {
   });
 }
 
-/**
- * An estimation deadline before `syncStart`: the end of the latest hour the slot finder has the
- * most people inside their working hours, between 4 days and 12 hours before the sync (and not
- * before now). Null when that window is too short.
- */
-export async function proposeDeadline(ctx, syncStart, now) {
-  const to = syncStart - 12 * HOUR;
-  const from = Math.max(now, syncStart - 4 * DAY);
-  if (to - from < HOUR) return null;
-  const r = await api.slots(ctx.planning, ctx.token, { from, to, minutes: 60, step: 30, limit: 50 });
-  if (!r.slots.length) return null;
-  const most = Math.max(...r.slots.map((x) => x.inside.length));
-  return Math.max(...r.slots.filter((x) => x.inside.length === most).map((x) => x.end));
-}
 
 // ---------- opening a round ----------
 
@@ -306,19 +292,11 @@ export function timeView(ctx) {
     render();
   }
 
-  async function useSlot(slot) {
+  function useSlot(slot) {
     setField('sched-sync', localValue(slot.start));
-    try {
-      const due = await proposeDeadline(ctx, slot.start, ctx.store.serverNow() * 1000);
-      if (due != null) {
-        setField('sched-due', localValue(due));
-        // Candidates are shared before the deadline (the server refuses otherwise).
-        const shared = fromLocal(el.querySelector('#sched-shared')?.value);
-        if (shared != null && shared > due) setField('sched-shared', localValue(due - DAY));
-      }
-    } catch (e) {
-      ui.error = errorText(e);
-    }
+    // A deadline after the new sync would be refused: left empty, the server places one.
+    const due = fromLocal(el.querySelector('#sched-due')?.value);
+    if (due != null && due > slot.start) setField('sched-due', '');
     ui.chosen = slot.start;
     render();
   }
@@ -385,7 +363,7 @@ export function timeView(ctx) {
       'form',
       { class: 'card schedule-editor', id: 'schedule-form', 'aria-labelledby': 'sched-edit-h', onsubmit: save },
       h('h3', { id: 'sched-edit-h' }, 'Edit the schedule'),
-      h('p', { class: 'hint' }, 'Dates are calendar days, the same for everyone; times are in your time zone. An empty time takes its default from the sprint start.'),
+      h('p', { class: 'hint', id: 'sched-hint' }, 'Dates are calendar days, the same for everyone; times are in your time zone. Left empty, the live sync is placed by the slot finder on the sprint\'s first day and the estimation deadline at the end of the last working hour most people share before it.'),
       h(
         'div',
         { class: 'fields' },

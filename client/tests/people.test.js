@@ -141,12 +141,19 @@ test('people and time: zones and hours, calendar dates, the slot finder, outside
   await a.locator('#sync-proposals li.chosen').waitFor();
   assert.equal(await a.locator('#sched-sync').inputValue(), localValue(best.start, 'Europe/Berlin'));
   await a.screenshot({ path: `${SHOTS}/schedule-proposal.png`, fullPage: true });
+  // The deadline left empty: the server places it in the hours most people share before the sync.
+  await a.locator('#sched-due').fill('');
   await a.locator('#save-schedule').click();
 
   // Saved: the sync is the slot, and the warnings are the server's outside_hours.
   await a.locator('#sync-proposals').waitFor({ state: 'detached' });
   await a.waitForFunction((s) => window.sprintlogStore.view.state.schedule.sync_start === s, best.start);
   view = await rest('GET', `/api/plannings/${planning}`, { token });
+  // Berlin (Fran 09:00–17:30, Bo 08:00–16:00) and Kolkata (10:00–19:00) share 09:00–15:00 in
+  // Berlin; the last such hour before the weekend ends at 14:30 on Friday (Berlin).
+  assert.equal(clock(view.state.schedule.estimation_deadline, 'Europe/Berlin'), '14:30');
+  assert.equal(new Date(view.state.schedule.estimation_deadline / 1000).getUTCDay(), 5, 'a Friday');
+  assert.equal(await a.locator('#sched-due').inputValue(), localValue(view.state.schedule.estimation_deadline, 'Europe/Berlin'));
   const oh = view.state.derived.outside_hours;
   assert.ok(oh.sync.length > 0 && oh.estimation_deadline.length > 0, JSON.stringify(oh));
   const names = (list) => list.map((o) => view.state.participants[o.participant].name);
