@@ -189,7 +189,7 @@ export function boardView(ctx) {
                     p.title,
                   ),
                   ' — by ',
-                  timeEl(p.deadline),
+                  s.rounds[p.round] ? deadlineEl(p.deadline, roundOrigin(s, s.rounds[p.round])) : timeEl(p.deadline),
                 ),
               ),
             ),

@@ -214,6 +214,10 @@ test('people and time: zones and hours, calendar dates, the slot finder, outside
   await annRound.waitFor();
   const la = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'America/Los_Angeles' }).format(new Date(r.deadline / 1000));
   assert.equal((await annRound.innerText()).replace(/\s+/g, ' '), la.replace(/\s+/g, ' '));
+  // Her inbox says the same, with who set it on hover.
+  const owed = members[0].page.locator('#inbox-votes li time').first();
+  assert.equal((await owed.innerText()).replace(/\s+/g, ' '), la.replace(/\s+/g, ' '));
+  assert.match(await owed.getAttribute('title'), /^Set by Fran when opening the round · .* UTC$/);
   await members[0].page.locator('#tab-time').click();
   await members[0].page.locator('#people-table').getByText('Europe/Berlin').first().waitFor();
   await members[0].page.screenshot({ path: `${SHOTS}/people-time.png`, fullPage: true });
