@@ -173,3 +173,12 @@ export function readTeam(team, adminToken) {
 export function setRoster(team, adminToken, roster) {
   return request('PUT', `/api/teams/${enc(team)}/roster`, { token: adminToken, body: { roster } });
 }
+
+/**
+ * Who a time falls inside and outside the working hours of, before it is set: `start` in
+ * microseconds, `minutes` the session's length (0: an instant, a deadline).
+ */
+export function fit(planning, token, start, minutes = 0) {
+  const q = new URLSearchParams({ start: new Date(start / 1000).toISOString(), minutes: String(minutes) });
+  return request('GET', `/api/plannings/${enc(planning)}/fit?${q}`, { token });
+}

@@ -110,6 +110,34 @@ export function roundDeadlineWarning(s, round) {
   return outsideWarning(s, s.derived?.outside_hours?.rounds?.[round], `outside-round-${round}`);
 }
 
+/**
+ * Shows in `target` who a time falls outside the working hours of, from the server
+ * (`GET …/fit`), asked a moment after the last change; returns `(at, minutes) => void`.
+ */
+function fitPreview(ctx, s, target, id) {
+  let timer = null;
+  let asked = 0;
+  return (at, minutes) => {
+    clearTimeout(timer);
+    if (at == null || Number.isNaN(at)) {
+      target.replaceChildren();
+      return;
+    }
+    timer = setTimeout(async () => {
+      const n = ++asked;
+      try {
+        const r = await api.fit(ctx.planning, ctx.token, at, minutes);
+        if (n !== asked) return;
+        target.replaceChildren(
+          ...[r.outside.length ? outsideWarning(s, r.outside, id) : h('p', { class: 'ok', id }, r.inside.length ? 'Inside the working hours of everyone with a time zone.' : '')].filter(Boolean),
+        );
+      } catch {
+        target.replaceChildren();
+      }
+    }, 250);
+  };
+}
+
 // ---------- proposals from the server's slot finder ----------
 
 /** The slot finder's best live sync slots on the sprint's first day (else the next 7 days). */
@@ -139,8 +167,13 @@ export function askRoundDeadline(ctx, count) {
   const fromSchedule = due != null && due > now;
   const prefill = fromSchedule ? due : now + (s.policy?.default_deadline_minutes ?? 1440) * MINUTE;
   return new Promise((resolve) => {
-    const input = h('input', { id: 'round-deadline', type: 'datetime-local', required: true, value: localValue(prefill) });
+    const input = h('input', { id: 'round-deadline', type: 'datetime-local', required: true, value: localValue(prefill), 'aria-describedby': 'round-deadline-origin round-deadline-fit' });
     const error = h('p', { class: 'error', role: 'alert' });
+    // Who the chosen time falls outside the working hours of, asked as it changes.
+    const fitEl = h('div', { id: 'round-deadline-fit', 'aria-live': 'polite' });
+    const showFit = fitPreview(ctx, s, fitEl, 'round-deadline-outside');
+    input.addEventListener('input', () => showFit(fromLocal(input.value), 0));
+    showFit(prefill, 0);
     const dialog = h(
       'dialog',
       { class: 'deadline-dialog', 'aria-labelledby': 'round-deadline-h' },
@@ -167,7 +200,7 @@ export function askRoundDeadline(ctx, count) {
           { class: 'hint', id: 'round-deadline-origin' },
           fromSchedule ? ['Prefilled with the schedule\'s estimation deadline, ', timeEl(due), '.'] : `Prefilled with the planning's default round length (${minutesText(s.policy?.default_deadline_minutes ?? 1440)}).`,
         ),
-        fromSchedule ? outsideWarning(s, s.derived?.outside_hours?.estimation_deadline, 'round-deadline-outside') : null,
+        fitEl,
         error,
         h(
           'div',
@@ -198,6 +231,28 @@ export function timeView(ctx) {
   const el = h('div', { class: 'time-view' });
   const drafts = trackDrafts(el);
   const ui = { proposal: null, proposing: false, chosen: null, error: '' };
+  // Before saving: who a typed deadline or sync falls outside the hours of (kept across renders).
+  const dueFit = h('div', { id: 'preview-due', 'aria-live': 'polite' });
+  const syncFit = h('div', { id: 'preview-sync', 'aria-live': 'polite' });
+  let showDue = null;
+  let showSync = null;
+
+  /** Asks the server about the typed times that differ from the saved ones. */
+  function preview() {
+    const s = ctx.store.view?.state;
+    if (!s) return;
+    showDue ??= fitPreview(ctx, s, dueFit, 'preview-due-outside');
+    showSync ??= fitPreview(ctx, s, syncFit, 'preview-sync-outside');
+    const sched = s.schedule || {};
+    const due = fromLocal(el.querySelector('#sched-due')?.value);
+    const sync = fromLocal(el.querySelector('#sched-sync')?.value);
+    const minutes = Number(el.querySelector('#sched-minutes')?.value) || 45;
+    showDue(due === sched.estimation_deadline ? null : due, 0);
+    showSync(sync === sched.sync_start && minutes === (sched.sync_minutes ?? 45) ? null : sync, minutes);
+  }
+  el.addEventListener('input', (ev) => {
+    if (['sched-due', 'sched-sync', 'sched-minutes'].includes(ev.target.id)) preview();
+  });
 
   /** Sets a field of the editor as if typed (kept across re-renders). */
   function setField(id, value) {
@@ -299,6 +354,7 @@ export function timeView(ctx) {
     if (due != null && due > slot.start) setField('sched-due', '');
     ui.chosen = slot.start;
     render();
+    preview();
   }
 
   function proposals(s) {
@@ -331,7 +387,7 @@ export function timeView(ctx) {
 
   function editor(s) {
     const sched = s.schedule || {};
-    const field = (id, label, input) => h('div', {}, h('label', { for: id }, label), input);
+    const field = (id, label, input, extra) => h('div', {}, h('label', { for: id }, label), input, extra);
     const save = async (ev) => {
       ev.preventDefault();
       const f = ev.currentTarget;
@@ -354,6 +410,8 @@ export function timeView(ctx) {
         for (const id of [...drafts.keys()].filter((k) => k.startsWith('sched-'))) drafts.delete(id);
         ui.proposal = null;
         ui.chosen = null;
+        dueFit.replaceChildren();
+        syncFit.replaceChildren();
         render();
       } catch {
         /* shown by send; the fields keep their text */
@@ -370,8 +428,8 @@ export function timeView(ctx) {
         field('sched-start', 'Sprint starts', h('input', { id: 'sched-start', type: 'date', value: sched.sprint_start != null ? dayValue(sprintDay(sched.sprint_start)) : '' })),
         field('sched-end', 'Sprint ends (last day)', h('input', { id: 'sched-end', type: 'date', value: sched.sprint_end != null ? dayValue(sprintDay(sched.sprint_end, { last: true })) : '' })),
         field('sched-shared', 'Candidates shared', h('input', { id: 'sched-shared', type: 'datetime-local', value: localValue(sched.candidates_shared_at) })),
-        field('sched-due', 'Estimation deadline', h('input', { id: 'sched-due', type: 'datetime-local', value: localValue(sched.estimation_deadline) })),
-        field('sched-sync', 'Live sync starts', h('input', { id: 'sched-sync', type: 'datetime-local', value: localValue(sched.sync_start) })),
+        field('sched-due', 'Estimation deadline', h('input', { id: 'sched-due', type: 'datetime-local', value: localValue(sched.estimation_deadline), 'aria-describedby': 'preview-due' }), dueFit),
+        field('sched-sync', 'Live sync starts', h('input', { id: 'sched-sync', type: 'datetime-local', value: localValue(sched.sync_start), 'aria-describedby': 'preview-sync' }), syncFit),
         field('sched-minutes', 'Live sync length (minutes)', h('input', { id: 'sched-minutes', type: 'number', min: 1, max: 480, value: String(sched.sync_minutes ?? 45) })),
         field('sched-reminders', 'Reminder before a deadline (minutes, 0 = off)', h('input', { id: 'sched-reminders', type: 'number', min: 0, max: 10080, value: String(sched.reminder_minutes ?? 60) })),
       ),

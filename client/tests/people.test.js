@@ -164,6 +164,9 @@ test('people and time: zones and hours, calendar dates, the slot finder, outside
   // A deadline typed at 03:00 Berlin time falls outside Fran's and Bo's hours (and Cy's).
   const dueDay = localValue(view.state.schedule.estimation_deadline, 'Europe/Berlin').slice(0, 10);
   await a.locator('#sched-due').fill(`${dueDay}T03:00`);
+  // Warned before saving (the server's fit of the typed time), then by the saved schedule.
+  await a.locator('#preview-due').getByText('Fran').waitFor();
+  await a.locator('#preview-due').getByText('Bo').waitFor();
   await a.locator('#save-schedule').click();
   await a.locator('#outside-deadline').getByText('Fran').waitFor();
   await a.locator('#outside-deadline').getByText('Bo').waitFor();
@@ -188,6 +191,11 @@ test('people and time: zones and hours, calendar dates, the slot finder, outside
   await a.screenshot({ path: `${SHOTS}/round-deadline.png` });
   // A later time than the prefilled one: the round takes what was chosen.
   await dialog.getByLabel(/Votes due/).fill(`${dueDay}T15:00`);
+  // The warning follows the chosen time before the round opens.
+  await a.waitForFunction(() => {
+    const t = document.querySelector('#round-deadline-outside')?.textContent || '';
+    return t.includes('Cy') && t.includes('Ann') && !t.includes('Bo');
+  });
   await a.locator('#round-deadline-open').click();
   const round = a.locator('#round .round');
   await round.waitFor();
