@@ -17,6 +17,10 @@ test('teams: create with a roster, plan, commit, see the velocity, next planning
   await a.goto(`${BASE}/`);
   await a.locator('details.team summary').click();
   await a.locator('#teams-link').click();
+  await a.locator('#create-team').waitFor();
+  // The header's "Teams" link leads there from anywhere.
+  await a.locator('a.brand').click();
+  await a.locator('#nav-teams').click();
 
   // A team with three people (rows added with "Add a person").
   await a.getByLabel('Team name').fill('Core');
