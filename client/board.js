@@ -4,7 +4,7 @@
 import { h, add, rerender, trackDrafts, formSubmitter, timeEl, countdown, pts } from './dom.js';
 import { openRounds, rankedItems, members, nameOf, lastRound, isOpenQuestion, FLAG_TEXT, discussionText } from './model.js';
 import { SPECIAL_CARDS, UNSURE, PAUSE, MAX_LEN } from './protocol.js';
-import { askRoundDeadline, deadlineEl, roundOrigin, roundDeadlineWarning } from './schedule.js';
+import { askRoundDeadline, deadlineEl, roundOrigin, roundDeadlineWarning } from './deadlines.js';
 
 /**
  * Keeps every `[data-deadline]` countdown inside root current, once a second and without a

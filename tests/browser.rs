@@ -135,6 +135,7 @@ async fn client_files_are_served_embedded() {
         ("/protocol.js", "text/javascript; charset=utf-8"),
         ("/people.js", "text/javascript; charset=utf-8"),
         ("/schedule.js", "text/javascript; charset=utf-8"),
+        ("/deadlines.js", "text/javascript; charset=utf-8"),
         ("/teams.js", "text/javascript; charset=utf-8"),
         ("/style.css", "text/css; charset=utf-8"),
     ] {

@@ -92,6 +92,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../../client/schedule.js"),
     },
     Asset {
+        path: "/deadlines.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../client/deadlines.js"),
+    },
+    Asset {
         path: "/teams.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../client/teams.js"),
