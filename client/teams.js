@@ -86,6 +86,7 @@ function rosterEditor(prefix, roster) {
           h('select', { id: id('role'), name: 'role' }, ['member', 'observer'].map((r) => h('option', { value: r, selected: (p.role || 'member') === r || undefined }, r))),
         ),
         h('td', {}, h('label', { for: id('zone'), class: 'sr-only' }, `Time zone of person ${i + 1}`), h('input', { id: id('zone'), name: 'zone', list: 'team-zones', value: p.time_zone || '', placeholder: 'e.g. Europe/Berlin', autocomplete: 'off', spellcheck: 'false' })),
+        h('td', {}, h('button', { type: 'button', class: 'mini', id: id('remove'), 'aria-label': `Remove person ${i + 1} from the roster`, onclick: (ev) => ev.currentTarget.closest('tr').remove() }, '✕')),
       ),
     );
   };
@@ -95,7 +96,7 @@ function rosterEditor(prefix, roster) {
     'div',
     { class: 'roster-editor' },
     h('datalist', { id: 'team-zones' }, (Intl.supportedValuesOf?.('timeZone') || []).map((z) => h('option', { value: z }))),
-    h('table', { class: 'roster' }, h('caption', { class: 'sr-only' }, 'Roster'), h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col' }, 'Role'), h('th', { scope: 'col' }, 'Time zone (optional)'))), body),
+    h('table', { class: 'roster' }, h('caption', { class: 'sr-only' }, 'Roster'), h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col' }, 'Role'), h('th', { scope: 'col' }, 'Time zone (optional)'), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Remove')))), body),
     h('button', { type: 'button', class: 'secondary', id: `${prefix}-add`, onclick: () => { addRow(); body.lastChild.querySelector('input').focus(); } }, 'Add a person'),
   );
   /** The roster as typed (rows without a name left out). */

@@ -91,12 +91,13 @@ test('teams: create with a roster, plan, commit, see the velocity, next planning
   await a.locator('#team-velocity-value').getByText('0.84').waitFor();
   await a.screenshot({ path: `${SHOTS}/team.png`, fullPage: true });
 
-  // The roster changes: Dee joins the team.
+  // The roster changes: Dee joins the team, Bo leaves it.
   await a.locator('#team-roster-add').click();
   await a.getByLabel('Name of person 4').fill('Dee');
+  await a.getByRole('button', { name: 'Remove person 2 from the roster' }).click();
   await a.locator('#save-roster').click();
-  await a.locator('#team-roster-h').getByText('Roster (4)').waitFor();
-  assert.equal((await rest('GET', `/api/teams/${team}`, { token: admin })).roster[3].name, 'Dee');
+  await a.locator('#team-roster-h').getByText('Roster (3)').waitFor();
+  assert.deepEqual((await rest('GET', `/api/teams/${team}`, { token: admin })).roster.map((r) => r.name), ['Ada', 'Cy', 'Dee']);
 
   // The next planning: "Reports" carried over, the velocity set, four invite links.
   assert.equal(await a.locator('#next-title').inputValue(), 'Core sprint 2');
@@ -105,7 +106,8 @@ test('teams: create with a roster, plan, commit, see the velocity, next planning
   await a.locator('#next-h ~ label.check').getByText('Carry over what “Core sprint 1” did not commit').waitFor();
   await a.locator('#start-next').click();
   await a.locator('#next-summary').getByText('1 item carried over · velocity 0.84 points per focused day').waitFor();
-  assert.equal(await a.locator('#next-created li').count(), 4);
+  assert.equal(await a.locator('#next-created li').count(), 3);
+  await a.locator('#next-created').getByText('Dee (member)').waitFor();
   await a.screenshot({ path: `${SHOTS}/team-next.png`, fullPage: true });
   await a.locator('#open-next').click();
   await a.locator('#conn[data-state="online"]').waitFor();
