@@ -149,9 +149,9 @@ test('people and time: zones and hours, calendar dates, the slot finder, outside
   await a.locator('#sync-proposals').waitFor({ state: 'detached' });
   await a.waitForFunction((s) => window.sprintlogStore.view.state.schedule.sync_start === s, best.start);
   view = await rest('GET', `/api/plannings/${planning}`, { token });
-  // Berlin (Fran 09:00–17:30, Bo 08:00–16:00) and Kolkata (10:00–19:00) share 09:00–15:00 in
-  // Berlin; the last such hour before the weekend ends at 14:30 on Friday (Berlin).
-  assert.equal(clock(view.state.schedule.estimation_deadline, 'Europe/Berlin'), '14:30');
+  // Berlin (Fran 09:00–17:30, Bo 08:00–16:00) and Kolkata (10:00–19:00) share hours until
+  // Kolkata's day ends; the last such hour before the weekend ends 13:30 UTC on Friday.
+  assert.equal(clock(view.state.schedule.estimation_deadline, 'UTC'), '13:30');
   assert.equal(new Date(view.state.schedule.estimation_deadline / 1000).getUTCDay(), 5, 'a Friday');
   assert.equal(await a.locator('#sched-due').inputValue(), localValue(view.state.schedule.estimation_deadline, 'Europe/Berlin'));
   const oh = view.state.derived.outside_hours;
@@ -190,7 +190,9 @@ test('people and time: zones and hours, calendar dates, the slot finder, outside
   await dialog.locator('#round-deadline-outside').getByText('Bo').waitFor();
   await a.screenshot({ path: `${SHOTS}/round-deadline.png` });
   // A later time than the prefilled one: the round takes what was chosen.
-  await dialog.getByLabel(/Votes due/).fill(`${dueDay}T15:00`);
+  // 13:45 UTC that Friday: after Kolkata's day, before Los Angeles', inside Berlin's (any season).
+  const chosen = Date.parse(`${new Date(view.state.schedule.estimation_deadline / 1000).toISOString().slice(0, 10)}T13:45:00Z`) * 1000;
+  await dialog.getByLabel(/Votes due/).fill(localValue(chosen, 'Europe/Berlin'));
   // The warning follows the chosen time before the round opens.
   await a.waitForFunction(() => {
     const t = document.querySelector('#round-deadline-outside')?.textContent || '';
@@ -201,9 +203,9 @@ test('people and time: zones and hours, calendar dates, the slot finder, outside
   await round.waitFor();
   view = await rest('GET', `/api/plannings/${planning}`, { token });
   const r = view.state.rounds[view.state.round_order[0]];
-  assert.equal(localValue(r.deadline, 'Europe/Berlin'), `${dueDay}T15:00`, 'the chosen deadline');
+  assert.equal(r.deadline, chosen, 'the chosen deadline');
   assert.match(await round.locator('time').first().getAttribute('title'), /^Set by Fran when opening the round · .* UTC$/);
-  // 15:00 in Berlin is 06:00 in Los Angeles and 19:30 in Kolkata: outside Ann's and Cy's hours.
+  // Outside Ann's (Los Angeles) and Cy's (Kolkata) hours.
   assert.deepEqual(names(view.state.derived.outside_hours.rounds[r.id]).sort(), ['Ann', 'Cy']);
   await round.locator('.outside-hours').getByText('Ann').waitFor();
   await round.locator('.outside-hours').getByText('Cy').waitFor();
