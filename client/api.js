@@ -163,3 +163,41 @@ export function importItems(planning, token, format, text, { dryRun = false, opI
 export function exportEstimates(planning, token, format = 'csv') {
   return request('GET', `/api/plannings/${enc(planning)}/export/estimates?format=${enc(format)}`, { token, raw: format !== 'json' });
 }
+
+/**
+ * Sync slots from the server's slot finder (the working hours of everyone who set a time zone):
+ * `from`/`to` in microseconds, `minutes` the session length; best first.
+ */
+export function slots(planning, token, { from, to, minutes, step, limit } = {}) {
+  const q = new URLSearchParams();
+  if (from != null) q.set('from', new Date(from / 1000).toISOString());
+  if (to != null) q.set('to', new Date(to / 1000).toISOString());
+  if (minutes != null) q.set('minutes', String(minutes));
+  if (step != null) q.set('step', String(step));
+  if (limit != null) q.set('limit', String(limit));
+  return request('GET', `/api/plannings/${enc(planning)}/slots?${q}`, { token });
+}
+
+/** Creates a team with its roster; the answer holds the team's admin token (shown once). */
+export function createTeam(name, roster) {
+  return request('POST', '/api/teams', { body: { name, roster } });
+}
+
+/** A team: its roster, its plannings (committed points) and the velocity of its next planning. */
+export function readTeam(team, adminToken) {
+  return request('GET', `/api/teams/${enc(team)}`, { token: adminToken });
+}
+
+/** Replaces a team's roster. */
+export function setRoster(team, adminToken, roster) {
+  return request('PUT', `/api/teams/${enc(team)}/roster`, { token: adminToken, body: { roster } });
+}
+
+/**
+ * Who a time falls inside and outside the working hours of, before it is set: `start` in
+ * microseconds, `minutes` the session's length (0: an instant, a deadline).
+ */
+export function fit(planning, token, start, minutes = 0) {
+  const q = new URLSearchParams({ start: new Date(start / 1000).toISOString(), minutes: String(minutes) });
+  return request('GET', `/api/plannings/${enc(planning)}/fit?${q}`, { token });
+}

@@ -6,6 +6,7 @@
 
 import * as api from './api.js';
 import { h, add, errorText, sinceVisitMark } from './dom.js';
+import { askRoundDeadline } from './deadlines.js';
 import { openRounds, rankedItems, members } from './model.js';
 import { MAX_LEN } from './protocol.js';
 import { failedCriteria, lines } from './item.js';
@@ -293,11 +294,15 @@ function roundControl(env, s, all) {
         'aria-describedby': 'open-round-hint',
         onclick: async () => {
           const ids = all.map((i) => i.id).filter((id) => ui.selected.has(id));
+          const s = env.ctx.store.view.state;
+          // An async round asks for its deadline (prefilled from the schedule); cancel opens nothing.
+          const deadline = s.sync_running ? undefined : await askRoundDeadline(env.ctx, ids.length);
+          if (deadline === null) return;
           ui.roundError = '';
           ui.opening = true;
           env.render();
           try {
-            await env.send({ type: 'OpenRound', items: ids }, { quiet: true });
+            await env.send({ type: 'OpenRound', items: ids, deadline }, { quiet: true });
             ui.selected.clear();
           } catch (e) {
             ui.roundError = refusalText(e, env.ctx.store.view.state, ids);

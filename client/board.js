@@ -8,6 +8,7 @@ import { MAX_LEN } from './protocol.js';
 import { runCountdowns, votingContext, votingPanel } from './votes.js';
 import { backlogSection, newImportState, shownItems } from './backlog.js';
 import { itemDetails } from './item.js';
+import { deadlineEl, roundOrigin, roundDeadlineWarning } from './deadlines.js';
 
 // The voting pieces live in votes.js; the live view and the timeline import them from here too.
 export { runCountdowns, votingContext, votingPanel, itemVotes } from './votes.js';
@@ -74,7 +75,7 @@ export function boardView(ctx) {
                     p.title,
                   ),
                   ' — by ',
-                  timeEl(p.deadline),
+                  s.rounds[p.round] ? deadlineEl(p.deadline, roundOrigin(s, s.rounds[p.round])) : timeEl(p.deadline),
                 ),
               ),
             ),
@@ -159,10 +160,11 @@ export function boardView(ctx) {
             'p',
             {},
             'Deadline: ',
-            timeEl(r.deadline),
+            deadlineEl(r.deadline, roundOrigin(s, r)),
             ' · ',
             h('span', { class: 'countdown', dataset: { deadline: String(r.deadline) }, role: 'timer', 'aria-live': 'off' }, countdown(r.deadline)),
           ),
+          r.live ? null : roundDeadlineWarning(s, r.id),
           h('p', { class: 'voted' }, 'Voted: ', voted.length ? voted.join(', ') : 'nobody yet'),
           missing ? h('p', { class: 'not-voted' }, 'Not voted yet: ', missing.length ? missing.map(names).join(', ') : 'everyone voted') : null,
           isFac

@@ -136,6 +136,10 @@ async fn client_files_are_served_embedded() {
         ("/timeline.js", "text/javascript; charset=utf-8"),
         ("/audit.js", "text/javascript; charset=utf-8"),
         ("/protocol.js", "text/javascript; charset=utf-8"),
+        ("/people.js", "text/javascript; charset=utf-8"),
+        ("/schedule.js", "text/javascript; charset=utf-8"),
+        ("/deadlines.js", "text/javascript; charset=utf-8"),
+        ("/teams.js", "text/javascript; charset=utf-8"),
         ("/style.css", "text/css; charset=utf-8"),
     ] {
         let resp = server

@@ -194,6 +194,7 @@ test('backlog in and out, a board that fits, readiness that helps', async () => 
   await command(planning, (await b.evaluate((p) => JSON.parse(localStorage.getItem('sprintlog.plannings')).find((x) => x.planning === p).token, planning)), { type: 'CheckReadiness', item: ids['Billing page'], criterion: designs, ok: false });
   await a.locator('#items .item', { hasText: 'Billing page' }).locator('.badge', { hasText: 'not ready: Designs linked' }).waitFor();
   await a.locator('#open-round').click();
+  await a.locator('#round-deadline-open').click();
   await a.locator('#open-round-error').getByText('No round opened: “Billing page” (Designs linked not met) is not ready.', { exact: false }).waitFor();
   await a.screenshot({ path: `${SHOTS}/open-round-refused.png` });
   assert.equal(await a.locator('#board-error').innerText(), '', 'not at the page bottom');
@@ -205,6 +206,7 @@ test('backlog in and out, a board that fits, readiness that helps', async () => 
   await a.locator('#open-round-error').waitFor({ state: 'detached' });
   await a.getByLabel('Select Login with SSO for a round').check();
   await a.locator('#open-round').click();
+  await a.locator('#round-deadline-open').click();
   await a.locator('#round .round').waitFor();
 
   // ---- filters: votes I owe, not ready, flagged, questions for me ----

@@ -66,6 +66,7 @@ test('two people plan: create, invite, join, propose, open a round, vote hidden,
   await a.getByLabel('Select Login with SSO for a round').check();
   await a.getByLabel('Select Export CSV for a round').check();
   await a.locator('#open-round').click();
+  await a.locator('#round-deadline-open').click();
   await a.locator('#round .not-voted').getByText('Ann').waitFor();
 
   // Ann's "My plannings" says what she owes; she goes back to the board from there.

@@ -109,6 +109,7 @@ test('phone width: create with dates and deck; board details; focus kept while o
   await row.locator('.badge', { hasText: 'not ready' }).waitFor({ state: 'detached' });
   await a.getByLabel('Select Login with SSO for a round').check();
   await a.locator('#open-round').click();
+  await a.locator('#round-deadline-open').click();
   const round = a.locator('#round .round');
   await round.waitFor();
   assert.match(await round.locator('time').getAttribute('title'), /UTC$/);
@@ -136,6 +137,7 @@ test('phone width: create with dates and deck; board details; focus kept while o
   await a.locator('#propose').click();
   await a.getByLabel('Select Export CSV for a round').check();
   await a.locator('#open-round').click();
+  await a.locator('#round-deadline-open').click();
   await a.locator('#close-round').click();
   await a.locator('#round').getByText('No round is open.').waitFor();
 
@@ -150,7 +152,7 @@ test('phone width: create with dates and deck; board details; focus kept while o
   await audit.locator('.badge.flag', { hasText: 'flagged: discussion' }).waitFor();
   assert.equal(await audit.locator('.badge', { hasText: 'needs discussion' }).count(), 0);
 
-  for (const tab of ['live', 'timeline', 'audit']) {
+  for (const tab of ['live', 'time', 'timeline', 'audit']) {
     await a.locator(`#tab-${tab}`).click();
     await a.locator(`#tab-${tab}[aria-current="page"]`).waitFor();
     if (tab === 'timeline') await a.locator('#scrubber').waitFor();

@@ -102,6 +102,26 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../../client/audit.js"),
     },
     Asset {
+        path: "/people.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../client/people.js"),
+    },
+    Asset {
+        path: "/schedule.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../client/schedule.js"),
+    },
+    Asset {
+        path: "/deadlines.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../client/deadlines.js"),
+    },
+    Asset {
+        path: "/teams.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../client/teams.js"),
+    },
+    Asset {
         path: "/style.css",
         content_type: "text/css; charset=utf-8",
         body: include_str!("../../client/style.css"),
