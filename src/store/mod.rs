@@ -337,12 +337,16 @@ fn is_retriable_sqlx(e: &sqlx::Error) -> bool {
             if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
                 let code = pg.code();
                 // 08: connection exception; 57P01-03: server shutting down / starting up;
-                // 53300: too many connections; 40001/40P01: serialization failure, deadlock.
+                // 53300: too many connections; 40001/40P01: serialization failure, deadlock;
+                // 55000 at login: the database refuses connections for now
+                // (`ALLOW_CONNECTIONS false`, e.g. during maintenance).
                 code.starts_with("08")
                     || matches!(
                         code,
                         "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01"
                     )
+                    || (code == "55000"
+                        && pg.message().contains("not currently accepting connections"))
             } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
                 // SQLite reports extended result codes; the primary code is the low byte.
                 // 5 BUSY and 6 LOCKED (lock held longer than the busy timeout), 10 IOERR.
