@@ -98,6 +98,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                             "{p}: BROKEN at seq {seq}: stored hash {stored:?}, content gives {computed}"
                         );
                     }
+                    ChainCheck::Missing { seq } => {
+                        broken = true;
+                        println!("{p}: BROKEN: seq {seq} missing");
+                    }
                 }
             }
             store.close().await;

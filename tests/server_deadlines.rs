@@ -450,6 +450,9 @@ impl EventLog for CountingStore {
     async fn head(&self, p: Uuid) -> StoreResult<i64> {
         self.inner.head(p).await
     }
+    async fn head_with_hash(&self, p: Uuid) -> StoreResult<(i64, Option<String>)> {
+        self.inner.head_with_hash(p).await
+    }
     async fn read_all(&self, after: i64, limit: i64) -> StoreResult<Vec<StoredEvent>> {
         self.inner.read_all(after, limit).await
     }

@@ -642,7 +642,10 @@ pub async fn verify(
             json!({ "intact": true, "events": events, "head_hash": head_hash })
         }
         crate::store::ChainCheck::BrokenAt { seq, .. } => {
-            json!({ "intact": false, "broken_at": seq })
+            json!({ "intact": false, "broken_at": seq, "reason": "altered" })
+        }
+        crate::store::ChainCheck::Missing { seq } => {
+            json!({ "intact": false, "broken_at": seq, "reason": "missing" })
         }
     }))
 }

@@ -222,37 +222,65 @@ impl StoredEvent {
 pub enum ChainCheck {
     /// Every hash matches; `head_hash` is the last one (GENESIS for an empty planning).
     Intact { events: i64, head_hash: String },
-    /// The first event whose stored hash is not what its content and predecessor give.
+    /// The first event whose stored hash is not what its content and predecessor give (at
+    /// the head: the head hash stored beside the log is not the chain's).
     BrokenAt {
         seq: i64,
         stored: String,
         computed: String,
     },
+    /// The first seq absent from the log: an event deleted in the middle, or at the end (the
+    /// log stops before the head stored beside it).
+    Missing { seq: i64 },
 }
 
-/// Recomputes a planning's chain from the log.
+/// Recomputes a planning's chain from the log and checks it against the head and head hash
+/// stored beside it (read first: events appended meanwhile come after them).
 pub async fn verify_chain(store: &dyn EventStore, planning_id: Uuid) -> StoreResult<ChainCheck> {
+    let (head, head_hash) = store.head_with_hash(planning_id).await?;
     let mut prev = GENESIS_HASH.to_string();
     let mut after = 0;
     loop {
         let page = store.read(planning_id, after, 1000).await?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for e in &page {
-            let computed = e.compute_hash(&prev);
-            if computed != e.hash {
-                return Ok(ChainCheck::BrokenAt {
-                    seq: e.seq,
-                    stored: e.hash.clone(),
-                    computed,
-                });
-            }
-            prev = computed;
+        if page.is_empty() {
+            break;
         }
+        for e in &page {
+            if let Some(broken) = check_link(e, after, &prev) {
+                return Ok(broken);
+            }
+            prev = e.hash.clone();
+            after = e.seq;
+            if after == head {
+                if let Some(stored) = head_hash.as_ref().filter(|h| **h != prev) {
+                    return Ok(ChainCheck::BrokenAt {
+                        seq: head,
+                        stored: stored.clone(),
+                        computed: prev,
+                    });
+                }
+            }
+        }
+    }
+    if after < head {
+        return Ok(ChainCheck::Missing { seq: after + 1 });
     }
     Ok(ChainCheck::Intact {
         events: after,
         head_hash: prev,
+    })
+}
+
+/// What is wrong with event `e` coming after seq `after` whose hash is `prev`, if anything.
+fn check_link(e: &StoredEvent, after: i64, prev: &str) -> Option<ChainCheck> {
+    if e.seq != after + 1 {
+        return Some(ChainCheck::Missing { seq: after + 1 });
+    }
+    let computed = e.compute_hash(prev);
+    (computed != e.hash).then(|| ChainCheck::BrokenAt {
+        seq: e.seq,
+        stored: e.hash.clone(),
+        computed,
     })
 }
 
@@ -404,6 +432,10 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// The planning's head seq (0 when it has no event).
     async fn head(&self, planning_id: Uuid) -> StoreResult<i64>;
+
+    /// The planning's head seq and the chain hash stored with it (`None`: no event yet, or a
+    /// log older than the chain), read together.
+    async fn head_with_hash(&self, planning_id: Uuid) -> StoreResult<(i64, Option<String>)>;
 
     /// The whole log in global order: events with `global_id > after`, at most `limit`.
     ///

@@ -128,6 +128,19 @@ macro_rules! sql_event_log {
                 Ok(head.unwrap_or(0))
             }
 
+            async fn head_with_hash(
+                &self,
+                planning_id: ::uuid::Uuid,
+            ) -> $crate::store::StoreResult<(i64, Option<String>)> {
+                use $crate::store::{shared, sql::SqlBackend};
+                let row: Option<(i64, Option<String>)> =
+                    ::sqlx::query_as("SELECT head, head_hash FROM rooms WHERE planning_id = $1")
+                        .bind(shared::uuid_text(planning_id))
+                        .fetch_optional(self.reader())
+                        .await?;
+                Ok(row.unwrap_or((0, None)))
+            }
+
             async fn read_all(
                 &self,
                 after: i64,
