@@ -8,7 +8,13 @@ use std::net::SocketAddr;
 #[command(version, about)]
 pub struct Config {
     /// Where the event log lives: `sqlite://FILE` (created if missing) or `postgres://…`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://sprintlog.db")]
+    /// (`--help` does not show the environment's value: it may hold a password.)
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://sprintlog.db",
+        hide_env_values = true
+    )]
     pub database_url: String,
 
     /// Address the HTTP and websocket server listens on.

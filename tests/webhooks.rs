@@ -789,3 +789,50 @@ async fn store_jobs_retry_fail_and_secrets_postgres() {
     let store = sprintlog::store::open(&db.url).await.unwrap();
     store_jobs_retry_fail_and_secrets(store).await;
 }
+
+/// A receiver whose URL carries its secret (a Slack-style path, a token in the query) and
+/// cannot be reached: what is recorded (and logged) of the failure names its origin only.
+#[tokio::test]
+async fn a_failed_delivery_records_the_origin_not_the_secret_url() {
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let limits = Limits {
+        webhooks: WebhookConfig {
+            allow: vec![addr.to_string()],
+            backoff_ms: 10,
+            max_attempts: 1,
+            timeout_ms: 2000,
+        },
+        ..Limits::default()
+    };
+    let t = TestServer::start_with(sqlite(), limits).await;
+    let c = t.create("Sprint 1").await;
+    let url = format!(
+        "http://hook:pw-in-userinfo@{addr}/services/T000/B000/XyZsecretPath?token=q-secret"
+    );
+    let (hook, _) = register(&t, &c, &url, json!(["SyncStarted"])).await;
+    t.ok(&c.planning, &c.token, json!({"type": "StartSync"}))
+        .await;
+    let (_, page) = t
+        .get(
+            &format!("/api/plannings/{}/events", c.planning),
+            Some(&c.token),
+        )
+        .await;
+    let seq = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "SyncStarted")
+        .map(|e| e["seq"].clone())
+        .unwrap();
+    let status = t.job_done(&format!("webhook:{hook}:{seq}")).await;
+    assert!(status.failed, "{status:?}");
+    let error = status.last_error.unwrap_or_default();
+    assert!(error.contains(&format!("http://{addr}")), "{error}");
+    assert!(error.contains("refused"), "the cause is told: {error}");
+    for secret in ["XyZsecretPath", "q-secret", "pw-in-userinfo", "/services/"] {
+        assert!(!error.contains(secret), "{secret} in {error}");
+    }
+}

@@ -415,6 +415,9 @@ async fn attempt(app: &AppState, job: &Job) -> Outcome {
         Err(e) => return Outcome::Failed(format!("http client: {e}")),
     };
     let signature = sign(&secret, payload.body.as_bytes());
+    // A receiver's path or query may be its secret (Slack-style URLs): what is logged and
+    // recorded of a failure names the origin only.
+    let origin = crate::read::view::url_origin(target.url.as_str());
     let sent = client
         .post(target.url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -426,9 +429,27 @@ async fn attempt(app: &AppState, job: &Job) -> Outcome {
     match sent {
         Ok(resp) if resp.status().is_success() => Outcome::Delivered,
         Ok(resp) => Outcome::Failed(format!("receiver answered {}", resp.status())),
-        Err(e) if e.is_timeout() => Outcome::Failed(format!("timed out after {timeout:?}")),
-        Err(e) => Outcome::Failed(format!("request failed: {e}")),
+        Err(e) if e.is_timeout() => {
+            Outcome::Failed(format!("{origin} timed out after {timeout:?}"))
+        }
+        Err(e) => Outcome::Failed(format!(
+            "request to {origin} failed: {}",
+            describe_failure(&e.without_url())
+        )),
     }
+}
+
+/// A failed request in words, its causes included (reqwest's own line says only "error
+/// sending request"), without the URL.
+fn describe_failure(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]

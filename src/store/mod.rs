@@ -293,8 +293,8 @@ pub enum StoreError {
     /// The same `client_op_id` was already used by this actor for a different command.
     #[error("client_op_id {0:?} was already used for a different command")]
     OpConflict(String),
-    /// The database URL is not one we know.
-    #[error("unsupported database url {0:?}: use sqlite://… or postgres://…")]
+    /// The database URL is not one we know (held as its [`url_origin`]: no credentials).
+    #[error("unsupported database url {0}: use sqlite://… or postgres://…")]
     UnsupportedUrl(String),
     /// Anything the database said (connection lost, disk full, …).
     #[error("database error: {0}")]
@@ -612,6 +612,22 @@ pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn EventStore>> {
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(std::sync::Arc::new(postgres::PgStore::open(url).await?))
     } else {
-        Err(StoreError::UnsupportedUrl(url.to_string()))
+        Err(StoreError::UnsupportedUrl(url_origin(url)))
+    }
+}
+
+/// A database URL as it may be shown (logs, errors): `scheme://host[:port]` for a server, with
+/// no user, password, path or query; a SQLite file's path without its query.
+pub fn url_origin(url: &str) -> String {
+    if let Some(file) = url.strip_prefix("sqlite:") {
+        return format!("sqlite:{}", file.split('?').next().unwrap_or_default());
+    }
+    let Ok(u) = reqwest::Url::parse(url) else {
+        return "(an unreadable URL)".into();
+    };
+    match (u.host_str(), u.port()) {
+        (Some(host), Some(port)) => format!("{}://{host}:{port}", u.scheme()),
+        (Some(host), None) => format!("{}://{host}", u.scheme()),
+        (None, _) => format!("{}:", u.scheme()),
     }
 }
