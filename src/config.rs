@@ -67,16 +67,23 @@ pub struct Limits {
     #[arg(long, env = "SPRINTLOG_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
 
-    /// Websocket connections one client IP address may hold open at once (0: no cap). Behind
-    /// a reverse proxy every client has the proxy's address: cap there, or raise this.
+    /// Websocket connections one client IP address may hold open at once (0: no cap); an
+    /// IPv6 client is counted by its /64. Behind a reverse proxy every client has the proxy's
+    /// address: cap there, set `--trusted-proxies`, or raise this.
     #[arg(long, env = "SPRINTLOG_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
     pub max_connections_per_ip: usize,
 
-    /// Reverse proxies (IP addresses, comma separated) whose `X-Forwarded-For` is believed:
-    /// behind them, the per-IP cap counts the client's address (the right-most one in the
-    /// header that is not itself a trusted proxy) instead of the proxy's.
-    #[arg(long, env = "SPRINTLOG_TRUSTED_PROXIES", value_delimiter = ',')]
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Reverse proxies (IP addresses or CIDRs such as `10.0.0.0/8`, comma separated) whose
+    /// `X-Forwarded-For` is believed: behind them, the per-IP cap counts the client's address
+    /// (the right-most one in the header that is not itself a trusted proxy) instead of the
+    /// proxy's.
+    #[arg(
+        long,
+        env = "SPRINTLOG_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = parse_network
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 
     /// Plannings held in memory at once. Past it, the least recently used one without open
     /// connections is evicted to make room; when every one is in use, opening another is
@@ -144,6 +151,14 @@ pub struct WebhookConfig {
         default_value_t = 5000
     )]
     pub timeout_ms: u64,
+}
+
+/// A network in CIDR notation, or one address (a /32 or /128).
+fn parse_network(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?} is neither an IP address nor a CIDR such as 10.0.0.0/8"))
 }
 
 impl Default for WebhookConfig {

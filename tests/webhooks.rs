@@ -836,3 +836,53 @@ async fn a_failed_delivery_records_the_origin_not_the_secret_url() {
         assert!(!error.contains(secret), "{secret} in {error}");
     }
 }
+
+/// Addresses of the IANA special-purpose registries that are not globally reachable, and IPv6
+/// forms that embed an internal IPv4 address, are refused like private ones; public addresses
+/// (also a 6to4 or NAT64 form of a public IPv4 address) are not.
+#[tokio::test]
+async fn special_purpose_addresses_are_refused() {
+    let t = TestServer::start(sqlite()).await;
+    let c = t.create("Sprint 1").await;
+    let path = format!("/api/plannings/{}/webhooks", c.planning);
+    for url in [
+        "http://[::127.0.0.1]/",       // IPv4-compatible loopback
+        "http://[2002:7f00:1::]/",     // 6to4 of 127.0.0.1
+        "http://[2002:a00:1::]/",      // 6to4 of 10.0.0.1
+        "http://[64:ff9b:1::a00:1]/",  // local-use NAT64
+        "http://[100::1]/",            // discard-only
+        "http://[2001:db8::1]/",       // documentation
+        "http://[2001::1]/",           // Teredo
+        "http://192.0.0.1/",           // IETF protocol assignments
+        "http://192.0.2.1/",           // TEST-NET-1
+        "http://198.18.0.1/",          // benchmarking
+        "http://198.19.255.254/",      // benchmarking
+        "http://198.51.100.1/",        // TEST-NET-2
+        "http://203.0.113.1/",         // TEST-NET-3
+        "http://240.0.0.1/",           // reserved
+        "http://[::ffff:198.18.0.1]/", // mapped benchmarking
+    ] {
+        let (status, body) = t
+            .post(&path, Some(&c.token), json!({ "url": url, "events": [] }))
+            .await;
+        assert_eq!(status, 400, "{url}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("--webhook-allow"),
+            "{url}: {body}"
+        );
+    }
+    for url in [
+        "http://93.184.215.14/",
+        "http://[2606:4700::1111]/",
+        "http://[2002:5db8:d70e::]/", // 6to4 of 93.184.215.14
+        "http://[64:ff9b::5db8:d70e]/",
+    ] {
+        let (status, body) = t
+            .post(&path, Some(&c.token), json!({ "url": url, "events": [] }))
+            .await;
+        assert_eq!(status, 200, "{url}: {body}");
+    }
+}
