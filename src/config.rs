@@ -109,6 +109,12 @@ pub struct Limits {
     #[arg(long, env = "SPRINTLOG_SNAPSHOT_AFTER", default_value_t = 1000)]
     pub snapshot_after: i64,
 
+    /// This node's name in the jobs table (unique per running node, the same across its
+    /// restarts): a node that starts again under its name takes back the job leases it held
+    /// when it stopped, instead of waiting them out (30 s). Default: `<host name>:<port>`.
+    #[arg(long, env = "SPRINTLOG_NODE_ID")]
+    pub node_id: Option<String>,
+
     #[command(flatten)]
     pub webhooks: WebhookConfig,
 }
@@ -190,6 +196,7 @@ impl Default for Limits {
             snapshot_after: 1000,
             webhooks: WebhookConfig::default(),
             head_poll_ms: 5000,
+            node_id: None,
         }
     }
 }

@@ -60,6 +60,8 @@ impl Server {
             }
         });
         let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
+        let mut limits = limits;
+        limits.node_id = Some(limits.node_id.unwrap_or_else(|| default_node_id(addr)));
         let app = AppState::new(store, limits, public_url, clock);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let router = router(app.clone());
@@ -104,6 +106,18 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// `<host name>:<port>`: unique among running nodes (two cannot listen on one host's port)
+/// and the same when the node restarts on its port.
+fn default_node_id(addr: SocketAddr) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}:{}", addr.port())
 }
 
 fn spawn_evictor(app: AppState) {

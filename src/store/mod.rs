@@ -467,6 +467,29 @@ pub trait JobStore: Send + Sync + 'static {
         kinds: JobKinds<'_>,
     ) -> StoreResult<Vec<Job>>;
 
+    /// [`JobStore::claim_jobs`] by `node`, recorded as the leases' holder (see
+    /// [`JobStore::release_leases`]). The default (for wrappers) records no holder.
+    async fn claim_jobs_as(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+        kinds: JobKinds<'_>,
+    ) -> StoreResult<Vec<Job>> {
+        let _ = node;
+        self.claim_jobs(now, lease_until, limit, kinds).await
+    }
+
+    /// Ends the leases `node` holds on jobs not done yet, so they can be claimed at once:
+    /// a node that starts again under its name takes back what it held when it stopped (a
+    /// crash between claiming a job and finishing it). Returns how many. The default (for
+    /// wrappers) releases nothing.
+    async fn release_leases(&self, node: &str) -> StoreResult<u64> {
+        let _ = node;
+        Ok(0)
+    }
+
     /// Marks a job done.
     async fn complete_job(&self, key: &str, at: i64) -> StoreResult<()>;
 
