@@ -86,11 +86,13 @@ impl Server {
         })
     }
 
-    /// Stops accepting, closes websockets (1001), lets queued appends finish, then returns.
+    /// Stops accepting, answers the commands websockets had queued and closes them (1001),
+    /// lets queued appends finish, then returns.
     pub async fn shutdown(self) {
         let _ = self.app.shutdown.send(());
         let _ = self.stop.send(());
         let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+        websockets_closed(&self.app).await;
         self.app.registry.clear();
         // Room tasks end once their queues are drained; give them a moment.
         for _ in 0..100 {
@@ -118,6 +120,23 @@ fn default_node_id(addr: SocketAddr) -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".into());
     format!("{host}:{}", addr.port())
+}
+
+/// Waits until every websocket has sent its last answers and closed (each waits at most
+/// [`crate::ws::connection::SHUTDOWN_GRACE`] for its commands), a little longer at most.
+async fn websockets_closed(app: &AppState) {
+    let deadline = tokio::time::Instant::now()
+        + crate::ws::connection::SHUTDOWN_GRACE
+        + Duration::from_secs(1);
+    while app
+        .metrics
+        .connections
+        .load(std::sync::atomic::Ordering::Relaxed)
+        > 0
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 fn spawn_evictor(app: AppState) {
