@@ -133,7 +133,10 @@ fn pool_options(max: u32) -> SqlitePoolOptions {
 /// open: every later `begin_with` on the connection failed ("attempted to call begin_with at
 /// non-zero transaction depth") — every write, until a restart, even once the disk had room.
 async fn settle_transaction(conn: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
-    // Runs after the rollback a dropped transaction queued on the connection.
+    if !conn.is_in_transaction() {
+        return Ok(true); // the common case, without a round trip to the connection's thread
+    }
+    // A dropped transaction's rollback may still be queued on the connection: let it run.
     conn.ping().await?;
     if !conn.is_in_transaction() {
         return Ok(true);
