@@ -586,9 +586,14 @@ function openPlanning(planning) {
     nav.querySelector('#key-help-open')?.setAttribute('aria-expanded', String(open));
     if (open && !wasOpen) helpBack = document.activeElement;
     if (open) helpEl.querySelector('#key-help-h').focus();
-    else if (wasOpen && helpBack?.isConnected) helpBack.focus(); // back where the person was
+    else if (wasOpen) backTo(helpBack); // back where the person was
   }
   let helpBack = null; // the element focused before the help opened
+  /** Focuses `el`, or the control that replaced it (same id) if a re-render swapped it. */
+  function backTo(el) {
+    const target = el?.isConnected ? el : el?.id ? document.getElementById(el.id) : null;
+    target?.focus();
+  }
 
   /** Moves the item to vote on by `step` among the open rounds' items. */
   function moveItem(vc, step) {

@@ -377,7 +377,7 @@ function proposeForm(env) {
       h('div', { class: 'wide' }, h('label', { for: 'item-title' }, 'Title'), h('input', { id: 'item-title', required: true, maxlength: MAX_LEN.title, autocomplete: 'off' })),
       h('div', {}, h('label', { for: 'item-desc' }, 'Description'), h('textarea', { id: 'item-desc', rows: 2 })),
       h('div', {}, h('label', { for: 'item-ac' }, 'Acceptance criteria'), h('textarea', { id: 'item-ac', rows: 2, placeholder: 'One criterion per line' })),
-      h('div', { class: 'wide' }, h('label', { for: 'item-att' }, 'Attachments (links or notes)'), h('textarea', { id: 'item-att', rows: 1, placeholder: 'One per line, e.g. https://design.example/login' })),
+      h('div', {}, h('label', { for: 'item-att' }, 'Attachments'), h('textarea', { id: 'item-att', rows: 1, placeholder: 'Links or notes, one per line' })),
     ),
     h('button', { type: 'submit', id: 'propose' }, 'Propose item'),
   );

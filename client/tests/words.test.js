@@ -131,6 +131,7 @@ test('plain words, keys, catching up and attribution', async () => {
   // A refusal beside the form that caused it, in plain words, the typed text kept — also
   // through a re-render caused by someone else.
   await a.goto(`${BASE}/#/p/${planning}/live`);
+  await a.locator('#tab-live[aria-current="page"]').waitFor();
   // (The keys are one click away too; with no round to vote in, they say so.)
   await a.locator('#key-help-open').click();
   await a.locator('#key-help').getByText("type a card's label while a round waits for your vote").waitFor();
