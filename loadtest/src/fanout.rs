@@ -5,8 +5,8 @@
 //! [`crate::baseline`], so the two can be compared in one run.
 
 use crate::{
-    baseline, command, connect, create_planning, find_in_log, join_members, loopback, now_micros,
-    open_round, proc_stat, progress, seq_of, stamped, wait_for, Error, Result, Ws,
+    baseline, connect, loopback, now_micros, one_item_room, proc_stat, progress, seq_of, stamped,
+    wait_for, Error, OneItemRoom, Result, Ws,
 };
 use clap::Args;
 use futures_util::{SinkExt, StreamExt};
@@ -872,32 +872,21 @@ pub async fn fanout_sprintlog(a: &SprintlogFanout) -> Result<FanReport> {
     let f = &a.fan;
     check_members(f)?;
     let http = reqwest::Client::new();
-    let p = create_planning(&http, &base, "loadtest fanout").await?;
-    command(
+    let OneItemRoom {
+        p,
+        item,
+        tokens,
+        head,
+        round,
+    } = one_item_room(
         &http,
         &base,
-        &p,
-        "setup-item",
-        json!({"type": "ProposeItem", "draft": {"title": "Load item"}}),
+        "loadtest fanout",
+        f.members - 1,
+        f.connect_concurrency,
+        f.reveal_every > 0,
     )
     .await?;
-    let item = find_in_log(&http, &base, &p, 0, "ItemProposed", "item").await?;
-    command(
-        &http,
-        &base,
-        &p,
-        "setup-phase",
-        json!({"type": "ChangePhase", "to": "async"}),
-    )
-    .await?;
-    eprintln!("joining {} members…", f.members - 1);
-    let tokens = join_members(&http, &base, &p, f.members - 1, f.connect_concurrency).await?;
-    if f.reveal_every > 0 {
-        // Rounds opened during the live session reveal every vote when they close (outside
-        // it, a flagged item's votes stay sealed, and one voter of many is always flagged).
-        command(&http, &base, &p, "setup-sync", json!({"type": "StartSync"})).await?;
-    }
-    let (head, round) = open_round(&http, &base, &p, std::slice::from_ref(&item)).await?;
     let ws_base = base.replacen("http://", "ws://", 1);
     // The voter first, the facilitator second (see `Room`), then the other members.
     let mut tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();

@@ -286,6 +286,51 @@ async fn find_in_log(
         .ok_or_else(|| format!("no {kind} in the log").into())
 }
 
+/// A planning set up for a stream of votes on one item: its facilitator, `members` joined
+/// members, and a round open on the item.
+struct OneItemRoom {
+    p: Planning,
+    item: String,
+    /// The members' tokens.
+    tokens: Vec<String>,
+    /// The head once the round is open, and the round's id.
+    head: u64,
+    round: String,
+}
+
+/// Creates a planning with one item, moves it to its async phase, joins `members` members and
+/// opens a round on the item; with `live`, the live session starts first, so closing a round
+/// reveals its votes to everyone (outside it, a flagged item's votes stay sealed, and one
+/// voter of many is always flagged).
+async fn one_item_room(
+    http: &reqwest::Client,
+    base: &str,
+    title: &str,
+    members: usize,
+    concurrency: usize,
+    live: bool,
+) -> Result<OneItemRoom> {
+    let p = create_planning(http, base, title).await?;
+    let draft = json!({"type": "ProposeItem", "draft": {"title": "Load item"}});
+    command(http, base, &p, "setup-item", draft).await?;
+    let item = find_in_log(http, base, &p, 0, "ItemProposed", "item").await?;
+    let phase = json!({"type": "ChangePhase", "to": "async"});
+    command(http, base, &p, "setup-phase", phase).await?;
+    eprintln!("joining {members} members…");
+    let tokens = join_members(http, base, &p, members, concurrency).await?;
+    if live {
+        command(http, base, &p, "setup-sync", json!({"type": "StartSync"})).await?;
+    }
+    let (head, round) = open_round(http, base, &p, std::slice::from_ref(&item)).await?;
+    Ok(OneItemRoom {
+        p,
+        item,
+        tokens,
+        head,
+        round,
+    })
+}
+
 /// Joins `n` members (bounded concurrency); returns their tokens.
 async fn join_members(
     http: &reqwest::Client,
