@@ -83,7 +83,7 @@ const EVENTS_PER_CYCLE_COMMAND: usize = 4;
 
 /// A command of the stream.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Step {
+pub(crate) enum Step {
     /// The voter changes its vote (one `VoteCast`).
     Vote,
     /// The facilitator closes the round: its votes are revealed to everyone.
@@ -181,7 +181,7 @@ impl Arrivals {
 }
 
 /// What the sending clients learn of their own ops.
-enum OpResult {
+pub(crate) enum OpResult {
     /// sprintlog acknowledged op `op`; its events are `first..=last`.
     Acked { op: usize, first: u64, last: u64 },
     /// sprintlog refused op `op` (nothing was written).
@@ -200,7 +200,7 @@ enum Mode {
 
 /// The round the voter votes in: the seq and id of the last `RoundOpened` the facilitator's
 /// socket received (a std mutex: held for a copy, never across an await).
-type Current = Arc<Mutex<(u64, String)>>;
+pub(crate) type Current = Arc<Mutex<(u64, String)>>;
 
 /// What one client's reader does besides recording event arrivals.
 #[derive(Default)]
@@ -263,7 +263,7 @@ async fn reader(
 }
 
 /// Passes on a sprintlog `ack` or `error` frame for one of the stream's ops (`op` = `v<i>`).
-fn forward_ack(text: &str, tx: &mpsc::UnboundedSender<OpResult>) {
+pub(crate) fn forward_ack(text: &str, tx: &mpsc::UnboundedSender<OpResult>) {
     if !(text.contains("\"type\":\"ack\"") || text.contains("\"type\":\"error\"")) {
         return;
     }
@@ -333,7 +333,7 @@ pub fn pct(sorted: &[u64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
 }
 
-fn percentiles(sorted: &[u64]) -> Value {
+pub(crate) fn percentiles(sorted: &[u64]) -> Value {
     json!({
         "p50": pct(sorted, 50.0),
         "p95": pct(sorted, 95.0),

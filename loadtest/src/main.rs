@@ -5,8 +5,11 @@
 //!
 //! Scenarios: `fanout`, `baseline`, `compare`, `rooms`, `connections`, `replay`; each
 //! runs the same traffic against the baseline in the same run and reports both and the ratio.
+//! `views` compares two ways for browsers to keep the planning on screen instead (the server's
+//! pushes against refetching it), each in the same run.
 //! Modules: [`baseline`] (the minimal broadcast server, in a thread or a child process),
 //! [`fanout`] (votes and reveals to N clients), [`rooms`], [`connections`], [`replay`],
+//! [`views`] (browsers' kept views against refetching) and its [`tab`] (one browser tab),
 //! [`proc_stat`] (server CPU and RSS from `/proc`), [`progress`] (bars on stderr), [`stamped`]
 //! (client sockets that keep the kernel's receive time of what they read).
 
@@ -18,6 +21,8 @@ mod progress;
 mod replay;
 mod rooms;
 mod stamped;
+mod tab;
+mod views;
 
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
@@ -60,6 +65,11 @@ enum Cmd {
     /// Seed a planning with E events over REST, then time a new client from connect to
     /// `caught_up`.
     Replay(replay::ReplayArgs),
+    /// Browsers in one room: a facilitator and N − 1 members, each keeping the planning on
+    /// screen — by the server's pushes (`view=true`), then on a fresh planning by refetching it
+    /// over REST after each batch of events (the model pushes replace); per tab per vote the
+    /// bytes, frames and HTTP requests received, vote → last tab holding it, and the ratios.
+    Views(views::ViewsArgs),
     /// The baseline server as a process of its own (started by the scenarios that read its
     /// RSS; not for use by hand).
     #[command(hide = true)]
@@ -110,6 +120,9 @@ async fn run(cli: Cli) {
             .await
             .map(|(h, j)| (h, j, a.json)),
         Cmd::Replay(a) => bounded(a.timeout_secs, replay::run(&a))
+            .await
+            .map(|(h, j)| (h, j, a.json)),
+        Cmd::Views(a) => bounded(2 * a.timeout_secs + 60, views::run(&a))
             .await
             .map(|(h, j)| (h, j, a.json)),
         Cmd::BaselineServer(_) => Err("the baseline server runs outside the runtime".into()),
