@@ -139,10 +139,12 @@ impl Count {
 }
 
 /// When the tabs came to hold each seq after `base`: per seq, the latest time (realtime ns)
-/// at which a tab's view first included it, and how many tabs hold it.
+/// at which a tab's view first included it, the latest time the data that brought it there
+/// reached the tab's socket, and how many tabs hold it.
 pub struct Reached {
     base: u64,
     last_ns: Vec<AtomicU64>,
+    arrived_ns: Vec<AtomicU64>,
     count: Vec<AtomicU32>,
     tabs: u32,
     /// Woken whenever a seq has reached every tab.
@@ -154,6 +156,7 @@ impl Reached {
         Reached {
             base,
             last_ns: (0..len).map(|_| AtomicU64::new(0)).collect(),
+            arrived_ns: (0..len).map(|_| AtomicU64::new(0)).collect(),
             count: (0..len).map(|_| AtomicU32::new(0)).collect(),
             tabs: tabs as u32,
             all: tokio::sync::Notify::new(),
@@ -170,12 +173,14 @@ impl Reached {
         self.slot(seq).is_some()
     }
 
-    /// A tab's view went from head `from` to head `to` at `now_ns`.
-    fn advance(&self, from: i64, to: i64, now_ns: u64) {
+    /// A tab's view went from head `from` to head `to` at `now_ns`, with data that reached
+    /// its socket at `arrived_ns`.
+    fn advance(&self, from: i64, to: i64, now_ns: u64, arrived_ns: u64) {
         let from = from.max(self.base as i64) as u64 + 1;
         for seq in from..=to.max(0) as u64 {
             let Some(i) = self.slot(seq) else { break };
             self.last_ns[i].fetch_max(now_ns, Ordering::Relaxed);
+            self.arrived_ns[i].fetch_max(arrived_ns, Ordering::Relaxed);
             if self.count[i].fetch_add(1, Ordering::Relaxed) + 1 == self.tabs {
                 self.all.notify_one();
             }
@@ -192,6 +197,12 @@ impl Reached {
     pub fn last_ns(&self, seq: u64) -> u64 {
         self.slot(seq)
             .map_or(0, |i| self.last_ns[i].load(Ordering::Relaxed))
+    }
+
+    /// When the data that brought the last tab to `seq` reached its socket (realtime ns).
+    pub fn arrived_ns(&self, seq: u64) -> u64 {
+        self.slot(seq)
+            .map_or(0, |i| self.arrived_ns[i].load(Ordering::Relaxed))
     }
 }
 
@@ -252,6 +263,8 @@ pub struct Tab {
     pub rounds: Option<Current>,
     /// Print the frames this tab receives while the sample is on (`--show-frames`).
     pub sample: Option<Arc<Sample>>,
+    /// The kernel's receive stamps of the socket's reads (set once connected).
+    pub stamps: Option<Arc<stamped::Stamps>>,
 }
 
 /// Frames to print to stderr from one tab, while `on`.
@@ -429,7 +442,16 @@ impl Tab {
         }
         let from = std::mem::replace(at, new_at);
         if shared && new_at > from {
-            self.reached.advance(from, new_at, stamped::realtime_ns());
+            let now = stamped::realtime_ns();
+            // tungstenite reads only when its buffer holds no whole frame, so the newest stamp
+            // is the one of the read that completed this frame.
+            let arrived = self
+                .stamps
+                .as_ref()
+                .map(|s| s.newest.load(Ordering::Relaxed))
+                .filter(|&t| t > 0)
+                .unwrap_or(now);
+            self.reached.advance(from, new_at, now, arrived);
         }
     }
 
@@ -465,7 +487,8 @@ impl Tab {
             let from = std::mem::replace(&mut h.at, head);
             h.view_body = f.view;
             if head > from {
-                self.reached.advance(from, head, now);
+                // No kernel stamp on reqwest's sockets: held when read.
+                self.reached.advance(from, head, now, now);
             }
         }
     }
@@ -645,15 +668,15 @@ mod tests {
     #[test]
     fn a_tab_reaches_every_seq_up_to_its_head() {
         let r = Reached::new(10, 5, 2);
-        r.advance(10, 12, 100);
-        r.advance(-1, 11, 200);
+        r.advance(10, 12, 100, 90);
+        r.advance(-1, 11, 200, 150);
         assert!(r.held_by_all(11) && !r.held_by_all(12));
-        assert_eq!(r.last_ns(11), 200);
+        assert_eq!((r.last_ns(11), r.arrived_ns(11)), (200, 150));
         // Past the table's end (seq 15) nothing is recorded.
-        r.advance(11, 20, 300);
+        r.advance(11, 20, 300, 300);
         assert!(r.held_by_all(12) && !r.held_by_all(15) && !r.holds(16));
         assert_eq!(r.last_ns(12), 300);
-        r.advance(12, 15, 400);
+        r.advance(12, 15, 400, 400);
         assert!(r.held_by_all(15));
     }
 

@@ -143,11 +143,15 @@ async fn open_tabs(
             acks: shared.acks.clone(),
             rounds: (i == 0).then(|| shared.current.clone()),
             sample: (i + 1 == tokens.len()).then(|| shared.sample.clone()),
+            stamps: None,
         };
         let (sem, bar) = (sem.clone(), bar.clone());
         pending.push(tokio::spawn(async move {
             let _permit = sem.acquire_owned().await?;
-            let (sink, stream) = connect(&url).await?.split();
+            let ws = connect(&url).await?;
+            let mut tab = tab;
+            tab.stamps = Some(ws.get_ref().stamps());
+            let (sink, stream) = ws.split();
             bar.inc(1);
             Ok::<_, Error>((sink, tokio::spawn(tab.run(stream))))
         }));
@@ -411,6 +415,9 @@ pub struct ModelReport {
     elapsed: Duration,
     /// Vote send → the last tab holds a view that includes it, in µs, sorted.
     lat_us: Vec<u64>,
+    /// Vote send → the data that brought the last tab there reached its socket (push: the
+    /// kernel's receive stamp, without this tool's own work; refetch: the same as `lat_us`).
+    arrived_us: Vec<u64>,
     /// Reveal send → the last tab holds a view that includes all its events, sorted.
     reveal_us: Vec<u64>,
     server_cpu: Option<proc_stat::Cpu>,
@@ -516,7 +523,7 @@ fn report(
     (server_cpu, tool_cpu): (Option<proc_stat::Cpu>, Option<proc_stat::Cpu>),
     (views_equal, mismatches): (usize, Vec<String>),
 ) -> ModelReport {
-    let (mut lat_us, mut reveal_us) = (Vec::new(), Vec::new());
+    let (mut lat_us, mut arrived_us, mut reveal_us) = (Vec::new(), Vec::new(), Vec::new());
     let mut last_ns = start_ns;
     for op in ops {
         let Some((_, last)) = op.seqs else { continue };
@@ -524,12 +531,16 @@ fn report(
         last_ns = last_ns.max(held);
         let lat = held.saturating_sub(op.sent_ns) / 1000;
         match op.step {
-            Step::Vote => lat_us.push(lat),
+            Step::Vote => {
+                lat_us.push(lat);
+                arrived_us.push(reached.arrived_ns(last).saturating_sub(op.sent_ns) / 1000);
+            }
             Step::Reveal => reveal_us.push(lat),
             Step::Open => {}
         }
     }
     lat_us.sort_unstable();
+    arrived_us.sort_unstable();
     reveal_us.sort_unstable();
     let acked = ops
         .iter()
@@ -555,6 +566,7 @@ fn report(
         count,
         elapsed: Duration::from_nanos(last_ns.saturating_sub(start_ns)),
         lat_us,
+        arrived_us,
         reveal_us,
         server_cpu,
         tool_cpu,
@@ -707,6 +719,7 @@ impl ModelReport {
                 "http_header_bytes": self.count.header_bytes,
             },
             "latency_ms": percentiles(&self.lat_us),
+            "arrived_latency_ms": percentiles(&self.arrived_us),
             "reveal_latency_ms": percentiles(&self.reveal_us),
             "server_cpu_us_per_vote": cpu(self.server_cpu),
             "tool_cpu_us_per_vote": cpu(self.tool_cpu),
@@ -756,6 +769,8 @@ impl ModelReport {
              headers {:.0} B\n  \
              websocket per tab per vote, by frame (bytes, frames): {}\n  \
              vote → last tab holds it: p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms{}\n  \
+             vote → its data reached the last tab's socket (kernel stamp; refetch: when read): \
+             p50 {:.1} ms, p99 {:.1} ms\n  \
              CPU per vote: {}; {}\n  \
              final views equal to a fresh GET: {} of {}; patches failed {}, fetches failed {}",
             self.model.name(),
@@ -789,6 +804,8 @@ impl ModelReport {
             pct(&self.lat_us, 99.0),
             pct(&self.lat_us, 100.0),
             reveals,
+            pct(&self.arrived_us, 50.0),
+            pct(&self.arrived_us, 99.0),
             cpu("server", self.server_cpu),
             cpu("this tool", self.tool_cpu),
             self.views_equal,
