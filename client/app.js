@@ -7,12 +7,13 @@
 import * as api from './api.js';
 import { PlanningSocket } from './socket.js';
 import { PlanningStore } from './state.js';
-import { h, errorText, timeEl, dayText, rerender } from './dom.js';
+import { h, add, errorText, timeEl, dayText, rerender, showRefusal, clearRefusals, plural } from './dom.js';
 import { boardView } from './board.js';
 import { liveView } from './live.js';
 import { timelineView } from './timeline.js';
 import { auditView } from './audit.js';
-import { DECK_PRESETS, DEFAULT_DECK, MAX_LEN, MY_PLANNINGS_MAX, SPECIAL_CARDS, UNSURE } from './protocol.js';
+import { DECK_PRESETS, DEFAULT_DECK, MAX_LEN, MY_PLANNINGS_MAX, SPECIAL_CARDS } from './protocol.js';
+import { CardTyper, NAV_KEYS, keysInWords } from './keys.js';
 
 const app = document.getElementById('app');
 const connEl = document.getElementById('conn');
@@ -169,7 +170,7 @@ function startScreen() {
         }
         try {
           const r = await create();
-          remember({ planning: r.planning, token: r.token, role: r.role, name: name.value.trim(), title: title.value.trim() });
+          remember({ planning: r.planning, token: r.token, role: r.role, name: name.value.trim(), title: title.value.trim(), seen_seq: r.head });
           if (s || e) {
             // The end date is inclusive: the sprint ends at the end of that day.
             await api.command(r.planning, r.token, `schedule-${r.planning}`, {
@@ -177,7 +178,10 @@ function startScreen() {
               schedule: { sprint_start: s, sprint_end: e ? e + DAY_MICROS - 1 : null },
             });
           }
-          result.replaceChildren(
+          // `add` skips the absent roster (`replaceChildren` would write a literal "null").
+          result.replaceChildren();
+          add(
+            result,
             h('h2', { tabindex: '-1', id: 'created-h' }, 'Planning created'),
             copyField('Your facilitator link (keep it private)', r.links.facilitator, 'link-facilitator'),
             copyField('Member invite link', r.links.member, 'link-member'),
@@ -320,7 +324,11 @@ function openPlanning(planning) {
   const headEl = h('section', { class: 'card head', 'aria-labelledby': 'planning-title' });
   const nav = h('nav', { class: 'tabs', 'aria-label': 'Planning views' });
   const viewEl = h('div', { id: 'view' });
-  show(headEl, nav, viewEl, messageEl);
+  // The meeting announces itself: on any other view, a running live session is a prompt to join.
+  const liveEl = h('div', { id: 'live-banner', class: 'live-banner', role: 'status', hidden: true });
+  // Since my last visit: what changed (the server's digest), and which items left the sprint.
+  const visitEl = h('div', { id: 'since-visit', class: 'visit-note', role: 'status', hidden: true });
+  show(headEl, liveEl, visitEl, nav, viewEl, messageEl);
 
   // The indicator: connection state, commands waiting for their ack, and the last seq applied
   // (`data-seq`, also in the tooltip) so a person — or a test — can see where this page is.
@@ -371,20 +379,63 @@ function openPlanning(planning) {
     },
   });
 
-  /** Sends a command; its error is shown (and rethrown so a form keeps its text). */
-  async function send(command) {
+  /**
+   * Sends a command; a refusal is shown beside the control that sent it (`near`, else the
+   * focused one) — or, with none, at the foot of the page — and rethrown so a form keeps its
+   * text.
+   */
+  async function send(command, { near } = {}) {
+    const control = near || document.activeElement;
     messageEl.textContent = '';
+    clearRefusals();
     try {
       return await socket.send(command);
     } catch (e) {
-      messageEl.textContent = errorText(e);
+      if (!showRefusal(viewEl.contains(control) ? control : null, errorText(e))) messageEl.textContent = errorText(e);
       throw e;
     }
   }
 
   // "Since my last visit": the seq this browser had seen when the planning was last open.
   const visitSince = entry.seen_seq ?? null;
-  const ctx = { planning, token: entry.token, store, send, visitSince, shared: { current: null } };
+  const ctx = { planning, token: entry.token, store, send, visitSince, sinceVisit: null, shared: { current: null } };
+  loadSinceVisit();
+
+  /** Marks what others changed since my last visit (a newcomer is offered the story so far). */
+  async function loadSinceVisit() {
+    if (visitSince === null) return renderVisit(null);
+    try {
+      const d = await api.digest(planning, entry.token, visitSince);
+      ctx.sinceVisit = { since: d.since, items: new Map(d.items.map((i) => [i.item, i])), dropped: d.items.filter((i) => i.dropped), news: d.items.length + d.goal.length + d.planning.length };
+      renderVisit(ctx.sinceVisit);
+      current?.view.render();
+    } catch {
+      /* no marks: the board itself is current */
+    }
+  }
+
+  function renderVisit(sv) {
+    // The timeline opens with the digest already read (`ctx.catchUpNow`).
+    const catchUp = h('a', { href: `#/p/${planning}/timeline`, id: 'catch-up-link', onclick: () => { ctx.catchUpNow = true; visitEl.hidden = true; } }, sv ? 'Catch me up' : 'Catch me up on the story so far');
+    if (sv && !sv.news) return;
+    visitEl.hidden = false;
+    visitEl.replaceChildren();
+    if (!sv) return add(visitEl, 'New here? ', catchUp, h('button', { type: 'button', class: 'link-button dismiss', 'aria-label': 'Hide this note', onclick: () => (visitEl.hidden = true) }, '×'));
+    const changed = [...sv.items.values()].filter((i) => !i.dropped);
+    const named = (list) => (list.length > 3 ? plural(list.length, 'item') : list.map((i) => `“${i.title}”`).join(', '));
+    const news = [
+      changed.length ? `${named(changed)} changed (marked below)` : null,
+      sv.dropped.length ? h('span', { id: 'dropped-since-visit' }, `out of the sprint: ${named(sv.dropped)}`) : null,
+    ].filter(Boolean);
+    add(
+      visitEl,
+      h('strong', {}, 'Since your last visit: '),
+      news.length ? news.flatMap((n, i) => (i ? ['; ', n] : [n])) : 'news from the others',
+      '. ',
+      catchUp,
+      h('button', { type: 'button', class: 'link-button dismiss', 'aria-label': 'Hide this note', onclick: () => (visitEl.hidden = true) }, '×'),
+    );
+  }
   let current = null; // {name, view}
 
   function renderHead() {
@@ -428,9 +479,8 @@ function openPlanning(planning) {
     const v = store.view;
     const live = v?.state.sync_running;
     // Re-rendered on every update: `rerender` keeps the focus on a tab a keyboard user is on.
-    rerender(
-      nav,
-      Object.entries(VIEWS).map(([k, d]) =>
+    rerender(nav, [
+      ...Object.entries(VIEWS).map(([k, d]) =>
         h(
           'a',
           { href: `#/p/${planning}${k === 'board' ? '' : `/${k}`}`, id: `tab-${k}`, 'aria-current': k === active ? 'page' : false, class: live && k === 'live' ? 'live' : '' },
@@ -438,8 +488,23 @@ function openPlanning(planning) {
           live && k === 'live' ? h('span', { class: 'sr-only' }, ' (running)') : null,
         ),
       ),
+      h('button', { type: 'button', id: 'key-help-open', class: 'link-button keys-open', 'aria-keyshortcuts': 'h', 'aria-expanded': helpEl.hidden ? 'false' : 'true', 'aria-controls': 'key-help', onclick: () => toggleHelp() }, 'Keys'),
+    ]);
+  }
+
+  function renderBanner() {
+    const show = Boolean(store.view?.state.sync_running) && current?.name !== 'live';
+    if (show === !liveEl.hidden) return; // unchanged: keep the link a keyboard user may be on
+    liveEl.hidden = !show;
+    liveEl.replaceChildren(
+      ...(show
+        ? [h('span', { class: 'pulse', 'aria-hidden': 'true' }), h('strong', {}, 'The live session has started.'), ' ', h('a', { class: 'button', id: 'join-live', href: `#/p/${planning}/live` }, 'Join the discussion')]
+        : []),
     );
   }
+
+  // The planning as this page holds it, for the browser tests and for debugging from the console.
+  window.sprintlogStore = store;
 
   const unsubscribe = store.subscribe(() => {
     const v = store.view;
@@ -448,25 +513,86 @@ function openPlanning(planning) {
       ctx.me = v.you;
     }
     renderHead();
+    renderBanner();
     renderNav(current?.name);
     current?.view.render();
   });
   store.refresh();
 
-  // Keyboard voting works on every view with a deck: digits pick the n-th card, `?` unsure.
+  // The keyboard on every view with a deck (keys.js): a card's label casts it, j/k move to the
+  // next/previous item to vote on, h shows the keys, Escape hides them.
+  const helpEl = h('section', { id: 'key-help', class: 'card key-help', role: 'dialog', 'aria-labelledby': 'key-help-h', hidden: true });
+  const navEl = h('p', { id: 'key-nav', class: 'sr-only', 'aria-live': 'polite' });
+  headEl.after(helpEl, navEl);
+  let typingFor = null; // the voting context a pending (prefix) card belongs to
+  const castCard = (vc, card) => {
+    ctx.shared.current = vc.item; // stay on it: the vote shows as mine
+    send({ type: 'CastVote', round: vc.round.id, item: vc.item, card }, { near: viewEl.querySelector('.deck .vcard') }).catch(() => {});
+  };
+  const typer = new CardTyper((card) => typingFor && castCard(typingFor, card));
+
+  function toggleHelp(open = helpEl.hidden) {
+    const vc = current?.view.votingContext?.();
+    helpEl.replaceChildren(
+      h('h2', { id: 'key-help-h', tabindex: '-1' }, 'Keyboard'),
+      h(
+        'dl',
+        { class: 'keys' },
+        h('dt', {}, 'Cast a card'),
+        h('dd', {}, vc ? keysInWords(vc.cards) : "type a card's label while a round waits for your vote"),
+        h('dt', {}, h('kbd', {}, 'j'), ' or ', h('kbd', {}, ']')),
+        h('dd', {}, 'next item to vote on'),
+        h('dt', {}, h('kbd', {}, 'k'), ' or ', h('kbd', {}, '[')),
+        h('dd', {}, 'previous item to vote on'),
+        h('dt', {}, h('kbd', {}, 'h')),
+        h('dd', {}, 'show or hide these keys'),
+        h('dt', {}, h('kbd', {}, 'Esc')),
+        h('dd', {}, 'hide them'),
+      ),
+      h('button', { type: 'button', class: 'secondary', id: 'key-help-close', onclick: () => toggleHelp(false) }, 'Close'),
+    );
+    const wasOpen = !helpEl.hidden;
+    helpEl.hidden = !open;
+    nav.querySelector('#key-help-open')?.setAttribute('aria-expanded', String(open));
+    if (open && !wasOpen) helpBack = document.activeElement;
+    if (open) helpEl.querySelector('#key-help-h').focus();
+    else if (wasOpen && helpBack?.isConnected) helpBack.focus(); // back where the person was
+  }
+  let helpBack = null; // the element focused before the help opened
+
+  /** Moves the item to vote on by `step` among the open rounds' items. */
+  function moveItem(vc, step) {
+    const at = vc.pairs.findIndex((p) => p.item === vc.item);
+    const to = vc.pairs[(at + step + vc.pairs.length) % vc.pairs.length];
+    ctx.shared.current = to.item;
+    current?.view.render();
+    const title = store.view?.state.items[to.item]?.draft.title || '';
+    navEl.textContent = `Voting on “${title}” (${vc.pairs.indexOf(to) + 1} of ${vc.pairs.length})`;
+  }
+
   function onKey(ev) {
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
     const t = ev.target;
     if (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable)) return;
+    if (ev.key === 'Escape' && !helpEl.hidden) return toggleHelp(false);
+    if (ev.key.length !== 1) return;
     const vc = current?.view.votingContext?.();
-    if (!vc) return;
-    let card = null;
-    if (ev.key === UNSURE) card = UNSURE;
-    else if (/^[0-9]$/.test(ev.key)) card = vc.cards[(ev.key === '0' ? 10 : Number(ev.key)) - 1] ?? null;
-    if (card === null) return;
+    if (vc) {
+      if (typingFor && typingFor.item !== vc.item) typer.reset();
+      typingFor = vc;
+      const typed = typer.press(ev.key, vc.cards);
+      if (typed) {
+        ev.preventDefault();
+        if (typed.card !== undefined) castCard(vc, typed.card);
+        return;
+      }
+    }
+    const key = ev.key.toLowerCase();
+    if (NAV_KEYS.help.includes(key)) toggleHelp();
+    else if (vc && NAV_KEYS.next.includes(key)) moveItem(vc, 1);
+    else if (vc && NAV_KEYS.previous.includes(key)) moveItem(vc, -1);
+    else return;
     ev.preventDefault();
-    ctx.shared.current = vc.item; // stay on it: the vote shows as mine
-    send({ type: 'CastVote', round: vc.round.id, item: vc.item, card }).catch(() => {});
   }
   document.addEventListener('keydown', onKey);
 
@@ -480,6 +606,7 @@ function openPlanning(planning) {
       current = { name: kind, view };
       viewEl.replaceChildren(view.el);
       renderNav(kind);
+      renderBanner();
       view.render();
       app.focus();
     },
@@ -488,6 +615,7 @@ function openPlanning(planning) {
       unsubscribe();
       socket.stop();
       document.removeEventListener('keydown', onKey);
+      typer.reset();
     },
   };
 }

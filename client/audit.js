@@ -2,7 +2,7 @@
 // Markdown, CSV and JSON, and the chain head the server has just verified.
 
 import * as api from './api.js';
-import { h, rerender, timeEl, errorText, pts } from './dom.js';
+import { h, rerender, timeEl, errorText, pts, plural } from './dom.js';
 
 const FORMATS = [
   { format: 'md', label: 'Markdown', ext: 'md', type: 'text/markdown' },
@@ -79,7 +79,7 @@ export function auditView(ctx) {
         ? h(
             'p',
             { id: 'chain', class: c.intact ? 'chain ok' : 'chain bad' },
-            c.intact ? [h('strong', {}, '✓ Chain verified'), ` — ${c.events} events, head hash `, h('code', { id: 'chain-head' }, c.head_hash)] : [h('strong', {}, '✗ Chain broken'), ` at event ${c.broken_at}`],
+            c.intact ? [h('strong', {}, '✓ Chain verified'), ` — ${plural(c.events, 'event')}, head hash `, h('code', { id: 'chain-head' }, c.head_hash)] : [h('strong', {}, '✗ Chain broken'), ` at event ${c.broken_at}`],
           )
         : null,
       a && c && c.intact && a.head === c.events && a.head_hash !== c.head_hash ? h('p', { class: 'error' }, 'The report’s head hash differs from the verified one.') : null,
@@ -94,7 +94,7 @@ export function auditView(ctx) {
       'section',
       { class: 'card', 'aria-labelledby': 'audit-overview-h' },
       h('h2', { id: 'audit-overview-h' }, a.title),
-      h('p', {}, `Phase ${a.phase} · ${a.head} events`),
+      h('p', {}, `Phase ${a.phase} · ${plural(a.head, 'event')}`),
       a.time ? timeSpent(a.time) : null,
       a.goal.length ? [h('h3', {}, 'The goal'), stepRows(a.goal)] : null,
       a.commitment.length ? [h('h3', {}, 'The commitment'), stepRows(a.commitment)] : null,
@@ -108,7 +108,7 @@ export function auditView(ctx) {
         h(
           'article',
           { class: 'audit-item', 'aria-labelledby': `ai-${it.item}` },
-          h('h3', { id: `ai-${it.item}` }, it.title, it.external_key ? h('span', { class: 'badge' }, it.external_key) : null, h('span', { class: `badge outcome-${it.outcome}` }, it.outcome), it.estimate ? h('span', { class: 'badge est' }, `${it.estimate} (${pts(it.points)} points)`) : null),
+          h('h3', { id: `ai-${it.item}` }, it.title, it.external_key ? h('span', { class: 'badge' }, it.external_key) : null, h('span', { class: `badge outcome-${it.outcome}` }, it.outcome), it.estimate ? h('span', { class: 'badge est' }, `${it.estimate} (${plural(pts(it.points), 'point')})`) : null),
           stepRows(it.steps),
           it.rounds.length
             ? h(
@@ -119,7 +119,7 @@ export function auditView(ctx) {
                     'li',
                     {},
                     `Round opened at #${r.opened_seq}${r.live ? ' (live)' : ''}${r.revote ? ' (re-vote)' : ''}${r.closed ? `, closed: ${r.closed}` : ', open'} — `,
-                    r.votes.length ? r.votes.map(([who, card]) => `${who}: ${card}`).join(', ') : `${r.sealed_votes} sealed vote${r.sealed_votes === 1 ? '' : 's'}`,
+                    r.votes.length ? r.votes.map(([who, card]) => `${who}: ${card}`).join(', ') : plural(r.sealed_votes, 'sealed vote'),
                   ),
                 ),
               )
@@ -137,7 +137,7 @@ export function auditView(ctx) {
         ? t.sessions.length
           ? 'the live session is running'
           : 'no live session yet'
-        : `live session ${t.sync_minutes} min of ${t.planned_minutes} planned${t.over_planned_minutes > 0 ? ` (${t.over_planned_minutes} min over)` : ''}`;
+        : `live session: ${t.sync_minutes} min against ${t.planned_minutes} planned (${againstPlan(t.over_planned_minutes)}) in ${plural(t.sessions.filter((s) => s.ended_at).length, 'session')}`;
     return h(
       'ul',
       { class: 'time-spent', id: 'time-spent', 'aria-label': 'Time well spent' },
@@ -145,6 +145,12 @@ export function auditView(ctx) {
       h('li', {}, `estimates settled async: ${t.settled_async}, live: ${t.settled_live}`),
       h('li', {}, `flagged items discussed: ${t.flagged_discussed} of ${t.flagged}`),
     );
+  }
+
+  /** "12 min shorter", "5 min longer", "as planned" — never a signed number. */
+  function againstPlan(over) {
+    if (!over) return 'as planned';
+    return over < 0 ? `${-over} min shorter` : `${over} min longer`;
   }
 
   load();

@@ -1,9 +1,10 @@
 // The async board: inbox, goal, the open round (countdown, who has voted, the deck), capacity,
 // Definition of Ready, and the candidate items with readiness, attachments and threads.
 
-import { h, add, rerender, trackDrafts, formSubmitter, timeEl, countdown, pts } from './dom.js';
+import { h, add, rerender, trackDrafts, formSubmitter, timeEl, countdown, pts, sinceVisitMark } from './dom.js';
 import { openRounds, rankedItems, members, nameOf, lastRound, isOpenQuestion, FLAG_TEXT, discussionText } from './model.js';
 import { SPECIAL_CARDS, UNSURE, PAUSE, MAX_LEN } from './protocol.js';
+import { keyFor, keysInWords } from './keys.js';
 
 /**
  * Keeps every `[data-deadline]` countdown inside root current, once a second and without a
@@ -46,8 +47,8 @@ export function votingPanel(ctx, vc, rerenderAll) {
     h('h3', {}, 'Your vote on ', h('em', {}, item?.draft.title || '')),
     h(
       'div',
-      { class: 'deck', role: 'group', 'aria-label': 'Cards (press 1–9 for the n-th card, ? for unsure)' },
-      [...vc.cards, ...SPECIAL_CARDS].map((c, i) =>
+      { class: 'deck', role: 'group', 'aria-label': `Cards (${keysInWords(vc.cards)})` },
+      [...vc.cards, ...SPECIAL_CARDS].map((c) =>
         h(
           'button',
           {
@@ -56,14 +57,15 @@ export function votingPanel(ctx, vc, rerenderAll) {
             'aria-pressed': mine && mine.card === c ? 'true' : 'false',
             'aria-label': c === UNSURE ? `${UNSURE} (cannot estimate)` : c === PAUSE ? `${PAUSE} (need a break)` : `card ${c}`,
             dataset: { card: c, key: `card-${c}` },
-            title: i < vc.cards.length && i < 10 ? `key ${(i + 1) % 10}` : c === UNSURE ? `key ${UNSURE}` : undefined,
+            title: keyFor(c) ? `key ${keyFor(c)}` : undefined,
+            'aria-keyshortcuts': keyFor(c) && keyFor(c).length === 1 ? keyFor(c) : undefined,
             onclick: () => cast(c),
           },
           c,
         ),
       ),
     ),
-    h('p', { class: 'hint' }, 'Keys: 1–9 pick the n-th card, ? means unsure. You can change or withdraw your vote until the round closes.'),
+    h('p', { class: 'hint', id: 'deck-keys' }, `Keys: ${keysInWords(vc.cards)}; j/k next or previous item; h all keys. You can change or withdraw your vote until the round closes.`),
     mine
       ? h(
           'p',
@@ -320,7 +322,7 @@ export function boardView(ctx) {
               {},
               h('th', { scope: 'row' }, p.name),
               p.capacity
-                ? [h('td', {}, pts(p.capacity.available_days)), h('td', {}, pts(p.capacity.focus_factor)), h('td', {}, pts(Number(p.capacity.available_days) * Number(p.capacity.focus_factor))), h('td', {}, p.capacity.notes || '')]
+                ? [h('td', {}, pts(p.capacity.available_days)), h('td', {}, pts(p.capacity.focus_factor)), h('td', {}, pts(s.derived?.focused_days?.[p.id])), h('td', {}, p.capacity.notes || '')]
                 : [h('td', { colspan: 4, class: 'muted' }, 'not declared')],
             ),
           ),
@@ -476,10 +478,14 @@ export function boardView(ctx) {
             })
           : null,
         h('strong', { class: 'item-title' }, it.draft.title),
+        sinceVisitMark(ctx.sinceVisit?.items.get(it.id)),
         it.draft.external_key ? h('span', { class: 'badge' }, it.draft.external_key) : null,
         it.flag ? h('span', { class: 'badge flag', title: it.flag.note || FLAG_TEXT[it.flag.reason] || '' }, `flagged: ${it.flag.reason}`) : null,
         it.estimate ? h('span', { class: 'badge est' }, `estimate ${it.estimate}`) : it.proposed_estimate ? h('span', { class: 'badge' }, `proposed ${it.proposed_estimate}`) : null,
         inOpen ? h('span', { class: 'badge open' }, 'in open round') : null,
+        // After the commitment: in or out of the sprint (the server's figure).
+        s.derived?.in_sprint ? (s.derived.in_sprint[it.id] ? h('span', { class: 'badge est in-sprint' }, 'in the sprint') : h('span', { class: 'badge out-sprint' }, 'not in the sprint')) : null,
+        it.returned_to_refinement ? h('span', { class: 'badge warn' }, 'back to refinement') : null,
         notReady ? h('span', { class: 'badge flag' }, 'not ready') : null,
         discuss && !it.flag ? h('span', { class: 'badge warn', title: 'Votes on an ambiguous item mostly measure different readings of it' }, `needs discussion: ${discuss.reasons.map(discussionText).join(', ')}`) : null,
         (it.draft.labels || []).map((l) => h('span', { class: 'badge' }, l)),
@@ -493,7 +499,7 @@ export function boardView(ctx) {
         ? h('button', { type: 'button', class: 'link-button', dataset: { key: `vote-on-${it.id}` }, onclick: () => { ctx.shared.current = it.id; rerenderAll(); } }, 'vote on this')
         : null,
       canWork && open && !it.flag && !it.estimate
-        ? h('button', { type: 'button', class: 'link-button', dataset: { key: `flag-${it.id}` }, onclick: () => send({ type: 'FlagItem', item: it.id, note: 'to discuss live' }).catch(() => {}) }, 'flag for the live session')
+        ? [inOpen && me.role === 'member' ? ' · ' : null, h('button', { type: 'button', class: 'link-button', dataset: { key: `flag-${it.id}` }, onclick: () => send({ type: 'FlagItem', item: it.id, note: 'to discuss live' }).catch(() => {}) }, 'flag for the live session')]
         : null,
       isFac && open && discuss && !it.flag && !inOpen
         ? [' · ', h('button', { type: 'button', class: 'link-button', dataset: { key: `send-agenda-${it.id}` }, onclick: () => send({ type: 'SendToAgenda', item: it.id }).catch(() => {}) }, 'send to the live agenda (no async round)')]

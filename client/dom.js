@@ -38,6 +38,55 @@ export function errorText(e) {
   return e && e.message ? e.message : String(e);
 }
 
+// ---------- refusals beside their control ----------
+
+/** The refusal on show, by the key of the control that caused it (kept across re-renders). */
+const refusals = new Map();
+
+/** Where a control's refusal goes: the end of its form, after its deck or row, or after it. */
+function placeNote(control, note) {
+  const form = control.closest('form');
+  if (form) return form.append(note);
+  (control.closest('.deck, .row') || control).after(note);
+}
+
+function noteFor(message) {
+  return h('p', { class: 'error refusal', role: 'alert' }, message);
+}
+
+/**
+ * Shows `message` beside `control` (the button, field or deck that sent the refused command)
+ * until the next command; a re-render puts it back beside the control's replacement. Returns
+ * false when there is no such control on the page (the caller shows the message elsewhere).
+ */
+export function showRefusal(control, message) {
+  if (!control || !control.isConnected || control === document.body) return false;
+  clearRefusals();
+  const note = noteFor(message);
+  const key = keyOf(control);
+  if (key) refusals.set(key, { message, note });
+  placeNote(control, note);
+  if (control.id && !control.getAttribute('aria-describedby')) control.setAttribute('aria-describedby', (note.id = `${control.id}-refusal`));
+  return true;
+}
+
+/** Takes every refusal off the page (a new command is on its way). */
+export function clearRefusals() {
+  for (const { note } of refusals.values()) note.remove();
+  refusals.clear();
+  for (const n of document.querySelectorAll('.refusal')) n.remove();
+}
+
+/** Puts the refusals back beside their controls after `root` was re-rendered. */
+function replaceRefusals(root) {
+  for (const [key, r] of refusals) {
+    const control = root.querySelector(key);
+    if (!control) continue;
+    r.note = noteFor(r.message);
+    placeNote(control, r.note);
+  }
+}
+
 /** The key a control is found again by after a re-render: its id, else `data-key`. */
 function keyOf(el) {
   if (el.id) return `#${CSS.escape(el.id)}`;
@@ -69,6 +118,7 @@ export function rerender(root, nodes, drafts) {
       if (el && 'value' in el && el.type !== 'checkbox') el.value = value;
     }
   }
+  replaceRefusals(root);
   if (key) {
     const el = root.querySelector(key);
     if (el && el !== document.activeElement) {
@@ -136,6 +186,18 @@ export function formSubmitter(send, drafts, root) {
   };
 }
 
+// ---------- since my last visit ----------
+
+/**
+ * The mark on an item that changed since this person's last visit (`changes`: the item's entry
+ * in the server's digest since then), or null.
+ */
+export function sinceVisitMark(changes) {
+  if (!changes) return null;
+  const label = changes.dropped ? 'out of the sprint since your last visit' : 'changed since your last visit';
+  return h('span', { class: `badge since-visit${changes.dropped ? ' dropped' : ''}`, title: changes.changes.join('\n') }, label);
+}
+
 // ---------- time ----------
 
 const local = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
@@ -170,6 +232,11 @@ export function countdown(micros, now = Date.now()) {
   if (d > 0) return `${d} d ${hh} h left`;
   if (hh > 0) return `${hh} h ${String(mm).padStart(2, '0')} min left`;
   return `${mm} min ${String(ss).padStart(2, '0')} s left`;
+}
+
+/** A count with its noun in the right number: "1 item", "3 items" (`many` when not `one`+s). */
+export function plural(n, one, many = `${one}s`) {
+  return `${n} ${Number(n) === 1 ? one : many}`;
 }
 
 /** Points for display: 2.5, 8. */

@@ -1,17 +1,23 @@
-// The live sync: the agenda of flagged items with their reason, the instant reveal with the vote
-// distribution (a small SVG chart with spread and median), re-vote, agree, coin flip, goal
-// amend/commit, and committing the scope against a capacity bar.
+// The live sync, one shared meeting: everyone follows the facilitator's focus (or looks
+// elsewhere and comes back), a live round on the focus opens every member's deck, the reveal
+// with the vote distribution (a small SVG chart with spread and median), re-vote, agree, a coin
+// flip prefilled with tied cards, a time box on the server's clock, goal suggestions and
+// adoption, and the scope selection shared with everyone against a capacity bar. What the
+// facilitator can do at each point is the server's list (`derived.focus_actions`).
 
 import { h, svg, add, rerender, trackDrafts, formSubmitter, timeEl, countdown, pts } from './dom.js';
-import { openRounds, rankedItems, nameOf, lastRound, distribution, FLAG_TEXT } from './model.js';
-import { MAX_LEN } from './protocol.js';
+import { rankedItems, members, nameOf, lastRound, FLAG_TEXT } from './model.js';
+import { MAX_LEN, SPECIAL_CARDS } from './protocol.js';
 import { votingContext, votingPanel, itemVotes, runCountdowns } from './board.js';
 
-/** A bar chart of how many votes each card got; the median card's bar is marked. */
-export function voteChart(deck, votes, names, pointTable) {
-  const d = distribution(deck, votes, pointTable);
-  const bars = [...d.counts].filter(([card, who]) => who.length || deck.cards.includes(card));
-  const max = Math.max(1, ...bars.map(([, who]) => who.length));
+/**
+ * A bar chart of how many votes each card got, from the server's figures for the item
+ * (`distribution` of its round: counts, low/high, median, spread); the median card's bar is marked.
+ */
+export function voteChart(deck, votes, d, names) {
+  const cards = [...new Set([...deck.cards, ...SPECIAL_CARDS, ...Object.keys(d.counts)])];
+  const bars = cards.map((card) => [card, d.counts[card] || 0]).filter(([card, n]) => n || deck.cards.includes(card));
+  const max = Math.max(1, ...bars.map(([, n]) => n));
   const bw = 34;
   const gap = 8;
   const height = 110;
@@ -20,16 +26,16 @@ export function voteChart(deck, votes, names, pointTable) {
     'svg',
     { viewBox: `0 0 ${width} ${height + 34}`, width, height: height + 34, class: 'chart', role: 'img', 'aria-labelledby': 'chart-title chart-desc' },
     svg('title', { id: 'chart-title' }, 'Vote distribution'),
-    svg('desc', { id: 'chart-desc' }, bars.filter(([, w]) => w.length).map(([c, w]) => `${c}: ${w.length}`).join(', ')),
-    bars.map(([card, who], i) => {
+    svg('desc', { id: 'chart-desc' }, bars.filter(([, n]) => n).map(([c, n]) => `${c}: ${n}`).join(', ')),
+    bars.map(([card, n], i) => {
       const x = gap + i * (bw + gap);
-      const bh = Math.round((who.length / max) * (height - 16));
+      const bh = Math.round((n / max) * (height - 16));
       const isMedian = card === d.median;
       return svg(
         'g',
-        { class: `bar${isMedian ? ' median' : ''}${who.length ? '' : ' empty'}`, 'data-card': card, 'data-count': who.length },
+        { class: `bar${isMedian ? ' median' : ''}${n ? '' : ' empty'}`, 'data-card': card, 'data-count': n },
         svg('rect', { x, y: height - bh, width: bw, height: Math.max(bh, 1), rx: 3 }),
-        who.length ? svg('text', { x: x + bw / 2, y: height - bh - 4, 'text-anchor': 'middle', class: 'count' }, String(who.length)) : null,
+        n ? svg('text', { x: x + bw / 2, y: height - bh - 4, 'text-anchor': 'middle', class: 'count' }, String(n)) : null,
         svg('text', { x: x + bw / 2, y: height + 16, 'text-anchor': 'middle', class: 'label' }, card),
         isMedian ? svg('text', { x: x + bw / 2, y: height + 30, 'text-anchor': 'middle', class: 'mark' }, 'median') : null,
       );
@@ -42,10 +48,10 @@ export function voteChart(deck, votes, names, pointTable) {
     h(
       'figcaption',
       {},
-      h('span', { id: 'spread' }, d.spread === null ? 'No estimates' : `Spread: ${d.spread} deck step${d.spread === 1 ? '' : 's'} (${d.low} → ${d.high}${d.spreadPoints !== null ? `, ${pts(d.spreadPoints)} points` : ''})`),
+      h('span', { id: 'spread' }, d.spread_steps === null ? 'No estimates' : `Spread: ${d.spread_steps} deck step${d.spread_steps === 1 ? '' : 's'} (${d.low} → ${d.high}${d.spread_points !== null ? `, ${pts(d.spread_points)} points` : ''})`),
       ' · ',
       h('span', { id: 'median' }, `Median: ${d.median ?? '—'}`),
-      ` · ${votes.length} vote${votes.length === 1 ? '' : 's'}`,
+      ` · ${d.votes} vote${d.votes === 1 ? '' : 's'}`,
       h('ul', { class: 'who-voted' }, votes.map((v) => h('li', {}, `${names(v.voter)}: `, h('strong', {}, v.card)))),
     ),
   );
@@ -54,12 +60,24 @@ export function voteChart(deck, votes, names, pointTable) {
 export function liveView(ctx) {
   const el = h('div', { class: 'live' });
   const drafts = trackDrafts(el);
-  const ui = { excluded: new Set() };
+  // `look`: an item this person chose to look at instead of the room's focus (null: follow it).
+  const ui = { look: null };
   const send = ctx.send;
   const tick = runCountdowns(el);
+  // Time boxes count down on the server's clock (`hello`'s `now`), so every screen agrees.
+  const boxTick = setInterval(() => {
+    for (const t of el.querySelectorAll('[data-ends]')) t.textContent = boxLeft(Number(t.dataset.ends), ctx.store.serverNow());
+  }, 250);
 
   const submit = formSubmitter(send, drafts, el);
   const act = (cmd) => () => send(cmd).catch(() => {});
+
+  /** The item on screen: my own choice, else the room's focus, else the agenda's first. */
+  function shownItem(s) {
+    const focus = s.focus?.item || null;
+    if (ui.look && (ui.look === focus || !s.items[ui.look])) ui.look = null;
+    return ui.look || focus || (s.agenda || [])[0] || null;
+  }
 
   function render() {
     const v = ctx.store.view;
@@ -69,135 +87,178 @@ export function liveView(ctx) {
     const isFac = me.role === 'facilitator';
     const names = (pid) => (pid === me.participant ? 'you' : nameOf(s, pid));
     const committed = s.phase === 'committed';
+    const d = s.derived || {};
+    const focusId = s.focus?.item || null;
+    const shownId = shownItem(s);
+    // The live round on the focus opens my deck: keys and the panel follow the discussion.
+    if (shownId) ctx.shared.current = shownId;
 
     // ---- session controls ----
+    const next = d.next_on_agenda ? s.items[d.next_on_agenda] : null;
     const controls = h(
       'section',
       { class: 'card', 'aria-labelledby': 'live-h' },
       h('h2', { id: 'live-h' }, 'Live sync'),
       h('p', { id: 'sync-state' }, committed ? 'The scope is committed.' : s.sync_running ? 'The live session is running.' : 'The live session has not started.'),
       isFac && !committed && !s.sync_running ? h('button', { type: 'button', id: 'start-sync', onclick: act({ type: 'StartSync' }) }, 'Start the live session') : null,
+      isFac && s.sync_running && next ? h('button', { type: 'button', id: 'next-agenda', onclick: act({ type: 'SetFocus', item: next.id }) }, 'Next item: ', h('em', {}, next.draft.title)) : null,
       isFac && s.sync_running ? h('button', { type: 'button', class: 'secondary', id: 'end-sync', onclick: act({ type: 'EndSync' }) }, 'End the live session') : null,
     );
 
-    // ---- agenda ----
-    const agendaItems = (s.agenda || []).map((id) => s.items[id]).filter((it) => it && !it.withdrawn);
-    if (!agendaItems.some((it) => it.id === ctx.shared.liveItem)) ctx.shared.liveItem = agendaItems.find((it) => !it.estimate)?.id || agendaItems[0]?.id || null;
-    const agenda = h(
+    rerender(el, [controls, h('div', { class: 'grid live-grid' }, agenda(s, isFac, focusId, shownId), focusCard(s, me, isFac, names, focusId, shownId)), converged(s, isFac, committed), h('div', { class: 'grid' }, goal(s, me, isFac, names, committed), coin(s, isFac, names, committed)), scope(s, isFac, committed)].filter(Boolean), drafts);
+  }
+
+  /** The agenda: every item it held (`agenda_order`), done ones marked; the focus highlighted. */
+  function agenda(s, isFac, focusId, shownId) {
+    const onAgenda = new Set(s.agenda || []);
+    const items = (s.agenda_order?.length ? s.agenda_order : s.agenda || []).map((id) => s.items[id]).filter(Boolean);
+    const pick = (it) => () => {
+      if (isFac && s.sync_running && it.id !== focusId) {
+        ui.look = null;
+        send({ type: 'SetFocus', item: it.id }).catch(() => {});
+      } else {
+        ui.look = it.id === focusId ? null : it.id;
+        render();
+      }
+    };
+    return h(
       'section',
       { class: 'card', 'aria-labelledby': 'agenda-h' },
       h('h2', { id: 'agenda-h' }, 'Agenda'),
-      agendaItems.length
+      items.length
         ? h(
             'ol',
             { id: 'agenda', class: 'agenda' },
-            agendaItems.map((it) =>
+            items.map((it) =>
               h(
                 'li',
-                { class: it.id === ctx.shared.liveItem ? 'current' : '', dataset: { item: it.id } },
+                { class: [it.id === focusId ? 'current' : '', onAgenda.has(it.id) ? '' : 'done'].join(' ').trim(), dataset: { item: it.id } },
                 h(
                   'button',
-                  {
-                    type: 'button',
-                    class: 'link-button',
-                    dataset: { key: `agenda-${it.id}` },
-                    'aria-current': it.id === ctx.shared.liveItem ? 'true' : false,
-                    onclick: () => {
-                      ctx.shared.liveItem = it.id;
-                      render();
-                    },
-                  },
+                  { type: 'button', class: 'link-button', dataset: { key: `agenda-${it.id}` }, 'aria-current': it.id === shownId ? 'true' : false, title: isFac && s.sync_running ? 'Move the discussion here' : 'Look at this item', onclick: pick(it) },
                   it.draft.title,
                 ),
+                it.id === focusId ? h('span', { class: 'badge open' }, 'now') : null,
                 ' ',
                 it.flag ? h('span', { class: 'reason' }, `— ${FLAG_TEXT[it.flag.reason] || it.flag.reason}${it.flag.note ? ` (${it.flag.note})` : ''}`) : null,
                 it.estimate ? h('span', { class: 'badge est' }, `agreed ${it.estimate}`) : null,
+                it.returned_to_refinement ? h('span', { class: 'badge warn' }, 'back to refinement') : null,
+                it.withdrawn ? h('span', { class: 'badge flag' }, 'dropped') : null,
               ),
             ),
           )
         : h('p', { class: 'muted' }, s.sync_running ? 'Nothing was flagged: nothing to discuss.' : 'Starting the live session puts the flagged items here: ? first, then the widest spread.'),
     );
+  }
 
-    // ---- the item under discussion ----
-    const it = ctx.shared.liveItem ? s.items[ctx.shared.liveItem] : null;
-    const focus = h('section', { class: 'card', 'aria-labelledby': 'focus-h', id: 'live-item' });
-    if (!it) {
-      add(focus, h('h2', { id: 'focus-h' }, 'Now discussing'), h('p', { class: 'muted' }, 'No item selected.'));
-    } else {
-      const r = lastRound(s, it);
-      const revealed = r?.revealed?.[it.id];
-      const open = r && !r.closed;
-      const sealedCount = r ? Object.keys(r.votes?.[it.id] || {}).length : 0;
+  /** The item on screen, its round, the time box, and what the facilitator can do now. */
+  function focusCard(s, me, isFac, names, focusId, shownId) {
+    const it = shownId ? s.items[shownId] : null;
+    const card = h('section', { class: 'card', 'aria-labelledby': 'focus-h', id: 'live-item', dataset: { item: shownId || '' } });
+    if (!it) return add(card, h('h2', { id: 'focus-h' }, 'Now discussing'), h('p', { class: 'muted' }, 'No item selected.'));
+    const following = !ui.look;
+    add(
+      card,
+      h('h2', { id: 'focus-h' }, following ? 'Now discussing: ' : 'You are looking at: ', h('em', {}, it.draft.title)),
+      following
+        ? null
+        : h('p', { class: 'away' }, focusId ? ['The room discusses ', h('em', {}, s.items[focusId]?.draft.title || ''), '. '] : null, h('button', { type: 'button', id: 'back-to-focus', onclick: () => ((ui.look = null), render()) }, 'Back to the discussion')),
+      timeBox(s, it),
+      it.flag ? h('p', { class: 'reason' }, `Flagged: ${FLAG_TEXT[it.flag.reason] || it.flag.reason}${it.flag.note ? ` — ${it.flag.note}` : ''}`) : null,
+      it.draft.description ? h('p', {}, it.draft.description) : null,
+    );
+    const r = lastRound(s, it);
+    const open = r && !r.closed;
+    const revealed = r?.revealed?.[it.id];
+    if (open) {
+      const voted = Object.keys(r.votes?.[it.id] || {}).length;
+      const total = members(s).length;
       add(
-        focus,
-        h('h2', { id: 'focus-h' }, 'Now discussing: ', h('em', {}, it.draft.title)),
-        it.flag ? h('p', { class: 'reason' }, `Flagged: ${FLAG_TEXT[it.flag.reason] || it.flag.reason}${it.flag.note ? ` — ${it.flag.note}` : ''}`) : null,
-        it.draft.description ? h('p', {}, it.draft.description) : null,
+        card,
+        h('p', {}, `A ${r.live ? 'live ' : ''}round is open · `, h('span', { id: 'voted-count' }, `${voted} of ${total} voted`), ' · ', h('span', { class: 'countdown', dataset: { deadline: String(r.deadline) } }, countdown(r.deadline))),
+        itemVotes(s, it, me.participant),
       );
-      if (open) {
-        add(
-          focus,
-          h('p', {}, `A ${r.live ? 'live ' : ''}round is open · `, h('span', { class: 'countdown', dataset: { deadline: String(r.deadline) } }, countdown(r.deadline))),
-          itemVotes(s, it, me.participant),
-          isFac ? h('button', { type: 'button', id: 'close-live-round', onclick: act({ type: 'CloseRound', round: r.id }) }, 'Close the round and reveal') : null,
-        );
-        if (me.role === 'member') {
-          // Vote on the item under discussion.
-          ctx.shared.current = it.id;
-          const vc = votingContext(ctx);
-          if (vc && vc.item === it.id) add(focus, votingPanel(ctx, vc, render));
-        }
-      } else if (revealed) {
-        add(focus, voteChart(r.deck, revealed, names, s.policy?.point_table || {}));
-      } else if (r) {
-        add(
-          focus,
-          h('p', { id: 'sealed' }, `${sealedCount} sealed vote${sealedCount === 1 ? '' : 's'}.`),
-          isFac && s.sync_running ? h('button', { type: 'button', id: 'reveal', onclick: act({ type: 'RevealVotes', round: r.id, item: it.id }) }, 'Reveal the votes') : null,
-          isFac && !s.sync_running ? h('p', { class: 'hint' }, 'Votes can be revealed once the live session runs.') : null,
-        );
-      } else {
-        add(focus, h('p', { class: 'muted' }, 'Not estimated yet.'));
+      if (me.role === 'member') {
+        const vc = votingContext(ctx);
+        if (vc && vc.item === it.id) add(card, votingPanel(ctx, vc, render));
       }
-      if (isFac && !committed && r && !open) {
-        const median = revealed ? distribution(r.deck, revealed).median : null;
-        const preset = it.estimate || it.proposed_estimate || median || r.deck.cards[0];
-        add(
-          focus,
-          h(
-            'div',
-            { class: 'decide' },
-            s.sync_running
-              ? h('button', { type: 'button', class: 'secondary', id: 'revote', onclick: act({ type: 'Revote', previous: r.id, items: [it.id] }) }, 'Vote again')
-              : null,
-            h(
-              'form',
-              { class: 'row', onsubmit: submit(() => ({ type: 'AgreeEstimates', estimates: [{ item: it.id, card: el.querySelector('#agree-card').value }] })) },
-              h('label', { for: 'agree-card' }, 'Estimate'),
-              h('select', { id: 'agree-card' }, r.deck.cards.map((c) => h('option', { value: c, selected: c === preset || undefined }, c))),
-              h('button', { type: 'submit', id: 'agree' }, it.estimate ? 'Change the estimate' : 'Agree the estimate'),
-            ),
-          ),
-        );
-      }
-      if (it.estimate) add(focus, h('p', { id: 'agreed' }, 'Agreed: ', h('strong', {}, it.estimate)));
+    } else if (revealed) {
+      add(card, voteChart(r.deck, revealed, r.distribution[it.id], names));
+    } else if (r && r.items.includes(it.id) && Object.keys(r.votes?.[it.id] || {}).length) {
+      const n = Object.keys(r.votes[it.id]).length;
+      add(card, h('p', { id: 'sealed' }, `${n} sealed vote${n === 1 ? '' : 's'}.`));
+    } else {
+      add(card, h('p', { class: 'muted', id: 'no-votes' }, 'No votes yet.'));
     }
+    if (it.estimate) add(card, h('p', { id: 'agreed' }, 'Agreed: ', h('strong', {}, it.estimate)));
+    if (isFac && it.id === focusId) add(card, actions(s, it, r));
+    return card;
+  }
 
-    // ---- converged items: agree them at once ----
-    const proposed = rankedItems(s).filter((i) => i.proposed_estimate && !i.estimate && !openRounds(s).some((r) => r.items.includes(i.id)));
-    const converged = isFac && !committed && proposed.length
-      ? h(
-          'section',
-          { class: 'card', 'aria-labelledby': 'conv-h' },
-          h('h2', { id: 'conv-h' }, 'Converged in async'),
-          h('ul', {}, proposed.map((i) => h('li', {}, `${i.draft.title}: `, h('strong', {}, i.proposed_estimate)))),
-          h('button', { type: 'button', id: 'agree-proposed', onclick: act({ type: 'AgreeEstimates', estimates: proposed.map((i) => ({ item: i.id, card: i.proposed_estimate })) }) }, `Agree all ${proposed.length} proposed`),
-        )
-      : null;
+  /** The facilitator's actions on the focused item: the ones the server says apply now. */
+  function actions(s, it, r) {
+    const can = new Set(s.derived?.focus_actions || []);
+    const tied = s.derived?.tied_cards?.[it.id] || [];
+    const deck = r?.deck || s.deck;
+    const preset = it.estimate || it.proposed_estimate || r?.distribution?.[it.id]?.median || deck.cards[0];
+    const box = s.timer && s.timer.item === it.id;
+    return h(
+      'div',
+      { class: 'decide', id: 'focus-actions' },
+      can.has('OpenRound') ? h('button', { type: 'button', id: 'open-live-round', onclick: act({ type: 'OpenRound', items: [it.id] }) }, 'Vote on it now') : null,
+      can.has('CloseRound') && r ? h('button', { type: 'button', id: 'close-live-round', onclick: act({ type: 'CloseRound', round: r.id }) }, 'Close the round and reveal') : null,
+      can.has('RevealVotes') && r ? h('button', { type: 'button', id: 'reveal', onclick: act({ type: 'RevealVotes', round: r.id, item: it.id }) }, 'Reveal the votes') : null,
+      can.has('Revote') && r ? h('button', { type: 'button', class: 'secondary', id: 'revote', onclick: act({ type: 'Revote', previous: r.id, items: [it.id] }) }, 'Vote again') : null,
+      can.has('FlipCoin') && tied.length >= 2
+        ? h('button', { type: 'button', class: 'secondary', id: 'flip-tie', onclick: act({ type: 'FlipCoin', question: `Estimate for ${it.draft.title}`, options: tied }) }, `Flip a coin: ${tied.join(' or ')}`)
+        : null,
+      can.has('AgreeEstimates')
+        ? h(
+            'form',
+            { class: 'row', onsubmit: submit(() => ({ type: 'AgreeEstimates', estimates: [{ item: it.id, card: el.querySelector('#agree-card').value }] })) },
+            h('label', { for: 'agree-card' }, 'Estimate'),
+            h('select', { id: 'agree-card' }, deck.cards.map((c) => h('option', { value: c, selected: c === preset || undefined }, c))),
+            h('button', { type: 'submit', id: 'agree' }, it.estimate ? 'Change the estimate' : 'Agree the estimate'),
+          )
+        : null,
+      h(
+        'div',
+        { class: 'row timebox-controls' },
+        can.has('StartTimer') && !box ? [2, 5, 10].map((m) => h('button', { type: 'button', class: 'secondary', id: `timer-${m}`, onclick: act({ type: 'StartTimer', item: it.id, seconds: m * 60 }) }, `Time box ${m} min`)) : null,
+        can.has('ExtendTimer') && box ? h('button', { type: 'button', class: 'secondary', id: 'timer-extend', onclick: act({ type: 'ExtendTimer', seconds: 60 }) }, '+1 min') : null,
+        can.has('StopTimer') && box ? h('button', { type: 'button', class: 'secondary', id: 'timer-stop', onclick: act({ type: 'StopTimer' }) }, 'Stop the time box') : null,
+      ),
+      h(
+        'div',
+        { class: 'row' },
+        can.has('ReturnToRefinement') ? h('button', { type: 'button', class: 'secondary', id: 'to-refinement', onclick: act({ type: 'ReturnToRefinement', item: it.id, note: null }) }, 'Back to refinement') : null,
+        can.has('WithdrawItem') ? h('button', { type: 'button', class: 'secondary danger', id: 'drop-item', onclick: act({ type: 'WithdrawItem', item: it.id, reason: 'dropped in the live session' }) }, 'Drop from the sprint') : null,
+      ),
+    );
+  }
 
-    // ---- coin flips ----
+  function timeBox(s, it) {
+    if (!s.timer || s.timer.item !== it.id) return null;
+    const left = boxLeft(s.timer.ends_at, ctx.store.serverNow());
+    return h('p', { class: 'timebox', id: 'timebox' }, 'Time box: ', h('strong', { id: 'timebox-left', dataset: { ends: String(s.timer.ends_at) } }, left), h('span', { class: 'muted' }, ` of ${Math.round(s.timer.seconds / 60)} min`));
+  }
+
+  /** Items that converged in async, to agree at once (the server's list). */
+  function converged(s, isFac, committed) {
+    const proposed = (s.derived?.converged || []).map((id) => s.items[id]).filter(Boolean);
+    if (!isFac || committed || !proposed.length) return null;
+    return h(
+      'section',
+      { class: 'card', 'aria-labelledby': 'conv-h' },
+      h('h2', { id: 'conv-h' }, 'Converged in async'),
+      h('ul', {}, proposed.map((i) => h('li', {}, `${i.draft.title}: `, h('strong', {}, i.proposed_estimate)))),
+      h('button', { type: 'button', id: 'agree-proposed', onclick: act({ type: 'AgreeEstimates', estimates: proposed.map((i) => ({ item: i.id, card: i.proposed_estimate })) }) }, `Agree all ${proposed.length} proposed`),
+    );
+  }
+
+  function coin(s, isFac, names, committed) {
     const flips = s.coin_flips || [];
-    const coin = h(
+    return h(
       'section',
       { class: 'card', 'aria-labelledby': 'coin-h', id: 'coin' },
       h('h2', { id: 'coin-h' }, 'Coin flip'),
@@ -228,15 +289,44 @@ export function liveView(ctx) {
           )
         : null,
     );
+  }
 
-    // ---- goal ----
-    const goal = h(
+  /** The goal: its wording and history, the room's suggestions, amend, adopt, commit. */
+  function goal(s, me, isFac, names, committed) {
+    const open = s.goal && !s.goal.committed && !committed;
+    const suggestions = s.goal_suggestions || [];
+    return h(
       'section',
       { class: 'card', 'aria-labelledby': 'lgoal-h', id: 'live-goal' },
       h('h2', { id: 'lgoal-h' }, 'Sprint goal'),
       s.goal ? h('p', { id: 'live-goal-text' }, s.goal.text, s.goal.committed ? h('span', { class: 'badge est' }, 'committed') : null) : h('p', { class: 'muted' }, 'No goal drafted yet.'),
       s.goal && s.goal.history?.length > 1 ? h('details', { dataset: { key: 'goal-history' } }, h('summary', {}, `${s.goal.history.length} wordings`), h('ol', {}, s.goal.history.map(([t, by]) => h('li', {}, `${t} (${names(by)})`)))) : null,
-      isFac && !committed && s.goal && !s.goal.committed
+      suggestions.length
+        ? h(
+            'ul',
+            { id: 'goal-suggestions', class: 'suggestions', 'aria-label': 'Suggested wordings' },
+            suggestions.map((g) =>
+              h(
+                'li',
+                { dataset: { suggestion: g.id } },
+                h('q', {}, g.text),
+                h('span', { class: 'muted' }, ` — ${names(g.by)}`),
+                g.adopted ? h('span', { class: 'badge est' }, 'adopted') : null,
+                isFac && open && !g.adopted ? h('button', { type: 'button', class: 'secondary small', dataset: { key: `adopt-${g.id}` }, onclick: act({ type: 'AdoptGoalSuggestion', suggestion: g.id }) }, 'Adopt') : null,
+              ),
+            ),
+          )
+        : null,
+      open && me.role !== 'observer'
+        ? h(
+            'form',
+            { class: 'row', onsubmit: submit(() => ({ type: 'SuggestGoal', text: el.querySelector('#suggest-text').value.trim() })) },
+            h('label', { for: 'suggest-text' }, 'Suggest a wording'),
+            h('input', { id: 'suggest-text', required: true, maxlength: MAX_LEN.goal }),
+            h('button', { type: 'submit', class: 'secondary', id: 'suggest-goal' }, 'Suggest'),
+          )
+        : null,
+      isFac && open
         ? [
             h(
               'form',
@@ -253,12 +343,10 @@ export function liveView(ctx) {
           ]
         : null,
     );
-
-    rerender(el, [controls, h('div', { class: 'grid live-grid' }, agenda, focus), converged, h('div', { class: 'grid' }, goal, coin), scope(s, me, isFac, committed)].filter(Boolean), drafts);
   }
 
-  function scope(s, me, isFac, committed) {
-    const capacity = Number(s.derived?.capacity_points || 0);
+  /** The scope: the room's shared selection against capacity (the facilitator edits it). */
+  function scope(s, isFac, committed) {
     if (committed && s.commitment) {
       const c = s.commitment;
       return h(
@@ -270,15 +358,19 @@ export function liveView(ctx) {
         c.over_capacity_confirmed ? h('p', { class: 'error' }, 'Committed over capacity, confirmed by the facilitator.') : null,
       );
     }
+    const f = s.derived?.scope_draft || { items: [], drafted: false, points: 0, capacity: s.derived?.capacity_points || 0, over_capacity: false };
+    const chosen = new Set(f.items);
     const estimated = rankedItems(s).filter((i) => i.estimate);
-    const chosen = estimated.filter((i) => !ui.excluded.has(i.id));
-    const points = chosen.reduce((a, i) => a + Number(i.points ?? 0), 0);
-    const over = points > capacity;
+    const toggle = (id, on) => {
+      const items = estimated.map((i) => i.id).filter((x) => (x === id ? on : chosen.has(x)));
+      send({ type: 'DraftScope', items }).catch(() => render());
+    };
     return h(
       'section',
-      { class: 'card', 'aria-labelledby': 'scope-h', id: 'scope' },
+      { class: 'card', 'aria-labelledby': 'scope-h', id: 'scope', dataset: { drafted: String(f.drafted) } },
       h('h2', { id: 'scope-h' }, 'Commit the scope'),
-      capacityBar(points, capacity),
+      capacityBar(Number(f.points), Number(f.capacity)),
+      h('p', { class: 'hint', id: 'scope-who' }, f.drafted ? `Selection by ${nameOf(s, s.scope_draft?.by)}, shared with everyone.` : 'Every agreed item is selected until the facilitator changes the selection.'),
       estimated.length
         ? h(
             'fieldset',
@@ -291,13 +383,9 @@ export function liveView(ctx) {
                 h('input', {
                   type: 'checkbox',
                   id: `scope-${i.id}`,
-                  checked: !ui.excluded.has(i.id),
+                  checked: chosen.has(i.id),
                   disabled: !isFac || undefined,
-                  onchange: (ev) => {
-                    if (ev.target.checked) ui.excluded.delete(i.id);
-                    else ui.excluded.add(i.id);
-                    render();
-                  },
+                  onchange: (ev) => toggle(i.id, ev.target.checked),
                 }),
                 ` ${i.draft.title} — ${i.estimate} (${pts(i.points)} points)`,
               ),
@@ -308,10 +396,10 @@ export function liveView(ctx) {
         ? h(
             'form',
             {
-              onsubmit: submit(() => ({ type: 'CommitScope', items: chosen.map((i) => i.id), confirm_over_capacity: el.querySelector('#confirm-over')?.checked || false })),
+              onsubmit: submit(() => ({ type: 'CommitScope', items: f.items, confirm_over_capacity: el.querySelector('#confirm-over')?.checked || false })),
             },
-            over ? h('label', { class: 'check' }, h('input', { type: 'checkbox', id: 'confirm-over' }), ' Commit over capacity anyway') : null,
-            h('button', { type: 'submit', id: 'commit-scope', disabled: !chosen.length || !s.goal || undefined }, `Commit ${chosen.length} item${chosen.length === 1 ? '' : 's'}`),
+            f.over_capacity ? h('label', { class: 'check' }, h('input', { type: 'checkbox', id: 'confirm-over' }), ' Commit over capacity anyway') : null,
+            h('button', { type: 'submit', id: 'commit-scope', disabled: !f.items.length || !s.goal || undefined }, `Commit ${f.items.length} item${f.items.length === 1 ? '' : 's'}`),
             !s.goal ? h('p', { class: 'hint' }, 'Draft a goal first.') : null,
           )
         : null,
@@ -323,12 +411,21 @@ export function liveView(ctx) {
     render,
     votingContext: () => {
       const vc = votingContext(ctx, { liveOnly: false });
-      return vc && vc.item === ctx.shared.liveItem ? vc : null;
+      const s = ctx.store.view?.state;
+      return vc && s && vc.item === shownItem(s) ? vc : null;
     },
     destroy() {
       clearInterval(tick);
+      clearInterval(boxTick);
     },
   };
+}
+
+/** "4:05 left" of a time box ending at `endsMicros`, by the server's clock `nowMs`. */
+function boxLeft(endsMicros, nowMs) {
+  const left = Math.ceil((endsMicros / 1000 - nowMs) / 1000);
+  if (left <= 0) return 'time is up';
+  return `${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')} left`;
 }
 
 /** Points against capacity; red when over. */

@@ -1,9 +1,10 @@
 // Read-only questions about a planning's projection (the `state` of GET /api/plannings/{id}),
 // shared by the screens so they all answer them the same way. Figures the server derives (my
-// inbox, who has not voted, capacity, readiness, the agenda, open questions per thread) are read
-// from it, not recomputed here.
+// inbox, who has not voted, capacity and focused days, readiness, the agenda, open questions per
+// thread, a revealed item's distribution, the items converged in async) are read from it, not
+// recomputed here.
 
-import { SPECIAL_CARDS, SYSTEM_ACTOR } from './protocol.js';
+import { SYSTEM_ACTOR } from './protocol.js';
 
 /** The rounds still open, in the order they were opened. */
 export function openRounds(s) {
@@ -40,29 +41,6 @@ export function lastRound(s, item) {
  */
 export function isOpenQuestion(c) {
   return c.kind === 'question' && !c.deleted && !c.resolved && !c.answered;
-}
-
-/**
- * The vote distribution of revealed votes on a deck: counts per card (deck order, then `?`/`☕`),
- * the lowest and highest card, the spread in deck steps (and in points when cards are numbers)
- * and the median card.
- */
-export function distribution(deck, votes, pointTable = {}) {
-  const counts = new Map([...deck.cards, ...SPECIAL_CARDS].map((c) => [c, []]));
-  for (const v of votes) {
-    if (!counts.has(v.card)) counts.set(v.card, []);
-    counts.get(v.card).push(v.voter);
-  }
-  const steps = votes.map((v) => deck.cards.indexOf(v.card)).filter((i) => i >= 0).sort((a, b) => a - b);
-  if (!steps.length) return { counts, median: null, spread: null, spreadPoints: null, low: null, high: null };
-  // The upper median on an even count: a card that exists in the deck, and the same rule the
-  // server uses for a converged item's proposed estimate (src/domain/policy.rs).
-  const median = deck.cards[steps[Math.floor(steps.length / 2)]];
-  const low = deck.cards[steps[0]];
-  const high = deck.cards[steps[steps.length - 1]];
-  const point = (c) => (c in pointTable ? Number(pointTable[c]) : Number(c));
-  const spreadPoints = Number.isFinite(point(low)) && Number.isFinite(point(high)) ? point(high) - point(low) : null;
-  return { counts, median, spread: steps[steps.length - 1] - steps[0], spreadPoints, low, high };
 }
 
 export const FLAG_TEXT = {

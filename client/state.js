@@ -36,6 +36,12 @@ export class PlanningStore {
   /** The `hello` frame: who I am. */
   hello(f) {
     this.you = f.you;
+    if (typeof f.now === 'number') this.clockOffsetMs = f.now / 1000 - Date.now();
+  }
+
+  /** The server's clock now, in milliseconds since the epoch (this browser's, corrected). */
+  serverNow() {
+    return Date.now() + (this.clockOffsetMs || 0);
   }
 
   /**
@@ -204,6 +210,7 @@ export class PlanningStore {
         this.again = false;
         const [view, inbox] = await Promise.all([readPlanning(this.planning, this.token), readInbox(this.planning, this.token)]);
         if (this.kept.view) return; // the websocket's view came meanwhile
+        if (typeof view.now === 'number') this.clockOffsetMs = view.now / 1000 - Date.now();
         // Never go back in time (a slower, older answer).
         if (!this.view || view.head >= this.view.head) this.view = view;
         if (!this.inbox || inbox.head >= this.inbox.head) this.inbox = inbox;

@@ -4,7 +4,7 @@
 // visit.
 
 import * as api from './api.js';
-import { h, add, rerender, trackDrafts, timeEl, errorText } from './dom.js';
+import { h, add, rerender, trackDrafts, timeEl, errorText, plural } from './dom.js';
 import { rankedItems, nameOf, FLAG_TEXT } from './model.js';
 import { itemVotes } from './board.js';
 
@@ -33,8 +33,19 @@ export function timelineView(ctx) {
     if (alive) render();
   }
 
+  /** Reads the entries appended since the index was loaded, once someone scrubs. */
+  function refreshIndex() {
+    if (!ui.stale || ui.loading) return;
+    ui.stale = false;
+    ui.loading = true;
+    load().finally(() => {
+      ui.loading = false;
+    });
+  }
+
   /** Shows the board right after `seq` (debounced while dragging). */
   function scrub(seq) {
+    refreshIndex();
     ui.at = seq;
     ui.follow = seq >= ui.head;
     clearTimeout(timer);
@@ -69,7 +80,7 @@ export function timelineView(ctx) {
     const e = entryAt(ui.at);
     const v = ctx.store.view;
     out.replaceChildren();
-    add(out, h('strong', {}, `Event ${ui.at} of ${ui.head}`), e ? [' · ', e.summary, ' · by ', v ? nameOf(v.state, e.actor) : '', ' · ', timeEl(e.at)] : null);
+    add(out, h('strong', {}, `Event ${ui.at} of ${ui.head}`), e ? [' · ', e.summary, ' · by ', e.by_rule ? 'sprintlog (a rule)' : v ? nameOf(v.state, e.actor) : '', ' · ', timeEl(e.at)] : null);
   }
 
   async function catchUp() {
@@ -86,12 +97,15 @@ export function timelineView(ctx) {
   function render() {
     const v = ctx.store.view;
     if (!v) return;
-    // New events while the page is open: extend the index; follow the head if we were at it.
-    if (!ui.loading && v.head > ui.head && ui.entries.length) {
-      ui.loading = true;
-      load().finally(() => {
-        ui.loading = false;
-      });
+    // New events while the page is open: the board "now" is the kept view (no REST read on an
+    // event); the index of entries is extended only when someone moves in the history.
+    if (v.head > ui.head && ui.entries.length) {
+      ui.head = v.head;
+      ui.stale = true;
+      if (ui.follow) {
+        ui.at = v.head;
+        ui.then = { ...v, at: v.head };
+      }
     }
     const chapters = ui.entries.filter((e) => e.chapter);
     const at = ui.at ?? ui.head;
@@ -149,7 +163,7 @@ export function timelineView(ctx) {
       'section',
       { class: 'card', 'aria-labelledby': 'digest-h', id: 'digest' },
       h('h2', { id: 'digest-h', tabindex: '-1' }, 'Catch me up'),
-      h('p', { class: 'hint' }, ctx.visitSince ? `What others changed since your last visit (event ${ctx.visitSince}).` : 'What others changed since your last action here.'),
+      h('p', { class: 'hint' }, ctx.visitSince ? `What others changed since your last visit (event ${ctx.visitSince}).` : 'The story so far, or what others changed since your last action here.'),
       h('button', { type: 'button', id: 'catch-up', onclick: catchUp }, 'Catch me up'),
       ui.digestError ? h('p', { class: 'error' }, `Cannot catch up: ${errorText(ui.digestError)}`) : null,
       d ? digestBody(d) : null,
@@ -205,15 +219,38 @@ export function timelineView(ctx) {
     return h(
       'div',
       { class: 'digest-body' },
-      h('p', { class: 'muted' }, `Events ${d.since + 1} to ${d.head}.`),
-      empty ? h('p', {}, 'Nothing new from the others.') : null,
+      h('p', { class: 'muted', id: 'digest-span' }, digestSpan(d)),
+      empty ? h('p', {}, d.since === 0 ? 'Nothing has happened yet.' : 'Nothing new from the others since then.') : null,
       d.planning.length ? [h('h3', {}, 'The planning'), h('ul', {}, d.planning.map((l) => h('li', {}, l)))] : null,
       d.goal.length ? [h('h3', {}, 'The goal'), h('ul', {}, d.goal.map((l) => h('li', {}, l)))] : null,
-      d.items.length ? [h('h3', {}, 'Items'), d.items.map((i) => add(h('div', { class: 'digest-item' }), h('h4', {}, i.title), h('ul', {}, i.changes.map((l) => h('li', {}, l)))))] : null,
+      d.items.length
+        ? [
+            h('h3', {}, 'Items'),
+            d.items.map((i) =>
+              add(
+                h('div', { class: `digest-item${i.dropped ? ' dropped' : ''}` }),
+                h('h4', {}, i.title, i.dropped ? h('span', { class: 'badge flag' }, 'out of the sprint') : null),
+                h('ul', {}, i.changes.map((l) => h('li', {}, l))),
+              ),
+            ),
+          ]
+        : null,
     );
   }
 
+  /** "The story so far (128 events)" or "Since your last visit: events 40 to 128". */
+  function digestSpan(d) {
+    if (d.since === 0) return `The story so far (${plural(d.head, 'event')}).`;
+    if (d.head <= d.since) return `Since your last visit (event ${d.since}).`;
+    return `Since your last visit: events ${d.since + 1} to ${d.head}.`;
+  }
+
   load();
+  if (ctx.catchUpNow) {
+    // Arrived by "catch me up" from the note on top of the planning.
+    ctx.catchUpNow = false;
+    catchUp();
+  }
   return {
     el,
     render,

@@ -28,10 +28,11 @@
 //! | a new command | `domain::command` (its struct), `domain::decide::<section>` (its rule, routed in `decide::route`), `domain::event` (what it records, in the one kind list) |
 //! | a new route | the `http` module of its concern, in its `router()`; a write goes through `engine::commands` (rate limit, room, refusal count) |
 //! | a new websocket frame | `ws::protocol` |
-//! | a redaction rule, or a new `State` field | `read::view` (every field of `State` is classified there, or it does not compile) |
+//! | a redaction rule, a new `State` field, a new event kind or event field | `read::view` (every field of `State` and of every event is classified there, or it does not compile; an event's in `read::view::events`) |
 //! | a scheduled reaction | `engine::scheduler` |
 //! | how commands are written (batching, retries, idempotency) | `engine::writer`, the one write path for plannings and teams |
 //! | reading the time (engine and above) | the app's `engine::clock::Clock`, never the system clock: tests run on a manual one |
+//! | waiting, or timing an interval that is not a recorded time (rate buckets, idle rooms, retry pauses) | `tokio::time`, never `std::time`: tests pause and advance it |
 //! | a storage backend | a new module under `store`, starting from the event log trait |
 
 pub mod config;

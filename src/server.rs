@@ -110,16 +110,9 @@ fn spawn_evictor(app: AppState) {
     let idle = app.limits.room_idle_secs;
     let mut shutdown = app.shutdown.subscribe();
     tokio::spawn(async move {
-        let period = Duration::from_secs((idle / 4).clamp(1, 60));
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(period) => {}
-                _ = shutdown.recv() => return,
-            }
-            let n = app.registry.evict_idle(idle);
-            if n > 0 {
-                tracing::debug!(evicted = n, "idle rooms evicted");
-            }
+        tokio::select! {
+            _ = app.registry.evict_idle_every(idle) => {}
+            _ = shutdown.recv() => {}
         }
     });
 }

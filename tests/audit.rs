@@ -7,9 +7,10 @@ use common::server::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use sprintlog::domain::command::{
-    AgreeEstimates, AmendGoal, CastVote, ChangePhase, CheckReadiness, CommitScope, CreatePlanning,
-    DeclareCapacity, DraftGoal, FlipCoin, Join, OpenRound, PostComment, ProposeItem,
-    ResolveQuestion, RevealVotes, Revote, SetDefinitionOfReady, SetVelocity,
+    AdoptGoalSuggestion, AgreeEstimates, AmendGoal, CastVote, ChangePhase, CheckReadiness,
+    CommitScope, CreatePlanning, DeclareCapacity, DraftGoal, DraftScope, FlipCoin, Join, OpenRound,
+    PostComment, ProposeItem, ResolveQuestion, RevealVotes, Revote, SetDefinitionOfReady, SetFocus,
+    SetVelocity, StartTimer, SuggestGoal,
 };
 use sprintlog::domain::command::{AgreedEstimate, Command};
 use sprintlog::domain::event::{CommentKind, Event, ItemDraft};
@@ -267,7 +268,18 @@ async fn scripted(store: Arc<dyn EventStore>) -> (String, String) {
         }),
     )
     .await;
+    // The session starts on "Audit log" (`?` first); the room moves to the reset, time-boxed.
     s.run(fac, Command::StartSync).await;
+    s.run(fac, Command::SetFocus(SetFocus { item: Some(b) }))
+        .await;
+    s.run(
+        fac,
+        Command::StartTimer(StartTimer {
+            item: b,
+            seconds: 300,
+        }),
+    )
+    .await;
     s.run(fac, Command::RevealVotes(RevealVotes { round, item: b }))
         .await;
     let ev = s
@@ -319,6 +331,24 @@ async fn scripted(store: Arc<dyn EventStore>) -> (String, String) {
         }),
     )
     .await;
+    s.run(fac, Command::DraftScope(DraftScope { items: vec![a, b] }))
+        .await;
+    let ev = s
+        .run(
+            ann,
+            Command::SuggestGoal(SuggestGoal {
+                text: "Ship login and password reset".into(),
+            }),
+        )
+        .await;
+    let Event::GoalSuggested { suggestion, .. } = ev[0].clone() else {
+        panic!()
+    };
+    s.run(
+        fac,
+        Command::AdoptGoalSuggestion(AdoptGoalSuggestion { suggestion }),
+    )
+    .await;
     s.run(
         fac,
         Command::AmendGoal(AmendGoal {
@@ -361,6 +391,17 @@ async fn golden_audit_markdown_and_redaction() {
         md, golden,
         "audit Markdown changed; UPDATE_GOLDEN=1 to accept"
     );
+    // What the rule did is the rule's, not the last voter's (Bob's vote closed the round).
+    for rule_made in [
+        "sprintlog: flagged for the live session by the divergence rule (spread)",
+        "sprintlog: votes revealed as the round closed: Ann 3, Bob 3",
+        "sprintlog: estimate 5 proposed (the median)",
+    ] {
+        assert!(md.contains(rule_made), "{rule_made}");
+    }
+    for credited_to_voter in ["Bob: flagged", "Bob: votes revealed", "Bob: estimate"] {
+        assert!(!md.contains(credited_to_voter), "{credited_to_voter}");
+    }
     // Sealed votes on "Audit log" (flagged unsure, never revealed) stay sealed for participants.
     assert!(md.contains("2 votes, sealed"));
     store.close().await;

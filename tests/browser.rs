@@ -86,12 +86,12 @@ async fn web_client_in_chromium() {
     let stderr = child.stderr.take().unwrap();
     let out = tokio::spawn(read_all(stdout));
     let err = tokio::spawn(read_all(stderr));
-    let status = match tokio::time::timeout(Duration::from_secs(90), child.wait()).await {
+    let status = match tokio::time::timeout(Duration::from_secs(480), child.wait()).await {
         Ok(status) => status.expect("wait for node"),
         Err(_) => {
             let _ = child.kill().await;
             panic!(
-                "browser test timed out after 90 s\n{}\n{}",
+                "browser test timed out after 480 s\n{}\n{}",
                 out.await.unwrap(),
                 err.await.unwrap()
             );

@@ -9,13 +9,15 @@ use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sprintlog::domain::command::{
-    AgreeEstimates, AmendGoal, CarryOverItems, CastVote, ChangePhase, ChangeRole, CheckReadiness,
-    ClearFlag, CloseRound, CommitScope, CreatePlanning, DeclareCapacity, DeleteComment, DraftGoal,
-    EditComment, EditItem, FlagItem, FlipCoin, FollowSchedule, ImportItems, Join, OpenRound,
-    OverrideReadiness, PostComment, ProposeItem, RankItems, RecordReminder, RegisterWebhook,
-    ReissueLink, RemindVoters, RemoveParticipant, RemoveWebhook, Rename, ResolveQuestion,
-    RevealVotes, Revote, RotateInvite, SendToAgenda, SetAgenda, SetDefinitionOfReady, SetPolicy,
-    SetSchedule, SetTimeZone, SetVelocity, WithdrawItem, WithdrawVote,
+    AdoptGoalSuggestion, AgreeEstimates, AmendGoal, CarryOverItems, CastVote, ChangePhase,
+    ChangeRole, CheckReadiness, ClearFlag, CloseRound, CommitScope, CreatePlanning,
+    DeclareCapacity, DeleteComment, DraftGoal, DraftScope, EditComment, EditItem, ExtendTimer,
+    FlagItem, FlipCoin, FollowSchedule, ImportItems, Join, OpenRound, OverrideReadiness,
+    PostComment, ProposeItem, RankItems, RecordReminder, RegisterWebhook, ReissueLink,
+    RemindVoters, RemoveParticipant, RemoveWebhook, Rename, ResolveQuestion, ReturnToRefinement,
+    RevealVotes, Revote, RotateInvite, SendToAgenda, SetAgenda, SetDefinitionOfReady, SetFocus,
+    SetPolicy, SetSchedule, SetTimeZone, SetVelocity, StartTimer, SuggestGoal, WithdrawItem,
+    WithdrawVote,
 };
 use sprintlog::domain::command::{AgreedEstimate, Command};
 use sprintlog::domain::deck::{Deck, PAUSE, UNSURE};
@@ -27,7 +29,7 @@ use sprintlog::domain::slots::WorkDay;
 use sprintlog::domain::state::{Item, Round};
 use sprintlog::domain::{
     decide, CommentId, Context, CriterionId, Event, ItemId, ParticipantId, Phase, PlanningId, Role,
-    RoundId, State, WebhookId,
+    RoundId, State, SuggestionId, WebhookId,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
@@ -264,6 +266,7 @@ impl Run {
         p.divergence.quorum_percent = g.gen_range(0..=105);
         p.batch_size = g.gen_range(0..=8);
         p.default_deadline_minutes = g.gen_range(0..3000);
+        p.auto_reveal = g.gen_bool(0.7);
         if g.gen_bool(0.3) {
             p.point_table
                 .insert("13".into(), Fixed2::from_int(g.gen_range(-1..20)));
@@ -395,6 +398,14 @@ impl Run {
             (w(open && live_items > 0, 3), 45),   // send to agenda
             (w(open && s.schedule.auto_phases, 6), 46), // follow schedule
             (w(remindable > 0, 30), 47),          // remind voters
+            (w(running, 15), 48),                 // set focus
+            (w(running && s.focus.is_some(), 6), 49), // start timer
+            (w(s.timer.is_some(), 5), 50),        // extend timer
+            (w(s.timer.is_some(), 3), 51),        // stop timer
+            (w(open && live_items > 0, 3), 52),   // return to refinement
+            (w((asy || sync) && estimated > 0, 5), 53), // draft scope
+            (w(open, 4), 54),                     // suggest goal
+            (w(open && !s.goal_suggestions.is_empty(), 4), 55), // adopt suggestion
         ];
         let total: u32 = table.iter().map(|(w, _)| w).sum();
         let mut x = g.gen_range(0..total);
@@ -1045,6 +1056,7 @@ impl Run {
                 };
                 (a, C::FollowSchedule(FollowSchedule { to }))
             }
+            48..=55 => self.meeting_command(g, action),
             47 => {
                 let a = if g.gen_bool(0.9) { SYSTEM } else { self.fac(g) };
                 let now = self.now;
@@ -1059,6 +1071,74 @@ impl Run {
                 let participant = self.any_participant(g);
                 let round = g.gen_bool(0.8).then(|| self.round(g, |r| r.is_open()));
                 (a, C::RecordReminder(RecordReminder { participant, round }))
+            }
+        }
+    }
+}
+
+impl Run {
+    /// A command of the live meeting or of goal suggestions (actions 48 to 55).
+    fn meeting_command(&mut self, g: &mut StdRng, action: u32) -> (ParticipantId, Command) {
+        use Command as C;
+        let a = self.fac(g);
+        let focus = self.state.focus.as_ref().map(|f| f.item);
+        let seconds = match g.gen_range(0..10) {
+            0 => 0,
+            1 => 4000,
+            _ => g.gen_range(1..900),
+        };
+        match action {
+            48 => {
+                let item = match g.gen_range(0..10) {
+                    0 => None,
+                    1..=6 if !self.state.agenda.is_empty() => {
+                        Some(self.state.agenda[g.gen_range(0..self.state.agenda.len())])
+                    }
+                    _ => Some(self.item(g, |_| true)),
+                };
+                (a, C::SetFocus(SetFocus { item }))
+            }
+            49 => {
+                let item = match focus {
+                    Some(f) if g.gen_bool(0.9) => f,
+                    _ => self.item(g, |_| true),
+                };
+                (a, C::StartTimer(StartTimer { item, seconds }))
+            }
+            50 => (a, C::ExtendTimer(ExtendTimer { seconds })),
+            51 => (a, C::StopTimer),
+            52 => {
+                let item = match focus {
+                    Some(f) if g.gen_bool(0.5) => f,
+                    _ => self.item(g, |i| !i.withdrawn && i.estimate.is_none()),
+                };
+                let note = g.gen_bool(0.5).then(|| "split it".to_string());
+                (a, C::ReturnToRefinement(ReturnToRefinement { item, note }))
+            }
+            53 => {
+                let mut items = self.items_where(|i| !i.withdrawn && i.estimate.is_some());
+                items.retain(|_| g.gen_bool(0.7));
+                if g.gen_bool(0.1) {
+                    items.push(self.item(g, |_| true));
+                }
+                (a, C::DraftScope(DraftScope { items }))
+            }
+            54 => {
+                let who = self.actor(g, &[Role::Facilitator, Role::Member]);
+                let text = self.text(g, "goal idea");
+                (who, C::SuggestGoal(SuggestGoal { text }))
+            }
+            _ => {
+                let list = &self.state.goal_suggestions;
+                let suggestion = if !list.is_empty() && g.gen_bool(0.9) {
+                    list[g.gen_range(0..list.len())].id
+                } else {
+                    SuggestionId(self.fresh())
+                };
+                (
+                    a,
+                    C::AdoptGoalSuggestion(AdoptGoalSuggestion { suggestion }),
+                )
             }
         }
     }

@@ -182,6 +182,8 @@ async fn timeline_filters_and_chapters(t: &TestServer) {
             "PhaseChanged",
             "PhaseChanged",
             "SyncStarted",
+            // The session starts on the flagged item: the room's focus is a chapter.
+            "FocusSet",
             "VotesRevealed"
         ]
     );
@@ -258,13 +260,14 @@ async fn digest_since_my_last_action(t: &TestServer) {
     assert!(
         lines
             .iter()
-            .any(|l| l.contains("flagged for the live session (spread)")),
+            .any(|l| l
+                .contains("flagged “Login” for the live session by the divergence rule (spread)")),
         "{lines:?}"
     );
     assert!(
         lines
             .iter()
-            .any(|l| l.starts_with("votes on “Login” revealed")),
+            .any(|l| l.starts_with("Fran revealed the votes on “Login”")),
         "{lines:?}"
     );
     assert!(lines.iter().any(|l| l.contains("agreed 8")), "{lines:?}");
@@ -296,8 +299,64 @@ async fn digest_since_my_last_action(t: &TestServer) {
         .text()
         .await
         .unwrap();
-    assert!(md.starts_with("# Since you last looked"), "{md}");
+    assert!(md.starts_with("# The story so far ("), "{md}");
     assert!(md.contains("\n## Login\n"), "{md}");
+}
+
+/// Someone who just joined is told the story so far (not "nothing new"); a returning member
+/// reads which items left the sprint since their last action.
+async fn a_newcomer_gets_the_story_and_a_returner_the_dropped_items(t: &TestServer) {
+    let (c, ann, _bob, _after_votes, _revealed) = voted_then_revealed(t).await;
+    let (_cat, cat) = t.join(&c.planning, &c.member_invite, "Cat").await;
+    let digest = |token: String, q: &'static str| {
+        let path = format!("/api/plannings/{}/digest{q}", c.planning);
+        async move { t.get(&path, Some(&token)).await }
+    };
+    let (status, d) = digest(cat.clone(), "").await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["since"], 0, "the story from the start: {d}");
+    assert_eq!(d["items"][0]["title"], "Login", "{d}");
+    assert!(
+        d["planning"][0]
+            .as_str()
+            .is_some_and(|l| l.ends_with("created the planning “Replay”")),
+        "the story opens with the creation: {d}"
+    );
+    assert!(
+        d["planning"].to_string().contains("Ann joined as a member"),
+        "{d}"
+    );
+    let md = t
+        .get_text(&format!(
+            "/api/plannings/{}/digest?format=md&token={cat}",
+            c.planning
+        ))
+        .await
+        .1;
+    assert!(md.starts_with("# The story so far ("), "{md}");
+    assert!(!md.contains("Nothing new"), "{md}");
+    // Ann voted, then the facilitator withdrew the item: it is marked as out of the sprint.
+    let (item, _) = first_item_and_round(t, &c.planning, &c.token).await;
+    t.ok(
+        &c.planning,
+        &c.token,
+        json!({"type": "WithdrawItem", "item": item}),
+    )
+    .await;
+    let (_, d) = digest(ann.clone(), "").await;
+    assert_ne!(d["since"], 0, "{d}");
+    let login = &d["items"][0];
+    assert_eq!(login["title"], "Login", "{d}");
+    assert_eq!(login["dropped"], true, "{d}");
+    assert!(login["changes"].to_string().contains("withdrew"), "{d}");
+    let md = t
+        .get_text(&format!(
+            "/api/plannings/{}/digest?format=md&token={ann}",
+            c.planning
+        ))
+        .await
+        .1;
+    assert!(md.contains("\n## Login (out of the sprint)\n"), "{md}");
 }
 
 /// `since` is any i64 from the query string: far beyond the head the digest is simply empty,
@@ -322,6 +381,7 @@ async fn a_digest_since_far_beyond_the_head_is_empty() {
 on_both_backends!(state_at_is_redacted_as_of_then);
 on_both_backends!(timeline_filters_and_chapters);
 on_both_backends!(digest_since_my_last_action);
+on_both_backends!(a_newcomer_gets_the_story_and_a_returner_the_dropped_items);
 
 fn metric(text: &str, name: &str) -> u64 {
     text.lines()

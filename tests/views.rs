@@ -241,3 +241,38 @@ async fn the_kept_views_are_the_projection(t: &TestServer) {
 }
 
 on_both_backends!(the_kept_views_are_the_projection);
+
+/// Large REST answers are gzip-compressed for a client that accepts it, and plain otherwise.
+async fn large_answers_are_compressed(t: &TestServer) {
+    let c = t.create("Compressed").await;
+    for n in 0..20 {
+        t.ok(
+            &c.planning,
+            &c.token,
+            json!({"type": "ProposeItem", "draft": {"title": format!("Item {n}"), "description": "x".repeat(200)}}),
+        )
+        .await;
+    }
+    let get = |gzip: bool| {
+        let mut req = t
+            .http
+            .get(format!("{}/api/plannings/{}", t.base, c.planning))
+            .bearer_auth(&c.token);
+        if gzip {
+            req = req.header("Accept-Encoding", "gzip");
+        }
+        req.send()
+    };
+    let zipped = get(true).await.expect("GET");
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    let zipped_len = zipped.bytes().await.expect("body").len();
+    let plain = get(false).await.expect("GET");
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain_len = plain.bytes().await.expect("body").len();
+    assert!(
+        zipped_len * 4 < plain_len,
+        "gzip {zipped_len} bytes vs {plain_len} plain"
+    );
+}
+
+on_both_backends!(large_answers_are_compressed);

@@ -493,15 +493,40 @@ async fn each_kind_is_delivered_signed_and_filtered() {
 #[tokio::test]
 async fn a_receiver_failing_twice_gets_three_attempts_with_one_delivery_id() {
     let rx = Receiver::start(&[Answer::Status(500), Answer::Status(503)]).await;
-    let t = TestServer::start_with(sqlite(), limits_allowing(&rx, 100, 5000)).await;
+    // A retry's wait is a due time on the app's clock, stored with the job (it survives a
+    // restart, and any node may run it): on a manual clock the test moves time past each
+    // backoff, 100 ms then 200 ms, instead of waiting for it.
+    let clock = manual_clock();
+    let t = TestServer::start_clocked(sqlite(), limits_allowing(&rx, 100, 5000), &clock).await;
     let c = t.create("Sprint 1").await;
     let (hook, secret) = register(&t, &c, &rx.url(), json!(["SyncStarted"])).await;
     t.ok(&c.planning, &c.token, json!({"type": "StartSync"}))
         .await;
 
-    rx.wait_for(3, Duration::from_secs(20)).await;
+    let key = job_key(&hook, &rx.wait_for(1, Duration::from_secs(10)).await[0]);
+    for (failed, backoff_ms) in [(1, 100), (2, 200)] {
+        let what = format!("failure {failed} recorded");
+        let status = eventually(Duration::from_secs(5), &what, || async {
+            let s = t.job(&key).await;
+            (s.attempts == failed).then_some(s)
+        })
+        .await;
+        assert_eq!(
+            status.due_at,
+            clock.now_micros() + backoff_ms * 1000,
+            "failure {failed}: retried one backoff later"
+        );
+        // Short of the backoff the retry is not due (the scheduler claims due jobs only) …
+        clock.advance(Duration::from_millis(backoff_ms as u64 - 1));
+        assert!(status.due_at > clock.now_micros());
+        assert_eq!(rx.got().len(), failed as usize);
+        // … and once it has passed, the retry goes out.
+        clock.advance(Duration::from_millis(1));
+        rx.wait_for(failed as usize + 1, Duration::from_secs(10))
+            .await;
+    }
     // Done after the third attempt, so no fourth can follow.
-    let status = t.job_done(&job_key(&hook, &rx.got()[0])).await;
+    let status = t.job_done(&key).await;
     let got = rx.got();
     assert_eq!(got.len(), 3, "{got:?}");
     assert!(got.iter().all(|r| r.delivery == got[0].delivery));

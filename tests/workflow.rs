@@ -381,7 +381,18 @@ async fn workflow(backend: Backend) {
         "not_ready",
     )
     .await;
-    assert!(body["error"]["message"].as_str().unwrap().contains(&i(10)));
+    // In plain words: the item's title and the failing criteria's texts, no ids.
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("“Cleanup, tidy” is not ready: “")
+            && message.ends_with("not met (the facilitator can override)"),
+        "{message}"
+    );
+    assert_eq!(
+        sprintlog::domain::words::not_plain(message),
+        None,
+        "{message}"
+    );
     t.ok(
         p,
         fac,

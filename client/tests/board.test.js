@@ -80,20 +80,20 @@ test('two people plan: create, invite, join, propose, open a round, vote hidden,
   assert.deepEqual(await b.locator('#inbox-votes li button').allInnerTexts(), ['Login with SSO', 'Export CSV']);
   assert.equal(await a.locator('#inbox-votes').count(), 0);
 
-  // Ann votes with the keyboard: "3" is the third Fibonacci card, "2".
+  // Ann votes with the keyboard: a card's key is its label, "3" is the card 3.
   await b.locator('.deck .vcard').first().waitFor();
   await b.locator('#round h3').getByText('Login with SSO').waitFor();
   await b.keyboard.press('3');
-  await b.locator('.deck .vcard.mine', { hasText: '2' }).waitFor();
-  await b.locator('#my-vote').getByText('2').waitFor();
-  assert.match(await b.locator('.item .vote.mine').first().innerText(), /2/);
+  await b.locator('.deck .vcard.mine', { hasText: '3' }).waitFor();
+  await b.locator('#my-vote').getByText('3').waitFor();
+  assert.match(await b.locator('.item .vote.mine').first().innerText(), /3/);
   // She takes it back (Fran sees no vote of hers any more) and votes again.
   await a.locator('.item .vote.down', { hasText: 'Ann' }).waitFor();
   await b.locator('#withdraw-vote').click();
   await b.locator('#my-vote').waitFor({ state: 'detached' });
   await a.locator('.item .vote.down', { hasText: 'Ann' }).waitFor({ state: 'detached' });
   await b.keyboard.press('3');
-  await b.locator('#my-vote').getByText('2').waitFor();
+  await b.locator('#my-vote').getByText('3').waitFor();
   await b.locator('#inbox-votes li').nth(1).waitFor({ state: 'detached' });
   assert.deepEqual(await b.locator('#inbox-votes li button').allInnerTexts(), ['Export CSV']);
 
@@ -107,7 +107,7 @@ test('two people plan: create, invite, join, propose, open a round, vote hidden,
   await a.screenshot({ path: `${SHOTS}/board.png`, fullPage: true });
   await b.screenshot({ path: `${SHOTS}/board-member.png`, fullPage: true });
 
-  // Ann votes on the second item ("5" is the fifth card, "5"): every member has voted,
+  // Ann votes on the second item ("5"): every member has voted,
   // the round closes, the votes converge and are revealed to everyone.
   await b.locator('#next-item').click();
   await b.locator('#round h3').getByText('Export CSV').waitFor();
@@ -116,12 +116,12 @@ test('two people plan: create, invite, join, propose, open a round, vote hidden,
     await page.locator('.votes.revealed .vote.up').nth(1).waitFor();
     const shown = await page.locator('.votes.revealed').allInnerTexts();
     assert.equal(shown.length, 2);
-    assert.match(shown[0], /2/);
+    assert.match(shown[0], /3/);
     assert.match(shown[1], /5/);
     await page.locator('#round').getByText('No round is open.').waitFor();
   }
   await b.locator('#inbox').getByText('Nothing waits for you.').waitFor();
-  await a.locator('.badge', { hasText: 'proposed 2' }).waitFor();
+  await a.locator('.badge', { hasText: 'proposed 3' }).waitFor();
   await a.screenshot({ path: `${SHOTS}/board-revealed.png`, fullPage: true });
 
   assert.deepEqual(problems, [], 'no console errors');

@@ -10,7 +10,7 @@
 //! spread items, which the facilitator asked for).
 
 use super::ids::ItemId;
-use super::policy::FlagReason;
+use super::policy::{FlagReason, Spread};
 use super::state::{Item, State};
 
 /// Spread in deck steps of the votes that flagged `item` (0 when unknown).
@@ -23,17 +23,13 @@ fn spread(state: &State, item: &Item) -> usize {
     else {
         return 0;
     };
-    let steps: Vec<usize> = round
+    let cards = round
         .votes
         .get(&item.id)
         .into_iter()
         .flat_map(|v| v.values())
-        .filter_map(|v| round.deck.step(&v.card))
-        .collect();
-    match (steps.iter().min(), steps.iter().max()) {
-        (Some(lo), Some(hi)) => hi - lo,
-        _ => 0,
-    }
+        .map(|v| v.card.as_str());
+    Spread::of(&round.deck, cards).map_or(0, |s| s.steps())
 }
 
 /// The flagged items in agenda order (see the module docs).

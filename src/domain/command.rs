@@ -54,6 +54,10 @@ pub enum Command {
     AmendGoal(AmendGoal),
     /// Facilitator: make the goal final.
     CommitGoal,
+    /// Facilitator or member: suggest a wording of the goal, shown to everyone.
+    SuggestGoal(SuggestGoal),
+    /// Facilitator: adopt a suggested wording (an amendment recorded with its author).
+    AdoptGoalSuggestion(AdoptGoalSuggestion),
 
     // ---- items ----
     /// Facilitator or member: propose a candidate item.
@@ -126,6 +130,21 @@ pub enum Command {
     EndSync,
     /// Facilitator: commit scope; over capacity needs `confirm_over_capacity`.
     CommitScope(CommitScope),
+
+    // ---- the live meeting ----
+    /// Facilitator, live: move the room's discussion to an item (or to none).
+    SetFocus(SetFocus),
+    /// Facilitator, live: start a time box of 1 to 3600 seconds on the focused item.
+    StartTimer(StartTimer),
+    /// Facilitator, live: give the running time box more seconds.
+    ExtendTimer(ExtendTimer),
+    /// Facilitator, live: stop the running time box.
+    StopTimer,
+    /// Facilitator: send an item back to refinement (off the live agenda, flag cleared).
+    ReturnToRefinement(ReturnToRefinement),
+    /// Facilitator: share a draft selection of the items to commit, before `CommitScope`.
+    DraftScope(DraftScope),
+
     /// Facilitator: have the server POST a JSON body to `url` on the given event kinds
     /// (see [`WEBHOOK_EVENT_KINDS`]; empty means all of them).
     ///
@@ -262,6 +281,20 @@ pub struct AmendGoal {
     pub text: String,
     #[serde(default)]
     pub note: Option<String>,
+}
+
+/// Facilitator or member: suggest a wording of the goal, shown to everyone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuggestGoal {
+    pub text: String,
+}
+
+/// Facilitator: adopt a suggested wording (an amendment recorded with its author).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdoptGoalSuggestion {
+    pub suggestion: SuggestionId,
 }
 
 /// Facilitator or member: propose a candidate item.
@@ -501,6 +534,44 @@ pub struct CommitScope {
     pub items: Vec<ItemId>,
     #[serde(default)]
     pub confirm_over_capacity: bool,
+}
+
+/// Facilitator, live: move the room's discussion to an item (or to none).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetFocus {
+    pub item: Option<ItemId>,
+}
+
+/// Facilitator, live: start a time box of 1 to 3600 seconds on the focused item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartTimer {
+    pub item: ItemId,
+    pub seconds: u32,
+}
+
+/// Facilitator, live: give the running time box more seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendTimer {
+    pub seconds: u32,
+}
+
+/// Facilitator: send an item back to refinement (off the live agenda, flag cleared).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnToRefinement {
+    pub item: ItemId,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// Facilitator: share a draft selection of the items to commit, before `CommitScope`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DraftScope {
+    pub items: Vec<ItemId>,
 }
 
 /// Facilitator: have the server POST a JSON body to `url` on the given event kinds

@@ -1,6 +1,7 @@
 //! Estimation decks: the cards a vote may take and how cards map to points.
 
 use super::fixed::Fixed2;
+use super::words::quoted;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -86,18 +87,21 @@ impl Deck {
         for (i, c) in self.cards.iter().enumerate() {
             if c.trim().is_empty() || c.chars().count() > MAX_CARD_LEN {
                 return Err(format!(
-                    "card {:?} must be 1 to {MAX_CARD_LEN} characters",
-                    c
+                    "card {} must be 1 to {MAX_CARD_LEN} characters",
+                    quoted(c)
                 ));
             }
             if super::decide::hides_text(c, false) {
-                return Err(format!("card {c:?} contains control characters"));
+                return Err("a card contains control characters".into());
             }
             if c == UNSURE || c == PAUSE {
-                return Err(format!("card {c:?} is a special card, always available"));
+                return Err(format!(
+                    "card {} is a special card, always available",
+                    quoted(c)
+                ));
             }
             if self.cards[..i].contains(c) {
-                return Err(format!("card {c:?} appears twice"));
+                return Err(format!("card {} appears twice", quoted(c)));
             }
         }
         Ok(())

@@ -11,58 +11,75 @@ pub enum DomainError {
     NoPlanning,
     #[error("the planning already exists")]
     AlreadyCreated,
-    #[error("not allowed in phase {actual:?}")]
+    #[error("not allowed while the planning is {}", phase_words(*actual))]
     WrongPhase { actual: Phase },
     #[error("only {needed} may do this")]
     Forbidden { needed: &'static str },
     #[error("unknown participant")]
     NotAParticipant,
-    #[error("unknown participant {0}")]
+    #[error("that person is not in this planning")]
     UnknownParticipant(ParticipantId),
     #[error("that invite is not valid (it may have been rotated)")]
     InvalidInvite,
-    #[error("unknown item {0}")]
+    #[error("that item is not in this planning")]
     UnknownItem(ItemId),
-    #[error("item {0} was withdrawn")]
+    #[error("this item was withdrawn")]
     ItemWithdrawn(ItemId),
-    #[error("unknown round {0}")]
+    #[error("that round is not in this planning")]
     UnknownRound(RoundId),
-    #[error("round {0} is closed")]
+    #[error("this round is closed")]
     RoundClosed(RoundId),
-    #[error("round {0} is still open")]
+    #[error("this round is still open")]
     RoundOpen(RoundId),
-    #[error("the deadline of round {0} has passed")]
+    #[error("this round's deadline has passed")]
     DeadlinePassed(RoundId),
-    #[error("the deadline of round {0} has not passed yet")]
+    #[error("this round's deadline has not passed yet")]
     DeadlineNotReached(RoundId),
-    #[error("item {item} is not part of round {round}")]
+    #[error("this item is not part of that round")]
     ItemNotInRound { round: RoundId, item: ItemId },
-    #[error("item {0} is already being estimated in an open round")]
+    #[error("this item is already being estimated in an open round")]
     ItemInOpenRound(ItemId),
+    /// `title` and `criteria` (the failing criteria's texts) make the message; the ids are
+    /// for code.
     #[error(
-        "item {item} is not ready: criteria {failing:?} failed (the facilitator can override)"
+        "“{title}” is not ready: {} (the facilitator can override)",
+        not_met(criteria)
     )]
     NotReady {
         item: ItemId,
         failing: Vec<CriterionId>,
+        title: String,
+        criteria: Vec<String>,
     },
-    #[error("card {0:?} is not in this round's deck")]
+    #[error("“{0}” is not a card of this round's deck")]
     InvalidCard(String),
     #[error("no vote to withdraw")]
     NoVote,
-    #[error("the votes on item {0} of this round are already revealed")]
+    #[error("the votes on this item are already revealed")]
     AlreadyRevealed(ItemId),
-    #[error("item {0} is not flagged")]
+    #[error("this item is not flagged")]
     NotFlagged(ItemId),
-    #[error("item {0} has no agreed estimate")]
+    #[error("this item has no agreed estimate")]
     NoEstimate(ItemId),
-    #[error("unknown comment {0}")]
+    #[error("this item already has an agreed estimate")]
+    AlreadyEstimated(ItemId),
+    #[error("this item was already sent back to refinement")]
+    AlreadyReturned(ItemId),
+    #[error("this item is not the one the room discusses: move the focus to it first")]
+    NotFocused(ItemId),
+    #[error("no time box is running")]
+    NoTimer,
+    #[error("that goal suggestion is not in this planning")]
+    UnknownSuggestion(SuggestionId),
+    #[error("that goal suggestion was already adopted")]
+    AlreadyAdopted(SuggestionId),
+    #[error("that comment is not in this planning")]
     UnknownComment(CommentId),
-    #[error("comment {0} was deleted")]
+    #[error("that comment was deleted")]
     CommentDeleted(CommentId),
-    #[error("comment {0} is not a question")]
+    #[error("that comment is not a question")]
     NotAQuestion(CommentId),
-    #[error("unknown readiness criterion {0}")]
+    #[error("that criterion is not in the Definition of Ready")]
     UnknownCriterion(CriterionId),
     #[error("no sprint goal drafted yet")]
     NoGoal,
@@ -76,35 +93,35 @@ pub enum DomainError {
     OverCapacity { points: Fixed2, capacity: Fixed2 },
     #[error("the planning needs at least one facilitator")]
     LastFacilitator,
-    #[error("unknown webhook {0}")]
+    #[error("that webhook is not registered")]
     UnknownWebhook(WebhookId),
-    #[error("role {0:?} cannot be granted this way")]
+    #[error("the {} role cannot be granted this way", role_words(*.0))]
     InvalidRole(Role),
-    #[error("{field} must not be empty")]
+    #[error("{} must not be empty", spoken(field))]
     Empty { field: &'static str },
-    #[error("{field} must be at most {max} characters")]
+    #[error("{} must be at most {max} characters", spoken(field))]
     TooLong { field: &'static str, max: usize },
-    #[error("{field} contains control or text-direction characters")]
+    #[error("{} contains control or text-direction characters", spoken(field))]
     BadCharacters { field: &'static str },
-    #[error("{field} must have {min} to {max} entries")]
+    #[error("{} must have {min} to {max} entries", spoken(field))]
     WrongCount {
         field: &'static str,
         min: usize,
         max: usize,
     },
-    #[error("{field} must be {expected}")]
+    #[error("{} must be {expected}", spoken(field))]
     BadFormat {
         field: &'static str,
         expected: &'static str,
     },
-    #[error("{field} must be {range}")]
+    #[error("{} must be {range}", spoken(field))]
     OutOfRange {
         field: &'static str,
         range: &'static str,
     },
     #[error("the deadline must be in the future")]
     DeadlineInPast,
-    #[error("{field}: {value} appears twice")]
+    #[error("{}: {value} appears twice", spoken(field))]
     Duplicate { field: &'static str, value: String },
     /// One entry of a batch (an import) was refused: the entry's own refusal, with its place.
     #[error("item {index}: {error}")]
@@ -113,8 +130,42 @@ pub enum DomainError {
         index: usize,
         error: Box<DomainError>,
     },
-    #[error("invalid input: {0}")]
+    #[error("{0}")]
     Invalid(String),
+}
+
+/// A phase as people say it: `a draft`, `estimating async`, …
+pub fn phase_words(p: Phase) -> &'static str {
+    match p {
+        Phase::Draft => "a draft",
+        Phase::Async => "estimating async",
+        Phase::Sync => "in its live session",
+        Phase::Committed => "committed",
+    }
+}
+
+/// A field name as people say it: `batch_size` reads `batch size`.
+fn spoken(field: &str) -> String {
+    field.replace('_', " ")
+}
+
+/// A role as people say it.
+pub fn role_words(r: Role) -> &'static str {
+    match r {
+        Role::Facilitator => "facilitator",
+        Role::Member => "member",
+        Role::Observer => "observer",
+    }
+}
+
+/// `“AC written” is not met`, `“AC written” and “Sized” are not met`.
+fn not_met(criteria: &[String]) -> String {
+    let quoted: Vec<String> = criteria.iter().map(|c| format!("“{c}”")).collect();
+    match quoted.as_slice() {
+        [] => "a criterion of the Definition of Ready is not met".into(),
+        [one] => format!("{one} is not met"),
+        [rest @ .., last] => format!("{} and {last} are not met", rest.join(", ")),
+    }
 }
 
 impl DomainError {
@@ -144,6 +195,12 @@ impl DomainError {
             AlreadyRevealed(_) => "already_revealed",
             NotFlagged(_) => "not_flagged",
             NoEstimate(_) => "no_estimate",
+            AlreadyEstimated(_) => "already_estimated",
+            AlreadyReturned(_) => "already_returned",
+            NotFocused(_) => "not_focused",
+            NoTimer => "no_timer",
+            UnknownSuggestion(_) => "unknown_suggestion",
+            AlreadyAdopted(_) => "already_adopted",
             UnknownComment(_) => "unknown_comment",
             CommentDeleted(_) => "comment_deleted",
             NotAQuestion(_) => "not_a_question",
@@ -191,5 +248,128 @@ impl DomainError {
                 | DomainError::NotAParticipant
                 | DomainError::InvalidInvite
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::words::not_plain;
+
+    fn id<T>(make: fn([u8; 16]) -> T, n: u8) -> T {
+        make([n.wrapping_mul(37) ^ 0x5a; 16])
+    }
+
+    /// One refusal of every kind, with real ids where it carries some.
+    fn every_refusal() -> Vec<DomainError> {
+        use DomainError::*;
+        let item = id(ItemId::from_random, 1);
+        let round = id(RoundId::from_random, 2);
+        let field = "batch_size";
+        vec![
+            NoPlanning,
+            AlreadyCreated,
+            WrongPhase {
+                actual: Phase::Async,
+            },
+            Forbidden {
+                needed: "the facilitator",
+            },
+            NotAParticipant,
+            UnknownParticipant(id(ParticipantId::from_random, 3)),
+            InvalidInvite,
+            UnknownItem(item),
+            ItemWithdrawn(item),
+            UnknownRound(round),
+            RoundClosed(round),
+            RoundOpen(round),
+            DeadlinePassed(round),
+            DeadlineNotReached(round),
+            ItemNotInRound { round, item },
+            ItemInOpenRound(item),
+            NotReady {
+                item,
+                failing: vec![
+                    id(CriterionId::from_random, 4),
+                    id(CriterionId::from_random, 5),
+                ],
+                title: "Login page".into(),
+                criteria: vec!["Has AC".into(), "Sized".into()],
+            },
+            InvalidCard("21".into()),
+            NoVote,
+            AlreadyRevealed(item),
+            NotFlagged(item),
+            NoEstimate(item),
+            AlreadyEstimated(item),
+            AlreadyReturned(item),
+            NotFocused(item),
+            NoTimer,
+            UnknownSuggestion(id(SuggestionId::from_random, 6)),
+            AlreadyAdopted(id(SuggestionId::from_random, 6)),
+            UnknownComment(id(CommentId::from_random, 7)),
+            CommentDeleted(id(CommentId::from_random, 7)),
+            NotAQuestion(id(CommentId::from_random, 7)),
+            UnknownCriterion(id(CriterionId::from_random, 4)),
+            NoGoal,
+            GoalAlreadyCommitted,
+            SyncNotRunning,
+            SyncRunning,
+            OverCapacity {
+                points: Fixed2::from_int(30),
+                capacity: Fixed2::from_int(20),
+            },
+            LastFacilitator,
+            UnknownWebhook(id(WebhookId::from_random, 8)),
+            InvalidRole(Role::Facilitator),
+            Empty { field },
+            TooLong { field, max: 200 },
+            BadCharacters { field },
+            WrongCount {
+                field,
+                min: 1,
+                max: 6,
+            },
+            BadFormat {
+                field,
+                expected: "an https URL",
+            },
+            OutOfRange {
+                field,
+                range: "1 to 20",
+            },
+            DeadlineInPast,
+            Duplicate {
+                field,
+                value: "“Login page”".into(),
+            },
+            InEntry {
+                index: 3,
+                error: Box::new(UnknownItem(item)),
+            },
+            Invalid("nothing to change".into()),
+        ]
+    }
+
+    #[test]
+    fn every_refusal_is_in_plain_words() {
+        let all = every_refusal();
+        // One sample per kind (each kind has its code; an entry's refusal is its error's).
+        let codes: std::collections::BTreeSet<_> = all.iter().map(DomainError::code).collect();
+        assert_eq!(codes.len() + 1, all.len());
+        for e in &all {
+            let text = e.to_string();
+            assert_eq!(not_plain(&text), None, "{}: {text}", e.code());
+        }
+        assert_eq!(
+            all[16].to_string(),
+            "“Login page” is not ready: “Has AC” and “Sized” are not met \
+             (the facilitator can override)"
+        );
+        let twice = all.iter().find(|e| e.code() == "duplicate");
+        assert_eq!(
+            twice.map(ToString::to_string).as_deref(),
+            Some("batch size: “Login page” appears twice")
+        );
     }
 }

@@ -165,6 +165,15 @@ pub struct Policy {
     pub default_deadline_minutes: u32,
     /// Points per card for decks whose cards are not numbers (t-shirt), or to override.
     pub point_table: BTreeMap<String, Fixed2>,
+    /// A live round closes, and so reveals, as the last member votes (on by default; added in
+    /// `PlanningCreated` and `PolicySet` v2). Off, the facilitator reveals it (`CloseRound`).
+    /// Async rounds always close once everyone voted.
+    #[serde(default = "auto_reveal_default")]
+    pub auto_reveal: bool,
+}
+
+fn auto_reveal_default() -> bool {
+    true
 }
 
 impl Default for Policy {
@@ -174,6 +183,7 @@ impl Default for Policy {
             batch_size: 6,
             default_deadline_minutes: 24 * 60,
             point_table: super::deck::default_point_table(),
+            auto_reveal: auto_reveal_default(),
         }
     }
 }
@@ -280,17 +290,27 @@ pub enum Event {
     },
     /// The schedule was set, resolved (v2 added `auto_phases` and `reminder_minutes`).
     ScheduleSet { schedule: Schedule },
-    /// Divergence policy, batch size, default deadline or point table changed.
+    /// Divergence policy, batch size, default deadline, point table or auto-reveal changed
+    /// (v2 added `auto_reveal`).
     PolicySet { policy: Policy },
 
     // ---- goal ----
     /// The first draft of the sprint goal.
     GoalDrafted { text: String, by: ParticipantId },
-    /// The goal was reworded.
+    /// The goal was reworded; `suggestion` names the adopted wording when it was someone's
+    /// suggestion (v2 added `suggestion`).
     GoalAmended {
         text: String,
         note: Option<String>,
+        suggestion: Option<SuggestionId>,
         by: ParticipantId,
+    },
+    /// A member or the facilitator suggested a wording of the goal.
+    GoalSuggested {
+        suggestion: SuggestionId,
+        text: String,
+        by: ParticipantId,
+        at: Micros,
     },
     /// The goal is final.
     GoalCommitted {
@@ -435,7 +455,9 @@ pub enum Event {
         reason: CloseReason,
         at: Micros,
     },
-    /// The votes on one item of a round, now visible to everyone.
+    /// The votes on one item of a round, now visible to everyone. `by` is the facilitator
+    /// for a reveal in the live session, [`ParticipantId::SYSTEM`] for the rule's reveal as the
+    /// round closed.
     VotesRevealed {
         round: RoundId,
         item: ItemId,
@@ -500,8 +522,50 @@ pub enum Event {
         by: ParticipantId,
         at: Micros,
     },
-    /// The live session ended.
+    /// The live session ended (the focus and the time box end with it).
     SyncEnded { by: ParticipantId, at: Micros },
+    /// The facilitator moved the room's discussion to an item (`None`: to no item).
+    FocusSet {
+        item: Option<ItemId>,
+        by: ParticipantId,
+        at: Micros,
+    },
+    /// A time box of `seconds` started on the focused item; it ends at `ends_at`.
+    TimerStarted {
+        item: ItemId,
+        seconds: u32,
+        ends_at: Micros,
+        by: ParticipantId,
+        at: Micros,
+    },
+    /// The running time box got `seconds` more; it now ends at `ends_at`.
+    TimerExtended {
+        item: ItemId,
+        seconds: u32,
+        ends_at: Micros,
+        by: ParticipantId,
+        at: Micros,
+    },
+    /// The facilitator stopped the time box.
+    TimerStopped {
+        item: ItemId,
+        by: ParticipantId,
+        at: Micros,
+    },
+    /// An item went back to refinement: off the live agenda, its flag cleared, to be refined
+    /// before it is estimated.
+    ItemReturnedToRefinement {
+        item: ItemId,
+        note: Option<String>,
+        by: ParticipantId,
+        at: Micros,
+    },
+    /// The facilitator's draft selection for the commitment, shared with the room.
+    ScopeDrafted {
+        items: Vec<ItemId>,
+        by: ParticipantId,
+        at: Micros,
+    },
     /// The scope is committed against capacity.
     ScopeCommitted {
         items: Vec<ItemId>,
@@ -589,7 +653,7 @@ macro_rules! event_kinds {
 }
 
 event_kinds! {
-    PlanningCreated = 1,
+    PlanningCreated = 2,
     ParticipantJoined = 1,
     ParticipantRenamed = 1,
     RoleChanged = 1,
@@ -599,9 +663,10 @@ event_kinds! {
     TimeZoneSet = 2,
     PhaseChanged = 1,
     ScheduleSet = 2,
-    PolicySet = 1,
+    PolicySet = 2,
     GoalDrafted = 1,
-    GoalAmended = 1,
+    GoalAmended = 2,
+    GoalSuggested = 1,
     GoalCommitted = 1,
     ItemProposed = 1,
     ItemEdited = 1,
@@ -633,6 +698,12 @@ event_kinds! {
     AgendaSet = 1,
     CoinFlipped = 1,
     SyncEnded = 1,
+    FocusSet = 1,
+    TimerStarted = 1,
+    TimerExtended = 1,
+    TimerStopped = 1,
+    ItemReturnedToRefinement = 1,
+    ScopeDrafted = 1,
     ScopeCommitted = 1,
     ReminderSent = 1,
     WebhookRegistered = 1,
@@ -693,6 +764,16 @@ fn upcast(kind: &str, mut version: i32, data: &mut serde_json::Value) {
                 // v1 had no working days: it meant Monday to Friday.
                 obj.insert("work_days".into(), serde_json::json!(WorkDay::WEEKDAYS));
             }
+            ("PlanningCreated" | "PolicySet", 1, Some(obj)) => {
+                // v1 policies had no auto-reveal: a live round closed as the last member voted.
+                if let Some(policy) = obj.get_mut("policy").and_then(|v| v.as_object_mut()) {
+                    policy.insert("auto_reveal".into(), true.into());
+                }
+            }
+            ("GoalAmended", 1, Some(obj)) => {
+                // v1 amendments were the facilitator's own wording.
+                obj.insert("suggestion".into(), serde_json::Value::Null);
+            }
             ("ScheduleSet", 1, Some(obj)) => {
                 // v1 schedules were advisory only: no automatic phases, no reminders.
                 if let Some(sched) = obj.get_mut("schedule").and_then(|v| v.as_object_mut()) {
@@ -752,6 +833,37 @@ mod tests {
         assert_eq!(schedule.reminder_minutes, Some(0));
         assert_eq!(schedule.sprint_start, Some(5));
         let (kind, version, payload) = ev.encode();
+        assert_eq!(Event::decode(kind, version, &payload).unwrap(), ev);
+    }
+
+    /// Stored before auto-reveal and goal suggestions: a live round closed as the last member
+    /// voted, and every amendment was the facilitator's own wording.
+    #[test]
+    fn policy_and_goal_amended_v1_are_upcast_to_v2() {
+        let policy = r#"{"batch_size":6,"default_deadline_minutes":1440,"divergence":{"flag_unsure":true,"quorum_percent":50,"spread_steps":2},"point_table":{"M":3.0}}"#;
+        let ev = Event::decode("PolicySet", 1, &format!(r#"{{"policy":{policy}}}"#)).unwrap();
+        let Event::PolicySet { policy: p } = &ev else {
+            panic!("{ev:?}")
+        };
+        assert!(p.auto_reveal);
+        assert_eq!(p.batch_size, 6);
+        let (kind, version, payload) = ev.encode();
+        assert_eq!((kind, version), ("PolicySet", 2));
+        assert_eq!(Event::decode(kind, version, &payload).unwrap(), ev);
+
+        let created = format!(
+            r#"{{"at":1,"creator":"00000000-0000-0000-0000-000000000001","creator_name":"Fran","creator_token_hash":"{h}","deck":{{"kind":"fibonacci","cards":["1","2"]}},"member_invite_hash":"{h}","observer_invite_hash":"{h}","planning":"00000000-0000-0000-0000-000000000002","policy":{policy},"title":"S"}}"#,
+            h = "a".repeat(64)
+        );
+        let ev = Event::decode("PlanningCreated", 1, &created).unwrap();
+        assert!(matches!(&ev, Event::PlanningCreated { policy, .. } if policy.auto_reveal));
+        assert_eq!(ev.encode().1, 2);
+
+        let v1 = r#"{"by":"00000000-0000-0000-0000-000000000001","note":null,"text":"Ship"}"#;
+        let ev = Event::decode("GoalAmended", 1, v1).unwrap();
+        assert!(matches!(&ev, Event::GoalAmended { suggestion: None, text, .. } if text == "Ship"));
+        let (kind, version, payload) = ev.encode();
+        assert_eq!(version, 2);
         assert_eq!(Event::decode(kind, version, &payload).unwrap(), ev);
     }
 

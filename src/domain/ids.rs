@@ -1,4 +1,5 @@
-//! Typed identifiers: a planning, participant, item, round or comment id is never mixed up.
+//! Typed identifiers: a planning, participant, item, round, comment or suggestion id is never
+//! mixed up.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -50,6 +51,8 @@ id_type!(
     WebhookId,
     /// A team: its own event stream in the log, grouping plannings.
     TeamId,
+    /// A wording of the sprint goal someone suggested during the planning.
+    SuggestionId,
 );
 
 impl ParticipantId {

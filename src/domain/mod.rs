@@ -8,7 +8,9 @@
 //! - [`aggregate::Aggregate`]: the shape a planning and a team share, which one writer serves;
 //! - [`agenda`] (the live agenda's order) and [`inbox`] (a participant's inbox): derived views;
 //! - [`slots`] (working hours, the sync slot finder), [`discussion`] (what needs the live
-//!   call) and [`readiness`] (whether async prep is likely to work): pure derived figures.
+//!   call), [`readiness`] (whether async prep is likely to work) and [`live`] (the live
+//!   meeting's next item, ties, the facilitator's actions, the scope draft): pure derived
+//!   figures.
 
 pub mod agenda;
 pub mod aggregate;
@@ -22,11 +24,13 @@ pub mod event;
 pub mod fixed;
 pub mod ids;
 pub mod inbox;
+pub mod live;
 pub mod policy;
 pub mod readiness;
 pub mod slots;
 pub mod state;
 pub mod team;
+pub mod words;
 
 pub use command::Command;
 pub use decide::{decide, Context};

@@ -87,20 +87,46 @@ impl DivergencePolicy {
         if self.flag_unsure && cards.contains(&UNSURE) {
             return Verdict::Flagged(FlagReason::Unsure);
         }
-        let mut steps: Vec<usize> = cards.iter().filter_map(|c| deck.step(c)).collect();
-        if steps.is_empty() {
+        let Some(spread) = Spread::of(deck, cards) else {
             // Only `?` votes with flag_unsure off: nothing to estimate from.
             return Verdict::Flagged(FlagReason::Unsure);
-        }
-        steps.sort_unstable();
-        let (lo, hi) = (steps[0], steps[steps.len() - 1]);
-        if (hi - lo) as u64 >= self.spread_steps as u64 {
+        };
+        if spread.steps() as u64 >= self.spread_steps as u64 {
             return Verdict::Flagged(FlagReason::Spread);
         }
-        let median = steps[steps.len() / 2];
         Verdict::Converged {
-            proposed: deck.cards[median].clone(),
+            proposed: deck.cards[spread.median].clone(),
         }
+    }
+}
+
+/// Where the estimates on one item lie on the deck: the lowest, the highest and the median
+/// card as deck steps. The rule [`DivergencePolicy::judge`] flags and proposes by, and what
+/// views show of revealed votes, so both read the same figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spread {
+    pub low: usize,
+    pub high: usize,
+    /// The upper median for an even count: a card of the deck, never between two.
+    pub median: usize,
+}
+
+impl Spread {
+    /// The spread of the estimate cards among `cards` (special and unknown cards are no
+    /// estimate); `None` when there is no estimate.
+    pub fn of<'a>(deck: &Deck, cards: impl IntoIterator<Item = &'a str>) -> Option<Spread> {
+        let mut steps: Vec<usize> = cards.into_iter().filter_map(|c| deck.step(c)).collect();
+        steps.sort_unstable();
+        Some(Spread {
+            low: *steps.first()?,
+            high: *steps.last()?,
+            median: steps[steps.len() / 2],
+        })
+    }
+
+    /// How many deck steps apart the lowest and the highest estimate are.
+    pub fn steps(&self) -> usize {
+        self.high - self.low
     }
 }
 
@@ -141,6 +167,27 @@ mod tests {
         );
         assert_eq!(judge(&["?"], 4), Verdict::Flagged(FlagReason::Quorum));
         assert_eq!(judge(&[], 0), Verdict::Flagged(FlagReason::Quorum));
+    }
+
+    #[test]
+    fn the_spread_is_read_on_deck_steps_with_the_upper_median() {
+        let deck = Deck::fibonacci();
+        let spread = |cards: &[&str]| Spread::of(&deck, cards.iter().copied());
+        assert_eq!(
+            spread(&["8", "3", "?", "☕", "5", "5"]),
+            Some(Spread {
+                low: 3,
+                high: 5,
+                median: 4
+            })
+        );
+        assert_eq!(
+            spread(&["3", "5"]).map(|s| s.median),
+            Some(4),
+            "upper median"
+        );
+        assert_eq!(spread(&["13"]).map(|s| s.steps()), Some(0));
+        assert_eq!(spread(&["?", "☕"]), None);
     }
 
     #[test]

@@ -72,7 +72,7 @@ impl WorkDay {
 /// Why working hours or a search are refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SlotError {
-    #[error("{0:?} is not an IANA time zone (e.g. Europe/Berlin)")]
+    #[error("{} is not a time zone name (e.g. Europe/Berlin)", crate::domain::words::quoted(.0))]
     UnknownTimeZone(String),
     #[error("working hours need a start and an end minute (0–1440) that differ")]
     BadHours,

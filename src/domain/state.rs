@@ -40,6 +40,14 @@ pub struct Capacity {
     pub notes: Option<String>,
 }
 
+impl Capacity {
+    /// Days of focused work: available days × focus factor (the team's capacity in points is
+    /// the sum of these × velocity).
+    pub fn focused_days(&self) -> Fixed2 {
+        self.available_days.times(self.focus_factor)
+    }
+}
+
 /// The latest readiness check of one criterion on one item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadinessCheck {
@@ -75,6 +83,18 @@ pub struct Item {
     pub points: Option<Fixed2>,
     /// Rounds this item was part of, oldest first.
     pub rounds: Vec<RoundId>,
+    /// Sent back to refinement (`ItemReturnedToRefinement`) and not moved on since: not edited,
+    /// flagged, sent to the agenda, put in a round or agreed.
+    #[serde(default)]
+    pub returned_to_refinement: Option<Refinement>,
+}
+
+/// Why and when an item went back to refinement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refinement {
+    pub note: Option<String>,
+    pub by: ParticipantId,
+    pub at: Micros,
 }
 
 impl Item {
@@ -148,6 +168,47 @@ pub struct Goal {
     pub committed: bool,
 }
 
+/// A wording of the goal someone suggested.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoalSuggestion {
+    pub id: SuggestionId,
+    pub text: String,
+    pub by: ParticipantId,
+    pub at: Micros,
+    /// The facilitator adopted it (`GoalAmended` naming it).
+    pub adopted: bool,
+}
+
+/// The item the room discusses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Focus {
+    pub item: ItemId,
+    pub by: ParticipantId,
+    /// Since when.
+    pub at: Micros,
+}
+
+/// The time box running on the focused item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timer {
+    pub item: ItemId,
+    /// The whole box: its first length plus every extension.
+    pub seconds: u32,
+    pub started_at: Micros,
+    /// When the box runs out (server time); a client shows the time left from it and the
+    /// server's `now` (see docs/protocol.md).
+    pub ends_at: Micros,
+    pub by: ParticipantId,
+}
+
+/// The facilitator's draft of the scope, shared with the room before the commitment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeDraft {
+    pub items: Vec<ItemId>,
+    pub by: ParticipantId,
+    pub at: Micros,
+}
+
 /// A recorded coin flip.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CoinFlip {
@@ -196,7 +257,26 @@ pub struct State {
     /// Round ids in opening order.
     pub round_order: Vec<RoundId>,
     pub sync_running: bool,
+    /// The live agenda: the items still to discuss, in order (an agreed item, one sent back to
+    /// refinement and a withdrawn one leave it).
     pub agenda: Vec<ItemId>,
+    /// Every item the agenda held since it was last set, in agenda order, those that left it
+    /// included: where the focus stands once its item has left the agenda.
+    #[serde(default)]
+    pub agenda_order: Vec<ItemId>,
+    /// The item the room discusses, while the live session runs (the facilitator's choice).
+    #[serde(default)]
+    pub focus: Option<Focus>,
+    /// The time box on the focused item, while one runs.
+    #[serde(default)]
+    pub timer: Option<Timer>,
+    /// The facilitator's draft of the scope to commit (none before the first, and after the
+    /// commitment).
+    #[serde(default)]
+    pub scope_draft: Option<ScopeDraft>,
+    /// Wordings of the goal suggested, oldest first.
+    #[serde(default)]
+    pub goal_suggestions: Vec<GoalSuggestion>,
     pub coin_flips: Vec<CoinFlip>,
     pub commitment: Option<Commitment>,
     /// Reminders sent: (participant, round).
@@ -253,6 +333,7 @@ impl State {
             | Event::PolicySet { .. }
             | Event::GoalDrafted { .. }
             | Event::GoalAmended { .. }
+            | Event::GoalSuggested { .. }
             | Event::GoalCommitted { .. }
             | Event::ItemProposed { .. }
             | Event::ItemEdited { .. }
@@ -288,6 +369,12 @@ impl State {
             | Event::ReminderSent { .. }
             | Event::WebhookRegistered { .. }
             | Event::WebhookRemoved { .. } => self.apply_sync(event.clone()),
+            Event::FocusSet { .. }
+            | Event::TimerStarted { .. }
+            | Event::TimerExtended { .. }
+            | Event::TimerStopped { .. }
+            | Event::ItemReturnedToRefinement { .. }
+            | Event::ScopeDrafted { .. } => self.apply_meeting(event.clone()),
         }
     }
 
@@ -412,12 +499,39 @@ impl State {
                     committed: false,
                 })
             }
-            Event::GoalAmended { text, by, .. } => {
+            Event::GoalAmended {
+                text,
+                by,
+                suggestion,
+                ..
+            } => {
+                // An adopted suggestion's wording is its author's.
+                let mut author = by;
+                if let Some(s) = self
+                    .goal_suggestions
+                    .iter_mut()
+                    .find(|s| Some(s.id) == suggestion)
+                {
+                    s.adopted = true;
+                    author = s.by;
+                }
                 if let Some(g) = self.goal.as_mut() {
                     g.text = text.clone();
-                    g.history.push((text, by));
+                    g.history.push((text, author));
                 }
             }
+            Event::GoalSuggested {
+                suggestion,
+                text,
+                by,
+                at,
+            } => self.goal_suggestions.push(GoalSuggestion {
+                id: suggestion,
+                text,
+                by,
+                at,
+                adopted: false,
+            }),
             Event::GoalCommitted { text, .. } => {
                 if let Some(g) = self.goal.as_mut() {
                     g.text = text;
@@ -433,6 +547,7 @@ impl State {
             Event::ItemEdited { item, patch, .. } => {
                 if let Some(it) = self.items.get_mut(&item) {
                     patch.apply_to(&mut it.draft);
+                    it.returned_to_refinement = None;
                 }
             }
             Event::ItemWithdrawn { item, .. } => {
@@ -441,6 +556,9 @@ impl State {
                     it.flag = None;
                 }
                 self.agenda.retain(|i| *i != item);
+                if let Some(d) = self.scope_draft.as_mut() {
+                    d.items.retain(|i| *i != item);
+                }
             }
             Event::ItemsImported {
                 items,
@@ -644,10 +762,9 @@ impl State {
                         by,
                     });
                     it.proposed_estimate = None;
+                    it.returned_to_refinement = None;
                 }
-                if self.sync_running && !self.agenda.contains(&item) {
-                    self.agenda.push(item);
-                }
+                self.join_agenda(item);
             }
             Event::FlagCleared { item, .. } => {
                 if let Some(it) = self.items.get_mut(&item) {
@@ -663,10 +780,9 @@ impl State {
                         by,
                     });
                     it.proposed_estimate = None;
+                    it.returned_to_refinement = None;
                 }
-                if self.sync_running && !self.agenda.contains(&item) {
-                    self.agenda.push(item);
-                }
+                self.join_agenda(item);
             }
             Event::EstimateProposed { item, card, .. } => {
                 if let Some(it) = self.items.get_mut(&item) {
@@ -681,7 +797,10 @@ impl State {
                     it.points = points;
                     it.proposed_estimate = None;
                     it.flag = None;
+                    it.returned_to_refinement = None;
                 }
+                // Settled: off the agenda (the log keeps the path).
+                self.agenda.retain(|i| *i != item);
             }
             _ => {}
         }
@@ -691,7 +810,10 @@ impl State {
     fn apply_sync(&mut self, event: Event) {
         match event {
             Event::SyncStarted { .. } => self.sync_running = true,
-            Event::AgendaSet { items, .. } => self.agenda = items,
+            Event::AgendaSet { items, .. } => {
+                self.agenda_order = items.clone();
+                self.agenda = items;
+            }
             Event::CoinFlipped {
                 question,
                 options,
@@ -705,7 +827,7 @@ impl State {
                 by,
                 at,
             }),
-            Event::SyncEnded { .. } => self.sync_running = false,
+            Event::SyncEnded { .. } => self.end_session(),
             Event::ScopeCommitted {
                 items,
                 points,
@@ -722,7 +844,8 @@ impl State {
                     by,
                     at,
                 });
-                self.sync_running = false;
+                self.end_session();
+                self.scope_draft = None;
             }
             Event::ReminderSent {
                 participant,
@@ -760,6 +883,73 @@ impl State {
             _ => {}
         }
     }
+    /// Applies an event of the live meeting: the focus, the time box, items sent back to
+    /// refinement and the scope draft.
+    fn apply_meeting(&mut self, event: Event) {
+        match event {
+            Event::FocusSet { item, by, at } => {
+                // A time box belongs to its item: moving on ends it.
+                if self.timer.as_ref().is_some_and(|t| Some(t.item) != item) {
+                    self.timer = None;
+                }
+                self.focus = item.map(|item| Focus { item, by, at });
+            }
+            Event::TimerStarted {
+                item,
+                seconds,
+                ends_at,
+                by,
+                at,
+            } => {
+                self.timer = Some(Timer {
+                    item,
+                    seconds,
+                    started_at: at,
+                    ends_at,
+                    by,
+                })
+            }
+            Event::TimerExtended {
+                seconds, ends_at, ..
+            } => {
+                if let Some(t) = self.timer.as_mut() {
+                    t.seconds = t.seconds.saturating_add(seconds);
+                    t.ends_at = ends_at;
+                }
+            }
+            Event::TimerStopped { .. } => self.timer = None,
+            Event::ItemReturnedToRefinement { item, note, by, at } => {
+                if let Some(it) = self.items.get_mut(&item) {
+                    it.flag = None;
+                    it.proposed_estimate = None;
+                    it.returned_to_refinement = Some(Refinement { note, by, at });
+                }
+                self.agenda.retain(|i| *i != item);
+            }
+            Event::ScopeDrafted { items, by, at } => {
+                self.scope_draft = Some(ScopeDraft { items, by, at })
+            }
+            _ => {}
+        }
+    }
+
+    /// The live session is over: nobody discusses anything any more.
+    fn end_session(&mut self) {
+        self.sync_running = false;
+        self.focus = None;
+        self.timer = None;
+    }
+
+    /// An item flagged or sent to the agenda during the session joins the end of the agenda.
+    fn join_agenda(&mut self, item: ItemId) {
+        if self.sync_running && !self.agenda.contains(&item) {
+            self.agenda.push(item);
+            if !self.agenda_order.contains(&item) {
+                self.agenda_order.push(item);
+            }
+        }
+    }
+
     /// Forgets a participant's votes in the rounds still open.
     fn drop_open_votes(&mut self, participant: ParticipantId) {
         for round in self.rounds.values_mut().filter(|r| r.is_open()) {
@@ -793,6 +983,7 @@ impl State {
                 estimate: None,
                 points: None,
                 rounds: Vec::new(),
+                returned_to_refinement: None,
             },
         );
         self.proposal_order.push(id);
@@ -814,6 +1005,7 @@ impl State {
             if let Some(it) = self.items.get_mut(i) {
                 it.rounds.push(id);
                 it.proposed_estimate = None;
+                it.returned_to_refinement = None;
             }
         }
         self.rounds.insert(
@@ -887,9 +1079,7 @@ impl State {
             .values()
             .filter(|p| !p.removed && p.role != Role::Observer)
             .filter_map(|p| p.capacity.as_ref())
-            .fold(Fixed2::ZERO, |acc, c| {
-                acc.saturating_add(c.available_days.times(c.focus_factor))
-            });
+            .fold(Fixed2::ZERO, |acc, c| acc.saturating_add(c.focused_days()));
         focused_days.times(self.velocity.unwrap_or(Fixed2::ZERO))
     }
 

@@ -261,7 +261,8 @@ fn check_roster(roster: &[RosterEntry]) -> Result<Vec<RosterEntry>, DomainError>
         let name = check_name(&e.name, "a roster name")?;
         if out.iter().any(|o: &RosterEntry| o.name == name) {
             return Err(DomainError::Invalid(format!(
-                "{name:?} is on the roster twice"
+                "{} is on the roster twice",
+                crate::domain::words::quoted(&name)
             )));
         }
         // An IANA name from the tz database, as a planning's `SetTimeZone` takes (the roster

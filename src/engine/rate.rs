@@ -1,9 +1,12 @@
 //! Rate limits: a token bucket (`rate` commands per second with bursts up to `burst`), and
 //! the buckets per key (a token's hash) that [`crate::engine::commands::admit`] takes from.
+//!
+//! Buckets refill on tokio's clock (the system's monotonic clock in production), so a test
+//! pauses it and advances it instead of waiting for a refill.
 
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use tokio::time::Instant;
 
 #[derive(Debug, Clone)]
 pub struct TokenBucket {
@@ -132,6 +135,25 @@ mod tests {
         }
         assert!(b.len() < SWEEP_FLOOR, "{} buckets kept", b.len());
         assert!(b.try_take("k0"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_bucket_refills_as_tokio_time_passes_and_not_before() {
+        use std::time::Duration;
+        // Two commands per second, bursts of one: a token every 500 ms.
+        let b = Buckets::new(2, 1);
+        assert!(b.try_take("k"));
+        assert!(!b.try_take("k"), "burst spent");
+        tokio::time::advance(Duration::from_millis(400)).await;
+        assert!(!b.try_take("k"), "four fifths of a token after 400 ms");
+        tokio::time::advance(Duration::from_millis(100)).await;
+        assert!(b.try_take("k"), "a whole token after 500 ms");
+        assert!(!b.try_take("k"));
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        assert!(
+            b.try_take("k") && !b.try_take("k"),
+            "refilled up to the burst only"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::store::EventStore;
 use dashmap::DashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub struct Registry {
     rooms: DashMap<PlanningId, Arc<Room>>,
@@ -170,6 +171,20 @@ impl Registry {
         evicted
     }
 
+    /// Evicts idle rooms ([`Registry::evict_idle`]) every quarter of `idle_secs` (1 s to 60 s),
+    /// until the future is dropped. It waits on tokio's clock, as rooms measure their idle
+    /// time, so a test pauses and advances that clock instead of waiting.
+    pub async fn evict_idle_every(&self, idle_secs: u64) {
+        let period = Duration::from_secs((idle_secs / 4).clamp(1, 60));
+        loop {
+            tokio::time::sleep(period).await;
+            let n = self.evict_idle(idle_secs);
+            if n > 0 {
+                tracing::debug!(evicted = n, "idle rooms evicted");
+            }
+        }
+    }
+
     /// Forgets every room; their writer tasks finish queued commands and end.
     pub fn clear(&self) {
         self.rooms.clear();
@@ -181,5 +196,63 @@ impl Registry {
 
     pub fn is_empty(&self) -> bool {
         self.rooms.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::clock::Clock;
+    use crate::engine::metrics::Metrics;
+
+    /// A registry holding one room nobody uses, on a paused tokio clock.
+    async fn one_idle_room() -> (Arc<Registry>, PlanningId) {
+        // Opened before the clock is paused: SQLite answers from a thread of its own, which a
+        // paused clock does not wait for.
+        let store = crate::store::open("sqlite::memory:").await.expect("store");
+        tokio::time::pause();
+        let registry = Arc::new(Registry::new(Deps {
+            store,
+            metrics: Arc::new(Metrics::default()),
+            jobs_changed: Arc::new(tokio::sync::Notify::new()),
+            clock: Clock::system(),
+        }));
+        let id = PlanningId(uuid::Uuid::new_v4());
+        registry.insert(Room::spawn(registry.deps().clone(), id, Live::default()));
+        (registry, id)
+    }
+
+    #[tokio::test]
+    async fn a_room_is_idle_only_once_its_idle_time_has_passed_on_tokios_clock() {
+        let (registry, id) = one_idle_room().await;
+        tokio::time::advance(Duration::from_secs(59)).await;
+        assert_eq!(registry.evict_idle(60), 0, "evicted after 59 s");
+        assert!(registry.loaded_room(id).is_some());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(registry.evict_idle(60), 1, "kept after 60 s");
+        assert!(registry.loaded_room(id).is_none());
+    }
+
+    #[tokio::test]
+    async fn the_evictor_drops_an_idle_room_within_a_period_after_its_idle_time() {
+        let (registry, id) = one_idle_room().await;
+        let evictor = {
+            let registry = registry.clone();
+            tokio::spawn(async move { registry.evict_idle_every(60).await })
+        };
+        // Second by second, letting the evictor run after each step (it looks every 15 s).
+        let mut waited = 0;
+        while registry.loaded_room(id).is_some() && waited < 200 {
+            tokio::time::advance(Duration::from_secs(1)).await;
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+            waited += 1;
+        }
+        evictor.abort();
+        assert!(
+            (60..=75).contains(&waited),
+            "evicted after {waited} s of tokio time (idle time 60 s, looked at every 15 s)"
+        );
     }
 }

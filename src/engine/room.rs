@@ -32,7 +32,6 @@ use crate::store::{Job, StoredEvent};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Instant;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use crate::engine::writer::{Ack, Deps, RoomError, PAGE};
@@ -72,8 +71,11 @@ pub struct RoomShared {
     tx: broadcast::Sender<Arc<Outgoing>>,
     presence: Mutex<Presence>,
     connections: AtomicUsize,
+    /// When the room was last used, in seconds after `started`.
     last_used: AtomicU64,
-    started: Instant,
+    /// When the room started, on tokio's clock, so a test that pauses and advances it ages
+    /// the room (see `Registry::evict_idle_every`).
+    started: tokio::time::Instant,
     refresh_pending: AtomicBool,
     presence_pending: AtomicBool,
     /// Who keeps a pushed view (see `engine::views`).
@@ -175,7 +177,7 @@ impl Room {
             presence: Mutex::new(Presence::default()),
             connections: AtomicUsize::new(0),
             last_used: AtomicU64::new(0),
-            started: Instant::now(),
+            started: tokio::time::Instant::now(),
             refresh_pending: AtomicBool::new(false),
             presence_pending: AtomicBool::new(false),
             watchers: Watchers::default(),

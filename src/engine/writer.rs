@@ -45,7 +45,7 @@ pub enum RoomError {
     Domain(#[from] DomainError),
     #[error("stale expected_seq {expected}: the head is {head}")]
     Conflict { expected: i64, head: i64 },
-    #[error("client_op_id {0:?} was already used for a different command")]
+    #[error("client_op_id “{0}” was already used for a different command")]
     OpConflict(String),
     #[error("storage error: {0}")]
     Store(#[from] StoreError),

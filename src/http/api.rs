@@ -340,9 +340,15 @@ pub async fn read_planning(
     let (head, state) = caller
         .room
         .read(|l| (l.head, view::state_view(&l.state, me)));
+    // The server's clock, beside the view rather than in it: a time box's time left is its
+    // `ends_at` minus this (corrected for the client's own clock), while the view stays a
+    // function of the log.
+    let now = app.clock.now_micros();
     Ok(Json(json!({
         "planning": caller.room.shared.id,
         "head": head,
+        "now": now,
+        "now_utc": crate::read::utc::rfc3339(now),
         "you": you,
         "online": caller.room.online(),
         "state": state,

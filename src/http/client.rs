@@ -52,6 +52,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../../client/dom.js"),
     },
     Asset {
+        path: "/keys.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../client/keys.js"),
+    },
+    Asset {
         path: "/model.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../client/model.js"),

@@ -203,6 +203,7 @@ fn domain_status(d: &DomainError) -> StatusCode {
         | UnknownComment(_)
         | UnknownCriterion(_)
         | UnknownWebhook(_)
+        | UnknownSuggestion(_)
         | NoPlanning => StatusCode::NOT_FOUND,
         d if d.is_input() => StatusCode::BAD_REQUEST,
         _ => StatusCode::CONFLICT,

@@ -119,9 +119,9 @@ pub async fn register(
         ..
     }) = decode_all(&stored)?.into_iter().next()
     else {
-        return Err(ApiError::BadRequest(format!(
-            "client_op_id {op:?} was used for another command"
-        )));
+        return Err(ApiError::BadRequest(
+            "this client_op_id was used for another command".into(),
+        ));
     };
     // Stored after the event commits: if the server dies in between, deliveries wait (and
     // retry) until the facilitator retries this request with the same client_op_id.

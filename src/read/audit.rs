@@ -3,8 +3,10 @@
 //! Built by folding the stored log (not the projection), so every step keeps its seq, time and
 //! actor: who proposed an item, its readiness checks, questions and answers, every round with
 //! its votes once revealed, flags and who cleared them, the agreed estimate and the commitment;
-//! plus the goal's history, coin flips, the time well spent ([`crate::read::time_spent`]) and the
-//! chain's head hash (so a printed report can be checked against the log later).
+//! plus the goal's history (suggested wordings, and whose wording an amendment adopted), coin
+//! flips, the path of the live sessions (where the facilitator moved the discussion, time
+//! boxes, scope drafts), the time well spent ([`crate::read::time_spent`]) and the chain's head
+//! hash (so a printed report can be checked against the log later).
 //!
 //! Redaction: votes appear only once revealed (`VotesRevealed` carries them); a sealed round
 //! shows how many votes it holds. Which votes a round holds, and whose sealed cards a reader
@@ -16,6 +18,7 @@ use crate::domain::event::{Event, Micros, RevealedVote};
 use crate::domain::fixed::Fixed2;
 use crate::domain::ids::{CommentId, ItemId, ParticipantId, RoundId};
 use crate::domain::state::State;
+use crate::domain::words;
 use crate::read::utc::rfc3339;
 use crate::read::view::{self, Seer};
 use crate::read::Envelope;
@@ -92,7 +95,11 @@ pub struct Audit {
     pub goal: Vec<Step>,
     pub commitment: Vec<Step>,
     pub coin_flips: Vec<Step>,
-    /// The live session against its plan, async vs live settlements, flagged items discussed.
+    /// The path of the live sessions: their start and end, the moves of the room's focus, time
+    /// boxes, items sent back to refinement and scope drafts.
+    pub meeting: Vec<Step>,
+    /// The live session against its plan, async vs live settlements, flagged items discussed,
+    /// time per item.
     pub time: crate::read::time_spent::TimeWellSpent,
     pub items: Vec<ItemStory>,
 }
@@ -125,13 +132,17 @@ pub fn build(log: &[Envelope], head_hash: &str, state: &State, audience: Audienc
         goal: Vec::new(),
         commitment: Vec::new(),
         coin_flips: Vec::new(),
+        meeting: Vec::new(),
         rounds: BTreeMap::new(),
         question_item: BTreeMap::new(),
         then: State::default(),
     };
     for s in log {
         fold.then.apply(&s.event);
-        let _ = fold.item_event(s) || fold.round_event(s) || fold.scope_event(s);
+        let _ = fold.item_event(s)
+            || fold.round_event(s)
+            || fold.scope_event(s)
+            || fold.meeting_event(s);
     }
     fold.finish(log, head_hash)
 }
@@ -145,6 +156,7 @@ struct Fold<'a> {
     goal: Vec<Step>,
     commitment: Vec<Step>,
     coin_flips: Vec<Step>,
+    meeting: Vec<Step>,
     /// Round → (opened seq, live, revote, items).
     rounds: BTreeMap<RoundId, (i64, bool, bool, Vec<ItemId>)>,
     /// Question → its item.
@@ -156,7 +168,10 @@ struct Fold<'a> {
 impl Fold<'_> {
     /// Adds a step to an item's story (an item the audit has not met is skipped).
     fn push(&mut self, s: &Envelope, item: ItemId, what: String) {
-        let step = step_of(self.state, s, what);
+        let mut step = step_of(self.state, s, what);
+        if crate::read::timeline::by_rule(&s.event) {
+            step.actor = crate::read::timeline::RULE.into();
+        }
         if let Some(story) = self.items.get_mut(&item) {
             story.steps.push(step);
         }
@@ -319,20 +334,30 @@ impl Fold<'_> {
                     r.sealed_votes = 0;
                     r.sealed_values.clear();
                 }
-                self.push(
-                    s,
-                    *item,
-                    format!("votes revealed: {}", cards(&revealed(self.state, votes))),
-                );
+                let shown = cards(&revealed(self.state, votes));
+                let what = if crate::read::timeline::by_rule(&s.event) {
+                    format!("votes revealed as the round closed: {shown}")
+                } else {
+                    format!("votes revealed: {shown}")
+                };
+                self.push(s, *item, what);
             }
             Event::ItemFlagged {
-                item, reason, note, ..
+                item,
+                reason,
+                note,
+                round,
+                ..
             } => self.push(
                 s,
                 *item,
                 format!(
-                    "flagged for the live session ({}){}",
-                    label(reason),
+                    "flagged for the live session{}{}",
+                    if round.is_some() {
+                        format!(" by the divergence rule ({})", label(reason))
+                    } else {
+                        String::new()
+                    },
                     note.as_ref().map(|n| format!(": {n}")).unwrap_or_default()
                 ),
             ),
@@ -351,7 +376,7 @@ impl Fold<'_> {
                 ),
             ),
             Event::EstimateProposed { item, card, .. } => {
-                self.push(s, *item, format!("estimate {card} proposed"))
+                self.push(s, *item, format!("estimate {card} proposed (the median)"))
             }
             Event::EstimateAgreed {
                 item, card, points, ..
@@ -375,14 +400,30 @@ impl Fold<'_> {
                 self.goal
                     .push(step_of(self.state, s, format!("drafted: {text}")))
             }
-            Event::GoalAmended { text, note, .. } => self.goal.push(step_of(
-                self.state,
-                s,
-                format!(
-                    "amended: {text}{}",
-                    note.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()
-                ),
-            )),
+            Event::GoalAmended {
+                text,
+                note,
+                suggestion,
+                ..
+            } => {
+                // Whose wording it was, when the facilitator adopted a suggestion.
+                let author = suggestion
+                    .and_then(|id| self.state.goal_suggestions.iter().find(|g| g.id == id))
+                    .map(|g| format!(" (wording suggested by {})", name(self.state, g.by)))
+                    .unwrap_or_default();
+                self.goal.push(step_of(
+                    self.state,
+                    s,
+                    format!(
+                        "amended: {text}{author}{}",
+                        note.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()
+                    ),
+                ))
+            }
+            Event::GoalSuggested { text, .. } => {
+                self.goal
+                    .push(step_of(self.state, s, format!("suggested: {text}")))
+            }
             Event::GoalCommitted { text, .. } => {
                 self.goal
                     .push(step_of(self.state, s, format!("committed: {text}")))
@@ -412,8 +453,8 @@ impl Fold<'_> {
                     self.state,
                     s,
                     format!(
-                        "committed {} items, {points} points against a capacity of {capacity}{}",
-                        its.len(),
+                        "committed {}, {points} points against a capacity of {capacity}{}",
+                        words::items(its.len()),
                         if *over_capacity_confirmed {
                             " (over capacity, confirmed)"
                         } else {
@@ -428,6 +469,56 @@ impl Fold<'_> {
 
             _ => return false,
         }
+        true
+    }
+
+    /// Folds an event of the live meeting — sessions, the focus, time boxes, refinement, scope
+    /// drafts — into the meeting's path (and the stories of the items concerned); false for
+    /// any other event.
+    fn meeting_event(&mut self, s: &Envelope) -> bool {
+        use crate::read::time_spent::clock_text;
+        let state = self.state;
+        let title = |i: &ItemId| item_title(state, *i);
+        let what = match &s.event {
+            Event::SyncStarted { .. } => "started the live session".to_string(),
+            Event::SyncEnded { .. } => "ended the live session".to_string(),
+            Event::FocusSet { item: Some(i), .. } => {
+                self.push(s, *i, "discussed live: the room's focus moved here".into());
+                format!("moved the discussion to “{}”", title(i))
+            }
+            Event::FocusSet { item: None, .. } => "moved the discussion off the items".into(),
+            Event::TimerStarted { item, seconds, .. } => {
+                let len = clock_text(u64::from(*seconds));
+                self.push(s, *item, format!("time box of {len}"));
+                format!("started a time box of {len} on “{}”", title(item))
+            }
+            Event::TimerExtended { item, seconds, .. } => format!(
+                "gave “{}” {} more",
+                title(item),
+                clock_text(u64::from(*seconds))
+            ),
+            Event::TimerStopped { item, .. } => {
+                format!("stopped the time box on “{}”", title(item))
+            }
+            Event::ItemReturnedToRefinement { item, note, .. } => {
+                let note = note.as_ref().map(|n| format!(": {n}")).unwrap_or_default();
+                self.push(s, *item, format!("sent back to refinement{note}"));
+                format!("sent “{}” back to refinement{note}", title(item))
+            }
+            Event::ScopeDrafted { items: its, .. } => {
+                // The points as they stood when the draft was shared.
+                let points = its
+                    .iter()
+                    .filter_map(|i| self.then.items.get(i).and_then(|it| it.points))
+                    .fold(Fixed2::ZERO, Fixed2::saturating_add);
+                format!(
+                    "drafted a scope of {}, {points} points",
+                    words::items(its.len())
+                )
+            }
+            _ => return false,
+        };
+        self.meeting.push(step_of(self.state, s, what));
         true
     }
 
@@ -469,6 +560,7 @@ impl Fold<'_> {
             goal: self.goal,
             commitment: self.commitment,
             coin_flips: self.coin_flips,
+            meeting: self.meeting,
             time: crate::read::time_spent::build(log.iter().map(|s| &s.event), state),
             items: ordered,
         }
@@ -493,6 +585,15 @@ fn criterion_text(state: &State, id: crate::domain::CriterionId) -> String {
         .find(|c| c.id == id)
         .map(|c| c.text.clone())
         .unwrap_or_else(|| "a former criterion".into())
+}
+
+/// An item's title, now.
+fn item_title(state: &State, item: ItemId) -> String {
+    state
+        .items
+        .get(&item)
+        .map(|i| i.draft.title.clone())
+        .unwrap_or_default()
 }
 
 fn story(item: ItemId, state: &State) -> ItemStory {
@@ -557,6 +658,10 @@ pub fn markdown(a: &Audit) -> String {
     a.commitment.iter().for_each(|s| line(&mut out, s));
     out.push_str("\n## Time well spent\n\n");
     out.push_str(&crate::read::time_spent::markdown(&a.time));
+    if !a.meeting.is_empty() {
+        out.push_str("\n## Live session\n\n");
+        a.meeting.iter().for_each(|s| line(&mut out, s));
+    }
     if !a.coin_flips.is_empty() {
         out.push_str("\n## Coin flips\n\n");
         a.coin_flips.iter().for_each(|s| line(&mut out, s));
@@ -583,7 +688,7 @@ pub fn markdown(a: &Audit) -> String {
             } else if !r.sealed_values.is_empty() {
                 format!("sealed: {}", cards(&r.sealed_values))
             } else if r.sealed_votes > 0 {
-                format!("{} votes, sealed", r.sealed_votes)
+                format!("{}, sealed", words::plural(r.sealed_votes, "vote", "votes"))
             } else {
                 "no votes".into()
             };
@@ -641,6 +746,9 @@ pub fn csv(a: &Audit) -> String {
     }
     for s in &a.commitment {
         row("", "(commitment)", "", s);
+    }
+    for s in &a.meeting {
+        row("", "(live session)", "", s);
     }
     for it in &a.items {
         let key = it

@@ -151,7 +151,10 @@ pub fn parse_csv(body: &str) -> Result<Vec<ItemDraft>, ImportError> {
                     message: "bad header".into(),
                     rows: vec![RowError {
                         line: 1,
-                        error: format!("column {:?} appears twice", name.trim()),
+                        error: format!(
+                            "column {} appears twice",
+                            crate::domain::words::quoted(name.trim())
+                        ),
                     }],
                 });
             }
@@ -350,7 +353,10 @@ fn check(d: &ItemDraft, keys: &mut BTreeMap<String, u64>, line: u64) -> Result<(
     item_draft(&State::default(), d).map_err(|e| e.to_string())?;
     if let Some(k) = &d.external_key {
         if let Some(first) = keys.get(k) {
-            return Err(format!("external key {k:?} already used on line {first}"));
+            return Err(format!(
+                "external key {} already used on line {first}",
+                crate::domain::words::quoted(k)
+            ));
         }
         keys.insert(k.clone(), line);
     }

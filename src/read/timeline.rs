@@ -1,12 +1,14 @@
 //! The timeline: one line per event — `(seq, time, actor, type, summary)` — for a scrub bar.
 //!
 //! Summaries are built from the event and the names in a projection, and never show a sealed
-//! vote's value ("Ann voted on Login", not the card). Phase changes, sync start/end, reveals and
-//! the commitment are *chapters*: the marks a scrubber jumps between.
+//! vote's value ("Ann voted on Login", not the card). Phase changes, sync start/end, the moves
+//! of the room's focus, reveals and the commitment are *chapters*: the marks a scrubber jumps
+//! between.
 
 use crate::domain::event::Event;
 use crate::domain::ids::{ItemId, ParticipantId};
 use crate::domain::state::State;
+use crate::domain::words;
 use crate::read::Envelope;
 use serde::Serialize;
 
@@ -16,6 +18,8 @@ pub struct Entry {
     pub seq: i64,
     pub at: i64,
     pub actor: ParticipantId,
+    /// The step was the rule's ([`by_rule`]): show it as sprintlog's, not the actor's.
+    pub by_rule: bool,
     #[serde(rename = "type")]
     pub kind: String,
     pub summary: String,
@@ -57,14 +61,21 @@ pub fn items_of(event: &Event) -> Vec<ItemId> {
         | FlagCleared { item, .. }
         | ItemSentToAgenda { item, .. }
         | EstimateProposed { item, .. }
-        | EstimateAgreed { item, .. } => vec![*item],
+        | EstimateAgreed { item, .. }
+        | TimerStarted { item, .. }
+        | TimerExtended { item, .. }
+        | TimerStopped { item, .. }
+        | ItemReturnedToRefinement { item, .. } => vec![*item],
+        FocusSet { item, .. } => item.iter().copied().collect(),
         CommentPosted { item, .. } => item.iter().copied().collect(),
         ItemsImported { items, .. } | ItemsCarriedOver { items, .. } => {
             items.iter().map(|n| n.item).collect()
         }
         ItemsRanked { order, .. } => order.clone(),
         RoundOpened { items, .. } | RevoteOpened { items, .. } => items.clone(),
-        AgendaSet { items, .. } | ScopeCommitted { items, .. } => items.clone(),
+        AgendaSet { items, .. } | ScopeCommitted { items, .. } | ScopeDrafted { items, .. } => {
+            items.clone()
+        }
         _ => Vec::new(),
     }
 }
@@ -77,6 +88,7 @@ pub fn is_chapter(event: &Event) -> bool {
             | Event::PhaseChanged { .. }
             | Event::SyncStarted { .. }
             | Event::SyncEnded { .. }
+            | Event::FocusSet { .. }
             | Event::VotesRevealed { .. }
             | Event::ScopeCommitted { .. }
     )
@@ -90,10 +102,30 @@ pub fn entry(envelope: &Envelope, names: &State) -> Entry {
         seq: envelope.seq,
         at: envelope.at,
         actor: envelope.actor,
+        by_rule: by_rule(event),
         kind: event.kind().to_string(),
         summary: summary(envelope.actor, event, names),
         chapter: is_chapter(event),
         items: items_of(event),
+    }
+}
+
+/// Who a rule-made step is credited to (see [`by_rule`]).
+pub const RULE: &str = "sprintlog";
+
+/// Whether an event is the rule's doing rather than its actor's: the divergence rule's flag and
+/// proposed estimate, the reveal as a round closed, and a round closing because everyone voted
+/// or its deadline passed. Its envelope's actor is whoever's command set it off (often the
+/// last voter), so views credit these to [`RULE`] instead.
+pub fn by_rule(event: &Event) -> bool {
+    match event {
+        Event::ItemFlagged { round, .. } => round.is_some(),
+        Event::VotesRevealed { by, .. } => by.is_system(),
+        Event::EstimateProposed { .. } => true,
+        Event::RoundClosed { reason, .. } => {
+            !matches!(reason, crate::domain::event::CloseReason::Facilitator)
+        }
+        _ => false,
     }
 }
 
@@ -122,7 +154,9 @@ pub fn summary(actor: ParticipantId, event: &Event, s: &State) -> String {
     let a = who(s, actor);
     match event {
         PlanningCreated { title, .. } => format!("{a} created the planning “{title}”"),
-        ParticipantJoined { name, role, .. } => format!("{name} joined as {}", label(role)),
+        ParticipantJoined { name, role, .. } => {
+            format!("{name} joined as {}", words::a(&label(role)))
+        }
         ParticipantRenamed { name, .. } => format!("{a} is now called {name}"),
         RoleChanged {
             participant, role, ..
@@ -148,26 +182,35 @@ pub fn summary(actor: ParticipantId, event: &Event, s: &State) -> String {
         ScheduleSet { .. } => format!("{a} set the schedule"),
         PolicySet { .. } => format!("{a} changed the planning's policy"),
         GoalDrafted { text, .. } => format!("{a} drafted the goal: {text}"),
+        GoalAmended {
+            text,
+            suggestion: Some(id),
+            ..
+        } => format!(
+            "{a} adopted {}'s wording of the goal: {text}",
+            suggester(s, *id)
+        ),
         GoalAmended { text, .. } => format!("{a} amended the goal: {text}"),
+        GoalSuggested { text, .. } => format!("{a} suggested the goal: {text}"),
         GoalCommitted { text, .. } => format!("{a} committed the goal: {text}"),
         ItemProposed { draft, .. } => format!("{a} proposed “{}”", draft.title),
         ItemEdited { item, .. } => format!("{a} edited {}", title(s, *item)),
         ItemWithdrawn { item, .. } => format!("{a} withdrew {}", title(s, *item)),
         ItemsImported { items, source, .. } => {
-            format!("{a} imported {} items ({source})", items.len())
+            format!("{a} imported {} ({source})", words::items(items.len()))
         }
-        ItemsRanked { order, .. } => format!("{a} ranked {} items", order.len()),
+        ItemsRanked { order, .. } => format!("{a} ranked {}", words::items(order.len())),
         ItemsCarriedOver { items, .. } => {
             format!(
-                "{a} carried over {} items from the last planning",
-                items.len()
+                "{a} carried over {} from the last planning",
+                words::items(items.len())
             )
         }
         CommentPosted { kind, item, .. } => {
             let on = item
                 .map(|i| format!(" on {}", title(s, i)))
                 .unwrap_or_default();
-            format!("{a} posted a {}{on}", label(kind))
+            format!("{a} posted {}{on}", words::a(&label(kind)))
         }
         CommentEdited { .. } => format!("{a} edited a comment"),
         CommentDeleted { .. } => format!("{a} deleted a comment"),
@@ -179,8 +222,8 @@ pub fn summary(actor: ParticipantId, event: &Event, s: &State) -> String {
         ),
         DefinitionOfReadySet { criteria, .. } => {
             format!(
-                "{a} set the Definition of Ready ({} criteria)",
-                criteria.len()
+                "{a} set the Definition of Ready ({})",
+                words::plural(criteria.len(), "criterion", "criteria")
             )
         }
         ReadinessOverridden { item, .. } => {
@@ -209,7 +252,7 @@ pub fn summary(actor: ParticipantId, event: &Event, s: &State) -> String {
 fn live_summary(a: &str, event: &Event, s: &State) -> String {
     use Event::*;
     match event {
-        RoundOpened { items, .. } => format!("{a} opened a round on {} items", items.len()),
+        RoundOpened { items, .. } => format!("{a} opened a round on {}", words::items(items.len())),
         VoteCast { voter, item, .. } => format!("{} voted on {}", who(s, *voter), title(s, *item)),
         VoteWithdrawn { voter, item, .. } => {
             format!(
@@ -219,24 +262,42 @@ fn live_summary(a: &str, event: &Event, s: &State) -> String {
             )
         }
         RoundClosed { reason, .. } => format!("the round closed ({})", label(reason)),
-        VotesRevealed { item, votes, .. } => {
+        VotesRevealed {
+            item, votes, by, ..
+        } => {
             let cards: Vec<String> = votes
                 .iter()
                 .map(|v| format!("{} {}", who(s, v.voter), v.card))
                 .collect();
-            format!(
-                "votes on {} revealed: {}",
-                title(s, *item),
-                cards.join(", ")
-            )
+            if by.is_system() {
+                format!(
+                    "votes on {} revealed as the round closed: {}",
+                    title(s, *item),
+                    cards.join(", ")
+                )
+            } else {
+                format!(
+                    "{a} revealed the votes on {}: {}",
+                    title(s, *item),
+                    cards.join(", ")
+                )
+            }
         }
-        ItemFlagged { item, reason, .. } => {
-            format!(
-                "{} flagged for the live session ({})",
-                title(s, *item),
-                label(reason)
-            )
-        }
+        ItemFlagged {
+            item,
+            reason,
+            round: Some(_),
+            ..
+        } => format!(
+            "{RULE} flagged {} for the live session by the divergence rule ({})",
+            title(s, *item),
+            label(reason)
+        ),
+        ItemFlagged { item, note, .. } => format!(
+            "{a} flagged {} for the live session{}",
+            title(s, *item),
+            note.as_ref().map(|n| format!(": {n}")).unwrap_or_default()
+        ),
         FlagCleared { item, .. } => format!("{a} cleared the flag on {}", title(s, *item)),
         ItemSentToAgenda { item, reasons, .. } => {
             let why: Vec<String> = reasons.iter().map(|r| r.code().replace('_', " ")).collect();
@@ -250,13 +311,16 @@ fn live_summary(a: &str, event: &Event, s: &State) -> String {
                 )
             }
         }
-        EstimateProposed { item, card, .. } => {
-            format!("estimate {card} proposed for {}", title(s, *item))
-        }
+        EstimateProposed { item, card, .. } => format!(
+            "{RULE} proposed {card} for {} (the median of a converged round)",
+            title(s, *item)
+        ),
         EstimateAgreed { item, card, .. } => format!("{a} agreed {card} for {}", title(s, *item)),
-        RevoteOpened { items, .. } => format!("{a} opened a re-vote on {} items", items.len()),
+        RevoteOpened { items, .. } => {
+            format!("{a} opened a re-vote on {}", words::items(items.len()))
+        }
         SyncStarted { .. } => format!("{a} started the live session"),
-        AgendaSet { items, .. } => format!("{a} set the agenda ({} items)", items.len()),
+        AgendaSet { items, .. } => format!("{a} set the agenda ({})", words::items(items.len())),
         CoinFlipped {
             question,
             options,
@@ -273,8 +337,8 @@ fn live_summary(a: &str, event: &Event, s: &State) -> String {
             capacity,
             ..
         } => format!(
-            "{a} committed {} items, {points} points against a capacity of {capacity}",
-            items.len()
+            "{a} committed {}, {points} points against a capacity of {capacity}",
+            words::items(items.len())
         ),
         ReminderSent { participant, .. } => format!("reminder sent to {}", who(s, *participant)),
         // The origin only: a webhook URL's path often holds a credential (see `view`).
@@ -283,8 +347,47 @@ fn live_summary(a: &str, event: &Event, s: &State) -> String {
             crate::read::view::url_origin(url)
         ),
         WebhookRemoved { .. } => format!("{a} removed a webhook"),
+        _ => meeting_summary(a, event, s),
+    }
+}
+
+/// The summary of an event of the live meeting — the focus, time boxes, refinement, the scope
+/// draft — by `a` (any other kind gets its name).
+fn meeting_summary(a: &str, event: &Event, s: &State) -> String {
+    use crate::read::time_spent::clock_text;
+    use Event::*;
+    match event {
+        FocusSet { item: Some(i), .. } => format!("{a} moved the discussion to {}", title(s, *i)),
+        FocusSet { item: None, .. } => format!("{a} moved the discussion off the items"),
+        TimerStarted { item, seconds, .. } => format!(
+            "{a} started a time box of {} on {}",
+            clock_text(u64::from(*seconds)),
+            title(s, *item)
+        ),
+        TimerExtended { item, seconds, .. } => format!(
+            "{a} gave {} {} more",
+            title(s, *item),
+            clock_text(u64::from(*seconds))
+        ),
+        TimerStopped { item, .. } => format!("{a} stopped the time box on {}", title(s, *item)),
+        ItemReturnedToRefinement { item, note, .. } => format!(
+            "{a} sent {} back to refinement{}",
+            title(s, *item),
+            note.as_ref().map(|n| format!(": {n}")).unwrap_or_default()
+        ),
+        ScopeDrafted { items, .. } => {
+            format!("{a} drafted a scope of {}", words::items(items.len()))
+        }
         other => format!("{a}: {}", other.kind()),
     }
+}
+
+/// The name of whoever suggested a wording of the goal.
+fn suggester(s: &State, id: crate::domain::ids::SuggestionId) -> String {
+    s.goal_suggestions
+        .iter()
+        .find(|g| g.id == id)
+        .map_or_else(|| "someone".into(), |g| who(s, g.by))
 }
 
 /// The wire name of a unit enum value (`facilitator`, `async`, `spread`, …).
@@ -293,4 +396,69 @@ fn label<T: Serialize>(v: &T) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::event::{CommentKind, ItemDraft};
+    use uuid::Uuid;
+
+    /// One item reads "1 item", an answer "an answer"; rule-made steps are sprintlog's.
+    #[test]
+    fn summaries_read_as_plain_words() {
+        let fran = ParticipantId(Uuid::from_u128(1));
+        let item = ItemId(Uuid::from_u128(2));
+        let round = crate::domain::ids::RoundId(Uuid::from_u128(3));
+        let mut s = State::default();
+        s.apply(&Event::ItemProposed {
+            item,
+            draft: ItemDraft {
+                title: "Login".into(),
+                ..Default::default()
+            },
+            by: fran,
+            at: 0,
+        });
+        let opened = Event::RoundOpened {
+            round,
+            items: vec![item],
+            deck: crate::domain::deck::Deck::fibonacci(),
+            deadline: 1,
+            live: false,
+            by: fran,
+            at: 0,
+        };
+        assert!(summary(fran, &opened, &s).ends_with("opened a round on 1 item"));
+        let answer = Event::CommentPosted {
+            comment: crate::domain::ids::CommentId(Uuid::from_u128(4)),
+            item: Some(item),
+            kind: CommentKind::Answer,
+            parent: None,
+            addressee: None,
+            text: "yes".into(),
+            by: fran,
+            at: 0,
+        };
+        assert!(summary(fran, &answer, &s).ends_with("posted an answer on “Login”"));
+        let flagged = Event::ItemFlagged {
+            item,
+            reason: crate::domain::policy::FlagReason::Spread,
+            round: Some(round),
+            note: None,
+            by: fran,
+        };
+        assert!(by_rule(&flagged));
+        assert_eq!(
+            summary(fran, &flagged, &s),
+            "sprintlog flagged “Login” for the live session by the divergence rule (spread)"
+        );
+        let proposed = Event::EstimateProposed {
+            item,
+            round,
+            card: "3".into(),
+        };
+        assert!(by_rule(&proposed));
+        assert!(!summary(fran, &proposed, &s).contains("someone"));
+    }
 }

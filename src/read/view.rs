@@ -13,9 +13,10 @@
 //!   projection: incoming-webhook URLs often carry a credential in their path (Slack's do).
 //!   Event views have no role at hand, so they always show the origin only.
 //!
-//! Times stay integers (microseconds, UTC) as the protocol says; every deadline and session
-//! time also gets an RFC 3339 UTC twin named `<field>_utc` ([`Utc`]), so a client can show it
-//! in the viewer's own zone without doing epoch arithmetic.
+//! Times stay integers (microseconds, UTC) as the protocol says; every time a view shows, at any
+//! depth, is a [`Utc`], which also writes an RFC 3339 UTC twin named `<field>_utc`, so a client
+//! can show it in the viewer's own zone without doing epoch arithmetic. Event data is built the
+//! same way, one type per kind ([`EventView`], in `events`).
 //!
 //! A projection view owns what it shows: it is built under the room's read lock and
 //! serialised after the lock is released.
@@ -23,20 +24,24 @@
 use crate::domain::deck::Deck;
 use crate::domain::discussion::NeedsDiscussion;
 use crate::domain::event::{
-    CloseReason, Criterion, Event, Phase, Policy, RevealedVote, Role, Schedule,
+    CloseReason, Criterion, Event, ItemDraft, Phase, Policy, RevealedVote, Role, Schedule,
 };
 use crate::domain::fixed::Fixed2;
-use crate::domain::ids::{CommentId, ItemId, ParticipantId, PlanningId, RoundId, WebhookId};
+use crate::domain::ids::{
+    CommentId, CriterionId, ItemId, ParticipantId, PlanningId, RoundId, SuggestionId, WebhookId,
+};
+use crate::domain::live::ScopeFigures;
+use crate::domain::policy::Spread;
 use crate::domain::slots::WorkDay;
 use crate::domain::state::{
-    Capacity, CoinFlip, Commitment, Goal, Item, Participant, Round, SentReminder, State, Vote,
-    Webhook,
+    Capacity, CoinFlip, Commitment, Flag, Focus, Goal, GoalSuggestion, Item, Participant,
+    ReadinessCheck, Refinement, Round, ScopeDraft, SentReminder, State, Timer, Vote, Webhook,
 };
 use crate::read::comments::CommentView;
 use crate::read::utc::Utc;
 use crate::read::Envelope;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Who is looking. `None` means an anonymous/public view (sees what every participant sees).
@@ -99,87 +104,11 @@ impl Serialize for VoteView {
     }
 }
 
-/// The data of an event as `viewer` may see it.
+/// The data of an event as `viewer` may see it (see [`EventView`]).
 pub fn event_data(event: &Event, viewer: Viewer) -> Value {
-    let mut data = match event {
-        Event::PlanningCreated {
-            planning,
-            title,
-            creator,
-            creator_name,
-            creator_token_hash: _,
-            deck,
-            policy,
-            member_invite_hash: _,
-            observer_invite_hash: _,
-            at,
-        } => json!({
-            "planning": planning, "title": title, "creator": creator,
-            "creator_name": creator_name, "deck": deck, "policy": policy, "at": at,
-        }),
-        Event::ParticipantJoined {
-            participant,
-            name,
-            role,
-            token_hash: _,
-            at,
-        } => json!({ "participant": participant, "name": name, "role": role, "at": at }),
-        Event::InviteRotated {
-            role,
-            invite_hash: _,
-            by,
-        } => json!({ "role": role, "by": by }),
-        Event::ParticipantLinkReissued {
-            participant,
-            token_hash: _,
-            revoked_previous,
-            by,
-        } => json!({ "participant": participant, "revoked_previous": revoked_previous, "by": by }),
-        Event::VoteCast {
-            round,
-            item,
-            voter,
-            card,
-            nonce,
-        } => {
-            let mut v = json!({ "round": round, "item": item, "voter": voter });
-            if may_see_card(viewer.into(), *voter) {
-                v["card"] = json!(card);
-                v["nonce"] = json!(nonce);
-            }
-            v
-        }
-        Event::WebhookRegistered {
-            webhook,
-            url,
-            events,
-            by,
-            at,
-        } => json!({
-            "webhook": webhook, "url": url_origin(url), "events": events, "by": by, "at": at,
-        }),
-        Event::ScheduleSet { .. } => {
-            let mut v = event.data();
-            if let Event::ScheduleSet { schedule, .. } = event {
-                v["schedule"] = json!(ScheduleView::from(schedule));
-            }
-            v
-        }
-        _ => event.data(),
-    };
-    if let Some(obj) = data.as_object_mut() {
-        // Every event names its own time `at`, and a round's end `deadline` (see
-        // docs/protocol.md); the only nested times are a schedule's (above).
-        for name in ["at", "deadline"] {
-            if let Some(at) = obj.get(name).and_then(Value::as_i64) {
-                obj.insert(
-                    format!("{name}_utc"),
-                    Value::String(crate::read::utc::rfc3339(at)),
-                );
-            }
-        }
-    }
-    data
+    // A view holds no map with non-string keys, so it always becomes a JSON value; its
+    // objects are sorted by key (serde_json's `Value`), as the wire has always had them.
+    serde_json::to_value(EventView::of(event, viewer)).unwrap_or(Value::Null)
 }
 
 /// Whether an event looks different to different viewers (so a private frame is needed).
@@ -279,6 +208,83 @@ impl From<&Participant> for ParticipantView {
     }
 }
 
+/// An item, with the UTC twin of the time it was proposed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemView {
+    id: ItemId,
+    draft: ItemDraft,
+    proposed_by: ParticipantId,
+    #[serde(flatten)]
+    proposed_at: Utc,
+    source: Option<String>,
+    withdrawn: bool,
+    readiness: BTreeMap<CriterionId, ReadinessCheck>,
+    readiness_overridden: bool,
+    flag: Option<Flag>,
+    proposed_estimate: Option<String>,
+    estimate: Option<String>,
+    points: Option<Fixed2>,
+    rounds: Vec<RoundId>,
+    returned_to_refinement: Option<RefinementView>,
+}
+
+/// An item sent back to refinement in the live session: by whom, when and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct RefinementView {
+    note: Option<String>,
+    by: ParticipantId,
+    #[serde(flatten)]
+    at: Utc,
+}
+
+impl From<&Refinement> for RefinementView {
+    fn from(r: &Refinement) -> Self {
+        let Refinement { note, by, at } = r;
+        RefinementView {
+            note: note.clone(),
+            by: *by,
+            at: Utc::new("at", *at),
+        }
+    }
+}
+
+impl From<&Item> for ItemView {
+    fn from(i: &Item) -> Self {
+        let Item {
+            id,
+            draft,
+            proposed_by,
+            proposed_at,
+            source,
+            withdrawn,
+            readiness,
+            readiness_overridden,
+            flag,
+            proposed_estimate,
+            estimate,
+            points,
+            rounds,
+            returned_to_refinement,
+        } = i;
+        ItemView {
+            id: *id,
+            draft: draft.clone(),
+            proposed_by: *proposed_by,
+            proposed_at: Utc::new("proposed_at", *proposed_at),
+            source: source.clone(),
+            withdrawn: *withdrawn,
+            readiness: readiness.clone(),
+            readiness_overridden: *readiness_overridden,
+            flag: flag.clone(),
+            proposed_estimate: proposed_estimate.clone(),
+            estimate: estimate.clone(),
+            points: *points,
+            rounds: rounds.clone(),
+            returned_to_refinement: returned_to_refinement.as_ref().map(RefinementView::from),
+        }
+    }
+}
+
 /// A schedule with the UTC twins of its times.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScheduleView {
@@ -339,10 +345,13 @@ pub struct RoundView {
     closed_at: Utc,
     votes: BTreeMap<ItemId, BTreeMap<ParticipantId, VoteView>>,
     revealed: BTreeMap<ItemId, Vec<RevealedVote>>,
+    /// What the revealed votes of each item add up to.
+    distribution: BTreeMap<ItemId, Distribution>,
 }
 
 impl RoundView {
-    fn of(r: &Round, seer: Seer) -> Self {
+    /// `points`: the planning's point table, for the spread in points.
+    fn of(r: &Round, seer: Seer, points: &BTreeMap<String, Fixed2>) -> Self {
         let Round {
             id,
             items,
@@ -378,6 +387,55 @@ impl RoundView {
             closed_at: Utc::maybe("closed_at", *closed_at),
             votes,
             revealed: revealed.clone(),
+            distribution: revealed
+                .iter()
+                .map(|(item, votes)| (*item, Distribution::of(deck, votes, points)))
+                .collect(),
+        }
+    }
+}
+
+/// The revealed votes on one item, read as the divergence rule reads them ([`Spread`]), so
+/// every client shows the figures the flag and the proposed estimate came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Distribution {
+    /// Revealed votes, `?` and `☕` included.
+    votes: usize,
+    /// Votes per card played (estimates and special cards).
+    counts: BTreeMap<String, usize>,
+    /// The lowest, highest and median estimate card (the upper median, as proposed); null
+    /// when no vote is an estimate.
+    low: Option<String>,
+    high: Option<String>,
+    median: Option<String>,
+    /// How far apart the lowest and the highest estimate are in deck steps, and in points
+    /// (null when either card has none).
+    spread_steps: Option<usize>,
+    spread_points: Option<Fixed2>,
+}
+
+impl Distribution {
+    fn of(deck: &Deck, votes: &[RevealedVote], points: &BTreeMap<String, Fixed2>) -> Self {
+        let mut counts = BTreeMap::new();
+        for v in votes {
+            *counts.entry(v.card.clone()).or_insert(0) += 1;
+        }
+        let spread = Spread::of(deck, votes.iter().map(|v| v.card.as_str()));
+        let card = |step: usize| deck.cards[step].clone();
+        let points_of = |step: usize| deck.points(&deck.cards[step], points);
+        Distribution {
+            votes: votes.len(),
+            counts,
+            low: spread.map(|s| card(s.low)),
+            high: spread.map(|s| card(s.high)),
+            median: spread.map(|s| card(s.median)),
+            spread_steps: spread.map(|s| s.steps()),
+            spread_points: spread.and_then(|s| {
+                let (low, high) = (points_of(s.low)?, points_of(s.high)?);
+                Some(Fixed2::from_hundredths(
+                    high.hundredths().saturating_sub(low.hundredths()),
+                ))
+            }),
         }
     }
 }
@@ -479,6 +537,108 @@ impl From<&Commitment> for CommitmentView {
     }
 }
 
+/// The item the room discusses.
+#[derive(Debug, Clone, Serialize)]
+pub struct FocusView {
+    item: ItemId,
+    by: ParticipantId,
+    #[serde(flatten)]
+    at: Utc,
+}
+
+impl From<&Focus> for FocusView {
+    fn from(f: &Focus) -> Self {
+        let Focus { item, by, at } = f;
+        FocusView {
+            item: *item,
+            by: *by,
+            at: Utc::new("at", *at),
+        }
+    }
+}
+
+/// The running time box: a client shows the time left as `ends_at` minus its own reading of
+/// the server's clock (see `now` in docs/protocol.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct TimerView {
+    item: ItemId,
+    seconds: u32,
+    #[serde(flatten)]
+    started_at: Utc,
+    #[serde(flatten)]
+    ends_at: Utc,
+    by: ParticipantId,
+}
+
+impl From<&Timer> for TimerView {
+    fn from(t: &Timer) -> Self {
+        let Timer {
+            item,
+            seconds,
+            started_at,
+            ends_at,
+            by,
+        } = t;
+        TimerView {
+            item: *item,
+            seconds: *seconds,
+            started_at: Utc::new("started_at", *started_at),
+            ends_at: Utc::new("ends_at", *ends_at),
+            by: *by,
+        }
+    }
+}
+
+/// The facilitator's draft of the scope (its figures are in `derived.scope_draft`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ScopeDraftView {
+    items: Vec<ItemId>,
+    by: ParticipantId,
+    #[serde(flatten)]
+    at: Utc,
+}
+
+impl From<&ScopeDraft> for ScopeDraftView {
+    fn from(d: &ScopeDraft) -> Self {
+        let ScopeDraft { items, by, at } = d;
+        ScopeDraftView {
+            items: items.clone(),
+            by: *by,
+            at: Utc::new("at", *at),
+        }
+    }
+}
+
+/// A suggested wording of the goal.
+#[derive(Debug, Clone, Serialize)]
+pub struct GoalSuggestionView {
+    id: SuggestionId,
+    text: String,
+    by: ParticipantId,
+    #[serde(flatten)]
+    at: Utc,
+    adopted: bool,
+}
+
+impl From<&GoalSuggestion> for GoalSuggestionView {
+    fn from(g: &GoalSuggestion) -> Self {
+        let GoalSuggestion {
+            id,
+            text,
+            by,
+            at,
+            adopted,
+        } = g;
+        GoalSuggestionView {
+            id: *id,
+            text: text.clone(),
+            by: *by,
+            at: Utc::new("at", *at),
+            adopted: *adopted,
+        }
+    }
+}
+
 /// A reminder as sent.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReminderView {
@@ -508,6 +668,8 @@ impl From<&SentReminder> for ReminderView {
 pub struct Derived {
     /// Team capacity in points.
     capacity_points: Fixed2,
+    /// Per participant who declared a capacity: available days × focus factor.
+    focused_days: BTreeMap<ParticipantId, Fixed2>,
     /// The points of the agreed estimates.
     agreed_points: Fixed2,
     /// Items a Definition-of-Ready check failed for (and no override): not ready.
@@ -517,9 +679,22 @@ pub struct Derived {
     /// The agenda `StartSync` would set now (flagged items and items sent to it), so the
     /// agenda shows before the session; ids only, like `AgendaSet`.
     proposed_agenda: Vec<ItemId>,
+    /// Items a closed round proposed an estimate for that is not agreed yet, and that no open
+    /// round is voting on again, in backlog order: what the facilitator can agree at once.
+    converged: Vec<ItemId>,
     /// Per thread: how many comments, how many open questions, and where the pages of the
     /// comments the view leaves out start.
     discussion: Value,
+    /// The item `SetFocus` moves on to ("next item"), see `domain::live`.
+    next_on_agenda: Option<ItemId>,
+    /// What the facilitator can do with the focused item now (command type names).
+    focus_actions: Vec<String>,
+    /// Per item whose revealed vote is a tie: the tied cards, in deck order.
+    tied_cards: BTreeMap<ItemId, Vec<String>>,
+    /// The scope draft's points against capacity.
+    scope_draft: Option<ScopeFigures>,
+    /// Once committed: every item, in the sprint or not.
+    in_sprint: Option<BTreeMap<ItemId, bool>>,
 }
 
 impl Derived {
@@ -530,6 +705,11 @@ impl Derived {
             .fold(Fixed2::ZERO, |a, p| a.saturating_add(p));
         Derived {
             capacity_points: state.capacity_points(),
+            focused_days: state
+                .participants
+                .values()
+                .filter_map(|p| Some((p.id, p.capacity.as_ref()?.focused_days())))
+                .collect(),
             agreed_points: agreed,
             not_ready: state
                 .ranked_items()
@@ -539,7 +719,18 @@ impl Derived {
                 .collect(),
             needs_discussion: crate::domain::discussion::needs_discussion(state),
             proposed_agenda: crate::domain::agenda::sync_agenda(state),
+            converged: state
+                .ranked_items()
+                .filter(|i| i.proposed_estimate.is_some() && i.estimate.is_none())
+                .filter(|i| state.open_round_of(i.id).is_none())
+                .map(|i| i.id)
+                .collect(),
             discussion,
+            next_on_agenda: crate::domain::live::next_on_agenda(state),
+            focus_actions: crate::domain::live::focus_actions(state),
+            tied_cards: crate::domain::live::tied_cards(state),
+            scope_draft: crate::domain::live::scope_draft(state),
+            in_sprint: crate::domain::live::in_sprint(state),
         }
     }
 }
@@ -558,7 +749,7 @@ pub struct StateView {
     schedule: ScheduleView,
     participants: BTreeMap<ParticipantId, ParticipantView>,
     goal: Option<Goal>,
-    items: BTreeMap<ItemId, Item>,
+    items: BTreeMap<ItemId, ItemView>,
     rank: Vec<ItemId>,
     proposal_order: Vec<ItemId>,
     comments: BTreeMap<CommentId, CommentView>,
@@ -568,6 +759,11 @@ pub struct StateView {
     round_order: Vec<RoundId>,
     sync_running: bool,
     agenda: Vec<ItemId>,
+    agenda_order: Vec<ItemId>,
+    focus: Option<FocusView>,
+    timer: Option<TimerView>,
+    scope_draft: Option<ScopeDraftView>,
+    goal_suggestions: Vec<GoalSuggestionView>,
     coin_flips: Vec<CoinFlipView>,
     commitment: Option<CommitmentView>,
     reminders: BTreeSet<(ParticipantId, Option<RoundId>)>,
@@ -623,6 +819,11 @@ impl StateView {
             round_order,
             sync_running,
             agenda,
+            agenda_order,
+            focus,
+            timer,
+            scope_draft,
+            goal_suggestions,
             coin_flips,
             commitment,
             reminders,
@@ -642,7 +843,7 @@ impl StateView {
             schedule: schedule.into(),
             participants: participants.iter().map(|(id, p)| (*id, p.into())).collect(),
             goal: goal.clone(),
-            items: items.clone(),
+            items: items.iter().map(|(id, i)| (*id, i.into())).collect(),
             rank: rank.clone(),
             proposal_order: proposal_order.clone(),
             comments,
@@ -650,11 +851,19 @@ impl StateView {
             velocity: *velocity,
             rounds: rounds
                 .iter()
-                .map(|(id, r)| (*id, RoundView::of(r, seer)))
+                .map(|(id, r)| (*id, RoundView::of(r, seer, &policy.point_table)))
                 .collect(),
             round_order: round_order.clone(),
             sync_running: *sync_running,
             agenda: agenda.clone(),
+            agenda_order: agenda_order.clone(),
+            focus: focus.as_ref().map(FocusView::from),
+            timer: timer.as_ref().map(TimerView::from),
+            scope_draft: scope_draft.as_ref().map(ScopeDraftView::from),
+            goal_suggestions: goal_suggestions
+                .iter()
+                .map(GoalSuggestionView::from)
+                .collect(),
             coin_flips: coin_flips.iter().map(CoinFlipView::from).collect(),
             commitment: commitment.as_ref().map(CommitmentView::from),
             reminders: reminders.clone(),
@@ -668,10 +877,224 @@ impl StateView {
     }
 }
 
+mod events;
+#[cfg(test)]
+mod samples;
+
+pub use events::EventView;
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use uuid::Uuid;
+
+    /// The wire form of event data, byte for byte, for kinds that show each kind of field:
+    /// hidden hashes, a sealed vote, a deadline, a nested time, a masked URL, a plain event.
+    #[test]
+    fn event_data_keeps_its_wire_form() {
+        let all = samples::all();
+        let wire = |kind: &str, viewer: Viewer| {
+            let event = all.iter().find(|e| e.kind() == kind).unwrap();
+            event_data(event, viewer).to_string()
+        };
+        let other = Some(ParticipantId(Uuid::from_u128(99)));
+        let (fran, ann) = (
+            "00000000-0000-0000-0000-000000000002",
+            "00000000-0000-0000-0000-000000000003",
+        );
+        let (item, round) = (
+            "00000000-0000-0000-0000-000000000004",
+            "00000000-0000-0000-0000-000000000005",
+        );
+        let deck = r#"{"cards":["0","1","2","3","5","8","13","21"],"kind":"fibonacci"}"#;
+        let expected = [
+            (
+                "PlanningCreated",
+                None,
+                format!(
+                    r#"{{"at":1781596800000000,"at_utc":"2026-06-16T08:00:00Z","creator":"{fran}","creator_name":"Fran","deck":{deck},"planning":"00000000-0000-0000-0000-000000000001","policy":{{"auto_reveal":true,"batch_size":6,"default_deadline_minutes":1440,"divergence":{{"flag_unsure":true,"quorum_percent":50,"spread_steps":2}},"point_table":{{"L":5,"M":3,"S":2,"XL":8,"XS":1}}}},"title":"Sprint 1"}}"#
+                ),
+            ),
+            (
+                "ParticipantJoined",
+                other,
+                format!(
+                    r#"{{"at":1781596860000000,"at_utc":"2026-06-16T08:01:00Z","name":"Ann","participant":"{ann}","role":"member"}}"#
+                ),
+            ),
+            (
+                "VoteCast",
+                other,
+                format!(r#"{{"item":"{item}","round":"{round}","voter":"{ann}"}}"#),
+            ),
+            (
+                "VoteCast",
+                Some(samples::VOTER),
+                format!(
+                    r#"{{"card":"13","item":"{item}","nonce":"ab12","round":"{round}","voter":"{ann}"}}"#
+                ),
+            ),
+            (
+                "RoundOpened",
+                None,
+                format!(
+                    r#"{{"at":1781597280000000,"at_utc":"2026-06-16T08:08:00Z","by":"{fran}","deadline":1781600400000000,"deadline_utc":"2026-06-16T09:00:00Z","deck":{deck},"items":["{item}"],"live":false,"round":"{round}"}}"#
+                ),
+            ),
+            (
+                "ScheduleSet",
+                None,
+                r#"{"schedule":{"auto_phases":true,"candidates_shared_at":1782028800000000,"candidates_shared_at_utc":"2026-06-21T08:00:00Z","estimation_deadline":1782115200000000,"estimation_deadline_utc":"2026-06-22T08:00:00Z","reminder_minutes":60,"sprint_end":1783411200000000,"sprint_end_utc":"2026-07-07T08:00:00Z","sprint_start":1782201600000000,"sprint_start_utc":"2026-06-23T08:00:00Z","sync_minutes":45,"sync_start":1782201600000000,"sync_start_utc":"2026-06-23T08:00:00Z"}}"#.to_string(),
+            ),
+            (
+                "WebhookRegistered",
+                None,
+                format!(
+                    r#"{{"at":1781597340000000,"at_utc":"2026-06-16T08:09:00Z","by":"{fran}","events":["SyncStarted"],"url":"https://hooks.example:8443","webhook":"00000000-0000-0000-0000-000000000008"}}"#
+                ),
+            ),
+            (
+                "CommentPosted",
+                None,
+                format!(
+                    r#"{{"addressee":"{ann}","at":1781597220000000,"at_utc":"2026-06-16T08:07:00Z","by":"{fran}","comment":"00000000-0000-0000-0000-000000000006","item":"{item}","kind":"question","parent":"00000000-0000-0000-0000-00000000000b","text":"Which IdP?"}}"#
+                ),
+            ),
+            (
+                "GoalDrafted",
+                None,
+                format!(r#"{{"by":"{fran}","text":"Ship login"}}"#),
+            ),
+            (
+                "SyncStarted",
+                None,
+                format!(
+                    r#"{{"at":1781600700000000,"at_utc":"2026-06-16T09:05:00Z","by":"{fran}"}}"#
+                ),
+            ),
+        ];
+        for (kind, viewer, json) in expected {
+            assert_eq!(wire(kind, viewer), json, "{kind} seen by {viewer:?}");
+        }
+    }
+
+    fn distribution(deck: Deck, cards: &[&str]) -> Value {
+        let votes: Vec<RevealedVote> = cards
+            .iter()
+            .enumerate()
+            .map(|(i, card)| RevealedVote {
+                voter: ParticipantId(Uuid::from_u128(i as u128)),
+                card: card.to_string(),
+            })
+            .collect();
+        let table = crate::domain::deck::default_point_table();
+        serde_json::to_value(Distribution::of(&deck, &votes, &table)).unwrap()
+    }
+
+    #[test]
+    fn a_revealed_items_figures_are_the_divergence_rules() {
+        use crate::domain::policy::{DivergencePolicy, Verdict};
+        let d = distribution(Deck::fibonacci(), &["13", "1", "?", "☕", "13"]);
+        assert_eq!(
+            d,
+            serde_json::json!({
+                "votes": 5, "counts": {"1": 1, "13": 2, "?": 1, "☕": 1},
+                "low": "1", "high": "13", "median": "13", "spread_steps": 5, "spread_points": 12,
+            })
+        );
+        // A converged item: the median shown is the estimate the rule proposed.
+        let cards = ["3", "5", "5", "3"];
+        let d = distribution(Deck::fibonacci(), &cards);
+        let verdict = DivergencePolicy::default().judge(&Deck::fibonacci(), cards, 4);
+        assert_eq!(
+            verdict,
+            Verdict::Converged {
+                proposed: d["median"].as_str().unwrap().into()
+            }
+        );
+        assert_eq!(
+            (d["spread_steps"].clone(), d["spread_points"].clone()),
+            (1.into(), 2.into())
+        );
+        // Points from the point table (t-shirt sizes), none for a card without points.
+        let d = distribution(Deck::t_shirt(), &["XS", "L"]);
+        assert_eq!(d["spread_points"], 4);
+        let d = distribution(Deck::custom(vec!["a".into(), "b".into()]), &["a", "b"]);
+        assert_eq!(
+            (d["spread_steps"].clone(), d["spread_points"].clone()),
+            (1.into(), Value::Null)
+        );
+        // No estimate among the votes: counts only.
+        let d = distribution(Deck::fibonacci(), &["?", "☕"]);
+        assert_eq!(d["votes"], 2);
+        for figure in ["low", "high", "median", "spread_steps", "spread_points"] {
+            assert!(d[figure].is_null(), "{figure}: {d}");
+        }
+    }
+
+    #[test]
+    fn the_projection_carries_distributions_focused_days_and_converged_items() {
+        let mut state = State::default();
+        for e in samples::all() {
+            state.apply(&e);
+        }
+        let v = serde_json::to_value(state_view(&state, None)).unwrap();
+        let (round, item) = (
+            Uuid::from_u128(5).to_string(),
+            Uuid::from_u128(4).to_string(),
+        );
+        // The samples reveal one 13 on the round.
+        let d = &v["rounds"][&round]["distribution"][&item];
+        assert_eq!(
+            (d["votes"].clone(), d["median"].clone()),
+            (1.into(), "13".into())
+        );
+        let voter = samples::VOTER.to_string();
+        assert_eq!(
+            v["derived"]["focused_days"],
+            serde_json::json!({ voter: 6.8 })
+        );
+
+        // Converged: an estimate proposed and not agreed, and no open round voting again.
+        let converged = |s: &State| {
+            let v = serde_json::to_value(state_view(s, None)).unwrap();
+            v["derived"]["converged"].clone()
+        };
+        let mut s = State::default();
+        let all = samples::all();
+        let kind = |k: &str| all.iter().find(|e| e.kind() == k).unwrap().clone();
+        for k in [
+            "PlanningCreated",
+            "ItemProposed",
+            "RoundOpened",
+            "RoundClosed",
+        ] {
+            s.apply(&kind(k));
+        }
+        assert_eq!(converged(&s), serde_json::json!([]));
+        s.apply(&kind("EstimateProposed"));
+        assert_eq!(converged(&s), serde_json::json!([item]));
+        let mut agreed = s.clone();
+        agreed.apply(&kind("EstimateAgreed"));
+        assert_eq!(converged(&agreed), serde_json::json!([]), "agreed");
+        s.apply(&kind("RevoteOpened"));
+        assert_eq!(converged(&s), serde_json::json!([]), "voted on again");
+    }
+
+    /// Every time the projection shows, at any depth, has its twin, and nothing else has one.
+    #[test]
+    fn every_time_of_the_projection_has_its_utc_twin() {
+        let mut state = State::default();
+        for e in samples::all() {
+            state.apply(&e);
+        }
+        let mut problems = Vec::new();
+        for viewer in [None, Some(samples::VOTER)] {
+            let view = serde_json::to_value(state_view(&state, viewer)).unwrap();
+            samples::check_times(&view, "state", &mut problems);
+        }
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
 
     #[test]
     fn deadlines_and_session_times_carry_a_utc_twin() {

@@ -263,7 +263,7 @@ pub enum StoreError {
     #[error("stale expected_seq {expected}: the planning's head is {head}")]
     Conflict { expected: i64, head: i64 },
     /// The same `client_op_id` was already used by this actor for a different command.
-    #[error("client_op_id {0:?} was already used for a different command")]
+    #[error("client_op_id “{0}” was already used for a different command")]
     OpConflict(String),
     /// The database URL is not one we know.
     #[error("unsupported database url {0:?}: use sqlite://… or postgres://…")]

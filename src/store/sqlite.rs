@@ -131,11 +131,12 @@ async fn connect_first(
     pool: SqlitePoolOptions,
     options: &SqliteConnectOptions,
 ) -> Result<SqlitePool, sqlx::Error> {
-    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    // The bound and the sleeps on one clock (tokio's), so a paused test clock cannot spin here.
+    let deadline = tokio::time::Instant::now() + BUSY_TIMEOUT;
     loop {
         match pool.clone().connect_with(options.clone()).await {
             Err(sqlx::Error::Database(db))
-                if is_busy(db.as_ref()) && std::time::Instant::now() < deadline =>
+                if is_busy(db.as_ref()) && tokio::time::Instant::now() < deadline =>
             {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }

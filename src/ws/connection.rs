@@ -385,6 +385,7 @@ impl Conn {
                 role: self.caller.role,
             },
             head,
+            now: self.app.clock.now_micros(),
         })?;
         // Ahead of this node's head (a stale client of another incarnation) or far behind:
         // start over from a snapshot of the projection at `head`, if the room is still there.

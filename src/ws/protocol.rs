@@ -53,11 +53,13 @@ pub struct Me {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMsg {
-    /// First frame of a connection: who you are and the head when you connected.
+    /// First frame of a connection: who you are, the head when you connected, and the
+    /// server's clock then (`now`, micros), to show time boxes in server time.
     Hello {
         planning: PlanningId,
         you: Me,
         head: i64,
+        now: i64,
     },
     /// The projection as you may see it, at position `at`, instead of a long catch-up.
     Snapshot { at: i64, state: Box<StateView> },

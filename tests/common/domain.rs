@@ -163,14 +163,22 @@ impl Scenario {
         self
     }
 
-    /// Decides without applying.
+    /// Decides without applying. Every refusal is checked to be in plain words (no id, no
+    /// debug output), so each refusal any test provokes is checked.
     pub fn when(&mut self, actor: ParticipantId, cmd: Command) -> Result<Vec<Event>, DomainError> {
         let mut ctx = Context {
             actor,
             now: self.now,
             rng: &mut self.rng,
         };
-        decide(&self.state, &cmd, &mut ctx)
+        let out = decide(&self.state, &cmd, &mut ctx);
+        if let Err(e) = &out {
+            let text = e.to_string();
+            if let Some(why) = sprintlog::domain::words::not_plain(&text) {
+                panic!("the refusal {} shows {why}: {text}", e.code());
+            }
+        }
+        out
     }
 
     /// Decides and applies; a rejected command leaves the state as it was.

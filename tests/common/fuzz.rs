@@ -257,7 +257,8 @@ pub fn templates(f: &Fixture) -> Vec<Value> {
             "sync_start": T0 + 2 * 86_400_000_000i64, "sync_minutes": 45}}),
         json!({"type": "FollowSchedule", "to": "sync"}),
         json!({"type": "SetPolicy", "policy": {"divergence": {"spread_steps": 2, "flag_unsure": true,
-            "quorum_percent": 50}, "batch_size": 6, "default_deadline_minutes": 60, "point_table": {"3": 3.0}}}),
+            "quorum_percent": 50}, "batch_size": 6, "default_deadline_minutes": 60, "point_table": {"3": 3.0},
+            "auto_reveal": false}}),
         json!({"type": "DraftGoal", "text": "Goal"}),
         json!({"type": "AmendGoal", "text": "Goal 2", "note": "why"}),
         json!({"type": "CommitGoal"}),
@@ -296,6 +297,14 @@ pub fn templates(f: &Fixture) -> Vec<Value> {
         json!({"type": "RecordReminder", "participant": ann, "round": r}),
         json!({"type": "RemindVoters", "round": r}),
         json!({"type": "CarryOverItems", "from_planning": Uuid::from_u128(6).to_string(), "items": []}),
+        json!({"type": "SetFocus", "item": i1}),
+        json!({"type": "StartTimer", "item": i1, "seconds": 300}),
+        json!({"type": "ExtendTimer", "seconds": 60}),
+        json!({"type": "StopTimer"}),
+        json!({"type": "ReturnToRefinement", "item": i3, "note": "split"}),
+        json!({"type": "DraftScope", "items": [i2]}),
+        json!({"type": "SuggestGoal", "text": "Ship it all"}),
+        json!({"type": "AdoptGoalSuggestion", "suggestion": Uuid::from_u128(7).to_string()}),
     ]
 }
 

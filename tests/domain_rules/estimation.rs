@@ -84,7 +84,8 @@ fn open_round() {
     // An item with an agreed estimate is done.
     let d = s.propose("d");
     s.given(fac, agree(d, "3"));
-    s.when(fac, open(vec![d], None)).then_error("invalid");
+    s.when(fac, open(vec![d], None))
+        .then_error("already_estimated");
 
     // Rounds open in async and sync only; in sync they are live.
     let mut draft_s = Scenario::new();

@@ -69,3 +69,78 @@ fn goal_draft_amend_commit() {
     s.when(fac, Command::CommitGoal)
         .then_error("goal_already_committed");
 }
+
+#[test]
+fn goal_suggestions_are_adopted_with_their_author() {
+    use sprintlog::domain::command::{AdoptGoalSuggestion, SuggestGoal};
+    use sprintlog::domain::SuggestionId;
+    let mut s = Scenario::new().member("ann").observer("obs");
+    let (fac, ann, obs) = (s.fac, s.id("ann"), s.id("obs"));
+    let suggest = |t: &str| Command::SuggestGoal(SuggestGoal { text: t.into() });
+    let adopt = |suggestion| Command::AdoptGoalSuggestion(AdoptGoalSuggestion { suggestion });
+    s.when(obs, suggest("x")).then_error("forbidden");
+    s.when(ann, suggest(" ")).then_error("empty");
+    s.when(ann, suggest(&"g".repeat(501)))
+        .then_error("too_long");
+    s.when(ann, suggest("a\u{202e}b"))
+        .then_error("bad_characters");
+    // Before any draft too: a wording may come from anyone.
+    let ev = s
+        .try_do(ann, suggest(" Ship login for everyone "))
+        .then_kinds(&["GoalSuggested"]);
+    let Event::GoalSuggested {
+        suggestion,
+        ref text,
+        by,
+        ..
+    } = ev[0]
+    else {
+        unreachable!()
+    };
+    assert_eq!((text.as_str(), by), ("Ship login for everyone", ann));
+    s.when(fac, suggest("Ship login for everyone"))
+        .then_error("duplicate");
+    s.try_do(fac, suggest("Ship login"))
+        .then_kinds(&["GoalSuggested"]);
+    assert_eq!(s.state.goal_suggestions.len(), 2);
+    assert!(!s.state.goal_suggestions[0].adopted);
+
+    s.when(fac, adopt(suggestion)).then_error("no_goal");
+    s.given(
+        fac,
+        Command::DraftGoal(DraftGoal {
+            text: "Login".into(),
+        }),
+    );
+    s.when(ann, adopt(suggestion)).then_error("forbidden");
+    s.when(fac, adopt(SuggestionId(Uuid::from_u128(77))))
+        .then_error("unknown_suggestion");
+    let ev = s
+        .try_do(fac, adopt(suggestion))
+        .then_kinds(&["GoalAmended"]);
+    assert!(
+        matches!(&ev[0], Event::GoalAmended { text, suggestion: Some(id), by, .. }
+        if text == "Ship login for everyone" && *id == suggestion && *by == fac)
+    );
+    let g = s.state.goal.clone().unwrap();
+    assert_eq!(g.text, "Ship login for everyone");
+    // The wording is recorded as its author's.
+    assert_eq!(g.history.last().unwrap().1, ann);
+    assert!(s.state.goal_suggestions[0].adopted);
+    s.when(fac, adopt(suggestion)).then_error("already_adopted");
+    s.given(fac, Command::CommitGoal);
+    s.when(ann, suggest("late"))
+        .then_error("goal_already_committed");
+    let second = s.state.goal_suggestions[1].id;
+    s.when(fac, adopt(second))
+        .then_error("goal_already_committed");
+    s.assert_replays();
+
+    // At most 100 wordings per planning.
+    let mut t = Scenario::new().member("ann");
+    let ann = t.id("ann");
+    for n in 0..100 {
+        t.given(ann, suggest(&format!("goal {n}")));
+    }
+    t.when(ann, suggest("one more")).then_error("out_of_range");
+}

@@ -98,6 +98,7 @@ mod capacity;
 mod estimation;
 mod goal;
 mod items;
+mod meeting;
 mod people;
 mod review;
 mod sync;

@@ -210,8 +210,18 @@ fn definition_of_ready_checks_and_override() {
         e,
         DomainError::NotReady {
             item: a,
-            failing: vec![ids[0]]
+            failing: vec![ids[0]],
+            title: s.state.items[&a].draft.title.clone(),
+            criteria: vec!["Has AC".into()],
         }
+    );
+    // In plain words: the item's title and the criterion's text, no ids.
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "“{}” is not ready: “Has AC” is not met (the facilitator can override)",
+            s.state.items[&a].draft.title
+        )
     );
     s.when(fac, open(b)).then_kinds(&["RoundOpened"]);
     let ov = |r: &str| {

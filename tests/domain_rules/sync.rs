@@ -28,10 +28,15 @@ fn start_sync_sets_the_agenda_to_flagged_items_by_rank() {
         }),
     );
     s.when(ann, Command::StartSync).then_error("forbidden");
-    let ev =
-        s.try_do(fac, Command::StartSync)
-            .then_kinds(&["PhaseChanged", "SyncStarted", "AgendaSet"]);
+    let ev = s.try_do(fac, Command::StartSync).then_kinds(&[
+        "PhaseChanged",
+        "SyncStarted",
+        "AgendaSet",
+        "FocusSet",
+    ]);
     assert!(matches!(&ev[2], Event::AgendaSet { items, .. } if *items == vec![c, a]));
+    // The room starts on the agenda's first item.
+    assert!(matches!(&ev[3], Event::FocusSet { item: Some(i), .. } if *i == c));
     assert!(s.state.sync_running);
     assert_eq!(s.state.phase, Some(Phase::Sync));
     s.when(fac, Command::StartSync).then_error("sync_running");
@@ -40,7 +45,7 @@ fn start_sync_sets_the_agenda_to_flagged_items_by_rank() {
     s.when(fac, Command::EndSync).then_error("sync_not_running");
     // Restarting in the sync phase needs no phase change.
     s.when(fac, Command::StartSync)
-        .then_kinds(&["SyncStarted", "AgendaSet"]);
+        .then_kinds(&["SyncStarted", "AgendaSet", "FocusSet"]);
 }
 
 #[test]

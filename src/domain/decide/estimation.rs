@@ -13,6 +13,7 @@ use crate::domain::event::*;
 use crate::domain::ids::*;
 use crate::domain::policy::{FlagReason, Verdict};
 use crate::domain::state::{Round, State};
+use crate::domain::words::quoted;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The cards of a round: item → voter → card.
@@ -54,11 +55,15 @@ pub(super) fn open(
     }])
 }
 
-/// An async round without a deadline ends at the schedule's estimation deadline while that is
-/// ahead (and within a round's longest life: a sprint planned months out must not make every
-/// round unopenable), else after the policy's default length.
+/// A live round without a deadline lasts as long as a re-vote. An async one ends at the
+/// schedule's estimation deadline while that is ahead (and within a round's longest life: a
+/// sprint planned months out must not make every round unopenable), else after the policy's
+/// default length.
 fn default_deadline(a: &Actor) -> Micros {
     let (state, now) = (a.state, a.now);
+    if state.sync_running {
+        return now.saturating_add(limits::LIVE_ROUND_MICROS);
+    }
     match state.schedule.estimation_deadline {
         Some(d) if d > now && d - now <= limits::MAX_ROUND_MICROS && !state.sync_running => d,
         _ => now.saturating_add(state.policy.default_deadline_minutes as i64 * 60_000_000),
@@ -74,7 +79,17 @@ fn estimable(state: &State, id: ItemId) -> Result<()> {
     not_estimated(it)?;
     let failing = it.failing_criteria(&state.definition_of_ready);
     if !failing.is_empty() && !it.readiness_overridden {
-        return Err(DomainError::NotReady { item: id, failing });
+        let criteria = failing
+            .iter()
+            .filter_map(|c| state.definition_of_ready.iter().find(|d| d.id == *c))
+            .map(|d| d.text.clone())
+            .collect();
+        return Err(DomainError::NotReady {
+            item: id,
+            failing,
+            title: it.draft.title.clone(),
+            criteria,
+        });
     }
     Ok(())
 }
@@ -103,7 +118,7 @@ pub(super) fn cast_vote(
         .or_default()
         .insert(a.me, card.to_string());
     let members: Vec<ParticipantId> = a.state.members().map(|m| m.id).collect();
-    if everyone_voted(r, &votes, &members) {
+    if closes_when_all_voted(a.state, r) && everyone_voted(r, &votes, &members) {
         let reason = CloseReason::AllVoted;
         events.extend(close(a.state, r, &votes, reason, a.me, a.now));
     }
@@ -235,10 +250,10 @@ pub(super) fn agree(a: &Actor, estimates: &[AgreedEstimate]) -> Result<Vec<Event
     let mut seen = BTreeSet::new();
     let mut events = Vec::new();
     for e in estimates {
-        if !seen.insert(e.item) {
-            return Err(twice("estimates", format!("item {}", e.item)));
-        }
         let it = live_item(state, e.item)?;
+        if !seen.insert(e.item) {
+            return Err(twice("estimates", quoted(&it.draft.title)));
+        }
         if state.open_round_of(e.item).is_some() {
             return Err(DomainError::ItemInOpenRound(e.item));
         }
@@ -295,7 +310,7 @@ pub(super) fn revote(
             return Err(DomainError::ItemInOpenRound(*i));
         }
     }
-    let deadline = deadline.unwrap_or(a.now.saturating_add(limits::REVOTE_MICROS));
+    let deadline = deadline.unwrap_or(a.now.saturating_add(limits::LIVE_ROUND_MICROS));
     check_deadline(a.now, deadline)?;
     Ok(vec![Event::RevoteOpened {
         round: RoundId::from_random(a.random16()),
@@ -306,6 +321,12 @@ pub(super) fn revote(
         by: a.me,
         at: a.now,
     }])
+}
+
+/// Whether a round closes as its last vote comes in: an async round always does; a live one
+/// when the policy reveals automatically (`auto_reveal`), else the facilitator closes it.
+fn closes_when_all_voted(state: &State, r: &Round) -> bool {
+    !r.live || state.policy.auto_reveal
 }
 
 /// Whether every member has a card on every item of a round.
@@ -334,7 +355,7 @@ pub(super) fn close_rounds_left_complete(
     let mut events = Vec::new();
     for r in after.rounds.values().filter(|r| r.is_open()) {
         let votes = cards(r);
-        if everyone_voted(r, &votes, &members) {
+        if closes_when_all_voted(&after, r) && everyone_voted(r, &votes, &members) {
             events.extend(close(&after, r, &votes, CloseReason::AllVoted, me, now));
         }
     }
@@ -394,11 +415,12 @@ fn close(
                 .flat_map(|v| v.values().map(String::as_str)),
             members,
         );
+        // Revealed by the rule at the close, not by whoever's vote or click closed the round.
         let reveal = Event::VotesRevealed {
             round: r.id,
             item: *item,
             votes: revealed(votes, *item),
-            by: me,
+            by: ParticipantId::SYSTEM,
         };
         match verdict {
             Verdict::Converged { proposed } => {

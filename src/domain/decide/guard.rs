@@ -7,6 +7,7 @@ use crate::domain::error::DomainError;
 use crate::domain::event::{Micros, Phase, Role};
 use crate::domain::ids::*;
 use crate::domain::state::{Comment, Item, Participant, Round, State};
+use crate::domain::words::quoted;
 use rand::RngCore;
 use std::collections::BTreeSet;
 
@@ -188,10 +189,7 @@ pub(super) fn open_round(state: &State, id: RoundId) -> Result<&Round> {
 /// Refuses an item that already has an agreed estimate.
 pub(super) fn not_estimated(it: &Item) -> Result<()> {
     if it.estimate.is_some() {
-        return Err(DomainError::Invalid(format!(
-            "item {} already has an agreed estimate",
-            it.id
-        )));
+        return Err(DomainError::AlreadyEstimated(it.id));
     }
     Ok(())
 }
@@ -200,9 +198,9 @@ pub(super) fn not_estimated(it: &Item) -> Result<()> {
 pub(super) fn distinct_known(state: &State, ids: &[ItemId], field: &'static str) -> Result<()> {
     let mut seen = BTreeSet::new();
     for i in ids {
-        known_item(state, *i)?;
+        let it = known_item(state, *i)?;
         if !seen.insert(*i) {
-            return Err(twice(field, format!("item {i}")));
+            return Err(twice(field, quoted(&it.draft.title)));
         }
     }
     Ok(())

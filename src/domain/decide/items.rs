@@ -6,6 +6,7 @@ use crate::domain::error::DomainError;
 use crate::domain::event::*;
 use crate::domain::ids::*;
 use crate::domain::state::{Item, State};
+use crate::domain::words::quoted;
 use std::collections::BTreeSet;
 
 pub(super) fn propose(a: &mut Actor, draft: &ItemDraft) -> Result<Vec<Event>> {
@@ -118,8 +119,8 @@ pub(super) fn carry_over(
     for n in items {
         if a.state.items.contains_key(&n.item) || !seen.insert(n.item) {
             return Err(DomainError::Invalid(format!(
-                "item {} already exists",
-                n.item
+                "{} is already in this planning",
+                quoted(&n.draft.title)
             )));
         }
         let mut d = n.draft.clone();

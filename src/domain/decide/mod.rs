@@ -6,13 +6,15 @@
 //!
 //! [`decide`] only routes: the rules live in one module per section of the planning ([`people`],
 //! [`schedule`], [`goal`], [`items`], [`review`], [`capacity`], [`estimation`], [`sync`],
-//! [`webhooks`]), and the checks they share (roles, phases, lookups, text) in [`guard`].
+//! [`meeting`], [`webhooks`]), and the checks they share (roles, phases, lookups, text) in
+//! [`guard`].
 
 mod capacity;
 mod estimation;
 mod goal;
 mod guard;
 mod items;
+mod meeting;
 mod people;
 mod review;
 mod schedule;
@@ -29,13 +31,14 @@ use super::event::*;
 use super::ids::*;
 use super::state::State;
 use crate::domain::command::{
-    AgreeEstimates, AmendGoal, CarryOverItems, CastVote, ChangePhase, ChangeRole, CheckReadiness,
-    ClearFlag, CloseRound, CommitScope, DeclareCapacity, DeleteComment, DraftGoal, EditComment,
-    EditItem, FlagItem, FlipCoin, FollowSchedule, ImportItems, Join, OpenRound, OverrideReadiness,
-    PostComment, ProposeItem, RankItems, RecordReminder, RegisterWebhook, ReissueLink,
-    RemindVoters, RemoveParticipant, RemoveWebhook, Rename, ResolveQuestion, RevealVotes, Revote,
-    RotateInvite, SendToAgenda, SetAgenda, SetDefinitionOfReady, SetPolicy, SetSchedule,
-    SetTimeZone, SetVelocity, WithdrawItem, WithdrawVote,
+    AdoptGoalSuggestion, AgreeEstimates, AmendGoal, CarryOverItems, CastVote, ChangePhase,
+    ChangeRole, CheckReadiness, ClearFlag, CloseRound, CommitScope, DeclareCapacity, DeleteComment,
+    DraftGoal, DraftScope, EditComment, EditItem, ExtendTimer, FlagItem, FlipCoin, FollowSchedule,
+    ImportItems, Join, OpenRound, OverrideReadiness, PostComment, ProposeItem, RankItems,
+    RecordReminder, RegisterWebhook, ReissueLink, RemindVoters, RemoveParticipant, RemoveWebhook,
+    Rename, ResolveQuestion, ReturnToRefinement, RevealVotes, Revote, RotateInvite, SendToAgenda,
+    SetAgenda, SetDefinitionOfReady, SetFocus, SetPolicy, SetSchedule, SetTimeZone, SetVelocity,
+    StartTimer, SuggestGoal, WithdrawItem, WithdrawVote,
 };
 use guard::Actor;
 use rand::RngCore;
@@ -63,8 +66,12 @@ pub mod limits {
     pub const MAX_DAYS: i64 = 366;
     /// Longest a round may stay open: 60 days.
     pub const MAX_ROUND_MICROS: i64 = 60 * 24 * 3600 * 1_000_000;
-    /// Default length of a live re-vote: 10 minutes.
-    pub const REVOTE_MICROS: i64 = 10 * 60 * 1_000_000;
+    /// Default length of a live round (a re-vote, or one opened during the session): 10 minutes.
+    pub const LIVE_ROUND_MICROS: i64 = 10 * 60 * 1_000_000;
+    /// Longest time box, and most time left on one after an extension: an hour, in seconds.
+    pub const TIMER_SECONDS: u32 = 3600;
+    /// Most goal wordings one planning may collect.
+    pub const GOAL_SUGGESTIONS: usize = 100;
     /// Longest webhook URL.
     pub const URL: usize = 2000;
     /// Most webhooks one planning may have.
@@ -132,6 +139,8 @@ fn route(a: &mut Actor, cmd: &Command) -> Result<Vec<Event>> {
         C::DraftGoal(DraftGoal { text }) => goal::draft(a, text),
         C::AmendGoal(AmendGoal { text, note }) => goal::amend(a, text, note),
         C::CommitGoal => goal::commit(a),
+        C::SuggestGoal(SuggestGoal { text }) => goal::suggest(a, text),
+        C::AdoptGoalSuggestion(AdoptGoalSuggestion { suggestion }) => goal::adopt(a, *suggestion),
         // ---- items ----
         C::ProposeItem(ProposeItem { draft }) => items::propose(a, draft),
         C::EditItem(EditItem { item, patch }) => items::edit(a, *item, patch),
@@ -195,6 +204,37 @@ fn route(a: &mut Actor, cmd: &Command) -> Result<Vec<Event>> {
         C::SetVelocity(SetVelocity { points_per_day }) => {
             capacity::set_velocity(a, *points_per_day)
         }
+        C::OpenRound(_)
+        | C::CastVote(_)
+        | C::WithdrawVote(_)
+        | C::CloseRound(_)
+        | C::RevealVotes(_)
+        | C::FlagItem(_)
+        | C::ClearFlag(_)
+        | C::SendToAgenda(_)
+        | C::AgreeEstimates(_)
+        | C::Revote(_)
+        | C::StartSync
+        | C::SetAgenda(_)
+        | C::FlipCoin(_)
+        | C::EndSync
+        | C::CommitScope(_)
+        | C::SetFocus(_)
+        | C::StartTimer(_)
+        | C::ExtendTimer(_)
+        | C::StopTimer
+        | C::ReturnToRefinement(_)
+        | C::DraftScope(_)
+        | C::RegisterWebhook(_)
+        | C::RemoveWebhook(_) => route_live(a, cmd),
+    }
+}
+
+/// Hands a command of estimation, the live session, the meeting or webhooks to its section
+/// (`route` names each one it forwards, so a new command must be routed to compile).
+fn route_live(a: &mut Actor, cmd: &Command) -> Result<Vec<Event>> {
+    use Command as C;
+    match cmd {
         // ---- estimation ----
         C::OpenRound(OpenRound {
             items,
@@ -227,6 +267,15 @@ fn route(a: &mut Actor, cmd: &Command) -> Result<Vec<Event>> {
             items,
             confirm_over_capacity,
         }) => sync::commit_scope(a, items, *confirm_over_capacity),
+        // ---- the live meeting ----
+        C::SetFocus(SetFocus { item }) => meeting::set_focus(a, *item),
+        C::StartTimer(StartTimer { item, seconds }) => meeting::start_timer(a, *item, *seconds),
+        C::ExtendTimer(ExtendTimer { seconds }) => meeting::extend_timer(a, *seconds),
+        C::StopTimer => meeting::stop_timer(a),
+        C::ReturnToRefinement(ReturnToRefinement { item, note }) => {
+            meeting::return_to_refinement(a, *item, note)
+        }
+        C::DraftScope(DraftScope { items }) => meeting::draft_scope(a, items),
         // ---- webhooks ----
         C::RegisterWebhook(RegisterWebhook {
             url,
@@ -234,6 +283,7 @@ fn route(a: &mut Actor, cmd: &Command) -> Result<Vec<Event>> {
             url_checked,
         }) => webhooks::register(a, url, events, *url_checked),
         C::RemoveWebhook(RemoveWebhook { webhook }) => webhooks::remove(a, *webhook),
+        _ => Err(misrouted()),
     }
 }
 

@@ -100,7 +100,10 @@ pub(super) fn change_role(a: &Actor, participant: ParticipantId, role: Role) -> 
         return Err(DomainError::LastFacilitator);
     }
     if target.role == role {
-        return Err(DomainError::Invalid(format!("already {role:?}")));
+        return Err(DomainError::Invalid(format!(
+            "they already are {}",
+            crate::domain::error::role_words(role)
+        )));
     }
     let changed = Event::RoleChanged {
         participant,

@@ -7,6 +7,7 @@ use super::{limits, Result};
 use crate::domain::error::DomainError;
 use crate::domain::event::*;
 use crate::domain::ids::*;
+use crate::domain::words::quoted;
 use std::collections::BTreeSet;
 
 /// Where a new comment goes and what it is.
@@ -128,7 +129,7 @@ pub(super) fn set_definition_of_ready(a: &mut Actor, criteria: &[String]) -> Res
         text(c, "criterion", 1, limits::SHORT_TEXT)?;
         // Ids follow texts: a text twice would be one criterion id listed twice.
         if !seen.insert(c.trim()) {
-            return Err(twice("criteria", format!("{:?}", c.trim())));
+            return Err(twice("criteria", quoted(c.trim())));
         }
     }
     // A criterion keeps its id (and its checks) when its text is kept.

@@ -16,7 +16,10 @@ pub(super) fn change_phase(a: &Actor, to: Phase) -> Result<Vec<Event>> {
         ));
     }
     if to == a.phase {
-        return Err(DomainError::Invalid(format!("already in phase {to:?}")));
+        return Err(DomainError::Invalid(format!(
+            "the planning already is {}",
+            crate::domain::error::phase_words(to)
+        )));
     }
     if a.state.sync_running && to != Phase::Sync {
         return Err(DomainError::SyncRunning);
@@ -64,15 +67,22 @@ pub(super) fn follow_schedule(a: &Actor, to: Phase) -> Result<Vec<Event>> {
         _ => (None, false),
     };
     let due = due.ok_or_else(|| {
-        DomainError::Invalid(format!("the schedule has no time for phase {to:?}"))
+        DomainError::Invalid(format!(
+            "the schedule says nothing about when the planning is {}",
+            crate::domain::error::phase_words(to)
+        ))
     })?;
     if a.now < due {
-        return Err(DomainError::Invalid(format!("phase {to:?} is not due yet")));
+        return Err(DomainError::Invalid(format!(
+            "it is not time yet for the planning to be {}",
+            crate::domain::error::phase_words(to)
+        )));
     }
     if !from_ok {
         // The facilitator moved on (or back) by hand: the schedule does not overrule.
         return Err(DomainError::Invalid(format!(
-            "the planning is already in phase {phase:?}"
+            "the planning already is {}",
+            crate::domain::error::phase_words(phase)
         )));
     }
     Ok(vec![phase_changed(a, to)])

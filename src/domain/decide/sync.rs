@@ -1,4 +1,6 @@
 //! The live session and its decisions: start and end, the agenda, coin flips, committing scope.
+//! (What the room shares while it runs — the focus, time boxes, the scope draft — is
+//! `meeting`'s.)
 
 use super::goal::committed;
 use super::guard::{count, distinct_known, live_item, text, Actor};
@@ -24,10 +26,20 @@ pub(super) fn start(a: &Actor) -> Result<Vec<Event>> {
         at: a.now,
     });
     // `?` first, then widest spread, then the rest by rank (see `agenda`).
+    let agenda = crate::domain::agenda::sync_agenda(a.state);
+    // The room starts on the first item: everyone who joins lands there.
+    let first = agenda.first().copied();
     events.push(Event::AgendaSet {
-        items: crate::domain::agenda::sync_agenda(a.state),
+        items: agenda,
         by: a.me,
     });
+    if first.is_some() {
+        events.push(Event::FocusSet {
+            item: first,
+            by: a.me,
+            at: a.now,
+        });
+    }
     Ok(events)
 }
 
@@ -112,7 +124,7 @@ pub(super) fn commit_scope(a: &Actor, items: &[ItemId], confirm_over: bool) -> R
 }
 
 /// The points of a scope: every item live and estimated, the sum decodable.
-fn scope_points(a: &Actor, items: &[ItemId]) -> Result<Fixed2> {
+pub(super) fn scope_points(a: &Actor, items: &[ItemId]) -> Result<Fixed2> {
     distinct_known(a.state, items, "items")?;
     let mut points = Fixed2::ZERO;
     for i in items {

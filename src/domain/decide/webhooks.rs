@@ -5,6 +5,7 @@ use super::{limits, Result};
 use crate::domain::error::DomainError;
 use crate::domain::event::*;
 use crate::domain::ids::*;
+use crate::domain::words::quoted;
 
 pub(super) fn register(
     a: &mut Actor,
@@ -59,7 +60,7 @@ fn webhook_url(url: &str) -> Result<()> {
     if rest.is_empty() || rest.starts_with('/') || url.chars().any(char::is_whitespace) {
         return Err(DomainError::BadFormat {
             field: "url",
-            expected: "a host after http(s)://, without spaces",
+            expected: "a host after http:// or https://, without spaces",
         });
     }
     Ok(())
@@ -72,7 +73,9 @@ fn webhook_kinds(events: &[String]) -> Result<Vec<String>> {
         .find(|k| !WEBHOOK_EVENT_KINDS.contains(&k.as_str()))
     {
         return Err(DomainError::Invalid(format!(
-            "webhooks can receive {WEBHOOK_EVENT_KINDS:?}, not {bad:?}"
+            "webhooks can receive {}, not {}",
+            WEBHOOK_EVENT_KINDS.join(", "),
+            quoted(bad)
         )));
     }
     Ok(WEBHOOK_EVENT_KINDS
