@@ -10,16 +10,17 @@ export class ApiError extends Error {
   }
 }
 
-async function request(method, path, { token, body, raw = false } = {}) {
+async function request(method, path, { token, body, raw = false, text: rawBody, contentType } = {}) {
   const headers = {};
   if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (rawBody !== undefined) headers['Content-Type'] = contentType;
   if (token) headers.Authorization = `Bearer ${token}`;
   let resp;
   try {
     resp = await fetch(path, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: rawBody !== undefined ? rawBody : body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (e) {
     throw new ApiError(0, 'network', 'The server cannot be reached.');
@@ -34,7 +35,9 @@ async function request(method, path, { token, body, raw = false } = {}) {
   }
   if (!resp.ok) {
     const err = data && data.error ? data.error : {};
-    throw new ApiError(resp.status, err.code || `http_${resp.status}`, err.message || text);
+    const e = new ApiError(resp.status, err.code || `http_${resp.status}`, err.message || text);
+    if (Array.isArray(err.rows)) e.rows = err.rows;
+    throw e;
   }
   return data;
 }
@@ -143,4 +146,58 @@ export function verify(planning, token) {
 /** What each held token opens: title, phase, my role, votes I still owe (invalid ones left out). */
 export function myPlannings(tokens) {
   return request('POST', '/api/my-plannings', { body: { tokens } });
+}
+
+/**
+ * Imports a backlog file (`format` csv or jira). With `dryRun` nothing is written and the answer
+ * is the preview: `{items: [{line, …draft}], rows: [{line, error}], refusal}`. `opId` makes the
+ * real import idempotent (the same file sent twice imports once).
+ */
+export function importItems(planning, token, format, text, { dryRun = false, opId } = {}) {
+  const q = `format=${enc(format)}${dryRun ? '&dry_run=true' : ''}${opId ? `&client_op_id=${enc(opId)}` : ''}`;
+  const contentType = format === 'jira' ? 'application/json' : 'text/csv';
+  return request('POST', `/api/plannings/${enc(planning)}/import?${q}`, { token, text, contentType });
+}
+
+/** The agreed estimates for a tracker's bulk update: `csv` as text, `json` parsed. */
+export function exportEstimates(planning, token, format = 'csv') {
+  return request('GET', `/api/plannings/${enc(planning)}/export/estimates?format=${enc(format)}`, { token, raw: format !== 'json' });
+}
+
+/**
+ * Sync slots from the server's slot finder (the working hours of everyone who set a time zone):
+ * `from`/`to` in microseconds, `minutes` the session length; best first.
+ */
+export function slots(planning, token, { from, to, minutes, step, limit } = {}) {
+  const q = new URLSearchParams();
+  if (from != null) q.set('from', new Date(from / 1000).toISOString());
+  if (to != null) q.set('to', new Date(to / 1000).toISOString());
+  if (minutes != null) q.set('minutes', String(minutes));
+  if (step != null) q.set('step', String(step));
+  if (limit != null) q.set('limit', String(limit));
+  return request('GET', `/api/plannings/${enc(planning)}/slots?${q}`, { token });
+}
+
+/** Creates a team with its roster; the answer holds the team's admin token (shown once). */
+export function createTeam(name, roster) {
+  return request('POST', '/api/teams', { body: { name, roster } });
+}
+
+/** A team: its roster, its plannings (committed points) and the velocity of its next planning. */
+export function readTeam(team, adminToken) {
+  return request('GET', `/api/teams/${enc(team)}`, { token: adminToken });
+}
+
+/** Replaces a team's roster. */
+export function setRoster(team, adminToken, roster) {
+  return request('PUT', `/api/teams/${enc(team)}/roster`, { token: adminToken, body: { roster } });
+}
+
+/**
+ * Who a time falls inside and outside the working hours of, before it is set: `start` in
+ * microseconds, `minutes` the session's length (0: an instant, a deadline).
+ */
+export function fit(planning, token, start, minutes = 0) {
+  const q = new URLSearchParams({ start: new Date(start / 1000).toISOString(), minutes: String(minutes) });
+  return request('GET', `/api/plannings/${enc(planning)}/fit?${q}`, { token });
 }

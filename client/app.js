@@ -1,17 +1,22 @@
 // sprintlog web client: hash router, Start and Join screens, and the planning shell whose views
-// (board, live sync, timeline, audit) share one socket and one projection.
+// (board, live sync, people & time, timeline, audit) share one socket and one projection.
 //   #/                            Start: create a planning, "My plannings"
 //   #/join/<planning>?invite=…    Join with an invite link
 //   #/p/<planning>[/<view>]       a planning; a `?token=` in the link is stored, then dropped
+//   #/teams[/<team>]              teams (teams.js)
 
 import * as api from './api.js';
 import { PlanningSocket } from './socket.js';
 import { PlanningStore } from './state.js';
-import { h, add, errorText, timeEl, dayText, rerender, showRefusal, clearRefusals, plural } from './dom.js';
+import { h, add, errorText, rerender, showRefusal, clearRefusals, plural } from './dom.js';
 import { boardView } from './board.js';
 import { liveView } from './live.js';
 import { timelineView } from './timeline.js';
 import { auditView } from './audit.js';
+import { timeView, sprintDatesText, dayStart, dayEnd } from './schedule.js';
+import { deadlineEl } from './deadlines.js';
+import { peopleLine, zonePrompt, browserZone } from './people.js';
+import { teamsScreen, heldTeams, teamOf } from './teams.js';
 import { DECK_PRESETS, DEFAULT_DECK, MAX_LEN, MY_PLANNINGS_MAX, SPECIAL_CARDS } from './protocol.js';
 import { CardTyper, NAV_KEYS, keysInWords } from './keys.js';
 
@@ -80,6 +85,7 @@ function route() {
   session = null;
   connEl.hidden = true;
   if (parts[0] === 'join' && parts[1]) joinScreen(parts[1], params.get('invite') || '');
+  else if (parts[0] === 'teams') screenTeardown = teamsScreen(app, parts[1] || null);
   else startScreen();
   app.focus();
 }
@@ -117,15 +123,6 @@ const DECKS = {
   custom: { label: 'Custom…', cards: [] },
 };
 
-const DAY_MICROS = 86_400_000_000;
-
-/** Midnight at the start of a `yyyy-mm-dd` day in the viewer's time zone, in microseconds. */
-function dayMicros(value) {
-  if (!value) return null;
-  const [y, m, d] = value.split('-').map(Number);
-  return new Date(y, m - 1, d).getTime() * 1000;
-}
-
 function startScreen() {
   const field = (id, label, input, hint) => [h('label', { for: id }, label), input, hint ? h('p', { class: 'hint', id: `${id}-hint` }, hint) : null];
   const title = h('input', { id: 'title', name: 'title', required: true, maxlength: MAX_LEN.title, autocomplete: 'off' });
@@ -138,6 +135,7 @@ function startScreen() {
   deck.addEventListener('change', () => {
     customWrap.hidden = deck.value !== 'custom';
   });
+  const zone = h('input', { id: 'my-zone', list: 'start-zones', autocomplete: 'off', spellcheck: 'false', value: browserZone(), 'aria-describedby': 'my-zone-hint' });
   const team = h('input', { id: 'team', autocomplete: 'off', 'aria-describedby': 'team-hint' });
   const teamToken = h('input', { id: 'team-token', type: 'password', autocomplete: 'off' });
   const carry = h('input', { id: 'carry-over', type: 'checkbox', checked: true });
@@ -162,7 +160,7 @@ function startScreen() {
       onsubmit: async (ev) => {
         ev.preventDefault();
         error.textContent = '';
-        const [s, e] = [dayMicros(start.value), dayMicros(end.value)];
+        const [s, e] = [dayStart(start.value), dayEnd(end.value)];
         if (s && e && e <= s) {
           error.textContent = 'The sprint must end after it starts.';
           end.focus();
@@ -171,12 +169,14 @@ function startScreen() {
         try {
           const r = await create();
           remember({ planning: r.planning, token: r.token, role: r.role, name: name.value.trim(), title: title.value.trim(), seen_seq: r.head });
+          // My time zone (the browser's, proposed), with the default hours.
+          // A zone the server does not know is asked again on the board (the prompt).
+          if (zone.value.trim()) await api.command(r.planning, r.token, `zone-${r.planning}`, { type: 'SetTimeZone', time_zone: zone.value.trim() }).catch(() => {});
           if (s || e) {
-            // The end date is inclusive: the sprint ends at the end of that day.
-            await api.command(r.planning, r.token, `schedule-${r.planning}`, {
-              type: 'SetSchedule',
-              schedule: { sprint_start: s, sprint_end: e ? e + DAY_MICROS - 1 : null },
-            });
+            // Calendar days: 00:00 UTC of the first day to the last microsecond of the last. My
+            // zone is set first, so the server places the live sync and the deadline in my
+            // working hours (the slot finder), not at midnight.
+            await api.command(r.planning, r.token, `schedule-${r.planning}`, { type: 'SetSchedule', schedule: { sprint_start: s, sprint_end: e } });
           }
           // `add` skips the absent roster (`replaceChildren` would write a literal "null").
           result.replaceChildren();
@@ -205,12 +205,34 @@ function startScreen() {
     field('title', 'Title', title),
     field('name', 'Your name', name),
     h('div', { class: 'two' }, h('div', {}, field('sprint-start', 'Sprint starts', start)), h('div', {}, field('sprint-end', 'Sprint ends', end))),
+    field('my-zone', 'Your time zone', zone, 'From your browser; the live sync is proposed inside your working hours (09:00–17:30, change them on the planning).'),
+    h('datalist', { id: 'start-zones' }, (Intl.supportedValuesOf?.('timeZone') || []).map((z) => h('option', { value: z }))),
     field('deck', 'Deck', deck),
     customWrap,
     h(
       'details',
       { class: 'team' },
       h('summary', {}, 'For a team (optional)'),
+      heldTeams().length
+        ? field(
+            'team-pick',
+            'One of your teams',
+            h(
+              'select',
+              {
+                id: 'team-pick',
+                onchange: (ev) => {
+                  const held = teamOf(ev.target.value);
+                  team.value = held?.team || '';
+                  teamToken.value = held?.token || '';
+                },
+              },
+              h('option', { value: '' }, '—'),
+              heldTeams().map((t) => h('option', { value: t.team }, t.name)),
+            ),
+          )
+        : null,
+      h('p', {}, h('a', { href: '#/teams', id: 'teams-link' }, 'Create or open a team')),
       field('team', 'Team id', team, 'With a team, the roster gets invite links, unfinished items carry over and the velocity comes from past sprints.'),
       field('team-token', 'Team admin token', teamToken),
       h('label', { class: 'check' }, carry, ' Carry over unfinished items from the last sprint'),
@@ -309,6 +331,7 @@ function joinScreen(planning, invite) {
 const VIEWS = {
   board: { label: 'Board', make: boardView },
   live: { label: 'Live sync', make: liveView },
+  time: { label: 'People & time', make: timeView },
   timeline: { label: 'Timeline', make: timelineView },
   audit: { label: 'Audit', make: auditView },
 };
@@ -328,7 +351,9 @@ function openPlanning(planning) {
   const liveEl = h('div', { id: 'live-banner', class: 'live-banner', role: 'status', hidden: true });
   // Since my last visit: what changed (the server's digest), and which items left the sprint.
   const visitEl = h('div', { id: 'since-visit', class: 'visit-note', role: 'status', hidden: true });
-  show(headEl, liveEl, visitEl, nav, viewEl, messageEl);
+  // Until I set a time zone: the browser's zone proposed, one click to keep it (people.js).
+  const zoneEl = h('div', { id: 'zone-slot' });
+  show(headEl, liveEl, visitEl, zoneEl, nav, viewEl, messageEl);
 
   // The indicator: connection state, commands waiting for their ack, and the last seq applied
   // (`data-seq`, also in the tooltip) so a person — or a test — can see where this page is.
@@ -382,16 +407,16 @@ function openPlanning(planning) {
   /**
    * Sends a command; a refusal is shown beside the control that sent it (`near`, else the
    * focused one) — or, with none, at the foot of the page — and rethrown so a form keeps its
-   * text.
+   * text. `quiet`: the caller shows the refusal beside its own control.
    */
-  async function send(command, { near } = {}) {
+  async function send(command, { near, quiet = false } = {}) {
     const control = near || document.activeElement;
     messageEl.textContent = '';
     clearRefusals();
     try {
       return await socket.send(command);
     } catch (e) {
-      if (!showRefusal(viewEl.contains(control) ? control : null, errorText(e))) messageEl.textContent = errorText(e);
+      if (!quiet && !showRefusal(viewEl.contains(control) ? control : null, errorText(e))) messageEl.textContent = errorText(e);
       throw e;
     }
   }
@@ -456,11 +481,9 @@ function openPlanning(planning) {
         'Phase: ',
         h('strong', { id: 'phase' }, s.phase || 'draft'),
         s.sync_running ? h('span', { class: 'badge open' }, 'live session running') : null,
-        sched.sprint_start || sched.sprint_end
-          ? h('span', { id: 'sprint-dates' }, ` · Sprint ${sched.sprint_start ? dayText(sched.sprint_start) : '?'} – ${sched.sprint_end ? dayText(sched.sprint_end) : '?'}`)
-          : null,
-        sched.estimation_deadline ? h('span', { id: 'votes-due' }, ' · Votes due ', timeEl(sched.estimation_deadline)) : null,
-        sched.sync_start ? h('span', { id: 'sync-at' }, ' · Live sync ', timeEl(sched.sync_start)) : null,
+        sched.sprint_start || sched.sprint_end ? h('span', { id: 'sprint-dates' }, ` · Sprint ${sprintDatesText(sched)}`) : null,
+        sched.estimation_deadline ? h('span', { id: 'votes-due' }, ' · Votes due ', deadlineEl(sched.estimation_deadline, "From the planning's schedule")) : null,
+        sched.sync_start ? h('span', { id: 'sync-at' }, ' · Live sync ', deadlineEl(sched.sync_start, "From the planning's schedule")) : null,
         ` · Deck: ${s.deck.cards.join(' ')}`,
         ` · You are ${me.name} (${me.role})`,
       ),
@@ -468,9 +491,9 @@ function openPlanning(planning) {
         'p',
         { class: 'people' },
         'People: ',
-        Object.values(s.participants)
-          .filter((p) => !p.removed)
-          .map((p) => h('span', { class: `person ${online.has(p.id) ? 'on' : ''}`, title: online.has(p.id) ? 'online' : 'not connected' }, `${p.name} (${p.role})`, h('span', { class: 'sr-only' }, online.has(p.id) ? ', online' : ''))),
+        peopleLine(s, online),
+        ' ',
+        h('a', { href: `#/p/${planning}/time`, id: 'people-time-link' }, 'hours and schedule'),
       ),
     );
   }
@@ -490,6 +513,12 @@ function openPlanning(planning) {
       ),
       h('button', { type: 'button', id: 'key-help-open', class: 'link-button keys-open', 'aria-keyshortcuts': 'h', 'aria-expanded': helpEl.hidden ? 'false' : 'true', 'aria-controls': 'key-help', onclick: () => toggleHelp() }, 'Keys'),
     ]);
+  }
+
+  function renderZonePrompt() {
+    const needed = Boolean(store.view && !store.view.state.participants[store.view.you.participant]?.time_zone);
+    if (needed === Boolean(zoneEl.firstChild)) return; // unchanged: keep what is being typed
+    zoneEl.replaceChildren(...[needed ? zonePrompt(ctx) : null].filter(Boolean));
   }
 
   function renderBanner() {
@@ -514,6 +543,7 @@ function openPlanning(planning) {
     }
     renderHead();
     renderBanner();
+    renderZonePrompt();
     renderNav(current?.name);
     current?.view.render();
   });

@@ -139,7 +139,7 @@ export function trackDrafts(root) {
   const drafts = new Map();
   const remember = (ev) => {
     const t = ev.target;
-    if (t && t.id && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT') && t.type !== 'checkbox' && t.type !== 'range') {
+    if (t && t.id && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT') && t.type !== 'checkbox' && t.type !== 'range' && t.type !== 'file') {
       drafts.set(t.id, t.value);
     }
   };

@@ -56,3 +56,12 @@ export const MAX_LEN = {
   short: 200,
   comment: 4000,
 };
+
+/** Working hours of someone who set a time zone but no hours (minutes after local midnight). */
+export const DEFAULT_WORK_START = 540;
+export const DEFAULT_WORK_END = 1050;
+
+/** The days a working day may start on, in the protocol's words, Monday first. */
+export const WORK_DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+/** The days when someone set none. */
+export const DEFAULT_WORK_DAYS = ['mon', 'tue', 'wed', 'thu', 'fri'];

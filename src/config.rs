@@ -8,7 +8,13 @@ use std::net::SocketAddr;
 #[command(version, about)]
 pub struct Config {
     /// Where the event log lives: `sqlite://FILE` (created if missing) or `postgres://…`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://sprintlog.db")]
+    /// (`--help` does not show the environment's value: it may hold a password.)
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://sprintlog.db",
+        hide_env_values = true
+    )]
     pub database_url: String,
 
     /// Address the HTTP and websocket server listens on.
@@ -61,16 +67,23 @@ pub struct Limits {
     #[arg(long, env = "SPRINTLOG_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
 
-    /// Websocket connections one client IP address may hold open at once (0: no cap). Behind
-    /// a reverse proxy every client has the proxy's address: cap there, or raise this.
+    /// Websocket connections one client IP address may hold open at once (0: no cap); an
+    /// IPv6 client is counted by its /64. Behind a reverse proxy every client has the proxy's
+    /// address: cap there, set `--trusted-proxies`, or raise this.
     #[arg(long, env = "SPRINTLOG_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
     pub max_connections_per_ip: usize,
 
-    /// Reverse proxies (IP addresses, comma separated) whose `X-Forwarded-For` is believed:
-    /// behind them, the per-IP cap counts the client's address (the right-most one in the
-    /// header that is not itself a trusted proxy) instead of the proxy's.
-    #[arg(long, env = "SPRINTLOG_TRUSTED_PROXIES", value_delimiter = ',')]
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Reverse proxies (IP addresses or CIDRs such as `10.0.0.0/8`, comma separated) whose
+    /// `X-Forwarded-For` is believed: behind them, the per-IP cap counts the client's address
+    /// (the right-most one in the header that is not itself a trusted proxy) instead of the
+    /// proxy's.
+    #[arg(
+        long,
+        env = "SPRINTLOG_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = parse_network
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 
     /// Plannings held in memory at once. Past it, the least recently used one without open
     /// connections is evicted to make room; when every one is in use, opening another is
@@ -95,6 +108,12 @@ pub struct Limits {
     /// Catch-up sends a snapshot instead of events when the client is this far behind.
     #[arg(long, env = "SPRINTLOG_SNAPSHOT_AFTER", default_value_t = 1000)]
     pub snapshot_after: i64,
+
+    /// This node's name in the jobs table (unique per running node, the same across its
+    /// restarts): a node that starts again under its name takes back the job leases it held
+    /// when it stopped, instead of waiting them out (30 s). Default: `<host name>:<port>`.
+    #[arg(long, env = "SPRINTLOG_NODE_ID")]
+    pub node_id: Option<String>,
 
     #[command(flatten)]
     pub webhooks: WebhookConfig,
@@ -140,6 +159,14 @@ pub struct WebhookConfig {
     pub timeout_ms: u64,
 }
 
+/// A network in CIDR notation, or one address (a /32 or /128).
+fn parse_network(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?} is neither an IP address nor a CIDR such as 10.0.0.0/8"))
+}
+
 impl Default for WebhookConfig {
     fn default() -> Self {
         WebhookConfig {
@@ -169,6 +196,7 @@ impl Default for Limits {
             snapshot_after: 1000,
             webhooks: WebhookConfig::default(),
             head_poll_ms: 5000,
+            node_id: None,
         }
     }
 }

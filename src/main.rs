@@ -23,7 +23,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let store = sprintlog::store::open(&config.database_url).await?;
     match config.command.clone().unwrap_or(Cmd::Serve) {
         Cmd::Migrate => {
-            tracing::info!(url = %config.database_url, "migrations applied");
+            let origin = sprintlog::store::url_origin(&config.database_url);
+            tracing::info!(database = %origin, "migrations applied");
             Ok(())
         }
         Cmd::Audit { planning, format } => {
@@ -97,6 +98,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                         println!(
                             "{p}: BROKEN at seq {seq}: stored hash {stored:?}, content gives {computed}"
                         );
+                    }
+                    ChainCheck::Missing { seq } => {
+                        broken = true;
+                        println!("{p}: BROKEN: seq {seq} missing");
                     }
                 }
             }

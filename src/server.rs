@@ -60,6 +60,8 @@ impl Server {
             }
         });
         let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
+        let mut limits = limits;
+        limits.node_id = Some(limits.node_id.unwrap_or_else(|| default_node_id(addr)));
         let app = AppState::new(store, limits, public_url, clock);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let router = router(app.clone());
@@ -84,11 +86,13 @@ impl Server {
         })
     }
 
-    /// Stops accepting, closes websockets (1001), lets queued appends finish, then returns.
+    /// Stops accepting, answers the commands websockets had queued and closes them (1001),
+    /// lets queued appends finish, then returns.
     pub async fn shutdown(self) {
         let _ = self.app.shutdown.send(());
         let _ = self.stop.send(());
         let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+        websockets_closed(&self.app).await;
         self.app.registry.clear();
         // Room tasks end once their queues are drained; give them a moment.
         for _ in 0..100 {
@@ -103,6 +107,35 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+/// `<host name>:<port>`: unique among running nodes (two cannot listen on one host's port)
+/// and the same when the node restarts on its port.
+fn default_node_id(addr: SocketAddr) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}:{}", addr.port())
+}
+
+/// Waits until every websocket has sent its last answers and closed (each waits at most
+/// [`crate::ws::connection::SHUTDOWN_GRACE`] for its commands), a little longer at most.
+async fn websockets_closed(app: &AppState) {
+    let deadline = tokio::time::Instant::now()
+        + crate::ws::connection::SHUTDOWN_GRACE
+        + Duration::from_secs(1);
+    while app
+        .metrics
+        .connections
+        .load(std::sync::atomic::Ordering::Relaxed)
+        > 0
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

@@ -129,10 +129,17 @@ async fn client_files_are_served_embedded() {
         ("/dom.js", "text/javascript; charset=utf-8"),
         ("/model.js", "text/javascript; charset=utf-8"),
         ("/board.js", "text/javascript; charset=utf-8"),
+        ("/backlog.js", "text/javascript; charset=utf-8"),
+        ("/item.js", "text/javascript; charset=utf-8"),
+        ("/votes.js", "text/javascript; charset=utf-8"),
         ("/live.js", "text/javascript; charset=utf-8"),
         ("/timeline.js", "text/javascript; charset=utf-8"),
         ("/audit.js", "text/javascript; charset=utf-8"),
         ("/protocol.js", "text/javascript; charset=utf-8"),
+        ("/people.js", "text/javascript; charset=utf-8"),
+        ("/schedule.js", "text/javascript; charset=utf-8"),
+        ("/deadlines.js", "text/javascript; charset=utf-8"),
+        ("/teams.js", "text/javascript; charset=utf-8"),
         ("/style.css", "text/css; charset=utf-8"),
     ] {
         let resp = server

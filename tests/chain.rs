@@ -35,22 +35,41 @@ async fn append(store: &Arc<dyn EventStore>, planning: Uuid, expected: i64, n: u
 
 /// Runs SQL with the immutability triggers out of the way (the test plays the attacker).
 async fn tamper(url: &str, sql: &str) {
+    tamper_past(
+        url,
+        "events_no_update",
+        "CREATE TRIGGER events_no_update BEFORE UPDATE ON events WHEN OLD.hash IS NOT NULL \
+         BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        sql,
+    )
+    .await;
+}
+
+/// Deletes events (`sql`) past the guard that refuses it.
+async fn tamper_delete(url: &str, sql: &str) {
+    tamper_past(
+        url,
+        "events_no_delete",
+        "CREATE TRIGGER events_no_delete BEFORE DELETE ON events \
+         BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        sql,
+    )
+    .await;
+}
+
+/// Runs `sql` with SQLite's `trigger` dropped (and put back as `recreate`), or PostgreSQL's
+/// user triggers disabled.
+async fn tamper_past(url: &str, trigger: &str, recreate: &str, sql: &str) {
     if url.starts_with("sqlite:") {
         let pool = sqlx::SqlitePool::connect(url).await.unwrap();
         let mut tx = pool.begin().await.unwrap();
-        sqlx::query("DROP TRIGGER events_no_update")
+        sqlx::query(&format!("DROP TRIGGER {trigger}"))
             .execute(&mut *tx)
             .await
             .unwrap();
         sqlx::query(sql).execute(&mut *tx).await.unwrap();
         // Put the guard back, as a careful attacker would.
-        sqlx::query(
-            "CREATE TRIGGER events_no_update BEFORE UPDATE ON events WHEN OLD.hash IS NOT NULL \
-             BEGIN SELECT RAISE(ABORT, 'refused'); END",
-        )
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+        sqlx::query(recreate).execute(&mut *tx).await.unwrap();
         tx.commit().await.unwrap();
         pool.close().await;
     } else {
@@ -230,4 +249,71 @@ async fn postgres_verify_route_reports_the_chain() {
         return;
     };
     verify_route_scenario(backend).await;
+}
+
+/// The CLI on `url`: (success, standard output).
+fn verify_cli(url: &str) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sprintlog"))
+        .args(["--database-url", url, "verify"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    (out.status.success(), text)
+}
+
+/// A deleted event is named as missing, whether it was the last one (the chain up to it is
+/// intact, but the stored head says more) or one in the middle (not "the next one broken").
+async fn deletion_scenario(url: &str) {
+    let store = store::open(url).await.unwrap();
+    let (last, middle) = (Uuid::new_v4(), Uuid::new_v4());
+    for p in [last, middle] {
+        for n in 0..5 {
+            append(&store, p, i64::from(n) * 2, n).await;
+        }
+    }
+    store.close().await;
+    tamper_delete(
+        url,
+        &format!("DELETE FROM events WHERE planning_id = '{last}' AND seq = 10"),
+    )
+    .await;
+    tamper_delete(
+        url,
+        &format!("DELETE FROM events WHERE planning_id = '{middle}' AND seq = 6"),
+    )
+    .await;
+    let store = store::open(url).await.unwrap();
+    assert_eq!(
+        verify_chain(&*store, last).await.unwrap(),
+        ChainCheck::Missing { seq: 10 }
+    );
+    assert_eq!(
+        verify_chain(&*store, middle).await.unwrap(),
+        ChainCheck::Missing { seq: 6 }
+    );
+    store.close().await;
+    let (ok, text) = verify_cli(url);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(&format!("{last}: BROKEN: seq 10 missing")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{middle}: BROKEN: seq 6 missing")),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_verify_names_deleted_events_as_missing() {
+    let db = common::fresh_sqlite();
+    deletion_scenario(&db.url).await;
+}
+
+#[tokio::test]
+async fn postgres_verify_names_deleted_events_as_missing() {
+    let Some(db) = common::fresh_pg("postgres_chain_deletion").await else {
+        return;
+    };
+    deletion_scenario(&db.url).await;
 }

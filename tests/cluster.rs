@@ -1,4 +1,5 @@
-//! Several nodes on one PostgreSQL: shared history, cross-node fan-out, repair, failover.
+//! Several nodes on one PostgreSQL (and, for reads, on one SQLite file): shared history,
+//! cross-node fan-out, repair, failover, reads that agree.
 
 mod common;
 
@@ -333,4 +334,49 @@ async fn a_deadline_with_two_nodes_closes_the_round_once() {
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
     assert!(kinds.contains("ItemFlagged"), "nobody voted: quorum flag");
+}
+
+/// Two nodes on one SQLite file, neither polling: node A hears of B's appends only when it
+/// reads the log. `GET …/events` on A lists B's events, and its `head` — and A's planning right
+/// after — are never behind the events it just listed.
+#[tokio::test]
+async fn events_never_run_ahead_of_the_head_they_come_with() {
+    let a = TestServer::start_with(sqlite(), no_poll()).await;
+    let b = TestServer::start_with(a.backend.shared(), no_poll()).await;
+    let c = a.create("Reads").await;
+    assert_eq!(a.state(&c.planning, &c.token).await["head"], 1);
+    for n in 0..3 {
+        b.ok(
+            &c.planning,
+            &c.token,
+            json!({"type": "PostComment", "kind": "comment", "text": format!("from B {n}")}),
+        )
+        .await;
+    }
+    let (s, page) = a
+        .get(
+            &format!("/api/plannings/{}/events", c.planning),
+            Some(&c.token),
+        )
+        .await;
+    assert_eq!(s, 200, "{page}");
+    let head = page["head"].as_i64().unwrap();
+    let seqs: Vec<i64> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4], "B's events are listed");
+    assert!(
+        seqs.iter().all(|&s| s <= head),
+        "events past head {head}: {seqs:?}"
+    );
+    let planning_head = a.state(&c.planning, &c.token).await["head"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        planning_head >= 4,
+        "the planning lags what was listed: {planning_head}"
+    );
 }

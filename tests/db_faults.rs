@@ -327,3 +327,209 @@ async fn sqlite_read_only_is_a_clear_error_and_corrupts_nothing() {
         assert_eq!((s, b["duplicate"].as_bool()), (200, Some(false)), "{b}");
     }
 }
+
+/// A small tmpfs of its own, unmounted on drop: a disk that really fills up (SQLite then fails
+/// at COMMIT, writing the WAL, as on a full disk, not only at a statement as `max_page_count`
+/// makes it). `None` where mounting is not permitted (not root): the test says it is skipped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(test: &str, size: &str) -> Option<SmallDisk> {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: {test} — mounting a small tmpfs needs root (CAP_SYS_ADMIN)"
+            );
+            return None;
+        }
+        Some(SmallDisk { dir })
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes `name` until the disk refuses another byte.
+    fn fill(&self, name: &str) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.path(name)).unwrap();
+        for chunk in [65_536, 4_096, 512, 1] {
+            while f.write_all(&vec![0u8; chunk]).is_ok() {}
+        }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        // Lazy: a failed test may leave the server holding its files open.
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_recovers_by_itself_once_a_full_disk_has_room() {
+    let test = "db_faults::sqlite_recovers_by_itself_once_a_full_disk_has_room";
+    let Some(disk) = SmallDisk::mount(test, "4m") else {
+        return;
+    };
+    let url = format!("sqlite://{}", disk.path("log.db").display());
+    let mut t = TestServer::start_with(Backend::Shared(url.clone()), fast()).await;
+    let c = t.create("Disk").await;
+    let (p, tok) = (c.planning.as_str(), c.token.as_str());
+    let mut acked = BTreeMap::new();
+    disk.fill("ballast");
+    // Full: every write is a clear 507, the first and every one after it (not a 500).
+    let mut refused = Vec::new();
+    for n in 0..6 {
+        let (op, s, b) = send(&t, p, tok, n).await;
+        if s == 200 {
+            acked.insert(
+                op,
+                (b["first"].as_i64().unwrap(), b["head"].as_i64().unwrap()),
+            );
+            continue;
+        }
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (507, Some("storage_full")),
+            "{op} on a full disk: {b}"
+        );
+        refused.push((op, n));
+    }
+    assert!(refused.len() >= 3, "the disk filled up: {refused:?}");
+    // Room again: the server recovers by itself, no restart; the refused commands go through.
+    std::fs::remove_file(disk.path("ballast")).unwrap();
+    for (op, n) in &refused {
+        let (s, b) = t.command(p, tok, op, comment(*n)).await;
+        assert_eq!(
+            (s, b["duplicate"].as_bool()),
+            (200, Some(false)),
+            "{op}: {b}"
+        );
+        acked.insert(
+            op.clone(),
+            (b["first"].as_i64().unwrap(), b["head"].as_i64().unwrap()),
+        );
+    }
+    let head = t.state(p, tok).await["head"].as_i64().unwrap();
+    t.stop().await;
+    assert_eq!(integrity(&url).await, "ok");
+    assert_eq!(check_log(&url, p, &acked).await, head);
+    assert_eq!(head as usize, 1 + acked.len(), "every command exactly once");
+}
+
+/// The database name at the end of a `postgres://…/name` URL.
+fn database_name(url: &str) -> String {
+    let path = url.split('?').next().unwrap();
+    path.rsplit('/').next().unwrap().to_string()
+}
+
+/// Whether `name` accepts logins; turning them off also ends its open sessions (a database
+/// being taken down for maintenance). Runs on the server's base database as an admin.
+async fn allow_connections(name: &str, allow: bool) {
+    let base = common::pg_base_url("db_faults::allow_connections").unwrap();
+    let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
+    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {allow}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    if !allow {
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(name)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    }
+    admin.close().await.unwrap();
+}
+
+/// `GET /readyz`: (status, error code if any).
+async fn readiness(t: &TestServer) -> (u16, Option<String>) {
+    let (s, b) = t.get("/readyz", None).await;
+    (s, b["error"]["code"].as_str().map(str::to_string))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_refusing_logins_is_a_retriable_503_and_not_ready() {
+    let Some(db) = common::fresh_pg("db_faults::postgres_refusing_logins").await else {
+        return;
+    };
+    let name = database_name(&db.url);
+    let t = TestServer::start_with(Backend::Postgres(db), fast()).await;
+    let c = t.create("Logins").await;
+    let (p, tok) = (c.planning.as_str(), c.token.as_str());
+    assert_eq!(readiness(&t).await, (200, None));
+    allow_connections(&name, false).await;
+    let mut refused = Vec::new();
+    for n in 0..5 {
+        let (op, s, b) = send(&t, p, tok, n).await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (503, Some("unavailable")),
+            "{op} while the database refuses logins: {b}"
+        );
+        assert!(b["error"]["message"].as_str().unwrap().contains("retry"));
+        refused.push((op, n));
+    }
+    assert_eq!(readiness(&t).await, (503, Some("unavailable".into())));
+    assert_eq!(t.get_text("/healthz").await.0, 200, "alive, only not ready");
+    allow_connections(&name, true).await;
+    assert_eq!(readiness(&t).await, (200, None));
+    for (op, n) in refused {
+        let (s, b) = t.command(p, tok, &op, comment(n)).await;
+        assert_eq!(
+            (s, b["duplicate"].as_bool()),
+            (200, Some(false)),
+            "{op}: {b}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_stops_answering_fails_fast_with_503() {
+    let Some(db) = common::fresh_pg("db_faults::stops_answering").await else {
+        return;
+    };
+    let proxy = Proxy::start(upstream_of(&db.url).await).await;
+    let t = TestServer::start_with(Backend::Shared(proxy.url_for(&db.url)), fast()).await;
+    let c = t.create("Silence").await;
+    let (p, tok) = (c.planning.as_str(), c.token.as_str());
+    proxy.hang();
+    // Neither a command nor the readiness probe is held: a command waits at most for the
+    // pool's acquire timeout (2 s), twice when it queues behind a room's own read that waits
+    // too (it was 10 s, and 20 s); then the client is told to retry.
+    for n in 0..3 {
+        let started = std::time::Instant::now();
+        let (op, s, b) = send(&t, p, tok, n).await;
+        let took = started.elapsed();
+        assert!(
+            [(503, Some("unavailable")), (503, Some("busy"))]
+                .contains(&(s, b["error"]["code"].as_str())),
+            "{op}: {b}"
+        );
+        assert!(took < Duration::from_secs(5), "{op} held {took:?}");
+    }
+    let started = std::time::Instant::now();
+    assert_eq!(readiness(&t).await, (503, Some("unavailable".into())));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    proxy.restore();
+    let (s, b) = t.command(p, tok, "op-0", comment(0)).await;
+    assert_eq!(s, 200, "{b}");
+    drop(db);
+}

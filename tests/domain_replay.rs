@@ -14,10 +14,10 @@ use sprintlog::domain::command::{
     DeclareCapacity, DeleteComment, DraftGoal, DraftScope, EditComment, EditItem, ExtendTimer,
     FlagItem, FlipCoin, FollowSchedule, ImportItems, Join, OpenRound, OverrideReadiness,
     PostComment, ProposeItem, RankItems, RecordReminder, RegisterWebhook, ReissueLink,
-    RemindVoters, RemoveParticipant, RemoveWebhook, Rename, ResolveQuestion, ReturnToRefinement,
-    RevealVotes, Revote, RotateInvite, SendToAgenda, SetAgenda, SetDefinitionOfReady, SetFocus,
-    SetPolicy, SetSchedule, SetTimeZone, SetVelocity, StartTimer, SuggestGoal, WithdrawItem,
-    WithdrawVote,
+    RemindVoters, RemoveParticipant, RemoveWebhook, Rename, ResolveQuestion, RestoreItem,
+    ReturnToRefinement, RevealVotes, Revote, RotateInvite, SendToAgenda, SetAgenda,
+    SetDefinitionOfReady, SetFocus, SetPolicy, SetSchedule, SetTimeZone, SetVelocity, StartTimer,
+    SuggestGoal, WithdrawItem, WithdrawVote,
 };
 use sprintlog::domain::command::{AgreedEstimate, Command};
 use sprintlog::domain::deck::{Deck, PAUSE, UNSURE};
@@ -406,6 +406,7 @@ impl Run {
             (w((asy || sync) && estimated > 0, 5), 53), // draft scope
             (w(open, 4), 54),                     // suggest goal
             (w(open && !s.goal_suggestions.is_empty(), 4), 55), // adopt suggestion
+            (w(open && s.items.len() > live_items, 3), 56), // restore
         ];
         let total: u32 = table.iter().map(|(w, _)| w).sum();
         let mut x = g.gen_range(0..total);
@@ -1057,6 +1058,16 @@ impl Run {
                 (a, C::FollowSchedule(FollowSchedule { to }))
             }
             48..=55 => self.meeting_command(g, action),
+            56 => {
+                // The facilitator, or a member (the proposer may, another member may not).
+                let a = if g.gen_bool(0.7) {
+                    self.fac(g)
+                } else {
+                    self.actor(g, &[Role::Member])
+                };
+                let item = self.item(g, |i| i.withdrawn);
+                (a, C::RestoreItem(RestoreItem { item }))
+            }
             47 => {
                 let a = if g.gen_bool(0.9) { SYSTEM } else { self.fac(g) };
                 let now = self.now;

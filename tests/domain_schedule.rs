@@ -110,6 +110,76 @@ fn a_schedule_defaults_from_the_sprint_start_and_is_checked() {
 }
 
 #[test]
+fn a_default_sync_goes_to_the_slot_finders_best_slot_on_the_sprints_first_day() {
+    let mut s = Scenario::new().member("ann").member("bo").member("cy");
+    let fac = s.fac;
+    let [ann, bo, cy] = ["ann", "bo", "cy"].map(|n| s.id(n));
+    // In January: Los Angeles works 17:00–01:30 UTC, Berlin 08:00–16:30, Kolkata (10:00–19:00)
+    // 04:30–13:30. The facilitator set no zone and is not counted.
+    s.given(ann, tz("America/Los_Angeles", None, None));
+    s.given(bo, tz("Europe/Berlin", None, None));
+    s.given(cy, tz("Asia/Kolkata", Some((600, 1140)), None));
+    let start = T0 + 14 * DAY; // Monday 15 January 2024, 00:00 UTC
+    let set = |schedule| Command::SetSchedule(SetSchedule { schedule });
+    s.given(
+        fac,
+        set(Schedule {
+            sprint_start: Some(start),
+            ..Schedule::default()
+        }),
+    );
+    // Berlin and Kolkata inside; Los Angeles would start 4 h 15 min early at 12:45 UTC (the
+    // least of any slot with two inside), not at midnight.
+    let got = s.state.schedule.clone();
+    assert_eq!(got.sync_start, Some(start + 12 * HOUR + 45 * MINUTE));
+    // The deadline: the end of the latest hour Berlin and Kolkata share before the weekend,
+    // Friday 12:30–13:30 UTC; the candidates a day before it.
+    let friday = start - 2 * DAY - 10 * HOUR - 30 * MINUTE;
+    assert_eq!(got.estimation_deadline, Some(friday));
+    assert_eq!(got.candidates_shared_at, Some(friday - DAY));
+    let oh = sprintlog::domain::hours::outside_hours(&s.state);
+    assert_eq!(
+        oh.estimation_deadline.len(),
+        1,
+        "only Los Angeles is outside"
+    );
+    assert_eq!(oh.sync.len(), 1);
+    // A sync start or deadline that is given is kept.
+    s.given(
+        fac,
+        set(Schedule {
+            sprint_start: Some(start),
+            estimation_deadline: Some(start - 3 * HOUR),
+            ..Schedule::default()
+        }),
+    );
+    assert_eq!(s.state.schedule.estimation_deadline, Some(start - 3 * HOUR));
+    assert_eq!(s.state.schedule.sync_start, got.sync_start);
+    s.given(
+        fac,
+        set(Schedule {
+            sprint_start: Some(start),
+            sync_start: Some(start + 9 * HOUR),
+            ..Schedule::default()
+        }),
+    );
+    assert_eq!(s.state.schedule.sync_start, Some(start + 9 * HOUR));
+    assert_eq!(s.state.schedule.estimation_deadline, Some(friday));
+    // Nobody's zone known: the plain defaults (see above).
+    let mut plain = Scenario::new().member("ann");
+    let fac = plain.fac;
+    plain.given(
+        fac,
+        set(Schedule {
+            sprint_start: Some(start),
+            ..Schedule::default()
+        }),
+    );
+    assert_eq!(plain.state.schedule.sync_start, Some(start));
+    assert_eq!(plain.state.schedule.estimation_deadline, Some(start - DAY));
+}
+
+#[test]
 fn the_server_follows_the_schedule_once_and_never_overrules_the_facilitator() {
     let mut s = Scenario::new().member("ann");
     let fac = s.fac;

@@ -105,3 +105,67 @@ async fn a_graceful_shutdown_keeps_every_acknowledged_command() {
     );
     store.close().await;
 }
+
+/// Commands that arrived over a websocket just before the stop are answered before the socket
+/// closes (1001): every one the log holds was acknowledged to its sender, none is left
+/// committed but unanswered (a client would otherwise retry it only to learn it happened).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_shutdown_answers_websocket_commands_before_closing() {
+    let limits = Limits {
+        command_rate: 10_000,
+        command_burst: 10_000,
+        ..Limits::default()
+    };
+    let mut t = TestServer::start_with(sqlite(), limits).await;
+    let c = t.create("Shutdown").await;
+    let mut ws = t.ws(&c.planning, &c.token, 0).await;
+    ws.until("caught_up").await;
+    let frames: Vec<_> = (0..200)
+        .map(|i| {
+            json!({"type": "command", "op": format!("w{i}"),
+                "command": {"type": "PostComment", "kind": "comment", "text": format!("n{i}")}})
+        })
+        .collect();
+    ws.send_all(&frames).await;
+    // Stop once the burst is being written (some commands committed, most still queued).
+    let (first, _) = ws.until("ack").await;
+    let mut answered = vec![first["op"].as_str().unwrap().to_string()];
+    let reader = tokio::spawn(async move {
+        let mut answered = Vec::new();
+        let close = loop {
+            match ws.next(Duration::from_secs(20)).await {
+                common::server::Got::Frame(f) if f["type"] == "ack" => {
+                    answered.push(f["op"].as_str().unwrap().to_string());
+                }
+                common::server::Got::Frame(_) => {}
+                common::server::Got::Closed(code) => break code,
+                common::server::Got::Timeout => break None,
+            }
+        };
+        (answered, close)
+    });
+    let backend = t.stop().await;
+    let (more, close) = reader.await.unwrap();
+    answered.extend(more);
+    assert_eq!(close, Some(1001), "closed as going away");
+    let store = sprintlog::store::open(backend.url()).await.unwrap();
+    let p: uuid::Uuid = c.planning.parse().unwrap();
+    let committed: Vec<String> = store
+        .read(p, 1, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.client_op_id)
+        .collect();
+    store.close().await;
+    let unanswered: Vec<&String> = committed
+        .iter()
+        .filter(|op| !answered.contains(op))
+        .collect();
+    assert!(
+        unanswered.is_empty(),
+        "committed but never acknowledged: {unanswered:?} ({} committed, {} acked)",
+        committed.len(),
+        answered.len()
+    );
+}

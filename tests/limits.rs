@@ -73,7 +73,7 @@ async fn ws_forwarded_for(t: &TestServer, p: &str, token: &str, client: &str) ->
 fn one_per_ip_behind_a_trusted_proxy() -> Limits {
     Limits {
         max_connections_per_ip: 1,
-        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
         ..Limits::default()
     }
 }
@@ -95,6 +95,37 @@ async fn behind_a_trusted_proxy_clients_are_counted_apart(t: &TestServer) {
 on_both_backends!(
     behind_a_trusted_proxy_clients_are_counted_apart,
     one_per_ip_behind_a_trusted_proxy()
+);
+
+fn one_per_ip_behind_proxies_in_a_cidr() -> Limits {
+    Limits {
+        max_connections_per_ip: 1,
+        trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
+        ..Limits::default()
+    }
+}
+
+/// `--trusted-proxies` takes CIDRs; an IPv6 client is counted by its /64 (one subscriber's
+/// network: it can pick any of 2^64 addresses in it), an IPv4 one by its address.
+async fn ipv6_clients_are_counted_per_64(t: &TestServer) {
+    let c = t.create("Prefix").await;
+    let (p, tok) = (c.planning.as_str(), c.token.as_str());
+    let (s1, _a) = ws_forwarded_for(t, p, tok, "2001:db8:1:2::1").await;
+    assert_eq!(
+        s1, 101,
+        "the proxy at 127.0.0.1 is trusted through 127.0.0.0/8"
+    );
+    let (s2, _) = ws_forwarded_for(t, p, tok, "2001:db8:1:2:ffff::2").await;
+    assert_eq!(s2, 429, "another address in the same /64");
+    let (s3, _b) = ws_forwarded_for(t, p, tok, "2001:db8:1:3::1").await;
+    assert_eq!(s3, 101, "another /64");
+    let (s4, _c) = ws_forwarded_for(t, p, tok, "203.0.113.7").await;
+    let (s5, _d) = ws_forwarded_for(t, p, tok, "203.0.113.8").await;
+    assert_eq!((s4, s5), (101, 101), "IPv4 clients by address");
+}
+on_both_backends!(
+    ipv6_clients_are_counted_per_64,
+    one_per_ip_behind_proxies_in_a_cidr()
 );
 
 fn one_per_ip() -> Limits {

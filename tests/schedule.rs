@@ -300,7 +300,7 @@ async fn slots_and_working_hours_over_rest(backend: Backend) {
     let t = TestServer::start(backend).await;
     let c = t.create("Slots").await;
     let (_, ann) = t.join(&c.planning, &c.member_invite, "Ann").await;
-    let (_, bob) = t.join(&c.planning, &c.member_invite, "Bob").await;
+    let (bob_id, bob) = t.join(&c.planning, &c.member_invite, "Bob").await;
     let tz = |zone: &str| {
         json!({"type": "SetTimeZone", "time_zone": zone, "work_start_minute": 540,
                "work_end_minute": 1050})
@@ -337,6 +337,43 @@ async fn slots_and_working_hours_over_rest(backend: Backend) {
     assert_eq!(best["outside"][0]["participant"], c.participant.as_str());
     assert_eq!(best["outside"][0]["minutes"], 285);
     assert_eq!(body["slots"].as_array().unwrap().len(), 2);
+
+    // Who a time falls outside the hours of, before it is set: the best slot measures the same,
+    // and a deadline at 14:00 UTC is after Kolkata's day (12:00) and before Los Angeles' (16:00).
+    let fit = |q: &str| format!("/api/plannings/{}/fit?{q}", c.planning);
+    let (status, body) = t
+        .get(&fit("start=2026-06-16T11:15:00Z&minutes=45"), Some(&ann))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["end_utc"], "2026-06-16T12:00:00Z");
+    assert_eq!(body["inside"], best["inside"]);
+    assert_eq!(body["outside"], best["outside"]);
+    let (status, body) = t.get(&fit("start=2026-06-16T14:00:00Z"), Some(&ann)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["inside"], json!([st["you"]["participant"]]));
+    let mut outside: Vec<(String, u64)> = body["outside"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["participant"].as_str().unwrap().to_string(),
+                o["minutes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    outside.sort();
+    let mut want = vec![(c.participant.clone(), 120), (bob_id.clone(), 120)];
+    want.sort();
+    assert_eq!(outside, want);
+    for bad in [
+        "start=tomorrow",
+        "start=2026-06-16T14:00:00Z&minutes=481",
+        "",
+    ] {
+        let (status, body) = t.get(&fit(bad), Some(&ann)).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
 
     let (status, body) = t
         .get(

@@ -29,6 +29,7 @@ on_both_backends!(
     early_close_leaves_the_deadline_job_nothing_to_do,
     short_deadlines_wake_the_idle_scheduler,
     a_job_leased_by_another_node_waits_for_its_lease,
+    a_restarted_node_takes_back_its_own_leases,
 );
 
 /// How far out the test rounds' deadlines are (clock time: it passes when the test says so).
@@ -450,6 +451,9 @@ impl EventLog for CountingStore {
     async fn head(&self, p: Uuid) -> StoreResult<i64> {
         self.inner.head(p).await
     }
+    async fn head_with_hash(&self, p: Uuid) -> StoreResult<(i64, Option<String>)> {
+        self.inner.head_with_hash(p).await
+    }
     async fn read_all(&self, after: i64, limit: i64) -> StoreResult<Vec<StoredEvent>> {
         self.inner.read_all(after, limit).await
     }
@@ -604,4 +608,54 @@ async fn a_job_leased_by_another_node_waits_for_its_lease(backend: Backend) {
     assert_eq!(claimed.load(Ordering::Relaxed), 1);
     other.close().await;
     t.stop().await;
+}
+
+/// A server named `node` on `clock`.
+async fn start_as(backend: Backend, clock: &Clock, node: &str) -> TestServer {
+    let limits = Limits {
+        node_id: Some(node.into()),
+        ..Limits::default()
+    };
+    TestServer::start_clocked(backend, limits, clock).await
+}
+
+/// A node crashed right after claiming a round's close job (before writing the close): its
+/// 30 s lease is in the jobs table. Restarted under its name, it takes the lease back and
+/// closes the round at once; another node leaves a lease that is not its own alone.
+async fn a_restarted_node_takes_back_its_own_leases(backend: Backend) {
+    let clock = manual_clock();
+    let mut t = start_as(backend, &clock, "node-a").await;
+    let fx = fixture(&t).await;
+    let item = fx.items[0].clone();
+    let deadline = clock.now_micros() + micros(DEADLINE_IN);
+    let round = open_round(&t, &fx, &item, deadline).await;
+    vote(&t, &fx, &fx.ann.1, &round, &item, "5").await;
+    let backend = t.stop().await;
+    // The crash: node-a claimed the close job just after the deadline, then died.
+    clock.advance(DEADLINE_IN + Duration::from_millis(5));
+    let store = sprintlog::store::open(backend.url()).await.unwrap();
+    let now = clock.now_micros();
+    let claimed = store
+        .claim_jobs_as("node-a", now, now + 30_000_000, 10, JobKinds::All)
+        .await
+        .unwrap();
+    let key = format!("close:{round}");
+    assert_eq!(claimed.iter().map(|j| &j.key).collect::<Vec<_>>(), [&key]);
+    store.close().await;
+
+    // Another node waits for the lease (the clock does not move).
+    let mut other = start_as(backend, &clock, "node-b").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        other.job(&key).await.done_at,
+        None,
+        "node-b left node-a's lease"
+    );
+    let backend = other.stop().await;
+    // node-a again: the round closes now, not 30 s later.
+    let t = start_as(backend, &clock, "node-a").await;
+    let done = job_done(&[&t], &key).await;
+    assert!(!done.failed);
+    let all = log(&t, &fx).await;
+    assert_eq!(closes(&all, &round).len(), 1, "{all:#?}");
 }

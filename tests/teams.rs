@@ -132,10 +132,13 @@ async fn teams_flow(t: TestServer) {
         json!({"type": "OpenRound", "items": items, "deadline": deadline}),
     )
     .await;
-    let round = t.state(&p, &fac).await["state"]["round_order"][0]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let st = t.state(&p, &fac).await;
+    let round = st["state"]["round_order"][0].as_str().unwrap().to_string();
+    // The round says who opened it (and so chose its deadline).
+    assert_eq!(
+        st["state"]["rounds"][&round]["opened_by"],
+        p1["participant"]
+    );
     for tok in [ada, bo] {
         for (item, card) in items.iter().zip(["3", "5", "8"]) {
             t.ok(
@@ -215,6 +218,11 @@ async fn teams_flow(t: TestServer) {
     assert_eq!(ps[0]["committed_points"], json!(8));
     assert_eq!(ps[1]["planning"], json!(q));
     assert_eq!(ps[1]["phase"], "draft");
+    // What the velocity came from, and the velocity the next planning would get.
+    assert_eq!(ps[0]["focused_days"], json!(9.5));
+    assert_eq!(ps[1]["focused_days"], Value::Null, "not committed yet");
+    assert_eq!(view["velocity"], json!(0.84));
+    assert_eq!(view["velocity_from"], json!(1));
 
     // ---- my plannings: both of Ada's kinds of token, a bogus one; open first ----
     let (ada2_id, ada2) = t

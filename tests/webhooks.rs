@@ -789,3 +789,100 @@ async fn store_jobs_retry_fail_and_secrets_postgres() {
     let store = sprintlog::store::open(&db.url).await.unwrap();
     store_jobs_retry_fail_and_secrets(store).await;
 }
+
+/// A receiver whose URL carries its secret (a Slack-style path, a token in the query) and
+/// cannot be reached: what is recorded (and logged) of the failure names its origin only.
+#[tokio::test]
+async fn a_failed_delivery_records_the_origin_not_the_secret_url() {
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let limits = Limits {
+        webhooks: WebhookConfig {
+            allow: vec![addr.to_string()],
+            backoff_ms: 10,
+            max_attempts: 1,
+            timeout_ms: 2000,
+        },
+        ..Limits::default()
+    };
+    let t = TestServer::start_with(sqlite(), limits).await;
+    let c = t.create("Sprint 1").await;
+    let url = format!(
+        "http://hook:pw-in-userinfo@{addr}/services/T000/B000/XyZsecretPath?token=q-secret"
+    );
+    let (hook, _) = register(&t, &c, &url, json!(["SyncStarted"])).await;
+    t.ok(&c.planning, &c.token, json!({"type": "StartSync"}))
+        .await;
+    let (_, page) = t
+        .get(
+            &format!("/api/plannings/{}/events", c.planning),
+            Some(&c.token),
+        )
+        .await;
+    let seq = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "SyncStarted")
+        .map(|e| e["seq"].clone())
+        .unwrap();
+    let status = t.job_done(&format!("webhook:{hook}:{seq}")).await;
+    assert!(status.failed, "{status:?}");
+    let error = status.last_error.unwrap_or_default();
+    assert!(error.contains(&format!("http://{addr}")), "{error}");
+    assert!(error.contains("refused"), "the cause is told: {error}");
+    for secret in ["XyZsecretPath", "q-secret", "pw-in-userinfo", "/services/"] {
+        assert!(!error.contains(secret), "{secret} in {error}");
+    }
+}
+
+/// Addresses of the IANA special-purpose registries that are not globally reachable, and IPv6
+/// forms that embed an internal IPv4 address, are refused like private ones; public addresses
+/// (also a 6to4 or NAT64 form of a public IPv4 address) are not.
+#[tokio::test]
+async fn special_purpose_addresses_are_refused() {
+    let t = TestServer::start(sqlite()).await;
+    let c = t.create("Sprint 1").await;
+    let path = format!("/api/plannings/{}/webhooks", c.planning);
+    for url in [
+        "http://[::127.0.0.1]/",       // IPv4-compatible loopback
+        "http://[2002:7f00:1::]/",     // 6to4 of 127.0.0.1
+        "http://[2002:a00:1::]/",      // 6to4 of 10.0.0.1
+        "http://[64:ff9b:1::a00:1]/",  // local-use NAT64
+        "http://[100::1]/",            // discard-only
+        "http://[2001:db8::1]/",       // documentation
+        "http://[2001::1]/",           // Teredo
+        "http://192.0.0.1/",           // IETF protocol assignments
+        "http://192.0.2.1/",           // TEST-NET-1
+        "http://198.18.0.1/",          // benchmarking
+        "http://198.19.255.254/",      // benchmarking
+        "http://198.51.100.1/",        // TEST-NET-2
+        "http://203.0.113.1/",         // TEST-NET-3
+        "http://240.0.0.1/",           // reserved
+        "http://[::ffff:198.18.0.1]/", // mapped benchmarking
+    ] {
+        let (status, body) = t
+            .post(&path, Some(&c.token), json!({ "url": url, "events": [] }))
+            .await;
+        assert_eq!(status, 400, "{url}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("--webhook-allow"),
+            "{url}: {body}"
+        );
+    }
+    for url in [
+        "http://93.184.215.14/",
+        "http://[2606:4700::1111]/",
+        "http://[2002:5db8:d70e::]/", // 6to4 of 93.184.215.14
+        "http://[64:ff9b::5db8:d70e]/",
+    ] {
+        let (status, body) = t
+            .post(&path, Some(&c.token), json!({ "url": url, "events": [] }))
+            .await;
+        assert_eq!(status, 200, "{url}: {body}");
+    }
+}

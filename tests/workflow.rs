@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::on_both_backends;
 use common::server::*;
 use common::time::{eventually, manual_clock, now_micros};
 use serde_json::{json, Value};
@@ -677,6 +678,118 @@ async fn workflow_end_to_end_postgres() {
         workflow(b).await;
     }
 }
+
+/// The import's preview (`?dry_run=true`) answers each good row with its line and each bad row
+/// with its problem, and writes nothing; the same file goes in once fixed.
+async fn import_preview_writes_nothing(t: &TestServer) {
+    let c = t.create("Sprint").await;
+    let (_, ann) = t.join(&c.planning, &c.member_invite, "Ann").await;
+    let bad = "title,key,labels\nLogin,PRJ-1,auth\n,PRJ-2,b\nSearch,PRJ-3,\"x;y\"\n";
+    let q = "format=csv&dry_run=true";
+    let (status, body) = import(t, &c.planning, &c.token, q, "text/csv", bad).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["dry_run"], true);
+    assert_eq!(
+        body["rows"],
+        json!([{"line": 3, "error": "the title is empty"}])
+    );
+    assert_eq!(body["refusal"], "1 bad row: nothing was imported");
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(
+        (
+            &items[0]["line"],
+            &items[0]["title"],
+            &items[0]["external_key"]
+        ),
+        (&json!(2), &json!("Login"), &json!("PRJ-1"))
+    );
+    assert_eq!(
+        (&items[1]["line"], &items[1]["labels"]),
+        (&json!(4), &json!(["x", "y"]))
+    );
+    let st = t.state(&c.planning, &c.token).await;
+    assert_eq!(st["state"]["items"], json!({}), "nothing imported");
+    assert_eq!(st["head"], 2, "no event appended");
+    // A good file previews with no refusal; a member may not preview; a file unusable as a
+    // whole is refused as for a real import.
+    let good = "title,key\nLogin,PRJ-1\n";
+    let (status, body) = import(t, &c.planning, &c.token, q, "text/csv", good).await;
+    assert_eq!((status, &body["refusal"]), (200, &Value::Null), "{body}");
+    assert_eq!(body["rows"], json!([]));
+    let (status, _) = import(t, &c.planning, &ann, q, "text/csv", good).await;
+    assert_eq!(status, 403);
+    let (status, body) = import(t, &c.planning, &c.token, q, "text/csv", "name\nx\n").await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (400, &json!("import_invalid"))
+    );
+    assert_eq!(body["error"]["rows"][0]["line"], 1);
+    let st = t.state(&c.planning, &c.token).await;
+    assert_eq!(st["head"], 2, "still no event appended");
+}
+
+on_both_backends!(import_preview_writes_nothing);
+
+/// A withdrawn item comes back with `RestoreItem` (its proposer may restore it, another member
+/// may not); the restored item is in the stored log and in the view read back from it.
+async fn withdraw_and_restore(t: &TestServer) {
+    let c = t.create("Sprint").await;
+    let (_, ann) = t.join(&c.planning, &c.member_invite, "Ann").await;
+    let (_, bob) = t.join(&c.planning, &c.member_invite, "Bob").await;
+    let p = &c.planning;
+    for title in ["Login", "Search"] {
+        t.ok(
+            p,
+            &ann,
+            json!({"type": "ProposeItem", "draft": {"title": title}}),
+        )
+        .await;
+    }
+    let st = t.state(p, &c.token).await;
+    let id = |title: &str| {
+        st["state"]["items"]
+            .as_object()
+            .unwrap()
+            .values()
+            .find(|i| i["draft"]["title"] == title)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let login = id("Login");
+    t.ok(
+        p,
+        &c.token,
+        json!({"type": "WithdrawItem", "item": login, "reason": "later"}),
+    )
+    .await;
+    let restore = json!({"type": "RestoreItem", "item": login});
+    let (status, body) = t.command(p, &bob, "restore-bob", restore.clone()).await;
+    assert_eq!((status, &body["error"]["code"]), (403, &json!("forbidden")));
+    let head = t.ok(p, &ann, restore.clone()).await;
+    let st = t.state(p, &c.token).await;
+    assert_eq!(st["state"]["items"][&login]["withdrawn"], false);
+    assert_eq!(st["head"], head);
+    let (status, body) = t.command(p, &ann, "restore-again", restore).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (400, &json!("invalid")),
+        "{body}"
+    );
+    let (_, events) = t
+        .get(
+            &format!("/api/plannings/{p}/events?after={}&limit=1", head - 1),
+            Some(&c.token),
+        )
+        .await;
+    let ev = &events["events"][0];
+    assert_eq!(ev["kind"], "ItemRestored", "{ev}");
+    assert_eq!(ev["data"]["item"], json!(login), "{ev}");
+}
+
+on_both_backends!(withdraw_and_restore);
 
 // ---- rejections ----
 

@@ -48,7 +48,7 @@ fn tight() -> Limits {
     Limits {
         command_rate: 1,
         command_burst: BURST,
-        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
         webhooks: WebhookConfig {
             allow: vec!["127.0.0.1:9".into()],
             ..defaults.webhooks.clone()

@@ -44,8 +44,10 @@ test('two people plan: create, invite, join, propose, open a round, vote hidden,
     await a.locator('#propose').click();
     await a.locator('#items .item-title', { hasText: title }).waitFor();
   }
-  await a.locator('#items').getByText('Logout clears the session').waitFor();
+  // The first item's details show beside the list.
+  await a.locator('#item-details').getByText('Logout clears the session').waitFor();
   assert.ok(!(await a.locator('#items').innerText()).includes('null'), 'no "null" rendered');
+  assert.ok(!(await a.locator('#item-details').innerText()).includes('null'), 'no "null" rendered');
 
   // Ann joins with the copied member link, in her own browser context.
   const ann = await browser.newContext();
@@ -64,6 +66,7 @@ test('two people plan: create, invite, join, propose, open a round, vote hidden,
   await a.getByLabel('Select Login with SSO for a round').check();
   await a.getByLabel('Select Export CSV for a round').check();
   await a.locator('#open-round').click();
+  await a.locator('#round-deadline-open').click();
   await a.locator('#round .not-voted').getByText('Ann').waitFor();
 
   // Ann's "My plannings" says what she owes; she goes back to the board from there.
@@ -86,19 +89,19 @@ test('two people plan: create, invite, join, propose, open a round, vote hidden,
   await b.keyboard.press('3');
   await b.locator('.deck .vcard.mine', { hasText: '3' }).waitFor();
   await b.locator('#my-vote').getByText('3').waitFor();
-  assert.match(await b.locator('.item .vote.mine').first().innerText(), /3/);
+  assert.match(await b.locator('#item-details .vote.mine').first().innerText(), /3/);
   // She takes it back (Fran sees no vote of hers any more) and votes again.
-  await a.locator('.item .vote.down', { hasText: 'Ann' }).waitFor();
+  await a.locator('#item-details .vote.down', { hasText: 'Ann' }).waitFor();
   await b.locator('#withdraw-vote').click();
   await b.locator('#my-vote').waitFor({ state: 'detached' });
-  await a.locator('.item .vote.down', { hasText: 'Ann' }).waitFor({ state: 'detached' });
+  await a.locator('#item-details .vote.down', { hasText: 'Ann' }).waitFor({ state: 'detached' });
   await b.keyboard.press('3');
   await b.locator('#my-vote').getByText('3').waitFor();
   await b.locator('#inbox-votes li').nth(1).waitFor({ state: 'detached' });
   assert.deepEqual(await b.locator('#inbox-votes li button').allInnerTexts(), ['Export CSV']);
 
   // Fran sees that Ann voted, face down, without the value.
-  const annVote = a.locator('.item .vote.down', { hasText: 'Ann' });
+  const annVote = a.locator('#item-details .vote.down', { hasText: 'Ann' });
   await annVote.waitFor();
   assert.equal((await annVote.innerText()).trim(), 'Ann', 'the card is face down');
   assert.equal(await a.locator('.vote.up').count(), 0, 'nothing revealed yet');
@@ -113,11 +116,12 @@ test('two people plan: create, invite, join, propose, open a round, vote hidden,
   await b.locator('#round h3').getByText('Export CSV').waitFor();
   await b.keyboard.press('5');
   for (const page of [a, b]) {
-    await page.locator('.votes.revealed .vote.up').nth(1).waitFor();
-    const shown = await page.locator('.votes.revealed').allInnerTexts();
-    assert.equal(shown.length, 2);
-    assert.match(shown[0], /3/);
-    assert.match(shown[1], /5/);
+    // The details beside the list show the chosen item's revealed votes.
+    await page.locator('#item-details .votes.revealed .vote.up').waitFor();
+    assert.match(await page.locator('#item-details .votes.revealed').innerText(), /3/);
+    await page.locator('#items .item-title', { hasText: 'Export CSV' }).click();
+    await page.locator('#item-details h2').getByText('Export CSV').waitFor();
+    assert.match(await page.locator('#item-details .votes.revealed').innerText(), /5/);
     await page.locator('#round').getByText('No round is open.').waitFor();
   }
   await b.locator('#inbox').getByText('Nothing waits for you.').waitFor();

@@ -6,67 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BASE, SHOTS, chromiumForFile, watch, rest, command } from './helpers.js';
+import { unlabelled, lowContrast, overflows } from './a11y.js';
 
 const browser = chromiumForFile();
 const problems = [];
-
-/** Form controls without an accessible name. */
-function unlabelled(page) {
-  return page.evaluate(() =>
-    [...document.querySelectorAll('input, select, textarea, button')]
-      .filter((el) => el.type !== 'hidden' && el.offsetParent !== null)
-      .filter((el) => {
-        if (el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')) return false;
-        if (el.tagName === 'BUTTON') return !el.textContent.trim();
-        return !(el.labels && el.labels.length);
-      })
-      .map((el) => el.outerHTML.slice(0, 80)),
-  );
-}
-
-/**
- * Text whose contrast against its background is below WCAG AA (4.5:1, or 3:1 for large text).
- * The background is the nearest ancestor's opaque background colour; disabled controls are
- * exempt (as in WCAG).
- */
-function lowContrast(page) {
-  return page.evaluate(() => {
-    const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
-    const lum = ([r, g, b]) => {
-      const f = (v) => {
-        v /= 255;
-        return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
-      };
-      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
-    };
-    const background = (el) => {
-      for (let e = el; e; e = e.parentElement) {
-        const c = rgb(getComputedStyle(e).backgroundColor);
-        if (c.length === 3 || (c.length === 4 && c[3] === 1)) return c.slice(0, 3);
-      }
-      return [255, 255, 255];
-    };
-    const bad = [];
-    for (const el of document.querySelectorAll('body *')) {
-      if (el.closest('svg') || el.closest(':disabled') || el.offsetParent === null) continue;
-      const text = [...el.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent.trim()).join('');
-      if (!text) continue;
-      const st = getComputedStyle(el);
-      const fg = rgb(st.color).slice(0, 3);
-      const [l1, l2] = [lum(fg), lum(background(el))].sort((x, y) => y - x);
-      const ratio = (l1 + 0.05) / (l2 + 0.05);
-      const size = parseFloat(st.fontSize);
-      const large = size >= 24 || (size >= 18.66 && Number(st.fontWeight) >= 700);
-      if (ratio < (large ? 3 : 4.5)) bad.push(`${text.slice(0, 30)} (${ratio.toFixed(2)})`);
-    }
-    return bad;
-  });
-}
-
-/** Whether the page scrolls sideways (it must not, at a phone's width). */
-function overflows(page) {
-  return page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
-}
 
 test('phone width: create with dates and deck; board details; focus kept while others work', async () => {
   const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, timezoneId: 'America/New_York', locale: 'en-US' });
@@ -105,7 +48,11 @@ test('phone width: create with dates and deck; board details; focus kept while o
   await a.locator('#item-ac').fill('Works with Okta');
   await a.locator('#item-att').fill('https://design.example/login\nsee the Okta notes');
   await a.locator('#propose').click();
-  const item = a.locator('#items .item', { hasText: 'Login with SSO' });
+  // The list row shows its state at a glance; the details beside it (below it at this width)
+  // show the chosen item, the first one here.
+  const row = a.locator('#items .item', { hasText: 'Login with SSO' });
+  const item = a.locator('#item-details');
+  await item.locator('h2').getByText('Login with SSO').waitFor();
   await item.locator('.attachments a[href="https://design.example/login"]').waitFor();
   await item.getByText('see the Okta notes').waitFor();
   await item.getByText('AC written: not checked').waitFor();
@@ -113,9 +60,10 @@ test('phone width: create with dates and deck; board details; focus kept while o
   await item.locator('.check-ok').getByText('AC written: ok').waitFor();
   await item.getByRole('button', { name: 'Designs linked is not met for Login with SSO' }).click();
   await item.locator('.check-failed').getByText('Designs linked: not met').waitFor();
-  await item.locator('.badge', { hasText: 'not ready' }).waitFor();
+  await row.locator('.badge', { hasText: 'not ready: Designs linked' }).waitFor();
 
-  // Capacity.
+  // Capacity (a disclosure whose summary gives the team's figures).
+  await a.locator('#capacity summary').click();
   await a.locator('#cap-days').fill('8');
   await a.locator('#cap-focus').fill('0.5');
   await a.locator('#declare-capacity').click();
@@ -158,9 +106,10 @@ test('phone width: create with dates and deck; board details; focus kept while o
   // A round: deadline in the viewer's zone with UTC in the title, a countdown, who voted.
   await a.locator('.people').getByText('Ann (member)').waitFor();
   await item.getByRole('button', { name: 'Designs linked is met for Login with SSO' }).click();
-  await item.locator('.badge', { hasText: 'not ready' }).waitFor({ state: 'detached' });
+  await row.locator('.badge', { hasText: 'not ready' }).waitFor({ state: 'detached' });
   await a.getByLabel('Select Login with SSO for a round').check();
   await a.locator('#open-round').click();
+  await a.locator('#round-deadline-open').click();
   const round = a.locator('#round .round');
   await round.waitFor();
   assert.match(await round.locator('time').getAttribute('title'), /UTC$/);
@@ -177,7 +126,7 @@ test('phone width: create with dates and deck; board details; focus kept while o
   await a.locator('#round-h').waitFor();
   // Ann is the only member: her vote closes the round, converged.
   await a.locator('#round').getByText('No round is open.').waitFor();
-  await item.locator('.badge', { hasText: 'proposed M' }).waitFor();
+  await row.locator('.badge', { hasText: 'proposed M' }).waitFor();
   assert.deepEqual(await unlabelled(a), [], 'every control on the board is labelled');
   assert.deepEqual(await lowContrast(a), [], 'enough contrast on the board');
   assert.equal(await overflows(a), false, 'no sideways scrolling on the board');
@@ -188,6 +137,7 @@ test('phone width: create with dates and deck; board details; focus kept while o
   await a.locator('#propose').click();
   await a.getByLabel('Select Export CSV for a round').check();
   await a.locator('#open-round').click();
+  await a.locator('#round-deadline-open').click();
   await a.locator('#close-round').click();
   await a.locator('#round').getByText('No round is open.').waitFor();
 
@@ -196,11 +146,13 @@ test('phone width: create with dates and deck; board details; focus kept while o
   await a.locator('#propose').click();
   const audit = a.locator('#items .item', { hasText: 'Audit log' });
   await audit.locator('.badge', { hasText: 'needs discussion: no acceptance criteria' }).waitFor();
-  await audit.getByRole('button', { name: 'send to the live agenda (no async round)' }).click();
+  await audit.locator('.item-title').click();
+  await a.locator('#item-details h2').getByText('Audit log').waitFor();
+  await a.locator('#item-details').getByRole('button', { name: 'Send to the live agenda (no async round)' }).click();
   await audit.locator('.badge.flag', { hasText: 'flagged: discussion' }).waitFor();
   assert.equal(await audit.locator('.badge', { hasText: 'needs discussion' }).count(), 0);
 
-  for (const tab of ['live', 'timeline', 'audit']) {
+  for (const tab of ['live', 'time', 'timeline', 'audit']) {
     await a.locator(`#tab-${tab}`).click();
     await a.locator(`#tab-${tab}[aria-current="page"]`).waitFor();
     if (tab === 'timeline') await a.locator('#scrubber').waitFor();

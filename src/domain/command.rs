@@ -66,6 +66,8 @@ pub enum Command {
     EditItem(EditItem),
     /// Facilitator or the proposer: withdraw an item.
     WithdrawItem(WithdrawItem),
+    /// Facilitator or the proposer: bring a withdrawn item back to the backlog.
+    RestoreItem(RestoreItem),
     /// Facilitator: import a batch of items at once (all or nothing).
     ImportItems(ImportItems),
     /// Facilitator: set the backlog order.
@@ -319,6 +321,13 @@ pub struct WithdrawItem {
     pub item: ItemId,
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+/// Facilitator or the proposer: bring a withdrawn item back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreItem {
+    pub item: ItemId,
 }
 
 /// Facilitator: import a batch of items at once (all or nothing).

@@ -339,6 +339,8 @@ pub enum Event {
         reason: Option<String>,
         by: ParticipantId,
     },
+    /// A withdrawn item was brought back.
+    ItemRestored { item: ItemId, by: ParticipantId },
     /// A batch of items was imported (CSV, Jira…) as one fact.
     ItemsImported {
         items: Vec<NewItem>,
@@ -671,6 +673,7 @@ event_kinds! {
     ItemProposed = 1,
     ItemEdited = 1,
     ItemWithdrawn = 1,
+    ItemRestored = 1,
     ItemsImported = 1,
     ItemsRanked = 1,
     ItemsCarriedOver = 1,

@@ -7,7 +7,8 @@
 //! - [`state::State::apply`]: the fold of events into the projection;
 //! - [`aggregate::Aggregate`]: the shape a planning and a team share, which one writer serves;
 //! - [`agenda`] (the live agenda's order) and [`inbox`] (a participant's inbox): derived views;
-//! - [`slots`] (working hours, the sync slot finder), [`discussion`] (what needs the live
+//! - [`slots`] (working hours, the sync slot finder), [`hours`] (who a scheduled time falls
+//!   outside the working hours of), [`discussion`] (what needs the live
 //!   call), [`readiness`] (whether async prep is likely to work) and [`live`] (the live
 //!   meeting's next item, ties, the facilitator's actions, the scope draft): pure derived
 //!   figures.
@@ -22,6 +23,7 @@ pub mod discussion;
 pub mod error;
 pub mod event;
 pub mod fixed;
+pub mod hours;
 pub mod ids;
 pub mod inbox;
 pub mod live;

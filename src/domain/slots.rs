@@ -285,6 +285,25 @@ pub fn find_slots(members: &[SlotMember], q: &SlotQuery) -> Result<Vec<Slot>, Sl
     Ok(chosen)
 }
 
+/// Who would be inside and outside their working hours from `start` to `end` (an instant when
+/// they are equal: a deadline), with the same measure as the finder's slots.
+pub fn fit(members: &[SlotMember], start: Micros, end: Micros) -> Slot {
+    let margin = 8 * 24 * 60 * MINUTE;
+    let hours: Vec<_> = members
+        .iter()
+        .filter_map(|m| {
+            let tz = m.hours.validate().ok()?;
+            let iv = m.hours.intervals(
+                &tz,
+                start.saturating_sub(margin),
+                end.saturating_add(margin),
+            );
+            Some((m.participant, iv))
+        })
+        .collect();
+    slot_at(&hours, start, end.max(start))
+}
+
 fn slot_at(hours: &[(ParticipantId, Vec<(Micros, Micros)>)], start: Micros, end: Micros) -> Slot {
     let mut inside = Vec::new();
     let mut outside = Vec::new();

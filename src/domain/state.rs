@@ -123,6 +123,9 @@ pub struct Round {
     pub deadline: Micros,
     pub live: bool,
     pub opened_at: Micros,
+    /// Who opened it (and so chose or accepted its deadline); absent in states saved before.
+    #[serde(default)]
+    pub opened_by: Option<ParticipantId>,
     pub previous: Option<RoundId>,
     pub closed: Option<CloseReason>,
     pub closed_at: Option<Micros>,
@@ -338,6 +341,7 @@ impl State {
             | Event::ItemProposed { .. }
             | Event::ItemEdited { .. }
             | Event::ItemWithdrawn { .. }
+            | Event::ItemRestored { .. }
             | Event::ItemsImported { .. }
             | Event::ItemsCarriedOver { .. }
             | Event::ItemsRanked { .. } => self.apply_backlog(event.clone()),
@@ -560,6 +564,11 @@ impl State {
                     d.items.retain(|i| *i != item);
                 }
             }
+            Event::ItemRestored { item, .. } => {
+                if let Some(it) = self.items.get_mut(&item) {
+                    it.withdrawn = false;
+                }
+            }
             Event::ItemsImported {
                 items,
                 source,
@@ -699,18 +708,18 @@ impl State {
                 deck,
                 deadline,
                 live,
+                by,
                 at,
-                ..
-            } => self.open_round(round, items, deck, deadline, live, at, None),
+            } => self.open_round(round, items, deck, deadline, live, (at, by), None),
             Event::RevoteOpened {
                 round,
                 items,
                 previous,
                 deck,
                 deadline,
+                by,
                 at,
-                ..
-            } => self.open_round(round, items, deck, deadline, true, at, Some(previous)),
+            } => self.open_round(round, items, deck, deadline, true, (at, by), Some(previous)),
             Event::VoteCast {
                 round,
                 item,
@@ -998,7 +1007,7 @@ impl State {
         deck: Deck,
         deadline: Micros,
         live: bool,
-        at: Micros,
+        (at, by): (Micros, ParticipantId),
         previous: Option<RoundId>,
     ) {
         for i in &items {
@@ -1017,6 +1026,7 @@ impl State {
                 deadline,
                 live,
                 opened_at: at,
+                opened_by: Some(by),
                 previous,
                 closed: None,
                 closed_at: None,

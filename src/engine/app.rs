@@ -34,7 +34,8 @@ pub struct AppState {
     /// The key of derived secrets, read from the store on first use
     /// ([`crate::engine::commands::server_key`]).
     pub server_key: Arc<tokio::sync::OnceCell<String>>,
-    /// Open websocket connections per client IP (for `max_connections_per_ip`).
+    /// Open websocket connections per client IP, an IPv6 one per /64 (for
+    /// `max_connections_per_ip`).
     ip_connections: Arc<DashMap<std::net::IpAddr, usize>>,
 }
 
@@ -85,8 +86,11 @@ impl AppState {
         }
     }
 
-    /// Takes a connection slot for `ip`, or `None` (counted) when it has its maximum open.
+    /// Takes a connection slot for `ip` (an IPv6 address counts with its /64, see
+    /// [`crate::engine::addresses::client_key`]), or `None` (counted) when it has its maximum
+    /// open.
     pub fn connection_slot(&self, ip: std::net::IpAddr) -> Option<IpSlot> {
+        let ip = crate::engine::addresses::client_key(ip);
         let cap = self.limits.max_connections_per_ip;
         let mut n = self.ip_connections.entry(ip).or_insert(0);
         if cap > 0 && *n >= cap {

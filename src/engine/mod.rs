@@ -2,6 +2,7 @@
 //! reactions, the cluster feed, webhook delivery, replay from the log and moving a log between
 //! databases. Independent of transport: it takes commands and publishes JSON.
 
+pub mod addresses;
 pub mod app;
 pub mod auth;
 pub mod clock;

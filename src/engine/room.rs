@@ -267,6 +267,25 @@ impl Room {
         }
     }
 
+    /// The head of the in-memory projection once it has reached `seq` (an event this node's
+    /// writer has not published yet, or one another node appended: then it asks for a
+    /// refresh), waiting at most `wait`; the head it has then, which may still be below `seq`.
+    pub async fn head_reaching(&self, seq: i64, wait: std::time::Duration) -> i64 {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut asked = false;
+        loop {
+            let head = self.head();
+            if head >= seq || tokio::time::Instant::now() >= deadline {
+                return head;
+            }
+            if !asked {
+                self.refresh();
+                asked = true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     /// The head of the in-memory projection.
     pub fn head(&self) -> i64 {
         self.shared

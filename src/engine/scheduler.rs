@@ -163,11 +163,12 @@ fn close_round_job(planning: PlanningId, round: RoundId, due_at: i64) -> Job {
     }
 }
 
-/// Starts the scheduler loop.
+/// Starts the scheduler loop, after taking back the leases this node held when it stopped.
 pub fn spawn(app: AppState) {
     let mut shutdown = app.shutdown.subscribe();
     let slots = Arc::new(Semaphore::new(DELIVERY_SLOTS));
     tokio::spawn(async move {
+        take_back_leases(&app).await;
         loop {
             let (until, limit) = match tick(&app, &slots).await {
                 Ok(next) => next,
@@ -183,6 +184,25 @@ pub fn spawn(app: AppState) {
             }
         }
     });
+}
+
+/// This node's name as the holder of job leases (see `--node-id`).
+fn node(app: &AppState) -> &str {
+    app.limits.node_id.as_deref().unwrap_or_default()
+}
+
+/// Ends the leases a previous run of this node held: it stopped (or crashed) between claiming
+/// those jobs and finishing them, and nobody else would run them before the leases end.
+async fn take_back_leases(app: &AppState) {
+    match app.registry.store().release_leases(node(app)).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            jobs = n,
+            node = node(app),
+            "took back this node's job leases"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not take back this node's job leases"),
+    }
 }
 
 /// Runs the due jobs; returns when to look again: the clock time of the next due job (or
@@ -203,7 +223,7 @@ async fn tick(
     loop {
         let now = app.clock.now_micros();
         let jobs = store
-            .claim_jobs(now, now + LEASE_MICROS, 16, deadlines)
+            .claim_jobs_as(node(app), now, now + LEASE_MICROS, 16, deadlines)
             .await?;
         if jobs.is_empty() {
             break;
@@ -220,7 +240,7 @@ async fn tick(
     if free > 0 {
         let now = app.clock.now_micros();
         let jobs = store
-            .claim_jobs(now, now + LEASE_MICROS, free as i64, deliveries)
+            .claim_jobs_as(node(app), now, now + LEASE_MICROS, free as i64, deliveries)
             .await?;
         for job in jobs {
             spawn_delivery(app, slots, job);

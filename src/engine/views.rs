@@ -98,7 +98,7 @@ struct Kept {
 fn stamp(kept: &mut Option<Kept>, part: Part, at: i64, new: Value) -> Option<Stamped> {
     let stamped = match kept.as_ref() {
         Some(k) => {
-            let ops = json_patch::diff(&k.value, &new);
+            let ops = crate::read::diff::diff(&k.value, &new);
             if ops.0.is_empty() && matches!(part, Part::Mine) {
                 return None;
             }

@@ -35,7 +35,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use uuid::Uuid;
@@ -80,44 +80,7 @@ pub enum UrlError {
     Unresolvable(String),
 }
 
-/// Whether `ip` is an address webhooks must not reach without an allow-list entry: private
-/// (10/8, 172.16/12, 192.168/16, fc00::/7), loopback (127/8, ::1), link-local (169.254/16,
-/// fe80::/10), unspecified, CGNAT (100.64/10), "this network" (0/8), broadcast, multicast,
-/// and IPv6 forms that embed such an IPv4 address (mapped `::ffff:a.b.c.d`, NAT64 64:ff9b::/96).
-pub fn is_internal(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_internal_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_internal_v4(v4);
-            }
-            let s = v6.segments();
-            if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-                let [a, b] = s[6].to_be_bytes();
-                let [c, d] = s[7].to_be_bytes();
-                return is_internal_v4(Ipv4Addr::new(a, b, c, d));
-            }
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
-                || (s[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
-                || (s[0] & 0xffc0) == 0xfec0 // deprecated site-local fec0::/10
-        }
-    }
-}
-
-fn is_internal_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
-    ip.is_private()
-        || ip.is_loopback()
-        || ip.is_link_local()
-        || ip.is_unspecified()
-        || ip.is_broadcast()
-        || ip.is_multicast()
-        || a == 0 // "this network" 0/8: connecting to 0.x reaches the local host on Linux
-        || (a == 100 && (b & 0xc0) == 64) // CGNAT 100.64/10
-}
+pub use crate::engine::addresses::is_internal;
 
 /// A URL that passed the policy, and the address to connect to (`None`: let the client
 /// resolve; only for allow-listed hosts).
@@ -415,6 +378,9 @@ async fn attempt(app: &AppState, job: &Job) -> Outcome {
         Err(e) => return Outcome::Failed(format!("http client: {e}")),
     };
     let signature = sign(&secret, payload.body.as_bytes());
+    // A receiver's path or query may be its secret (Slack-style URLs): what is logged and
+    // recorded of a failure names the origin only.
+    let origin = crate::read::view::url_origin(target.url.as_str());
     let sent = client
         .post(target.url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -426,9 +392,27 @@ async fn attempt(app: &AppState, job: &Job) -> Outcome {
     match sent {
         Ok(resp) if resp.status().is_success() => Outcome::Delivered,
         Ok(resp) => Outcome::Failed(format!("receiver answered {}", resp.status())),
-        Err(e) if e.is_timeout() => Outcome::Failed(format!("timed out after {timeout:?}")),
-        Err(e) => Outcome::Failed(format!("request failed: {e}")),
+        Err(e) if e.is_timeout() => {
+            Outcome::Failed(format!("{origin} timed out after {timeout:?}"))
+        }
+        Err(e) => Outcome::Failed(format!(
+            "request to {origin} failed: {}",
+            describe_failure(&e.without_url())
+        )),
     }
+}
+
+/// A failed request in words, its causes included (reqwest's own line says only "error
+/// sending request"), without the URL.
+fn describe_failure(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]
@@ -467,6 +451,17 @@ mod tests {
             "::ffff:10.0.0.1",
             "::ffff:127.0.0.1",
             "64:ff9b::a9fe:a9fe",
+            "::127.0.0.1",
+            "2002:7f00:1::",
+            "2002:a9fe:a9fe::1",
+            "64:ff9b:1::a00:1",
+            "192.0.0.1",
+            "198.18.0.1",
+            "198.19.255.255",
+            "240.0.0.1",
+            "2001:db8::1",
+            "2001::1",
+            "100::1",
         ] {
             assert!(is_internal(ip(internal)), "{internal} should be internal");
         }
@@ -485,6 +480,10 @@ mod tests {
             "::ffff:8.8.8.8",
             "64:ff9b::808:808",
             "fe00::1",
+            "2002:808:808::",
+            "198.17.255.255",
+            "198.20.0.1",
+            "192.0.1.1",
         ] {
             assert!(!is_internal(ip(public)), "{public} should be public");
         }

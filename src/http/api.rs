@@ -363,6 +363,9 @@ pub struct EventsQuery {
     pub limit: Option<i64>,
 }
 
+/// How long `GET …/events` waits for the planning to apply events it read from the log.
+const EVENTS_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// `GET /api/plannings/{id}/events?after=&limit=`: events after a seq, redacted for the caller.
 pub async fn events(
     AxState(app): AxState<AppState>,
@@ -373,16 +376,20 @@ pub async fn events(
     if q.after < 0 {
         return Err(ApiError::BadRequest("after must be 0 or more".into()));
     }
-    let stored = app
+    let mut stored = app
         .registry
         .store()
         .read(caller.room.shared.id.0, q.after, limit)
         .await?;
+    // The answer's head is the planning's (what `GET /api/plannings/{id}` shows), and no
+    // listed event is past it: the log may hold events the room has not applied yet.
+    let last = stored.last().map_or(0, |e| e.seq);
+    let head = caller.room.head_reaching(last, EVENTS_CATCH_UP).await;
+    stored.retain(|e| e.seq <= head);
     let frames: Vec<view::EventFrame> = crate::engine::replay::envelopes(&stored)?
         .iter()
         .map(|e| view::event_frame(e, Some(caller.participant)))
         .collect();
-    let head = caller.room.read(|l| l.head);
     Ok(Json(json!({ "events": frames, "head": head })))
 }
 
@@ -635,7 +642,10 @@ pub async fn verify(
             json!({ "intact": true, "events": events, "head_hash": head_hash })
         }
         crate::store::ChainCheck::BrokenAt { seq, .. } => {
-            json!({ "intact": false, "broken_at": seq })
+            json!({ "intact": false, "broken_at": seq, "reason": "altered" })
+        }
+        crate::store::ChainCheck::Missing { seq } => {
+            json!({ "intact": false, "broken_at": seq, "reason": "missing" })
         }
     }))
 }

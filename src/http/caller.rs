@@ -100,8 +100,8 @@ impl FromRequestParts<AppState> for Caller {
 /// `X-Forwarded-For` entry that is not a trusted proxy (entries left of it are the client's
 /// own claims, which anyone can forge).
 pub fn client_ip(app: &AppState, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-    let trusted = &app.limits.trusted_proxies;
-    if !trusted.contains(&peer) {
+    let trusted = |ip: &IpAddr| app.limits.trusted_proxies.iter().any(|n| n.contains(ip));
+    if !trusted(&peer) {
         return peer;
     }
     headers
@@ -111,7 +111,7 @@ pub fn client_ip(app: &AppState, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         .flat_map(|v| v.split(','))
         .filter_map(|a| a.trim().parse::<IpAddr>().ok())
         .rev()
-        .find(|a| !trusted.contains(a))
+        .find(|a| !trusted(a))
         .unwrap_or(peer)
 }
 

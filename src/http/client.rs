@@ -67,6 +67,21 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../../client/board.js"),
     },
     Asset {
+        path: "/backlog.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../client/backlog.js"),
+    },
+    Asset {
+        path: "/item.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../client/item.js"),
+    },
+    Asset {
+        path: "/votes.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../client/votes.js"),
+    },
+    Asset {
         path: "/live.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../client/live.js"),
@@ -85,6 +100,26 @@ const ASSETS: &[Asset] = &[
         path: "/audit.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../client/audit.js"),
+    },
+    Asset {
+        path: "/people.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../client/people.js"),
+    },
+    Asset {
+        path: "/schedule.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../client/schedule.js"),
+    },
+    Asset {
+        path: "/deadlines.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../client/deadlines.js"),
+    },
+    Asset {
+        path: "/teams.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../client/teams.js"),
     },
     Asset {
         path: "/style.css",

@@ -29,6 +29,9 @@ pub enum ApiError {
     /// The per-IP connection cap.
     #[error("{0}")]
     TooManyConnections(String),
+    /// The database does not answer (`/readyz`).
+    #[error("the database is unavailable: retry later")]
+    Unavailable,
     /// The request took longer than the configured request timeout.
     #[error("the request took too long and was abandoned")]
     Timeout,
@@ -240,6 +243,11 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_connections".into(),
                 m.clone(),
+            ),
+            ApiError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable".into(),
+                self.to_string(),
             ),
             ApiError::Timeout => (
                 StatusCode::REQUEST_TIMEOUT,

@@ -40,11 +40,35 @@ pub fn router(app: AppState) -> Router<AppState> {
     Router::new()
         .merge(api)
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readiness))
         .route("/metrics", get(render_metrics))
         .fallback(client::serve)
         // Gzip for a client that asks (`Accept-Encoding`): a view, an audit or an export is
         // tens of kilobytes of repetitive JSON. Small answers (under 32 bytes) stay as they are.
         .layer(tower_http::compression::CompressionLayer::new())
+}
+
+/// How long `/readyz` waits for the database before answering that it is not ready.
+const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `GET /readyz`: `ready` once the database answers a read within [`READINESS_TIMEOUT`];
+/// otherwise 503 `unavailable` (take the node out of rotation; `/healthz` stays 200 for a
+/// process that is alive).
+async fn readiness(
+    axum::extract::State(app): axum::extract::State<AppState>,
+) -> Result<&'static str, error::ApiError> {
+    let probe = app.registry.store().head(uuid::Uuid::nil());
+    match tokio::time::timeout(READINESS_TIMEOUT, probe).await {
+        Ok(Ok(_)) => Ok("ready"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "not ready: the database refuses");
+            Err(error::ApiError::Unavailable)
+        }
+        Err(_) => {
+            tracing::warn!("not ready: the database does not answer");
+            Err(error::ApiError::Unavailable)
+        }
+    }
 }
 
 /// `GET /metrics`: Prometheus text, behind `--metrics-token` when one is set.

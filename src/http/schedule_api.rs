@@ -2,13 +2,16 @@
 //!
 //! - `GET /api/plannings/{id}/slots?from=&to=&minutes=&step=&limit=`: sync slots inside most
 //!   participants' working hours ([`crate::domain::slots`]);
+//! - `GET /api/plannings/{id}/fit?start=&minutes=`: who a time (a deadline, or a session of
+//!   `minutes`) falls inside and outside the working hours of, for a warning before it is set
+//!   ([`crate::domain::slots::fit`]);
 //! - `GET /api/plannings/{id}/readiness`: whether async prep is likely to work, with the plain
 //!   advice ([`crate::domain::readiness`]).
 //!
 //! Shapes are documented in `docs/protocol.md`.
 
-use crate::domain::event::{Micros, Role};
-use crate::domain::slots::{self, SlotMember, SlotQuery, WorkDay, WorkingHours};
+use crate::domain::event::Micros;
+use crate::domain::slots::{self, SlotMember, SlotQuery};
 use crate::domain::state::State;
 use crate::engine::app::AppState;
 use crate::http::caller::Caller;
@@ -23,6 +26,7 @@ use serde_json::{json, Value};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/plannings/{id}/slots", get(slots))
+        .route("/api/plannings/{id}/fit", get(fit))
         .route("/api/plannings/{id}/readiness", get(readiness))
 }
 
@@ -55,33 +59,16 @@ fn parse_time(raw: &str, what: &str) -> Result<Micros, ApiError> {
         })
 }
 
-/// The participants who attend the live session (facilitators and members) with their
-/// working hours; those without a time zone are returned apart.
+/// The participants who attend the live session with their working hours; those without a
+/// time zone are returned apart, with their names.
 pub fn attendees(state: &State) -> (Vec<SlotMember>, Vec<Value>) {
-    let mut placed = Vec::new();
-    let mut unplaced = Vec::new();
-    for p in state
-        .participants
-        .values()
-        .filter(|p| !p.removed && p.role != Role::Observer)
-    {
-        match &p.time_zone {
-            Some(tz) => placed.push(SlotMember {
-                participant: p.id,
-                hours: WorkingHours {
-                    time_zone: tz.clone(),
-                    start_minute: p.work_start_minute.unwrap_or(slots::DEFAULT_WORK_START),
-                    end_minute: p.work_end_minute.unwrap_or(slots::DEFAULT_WORK_END),
-                    days: if p.work_days.is_empty() {
-                        WorkDay::WEEKDAYS.to_vec()
-                    } else {
-                        p.work_days.clone()
-                    },
-                },
-            }),
-            None => unplaced.push(json!({"participant": p.id, "name": p.name})),
-        }
-    }
+    let (placed, unplaced) = crate::domain::hours::attendees(state);
+    let unplaced = unplaced
+        .into_iter()
+        .map(
+            |id| json!({"participant": id, "name": state.participant(id).map(|p| p.name.as_str())}),
+        )
+        .collect();
     (placed, unplaced)
 }
 
@@ -130,6 +117,38 @@ pub async fn slots(
         }
     }
     Ok(Json(body))
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct FitQuery {
+    /// RFC 3339: the deadline, or the session's start.
+    pub start: String,
+    /// The session's length; 0 (default) for an instant such as a deadline.
+    #[serde(default)]
+    pub minutes: u32,
+}
+
+/// `GET /api/plannings/{id}/fit` (any participant): who `start` (for `minutes`) falls inside
+/// and outside the working hours of, measured as the slot finder measures.
+pub async fn fit(caller: Caller, ApiQuery(q): ApiQuery<FitQuery>) -> Result<Json<Value>, ApiError> {
+    let start = parse_time(&q.start, "start")?;
+    if q.minutes > 8 * 60 {
+        return Err(ApiError::BadRequest(
+            "minutes must be 0 (an instant) to 480".into(),
+        ));
+    }
+    let end = start.saturating_add(q.minutes as Micros * 60_000_000);
+    let (members, unplaced) = caller.room.read(|l| attendees(&l.state));
+    let slot = slots::fit(&members, start, end);
+    Ok(Json(json!({
+        "start": start,
+        "start_utc": crate::read::utc::rfc3339(start),
+        "end": end,
+        "end_utc": crate::read::utc::rfc3339(end),
+        "inside": slot.inside,
+        "outside": slot.outside,
+        "without_time_zone": unplaced,
+    })))
 }
 
 /// `GET /api/plannings/{id}/readiness` (any participant).

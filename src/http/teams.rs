@@ -151,7 +151,8 @@ pub async fn create_team(
     })))
 }
 
-/// One planning of a team, as the team view shows it.
+/// One planning of a team, as the team view shows it: what it committed and the focused
+/// person-days the velocity divides by.
 fn planning_summary(id: PlanningId, s: &State, head: i64) -> Value {
     json!({
         "planning": id,
@@ -159,6 +160,7 @@ fn planning_summary(id: PlanningId, s: &State, head: i64) -> Value {
         "phase": s.phase,
         "head": head,
         "committed_points": s.commitment.as_ref().map(|c| c.points),
+        "focused_days": s.commitment.as_ref().map(|_| focused_days(s)),
     })
 }
 
@@ -170,16 +172,30 @@ pub async fn read_team(
 ) -> Result<Json<Value>, ApiError> {
     let team = admin(&app, &id, token).await?;
     let mut plannings = Vec::new();
+    let mut states = Vec::new();
     for p in &team.plannings {
         if let Some(room) = app.registry.get(*p).await? {
-            plannings.push(room.read(|l| planning_summary(*p, &l.state, l.head)));
+            let (summary, state) = room.read(|l| {
+                let s = planning_summary(*p, &l.state, l.head);
+                (s, l.state.clone())
+            });
+            plannings.push(summary);
+            states.push(state);
         }
     }
+    // The velocity the team's next planning would get: its committed plannings, newest first.
+    let committed: Vec<&State> = states
+        .iter()
+        .rev()
+        .filter(|s| s.commitment.is_some())
+        .collect();
     Ok(Json(json!({
         "team": team.team,
         "name": team.name,
         "roster": team.roster,
         "plannings": plannings,
+        "velocity": derived_velocity(&committed),
+        "velocity_from": committed.len().min(VELOCITY_WINDOW),
     })))
 }
 

@@ -51,6 +51,9 @@ pub struct ImportQuery {
     pub format: Option<String>,
     #[serde(default)]
     pub client_op_id: Option<String>,
+    /// Parse and answer the preview ([`import::preview`]); nothing is written.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// An import refused as a whole, or any other API error.
@@ -138,6 +141,12 @@ pub async fn import_items(
             rows: Vec::new(),
         })
     })?;
+    if q.dry_run {
+        let preview = import::preview(format, text).map_err(ImportFailure::Invalid)?;
+        let mut body = serde_json::to_value(preview).unwrap_or(Value::Null);
+        body["dry_run"] = json!(true);
+        return Ok(Json(body));
+    }
     let drafts = import::parse(format, text).map_err(ImportFailure::Invalid)?;
     let import = Command::ImportItems(ImportItems {
         items: drafts,

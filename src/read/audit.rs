@@ -199,6 +199,7 @@ impl Fold<'_> {
                 }
             }
             Event::ItemEdited { item, .. } => self.push(s, *item, "edited".into()),
+            Event::ItemRestored { item, .. } => self.push(s, *item, "restored".into()),
             Event::ItemWithdrawn { item, reason, .. } => self.push(
                 s,
                 *item,

@@ -52,6 +52,7 @@ fn notable(e: &Event) -> bool {
             | ItemsImported { .. }
             | ItemsCarriedOver { .. }
             | ItemWithdrawn { .. }
+            | ItemRestored { .. }
             | ItemEdited { .. }
             | CommentPosted { .. }
             | QuestionResolved { .. }

@@ -22,6 +22,9 @@
 //! **Jira** issue-search JSON: `{"issues": [{"key": "PRJ-1", "fields": {"summary": "…",
 //! "description": "…" | null | {Atlassian document}, "labels": ["…"]}}]}`. For Jira the
 //! reported `line` is the issue's 1-based position in `issues[]`.
+//!
+//! [`preview`] reads a file the same way but keeps the good rows (with their lines) beside the
+//! bad ones, so a person sees every line's fate before anything is written.
 
 use crate::domain::decide::{item_draft, limits};
 use crate::domain::event::ItemDraft;
@@ -89,6 +92,49 @@ pub fn parse(format: Format, body: &str) -> Result<Vec<ItemDraft>, ImportError> 
     }
 }
 
+/// A file read row by row: the good rows with their line, and the bad ones.
+type Rows = (Vec<(u64, ItemDraft)>, Vec<RowError>);
+
+/// What an import would do, written nowhere: every good row with its line, every bad row with
+/// its problem, and why the import as a whole would be refused (`None`: it would go in).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Preview {
+    pub items: Vec<PreviewRow>,
+    pub rows: Vec<RowError>,
+    pub refusal: Option<String>,
+}
+
+/// One row that would be imported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PreviewRow {
+    pub line: u64,
+    #[serde(flatten)]
+    pub draft: ItemDraft,
+}
+
+/// Parses `body` like [`parse`] but keeps the good rows beside the bad ones, so a person can
+/// fix the file before anything is written. A file unusable as a whole is still an error.
+pub fn preview(format: Format, body: &str) -> Result<Preview, ImportError> {
+    let (drafts, errors) = match format {
+        Format::Csv => csv_rows(body)?,
+        Format::Jira => jira_rows(body)?,
+    };
+    let refusal = finish(
+        drafts.iter().map(|(_, d)| d.clone()).collect(),
+        errors.clone(),
+    )
+    .err()
+    .map(|e| e.message);
+    Ok(Preview {
+        items: drafts
+            .into_iter()
+            .map(|(line, draft)| PreviewRow { line, draft })
+            .collect(),
+        rows: errors,
+        refusal,
+    })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Column {
     Title,
@@ -131,6 +177,12 @@ fn split_list(s: &str, seps: &[char]) -> Vec<String> {
 
 /// Parses a CSV backlog (see the module docs for the columns).
 pub fn parse_csv(body: &str) -> Result<Vec<ItemDraft>, ImportError> {
+    let (drafts, errors) = csv_rows(body)?;
+    finish(drafts.into_iter().map(|(_, d)| d).collect(), errors)
+}
+
+/// A CSV's good rows (with the line each starts on) and its bad ones.
+fn csv_rows(body: &str) -> Result<Rows, ImportError> {
     let body = body.strip_prefix('\u{feff}').unwrap_or(body);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -230,15 +282,21 @@ pub fn parse_csv(body: &str) -> Result<Vec<ItemDraft>, ImportError> {
             }
         }
         match check(&d, &mut keys, line) {
-            Ok(()) => drafts.push(d),
+            Ok(()) => drafts.push((line, d)),
             Err(e) => errors.push(RowError { line, error: e }),
         }
     }
-    finish(drafts, errors)
+    Ok((drafts, errors))
 }
 
 /// Parses a Jira issue-search JSON export.
 pub fn parse_jira(body: &str) -> Result<Vec<ItemDraft>, ImportError> {
+    let (drafts, errors) = jira_rows(body)?;
+    finish(drafts.into_iter().map(|(_, d)| d).collect(), errors)
+}
+
+/// A Jira export's good issues (with their position) and its bad ones.
+fn jira_rows(body: &str) -> Result<Rows, ImportError> {
     let v: Value = serde_json::from_str(body).map_err(|e| ImportError {
         message: "not valid JSON".into(),
         rows: vec![RowError {
@@ -257,13 +315,13 @@ pub fn parse_jira(body: &str) -> Result<Vec<ItemDraft>, ImportError> {
         let line = n as u64 + 1;
         match jira_issue(issue) {
             Ok(d) => match check(&d, &mut keys, line) {
-                Ok(()) => drafts.push(d),
+                Ok(()) => drafts.push((line, d)),
                 Err(e) => errors.push(RowError { line, error: e }),
             },
             Err(e) => errors.push(RowError { line, error: e }),
         }
     }
-    finish(drafts, errors)
+    Ok((drafts, errors))
 }
 
 fn jira_issue(issue: &Value) -> Result<ItemDraft, String> {
@@ -460,6 +518,36 @@ mod tests {
             ]
         );
         assert!(e.message.contains("nothing was imported"), "{}", e.message);
+    }
+
+    #[test]
+    fn the_preview_keeps_good_rows_with_their_lines_beside_the_bad_ones() {
+        let body = "title,description\nok,\"\"\n,missing title\n\"multi\nline\",x\nfine,\"two\nlines\"\nlast,z\n";
+        let p = preview(Format::Csv, body).unwrap();
+        let good: Vec<_> = p
+            .items
+            .iter()
+            .map(|r| (r.line, r.draft.title.as_str()))
+            .collect();
+        assert_eq!(good, vec![(2, "ok"), (6, "fine"), (8, "last")]);
+        assert_eq!(
+            p.rows.iter().map(|r| r.line).collect::<Vec<_>>(),
+            vec![3, 4]
+        );
+        assert_eq!(
+            p.refusal.as_deref(),
+            Some("2 bad rows: nothing was imported")
+        );
+        // A clean file previews with no refusal, as `parse` would import it.
+        let p = preview(Format::Csv, "title\na\nb\n").unwrap();
+        assert_eq!((p.items.len(), p.rows.len(), p.refusal), (2, 0, None));
+        let drafts: Vec<_> = p.items.into_iter().map(|r| r.draft).collect();
+        assert_eq!(drafts, parse_csv("title\na\nb\n").unwrap());
+        // Jira: the line is the issue's position; a file unusable as a whole is still an error.
+        let jira = r#"{"issues":[{"key":"J-1","fields":{"summary":""}},{"key":"J-2","fields":{"summary":"b"}}]}"#;
+        let p = preview(Format::Jira, jira).unwrap();
+        assert_eq!((p.items[0].line, p.rows[0].line), (2, 1));
+        assert!(preview(Format::Csv, "name\nx\n").is_err());
     }
 
     #[test]

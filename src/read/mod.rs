@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod comments;
+pub mod diff;
 pub mod digest;
 pub mod export;
 pub mod import;

@@ -52,6 +52,7 @@ pub fn items_of(event: &Event) -> Vec<ItemId> {
         ItemProposed { item, .. }
         | ItemEdited { item, .. }
         | ItemWithdrawn { item, .. }
+        | ItemRestored { item, .. }
         | ReadinessChecked { item, .. }
         | ReadinessOverridden { item, .. }
         | VoteCast { item, .. }
@@ -196,6 +197,7 @@ pub fn summary(actor: ParticipantId, event: &Event, s: &State) -> String {
         ItemProposed { draft, .. } => format!("{a} proposed “{}”", draft.title),
         ItemEdited { item, .. } => format!("{a} edited {}", title(s, *item)),
         ItemWithdrawn { item, .. } => format!("{a} withdrew {}", title(s, *item)),
+        ItemRestored { item, .. } => format!("{a} restored {}", title(s, *item)),
         ItemsImported { items, source, .. } => {
             format!("{a} imported {} ({source})", words::items(items.len()))
         }

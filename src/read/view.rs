@@ -339,6 +339,8 @@ pub struct RoundView {
     live: bool,
     #[serde(flatten)]
     opened_at: Utc,
+    /// Who opened the round (null in rounds recorded before this was kept).
+    opened_by: Option<ParticipantId>,
     previous: Option<RoundId>,
     closed: Option<CloseReason>,
     #[serde(flatten)]
@@ -359,6 +361,7 @@ impl RoundView {
             deadline,
             live,
             opened_at,
+            opened_by,
             previous,
             closed,
             closed_at,
@@ -382,6 +385,7 @@ impl RoundView {
             deadline: Utc::new("deadline", *deadline),
             live: *live,
             opened_at: Utc::new("opened_at", *opened_at),
+            opened_by: *opened_by,
             previous: *previous,
             closed: *closed,
             closed_at: Utc::maybe("closed_at", *closed_at),
@@ -695,6 +699,9 @@ pub struct Derived {
     scope_draft: Option<ScopeFigures>,
     /// Once committed: every item, in the sprint or not.
     in_sprint: Option<BTreeMap<ItemId, bool>>,
+    /// Who the estimation deadline, the live sync and each open async round's deadline fall
+    /// outside the working hours of (see `domain::hours`).
+    outside_hours: crate::domain::hours::OutsideHours,
 }
 
 impl Derived {
@@ -731,6 +738,7 @@ impl Derived {
             tied_cards: crate::domain::live::tied_cards(state),
             scope_draft: crate::domain::live::scope_draft(state),
             in_sprint: crate::domain::live::in_sprint(state),
+            outside_hours: crate::domain::hours::outside_hours(state),
         }
     }
 }

@@ -222,37 +222,65 @@ impl StoredEvent {
 pub enum ChainCheck {
     /// Every hash matches; `head_hash` is the last one (GENESIS for an empty planning).
     Intact { events: i64, head_hash: String },
-    /// The first event whose stored hash is not what its content and predecessor give.
+    /// The first event whose stored hash is not what its content and predecessor give (at
+    /// the head: the head hash stored beside the log is not the chain's).
     BrokenAt {
         seq: i64,
         stored: String,
         computed: String,
     },
+    /// The first seq absent from the log: an event deleted in the middle, or at the end (the
+    /// log stops before the head stored beside it).
+    Missing { seq: i64 },
 }
 
-/// Recomputes a planning's chain from the log.
+/// Recomputes a planning's chain from the log and checks it against the head and head hash
+/// stored beside it (read first: events appended meanwhile come after them).
 pub async fn verify_chain(store: &dyn EventStore, planning_id: Uuid) -> StoreResult<ChainCheck> {
+    let (head, head_hash) = store.head_with_hash(planning_id).await?;
     let mut prev = GENESIS_HASH.to_string();
     let mut after = 0;
     loop {
         let page = store.read(planning_id, after, 1000).await?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for e in &page {
-            let computed = e.compute_hash(&prev);
-            if computed != e.hash {
-                return Ok(ChainCheck::BrokenAt {
-                    seq: e.seq,
-                    stored: e.hash.clone(),
-                    computed,
-                });
-            }
-            prev = computed;
+        if page.is_empty() {
+            break;
         }
+        for e in &page {
+            if let Some(broken) = check_link(e, after, &prev) {
+                return Ok(broken);
+            }
+            prev = e.hash.clone();
+            after = e.seq;
+            if after == head {
+                if let Some(stored) = head_hash.as_ref().filter(|h| **h != prev) {
+                    return Ok(ChainCheck::BrokenAt {
+                        seq: head,
+                        stored: stored.clone(),
+                        computed: prev,
+                    });
+                }
+            }
+        }
+    }
+    if after < head {
+        return Ok(ChainCheck::Missing { seq: after + 1 });
     }
     Ok(ChainCheck::Intact {
         events: after,
         head_hash: prev,
+    })
+}
+
+/// What is wrong with event `e` coming after seq `after` whose hash is `prev`, if anything.
+fn check_link(e: &StoredEvent, after: i64, prev: &str) -> Option<ChainCheck> {
+    if e.seq != after + 1 {
+        return Some(ChainCheck::Missing { seq: after + 1 });
+    }
+    let computed = e.compute_hash(prev);
+    (computed != e.hash).then(|| ChainCheck::BrokenAt {
+        seq: e.seq,
+        stored: e.hash.clone(),
+        computed,
     })
 }
 
@@ -265,8 +293,8 @@ pub enum StoreError {
     /// The same `client_op_id` was already used by this actor for a different command.
     #[error("client_op_id “{0}” was already used for a different command")]
     OpConflict(String),
-    /// The database URL is not one we know.
-    #[error("unsupported database url {0:?}: use sqlite://… or postgres://…")]
+    /// The database URL is not one we know (held as its [`url_origin`]: no credentials).
+    #[error("unsupported database url {0}: use sqlite://… or postgres://…")]
     UnsupportedUrl(String),
     /// Anything the database said (connection lost, disk full, …).
     #[error("database error: {0}")]
@@ -337,12 +365,16 @@ fn is_retriable_sqlx(e: &sqlx::Error) -> bool {
             if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
                 let code = pg.code();
                 // 08: connection exception; 57P01-03: server shutting down / starting up;
-                // 53300: too many connections; 40001/40P01: serialization failure, deadlock.
+                // 53300: too many connections; 40001/40P01: serialization failure, deadlock;
+                // 55000 at login: the database refuses connections for now
+                // (`ALLOW_CONNECTIONS false`, e.g. during maintenance).
                 code.starts_with("08")
                     || matches!(
                         code,
                         "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01"
                     )
+                    || (code == "55000"
+                        && pg.message().contains("not currently accepting connections"))
             } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
                 // SQLite reports extended result codes; the primary code is the low byte.
                 // 5 BUSY and 6 LOCKED (lock held longer than the busy timeout), 10 IOERR.
@@ -401,6 +433,10 @@ pub trait EventLog: Send + Sync + 'static {
     /// The planning's head seq (0 when it has no event).
     async fn head(&self, planning_id: Uuid) -> StoreResult<i64>;
 
+    /// The planning's head seq and the chain hash stored with it (`None`: no event yet, or a
+    /// log older than the chain), read together.
+    async fn head_with_hash(&self, planning_id: Uuid) -> StoreResult<(i64, Option<String>)>;
+
     /// The whole log in global order: events with `global_id > after`, at most `limit`.
     ///
     /// On PostgreSQL a global id becomes visible at commit, not at insert, so a reader racing
@@ -430,6 +466,29 @@ pub trait JobStore: Send + Sync + 'static {
         limit: i64,
         kinds: JobKinds<'_>,
     ) -> StoreResult<Vec<Job>>;
+
+    /// [`JobStore::claim_jobs`] by `node`, recorded as the leases' holder (see
+    /// [`JobStore::release_leases`]). The default (for wrappers) records no holder.
+    async fn claim_jobs_as(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+        kinds: JobKinds<'_>,
+    ) -> StoreResult<Vec<Job>> {
+        let _ = node;
+        self.claim_jobs(now, lease_until, limit, kinds).await
+    }
+
+    /// Ends the leases `node` holds on jobs not done yet, so they can be claimed at once:
+    /// a node that starts again under its name takes back what it held when it stopped (a
+    /// crash between claiming a job and finishing it). Returns how many. The default (for
+    /// wrappers) releases nothing.
+    async fn release_leases(&self, node: &str) -> StoreResult<u64> {
+        let _ = node;
+        Ok(0)
+    }
 
     /// Marks a job done.
     async fn complete_job(&self, key: &str, at: i64) -> StoreResult<()>;
@@ -576,6 +635,22 @@ pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn EventStore>> {
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(std::sync::Arc::new(postgres::PgStore::open(url).await?))
     } else {
-        Err(StoreError::UnsupportedUrl(url.to_string()))
+        Err(StoreError::UnsupportedUrl(url_origin(url)))
+    }
+}
+
+/// A database URL as it may be shown (logs, errors): `scheme://host[:port]` for a server, with
+/// no user, password, path or query; a SQLite file's path without its query.
+pub fn url_origin(url: &str) -> String {
+    if let Some(file) = url.strip_prefix("sqlite:") {
+        return format!("sqlite:{}", file.split('?').next().unwrap_or_default());
+    }
+    let Ok(u) = reqwest::Url::parse(url) else {
+        return "(an unreadable URL)".into();
+    };
+    match (u.host_str(), u.port()) {
+        (Some(host), Some(port)) => format!("{}://{host}:{port}", u.scheme()),
+        (Some(host), None) => format!("{}://{host}", u.scheme()),
+        (None, _) => format!("{}:", u.scheme()),
     }
 }

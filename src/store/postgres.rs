@@ -17,8 +17,11 @@ pub const HEADS_CHANNEL: &str = "sprintlog_heads";
 /// Connections per store. Appends to one planning queue on its row lock, not on the pool.
 const MAX_CONNECTIONS: u32 = 8;
 
-/// How long a caller waits for a free connection before a (retriable) `PoolTimedOut`.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a caller waits for a connection (a free one, or a new one the database accepts)
+/// before a retriable `PoolTimedOut`, answered 503 `unavailable`: during an outage a request
+/// fails fast instead of being held (it was 10 s). Appends hold a connection for milliseconds,
+/// so waiting longer for a free one only means an overloaded database.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The event log in a PostgreSQL database.
 pub struct PgStore {

@@ -128,6 +128,19 @@ macro_rules! sql_event_log {
                 Ok(head.unwrap_or(0))
             }
 
+            async fn head_with_hash(
+                &self,
+                planning_id: ::uuid::Uuid,
+            ) -> $crate::store::StoreResult<(i64, Option<String>)> {
+                use $crate::store::{shared, sql::SqlBackend};
+                let row: Option<(i64, Option<String>)> =
+                    ::sqlx::query_as("SELECT head, head_hash FROM rooms WHERE planning_id = $1")
+                        .bind(shared::uuid_text(planning_id))
+                        .fetch_optional(self.reader())
+                        .await?;
+                Ok(row.unwrap_or((0, None)))
+            }
+
             async fn read_all(
                 &self,
                 after: i64,
@@ -166,35 +179,32 @@ macro_rules! sql_jobs {
                 limit: i64,
                 kinds: $crate::store::JobKinds<'_>,
             ) -> $crate::store::StoreResult<Vec<$crate::store::Job>> {
-                use $crate::store::{shared, sql::SqlBackend};
-                let (mode, kind) = kinds.binds();
-                // One statement: on SQLite it runs under the write lock, so two processes on
-                // the same file take turns; on PostgreSQL the row locks (skipping those taken)
-                // keep two claimers apart. A lease ends at `lease_until` (`<=`): the time
-                // `next_job_due` reports, so a scheduler waking then finds the job claimable.
-                let rows = ::sqlx::query(&format!(
-                    "UPDATE jobs SET lease_until = $2 WHERE key IN (\
-                       SELECT key FROM jobs WHERE done_at IS NULL AND due_at <= $1 \
-                       AND (lease_until IS NULL OR lease_until <= $1) \
-                       AND ($4 = 0 OR ($4 = 1 AND kind = $5) OR ($4 = 2 AND kind <> $5)) \
-                       ORDER BY due_at, key LIMIT $3{}) \
-                     RETURNING {}",
-                    <$store as SqlBackend>::CLAIM_LOCK,
-                    shared::JOB_COLUMNS
-                ))
-                .bind(now)
-                .bind(lease_until)
-                .bind(shared::clamp_limit(limit))
-                .bind(mode)
-                .bind(kind)
-                .fetch_all(self.writer())
+                self.claim_jobs_held(None, now, lease_until, limit, kinds)
+                    .await
+            }
+
+            async fn claim_jobs_as(
+                &self,
+                node: &str,
+                now: i64,
+                lease_until: i64,
+                limit: i64,
+                kinds: $crate::store::JobKinds<'_>,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::Job>> {
+                self.claim_jobs_held(Some(node), now, lease_until, limit, kinds)
+                    .await
+            }
+
+            async fn release_leases(&self, node: &str) -> $crate::store::StoreResult<u64> {
+                use $crate::store::sql::SqlBackend;
+                let done = ::sqlx::query(
+                    "UPDATE jobs SET lease_until = NULL, leased_by = NULL \
+                     WHERE leased_by = $1 AND done_at IS NULL AND lease_until IS NOT NULL",
+                )
+                .bind(node)
+                .execute(self.writer())
                 .await?;
-                let mut jobs: Vec<$crate::store::Job> = rows
-                    .iter()
-                    .map(shared::decode_job)
-                    .collect::<Result<_, _>>()?;
-                jobs.sort_by(|a, b| (a.due_at, &a.key).cmp(&(b.due_at, &b.key)));
-                Ok(jobs)
+                Ok(done.rows_affected())
             }
 
             async fn complete_job(&self, key: &str, at: i64) -> $crate::store::StoreResult<()> {
@@ -287,6 +297,50 @@ macro_rules! sql_jobs {
                 .fetch_one(self.reader())
                 .await?;
                 Ok(next)
+            }
+        }
+
+        impl $store {
+            /// Claims due jobs (see `JobStore::claim_jobs`), recording `node` as their leases'
+            /// holder.
+            async fn claim_jobs_held(
+                &self,
+                node: Option<&str>,
+                now: i64,
+                lease_until: i64,
+                limit: i64,
+                kinds: $crate::store::JobKinds<'_>,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::Job>> {
+                use $crate::store::{shared, sql::SqlBackend};
+                let (mode, kind) = kinds.binds();
+                // One statement: on SQLite it runs under the write lock, so two processes on
+                // the same file take turns; on PostgreSQL the row locks (skipping those taken)
+                // keep two claimers apart. A lease ends at `lease_until` (`<=`): the time
+                // `next_job_due` reports, so a scheduler waking then finds the job claimable.
+                let rows = ::sqlx::query(&format!(
+                    "UPDATE jobs SET lease_until = $2, leased_by = $6 WHERE key IN (\
+                       SELECT key FROM jobs WHERE done_at IS NULL AND due_at <= $1 \
+                       AND (lease_until IS NULL OR lease_until <= $1) \
+                       AND ($4 = 0 OR ($4 = 1 AND kind = $5) OR ($4 = 2 AND kind <> $5)) \
+                       ORDER BY due_at, key LIMIT $3{}) \
+                     RETURNING {}",
+                    <$store as SqlBackend>::CLAIM_LOCK,
+                    shared::JOB_COLUMNS
+                ))
+                .bind(now)
+                .bind(lease_until)
+                .bind(shared::clamp_limit(limit))
+                .bind(mode)
+                .bind(kind)
+                .bind(node)
+                .fetch_all(self.writer())
+                .await?;
+                let mut jobs: Vec<$crate::store::Job> = rows
+                    .iter()
+                    .map(shared::decode_job)
+                    .collect::<Result<_, _>>()?;
+                jobs.sort_by(|a, b| (a.due_at, &a.key).cmp(&(b.due_at, &b.key)));
+                Ok(jobs)
             }
         }
     };

@@ -6,11 +6,12 @@
 use super::shared::{self, AppendTx, CommandRow, Existing, Planned, Rows, Span, Written};
 use super::sql::SqlBackend;
 use super::*;
+use sqlx::pool::PoolConnectionMetadata;
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
-    SqlitePoolOptions, SqliteSynchronous,
+    SqlitePoolOptions, SqliteSynchronous, SqliteTransactionManager,
 };
-use sqlx::Connection;
+use sqlx::{Connection, TransactionManager};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -53,11 +54,8 @@ impl SqliteStore {
         let options = Self::options(url)?;
         Self::open_with(url, options.clone()).await?.close().await;
         let tuned = tune(options);
-        let write = connect_first(SqlitePoolOptions::new().max_connections(1), &tuned).await?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(READ_CONNECTIONS)
-            .connect_with(tuned)
-            .await?;
+        let write = connect_first(pool_options(1), &tuned).await?;
+        let read = pool_options(READ_CONNECTIONS).connect_with(tuned).await?;
         Ok(SqliteStore { write, read })
     }
 
@@ -88,7 +86,7 @@ impl SqliteStore {
         // An in-memory database lives as long as one of its connections and is per pool:
         // use a single connection that never expires for both reads and writes.
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let mut write = SqlitePoolOptions::new().max_connections(1);
+        let mut write = pool_options(1);
         if in_memory {
             write = write
                 .min_connections(1)
@@ -110,15 +108,45 @@ impl SqliteStore {
         let read = if in_memory {
             write.clone()
         } else {
-            SqlitePoolOptions::new()
-                .max_connections(READ_CONNECTIONS)
-                .connect_with(options)
-                .await?
+            pool_options(READ_CONNECTIONS).connect_with(options).await?
         };
         let store = SqliteStore { write, read };
         store.backfill_hashes().await?;
         Ok(store)
     }
+}
+
+/// A pool of up to `max` connections that come back from a failed transaction ready for the
+/// next one (see [`settle_transaction`]).
+fn pool_options(max: u32) -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(max)
+        .after_release(|conn, _: PoolConnectionMetadata| Box::pin(settle_transaction(conn)))
+}
+
+/// Brings a connection handed back to its pool out of any transaction sqlx still counts, so
+/// the next `BEGIN IMMEDIATE` on it works; `false` (close it) if that cannot be done.
+///
+/// SQLite rolls a transaction back by itself when a write fails on a full disk or an I/O
+/// error (at COMMIT, writing the WAL). The `ROLLBACK` sqlx then sends for the dropped
+/// transaction fails ("no transaction is active") and sqlx keeps counting the transaction as
+/// open: every later `begin_with` on the connection failed ("attempted to call begin_with at
+/// non-zero transaction depth") — every write, until a restart, even once the disk had room.
+async fn settle_transaction(conn: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
+    if !conn.is_in_transaction() {
+        return Ok(true); // the common case, without a round trip to the connection's thread
+    }
+    // A dropped transaction's rollback may still be queued on the connection: let it run.
+    conn.ping().await?;
+    if !conn.is_in_transaction() {
+        return Ok(true);
+    }
+    if SqliteTransactionManager::rollback(conn).await.is_err() {
+        // SQLite has no transaction to roll back: open one for sqlx's count to close.
+        sqlx::Executor::execute(&mut *conn, "BEGIN").await?;
+        SqliteTransactionManager::rollback(conn).await?;
+    }
+    Ok(!conn.is_in_transaction())
 }
 
 /// Opens the write pool (and with it the first connection to the file).

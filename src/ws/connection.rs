@@ -46,6 +46,11 @@ const FEED_BATCH: usize = 64;
 /// How long a catch-up waits for room in a connection's queue before closing it as too slow.
 const CATCH_UP_STALL: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// How long a connection, when the server shuts down, waits for the answers to the commands it
+/// had queued before it closes (1001): a command committed just before the signal is then
+/// acknowledged instead of left for the client to retry.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// tungstenite's read buffer (see `upgrade`): it zeroes this much before every read, and an
 /// idle socket keeps it. [`crate::ws::socket::Io`] reads the socket in larger chunks
 /// underneath, and a frame larger than this is still read whole (the buffer grows for it).
@@ -193,6 +198,8 @@ struct Conn {
     kept: Option<KeptView>,
     /// Acks waiting until the client has been sent the events they acknowledge.
     pending_acks: Vec<(String, Ack)>,
+    /// Commands queued to the room and not answered yet.
+    in_flight: usize,
     /// Counts against the client address's cap while the connection is open.
     _slot: Option<IpSlot>,
 }
@@ -216,6 +223,7 @@ fn connection(
         last: 0,
         kept: None,
         pending_acks: Vec::new(),
+        in_flight: 0,
         _slot: slot,
         caller,
         app,
@@ -308,12 +316,29 @@ impl Conn {
                 answer = next_answer(&mut self.answers) => self.on_answer(answer)?,
                 reply = next_reply(&mut self.queries) => self.send(&reply)?,
                 _ = &mut shutdown => {
+                    self.answer_in_flight(feed).await?;
                     return Err(End::Close(CLOSE_GOING_AWAY, "server shutting down"));
                 }
             }
             // What this turn queued goes out now, with one flush.
             self.out.flush_now()?;
         }
+    }
+
+    /// On shutdown: waits (at most [`SHUTDOWN_GRACE`]) for the answers to the commands this
+    /// connection queued, and sends them after the events they acknowledge. Frames from the
+    /// client are no longer read: no new command is taken.
+    async fn answer_in_flight(&mut self, feed: &mut Feed) -> Flow {
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        while self.in_flight > 0 || !self.pending_acks.is_empty() {
+            tokio::select! {
+                frame = feed.recv() => self.on_feed(frame, feed).await?,
+                answer = next_answer(&mut self.answers) => self.on_answer(answer)?,
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+            self.out.flush_now()?;
+        }
+        Ok(())
     }
 
     /// Writes until at most `keep` frames are queued, giving up (too slow) after
@@ -588,8 +613,10 @@ impl Conn {
     /// Handles an answer, then the others already waiting (a group commit answers many at
     /// once): their frames go out with one flush.
     fn on_answer(&mut self, answer: Answer) -> Flow {
+        self.in_flight = self.in_flight.saturating_sub(1);
         self.on_result(answer.op, answer.result)?;
         while let Some(Ok(answer)) = self.answers.as_mut().map(|(_, rx)| rx.try_recv()) {
+            self.in_flight = self.in_flight.saturating_sub(1);
             self.on_result(answer.op, answer.result)?;
         }
         Ok(())
@@ -736,7 +763,10 @@ impl Conn {
             .room
             .submit_to(actor, op.clone(), expected, command, answers)
         {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.in_flight += 1;
+                Ok(())
+            }
             Err(e) => self.on_result(op, Err(e)),
         }
     }

@@ -1,7 +1,8 @@
 //! A TCP proxy a test can cut and restore, put between the server and its database to act
 //! out a database restart: [`Proxy::cut`] drops every open connection at once and turns new
 //! ones away (accepted, then closed before a byte is answered, as a server going down does);
-//! [`Proxy::restore`] lets connections through again.
+//! [`Proxy::hang`] acts out a database host that stopped answering (connections accepted and
+//! then never answered); [`Proxy::restore`] lets connections through again.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +14,8 @@ pub struct Proxy {
     /// Where clients connect.
     pub addr: SocketAddr,
     up: Arc<AtomicBool>,
+    /// New connections are held open without an answer (a host that stopped answering).
+    hung: Arc<AtomicBool>,
     /// Bumped by every cut; each relay ends when it changes.
     cuts: watch::Sender<u64>,
     task: tokio::task::JoinHandle<()>,
@@ -24,12 +27,22 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy address");
         let up = Arc::new(AtomicBool::new(true));
+        let hung = Arc::new(AtomicBool::new(false));
         let (cuts, _) = watch::channel(0u64);
         let task = {
             let up = up.clone();
+            let hung = hung.clone();
             let cuts = cuts.clone();
             tokio::spawn(async move {
                 while let Ok((client, _)) = listener.accept().await {
+                    if hung.load(Ordering::SeqCst) {
+                        let mut cut = cuts.subscribe();
+                        tokio::spawn(async move {
+                            let _held = client;
+                            let _ = cut.changed().await;
+                        });
+                        continue;
+                    }
                     if !up.load(Ordering::SeqCst) {
                         drop(client);
                         continue;
@@ -52,6 +65,7 @@ impl Proxy {
         Proxy {
             addr,
             up,
+            hung,
             cuts,
             task,
         }
@@ -63,9 +77,19 @@ impl Proxy {
         self.cuts.send_modify(|n| *n += 1);
     }
 
+    /// The database host stops answering: open connections die, new ones are accepted and
+    /// never answered.
+    pub fn hang(&self) {
+        self.hung.store(true, Ordering::SeqCst);
+        self.cuts.send_modify(|n| *n += 1);
+    }
+
     /// The database is back.
     pub fn restore(&self) {
         self.up.store(true, Ordering::SeqCst);
+        if self.hung.swap(false, Ordering::SeqCst) {
+            self.cuts.send_modify(|n| *n += 1);
+        }
     }
 
     /// `url` (a `postgres://` URL) with its host and port replaced by this proxy's.

@@ -178,6 +178,46 @@ fn withdraw_item() {
 }
 
 #[test]
+fn restore_item() {
+    let (mut s, a, b) = async_team();
+    let (fac, ann) = (s.fac, s.id("ann"));
+    let restore = |i| Command::RestoreItem(RestoreItem { item: i });
+    let withdraw = |i| {
+        Command::WithdrawItem(WithdrawItem {
+            item: i,
+            reason: None,
+        })
+    };
+    // Given a withdrawn item, only a withdrawn one comes back.
+    s.when(fac, restore(a)).then_error("invalid");
+    s.when(fac, restore(unknown_item()))
+        .then_error("unknown_item");
+    s.given(fac, withdraw(a));
+    s.when(ann, restore(a)).then_error("forbidden");
+    // When the facilitator restores it, then it is back at its place in the backlog order.
+    s.try_do(fac, restore(a)).then_kinds(&["ItemRestored"]);
+    assert!(!s.state.items[&a].withdrawn);
+    assert_eq!(
+        s.state.ranked_items().map(|i| i.id).collect::<Vec<_>>(),
+        vec![a, b]
+    );
+    s.when(fac, restore(a)).then_error("invalid");
+    // The proposer may restore their own item.
+    let ev = s.given(
+        ann,
+        Command::ProposeItem(ProposeItem {
+            draft: draft("mine"),
+        }),
+    );
+    let Event::ItemProposed { item, .. } = ev[0] else {
+        unreachable!()
+    };
+    s.given(ann, withdraw(item));
+    s.when(ann, restore(item)).then_kinds(&["ItemRestored"]);
+    s.assert_replays();
+}
+
+#[test]
 fn import_is_one_event_and_all_or_nothing() {
     let mut s = Scenario::new().member("ann");
     let (fac, ann) = (s.fac, s.id("ann"));

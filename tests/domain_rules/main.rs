@@ -12,8 +12,9 @@ use sprintlog::domain::command::{
     ClearFlag, CloseRound, CommitScope, CreatePlanning, DeclareCapacity, DeleteComment, DraftGoal,
     EditComment, EditItem, FlagItem, FlipCoin, ImportItems, Join, OpenRound, OverrideReadiness,
     PostComment, ProposeItem, RankItems, RecordReminder, ReissueLink, RemoveParticipant, Rename,
-    ResolveQuestion, RevealVotes, Revote, RotateInvite, SetAgenda, SetDefinitionOfReady, SetPolicy,
-    SetSchedule, SetTimeZone, SetVelocity, WithdrawItem, WithdrawVote,
+    ResolveQuestion, RestoreItem, RevealVotes, Revote, RotateInvite, SetAgenda,
+    SetDefinitionOfReady, SetPolicy, SetSchedule, SetTimeZone, SetVelocity, WithdrawItem,
+    WithdrawVote,
 };
 use sprintlog::domain::command::{AgreedEstimate, Command};
 use sprintlog::domain::deck::Deck;

@@ -54,6 +54,22 @@ pub(super) fn withdraw(a: &Actor, item: ItemId, reason: &Option<String>) -> Resu
     }])
 }
 
+/// A withdrawn item comes back as it was when withdrawn, at its place in the backlog order; its
+/// flag, agenda place and scope selection (cleared on withdrawal) are not brought back.
+pub(super) fn restore(a: &Actor, item: ItemId) -> Result<Vec<Event>> {
+    a.open_phase()?;
+    let it = known_item(a.state, item)?;
+    if !it.withdrawn {
+        return Err(DomainError::Invalid("the item is not withdrawn".into()));
+    }
+    if a.role != Role::Facilitator && it.proposed_by != a.me {
+        return Err(DomainError::Forbidden {
+            needed: "the facilitator or the proposer",
+        });
+    }
+    Ok(vec![Event::ItemRestored { item, by: a.me }])
+}
+
 /// A live item that the actor may change: the facilitator's, or its proposer's.
 fn own_item<'s>(a: &Actor<'s>, item: ItemId) -> Result<&'s Item> {
     a.open_phase()?;

@@ -36,9 +36,9 @@ use crate::domain::command::{
     DraftGoal, DraftScope, EditComment, EditItem, ExtendTimer, FlagItem, FlipCoin, FollowSchedule,
     ImportItems, Join, OpenRound, OverrideReadiness, PostComment, ProposeItem, RankItems,
     RecordReminder, RegisterWebhook, ReissueLink, RemindVoters, RemoveParticipant, RemoveWebhook,
-    Rename, ResolveQuestion, ReturnToRefinement, RevealVotes, Revote, RotateInvite, SendToAgenda,
-    SetAgenda, SetDefinitionOfReady, SetFocus, SetPolicy, SetSchedule, SetTimeZone, SetVelocity,
-    StartTimer, SuggestGoal, WithdrawItem, WithdrawVote,
+    Rename, ResolveQuestion, RestoreItem, ReturnToRefinement, RevealVotes, Revote, RotateInvite,
+    SendToAgenda, SetAgenda, SetDefinitionOfReady, SetFocus, SetPolicy, SetSchedule, SetTimeZone,
+    SetVelocity, StartTimer, SuggestGoal, WithdrawItem, WithdrawVote,
 };
 use guard::Actor;
 use rand::RngCore;
@@ -145,6 +145,7 @@ fn route(a: &mut Actor, cmd: &Command) -> Result<Vec<Event>> {
         C::ProposeItem(ProposeItem { draft }) => items::propose(a, draft),
         C::EditItem(EditItem { item, patch }) => items::edit(a, *item, patch),
         C::WithdrawItem(WithdrawItem { item, reason }) => items::withdraw(a, *item, reason),
+        C::RestoreItem(RestoreItem { item }) => items::restore(a, *item),
         C::ImportItems(ImportItems {
             items: drafts,
             source,

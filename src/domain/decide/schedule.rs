@@ -6,6 +6,8 @@ use crate::domain::error::DomainError;
 use crate::domain::event::*;
 use crate::domain::fixed::Fixed2;
 use crate::domain::ids::*;
+use crate::domain::slots::{self, SlotQuery};
+use crate::domain::state::State;
 
 pub(super) fn change_phase(a: &Actor, to: Phase) -> Result<Vec<Event>> {
     a.facilitator()?;
@@ -47,8 +49,71 @@ pub(super) fn set_schedule(a: &Actor, schedule: &Schedule) -> Result<Vec<Event>>
     a.facilitator()?;
     a.open_phase()?;
     Ok(vec![Event::ScheduleSet {
-        schedule: resolve_schedule(schedule)?,
+        schedule: resolve_schedule(&place_sync(a.state, schedule, a.now))?,
     }])
+}
+
+const DAY: Micros = 24 * 3600 * 1_000_000;
+const HOUR: Micros = 3600 * 1_000_000;
+
+/// Times left out are placed in the working hours of the attendees who set a time zone, not at
+/// midnight UTC (with nobody's zone known, the defaults of [`resolve_schedule`] stay):
+/// - with a sprint start and no sync start, the sync goes to the slot finder's best slot on the
+///   sprint's first day (from the sprint start, 24 hours);
+/// - with a sync start and no estimation deadline, the deadline goes to [`deadline_before`] it,
+///   and candidates left out are shared a day before that deadline (or 2 days before the sprint
+///   start when that is earlier).
+fn place_sync(state: &State, schedule: &Schedule, now: Micros) -> Schedule {
+    let mut s = schedule.clone();
+    let (members, _) = crate::domain::hours::attendees(state);
+    if members.is_empty() {
+        return s;
+    }
+    if let (Some(start), None) = (s.sprint_start, s.sync_start) {
+        let query = SlotQuery {
+            from: start,
+            to: start.saturating_add(DAY),
+            minutes: s.sync_minutes.unwrap_or(45),
+            step_minutes: 15,
+            limit: 1,
+        };
+        s.sync_start = slots::find_slots(&members, &query)
+            .ok()
+            .and_then(|v| v.into_iter().next())
+            .map(|slot| slot.start);
+    }
+    if let (Some(sync), None) = (s.sync_start, s.estimation_deadline) {
+        let from = s.candidates_shared_at.unwrap_or(Micros::MIN).max(now);
+        if let Some(due) = deadline_before(&members, from, sync) {
+            s.estimation_deadline = Some(due);
+            let shared = due.saturating_sub(DAY);
+            let shared = s
+                .sprint_start
+                .map_or(shared, |st| shared.min(st.saturating_sub(2 * DAY)));
+            s.candidates_shared_at.get_or_insert(shared);
+        }
+    }
+    s
+}
+
+/// An estimation deadline for a sync at `sync`: the end of the latest working hour the most
+/// attendees share between 4 days and 12 hours before it (and not before `from`). None when
+/// that window is shorter than an hour or nobody works in it.
+fn deadline_before(members: &[slots::SlotMember], from: Micros, sync: Micros) -> Option<Micros> {
+    let query = SlotQuery {
+        from: from.max(sync.saturating_sub(4 * DAY)),
+        to: sync.saturating_sub(12 * HOUR),
+        minutes: 60,
+        step_minutes: 30,
+        limit: slots::MAX_SLOTS,
+    };
+    let found = slots::find_slots(members, &query).ok()?;
+    let most = found.iter().map(|x| x.inside.len()).max()?;
+    found
+        .iter()
+        .filter(|x| most > 0 && x.inside.len() == most)
+        .map(|x| x.end)
+        .max()
 }
 
 pub(super) fn follow_schedule(a: &Actor, to: Phase) -> Result<Vec<Event>> {

@@ -268,6 +268,7 @@ impl<'a> EventView<'a> {
             | E::ItemProposed { .. }
             | E::ItemEdited { .. }
             | E::ItemWithdrawn { .. }
+            | E::ItemRestored { .. }
             | E::ItemsImported { .. }
             | E::ItemsRanked { .. }
             | E::ItemsCarriedOver { .. } => Self::goal_and_items(event),
@@ -526,6 +527,7 @@ impl<'a> EventView<'a> {
                 reason: _,
                 by: _,
             }
+            | E::ItemRestored { item: _, by: _ }
             | E::ItemsRanked { order: _, by: _ } => Self::AsRecorded(Recorded(event)),
             _ => unreachable!("{MISROUTED}"),
         }

@@ -186,6 +186,10 @@ fn goal_and_items() -> Vec<Event> {
             reason: Some("later".into()),
             by: FAC,
         },
+        Event::ItemRestored {
+            item: ITEM,
+            by: FAC,
+        },
         Event::ItemsImported {
             items: vec![NewItem {
                 item: ITEM,
