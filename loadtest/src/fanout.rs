@@ -5,8 +5,8 @@
 //! [`crate::baseline`], so the two can be compared in one run.
 
 use crate::{
-    baseline, command, connect, create_planning, find_in_log, join_members, loopback, now_micros,
-    open_round, proc_stat, progress, seq_of, stamped, wait_for, Error, Result, Ws,
+    baseline, connect, loopback, now_micros, one_item_room, proc_stat, progress, seq_of, stamped,
+    wait_for, Error, OneItemRoom, Result, Ws,
 };
 use clap::Args;
 use futures_util::{SinkExt, StreamExt};
@@ -83,7 +83,7 @@ const EVENTS_PER_CYCLE_COMMAND: usize = 4;
 
 /// A command of the stream.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Step {
+pub(crate) enum Step {
     /// The voter changes its vote (one `VoteCast`).
     Vote,
     /// The facilitator closes the round: its votes are revealed to everyone.
@@ -181,7 +181,7 @@ impl Arrivals {
 }
 
 /// What the sending clients learn of their own ops.
-enum OpResult {
+pub(crate) enum OpResult {
     /// sprintlog acknowledged op `op`; its events are `first..=last`.
     Acked { op: usize, first: u64, last: u64 },
     /// sprintlog refused op `op` (nothing was written).
@@ -200,7 +200,7 @@ enum Mode {
 
 /// The round the voter votes in: the seq and id of the last `RoundOpened` the facilitator's
 /// socket received (a std mutex: held for a copy, never across an await).
-type Current = Arc<Mutex<(u64, String)>>;
+pub(crate) type Current = Arc<Mutex<(u64, String)>>;
 
 /// What one client's reader does besides recording event arrivals.
 #[derive(Default)]
@@ -263,7 +263,7 @@ async fn reader(
 }
 
 /// Passes on a sprintlog `ack` or `error` frame for one of the stream's ops (`op` = `v<i>`).
-fn forward_ack(text: &str, tx: &mpsc::UnboundedSender<OpResult>) {
+pub(crate) fn forward_ack(text: &str, tx: &mpsc::UnboundedSender<OpResult>) {
     if !(text.contains("\"type\":\"ack\"") || text.contains("\"type\":\"error\"")) {
         return;
     }
@@ -333,7 +333,7 @@ pub fn pct(sorted: &[u64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
 }
 
-fn percentiles(sorted: &[u64]) -> Value {
+pub(crate) fn percentiles(sorted: &[u64]) -> Value {
     json!({
         "p50": pct(sorted, 50.0),
         "p95": pct(sorted, 95.0),
@@ -872,32 +872,21 @@ pub async fn fanout_sprintlog(a: &SprintlogFanout) -> Result<FanReport> {
     let f = &a.fan;
     check_members(f)?;
     let http = reqwest::Client::new();
-    let p = create_planning(&http, &base, "loadtest fanout").await?;
-    command(
+    let OneItemRoom {
+        p,
+        item,
+        tokens,
+        head,
+        round,
+    } = one_item_room(
         &http,
         &base,
-        &p,
-        "setup-item",
-        json!({"type": "ProposeItem", "draft": {"title": "Load item"}}),
+        "loadtest fanout",
+        f.members - 1,
+        f.connect_concurrency,
+        f.reveal_every > 0,
     )
     .await?;
-    let item = find_in_log(&http, &base, &p, 0, "ItemProposed", "item").await?;
-    command(
-        &http,
-        &base,
-        &p,
-        "setup-phase",
-        json!({"type": "ChangePhase", "to": "async"}),
-    )
-    .await?;
-    eprintln!("joining {} members…", f.members - 1);
-    let tokens = join_members(&http, &base, &p, f.members - 1, f.connect_concurrency).await?;
-    if f.reveal_every > 0 {
-        // Rounds opened during the live session reveal every vote when they close (outside
-        // it, a flagged item's votes stay sealed, and one voter of many is always flagged).
-        command(&http, &base, &p, "setup-sync", json!({"type": "StartSync"})).await?;
-    }
-    let (head, round) = open_round(&http, &base, &p, std::slice::from_ref(&item)).await?;
     let ws_base = base.replacen("http://", "ws://", 1);
     // The voter first, the facilitator second (see `Room`), then the other members.
     let mut tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();

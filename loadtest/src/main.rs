@@ -5,8 +5,11 @@
 //!
 //! Scenarios: `fanout`, `baseline`, `compare`, `rooms`, `connections`, `replay`; each
 //! runs the same traffic against the baseline in the same run and reports both and the ratio.
+//! `views` compares two ways for browsers to keep the planning on screen instead (the server's
+//! pushes against refetching it), each in the same run.
 //! Modules: [`baseline`] (the minimal broadcast server, in a thread or a child process),
 //! [`fanout`] (votes and reveals to N clients), [`rooms`], [`connections`], [`replay`],
+//! [`views`] (browsers' kept views against refetching) and its [`tab`] (one browser tab),
 //! [`proc_stat`] (server CPU and RSS from `/proc`), [`progress`] (bars on stderr), [`stamped`]
 //! (client sockets that keep the kernel's receive time of what they read).
 
@@ -18,6 +21,8 @@ mod progress;
 mod replay;
 mod rooms;
 mod stamped;
+mod tab;
+mod views;
 
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
@@ -60,6 +65,11 @@ enum Cmd {
     /// Seed a planning with E events over REST, then time a new client from connect to
     /// `caught_up`.
     Replay(replay::ReplayArgs),
+    /// Browsers in one room: a facilitator and N − 1 members, each keeping the planning on
+    /// screen — by the server's pushes (`view=true`), then on a fresh planning by refetching it
+    /// over REST after each batch of events (the model pushes replace); per tab per vote the
+    /// bytes, frames and HTTP requests received, vote → last tab holding it, and the ratios.
+    Views(views::ViewsArgs),
     /// The baseline server as a process of its own (started by the scenarios that read its
     /// RSS; not for use by hand).
     #[command(hide = true)]
@@ -110,6 +120,9 @@ async fn run(cli: Cli) {
             .await
             .map(|(h, j)| (h, j, a.json)),
         Cmd::Replay(a) => bounded(a.timeout_secs, replay::run(&a))
+            .await
+            .map(|(h, j)| (h, j, a.json)),
+        Cmd::Views(a) => bounded(2 * a.timeout_secs + 60, views::run(&a))
             .await
             .map(|(h, j)| (h, j, a.json)),
         Cmd::BaselineServer(_) => Err("the baseline server runs outside the runtime".into()),
@@ -284,6 +297,51 @@ async fn find_in_log(
         .and_then(|e| e["data"][field].as_str())
         .map(str::to_string)
         .ok_or_else(|| format!("no {kind} in the log").into())
+}
+
+/// A planning set up for a stream of votes on one item: its facilitator, `members` joined
+/// members, and a round open on the item.
+struct OneItemRoom {
+    p: Planning,
+    item: String,
+    /// The members' tokens.
+    tokens: Vec<String>,
+    /// The head once the round is open, and the round's id.
+    head: u64,
+    round: String,
+}
+
+/// Creates a planning with one item, moves it to its async phase, joins `members` members and
+/// opens a round on the item; with `live`, the live session starts first, so closing a round
+/// reveals its votes to everyone (outside it, a flagged item's votes stay sealed, and one
+/// voter of many is always flagged).
+async fn one_item_room(
+    http: &reqwest::Client,
+    base: &str,
+    title: &str,
+    members: usize,
+    concurrency: usize,
+    live: bool,
+) -> Result<OneItemRoom> {
+    let p = create_planning(http, base, title).await?;
+    let draft = json!({"type": "ProposeItem", "draft": {"title": "Load item"}});
+    command(http, base, &p, "setup-item", draft).await?;
+    let item = find_in_log(http, base, &p, 0, "ItemProposed", "item").await?;
+    let phase = json!({"type": "ChangePhase", "to": "async"});
+    command(http, base, &p, "setup-phase", phase).await?;
+    eprintln!("joining {members} members…");
+    let tokens = join_members(http, base, &p, members, concurrency).await?;
+    if live {
+        command(http, base, &p, "setup-sync", json!({"type": "StartSync"})).await?;
+    }
+    let (head, round) = open_round(http, base, &p, std::slice::from_ref(&item)).await?;
+    Ok(OneItemRoom {
+        p,
+        item,
+        tokens,
+        head,
+        round,
+    })
 }
 
 /// Joins `n` members (bounded concurrency); returns their tokens.

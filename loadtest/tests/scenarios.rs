@@ -228,3 +228,95 @@ async fn every_scenario_completes_and_reports_its_figures() {
         server.shutdown().await;
     }
 }
+
+/// `views`: browsers in one room, kept by the server's pushes and then by refetching. The push
+/// tabs make no HTTP request after joining, and every tab's final view (push: the shared part
+/// with the tab's own part laid over it) equals a fresh `GET /api/plannings/{id}` and its inbox
+/// for that viewer — with reveals (rounds closed and opened again) and at a set rate too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_push_keeps_every_tab_at_the_projection_without_http() {
+    let s = server().await;
+    let pid = std::process::id().to_string();
+    let url = s.url.as_str();
+
+    // One command at a time, a reveal every 5 votes: 20 votes, 4 reveals, 3 rounds opened.
+    let v = tool(args(&[
+        "views",
+        "--url",
+        url,
+        "--server-pid",
+        &pid,
+        "--clients",
+        "5",
+        "--votes",
+        "20",
+        "--reveal-every",
+        "5",
+        "--timeout-secs",
+        "60",
+        "--json",
+    ]))
+    .await;
+    for model in ["push", "refetch"] {
+        let at = |k: &str| number(&v, &format!("{model}.{k}"));
+        assert_eq!(at("acked"), 20.0, "{model}: {v}");
+        assert_eq!(at("refused"), 0.0, "{model}: {v}");
+        assert_eq!(at("reveals"), 4.0, "{model}: {v}");
+        assert_eq!(at("final_views.equal"), 5.0, "{model}: {v}");
+        assert_eq!(at("final_views.checked"), 5.0, "{model}: {v}");
+        assert_eq!(at("patch_failures"), 0.0, "{model}: {v}");
+        assert_eq!(at("fetch_errors"), 0.0, "{model}: {v}");
+        assert!(at("per_client_per_vote.bytes") > 0.0, "{model}: {v}");
+        assert!(at("per_client_per_vote.frames") > 0.0, "{model}: {v}");
+        at("latency_ms.p99");
+        at("reveal_latency_ms.p99");
+        at("server_cpu_us_per_vote.user");
+    }
+    assert_eq!(number(&v, "push.totals.http_requests"), 0.0, "{v}");
+    assert_eq!(
+        number(&v, "push.per_client_per_vote.http_requests"),
+        0.0,
+        "{v}"
+    );
+    // The pushes carried the changes: a patch of the shared part per batch, at least.
+    assert!(number(&v, "push.by_frame.view_patch.frames") >= 1.0, "{v}");
+    // The refetching tabs read both the view and the inbox after the batches.
+    assert!(
+        number(&v, "refetch.totals.http_requests") >= 2.0 * 5.0 * 20.0,
+        "{v}"
+    );
+    assert!(
+        number(&v, "refetch.totals.http_body_bytes_uncompressed") > 0.0,
+        "{v}"
+    );
+    number(&v, "ratio.bytes");
+    number(&v, "ratio.p99");
+
+    // Votes only at a set rate (several commands in flight), the push model alone.
+    let r = tool(args(&[
+        "views",
+        "--url",
+        url,
+        "--models",
+        "push",
+        "--clients",
+        "4",
+        "--votes",
+        "12",
+        "--rate",
+        "200",
+        "--timeout-secs",
+        "60",
+        "--json",
+    ]))
+    .await;
+    assert!(r.get("refetch").is_none(), "{r}");
+    assert_eq!(number(&r, "push.acked"), 12.0, "{r}");
+    assert_eq!(number(&r, "push.totals.http_requests"), 0.0, "{r}");
+    assert_eq!(number(&r, "push.final_views.equal"), 4.0, "{r}");
+    assert_eq!(number(&r, "push.patch_failures"), 0.0, "{r}");
+
+    if let Some(server) = s.server {
+        server.shutdown().await;
+    }
+}
