@@ -643,9 +643,20 @@ async fn a_restarted_node_takes_back_its_own_leases(backend: Backend) {
     assert_eq!(claimed.iter().map(|j| &j.key).collect::<Vec<_>>(), [&key]);
     store.close().await;
 
-    // Another node waits for the lease (the clock does not move).
-    let mut other = start_as(backend, &clock, "node-b").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Another node waits for the lease (the clock does not move): once its scheduler has
+    // looked at the jobs (after releasing leases of its own), it has claimed nothing.
+    let (claims, claimed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let store = CountingStore::open(backend.url(), claims.clone(), claimed.clone()).await;
+    let limits = Limits {
+        node_id: Some("node-b".into()),
+        ..Limits::default()
+    };
+    let mut other = TestServer::start_full(backend, Some(store), limits, clock.clone()).await;
+    eventually(RUN_WITHIN, "node-b's scheduler's first look", || async {
+        (claims.load(Ordering::Relaxed) > 0).then_some(())
+    })
+    .await;
+    assert_eq!(claimed.load(Ordering::Relaxed), 0, "node-b claimed nothing");
     assert_eq!(
         other.job(&key).await.done_at,
         None,

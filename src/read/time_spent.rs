@@ -303,22 +303,32 @@ mod tests {
     use crate::domain::policy::FlagReason;
     use uuid::Uuid;
 
-    #[test]
-    fn sessions_settlements_and_discussed_flags() {
-        let by = ParticipantId(Uuid::from_u128(1));
-        let item = |n| ItemId(Uuid::from_u128(n));
+    const BY: ParticipantId = ParticipantId(Uuid::from_u128(1));
+
+    fn item(n: u128) -> ItemId {
+        ItemId(Uuid::from_u128(n))
+    }
+
+    /// A state holding items 1 to `n`, titled `i1`…
+    fn proposed(n: u128) -> State {
         let mut state = State::default();
-        for n in 1..=4 {
+        for n in 1..=n {
             state.apply(&Event::ItemProposed {
                 item: item(n),
                 draft: crate::domain::event::ItemDraft {
                     title: format!("i{n}"),
                     ..Default::default()
                 },
-                by,
+                by: BY,
                 at: 0,
             });
         }
+        state
+    }
+
+    #[test]
+    fn sessions_settlements_and_discussed_flags() {
+        let (by, state) = (BY, proposed(4));
         let flag = |n| Event::ItemFlagged {
             item: item(n),
             reason: FlagReason::Spread,
@@ -441,20 +451,7 @@ mod tests {
     /// length plus its extensions; the focus still held counts once it ends.
     #[test]
     fn time_per_item_follows_the_focus() {
-        let by = ParticipantId(Uuid::from_u128(1));
-        let item = |n| ItemId(Uuid::from_u128(n));
-        let mut state = State::default();
-        for n in 1..=2 {
-            state.apply(&Event::ItemProposed {
-                item: item(n),
-                draft: crate::domain::event::ItemDraft {
-                    title: format!("i{n}"),
-                    ..Default::default()
-                },
-                by,
-                at: 0,
-            });
-        }
+        let (by, state) = (BY, proposed(2));
         let focus = |n: Option<u128>, at| Event::FocusSet {
             item: n.map(item),
             by,

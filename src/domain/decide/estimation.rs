@@ -3,7 +3,7 @@
 
 use super::guard::{
     check_deadline, count, distinct_known, live_item, not_estimated, open_round, opt_text, round,
-    twice, Actor,
+    twice, unsettled_item, Actor,
 };
 use super::{limits, Result};
 use crate::domain::command::AgreedEstimate;
@@ -223,11 +223,7 @@ pub(super) fn clear_flag(a: &Actor, item: ItemId) -> Result<Vec<Event>> {
 pub(super) fn send_to_agenda(a: &Actor, item: ItemId, note: &Option<String>) -> Result<Vec<Event>> {
     a.facilitator()?;
     a.open_phase()?;
-    let it = live_item(a.state, item)?;
-    not_estimated(it)?;
-    if a.state.open_round_of(item).is_some() {
-        return Err(DomainError::ItemInOpenRound(item));
-    }
+    let it = unsettled_item(a.state, item)?;
     if it.flag.is_some() {
         return Err(DomainError::Invalid(
             "the item is already flagged for the live session".into(),

@@ -194,6 +194,17 @@ pub(super) fn not_estimated(it: &Item) -> Result<()> {
     Ok(())
 }
 
+/// An item not withdrawn, not estimated and in no open round: one the facilitator can still
+/// send to the live agenda or back to refinement.
+pub(super) fn unsettled_item(state: &State, id: ItemId) -> Result<&Item> {
+    let it = live_item(state, id)?;
+    not_estimated(it)?;
+    if state.open_round_of(id).is_some() {
+        return Err(DomainError::ItemInOpenRound(id));
+    }
+    Ok(it)
+}
+
 /// Known items, each named once.
 pub(super) fn distinct_known(state: &State, ids: &[ItemId], field: &'static str) -> Result<()> {
     let mut seen = BTreeSet::new();

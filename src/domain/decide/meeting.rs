@@ -1,7 +1,7 @@
 //! The live meeting's shared state: the room's focus, the time box on the focused item, items
 //! sent back to refinement and the draft of the scope to commit.
 
-use super::guard::{live_item, not_estimated, opt_text, Actor};
+use super::guard::{live_item, opt_text, unsettled_item, Actor};
 use super::sync::scope_points;
 use super::{limits, Result};
 use crate::domain::error::DomainError;
@@ -78,11 +78,7 @@ pub(super) fn return_to_refinement(
 ) -> Result<Vec<Event>> {
     a.facilitator()?;
     a.open_phase()?;
-    let it = live_item(a.state, item)?;
-    not_estimated(it)?;
-    if a.state.open_round_of(item).is_some() {
-        return Err(DomainError::ItemInOpenRound(item));
-    }
+    let it = unsettled_item(a.state, item)?;
     if it.returned_to_refinement.is_some() {
         return Err(DomainError::AlreadyReturned(item));
     }
