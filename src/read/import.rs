@@ -191,7 +191,7 @@ fn csv_rows(body: &str) -> Result<Rows, ImportError> {
     let mut records = reader.records();
     let header = match records.next() {
         None => return Err(ImportError::whole("the CSV is empty: a header is required")),
-        Some(Err(e)) => return Err(csv_error(e)),
+        Some(Err(e)) => return Err(csv_error(body, e)),
         Some(Ok(h)) => h,
     };
     let mut columns: Vec<Option<Column>> = Vec::with_capacity(header.len());
@@ -230,7 +230,7 @@ fn csv_rows(body: &str) -> Result<Rows, ImportError> {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let ie = csv_error(e);
+                let ie = csv_error(body, e);
                 if ie.rows.is_empty() {
                     return Err(ie);
                 }
@@ -238,7 +238,7 @@ fn csv_rows(body: &str) -> Result<Rows, ImportError> {
                 break;
             }
         };
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record.position().map_or(0, |p| line_at(body, p));
         if record.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
@@ -445,8 +445,20 @@ fn finish(drafts: Vec<ItemDraft>, errors: Vec<RowError>) -> Result<Vec<ItemDraft
     Ok(drafts)
 }
 
-fn csv_error(e: csv::Error) -> ImportError {
-    let line = e.position().map(|p| p.line());
+/// The 1-based line a record starting at `byte` is on. The csv crate's own line count lags
+/// by one after a CRLF (RFC 4180's line ending), so lines are counted here: a record reported
+/// at the `\n` of the previous line's CRLF starts just after it.
+fn line_at(body: &str, pos: &csv::Position) -> u64 {
+    let b = body.as_bytes();
+    let mut at = (pos.byte() as usize).min(b.len());
+    if b.get(at) == Some(&b'\n') && at > 0 && b[at - 1] == b'\r' {
+        at += 1;
+    }
+    1 + b[..at].iter().filter(|&&c| c == b'\n').count() as u64
+}
+
+fn csv_error(body: &str, e: csv::Error) -> ImportError {
+    let line = e.position().map(|p| line_at(body, p));
     let msg = match e.kind() {
         csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".to_string(),
         _ => e.to_string(),
@@ -493,6 +505,19 @@ mod tests {
         assert_eq!(ds[0].title, "A");
         assert_eq!(ds[0].external_key.as_deref(), Some("K-1"));
         assert_eq!(ds[0].labels, vec!["a", "b"]);
+    }
+
+    /// RFC 4180's own line ending: the same file with CRLF reports the same lines.
+    #[test]
+    fn crlf_files_report_the_same_lines() {
+        let body = "title,description\nok,\"\"\n,missing title\n\"multi\nline\",x\nfine,y,extra\n";
+        let lf = parse_csv(body).expect_err("refused");
+        let crlf = parse_csv(&body.replace('\n', "\r\n")).expect_err("refused");
+        assert_eq!(crlf.rows, lf.rows);
+        let ok = "title,description\r\nfirst,a\r\nsecond,\"two\r\nlines\"\r\nthird,b\r\n";
+        let (rows, errors) = csv_rows(ok).expect("read");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(rows.iter().map(|(l, _)| *l).collect::<Vec<_>>(), vec![2, 3, 5]);
     }
 
     #[test]
