@@ -259,6 +259,7 @@ async fn deadline_passed_while_down_closes_once_after_restart(backend: Backend) 
     assert_eq!(all[head]["at"].as_i64(), Some(clock.now_micros()));
     assert_eq!(closes(&all, &round).len(), 1);
     assert_eq!(t.jobs_run(), 1);
+    dated_at_the_deadline(&t, &fx, head as i64, deadline).await;
 
     // Once more: the restart finds the job done and nothing else pending.
     let backend = t.stop().await;
@@ -266,6 +267,51 @@ async fn deadline_passed_while_down_closes_once_after_restart(backend: Backend) 
     assert_eq!(t.job(&key).await.done_at, done.done_at);
     assert_eq!(t.pending_job().await, None);
     assert_eq!(log(&t, &fx).await, all);
+}
+
+/// The timeline and the audit (JSON and CSV) date the close and the rule's steps recorded
+/// with it (after `head`) at the deadline, as the event does, not at the restart.
+async fn dated_at_the_deadline(t: &TestServer, fx: &Fixture, head: i64, deadline: i64) {
+    let path = format!("/api/plannings/{}/timeline?after={head}", fx.planning);
+    let (status, timeline) = t.get(&path, Some(&fx.facilitator)).await;
+    assert_eq!(status, 200, "{timeline}");
+    let entries = timeline["entries"].as_array().expect("entries");
+    assert!(!entries.is_empty());
+    for e in entries {
+        assert_eq!(e["at"].as_i64(), Some(deadline), "{e}");
+    }
+    let path = format!("/api/plannings/{}/audit?format=json", fx.planning);
+    let (status, audit) = t.get(&path, Some(&fx.facilitator)).await;
+    assert_eq!(status, 200, "{audit}");
+    let steps: Vec<&Value> = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .flat_map(|i| i["steps"].as_array().expect("steps"))
+        .filter(|s| s["seq"].as_i64() > Some(head))
+        .collect();
+    assert!(!steps.is_empty(), "{audit}");
+    for s in steps {
+        assert_eq!(s["at"].as_i64(), Some(deadline), "{s}");
+    }
+    // CSV columns: item,title,outcome,seq,time,actor,step (no field of these rows is quoted).
+    let path = format!(
+        "/api/plannings/{}/audit?format=csv&token={}",
+        fx.planning, fx.facilitator
+    );
+    let (status, csv) = t.get_text(&path).await;
+    assert_eq!(status, 200, "{csv}");
+    let when = sprintlog::read::utc::rfc3339(deadline);
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|c| c.get(3).and_then(|s| s.parse::<i64>().ok()) > Some(head))
+        .collect();
+    assert!(!rows.is_empty(), "{csv}");
+    for r in rows {
+        assert_eq!(r[4], when, "{r:?}");
+    }
 }
 
 /// Two servers (nodes) start on one database after the deadline passed; both run a

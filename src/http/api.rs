@@ -532,6 +532,8 @@ pub async fn timeline(
     let mut entries = Vec::new();
     let mut pos = q.after.max(0);
     let scan_end = pos.saturating_add(TIMELINE_SCAN).min(head);
+    // Entries are dated as they happened (a deadline's close at its deadline).
+    let mut dater = crate::read::Dater::default();
     while entries.len() < limit && pos < scan_end {
         let page = store
             .read(planning.0, pos, PAGE.min(scan_end - pos))
@@ -543,7 +545,7 @@ pub async fn timeline(
             pos = e.seq;
             let entry = caller
                 .room
-                .read(|l| crate::read::timeline::entry(&e, &l.state));
+                .read(|l| crate::read::timeline::entry(&dater.dated(&e), &l.state));
             if filter.accepts(&entry) {
                 entries.push(entry);
                 if entries.len() >= limit {

@@ -137,7 +137,10 @@ pub fn build(log: &[Envelope], head_hash: &str, state: &State, audience: Audienc
         question_item: BTreeMap::new(),
         then: State::default(),
     };
+    // Steps are dated as they happened (a deadline's close at its deadline, see `Dater`).
+    let mut dater = crate::read::Dater::default();
     for s in log {
+        let s = &*dater.dated(s);
         fold.then.apply(&s.event);
         let _ = fold.item_event(s)
             || fold.round_event(s)

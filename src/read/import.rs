@@ -517,7 +517,10 @@ mod tests {
         let ok = "title,description\r\nfirst,a\r\nsecond,\"two\r\nlines\"\r\nthird,b\r\n";
         let (rows, errors) = csv_rows(ok).expect("read");
         assert!(errors.is_empty(), "{errors:?}");
-        assert_eq!(rows.iter().map(|(l, _)| *l).collect::<Vec<_>>(), vec![2, 3, 5]);
+        assert_eq!(
+            rows.iter().map(|(l, _)| *l).collect::<Vec<_>>(),
+            vec![2, 3, 5]
+        );
     }
 
     #[test]

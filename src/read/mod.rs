@@ -28,3 +28,97 @@ pub struct Envelope {
     pub at: Micros,
     pub event: Event,
 }
+
+/// Dates a log's steps as they happened, walking it in order (see [`Dater::date`]).
+#[derive(Debug, Default)]
+pub struct Dater {
+    /// The deadline close being dated: its batch's recorded time and the deadline.
+    close: Option<(Micros, Micros)>,
+}
+
+impl Dater {
+    /// When the step `e` happened: its recorded time, except for a deadline's close. A server
+    /// records that close when it gets to it, after downtime maybe long past the deadline; the
+    /// `RoundClosed` carries the deadline, and the rule's steps recorded in the same batch
+    /// right after it (reveals, flags, proposed estimates) are dated at the deadline too.
+    pub fn date(&mut self, e: &Envelope) -> Micros {
+        use crate::domain::event::CloseReason;
+        if let Event::RoundClosed {
+            reason: CloseReason::Deadline,
+            at,
+            ..
+        } = &e.event
+        {
+            self.close = (*at < e.at).then_some((e.at, *at));
+            return (*at).min(e.at);
+        }
+        match self.close {
+            Some((recorded, deadline)) if recorded == e.at && e.actor == ParticipantId::SYSTEM => {
+                deadline
+            }
+            _ => {
+                self.close = None;
+                e.at
+            }
+        }
+    }
+
+    /// `e` dated as it happened: borrowed when its recorded time is that, else a copy.
+    pub fn dated<'e>(&mut self, e: &'e Envelope) -> std::borrow::Cow<'e, Envelope> {
+        let at = self.date(e);
+        if at == e.at {
+            std::borrow::Cow::Borrowed(e)
+        } else {
+            std::borrow::Cow::Owned(Envelope { at, ..e.clone() })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::event::CloseReason;
+    use crate::domain::ids::{ItemId, RoundId};
+    use uuid::Uuid;
+
+    fn env(seq: i64, at: Micros, actor: ParticipantId, event: Event) -> Envelope {
+        Envelope {
+            seq,
+            id: Uuid::nil(),
+            actor,
+            at,
+            event,
+        }
+    }
+
+    /// A deadline at 100 closed at 900 (after downtime): the close and the rule's flag in its
+    /// batch are dated 100; the next batch, and a member's step, keep their recorded time.
+    #[test]
+    fn a_deadline_close_after_downtime_is_dated_at_the_deadline() {
+        let (round, item) = (RoundId(Uuid::from_u128(1)), ItemId(Uuid::from_u128(2)));
+        let sys = ParticipantId::SYSTEM;
+        let ann = ParticipantId(Uuid::from_u128(3));
+        let close = |reason| Event::RoundClosed {
+            round,
+            reason,
+            at: 100,
+        };
+        let flag = Event::FlagCleared { item, by: sys };
+        let log = [
+            env(1, 900, sys, close(CloseReason::Deadline)),
+            env(2, 900, sys, flag.clone()),
+            env(3, 900, ann, flag.clone()),
+            env(4, 950, sys, flag.clone()),
+        ];
+        let mut d = Dater::default();
+        let dates: Vec<Micros> = log.iter().map(|e| d.date(e)).collect();
+        assert_eq!(dates, [100, 100, 900, 950]);
+        // A close on time, or by hand, is dated when it was recorded.
+        let mut d = Dater::default();
+        assert_eq!(d.date(&env(1, 100, sys, close(CloseReason::Deadline))), 100);
+        assert_eq!(
+            d.date(&env(1, 300, ann, close(CloseReason::Facilitator))),
+            300
+        );
+    }
+}
