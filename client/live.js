@@ -232,9 +232,9 @@ export function liveView(ctx) {
     return h(
       'div',
       { class: `card-table${flipping ? ' flipping' : ''}${revealed ? ' revealed' : ''}`, id: 'card-table', style: flipping ? `--flip-delay: ${-Math.round(since)}ms` : null },
-      h('ul', { class: 'seats top', 'aria-label': 'Seats' }, seats.slice(0, half)),
+      h('ul', { class: 'seats near', 'aria-label': 'Seats' }, seats.slice(0, half)),
       h('div', { class: 'felt' }, status),
-      seats.length > half ? h('ul', { class: 'seats bottom', 'aria-label': 'More seats' }, seats.slice(half)) : null,
+      seats.length > half ? h('ul', { class: 'seats far', 'aria-label': 'More seats' }, seats.slice(half)) : null,
     );
   }
 
