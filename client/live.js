@@ -349,7 +349,7 @@ export function liveView(ctx) {
       'section',
       { class: 'card', 'aria-labelledby': 'lgoal-h', id: 'live-goal' },
       h('h2', { id: 'lgoal-h' }, 'Sprint goal'),
-      s.goal ? h('p', { id: 'live-goal-text' }, s.goal.text, s.goal.committed ? h('span', { class: 'badge est' }, 'committed') : null) : h('p', { class: 'muted' }, 'No goal drafted yet.'),
+      s.goal ? h('p', { id: 'live-goal-text' }, s.goal.text, s.goal.committed ? h('span', { class: 'badge est' }, 'committed') : null) : h('p', { class: 'muted empty', id: 'live-no-goal' }, isFac ? 'No goal drafted yet. Draft it on the Board; the room can then suggest wordings here.' : 'No goal drafted yet. The facilitator drafts it on the Board.'),
       s.goal && s.goal.history?.length > 1 ? h('details', { dataset: { key: 'goal-history' } }, h('summary', {}, `${s.goal.history.length} wordings`), h('ol', {}, s.goal.history.map(([t, by]) => h('li', {}, `${t} (${names(by)})`)))) : null,
       suggestions.length
         ? h(
@@ -441,7 +441,7 @@ export function liveView(ctx) {
               ),
             ),
           )
-        : h('p', { class: 'muted' }, 'No item has an agreed estimate yet.'),
+        : h('p', { class: 'muted empty', id: 'scope-empty' }, 'No item has an agreed estimate yet. Each estimate agreed in the discussion above joins the selection here.'),
       isFac && estimated.length
         ? h(
             'form',

@@ -133,6 +133,9 @@ test('empty views say what to do', async () => {
   const a = await pageOf('Ann', ann.token, { colorScheme: 'dark', viewport: { width: 390, height: 844 } });
   await f.locator('#focus-empty').getByText('No items yet. Propose or import items on the Backlog').waitFor();
   await f.locator('#agenda-empty').getByText('Starting the live session puts the flagged items here').waitFor();
+  await f.locator('#live-no-goal').getByText('Draft it on the Board').waitFor();
+  await a.locator('#live-no-goal').getByText('The facilitator drafts it on the Board').waitFor();
+  await f.locator('#scope-empty').getByText('No item has an agreed estimate yet.').waitFor();
   await f.screenshot({ path: `${SHOTS}/look-fran-empty-1280.png`, fullPage: true });
   await command(c.planning, c.token, { type: 'ProposeItem', draft: { title: 'Login with SSO' } });
   await f.locator('#focus-empty').getByText('Start the live session to discuss the flagged items').waitFor();
