@@ -202,6 +202,8 @@ export function liveView(ctx) {
   function cardTable(s, me, it, r, votes, revealed, status) {
     const key = r ? `${r.id}/${it.id}` : '';
     const up = new Map((revealed || []).map((v) => [v.voter, v.card]));
+    // The server's median card stands out on the table as in the chart.
+    const median = revealed ? r.distribution[it.id]?.median : null;
     if (!revealed && Object.keys(votes).length) ui.down = key;
     if (revealed && ui.down === key) {
       ui.down = null;
@@ -222,7 +224,7 @@ export function liveView(ctx) {
       const said = { empty: revealed ? 'did not vote' : 'has not voted', down: `voted, card face down${own}`, up: `card ${face}` }[state];
       return h(
         'li',
-        { class: `seat vote ${state}${mine ? ' own' : ''}`, dataset: { voter: pid } },
+        { class: `seat vote ${state}${mine ? ' own' : ''}${revealed && face === median ? ' median' : ''}`, dataset: { voter: pid } },
         h('span', { class: 'pcard', 'aria-hidden': 'true' }, h('span', { class: 'pcard-inner' }, h('span', { class: 'pface pback' }), h('span', { class: 'pface pfront' }, face))),
         h('span', { class: 'seat-name' }, who, own ? h('span', { class: 'own-card' }, own) : null),
         h('span', { class: 'sr-only' }, `: ${said}`),
