@@ -84,7 +84,7 @@ export function auditView(ctx) {
         : null,
       a && c && c.intact && a.head === c.events && a.head_hash !== c.head_hash ? h('p', { class: 'error' }, 'The report’s head hash differs from the verified one.') : null,
       ui.error ? h('p', { class: 'error' }, `Cannot load the audit: ${errorText(ui.error)}`) : null,
-      !a && !ui.error ? h('p', { class: 'muted' }, 'Loading…') : null,
+      !a && !ui.error ? h('p', { class: 'muted' }, 'Loading the audit…') : null,
     );
     if (!a) {
       rerender(el, [head]);
@@ -104,6 +104,7 @@ export function auditView(ctx) {
       'section',
       { class: 'card', 'aria-labelledby': 'audit-items-h', id: 'audit-items' },
       h('h2', { id: 'audit-items-h' }, 'Items'),
+      a.items.length ? null : h('p', { class: 'muted', id: 'audit-no-items' }, 'No items yet: once an item is proposed, every step it takes shows here.'),
       a.items.map((it) =>
         h(
           'article',

@@ -89,7 +89,7 @@ export function backlogSection(env, s) {
     canRank ? h('p', { class: 'hint', id: 'rank-hint' }, 'Drag a row by its handle, or focus the handle and press ↑ / ↓ (Home / End for the top / bottom), to change the backlog order.') : null,
     shown.length
       ? h('ol', { class: 'items', id: 'items', 'aria-label': 'Backlog items' }, shown.map((it) => row(env, s, it, all, canRank)))
-      : h('p', { class: 'muted', id: 'no-items' }, all.length ? 'No item matches this filter.' : 'No items yet.'),
+      : h('p', { class: 'muted', id: 'no-items' }, all.length ? 'No item matches this filter.' : `No items yet. ${isFac && open ? 'Propose one below, or import a CSV or JSON file above.' : canWork && open ? 'Propose one below.' : 'The team proposes them here.'}`),
     isFac && (s.phase === 'async' || s.phase === 'sync') ? roundControl(env, s, all) : null,
     withdrawn.length ? withdrawnList(env, s, withdrawn) : null,
     canWork && open ? proposeForm(env) : null,

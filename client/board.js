@@ -15,7 +15,7 @@ export { runCountdowns, votingContext, votingPanel, itemVotes } from './votes.js
 
 export function boardView(ctx) {
   // The content is re-rendered; the live region beside it stays, so what it says is announced.
-  const content = h('div', {});
+  const content = h('div', {}, h('p', { class: 'muted loading' }, 'Loading the board…'));
   const announce = h('p', { class: 'sr-only', role: 'status', id: 'board-status' });
   const el = h('div', { class: 'board' }, content, announce);
   const drafts = trackDrafts(el);
@@ -142,7 +142,7 @@ export function boardView(ctx) {
     // ---- the open round(s) ----
     const rounds = openRounds(s);
     const roundSection = h('section', { class: 'card', 'aria-labelledby': 'round-h', id: 'round' }, h('h2', { id: 'round-h' }, 'Open round'));
-    if (!rounds.length) add(roundSection, h('p', { class: 'muted' }, 'No round is open.'));
+    if (!rounds.length) add(roundSection, h('p', { class: 'muted', id: 'no-round' }, 'No round is open. ', isFac ? 'Tick ready items on the Backlog and open a round.' : 'When the facilitator opens one, your cards show here.'));
     for (const r of rounds) {
       const missing = ctx.store.inbox?.rounds.find((x) => x.round === r.id)?.not_voted;
       // Who voted on how many of the round's items (who, never what).

@@ -8,7 +8,7 @@
 import { h, svg, add, rerender, trackDrafts, formSubmitter, timeEl, countdown, pts } from './dom.js';
 import { rankedItems, members, nameOf, lastRound, FLAG_TEXT } from './model.js';
 import { MAX_LEN, SPECIAL_CARDS } from './protocol.js';
-import { votingContext, votingPanel, itemVotes, runCountdowns } from './board.js';
+import { votingContext, votingPanel, runCountdowns } from './board.js';
 
 /**
  * A bar chart of how many votes each card got, from the server's figures for the item
@@ -58,7 +58,7 @@ export function voteChart(deck, votes, d, names) {
 }
 
 export function liveView(ctx) {
-  const el = h('div', { class: 'live' });
+  const el = h('div', { class: 'live' }, h('p', { class: 'muted loading', id: 'live-loading' }, 'Loading the live sync…'));
   const drafts = trackDrafts(el);
   // `look`: an item this person chose to look at instead of the room's focus (null: follow it).
   const ui = { look: null };
@@ -147,7 +147,7 @@ export function liveView(ctx) {
               ),
             ),
           )
-        : h('p', { class: 'muted' }, s.sync_running ? 'Nothing was flagged: nothing to discuss.' : 'Starting the live session puts the flagged items here: ? first, then the widest spread.'),
+        : h('p', { class: 'muted empty', id: 'agenda-empty' }, s.sync_running ? 'Nothing was flagged: nothing to discuss live. Agree what converged and commit the scope.' : 'Starting the live session puts the flagged items here: ? first, then the widest spread.'),
     );
   }
 
@@ -155,7 +155,7 @@ export function liveView(ctx) {
   function focusCard(s, me, isFac, names, focusId, shownId) {
     const it = shownId ? s.items[shownId] : null;
     const card = h('section', { class: 'card', 'aria-labelledby': 'focus-h', id: 'live-item', dataset: { item: shownId || '' } });
-    if (!it) return add(card, h('h2', { id: 'focus-h' }, 'Now discussing'), h('p', { class: 'muted' }, 'No item selected.'));
+    if (!it) return add(card, h('h2', { id: 'focus-h' }, 'Now discussing'), h('p', { class: 'muted empty', id: 'focus-empty' }, noFocusText(s, isFac)));
     const following = !ui.look;
     add(
       card,
@@ -170,29 +170,81 @@ export function liveView(ctx) {
     const r = lastRound(s, it);
     const open = r && !r.closed;
     const revealed = r?.revealed?.[it.id];
+    const votes = r && r.items.includes(it.id) ? r.votes?.[it.id] || {} : {};
+    const n = Object.keys(votes).length;
+    let status;
     if (open) {
-      const voted = Object.keys(r.votes?.[it.id] || {}).length;
-      const total = members(s).length;
-      add(
-        card,
-        h('p', {}, `A ${r.live ? 'live ' : ''}round is open · `, h('span', { id: 'voted-count' }, `${voted} of ${total} voted`), ' · ', h('span', { class: 'countdown', dataset: { deadline: String(r.deadline) } }, countdown(r.deadline))),
-        itemVotes(s, it, me.participant),
-      );
-      if (me.role === 'member') {
-        const vc = votingContext(ctx);
-        if (vc && vc.item === it.id) add(card, votingPanel(ctx, vc, render));
-      }
+      status = h('p', { class: 'felt-status' }, `A ${r.live ? 'live ' : ''}round is open · `, h('span', { id: 'voted-count' }, `${n} of ${members(s).length} voted`), ' · ', h('span', { class: 'countdown', dataset: { deadline: String(r.deadline) } }, countdown(r.deadline)));
     } else if (revealed) {
-      add(card, voteChart(r.deck, revealed, r.distribution[it.id], names));
-    } else if (r && r.items.includes(it.id) && Object.keys(r.votes?.[it.id] || {}).length) {
-      const n = Object.keys(r.votes[it.id]).length;
-      add(card, h('p', { id: 'sealed' }, `${n} sealed vote${n === 1 ? '' : 's'}.`));
+      const dist = r.distribution[it.id];
+      status = h('p', { class: 'felt-status' }, `Revealed · median ${dist.median ?? '—'}`);
+    } else if (n) {
+      status = h('p', { class: 'felt-status', id: 'sealed' }, `${n} sealed vote${n === 1 ? '' : 's'}.`);
     } else {
-      add(card, h('p', { class: 'muted', id: 'no-votes' }, 'No votes yet.'));
+      status = h('p', { class: 'felt-status muted', id: 'no-votes' }, isFac && it.id === focusId ? 'No votes yet. Open a round with “Vote on it now”.' : 'No votes yet. The facilitator opens a round.');
+    }
+    const table = cardTable(s, me, it, r, votes, revealed, status);
+    add(card, revealed ? h('div', { class: 'reveal-row' }, table, voteChart(r.deck, revealed, r.distribution[it.id], names)) : table);
+    if (open && me.role === 'member') {
+      const vc = votingContext(ctx);
+      if (vc && vc.item === it.id) add(card, votingPanel(ctx, vc, render));
     }
     if (it.estimate) add(card, h('p', { id: 'agreed' }, 'Agreed: ', h('strong', {}, it.estimate)));
     if (isFac && it.id === focusId) add(card, actions(s, it, r));
     return card;
+  }
+
+  /**
+   * The card table: a seat for every member and anyone who voted. While the votes are sealed a
+   * vote is a card back (mine too), a member who has not voted an empty seat; on the reveal every card turns over at once — one animation, started in one render
+   * (`ui.flip` remembers it so a re-render within the animation continues it, not restarts it).
+   */
+  function cardTable(s, me, it, r, votes, revealed, status) {
+    const key = r ? `${r.id}/${it.id}` : '';
+    const up = new Map((revealed || []).map((v) => [v.voter, v.card]));
+    // The server's median card stands out on the table as in the chart.
+    const median = revealed ? r.distribution[it.id]?.median : null;
+    if (!revealed && Object.keys(votes).length) ui.down = key;
+    if (revealed && ui.down === key) {
+      ui.down = null;
+      ui.flip = { key, at: performance.now() };
+    }
+    const since = ui.flip?.key === key ? performance.now() - ui.flip.at : Infinity;
+    const flipping = revealed && since < FLIP_MS;
+    const ids = [...new Set([...members(s).map((p) => p.id), ...Object.keys(votes), ...up.keys()])];
+    const seats = ids.map((pid) => {
+      const who = pid === me.participant ? 'you' : nameOf(s, pid);
+      const mine = pid === me.participant;
+      let state = 'empty';
+      let face = '';
+      if (revealed) [state, face] = up.has(pid) ? ['up', up.get(pid)] : ['empty', ''];
+      else if (votes[pid]) state = 'down';
+      // My own card lies face down like the others (the deck shows which one I chose).
+      const own = mine && state === 'down' && votes[pid].card ? ` (${votes[pid].card})` : '';
+      const said = { empty: revealed ? 'did not vote' : 'has not voted', down: `voted, card face down${own}`, up: `card ${face}` }[state];
+      return h(
+        'li',
+        { class: `seat vote ${state}${mine ? ' own' : ''}${revealed && face === median ? ' median' : ''}`, dataset: { voter: pid } },
+        h('span', { class: 'pcard', 'aria-hidden': 'true' }, h('span', { class: 'pcard-inner' }, h('span', { class: 'pface pback' }), h('span', { class: 'pface pfront' }, face))),
+        h('span', { class: 'seat-name' }, who, own ? h('span', { class: 'own-card' }, own) : null),
+        h('span', { class: 'sr-only' }, `: ${said}`),
+      );
+    });
+    const half = Math.ceil(seats.length / 2);
+    return h(
+      'div',
+      { class: `card-table${flipping ? ' flipping' : ''}${revealed ? ' revealed' : ''}`, id: 'card-table', style: flipping ? `--flip-delay: ${-Math.round(since)}ms` : null },
+      h('ul', { class: 'seats near', 'aria-label': 'Seats' }, seats.slice(0, half)),
+      h('div', { class: 'felt' }, status),
+      seats.length > half ? h('ul', { class: 'seats far', 'aria-label': 'More seats' }, seats.slice(half)) : null,
+    );
+  }
+
+  /** What the discussion pane says with no item to show: what happens next, and who does it. */
+  function noFocusText(s, isFac) {
+    if (s.sync_running) return 'Nothing to discuss live.';
+    if (!Object.keys(s.items).length) return 'No items yet. Propose or import items on the Backlog, then vote on them.';
+    return isFac ? 'Start the live session to discuss the flagged items one by one.' : 'The facilitator starts the live session; the item under discussion shows here.';
   }
 
   /** The facilitator's actions on the focused item: the ones the server says apply now. */
@@ -299,7 +351,7 @@ export function liveView(ctx) {
       'section',
       { class: 'card', 'aria-labelledby': 'lgoal-h', id: 'live-goal' },
       h('h2', { id: 'lgoal-h' }, 'Sprint goal'),
-      s.goal ? h('p', { id: 'live-goal-text' }, s.goal.text, s.goal.committed ? h('span', { class: 'badge est' }, 'committed') : null) : h('p', { class: 'muted' }, 'No goal drafted yet.'),
+      s.goal ? h('p', { id: 'live-goal-text' }, s.goal.text, s.goal.committed ? h('span', { class: 'badge est' }, 'committed') : null) : h('p', { class: 'muted empty', id: 'live-no-goal' }, isFac ? 'No goal drafted yet. Draft it on the Board; the room can then suggest wordings here.' : 'No goal drafted yet. The facilitator drafts it on the Board.'),
       s.goal && s.goal.history?.length > 1 ? h('details', { dataset: { key: 'goal-history' } }, h('summary', {}, `${s.goal.history.length} wordings`), h('ol', {}, s.goal.history.map(([t, by]) => h('li', {}, `${t} (${names(by)})`)))) : null,
       suggestions.length
         ? h(
@@ -391,7 +443,7 @@ export function liveView(ctx) {
               ),
             ),
           )
-        : h('p', { class: 'muted' }, 'No item has an agreed estimate yet.'),
+        : h('p', { class: 'muted empty', id: 'scope-empty' }, 'No item has an agreed estimate yet. Each estimate agreed in the discussion above joins the selection here.'),
       isFac && estimated.length
         ? h(
             'form',
@@ -420,6 +472,9 @@ export function liveView(ctx) {
     },
   };
 }
+
+/** How long the reveal's flip takes (style.css, `.card-table.flipping`). */
+const FLIP_MS = 600;
 
 /** "4:05 left" of a time box ending at `endsMicros`, by the server's clock `nowMs`. */
 function boxLeft(endsMicros, nowMs) {

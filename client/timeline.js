@@ -155,7 +155,7 @@ export function timelineView(ctx) {
               ),
             ),
           ]
-        : h('p', { class: 'muted' }, ui.error ? `Cannot load the timeline: ${errorText(ui.error)}` : 'Loading…'),
+        : h('p', { class: 'muted' }, ui.error ? `Cannot load the timeline: ${errorText(ui.error)}` : 'Loading the timeline…'),
     );
     const then = ui.then ? boardThen(ui.then) : null;
     const d = ui.digest;
@@ -210,7 +210,7 @@ export function timelineView(ctx) {
               ),
             ),
           )
-        : h('p', { class: 'muted' }, 'No items yet.'),
+        : h('p', { class: 'muted' }, 'No items yet. Nobody had proposed one at this point.'),
     );
   }
 
