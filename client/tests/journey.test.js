@@ -63,7 +63,7 @@ async function openBatch(a, titles) {
   return dialog;
 }
 
-test('the whole hybrid planning through the UI alone', async () => {
+test('the whole hybrid planning through the UI alone', async (t) => {
   let start = new Date(Date.now() + 8 * DAY);
   while (start.getUTCDay() !== 1) start = new Date(start.getTime() + DAY);
   const startDay = start.toISOString().slice(0, 10);
@@ -145,6 +145,7 @@ test('the whole hybrid planning through the UI alone', async () => {
   const slot = await a.locator('#sync-proposals li').first().locator('time').getAttribute('datetime');
   await a.locator('[data-key="use-slot-0"]').click();
   await a.locator('#sync-proposals li.chosen').waitFor();
+  await a.locator('#schedule-form').evaluate((e) => e.scrollIntoView({ block: 'start' }));
   await shot(a, 'journey-people-time', '3-people-and-time');
   await a.locator('#save-schedule').click();
   await a.locator('#sync-proposals').waitFor({ state: 'detached' });
@@ -195,7 +196,7 @@ test('the whole hybrid planning through the UI alone', async () => {
   await a.locator('#capacity summary').click();
 
   // ---- two batches with deadlines; votes on the board ----
-  await a.locator('#goal-input').fill('Customers sign in with SSO and pay by card');
+  await a.locator('#goal-input').fill('Customers sign in with SSO and find their data');
   await a.locator('#draft-goal').click();
   await a.locator('#goal-text').getByText('Customers sign in with SSO').waitFor();
   for (const batch of [TITLES.slice(0, 5), TITLES.slice(5)]) {
@@ -224,6 +225,7 @@ test('the whole hybrid planning through the UI alone', async () => {
   await shot(ann, 'journey-board-member');
   for (const [who, p] of [['Fran', a], ['Ann', ann]]) {
     const height = await p.evaluate(() => document.documentElement.scrollHeight);
+    t.diagnostic(`${who}'s board of 10 items: ${height} px`);
     assert.ok(height <= 1800, `${who}'s board of 10 items is ${height} px tall`);
   }
   await shot(a, 'journey-board', '4-board');
@@ -259,7 +261,11 @@ test('the whole hybrid planning through the UI alone', async () => {
   // ---- goal and scope committed ----
   await a.locator('#commit-goal').click();
   await a.locator('#live-goal-text .badge').getByText('committed').waitFor();
-  if (await a.locator('#confirm-over').count()) await a.locator('#confirm-over').check();
+  // 37 points agreed against 23: three items stay out, and the bar is within capacity.
+  await a.locator('#capbar').getByText('37 of 23 points').waitFor();
+  for (const [title, points] of [['Password reset', 8], ['Billing page', 5], ['Onboarding tour', 3]]) await a.getByLabel(`${title} — ${points} (${points} points)`).uncheck();
+  await a.locator('#capbar').getByText('21 of 23 points').waitFor();
+  assert.equal(await a.locator('#confirm-over').count(), 0);
   await a.locator('#commit-scope').click();
   await a.locator('#phase').getByText('committed').waitFor();
   await a.locator('#scope h2').getByText('Committed scope').waitFor();
@@ -280,7 +286,7 @@ test('the whole hybrid planning through the UI alone', async () => {
   assert.match(story, /The story so far/);
   assert.match(story, /Fran created the planning “Sprint 12”/);
   assert.match(story, /Cy joined as a member/);
-  assert.match(story, /committed 10 items/);
+  assert.match(story, /committed 7 items, 21 points against a capacity of 23/);
   await shot(d, 'journey-catch-up', '7-catch-up');
 
   // ---- the audit ----
