@@ -2,7 +2,7 @@
 // Definition of Ready, then the backlog as a compact list (backlog.js) with the chosen item's
 // details beside it (item.js; below it at a phone's width).
 
-import { h, add, trackDrafts, formSubmitter, timeEl, countdown, pts, rerender } from './dom.js';
+import { h, add, trackDrafts, formSubmitter, timeEl, countdown, pts, plural, rerender } from './dom.js';
 import { openRounds, rankedItems, members, nameOf } from './model.js';
 import { MAX_LEN } from './protocol.js';
 import { runCountdowns, votingContext, votingPanel } from './votes.js';
@@ -262,7 +262,7 @@ export function boardView(ctx) {
       ? h(
           'details',
           { class: 'card', id: 'dor', dataset: { key: 'dor' } },
-          h('summary', {}, `Definition of Ready (${dor.length} criteria)`),
+          h('summary', {}, `Definition of Ready (${plural(dor.length, 'criterion', 'criteria')})`),
           h(
             'form',
             {

@@ -154,7 +154,11 @@ export function askRoundDeadline(ctx, count) {
       ev.preventDefault();
       done(null);
     });
+    // Leaving the view (the back button, a link) cancels the question with it.
+    const leave = () => done(null);
+    window.addEventListener('hashchange', leave);
     function done(value) {
+      window.removeEventListener('hashchange', leave);
       dialog.close();
       dialog.remove();
       resolve(value);
