@@ -53,6 +53,11 @@ pub struct Limits {
     #[arg(long, env = "SPRINTLOG_OUTBOUND_QUEUE", default_value_t = 512)]
     pub outbound_queue: usize,
 
+    /// Bytes queued for one websocket before it is closed as too slow (close code 4008); a
+    /// single larger frame (a snapshot of a big planning) is still sent alone.
+    #[arg(long, env = "SPRINTLOG_OUTBOUND_QUEUE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub outbound_queue_bytes: usize,
+
     /// Seconds an unused room stays in memory.
     #[arg(long, env = "SPRINTLOG_ROOM_IDLE_SECS", default_value_t = 300)]
     pub room_idle_secs: u64,
@@ -159,6 +164,7 @@ impl Default for Limits {
             command_rate: 20,
             command_burst: 40,
             outbound_queue: 512,
+            outbound_queue_bytes: 4 * 1024 * 1024,
             room_idle_secs: 300,
             request_timeout_secs: 30,
             allowed_origins: Vec::new(),

@@ -23,7 +23,9 @@ use crate::http::error::ApiQuery;
 use crate::http::error::{describe_room_error, ApiError};
 use crate::read::view;
 use crate::ws::outbox::{gated, Gone, Outbox};
-use crate::ws::protocol::{ClientMsg, Me, ServerMsg, CLOSE_GOING_AWAY, CLOSE_REVOKED};
+use crate::ws::protocol::{
+    ClientMsg, Me, ServerMsg, CLOSE_GOING_AWAY, CLOSE_REVOKED, CLOSE_TOO_SLOW,
+};
 use crate::ws::socket::{CloseFrame, Message, Socket, Upgrade, Utf8Bytes, WsError};
 use axum::extract::{ConnectInfo, State as AxState};
 use axum::http::{header, HeaderMap};
@@ -136,8 +138,8 @@ fn check_origin(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 enum End {
     /// Send what is queued and this close frame, then close.
     Close(u16, &'static str),
-    /// The client is not reading ([`CLOSE_TOO_SLOW`](crate::ws::protocol::CLOSE_TOO_SLOW)): a close frame would only queue behind
-    /// the rest, so the socket is dropped.
+    /// The client is not reading ([`CLOSE_TOO_SLOW`]): the queue is dropped, the close frame
+    /// goes out if the client takes it within a short grace, then the socket is dropped.
     TooSlow,
     /// The client closed the connection or is gone: nothing more to send.
     Gone,
@@ -185,7 +187,8 @@ struct Conn {
     out: Outbox,
     /// Made with the first command (an idle connection never needs it).
     answers: Option<Answers>,
-    /// `state_at` replays running beside the loop, made with the first one.
+    /// The `state_at` replay running beside the loop (at most one at a time), made with the
+    /// first one.
     queries: Option<JoinSet<ServerMsg>>,
     /// Last event seq sent to this client.
     last: i64,
@@ -210,7 +213,11 @@ fn connection(
 ) -> impl std::future::Future<Output = ()> + Send {
     app.metrics.connections.fetch_add(1, Ordering::Relaxed);
     let mut conn = Conn {
-        out: Outbox::new(socket, app.limits.outbound_queue.max(4)),
+        out: Outbox::new(
+            socket,
+            app.limits.outbound_queue.max(4),
+            app.limits.outbound_queue_bytes,
+        ),
         answers: None,
         queries: None,
         last: 0,
@@ -279,7 +286,13 @@ impl Conn {
     /// Ends the connection: sends what is queued and the close frame `end` asks for.
     async fn close(&mut self, end: End) {
         let frame = match end {
-            End::TooSlow => return, // dropping the socket closes it
+            End::TooSlow => {
+                let frame = CloseFrame {
+                    code: CLOSE_TOO_SLOW.into(),
+                    reason: Utf8Bytes::from_static("too slow: resume with since"),
+                };
+                return self.out.close_slow(frame).await;
+            }
             End::Close(code, reason) => Some(CloseFrame {
                 code: code.into(),
                 reason: Utf8Bytes::from_static(reason),
@@ -306,7 +319,7 @@ impl Conn {
                 frame = feed.recv() => self.on_feed(frame, feed).await?,
                 incoming = self.out.recv() => self.on_incoming(incoming)?,
                 answer = next_answer(&mut self.answers) => self.on_answer(answer)?,
-                reply = next_reply(&mut self.queries) => self.send(&reply)?,
+                reply = next_reply(&mut self.queries) => self.on_reply(&reply).await?,
                 _ = &mut shutdown => {
                     return Err(End::Close(CLOSE_GOING_AWAY, "server shutting down"));
                 }
@@ -322,6 +335,11 @@ impl Conn {
         if self.out.queued() <= keep {
             return Ok(());
         }
+        self.drain().await
+    }
+
+    /// Writes the whole queue, giving up (too slow) after [`CATCH_UP_STALL`].
+    async fn drain(&mut self) -> Flow {
         match tokio::time::timeout(CATCH_UP_STALL, self.out.drive()).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(End::Gone),
@@ -357,7 +375,9 @@ impl Conn {
     /// queue at once (which would also close the resume a 4008 asks for). A client that takes
     /// nothing for [`CATCH_UP_STALL`] is closed as too slow.
     async fn push_paced(&mut self, frame: Frame) -> Flow {
-        self.drain_to(self.out.cap() - 1).await?;
+        if !self.out.has_room(&frame) {
+            self.drain().await?;
+        }
         self.push(&frame)
     }
 
@@ -673,8 +693,22 @@ impl Conn {
         }
     }
 
-    /// Starts a replay beside the loop; its reply arrives through `queries`.
+    /// Sends a `state_at` answer once the queue is empty: a client that asks for past views
+    /// without reading them holds at most one queued and one waiting here (a catch-up's pace:
+    /// closed as too slow after [`CATCH_UP_STALL`]), however many it asks for.
+    async fn on_reply(&mut self, reply: &ServerMsg) -> Flow {
+        self.drain().await?;
+        self.push(&Frame::json(reply))
+    }
+
+    /// Starts a replay beside the loop; its reply arrives through `queries`. One at a time: a
+    /// past view can be megabytes, and a client that asks for many without reading them
+    /// would otherwise have them all rendered and queued at once.
     fn state_at(&mut self, at: i64, req: Option<String>) -> Flow {
+        if self.queries.as_ref().is_some_and(|q| !q.is_empty()) {
+            let message = "one state_at at a time: wait for the answer to the previous one";
+            return self.send(&ServerMsg::error(req, "state_at_pending", message));
+        }
         // Replays cost reads: they share the command budget.
         if commands::admit(&self.app, &self.caller.token_hash).is_err() {
             return self.send(&ServerMsg::error(req, "rate_limited", "too many requests"));
