@@ -66,6 +66,21 @@ pub struct Limits {
     #[arg(long, env = "SPRINTLOG_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
 
+    /// Open TCP connections (HTTP and websockets) the server holds at once; past it a new
+    /// connection is answered 503 `server_full` and closed (0: no cap). Keep it under the
+    /// process's file descriptor limit (`ulimit -n`).
+    #[arg(long, env = "SPRINTLOG_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Seconds a new connection may take to send its first request's headers.
+    #[arg(long, env = "SPRINTLOG_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+
+    /// Seconds a connection may stay silent (no byte either way) before it is closed:
+    /// keep-alive HTTP connections and websockets (the web client pings every 25 s).
+    #[arg(long, env = "SPRINTLOG_IDLE_TIMEOUT_SECS", default_value_t = 120)]
+    pub idle_timeout_secs: u64,
+
     /// Websocket connections one client IP address may hold open at once (0: no cap). Behind
     /// a reverse proxy every client has the proxy's address: cap there, or raise this.
     #[arg(long, env = "SPRINTLOG_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
@@ -167,6 +182,9 @@ impl Default for Limits {
             outbound_queue_bytes: 4 * 1024 * 1024,
             room_idle_secs: 300,
             request_timeout_secs: 30,
+            max_connections: 10_000,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 120,
             allowed_origins: Vec::new(),
             metrics_token: None,
             max_connections_per_ip: 64,

@@ -159,11 +159,15 @@ fn revoked() -> End {
 }
 
 /// The close for a frame the websocket library could not read (RFC 6455 §7.4.1): 1007 for a
-/// text frame that is not UTF-8, 1009 for one over the size limit, 1002 otherwise.
+/// text frame that is not UTF-8, 1009 for one over the size limit, 1001 when the connection
+/// was silent past the idle timeout (see `server::listener`), 1002 otherwise.
 fn read_failure(e: &WsError) -> End {
     match e {
         WsError::Utf8(_) => End::Close(1007, "text frames must be UTF-8"),
         WsError::Capacity(_) => End::Close(1009, "frame too large"),
+        WsError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            End::Close(CLOSE_GOING_AWAY, "idle timeout: send a ping more often")
+        }
         _ => End::Close(1002, "malformed frame"),
     }
 }
