@@ -197,6 +197,25 @@ fn join_rejections() {
 }
 
 #[test]
+fn a_planning_takes_at_most_500_participants() {
+    let mut s = Scenario::new();
+    let join = |i: usize| {
+        Command::Join(Join {
+            name: format!("P{i}"),
+            invite_hash: member_invite(),
+            token_hash: hash(10_000 + i as u64),
+        })
+    };
+    for i in s.state.participants.len()..500 {
+        let new = s.fresh_id();
+        s.given(new, join(i));
+    }
+    let new = s.fresh_id();
+    let err = s.when(new, join(500)).then_error("invalid");
+    assert_eq!(err.to_string(), "a planning has at most 500 participants");
+}
+
+#[test]
 fn rename() {
     let mut s = Scenario::new().member("ann");
     let ann = s.id("ann");

@@ -75,6 +75,12 @@ pub(super) fn join(
     };
     text(name, "name", 1, limits::NAME)?;
     hash(token_hash)?;
+    if state.participants.len() >= limits::PARTICIPANTS {
+        return Err(DomainError::Invalid(format!(
+            "a planning has at most {} participants",
+            limits::PARTICIPANTS
+        )));
+    }
     Ok(vec![Event::ParticipantJoined {
         participant: me,
         name: name.trim().to_string(),
