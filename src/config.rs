@@ -49,6 +49,16 @@ pub struct Limits {
     #[arg(long, env = "SPRINTLOG_COMMAND_BURST", default_value_t = 40)]
     pub command_burst: u32,
 
+    /// Costly reads per second one token may make: a past view (`?at=`, websocket `state_at`),
+    /// the audit, digest, verification and estimate export, each of which reads the planning's
+    /// whole log or renders all of it (the timeline is paged and not counted).
+    #[arg(long, env = "SPRINTLOG_READ_RATE", default_value_t = 5)]
+    pub read_rate: u32,
+
+    /// Burst of costly reads allowed above the rate.
+    #[arg(long, env = "SPRINTLOG_READ_BURST", default_value_t = 20)]
+    pub read_burst: u32,
+
     /// Frames queued for one websocket before it is closed as too slow (close code 4008).
     #[arg(long, env = "SPRINTLOG_OUTBOUND_QUEUE", default_value_t = 512)]
     pub outbound_queue: usize,
@@ -178,6 +188,8 @@ impl Default for Limits {
             max_body_bytes: 2 * 1024 * 1024,
             command_rate: 20,
             command_burst: 40,
+            read_rate: 5,
+            read_burst: 20,
             outbound_queue: 512,
             outbound_queue_bytes: 4 * 1024 * 1024,
             room_idle_secs: 300,

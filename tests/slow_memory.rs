@@ -44,6 +44,8 @@ async fn sockets_that_never_read_past_views_keep_memory_bounded() {
         command_rate: 1000,
         command_burst: 1000,
         max_connections_per_ip: 1000,
+        read_rate: 100_000,
+        read_burst: 100_000,
         ..Limits::default()
     };
     let t = TestServer::start_with(sqlite(), limits).await;

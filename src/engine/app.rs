@@ -29,6 +29,8 @@ pub struct AppState {
     pub jobs_changed: Arc<tokio::sync::Notify>,
     /// Command rate limits, per token hash: REST and every websocket of a token share one.
     pub buckets: Arc<Buckets>,
+    /// Costly read limits (`--read-rate`), per token hash, apart from the commands'.
+    pub read_buckets: Arc<Buckets>,
     /// Writes refused, by code (see [`crate::engine::commands`]).
     pub refusals: Arc<Refusals>,
     /// The key of derived secrets, read from the store on first use
@@ -70,6 +72,7 @@ impl AppState {
             clock: clock.clone(),
         };
         let buckets = Arc::new(Buckets::new(limits.command_rate, limits.command_burst));
+        let read_buckets = Arc::new(Buckets::new(limits.read_rate, limits.read_burst));
         AppState {
             registry: Arc::new(Registry::new(deps).with_max_rooms(limits.max_rooms)),
             metrics,
@@ -79,6 +82,7 @@ impl AppState {
             clock,
             jobs_changed,
             buckets,
+            read_buckets,
             refusals: Arc::default(),
             server_key: Arc::default(),
             ip_connections: Arc::new(DashMap::new()),

@@ -212,9 +212,15 @@ pub struct JoinBody {
     pub token: Option<String>,
 }
 
+/// Takes one costly read from `caller`'s read budget (see [`commands::admit_read`]).
+pub fn admit_read(app: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    commands::admit_read(app, &caller.token_hash).map_err(|_| ApiError::TooManyReads)
+}
+
 /// `POST /api/plannings/{id}/join`
 pub async fn join(
     AxState(app): AxState<AppState>,
+    who: Anonymous,
     Path(id): Path<String>,
     IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<JoinBody>,
@@ -244,6 +250,8 @@ pub async fn join(
     // A join has no token yet: the invite it presents is its rate limit's key.
     let invite_hash = hash_secret(&body.invite);
     commands::admit(&app, &invite_hash)?;
+    // And its client's address: one client cannot join endlessly by cycling invites.
+    commands::admit(&app, &who.0)?;
     let join = Command::Join(Join {
         name: body.name,
         invite_hash,
@@ -318,6 +326,7 @@ pub async fn read_planning(
     let you =
         json!({ "participant": caller.participant, "role": caller.role, "name": caller.name });
     if let Some(at) = q.at {
+        admit_read(&app, &caller)?;
         let head = caller.room.head();
         if at < 0 || at > head {
             return Err(ApiError::BadRequest(format!("at must be 0 to {head}")));
@@ -566,6 +575,7 @@ pub async fn audit(
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
+    admit_read(&app, &caller)?;
     let format = q.format.as_deref().unwrap_or("json");
     let body = crate::engine::replay::audit(
         &**app.registry.store(),
@@ -598,6 +608,7 @@ pub async fn digest(
     ApiQuery(q): ApiQuery<DigestQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
+    admit_read(&app, &caller)?;
     let log = crate::engine::replay::read_log(&**app.registry.store(), caller.room.shared.id)
         .await?
         .events;
@@ -628,6 +639,7 @@ pub async fn verify(
     AxState(app): AxState<AppState>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
+    admit_read(&app, &caller)?;
     let check =
         crate::store::verify_chain(&**app.registry.store(), caller.room.shared.id.0).await?;
     Ok(Json(match check {

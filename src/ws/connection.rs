@@ -713,9 +713,10 @@ impl Conn {
             let message = "one state_at at a time: wait for the answer to the previous one";
             return self.send(&ServerMsg::error(req, "state_at_pending", message));
         }
-        // Replays cost reads: they share the command budget.
-        if commands::admit(&self.app, &self.caller.token_hash).is_err() {
-            return self.send(&ServerMsg::error(req, "rate_limited", "too many requests"));
+        // Replays are costly reads: they take from the token's read budget, like `?at=`.
+        if commands::admit_read(&self.app, &self.caller.token_hash).is_err() {
+            let message = ApiError::TooManyReads.to_string();
+            return self.send(&ServerMsg::error(req, "rate_limited", message));
         }
         let head = self.caller.room.head();
         if at < 0 || at > head {
