@@ -31,6 +31,8 @@ pub struct AppState {
     pub buckets: Arc<Buckets>,
     /// Costly read limits (`--read-rate`), per token hash, apart from the commands'.
     pub read_buckets: Arc<Buckets>,
+    /// Whole-log reads (audit, digest) kept per planning and head.
+    pub history: Arc<crate::engine::history::History>,
     /// Writes refused, by code (see [`crate::engine::commands`]).
     pub refusals: Arc<Refusals>,
     /// The key of derived secrets, read from the store on first use
@@ -83,6 +85,7 @@ impl AppState {
             jobs_changed,
             buckets,
             read_buckets,
+            history: Arc::default(),
             refusals: Arc::default(),
             server_key: Arc::default(),
             ip_connections: Arc::new(DashMap::new()),

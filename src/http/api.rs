@@ -577,20 +577,21 @@ pub async fn audit(
     use axum::response::IntoResponse;
     admit_read(&app, &caller)?;
     let format = q.format.as_deref().unwrap_or("json");
-    let body = crate::engine::replay::audit(
-        &**app.registry.store(),
-        caller.room.shared.id,
-        crate::read::audit::Audience::Participant,
-        format,
-    )
-    .await?
-    .ok_or_else(|| ApiError::BadRequest("format must be json, md or csv".into()))?;
+    let body = app
+        .history
+        .audit(&**app.registry.store(), caller.room.shared.id, format)
+        .await?
+        .ok_or_else(|| ApiError::BadRequest("format must be json, md or csv".into()))?;
     let content_type = match format {
         "csv" => "text/csv; charset=utf-8",
         "md" | "markdown" => "text/markdown; charset=utf-8",
         _ => "application/json",
     };
-    Ok(([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response())
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, content_type)],
+        body.to_string(),
+    )
+        .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -609,16 +610,18 @@ pub async fn digest(
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     admit_read(&app, &caller)?;
-    let log = crate::engine::replay::read_log(&**app.registry.store(), caller.room.shared.id)
-        .await?
-        .events;
+    let log = app
+        .history
+        .log(&**app.registry.store(), caller.room.shared.id)
+        .await?;
+    let log = &log.events;
     let since = q
         .since
-        .unwrap_or_else(|| crate::read::digest::last_activity(&log, caller.participant))
+        .unwrap_or_else(|| crate::read::digest::last_activity(log, caller.participant))
         .max(0);
     let d = caller
         .room
-        .read(|l| crate::read::digest::build(&log, &l.state, caller.participant, since));
+        .read(|l| crate::read::digest::build(log, &l.state, caller.participant, since));
     match q.format.as_deref().unwrap_or("json") {
         "json" => Ok(Json(serde_json::to_value(&d).unwrap_or_default()).into_response()),
         "md" | "markdown" => Ok((
