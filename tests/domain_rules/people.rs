@@ -184,6 +184,16 @@ fn join_rejections() {
         ("  ", "empty"),
         ("a\nb", "bad_characters"),
         ("tab\there", "bad_characters"),
+        // Default-ignorable code points: they display as nothing, so `An\u{200b}n` poses as Ann.
+        ("An\u{200b}n", "bad_characters"),
+        ("Ann\u{200e}", "bad_characters"),
+        ("\u{200f}Ann", "bad_characters"),
+        ("An\u{061c}n", "bad_characters"),
+        ("\u{feff}Ann", "bad_characters"),
+        ("An\u{00ad}n", "bad_characters"),
+        ("An\u{200d}n", "bad_characters"),
+        ("An\u{2060}n", "bad_characters"),
+        ("A\u{3164}", "bad_characters"),
         (&*"n".repeat(81), "too_long"),
     ] {
         s.when(new, join(bad, member_invite(), hash(60)))
@@ -191,6 +201,16 @@ fn join_rejections() {
     }
     s.when(new, join("X", member_invite(), "short".into()))
         .then_error("invalid_format");
+    // Emoji keep their joiners and variation selectors.
+    s.when(
+        new,
+        join(
+            "Ann \u{2764}\u{fe0f} \u{1f469}\u{200d}\u{1f4bb}",
+            member_invite(),
+            hash(60),
+        ),
+    )
+    .then_kinds(&["ParticipantJoined"]);
     // 80 characters (not bytes) is fine.
     s.when(new, join(&"é".repeat(80), member_invite(), hash(60)))
         .then_kinds(&["ParticipantJoined"]);
