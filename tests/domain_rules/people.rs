@@ -236,6 +236,44 @@ fn a_planning_takes_at_most_500_participants() {
 }
 
 #[test]
+fn a_name_that_is_or_looks_like_someone_elses_is_refused() {
+    let mut s = Scenario::new().member("Ann").member("Bob");
+    let bob = s.id("Bob");
+    let join = |name: &str, n: u64| {
+        Command::Join(Join {
+            name: name.into(),
+            invite_hash: member_invite(),
+            token_hash: hash(700 + n),
+        })
+    };
+    let new = s.fresh_id();
+    // The same name, in another case or with spaces, or with a look-alike letter (Cyrillic А,
+    // Greek Α, a digit 0 for O).
+    for (n, name) in ["Ann", "ann", " ANN ", "\u{410}nn", "\u{391}nn"]
+        .iter()
+        .enumerate()
+    {
+        let err = s.when(new, join(name, n as u64)).then_error("name_taken");
+        assert_eq!(
+            err.to_string(),
+            "Ann is already the name of someone here, or looks like it: choose another"
+        );
+    }
+    s.when(
+        bob,
+        Command::Rename(Rename {
+            name: "\u{410}NN".into(),
+        }),
+    )
+    .then_error("name_taken");
+    // Someone else's name is fine, and so is keeping one's own.
+    s.when(new, join("Anna", 9))
+        .then_kinds(&["ParticipantJoined"]);
+    s.when(bob, Command::Rename(Rename { name: "bob".into() }))
+        .then_kinds(&["ParticipantRenamed"]);
+}
+
+#[test]
 fn rename() {
     let mut s = Scenario::new().member("ann");
     let ann = s.id("ann");
