@@ -738,6 +738,41 @@ fn set_schedule() {
         s.when(fac, Command::SetSchedule(SetSchedule { schedule: bad }))
             .then_error_in(&["out_of_range", "invalid"]);
     }
+    // Times far outside any sprint (i64::MIN, year 1900, year 3000) are refused, whichever
+    // field carries them.
+    let far = [
+        i64::MIN,
+        -2_208_988_800_000_000,
+        32_503_680_000_000_000,
+        i64::MAX,
+    ];
+    for t in far {
+        for bad in [
+            Schedule {
+                sprint_start: Some(t),
+                sprint_end: None,
+                ..good.clone()
+            },
+            Schedule {
+                sprint_end: Some(t),
+                ..good.clone()
+            },
+            Schedule {
+                sprint_start: None,
+                sprint_end: None,
+                sync_start: Some(t),
+                ..good.clone()
+            },
+        ] {
+            let err = s
+                .when(fac, Command::SetSchedule(SetSchedule { schedule: bad }))
+                .then_error("out_of_range");
+            assert_eq!(
+                err.to_string(),
+                "schedule times must be between the years 2000 and 2100"
+            );
+        }
+    }
 }
 
 #[test]
