@@ -66,9 +66,10 @@ pub(super) fn join(
     if me.is_system() || state.participants.contains_key(&me) {
         return Err(DomainError::Invalid("this participant id is taken".into()));
     }
-    let role = if invite_hash == state.member_invite_hash {
+    use crate::domain::secret::same_hash;
+    let role = if same_hash(invite_hash, &state.member_invite_hash) {
         Role::Member
-    } else if invite_hash == state.observer_invite_hash {
+    } else if same_hash(invite_hash, &state.observer_invite_hash) {
         Role::Observer
     } else {
         return Err(DomainError::InvalidInvite);
