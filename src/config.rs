@@ -55,9 +55,24 @@ pub struct Limits {
     #[arg(long, env = "SPRINTLOG_COMMAND_BURST", default_value_t = 40)]
     pub command_burst: u32,
 
+    /// Costly reads per second one token may make: a past view (`?at=`, websocket `state_at`),
+    /// the audit, digest, verification and estimate export, each of which reads the planning's
+    /// whole log or renders all of it (the timeline is paged and not counted).
+    #[arg(long, env = "SPRINTLOG_READ_RATE", default_value_t = 5)]
+    pub read_rate: u32,
+
+    /// Burst of costly reads allowed above the rate.
+    #[arg(long, env = "SPRINTLOG_READ_BURST", default_value_t = 20)]
+    pub read_burst: u32,
+
     /// Frames queued for one websocket before it is closed as too slow (close code 4008).
     #[arg(long, env = "SPRINTLOG_OUTBOUND_QUEUE", default_value_t = 512)]
     pub outbound_queue: usize,
+
+    /// Bytes queued for one websocket before it is closed as too slow (close code 4008); a
+    /// single larger frame (a snapshot of a big planning) is still sent alone.
+    #[arg(long, env = "SPRINTLOG_OUTBOUND_QUEUE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub outbound_queue_bytes: usize,
 
     /// Seconds an unused room stays in memory.
     #[arg(long, env = "SPRINTLOG_ROOM_IDLE_SECS", default_value_t = 300)]
@@ -66,6 +81,21 @@ pub struct Limits {
     /// Seconds an HTTP request may take.
     #[arg(long, env = "SPRINTLOG_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
+
+    /// Open TCP connections (HTTP and websockets) the server holds at once; past it a new
+    /// connection is answered 503 `server_full` and closed (0: no cap). Keep it under the
+    /// process's file descriptor limit (`ulimit -n`).
+    #[arg(long, env = "SPRINTLOG_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Seconds a new connection may take to send its first request's headers.
+    #[arg(long, env = "SPRINTLOG_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+
+    /// Seconds a connection may stay silent (no byte either way) before it is closed:
+    /// keep-alive HTTP connections and websockets (the web client pings every 25 s).
+    #[arg(long, env = "SPRINTLOG_IDLE_TIMEOUT_SECS", default_value_t = 120)]
+    pub idle_timeout_secs: u64,
 
     /// Websocket connections one client IP address may hold open at once (0: no cap); an
     /// IPv6 client is counted by its /64. Behind a reverse proxy every client has the proxy's
@@ -185,9 +215,15 @@ impl Default for Limits {
             max_body_bytes: 2 * 1024 * 1024,
             command_rate: 20,
             command_burst: 40,
+            read_rate: 5,
+            read_burst: 20,
             outbound_queue: 512,
+            outbound_queue_bytes: 4 * 1024 * 1024,
             room_idle_secs: 300,
             request_timeout_secs: 30,
+            max_connections: 10_000,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 120,
             allowed_origins: Vec::new(),
             metrics_token: None,
             max_connections_per_ip: 64,

@@ -1,11 +1,16 @@
 //! A running server: the engine's tasks and the HTTP and websocket transports over one
-//! listener (used by `main` and by the integration tests).
+//! listener (used by `main` and by the integration tests), behind the connection cap and
+//! timeouts of [`listener`].
+
+pub mod listener;
 
 use crate::config::Limits;
 use crate::engine::app::AppState;
 use crate::engine::clock::Clock;
 use crate::engine::{cluster, scheduler};
 use crate::store::EventStore;
+use axum::serve::ListenerExt;
+use listener::{Guarded, Guards};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,18 +56,20 @@ impl Server {
     ) -> std::io::Result<Server> {
         let listener = TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;
-        // TCP_NODELAY: connections batch their frames themselves (one flush per batch), so
-        // Nagle's algorithm only adds latency — an ack written right after its event frame
-        // waited for the client's delayed ACK (up to 40 ms per command one at a time).
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
         let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
         let mut limits = limits;
         limits.node_id = Some(limits.node_id.unwrap_or_else(|| default_node_id(addr)));
         let app = AppState::new(store, limits, public_url, clock);
+        // TCP_NODELAY: connections batch their frames themselves (one flush per batch), so
+        // Nagle's algorithm only adds latency — an ack written right after its event frame
+        // waited for the client's delayed ACK (up to 40 ms per command one at a time).
+        let listener = Guarded::new(listener, guards(&app.limits), app.metrics.clone()).tap_io(
+            |io: &mut listener::GuardedIo| {
+                if let Err(e) = io.tcp().set_nodelay(true) {
+                    tracing::debug!(error = %e, "could not set TCP_NODELAY");
+                }
+            },
+        );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let router = router(app.clone());
         scheduler::spawn(app.clone());
@@ -136,6 +143,15 @@ async fn websockets_closed(app: &AppState) {
         && tokio::time::Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The connection cap and timeouts of `limits`.
+fn guards(limits: &Limits) -> Guards {
+    Guards {
+        max_connections: limits.max_connections,
+        header_read: Duration::from_secs(limits.header_read_timeout_secs.max(1)),
+        idle: Duration::from_secs(limits.idle_timeout_secs.max(1)),
     }
 }
 

@@ -100,7 +100,7 @@ mod tests {
                 who,
                 2,
                 Command::Join(Join {
-                    name: "M".into(),
+                    name: format!("M{t}"),
                     invite_hash: hash('b'),
                     token_hash: hash(t),
                 }),

@@ -101,7 +101,10 @@ pub enum DomainError {
     Empty { field: &'static str },
     #[error("{} must be at most {max} characters", spoken(field))]
     TooLong { field: &'static str, max: usize },
-    #[error("{} contains control or text-direction characters", spoken(field))]
+    #[error(
+        "{} contains control characters or characters that display as nothing",
+        spoken(field)
+    )]
     BadCharacters { field: &'static str },
     #[error("{} must have {min} to {max} entries", spoken(field))]
     WrongCount {
@@ -130,6 +133,9 @@ pub enum DomainError {
         index: usize,
         error: Box<DomainError>,
     },
+    /// The name is another active participant's, or looks like it (same confusable skeleton).
+    #[error("{0} is already the name of someone here, or looks like it: choose another")]
+    NameTaken(String),
     #[error("{0}")]
     Invalid(String),
 }
@@ -223,6 +229,7 @@ impl DomainError {
             Duplicate { .. } => "duplicate",
             InEntry { error, .. } => error.code(),
             Invalid(_) => "invalid",
+            NameTaken(_) => "name_taken",
         }
     }
 
@@ -235,7 +242,7 @@ impl DomainError {
             Invalid(_) | InvalidCard(_) | InvalidRole(_) | NotAQuestion(_) => true,
             ItemNotInRound { .. } | Empty { .. } | TooLong { .. } | BadCharacters { .. } => true,
             WrongCount { .. } | BadFormat { .. } | OutOfRange { .. } | DeadlineInPast => true,
-            Duplicate { .. } => true,
+            Duplicate { .. } | NameTaken(_) => true,
             _ => false,
         }
     }

@@ -236,7 +236,7 @@ mod tests {
                 who,
                 2,
                 Command::Join(Join {
-                    name: "M".into(),
+                    name: format!("M{tok}"),
                     invite_hash: hash('b'),
                     token_hash: hash(tok),
                 }),

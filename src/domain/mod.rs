@@ -29,6 +29,7 @@ pub mod inbox;
 pub mod live;
 pub mod policy;
 pub mod readiness;
+pub mod secret;
 pub mod slots;
 pub mod state;
 pub mod team;

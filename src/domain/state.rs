@@ -1055,9 +1055,12 @@ impl State {
 
     /// The participant a token hash belongs to, if it still works.
     pub fn participant_by_token(&self, token_hash: &str) -> Option<&Participant> {
-        self.participants
-            .values()
-            .find(|p| !p.removed && p.token_hashes.iter().any(|h| h == token_hash))
+        self.participants.values().find(|p| {
+            !p.removed
+                && p.token_hashes
+                    .iter()
+                    .any(|h| crate::domain::secret::same_hash(h, token_hash))
+        })
     }
 
     /// Active members (the voters).

@@ -29,6 +29,10 @@ pub struct AppState {
     pub jobs_changed: Arc<tokio::sync::Notify>,
     /// Command rate limits, per token hash: REST and every websocket of a token share one.
     pub buckets: Arc<Buckets>,
+    /// Costly read limits (`--read-rate`), per token hash, apart from the commands'.
+    pub read_buckets: Arc<Buckets>,
+    /// Whole-log reads (audit, digest) kept per planning and head.
+    pub history: Arc<crate::engine::history::History>,
     /// Writes refused, by code (see [`crate::engine::commands`]).
     pub refusals: Arc<Refusals>,
     /// The key of derived secrets, read from the store on first use
@@ -71,6 +75,7 @@ impl AppState {
             clock: clock.clone(),
         };
         let buckets = Arc::new(Buckets::new(limits.command_rate, limits.command_burst));
+        let read_buckets = Arc::new(Buckets::new(limits.read_rate, limits.read_burst));
         AppState {
             registry: Arc::new(Registry::new(deps).with_max_rooms(limits.max_rooms)),
             metrics,
@@ -80,6 +85,8 @@ impl AppState {
             clock,
             jobs_changed,
             buckets,
+            read_buckets,
+            history: Arc::default(),
             refusals: Arc::default(),
             server_key: Arc::default(),
             ip_connections: Arc::new(DashMap::new()),

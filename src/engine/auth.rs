@@ -1,8 +1,8 @@
 //! Secrets: personal tokens and invite secrets are random 256-bit strings, stored only hashed.
 //!
-//! A token is looked up by its SHA-256 in the planning's projection (a hash-keyed lookup, so no
-//! byte-by-byte comparison of secrets happens at all); where two hashes are compared directly we
-//! use a constant-time comparison anyway.
+//! A token is looked up by its SHA-256 among the planning's participants, and invites and admin
+//! tokens are checked by theirs; every such comparison of hashes is constant-time
+//! ([`crate::domain::secret::same_hash`], on `subtle`).
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -61,11 +61,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Compares two strings in time independent of where they differ.
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    crate::domain::secret::same_hash(a, b)
 }
 
 #[cfg(test)]

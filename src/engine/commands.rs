@@ -60,6 +60,17 @@ pub fn admit(app: &AppState, key: &str) -> Result<(), RateLimited> {
     Err(RateLimited)
 }
 
+/// Takes one costly read (a past view, the audit, digest, verification or an export)
+/// from the read bucket of `key` (a token's hash), without waiting. Refusals are counted.
+pub fn admit_read(app: &AppState, key: &str) -> Result<(), RateLimited> {
+    if app.read_buckets.try_take(key) {
+        return Ok(());
+    }
+    app.metrics.rate_limited.fetch_add(1, Relaxed);
+    app.refusals.count(RATE_LIMITED);
+    Err(RateLimited)
+}
+
 /// Admits and executes one command of `who` through its room; a refusal is counted by code.
 pub async fn run(
     app: &AppState,

@@ -36,6 +36,10 @@ pub struct Metrics {
     pub events_replayed: AtomicU64,
     /// Websocket upgrades refused by the per-IP connection cap.
     pub connections_refused: AtomicU64,
+    /// TCP connections refused by the server-wide connection cap.
+    pub connections_over_cap: AtomicU64,
+    /// TCP connections closed by the header-read or idle timeout.
+    pub connection_timeouts: AtomicU64,
     /// Rooms dropped from memory (idle, or to make room under the cap).
     pub rooms_evicted: AtomicU64,
     /// Requests refused because the room cap was reached with every room in use.
@@ -89,6 +93,8 @@ impl Metrics {
             ("sprintlog_events_replayed_total", "Events read from the log to load rooms (snapshots keep this small).", "counter", r(&self.events_replayed)),
             ("sprintlog_head_feed_reconnects_total", "Times the cross-node head feed (LISTEN) reconnected and rooms were re-read.", "counter", r(&self.feed_reconnects)),
             ("sprintlog_connections_refused_total", "Websocket connections refused by the per-IP cap.", "counter", r(&self.connections_refused)),
+            ("sprintlog_connections_over_cap_total", "TCP connections refused (503 server_full) by the server-wide --max-connections cap.", "counter", r(&self.connections_over_cap)),
+            ("sprintlog_connection_timeouts_total", "TCP connections closed by the header-read or idle timeout.", "counter", r(&self.connection_timeouts)),
             ("sprintlog_rooms_evicted_total", "Rooms dropped from memory (idle, or least recently used under the room cap).", "counter", r(&self.rooms_evicted)),
             ("sprintlog_rooms_refused_total", "Requests refused because the room cap was reached with every room in use.", "counter", r(&self.rooms_refused)),
             ("sprintlog_request_timeouts_total", "HTTP requests abandoned at the request timeout.", "counter", r(&self.request_timeouts)),
@@ -147,14 +153,20 @@ fn sqlite_memory_used() -> u64 {
 /// The configured limits as one labelled gauge, so a dashboard shows the counters above next
 /// to the limits they count against.
 pub fn render_limits(l: &crate::config::Limits) -> String {
-    let values: [(&str, u64); 14] = [
+    let values: [(&str, u64); 20] = [
         ("max_frame_bytes", l.max_frame_bytes as u64),
         ("max_body_bytes", l.max_body_bytes as u64),
         ("command_rate", u64::from(l.command_rate)),
         ("command_burst", u64::from(l.command_burst)),
+        ("read_rate", u64::from(l.read_rate)),
+        ("read_burst", u64::from(l.read_burst)),
         ("outbound_queue", l.outbound_queue as u64),
+        ("outbound_queue_bytes", l.outbound_queue_bytes as u64),
         ("room_idle_secs", l.room_idle_secs),
         ("request_timeout_secs", l.request_timeout_secs),
+        ("max_connections", l.max_connections as u64),
+        ("header_read_timeout_secs", l.header_read_timeout_secs),
+        ("idle_timeout_secs", l.idle_timeout_secs),
         ("max_connections_per_ip", l.max_connections_per_ip as u64),
         ("trusted_proxies", l.trusted_proxies.len() as u64),
         ("max_rooms", l.max_rooms as u64),

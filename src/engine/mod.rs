@@ -9,6 +9,7 @@ pub mod clock;
 pub mod cluster;
 pub mod commands;
 pub mod feed;
+pub mod history;
 pub mod metrics;
 pub mod rate;
 pub mod registry;

@@ -30,7 +30,7 @@ pub fn snapshot_due(head: i64, last: i64) -> bool {
 }
 
 /// Page size for reading the log.
-const PAGE: i64 = 1000;
+pub const PAGE: i64 = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
@@ -165,12 +165,5 @@ pub async fn audit(
     format: &str,
 ) -> Result<Option<String>, ReplayError> {
     let log = read_log(store, planning).await?;
-    let state = State::replay(log.events.iter().map(|s| &s.event));
-    let a = crate::read::audit::build(&log.events, &log.head_hash, &state, audience);
-    Ok(match format {
-        "json" => Some(serde_json::to_string_pretty(&a).unwrap_or_default()),
-        "md" | "markdown" => Some(crate::read::audit::markdown(&a)),
-        "csv" => Some(crate::read::audit::csv(&a)),
-        _ => None,
-    })
+    Ok(crate::engine::history::render_audit(&log, audience, format))
 }

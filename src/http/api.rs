@@ -212,9 +212,15 @@ pub struct JoinBody {
     pub token: Option<String>,
 }
 
+/// Takes one costly read from `caller`'s read budget (see [`commands::admit_read`]).
+pub fn admit_read(app: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    commands::admit_read(app, &caller.token_hash).map_err(|_| ApiError::TooManyReads)
+}
+
 /// `POST /api/plannings/{id}/join`
 pub async fn join(
     AxState(app): AxState<AppState>,
+    who: Anonymous,
     Path(id): Path<String>,
     IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<JoinBody>,
@@ -244,6 +250,8 @@ pub async fn join(
     // A join has no token yet: the invite it presents is its rate limit's key.
     let invite_hash = hash_secret(&body.invite);
     commands::admit(&app, &invite_hash)?;
+    // And its client's address: one client cannot join endlessly by cycling invites.
+    commands::admit(&app, &who.0)?;
     let join = Command::Join(Join {
         name: body.name,
         invite_hash,
@@ -318,6 +326,7 @@ pub async fn read_planning(
     let you =
         json!({ "participant": caller.participant, "role": caller.role, "name": caller.name });
     if let Some(at) = q.at {
+        admit_read(&app, &caller)?;
         let head = caller.room.head();
         if at < 0 || at > head {
             return Err(ApiError::BadRequest(format!("at must be 0 to {head}")));
@@ -575,21 +584,23 @@ pub async fn audit(
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
+    admit_read(&app, &caller)?;
     let format = q.format.as_deref().unwrap_or("json");
-    let body = crate::engine::replay::audit(
-        &**app.registry.store(),
-        caller.room.shared.id,
-        crate::read::audit::Audience::Participant,
-        format,
-    )
-    .await?
-    .ok_or_else(|| ApiError::BadRequest("format must be json, md or csv".into()))?;
+    let body = app
+        .history
+        .audit(&**app.registry.store(), caller.room.shared.id, format)
+        .await?
+        .ok_or_else(|| ApiError::BadRequest("format must be json, md or csv".into()))?;
     let content_type = match format {
         "csv" => "text/csv; charset=utf-8",
         "md" | "markdown" => "text/markdown; charset=utf-8",
         _ => "application/json",
     };
-    Ok(([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response())
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, content_type)],
+        body.to_string(),
+    )
+        .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -607,16 +618,19 @@ pub async fn digest(
     ApiQuery(q): ApiQuery<DigestQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let log = crate::engine::replay::read_log(&**app.registry.store(), caller.room.shared.id)
-        .await?
-        .events;
+    admit_read(&app, &caller)?;
+    let log = app
+        .history
+        .log(&**app.registry.store(), caller.room.shared.id)
+        .await?;
+    let log = &log.events;
     let since = q
         .since
-        .unwrap_or_else(|| crate::read::digest::last_activity(&log, caller.participant))
+        .unwrap_or_else(|| crate::read::digest::last_activity(log, caller.participant))
         .max(0);
     let d = caller
         .room
-        .read(|l| crate::read::digest::build(&log, &l.state, caller.participant, since));
+        .read(|l| crate::read::digest::build(log, &l.state, caller.participant, since));
     match q.format.as_deref().unwrap_or("json") {
         "json" => Ok(Json(serde_json::to_value(&d).unwrap_or_default()).into_response()),
         "md" | "markdown" => Ok((
@@ -637,6 +651,7 @@ pub async fn verify(
     AxState(app): AxState<AppState>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
+    admit_read(&app, &caller)?;
     let check =
         crate::store::verify_chain(&**app.registry.store(), caller.room.shared.id.0).await?;
     Ok(Json(match check {

@@ -26,6 +26,9 @@ pub enum ApiError {
     TooLarge,
     #[error("too many commands: slow down")]
     TooMany,
+    /// The caller's budget of costly reads (`--read-rate`) is spent.
+    #[error("too many history reads (past views, audit, digest, verify, exports): slow down")]
+    TooManyReads,
     /// The per-IP connection cap.
     #[error("{0}")]
     TooManyConnections(String),
@@ -235,6 +238,11 @@ impl ApiError {
                 self.to_string(),
             ),
             ApiError::TooMany => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited".into(),
+                self.to_string(),
+            ),
+            ApiError::TooManyReads => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited".into(),
                 self.to_string(),

@@ -209,9 +209,11 @@ pub struct ExportQuery {
 
 /// `GET /api/plannings/{id}/export/estimates?format=csv|json` (any participant).
 pub async fn export_estimates(
+    AxState(app): AxState<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
+    crate::http::api::admit_read(&app, &caller)?;
     let rows = caller.room.read(|l| crate::read::export::rows(&l.state));
     let planning = caller.room.shared.id;
     match q.format.as_deref().unwrap_or("json") {

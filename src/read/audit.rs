@@ -828,7 +828,7 @@ mod tests {
             steps.push((
                 who,
                 Command::Join(Join {
-                    name: "M".into(),
+                    name: format!("M{t}"),
                     invite_hash: hash('b'),
                     token_hash: hash(t),
                 }),
@@ -891,7 +891,7 @@ mod tests {
             let r = &a.items[0].rounds[0];
             assert_eq!(r.sealed_votes, 1, "{audience:?}: {r:?}");
             if audience == Audience::Operator {
-                assert_eq!(r.sealed_values, vec![("M".to_string(), "?".to_string())]);
+                assert_eq!(r.sealed_values, vec![("Md".to_string(), "?".to_string())]);
             }
         }
     }

@@ -537,7 +537,9 @@ mod tests {
                 },
                 RowError {
                     line: 4,
-                    error: "title contains control or text-direction characters".into()
+                    error:
+                        "title contains control characters or characters that display as nothing"
+                            .into()
                 },
                 RowError {
                     line: 6,

@@ -23,7 +23,9 @@ use crate::http::error::ApiQuery;
 use crate::http::error::{describe_room_error, ApiError};
 use crate::read::view;
 use crate::ws::outbox::{gated, Gone, Outbox};
-use crate::ws::protocol::{ClientMsg, Me, ServerMsg, CLOSE_GOING_AWAY, CLOSE_REVOKED};
+use crate::ws::protocol::{
+    ClientMsg, Me, ServerMsg, CLOSE_GOING_AWAY, CLOSE_REVOKED, CLOSE_TOO_SLOW,
+};
 use crate::ws::socket::{CloseFrame, Message, Socket, Upgrade, Utf8Bytes, WsError};
 use axum::extract::{ConnectInfo, State as AxState};
 use axum::http::{header, HeaderMap};
@@ -141,8 +143,8 @@ fn check_origin(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 enum End {
     /// Send what is queued and this close frame, then close.
     Close(u16, &'static str),
-    /// The client is not reading ([`CLOSE_TOO_SLOW`](crate::ws::protocol::CLOSE_TOO_SLOW)): a close frame would only queue behind
-    /// the rest, so the socket is dropped.
+    /// The client is not reading ([`CLOSE_TOO_SLOW`]): the queue is dropped, the close frame
+    /// goes out if the client takes it within a short grace, then the socket is dropped.
     TooSlow,
     /// The client closed the connection or is gone: nothing more to send.
     Gone,
@@ -162,11 +164,15 @@ fn revoked() -> End {
 }
 
 /// The close for a frame the websocket library could not read (RFC 6455 §7.4.1): 1007 for a
-/// text frame that is not UTF-8, 1009 for one over the size limit, 1002 otherwise.
+/// text frame that is not UTF-8, 1009 for one over the size limit, 1001 when the connection
+/// was silent past the idle timeout (see `server::listener`), 1002 otherwise.
 fn read_failure(e: &WsError) -> End {
     match e {
         WsError::Utf8(_) => End::Close(1007, "text frames must be UTF-8"),
         WsError::Capacity(_) => End::Close(1009, "frame too large"),
+        WsError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            End::Close(CLOSE_GOING_AWAY, "idle timeout: send a ping more often")
+        }
         _ => End::Close(1002, "malformed frame"),
     }
 }
@@ -190,7 +196,8 @@ struct Conn {
     out: Outbox,
     /// Made with the first command (an idle connection never needs it).
     answers: Option<Answers>,
-    /// `state_at` replays running beside the loop, made with the first one.
+    /// The `state_at` replay running beside the loop (at most one at a time), made with the
+    /// first one.
     queries: Option<JoinSet<ServerMsg>>,
     /// Last event seq sent to this client.
     last: i64,
@@ -217,7 +224,11 @@ fn connection(
 ) -> impl std::future::Future<Output = ()> + Send {
     app.metrics.connections.fetch_add(1, Ordering::Relaxed);
     let mut conn = Conn {
-        out: Outbox::new(socket, app.limits.outbound_queue.max(4)),
+        out: Outbox::new(
+            socket,
+            app.limits.outbound_queue.max(4),
+            app.limits.outbound_queue_bytes,
+        ),
         answers: None,
         queries: None,
         last: 0,
@@ -287,7 +298,13 @@ impl Conn {
     /// Ends the connection: sends what is queued and the close frame `end` asks for.
     async fn close(&mut self, end: End) {
         let frame = match end {
-            End::TooSlow => return, // dropping the socket closes it
+            End::TooSlow => {
+                let frame = CloseFrame {
+                    code: CLOSE_TOO_SLOW.into(),
+                    reason: Utf8Bytes::from_static("too slow: resume with since"),
+                };
+                return self.out.close_slow(frame).await;
+            }
             End::Close(code, reason) => Some(CloseFrame {
                 code: code.into(),
                 reason: Utf8Bytes::from_static(reason),
@@ -314,7 +331,7 @@ impl Conn {
                 frame = feed.recv() => self.on_feed(frame, feed).await?,
                 incoming = self.out.recv() => self.on_incoming(incoming)?,
                 answer = next_answer(&mut self.answers) => self.on_answer(answer)?,
-                reply = next_reply(&mut self.queries) => self.send(&reply)?,
+                reply = next_reply(&mut self.queries) => self.on_reply(&reply).await?,
                 _ = &mut shutdown => {
                     self.answer_in_flight(feed).await?;
                     return Err(End::Close(CLOSE_GOING_AWAY, "server shutting down"));
@@ -347,6 +364,11 @@ impl Conn {
         if self.out.queued() <= keep {
             return Ok(());
         }
+        self.drain().await
+    }
+
+    /// Writes the whole queue, giving up (too slow) after [`CATCH_UP_STALL`].
+    async fn drain(&mut self) -> Flow {
         match tokio::time::timeout(CATCH_UP_STALL, self.out.drive()).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(End::Gone),
@@ -382,7 +404,9 @@ impl Conn {
     /// queue at once (which would also close the resume a 4008 asks for). A client that takes
     /// nothing for [`CATCH_UP_STALL`] is closed as too slow.
     async fn push_paced(&mut self, frame: Frame) -> Flow {
-        self.drain_to(self.out.cap() - 1).await?;
+        if !self.out.has_room(&frame) {
+            self.drain().await?;
+        }
         self.push(&frame)
     }
 
@@ -700,11 +724,26 @@ impl Conn {
         }
     }
 
-    /// Starts a replay beside the loop; its reply arrives through `queries`.
+    /// Sends a `state_at` answer once the queue is empty: a client that asks for past views
+    /// without reading them holds at most one queued and one waiting here (a catch-up's pace:
+    /// closed as too slow after [`CATCH_UP_STALL`]), however many it asks for.
+    async fn on_reply(&mut self, reply: &ServerMsg) -> Flow {
+        self.drain().await?;
+        self.push(&Frame::json(reply))
+    }
+
+    /// Starts a replay beside the loop; its reply arrives through `queries`. One at a time: a
+    /// past view can be megabytes, and a client that asks for many without reading them
+    /// would otherwise have them all rendered and queued at once.
     fn state_at(&mut self, at: i64, req: Option<String>) -> Flow {
-        // Replays cost reads: they share the command budget.
-        if commands::admit(&self.app, &self.caller.token_hash).is_err() {
-            return self.send(&ServerMsg::error(req, "rate_limited", "too many requests"));
+        if self.queries.as_ref().is_some_and(|q| !q.is_empty()) {
+            let message = "one state_at at a time: wait for the answer to the previous one";
+            return self.send(&ServerMsg::error(req, "state_at_pending", message));
+        }
+        // Replays are costly reads: they take from the token's read budget, like `?at=`.
+        if commands::admit_read(&self.app, &self.caller.token_hash).is_err() {
+            let message = ApiError::TooManyReads.to_string();
+            return self.send(&ServerMsg::error(req, "rate_limited", message));
         }
         let head = self.caller.room.head();
         if at < 0 || at > head {

@@ -25,6 +25,10 @@ const QUEUE_KEEP: usize = 16;
 /// How long a closing connection may take to send what is queued and its close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
+/// How long a client that is not reading gets to take its close frame (4008) before the TCP
+/// connection is dropped under it.
+const SLOW_CLOSE_GRACE: Duration = Duration::from_secs(2);
+
 /// A write failed: the client is gone.
 #[derive(Debug)]
 pub struct Gone;
@@ -110,9 +114,13 @@ impl<F: Future + Unpin> Future for Gated<F> {
 /// The socket, its queue of frames it did not take yet, and the flag of its waker.
 pub struct Outbox {
     socket: Socket,
-    /// Frames the socket did not take yet, at most `cap`.
+    /// Frames the socket did not take yet, at most `cap` of them and `cap_bytes` bytes (or one
+    /// frame larger than that).
     queue: VecDeque<Frame>,
     cap: usize,
+    cap_bytes: usize,
+    /// Bytes of the frames in `queue`.
+    queued_bytes: usize,
     /// Frames handed to the socket but not flushed yet.
     dirty: bool,
     /// A write failed: the client is gone.
@@ -122,11 +130,13 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    pub fn new(socket: Socket, cap: usize) -> Self {
+    pub fn new(socket: Socket, cap: usize, cap_bytes: usize) -> Self {
         Outbox {
             socket,
             queue: VecDeque::new(),
             cap,
+            cap_bytes,
+            queued_bytes: 0,
             dirty: false,
             broken: false,
             gate: Gate::new(),
@@ -141,6 +151,14 @@ impl Outbox {
     /// How many frames wait in the queue.
     pub fn queued(&self) -> usize {
         self.queue.len()
+    }
+
+    /// Whether the queue takes `frame` now: under both caps, or empty (a frame larger than the
+    /// byte cap, a snapshot of a big planning, goes out alone).
+    pub fn has_room(&self, frame: &Frame) -> bool {
+        self.queue.is_empty()
+            || (self.queue.len() < self.cap
+                && self.queued_bytes + frame.as_bytes().len() <= self.cap_bytes)
     }
 
     /// Hands a frame to the socket, or queues it when the socket does not take it now; `false`
@@ -164,9 +182,10 @@ impl Outbox {
                 Poll::Pending => {}
             }
         }
-        if self.queue.len() >= self.cap {
+        if !self.has_room(frame) {
             return false;
         }
+        self.queued_bytes += frame.as_bytes().len();
         self.queue.push_back(frame.clone());
         true
     }
@@ -180,7 +199,9 @@ impl Outbox {
         }
         while let Some(frame) = self.queue.front() {
             ready!(self.socket.get_mut().poll_append_text(cx, frame.as_bytes()))?;
-            self.queue.pop_front();
+            if let Some(sent) = self.queue.pop_front() {
+                self.queued_bytes -= sent.as_bytes().len();
+            }
             self.dirty = true;
             if self.queue.is_empty() && self.queue.capacity() > QUEUE_KEEP {
                 // A backlog (a catch-up, a slow moment) is over: give its memory back.
@@ -256,15 +277,28 @@ impl Outbox {
     /// the socket. By reference: a future that owned the socket would make every connection's
     /// task that much larger for its whole life.
     pub async fn close(&mut self, frame: Option<CloseFrame>) {
-        let socket_done = tokio::time::timeout(CLOSE_GRACE, async {
-            self.drive().await?;
-            match frame {
-                Some(frame) => self.socket.send(Message::Close(Some(frame))).await,
-                None => Ok(()),
+        let _ = tokio::time::timeout(CLOSE_GRACE, async {
+            if self.drive().await.is_ok() {
+                if let Some(frame) = frame {
+                    let _ = self.socket.send(Message::Close(Some(frame))).await;
+                }
             }
-        });
-        let _ = socket_done.await;
-        let _ = SinkExt::close(&mut self.socket).await;
+            let _ = SinkExt::close(&mut self.socket).await;
+        })
+        .await;
+    }
+
+    /// Closes a client that is not reading: what is queued is dropped (it resumes from its
+    /// last seq) and `frame` goes out right behind the bytes already handed to the socket, if
+    /// the client takes them within [`SLOW_CLOSE_GRACE`]; then the TCP connection is dropped.
+    pub async fn close_slow(&mut self, frame: CloseFrame) {
+        self.queue = VecDeque::new();
+        self.queued_bytes = 0;
+        let _ = tokio::time::timeout(SLOW_CLOSE_GRACE, async {
+            let _ = self.socket.send(Message::Close(Some(frame))).await;
+            let _ = SinkExt::close(&mut self.socket).await;
+        })
+        .await;
     }
 }
 

@@ -184,6 +184,16 @@ fn join_rejections() {
         ("  ", "empty"),
         ("a\nb", "bad_characters"),
         ("tab\there", "bad_characters"),
+        // Default-ignorable code points: they display as nothing, so `An\u{200b}n` poses as Ann.
+        ("An\u{200b}n", "bad_characters"),
+        ("Ann\u{200e}", "bad_characters"),
+        ("\u{200f}Ann", "bad_characters"),
+        ("An\u{061c}n", "bad_characters"),
+        ("\u{feff}Ann", "bad_characters"),
+        ("An\u{00ad}n", "bad_characters"),
+        ("An\u{200d}n", "bad_characters"),
+        ("An\u{2060}n", "bad_characters"),
+        ("A\u{3164}", "bad_characters"),
         (&*"n".repeat(81), "too_long"),
     ] {
         s.when(new, join(bad, member_invite(), hash(60)))
@@ -191,9 +201,76 @@ fn join_rejections() {
     }
     s.when(new, join("X", member_invite(), "short".into()))
         .then_error("invalid_format");
+    // Emoji keep their joiners and variation selectors.
+    s.when(
+        new,
+        join(
+            "Ann \u{2764}\u{fe0f} \u{1f469}\u{200d}\u{1f4bb}",
+            member_invite(),
+            hash(60),
+        ),
+    )
+    .then_kinds(&["ParticipantJoined"]);
     // 80 characters (not bytes) is fine.
     s.when(new, join(&"é".repeat(80), member_invite(), hash(60)))
         .then_kinds(&["ParticipantJoined"]);
+}
+
+#[test]
+fn a_planning_takes_at_most_500_participants() {
+    let mut s = Scenario::new();
+    let join = |i: usize| {
+        Command::Join(Join {
+            name: format!("P{i}"),
+            invite_hash: member_invite(),
+            token_hash: hash(10_000 + i as u64),
+        })
+    };
+    for i in s.state.participants.len()..500 {
+        let new = s.fresh_id();
+        s.given(new, join(i));
+    }
+    let new = s.fresh_id();
+    let err = s.when(new, join(500)).then_error("invalid");
+    assert_eq!(err.to_string(), "a planning has at most 500 participants");
+}
+
+#[test]
+fn a_name_that_is_or_looks_like_someone_elses_is_refused() {
+    let mut s = Scenario::new().member("Ann").member("Bob");
+    let bob = s.id("Bob");
+    let join = |name: &str, n: u64| {
+        Command::Join(Join {
+            name: name.into(),
+            invite_hash: member_invite(),
+            token_hash: hash(700 + n),
+        })
+    };
+    let new = s.fresh_id();
+    // The same name, in another case or with spaces, or with a look-alike letter (Cyrillic А,
+    // Greek Α, a digit 0 for O).
+    for (n, name) in ["Ann", "ann", " ANN ", "\u{410}nn", "\u{391}nn"]
+        .iter()
+        .enumerate()
+    {
+        let err = s.when(new, join(name, n as u64)).then_error("name_taken");
+        assert_eq!(
+            err.to_string(),
+            "Ann is already the name of someone here, or looks like it: choose another"
+        );
+    }
+    s.when(
+        bob,
+        Command::Rename(Rename {
+            name: "\u{410}NN".into(),
+        }),
+    )
+    .then_error("name_taken");
+    // Someone else's name is fine, and so is keeping one's own.
+    s.when(new, join("Anna", 9))
+        .then_kinds(&["ParticipantJoined"]);
+    s.when(bob, Command::Rename(Rename { name: "bob".into() }))
+        .then_kinds(&["ParticipantRenamed"]);
 }
 
 #[test]
@@ -660,6 +737,41 @@ fn set_schedule() {
     ] {
         s.when(fac, Command::SetSchedule(SetSchedule { schedule: bad }))
             .then_error_in(&["out_of_range", "invalid"]);
+    }
+    // Times far outside any sprint (i64::MIN, year 1900, year 3000) are refused, whichever
+    // field carries them.
+    let far = [
+        i64::MIN,
+        -2_208_988_800_000_000,
+        32_503_680_000_000_000,
+        i64::MAX,
+    ];
+    for t in far {
+        for bad in [
+            Schedule {
+                sprint_start: Some(t),
+                sprint_end: None,
+                ..good.clone()
+            },
+            Schedule {
+                sprint_end: Some(t),
+                ..good.clone()
+            },
+            Schedule {
+                sprint_start: None,
+                sprint_end: None,
+                sync_start: Some(t),
+                ..good.clone()
+            },
+        ] {
+            let err = s
+                .when(fac, Command::SetSchedule(SetSchedule { schedule: bad }))
+                .then_error("out_of_range");
+            assert_eq!(
+                err.to_string(),
+                "schedule times must be between the years 2000 and 2100"
+            );
+        }
     }
 }
 

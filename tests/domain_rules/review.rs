@@ -61,6 +61,7 @@ fn comments_questions_and_answers() {
         ("", "empty"),
         ("  ", "empty"),
         ("esc\u{1b}[31m", "bad_characters"),
+        ("hid\u{200b}den", "bad_characters"),
         (&*"x".repeat(20_001), "too_long"),
     ] {
         s.when(ann, comment(CommentKind::Comment, None, bad))

@@ -264,14 +264,44 @@ pub(super) fn list(values: &[String], field: &'static str, max_len: usize) -> Re
 }
 
 /// Whether `s` holds a character that can hide or disguise text: a control character (line
-/// breaks and tabs are fine in multi-line text), or a bidi embedding, override or isolate, which
-/// can make a name or title display as something else ("Trojan Source"); plain direction marks
-/// stay allowed. Every label people read is checked with it (names, titles, deck cards).
+/// breaks and tabs are fine in multi-line text), or a default-ignorable code point (zero-width
+/// spaces and joiners, direction marks, bidi embeddings, overrides and isolates, the byte order
+/// mark, fillers…), which display as nothing or make text display as something else
+/// ("Trojan Source"; `An\u{200b}n` posing as `Ann`). Emoji keep what they are made of: a
+/// zero-width joiner, variation selector or tag character right after a symbol (not a letter
+/// or digit), and in multi-line text a zero-width non-joiner (Persian and Indic spelling).
+/// Every text people read is checked with it (names, titles, deck cards, comments).
 pub fn hides_text(s: &str, multi_line: bool) -> bool {
-    let bidi =
-        |c: char| ('\u{202a}'..='\u{202e}').contains(&c) || ('\u{2066}'..='\u{2069}').contains(&c);
-    s.chars()
-        .any(|c| (c.is_control() && !(multi_line && matches!(c, '\n' | '\t' | '\r'))) || bidi(c))
+    let mut prev: Option<char> = None;
+    for c in s.chars() {
+        let after_symbol = prev.is_some_and(|p| !p.is_alphanumeric() && !p.is_whitespace());
+        let hidden = if c.is_control() {
+            !(multi_line && matches!(c, '\n' | '\t' | '\r'))
+        } else if default_ignorable(c) {
+            let emoji_part =
+                matches!(c, '\u{200d}' | '\u{fe00}'..='\u{fe0f}' | '\u{e0020}'..='\u{e007f}');
+            !(emoji_part && after_symbol || multi_line && c == '\u{200c}')
+        } else {
+            false
+        };
+        if hidden {
+            return true;
+        }
+        prev = Some(c);
+    }
+    false
+}
+
+/// Unicode's `Default_Ignorable_Code_Point` (DerivedCoreProperties.txt, Unicode 15): characters
+/// a renderer shows as nothing. A table of its 17 ranges rather than a crate: it changes
+/// rarely, and only by new assignments inside these reserved blocks.
+fn default_ignorable(c: char) -> bool {
+    matches!(c,
+        '\u{00ad}' | '\u{034f}' | '\u{061c}' | '\u{115f}'..='\u{1160}' | '\u{17b4}'..='\u{17b5}'
+        | '\u{180b}'..='\u{180f}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+        | '\u{2060}'..='\u{206f}' | '\u{3164}' | '\u{fe00}'..='\u{fe0f}' | '\u{feff}'
+        | '\u{ffa0}' | '\u{fff0}'..='\u{fff8}' | '\u{1bca0}'..='\u{1bca3}'
+        | '\u{1d173}'..='\u{1d17a}' | '\u{e0000}'..='\u{e0fff}')
 }
 
 /// A SHA-256 hash in lowercase hex.

@@ -76,6 +76,8 @@ pub mod limits {
     pub const URL: usize = 2000;
     /// Most webhooks one planning may have.
     pub const WEBHOOKS: usize = 10;
+    /// Most people who may join one planning (removed ones included: each stays in its state).
+    pub const PARTICIPANTS: usize = 500;
 }
 
 type Result<T> = std::result::Result<T, DomainError>;

@@ -66,15 +66,23 @@ pub(super) fn join(
     if me.is_system() || state.participants.contains_key(&me) {
         return Err(DomainError::Invalid("this participant id is taken".into()));
     }
-    let role = if invite_hash == state.member_invite_hash {
+    use crate::domain::secret::same_hash;
+    let role = if same_hash(invite_hash, &state.member_invite_hash) {
         Role::Member
-    } else if invite_hash == state.observer_invite_hash {
+    } else if same_hash(invite_hash, &state.observer_invite_hash) {
         Role::Observer
     } else {
         return Err(DomainError::InvalidInvite);
     };
     text(name, "name", 1, limits::NAME)?;
+    name_free(state, me, name)?;
     hash(token_hash)?;
+    if state.participants.len() >= limits::PARTICIPANTS {
+        return Err(DomainError::Invalid(format!(
+            "a planning has at most {} participants",
+            limits::PARTICIPANTS
+        )));
+    }
     Ok(vec![Event::ParticipantJoined {
         participant: me,
         name: name.trim().to_string(),
@@ -84,8 +92,31 @@ pub(super) fn join(
     }])
 }
 
+/// Refuses `name` when it is, or looks like (Unicode's confusable skeleton, ignoring case),
+/// the name of another participant who has not been removed: the audit and the room tell
+/// people apart by name.
+fn name_free(state: &State, me: ParticipantId, name: &str) -> Result<()> {
+    let key = |s: &str| -> (String, String) {
+        let s = s.trim();
+        (
+            unicode_security::skeleton(s).collect(),
+            unicode_security::skeleton(&s.to_lowercase()).collect(),
+        )
+    };
+    let (mine, mine_lower) = key(name);
+    let taken = state.participants.values().find(|p| {
+        let (theirs, theirs_lower) = key(&p.name);
+        p.id != me && !p.removed && (theirs == mine || theirs_lower == mine_lower)
+    });
+    match taken {
+        Some(p) => Err(DomainError::NameTaken(p.name.clone())),
+        None => Ok(()),
+    }
+}
+
 pub(super) fn rename(a: &Actor, name: &str) -> Result<Vec<Event>> {
     text(name, "name", 1, limits::NAME)?;
+    name_free(a.state, a.me, name)?;
     Ok(vec![Event::ParticipantRenamed {
         participant: a.me,
         name: name.trim().to_string(),

@@ -217,6 +217,26 @@ pub(super) fn remind_voters(a: &Actor, round: RoundId) -> Result<Vec<Event>> {
 /// The schedule as recorded: defaults filled in from the sprint start, then checked.
 pub fn resolve_schedule(schedule: &Schedule) -> Result<Schedule> {
     const DAY: Micros = 24 * 3600 * 1_000_000;
+    // Sane dates only: a time like i64::MIN would overflow date arithmetic further on.
+    const EARLIEST: Micros = 946_684_800_000_000; // 2000-01-01T00:00:00Z
+    const LATEST: Micros = 4_102_444_800_000_000; // 2100-01-01T00:00:00Z
+    let times = [
+        schedule.sprint_start,
+        schedule.sprint_end,
+        schedule.candidates_shared_at,
+        schedule.estimation_deadline,
+        schedule.sync_start,
+    ];
+    if times
+        .iter()
+        .flatten()
+        .any(|t| !(EARLIEST..LATEST).contains(t))
+    {
+        return Err(DomainError::OutOfRange {
+            field: "schedule times",
+            range: "between the years 2000 and 2100",
+        });
+    }
     let mut s = schedule.clone();
     if let Some(start) = s.sprint_start {
         s.candidates_shared_at
