@@ -77,8 +77,8 @@ async fn silent_connections_are_closed_at_the_idle_timeout(t: &TestServer) {
     pinging.until("caught_up").await;
     let mut silent = t.ws(&c.planning, &c.token, 0).await;
     silent.until("caught_up").await;
-    for _ in 0..8 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
         pinging.send(json!({"type": "ping"})).await;
         assert_eq!(pinging.until("pong").await.0["type"], "pong");
     }
