@@ -22,7 +22,10 @@ if (README) mkdirSync(README, { recursive: true });
 /** A screenshot of the page into $SPRINTLOG_SCREENSHOTS (full page) and, asked, the README's (viewport). */
 async function shot(page, name, readme) {
   await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
-  if (README && readme) await page.screenshot({ path: `${README}/${readme}.png` });
+  if (!README || !readme) return;
+  // The README's picture waits for the card flip and other finite animations to end.
+  await page.waitForFunction(() => document.getAnimations().every((a) => a.effect?.getTiming().iterations === Infinity || a.playState !== 'running'), null, { timeout: 5000 }).catch(() => {});
+  await page.screenshot({ path: `${README}/${readme}.png` });
 }
 
 const DAY = 86400e3;
