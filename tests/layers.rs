@@ -138,3 +138,69 @@ fn the_checker_sees_a_path_into_a_higher_layer() {
     assert_eq!(names, ["domain", "ws"]);
     assert_eq!(transport_uses("use axum::Json;\nmy_axum::x"), [(1, "axum")]);
 }
+
+/// Functions longer than `max` lines in `text` (name, first line, length). A function runs
+/// from its `fn` line to the line where its braces balance again; braces inside strings are
+/// counted too, which only ever lengthens a function.
+fn long_functions(text: &str, max: usize) -> Vec<(String, usize, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let code = lines[i].trim_start();
+        let is_fn = !code.starts_with("//")
+            && code.split_whitespace().any(|w| w == "fn")
+            && !code.trim_end().ends_with(';');
+        if !is_fn {
+            i += 1;
+            continue;
+        }
+        let (mut depth, mut opened, mut end) = (0i64, false, i);
+        for (j, line) in lines.iter().enumerate().skip(i) {
+            depth += line.matches('{').count() as i64 - line.matches('}').count() as i64;
+            opened |= line.contains('{');
+            end = j;
+            if opened && depth <= 0 {
+                break;
+            }
+        }
+        if !opened {
+            i += 1;
+            continue;
+        }
+        if end - i + 1 > max {
+            found.push((code.chars().take(60).collect(), i + 1, end - i + 1));
+        }
+        i = end + 1;
+    }
+    found
+}
+
+/// No function in `src/` is longer than 150 lines (issue 17).
+#[test]
+fn no_function_in_src_is_longer_than_150_lines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut long = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read");
+        for (f, line, len) in long_functions(&text, 150) {
+            long.push(format!("{}:{line}: {len} lines: {f}", file.display()));
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "functions over 150 lines:\n{}",
+        long.join("\n")
+    );
+}
+
+#[test]
+fn the_length_check_sees_a_long_function() {
+    let body = "    let x = 1;\n".repeat(151);
+    let text = format!("fn short() {{\n}}\n\nfn long() {{\n{body}}}\n");
+    let found = long_functions(&text, 150);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!((found[0].1, found[0].2), (4, 153));
+}

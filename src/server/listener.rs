@@ -184,6 +184,14 @@ impl GuardedIo {
         self.last = Instant::now();
     }
 
+    /// A write that moved bytes counts as activity once the first request's headers are in
+    /// (before that, only the header-read deadline applies).
+    fn wrote(&mut self, polled: &Poll<io::Result<usize>>) {
+        if matches!(polled, Poll::Ready(Ok(n)) if *n > 0) && self.head.is_none() {
+            self.last = Instant::now();
+        }
+    }
+
     fn timed_out(&self) -> io::Error {
         self.metrics
             .connection_timeouts
@@ -219,11 +227,7 @@ impl AsyncWrite for GuardedIo {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.tcp).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = polled {
-            if n > 0 && this.head.is_none() {
-                this.last = Instant::now();
-            }
-        }
+        this.wrote(&polled);
         polled
     }
 
@@ -242,11 +246,7 @@ impl AsyncWrite for GuardedIo {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = polled {
-            if n > 0 && this.head.is_none() {
-                this.last = Instant::now();
-            }
-        }
+        this.wrote(&polled);
         polled
     }
 
