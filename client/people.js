@@ -153,7 +153,8 @@ export function zoneForm(ctx, prefix, { compact = false, extra = null } = {}) {
 export function zonePrompt(ctx) {
   const v = ctx.store.view;
   const me = v?.state.participants[v.you.participant];
-  if (!me || me.time_zone) return null;
+  // Observers plan nothing around their hours: no prompt for them.
+  if (!me || me.time_zone || v.you.role === 'observer') return null;
   const key = `sprintlog.zone-later.${ctx.planning}`;
   if (sessionStorage.getItem(key)) return null;
   return h(

@@ -261,7 +261,7 @@ test('backlog in and out, a board that fits, readiness that helps', async () => 
   await o.locator('#conn[data-state="online"]').waitFor();
   await o.locator('#items .item').nth(7).waitFor();
   assert.deepEqual(await order(o), ranked);
-  for (const absent of ['#import', '.handle', '#items input[type=checkbox]', '#open-round', '#edit-item', '#withdraw-item', '#override-readiness', '.propose']) {
+  for (const absent of ['#zone-prompt', '#import', '.handle', '#items input[type=checkbox]', '#open-round', '#edit-item', '#withdraw-item', '#override-readiness', '.propose']) {
     assert.equal(await o.locator(absent).count(), 0, `no ${absent} for an observer`);
   }
   await o.locator('#item-details h2').getByText('Search').waitFor();
