@@ -101,6 +101,9 @@ test('backlog in and out, a board that fits, readiness that helps', async () => 
   // ---- readiness: who checked, which mark is active, the failed criterion, the override ----
   const details = a.locator('#item-details');
   await details.locator('h2').getByText('Login with SSO').waitFor();
+  // Ann's page settled first (her time-zone prompt shows above the board once her view is in).
+  await b.locator('#zone-prompt').waitFor();
+  await b.locator('#item-details h2').getByText('Login with SSO').waitFor();
   await b.locator('#item-details').getByRole('button', { name: 'AC written is met for Login with SSO' }).click();
   const acCheck = details.locator('.check-ok', { hasText: 'AC written: ok' });
   await acCheck.getByText('checked by Ann').waitFor();
