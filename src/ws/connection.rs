@@ -323,7 +323,10 @@ impl Conn {
         feed: &mut Feed,
         shutdown: std::pin::Pin<&mut impl std::future::Future>,
     ) -> Result<Infallible, End> {
-        self.hello_and_catch_up(since, head, view).await?;
+        // Boxed, like the other rare paths below: an async fn's state is as large as its
+        // largest await, and every idle connection would otherwise carry the catch-up's
+        // (reads from the log, snapshots) for its whole life.
+        Box::pin(self.hello_and_catch_up(since, head, view)).await?;
         // Polled only when the signal fired (see `outbox`): not on every wake-up by the feed.
         let mut shutdown = gated(shutdown);
         loop {
@@ -333,7 +336,7 @@ impl Conn {
                 answer = next_answer(&mut self.answers) => self.on_answer(answer)?,
                 reply = next_reply(&mut self.queries) => self.on_reply(&reply).await?,
                 _ = &mut shutdown => {
-                    self.answer_in_flight(feed).await?;
+                    Box::pin(self.answer_in_flight(feed)).await?;
                     return Err(End::Close(CLOSE_GOING_AWAY, "server shutting down"));
                 }
             }
@@ -548,7 +551,7 @@ impl Conn {
             match frame {
                 Ok(o) => self.on_outgoing(&o)?,
                 // Fell behind the ring: the log has everything we missed.
-                Err(RecvError::Lagged(_)) => self.resync().await?,
+                Err(RecvError::Lagged(_)) => Box::pin(self.resync()).await?,
                 Err(RecvError::Closed) => return Err(End::Close(CLOSE_GOING_AWAY, "room closed")),
             }
             taken += 1;
@@ -809,4 +812,33 @@ impl Conn {
             Err(e) => self.on_result(op, Err(e)),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future `f` returns, without calling it.
+    fn future_size<F, Fut>(_: F) -> usize
+    where
+        F: FnOnce(AppState, Caller, i64, bool, Socket, Option<IpSlot>) -> Fut,
+    {
+        std::mem::size_of::<Fut>()
+    }
+
+    /// An idle connection's memory is mostly its task, whose size is the connection future's:
+    /// the largest state it can be in, held for the connection's whole life. Rare, large
+    /// states (the catch-up, a resync, the shutdown's wait) are boxed so that they do not set
+    /// it; this fails when one is not.
+    #[test]
+    fn an_idle_connection_carries_no_rare_state() {
+        let size = future_size(connection);
+        assert!(
+            size <= BOUND,
+            "the connection future is {size} bytes (bound {BOUND})"
+        );
+    }
+
+    /// 1,552 bytes when written (3,112 with the catch-up unboxed), with room for small growth.
+    const BOUND: usize = 1_664;
 }
