@@ -352,6 +352,10 @@ fn given(got: &str) -> &'static str {
 
 /// The plain message for a query parameter that is not of its kind.
 fn query_words(name: &str, message: &str) -> String {
+    if name.is_empty() && !message.starts_with("missing field ") {
+        return "the query string is not valid (a parameter given twice, or not URL-encoded)"
+            .into();
+    }
     if let Some(rest) = message.strip_prefix("missing field ") {
         let missing = ticked(rest).first().copied().unwrap_or(rest).to_string();
         return format!("the query parameter {missing} is missing");
