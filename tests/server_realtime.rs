@@ -1083,9 +1083,9 @@ async fn bad_frames_and_bodies_are_refused_without_writes(t: &TestServer) {
     let path = format!("/api/plannings/{}/commands", fx.p);
     let rest_cases: Vec<(String, Vec<u16>)> = vec![
         ("{not json".into(), vec![400]),
-        (json!({"client_op_id": "r1", "command": comment_cmd("x"), "extra": 1}).to_string(), vec![400, 422]),
-        (json!({"client_op_id": "r2", "command": {"type": "DropDatabase"}}).to_string(), vec![400, 422]),
-        (json!({"client_op_id": "r3", "command": {"type": "PostComment", "kind": "comment", "text": "x", "evil": 1}}).to_string(), vec![400, 422]),
+        (json!({"client_op_id": "r1", "command": comment_cmd("x"), "extra": 1}).to_string(), vec![422]),
+        (json!({"client_op_id": "r2", "command": {"type": "DropDatabase"}}).to_string(), vec![422]),
+        (json!({"client_op_id": "r3", "command": {"type": "PostComment", "kind": "comment", "text": "x", "evil": 1}}).to_string(), vec![422]),
         (json!({"client_op_id": "", "command": comment_cmd("x")}).to_string(), vec![400]),
     ];
     for (body, statuses) in rest_cases {
