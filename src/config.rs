@@ -74,6 +74,12 @@ pub struct Limits {
     #[arg(long, env = "SPRINTLOG_OUTBOUND_QUEUE_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub outbound_queue_bytes: usize,
 
+    /// Commands one planning holds queued for its writer (from all its connections and REST
+    /// requests). Past it a command is refused at once with 503 `busy` (nothing written; the
+    /// client retries the same op after a moment) rather than waited on.
+    #[arg(long, env = "SPRINTLOG_ROOM_QUEUE", default_value_t = 256)]
+    pub room_queue: usize,
+
     /// Seconds an unused room stays in memory.
     #[arg(long, env = "SPRINTLOG_ROOM_IDLE_SECS", default_value_t = 300)]
     pub room_idle_secs: u64,
@@ -219,6 +225,7 @@ impl Default for Limits {
             read_burst: 20,
             outbound_queue: 512,
             outbound_queue_bytes: 4 * 1024 * 1024,
+            room_queue: 256,
             room_idle_secs: 300,
             request_timeout_secs: 30,
             max_connections: 10_000,

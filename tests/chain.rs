@@ -181,8 +181,8 @@ async fn verify_cli_passes_on_an_untouched_log() {
     assert!(text.contains(&format!("{p}: ok, 2 events")), "{text}");
 }
 
-/// `GET …/verify` recomputes the chain for a participant: intact with the audit's head hash,
-/// then, once a stored payload is altered, broken at that seq. Nothing is written by it.
+/// `GET …/verify` checks the chain for a participant: intact with the audit's head hash, then,
+/// once a stored payload written since is altered, broken at that seq. Nothing is written by it.
 async fn verify_route_scenario(backend: common::server::Backend) {
     use serde_json::json;
     let server = common::server::TestServer::start(backend).await;
@@ -221,11 +221,20 @@ async fn verify_route_scenario(backend: common::server::Backend) {
     // Without a token: 401, and nothing about the chain.
     assert_eq!(server.get(&path, None).await.0, 401);
 
+    // The route checks what it has not checked before (the operator's CLI reads everything):
+    // an event written after that check and then altered is found.
+    let amended = server
+        .ok(
+            &c.planning,
+            &c.token,
+            json!({"type": "AmendGoal", "text": "Ship it", "note": "clearer"}),
+        )
+        .await;
     tamper(
         server.backend.url(),
         &format!(
-            "UPDATE events SET payload = replace(payload, 'Ship', 'Sink') \
-             WHERE planning_id = '{}' AND kind = 'GoalDrafted'",
+            "UPDATE events SET payload = replace(payload, 'Ship it', 'Sink it') \
+             WHERE planning_id = '{}' AND kind = 'GoalAmended'",
             c.planning
         ),
     )
@@ -233,9 +242,10 @@ async fn verify_route_scenario(backend: common::server::Backend) {
     let (status, broken) = server.get(&path, Some(&ann)).await;
     assert_eq!(status, 200, "{broken}");
     assert_eq!(broken["intact"], false, "{broken}");
-    let goal_seq = head - 1;
-    assert_eq!(broken["broken_at"], goal_seq, "{broken}");
+    assert_eq!(broken["broken_at"], amended, "{broken}");
     assert!(broken.get("head_hash").is_none());
+    let (intact, _) = verify_cli(server.backend.url());
+    assert!(!intact, "the CLI finds it too");
 }
 
 #[tokio::test]

@@ -141,7 +141,7 @@ async fn state_at_is_redacted_as_of_then(t: &TestServer) {
     // Errors name the request in `op`, as they do for commands.
     assert_eq!(
         (err["op"].clone(), err["code"].clone()),
-        (json!("scrub-2"), json!("bad_request"))
+        (json!("scrub-2"), json!("out_of_range"))
     );
 }
 

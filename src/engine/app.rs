@@ -73,6 +73,7 @@ impl AppState {
             metrics: metrics.clone(),
             jobs_changed: jobs_changed.clone(),
             clock: clock.clone(),
+            queue: limits.room_queue.max(1),
         };
         let buckets = Arc::new(Buckets::new(limits.command_rate, limits.command_burst));
         let read_buckets = Arc::new(Buckets::new(limits.read_rate, limits.read_burst));

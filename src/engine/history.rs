@@ -3,6 +3,10 @@
 //! each). The decoded log is now kept at the head it was read to, and a later request reads
 //! only the events after it; an audit rendering is kept for the head it was made at.
 //!
+//! The chain check (`verify`) is kept the same way: the prefix of the chain checked before
+//! (its last seq and hash) is not read again; a request checks the events after it and the
+//! head stored beside the log.
+//!
 //! Bounded: at most [`KEEP`] plannings' logs and renderings; past that, an arbitrary one is
 //! dropped (it is read again whole on its next request).
 
@@ -10,7 +14,7 @@ use crate::domain::ids::PlanningId;
 use crate::domain::state::State;
 use crate::engine::replay::{envelopes, Log, ReplayError, PAGE};
 use crate::read::audit::Audience;
-use crate::store::EventStore;
+use crate::store::{ChainCheck, Checked, EventStore, StoreResult, GENESIS_HASH};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,6 +30,8 @@ type AuditKey = (PlanningId, String);
 pub struct History {
     logs: Mutex<HashMap<PlanningId, Arc<Log>>>,
     audits: Mutex<HashMap<AuditKey, (i64, Arc<str>)>>,
+    /// How far each planning's chain was found intact.
+    checked: Mutex<HashMap<PlanningId, Checked>>,
     /// Events read from the store for history reads: the cost of the reads, for tests and
     /// `/metrics`.
     pub events_read: AtomicU64,
@@ -89,6 +95,44 @@ impl History {
             log.clone(),
         );
         Ok(log)
+    }
+
+    /// The planning's chain checked against the log and the head stored beside it: only the
+    /// events after the prefix found intact before are read (the operator's `sprintlog verify`
+    /// reads them all).
+    pub async fn verify(
+        &self,
+        store: &dyn EventStore,
+        planning: PlanningId,
+    ) -> StoreResult<ChainCheck> {
+        let from = self
+            .checked
+            .lock()
+            .expect("history lock")
+            .get(&planning)
+            .cloned()
+            .unwrap_or(Checked {
+                seq: 0,
+                hash: GENESIS_HASH.to_string(),
+            });
+        let (check, read) = crate::store::verify_chain_from(store, planning.0, from).await?;
+        self.events_read.fetch_add(read, Ordering::Relaxed);
+        let mut checked = self.checked.lock().expect("history lock");
+        match &check {
+            ChainCheck::Intact { events, head_hash } => keep(
+                &mut checked,
+                planning,
+                Checked {
+                    seq: *events,
+                    hash: head_hash.clone(),
+                },
+            ),
+            // Checked again from the start next time (after a repair, say).
+            _ => {
+                checked.remove(&planning);
+            }
+        }
+        Ok(check)
     }
 
     /// The participants' audit of the planning as `format` (`json`, `md` or `csv`; `None` for

@@ -153,7 +153,7 @@ fn sqlite_memory_used() -> u64 {
 /// The configured limits as one labelled gauge, so a dashboard shows the counters above next
 /// to the limits they count against.
 pub fn render_limits(l: &crate::config::Limits) -> String {
-    let values: [(&str, u64); 20] = [
+    let values: [(&str, u64); 21] = [
         ("max_frame_bytes", l.max_frame_bytes as u64),
         ("max_body_bytes", l.max_body_bytes as u64),
         ("command_rate", u64::from(l.command_rate)),
@@ -162,6 +162,7 @@ pub fn render_limits(l: &crate::config::Limits) -> String {
         ("read_burst", u64::from(l.read_burst)),
         ("outbound_queue", l.outbound_queue as u64),
         ("outbound_queue_bytes", l.outbound_queue_bytes as u64),
+        ("room_queue", l.room_queue as u64),
         ("room_idle_secs", l.room_idle_secs),
         ("request_timeout_secs", l.request_timeout_secs),
         ("max_connections", l.max_connections as u64),

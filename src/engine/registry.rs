@@ -216,6 +216,7 @@ mod tests {
             metrics: Arc::new(Metrics::default()),
             jobs_changed: Arc::new(tokio::sync::Notify::new()),
             clock: Clock::system(),
+            queue: 256,
         }));
         let id = PlanningId(uuid::Uuid::new_v4());
         registry.insert(Room::spawn(registry.deps().clone(), id, Live::default()));

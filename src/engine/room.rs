@@ -183,7 +183,7 @@ impl Room {
             watchers: Watchers::default(),
         });
         shared.touch();
-        let (cmds, rx) = mpsc::channel(256);
+        let (cmds, rx) = mpsc::channel(deps.queue.max(1));
         deps.metrics.rooms.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(run_writer(shared.clone(), deps, writer, rx));
         Arc::new(Room { shared, cmds })
@@ -649,6 +649,7 @@ mod tests {
             metrics: Arc::new(Metrics::default()),
             jobs_changed: Arc::new(tokio::sync::Notify::new()),
             clock: crate::engine::clock::Clock::system(),
+            queue: 256,
         };
         let room = Room::spawn(deps.clone(), PlanningId(Uuid::new_v4()), Live::default());
         let fac = ParticipantId(Uuid::new_v4());

@@ -53,7 +53,7 @@ pub enum RoomError {
     Codec(#[from] crate::domain::event::CodecError),
     #[error("the room is shutting down")]
     Closed,
-    #[error("the planning is too busy right now: retry with the same client_op_id")]
+    #[error("the planning is too busy right now: nothing was written; retry with the same client_op_id (over the websocket, the same op) in a moment")]
     Busy,
     /// The cap on rooms in memory is reached and every room is in use.
     #[error("the server holds as many plannings in memory as it may, all in use: retry later")]
@@ -69,6 +69,9 @@ pub struct Deps {
     pub jobs_changed: Arc<tokio::sync::Notify>,
     /// The time commands are decided and recorded at.
     pub clock: crate::engine::clock::Clock,
+    /// Commands a room holds queued for its writer (`--room-queue`); past it they are
+    /// refused as [`RoomError::Busy`].
+    pub queue: usize,
 }
 
 /// A command waiting for its writer.
@@ -497,6 +500,7 @@ mod tests {
             metrics: Arc::new(Metrics::default()),
             jobs_changed: Arc::new(tokio::sync::Notify::new()),
             clock: crate::engine::clock::Clock::system(),
+            queue: 256,
         }
     }
 

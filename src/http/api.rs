@@ -8,12 +8,14 @@ use crate::domain::ids::{ParticipantId, PlanningId};
 use crate::engine::app::AppState;
 use crate::engine::auth::{hash_secret, new_secret};
 use crate::engine::commands;
+use crate::engine::room::RoomError;
 use crate::engine::room::PAGE;
 use crate::http::caller::{planning_id, Anonymous, Caller, IdempotencyKey};
+use crate::http::error::ApiPath;
 use crate::http::error::ApiQuery;
-use crate::http::error::{count_refusal, ApiError, ApiJson};
+use crate::http::error::{bad_query, count_refusal, in_range, ApiError, ApiJson};
 use crate::read::view::{self, Viewer};
-use axum::extract::{Path, State as AxState};
+use axum::extract::State as AxState;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -221,7 +223,7 @@ pub fn admit_read(app: &AppState, caller: &Caller) -> Result<(), ApiError> {
 pub async fn join(
     AxState(app): AxState<AppState>,
     who: Anonymous,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<JoinBody>,
 ) -> Result<Json<Value>, ApiError> {
@@ -257,8 +259,19 @@ pub async fn join(
         invite_hash,
         token_hash: hash_secret(&token),
     });
+    // A token whose holder was removed does not come back through the invite: its join would
+    // answer as a retry with a token that no longer works.
+    if room.read(|l| l.state.participants.get(&participant).map(|p| p.removed)) == Some(true) {
+        return Err(count_refusal(&app, ApiError::Removed));
+    }
     let op = format!("join:{participant}");
-    let ack = commands::execute(&app, &room, participant, op, None, join).await?;
+    let ack = commands::execute(&app, &room, participant, op, None, join)
+        .await
+        .map_err(|e| match e {
+            // The op is the server's, not the client's: say what happened instead.
+            commands::Refused::Room(RoomError::OpConflict(_)) => ApiError::TokenTaken,
+            e => e.into(),
+        })?;
     let role = room.read(|l| l.state.participants.get(&participant).map(|p| p.role));
     let base = app.public_url.clone();
     Ok(Json(json!({
@@ -277,7 +290,7 @@ pub struct CommandBody {
     pub client_op_id: String,
     #[serde(default)]
     pub expected_seq: Option<i64>,
-    pub command: Value,
+    pub command: Command,
 }
 
 /// Checks a client op id: 1 to 128 printable ASCII characters, no spaces.
@@ -297,10 +310,8 @@ pub async fn command(
     ApiJson(body): ApiJson<CommandBody>,
 ) -> Result<Json<Value>, ApiError> {
     check_op(&body.client_op_id)?;
-    let command: Command = serde_json::from_value(body.command)
-        .map_err(|e| ApiError::BadRequest(format!("invalid command: {e}")))?;
     let op = body.client_op_id.clone();
-    let ack = commands::run(&app, &caller, op, body.expected_seq, command).await?;
+    let ack = commands::run(&app, &caller, op, body.expected_seq, body.command).await?;
     Ok(Json(json!({
         "client_op_id": body.client_op_id,
         "first": ack.first,
@@ -326,11 +337,9 @@ pub async fn read_planning(
     let you =
         json!({ "participant": caller.participant, "role": caller.role, "name": caller.name });
     if let Some(at) = q.at {
-        admit_read(&app, &caller)?;
         let head = caller.room.head();
-        if at < 0 || at > head {
-            return Err(ApiError::BadRequest(format!("at must be 0 to {head}")));
-        }
+        in_range("at", at, 0, Some(head))?;
+        admit_read(&app, &caller)?;
         let loaded = crate::engine::replay::state_at(
             &**app.registry.store(),
             caller.room.shared.id,
@@ -381,10 +390,8 @@ pub async fn events(
     caller: Caller,
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = q.limit.unwrap_or(100).clamp(1, PAGE);
-    if q.after < 0 {
-        return Err(ApiError::BadRequest("after must be 0 or more".into()));
-    }
+    let limit = in_range("limit", q.limit.unwrap_or(100), 1, Some(PAGE))?;
+    in_range("after", q.after, 0, None)?;
     let mut stored = app
         .registry
         .store()
@@ -458,7 +465,7 @@ pub struct ReissueBody {
 pub async fn reissue_link(
     AxState(app): AxState<AppState>,
     caller: Caller,
-    Path((_, pid)): Path<(String, String)>,
+    ApiPath((_, pid)): ApiPath<(String, String)>,
     IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<ReissueBody>,
 ) -> Result<Json<Value>, ApiError> {
@@ -483,7 +490,7 @@ pub async fn reissue_link(
 pub async fn remove_participant(
     AxState(app): AxState<AppState>,
     caller: Caller,
-    Path((_, pid)): Path<(String, String)>,
+    ApiPath((_, pid)): ApiPath<(String, String)>,
     IdempotencyKey(key): IdempotencyKey,
 ) -> Result<Json<Value>, ApiError> {
     let participant: ParticipantId = pid.parse().map_err(|_| ApiError::NotFound("participant"))?;
@@ -534,12 +541,13 @@ pub async fn timeline(
         kind: q.kind.clone(),
         chapters_only: q.chapters,
     };
-    let limit = q.limit.unwrap_or(100).clamp(1, PAGE) as usize;
+    let limit = in_range("limit", q.limit.unwrap_or(100), 1, Some(PAGE))? as usize;
+    in_range("after", q.after, 0, None)?;
     let store = app.registry.store().clone();
     let planning = caller.room.shared.id;
     let head = caller.room.head();
     let mut entries = Vec::new();
-    let mut pos = q.after.max(0);
+    let mut pos = q.after;
     let scan_end = pos.saturating_add(TIMELINE_SCAN).min(head);
     // Entries are dated as they happened (a deadline's close at its deadline).
     let mut dater = crate::read::Dater::default();
@@ -590,7 +598,7 @@ pub async fn audit(
         .history
         .audit(&**app.registry.store(), caller.room.shared.id, format)
         .await?
-        .ok_or_else(|| ApiError::BadRequest("format must be json, md or csv".into()))?;
+        .ok_or_else(|| bad_query("format must be json, md or csv"))?;
     let content_type = match format {
         "csv" => "text/csv; charset=utf-8",
         "md" | "markdown" => "text/markdown; charset=utf-8",
@@ -618,6 +626,9 @@ pub async fn digest(
     ApiQuery(q): ApiQuery<DigestQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
+    if let Some(since) = q.since {
+        in_range("since", since, 0, None)?;
+    }
     admit_read(&app, &caller)?;
     let log = app
         .history
@@ -626,8 +637,7 @@ pub async fn digest(
     let log = &log.events;
     let since = q
         .since
-        .unwrap_or_else(|| crate::read::digest::last_activity(log, caller.participant))
-        .max(0);
+        .unwrap_or_else(|| crate::read::digest::last_activity(log, caller.participant));
     let d = caller
         .room
         .read(|l| crate::read::digest::build(log, &l.state, caller.participant, since));
@@ -641,19 +651,22 @@ pub async fn digest(
             crate::read::digest::markdown(&d),
         )
             .into_response()),
-        _ => Err(ApiError::BadRequest("format must be json or md".into())),
+        _ => Err(bad_query("format must be json or md")),
     }
 }
 
-/// `GET /api/plannings/{id}/verify` (token): recomputes the planning's hash chain from the log
-/// now, so a participant can check the head hash printed on an audit against the stored log.
+/// `GET /api/plannings/{id}/verify` (token): checks the planning's hash chain against the log
+/// and the stored head, so a participant can check the head hash printed on an audit; the
+/// events found intact by an earlier request are not read again.
 pub async fn verify(
     AxState(app): AxState<AppState>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
     admit_read(&app, &caller)?;
-    let check =
-        crate::store::verify_chain(&**app.registry.store(), caller.room.shared.id.0).await?;
+    let check = app
+        .history
+        .verify(&**app.registry.store(), caller.room.shared.id)
+        .await?;
     Ok(Json(match check {
         crate::store::ChainCheck::Intact { events, head_hash } => {
             json!({ "intact": true, "events": events, "head_hash": head_hash })

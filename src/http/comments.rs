@@ -3,9 +3,9 @@
 use crate::domain::ids::ItemId;
 use crate::engine::app::AppState;
 use crate::http::caller::Caller;
-use crate::http::error::{ApiError, ApiQuery};
+use crate::http::error::ApiPath;
+use crate::http::error::{in_range, ApiError, ApiQuery};
 use crate::read::comments::{page, CommentView, PAGE_DEFAULT, PAGE_MAX};
-use axum::extract::Path;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -28,7 +28,7 @@ pub struct PageQuery {
 /// `GET /api/plannings/{id}/items/{item}/comments?before=&limit=`: a page of an item's thread.
 pub async fn item_page(
     caller: Caller,
-    Path((_, item)): Path<(String, String)>,
+    ApiPath((_, item)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let item: ItemId = item.parse().map_err(|_| ApiError::NotFound("item"))?;
@@ -45,7 +45,7 @@ pub async fn planning_page(
 }
 
 fn respond(caller: Caller, item: Option<ItemId>, q: PageQuery) -> Result<Json<Value>, ApiError> {
-    let limit = q.limit.unwrap_or(PAGE_DEFAULT).clamp(1, PAGE_MAX);
+    let limit = in_range("limit", q.limit.unwrap_or(PAGE_DEFAULT), 1, Some(PAGE_MAX))?;
     // Built under the read lock, serialised after it is released.
     let (head, comments, before) = caller.room.read(|l| {
         if item.is_some_and(|i| !l.state.items.contains_key(&i)) {

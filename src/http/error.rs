@@ -6,7 +6,6 @@
 use crate::domain::DomainError;
 use crate::engine::room::RoomError;
 use crate::store::StoreError;
-use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -38,6 +37,12 @@ pub enum ApiError {
     /// The request took longer than the configured request timeout.
     #[error("the request took too long and was abandoned")]
     Timeout,
+    /// A join with the token of someone who was removed from the planning.
+    #[error("you were removed from this planning, so this link no longer lets you in: ask the facilitator to invite you again, and join as a new participant")]
+    Removed,
+    /// A join with a token that already joined under another name (or through another invite).
+    #[error("this personal token has already joined this planning under another name: join again with the same name to get the same answer, or draw a new token to join as someone else")]
+    TokenTaken,
     #[error(transparent)]
     Room(#[from] RoomError),
     /// A request body axum's `Json` extractor refused (see [`ApiJson`]).
@@ -49,26 +54,63 @@ pub enum ApiError {
     },
 }
 
-/// `axum::Json` as a request extractor, but refusing bad bodies with our JSON error shape
-/// (`{"error": {"code", "message"}}`) instead of axum's plain-text rejection: clients get the
-/// same error format from every refusal.
-#[derive(Debug, axum::extract::FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON request body, refused with our error shape and plain words: 415
+/// `unsupported_media_type` without a JSON content type, 400 `bad_json` when the body is not
+/// JSON, 422 `invalid_body` when it is JSON of the wrong shape (the message names the field,
+/// see [`crate::http::plain`]).
+#[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
-impl From<JsonRejection> for ApiError {
-    fn from(r: JsonRejection) -> Self {
-        let code = match &r {
-            JsonRejection::JsonSyntaxError(_) => "bad_json",
-            JsonRejection::JsonDataError(_) => "invalid_body",
-            JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
-            _ if r.status() == StatusCode::PAYLOAD_TOO_LARGE => "too_large",
-            _ => "bad_request",
-        };
-        ApiError::Body {
-            status: r.status(),
-            code,
-            message: r.body_text(),
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::Body {
+                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                code: "unsupported_media_type",
+                message: "send the body as JSON, with Content-Type: application/json".into(),
+            });
+        }
+        let ApiBytes(bytes) = ApiBytes::from_request(req, state).await?;
+        crate::http::plain::json(&bytes, "the body")
+            .map(ApiJson)
+            .map_err(ApiError::from)
+    }
+}
+
+/// `application/json`, or a `+json` type, as the body's declared content type.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+impl From<crate::http::plain::Unreadable> for ApiError {
+    fn from(u: crate::http::plain::Unreadable) -> Self {
+        use crate::http::plain::Unreadable;
+        match u {
+            Unreadable::Syntax(message) => ApiError::Body {
+                status: StatusCode::BAD_REQUEST,
+                code: "bad_json",
+                message,
+            },
+            Unreadable::Shape(message) => ApiError::Body {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "invalid_body",
+                message,
+            },
         }
     }
 }
@@ -85,31 +127,93 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for ApiBytes {
         axum::body::Bytes::from_request(req, state)
             .await
             .map(ApiBytes)
-            .map_err(|r| ApiError::Body {
-                status: r.status(),
-                code: if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    "too_large"
-                } else {
-                    "bad_request"
+            .map_err(|r| match r.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge,
+                status => ApiError::Body {
+                    status,
+                    code: "bad_request",
+                    message: "the request body could not be read".into(),
                 },
-                message: r.body_text(),
             })
     }
 }
 
-/// `axum::extract::Query` with the same JSON error shape for a malformed query string.
-#[derive(Debug, axum::extract::FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
+/// The query string as a `T`, refused with 400 `bad_query` in plain words (the parameter
+/// named, what it takes) when a parameter is not of its kind.
+#[derive(Debug)]
 pub struct ApiQuery<T>(pub T);
 
-impl From<axum::extract::rejection::QueryRejection> for ApiError {
-    fn from(r: axum::extract::rejection::QueryRejection) -> Self {
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S>
+    for ApiQuery<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, ApiError> {
+        crate::http::plain::query(parts.uri.query().unwrap_or(""))
+            .map(ApiQuery)
+            .map_err(|message| ApiError::Body {
+                status: StatusCode::BAD_REQUEST,
+                code: "bad_query",
+                message,
+            })
+    }
+}
+
+/// `axum::extract::Path`, with a segment it cannot read (not UTF-8 once decoded) refused as
+/// 404 `not_found`: such an address names nothing here.
+#[derive(Debug, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(_: axum::extract::rejection::PathRejection) -> Self {
         ApiError::Body {
-            status: StatusCode::BAD_REQUEST,
-            code: "bad_query",
-            message: r.body_text(),
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: "nothing is at this address".into(),
         }
     }
+}
+
+/// A query value that is not one the parameter takes (a format not listed, a time not in
+/// RFC 3339): 400 `bad_query`.
+pub fn bad_query(message: impl Into<String>) -> ApiError {
+    ApiError::Body {
+        status: StatusCode::BAD_REQUEST,
+        code: "bad_query",
+        message: message.into(),
+    }
+}
+
+/// A number outside its allowed range (a query parameter, a websocket `state_at`): 400
+/// `out_of_range`, the message naming the parameter and its range.
+pub fn out_of_range(name: &str, range: &str) -> ApiError {
+    ApiError::Body {
+        status: StatusCode::BAD_REQUEST,
+        code: "out_of_range",
+        message: format!("{name} must be {range}"),
+    }
+}
+
+/// Checks an integer query parameter against its range `lo..=hi` (`hi: None`: no upper
+/// bound), refusing with [`out_of_range`].
+pub fn in_range<N>(name: &str, value: N, lo: N, hi: Option<N>) -> Result<N, ApiError>
+where
+    N: PartialOrd + std::fmt::Display + Copy,
+{
+    if value >= lo && hi.is_none_or(|hi| value <= hi) {
+        return Ok(value);
+    }
+    Err(out_of_range(
+        name,
+        &match hi {
+            Some(hi) => format!("{lo} to {hi}"),
+            None => format!("{lo} or more"),
+        },
+    ))
 }
 
 impl From<crate::engine::replay::ReplayError> for ApiError {
@@ -262,6 +366,8 @@ impl ApiError {
                 "timeout".into(),
                 self.to_string(),
             ),
+            ApiError::Removed => (StatusCode::FORBIDDEN, "removed".into(), self.to_string()),
+            ApiError::TokenTaken => (StatusCode::CONFLICT, "op_conflict".into(), self.to_string()),
             ApiError::Room(e) => describe_room_error(e),
             ApiError::Body {
                 status,

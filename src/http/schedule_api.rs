@@ -11,11 +11,11 @@
 //! Shapes are documented in `docs/protocol.md`.
 
 use crate::domain::event::Micros;
-use crate::domain::slots::{self, SlotMember, SlotQuery};
+use crate::domain::slots::{self, SlotError, SlotMember, SlotQuery};
 use crate::domain::state::State;
 use crate::engine::app::AppState;
 use crate::http::caller::Caller;
-use crate::http::error::{ApiError, ApiQuery};
+use crate::http::error::{bad_query, in_range, out_of_range, ApiError, ApiQuery};
 use axum::extract::State as AxState;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -53,7 +53,7 @@ fn parse_time(raw: &str, what: &str) -> Result<Micros, ApiError> {
     time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
         .map(|t| (t.unix_timestamp_nanos() / 1000) as Micros)
         .map_err(|_| {
-            ApiError::BadRequest(format!(
+            bad_query(format!(
                 "{what} must be an RFC 3339 time, e.g. 2026-06-16T09:00:00Z"
             ))
         })
@@ -93,12 +93,23 @@ pub async fn slots(
     let query = SlotQuery {
         from,
         to,
-        minutes: q.minutes.or(minutes).unwrap_or(45),
+        minutes: in_range(
+            "minutes",
+            q.minutes.or(minutes).unwrap_or(45),
+            1,
+            Some(slots::MAX_SLOT_MINUTES),
+        )?,
         step_minutes: q.step.unwrap_or(15),
-        limit: q.limit.unwrap_or(5),
+        limit: in_range("limit", q.limit.unwrap_or(5), 1, Some(slots::MAX_SLOTS))?,
     };
-    let found =
-        slots::find_slots(&members, &query).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let found = slots::find_slots(&members, &query).map_err(|e| match e {
+        SlotError::BadWindow => out_of_range(
+            "to",
+            "after from, at most 31 days later (from defaults to now, to to 7 days after from)",
+        ),
+        SlotError::BadStep => out_of_range("step", "one of 5, 10, 15, 20, 30 or 60"),
+        e => ApiError::BadRequest(e.to_string()),
+    })?;
     let mut body = json!({
         "from": query.from,
         "from_utc": crate::read::utc::rfc3339(query.from),
@@ -132,11 +143,7 @@ pub struct FitQuery {
 /// and outside the working hours of, measured as the slot finder measures.
 pub async fn fit(caller: Caller, ApiQuery(q): ApiQuery<FitQuery>) -> Result<Json<Value>, ApiError> {
     let start = parse_time(&q.start, "start")?;
-    if q.minutes > 8 * 60 {
-        return Err(ApiError::BadRequest(
-            "minutes must be 0 (an instant) to 480".into(),
-        ));
-    }
+    in_range("minutes", q.minutes, 0, Some(slots::MAX_SLOT_MINUTES))?;
     let end = start.saturating_add(q.minutes as Micros * 60_000_000);
     let (members, unplaced) = caller.room.read(|l| attendees(&l.state));
     let slot = slots::fit(&members, start, end);

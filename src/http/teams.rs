@@ -20,8 +20,9 @@ use crate::engine::room::RoomError;
 use crate::engine::writer::{Pending, Writer};
 use crate::http::api::{open_planning, CreateBody, NewPlanning};
 use crate::http::caller::{Anonymous, IdempotencyKey, Token};
+use crate::http::error::ApiPath;
 use crate::http::error::{count_refusal, ApiError, ApiJson};
-use axum::extract::{Path, State as AxState};
+use axum::extract::State as AxState;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -167,7 +168,7 @@ fn planning_summary(id: PlanningId, s: &State, head: i64) -> Value {
 /// `GET /api/teams/{id}` (admin token)
 pub async fn read_team(
     AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     token: Token,
 ) -> Result<Json<Value>, ApiError> {
     let team = admin(&app, &id, token).await?;
@@ -208,7 +209,7 @@ pub struct RosterBody {
 /// `PUT /api/teams/{id}/roster` (admin token)
 pub async fn set_roster(
     AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     token: Token,
     IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<RosterBody>,
@@ -299,7 +300,7 @@ pub fn carry_over_items(prev: &State, into: PlanningId) -> Vec<NewItem> {
 /// `POST /api/teams/{id}/plannings` (admin token)
 pub async fn create_team_planning(
     AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     token: Token,
     IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<TeamPlanningBody>,

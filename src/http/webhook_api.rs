@@ -17,8 +17,9 @@ use crate::engine::room::decode_all;
 use crate::engine::webhook;
 use crate::http::api::check_op;
 use crate::http::caller::{Caller, IdempotencyKey};
+use crate::http::error::ApiPath;
 use crate::http::error::{ApiError, ApiJson};
-use axum::extract::{Path, State as AxState};
+use axum::extract::State as AxState;
 use axum::routing::{delete, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -155,7 +156,7 @@ pub async fn list(caller: Caller) -> Result<Json<Value>, ApiError> {
 pub async fn remove(
     AxState(app): AxState<AppState>,
     caller: Caller,
-    Path((_, wid)): Path<(String, String)>,
+    ApiPath((_, wid)): ApiPath<(String, String)>,
     IdempotencyKey(key): IdempotencyKey,
 ) -> Result<Json<Value>, ApiError> {
     let webhook: WebhookId = wid.parse().map_err(|_| ApiError::NotFound("webhook"))?;

@@ -19,7 +19,7 @@ use crate::engine::room::decode_all;
 use crate::http::api::check_op;
 use crate::http::caller::{Caller, IDEMPOTENCY_KEY};
 use crate::http::error::ApiQuery;
-use crate::http::error::{ApiBytes, ApiError};
+use crate::http::error::{bad_query, ApiBytes, ApiError};
 use crate::read::import::{self, Format, ImportError};
 use axum::extract::State as AxState;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -88,8 +88,7 @@ impl IntoResponse for ImportFailure {
 /// The format from `?format=`, else from the content type.
 fn import_format(q: Option<&str>, headers: &HeaderMap) -> Result<Format, ApiError> {
     if let Some(f) = q {
-        return Format::parse(f)
-            .ok_or_else(|| ApiError::BadRequest("format must be csv or jira".into()));
+        return Format::parse(f).ok_or_else(|| bad_query("format must be csv or jira"));
     }
     let ct = headers
         .get(header::CONTENT_TYPE)
@@ -229,6 +228,6 @@ pub async fn export_estimates(
             crate::read::export::to_csv(&rows),
         )
             .into_response()),
-        _ => Err(ApiError::BadRequest("format must be csv or json".into())),
+        _ => Err(bad_query("format must be csv or json")),
     }
 }

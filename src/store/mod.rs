@@ -237,38 +237,84 @@ pub enum ChainCheck {
 /// Recomputes a planning's chain from the log and checks it against the head and head hash
 /// stored beside it (read first: events appended meanwhile come after them).
 pub async fn verify_chain(store: &dyn EventStore, planning_id: Uuid) -> StoreResult<ChainCheck> {
+    let from = Checked {
+        seq: 0,
+        hash: GENESIS_HASH.to_string(),
+    };
+    Ok(verify_chain_from(store, planning_id, from).await?.0)
+}
+
+/// A prefix of a planning's chain already checked: up to `seq`, whose hash is `hash`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    pub seq: i64,
+    pub hash: String,
+}
+
+/// Checks a planning's chain after a prefix already checked (`from`, GENESIS at 0 for the
+/// whole chain) against the head and head hash stored beside the log; also answers how many
+/// events it read. Nothing after the prefix: only the stored head is compared.
+pub async fn verify_chain_from(
+    store: &dyn EventStore,
+    planning_id: Uuid,
+    from: Checked,
+) -> StoreResult<(ChainCheck, u64)> {
     let (head, head_hash) = store.head_with_hash(planning_id).await?;
-    let mut prev = GENESIS_HASH.to_string();
-    let mut after = 0;
+    // A stored head below the prefix: the log was cut back; check it all again.
+    let (mut after, mut prev) = if head < from.seq {
+        (0, GENESIS_HASH.to_string())
+    } else {
+        (from.seq, from.hash)
+    };
+    let mut read = 0u64;
+    let head_broken = |prev: &String| {
+        head_hash
+            .as_ref()
+            .filter(|h| *h != prev)
+            .map(|stored| ChainCheck::BrokenAt {
+                seq: head,
+                stored: stored.clone(),
+                computed: prev.clone(),
+            })
+    };
+    if after == head && after > 0 {
+        return Ok((
+            head_broken(&prev).unwrap_or(ChainCheck::Intact {
+                events: after,
+                head_hash: prev,
+            }),
+            0,
+        ));
+    }
     loop {
         let page = store.read(planning_id, after, 1000).await?;
+        read += page.len() as u64;
         if page.is_empty() {
             break;
         }
         for e in &page {
             if let Some(broken) = check_link(e, after, &prev) {
-                return Ok(broken);
+                return Ok((broken, read));
             }
             prev = e.hash.clone();
             after = e.seq;
             if after == head {
-                if let Some(stored) = head_hash.as_ref().filter(|h| **h != prev) {
-                    return Ok(ChainCheck::BrokenAt {
-                        seq: head,
-                        stored: stored.clone(),
-                        computed: prev,
-                    });
+                if let Some(broken) = head_broken(&prev) {
+                    return Ok((broken, read));
                 }
             }
         }
     }
     if after < head {
-        return Ok(ChainCheck::Missing { seq: after + 1 });
+        return Ok((ChainCheck::Missing { seq: after + 1 }, read));
     }
-    Ok(ChainCheck::Intact {
-        events: after,
-        head_hash: prev,
-    })
+    Ok((
+        ChainCheck::Intact {
+            events: after,
+            head_hash: prev,
+        },
+        read,
+    ))
 }
 
 /// What is wrong with event `e` coming after seq `after` whose hash is `prev`, if anything.

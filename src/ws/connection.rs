@@ -24,7 +24,7 @@ use crate::http::error::{describe_room_error, ApiError};
 use crate::read::view;
 use crate::ws::outbox::{gated, Gone, Outbox};
 use crate::ws::protocol::{
-    ClientMsg, Me, ServerMsg, CLOSE_GOING_AWAY, CLOSE_REVOKED, CLOSE_TOO_SLOW,
+    ClientMsg, CommandFrame, Me, ServerMsg, CLOSE_GOING_AWAY, CLOSE_REVOKED, CLOSE_TOO_SLOW,
 };
 use crate::ws::socket::{CloseFrame, Message, Socket, Upgrade, Utf8Bytes, WsError};
 use axum::extract::{ConnectInfo, State as AxState};
@@ -96,7 +96,7 @@ pub async fn upgrade(
         None => None,
     };
     let limits = &app.limits;
-    let since = q.since.max(0);
+    let since = crate::http::error::in_range("since", q.since, 0, None)?;
     let config = WebSocketConfig::default()
         // A small read buffer: our client frames are small (see READ_BUFFER).
         .read_buffer_size(READ_BUFFER)
@@ -692,7 +692,7 @@ impl Conn {
                 self.send(&ServerMsg::error(
                     None,
                     "bad_frame",
-                    "binary frames are not supported",
+                    "binary frames are not read: send each frame as JSON text",
                 ))
             }
             Some(Ok(Message::Close(_))) | None => Err(End::Gone),
@@ -712,7 +712,13 @@ impl Conn {
             let message = format!("frames are limited to {max} bytes");
             return self.send(&ServerMsg::error(None, "frame_too_large", message));
         }
-        match serde_json::from_str(text) {
+        // Read as a value first: a command frame of the wrong shape is answered with its `op`,
+        // and every refusal gets the same plain words and codes as a REST body.
+        let value = match crate::http::plain::parse(text.as_bytes(), "the frame") {
+            Ok(v) => v,
+            Err(e) => return self.refuse_frame(None, e),
+        };
+        match crate::http::plain::from_value(&value) {
             Ok(ClientMsg::Ping) => self.send(&ServerMsg::Pong),
             Ok(ClientMsg::StateAt { at, req }) => self.state_at(at, req),
             Ok(ClientMsg::Command {
@@ -721,10 +727,29 @@ impl Conn {
                 command,
             }) => self.command(op, expected_seq, *command),
             Err(e) => {
-                self.app.metrics.bad_frames.fetch_add(1, Ordering::Relaxed);
-                self.send(&ServerMsg::error(None, "bad_frame", e.to_string()))
+                let named = ["op", "req"].iter().find_map(|k| value.get(k)?.as_str());
+                // A command frame read as such names the command's field that failed.
+                let e = match value.get("type").and_then(|t| t.as_str()) {
+                    Some("command") => crate::http::plain::from_value::<CommandFrame>(&value)
+                        .err()
+                        .unwrap_or(e),
+                    _ => e,
+                };
+                self.refuse_frame(named.map(str::to_string), e)
             }
         }
+    }
+
+    /// Answers a frame the server cannot read: `bad_json` when it is not JSON, `invalid_body`
+    /// when it is JSON of the wrong shape (the message names the field), as over REST.
+    fn refuse_frame(&mut self, op: Option<String>, e: crate::http::plain::Unreadable) -> Flow {
+        use crate::http::plain::Unreadable;
+        self.app.metrics.bad_frames.fetch_add(1, Ordering::Relaxed);
+        let (code, message) = match e {
+            Unreadable::Syntax(m) => ("bad_json", m),
+            Unreadable::Shape(m) => ("invalid_body", m.replace("the body", "the frame")),
+        };
+        self.send(&ServerMsg::error(op, code, message))
     }
 
     /// Sends a `state_at` answer once the queue is empty: a client that asks for past views
@@ -749,9 +774,8 @@ impl Conn {
             return self.send(&ServerMsg::error(req, "rate_limited", message));
         }
         let head = self.caller.room.head();
-        if at < 0 || at > head {
-            let message = format!("at must be 0 to {head}");
-            return self.send(&ServerMsg::error(req, "bad_request", message));
+        if let Err(e) = crate::http::error::in_range("at", at, 0, Some(head)) {
+            return self.send(&ServerMsg::error(req, "out_of_range", e.to_string()));
         }
         let store = self.app.registry.store().clone();
         let planning = self.caller.room.shared.id;

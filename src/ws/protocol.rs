@@ -41,6 +41,19 @@ pub enum ClientMsg {
     Ping,
 }
 
+/// A `command` frame read on its own, only to word a refusal: [`ClientMsg`] is read by its
+/// `type`, which hides the path to the field that failed inside it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandFrame {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub op: String,
+    #[serde(default)]
+    pub expected_seq: Option<i64>,
+    pub command: Box<Command>,
+}
+
 /// You, as the server knows you.
 #[derive(Debug, Clone, Serialize)]
 pub struct Me {

@@ -70,7 +70,7 @@ pub fn ws_frame(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return; // the websocket layer refuses non-UTF-8 text frames before us
     };
-    if let Ok(msg) = serde_json::from_str::<ClientMsg>(text) {
+    if let Ok(msg) = sprintlog::http::plain::json::<ClientMsg>(text.as_bytes(), "the frame") {
         let again = serde_json::to_string(&msg).expect("a decoded frame re-encodes");
         assert!(!again.is_empty());
         if let ClientMsg::Command { op, .. } = &msg {
@@ -81,11 +81,10 @@ pub fn ws_frame(data: &[u8]) {
 
 /// A REST command body: decoding never panics.
 pub fn rest_command(data: &[u8]) {
-    if let Ok(body) = serde_json::from_slice::<CommandBody>(data) {
+    // Through the server's own reading, whose refusals are worded from serde's messages.
+    if let Ok(body) = sprintlog::http::plain::json::<CommandBody>(data, "the body") {
         let _ = check_op(&body.client_op_id);
-        if let Ok(cmd) = serde_json::from_value::<Command>(body.command) {
-            let _ = serde_json::to_string(&cmd).expect("a decoded command re-encodes");
-        }
+        let _ = serde_json::to_string(&body.command).expect("a decoded command re-encodes");
     }
 }
 
