@@ -153,7 +153,7 @@ fn sqlite_memory_used() -> u64 {
 /// The configured limits as one labelled gauge, so a dashboard shows the counters above next
 /// to the limits they count against.
 pub fn render_limits(l: &crate::config::Limits) -> String {
-    let values: [(&str, u64); 20] = [
+    let values: [(&str, u64); 21] = [
         ("max_frame_bytes", l.max_frame_bytes as u64),
         ("max_body_bytes", l.max_body_bytes as u64),
         ("command_rate", u64::from(l.command_rate)),
@@ -171,6 +171,7 @@ pub fn render_limits(l: &crate::config::Limits) -> String {
         ("trusted_proxies", l.trusted_proxies.len() as u64),
         ("max_rooms", l.max_rooms as u64),
         ("allowed_origins", l.allowed_origins.len() as u64),
+        ("allowed_hosts", l.allowed_hosts.len() as u64),
         ("head_poll_ms", l.head_poll_ms),
         ("snapshot_after", l.snapshot_after.max(0) as u64),
         ("webhook_max_attempts", u64::from(l.webhooks.max_attempts)),
