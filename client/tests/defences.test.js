@@ -33,6 +33,7 @@ test('CSP: the main views run without a violation', async () => {
   // live (the card table's flip), a timeline with chapters (its ticks), a team.
   const c = await rest('POST', '/api/plannings', { body: { title: 'Sprint CSP', name: 'Fran' } });
   const ann = await rest('POST', `/api/plannings/${c.planning}/join`, { body: { invite: c.member_invite, name: 'Ann' } });
+  const bob = await rest('POST', `/api/plannings/${c.planning}/join`, { body: { invite: c.member_invite, name: 'Bob' } });
   const fran = (cmd) => command(c.planning, c.token, cmd);
   await fran({ type: 'ChangePhase', to: 'async' });
   await fran({ type: 'DraftGoal', text: 'Ship SSO' });
@@ -45,7 +46,7 @@ test('CSP: the main views run without a violation', async () => {
   view = await rest('GET', `/api/plannings/${c.planning}`, { token: c.token });
   const round = view.state.round_order[0];
   await command(c.planning, ann.token, { type: 'CastVote', round, item: login, card: '3' });
-  await command(c.planning, c.token, { type: 'CastVote', round, item: login, card: '13' });
+  await command(c.planning, bob.token, { type: 'CastVote', round, item: login, card: '13' });
   await rest('POST', '/api/teams', { body: { name: 'Team CSP', roster: [{ name: 'Ann' }] } });
 
   const ctx = await browser.newContext();
