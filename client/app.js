@@ -70,8 +70,14 @@ function route() {
     const view = parts[2] || 'board';
     const token = params.get('token');
     if (token) {
-      remember({ planning, token });
       history.replaceState(null, '', `#/p/${planning}${parts[2] ? `/${parts[2]}` : ''}`);
+      const mine = held(planning);
+      // A link for someone else must not silently replace who this browser is here.
+      if (mine?.token && mine.token !== token) {
+        askIdentity(planning, mine, token);
+        return;
+      }
+      remember({ planning, token });
     }
     if (session && session.planning !== planning) {
       session.close();
@@ -91,6 +97,67 @@ function route() {
 }
 
 window.addEventListener('hashchange', route);
+
+/**
+ * This browser already holds another token for `planning` than the link's: asks whether to
+ * keep it or to use the link's, then opens the planning as the one chosen. Escape, or leaving
+ * the page, keeps the one held.
+ */
+function askIdentity(planning, mine, token) {
+  const linkName = h('strong', {}, 'someone else');
+  const dialog = h(
+    'dialog',
+    { class: 'identity-dialog', id: 'identity-dialog', 'aria-labelledby': 'identity-h', 'aria-describedby': 'identity-text' },
+    h('h2', { id: 'identity-h' }, 'This link is for another participant'),
+    h(
+      'p',
+      { id: 'identity-text' },
+      'In this planning, this browser is ',
+      h('strong', {}, mine.name || 'you'),
+      '. The link you opened signs in as ',
+      linkName,
+      '. Which one do you want to be here?',
+    ),
+    h(
+      'div',
+      { class: 'row' },
+      h('button', { type: 'button', id: 'identity-keep', onclick: () => done(false) }, mine.name ? `Stay as ${mine.name}` : 'Stay as I am'),
+      h('button', { type: 'button', class: 'secondary', id: 'identity-use-link', onclick: () => done(true) }, 'Use the link'),
+    ),
+  );
+  api.readPlanning(planning, token).then(
+    (r) => r?.you?.name && (linkName.textContent = r.you.name),
+    () => (linkName.textContent = 'someone else (the link may no longer work)'),
+  );
+  dialog.addEventListener('cancel', (ev) => {
+    ev.preventDefault();
+    done(false);
+  });
+  const leave = () => finish();
+  window.addEventListener('hashchange', leave);
+  function finish() {
+    window.removeEventListener('hashchange', leave);
+    dialog.close();
+    dialog.remove();
+  }
+  function done(useLink) {
+    finish();
+    if (useLink) {
+      // The held entry's name and role were the other person's: only the planning's title stays.
+      const list = myPlannings().filter((p) => p.planning !== planning);
+      localStorage.setItem(STORE_KEY, JSON.stringify(list));
+      remember({ planning, token, title: mine.title });
+      if (session?.planning === planning) {
+        session.close();
+        session = null;
+      }
+    }
+    route();
+  }
+  document.body.append(dialog);
+  dialog.showModal();
+  dialog.querySelector('#identity-keep').focus();
+}
 
 // ---------- Start ----------
 

@@ -1,7 +1,7 @@
 // DOM helpers shared by the screens: element building (text is never parsed as HTML), re-render
 // that keeps focus and typed text, and time formatting in the viewer's own time zone.
 
-/** Builds an element: h('button', {class: 'x', onclick: f}, 'text', child…). Text is never HTML. */
+/** Builds an element: h('button', {class: 'x', onclick: f}, 'text', child…). Text is never HTML; `style` is an object of properties ({width: '5%'}), never a string. */
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
@@ -9,6 +9,8 @@ export function h(tag, attrs = {}, ...children) {
     if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else if (k === 'class') el.className = v;
     else if (k === 'dataset') Object.assign(el.dataset, v);
+    // Through the CSSOM: a `style` attribute is inline style, which the page's CSP refuses.
+    else if (k === 'style') for (const [prop, val] of Object.entries(v)) el.style.setProperty(prop, String(val));
     else if (k === 'value' && tag === 'input') el.setAttribute('value', String(v)); // also the default
     else if (k === 'value') el.value = v;
     else if (k === 'checked') el.checked = Boolean(v);

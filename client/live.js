@@ -233,7 +233,7 @@ export function liveView(ctx) {
     const half = Math.ceil(seats.length / 2);
     return h(
       'div',
-      { class: `card-table${flipping ? ' flipping' : ''}${revealed ? ' revealed' : ''}`, id: 'card-table', style: flipping ? `--flip-delay: ${-Math.round(since)}ms` : null },
+      { class: `card-table${flipping ? ' flipping' : ''}${revealed ? ' revealed' : ''}`, id: 'card-table', style: flipping ? { '--flip-delay': `${-Math.round(since)}ms` } : null },
       h('ul', { class: 'seats near', 'aria-label': 'Seats' }, seats.slice(0, half)),
       h('div', { class: 'felt' }, status),
       seats.length > half ? h('ul', { class: 'seats far', 'aria-label': 'More seats' }, seats.slice(half)) : null,
@@ -502,7 +502,7 @@ export function capacityBar(points, capacity) {
         'aria-valuenow': pts(points),
         'aria-valuetext': `${pts(points)} of ${pts(capacity)} points${over ? ', over capacity' : ''}`,
       },
-      h('div', { class: 'fill', style: `width: ${width}%` }),
+      h('div', { class: 'fill', style: { width: `${width}%` } }),
     ),
     h('p', { class: 'captext' }, `${pts(points)} of ${pts(capacity)} points`, Number.isFinite(pct) ? ` (${pct}%)` : '', over ? h('strong', { class: 'error' }, ' — over capacity') : ''),
   );

@@ -131,7 +131,7 @@ export function timelineView(ctx) {
               oninput: (ev) => scrub(Number(ev.target.value)),
             }),
             h('datalist', { id: 'chapter-marks' }, chapters.map((c) => h('option', { value: c.seq, label: c.summary }))),
-            h('div', { class: 'ticks', 'aria-hidden': 'true' }, chapters.map((c) => h('span', { class: 'tick', style: `left: ${ui.head > 1 ? ((c.seq - 1) / (ui.head - 1)) * 100 : 0}%`, title: c.summary }))),
+            h('div', { class: 'ticks', 'aria-hidden': 'true' }, chapters.map((c) => h('span', { class: 'tick', style: { left: `${ui.head > 1 ? ((c.seq - 1) / (ui.head - 1)) * 100 : 0}%` }, title: c.summary }))),
             h('p', { id: 'at-summary', 'aria-live': 'polite' }),
             h(
               'div',

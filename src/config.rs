@@ -127,9 +127,16 @@ pub struct Limits {
     #[arg(long, env = "SPRINTLOG_MAX_ROOMS", default_value_t = 10_000)]
     pub max_rooms: usize,
 
-    /// Websocket `Origin`s allowed besides the server's own host (comma separated).
+    /// Websocket `Origin`s allowed besides the server's own origin (comma separated, scheme
+    /// included: `https://plan.example.com`).
     #[arg(long, env = "SPRINTLOG_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+
+    /// Host names (`plan.example.com`, any port) or `host:port` pairs the server answers for
+    /// (comma separated). A request whose `Host` is not listed is refused 400 `bad_host`
+    /// (`/healthz` and `/readyz` excepted). Empty (the default): any `Host` is served.
+    #[arg(long, env = "SPRINTLOG_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
 
     /// A bearer token `GET /metrics` then requires (`Authorization: Bearer …`). Unset,
     /// `/metrics` is public: it shows counts and limits, never content.
@@ -232,6 +239,7 @@ impl Default for Limits {
             header_read_timeout_secs: 10,
             idle_timeout_secs: 120,
             allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             metrics_token: None,
             max_connections_per_ip: 64,
             trusted_proxies: Vec::new(),

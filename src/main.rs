@@ -48,7 +48,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             let text = sprintlog::engine::transfer::export(&*store, PlanningId(planning)).await?;
             store.close().await;
             match out {
-                Some(path) => std::fs::write(path, text)?,
+                Some(path) => write_private(&path, &text)?,
                 None => print!("{text}"),
             }
             Ok(())
@@ -63,6 +63,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
         Cmd::Backup { file } => {
+            // An empty file of our own for SQLite's `VACUUM INTO` to fill: it keeps its mode.
+            // An existing file is left to SQLite (which refuses one that is not empty).
+            if !std::path::Path::new(&file).exists() {
+                write_private(std::path::Path::new(&file), "")?;
+            }
             store.backup(&file).await?;
             store.close().await;
             println!("backup written to {file}");
@@ -149,4 +154,16 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
+}
+
+/// Writes `text` to `path`, a new file readable by its owner only (0600): an export or a backup
+/// holds the whole log, sealed votes included. An existing file is overwritten and keeps its
+/// mode.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    open.open(path)?.write_all(text.as_bytes())
 }

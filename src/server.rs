@@ -16,14 +16,14 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// Every route: REST and the client from [`crate::http`], the websocket from [`crate::ws`].
+/// Every route: REST and the client from [`crate::http`], the websocket from [`crate::ws`],
+/// behind the `Host` allow-list and with the security headers on every answer.
 pub fn router(app: AppState) -> axum::Router {
-    crate::http::router(app.clone())
-        .route(
-            "/ws/plannings/{id}",
-            axum::routing::get(crate::ws::connection::upgrade),
-        )
-        .with_state(app)
+    let routes = crate::http::router(app.clone()).route(
+        "/ws/plannings/{id}",
+        axum::routing::get(crate::ws::connection::upgrade),
+    );
+    crate::http::guard::guarded(routes, &app).with_state(app)
 }
 
 /// A running server (used by `main` and by the integration tests).

@@ -24,14 +24,22 @@ pub fn is_client_token(token: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// The participant id of a join with a client-chosen token: derived from the token's hash, so
-/// a retried join names the same participant (and the room's idempotency then applies it
-/// once). Participant ids are public within a planning; the token cannot be recovered from one.
-pub fn participant_for_token(planning: uuid::Uuid, token_hash: &str) -> uuid::Uuid {
-    derived_id(
-        b"sprintlog participant id\0",
-        &[planning.as_bytes(), token_hash.as_bytes()],
-    )
+/// The participant id of a join (or creation) with a client-chosen token: keyed with the
+/// server's key ([`crate::engine::commands::server_key`]), so a retried join names the same
+/// participant (and the room's idempotency then applies it once), while nobody without the key
+/// can test guessed tokens against the ids everyone in the planning sees. An RFC 9562
+/// version 8 UUID from the first 16 bytes of HMAC-SHA256(key, planning ‖ token hash).
+pub fn participant_for_token(key: &str, planning: uuid::Uuid, token_hash: &str) -> uuid::Uuid {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.as_bytes())
+        .expect("HMAC takes keys of any length");
+    mac.update(b"sprintlog participant id\0");
+    mac.update(planning.as_bytes());
+    mac.update(token_hash.as_bytes());
+    let d = mac.finalize().into_bytes();
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d[..16]);
+    uuid::Builder::from_custom_bytes(b).into_uuid()
 }
 
 /// An id that follows from `parts` (under a `purpose` prefix that keeps kinds of ids apart):
@@ -76,5 +84,22 @@ mod tests {
         assert_eq!(hash_secret(&a).len(), 64);
         assert!(constant_time_eq(&hash_secret(&a), &hash_secret(&a)));
         assert!(!constant_time_eq(&hash_secret(&a), &hash_secret(&b)));
+    }
+
+    /// The id follows from the key, the planning and the token: the same three give the same
+    /// id (a retried join), another key another id (a guessed token cannot be checked against
+    /// the ids without the server's key).
+    #[test]
+    fn participant_ids_need_the_server_key() {
+        let (p, h) = (uuid::Uuid::from_u128(7), hash_secret(&"a".repeat(64)));
+        let id = participant_for_token("key one", p, &h);
+        assert_eq!(id, participant_for_token("key one", p, &h));
+        assert_ne!(id, participant_for_token("key two", p, &h));
+        assert_ne!(
+            id,
+            participant_for_token("key one", uuid::Uuid::from_u128(8), &h)
+        );
+        let unkeyed = derived_id(b"sprintlog participant id\0", &[p.as_bytes(), h.as_bytes()]);
+        assert_ne!(id, unkeyed, "not the old unkeyed derivation");
     }
 }

@@ -172,6 +172,7 @@ pub fn render_limits(l: &crate::config::Limits) -> String {
         ("trusted_proxies", l.trusted_proxies.len() as u64),
         ("max_rooms", l.max_rooms as u64),
         ("allowed_origins", l.allowed_origins.len() as u64),
+        ("allowed_hosts", l.allowed_hosts.len() as u64),
         ("head_poll_ms", l.head_poll_ms),
         ("snapshot_after", l.snapshot_after.max(0) as u64),
         ("webhook_max_attempts", u64::from(l.webhooks.max_attempts)),

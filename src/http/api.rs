@@ -130,7 +130,7 @@ pub async fn open_planning(
         // retry decides the very same creation (and nobody without the token can aim at it).
         Some(key) => {
             let id = PlanningId(seeded_id(&token, key));
-            let creator = participant_of(id, &token);
+            let creator = participant_of(app, id, &token).await?;
             let invite = |purpose| commands::derived_for(app, id, creator, key, purpose);
             (
                 id,
@@ -142,7 +142,7 @@ pub async fn open_planning(
         None => {
             let id = PlanningId(Uuid::new_v4());
             let creator = match body.token {
-                Some(_) => participant_of(id, &token),
+                Some(_) => participant_of(app, id, &token).await?,
                 None => ParticipantId(Uuid::new_v4()),
             };
             (id, creator, new_secret(), new_secret())
@@ -171,12 +171,19 @@ pub async fn open_planning(
 /// What a client-drawn token must be.
 const CLIENT_TOKEN: &str = "token must be 64 lowercase hex characters (32 random bytes)";
 
-/// The participant a client-drawn token makes of its holder in `planning`.
-fn participant_of(planning: PlanningId, token: &str) -> ParticipantId {
-    ParticipantId(crate::engine::auth::participant_for_token(
+/// The participant a client-drawn token makes of its holder in `planning` (see
+/// [`crate::engine::auth::participant_for_token`]).
+async fn participant_of(
+    app: &AppState,
+    planning: PlanningId,
+    token: &str,
+) -> Result<ParticipantId, ApiError> {
+    let key = commands::server_key(app).await?;
+    Ok(ParticipantId(crate::engine::auth::participant_for_token(
+        key,
         planning.0,
         &hash_secret(token),
-    ))
+    )))
 }
 
 /// The creator's token of a creation: the client's own (checked), or one drawn here. A key
@@ -236,8 +243,15 @@ pub async fn join(
     let (token, participant) =
         match body.token {
             Some(t) if crate::engine::auth::is_client_token(&t) => {
-                let p = crate::engine::auth::participant_for_token(id.0, &hash_secret(&t));
-                (t, ParticipantId(p))
+                // A participant who already holds the token keeps the id it has: one that
+                // joined before ids were keyed, retrying, lands on itself.
+                let hash = hash_secret(&t);
+                let held = room.read(|l| l.state.participant_by_token(&hash).map(|p| p.id));
+                let p = match held {
+                    Some(p) => p,
+                    None => participant_of(&app, id, &t).await?,
+                };
+                (t, p)
             }
             Some(_) => return Err(ApiError::BadRequest(CLIENT_TOKEN.into())),
             // The joiner has no identity yet to scope a key by: two joiners who picked the same

@@ -5,7 +5,7 @@
 //! the client. `index.html` is never cached (it is the entry point that names everything else);
 //! the other files are revalidated on every load (`no-cache`), since their names carry no hash.
 
-use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 /// One embedded file.
@@ -129,7 +129,7 @@ const ASSETS: &[Asset] = &[
 ];
 
 /// The router's fallback: an embedded file for `GET`/`HEAD`, otherwise 404 (or 405).
-pub async fn serve(method: Method, uri: Uri) -> Response {
+pub async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let path = match uri.path() {
         "/" => "/index.html",
         p => p,
@@ -145,8 +145,14 @@ pub async fn serve(method: Method, uri: Uri) -> Response {
     } else {
         "no-cache"
     };
+    let csp = if asset.path == "/index.html" {
+        super::guard::page_csp(&headers)
+    } else {
+        HeaderValue::from_static(super::guard::CSP)
+    };
     (
         [
+            (header::CONTENT_SECURITY_POLICY, csp),
             (
                 header::CONTENT_TYPE,
                 HeaderValue::from_static(asset.content_type),

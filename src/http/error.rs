@@ -31,6 +31,9 @@ pub enum ApiError {
     /// The per-IP connection cap.
     #[error("{0}")]
     TooManyConnections(String),
+    /// The request's `Host` is not in `--allowed-hosts`.
+    #[error("this server does not answer for that host name (see --allowed-hosts)")]
+    BadHost,
     /// The database does not answer (`/readyz`).
     #[error("the database is unavailable: retry later")]
     Unavailable,
@@ -356,6 +359,7 @@ impl ApiError {
                 "too_many_connections".into(),
                 m.clone(),
             ),
+            ApiError::BadHost => (StatusCode::BAD_REQUEST, "bad_host".into(), self.to_string()),
             ApiError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable".into(),

@@ -5,6 +5,7 @@ pub mod caller;
 pub mod client;
 pub mod comments;
 pub mod error;
+pub mod guard;
 pub mod plain;
 pub mod schedule_api;
 pub mod teams;

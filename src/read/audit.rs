@@ -21,7 +21,7 @@ use crate::domain::state::State;
 use crate::domain::words;
 use crate::read::utc::rfc3339;
 use crate::read::view::{self, Seer};
-use crate::read::Envelope;
+use crate::read::{md_text, Envelope};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -629,10 +629,6 @@ fn cards(votes: &[(String, String)]) -> String {
         .join(", ")
 }
 
-fn md_escape(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
-}
-
 /// The audit as Markdown.
 pub fn markdown(a: &Audit) -> String {
     let mut out = String::new();
@@ -641,11 +637,11 @@ pub fn markdown(a: &Audit) -> String {
             "- #{} {} — {}: {}\n",
             s.seq,
             rfc3339(s.at),
-            md_escape(&s.actor),
-            md_escape(&s.what)
+            md_text(&s.actor),
+            md_text(&s.what)
         ));
     };
-    out.push_str(&format!("# Audit: {}\n\n", md_escape(&a.title)));
+    out.push_str(&format!("# Audit: {}\n\n", md_text(&a.title)));
     out.push_str(&format!(
         "Planning `{}` · phase {} · {} events · chain head `{}`\n\n",
         a.planning, a.phase, a.head, a.head_hash
@@ -674,15 +670,15 @@ pub fn markdown(a: &Audit) -> String {
     for it in &a.items {
         out.push_str(&format!(
             "\n### {}{} — {}{}\n\n",
-            md_escape(&it.title),
+            md_text(&it.title),
             it.external_key
                 .as_ref()
-                .map(|k| format!(" ({})", md_escape(k)))
+                .map(|k| format!(" ({})", md_text(k)))
                 .unwrap_or_default(),
-            it.outcome,
+            md_text(&it.outcome),
             it.estimate
                 .as_ref()
-                .map(|e| format!(", estimate {e}"))
+                .map(|e| format!(", estimate {}", md_text(e)))
                 .unwrap_or_default()
         ));
         it.steps.iter().for_each(|s| line(&mut out, s));
@@ -703,7 +699,7 @@ pub fn markdown(a: &Audit) -> String {
                 if r.live { ", live" } else { "" },
                 r.opened_seq,
                 r.closed.as_deref().unwrap_or("open"),
-                md_escape(&votes)
+                md_text(&votes)
             ));
         }
     }

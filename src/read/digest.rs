@@ -201,7 +201,7 @@ pub fn markdown(d: &Digest) -> String {
     }
     let list = |out: &mut String, lines: &[String]| {
         for l in lines {
-            out.push_str(&format!("- {}\n", l.replace('\n', " ")));
+            out.push_str(&format!("- {}\n", crate::read::md_text(l)));
         }
     };
     if !d.goal.is_empty() {
@@ -214,7 +214,10 @@ pub fn markdown(d: &Digest) -> String {
         } else {
             ""
         };
-        out.push_str(&format!("\n## {}{out_of}\n\n", it.title.replace('\n', " ")));
+        out.push_str(&format!(
+            "\n## {}{out_of}\n\n",
+            crate::read::md_text(&it.title)
+        ));
         list(&mut out, &it.changes);
     }
     if !d.planning.is_empty() {

@@ -16,6 +16,28 @@ pub mod view;
 use crate::domain::event::{Event, Micros};
 use crate::domain::ids::ParticipantId;
 
+/// `s` as literal text inside a line of Markdown: HTML's `&`, `<` and `>` as entities (no tag,
+/// no entity of the author's survives), Markdown's inline marks (emphasis, code, links and
+/// images, table pipes, strike-through, a heading's closing `#`) escaped with a backslash, and
+/// line breaks as spaces (a line cannot start a block).
+pub fn md_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// One event of a planning's log as the read models take it: where it sits in the log, who
 /// did it and when it was recorded, and the fact itself. How the log is stored is no concern
 /// of a read model (the engine turns stored rows into envelopes).
@@ -119,6 +141,18 @@ mod tests {
         assert_eq!(
             d.date(&env(1, 300, ann, close(CloseReason::Facilitator))),
             300
+        );
+    }
+
+    #[test]
+    fn markdown_text_is_inert() {
+        assert_eq!(
+            super::md_text("<img src=x onerror=alert(1)> **x** | y\n# [a](b) `c` ~d~ _e_ \\ &amp;"),
+            "&lt;img src=x onerror=alert(1)&gt; \\*\\*x\\*\\* \\| y \\# \\[a\\](b) \\`c\\` \\~d\\~ \\_e\\_ \\\\ &amp;amp;"
+        );
+        assert_eq!(
+            super::md_text("Sprint 1.2: login (SSO)"),
+            "Sprint 1.2: login (SSO)"
         );
     }
 }

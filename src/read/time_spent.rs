@@ -286,7 +286,7 @@ pub fn markdown(t: &TimeWellSpent) -> String {
     for it in &t.items {
         out.push_str(&format!(
             "- “{}”: discussed {}{}\n",
-            it.title.replace('\n', " "),
+            crate::read::md_text(&it.title),
             clock_text(it.seconds),
             it.timebox_seconds
                 .map(|b| format!(" (time box {})", clock_text(b)))

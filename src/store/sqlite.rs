@@ -86,6 +86,9 @@ impl SqliteStore {
         // An in-memory database lives as long as one of its connections and is per pool:
         // use a single connection that never expires for both reads and writes.
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
+            create_private(options.get_filename());
+        }
         let mut write = pool_options(1);
         if in_memory {
             write = write
@@ -113,6 +116,22 @@ impl SqliteStore {
         let store = SqliteStore { write, read };
         store.backfill_hashes().await?;
         Ok(store)
+    }
+}
+
+/// Creates the database file readable and writable by its owner only (0600) if it is missing:
+/// it holds webhook secrets and the server's key. SQLite gives the `-wal` and `-shm` files it
+/// creates beside it the database file's mode. An existing file keeps its mode; a file that
+/// cannot be created here is left to SQLite, which reports why.
+fn create_private(path: &std::path::Path) {
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    if let Err(e) = open.open(path) {
+        if e.kind() != std::io::ErrorKind::AlreadyExists {
+            tracing::debug!(error = %e, "could not create the database file ahead of SQLite");
+        }
     }
 }
 

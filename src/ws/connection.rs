@@ -28,7 +28,7 @@ use crate::ws::protocol::{
 };
 use crate::ws::socket::{CloseFrame, Message, Socket, Upgrade, Utf8Bytes, WsError};
 use axum::extract::{ConnectInfo, State as AxState};
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Extension;
 use serde::Deserialize;
@@ -80,7 +80,7 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: Upgrade,
 ) -> Result<Response, ApiError> {
-    check_origin(&app, &headers)?;
+    crate::http::guard::check_origin(&app, peer.as_ref().map(|p| p.0 .0.ip()), &headers)?;
     // Counted after authentication, so strangers cannot use up someone's slots; a server
     // without peer addresses (no `into_make_service_with_connect_info`) has no per-IP cap.
     let slot = match peer {
@@ -115,28 +115,6 @@ pub async fn upgrade(
     Ok(ws.on_upgrade(config, move |socket| {
         connection(app, caller, since, q.view, socket, slot)
     }))
-}
-
-/// Browsers send `Origin`; it must be this server's own host or an allowed origin.
-/// Clients that send none (not browsers) are not subject to cross-site attacks and pass.
-fn check_origin(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return Ok(());
-    };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let origin_host = origin.split("://").nth(1).unwrap_or(origin);
-    if (!host.is_empty() && origin_host == host)
-        || app.limits.allowed_origins.iter().any(|o| o == origin)
-    {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "origin {origin} is not allowed"
-        )))
-    }
 }
 
 /// Why a connection ends.
