@@ -3,13 +3,18 @@
 // - keeps `last`, the highest seq applied (or a snapshot's `at`); drops event frames with
 //   `seq <= last`; reconnects with `since=last` on a gap or any disconnect, with backoff;
 // - commands get an `op` (client_op_id); they are queued while offline and every command not yet
-//   acknowledged is re-sent with its original `op` after a reconnect (the server applies it once);
+//   acknowledged is re-sent with its original `op` after a reconnect (the server applies it once),
+//   and one refused as `busy` or `unavailable` is sent again after a growing delay;
 // - `state` is 'connecting' | 'online' | 'reconnecting' | 'offline' | 'closed'.
 
 import { CLOSE } from './protocol.js';
 
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000];
 const PING_MS = 25000;
+// Refusals after which the same command is sent again (docs/protocol.md: nothing was written,
+// and the same `op` applies once), and the delays before each try; then the error is shown.
+const RETRIED = new Set(['busy', 'unavailable']);
+const RETRY_MS = [200, 400, 800, 1600, 3200];
 
 let opCounter = 0;
 export function newOp() {
@@ -121,7 +126,10 @@ export class PlanningSocket {
       }
       case 'error': {
         const p = f.op ? this.pending.get(f.op) : null;
-        if (p) {
+        if (p && RETRIED.has(f.code) && p.tries < RETRY_MS.length) {
+          // Nothing was written: the same frame again, later, applies once.
+          this.retryLater(p);
+        } else if (p) {
           this.pending.delete(f.op);
           this.handlers.onQueue?.(this.pending.size);
           p.reject(Object.assign(new Error(f.message || f.code), { code: f.code }));
@@ -143,6 +151,14 @@ export class PlanningSocket {
       default:
         break;
     }
+  }
+
+  retryLater(p) {
+    const delay = RETRY_MS[p.tries] * (0.75 + Math.random() * 0.5);
+    p.tries += 1;
+    setTimeout(() => {
+      if (this.pending.get(p.frame.op) === p) this.sendRaw(p.frame);
+    }, delay);
   }
 
   scheduleReconnect() {
@@ -173,7 +189,7 @@ export class PlanningSocket {
     const op = newOp();
     const frame = { type: 'command', op, command };
     return new Promise((resolve, reject) => {
-      this.pending.set(op, { frame, resolve, reject });
+      this.pending.set(op, { frame, resolve, reject, tries: 0 });
       this.handlers.onQueue?.(this.pending.size);
       this.sendRaw(frame);
     });

@@ -64,6 +64,16 @@ async fn web_client_in_chromium() {
         return;
     }
     let server = TestServer::start(sqlite()).await;
+    // A second server whose rooms hold one queued command: a burst is answered `busy`, which
+    // the client must retry (client/tests/busy.test.js).
+    let busy = TestServer::start_with(
+        sqlite(),
+        Limits {
+            room_queue: 1,
+            ..Limits::default()
+        },
+    )
+    .await;
     // The client is served by the binary itself.
     let (status, index) = server.get_text("/").await;
     assert_eq!(status, 200);
@@ -76,6 +86,7 @@ async fn web_client_in_chromium() {
         .arg(&dir)
         .current_dir(&dir)
         .env("SPRINTLOG_BASE_URL", &server.base)
+        .env("SPRINTLOG_BUSY_URL", &busy.base)
         .env("CHROMIUM_PATH", chromium_path())
         .kill_on_drop(true)
         .stdout(Stdio::piped())
