@@ -9,6 +9,8 @@ import { BASE, SHOTS, chromiumForFile, watch, rest, command } from './helpers.js
 import { axe, overflows } from './a11y.js';
 
 const browser = chromiumForFile();
+/** A link the server made, at the address the tests reach it by. */
+const at = (link) => link.replace(/^https?:\/\/[^/]+/, BASE);
 const problems = [];
 const PHONE = { viewport: { width: 390, height: 844 } };
 
@@ -51,7 +53,7 @@ test('390 px: a newcomer in a live session gets one prompt, one line of tabs and
   for (const colorScheme of ['light', 'dark']) {
     const ctx = await browser.newContext({ ...PHONE, colorScheme, timezoneId: 'Asia/Kolkata' });
     const d = watch(await ctx.newPage(), `Dee (${colorScheme})`, problems);
-    await d.goto(c.links.member);
+    await d.goto(at(c.links.member));
     await d.getByLabel('Your name').fill(colorScheme === 'light' ? 'Dee' : 'Dan');
     await d.getByRole('button', { name: 'Join' }).click();
     await d.locator('#conn[data-state="online"]').waitFor();
@@ -107,7 +109,7 @@ test('loading: placeholders in the layout\'s shapes, busy for assistive tech, li
       await held;
       await route.continue();
     });
-    await page.goto(c.links.facilitator.replace('?token=', `${view}?token=`));
+    await page.goto(at(c.links.facilitator).replace('?token=', `${view}?token=`));
     const busy = page.locator('.skeleton[aria-busy="true"][role="status"]');
     await busy.waitFor();
     assert.ok((await page.locator(shape).count()) >= 1, `the ${shape} shape`);

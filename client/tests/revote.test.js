@@ -8,6 +8,8 @@ import { BASE, SHOTS, chromiumForFile, watch, rest, command } from './helpers.js
 import { axe } from './a11y.js';
 
 const browser = chromiumForFile();
+/** A link the server made, at the address the tests reach it by. */
+const at = (link) => link.replace(/^https?:\/\/[^/]+/, BASE);
 const problems = [];
 
 after(() => assert.deepEqual(problems, []));
@@ -32,7 +34,7 @@ test('flag, then a live re-vote that converges: status, history and one action p
 
   const franCtx = await browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: 'Europe/Berlin' });
   const a = watch(await franCtx.newPage(), 'Fran', problems);
-  await a.goto(c.links.facilitator.replace('?token=', '/live?token='));
+  await a.goto(at(c.links.facilitator).replace('?token=', '/live?token='));
   await a.locator('#conn[data-state="online"]').waitFor();
   const annCtx = await browser.newContext({ viewport: { width: 390, height: 844 }, timezoneId: 'America/Los_Angeles', colorScheme: 'dark' });
   const b = watch(await annCtx.newPage(), 'Ann', problems);
