@@ -61,8 +61,9 @@ export function liveView(ctx) {
   const el = h('div', { class: 'live' }, skeleton('Loading the live sync…', 'live', 'live-loading'));
   const drafts = trackDrafts(el);
   // `look`: an item this person chose to look at instead of the room's focus (null: follow it).
-  // `scope`: the selection last sent, until the server's draft shows it (ticks in quick
-  // succession build on each other, not on a draft the server has not echoed yet).
+  // `scope`: the selections sent that the server's draft has not shown yet (`sent`, oldest first)
+  // and the draft they started from (`base`): ticks in quick succession build on the last one
+  // sent, not on a draft the server has not echoed yet.
   const ui = { look: null, scope: null };
   const send = ctx.send;
   const tick = runCountdowns(el);
@@ -434,14 +435,19 @@ export function liveView(ctx) {
       );
     }
     const f = s.derived?.scope_draft || { items: [], drafted: false, points: 0, capacity: s.derived?.capacity_points || 0, over_capacity: false };
-    const sameAsSent = ui.scope && ui.scope.length === f.items.length && ui.scope.every((x) => f.items.includes(x));
-    if (sameAsSent) ui.scope = null;
-    const chosen = new Set(ui.scope || f.items);
+    const same = (a, b) => a.length === b.length && a.every((x) => b.includes(x));
+    if (ui.scope && !same(ui.scope.base, f.items)) {
+      // An echo drops what was sent up to it; a draft that is none of them (someone else's) all.
+      const echoed = ui.scope.sent.findIndex((sel) => same(sel, f.items));
+      ui.scope = echoed >= 0 && echoed < ui.scope.sent.length - 1 ? { base: f.items, sent: ui.scope.sent.slice(echoed + 1) } : null;
+    }
+    const pending = ui.scope?.sent.at(-1);
+    const chosen = new Set(pending || f.items);
     const estimated = rankedItems(s).filter((i) => i.estimate);
     const toggle = (id, on) => {
-      const base = new Set(ui.scope || f.items);
+      const base = new Set(ui.scope?.sent.at(-1) || f.items);
       const items = estimated.map((i) => i.id).filter((x) => (x === id ? on : base.has(x)));
-      ui.scope = items;
+      ui.scope = { base: ui.scope?.base || f.items, sent: [...(ui.scope?.sent || []), items] };
       send({ type: 'DraftScope', items }).catch(() => {
         ui.scope = null;
         render();
