@@ -14,7 +14,7 @@ import { liveView } from './live.js';
 import { timelineView } from './timeline.js';
 import { auditView } from './audit.js';
 import { timeView, sprintDatesText, dayStart, dayEnd } from './schedule.js';
-import { deadlineEl } from './deadlines.js';
+import { deadlineEl, scheduleOrigin } from './deadlines.js';
 import { peopleLine, zonePrompt, browserZone } from './people.js';
 import { teamsScreen, heldTeams, teamOf } from './teams.js';
 import { DECK_PRESETS, DEFAULT_DECK, MAX_LEN, MY_PLANNINGS_MAX, SPECIAL_CARDS } from './protocol.js';
@@ -512,6 +512,7 @@ function openPlanning(planning) {
     if (sv && !sv.news) return;
     visitEl.hidden = false;
     visitEl.replaceChildren();
+    visitEl.dataset.newcomer = sv ? '' : 'yes';
     if (!sv) return add(visitEl, 'New here? ', catchUp, h('button', { type: 'button', class: 'link-button dismiss', 'aria-label': 'Hide this note', onclick: () => (visitEl.hidden = true) }, '×'));
     const changed = [...sv.items.values()].filter((i) => !i.dropped);
     const named = (list) => (list.length > 3 ? plural(list.length, 'item') : list.map((i) => `“${i.title}”`).join(', '));
@@ -549,8 +550,8 @@ function openPlanning(planning) {
         h('strong', { id: 'phase' }, s.phase || 'draft'),
         s.sync_running ? h('span', { class: 'badge open' }, 'live session running') : null,
         sched.sprint_start || sched.sprint_end ? h('span', { id: 'sprint-dates' }, ` · Sprint ${sprintDatesText(sched)}`) : null,
-        sched.estimation_deadline ? h('span', { id: 'votes-due' }, ' · Votes due ', deadlineEl(sched.estimation_deadline, "From the planning's schedule")) : null,
-        sched.sync_start ? h('span', { id: 'sync-at' }, ' · Live sync ', deadlineEl(sched.sync_start, "From the planning's schedule")) : null,
+        sched.estimation_deadline ? h('span', { id: 'votes-due' }, ' · Votes due ', deadlineEl(sched.estimation_deadline, scheduleOrigin(s, 'estimation_deadline').title)) : null,
+        sched.sync_start ? h('span', { id: 'sync-at' }, ' · Live sync ', deadlineEl(sched.sync_start, scheduleOrigin(s, 'sync_start').title)) : null,
         ` · Deck: ${s.deck.cards.join(' ')}`,
         ` · You are ${me.name} (${me.role})`,
       ),
@@ -580,12 +581,33 @@ function openPlanning(planning) {
       ),
       h('button', { type: 'button', id: 'key-help-open', class: 'link-button keys-open', 'aria-keyshortcuts': 'h', 'aria-expanded': helpEl.hidden ? 'false' : 'true', 'aria-controls': 'key-help', onclick: () => toggleHelp() }, 'Keys'),
     ]);
+    // On a line that scrolls sideways (a phone), the current tab is scrolled into sight.
+    if (active !== nav.dataset.active) {
+      nav.dataset.active = active || '';
+      const tab = nav.querySelector('[aria-current="page"]')?.getBoundingClientRect();
+      const bar = nav.getBoundingClientRect();
+      if (tab && (tab.left < bar.left || tab.right > bar.right)) nav.scrollLeft += tab.left - bar.left - 8;
+    }
   }
 
   function renderZonePrompt() {
-    const needed = Boolean(store.view && !store.view.state.participants[store.view.you.participant]?.time_zone);
-    if (needed === Boolean(zoneEl.firstChild)) return; // unchanged: keep what is being typed
-    zoneEl.replaceChildren(...[needed ? zonePrompt(ctx) : null].filter(Boolean));
+    // While the room meets, the live view is the meeting: the prompt waits on the other views.
+    const meeting = Boolean(store.view?.state.sync_running) && current?.name === 'live';
+    const needed = Boolean(store.view && !meeting && !store.view.state.participants[store.view.you.participant]?.time_zone);
+    if (needed !== Boolean(zoneEl.firstChild)) zoneEl.replaceChildren(...[needed ? zonePrompt(ctx) : null].filter(Boolean)); // else unchanged: keep what is being typed
+    placeVisit();
+  }
+
+  /**
+   * One prompt at a time: a newcomer's "catch me up" joins the time-zone prompt as its last
+   * line (one card) while that prompt is up, and stands on its own otherwise.
+   */
+  function placeVisit() {
+    const prompt = zoneEl.querySelector('#zone-prompt');
+    const inside = Boolean(prompt && visitEl.dataset.newcomer);
+    if (inside && visitEl.parentElement !== prompt) prompt.append(visitEl);
+    if (!inside && visitEl.parentElement !== zoneEl.parentElement) zoneEl.before(visitEl);
+    visitEl.classList.toggle('in-prompt', inside);
   }
 
   function renderBanner() {
@@ -611,6 +633,8 @@ function openPlanning(planning) {
     renderHead();
     renderBanner();
     renderZonePrompt();
+    // The live session's layout (style.css): at a phone's width the meeting comes first.
+    app.classList.toggle('meeting', Boolean(v?.state.sync_running));
     renderNav(current?.name);
     current?.view.render();
   });
@@ -707,13 +731,17 @@ function openPlanning(planning) {
       const view = VIEWS[kind].make(ctx);
       current = { name: kind, view };
       viewEl.replaceChildren(view.el);
+      app.dataset.view = kind;
       renderNav(kind);
       renderBanner();
+      renderZonePrompt();
       view.render();
       app.focus();
     },
     close() {
       current?.view.destroy?.();
+      delete app.dataset.view;
+      app.classList.remove('meeting');
       unsubscribe();
       socket.stop();
       document.removeEventListener('keydown', onKey);

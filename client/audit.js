@@ -2,7 +2,7 @@
 // Markdown, CSV and JSON, and the chain head the server has just verified.
 
 import * as api from './api.js';
-import { h, rerender, timeEl, errorText, pts, plural } from './dom.js';
+import { h, skeleton, rerender, timeEl, errorText, pts, plural } from './dom.js';
 
 const FORMATS = [
   { format: 'md', label: 'Markdown', ext: 'md', type: 'text/markdown' },
@@ -84,7 +84,7 @@ export function auditView(ctx) {
         : null,
       a && c && c.intact && a.head === c.events && a.head_hash !== c.head_hash ? h('p', { class: 'error' }, 'The report’s head hash differs from the verified one.') : null,
       ui.error ? h('p', { class: 'error' }, `Cannot load the audit: ${errorText(ui.error)}`) : null,
-      !a && !ui.error ? h('p', { class: 'muted' }, 'Loading the audit…') : null,
+      !a && !ui.error ? skeleton('Loading the audit…', 'list', 'audit-loading') : null,
     );
     if (!a) {
       rerender(el, [head]);

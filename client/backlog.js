@@ -7,7 +7,7 @@
 import * as api from './api.js';
 import { h, add, errorText, sinceVisitMark } from './dom.js';
 import { askRoundDeadline } from './deadlines.js';
-import { openRounds, rankedItems, members } from './model.js';
+import { openRounds, rankedItems, members, flagOf, pastFlagText } from './model.js';
 import { MAX_LEN } from './protocol.js';
 import { failedCriteria, lines } from './item.js';
 
@@ -20,13 +20,21 @@ const FILTERS = [
   { key: 'questions', label: 'Questions for me' },
 ];
 
+/** The row's flag: standing, or the one a converged re-vote left behind (muted). */
+function flagBadge(s, it) {
+  const f = flagOf(s, it);
+  if (f.now) return h('span', { class: 'badge flag', title: f.now.note || '' }, `flagged: ${f.now.reason}`);
+  if (f.past) return h('span', { class: 'badge flag-past' }, pastFlagText(f.past));
+  return null;
+}
+
 function filterSets(ctx, s) {
   const inbox = ctx.store.inbox || {};
   return {
     all: null,
     owe: new Set((inbox.pending_votes || []).map((p) => p.item)),
     'not-ready': new Set(s.derived?.not_ready || []),
-    flagged: new Set(Object.values(s.items).filter((i) => i.flag).map((i) => i.id)),
+    flagged: new Set(Object.values(s.items).filter((i) => flagOf(s, i).now).map((i) => i.id)),
     questions: new Set((inbox.questions || []).map((q) => q.item).filter(Boolean)),
   };
 }
@@ -86,7 +94,7 @@ export function backlogSection(env, s) {
         ),
       ),
     ),
-    canRank ? h('p', { class: 'hint', id: 'rank-hint' }, 'Drag a row by its handle, or focus the handle and press ↑ / ↓ (Home / End for the top / bottom), to change the backlog order.') : null,
+    canRank ? h('p', { class: 'hint', id: 'rank-hint' }, 'To rank: drag a row by its handle ⠿, or focus it and press ↑ / ↓ (Home / End).') : null,
     shown.length
       ? h('ol', { class: 'items', id: 'items', 'aria-label': 'Backlog items' }, shown.map((it) => row(env, s, it, all, canRank)))
       : h('p', { class: 'muted', id: 'no-items' }, all.length ? 'No item matches this filter.' : `No items yet. ${isFac && open ? 'Propose one below, or import a CSV or JSON file above.' : canWork && open ? 'Propose one below.' : 'The team proposes them here.'}`),
@@ -185,7 +193,7 @@ function row(env, s, it, all, canRank) {
       it.estimate ? h('span', { class: 'badge est' }, `estimate ${it.estimate}`) : it.proposed_estimate ? h('span', { class: 'badge' }, `proposed ${it.proposed_estimate}`) : null,
       inOpen ? h('span', { class: 'badge open', title: 'Votes cast so far (who, never what)' }, `voting: ${voted} of ${members(s).length}`) : null,
       owed.has(it.id) ? h('span', { class: 'badge owe' }, 'your vote') : null,
-      it.flag ? h('span', { class: 'badge flag', title: it.flag.note || '' }, `flagged: ${it.flag.reason}`) : null,
+      flagBadge(s, it),
       notReady ? h('span', { class: 'badge flag', title: failed.map((c) => c.text).join(', ') }, `not ready: ${failed.map((c) => c.text).join(', ')}`) : readyBadge(s, it),
       needs.length ? h('span', { class: 'badge warn' }, `needs discussion: ${needs.map(reasonShort).join(', ')}`) : null,
       questions ? h('span', { class: 'badge flag' }, `${questions} open question${questions === 1 ? '' : 's'}`) : null,
@@ -371,15 +379,15 @@ function proposeForm(env) {
       })),
     },
     h('h3', {}, 'Propose an item'),
+    // The title and the button on one line, the longer texts below.
+    h('div', { class: 'propose-title' }, h('div', {}, h('label', { for: 'item-title' }, 'Title'), h('input', { id: 'item-title', required: true, maxlength: MAX_LEN.title, autocomplete: 'off' })), h('button', { type: 'submit', id: 'propose' }, 'Propose item')),
     h(
       'div',
       { class: 'fields' },
-      h('div', { class: 'wide' }, h('label', { for: 'item-title' }, 'Title'), h('input', { id: 'item-title', required: true, maxlength: MAX_LEN.title, autocomplete: 'off' })),
       h('div', {}, h('label', { for: 'item-desc' }, 'Description'), h('textarea', { id: 'item-desc', rows: 2 })),
       h('div', {}, h('label', { for: 'item-ac' }, 'Acceptance criteria'), h('textarea', { id: 'item-ac', rows: 2, placeholder: 'One criterion per line' })),
       h('div', {}, h('label', { for: 'item-att' }, 'Attachments'), h('textarea', { id: 'item-att', rows: 1, placeholder: 'Links or notes, one per line' })),
     ),
-    h('button', { type: 'submit', id: 'propose' }, 'Propose item'),
   );
 }
 

@@ -2,7 +2,7 @@
 // Definition of Ready, then the backlog as a compact list (backlog.js) with the chosen item's
 // details beside it (item.js; below it at a phone's width).
 
-import { h, add, trackDrafts, formSubmitter, timeEl, countdown, pts, plural, rerender } from './dom.js';
+import { h, add, skeleton, trackDrafts, formSubmitter, timeEl, countdown, pts, plural, rerender } from './dom.js';
 import { openRounds, rankedItems, members, nameOf } from './model.js';
 import { MAX_LEN } from './protocol.js';
 import { runCountdowns, votingContext, votingPanel } from './votes.js';
@@ -15,7 +15,7 @@ export { runCountdowns, votingContext, votingPanel, itemVotes } from './votes.js
 
 export function boardView(ctx) {
   // The content is re-rendered; the live region beside it stays, so what it says is announced.
-  const content = h('div', {}, h('p', { class: 'muted loading' }, 'Loading the board…'));
+  const content = h('div', {}, skeleton('Loading the board…', 'board', 'board-loading'));
   const announce = h('p', { class: 'sr-only', role: 'status', id: 'board-status' });
   const el = h('div', { class: 'board' }, content, announce);
   const drafts = trackDrafts(el);
@@ -291,7 +291,8 @@ export function boardView(ctx) {
       ? h('p', {}, h('button', { type: 'button', id: 'to-async', onclick: () => send({ type: 'ChangePhase', to: 'async' }).catch(() => {}) }, 'Start async review'))
       : null;
 
-    rerender(content, [phaseBar, h('div', { class: 'board-top' }, inbox, goal, roundSection), h('div', { class: 'board-mid' }, capacity, dorSection), backlog].filter(Boolean), drafts);
+    // One band above the backlog: inbox, goal, capacity and readiness beside the open round.
+    rerender(content, [phaseBar, h('div', { class: `board-top${dorSection ? '' : ' no-dor'}` }, inbox, goal, roundSection, capacity, dorSection), backlog].filter(Boolean), drafts);
   }
 
   return {

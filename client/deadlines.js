@@ -32,6 +32,30 @@ export function deadlineEl(micros, origin) {
   return el;
 }
 
+const shortDay = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short' });
+
+/**
+ * Who set a time of the schedule and when (`schedule.origins[key]`), as the hover's origin
+ * ("Set by Ann on 3 Dec") and a visible note ("set by Ann, 3 Dec"); without a known author
+ * (set before the server recorded it), the schedule itself.
+ */
+export function scheduleOrigin(s, key) {
+  const o = s.schedule?.origins?.[key];
+  if (!o) return { title: "From the planning's schedule", note: null };
+  const who = nameOf(s, o.by);
+  const day = shortDay.format(new Date(o.at / 1000));
+  return {
+    title: `Set by ${who} on ${day} in the schedule`,
+    note: h('span', { class: 'set-by', dataset: { setBy: key } }, `set by ${who}, ${day}`),
+  };
+}
+
+/** A schedule time in the viewer's zone with who set it beside it (and in the hover). */
+export function scheduleTimeEl(s, key) {
+  const o = scheduleOrigin(s, key);
+  return [deadlineEl(s.schedule[key], o.title), o.note ? [' ', o.note] : null];
+}
+
 /** Where an open round's deadline comes from, for the hover. */
 export function roundOrigin(s, r) {
   return r.opened_by ? `Set by ${nameOf(s, r.opened_by)} when opening the round` : 'Set when the round was opened';

@@ -200,6 +200,30 @@ export function sinceVisitMark(changes) {
   return h('span', { class: `badge since-visit${changes.dropped ? ' dropped' : ''}`, title: changes.changes.join('\n') }, label);
 }
 
+// ---------- loading ----------
+
+/**
+ * A loading placeholder in the shapes of the layout that will replace it (`shape`: board, live,
+ * list), busy for assistive tech (`aria-busy`, the label read once). Shimmers unless the reader
+ * asked for reduced motion (style.css).
+ */
+export function skeleton(label, shape, id) {
+  const bar = (cls = '') => h('span', { class: `sk-bar ${cls}` });
+  const block = (cls, ...kids) => h('div', { class: `sk-block ${cls}` }, kids);
+  const rows = (n) => Array.from({ length: n }, (_, i) => h('div', { class: 'sk-row' }, h('span', { class: 'sk-dot' }), bar(i % 2 ? 'w-60' : 'w-80'), bar('w-15')));
+  const shapes = {
+    board: [block('sk-two', block('sk-card', bar('w-40'), rows(2)), block('sk-card', bar('w-30'), bar('w-80'), bar('w-60'))), block('sk-split', block('sk-card', bar('w-30'), rows(6)), block('sk-card sk-details', bar('w-60'), bar('w-80'), bar('w-40')))],
+    live: [block('sk-split sk-live', block('sk-card', bar('w-40'), rows(4)), block('sk-card sk-table', bar('w-60'), h('div', { class: 'sk-seats' }, Array.from({ length: 4 }, () => h('span', { class: 'sk-pcard' }))), h('span', { class: 'sk-felt' })))],
+    list: [block('sk-card', bar('w-40'), rows(5))],
+  };
+  return h(
+    'div',
+    { class: 'skeleton', role: 'status', 'aria-busy': 'true', 'aria-label': label, id },
+    h('span', { class: 'sr-only' }, label),
+    h('div', { 'aria-hidden': 'true' }, shapes[shape] || shapes.list),
+  );
+}
+
 // ---------- time ----------
 
 const local = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });

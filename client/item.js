@@ -4,7 +4,7 @@
 // threaded discussion.
 
 import { h, timeEl } from './dom.js';
-import { openRounds, rankedItems, nameOf, isOpenQuestion, FLAG_TEXT, discussionText } from './model.js';
+import { openRounds, rankedItems, nameOf, isOpenQuestion, flagOf, pastFlagText, FLAG_TEXT, discussionText } from './model.js';
 import { MAX_LEN } from './protocol.js';
 import { itemVotes } from './votes.js';
 
@@ -74,7 +74,8 @@ export function itemDetails(env, s, it, shown = []) {
     inOpen && me.role === 'member'
       ? h('button', { type: 'button', class: 'link-button', dataset: { key: `vote-on-${it.id}` }, onclick: () => { ctx.shared.current = it.id; env.render(); } }, 'Vote on this')
       : null,
-    it.flag ? h('p', { class: 'flag-note' }, `Flagged for the live session: ${it.flag.note || FLAG_TEXT[it.flag.reason] || it.flag.reason}`) : null,
+    flagOf(s, it).now ? h('p', { class: 'flag-note' }, `Flagged for the live session: ${it.flag.note || FLAG_TEXT[it.flag.reason] || it.flag.reason}`) : null,
+    flagOf(s, it).past ? h('p', { class: 'muted flag-past' }, `${pastFlagText(it.flag)[0].toUpperCase()}${pastFlagText(it.flag).slice(1)}; the latest round converged.`) : null,
     // Why it needs the live call (a failed readiness check says so in its own box above).
     discussWhy.length && !it.flag ? h('p', { class: 'warn-note' }, `Needs discussion: ${discussWhy.map(discussionText).join(', ')}`) : null,
     h(

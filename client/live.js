@@ -5,8 +5,8 @@
 // adoption, and the scope selection shared with everyone against a capacity bar. What the
 // facilitator can do at each point is the server's list (`derived.focus_actions`).
 
-import { h, svg, add, rerender, trackDrafts, formSubmitter, timeEl, countdown, pts } from './dom.js';
-import { rankedItems, members, nameOf, lastRound, FLAG_TEXT } from './model.js';
+import { h, svg, add, skeleton, rerender, trackDrafts, formSubmitter, timeEl, countdown, pts } from './dom.js';
+import { rankedItems, members, nameOf, lastRound, flagOf, pastFlagText, FLAG_TEXT } from './model.js';
 import { MAX_LEN, SPECIAL_CARDS } from './protocol.js';
 import { votingContext, votingPanel, runCountdowns } from './board.js';
 
@@ -58,10 +58,13 @@ export function voteChart(deck, votes, d, names) {
 }
 
 export function liveView(ctx) {
-  const el = h('div', { class: 'live' }, h('p', { class: 'muted loading', id: 'live-loading' }, 'Loading the live sync…'));
+  const el = h('div', { class: 'live' }, skeleton('Loading the live sync…', 'live', 'live-loading'));
   const drafts = trackDrafts(el);
   // `look`: an item this person chose to look at instead of the room's focus (null: follow it).
-  const ui = { look: null };
+  // `scope`: the selections sent that the server's draft has not shown yet (`sent`, oldest first)
+  // and the draft they started from (`base`): ticks in quick succession build on the last one
+  // sent, not on a draft the server has not echoed yet.
+  const ui = { look: null, scope: null };
   const send = ctx.send;
   const tick = runCountdowns(el);
   // Time boxes count down on the server's clock (`hello`'s `now`), so every screen agrees.
@@ -105,6 +108,7 @@ export function liveView(ctx) {
       isFac && s.sync_running ? h('button', { type: 'button', class: 'secondary', id: 'end-sync', onclick: act({ type: 'EndSync' }) }, 'End the live session') : null,
     );
 
+    el.classList.toggle('running', Boolean(s.sync_running));
     rerender(el, [controls, h('div', { class: 'grid live-grid' }, agenda(s, isFac, focusId, shownId), focusCard(s, me, isFac, names, focusId, shownId)), converged(s, isFac, committed), h('div', { class: 'grid' }, goal(s, me, isFac, names, committed), coin(s, isFac, names, committed)), scope(s, isFac, committed)].filter(Boolean), drafts);
   }
 
@@ -140,7 +144,7 @@ export function liveView(ctx) {
                 ),
                 it.id === focusId ? h('span', { class: 'badge open' }, 'now') : null,
                 ' ',
-                it.flag ? h('span', { class: 'reason' }, `— ${FLAG_TEXT[it.flag.reason] || it.flag.reason}${it.flag.note ? ` (${it.flag.note})` : ''}`) : null,
+                flagLine(s, it, (f) => `— ${FLAG_TEXT[f.reason] || f.reason}${f.note ? ` (${f.note})` : ''}`, (f) => `— ${pastFlagText(f)}`),
                 it.estimate ? h('span', { class: 'badge est' }, `agreed ${it.estimate}`) : null,
                 it.returned_to_refinement ? h('span', { class: 'badge warn' }, 'back to refinement') : null,
                 it.withdrawn ? h('span', { class: 'badge flag' }, 'dropped') : null,
@@ -164,7 +168,7 @@ export function liveView(ctx) {
         ? null
         : h('p', { class: 'away' }, focusId ? ['The room discusses ', h('em', {}, s.items[focusId]?.draft.title || ''), '. '] : null, h('button', { type: 'button', id: 'back-to-focus', onclick: () => ((ui.look = null), render()) }, 'Back to the discussion')),
       timeBox(s, it),
-      it.flag ? h('p', { class: 'reason' }, `Flagged: ${FLAG_TEXT[it.flag.reason] || it.flag.reason}${it.flag.note ? ` — ${it.flag.note}` : ''}`) : null,
+      flagLine(s, it, (f) => `Flagged: ${FLAG_TEXT[f.reason] || f.reason}${f.note ? ` — ${f.note}` : ''}`, (f) => `${capital(pastFlagText(f))}; the latest round converged.`, 'p'),
       it.draft.description ? h('p', {}, it.draft.description) : null,
     );
     const r = lastRound(s, it);
@@ -176,8 +180,7 @@ export function liveView(ctx) {
     if (open) {
       status = h('p', { class: 'felt-status' }, `A ${r.live ? 'live ' : ''}round is open · `, h('span', { id: 'voted-count' }, `${n} of ${members(s).length} voted`), ' · ', h('span', { class: 'countdown', dataset: { deadline: String(r.deadline) } }, countdown(r.deadline)));
     } else if (revealed) {
-      const dist = r.distribution[it.id];
-      status = h('p', { class: 'felt-status' }, `Revealed · median ${dist.median ?? '—'}`);
+      status = h('p', { class: 'felt-status', id: 'revealed-status' }, revealedText(s, it, r));
     } else if (n) {
       status = h('p', { class: 'felt-status', id: 'sealed' }, `${n} sealed vote${n === 1 ? '' : 's'}.`);
     } else {
@@ -240,6 +243,26 @@ export function liveView(ctx) {
     );
   }
 
+  const capital = (t) => t[0].toUpperCase() + t.slice(1);
+
+  /** An item's flag (`now`) or the flag a later round left behind (`past`, muted), or null. */
+  function flagLine(s, it, now, past, tag = 'span') {
+    const f = flagOf(s, it);
+    if (f.now) return h(tag, { class: 'reason flag-now' }, now(f.now));
+    if (f.past) return h(tag, { class: 'reason flag-past muted' }, past(f.past));
+    return null;
+  }
+
+  /** The status of a revealed item, from its latest round: agreed, converged, or flagged. */
+  function revealedText(s, it, r) {
+    const median = r.distribution[it.id]?.median ?? '—';
+    if (it.estimate) return `Revealed · agreed ${it.estimate}`;
+    const f = flagOf(s, it).now;
+    if (f && f.round === r.id) return `Revealed · median ${median} · ${FLAG_TEXT[f.reason] || f.reason}`;
+    if (it.proposed_estimate) return `Revealed · the votes converged: ${it.proposed_estimate} proposed`;
+    return `Revealed · median ${median}`;
+  }
+
   /** What the discussion pane says with no item to show: what happens next, and who does it. */
   function noFocusText(s, isFac) {
     if (s.sync_running) return 'Nothing to discuss live.';
@@ -257,7 +280,8 @@ export function liveView(ctx) {
     return h(
       'div',
       { class: 'decide', id: 'focus-actions' },
-      can.has('OpenRound') ? h('button', { type: 'button', id: 'open-live-round', onclick: act({ type: 'OpenRound', items: [it.id] }) }, 'Vote on it now') : null,
+      // One button per intent: once the item has a round, voting again is a re-vote.
+      can.has('OpenRound') && !(can.has('Revote') && r) ? h('button', { type: 'button', id: 'open-live-round', onclick: act({ type: 'OpenRound', items: [it.id] }) }, 'Vote on it now') : null,
       can.has('CloseRound') && r ? h('button', { type: 'button', id: 'close-live-round', onclick: act({ type: 'CloseRound', round: r.id }) }, 'Close the round and reveal') : null,
       can.has('RevealVotes') && r ? h('button', { type: 'button', id: 'reveal', onclick: act({ type: 'RevealVotes', round: r.id, item: it.id }) }, 'Reveal the votes') : null,
       can.has('Revote') && r ? h('button', { type: 'button', class: 'secondary', id: 'revote', onclick: act({ type: 'Revote', previous: r.id, items: [it.id] }) }, 'Vote again') : null,
@@ -411,11 +435,23 @@ export function liveView(ctx) {
       );
     }
     const f = s.derived?.scope_draft || { items: [], drafted: false, points: 0, capacity: s.derived?.capacity_points || 0, over_capacity: false };
-    const chosen = new Set(f.items);
+    const same = (a, b) => a.length === b.length && a.every((x) => b.includes(x));
+    if (ui.scope && !same(ui.scope.base, f.items)) {
+      // An echo drops what was sent up to it; a draft that is none of them (someone else's) all.
+      const echoed = ui.scope.sent.findIndex((sel) => same(sel, f.items));
+      ui.scope = echoed >= 0 && echoed < ui.scope.sent.length - 1 ? { base: f.items, sent: ui.scope.sent.slice(echoed + 1) } : null;
+    }
+    const pending = ui.scope?.sent.at(-1);
+    const chosen = new Set(pending || f.items);
     const estimated = rankedItems(s).filter((i) => i.estimate);
     const toggle = (id, on) => {
-      const items = estimated.map((i) => i.id).filter((x) => (x === id ? on : chosen.has(x)));
-      send({ type: 'DraftScope', items }).catch(() => render());
+      const base = new Set(ui.scope?.sent.at(-1) || f.items);
+      const items = estimated.map((i) => i.id).filter((x) => (x === id ? on : base.has(x)));
+      ui.scope = { base: ui.scope?.base || f.items, sent: [...(ui.scope?.sent || []), items] };
+      send({ type: 'DraftScope', items }).catch(() => {
+        ui.scope = null;
+        render();
+      });
     };
     return h(
       'section',

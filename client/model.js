@@ -35,6 +35,18 @@ export function lastRound(s, item) {
 }
 
 /**
+ * The item's flag as it stands now (`now`) or as history (`past`): a flag a round raised holds
+ * until a later round of the item is revealed without raising one (a re-vote that converged).
+ */
+export function flagOf(s, it) {
+  const f = it.flag;
+  if (!f) return { now: null, past: null };
+  const r = lastRound(s, it);
+  if (f.round && r && r.id !== f.round && r.revealed?.[it.id]) return { now: null, past: f };
+  return { now: f, past: null };
+}
+
+/**
  * Whether a comment is an open question: not deleted, not resolved, and no answer stands. The
  * server decides `answered` (a view holds only some answers) and counts open questions per thread
  * in `derived.discussion`; this reads the same flags for one comment.
@@ -50,6 +62,12 @@ export const FLAG_TEXT = {
   manual: 'flagged by hand',
   discussion: 'needs discussion before any vote',
 };
+
+/** A flag a later round left behind, in the past tense ("flagged earlier: the votes were far apart"). */
+export function pastFlagText(f) {
+  const why = { spread: 'the votes were far apart', unsure: 'someone could not estimate (?)', quorum: 'too few members voted' }[f.reason];
+  return `flagged earlier${why ? `: ${why}` : ''}`;
+}
 
 /** Why an item needs live discussion (`derived.needs_discussion` reasons), in words. */
 export function discussionText(reason) {

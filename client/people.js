@@ -172,7 +172,12 @@ export function zonePrompt(ctx) {
           id: 'zone-later',
           onclick: (ev) => {
             sessionStorage.setItem(key, '1');
-            ev.currentTarget.closest('section')?.remove();
+            const section = ev.currentTarget.closest('section');
+            // A note that shared the card (a newcomer's "catch me up") stays.
+            const note = section?.querySelector('.visit-note');
+            if (note) section.before(note);
+            note?.classList.remove('in-prompt');
+            section?.remove();
           },
         },
         'Not now',

@@ -5,7 +5,7 @@
 import * as api from './api.js';
 import { h, rerender, trackDrafts, errorText } from './dom.js';
 import { openRounds } from './model.js';
-import { deadlineEl, roundOrigin, minutesText, outsideWarning, roundDeadlineWarning, fitPreview, localValue, fromLocal } from './deadlines.js';
+import { deadlineEl, scheduleOrigin, scheduleTimeEl, roundOrigin, minutesText, outsideWarning, roundDeadlineWarning, fitPreview, localValue, fromLocal } from './deadlines.js';
 import { zoneForm, hoursOf, hhmm, clockIn, daysText } from './people.js';
 
 const MINUTE = 60_000_000;
@@ -143,25 +143,30 @@ export function timeView(ctx) {
   function summary(s) {
     const sched = s.schedule || {};
     const oh = s.derived?.outside_hours || {};
-    const origin = 'From the planning\'s schedule';
     const row = (label, id, ...value) => [h('dt', {}, label), h('dd', { id }, ...value)];
     const syncEnd = sched.sync_start != null ? sched.sync_start + (sched.sync_minutes ?? 45) * MINUTE : null;
     const rounds = openRounds(s).filter((r) => !r.live);
     return h(
       'dl',
       { class: 'schedule-summary' },
-      row('Sprint', 'sum-sprint', sched.sprint_start != null || sched.sprint_end != null ? sprintDatesText(sched) : h('span', { class: 'muted' }, 'no dates yet')),
-      row('Candidates shared', 'sum-candidates', sched.candidates_shared_at != null ? deadlineEl(sched.candidates_shared_at, origin) : h('span', { class: 'muted' }, 'not set')),
+      row(
+        'Sprint',
+        'sum-sprint',
+        sched.sprint_start != null || sched.sprint_end != null ? [sprintDatesText(sched), ' ', scheduleOrigin(s, sched.sprint_start != null ? 'sprint_start' : 'sprint_end').note] : h('span', { class: 'muted' }, 'no dates yet'),
+      ),
+      row('Candidates shared', 'sum-candidates', sched.candidates_shared_at != null ? scheduleTimeEl(s, 'candidates_shared_at') : h('span', { class: 'muted' }, 'not set')),
       row(
         'Votes due',
         'sum-deadline',
-        sched.estimation_deadline != null ? deadlineEl(sched.estimation_deadline, origin) : h('span', { class: 'muted' }, 'not set'),
+        sched.estimation_deadline != null ? scheduleTimeEl(s, 'estimation_deadline') : h('span', { class: 'muted' }, 'not set'),
         outsideWarning(s, oh.estimation_deadline, 'outside-deadline'),
       ),
       row(
         'Live sync',
         'sum-sync',
-        sched.sync_start != null ? [deadlineEl(sched.sync_start, origin), ' – ', h('time', {}, new Intl.DateTimeFormat(undefined, { timeStyle: 'short' }).format(new Date(syncEnd / 1000))), ` (${minutesText(sched.sync_minutes ?? 45)})`] : h('span', { class: 'muted' }, 'not set'),
+        sched.sync_start != null
+          ? [deadlineEl(sched.sync_start, scheduleOrigin(s, 'sync_start').title), ' – ', h('time', {}, new Intl.DateTimeFormat(undefined, { timeStyle: 'short' }).format(new Date(syncEnd / 1000))), ` (${minutesText(sched.sync_minutes ?? 45)})`, ' ', scheduleOrigin(s, 'sync_start').note]
+          : h('span', { class: 'muted' }, 'not set'),
         outsideWarning(s, oh.sync, 'outside-sync'),
       ),
       row('Reminders', 'sum-reminders', sched.reminder_minutes ? `${minutesText(sched.reminder_minutes)} before each round's deadline` : 'off'),
@@ -233,6 +238,8 @@ export function timeView(ctx) {
   function editor(s) {
     const sched = s.schedule || {};
     const field = (id, label, input, extra) => h('div', {}, h('label', { for: id }, label), input, extra);
+    // Who set the saved time, under its field.
+    const setBy = (key) => scheduleOrigin(s, key).note && h('p', { class: 'hint set-by-hint' }, scheduleOrigin(s, key).note);
     const save = async (ev) => {
       ev.preventDefault();
       const f = ev.currentTarget;
@@ -270,11 +277,11 @@ export function timeView(ctx) {
       h(
         'div',
         { class: 'fields' },
-        field('sched-start', 'Sprint starts', h('input', { id: 'sched-start', type: 'date', value: sched.sprint_start != null ? dayValue(sprintDay(sched.sprint_start)) : '' })),
-        field('sched-end', 'Sprint ends (last day)', h('input', { id: 'sched-end', type: 'date', value: sched.sprint_end != null ? dayValue(sprintDay(sched.sprint_end, { last: true })) : '' })),
-        field('sched-shared', 'Candidates shared', h('input', { id: 'sched-shared', type: 'datetime-local', value: localValue(sched.candidates_shared_at) })),
-        field('sched-due', 'Estimation deadline', h('input', { id: 'sched-due', type: 'datetime-local', value: localValue(sched.estimation_deadline), 'aria-describedby': 'preview-due' }), dueFit),
-        field('sched-sync', 'Live sync starts', h('input', { id: 'sched-sync', type: 'datetime-local', value: localValue(sched.sync_start), 'aria-describedby': 'preview-sync' }), syncFit),
+        field('sched-start', 'Sprint starts', h('input', { id: 'sched-start', type: 'date', value: sched.sprint_start != null ? dayValue(sprintDay(sched.sprint_start)) : '' }), setBy('sprint_start')),
+        field('sched-end', 'Sprint ends (last day)', h('input', { id: 'sched-end', type: 'date', value: sched.sprint_end != null ? dayValue(sprintDay(sched.sprint_end, { last: true })) : '' }), setBy('sprint_end')),
+        field('sched-shared', 'Candidates shared', h('input', { id: 'sched-shared', type: 'datetime-local', value: localValue(sched.candidates_shared_at) }), setBy('candidates_shared_at')),
+        field('sched-due', 'Estimation deadline', h('input', { id: 'sched-due', type: 'datetime-local', value: localValue(sched.estimation_deadline), 'aria-describedby': 'preview-due' }), [setBy('estimation_deadline'), dueFit]),
+        field('sched-sync', 'Live sync starts', h('input', { id: 'sched-sync', type: 'datetime-local', value: localValue(sched.sync_start), 'aria-describedby': 'preview-sync' }), [setBy('sync_start'), syncFit]),
         field('sched-minutes', 'Live sync length (minutes)', h('input', { id: 'sched-minutes', type: 'number', min: 1, max: 480, value: String(sched.sync_minutes ?? 45) })),
         field('sched-reminders', 'Reminder before a deadline (minutes, 0 = off)', h('input', { id: 'sched-reminders', type: 'number', min: 0, max: 10080, value: String(sched.reminder_minutes ?? 60) })),
       ),

@@ -4,7 +4,7 @@
 // carry-over, which hands out the roster's invite links.
 
 import * as api from './api.js';
-import { h, errorText, pts } from './dom.js';
+import { h, skeleton, errorText, pts } from './dom.js';
 import { MAX_LEN } from './protocol.js';
 import { browserZone } from './people.js';
 
@@ -192,7 +192,7 @@ function teamPage(app, id) {
     );
     return;
   }
-  const body = h('div', {}, h('p', {}, 'Loading…'));
+  const body = h('div', {}, skeleton('Loading the team…', 'list', 'team-loading'));
   app.replaceChildren(h('h1', { id: 'team-title' }, held.name), h('p', {}, h('a', { href: '#/teams' }, '← All teams')), body);
   load();
 

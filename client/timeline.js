@@ -4,7 +4,7 @@
 // visit.
 
 import * as api from './api.js';
-import { h, add, rerender, trackDrafts, timeEl, errorText, plural } from './dom.js';
+import { h, add, skeleton, rerender, trackDrafts, timeEl, errorText, plural } from './dom.js';
 import { rankedItems, nameOf, FLAG_TEXT } from './model.js';
 import { itemVotes } from './board.js';
 
@@ -155,7 +155,7 @@ export function timelineView(ctx) {
               ),
             ),
           ]
-        : h('p', { class: 'muted' }, ui.error ? `Cannot load the timeline: ${errorText(ui.error)}` : 'Loading the timeline…'),
+        : ui.error ? h('p', { class: 'muted' }, `Cannot load the timeline: ${errorText(ui.error)}`) : skeleton('Loading the timeline…', 'list', 'timeline-loading'),
     );
     const then = ui.then ? boardThen(ui.then) : null;
     const d = ui.digest;

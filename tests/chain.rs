@@ -327,3 +327,67 @@ async fn postgres_verify_names_deleted_events_as_missing() {
     };
     deletion_scenario(&db.url).await;
 }
+
+/// A schedule recorded before `ScheduleSet` said who set it (v2) keeps its place in an intact
+/// chain — its stored payload is what the hash covers — and loads as the same schedule, without
+/// an author; a v3 event after it continues the chain.
+#[tokio::test]
+async fn an_old_schedule_event_keeps_the_chain_and_loads() {
+    use sprintlog::domain::{Event, PlanningId};
+    let db = common::fresh_sqlite();
+    let store = store::open(&db.url).await.unwrap();
+    let p = Uuid::new_v4();
+    let v2 = r#"{"schedule":{"auto_phases":false,"candidates_shared_at":3,"estimation_deadline":4,"reminder_minutes":60,"sprint_end":9,"sprint_start":5,"sync_minutes":45,"sync_start":5}}"#;
+    let raw = |kind: &str, version: i32, payload: &str| NewEvent {
+        event_id: Uuid::new_v4(),
+        kind: kind.into(),
+        version,
+        payload: payload.into(),
+    };
+    let request = |expected_seq, events| AppendRequest {
+        planning_id: p,
+        expected_seq,
+        actor: Uuid::nil(),
+        client_op_id: format!("op:{expected_seq}"),
+        command_hash: format!("h{expected_seq}"),
+        recorded_at: 1_700_000_000_000_000,
+        events,
+        jobs: Vec::new(),
+    };
+    store
+        .append(request(0, vec![raw("ScheduleSet", 2, v2)]))
+        .await
+        .unwrap();
+    let loaded = sprintlog::engine::replay::state_at(&*store, PlanningId(p), None)
+        .await
+        .unwrap();
+    assert_eq!(loaded.state.schedule.sync_start, Some(5));
+    assert_eq!(loaded.state.schedule.sprint_end, Some(9));
+    assert!(loaded.state.schedule_origins.is_empty());
+
+    let mut schedule = loaded.state.schedule.clone();
+    schedule.sync_start = Some(6);
+    let (kind, version, payload) = Event::ScheduleSet {
+        schedule,
+        by: Some(sprintlog::domain::ParticipantId(Uuid::from_u128(7))),
+        at: Some(8),
+    }
+    .encode();
+    assert_eq!(version, 3);
+    store
+        .append(request(1, vec![raw(kind, version, &payload)]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        verify_chain(&*store, p).await.unwrap(),
+        ChainCheck::Intact { events: 2, .. }
+    ));
+    let stored = store.read(p, 0, 10).await.unwrap();
+    assert_eq!(stored[0].payload, v2, "the old payload is stored as it was");
+    let loaded = sprintlog::engine::replay::state_at(&*store, PlanningId(p), None)
+        .await
+        .unwrap();
+    let origins: Vec<_> = loaded.state.schedule_origins.keys().collect();
+    assert_eq!(format!("{origins:?}"), "[SyncStart]");
+    store.close().await;
+}

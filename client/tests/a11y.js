@@ -1,5 +1,20 @@
-// Accessibility checks shared by the browser tests: unlabelled controls, text contrast below
-// WCAG AA, sideways scrolling.
+// Accessibility checks shared by the browser tests: axe-core's serious and critical violations,
+// unlabelled controls, text contrast below WCAG AA, sideways scrolling.
+
+import { createRequire } from 'node:module';
+
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+/** axe-core (npm) on the page as it is: its serious and critical violations. */
+export async function axe(page) {
+  await page.addScriptTag({ path: AXE });
+  const result = await page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const r = await axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
+  });
+  return result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+}
 
 /** Form controls without an accessible name. */
 export function unlabelled(page) {

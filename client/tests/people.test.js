@@ -121,7 +121,10 @@ test('people and time: zones and hours, calendar dates, the slot finder, outside
     const el = m.page.locator('#votes-due time');
     const expected = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeStyle: 'short', timeZone: m.zone }).format(new Date(due / 1000));
     assert.equal((await el.innerText()).replace(/\s+/g, ' '), expected.replace(/\s+/g, ' '), `${m.name} sees the deadline in their zone`);
-    assert.match(await el.getAttribute('title'), /^From the planning's schedule · .* UTC$/);
+    // Fran's schedule placed it (she set the dates): who set it and when, in the viewer's words.
+    const on = new Intl.DateTimeFormat('en-US', { day: 'numeric', month: 'short', timeZone: m.zone }).format(new Date(view.state.schedule.origins.estimation_deadline.at / 1000));
+    assert.equal(view.state.schedule.origins.estimation_deadline.by, view.you.participant);
+    assert.match(await el.getAttribute('title'), new RegExp(`^Set by Fran on ${on} in the schedule · .* UTC$`));
   }
 
   // The schedule editor: the slot finder proposes the live sync over everyone's hours.

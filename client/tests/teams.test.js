@@ -96,6 +96,8 @@ test('teams: create with a roster, plan, commit, see the velocity, next planning
   await a.getByLabel('Name of person 4').fill('Dee');
   await a.getByRole('button', { name: 'Remove person 2 from the roster' }).click();
   await a.locator('#save-roster').click();
+  // Saved (the count alone was 3 before the change too).
+  await a.locator('#team-roster-form').getByText('Roster saved.').waitFor();
   await a.locator('#team-roster-h').getByText('Roster (3)').waitFor();
   assert.deepEqual((await rest('GET', `/api/teams/${team}`, { token: admin })).roster.map((r) => r.name), ['Ada', 'Cy', 'Dee']);
 

@@ -288,8 +288,15 @@ pub enum Event {
         by: ParticipantId,
         at: Micros,
     },
-    /// The schedule was set, resolved (v2 added `auto_phases` and `reminder_minutes`).
-    ScheduleSet { schedule: Schedule },
+    /// The schedule was set, resolved (v2 added `auto_phases` and `reminder_minutes`; v3 who
+    /// set it and when, absent from older events).
+    ScheduleSet {
+        schedule: Schedule,
+        #[serde(default)]
+        by: Option<ParticipantId>,
+        #[serde(default)]
+        at: Option<Micros>,
+    },
     /// Divergence policy, batch size, default deadline, point table or auto-reveal changed
     /// (v2 added `auto_reveal`).
     PolicySet { policy: Policy },
@@ -664,7 +671,7 @@ event_kinds! {
     ParticipantLinkReissued = 1,
     TimeZoneSet = 2,
     PhaseChanged = 1,
-    ScheduleSet = 2,
+    ScheduleSet = 3,
     PolicySet = 2,
     GoalDrafted = 1,
     GoalAmended = 2,
@@ -784,6 +791,11 @@ fn upcast(kind: &str, mut version: i32, data: &mut serde_json::Value) {
                     sched.insert("reminder_minutes".into(), 0.into());
                 }
             }
+            ("ScheduleSet", 2, Some(obj)) => {
+                // v2 did not say who set the schedule: its times have no known author.
+                obj.entry("by").or_insert(serde_json::Value::Null);
+                obj.entry("at").or_insert(serde_json::Value::Null);
+            }
             _ => {}
         }
         version += 1;
@@ -829,14 +841,45 @@ mod tests {
         assert_eq!(ev.encode().1, 2);
         let v1 = r#"{"schedule":{"sprint_start":5,"sprint_end":null,"candidates_shared_at":null,"estimation_deadline":null,"sync_start":null,"sync_minutes":45}}"#;
         let ev = Event::decode("ScheduleSet", 1, v1).unwrap();
-        let Event::ScheduleSet { schedule } = &ev else {
+        let Event::ScheduleSet { schedule, by, at } = &ev else {
             panic!("{ev:?}")
         };
+        assert_eq!((by, at), (&None, &None));
         assert!(!schedule.auto_phases);
         assert_eq!(schedule.reminder_minutes, Some(0));
         assert_eq!(schedule.sprint_start, Some(5));
         let (kind, version, payload) = ev.encode();
         assert_eq!(Event::decode(kind, version, &payload).unwrap(), ev);
+    }
+
+    /// Stored before events said who set the schedule: the same schedule, no author; and a
+    /// current one round-trips with its author.
+    #[test]
+    fn schedule_set_v2_is_upcast_to_v3_without_an_author() {
+        let v2 = r#"{"schedule":{"auto_phases":true,"candidates_shared_at":3,"estimation_deadline":4,"reminder_minutes":60,"sprint_end":9,"sprint_start":5,"sync_minutes":45,"sync_start":5}}"#;
+        let ev = Event::decode("ScheduleSet", 2, v2).unwrap();
+        let Event::ScheduleSet { schedule, by, at } = &ev else {
+            panic!("{ev:?}")
+        };
+        assert_eq!((by, at), (&None, &None));
+        assert_eq!(
+            (schedule.sync_start, schedule.sprint_end),
+            (Some(5), Some(9))
+        );
+        assert!(schedule.auto_phases);
+        let (kind, version, payload) = ev.encode();
+        assert_eq!((kind, version), ("ScheduleSet", 3));
+        assert_eq!(Event::decode(kind, version, &payload).unwrap(), ev);
+
+        let by = ParticipantId(uuid::Uuid::from_u128(7));
+        let ev = Event::ScheduleSet {
+            schedule: schedule.clone(),
+            by: Some(by),
+            at: Some(11),
+        };
+        let (_, version, payload) = ev.encode();
+        assert!(payload.contains(r#""at":11,"by":"00000000-0000-0000-0000-000000000007""#));
+        assert_eq!(Event::decode("ScheduleSet", version, &payload).unwrap(), ev);
     }
 
     /// Stored before auto-reveal and goal suggestions: a live round closed as the last member

@@ -244,6 +244,10 @@ pub struct State {
     pub deck: Deck,
     pub policy: Policy,
     pub schedule: Schedule,
+    /// Who set each time of the schedule and when, by the time's field name; a time keeps its
+    /// origin while later schedules leave it as it was (absent when set before events said who).
+    #[serde(default)]
+    pub schedule_origins: BTreeMap<ScheduleTime, Origin>,
     pub member_invite_hash: String,
     pub observer_invite_hash: String,
     pub participants: BTreeMap<ParticipantId, Participant>,
@@ -292,6 +296,37 @@ pub struct State {
     pub webhooks: BTreeMap<WebhookId, Webhook>,
 }
 
+/// A time of the schedule, as its field is named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleTime {
+    SprintStart,
+    SprintEnd,
+    CandidatesSharedAt,
+    EstimationDeadline,
+    SyncStart,
+}
+
+impl ScheduleTime {
+    /// Every time of a schedule with its value there.
+    pub fn all(s: &Schedule) -> [(ScheduleTime, Option<Micros>); 5] {
+        [
+            (Self::SprintStart, s.sprint_start),
+            (Self::SprintEnd, s.sprint_end),
+            (Self::CandidatesSharedAt, s.candidates_shared_at),
+            (Self::EstimationDeadline, s.estimation_deadline),
+            (Self::SyncStart, s.sync_start),
+        ]
+    }
+}
+
+/// Who set a value, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    pub by: ParticipantId,
+    pub at: Micros,
+}
+
 /// A reminder as sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SentReminder {
@@ -319,6 +354,23 @@ impl Webhook {
 }
 
 impl State {
+    /// A new schedule's changed times take `origin` (none: their author is not known); a time
+    /// left as it was keeps its origin, and a time removed loses it.
+    fn note_schedule_origins(&mut self, new: &Schedule, origin: Option<(ParticipantId, Micros)>) {
+        let old = ScheduleTime::all(&self.schedule);
+        for ((time, before), (_, after)) in old.into_iter().zip(ScheduleTime::all(new)) {
+            match (after, origin) {
+                (Some(_), Some((by, at))) if after != before => {
+                    self.schedule_origins.insert(time, Origin { by, at });
+                }
+                (Some(_), _) if after == before => {}
+                _ => {
+                    self.schedule_origins.remove(&time);
+                }
+            }
+        }
+    }
+
     /// Applies one event. Events are facts: nothing here can refuse them. Every kind is routed
     /// to the section that owns it (the match is exhaustive, so a new kind must be routed).
     pub fn apply(&mut self, event: &Event) {
@@ -494,7 +546,10 @@ impl State {
     fn apply_backlog(&mut self, event: Event) {
         match event {
             Event::PhaseChanged { to, .. } => self.phase = Some(to),
-            Event::ScheduleSet { schedule } => self.schedule = schedule,
+            Event::ScheduleSet { schedule, by, at } => {
+                self.note_schedule_origins(&schedule, by.zip(at));
+                self.schedule = schedule;
+            }
             Event::PolicySet { policy } => self.policy = policy,
             Event::GoalDrafted { text, by } => {
                 self.goal = Some(Goal {

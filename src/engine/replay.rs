@@ -12,7 +12,7 @@ use crate::store::{EventStore, StoreError, StoredEvent};
 
 /// Version of the projection's shape; bump it when `State` or `apply` change meaning, so old
 /// snapshots are ignored (they are keyed by it).
-pub const PROJECTION_VERSION: i32 = 4;
+pub const PROJECTION_VERSION: i32 = 5;
 
 /// A snapshot is written at least every this many events while the log is short (and at
 /// phase changes); see [`snapshot_due`].

@@ -89,7 +89,7 @@ fn schedule_jobs(planning: PlanningId, state: &State, events: &[Event], now: i64
     let mut jobs = Vec::new();
     for e in events {
         match e {
-            Event::ScheduleSet { schedule } => {
+            Event::ScheduleSet { schedule, .. } => {
                 if schedule.auto_phases {
                     for (to, due) in [
                         (Phase::Async, schedule.candidates_shared_at),

@@ -34,8 +34,9 @@ use crate::domain::live::ScopeFigures;
 use crate::domain::policy::Spread;
 use crate::domain::slots::WorkDay;
 use crate::domain::state::{
-    Capacity, CoinFlip, Commitment, Flag, Focus, Goal, GoalSuggestion, Item, Participant,
-    ReadinessCheck, Refinement, Round, ScopeDraft, SentReminder, State, Timer, Vote, Webhook,
+    Capacity, CoinFlip, Commitment, Flag, Focus, Goal, GoalSuggestion, Item, Origin, Participant,
+    ReadinessCheck, Refinement, Round, ScheduleTime, ScopeDraft, SentReminder, State, Timer, Vote,
+    Webhook,
 };
 use crate::read::comments::CommentView;
 use crate::read::utc::Utc;
@@ -301,6 +302,32 @@ pub struct ScheduleView {
     sync_minutes: Option<u32>,
     auto_phases: bool,
     reminder_minutes: Option<u32>,
+    /// Who set each time and when (in the planning's view; an event's schedule has none).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    origins: BTreeMap<ScheduleTime, OriginView>,
+}
+
+/// Who set a value and when.
+#[derive(Debug, Clone, Serialize)]
+pub struct OriginView {
+    by: ParticipantId,
+    #[serde(flatten)]
+    at: Utc,
+}
+
+impl ScheduleView {
+    /// The planning's schedule with who set each of its times.
+    fn with_origins(s: &Schedule, origins: &BTreeMap<ScheduleTime, Origin>) -> Self {
+        let mut view = ScheduleView::from(s);
+        view.origins = origins
+            .iter()
+            .map(|(time, o)| {
+                let at = Utc::new("at", o.at);
+                (*time, OriginView { by: o.by, at })
+            })
+            .collect();
+        view
+    }
 }
 
 impl From<&Schedule> for ScheduleView {
@@ -324,6 +351,7 @@ impl From<&Schedule> for ScheduleView {
             sync_minutes: *sync_minutes,
             auto_phases: *auto_phases,
             reminder_minutes: *reminder_minutes,
+            origins: BTreeMap::new(),
         }
     }
 }
@@ -813,6 +841,7 @@ impl StateView {
             deck,
             policy,
             schedule,
+            schedule_origins,
             member_invite_hash: _,
             observer_invite_hash: _,
             participants,
@@ -848,7 +877,7 @@ impl StateView {
             phase: *phase,
             deck: deck.clone(),
             policy: policy.clone(),
-            schedule: schedule.into(),
+            schedule: ScheduleView::with_origins(schedule, schedule_origins),
             participants: participants.iter().map(|(id, p)| (*id, p.into())).collect(),
             goal: goal.clone(),
             items: items.iter().map(|(id, i)| (*id, i.into())).collect(),
@@ -952,7 +981,9 @@ mod tests {
             (
                 "ScheduleSet",
                 None,
-                r#"{"schedule":{"auto_phases":true,"candidates_shared_at":1782028800000000,"candidates_shared_at_utc":"2026-06-21T08:00:00Z","estimation_deadline":1782115200000000,"estimation_deadline_utc":"2026-06-22T08:00:00Z","reminder_minutes":60,"sprint_end":1783411200000000,"sprint_end_utc":"2026-07-07T08:00:00Z","sprint_start":1782201600000000,"sprint_start_utc":"2026-06-23T08:00:00Z","sync_minutes":45,"sync_start":1782201600000000,"sync_start_utc":"2026-06-23T08:00:00Z"}}"#.to_string(),
+                format!(
+                    r#"{{"at":1781596980000000,"at_utc":"2026-06-16T08:03:00Z","by":"{fran}","schedule":{{"auto_phases":true,"candidates_shared_at":1782028800000000,"candidates_shared_at_utc":"2026-06-21T08:00:00Z","estimation_deadline":1782115200000000,"estimation_deadline_utc":"2026-06-22T08:00:00Z","reminder_minutes":60,"sprint_end":1783411200000000,"sprint_end_utc":"2026-07-07T08:00:00Z","sprint_start":1782201600000000,"sprint_start_utc":"2026-06-23T08:00:00Z","sync_minutes":45,"sync_start":1782201600000000,"sync_start_utc":"2026-06-23T08:00:00Z"}}}}"#
+                ),
             ),
             (
                 "WebhookRegistered",
@@ -1187,6 +1218,8 @@ mod tests {
 
     /// `State` fields a view never shows: secrets' hashes. (`comments` shows in part.)
     const NOT_IN_VIEW: &[&str] = &["member_invite_hash", "observer_invite_hash"];
+    /// Fields shown inside the view's `schedule` (as `origins`), not beside it.
+    const IN_SCHEDULE: &[&str] = &["schedule_origins"];
 
     /// Every field of `State` is in the view or in `NOT_IN_VIEW` (the view's builder
     /// destructures `State` whole, so a new field does not compile until classified; this
@@ -1196,8 +1229,9 @@ mod tests {
         let all = serde_json::to_value(State::default()).unwrap();
         let view = serde_json::to_value(state_view(&State::default(), None)).unwrap();
         for key in all.as_object().unwrap().keys() {
+            let shown = view.get(key).is_some() || IN_SCHEDULE.contains(&key.as_str());
             assert!(
-                view.get(key).is_some() != NOT_IN_VIEW.contains(&key.as_str()),
+                shown != NOT_IN_VIEW.contains(&key.as_str()),
                 "State field {key} is neither in the view nor in NOT_IN_VIEW"
             );
         }

@@ -825,3 +825,97 @@ fn set_policy() {
             .then_error_in(&["out_of_range", "invalid"]);
     }
 }
+
+/// Each time of the schedule remembers who set it and when: a later schedule that changes only
+/// the sync makes the sync the new setter's and leaves the sprint dates with the first.
+#[test]
+fn schedule_times_say_who_set_them() {
+    use sprintlog::domain::state::{Origin, ScheduleTime};
+    let mut s = Scenario::new().facilitator("ann");
+    let (fay, ann) = (s.fac, s.id("ann"));
+    let first = Schedule {
+        sprint_start: Some(T0 + 10 * DAY),
+        sprint_end: Some(T0 + 24 * DAY),
+        ..Schedule::default()
+    };
+    let ev = s
+        .try_do(
+            fay,
+            Command::SetSchedule(SetSchedule {
+                schedule: first.clone(),
+            }),
+        )
+        .then_kinds(&["ScheduleSet"]);
+    let fay_at = s.now;
+    assert!(
+        matches!(&ev[0], Event::ScheduleSet { by: Some(b), at: Some(t), .. } if *b == fay && *t == fay_at)
+    );
+    let fays = Origin {
+        by: fay,
+        at: fay_at,
+    };
+    assert_eq!(
+        s.state.schedule_origins.len(),
+        5,
+        "every time set, the defaults too"
+    );
+    assert!(s.state.schedule_origins.values().all(|o| *o == fays));
+
+    // Ann moves only the live sync, a day later.
+    s.advance(DAY);
+    let mut moved = s.state.schedule.clone();
+    moved.sync_start = Some(T0 + 10 * DAY + HOUR);
+    s.given(ann, Command::SetSchedule(SetSchedule { schedule: moved }));
+    let o = &s.state.schedule_origins;
+    assert_eq!(o[&ScheduleTime::SyncStart], Origin { by: ann, at: s.now });
+    for kept in [
+        ScheduleTime::SprintStart,
+        ScheduleTime::SprintEnd,
+        ScheduleTime::CandidatesSharedAt,
+        ScheduleTime::EstimationDeadline,
+    ] {
+        assert_eq!(o[&kept], fays, "{kept:?} stays Fay's");
+    }
+    s.assert_replays();
+}
+
+/// A `ScheduleSet` stored before events said who set it (v2) still loads and replays to the
+/// same schedule, its times without an author; a later one by someone gives the changed times
+/// theirs.
+#[test]
+fn an_old_schedule_event_replays_without_an_author() {
+    use sprintlog::domain::state::ScheduleTime;
+    let mut s = Scenario::new();
+    let fay = s.fac;
+    let v2 = format!(
+        r#"{{"schedule":{{"auto_phases":false,"candidates_shared_at":{c},"estimation_deadline":{d},"reminder_minutes":60,"sprint_end":null,"sprint_start":{st},"sync_minutes":45,"sync_start":{st}}}}}"#,
+        c = T0 + 8 * DAY,
+        d = T0 + 9 * DAY,
+        st = T0 + 10 * DAY,
+    );
+    let old = Event::decode("ScheduleSet", 2, &v2).unwrap();
+    assert!(matches!(
+        &old,
+        Event::ScheduleSet {
+            by: None,
+            at: None,
+            ..
+        }
+    ));
+    s.state.apply(&old);
+    s.events.push(old);
+    assert_eq!(s.state.schedule.sync_start, Some(T0 + 10 * DAY));
+    assert_eq!(s.state.schedule.reminder_minutes, Some(60));
+    assert!(s.state.schedule_origins.is_empty());
+    s.assert_replays();
+
+    let mut later = s.state.schedule.clone();
+    later.sprint_end = Some(T0 + 24 * DAY);
+    s.given(fay, Command::SetSchedule(SetSchedule { schedule: later }));
+    let o = &s.state.schedule_origins;
+    assert_eq!(
+        o.keys().copied().collect::<Vec<_>>(),
+        vec![ScheduleTime::SprintEnd]
+    );
+    assert_eq!(o[&ScheduleTime::SprintEnd].by, fay);
+}

@@ -50,6 +50,8 @@ pub(super) fn set_schedule(a: &Actor, schedule: &Schedule) -> Result<Vec<Event>>
     a.open_phase()?;
     Ok(vec![Event::ScheduleSet {
         schedule: resolve_schedule(&place_sync(a.state, schedule, a.now))?,
+        by: Some(a.me),
+        at: Some(a.now),
     }])
 }
 

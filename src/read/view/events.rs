@@ -65,6 +65,9 @@ pub enum EventView<'a> {
     },
     ScheduleSet {
         schedule: ScheduleView,
+        by: &'a Option<ParticipantId>,
+        #[serde(flatten)]
+        at: Utc,
     },
     GoalCommitted {
         text: &'a str,
@@ -441,8 +444,10 @@ impl<'a> EventView<'a> {
                 by,
                 at: at(time),
             },
-            E::ScheduleSet { schedule } => Self::ScheduleSet {
+            E::ScheduleSet { schedule, by, at } => Self::ScheduleSet {
                 schedule: schedule.into(),
+                by,
+                at: Utc::maybe("at", *at),
             },
             E::ParticipantRenamed {
                 participant: _,

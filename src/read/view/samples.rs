@@ -137,6 +137,8 @@ fn people() -> Vec<Event> {
                 auto_phases: true,
                 reminder_minutes: Some(60),
             },
+            by: Some(FAC),
+            at: Some(t(3)),
         },
         Event::PolicySet {
             policy: Policy::default(),
