@@ -290,6 +290,29 @@ pub struct State {
     /// Registered outbound webhooks (removed ones are dropped).
     #[serde(default)]
     pub webhooks: BTreeMap<WebhookId, Webhook>,
+    /// How often the schedule moved the live session and the estimation deadline.
+    #[serde(default)]
+    pub calendar_revisions: CalendarRevisions,
+}
+
+/// How many times a schedule moved each calendar entry: the `SEQUENCE` of the live session's
+/// and the estimation deadline's entries, so a calendar that imported one takes the new
+/// time as an update of the same entry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalendarRevisions {
+    pub sync: u32,
+    pub deadline: u32,
+}
+
+impl CalendarRevisions {
+    fn follow(&mut self, old: &Schedule, new: &Schedule) {
+        if (old.sync_start, old.sync_minutes) != (new.sync_start, new.sync_minutes) {
+            self.sync = self.sync.saturating_add(1);
+        }
+        if old.estimation_deadline != new.estimation_deadline {
+            self.deadline = self.deadline.saturating_add(1);
+        }
+    }
 }
 
 /// A reminder as sent.
@@ -307,6 +330,9 @@ pub struct Webhook {
     pub url: String,
     /// Event kinds delivered to it.
     pub events: Vec<String>,
+    /// The shape of its bodies.
+    #[serde(default)]
+    pub format: WebhookFormat,
     pub by: ParticipantId,
     pub at: Micros,
 }
@@ -494,7 +520,10 @@ impl State {
     fn apply_backlog(&mut self, event: Event) {
         match event {
             Event::PhaseChanged { to, .. } => self.phase = Some(to),
-            Event::ScheduleSet { schedule } => self.schedule = schedule,
+            Event::ScheduleSet { schedule } => {
+                self.calendar_revisions.follow(&self.schedule, &schedule);
+                self.schedule = schedule;
+            }
             Event::PolicySet { policy } => self.policy = policy,
             Event::GoalDrafted { text, by } => {
                 self.goal = Some(Goal {
@@ -872,6 +901,7 @@ impl State {
                 webhook,
                 url,
                 events,
+                format,
                 by,
                 at,
             } => {
@@ -881,6 +911,7 @@ impl State {
                         id: webhook,
                         url,
                         events,
+                        format,
                         by,
                         at,
                     },

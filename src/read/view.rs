@@ -450,6 +450,7 @@ pub struct WebhookView {
     id: WebhookId,
     url: String,
     events: Vec<String>,
+    format: crate::domain::event::WebhookFormat,
     by: ParticipantId,
     #[serde(flatten)]
     at: Utc,
@@ -461,6 +462,7 @@ impl WebhookView {
             id,
             url,
             events,
+            format,
             by,
             at,
         } = w;
@@ -472,6 +474,7 @@ impl WebhookView {
                 url_origin(url)
             },
             events: events.clone(),
+            format: *format,
             by: *by,
             at: Utc::new("at", *at),
         }
@@ -837,6 +840,8 @@ impl StateView {
             reminders,
             reminder_log,
             webhooks,
+            // The calendar's SEQUENCE numbers (`read::calendar`), not part of the view.
+            calendar_revisions: _,
         } = state;
         let seer = Seer::from(viewer);
         // A bounded part of the comments (see `crate::read::comments`).
@@ -1247,6 +1252,7 @@ mod tests {
             webhook: crate::domain::ids::WebhookId(Uuid::from_u128(1)),
             url: "https://user:pw@hooks.example:8443/services/T0/B0/secret?x=1".into(),
             events: vec!["SyncStarted".into()],
+            format: Default::default(),
             by: ParticipantId(Uuid::from_u128(2)),
             at: 1,
         };
