@@ -963,7 +963,7 @@ mod tests {
                 "WebhookRegistered",
                 None,
                 format!(
-                    r#"{{"at":1781597340000000,"at_utc":"2026-06-16T08:09:00Z","by":"{fran}","events":["SyncStarted"],"url":"https://hooks.example:8443","webhook":"00000000-0000-0000-0000-000000000008"}}"#
+                    r#"{{"at":1781597340000000,"at_utc":"2026-06-16T08:09:00Z","by":"{fran}","events":["SyncStarted"],"format":"slack","url":"https://hooks.example:8443","webhook":"00000000-0000-0000-0000-000000000008"}}"#
                 ),
             ),
             (
@@ -1190,8 +1190,13 @@ mod tests {
         assert_eq!(json(Seer::Operator), r#"{"voted":true,"card":"13"}"#);
     }
 
-    /// `State` fields a view never shows: secrets' hashes. (`comments` shows in part.)
-    const NOT_IN_VIEW: &[&str] = &["member_invite_hash", "observer_invite_hash"];
+    /// `State` fields a view never shows: secrets' hashes, and the calendar's SEQUENCE numbers
+    /// (they show in the `.ics`). (`comments` shows in part.)
+    const NOT_IN_VIEW: &[&str] = &[
+        "member_invite_hash",
+        "observer_invite_hash",
+        "calendar_revisions",
+    ];
 
     /// Every field of `State` is in the view or in `NOT_IN_VIEW` (the view's builder
     /// destructures `State` whole, so a new field does not compile until classified; this
