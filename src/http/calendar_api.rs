@@ -42,10 +42,6 @@ pub struct CalendarQuery {
     participant: Option<String>,
     #[serde(default)]
     key: Option<String>,
-    /// The personal token, read by [`Token`]; named here so the query parses.
-    #[serde(default)]
-    #[allow(dead_code)]
-    token: Option<String>,
 }
 
 /// The calendar key of `participant` (see the module docs).
