@@ -503,6 +503,13 @@ async fn a_replayed_delivery_is_refused_by_a_receiver_checking_the_window() {
         .await;
     let first = rx.wait_for(1).await.remove(0);
     assert_eq!(first.status, 503);
+    let seq = seq_of(&t, &c, "SyncStarted").await;
+    let job = format!("webhook:{}:{seq}", hook["webhook"].as_str().unwrap());
+    // The failure recorded (its retry due a backoff after it) before the clock moves on.
+    eventually(Duration::from_secs(10), "the retry scheduled", || async {
+        (t.job(&job).await.attempts == 1).then_some(())
+    })
+    .await;
     // The retry, a backoff later (on the server's clock, which the receiver's follows).
     advance(&clock, 2 * SECOND);
     rx.state
@@ -510,12 +517,7 @@ async fn a_replayed_delivery_is_refused_by_a_receiver_checking_the_window() {
         .store(clock.now_micros() / SECOND, Ordering::SeqCst);
     let retry = rx.wait_for(2).await.remove(1);
     assert_eq!(retry.status, 200, "{:?}", retry.headers);
-    let seq = seq_of(&t, &c, "SyncStarted").await;
-    let delivery = sprintlog::engine::webhook::delivery_id(&format!(
-        "webhook:{}:{seq}",
-        hook["webhook"].as_str().unwrap()
-    ))
-    .to_string();
+    let delivery = sprintlog::engine::webhook::delivery_id(&job).to_string();
     assert_eq!(first.header("webhook-id"), delivery);
     assert_eq!(retry.header("webhook-id"), delivery);
     assert_eq!(retry.header("x-sprintlog-delivery"), delivery);
