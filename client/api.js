@@ -197,6 +197,11 @@ export function setRoster(team, adminToken, roster) {
  * Who a time falls inside and outside the working hours of, before it is set: `start` in
  * microseconds, `minutes` the session's length (0: an instant, a deadline).
  */
+/** The caller's calendar links: `{ics, webcal}` (the live sync and the deadline, in their zone). */
+export function calendarLinks(planning, token) {
+  return request('GET', `/api/plannings/${enc(planning)}/calendar`, { token });
+}
+
 export function fit(planning, token, start, minutes = 0) {
   const q = new URLSearchParams({ start: new Date(start / 1000).toISOString(), minutes: String(minutes) });
   return request('GET', `/api/plannings/${enc(planning)}/fit?${q}`, { token });

@@ -75,7 +75,7 @@ export async function proposeSync(ctx, sprintStart, minutes) {
 export function timeView(ctx) {
   const el = h('div', { class: 'time-view' });
   const drafts = trackDrafts(el);
-  const ui = { proposal: null, proposing: false, chosen: null, error: '' };
+  const ui = { proposal: null, proposing: false, chosen: null, error: '', calendar: null, calendarAsked: false };
   // Before saving: who a typed deadline or sync falls outside the hours of (kept across renders).
   const dueFit = h('div', { id: 'preview-due', 'aria-live': 'polite' });
   const syncFit = h('div', { id: 'preview-sync', 'aria-live': 'polite' });
@@ -297,6 +297,30 @@ export function timeView(ctx) {
     );
   }
 
+  // The live sync and the deadline for the viewer's calendar: a download and a subscription
+  // link (the server's calendar key, not the personal token, is in them).
+  function calendarLinks(s) {
+    const sched = s.schedule || {};
+    if (sched.sync_start == null && sched.estimation_deadline == null) return null;
+    if (!ui.calendarAsked) {
+      ui.calendarAsked = true;
+      api.calendarLinks(ctx.planning, ctx.token).then(
+        (links) => {
+          ui.calendar = links;
+          render();
+        },
+        () => {},
+      );
+    }
+    if (!ui.calendar) return null;
+    return h(
+      'p',
+      { id: 'calendar-links' },
+      h('a', { href: ui.calendar.ics, download: 'sprintlog.ics', id: 'calendar-download' }, 'Add the live sync and the deadline to your calendar (.ics)'),
+      ui.calendar.webcal ? [' · ', h('a', { href: ui.calendar.webcal, id: 'calendar-subscribe' }, 'subscribe')] : null,
+    );
+  }
+
   function render() {
     const v = ctx.store.view;
     if (!v) return;
@@ -306,7 +330,7 @@ export function timeView(ctx) {
       el,
       [
         h('section', { class: 'card', 'aria-labelledby': 'people-h' }, h('h2', { id: 'people-h' }, 'People and their hours'), peopleTable(s), h('h3', {}, 'My time zone and hours'), zoneForm(ctx, 'mine')),
-        h('section', { class: 'card', 'aria-labelledby': 'sched-h', id: 'schedule' }, h('h2', { id: 'sched-h' }, 'Schedule'), summary(s), isFac && s.phase !== 'committed' ? editor(s) : null),
+        h('section', { class: 'card', 'aria-labelledby': 'sched-h', id: 'schedule' }, h('h2', { id: 'sched-h' }, 'Schedule'), summary(s), calendarLinks(s), isFac && s.phase !== 'committed' ? editor(s) : null),
       ],
       drafts,
     );

@@ -200,6 +200,11 @@ pub struct WebhookConfig {
         default_value_t = 5000
     )]
     pub timeout_ms: u64,
+
+    /// A PEM file of CA certificates trusted for `https://` webhooks besides the system's
+    /// roots: for receivers inside the organisation whose certificates a private CA signs.
+    #[arg(long = "webhook-ca-file", env = "SPRINTLOG_WEBHOOK_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// A network in CIDR notation, or one address (a /32 or /128).
@@ -217,6 +222,7 @@ impl Default for WebhookConfig {
             backoff_ms: 1000,
             max_attempts: 8,
             timeout_ms: 5000,
+            ca_file: None,
         }
     }
 }

@@ -117,6 +117,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
         Cmd::Serve => {
+            if let Some(path) = &config.limits.webhooks.ca_file {
+                // A bad CA file is the operator's mistake to hear about now, not at the first
+                // delivery to a private receiver.
+                sprintlog::engine::webhook::load_ca_file(path).await?;
+            }
             let server = Server::start(
                 store,
                 config.bind,

@@ -22,7 +22,7 @@ use sprintlog::domain::command::{
 use sprintlog::domain::command::{AgreedEstimate, Command};
 use sprintlog::domain::deck::{Deck, PAUSE, UNSURE};
 use sprintlog::domain::event::{
-    CommentKind, ItemDraft, ItemPatch, NewItem, Policy, Schedule, EVENT_KINDS,
+    CommentKind, ItemDraft, ItemPatch, NewItem, Policy, Schedule, WebhookFormat, EVENT_KINDS,
 };
 use sprintlog::domain::fixed::Fixed2;
 use sprintlog::domain::slots::WorkDay;
@@ -1024,6 +1024,12 @@ impl Run {
                     C::RegisterWebhook(RegisterWebhook {
                         url: format!("http://hooks.example/{}", g.gen_range(0..100)),
                         events,
+                        format: match g.gen_range(0..4) {
+                            0 => WebhookFormat::Slack,
+                            1 => WebhookFormat::Teams,
+                            2 => WebhookFormat::Mattermost,
+                            _ => WebhookFormat::Generic,
+                        },
                         url_checked: g.gen_bool(0.9),
                     }),
                 )

@@ -105,6 +105,7 @@ impl Receiver {
                 backoff_ms: 200,
                 max_attempts: 8,
                 timeout_ms: 2000,
+                ..WebhookConfig::default()
             },
             ..Limits::default()
         }

@@ -128,6 +128,7 @@ fn limits_allowing(rx: &Receiver, backoff_ms: u64, timeout_ms: u64) -> Limits {
             backoff_ms,
             max_attempts: 8,
             timeout_ms,
+            ..WebhookConfig::default()
         },
         ..Limits::default()
     }
@@ -804,6 +805,7 @@ async fn a_failed_delivery_records_the_origin_not_the_secret_url() {
             backoff_ms: 10,
             max_attempts: 1,
             timeout_ms: 2000,
+            ..WebhookConfig::default()
         },
         ..Limits::default()
     };

@@ -164,6 +164,14 @@ test('people and time: zones and hours, calendar dates, the slot finder, outside
   for (const n of names(oh.estimation_deadline)) await a.locator('#outside-deadline').getByText(n).waitFor();
   assert.equal(await a.locator('#outside-sync strong').count(), oh.sync.length);
 
+  // The schedule view links Fran's calendar: the live sync in her zone, no token in the link.
+  const ics = await a.locator('#calendar-download').getAttribute('href');
+  assert.ok(ics.includes(`/api/plannings/${planning}/calendar.ics?participant=`) && !ics.includes(token), ics);
+  assert.ok((await a.locator('#calendar-subscribe').getAttribute('href')).startsWith('webcal://'));
+  const cal = await (await fetch(ics)).text();
+  const syncLocal = localValue(best.start, 'Europe/Berlin').replace(/[-:]/g, '');
+  assert.ok(cal.includes(`DTSTART;TZID=Europe/Berlin:${syncLocal}00`), cal);
+
   // A deadline typed at 03:00 Berlin time falls outside Fran's and Bo's hours (and Cy's).
   const dueDay = localValue(view.state.schedule.estimation_deadline, 'Europe/Berlin').slice(0, 10);
   await a.locator('#sched-due').fill(`${dueDay}T03:00`);

@@ -8,6 +8,7 @@
 use super::deck::Deck;
 use super::event::{
     CommentKind, ItemDraft, ItemPatch, Micros, NewItem, Phase, Policy, Role, Schedule,
+    WebhookFormat,
 };
 use super::fixed::Fixed2;
 use super::ids::*;
@@ -593,6 +594,9 @@ pub struct RegisterWebhook {
     pub url: String,
     #[serde(default)]
     pub events: Vec<String>,
+    /// The shape of the bodies (default `generic`).
+    #[serde(default)]
+    pub format: WebhookFormat,
     /// Set by the server once it has checked that the URL does not point into a private,
     /// loopback or link-local network (that needs DNS, which the pure domain cannot do).
     /// Never read from the wire, so a client cannot skip the check by sending this

@@ -600,6 +600,8 @@ pub enum Event {
         url: String,
         /// Event kinds it receives (a subset of [`WEBHOOK_EVENT_KINDS`], never empty).
         events: Vec<String>,
+        /// The shape of its bodies (added in v2; v1 webhooks are `generic`).
+        format: WebhookFormat,
         by: ParticipantId,
         at: Micros,
     },
@@ -608,6 +610,22 @@ pub enum Event {
         webhook: WebhookId,
         by: ParticipantId,
     },
+}
+
+/// The shape of a webhook's bodies: sprintlog's own JSON, or a chat service's incoming-webhook
+/// message (the facilitator picks the one the receiving URL understands).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    /// `{delivery, planning, event, text, links}`, for receivers of one's own.
+    #[default]
+    Generic,
+    /// A Slack incoming webhook's message: `text` and Block Kit `blocks`.
+    Slack,
+    /// A Microsoft Teams Workflows webhook's message carrying an Adaptive Card.
+    Teams,
+    /// A Mattermost incoming webhook's message: `text` and `attachments`.
+    Mattermost,
 }
 
 /// The event kinds a webhook can subscribe to.
@@ -716,7 +734,7 @@ event_kinds! {
     ScopeDrafted = 1,
     ScopeCommitted = 1,
     ReminderSent = 1,
-    WebhookRegistered = 1,
+    WebhookRegistered = 2,
     WebhookRemoved = 1,
 }
 
@@ -783,6 +801,10 @@ fn upcast(kind: &str, mut version: i32, data: &mut serde_json::Value) {
             ("GoalAmended", 1, Some(obj)) => {
                 // v1 amendments were the facilitator's own wording.
                 obj.insert("suggestion".into(), serde_json::Value::Null);
+            }
+            ("WebhookRegistered", 1, Some(obj)) => {
+                // v1 webhooks were all sent sprintlog's own JSON.
+                obj.insert("format".into(), "generic".into());
             }
             ("ScheduleSet", 1, Some(obj)) => {
                 // v1 schedules were advisory only: no automatic phases, no reminders.

@@ -294,6 +294,29 @@ pub struct State {
     /// Registered outbound webhooks (removed ones are dropped).
     #[serde(default)]
     pub webhooks: BTreeMap<WebhookId, Webhook>,
+    /// How often the schedule moved the live session and the estimation deadline.
+    #[serde(default)]
+    pub calendar_revisions: CalendarRevisions,
+}
+
+/// How many times a schedule moved each calendar entry: the `SEQUENCE` of the live session's
+/// and the estimation deadline's entries, so a calendar that imported one takes the new
+/// time as an update of the same entry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalendarRevisions {
+    pub sync: u32,
+    pub deadline: u32,
+}
+
+impl CalendarRevisions {
+    fn follow(&mut self, old: &Schedule, new: &Schedule) {
+        if (old.sync_start, old.sync_minutes) != (new.sync_start, new.sync_minutes) {
+            self.sync = self.sync.saturating_add(1);
+        }
+        if old.estimation_deadline != new.estimation_deadline {
+            self.deadline = self.deadline.saturating_add(1);
+        }
+    }
 }
 
 /// A time of the schedule, as its field is named.
@@ -342,6 +365,9 @@ pub struct Webhook {
     pub url: String,
     /// Event kinds delivered to it.
     pub events: Vec<String>,
+    /// The shape of its bodies.
+    #[serde(default)]
+    pub format: WebhookFormat,
     pub by: ParticipantId,
     pub at: Micros,
 }
@@ -547,6 +573,7 @@ impl State {
         match event {
             Event::PhaseChanged { to, .. } => self.phase = Some(to),
             Event::ScheduleSet { schedule, by, at } => {
+                self.calendar_revisions.follow(&self.schedule, &schedule);
                 self.note_schedule_origins(&schedule, by.zip(at));
                 self.schedule = schedule;
             }
@@ -927,6 +954,7 @@ impl State {
                 webhook,
                 url,
                 events,
+                format,
                 by,
                 at,
             } => {
@@ -936,6 +964,7 @@ impl State {
                         id: webhook,
                         url,
                         events,
+                        format,
                         by,
                         at,
                     },

@@ -1,6 +1,7 @@
 //! The REST transport: one module per concern, each owning its routes, merged in [`router`].
 
 pub mod api;
+pub mod calendar_api;
 pub mod caller;
 pub mod client;
 pub mod comments;
@@ -29,6 +30,7 @@ pub fn router(app: AppState) -> Router<AppState> {
         .merge(webhook_api::router())
         .merge(workflow::router())
         .merge(schedule_api::router())
+        .merge(calendar_api::router())
         .merge(teams::router())
         .layer(DefaultBodyLimit::max(app.limits.max_body_bytes))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

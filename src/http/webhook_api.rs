@@ -7,7 +7,7 @@
 
 use crate::domain::command::Command;
 use crate::domain::command::{RegisterWebhook, RemoveWebhook};
-use crate::domain::event::{Event, Role};
+use crate::domain::event::{Event, Role, WebhookFormat};
 use crate::domain::ids::WebhookId;
 use crate::domain::DomainError;
 use crate::engine::app::AppState;
@@ -40,6 +40,9 @@ pub struct RegisterBody {
     /// Event kinds to receive; empty or absent means all of them.
     #[serde(default)]
     pub events: Vec<String>,
+    /// The shape of the bodies: `generic` (default), `slack`, `teams` or `mattermost`.
+    #[serde(default)]
+    pub format: WebhookFormat,
     /// Idempotency key; a retry with the same key returns the same webhook and secret.
     #[serde(default)]
     pub client_op_id: Option<String>,
@@ -75,8 +78,8 @@ fn refusal(e: webhook::UrlError) -> ApiError {
     }
 }
 
-/// `POST /api/plannings/{id}/webhooks` `{url, events?, client_op_id?}` →
-/// `{webhook, url, events, secret, head}`.
+/// `POST /api/plannings/{id}/webhooks` `{url, events?, format?, client_op_id?}` →
+/// `{webhook, url, events, format, secret, standard_secret, head}`.
 pub async fn register(
     AxState(app): AxState<AppState>,
     caller: Caller,
@@ -98,6 +101,7 @@ pub async fn register(
     let register = Command::RegisterWebhook(RegisterWebhook {
         url: body.url,
         events: body.events,
+        format: body.format,
         url_checked: true,
     });
     let ack = commands::execute(
@@ -117,6 +121,7 @@ pub async fn register(
         webhook,
         url,
         events,
+        format,
         ..
     }) = decode_all(&stored)?.into_iter().next()
     else {
@@ -133,7 +138,9 @@ pub async fn register(
         "webhook": webhook,
         "url": url,
         "events": events,
+        "format": format,
         "secret": secret,
+        "standard_secret": webhook::standard_secret(&secret),
         "client_op_id": op,
         "head": ack.head,
     })))
@@ -146,7 +153,15 @@ pub async fn list(caller: Caller) -> Result<Json<Value>, ApiError> {
         l.state
             .webhooks
             .values()
-            .map(|h| json!({ "webhook": h.id, "url": h.url, "events": h.events, "at": h.at }))
+            .map(|h| {
+                json!({
+                    "webhook": h.id,
+                    "url": h.url,
+                    "events": h.events,
+                    "format": h.format,
+                    "at": h.at,
+                })
+            })
             .collect()
     });
     Ok(Json(json!({ "webhooks": hooks })))

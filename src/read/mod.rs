@@ -1,6 +1,8 @@
 //! Read models: pure functions from the domain's state and events to what people read.
 
 pub mod audit;
+pub mod calendar;
+pub mod chat;
 pub mod comments;
 pub mod diff;
 pub mod digest;

@@ -187,6 +187,7 @@ mod tests {
                 webhook: WebhookId(id(30)),
                 url: "https://hooks.example/services/T0/secret".into(),
                 events: vec![],
+                format: Default::default(),
                 by: fac,
                 at: 5,
             },

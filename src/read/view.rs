@@ -478,6 +478,7 @@ pub struct WebhookView {
     id: WebhookId,
     url: String,
     events: Vec<String>,
+    format: crate::domain::event::WebhookFormat,
     by: ParticipantId,
     #[serde(flatten)]
     at: Utc,
@@ -489,6 +490,7 @@ impl WebhookView {
             id,
             url,
             events,
+            format,
             by,
             at,
         } = w;
@@ -500,6 +502,7 @@ impl WebhookView {
                 url_origin(url)
             },
             events: events.clone(),
+            format: *format,
             by: *by,
             at: Utc::new("at", *at),
         }
@@ -866,6 +869,8 @@ impl StateView {
             reminders,
             reminder_log,
             webhooks,
+            // The calendar's SEQUENCE numbers (`read::calendar`), not part of the view.
+            calendar_revisions: _,
         } = state;
         let seer = Seer::from(viewer);
         // A bounded part of the comments (see `crate::read::comments`).
@@ -989,7 +994,7 @@ mod tests {
                 "WebhookRegistered",
                 None,
                 format!(
-                    r#"{{"at":1781597340000000,"at_utc":"2026-06-16T08:09:00Z","by":"{fran}","events":["SyncStarted"],"url":"https://hooks.example:8443","webhook":"00000000-0000-0000-0000-000000000008"}}"#
+                    r#"{{"at":1781597340000000,"at_utc":"2026-06-16T08:09:00Z","by":"{fran}","events":["SyncStarted"],"format":"slack","url":"https://hooks.example:8443","webhook":"00000000-0000-0000-0000-000000000008"}}"#
                 ),
             ),
             (
@@ -1216,8 +1221,13 @@ mod tests {
         assert_eq!(json(Seer::Operator), r#"{"voted":true,"card":"13"}"#);
     }
 
-    /// `State` fields a view never shows: secrets' hashes. (`comments` shows in part.)
-    const NOT_IN_VIEW: &[&str] = &["member_invite_hash", "observer_invite_hash"];
+    /// `State` fields a view never shows: secrets' hashes, and the calendar's SEQUENCE numbers
+    /// (they show in the `.ics`). (`comments` shows in part.)
+    const NOT_IN_VIEW: &[&str] = &[
+        "member_invite_hash",
+        "observer_invite_hash",
+        "calendar_revisions",
+    ];
     /// Fields shown inside the view's `schedule` (as `origins`), not beside it.
     const IN_SCHEDULE: &[&str] = &["schedule_origins"];
 
@@ -1281,6 +1291,7 @@ mod tests {
             webhook: crate::domain::ids::WebhookId(Uuid::from_u128(1)),
             url: "https://user:pw@hooks.example:8443/services/T0/B0/secret?x=1".into(),
             events: vec!["SyncStarted".into()],
+            format: Default::default(),
             by: ParticipantId(Uuid::from_u128(2)),
             at: 1,
         };

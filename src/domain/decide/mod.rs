@@ -283,8 +283,9 @@ fn route_live(a: &mut Actor, cmd: &Command) -> Result<Vec<Event>> {
         C::RegisterWebhook(RegisterWebhook {
             url,
             events,
+            format,
             url_checked,
-        }) => webhooks::register(a, url, events, *url_checked),
+        }) => webhooks::register(a, url, events, *format, *url_checked),
         C::RemoveWebhook(RemoveWebhook { webhook }) => webhooks::remove(a, *webhook),
         _ => Err(misrouted()),
     }

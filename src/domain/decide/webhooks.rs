@@ -11,6 +11,7 @@ pub(super) fn register(
     a: &mut Actor,
     url: &str,
     events: &[String],
+    format: WebhookFormat,
     url_checked: bool,
 ) -> Result<Vec<Event>> {
     a.facilitator()?;
@@ -32,6 +33,7 @@ pub(super) fn register(
         webhook: WebhookId::from_random(a.random16()),
         url: url.trim().to_string(),
         events: webhook_kinds(events)?,
+        format,
         by: a.me,
         at: a.now,
     }])
@@ -148,6 +150,7 @@ mod tests {
         Command::RegisterWebhook(RegisterWebhook {
             url: url.into(),
             events: events.iter().map(|e| e.to_string()).collect(),
+            format: WebhookFormat::Generic,
             url_checked: true,
         })
     }
@@ -227,6 +230,7 @@ mod tests {
         let unchecked = Command::RegisterWebhook(RegisterWebhook {
             url: "http://h/".into(),
             events: Vec::new(),
+            format: WebhookFormat::Generic,
             url_checked: false,
         });
         assert!(matches!(
@@ -298,6 +302,7 @@ mod tests {
             webhook: WebhookId(Uuid::from_u128(3)),
             url: "http://h/".into(),
             events: vec!["SyncStarted".into()],
+            format: WebhookFormat::Slack,
             by: FAC,
             at: 7,
         };
@@ -310,8 +315,23 @@ mod tests {
         ] {
             let (kind, version, payload) = e.encode();
             assert!(EVENT_KINDS.contains(&kind));
-            assert_eq!(version, 1);
+            assert_eq!(version, if kind == "WebhookRegistered" { 2 } else { 1 });
             assert_eq!(Event::decode(kind, version, &payload).unwrap(), e);
         }
+    }
+
+    /// Registered before formats: sprintlog's own JSON.
+    #[test]
+    fn webhook_registered_v1_is_upcast_to_the_generic_format() {
+        let v1 = r#"{"at":7,"by":"00000000-0000-0000-0000-000000000001","events":["SyncStarted"],"url":"http://h/","webhook":"00000000-0000-0000-0000-000000000003"}"#;
+        let ev = Event::decode("WebhookRegistered", 1, v1).unwrap();
+        assert!(matches!(
+            ev,
+            Event::WebhookRegistered {
+                format: WebhookFormat::Generic,
+                ..
+            }
+        ));
+        assert!(Event::decode("WebhookRegistered", 2, v1).is_err());
     }
 }

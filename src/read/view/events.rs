@@ -14,7 +14,7 @@
 use super::{may_see_card, url_origin, ScheduleView, Viewer};
 use crate::domain::deck::Deck;
 use crate::domain::event::{
-    CloseReason, CommentKind, Event, ItemDraft, Micros, NewItem, Phase, Policy, Role,
+    CloseReason, CommentKind, Event, ItemDraft, Micros, NewItem, Phase, Policy, Role, WebhookFormat,
 };
 use crate::domain::fixed::Fixed2;
 use crate::domain::ids::{
@@ -177,6 +177,7 @@ pub enum EventView<'a> {
         /// The origin only: the path of an incoming-webhook URL often holds a credential.
         url: String,
         events: &'a [String],
+        format: &'a WebhookFormat,
         by: &'a ParticipantId,
         #[serde(flatten)]
         at: Utc,
@@ -740,12 +741,14 @@ impl<'a> EventView<'a> {
                 webhook,
                 url,
                 events,
+                format,
                 by,
                 at: time,
             } => Self::WebhookRegistered {
                 webhook,
                 url: url_origin(url),
                 events,
+                format,
                 by,
                 at: at(time),
             },

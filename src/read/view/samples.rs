@@ -7,7 +7,7 @@ use crate::domain::deck::Deck;
 use crate::domain::discussion::DiscussionReason;
 use crate::domain::event::{
     CloseReason, CommentKind, Criterion, Event, ItemDraft, ItemPatch, Micros, NewItem, Phase,
-    Policy, RevealedVote, Role, Schedule, EVENT_KINDS,
+    Policy, RevealedVote, Role, Schedule, WebhookFormat, EVENT_KINDS,
 };
 use crate::domain::fixed::Fixed2;
 use crate::domain::ids::*;
@@ -424,6 +424,7 @@ fn sync_and_integrations() -> Vec<Event> {
             webhook: WEBHOOK,
             url: SECRET_URL.into(),
             events: vec!["SyncStarted".into()],
+            format: WebhookFormat::Slack,
             by: FAC,
             at: t(9),
         },
