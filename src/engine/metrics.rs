@@ -153,7 +153,7 @@ fn sqlite_memory_used() -> u64 {
 /// The configured limits as one labelled gauge, so a dashboard shows the counters above next
 /// to the limits they count against.
 pub fn render_limits(l: &crate::config::Limits) -> String {
-    let values: [(&str, u64); 21] = [
+    let values: &[(&str, u64)] = &[
         ("max_frame_bytes", l.max_frame_bytes as u64),
         ("max_body_bytes", l.max_body_bytes as u64),
         ("command_rate", u64::from(l.command_rate)),
