@@ -90,6 +90,8 @@ struct Fake {
     script: Mutex<HashMap<String, VecDeque<Script>>>,
     /// `METHOD path?query` of every request, with the JSON body of searches.
     requests: Mutex<Vec<String>>,
+    /// When (wall clock, microseconds) the last scripted answer with `Retry-After` went out.
+    retry_after_sent: Mutex<Option<i64>>,
     base: OnceLock<String>,
 }
 
@@ -201,6 +203,11 @@ fn answer(status: u16, body: Value, retry_after: Option<u64>) -> Response {
     resp
 }
 
+fn wall_micros() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    i64::try_from(now.unwrap().as_micros()).unwrap()
+}
+
 fn query_param(uri: &Uri, name: &str) -> Option<String> {
     let q = uri.query()?;
     url_pairs(q)
@@ -289,7 +296,12 @@ async fn handle(
         }
         ("PUT", ["rest", "api", _, "issue", key]) => {
             match f.next_script(key) {
-                Some(Script::Answer(s, b, r)) => return answer(s, b, r),
+                Some(Script::Answer(s, b, r)) => {
+                    if r.is_some() {
+                        *f.retry_after_sent.lock().unwrap() = Some(wall_micros());
+                    }
+                    return answer(s, b, r);
+                }
                 Some(Script::Ignore) => return StatusCode::NO_CONTENT.into_response(),
                 None => {}
             }
@@ -742,6 +754,23 @@ async fn committing_writes_back_each_estimate_verified_or_failed_with_its_reason
     let state = |k: &str| rows[k]["state"].as_str().unwrap().to_string();
     let error = |k: &str| rows[k]["error"].as_str().unwrap_or("").to_string();
     assert_eq!(state("PRJ-1"), "verified", "{rows:?}");
+    // The 429's `Retry-After: 1` set the retry's due time: a second after it was answered.
+    let jobs = t
+        .app()
+        .registry
+        .store()
+        .jobs_of(c.planning.parse().unwrap(), "tracker_write")
+        .await
+        .unwrap();
+    let (_, prj2) = jobs
+        .iter()
+        .find(|(j, _)| j.payload.contains("\"PRJ-2\""))
+        .unwrap();
+    let sent = fake.retry_after_sent.lock().unwrap().unwrap();
+    assert!(
+        prj2.due_at >= sent + 1_000_000,
+        "retried before Retry-After"
+    );
     assert_eq!(
         (state("PRJ-2"), rows["PRJ-2"]["attempts"].as_i64()),
         ("verified".into(), Some(1))
