@@ -708,6 +708,7 @@ async fn committing_writes_back_each_estimate_verified_or_failed_with_its_reason
     capture_logs();
     let mut issues = JIRA_ISSUES.to_vec();
     issues.push(("PRJ-6", "Search", &[]));
+    issues.push(("PRJ-7", "Export", &[]));
     let fake = Fake::start(basic(), &issues).await;
     let t = TestServer::start_with(sqlite(), limits(&fake, 3)).await;
     let c = t.create("Sprint 9").await;
@@ -718,12 +719,13 @@ async fn committing_writes_back_each_estimate_verified_or_failed_with_its_reason
     let refused = json!({"errorMessages": [], "errors": {FIELD: "Number value expected."}});
     // PRJ-1 verified at once; PRJ-2 after a 429 honouring Retry-After; PRJ-3 after a 503;
     // PRJ-4's field refuses the value; PRJ-5's write is accepted but does not take; PRJ-6
-    // answers 502 every time and is given up after its last attempt.
+    // answers 502 every time and PRJ-7 429 every time: both given up after their last attempt.
     fake.script("PRJ-2", vec![Script::Answer(429, json!({}), Some(1))]);
     fake.script("PRJ-3", vec![Script::Answer(503, json!({}), None)]);
     fake.script("PRJ-4", vec![Script::Answer(400, refused, None)]);
     fake.script("PRJ-5", vec![Script::Ignore]);
     fake.script("PRJ-6", vec![Script::Answer(502, json!({}), None); 5]);
+    fake.script("PRJ-7", vec![Script::Answer(429, json!({}), None); 5]);
     let cards = [
         ("PRJ-1", "3"),
         ("PRJ-2", "5"),
@@ -731,6 +733,7 @@ async fn committing_writes_back_each_estimate_verified_or_failed_with_its_reason
         ("PRJ-4", "2"),
         ("PRJ-5", "1"),
         ("PRJ-6", "13"),
+        ("PRJ-7", "21"),
     ];
     agree(&t, &c, &ids, &cards).await;
     let p = &c.planning;
@@ -750,7 +753,7 @@ async fn committing_writes_back_each_estimate_verified_or_failed_with_its_reason
     )
     .await;
 
-    let rows = settled(&t, &c, 6, &seen).await;
+    let rows = settled(&t, &c, 7, &seen).await;
     let state = |k: &str| rows[k]["state"].as_str().unwrap().to_string();
     let error = |k: &str| rows[k]["error"].as_str().unwrap_or("").to_string();
     assert_eq!(state("PRJ-1"), "verified", "{rows:?}");
@@ -802,10 +805,17 @@ async fn committing_writes_back_each_estimate_verified_or_failed_with_its_reason
         error("PRJ-6")
     );
     assert_eq!(fake.requests("PUT /rest/api/3/issue/PRJ-6").len(), 3);
+    assert_eq!(state("PRJ-7"), "failed");
+    assert!(
+        error("PRJ-7").contains("gave up after 3 attempts: rate limited by the tracker (429)"),
+        "{}",
+        error("PRJ-7")
+    );
+    assert_eq!(fake.requests("PUT /rest/api/3/issue/PRJ-7").len(), 3);
     for (key, card) in [("PRJ-1", 3.0), ("PRJ-2", 5.0), ("PRJ-3", 8.0)] {
         assert_eq!(fake.points(key), Some(card), "{key}");
     }
-    for key in ["PRJ-4", "PRJ-5", "PRJ-6"] {
+    for key in ["PRJ-4", "PRJ-5", "PRJ-6", "PRJ-7"] {
         assert_eq!(fake.points(key), None, "{key}");
     }
     // Every verified write was read back.
@@ -814,7 +824,7 @@ async fn committing_writes_back_each_estimate_verified_or_failed_with_its_reason
         t.metric("sprintlog_tracker_writes_verified_total").await,
         3.0
     );
-    assert_eq!(t.metric("sprintlog_tracker_writes_failed_total").await, 3.0);
+    assert_eq!(t.metric("sprintlog_tracker_writes_failed_total").await, 4.0);
     assert!(
         logs().contains("tracker write-back failed"),
         "logs are captured"
