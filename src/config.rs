@@ -161,6 +161,7 @@ pub struct TrackerConfig {
     /// separated), e.g. a Jira Data Center on the operator's network. The same rules as
     /// `--webhook-allow`, kept apart so allowing one does not allow the other.
     #[arg(
+        id = "tracker-allow",
         long = "tracker-allow",
         env = "SPRINTLOG_TRACKER_ALLOW",
         value_delimiter = ','
@@ -171,6 +172,7 @@ pub struct TrackerConfig {
     /// network), in milliseconds; it doubles with each further attempt (capped at ten
     /// minutes). A 429's `Retry-After` is honoured instead.
     #[arg(
+        id = "tracker-backoff-ms",
         long = "tracker-backoff-ms",
         env = "SPRINTLOG_TRACKER_BACKOFF_MS",
         default_value_t = 2000
@@ -179,6 +181,7 @@ pub struct TrackerConfig {
 
     /// Attempts per write-back before it is reported as failed.
     #[arg(
+        id = "tracker-max-attempts",
         long = "tracker-max-attempts",
         env = "SPRINTLOG_TRACKER_MAX_ATTEMPTS",
         default_value_t = 8
@@ -187,6 +190,7 @@ pub struct TrackerConfig {
 
     /// How long one request to a tracker may take, in milliseconds.
     #[arg(
+        id = "tracker-timeout-ms",
         long = "tracker-timeout-ms",
         env = "SPRINTLOG_TRACKER_TIMEOUT_MS",
         default_value_t = 10000
@@ -332,4 +336,31 @@ pub enum Cmd {
         /// The planning to check; all plannings when absent.
         planning: Option<uuid::Uuid>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    /// clap checks its definition only when it parses: two flattened groups with a field of
+    /// the same name (`allow`) would make every start panic.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Config::command().debug_assert();
+        let c = Config::try_parse_from([
+            "sprintlog",
+            "--webhook-allow",
+            "hooks.local",
+            "--tracker-allow",
+            "jira.local:8080",
+            "--tracker-max-attempts",
+            "3",
+        ])
+        .expect("parses");
+        assert_eq!(c.limits.webhooks.allow, ["hooks.local"]);
+        assert_eq!(c.limits.trackers.allow, ["jira.local:8080"]);
+        assert_eq!(c.limits.trackers.max_attempts, 3);
+        assert_eq!(c.limits.webhooks.max_attempts, 8);
+    }
 }
