@@ -699,6 +699,31 @@ async fn jira_data_center_pages_by_start_at_for_jql_and_board_sprints() {
     assert_eq!(rows["PRJ-2"]["state"], "verified", "{rows:?}");
     assert_eq!(fake.points("PRJ-2"), Some(5.0));
     assert_eq!(fake.requests("PUT /rest/api/2/issue/PRJ-2").len(), 1);
+    // Agreed again and committed: the commitment's write is the item's latest.
+    agree(&t, &c, &ids, &[("PRJ-2", "8")]).await;
+    let p = &c.planning;
+    t.ok(p, &c.token, json!({"type": "DraftGoal", "text": "g"}))
+        .await;
+    t.ok(p, &c.token, json!({"type": "ChangePhase", "to": "async"}))
+        .await;
+    let scope =
+        json!({"type": "CommitScope", "items": [ids["PRJ-2"]], "confirm_over_capacity": true});
+    t.ok(p, &c.token, scope).await;
+    eventually(
+        Duration::from_secs(10),
+        "the commitment's write",
+        || async { (fake.points("PRJ-2") == Some(8.0)).then_some(()) },
+    )
+    .await;
+    let rows = settled(&t, &c, 1, &seen).await;
+    assert_eq!(
+        (
+            rows["PRJ-2"]["state"].as_str(),
+            rows["PRJ-2"]["estimate"].as_str()
+        ),
+        (Some("verified"), Some("8")),
+        "{rows:?}"
+    );
     assert_no_credential(&t, &c, &seen).await;
 }
 

@@ -257,8 +257,9 @@ pub struct Skipped {
     pub reason: &'static str,
 }
 
-/// One write job per agreed estimate of an item that has an external key (generation `gen`
-/// keeps a later push apart from an earlier one), and the estimated items left out.
+/// One write job per agreed estimate of an item that has an external key, and the estimated
+/// items left out. The generation `gen` (a time in microseconds) keeps a later push apart from
+/// an earlier one and orders them.
 pub fn write_jobs(
     planning: PlanningId,
     state: &State,
@@ -325,7 +326,9 @@ pub async fn fan_out(app: &AppState, job: &Job) -> bool {
             return false;
         }
     };
-    let gen = job.payload.parse::<i64>().unwrap_or_default();
+    // The commitment's time is the generation: the same on every run of this job (its write
+    // jobs are written once), and ordered with on-demand pushes, which use the clock too.
+    let gen = job.due_at;
     let now = app.clock.now_micros();
     let (jobs, _) = room.read(|l| write_jobs(planning, &l.state, gen, now));
     match queue(app, &jobs).await {
