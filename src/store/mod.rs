@@ -654,8 +654,9 @@ pub trait AdminStore: Send + Sync + 'static {
 /// A backend starts from [`EventLog`] alone: its append transaction (the rules in the module
 /// docs, checked by `tests/store_contract.rs`) and four reads. [`SnapshotStore`] may then be
 /// left to its defaults (a cache that keeps nothing). What it must add before the server runs
-/// on it: [`JobStore`] (round deadlines and webhook deliveries), [`SecretStore`] (webhook
-/// secrets) and [`AdminStore`] (`purge`, `plannings`, `close`). A backend that speaks SQL
+/// on it: [`JobStore`] (round deadlines, webhook deliveries and, for tracker write-backs,
+/// `add_jobs` and `jobs_of`), [`SecretStore`] (webhook secrets, and tracker connections for a
+/// server that offers them) and [`AdminStore`] (`purge`, `plannings`, `close`). A backend that speaks SQL
 /// through sqlx with `$N` placeholders over the same schema writes only its append
 /// transaction (`shared::AppendTx`: one attempt, and which errors are collisions worth a
 /// retry) and a `sql::SqlBackend` (pools, how a writing transaction starts, the few
