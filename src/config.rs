@@ -160,6 +160,66 @@ pub struct Limits {
 
     #[command(flatten)]
     pub webhooks: WebhookConfig,
+
+    #[command(flatten)]
+    pub trackers: TrackerConfig,
+}
+
+/// Tracker connections (Jira, GitHub): which sites they may reach and how hard a write-back
+/// tries.
+#[derive(Debug, Clone, Args)]
+pub struct TrackerConfig {
+    /// Hosts (`host`) or endpoints (`host:port`) a tracker connection's site may name even
+    /// though they resolve into private, loopback, link-local or CGNAT ranges (comma
+    /// separated), e.g. a Jira Data Center on the operator's network. The same rules as
+    /// `--webhook-allow`, kept apart so allowing one does not allow the other.
+    #[arg(
+        id = "tracker-allow",
+        long = "tracker-allow",
+        env = "SPRINTLOG_TRACKER_ALLOW",
+        value_delimiter = ','
+    )]
+    pub allow: Vec<String>,
+
+    /// Delay before the first retry of a write-back the tracker could not take now (5xx,
+    /// network), in milliseconds; it doubles with each further attempt (capped at ten
+    /// minutes). A 429's `Retry-After` is honoured instead.
+    #[arg(
+        id = "tracker-backoff-ms",
+        long = "tracker-backoff-ms",
+        env = "SPRINTLOG_TRACKER_BACKOFF_MS",
+        default_value_t = 2000
+    )]
+    pub backoff_ms: u64,
+
+    /// Attempts per write-back before it is reported as failed.
+    #[arg(
+        id = "tracker-max-attempts",
+        long = "tracker-max-attempts",
+        env = "SPRINTLOG_TRACKER_MAX_ATTEMPTS",
+        default_value_t = 8
+    )]
+    pub max_attempts: u32,
+
+    /// How long one request to a tracker may take, in milliseconds.
+    #[arg(
+        id = "tracker-timeout-ms",
+        long = "tracker-timeout-ms",
+        env = "SPRINTLOG_TRACKER_TIMEOUT_MS",
+        default_value_t = 10000
+    )]
+    pub timeout_ms: u64,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        TrackerConfig {
+            allow: Vec::new(),
+            backoff_ms: 2000,
+            max_attempts: 8,
+            timeout_ms: 10000,
+        }
+    }
 }
 
 /// Outbound webhooks: where they may point and how hard delivery tries.
@@ -252,6 +312,7 @@ impl Default for Limits {
             max_rooms: 10_000,
             snapshot_after: 1000,
             webhooks: WebhookConfig::default(),
+            trackers: TrackerConfig::default(),
             head_poll_ms: 5000,
             node_id: None,
         }
@@ -296,4 +357,31 @@ pub enum Cmd {
         /// The planning to check; all plannings when absent.
         planning: Option<uuid::Uuid>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    /// clap checks its definition only when it parses: two flattened groups with a field of
+    /// the same name (`allow`) would make every start panic.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Config::command().debug_assert();
+        let c = Config::try_parse_from([
+            "sprintlog",
+            "--webhook-allow",
+            "hooks.local",
+            "--tracker-allow",
+            "jira.local:8080",
+            "--tracker-max-attempts",
+            "3",
+        ])
+        .expect("parses");
+        assert_eq!(c.limits.webhooks.allow, ["hooks.local"]);
+        assert_eq!(c.limits.trackers.allow, ["jira.local:8080"]);
+        assert_eq!(c.limits.trackers.max_attempts, 3);
+        assert_eq!(c.limits.webhooks.max_attempts, 8);
+    }
 }

@@ -32,6 +32,11 @@ pub struct Metrics {
     pub webhook_failures: AtomicU64,
     /// Webhook deliveries given up after their last attempt.
     pub webhook_given_up: AtomicU64,
+    /// Estimates written to a tracker and verified by reading them back.
+    pub tracker_writes: AtomicU64,
+    /// Tracker write-backs reported as failed (refused, credential refused, not applied, or
+    /// given up after their last attempt).
+    pub tracker_failures: AtomicU64,
     pub feed_reconnects: AtomicU64,
     pub events_replayed: AtomicU64,
     /// Websocket upgrades refused by the per-IP connection cap.
@@ -90,6 +95,8 @@ impl Metrics {
             ("sprintlog_webhook_deliveries_total", "Webhook deliveries accepted by their receiver (2xx).", "counter", r(&self.webhook_deliveries)),
             ("sprintlog_webhook_failures_total", "Webhook delivery attempts that failed (each retried with backoff until given up).", "counter", r(&self.webhook_failures)),
             ("sprintlog_webhook_given_up_total", "Webhook deliveries abandoned after their last attempt.", "counter", r(&self.webhook_given_up)),
+            ("sprintlog_tracker_writes_verified_total", "Estimates written to a tracker and verified by reading them back.", "counter", r(&self.tracker_writes)),
+            ("sprintlog_tracker_writes_failed_total", "Tracker write-backs reported as failed.", "counter", r(&self.tracker_failures)),
             ("sprintlog_events_replayed_total", "Events read from the log to load rooms (snapshots keep this small).", "counter", r(&self.events_replayed)),
             ("sprintlog_head_feed_reconnects_total", "Times the cross-node head feed (LISTEN) reconnected and rooms were re-read.", "counter", r(&self.feed_reconnects)),
             ("sprintlog_connections_refused_total", "Websocket connections refused by the per-IP cap.", "counter", r(&self.connections_refused)),

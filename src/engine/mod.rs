@@ -16,6 +16,7 @@ pub mod registry;
 pub mod replay;
 pub mod room;
 pub mod scheduler;
+pub mod tracker;
 pub mod transfer;
 pub mod views;
 pub mod webhook;

@@ -8,12 +8,14 @@
 //! once. Jobs that fell due while the server was down run at start.
 //!
 //! Kinds: `close_round`, `schedule_phase` (the schedule's phase changes, `FollowSchedule`),
-//! `remind_voters` (one reminder per member with pending votes, `RemindVoters`) and `webhook`
-//! (outbound deliveries, see [`crate::engine::webhook`]). The schedule and reminder jobs are keyed by
+//! `remind_voters` (one reminder per member with pending votes, `RemindVoters`), `webhook`
+//! (outbound deliveries, see [`crate::engine::webhook`]), and the tracker's `tracker_commit`
+//! (a commitment's write-back jobs) and `tracker_write` (one estimate written to a tracker,
+//! see [`crate::engine::tracker`]). The schedule and reminder jobs are keyed by
 //! their due time too (`phase:<planning>:<phase>:<due>`, `remind:<round>:<due>`): a schedule
 //! set again writes new jobs, and the old ones find nothing to do when they run, because the
 //! domain refuses a phase change or a reminder that the current schedule does not call for.
-//! Webhook deliveries run in tasks of their own (bounded by [`DELIVERY_SLOTS`]) so a slow
+//! Webhook deliveries and tracker writes run in tasks of their own (bounded by [`DELIVERY_SLOTS`]) so a slow
 //! receiver delays neither commands nor the deadlines behind it; a failed one is put back with
 //! backoff (`retry_job`) instead of being completed.
 //!
@@ -38,7 +40,7 @@ const MAX_SLEEP: Duration = Duration::from_millis(1000);
 const RECHECK: Duration = Duration::from_millis(10);
 /// How long a claimed job is reserved for the node that claimed it.
 const LEASE_MICROS: i64 = 30_000_000;
-/// Webhook deliveries in flight at once on one node.
+/// Outbound calls (webhook deliveries, tracker write-backs) in flight at once on one node.
 pub const DELIVERY_SLOTS: usize = 16;
 
 /// The jobs that `events` call for, decided on `state` (the state before them) at `now` (when
@@ -65,6 +67,9 @@ pub fn jobs_for(
     jobs.extend(schedule_jobs(planning, state, events, now));
     jobs.extend(crate::engine::webhook::jobs_for(
         planning, state, first_seq, events, now,
+    ));
+    jobs.extend(crate::engine::tracker::jobs_for(
+        planning, first_seq, events, now,
     ));
     jobs
 }
@@ -208,8 +213,8 @@ async fn take_back_leases(app: &AppState) {
 /// Runs the due jobs; returns when to look again: the clock time of the next due job (or
 /// `i64::MAX`) and the longest sleep before then.
 ///
-/// Deadline jobs (closes, phase changes, reminders) and webhook deliveries are claimed
-/// separately: every due deadline job runs now, and only as many deliveries are claimed as
+/// Deadline jobs (closes, phase changes, reminders) and outbound calls (webhook deliveries,
+/// tracker write-backs) are claimed separately: every due deadline job runs now, and only as many deliveries are claimed as
 /// there are free delivery slots. Claiming deliveries in one due-time order with the rest made
 /// the loop wait for a slot in front of a round's close: a backlog of hung receivers delayed
 /// deadlines by their timeout.
@@ -218,8 +223,14 @@ async fn tick(
     slots: &Arc<Semaphore>,
 ) -> Result<(i64, Duration), crate::store::StoreError> {
     let store = app.registry.store().clone();
-    let deadlines = JobKinds::Except(crate::engine::webhook::JOB_KIND);
-    let deliveries = JobKinds::Only(crate::engine::webhook::JOB_KIND);
+    let deadlines = JobKinds::NotAmong(
+        crate::engine::webhook::JOB_KIND,
+        crate::engine::tracker::WRITE_JOB,
+    );
+    let deliveries = JobKinds::Among(
+        crate::engine::webhook::JOB_KIND,
+        crate::engine::tracker::WRITE_JOB,
+    );
     loop {
         let now = app.clock.now_micros();
         let jobs = store
@@ -260,7 +271,7 @@ async fn tick(
     })
 }
 
-/// Runs a webhook delivery in its own task, in one of the free slots `tick` counted. The task
+/// Runs an outbound call (a webhook delivery or a tracker write-back) in its own task, in one of the free slots `tick` counted. The task
 /// records the outcome itself (complete, retry later, or give up) and wakes the scheduler,
 /// whose next tick can claim another delivery for the slot. On shutdown it is abandoned
 /// mid-flight: its lease expires and the job is claimed again (same delivery id, so receivers
@@ -274,8 +285,15 @@ fn spawn_delivery(app: &AppState, slots: &Arc<Semaphore>, job: Job) {
         let Ok(permit) = slots.acquire_owned().await else {
             return; // the semaphore is never closed
         };
+        let deliver = async {
+            if job.kind == crate::engine::tracker::WRITE_JOB {
+                crate::engine::tracker::deliver(&app, &job).await;
+            } else {
+                crate::engine::webhook::deliver(&app, &job).await;
+            }
+        };
         tokio::select! {
-            _ = crate::engine::webhook::deliver(&app, &job) => {}
+            _ = deliver => {}
             _ = shutdown.recv() => {}
         }
         app.metrics.jobs_run.fetch_add(1, Ordering::Relaxed);
@@ -286,6 +304,9 @@ fn spawn_delivery(app: &AppState, slots: &Arc<Semaphore>, job: Job) {
 
 /// Runs one job; true when it is done for good (ran, or has nothing left to do).
 async fn run(app: &AppState, job: &Job) -> bool {
+    if job.kind == crate::engine::tracker::COMMIT_JOB {
+        return crate::engine::tracker::fan_out(app, job).await;
+    }
     let command = match job.kind.as_str() {
         "close_round" => job
             .payload

@@ -10,6 +10,7 @@ pub mod guard;
 pub mod plain;
 pub mod schedule_api;
 pub mod teams;
+pub mod tracker_api;
 pub mod webhook_api;
 pub mod workflow;
 
@@ -32,6 +33,7 @@ pub fn router(app: AppState) -> Router<AppState> {
         .merge(schedule_api::router())
         .merge(calendar_api::router())
         .merge(teams::router())
+        .merge(tracker_api::router())
         .layer(DefaultBodyLimit::max(app.limits.max_body_bytes))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -308,6 +308,39 @@ fn jira_rows(body: &str) -> Result<Rows, ImportError> {
         .get("issues")
         .and_then(Value::as_array)
         .ok_or_else(|| ImportError::whole("a Jira export needs an `issues` array"))?;
+    Ok(issue_rows(issues))
+}
+
+/// Issues already fetched from a tracker, in Jira's issue shape (`{"key", "fields": {"summary",
+/// "description", "labels"}}`), read like a Jira export: the line is the issue's position.
+pub fn preview_issues(issues: &[Value]) -> Preview {
+    let (drafts, errors) = issue_rows(issues);
+    let refusal = finish(
+        drafts.iter().map(|(_, d)| d.clone()).collect(),
+        errors.clone(),
+    )
+    .err()
+    .map(|e| e.message);
+    Preview {
+        items: drafts
+            .into_iter()
+            .map(|(line, draft)| PreviewRow { line, draft })
+            .collect(),
+        rows: errors,
+        refusal,
+    }
+}
+
+/// Drafts from the rows of a [`preview_issues`] that would go in, or why nothing would.
+pub fn finish_preview(preview: Preview) -> Result<Vec<ItemDraft>, ImportError> {
+    finish(
+        preview.items.into_iter().map(|r| r.draft).collect(),
+        preview.rows,
+    )
+}
+
+/// Jira-shaped issues' good rows (with their position) and bad ones.
+fn issue_rows(issues: &[Value]) -> Rows {
     let mut drafts = Vec::new();
     let mut errors = Vec::new();
     let mut keys: BTreeMap<String, u64> = BTreeMap::new();
@@ -321,7 +354,7 @@ fn jira_rows(body: &str) -> Result<Rows, ImportError> {
             Err(e) => errors.push(RowError { line, error: e }),
         }
     }
-    Ok((drafts, errors))
+    (drafts, errors)
 }
 
 fn jira_issue(issue: &Value) -> Result<ItemDraft, String> {

@@ -72,8 +72,8 @@ pub struct AppendRequest {
 }
 
 /// Which jobs a claim or [`JobStore::next_job_due`] considers, by kind: the scheduler
-/// claims deadline jobs and webhook deliveries separately, so a backlog of slow receivers
-/// never holds up a round's close.
+/// claims deadline jobs and outbound calls (webhook deliveries, tracker write-backs)
+/// separately, so a backlog of slow receivers never holds up a round's close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobKinds<'a> {
     /// Every kind.
@@ -82,16 +82,22 @@ pub enum JobKinds<'a> {
     Only(&'a str),
     /// Every kind but this one.
     Except(&'a str),
+    /// Either of these two kinds.
+    Among(&'a str, &'a str),
+    /// Every kind but these two.
+    NotAmong(&'a str, &'a str),
 }
 
 impl JobKinds<'_> {
-    /// The filter as two bind values: a mode (0 all, 1 only, 2 except) and the kind, for
-    /// `(?m = 0 OR (?m = 1 AND kind = ?k) OR (?m = 2 AND kind <> ?k))`.
-    pub fn binds(self) -> (i32, String) {
+    /// The filter as three bind values: a mode (0 all, 1 among, 2 not among) and two kinds,
+    /// for `(?m = 0 OR (?m = 1 AND kind IN (?a, ?b)) OR (?m = 2 AND kind NOT IN (?a, ?b)))`.
+    pub fn binds(self) -> (i32, String, String) {
         match self {
-            JobKinds::All => (0, String::new()),
-            JobKinds::Only(k) => (1, k.to_string()),
-            JobKinds::Except(k) => (2, k.to_string()),
+            JobKinds::All => (0, String::new(), String::new()),
+            JobKinds::Only(k) => (1, k.to_string(), k.to_string()),
+            JobKinds::Except(k) => (2, k.to_string(), k.to_string()),
+            JobKinds::Among(a, b) => (1, a.to_string(), b.to_string()),
+            JobKinds::NotAmong(a, b) => (2, a.to_string(), b.to_string()),
         }
     }
 }
@@ -549,11 +555,39 @@ pub trait JobStore: Send + Sync + 'static {
     /// Where a job stands, if it exists.
     async fn job_status(&self, key: &str) -> StoreResult<Option<JobStatus>>;
 
+    /// [`JobStore::retry_job`], keeping `error` as the job's last error so a reader sees why
+    /// it is waiting. The default (for wrappers) forgets the error.
+    async fn retry_job_noting(
+        &self,
+        key: &str,
+        next_due: i64,
+        attempts: i32,
+        error: &str,
+    ) -> StoreResult<()> {
+        let _ = error;
+        self.retry_job(key, next_due, attempts).await
+    }
+
+    /// Writes jobs outside an append (a job that fans out into others); a job whose key
+    /// exists already is left as it is. The default (for wrappers) refuses.
+    async fn add_jobs(&self, jobs: &[Job]) -> StoreResult<()> {
+        let _ = jobs;
+        Err(StoreError::Unsupported("add_jobs".into()))
+    }
+
+    /// Every job of `kind` for one planning with where it stands, in key order. The default
+    /// (for wrappers) refuses.
+    async fn jobs_of(&self, planning_id: Uuid, kind: &str) -> StoreResult<Vec<(Job, JobStatus)>> {
+        let _ = (planning_id, kind);
+        Err(StoreError::Unsupported("jobs_of".into()))
+    }
+
     /// When the next pending job of `kinds` can be claimed (its due time, or its lease's end).
     async fn next_job_due(&self, kinds: JobKinds<'_>) -> StoreResult<Option<i64>>;
 }
 
-/// Webhooks' HMAC secrets, kept out of the event log (which every reader of a planning sees).
+/// Secrets kept out of the event log (which every reader of a planning sees): webhooks' HMAC
+/// keys and tracker connections' credentials.
 #[async_trait]
 pub trait SecretStore: Send + Sync + 'static {
     /// Stores a webhook's HMAC secret unless one is stored already; returns the stored one
@@ -571,6 +605,31 @@ pub trait SecretStore: Send + Sync + 'static {
 
     /// Forgets a webhook's secret (the webhook was removed).
     async fn delete_webhook_secret(&self, webhook_id: Uuid) -> StoreResult<()>;
+
+    /// Stores (or replaces) a planning's tracker connection: its `config` and, apart, its
+    /// `credential` (both opaque text to the store). The default (for wrappers) refuses.
+    async fn put_tracker_connection(
+        &self,
+        planning_id: Uuid,
+        config: &str,
+        credential: &str,
+        at: i64,
+    ) -> StoreResult<()> {
+        let _ = (planning_id, config, credential, at);
+        Err(StoreError::Unsupported("tracker connections".into()))
+    }
+
+    /// A planning's tracker connection: `(config, credential)`.
+    async fn tracker_connection(&self, planning_id: Uuid) -> StoreResult<Option<(String, String)>> {
+        let _ = planning_id;
+        Ok(None)
+    }
+
+    /// Forgets a planning's tracker connection (credential included).
+    async fn delete_tracker_connection(&self, planning_id: Uuid) -> StoreResult<()> {
+        let _ = planning_id;
+        Ok(())
+    }
 }
 
 /// Snapshots of a planning's projection: a cache over the log, never the truth.
@@ -641,8 +700,9 @@ pub trait AdminStore: Send + Sync + 'static {
 /// A backend starts from [`EventLog`] alone: its append transaction (the rules in the module
 /// docs, checked by `tests/store_contract.rs`) and four reads. [`SnapshotStore`] may then be
 /// left to its defaults (a cache that keeps nothing). What it must add before the server runs
-/// on it: [`JobStore`] (round deadlines and webhook deliveries), [`SecretStore`] (webhook
-/// secrets) and [`AdminStore`] (`purge`, `plannings`, `close`). A backend that speaks SQL
+/// on it: [`JobStore`] (round deadlines, webhook deliveries and, for tracker write-backs,
+/// `add_jobs` and `jobs_of`), [`SecretStore`] (webhook secrets, and tracker connections for a
+/// server that offers them) and [`AdminStore`] (`purge`, `plannings`, `close`). A backend that speaks SQL
 /// through sqlx with `$N` placeholders over the same schema writes only its append
 /// transaction (`shared::AppendTx`: one attempt, and which errors are collisions worth a
 /// retry) and a `sql::SqlBackend` (pools, how a writing transaction starts, the few

@@ -281,19 +281,95 @@ macro_rules! sql_jobs {
                 }))
             }
 
+            async fn retry_job_noting(
+                &self,
+                key: &str,
+                next_due: i64,
+                attempts: i32,
+                error: &str,
+            ) -> $crate::store::StoreResult<()> {
+                use $crate::store::sql::SqlBackend;
+                ::sqlx::query(
+                    "UPDATE jobs SET due_at = $2, attempts = $3, lease_until = NULL, \
+                     last_error = $4 WHERE key = $1 AND done_at IS NULL",
+                )
+                .bind(key)
+                .bind(next_due)
+                .bind(attempts)
+                .bind(error)
+                .execute(self.writer())
+                .await?;
+                Ok(())
+            }
+
+            async fn add_jobs(
+                &self,
+                jobs: &[$crate::store::Job],
+            ) -> $crate::store::StoreResult<()> {
+                use $crate::store::{shared, sql::SqlBackend};
+                for job in jobs {
+                    ::sqlx::query(
+                        "INSERT INTO jobs (key, planning_id, kind, payload, due_at) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING",
+                    )
+                    .bind(&job.key)
+                    .bind(shared::uuid_text(job.planning_id))
+                    .bind(&job.kind)
+                    .bind(&job.payload)
+                    .bind(job.due_at)
+                    .execute(self.writer())
+                    .await?;
+                }
+                Ok(())
+            }
+
+            async fn jobs_of(
+                &self,
+                planning_id: ::uuid::Uuid,
+                kind: &str,
+            ) -> $crate::store::StoreResult<Vec<($crate::store::Job, $crate::store::JobStatus)>>
+            {
+                use ::sqlx::Row;
+                use $crate::store::{shared, sql::SqlBackend};
+                let rows = ::sqlx::query(&format!(
+                    "SELECT {}, done_at, failed, last_error FROM jobs \
+                     WHERE planning_id = $1 AND kind = $2 ORDER BY key",
+                    shared::JOB_COLUMNS
+                ))
+                .bind(shared::uuid_text(planning_id))
+                .bind(kind)
+                .fetch_all(self.writer())
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let job = shared::decode_job(row)?;
+                    let status = $crate::store::JobStatus {
+                        due_at: job.due_at,
+                        attempts: job.attempts,
+                        done_at: row.try_get("done_at")?,
+                        failed: row.try_get("failed")?,
+                        last_error: row.try_get("last_error")?,
+                    };
+                    out.push((job, status));
+                }
+                Ok(out)
+            }
+
             async fn next_job_due(
                 &self,
                 kinds: $crate::store::JobKinds<'_>,
             ) -> $crate::store::StoreResult<Option<i64>> {
                 use $crate::store::sql::SqlBackend;
-                let (mode, kind) = kinds.binds();
+                let (mode, kind, other) = kinds.binds();
                 let next: Option<i64> = ::sqlx::query_scalar(
                     "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > due_at \
                      THEN lease_until ELSE due_at END) FROM jobs WHERE done_at IS NULL \
-                     AND ($1 = 0 OR ($1 = 1 AND kind = $2) OR ($1 = 2 AND kind <> $2))",
+                     AND ($1 = 0 OR ($1 = 1 AND kind IN ($2, $3)) \
+                     OR ($1 = 2 AND kind NOT IN ($2, $3)))",
                 )
                 .bind(mode)
                 .bind(kind)
+                .bind(other)
                 .fetch_one(self.reader())
                 .await?;
                 Ok(next)
@@ -312,7 +388,7 @@ macro_rules! sql_jobs {
                 kinds: $crate::store::JobKinds<'_>,
             ) -> $crate::store::StoreResult<Vec<$crate::store::Job>> {
                 use $crate::store::{shared, sql::SqlBackend};
-                let (mode, kind) = kinds.binds();
+                let (mode, kind, other) = kinds.binds();
                 // One statement: on SQLite it runs under the write lock, so two processes on
                 // the same file take turns; on PostgreSQL the row locks (skipping those taken)
                 // keep two claimers apart. A lease ends at `lease_until` (`<=`): the time
@@ -321,7 +397,8 @@ macro_rules! sql_jobs {
                     "UPDATE jobs SET lease_until = $2, leased_by = $6 WHERE key IN (\
                        SELECT key FROM jobs WHERE done_at IS NULL AND due_at <= $1 \
                        AND (lease_until IS NULL OR lease_until <= $1) \
-                       AND ($4 = 0 OR ($4 = 1 AND kind = $5) OR ($4 = 2 AND kind <> $5)) \
+                       AND ($4 = 0 OR ($4 = 1 AND kind IN ($5, $7)) \
+                       OR ($4 = 2 AND kind NOT IN ($5, $7))) \
                        ORDER BY due_at, key LIMIT $3{}) \
                      RETURNING {}",
                     <$store as SqlBackend>::CLAIM_LOCK,
@@ -333,6 +410,7 @@ macro_rules! sql_jobs {
                 .bind(mode)
                 .bind(kind)
                 .bind(node)
+                .bind(other)
                 .fetch_all(self.writer())
                 .await?;
                 let mut jobs: Vec<$crate::store::Job> = rows
@@ -402,6 +480,55 @@ macro_rules! sql_secrets_and_snapshots {
                 use $crate::store::{shared, sql::SqlBackend};
                 ::sqlx::query("DELETE FROM webhook_secrets WHERE webhook_id = $1")
                     .bind(shared::uuid_text(webhook_id))
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
+            async fn put_tracker_connection(
+                &self,
+                planning_id: ::uuid::Uuid,
+                config: &str,
+                credential: &str,
+                at: i64,
+            ) -> $crate::store::StoreResult<()> {
+                use $crate::store::{shared, sql::SqlBackend};
+                ::sqlx::query(
+                    "INSERT INTO tracker_connections (planning_id, config, credential, updated_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (planning_id) DO UPDATE SET \
+                     config = excluded.config, credential = excluded.credential, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(shared::uuid_text(planning_id))
+                .bind(config)
+                .bind(credential)
+                .bind(at)
+                .execute(self.writer())
+                .await?;
+                Ok(())
+            }
+
+            async fn tracker_connection(
+                &self,
+                planning_id: ::uuid::Uuid,
+            ) -> $crate::store::StoreResult<Option<(String, String)>> {
+                use $crate::store::{shared, sql::SqlBackend};
+                // Through the writer: a connection set a moment ago must be seen at once.
+                Ok(::sqlx::query_as(
+                    "SELECT config, credential FROM tracker_connections WHERE planning_id = $1",
+                )
+                .bind(shared::uuid_text(planning_id))
+                .fetch_optional(self.writer())
+                .await?)
+            }
+
+            async fn delete_tracker_connection(
+                &self,
+                planning_id: ::uuid::Uuid,
+            ) -> $crate::store::StoreResult<()> {
+                use $crate::store::{shared, sql::SqlBackend};
+                ::sqlx::query("DELETE FROM tracker_connections WHERE planning_id = $1")
+                    .bind(shared::uuid_text(planning_id))
                     .execute(self.writer())
                     .await?;
                 Ok(())
@@ -494,7 +621,14 @@ macro_rules! sql_admin {
                 ::sqlx::query(<$store as SqlBackend>::GUARD_ON)
                     .execute(&mut *tx)
                     .await?;
-                for table in ["rooms", "commands", "jobs", "snapshots", "webhook_secrets"] {
+                for table in [
+                    "rooms",
+                    "commands",
+                    "jobs",
+                    "snapshots",
+                    "webhook_secrets",
+                    "tracker_connections",
+                ] {
                     ::sqlx::query(&format!("DELETE FROM {table} WHERE planning_id = $1"))
                         .bind(&planning)
                         .execute(&mut *tx)
