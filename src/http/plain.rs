@@ -162,16 +162,7 @@ fn holder(root: &Value, path: Vec<String>, name: &str) -> Vec<String> {
         match v {
             Value::Object(m) if m.contains_key(name) => true,
             Value::Object(_) | Value::Array(_) if depth < 8 => {
-                let children: Vec<(String, &Value)> = match v {
-                    Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), v)).collect(),
-                    Value::Array(a) => a
-                        .iter()
-                        .enumerate()
-                        .map(|(i, v)| (i.to_string(), v))
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                children.into_iter().any(|(key, child)| {
+                children(v).into_iter().any(|(key, child)| {
                     path.push(key);
                     let found = walk(child, name, path, depth + 1);
                     if !found {
@@ -187,6 +178,19 @@ fn holder(root: &Value, path: Vec<String>, name: &str) -> Vec<String> {
     match at(root, &path) {
         Some(v) if walk(v, name, &mut found, 0) => found,
         _ => path,
+    }
+}
+
+/// A JSON value's members or elements with their keys (indices as text); none for a scalar.
+fn children(v: &Value) -> Vec<(String, &Value)> {
+    match v {
+        Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), v)).collect(),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i.to_string(), v))
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -282,16 +286,7 @@ fn find(v: &Value, wanted: &Value, path: &mut Vec<String>, depth: usize) -> bool
     if depth > 8 {
         return false;
     }
-    let children: Vec<(String, &Value)> = match v {
-        Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), v)).collect(),
-        Value::Array(a) => a
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (i.to_string(), v))
-            .collect(),
-        _ => return false,
-    };
-    for (key, child) in children {
+    for (key, child) in children(v) {
         path.push(key);
         if same(child, wanted) || find(child, wanted, path, depth + 1) {
             return true;
