@@ -50,8 +50,8 @@ pub struct SlotsQuery {
 const DAY: Micros = 24 * 3600 * 1_000_000;
 
 fn parse_time(raw: &str, what: &str) -> Result<Micros, ApiError> {
-    time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
-        .map(|t| (t.unix_timestamp_nanos() / 1000) as Micros)
+    raw.parse::<jiff::Timestamp>()
+        .map(|t| t.as_microsecond())
         .map_err(|_| {
             ApiError::BadRequest(format!(
                 "{what} must be an RFC 3339 time, e.g. 2026-06-16T09:00:00Z"
