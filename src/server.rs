@@ -3,6 +3,7 @@
 //! timeouts of [`listener`].
 
 pub mod listener;
+pub mod openapi;
 
 use crate::config::Limits;
 use crate::engine::app::AppState;
@@ -23,6 +24,9 @@ pub fn router(app: AppState) -> axum::Router {
             "/ws/plannings/{id}",
             axum::routing::get(crate::ws::connection::upgrade),
         )
+        .route("/api/openapi.json", axum::routing::get(openapi::document))
+        // Outermost, so every answer is logged once, refusals and upgrades included.
+        .layer(axum::middleware::from_fn(crate::http::access::log))
         .with_state(app)
 }
 

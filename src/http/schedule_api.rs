@@ -73,6 +73,17 @@ pub fn attendees(state: &State) -> (Vec<SlotMember>, Vec<Value>) {
 }
 
 /// `GET /api/plannings/{id}/slots` (any participant).
+#[utoipa::path(
+    get,
+    path = "/api/plannings/{id}/slots",
+    tag = "schedule",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn slots(
     AxState(app): AxState<AppState>,
     caller: Caller,
@@ -130,6 +141,17 @@ pub struct FitQuery {
 
 /// `GET /api/plannings/{id}/fit` (any participant): who `start` (for `minutes`) falls inside
 /// and outside the working hours of, measured as the slot finder measures.
+#[utoipa::path(
+    get,
+    path = "/api/plannings/{id}/fit",
+    tag = "schedule",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn fit(caller: Caller, ApiQuery(q): ApiQuery<FitQuery>) -> Result<Json<Value>, ApiError> {
     let start = parse_time(&q.start, "start")?;
     if q.minutes > 8 * 60 {
@@ -152,6 +174,17 @@ pub async fn fit(caller: Caller, ApiQuery(q): ApiQuery<FitQuery>) -> Result<Json
 }
 
 /// `GET /api/plannings/{id}/readiness` (any participant).
+#[utoipa::path(
+    get,
+    path = "/api/plannings/{id}/readiness",
+    tag = "schedule",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn readiness(caller: Caller) -> Result<Json<Value>, ApiError> {
     let body = caller.room.read(|l| {
         let mut v =

@@ -76,6 +76,17 @@ fn refusal(e: webhook::UrlError) -> ApiError {
 
 /// `POST /api/plannings/{id}/webhooks` `{url, events?, client_op_id?}` →
 /// `{webhook, url, events, secret, head}`.
+#[utoipa::path(
+    post,
+    path = "/api/plannings/{id}/webhooks",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn register(
     AxState(app): AxState<AppState>,
     caller: Caller,
@@ -139,6 +150,17 @@ pub async fn register(
 }
 
 /// `GET /api/plannings/{id}/webhooks`: the facilitator's list, full URLs, no secrets.
+#[utoipa::path(
+    get,
+    path = "/api/plannings/{id}/webhooks",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn list(caller: Caller) -> Result<Json<Value>, ApiError> {
     facilitator(&caller)?;
     let hooks: Vec<Value> = caller.room.read(|l| {
@@ -152,6 +174,17 @@ pub async fn list(caller: Caller) -> Result<Json<Value>, ApiError> {
 }
 
 /// `DELETE /api/plannings/{id}/webhooks/{webhook}`: stop delivering; the secret is forgotten.
+#[utoipa::path(
+    delete,
+    path = "/api/plannings/{id}/webhooks/{webhook}",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "A planning's id."), ("webhook" = String, Path, description = "A webhook's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn remove(
     AxState(app): AxState<AppState>,
     caller: Caller,
