@@ -136,7 +136,7 @@ fn planning(members: usize) -> Planning {
 }
 
 fn vote(p: &Planning, i: usize) -> (ParticipantId, Command) {
-    let card = if i % 2 == 0 { "5" } else { "8" };
+    let card = if i.is_multiple_of(2) { "5" } else { "8" };
     // Half the members only: a round closes by itself once every member has voted.
     (
         p.members[i % (p.members.len() / 2).max(1)],
@@ -175,7 +175,7 @@ fn ten_thousand() -> Vec<Event> {
     let fac = p.fac;
     let mut i = 0usize;
     while p.events.len() < 10_000 {
-        let (actor, cmd) = if i % 2 == 0 {
+        let (actor, cmd) = if i.is_multiple_of(2) {
             vote(&p, i / 2)
         } else {
             (

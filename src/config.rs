@@ -29,11 +29,24 @@ pub struct Config {
     #[arg(long, env = "RUST_LOG", default_value = "info,sqlx=warn")]
     pub log: String,
 
+    /// Log line format: `text` (colour codes only when stdout is a terminal) or `json` (one
+    /// object per line: `timestamp`, `level`, `target`, `message` and the event's fields).
+    /// The access log (target `sprintlog::access`) is one line per request in either format.
+    #[arg(long, env = "SPRINTLOG_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     #[command(flatten)]
     pub limits: Limits,
 
     #[command(subcommand)]
     pub command: Option<Cmd>,
+}
+
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Protection limits; every one is configurable (a load test raises them).

@@ -1,7 +1,7 @@
 //! The `sprintlog` binary: parse the configuration, set up logging, open the log, serve.
 
 use clap::Parser;
-use sprintlog::config::{Cmd, Config};
+use sprintlog::config::{Cmd, Config, LogFormat};
 use sprintlog::domain::PlanningId;
 use sprintlog::server::Server;
 use sprintlog::store::ChainCheck;
@@ -17,9 +17,7 @@ async fn main() {
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(&config.log))
-        .init();
+    init_logging(&config);
     let store = sprintlog::store::open(&config.database_url).await?;
     match config.command.clone().unwrap_or(Cmd::Serve) {
         Cmd::Migrate => {
@@ -129,13 +127,35 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 config.public_url.clone(),
             )
             .await?;
-            tracing::info!(addr = %server.addr, "sprintlog is listening");
-            println!("sprintlog web client: {}/", server.app.public_url);
+            tracing::info!(addr = %server.addr, url = %server.app.public_url, "sprintlog is listening");
+            if config.log_format == LogFormat::Text {
+                // For a person at a terminal; with JSON logs stdout holds JSON lines only.
+                println!("sprintlog web client: {}/", server.app.public_url);
+            }
             shutdown_signal().await;
             tracing::info!("shutting down: finishing in-flight appends");
             server.shutdown().await;
             Ok(())
         }
+    }
+}
+
+/// Logs to stdout in the configured format; text carries colour codes only for a terminal,
+/// so a file, a pipe or journald gets plain lines.
+fn init_logging(config: &Config) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::new(&config.log);
+    match config.log_format {
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(std::io::stdout().is_terminal())
+            .init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_env_filter(filter)
+            .init(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! timeouts of [`listener`].
 
 pub mod listener;
+pub mod openapi;
 
 use crate::config::Limits;
 use crate::engine::app::AppState;
@@ -19,11 +20,16 @@ use tokio::net::TcpListener;
 /// Every route: REST and the client from [`crate::http`], the websocket from [`crate::ws`],
 /// behind the `Host` allow-list and with the security headers on every answer.
 pub fn router(app: AppState) -> axum::Router {
-    let routes = crate::http::router(app.clone()).route(
-        "/ws/plannings/{id}",
-        axum::routing::get(crate::ws::connection::upgrade),
-    );
-    crate::http::guard::guarded(routes, &app).with_state(app)
+    let routes = crate::http::router(app.clone())
+        .route(
+            "/ws/plannings/{id}",
+            axum::routing::get(crate::ws::connection::upgrade),
+        )
+        .route("/api/openapi.json", axum::routing::get(openapi::document));
+    crate::http::guard::guarded(routes, &app)
+        // Outermost, so every answer is logged once, refusals and upgrades included.
+        .layer(axum::middleware::from_fn(crate::http::access::log))
+        .with_state(app)
 }
 
 /// A running server (used by `main` and by the integration tests).

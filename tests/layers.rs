@@ -26,7 +26,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
 ];
 
 /// Crates of the transport (HTTP, websockets), which only `http`, `ws` and `server` may use.
-const TRANSPORT_CRATES: &[&str] = &["axum", "hyper", "hyper_util", "ws_server", "tower_http"];
+const TRANSPORT_CRATES: &[&str] = &[
+    "axum",
+    "hyper",
+    "hyper_util",
+    "http_body",
+    "tokio_tungstenite",
+    "tower_http",
+];
 
 /// Top-level module a source file belongs to (`src/engine/room.rs` → `engine`).
 fn layer_of(src: &Path, file: &Path) -> Option<String> {

@@ -532,7 +532,7 @@ async fn run_fanout(room: Room, f: &FanArgs) -> Result<FanReport> {
     let k = f.reveal_every;
     let reveals = f.votes.checked_div(k).unwrap_or(0);
     // No round is opened after the last reveal.
-    let opens = if reveals > 0 && f.votes % k == 0 {
+    let opens = if reveals > 0 && f.votes.is_multiple_of(k) {
         reveals - 1
     } else {
         reveals
@@ -905,7 +905,7 @@ pub async fn fanout_sprintlog(a: &SprintlogFanout) -> Result<FanReport> {
     let script = move |step: Step, i: usize, round: &str| {
         let cmd = match step {
             Step::Vote => {
-                let card = if i % 2 == 0 { "5" } else { "8" };
+                let card = if i.is_multiple_of(2) { "5" } else { "8" };
                 json!({"type": "CastVote", "round": round, "item": item, "card": card})
             }
             Step::Reveal => json!({"type": "CloseRound", "round": round}),

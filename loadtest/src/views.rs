@@ -321,7 +321,7 @@ async fn drive(
 ) -> Result<Vec<Op>> {
     let k = a.reveal_every;
     let reveals = a.votes.checked_div(k).unwrap_or(0);
-    let opens = reveals - usize::from(reveals > 0 && a.votes % k == 0);
+    let opens = reveals - usize::from(reveals > 0 && a.votes.is_multiple_of(k));
     let total = a.votes + reveals + opens;
     let mut plan = Plan {
         votes: a.votes,

@@ -209,17 +209,9 @@ impl Refusals {
         map.get(code).copied().unwrap_or(0)
     }
 
-    /// `sprintlog_refusals_total{code="…"}` in the Prometheus text format.
-    pub fn render(&self) -> String {
-        use std::fmt::Write;
-        let mut out = String::from(
-            "# HELP sprintlog_refusals_total Writes refused (REST and websocket), by error code.\n\
-             # TYPE sprintlog_refusals_total counter\n",
-        );
+    /// Every code counted so far, with its count (for `sprintlog_refusals_total`).
+    pub fn counts(&self) -> Vec<(String, u64)> {
         let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        for (code, n) in map.iter() {
-            let _ = writeln!(out, "sprintlog_refusals_total{{code=\"{code}\"}} {n}");
-        }
-        out
+        map.iter().map(|(code, n)| (code.clone(), *n)).collect()
     }
 }

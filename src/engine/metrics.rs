@@ -1,18 +1,30 @@
-//! Counters for `/metrics` (Prometheus text format), kept as atomics on the hot paths.
+//! Counters for `/metrics`, kept as atomics on the hot paths and encoded at scrape time in
+//! the Prometheus text format by `prometheus-client` (names, types, escaping, histogram
+//! layout), with the process's figures and a build-info gauge beside them.
 //!
-//! A handful of counters and one histogram do not need a metrics framework; the exposition
-//! format is plain text and is rendered by hand in [`Metrics::render`].
+//! The counters stay plain atomics (one `fetch_add` where they are counted) and are read by a
+//! [`Collector`] per scrape; the append latency is the crate's own histogram.
 
-use std::fmt::Write;
+use crate::config::Limits;
+use crate::engine::commands::Refusals;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// The `Content-Type` of what [`render`] returns (Prometheus text format 0.0.4).
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 /// Upper bounds of the append latency histogram, in seconds.
 const BUCKETS: [f64; 10] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.0,
 ];
 
-#[derive(Default)]
+#[derive(Debug)]
 pub struct Metrics {
     pub connections: AtomicUsize,
     pub rooms: AtomicUsize,
@@ -56,93 +68,226 @@ pub struct Metrics {
     /// Appends that wrote several commands in one commit (group commit), and those commands.
     pub group_commits: AtomicU64,
     pub group_committed_commands: AtomicU64,
-    append_buckets: [AtomicU64; BUCKETS.len()],
-    append_count: AtomicU64,
-    append_micros_sum: AtomicU64,
+    append_seconds: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            connections: AtomicUsize::default(),
+            rooms: AtomicUsize::default(),
+            events_appended: AtomicU64::default(),
+            events_fanned_out: AtomicU64::default(),
+            append_conflicts: AtomicU64::default(),
+            commands_rejected: AtomicU64::default(),
+            rate_limited: AtomicU64::default(),
+            slow_consumer_closes: AtomicU64::default(),
+            lagged_resyncs: AtomicU64::default(),
+            bad_frames: AtomicU64::default(),
+            jobs_run: AtomicU64::default(),
+            webhook_deliveries: AtomicU64::default(),
+            webhook_failures: AtomicU64::default(),
+            webhook_given_up: AtomicU64::default(),
+            feed_reconnects: AtomicU64::default(),
+            events_replayed: AtomicU64::default(),
+            connections_refused: AtomicU64::default(),
+            connections_over_cap: AtomicU64::default(),
+            connection_timeouts: AtomicU64::default(),
+            rooms_evicted: AtomicU64::default(),
+            rooms_refused: AtomicU64::default(),
+            request_timeouts: AtomicU64::default(),
+            bodies_too_large: AtomicU64::default(),
+            group_commits: AtomicU64::default(),
+            group_committed_commands: AtomicU64::default(),
+            append_seconds: Histogram::new(BUCKETS),
+        }
+    }
 }
 
 impl Metrics {
     pub fn observe_append(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if secs <= *b {
-                self.append_buckets[i].fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.append_count.fetch_add(1, Ordering::Relaxed);
-        self.append_micros_sum
-            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+        self.append_seconds.observe(d.as_secs_f64());
     }
 
     /// Every gauge and counter: name, help, type and value.
-    fn figures(&self) -> Vec<(&'static str, &'static str, &'static str, u64)> {
+    fn figures(&self) -> Vec<(&'static str, &'static str, MetricType, u64)> {
         let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
         vec![
-            ("sprintlog_connections", "Open websocket connections.", "gauge", self.connections.load(Ordering::Relaxed) as u64),
-            ("sprintlog_rooms", "Rooms loaded in memory.", "gauge", self.rooms.load(Ordering::Relaxed) as u64),
-            ("sprintlog_sqlite_memory_bytes", "Memory SQLite's allocator holds in this process (page caches, schemas, statements).", "gauge", sqlite_memory_used()),
-            ("sprintlog_events_appended_total", "Events durably appended by this node.", "counter", r(&self.events_appended)),
-            ("sprintlog_group_commits_total", "Appends that wrote several queued commands of a planning in one commit.", "counter", r(&self.group_commits)),
-            ("sprintlog_group_committed_commands_total", "Commands written by those group commits.", "counter", r(&self.group_committed_commands)),
-            ("sprintlog_events_fanned_out_total", "Events broadcast to rooms' subscribers.", "counter", r(&self.events_fanned_out)),
-            ("sprintlog_append_conflicts_total", "Appends that lost the race for a planning's head and were decided again.", "counter", r(&self.append_conflicts)),
-            ("sprintlog_commands_rejected_total", "Commands refused (domain rules, auth, conflicts).", "counter", r(&self.commands_rejected)),
-            ("sprintlog_rate_limited_total", "Commands refused by the per-connection rate limit.", "counter", r(&self.rate_limited)),
-            ("sprintlog_slow_consumer_closes_total", "Websockets closed because their outbound queue was full.", "counter", r(&self.slow_consumer_closes)),
-            ("sprintlog_lagged_resyncs_total", "Subscribers that fell behind the fan-out ring and resynced from the log.", "counter", r(&self.lagged_resyncs)),
-            ("sprintlog_bad_frames_total", "Malformed or oversized websocket frames.", "counter", r(&self.bad_frames)),
-            ("sprintlog_jobs_run_total", "Scheduled jobs (deadlines) run.", "counter", r(&self.jobs_run)),
-            ("sprintlog_webhook_deliveries_total", "Webhook deliveries accepted by their receiver (2xx).", "counter", r(&self.webhook_deliveries)),
-            ("sprintlog_webhook_failures_total", "Webhook delivery attempts that failed (each retried with backoff until given up).", "counter", r(&self.webhook_failures)),
-            ("sprintlog_webhook_given_up_total", "Webhook deliveries abandoned after their last attempt.", "counter", r(&self.webhook_given_up)),
-            ("sprintlog_tracker_writes_verified_total", "Estimates written to a tracker and verified by reading them back.", "counter", r(&self.tracker_writes)),
-            ("sprintlog_tracker_writes_failed_total", "Tracker write-backs reported as failed.", "counter", r(&self.tracker_failures)),
-            ("sprintlog_events_replayed_total", "Events read from the log to load rooms (snapshots keep this small).", "counter", r(&self.events_replayed)),
-            ("sprintlog_head_feed_reconnects_total", "Times the cross-node head feed (LISTEN) reconnected and rooms were re-read.", "counter", r(&self.feed_reconnects)),
-            ("sprintlog_connections_refused_total", "Websocket connections refused by the per-IP cap.", "counter", r(&self.connections_refused)),
-            ("sprintlog_connections_over_cap_total", "TCP connections refused (503 server_full) by the server-wide --max-connections cap.", "counter", r(&self.connections_over_cap)),
-            ("sprintlog_connection_timeouts_total", "TCP connections closed by the header-read or idle timeout.", "counter", r(&self.connection_timeouts)),
-            ("sprintlog_rooms_evicted_total", "Rooms dropped from memory (idle, or least recently used under the room cap).", "counter", r(&self.rooms_evicted)),
-            ("sprintlog_rooms_refused_total", "Requests refused because the room cap was reached with every room in use.", "counter", r(&self.rooms_refused)),
-            ("sprintlog_request_timeouts_total", "HTTP requests abandoned at the request timeout.", "counter", r(&self.request_timeouts)),
-            ("sprintlog_bodies_too_large_total", "HTTP request bodies refused as over the size limit.", "counter", r(&self.bodies_too_large)),
+            ("sprintlog_connections", "Open websocket connections.", MetricType::Gauge, self.connections.load(Ordering::Relaxed) as u64),
+            ("sprintlog_rooms", "Rooms loaded in memory.", MetricType::Gauge, self.rooms.load(Ordering::Relaxed) as u64),
+            ("sprintlog_sqlite_memory_bytes", "Memory SQLite's allocator holds in this process (page caches, schemas, statements).", MetricType::Gauge, sqlite_memory_used()),
+            ("sprintlog_events_appended_total", "Events durably appended by this node.", MetricType::Counter, r(&self.events_appended)),
+            ("sprintlog_group_commits_total", "Appends that wrote several queued commands of a planning in one commit.", MetricType::Counter, r(&self.group_commits)),
+            ("sprintlog_group_committed_commands_total", "Commands written by those group commits.", MetricType::Counter, r(&self.group_committed_commands)),
+            ("sprintlog_events_fanned_out_total", "Events broadcast to rooms' subscribers.", MetricType::Counter, r(&self.events_fanned_out)),
+            ("sprintlog_append_conflicts_total", "Appends that lost the race for a planning's head and were decided again.", MetricType::Counter, r(&self.append_conflicts)),
+            ("sprintlog_commands_rejected_total", "Commands refused (domain rules, auth, conflicts).", MetricType::Counter, r(&self.commands_rejected)),
+            ("sprintlog_rate_limited_total", "Commands refused by the per-connection rate limit.", MetricType::Counter, r(&self.rate_limited)),
+            ("sprintlog_slow_consumer_closes_total", "Websockets closed because their outbound queue was full.", MetricType::Counter, r(&self.slow_consumer_closes)),
+            ("sprintlog_lagged_resyncs_total", "Subscribers that fell behind the fan-out ring and resynced from the log.", MetricType::Counter, r(&self.lagged_resyncs)),
+            ("sprintlog_bad_frames_total", "Malformed or oversized websocket frames.", MetricType::Counter, r(&self.bad_frames)),
+            ("sprintlog_jobs_run_total", "Scheduled jobs (deadlines) run.", MetricType::Counter, r(&self.jobs_run)),
+            ("sprintlog_webhook_deliveries_total", "Webhook deliveries accepted by their receiver (2xx).", MetricType::Counter, r(&self.webhook_deliveries)),
+            ("sprintlog_webhook_failures_total", "Webhook delivery attempts that failed (each retried with backoff until given up).", MetricType::Counter, r(&self.webhook_failures)),
+            ("sprintlog_webhook_given_up_total", "Webhook deliveries abandoned after their last attempt.", MetricType::Counter, r(&self.webhook_given_up)),
+            ("sprintlog_tracker_writes_verified_total", "Estimates written to a tracker and verified by reading them back.", MetricType::Counter, r(&self.tracker_writes)),
+            ("sprintlog_tracker_writes_failed_total", "Tracker write-backs reported as failed.", MetricType::Counter, r(&self.tracker_failures)),
+            ("sprintlog_events_replayed_total", "Events read from the log to load rooms (snapshots keep this small).", MetricType::Counter, r(&self.events_replayed)),
+            ("sprintlog_head_feed_reconnects_total", "Times the cross-node head feed (LISTEN) reconnected and rooms were re-read.", MetricType::Counter, r(&self.feed_reconnects)),
+            ("sprintlog_connections_refused_total", "Websocket connections refused by the per-IP cap.", MetricType::Counter, r(&self.connections_refused)),
+            ("sprintlog_connections_over_cap_total", "TCP connections refused (503 server_full) by the server-wide --max-connections cap.", MetricType::Counter, r(&self.connections_over_cap)),
+            ("sprintlog_connection_timeouts_total", "TCP connections closed by the header-read or idle timeout.", MetricType::Counter, r(&self.connection_timeouts)),
+            ("sprintlog_rooms_evicted_total", "Rooms dropped from memory (idle, or least recently used under the room cap).", MetricType::Counter, r(&self.rooms_evicted)),
+            ("sprintlog_rooms_refused_total", "Requests refused because the room cap was reached with every room in use.", MetricType::Counter, r(&self.rooms_refused)),
+            ("sprintlog_request_timeouts_total", "HTTP requests abandoned at the request timeout.", MetricType::Counter, r(&self.request_timeouts)),
+            ("sprintlog_bodies_too_large_total", "HTTP request bodies refused as over the size limit.", MetricType::Counter, r(&self.bodies_too_large)),
         ]
     }
+}
 
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        for (name, help, kind, v) in self.figures() {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
-            );
+/// The Prometheus text exposition of everything `/metrics` shows: this node's counters and
+/// gauges, refusals by code, the configured limits, the process and the build.
+pub fn render(metrics: Arc<Metrics>, refusals: Arc<Refusals>, limits: Arc<Limits>) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Figures {
+        metrics,
+        refusals,
+        limits,
+    }));
+    let mut out = String::new();
+    // Writing into a `String` cannot fail.
+    let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &registry);
+    out
+}
+
+/// What one scrape reads.
+#[derive(Debug)]
+struct Figures {
+    metrics: Arc<Metrics>,
+    refusals: Arc<Refusals>,
+    limits: Arc<Limits>,
+}
+
+impl Collector for Figures {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for (name, help, kind, v) in self.metrics.figures() {
+            one(&mut enc, name, help, kind, v)?;
         }
-        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "# HELP sprintlog_append_seconds Latency of durable appends.\n# TYPE sprintlog_append_seconds histogram"
-        );
-        for (i, b) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "sprintlog_append_seconds_bucket{{le=\"{b}\"}} {}",
-                r(&self.append_buckets[i])
-            );
+        let m = &self.metrics;
+        let hist = m.append_seconds.metric_type();
+        let e = enc.encode_descriptor(
+            "sprintlog_append_seconds",
+            "Latency of durable appends.",
+            None,
+            hist,
+        )?;
+        m.append_seconds.encode(e)?;
+        let mut e = enc.encode_descriptor(
+            "sprintlog_refusals",
+            "Writes refused (REST and websocket), by error code.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (code, n) in self.refusals.counts() {
+            e.encode_family(&[("code", code.as_str())])?
+                .encode_counter::<prometheus_client::encoding::NoLabelSet, _, f64>(&n, None)?;
         }
-        let count = r(&self.append_count);
-        let _ = writeln!(
-            out,
-            "sprintlog_append_seconds_bucket{{le=\"+Inf\"}} {count}"
-        );
-        let _ = writeln!(
-            out,
-            "sprintlog_append_seconds_sum {}",
-            r(&self.append_micros_sum) as f64 / 1e6
-        );
-        let _ = writeln!(out, "sprintlog_append_seconds_count {count}");
-        out
+        let mut e = enc.encode_descriptor(
+            "sprintlog_limit",
+            "Configured limits (see `sprintlog --help`; 0 means no cap where the help says so).",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (name, v) in limits(&self.limits) {
+            e.encode_family(&[("name", name)])?.encode_gauge(&v)?;
+        }
+        let mut e = enc.encode_descriptor(
+            "sprintlog_build_info",
+            "The running build: its version (the value is always 1).",
+            None,
+            MetricType::Gauge,
+        )?;
+        e.encode_family(&[("version", env!("CARGO_PKG_VERSION"))])?
+            .encode_gauge(&1u64)?;
+        process(&mut enc)
     }
+}
+
+/// A figure without labels; a counter's name is given with its `_total`, which the encoder
+/// adds itself.
+fn one(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    kind: MetricType,
+    v: u64,
+) -> Result<(), std::fmt::Error> {
+    let name = match kind {
+        MetricType::Counter => name.strip_suffix("_total").unwrap_or(name),
+        _ => name,
+    };
+    let mut e = enc.encode_descriptor(name, help, None, kind)?;
+    match kind {
+        MetricType::Counter => {
+            e.encode_counter::<prometheus_client::encoding::NoLabelSet, _, f64>(&v, None)
+        }
+        _ => e.encode_gauge(&v),
+    }
+}
+
+/// Prometheus's standard `process_*` figures (none where they cannot be read).
+fn process(enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    let Some(p) = crate::engine::process::read() else {
+        return Ok(());
+    };
+    let gauge = MetricType::Gauge;
+    let e = enc.encode_descriptor(
+        "process_cpu_seconds",
+        "Total user and system CPU time spent in seconds.",
+        None,
+        MetricType::Counter,
+    );
+    e?.encode_counter::<prometheus_client::encoding::NoLabelSet, _, f64>(&p.cpu_seconds, None)?;
+    let bytes = [
+        (
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            p.resident_memory_bytes,
+        ),
+        (
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes.",
+            p.virtual_memory_bytes,
+        ),
+        (
+            "process_open_fds",
+            "Number of open file descriptors.",
+            p.open_fds,
+        ),
+    ];
+    for (name, help, v) in bytes {
+        enc.encode_descriptor(name, help, None, gauge)?
+            .encode_gauge(&v)?;
+    }
+    if let Some(max) = p.max_fds {
+        enc.encode_descriptor(
+            "process_max_fds",
+            "Maximum number of open file descriptors.",
+            None,
+            gauge,
+        )?
+        .encode_gauge(&max)?;
+    }
+    if let Some(start) = p.start_time_seconds {
+        enc.encode_descriptor(
+            "process_start_time_seconds",
+            "Start time of the process since unix epoch in seconds.",
+            None,
+            gauge,
+        )?
+        .encode_gauge(&start)?;
+    }
+    Ok(())
 }
 
 /// Bytes SQLite has allocated, all connections together: its page caches grow toward their
@@ -159,8 +304,8 @@ fn sqlite_memory_used() -> u64 {
 
 /// The configured limits as one labelled gauge, so a dashboard shows the counters above next
 /// to the limits they count against.
-pub fn render_limits(l: &crate::config::Limits) -> String {
-    let values: &[(&str, u64)] = &[
+fn limits(l: &Limits) -> Vec<(&'static str, u64)> {
+    vec![
         ("max_frame_bytes", l.max_frame_bytes as u64),
         ("max_body_bytes", l.max_body_bytes as u64),
         ("command_rate", u64::from(l.command_rate)),
@@ -183,13 +328,5 @@ pub fn render_limits(l: &crate::config::Limits) -> String {
         ("head_poll_ms", l.head_poll_ms),
         ("snapshot_after", l.snapshot_after.max(0) as u64),
         ("webhook_max_attempts", u64::from(l.webhooks.max_attempts)),
-    ];
-    let mut out = String::from(
-        "# HELP sprintlog_limit Configured limits (see `sprintlog --help`; 0 means no cap where \
-         the help says so).\n# TYPE sprintlog_limit gauge\n",
-    );
-    for (name, v) in values {
-        let _ = writeln!(out, "sprintlog_limit{{name=\"{name}\"}} {v}");
-    }
-    out
+    ]
 }

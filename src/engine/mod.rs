@@ -11,6 +11,7 @@ pub mod commands;
 pub mod feed;
 pub mod history;
 pub mod metrics;
+pub mod process;
 pub mod rate;
 pub mod registry;
 pub mod replay;

@@ -104,6 +104,15 @@ impl NewPlanning {
 }
 
 /// `POST /api/plannings`
+#[utoipa::path(
+    post,
+    path = "/api/plannings",
+    tag = "plannings",
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn create_planning(
     AxState(app): AxState<AppState>,
     who: Anonymous,
@@ -227,6 +236,16 @@ pub fn admit_read(app: &AppState, caller: &Caller) -> Result<(), ApiError> {
 }
 
 /// `POST /api/plannings/{id}/join`
+#[utoipa::path(
+    post,
+    path = "/api/plannings/{id}/join",
+    tag = "plannings",
+    params(("id" = String, Path, description = "A planning's id.")),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn join(
     AxState(app): AxState<AppState>,
     who: Anonymous,
@@ -318,6 +337,17 @@ pub fn check_op(op: &str) -> Result<(), ApiError> {
 }
 
 /// `POST /api/plannings/{id}/commands`
+#[utoipa::path(
+    post,
+    path = "/api/plannings/{id}/commands",
+    tag = "plannings",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn command(
     AxState(app): AxState<AppState>,
     caller: Caller,
@@ -342,6 +372,17 @@ pub struct PlanningQuery {
 
 /// `GET /api/plannings/{id}[?at=SEQ]`: the projection as the caller may see it, now or as it
 /// was right after `at` (redacted as of that moment: a vote unrevealed then stays hidden).
+#[utoipa::path(
+    get,
+    path = "/api/plannings/{id}",
+    tag = "plannings",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn read_planning(
     AxState(app): AxState<AppState>,
     caller: Caller,
@@ -399,6 +440,17 @@ pub struct EventsQuery {
 const EVENTS_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// `GET /api/plannings/{id}/events?after=&limit=`: events after a seq, redacted for the caller.
+#[utoipa::path(
+    get,
+    path = "/api/plannings/{id}/events",
+    tag = "history",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn events(
     AxState(app): AxState<AppState>,
     caller: Caller,
@@ -447,6 +499,17 @@ async fn secret_for(
 }
 
 /// `POST /api/plannings/{id}/invites`: the facilitator replaces an invite; returns the new one.
+#[utoipa::path(
+    post,
+    path = "/api/plannings/{id}/invites",
+    tag = "plannings",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn rotate_invite(
     AxState(app): AxState<AppState>,
     caller: Caller,
@@ -476,6 +539,17 @@ pub struct ReissueBody {
 }
 
 /// `POST /api/plannings/{id}/participants/{pid}/link`: a new personal link for someone.
+#[utoipa::path(
+    post,
+    path = "/api/plannings/{id}/participants/{pid}/link",
+    tag = "plannings",
+    params(("id" = String, Path, description = "A planning's id."), ("pid" = String, Path, description = "A participant's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn reissue_link(
     AxState(app): AxState<AppState>,
     caller: Caller,
@@ -501,6 +575,17 @@ pub async fn reissue_link(
 }
 
 /// `DELETE /api/plannings/{id}/participants/{pid}`: remove a participant.
+#[utoipa::path(
+    delete,
+    path = "/api/plannings/{id}/participants/{pid}",
+    tag = "plannings",
+    params(("id" = String, Path, description = "A planning's id."), ("pid" = String, Path, description = "A participant's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn remove_participant(
     AxState(app): AxState<AppState>,
     caller: Caller,
@@ -535,6 +620,17 @@ pub struct TimelineQuery {
 const TIMELINE_SCAN: i64 = 5000;
 
 /// `GET /api/plannings/{id}/timeline?after=&limit=&item=&actor=&type=&chapters=true`
+#[utoipa::path(
+    get,
+    path = "/api/plannings/{id}/timeline",
+    tag = "history",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn timeline(
     AxState(app): AxState<AppState>,
     caller: Caller,
@@ -600,6 +696,17 @@ pub struct AuditQuery {
 
 /// `GET /api/plannings/{id}/audit?format=json|md|csv`: the audit, redacted for the caller
 /// (sealed votes stay sealed; only the operator's CLI sees them).
+#[utoipa::path(
+    get,
+    path = "/api/plannings/{id}/audit",
+    tag = "history",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn audit(
     AxState(app): AxState<AppState>,
     caller: Caller,
@@ -634,6 +741,17 @@ pub struct DigestQuery {
 
 /// `GET /api/plannings/{id}/digest?since=&format=json|md`: what others changed since a seq
 /// (default: since the caller's last action), grouped by item.
+#[utoipa::path(
+    get,
+    path = "/api/plannings/{id}/digest",
+    tag = "history",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn digest(
     AxState(app): AxState<AppState>,
     caller: Caller,
@@ -672,6 +790,17 @@ pub async fn digest(
 /// `GET /api/plannings/{id}/verify` (token): checks the planning's hash chain against the log
 /// and the stored head, so a participant can check the head hash printed on an audit; the
 /// events found intact by an earlier request are not read again.
+#[utoipa::path(
+    get,
+    path = "/api/plannings/{id}/verify",
+    tag = "history",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn verify(
     AxState(app): AxState<AppState>,
     caller: Caller,

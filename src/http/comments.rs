@@ -26,6 +26,17 @@ pub struct PageQuery {
 }
 
 /// `GET /api/plannings/{id}/items/{item}/comments?before=&limit=`: a page of an item's thread.
+#[utoipa::path(
+    get,
+    path = "/api/plannings/{id}/items/{item}/comments",
+    tag = "comments",
+    params(("id" = String, Path, description = "A planning's id."), ("item" = String, Path, description = "An item's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn item_page(
     caller: Caller,
     ApiPath((_, item)): ApiPath<(String, String)>,
@@ -37,6 +48,17 @@ pub async fn item_page(
 
 /// `GET /api/plannings/{id}/comments?before=&limit=`: a page of the planning's own thread
 /// (comments on no item).
+#[utoipa::path(
+    get,
+    path = "/api/plannings/{id}/comments",
+    tag = "comments",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn planning_page(
     caller: Caller,
     ApiQuery(q): ApiQuery<PageQuery>,

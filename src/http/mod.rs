@@ -1,5 +1,6 @@
 //! The REST transport: one module per concern, each owning its routes, merged in [`router`].
 
+pub mod access;
 pub mod api;
 pub mod calendar_api;
 pub mod caller;
@@ -45,7 +46,7 @@ pub fn router(app: AppState) -> Router<AppState> {
         ));
     Router::new()
         .merge(api)
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readiness))
         .route("/metrics", get(render_metrics))
         .fallback(client::serve)
@@ -54,13 +55,33 @@ pub fn router(app: AppState) -> Router<AppState> {
         .layer(tower_http::compression::CompressionLayer::new())
 }
 
+/// `GET /healthz`: `ok` while the process serves (it does not look at the database).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "`ok`", content_type = "text/plain"))
+)]
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
 /// How long `/readyz` waits for the database before answering that it is not ready.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `GET /readyz`: `ready` once the database answers a read within [`READINESS_TIMEOUT`];
 /// otherwise 503 `unavailable` (take the node out of rotation; `/healthz` stays 200 for a
 /// process that is alive).
-async fn readiness(
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "`ready`", content_type = "text/plain"),
+        (status = 503, description = "`unavailable`: the database does not answer."),
+    )
+)]
+pub async fn readiness(
     axum::extract::State(app): axum::extract::State<AppState>,
 ) -> Result<&'static str, error::ApiError> {
     let probe = app.registry.store().head(uuid::Uuid::nil());
@@ -78,17 +99,35 @@ async fn readiness(
 }
 
 /// `GET /metrics`: Prometheus text, behind `--metrics-token` when one is set.
-async fn render_metrics(
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4.", content_type = "text/plain"),
+        (status = 401, description = "`--metrics-token` is set and was not given."),
+    )
+)]
+pub async fn render_metrics(
     axum::extract::State(app): axum::extract::State<AppState>,
     headers: axum::http::HeaderMap,
-) -> Result<String, error::ApiError> {
+) -> Result<impl axum::response::IntoResponse, error::ApiError> {
     if let Some(want) = &app.limits.metrics_token {
         let given = caller::token_from(&headers, None).unwrap_or_default();
         if !auth::constant_time_eq(&given, want) {
             return Err(error::ApiError::Unauthorized);
         }
     }
-    Ok(app.metrics.render() + &app.refusals.render() + &metrics::render_limits(&app.limits))
+    let text = metrics::render(
+        app.metrics.clone(),
+        app.refusals.clone(),
+        app.limits.clone(),
+    );
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        text,
+    ))
 }
 
 /// Counts requests refused by the timeout and body-size layers, and gives the timeout's bare

@@ -50,8 +50,8 @@ pub struct SlotsQuery {
 const DAY: Micros = 24 * 3600 * 1_000_000;
 
 fn parse_time(raw: &str, what: &str) -> Result<Micros, ApiError> {
-    time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
-        .map(|t| (t.unix_timestamp_nanos() / 1000) as Micros)
+    raw.parse::<jiff::Timestamp>()
+        .map(|t| t.as_microsecond())
         .map_err(|_| {
             bad_query(format!(
                 "{what} must be an RFC 3339 time, e.g. 2026-06-16T09:00:00Z"
@@ -73,6 +73,17 @@ pub fn attendees(state: &State) -> (Vec<SlotMember>, Vec<Value>) {
 }
 
 /// `GET /api/plannings/{id}/slots` (any participant).
+#[utoipa::path(
+    get,
+    path = "/api/plannings/{id}/slots",
+    tag = "schedule",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn slots(
     AxState(app): AxState<AppState>,
     caller: Caller,
@@ -141,6 +152,17 @@ pub struct FitQuery {
 
 /// `GET /api/plannings/{id}/fit` (any participant): who `start` (for `minutes`) falls inside
 /// and outside the working hours of, measured as the slot finder measures.
+#[utoipa::path(
+    get,
+    path = "/api/plannings/{id}/fit",
+    tag = "schedule",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn fit(caller: Caller, ApiQuery(q): ApiQuery<FitQuery>) -> Result<Json<Value>, ApiError> {
     let start = parse_time(&q.start, "start")?;
     in_range("minutes", q.minutes, 0, Some(slots::MAX_SLOT_MINUTES))?;
@@ -159,6 +181,17 @@ pub async fn fit(caller: Caller, ApiQuery(q): ApiQuery<FitQuery>) -> Result<Json
 }
 
 /// `GET /api/plannings/{id}/readiness` (any participant).
+#[utoipa::path(
+    get,
+    path = "/api/plannings/{id}/readiness",
+    tag = "schedule",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn readiness(caller: Caller) -> Result<Json<Value>, ApiError> {
     let body = caller.room.read(|l| {
         let mut v =

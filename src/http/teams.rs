@@ -119,6 +119,15 @@ pub struct CreateTeamBody {
 }
 
 /// `POST /api/teams`
+#[utoipa::path(
+    post,
+    path = "/api/teams",
+    tag = "teams",
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn create_team(
     AxState(app): AxState<AppState>,
     who: Anonymous,
@@ -166,6 +175,17 @@ fn planning_summary(id: PlanningId, s: &State, head: i64) -> Value {
 }
 
 /// `GET /api/teams/{id}` (admin token)
+#[utoipa::path(
+    get,
+    path = "/api/teams/{id}",
+    tag = "teams",
+    params(("id" = String, Path, description = "A team's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn read_team(
     AxState(app): AxState<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -207,6 +227,17 @@ pub struct RosterBody {
 }
 
 /// `PUT /api/teams/{id}/roster` (admin token)
+#[utoipa::path(
+    put,
+    path = "/api/teams/{id}/roster",
+    tag = "teams",
+    params(("id" = String, Path, description = "A team's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn set_roster(
     AxState(app): AxState<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -298,6 +329,17 @@ pub fn carry_over_items(prev: &State, into: PlanningId) -> Vec<NewItem> {
 }
 
 /// `POST /api/teams/{id}/plannings` (admin token)
+#[utoipa::path(
+    post,
+    path = "/api/teams/{id}/plannings",
+    tag = "teams",
+    params(("id" = String, Path, description = "A team's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn create_team_planning(
     AxState(app): AxState<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -419,6 +461,15 @@ pub struct MyPlanningsBody {
 
 /// `POST /api/my-plannings`: what each held token opens. Invalid tokens (or plannings that do
 /// not exist) are left out without saying which, so the route tells nothing about others.
+#[utoipa::path(
+    post,
+    path = "/api/my-plannings",
+    tag = "teams",
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn my_plannings(
     AxState(app): AxState<AppState>,
     ApiJson(body): ApiJson<MyPlanningsBody>,

@@ -80,6 +80,17 @@ fn refusal(e: webhook::UrlError) -> ApiError {
 
 /// `POST /api/plannings/{id}/webhooks` `{url, events?, format?, client_op_id?}` →
 /// `{webhook, url, events, format, secret, standard_secret, head}`.
+#[utoipa::path(
+    post,
+    path = "/api/plannings/{id}/webhooks",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn register(
     AxState(app): AxState<AppState>,
     caller: Caller,
@@ -147,6 +158,17 @@ pub async fn register(
 }
 
 /// `GET /api/plannings/{id}/webhooks`: the facilitator's list, full URLs, no secrets.
+#[utoipa::path(
+    get,
+    path = "/api/plannings/{id}/webhooks",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn list(caller: Caller) -> Result<Json<Value>, ApiError> {
     facilitator(&caller)?;
     let hooks: Vec<Value> = caller.room.read(|l| {
@@ -168,6 +190,17 @@ pub async fn list(caller: Caller) -> Result<Json<Value>, ApiError> {
 }
 
 /// `DELETE /api/plannings/{id}/webhooks/{webhook}`: stop delivering; the secret is forgotten.
+#[utoipa::path(
+    delete,
+    path = "/api/plannings/{id}/webhooks/{webhook}",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "A planning's id."), ("webhook" = String, Path, description = "A webhook's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn remove(
     AxState(app): AxState<AppState>,
     caller: Caller,

@@ -107,6 +107,17 @@ fn import_format(q: Option<&str>, headers: &HeaderMap) -> Result<Format, ApiErro
 }
 
 /// `POST /api/plannings/{id}/import?format=csv|jira` (facilitator).
+#[utoipa::path(
+    post,
+    path = "/api/plannings/{id}/import",
+    tag = "backlog",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn import_items(
     AxState(app): AxState<AppState>,
     caller: Caller,
@@ -185,6 +196,17 @@ pub async fn import_items(
 }
 
 /// `GET /api/plannings/{id}/inbox`: the caller's inbox.
+#[utoipa::path(
+    get,
+    path = "/api/plannings/{id}/inbox",
+    tag = "backlog",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn inbox(
     AxState(app): AxState<AppState>,
     caller: Caller,
@@ -207,6 +229,17 @@ pub struct ExportQuery {
 }
 
 /// `GET /api/plannings/{id}/export/estimates?format=csv|json` (any participant).
+#[utoipa::path(
+    get,
+    path = "/api/plannings/{id}/export/estimates",
+    tag = "backlog",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn export_estimates(
     AxState(app): AxState<AppState>,
     caller: Caller,

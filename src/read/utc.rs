@@ -7,13 +7,10 @@ use crate::domain::event::Micros;
 /// RFC 3339 UTC, with as many fractional digits as the time needs (`2026-06-16T09:00:00Z`);
 /// the micros as text if the time is out of range.
 pub fn rfc3339(at: Micros) -> String {
-    ::time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at) * 1000)
-        .ok()
-        .and_then(|t| {
-            t.format(&::time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| at.to_string())
+    // jiff's `Display` of a timestamp is RFC 3339 in UTC (`Z`) with the fraction trimmed.
+    jiff::Timestamp::from_microsecond(at)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| at.to_string())
 }
 
 /// A time field as views show it: the micros under the field's own name and the RFC 3339

@@ -39,7 +39,7 @@ use std::sync::Arc;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::task::JoinSet;
-use ws_server::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// Frames taken from the room's feed per wake-up beyond the first (see `Conn::on_feed`); bounded
 /// so one busy room cannot starve this connection's other inputs.
@@ -72,6 +72,22 @@ pub struct WsQuery {
 }
 
 /// `GET /ws/plannings/{id}?token=…&since=N[&view=true]`
+#[utoipa::path(
+    get,
+    path = "/ws/plannings/{id}",
+    tag = "realtime",
+    description = "Upgrades to the planning's websocket (RFC 6455); its frames are described in docs/protocol.md.",
+    params(
+        ("id" = String, Path, description = "A planning's id."),
+        ("since" = Option<i64>, Query, description = "Last seq the client has applied (0 for none)."),
+        ("view" = Option<bool>, Query, description = "Keep a view: the server pushes it and its changes."),
+    ),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 101, description = "Switching protocols: the websocket is open."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn upgrade(
     AxState(app): AxState<AppState>,
     caller: Caller,

@@ -16,14 +16,14 @@ use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use ws_server::tungstenite::handshake::derive_accept_key;
-use ws_server::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
-pub use ws_server::tungstenite::protocol::CloseFrame;
-pub use ws_server::tungstenite::{Error as WsError, Message, Utf8Bytes};
+pub use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+pub use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 /// An upgraded websocket connection.
-pub type Socket = ws_server::WebSocketStream<Io>;
+pub type Socket = tokio_tungstenite::WebSocketStream<Io>;
 
 /// Longest header of an unmasked server frame: 2 bytes, then a 64-bit length.
 const MAX_HEADER: usize = 10;
@@ -292,7 +292,7 @@ impl AsyncWrite for Io {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ws_server::tungstenite::{protocol::WebSocket, Message};
+    use tokio_tungstenite::tungstenite::{protocol::WebSocket, Message};
 
     /// What a client's websocket library reads from `frames`, in order.
     fn client_reads(payloads: &[&[u8]]) -> Vec<String> {

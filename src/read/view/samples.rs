@@ -461,10 +461,7 @@ pub fn check_times(v: &Value, path: &str, problems: &mut Vec<String>) {
             match map.get(base).and_then(Value::as_i64) {
                 Some(at) if named_as_time(base) => {
                     let twin = value.as_str().unwrap_or_default();
-                    let parsed = ::time::OffsetDateTime::parse(
-                        twin,
-                        &::time::format_description::well_known::Rfc3339,
-                    );
+                    let parsed = twin.parse::<jiff::Timestamp>();
                     if twin != rfc3339(at) || !twin.ends_with('Z') || parsed.is_err() {
                         problems.push(format!("{here}: {value} is not {base} in RFC 3339"));
                     }
