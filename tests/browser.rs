@@ -9,6 +9,7 @@
 mod common;
 
 use common::server::*;
+use sprintlog::config::Limits;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -377,9 +377,8 @@ async fn proposed_at_has_its_utc_twin(t: &TestServer) {
         .clone();
     let at = item["proposed_at"].as_i64().expect("proposed_at");
     let utc = item["proposed_at_utc"].as_str().expect("proposed_at_utc");
-    let parsed =
-        time::OffsetDateTime::parse(utc, &time::format_description::well_known::Rfc3339).unwrap();
-    assert_eq!((parsed.unix_timestamp_nanos() / 1000) as i64, at);
+    let parsed: jiff::Timestamp = utc.parse().unwrap();
+    assert_eq!(parsed.as_microsecond(), at);
 }
 on_both_backends!(proposed_at_has_its_utc_twin, limits());
 

@@ -88,6 +88,8 @@ impl Default for Metrics {
             webhook_deliveries: AtomicU64::default(),
             webhook_failures: AtomicU64::default(),
             webhook_given_up: AtomicU64::default(),
+            tracker_writes: AtomicU64::default(),
+            tracker_failures: AtomicU64::default(),
             feed_reconnects: AtomicU64::default(),
             events_replayed: AtomicU64::default(),
             connections_refused: AtomicU64::default(),
