@@ -5,6 +5,8 @@
 
 use super::shared::{self, AppendTx, CommandRow, Existing, Planned, Rows, Span, Written};
 use super::sql::SqlBackend;
+use super::wal::Wal;
+pub use super::wal::{WalBounds, WalStats};
 use super::*;
 use sqlx::pool::PoolConnectionMetadata;
 use sqlx::sqlite::{
@@ -18,7 +20,7 @@ use std::time::Duration;
 /// How long a connection waits for another connection's (or process's) write lock before
 /// SQLite reports busy. Appends hold it for a few milliseconds; this only has to outlast a
 /// burst of them (or a WAL checkpoint).
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connections of the read pool. Reads never block in WAL mode; a few suffice on small machines.
 const READ_CONNECTIONS: u32 = 4;
@@ -34,13 +36,25 @@ pub struct SqliteStore {
     write: SqlitePool,
     /// Reads; the same pool as `write` for an in-memory database (see [`SqliteStore::open`]).
     read: SqlitePool,
+    /// The checkpoint task and the WAL's hard bound (none for an in-memory database).
+    wal: Option<Wal>,
 }
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` and applies the SQLite migrations.
     pub async fn open(url: &str) -> StoreResult<Self> {
-        let options = Self::options(url)?;
-        Self::open_with(url, options).await
+        Self::open_bounded(url, WalBounds::default()).await
+    }
+
+    /// [`SqliteStore::open`] with the WAL checkpointed at `bounds` (see `store::wal`).
+    pub async fn open_bounded(url: &str, bounds: WalBounds) -> StoreResult<Self> {
+        let options = Self::options(url, &bounds)?;
+        Self::open_with(url, options, bounds).await
+    }
+
+    /// Checkpoints done so far by this store (none for an in-memory database).
+    pub fn wal_stats(&self) -> Option<&WalStats> {
+        self.wal.as_ref().map(Wal::stats)
     }
 
     /// [`SqliteStore::open`], then serving through connections with extra settings applied
@@ -51,17 +65,24 @@ impl SqliteStore {
         url: &str,
         tune: impl FnOnce(SqliteConnectOptions) -> SqliteConnectOptions,
     ) -> StoreResult<Self> {
-        let options = Self::options(url)?;
-        Self::open_with(url, options.clone()).await?.close().await;
+        let bounds = WalBounds::default();
+        let options = Self::options(url, &bounds)?;
+        Self::open_with(url, options.clone(), bounds)
+            .await?
+            .close()
+            .await;
         let tuned = tune(options);
         let write = connect_first(pool_options(1), &tuned).await?;
-        let read = pool_options(READ_CONNECTIONS).connect_with(tuned).await?;
-        Ok(SqliteStore { write, read })
+        let read = pool_options(READ_CONNECTIONS)
+            .connect_with(tuned.clone())
+            .await?;
+        let wal = Some(Wal::start(&tuned, bounds).await?);
+        Ok(SqliteStore { write, read, wal })
     }
 
     /// Our connection settings for `url`.
-    fn options(url: &str) -> StoreResult<SqliteConnectOptions> {
-        Ok(SqliteConnectOptions::from_str(url)?
+    fn options(url: &str, bounds: &WalBounds) -> StoreResult<SqliteConnectOptions> {
+        let options = SqliteConnectOptions::from_str(url)?
             // A fresh `sqlite://file.db` must work without `?mode=rwc`.
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -79,10 +100,16 @@ impl SqliteStore {
             // default temp_store that journal is a temporary *file*, created, written and
             // deleted in every append (17 % of an append's CPU in a profile). In memory it is
             // only copies; the durable commit does not depend on it.
-            .pragma("temp_store", "MEMORY"))
+            .pragma("temp_store", "MEMORY");
+        // Checkpoints run beside the appends, not inside one (see `store::wal`).
+        Ok(Wal::tune(options, bounds))
     }
 
-    async fn open_with(url: &str, options: SqliteConnectOptions) -> StoreResult<Self> {
+    async fn open_with(
+        url: &str,
+        options: SqliteConnectOptions,
+        bounds: WalBounds,
+    ) -> StoreResult<Self> {
         // An in-memory database lives as long as one of its connections and is per pool:
         // use a single connection that never expires for both reads and writes.
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
@@ -105,12 +132,15 @@ impl SqliteStore {
             sqlx::migrate!("./migrations/sqlite").run(&mut *tx).await?;
             tx.commit().await?;
         }
-        let read = if in_memory {
-            write.clone()
+        let (read, wal) = if in_memory {
+            (write.clone(), None)
         } else {
-            pool_options(READ_CONNECTIONS).connect_with(options).await?
+            let read = pool_options(READ_CONNECTIONS)
+                .connect_with(options.clone())
+                .await?;
+            (read, Some(Wal::start(&options, bounds).await?))
         };
-        let store = SqliteStore { write, read };
+        let store = SqliteStore { write, read, wal };
         store.backfill_hashes().await?;
         Ok(store)
     }
@@ -193,6 +223,9 @@ impl AppendTx for SqliteStore {
         // (waiting up to the busy timeout), so the head we read is the head we write after.
         // If anything below fails, dropping `tx` queues a ROLLBACK on the connection before
         // it goes back to the pool.
+        if let Some(wal) = self.wal.as_ref().filter(|w| w.over_hard_bound()) {
+            wal.force(&self.write).await?;
+        }
         let mut tx = self.begin_write().await?;
         let planning = shared::uuid_text(first.planning_id);
         let existing = existing_commands(&mut tx, &planning, reqs).await?;
@@ -235,7 +268,11 @@ impl AppendTx for SqliteStore {
             hashes,
             global_ids,
         };
-        Self::finish(tx, reqs, rows).await
+        let written = Self::finish(tx, reqs, rows).await?;
+        if let Some(wal) = &self.wal {
+            wal.committed();
+        }
+        Ok(written)
     }
 
     /// Whether `err` says another writer already took this seq or this command's key: a
@@ -389,6 +426,12 @@ impl SqlBackend for SqliteStore {
 
     async fn feed(&self) -> StoreResult<Option<Box<dyn HeadFeed>>> {
         Ok(None)
+    }
+
+    fn stop_tasks(&self) {
+        if let Some(wal) = &self.wal {
+            wal.stop();
+        }
     }
 
     async fn backup_to(&self, path: &str) -> StoreResult<()> {
