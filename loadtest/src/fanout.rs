@@ -40,6 +40,11 @@ pub struct FanArgs {
     /// until the new round is open.
     #[arg(long, default_value_t = 1)]
     pub window: usize,
+    /// Send the next round's opening only once the reveal is acknowledged. By default (with a
+    /// window over 1) the facilitator sends both together: commands on one connection are
+    /// decided in the order sent, so the server appends them in one commit.
+    #[arg(long)]
+    pub serial_reveal: bool,
     /// Votes per second (0: as fast as the window allows).
     #[arg(long, default_value_t = 0.0)]
     pub rate: f64,
@@ -291,6 +296,8 @@ pub struct FanReport {
     members: usize,
     votes: usize,
     reveal_every: usize,
+    /// The next round's opening waited for the reveal's ack (`--serial-reveal`).
+    serial_reveal: bool,
     window: usize,
     rate: f64,
     /// Votes acknowledged, and refused.
@@ -361,6 +368,7 @@ impl FanReport {
             "members": self.members,
             "votes": self.votes,
             "reveal_every": self.reveal_every,
+            "serial_reveal": self.serial_reveal,
             "window": self.window,
             "rate": self.rate,
             "acked": self.acked,
@@ -601,6 +609,7 @@ async fn run_fanout(room: Room, f: &FanArgs) -> Result<FanReport> {
     let started = Instant::now();
     let (mut votes_sent, mut in_round) = (0usize, 0usize);
     let mut stage = Stage::Voting;
+    let mut reveal_unflushed = false;
     let window = f.window.max(1);
     let mut progress = Instant::now();
     let bar = progress::bar(total_ops as u64, "commands");
@@ -626,7 +635,8 @@ async fn run_fanout(room: Room, f: &FanArgs) -> Result<FanReport> {
                 // Votes still in flight would reach a closed round and be refused.
                 Stage::RevealDue if unacked > 0 => break,
                 Stage::RevealDue => Step::Reveal,
-                Stage::Revealing(op) if ops[op].seqs.is_none() => break,
+                // With a window of 1 the reveal holds the only slot until every client has it.
+                Stage::Revealing(op) if f.serial_reveal && ops[op].seqs.is_none() => break,
                 Stage::Revealing(_) if votes_sent == f.votes => {
                     stage = Stage::Finished;
                     break;
@@ -662,7 +672,14 @@ async fn run_fanout(room: Room, f: &FanArgs) -> Result<FanReport> {
             } else {
                 &mut sinks[1]
             };
-            sink.send(Message::text(text)).await?;
+            if step == Step::Reveal && !f.serial_reveal {
+                // Written with the opening that follows it (one segment, queued together).
+                sink.feed(Message::text(text)).await?;
+                reveal_unflushed = true;
+            } else {
+                sink.send(Message::text(text)).await?;
+                reveal_unflushed &= step == Step::Vote;
+            }
             pending.push(i);
             unacked += 1;
             match step {
@@ -673,6 +690,9 @@ async fn run_fanout(room: Room, f: &FanArgs) -> Result<FanReport> {
                 Step::Reveal => stage = Stage::Revealing(i),
                 Step::Open => stage = Stage::Opening(i),
             }
+        }
+        if std::mem::take(&mut reveal_unflushed) {
+            sinks[1].flush().await?;
         }
         let wait = if f.rate > 0.0 && votes_sent < f.votes && pending.len() < window {
             let due = started + Duration::from_secs_f64(votes_sent as f64 / f.rate);
@@ -805,6 +825,7 @@ async fn run_fanout(room: Room, f: &FanArgs) -> Result<FanReport> {
         members: n,
         votes: f.votes,
         reveal_every: k,
+        serial_reveal: f.serial_reveal,
         window,
         rate: f.rate,
         acked,
@@ -899,8 +920,8 @@ pub async fn fanout_sprintlog(a: &SprintlogFanout) -> Result<FanReport> {
         t.contains("\"type\":\"caught_up\"")
     })
     .await?;
-    // Votes cast and changed (one `VoteCast` each). Not alternated with `WithdrawVote`: pipelined
-    // commands from one socket are not decided in send order (a withdrawal can overtake its vote).
+    // Votes cast and changed (one `VoteCast` each). Commands from one socket are decided in the
+    // order sent, which lets the facilitator send a reveal and the next opening together.
     let deadline = now_micros() + 3_600_000_000i64;
     let script = move |step: Step, i: usize, round: &str| {
         let cmd = match step {

@@ -881,6 +881,122 @@ mod tests {
         assert_same_as_the_log(&room, &deps).await;
     }
 
+    /// A reveal cycle queued together — the round's last vote, the facilitator's close (the
+    /// reveal) and the next round's opening — is decided in order and appended in one commit;
+    /// each answer comes after that commit, and a retried command of the group applies once.
+    #[tokio::test]
+    async fn a_reveal_cycle_queued_together_is_one_commit_and_a_retry_applies_once() {
+        use crate::domain::command::{
+            CastVote, ChangePhase, CloseRound, Join, OpenRound, ProposeItem,
+        };
+        use crate::domain::event::ItemDraft;
+        use crate::domain::ids::RoundId;
+        let (room, deps, fac) = room().await;
+        let draft = ItemDraft {
+            title: "Login".into(),
+            ..ItemDraft::default()
+        };
+        let proposed = room
+            .execute(
+                fac,
+                "item".into(),
+                None,
+                Command::ProposeItem(ProposeItem { draft }),
+            )
+            .await
+            .expect("item");
+        let item = room.read(|l| *l.state.items.keys().next().expect("an item"));
+        assert_eq!(proposed.head, 2);
+        let to = crate::domain::Phase::Async;
+        room.execute(
+            fac,
+            "phase".into(),
+            None,
+            Command::ChangePhase(ChangePhase { to }),
+        )
+        .await
+        .expect("phase");
+        // Two members: one votes, the other never does (a round does not close by itself).
+        let (ann, bob) = (ParticipantId(Uuid::new_v4()), ParticipantId(Uuid::new_v4()));
+        for (who, name, n) in [(ann, "Ann", 1), (bob, "Bob", 2)] {
+            let join = Join {
+                name: name.into(),
+                invite_hash: "b".repeat(64),
+                token_hash: format!("{n:064x}"),
+            };
+            room.execute(who, format!("join-{n}"), None, Command::Join(join))
+                .await
+                .expect("join");
+        }
+        room.execute(fac, "sync".into(), None, Command::StartSync)
+            .await
+            .expect("sync");
+        let open = || {
+            Command::OpenRound(OpenRound {
+                items: vec![item],
+                deck: None,
+                deadline: None,
+            })
+        };
+        room.execute(fac, "open-1".into(), None, open())
+            .await
+            .expect("open");
+        let round: RoundId = room.read(|l| *l.state.rounds.keys().next().expect("a round"));
+        let head = room.head();
+
+        let vote = Command::CastVote(CastVote {
+            round,
+            item,
+            card: "5".into(),
+        });
+        let close = Command::CloseRound(CloseRound { round });
+        let mut rx = submit_all(&room, ann, vec![("vote", vote)]);
+        rx.extend(submit_all(
+            &room,
+            fac,
+            vec![("close", close), ("open-2", open())],
+        ));
+        let out = results(rx).await;
+        let acks: Vec<Ack> = out.into_iter().map(|r| r.expect("accepted")).collect();
+        assert_eq!(deps.metrics.group_commits.load(Ordering::Relaxed), 1);
+        assert_eq!(
+            deps.metrics
+                .group_committed_commands
+                .load(Ordering::Relaxed),
+            3
+        );
+        // Consecutive spans, each acknowledged with the log holding it.
+        assert_eq!(acks[0].first, head + 1);
+        assert_eq!(acks[1].first, acks[0].head + 1);
+        assert_eq!(acks[2].first, acks[1].head + 1);
+        assert_eq!(acks[2].first, acks[2].head, "one RoundOpened");
+        let stored = deps.store.head(room.shared.id.0).await.expect("head");
+        assert_eq!(stored, acks[2].head);
+        let log = deps
+            .store
+            .read(room.shared.id.0, head, 100)
+            .await
+            .expect("read");
+        let kinds: Vec<&str> = log.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds.first(), Some(&"VoteCast"));
+        assert!(kinds.contains(&"RoundClosed") && kinds.contains(&"VotesRevealed"));
+        assert_eq!(kinds.last(), Some(&"RoundOpened"));
+
+        // The opening sent again (its ack lost): the first answer, nothing written.
+        let again = room
+            .execute(fac, "open-2".into(), None, open())
+            .await
+            .expect("retry");
+        assert!(again.duplicate, "{again:?}");
+        assert_eq!((again.first, again.head), (acks[2].first, acks[2].head));
+        assert_eq!(room.head(), acks[2].head);
+        assert_eq!(
+            deps.store.head(room.shared.id.0).await.expect("head"),
+            acks[2].head
+        );
+        assert_same_as_the_log(&room, &deps).await;
+    }
+
     /// Answers come on the connection's own channel, tagged with their op, in queue order.
     #[tokio::test]
     async fn answers_go_to_the_channel_of_the_submitter() {

@@ -25,6 +25,7 @@ pub mod postgres;
 mod shared;
 mod sql;
 pub mod sqlite;
+mod wal;
 
 /// An event ready to be appended: already encoded by the domain's codec.
 #[derive(Debug, Clone, PartialEq, Eq)]

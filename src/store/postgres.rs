@@ -3,13 +3,22 @@
 //! Several nodes may append to the same planning: the `SELECT … FOR UPDATE` on the planning's
 //! `rooms` row makes them take turns, so `seq` is assigned (and committed) in order, and a
 //! reader following one planning by `seq` never sees k+1 before k.
+//!
+//! Other nodes learn of new heads from a doorbell rung *after* commit (see [`Doorbell`]), not
+//! from a `pg_notify` inside the append: PostgreSQL serialises the commits of every transaction
+//! that notified on one database-wide lock, so notifying appends to distinct plannings would
+//! commit one at a time.
 
 use super::shared::{self, AppendTx, CommandRow, Existing, Planned, Rows, Span, Written};
 use super::sql::SqlBackend;
 use super::*;
 use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions, Postgres};
 use sqlx::Row;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Notify;
 
 /// The channel committed appends are announced on, as `planning:head`.
 pub const HEADS_CHANNEL: &str = "sprintlog_heads";
@@ -23,25 +32,161 @@ const MAX_CONNECTIONS: u32 = 8;
 /// so waiting longer for a free one only means an overloaded database.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// A doorbell rings at most once per this interval: the heads committed meanwhile go out
+/// together, as one NOTIFY (one short transaction) for the whole node. The first commit after
+/// a quiet spell rings at once.
+const DOORBELL_INTERVAL: Duration = Duration::from_millis(5);
+
+/// NOTIFY payloads must stay under 8000 bytes: a ring longer than this is split.
+const MAX_PAYLOAD: usize = 7000;
+
+/// How other nodes hear of an append's new head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Doorbell {
+    /// After commit: the heads committed on this node are announced together, at most once
+    /// per few milliseconds ([`HEADS_CHANNEL`], `planning:head,planning:head…`). An append
+    /// that commits and whose ring is lost (the process dies in between) is found by the
+    /// listeners' repair poll; the log stays the only truth.
+    #[default]
+    AfterCommit,
+    /// `pg_notify` inside every append's transaction: what the server did before, kept so the
+    /// doorbell benchmark compares both in one run (`benches/doorbell.rs`).
+    InTransaction,
+}
+
 /// The event log in a PostgreSQL database.
 pub struct PgStore {
     pool: PgPool,
+    /// The after-commit doorbell (none with [`Doorbell::InTransaction`]).
+    bell: Option<Bell>,
 }
 
 impl PgStore {
     /// Connects to `url` and applies the PostgreSQL migrations (sqlx takes an advisory lock,
     /// so nodes starting together do not apply them twice).
     pub async fn open(url: &str) -> StoreResult<Self> {
+        Self::open_ringing(url, Doorbell::AfterCommit).await
+    }
+
+    /// [`PgStore::open`], announcing new heads as `doorbell` says.
+    pub async fn open_ringing(url: &str, doorbell: Doorbell) -> StoreResult<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        let store = PgStore { pool };
+        let bell = (doorbell == Doorbell::AfterCommit).then(|| Bell::start(pool.clone()));
+        let store = PgStore { pool, bell };
         store.backfill_hashes().await?;
         Ok(store)
     }
+}
+
+/// The heads this node committed since the last ring, and the task that rings.
+struct Bell {
+    shared: Arc<BellShared>,
+}
+
+struct BellShared {
+    /// Per planning (as text), the highest head committed since the last ring.
+    heads: Mutex<HashMap<String, i64>>,
+    rung: Notify,
+    stop: AtomicBool,
+}
+
+impl Bell {
+    fn start(pool: PgPool) -> Self {
+        let shared = Arc::new(BellShared {
+            heads: Mutex::new(HashMap::new()),
+            rung: Notify::new(),
+            stop: AtomicBool::new(false),
+        });
+        tokio::spawn(ring(pool, shared.clone()));
+        Bell { shared }
+    }
+
+    /// `planning`'s head is now `head` (committed).
+    fn committed(&self, planning: &str, head: i64) {
+        {
+            let mut heads = self.shared.heads.lock().unwrap_or_else(|e| e.into_inner());
+            let at = heads.entry(planning.to_string()).or_default();
+            *at = (*at).max(head);
+        }
+        self.shared.rung.notify_one();
+    }
+
+    fn stop(&self) {
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.rung.notify_one();
+    }
+}
+
+impl Drop for Bell {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The doorbell's task: NOTIFY what was committed, then wait an interval before the next ring.
+async fn ring(pool: PgPool, shared: Arc<BellShared>) {
+    loop {
+        shared.rung.notified().await;
+        if shared.stop.load(Ordering::Acquire) || pool.is_closed() {
+            return;
+        }
+        let heads = std::mem::take(&mut *shared.heads.lock().unwrap_or_else(|e| e.into_inner()));
+        if heads.is_empty() {
+            continue;
+        }
+        let payloads = payloads(&heads);
+        let sent = sqlx::query("SELECT pg_notify($1, p) FROM UNNEST($2::text[]) AS p")
+            .bind(HEADS_CHANNEL)
+            .bind(&payloads)
+            .execute(&pool)
+            .await;
+        if let Err(e) = sent {
+            // The listeners' repair poll finds these heads anyway; ring them again next time.
+            tracing::warn!(error = %e, "head doorbell failed");
+            let mut pending = shared.heads.lock().unwrap_or_else(|e| e.into_inner());
+            for (planning, head) in heads {
+                let at = pending.entry(planning).or_default();
+                *at = (*at).max(head);
+            }
+            shared.rung.notify_one();
+        }
+        tokio::time::sleep(DOORBELL_INTERVAL).await;
+    }
+}
+
+/// `planning:head` entries joined by commas, in payloads under [`MAX_PAYLOAD`] bytes.
+fn payloads(heads: &HashMap<String, i64>) -> Vec<String> {
+    let mut out = vec![String::new()];
+    for (planning, head) in heads {
+        let entry = format!("{planning}:{head}");
+        let last = out.last_mut().expect("never empty");
+        if !last.is_empty() && last.len() + 1 + entry.len() > MAX_PAYLOAD {
+            out.push(entry);
+        } else {
+            if !last.is_empty() {
+                last.push(',');
+            }
+            last.push_str(&entry);
+        }
+    }
+    out
+}
+
+/// Reads a doorbell's payload: `planning:head` entries separated by commas (a single entry is
+/// what nodes sent from inside the append before). Entries that do not parse are skipped.
+fn parse_heads(payload: &str) -> Vec<(Uuid, i64)> {
+    payload
+        .split(',')
+        .filter_map(|entry| {
+            let (planning, head) = entry.rsplit_once(':')?;
+            Some((Uuid::parse_str(planning).ok()?, head.parse().ok()?))
+        })
+        .collect()
 }
 
 impl AppendTx for PgStore {
@@ -73,13 +218,19 @@ impl AppendTx for PgStore {
             reqs,
             spans: &spans,
         };
-        let global_ids = write(&mut tx, &commands, &hashes).await?;
+        let notify = self.bell.is_none();
+        let global_ids = write(&mut tx, &commands, &hashes, notify).await?;
+        let last_seq = spans.last().map_or(head, |s| s.last_seq);
         let rows = Rows {
             spans,
             hashes,
             global_ids,
         };
-        Self::finish(tx, reqs, rows).await
+        let written = Self::finish(tx, reqs, rows).await?;
+        if let Some(bell) = self.bell.as_ref().filter(|_| last_seq > head) {
+            bell.committed(&planning, last_seq);
+        }
+        Ok(written)
     }
 
     /// Whether `err` is a unique violation of `events(planning_id, seq)` or of `commands`'
@@ -171,12 +322,13 @@ struct Commands<'a> {
 }
 
 /// The commands' idempotency rows; with events, the events (with their chain `hashes`), the
-/// new head and the notice too, in one statement: each statement is a round trip. Returns the
-/// events' global ids in seq order.
+/// new head and, if `notify`, the notice too, in one statement: each statement is a round
+/// trip. Returns the events' global ids in seq order.
 async fn write(
     tx: &mut PgConnection,
     batch: &Commands<'_>,
     hashes: &[String],
+    notify: bool,
 ) -> Result<Vec<i64>, sqlx::Error> {
     let command_hashes: Vec<&str> = batch.reqs.iter().map(|r| r.command_hash.as_str()).collect();
     let firsts: Vec<i64> = batch.spans.iter().map(|s| s.first_seq).collect();
@@ -197,10 +349,10 @@ async fn write(
         }
     }
     let last_seq = lasts.last().copied().unwrap_or_default();
-    let query = sqlx::query(if hashes.is_empty() {
-        INSERT_COMMANDS
-    } else {
-        WRITE
+    let query = sqlx::query(match (hashes.is_empty(), notify) {
+        (true, _) => INSERT_COMMANDS,
+        (false, false) => WRITE,
+        (false, true) => WRITE_NOTIFYING,
     })
     .bind(batch.planning)
     .bind(batch.actors)
@@ -212,7 +364,7 @@ async fn write(
         query.execute(&mut *tx).await?;
         return Ok(Vec::new());
     }
-    let row = query
+    let query = query
         .bind(&seqs)
         .bind(&ids)
         .bind(&actors)
@@ -223,12 +375,15 @@ async fn write(
         .bind(&ats)
         .bind(hashes)
         .bind(last_seq)
-        .bind(hashes.last())
-        .bind(HEADS_CHANNEL)
-        .bind(format!("{}:{last_seq}", batch.planning))
-        .fetch_one(&mut *tx)
-        .await?;
-    row.try_get(1)
+        .bind(hashes.last());
+    let query = if notify {
+        query
+            .bind(HEADS_CHANNEL)
+            .bind(format!("{}:{last_seq}", batch.planning))
+    } else {
+        query
+    };
+    query.fetch_one(&mut *tx).await?.try_get(1)
 }
 
 /// The commands' idempotency rows of a batch without events.
@@ -237,28 +392,43 @@ const INSERT_COMMANDS: &str = "INSERT INTO commands (planning_id, actor, client_
      FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[]) \
      AS t(actor, op, hash, first, last)";
 
-/// A batch with events, in one statement: data-modifying CTEs all run, to completion, whether
-/// or not the final SELECT reads them; any failure fails the statement (and the transaction).
+/// The CTEs of a batch with events: data-modifying CTEs all run, to completion, whether or not
+/// the final SELECT reads them; any failure fails the statement (and the transaction).
 ///
 /// ORDER BY seq: identity values (global_id) are handed out in the order rows are produced,
-/// so they follow seq. pg_notify is sent at commit, and only if the transaction commits: every
-/// node hosting this planning hears the new head. A short hint (far below NOTIFY's 8000-byte
-/// limit); the events themselves are read from the log. The second column hands back the
-/// global ids (other writers' inserts may interleave, so they need not be consecutive).
+/// so they follow seq.
+macro_rules! write_ctes {
+    () => {
+        concat!(
+            "WITH c AS (",
+            "INSERT INTO commands (planning_id, actor, client_op_id, command_hash, first_seq, ",
+            "last_seq) SELECT $1, t.actor, t.op, t.hash, t.first, t.last ",
+            "FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[]) ",
+            "AS t(actor, op, hash, first, last)), ",
+            "e AS (INSERT INTO events (planning_id, seq, event_id, actor, client_op_id, kind, ",
+            "version, payload, recorded_at, hash) ",
+            "SELECT $1, t.seq, t.event_id, t.actor, t.op, t.kind, t.version, t.payload, ",
+            "t.at, t.hash FROM UNNEST($7::bigint[], $8::text[], $9::text[], $10::text[], ",
+            "$11::text[], $12::int4[], $13::text[], $14::bigint[], $15::text[]) ",
+            "AS t(seq, event_id, actor, op, kind, version, payload, at, hash) ORDER BY t.seq ",
+            "RETURNING global_id, seq), ",
+            "r AS (UPDATE rooms SET head = $16, head_hash = $17 WHERE planning_id = $1) "
+        )
+    };
+}
+
+/// A batch with events, in one statement. The second column hands back the global ids
+/// (other writers' inserts may interleave, so they need not be consecutive); the first is
+/// where [`WRITE_NOTIFYING`] notifies.
 const WRITE: &str = concat!(
-    "WITH c AS (",
-    "INSERT INTO commands (planning_id, actor, client_op_id, command_hash, first_seq, ",
-    "last_seq) SELECT $1, t.actor, t.op, t.hash, t.first, t.last ",
-    "FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[]) ",
-    "AS t(actor, op, hash, first, last)), ",
-    "e AS (INSERT INTO events (planning_id, seq, event_id, actor, client_op_id, kind, ",
-    "version, payload, recorded_at, hash) ",
-    "SELECT $1, t.seq, t.event_id, t.actor, t.op, t.kind, t.version, t.payload, ",
-    "t.at, t.hash FROM UNNEST($7::bigint[], $8::text[], $9::text[], $10::text[], ",
-    "$11::text[], $12::int4[], $13::text[], $14::bigint[], $15::text[]) ",
-    "AS t(seq, event_id, actor, op, kind, version, payload, at, hash) ORDER BY t.seq ",
-    "RETURNING global_id, seq), ",
-    "r AS (UPDATE rooms SET head = $16, head_hash = $17 WHERE planning_id = $1) ",
+    write_ctes!(),
+    "SELECT NULL::int4, ARRAY(SELECT global_id FROM e ORDER BY seq)"
+);
+
+/// [`WRITE`] with the notice sent at commit from inside the transaction
+/// ([`Doorbell::InTransaction`]).
+const WRITE_NOTIFYING: &str = concat!(
+    write_ctes!(),
     "SELECT pg_notify($18, $19), ARRAY(SELECT global_id FROM e ORDER BY seq)"
 );
 
@@ -284,10 +454,19 @@ impl SqlBackend for PgStore {
         self.pool.begin().await
     }
 
+    fn stop_tasks(&self) {
+        if let Some(bell) = &self.bell {
+            bell.stop();
+        }
+    }
+
     async fn feed(&self) -> StoreResult<Option<Box<dyn HeadFeed>>> {
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(HEADS_CHANNEL).await?;
-        Ok(Some(Box::new(PgHeadFeed { listener })))
+        Ok(Some(Box::new(PgHeadFeed {
+            listener,
+            heads: Default::default(),
+        })))
     }
 
     async fn backup_to(&self, _path: &str) -> StoreResult<()> {
@@ -302,12 +481,17 @@ super::sql::sql_stores!(PgStore);
 /// LISTEN on [`HEADS_CHANNEL`].
 struct PgHeadFeed {
     listener: PgListener,
+    /// The heads of a ring not handed out yet.
+    heads: std::collections::VecDeque<(Uuid, i64)>,
 }
 
 #[async_trait]
 impl HeadFeed for PgHeadFeed {
     async fn next(&mut self) -> StoreResult<HeadNotice> {
         loop {
+            if let Some((planning_id, head)) = self.heads.pop_front() {
+                return Ok(HeadNotice::Head { planning_id, head });
+            }
             // `recv()` would reconnect silently and drop what was notified meanwhile;
             // `try_recv()` reports the lost connection as `None` (it reconnects on the next call).
             match self.listener.try_recv().await? {
@@ -318,15 +502,36 @@ impl HeadFeed for PgHeadFeed {
                     self.listener.listen(HEADS_CHANNEL).await?;
                     return Ok(HeadNotice::Reconnected);
                 }
-                Some(n) => {
-                    let Some((planning, head)) = n.payload().rsplit_once(':') else {
-                        continue;
-                    };
-                    if let (Ok(planning_id), Ok(head)) = (Uuid::parse_str(planning), head.parse()) {
-                        return Ok(HeadNotice::Head { planning_id, head });
-                    }
-                }
+                Some(n) => self.heads.extend(parse_heads(n.payload())),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A ring's heads come back from its payloads, split under NOTIFY's size limit; a
+    /// single-entry payload (as sent from inside an append) reads too.
+    #[test]
+    fn a_ring_carries_every_head_within_the_payload_limit() {
+        let heads: HashMap<String, i64> = (0..500)
+            .map(|i| (shared::uuid_text(Uuid::from_u128(i)), i as i64 * 7))
+            .collect();
+        let payloads = payloads(&heads);
+        assert!(payloads.len() > 1, "500 heads do not fit one payload");
+        assert!(payloads.iter().all(|p| p.len() <= MAX_PAYLOAD));
+        let mut back: Vec<(Uuid, i64)> = payloads.iter().flat_map(|p| parse_heads(p)).collect();
+        back.sort();
+        let mut sent: Vec<(Uuid, i64)> = heads
+            .iter()
+            .map(|(p, h)| (Uuid::parse_str(p).unwrap(), *h))
+            .collect();
+        sent.sort();
+        assert_eq!(back, sent);
+        let one = format!("{}:12", Uuid::from_u128(9));
+        assert_eq!(parse_heads(&one), vec![(Uuid::from_u128(9), 12)]);
+        assert_eq!(parse_heads("nonsense,also:x"), vec![]);
     }
 }

@@ -38,6 +38,8 @@ pub(crate) trait SqlBackend: AppendTx {
     ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send;
     /// [`super::EventLog::head_feed`].
     fn feed(&self) -> impl Future<Output = StoreResult<Option<Box<dyn HeadFeed>>>> + Send;
+    /// Stops the backend's own background tasks, as the store closes.
+    fn stop_tasks(&self) {}
     /// [`super::AdminStore::backup`].
     fn backup_to(&self, path: &str) -> impl Future<Output = StoreResult<()>> + Send;
 }
@@ -664,6 +666,7 @@ macro_rules! sql_admin {
 
             async fn close(&self) {
                 use $crate::store::sql::SqlBackend;
+                self.stop_tasks();
                 self.reader().close().await;
                 self.writer().close().await;
             }

@@ -5,20 +5,22 @@
 
 use super::shared::{self, AppendTx, CommandRow, Existing, Planned, Rows, Span, Written};
 use super::sql::SqlBackend;
+use super::wal::Wal;
+pub use super::wal::{WalBounds, WalStats};
 use super::*;
 use sqlx::pool::PoolConnectionMetadata;
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
     SqlitePoolOptions, SqliteSynchronous, SqliteTransactionManager,
 };
-use sqlx::{Connection, TransactionManager};
+use sqlx::{Connection, Row, TransactionManager};
 use std::str::FromStr;
 use std::time::Duration;
 
 /// How long a connection waits for another connection's (or process's) write lock before
 /// SQLite reports busy. Appends hold it for a few milliseconds; this only has to outlast a
 /// burst of them (or a WAL checkpoint).
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connections of the read pool. Reads never block in WAL mode; a few suffice on small machines.
 const READ_CONNECTIONS: u32 = 4;
@@ -34,13 +36,25 @@ pub struct SqliteStore {
     write: SqlitePool,
     /// Reads; the same pool as `write` for an in-memory database (see [`SqliteStore::open`]).
     read: SqlitePool,
+    /// The checkpoint task and the WAL's hard bound (none for an in-memory database).
+    wal: Option<Wal>,
 }
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` and applies the SQLite migrations.
     pub async fn open(url: &str) -> StoreResult<Self> {
-        let options = Self::options(url)?;
-        Self::open_with(url, options).await
+        Self::open_bounded(url, WalBounds::default()).await
+    }
+
+    /// [`SqliteStore::open`] with the WAL checkpointed at `bounds` (see `store::wal`).
+    pub async fn open_bounded(url: &str, bounds: WalBounds) -> StoreResult<Self> {
+        let options = Self::options(url, &bounds)?;
+        Self::open_with(url, options, bounds).await
+    }
+
+    /// Checkpoints done so far by this store (none for an in-memory database).
+    pub fn wal_stats(&self) -> Option<&WalStats> {
+        self.wal.as_ref().map(Wal::stats)
     }
 
     /// [`SqliteStore::open`], then serving through connections with extra settings applied
@@ -51,17 +65,24 @@ impl SqliteStore {
         url: &str,
         tune: impl FnOnce(SqliteConnectOptions) -> SqliteConnectOptions,
     ) -> StoreResult<Self> {
-        let options = Self::options(url)?;
-        Self::open_with(url, options.clone()).await?.close().await;
+        let bounds = WalBounds::default();
+        let options = Self::options(url, &bounds)?;
+        Self::open_with(url, options.clone(), bounds)
+            .await?
+            .close()
+            .await;
         let tuned = tune(options);
         let write = connect_first(pool_options(1), &tuned).await?;
-        let read = pool_options(READ_CONNECTIONS).connect_with(tuned).await?;
-        Ok(SqliteStore { write, read })
+        let read = pool_options(READ_CONNECTIONS)
+            .connect_with(tuned.clone())
+            .await?;
+        let wal = Some(Wal::start(&tuned, bounds).await?);
+        Ok(SqliteStore { write, read, wal })
     }
 
     /// Our connection settings for `url`.
-    fn options(url: &str) -> StoreResult<SqliteConnectOptions> {
-        Ok(SqliteConnectOptions::from_str(url)?
+    fn options(url: &str, bounds: &WalBounds) -> StoreResult<SqliteConnectOptions> {
+        let options = SqliteConnectOptions::from_str(url)?
             // A fresh `sqlite://file.db` must work without `?mode=rwc`.
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -79,10 +100,16 @@ impl SqliteStore {
             // default temp_store that journal is a temporary *file*, created, written and
             // deleted in every append (17 % of an append's CPU in a profile). In memory it is
             // only copies; the durable commit does not depend on it.
-            .pragma("temp_store", "MEMORY"))
+            .pragma("temp_store", "MEMORY");
+        // Checkpoints run beside the appends, not inside one (see `store::wal`).
+        Ok(Wal::tune(options, bounds))
     }
 
-    async fn open_with(url: &str, options: SqliteConnectOptions) -> StoreResult<Self> {
+    async fn open_with(
+        url: &str,
+        options: SqliteConnectOptions,
+        bounds: WalBounds,
+    ) -> StoreResult<Self> {
         // An in-memory database lives as long as one of its connections and is per pool:
         // use a single connection that never expires for both reads and writes.
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
@@ -108,12 +135,15 @@ impl SqliteStore {
             sqlx::migrate!("./migrations/sqlite").run(&mut *tx).await?;
             tx.commit().await?;
         }
-        let read = if in_memory {
-            write.clone()
+        let (read, wal) = if in_memory {
+            (write.clone(), None)
         } else {
-            pool_options(READ_CONNECTIONS).connect_with(options).await?
+            let read = pool_options(READ_CONNECTIONS)
+                .connect_with(options.clone())
+                .await?;
+            (read, Some(Wal::start(&options, bounds).await?))
         };
-        let store = SqliteStore { write, read };
+        let store = SqliteStore { write, read, wal };
         store.backfill_hashes().await?;
         Ok(store)
     }
@@ -212,14 +242,12 @@ impl AppendTx for SqliteStore {
         // (waiting up to the busy timeout), so the head we read is the head we write after.
         // If anything below fails, dropping `tx` queues a ROLLBACK on the connection before
         // it goes back to the pool.
+        if let Some(wal) = self.wal.as_ref().filter(|w| w.over_hard_bound()) {
+            wal.force(&self.write).await?;
+        }
         let mut tx = self.begin_write().await?;
         let planning = shared::uuid_text(first.planning_id);
-        let existing = existing_commands(&mut tx, &planning, reqs).await?;
-        let (head, head_hash): (i64, Option<String>) = sqlx::query_as(Self::HEAD_FOR_WRITE)
-            .bind(&planning)
-            .fetch_optional(&mut *tx)
-            .await?
-            .unwrap_or((0, None));
+        let (head, head_hash, existing) = read_for_append(&mut tx, &planning, reqs).await?;
         let planned = shared::plan_batch(reqs, &existing, head)?;
         let spans = match planned {
             Planned::Duplicate(span) => {
@@ -230,31 +258,29 @@ impl AppendTx for SqliteStore {
         };
 
         let hashes = shared::chain_all(reqs, &spans, head_hash.as_deref());
-        let global_ids = insert_events(&mut tx, &planning, reqs, &spans, &hashes).await?;
         let last_seq = spans.last().map_or(head, |s| s.last_seq);
-        let new_head_hash = if last_seq > head {
-            hashes.last().cloned()
+        let new_head = if last_seq > head {
+            (last_seq, hashes.last().cloned())
         } else {
-            head_hash
+            (head, head_hash)
         };
-        // Upsert: a zero-event command on a new planning still creates its head row (at 0).
-        sqlx::query(
-            "INSERT INTO rooms (planning_id, head, head_hash) VALUES (?, ?, ?) \
-             ON CONFLICT (planning_id) DO UPDATE SET head = excluded.head, \
-             head_hash = excluded.head_hash",
-        )
-        .bind(&planning)
-        .bind(last_seq)
-        .bind(&new_head_hash)
-        .execute(&mut *tx)
-        .await?;
-        insert_commands(&mut tx, &planning, reqs, &spans).await?;
+        let batch = Batch {
+            planning: &planning,
+            reqs,
+            spans: &spans,
+            hashes: &hashes,
+        };
+        let global_ids = write_rows(&mut tx, &batch, new_head).await?;
         let rows = Rows {
             spans,
             hashes,
             global_ids,
         };
-        Self::finish(tx, reqs, rows).await
+        let written = Self::finish(tx, reqs, rows).await?;
+        if let Some(wal) = &self.wal {
+            wal.committed();
+        }
+        Ok(written)
     }
 
     /// Whether `err` says another writer already took this seq or this command's key: a
@@ -273,117 +299,135 @@ impl AppendTx for SqliteStore {
     }
 }
 
-/// Every request's idempotency row, by `(actor, client_op_id)`, in a statement per chunk of
-/// requests (row values, SQLite ≥ 3.15).
-async fn existing_commands(
+/// The planning's `(head, head_hash)` and every request's idempotency row, by
+/// `(actor, client_op_id)`: one round trip to SQLite's thread for all of it (a statement for
+/// the head, then one per chunk of requests, in one text; row values need SQLite ≥ 3.15).
+async fn read_for_append(
     tx: &mut SqliteConnection,
     planning: &str,
     reqs: &[AppendRequest],
-) -> Result<Existing, sqlx::Error> {
-    let mut existing = Existing::new();
+) -> Result<(i64, Option<String>, Existing), sqlx::Error> {
+    // Plain `?` placeholders throughout: sqlx numbers them across the statements of one text
+    // (a `$1` would not advance its count).
+    let mut sql = String::from("SELECT head, head_hash FROM rooms WHERE planning_id = ?;");
     for chunk in reqs.chunks(CHUNK_ROWS) {
         // A join from the keys, not `(actor, op) IN (VALUES …)`: SQLite plans that as a
         // search on `planning_id` alone, scanning every command of the planning (appends
         // to a 100k-command planning slowed down with its size).
         let pairs = vec!["(?, ?)"; chunk.len()].join(", ");
-        let sql = format!(
-            "SELECT c.actor, c.client_op_id, c.command_hash, c.first_seq, c.last_seq \
+        sql.push_str(&format!(
+            " SELECT c.actor, c.client_op_id, c.command_hash, c.first_seq, c.last_seq \
              FROM (VALUES {pairs}) AS k JOIN commands c ON c.planning_id = ? \
-             AND c.actor = k.column1 AND c.client_op_id = k.column2"
-        );
-        let mut q = sqlx::query_as::<_, (String, String, String, i64, i64)>(&sql);
+             AND c.actor = k.column1 AND c.client_op_id = k.column2;"
+        ));
+    }
+    let mut q = sqlx::query(&sql).bind(planning);
+    for chunk in reqs.chunks(CHUNK_ROWS) {
         for r in chunk {
             q = q.bind(shared::uuid_text(r.actor)).bind(&r.client_op_id);
         }
         q = q.bind(planning);
-        for (actor, op, command_hash, first_seq, last_seq) in q.fetch_all(&mut *tx).await? {
-            existing.insert(
-                (actor, op),
-                CommandRow {
-                    command_hash,
-                    first_seq,
-                    last_seq,
-                },
-            );
-        }
     }
-    Ok(existing)
+    let (mut head, mut head_hash, mut existing) = (0, None, Existing::new());
+    for row in q.fetch_all(&mut *tx).await? {
+        // The head's row has two columns, a command's five.
+        if row.columns().len() == 2 {
+            (head, head_hash) = (row.try_get(0)?, row.try_get(1)?);
+            continue;
+        }
+        existing.insert(
+            (row.try_get(0)?, row.try_get(1)?),
+            CommandRow {
+                command_hash: row.try_get(2)?,
+                first_seq: row.try_get(3)?,
+                last_seq: row.try_get(4)?,
+            },
+        );
+    }
+    Ok((head, head_hash, existing))
 }
 
-/// Writes a batch's events with their chain `hashes`, a chunk of rows per statement (a round
-/// trip to SQLite's worker thread per row would cost more than the rows), and returns their
-/// global ids in seq order.
-async fn insert_events(
+/// A planned batch, as [`write_rows`] records it.
+struct Batch<'a> {
+    planning: &'a str,
+    reqs: &'a [AppendRequest],
+    spans: &'a [Span],
+    /// Per event, in seq order, its chain hash.
+    hashes: &'a [String],
+}
+
+/// Writes a batch in one round trip to SQLite's thread: the planning's new `head` row (an
+/// upsert: a zero-event command on a new planning still creates it, at 0), each command's
+/// idempotency row and the events with their chain hashes, a statement per chunk of rows, in one
+/// text. Returns the events' global ids in seq order.
+async fn write_rows(
     tx: &mut SqliteConnection,
-    planning: &str,
-    reqs: &[AppendRequest],
-    spans: &[Span],
-    hashes: &[String],
+    batch: &Batch<'_>,
+    head: (i64, Option<String>),
 ) -> Result<Vec<i64>, sqlx::Error> {
-    let events: Vec<_> = reqs
+    let events: Vec<_> = batch
+        .reqs
         .iter()
-        .zip(spans)
+        .zip(batch.spans)
         .flat_map(|(req, span)| (span.first_seq..).zip(&req.events).map(move |e| (req, e)))
-        .zip(hashes)
+        .zip(batch.hashes)
         .collect();
-    let mut global_ids = Vec::with_capacity(events.len());
+    let commands: Vec<_> = batch.reqs.iter().zip(batch.spans).collect();
+    let mut sql = String::from(
+        "INSERT INTO rooms (planning_id, head, head_hash) VALUES (?, ?, ?) \
+         ON CONFLICT (planning_id) DO UPDATE SET head = excluded.head, \
+         head_hash = excluded.head_hash;",
+    );
+    for chunk in commands.chunks(CHUNK_ROWS) {
+        let rows = vec!["(?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        sql.push_str(&format!(
+            " INSERT INTO commands (planning_id, actor, client_op_id, command_hash, \
+             first_seq, last_seq) VALUES {rows};"
+        ));
+    }
+    // The events last: the text's result carries the last statement's `last_insert_rowid`.
     for chunk in events.chunks(CHUNK_ROWS) {
         let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-        let sql = format!(
-            "INSERT INTO events (planning_id, seq, event_id, actor, client_op_id, kind, \
-             version, payload, recorded_at, hash) VALUES {rows}"
-        );
-        let mut q = sqlx::query(&sql);
-        for ((req, (seq, event)), hash) in chunk {
-            q = q
-                .bind(planning)
-                .bind(*seq)
-                .bind(shared::uuid_text(event.event_id))
-                .bind(shared::uuid_text(req.actor))
-                .bind(&req.client_op_id)
-                .bind(&event.kind)
-                .bind(event.version)
-                .bind(&event.payload)
-                .bind(req.recorded_at)
-                .bind(*hash);
-        }
-        // `global_id` is an AUTOINCREMENT rowid: each row of one INSERT takes the next id,
-        // and the write lock keeps every other writer out, so the chunk's ids are the run
-        // that ends at the last inserted rowid.
-        let last = q.execute(&mut *tx).await?.last_insert_rowid();
-        let n = chunk.len() as i64;
-        global_ids.extend(last - n + 1..=last);
+        sql.push_str(&format!(
+            " INSERT INTO events (planning_id, seq, event_id, actor, client_op_id, kind, \
+             version, payload, recorded_at, hash) VALUES {rows};"
+        ));
     }
-    Ok(global_ids)
-}
-
-/// Records each command of a batch for idempotent retries, a chunk of rows per statement.
-async fn insert_commands(
-    tx: &mut SqliteConnection,
-    planning: &str,
-    reqs: &[AppendRequest],
-    spans: &[Span],
-) -> Result<(), sqlx::Error> {
-    let recorded: Vec<_> = reqs.iter().zip(spans).collect();
-    for chunk in recorded.chunks(CHUNK_ROWS) {
-        let rows = vec!["(?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-        let sql = format!(
-            "INSERT INTO commands (planning_id, actor, client_op_id, command_hash, \
-             first_seq, last_seq) VALUES {rows}"
-        );
-        let mut q = sqlx::query(&sql);
-        for (req, span) in chunk {
-            q = q
-                .bind(planning)
-                .bind(shared::uuid_text(req.actor))
-                .bind(&req.client_op_id)
-                .bind(&req.command_hash)
-                .bind(span.first_seq)
-                .bind(span.last_seq);
-        }
-        q.execute(&mut *tx).await?;
+    let mut q = sqlx::query(&sql)
+        .bind(batch.planning)
+        .bind(head.0)
+        .bind(head.1);
+    for (req, span) in &commands {
+        q = q
+            .bind(batch.planning)
+            .bind(shared::uuid_text(req.actor))
+            .bind(&req.client_op_id)
+            .bind(&req.command_hash)
+            .bind(span.first_seq)
+            .bind(span.last_seq);
     }
-    Ok(())
+    for ((req, (seq, event)), hash) in &events {
+        q = q
+            .bind(batch.planning)
+            .bind(*seq)
+            .bind(shared::uuid_text(event.event_id))
+            .bind(shared::uuid_text(req.actor))
+            .bind(&req.client_op_id)
+            .bind(&event.kind)
+            .bind(event.version)
+            .bind(&event.payload)
+            .bind(req.recorded_at)
+            .bind(*hash);
+    }
+    let last = q.execute(&mut *tx).await?.last_insert_rowid();
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    // `global_id` is an AUTOINCREMENT rowid: each event row takes the next id, and the write
+    // lock keeps every other writer out, so the batch's ids are the run that ends at the last
+    // inserted rowid.
+    let n = events.len() as i64;
+    Ok((last - n + 1..=last).collect())
 }
 
 impl SqlBackend for SqliteStore {
@@ -408,6 +452,12 @@ impl SqlBackend for SqliteStore {
 
     async fn feed(&self) -> StoreResult<Option<Box<dyn HeadFeed>>> {
         Ok(None)
+    }
+
+    fn stop_tasks(&self) {
+        if let Some(wal) = &self.wal {
+            wal.stop();
+        }
     }
 
     async fn backup_to(&self, path: &str) -> StoreResult<()> {
