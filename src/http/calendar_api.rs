@@ -69,6 +69,19 @@ async fn calendar_key(
 }
 
 /// `GET /api/plannings/{id}/calendar.ics` → `text/calendar`.
+#[utoipa::path(
+    get,
+    path = "/api/plannings/{id}/calendar.ics",
+    tag = "calendar",
+    params(("id" = String, Path, description = "A planning's id."),
+        ("participant" = Option<String>, Query, description = "With `key`: a subscription link's participant."),
+        ("key" = Option<String>, Query, description = "With `participant`: the calendar key from `GET …/calendar`.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn ics(
     AxState(app): AxState<AppState>,
     Path(id): Path<String>,
@@ -128,6 +141,17 @@ pub async fn ics(
 
 /// `GET /api/plannings/{id}/calendar` → `{ics, webcal}`: the caller's subscription link, as
 /// `https://…` (download) and `webcal://…` (subscribe).
+#[utoipa::path(
+    get,
+    path = "/api/plannings/{id}/calendar",
+    tag = "calendar",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn link(
     AxState(app): AxState<AppState>,
     caller: Caller,

@@ -110,6 +110,17 @@ pub struct SetBody {
 
 /// `PUT /api/plannings/{id}/tracker` `{kind, site, field?, repo?, email?, token}` → the
 /// connection without its credential.
+#[utoipa::path(
+    put,
+    path = "/api/plannings/{id}/tracker",
+    tag = "trackers",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn set(
     AxState(app): AxState<AppState>,
     caller: Caller,
@@ -146,6 +157,17 @@ pub async fn set(
 }
 
 /// `GET /api/plannings/{id}/tracker`: the connection without its credential.
+#[utoipa::path(
+    get,
+    path = "/api/plannings/{id}/tracker",
+    tag = "trackers",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn show(
     AxState(app): AxState<AppState>,
     caller: Caller,
@@ -157,6 +179,17 @@ pub async fn show(
 
 /// `DELETE /api/plannings/{id}/tracker`: forgets the connection and its credential; write-backs
 /// still queued then fail with a reason.
+#[utoipa::path(
+    delete,
+    path = "/api/plannings/{id}/tracker",
+    tag = "trackers",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn clear(
     AxState(app): AxState<AppState>,
     caller: Caller,
@@ -170,6 +203,17 @@ pub async fn clear(
 }
 
 /// `POST /api/plannings/{id}/tracker/test` → `{ok: true, account}`, or the tracker's refusal.
+#[utoipa::path(
+    post,
+    path = "/api/plannings/{id}/tracker/test",
+    tag = "trackers",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn test(
     AxState(app): AxState<AppState>,
     caller: Caller,
@@ -210,6 +254,18 @@ pub struct ImportBody {
 /// milestone, client_op_id?}`: every page of the tracker's answer through the import's rules.
 /// Issues whose key an item of the planning already has are skipped (`skipped`), so importing
 /// the same query again adds only what is new.
+#[utoipa::path(
+    post,
+    path = "/api/plannings/{id}/tracker/import",
+    tag = "trackers",
+    params(("id" = String, Path, description = "A planning's id."),
+        ("dry_run" = Option<bool>, Query, description = "Preview: write nothing.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn import_issues(
     AxState(app): AxState<AppState>,
     caller: Caller,
@@ -308,6 +364,17 @@ pub async fn import_issues(
 
 /// `POST /api/plannings/{id}/tracker/writeback` → `{queued: [{item, key}], skipped: [{item,
 /// reason}]}`: one write job per agreed estimate, now.
+#[utoipa::path(
+    post,
+    path = "/api/plannings/{id}/tracker/writeback",
+    tag = "trackers",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn write_back(
     AxState(app): AxState<AppState>,
     caller: Caller,
@@ -332,6 +399,17 @@ pub async fn write_back(
 
 /// `GET /api/plannings/{id}/tracker/writeback` (any participant): each item's latest
 /// write-back: `pending`, `retrying` (with the last error), `verified` or `failed` (with why).
+#[utoipa::path(
+    get,
+    path = "/api/plannings/{id}/tracker/writeback",
+    tag = "trackers",
+    params(("id" = String, Path, description = "A planning's id.")),
+    security(("bearer" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Done; the body is described in docs/protocol.md."),
+        (status = "4XX", description = "Refused: `{error: {code, message}}`."),
+    )
+)]
 pub async fn write_states(
     AxState(app): AxState<AppState>,
     caller: Caller,

@@ -11,7 +11,9 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi;
 
-use crate::http::{api, comments, schedule_api, teams, webhook_api, workflow};
+use crate::http::{
+    api, calendar_api, comments, schedule_api, teams, tracker_api, webhook_api, workflow,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -42,6 +44,15 @@ use crate::http::{api, comments, schedule_api, teams, webhook_api, workflow};
         webhook_api::register,
         webhook_api::list,
         webhook_api::remove,
+        tracker_api::set,
+        tracker_api::show,
+        tracker_api::clear,
+        tracker_api::test,
+        tracker_api::import_issues,
+        tracker_api::write_back,
+        tracker_api::write_states,
+        calendar_api::ics,
+        calendar_api::link,
         workflow::import_items,
         workflow::inbox,
         workflow::export_estimates,
