@@ -12,12 +12,10 @@
 //! outbound request, so members cannot use it to probe the network. Shapes are in
 //! `docs/protocol.md`.
 
-use crate::domain::command::{Command, ImportItems};
-use crate::domain::event::{Event, Role};
+use crate::domain::event::Role;
 use crate::domain::DomainError;
 use crate::engine::app::AppState;
 use crate::engine::commands;
-use crate::engine::room::decode_all;
 use crate::engine::tracker::{self, Credential, Query, Settings, TrackerError};
 use crate::http::api::check_op;
 use crate::http::caller::{Caller, IdempotencyKey};
@@ -324,33 +322,14 @@ pub async fn import_issues(
     }
     let drafts =
         import::finish_preview(preview).map_err(crate::http::workflow::ImportFailure::Invalid)?;
-    let command = Command::ImportItems(ImportItems {
-        items: drafts,
-        source: settings.kind.source().into(),
-    });
-    let ack = commands::execute(
+    let (ack, items) = crate::http::workflow::import_drafts(
         &app,
-        &caller.room,
-        caller.participant,
+        &caller,
         op.clone(),
-        None,
-        command,
+        drafts,
+        settings.kind.source(),
     )
     .await?;
-    let stored = app
-        .registry
-        .store()
-        .read(caller.room.shared.id.0, ack.first - 1, 1)
-        .await?;
-    let items: Vec<Value> = decode_all(&stored)?
-        .into_iter()
-        .find_map(|e| match e {
-            Event::ItemsImported { items, .. } => {
-                Some(items.into_iter().map(|n| json!(n.item)).collect())
-            }
-            _ => None,
-        })
-        .unwrap_or_default();
     Ok(Json(json!({
         "client_op_id": op,
         "items": items,

@@ -158,26 +158,37 @@ pub async fn import_items(
         return Ok(Json(body));
     }
     let drafts = import::parse(format, text).map_err(ImportFailure::Invalid)?;
+    let (ack, items) = import_drafts(&app, &caller, op.clone(), drafts, format.source()).await?;
+    Ok(Json(json!({
+        "client_op_id": op,
+        "items": items,
+        "first": ack.first,
+        "head": ack.head,
+        "duplicate": ack.duplicate,
+    })))
+}
+
+/// Imports `drafts` as one command and answers with its ack and the new items' ids, read from
+/// the event itself (for a retried import too: `first` is the original event). The file import
+/// and the tracker import both end here.
+pub async fn import_drafts(
+    app: &AppState,
+    caller: &Caller,
+    op: String,
+    drafts: Vec<crate::domain::event::ItemDraft>,
+    source: &str,
+) -> Result<(crate::engine::room::Ack, Vec<Value>), ApiError> {
     let import = Command::ImportItems(ImportItems {
         items: drafts,
-        source: format.source().into(),
+        source: source.into(),
     });
-    let ack = commands::execute(
-        &app,
-        &caller.room,
-        caller.participant,
-        op.clone(),
-        None,
-        import,
-    )
-    .await?;
-    // The ids are in the event itself (also for a duplicate: `first` is the original event).
+    let ack = commands::execute(app, &caller.room, caller.participant, op, None, import).await?;
     let stored = app
         .registry
         .store()
         .read(caller.room.shared.id.0, ack.first - 1, 1)
         .await?;
-    let items: Vec<Value> = decode_all(&stored)?
+    let items = decode_all(&stored)?
         .into_iter()
         .find_map(|e| match e {
             Event::ItemsImported { items, .. } => {
@@ -186,13 +197,7 @@ pub async fn import_items(
             _ => None,
         })
         .unwrap_or_default();
-    Ok(Json(json!({
-        "client_op_id": op,
-        "items": items,
-        "first": ack.first,
-        "head": ack.head,
-        "duplicate": ack.duplicate,
-    })))
+    Ok((ack, items))
 }
 
 /// `GET /api/plannings/{id}/inbox`: the caller's inbox.
