@@ -41,6 +41,7 @@ fn run(
         actor,
         now: T0,
         rng,
+        max_participants: sprintlog::domain::decide::limits::PARTICIPANTS,
     };
     let out = decide(state, &cmd, &mut ctx).unwrap_or_else(|e| panic!("{cmd:?}: {e:?}"));
     for e in &out {
@@ -159,6 +160,7 @@ fn decide_apply(c: &mut Criterion) {
                 actor,
                 now: T0,
                 rng: &mut p.rng,
+                max_participants: sprintlog::domain::decide::limits::PARTICIPANTS,
             };
             let events = decide(&p.state, black_box(&cmd), &mut ctx).expect("vote");
             for e in &events {

@@ -93,6 +93,13 @@ pub struct Limits {
     #[arg(long, env = "SPRINTLOG_ROOM_QUEUE", default_value_t = 256)]
     pub room_queue: usize,
 
+    /// People who may join one planning, removed ones included (1 to 100,000); past it a join
+    /// is refused (400 `invalid`, "a planning has at most N participants"). Every member of a
+    /// room receives every event of it: raise it for an all-hands planning, not by default.
+    #[arg(long, env = "SPRINTLOG_MAX_PARTICIPANTS", default_value_t = 500,
+        value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_participants: u32,
+
     /// Seconds an unused room stays in memory.
     #[arg(long, env = "SPRINTLOG_ROOM_IDLE_SECS", default_value_t = 300)]
     pub room_idle_secs: u64,
@@ -312,6 +319,7 @@ impl Default for Limits {
             outbound_queue: 512,
             outbound_queue_bytes: 4 * 1024 * 1024,
             room_queue: 256,
+            max_participants: 500,
             room_idle_secs: 300,
             request_timeout_secs: 30,
             max_connections: 10_000,

@@ -40,6 +40,7 @@ impl Script {
                 actor,
                 now: self.now,
                 rng: &mut self.rng,
+                max_participants: sprintlog::domain::decide::limits::PARTICIPANTS,
             };
             decide(&self.state, &cmd, &mut ctx).unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
         };

@@ -83,6 +83,7 @@ impl Run {
             actor,
             now: self.now,
             rng: &mut g,
+            max_participants: sprintlog::domain::decide::limits::PARTICIPANTS,
         };
         match decide(&self.state, &cmd, &mut ctx) {
             Ok(events) => {

@@ -223,6 +223,49 @@ async fn rooms_in_memory_are_capped(t: &TestServer) {
 }
 on_both_backends!(rooms_in_memory_are_capped, two_rooms());
 
+fn three_participants() -> Limits {
+    Limits {
+        max_participants: 3,
+        ..Limits::default()
+    }
+}
+
+/// `--max-participants` caps joins (the creator counts); the default, 500, is the rules' own.
+async fn participants_per_planning_are_capped_by_the_flag(t: &TestServer) {
+    let c = t.create("Small").await;
+    t.join(&c.planning, &c.member_invite, "Ann").await;
+    t.join(&c.planning, &c.member_invite, "Bob").await;
+    let path = format!("/api/plannings/{}/join", c.planning);
+    let (s, b) = t
+        .post(
+            &path,
+            None,
+            json!({"invite": c.member_invite, "name": "Cy"}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("invalid")),
+        "{b}"
+    );
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("at most 3 participants")),
+        "{b}"
+    );
+    assert_eq!(
+        t.state(&c.planning, &c.token).await["head"],
+        3,
+        "nothing written"
+    );
+    assert_eq!(limit(t, "max_participants").await, Some(3.0));
+}
+on_both_backends!(
+    participants_per_planning_are_capped_by_the_flag,
+    three_participants()
+);
+
 fn one_second() -> Limits {
     Limits {
         request_timeout_secs: 1,

@@ -422,6 +422,7 @@ async fn late_join_of_a_100k_event_planning_uses_snapshots() {
             actor: fac,
             now: 1_700_000_000_000_000,
             rng: &mut rng,
+            max_participants: sprintlog::domain::decide::limits::PARTICIPANTS,
         };
         for e in decide(&state, cmd, &mut ctx).unwrap() {
             state.apply(&e);

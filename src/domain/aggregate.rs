@@ -125,6 +125,7 @@ mod tests {
             actor: ParticipantId(Uuid::from_u128(1)),
             now: 5,
             rng: &mut rng,
+            max_participants: crate::domain::decide::limits::PARTICIPANTS,
         };
         let events = Aggregate::decide(&State::default(), stream, &create, &mut ctx).unwrap();
         let mut state = State::default();

@@ -129,6 +129,7 @@ pub fn focus_actions(state: &State) -> Vec<String> {
             actor: fac,
             now,
             rng: &mut NoRandomness,
+            max_participants: crate::domain::decide::limits::PARTICIPANTS,
         };
         if !actions.contains(&kind) && decide(state, &cmd, &mut ctx).is_ok() {
             actions.push(kind);
@@ -163,6 +164,7 @@ fn agree_probe(state: &State, item: ItemId) -> Option<Command> {
                 actor: fac,
                 now: 0,
                 rng: &mut NoRandomness,
+                max_participants: crate::domain::decide::limits::PARTICIPANTS,
             };
             decide(state, cmd, &mut ctx).is_ok()
         })

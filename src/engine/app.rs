@@ -74,6 +74,7 @@ impl AppState {
             jobs_changed: jobs_changed.clone(),
             clock: clock.clone(),
             queue: limits.room_queue.max(1),
+            max_participants: limits.max_participants as usize,
         };
         let buckets = Arc::new(Buckets::new(limits.command_rate, limits.command_burst));
         let read_buckets = Arc::new(Buckets::new(limits.read_rate, limits.read_burst));

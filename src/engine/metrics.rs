@@ -317,6 +317,7 @@ fn limits(l: &Limits) -> Vec<(&'static str, u64)> {
         ("outbound_queue", l.outbound_queue as u64),
         ("outbound_queue_bytes", l.outbound_queue_bytes as u64),
         ("room_queue", l.room_queue as u64),
+        ("max_participants", u64::from(l.max_participants)),
         ("room_idle_secs", l.room_idle_secs),
         ("request_timeout_secs", l.request_timeout_secs),
         ("max_connections", l.max_connections as u64),

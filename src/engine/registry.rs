@@ -217,6 +217,7 @@ mod tests {
             jobs_changed: Arc::new(tokio::sync::Notify::new()),
             clock: Clock::system(),
             queue: 256,
+            max_participants: crate::domain::decide::limits::PARTICIPANTS,
         }));
         let id = PlanningId(uuid::Uuid::new_v4());
         registry.insert(Room::spawn(registry.deps().clone(), id, Live::default()));

@@ -650,6 +650,7 @@ mod tests {
             jobs_changed: Arc::new(tokio::sync::Notify::new()),
             clock: crate::engine::clock::Clock::system(),
             queue: 256,
+            max_participants: crate::domain::decide::limits::PARTICIPANTS,
         };
         let room = Room::spawn(deps.clone(), PlanningId(Uuid::new_v4()), Live::default());
         let fac = ParticipantId(Uuid::new_v4());

@@ -72,6 +72,8 @@ pub struct Deps {
     /// Commands a room holds queued for its writer (`--room-queue`); past it they are
     /// refused as [`RoomError::Busy`].
     pub queue: usize,
+    /// Most people who may join one planning (`--max-participants`), given to the rules.
+    pub max_participants: usize,
 }
 
 /// A command waiting for its writer.
@@ -314,6 +316,7 @@ impl<A: Aggregate> Writer<A> {
                 actor: pending.actor,
                 now,
                 rng: &mut rng,
+                max_participants: self.deps.max_participants,
             };
             match self.state.decide(self.id, &pending.command, &mut ctx) {
                 Ok(events) => {
@@ -501,6 +504,7 @@ mod tests {
             jobs_changed: Arc::new(tokio::sync::Notify::new()),
             clock: crate::engine::clock::Clock::system(),
             queue: 256,
+            max_participants: crate::domain::decide::limits::PARTICIPANTS,
         }
     }
 

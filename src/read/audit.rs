@@ -786,6 +786,7 @@ mod tests {
                 actor,
                 now,
                 rng: &mut rng,
+                max_participants: crate::domain::decide::limits::PARTICIPANTS,
             };
             let events = decide(&state, &cmd, &mut ctx).unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
             for event in events {

@@ -170,6 +170,7 @@ impl Scenario {
             actor,
             now: self.now,
             rng: &mut self.rng,
+            max_participants: sprintlog::domain::decide::limits::PARTICIPANTS,
         };
         let out = decide(&self.state, &cmd, &mut ctx);
         if let Err(e) = &out {

@@ -119,6 +119,7 @@ pub fn fixture() -> Fixture {
             actor,
             now: T0,
             rng: &mut rng,
+            max_participants: sprintlog::domain::decide::limits::PARTICIPANTS,
         };
         let out = decide(state, &cmd, &mut ctx).unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
         for e in &out {
@@ -416,6 +417,7 @@ pub fn decide_sequence(f: &Fixture, templates: &[Value], data: &[u8]) -> (usize,
             actor,
             now,
             rng: &mut rng,
+            max_participants: sprintlog::domain::decide::limits::PARTICIPANTS,
         };
         match decide(&state, &command, &mut ctx) {
             Ok(events) => {

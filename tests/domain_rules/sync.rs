@@ -104,6 +104,7 @@ fn coin_flip_is_uniform_and_recorded() {
             actor: fac,
             now: T0,
             rng: &mut rng,
+            max_participants: sprintlog::domain::decide::limits::PARTICIPANTS,
         };
         decide(&s.state, &flip("q", &["a", "b", "c"]), &mut ctx).unwrap()
     };
@@ -116,6 +117,7 @@ fn coin_flip_is_uniform_and_recorded() {
             actor: fac,
             now: T0,
             rng: &mut rng,
+            max_participants: sprintlog::domain::decide::limits::PARTICIPANTS,
         };
         let ev = decide(&s.state, &flip("q", &["a", "b", "c"]), &mut ctx).unwrap();
         let Event::CoinFlipped { outcome, .. } = ev[0] else {
@@ -135,6 +137,7 @@ fn coin_flip_is_uniform_and_recorded() {
             actor: fac,
             now: T0,
             rng: &mut rng,
+            max_participants: sprintlog::domain::decide::limits::PARTICIPANTS,
         };
         let ev = decide(
             &s.state,

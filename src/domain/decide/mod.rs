@@ -51,6 +51,9 @@ pub struct Context<'a> {
     pub now: Micros,
     /// Randomness for new ids, vote nonces and coin flips (a CSPRNG in the server).
     pub rng: &'a mut dyn RngCore,
+    /// Most people who may join one planning, removed ones included (the server's
+    /// `--max-participants`; [`limits::PARTICIPANTS`] by default).
+    pub max_participants: usize,
 }
 
 /// Input limits. The server may enforce tighter ones; these keep the log sane on their own.
@@ -76,7 +79,8 @@ pub mod limits {
     pub const URL: usize = 2000;
     /// Most webhooks one planning may have.
     pub const WEBHOOKS: usize = 10;
-    /// Most people who may join one planning (removed ones included: each stays in its state).
+    /// Most people who may join one planning by default (removed ones included: each stays
+    /// in its state); the server's `--max-participants` sets [`super::Context::max_participants`].
     pub const PARTICIPANTS: usize = 500;
 }
 
@@ -315,6 +319,7 @@ pub(crate) mod testing {
             actor,
             now,
             rng: &mut rng,
+            max_participants: crate::domain::decide::limits::PARTICIPANTS,
         };
         let events = decide(s, &cmd, &mut ctx).unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
         for e in &events {

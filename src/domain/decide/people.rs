@@ -77,10 +77,10 @@ pub(super) fn join(
     text(name, "name", 1, limits::NAME)?;
     name_free(state, me, name)?;
     hash(token_hash)?;
-    if state.participants.len() >= limits::PARTICIPANTS {
+    if state.participants.len() >= ctx.max_participants {
         return Err(DomainError::Invalid(format!(
             "a planning has at most {} participants",
-            limits::PARTICIPANTS
+            ctx.max_participants
         )));
     }
     Ok(vec![Event::ParticipantJoined {

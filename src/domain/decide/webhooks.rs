@@ -107,6 +107,7 @@ mod tests {
             actor,
             now: 1_000,
             rng: &mut rng,
+            max_participants: crate::domain::decide::limits::PARTICIPANTS,
         };
         decide(state, &cmd, &mut ctx)
     }
