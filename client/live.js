@@ -237,9 +237,11 @@ export function liveView(ctx) {
     return h(
       'div',
       { class: `card-table${flipping ? ' flipping' : ''}${revealed ? ' revealed' : ''}`, id: 'card-table', style: flipping ? { '--flip-delay': `${-Math.round(since)}ms` } : null },
-      h('ul', { class: 'seats near', 'aria-label': 'Seats' }, seats.slice(0, half)),
+      // role=list: at a phone's width the lists give their seats to one row (display: contents,
+      // style.css), which drops a list's implicit role in some browsers.
+      h('ul', { class: 'seats near', role: 'list', 'aria-label': 'Seats' }, seats.slice(0, half)),
       h('div', { class: 'felt' }, status),
-      seats.length > half ? h('ul', { class: 'seats far', 'aria-label': 'More seats' }, seats.slice(half)) : null,
+      seats.length > half ? h('ul', { class: 'seats far', role: 'list', 'aria-label': 'More seats' }, seats.slice(half)) : null,
     );
   }
 
@@ -459,27 +461,23 @@ export function liveView(ctx) {
       h('h2', { id: 'scope-h' }, 'Commit the scope'),
       capacityBar(Number(f.points), Number(f.capacity)),
       h('p', { class: 'hint', id: 'scope-who' }, f.drafted ? `Selection by ${nameOf(s, s.scope_draft?.by)}, shared with everyone.` : 'Every agreed item is selected until the facilitator changes the selection.'),
-      estimated.length
-        ? h(
-            'fieldset',
-            { class: 'scope-items' },
-            h('legend', {}, 'Items with an agreed estimate'),
-            estimated.map((i) =>
-              h(
-                'label',
-                { class: 'check' },
-                h('input', {
-                  type: 'checkbox',
-                  id: `scope-${i.id}`,
-                  checked: chosen.has(i.id),
-                  disabled: !isFac || undefined,
-                  onchange: (ev) => toggle(i.id, ev.target.checked),
-                }),
-                ` ${i.draft.title} — ${i.estimate} (${pts(i.points)} points)`,
+      !estimated.length
+        ? h('p', { class: 'muted empty', id: 'scope-empty' }, 'No item has an agreed estimate yet. Each estimate agreed in the discussion above joins the selection here.')
+        : isFac
+          ? h(
+              'fieldset',
+              { class: 'scope-items' },
+              h('legend', {}, 'Items with an agreed estimate'),
+              estimated.map((i) =>
+                h(
+                  'label',
+                  { class: 'check', dataset: { scopeItem: i.id, selected: String(chosen.has(i.id)) } },
+                  h('input', { type: 'checkbox', id: `scope-${i.id}`, checked: chosen.has(i.id), onchange: (ev) => toggle(i.id, ev.target.checked) }),
+                  ` ${i.draft.title} — ${i.estimate} (${pts(i.points)} points)`,
+                ),
               ),
-            ),
-          )
-        : h('p', { class: 'muted empty', id: 'scope-empty' }, 'No item has an agreed estimate yet. Each estimate agreed in the discussion above joins the selection here.'),
+            )
+          : scopeList(estimated, chosen),
       isFac && estimated.length
         ? h(
             'form',
@@ -491,6 +489,24 @@ export function liveView(ctx) {
             !s.goal ? h('p', { class: 'hint' }, 'Draft a goal first.') : null,
           )
         : null,
+    );
+  }
+
+  /** The selection as everyone but the facilitator reads it: what is in, what is left out. */
+  function scopeList(estimated, chosen) {
+    return h(
+      'ul',
+      { class: 'scope-list', 'aria-label': 'Items with an agreed estimate' },
+      estimated.map((i) => {
+        const on = chosen.has(i.id);
+        return h(
+          'li',
+          { class: on ? 'in' : 'out', dataset: { scopeItem: i.id, selected: String(on) } },
+          h('span', { class: 'mark', 'aria-hidden': 'true' }, on ? '✓' : '–'),
+          ` ${i.draft.title} — ${i.estimate} (${pts(i.points)} points)`,
+          h('span', { class: on ? 'sr-only' : 'left-out' }, on ? ', selected' : ' · left out'),
+        );
+      }),
     );
   }
 

@@ -112,6 +112,15 @@ test('the card table: backs while sealed, empty seats, every card flips in the s
     }
     await page.locator('#distribution').waitFor();
   }
+  // At 390 px the seats are one group above the result; at 1280 px a table around it.
+  const layout = (page) =>
+    page.evaluate(() => {
+      const felt = document.querySelector('#card-table .felt').getBoundingClientRect();
+      const seats = [...document.querySelectorAll('#card-table .seat')].map((s) => s.getBoundingClientRect());
+      return { above: seats.filter((r) => r.bottom <= felt.top).length, rows: new Set(seats.map((r) => Math.round(r.top))).size, n: seats.length };
+    });
+  assert.deepEqual(await layout(pages.Ann), { above: 3, rows: 1, n: 3 }, 'Ann (390 px): every seat in one row above the result');
+  assert.deepEqual((await layout(pages.Fran)).above, 2, 'Fran (1280 px): the table has seats on both sides');
   await pages.Fran.screenshot({ path: `${SHOTS}/look-fran-reveal-1280.png`, fullPage: true });
   await pages.Ann.screenshot({ path: `${SHOTS}/look-ann-reveal-390-dark.png`, fullPage: true });
 

@@ -238,12 +238,15 @@ test('one meeting: the focus, a live re-vote, the time box, an item with no vote
   await onEvery(others, '#scope[data-drafted="true"]', 3000);
   const scopeOf = (pg) =>
     pg.evaluate(() => ({
-      checked: [...document.querySelectorAll('#scope input[type=checkbox]')].map((i) => `${i.id}:${i.checked}`),
+      selected: [...document.querySelectorAll('#scope [data-scope-item]')].map((i) => `${i.dataset.scopeItem}:${i.dataset.selected}`),
       bar: document.querySelector('#capbar .captext')?.textContent,
     }));
   const scopes = await Promise.all(pages.map(scopeOf));
   for (const s of scopes.slice(1)) assert.deepEqual(s, scopes[0], 'the same selection everywhere');
-  assert.equal(scopes[0].checked.filter((x) => x.endsWith(':true')).length, 2);
+  assert.equal(scopes[0].selected.filter((x) => x.endsWith(':true')).length, 2);
+  assert.equal(scopes[0].selected.length, 3);
+  // Only the facilitator edits it; the others read a list, not disabled checkboxes.
+  for (const pg of others) assert.equal(await pg.locator('#scope input[type=checkbox]').count(), 0);
 
   // Goal: Ann suggests a wording, everyone sees it, Fran adopts it.
   await ann.page.locator('#suggest-text').fill('Ship SSO and CSV export');
