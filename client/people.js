@@ -78,23 +78,26 @@ export function hoursText(p) {
   return w ? `${w.zone} · ${hhmm(w.start)}–${hhmm(w.end)} ${daysText(w.days)}` : null;
 }
 
-/** The people line of the planning's header: name, role, and their zone and hours beside it. */
+/**
+ * The people line of the planning's header: name, role, and their zone and hours beside it;
+ * those who have not set a zone are counted once at the end, not marked one by one.
+ */
 export function peopleLine(s, online) {
-  return Object.values(s.participants)
-    .filter((p) => !p.removed)
-    .map((p) => {
-      const on = online.has(p.id);
-      const w = hoursOf(p);
-      return h(
-        'span',
-        { class: `person ${on ? 'on' : ''}`, title: on ? 'online' : 'not connected', dataset: { person: p.id } },
-        `${p.name} (${p.role})`,
-        h('span', { class: 'sr-only' }, on ? ', online' : ''),
-        w
-          ? h('span', { class: 'tz', title: `${hoursText(p)}; it is ${clockIn(w.zone)} there now` }, ` ${shortZone(w.zone)} ${hhmm(w.start)}–${hhmm(w.end)}`)
-          : h('span', { class: 'tz muted' }, ' no time zone yet'),
-      );
-    });
+  const people = Object.values(s.participants).filter((p) => !p.removed);
+  const unset = people.filter((p) => !hoursOf(p)).length;
+  const line = people.map((p) => {
+    const on = online.has(p.id);
+    const w = hoursOf(p);
+    return h(
+      'span',
+      { class: `person ${on ? 'on' : ''}`, title: on ? 'online' : 'not connected', dataset: { person: p.id } },
+      `${p.name} (${p.role})`,
+      h('span', { class: 'sr-only' }, on ? ', online' : ''),
+      w ? h('span', { class: 'tz', title: `${hoursText(p)}; it is ${clockIn(w.zone)} there now` }, ` ${shortZone(w.zone)} ${hhmm(w.start)}–${hhmm(w.end)}`) : null,
+    );
+  });
+  if (unset) line.push(h('span', { class: 'tz muted', id: 'zones-unset' }, ` · ${unset} without a time zone yet`));
+  return line;
 }
 
 /** "Berlin" for "Europe/Berlin", "Los Angeles" for "America/Los_Angeles". */

@@ -84,6 +84,8 @@ test('people and time: zones and hours, calendar dates, the slot finder, outside
     await m.page.locator('#conn[data-state="online"]').waitFor();
     const prompt = m.page.locator('#zone-prompt');
     await prompt.waitFor();
+    // Who has not set a zone yet is counted once at the end of the line, not marked one by one.
+    await a.locator('.people #zones-unset').getByText('· 1 without a time zone yet').waitFor();
     assert.equal(await prompt.getByLabel('My time zone').inputValue(), m.zone, `${m.name}: the browser's zone is proposed`);
     assert.equal(await prompt.getByLabel('Working hours from').inputValue(), '09:00');
     if (m.name === 'Ann') await m.page.screenshot({ path: `${SHOTS}/people-prompt.png` });
@@ -101,6 +103,7 @@ test('people and time: zones and hours, calendar dates, the slot finder, outside
   await people.locator('.person', { hasText: 'Bo (member)' }).getByText('Berlin 08:00–16:00').waitFor();
   await people.locator('.person', { hasText: 'Cy (member)' }).getByText('Kolkata 10:00–19:00').waitFor();
   await people.locator('.person', { hasText: 'Fran (facilitator)' }).getByText('Berlin 09:00–17:30').waitFor();
+  assert.equal(await people.locator('#zones-unset').count(), 0, 'everyone has a zone: no count');
   view = await rest('GET', `/api/plannings/${planning}`, { token });
   const byName = Object.fromEntries(Object.values(view.state.participants).map((p) => [p.name, p]));
   assert.equal(byName.Cy.time_zone, 'Asia/Kolkata');
