@@ -159,6 +159,41 @@ export function importItems(planning, token, format, text, { dryRun = false, opI
   return request('POST', `/api/plannings/${enc(planning)}/import?${q}`, { token, text, contentType });
 }
 
+/** The planning's tracker connection, without its credential (404 `not_found` when none). */
+export function trackerConnection(planning, token) {
+  return request('GET', `/api/plannings/${enc(planning)}/tracker`, { token });
+}
+
+/** Sets (or replaces) the tracker connection: `{kind, site, field | repo, email?, token}`. */
+export function setTracker(planning, token, body) {
+  return request('PUT', `/api/plannings/${enc(planning)}/tracker`, { token, body });
+}
+
+/** Forgets the tracker connection and its credential. */
+export function clearTracker(planning, token) {
+  return request('DELETE', `/api/plannings/${enc(planning)}/tracker`, { token });
+}
+
+/** Asks the tracker who the credential is: `{ok, account}`. */
+export function trackerTest(planning, token) {
+  return request('POST', `/api/plannings/${enc(planning)}/tracker/test`, { token });
+}
+
+/** Imports issues (`{jql}`, `{board, sprint}`, `{label}` or `{milestone}`); `dryRun` previews. */
+export function trackerImport(planning, token, body, { dryRun = false } = {}) {
+  return request('POST', `/api/plannings/${enc(planning)}/tracker/import${dryRun ? '?dry_run=true' : ''}`, { token, body });
+}
+
+/** Queues a write of every agreed estimate to the tracker: `{queued, skipped}`. */
+export function trackerWriteBack(planning, token) {
+  return request('POST', `/api/plannings/${enc(planning)}/tracker/writeback`, { token });
+}
+
+/** Whether a connection is set, and each item's latest write-back: `{connected, writes: [{item, key, estimate, state, attempts, error}]}`. */
+export function trackerWrites(planning, token) {
+  return request('GET', `/api/plannings/${enc(planning)}/tracker/writeback`, { token });
+}
+
 /** The agreed estimates for a tracker's bulk update: `csv` as text, `json` parsed. */
 export function exportEstimates(planning, token, format = 'csv') {
   return request('GET', `/api/plannings/${enc(planning)}/export/estimates?format=${enc(format)}`, { token, raw: format !== 'json' });

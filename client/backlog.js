@@ -1,8 +1,8 @@
 // The backlog: a compact list of the candidate items with their state at a glance (ready, votes,
 // flag, open questions, estimate, in or out of the sprint), filters, ranking by drag and by
 // keyboard, ticking items for a round (within the planning's batch size), the withdrawn items
-// with "restore", proposing, importing a CSV or Jira file with a preview, and the estimates'
-// export.
+// with "restore", proposing, importing a CSV or Jira file with a preview, the tracker panel
+// (tracker.js), and the estimates' export.
 
 import * as api from './api.js';
 import { h, add, errorText, sinceVisitMark } from './dom.js';
@@ -10,6 +10,7 @@ import { askRoundDeadline } from './deadlines.js';
 import { openRounds, rankedItems, members, flagOf, pastFlagText } from './model.js';
 import { MAX_LEN } from './protocol.js';
 import { failedCriteria, lines } from './item.js';
+import { trackerPanel } from './tracker.js';
 
 /** The list's filters: what each keeps, from what the server derives. */
 const FILTERS = [
@@ -69,6 +70,8 @@ export function backlogSection(env, s) {
     ),
     ui.exportStatus ? h('p', { class: 'hint', role: 'status' }, ui.exportStatus) : null,
     isFac && open ? importPanel(env) : null,
+    // Once committed only the tracker's write-back is left (the import holds it before).
+    isFac && !open ? trackerPanel(env, { canImport: false }) : null,
     h(
       'div',
       { class: 'filters', role: 'group', 'aria-label': 'Show' },
@@ -530,7 +533,7 @@ function importPanel(env) {
   return h(
     'details',
     { class: 'import', id: 'import', dataset: { key: 'import' } },
-    h('summary', {}, 'Import items (CSV or Jira JSON)'),
+    h('summary', {}, 'Import items (CSV, Jira JSON or a tracker)'),
     drop,
     imp.error ? h('p', { class: 'error', role: 'alert', id: 'import-error' }, imp.error) : null,
     imp.status ? h('p', { class: 'ok', role: 'status', id: 'import-status' }, imp.status) : null,
@@ -574,6 +577,7 @@ function importPanel(env) {
             : null,
         )
       : null,
+    trackerPanel(env, { canImport: true }),
   );
 }
 

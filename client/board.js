@@ -7,6 +7,7 @@ import { openRounds, rankedItems, members, nameOf } from './model.js';
 import { MAX_LEN } from './protocol.js';
 import { runCountdowns, votingContext, votingPanel } from './votes.js';
 import { backlogSection, newImportState, shownItems } from './backlog.js';
+import { newTrackerState } from './tracker.js';
 import { itemDetails } from './item.js';
 import { deadlineEl, roundOrigin, roundDeadlineWarning } from './deadlines.js';
 
@@ -21,7 +22,7 @@ export function boardView(ctx) {
   const drafts = trackDrafts(el);
   // What this page remembers between renders: the ticked items, the item whose details show,
   // the filter, an edit under way, the import's preview, a refusal to show beside its control.
-  const ui = { selected: new Set(), open: null, filter: 'all', editing: null, roundError: '', opening: false, dragging: null, imp: newImportState(), exportStatus: '' };
+  const ui = { selected: new Set(), open: null, filter: 'all', editing: null, roundError: '', opening: false, dragging: null, imp: newImportState(), trk: newTrackerState(), exportStatus: '' };
   const tick = runCountdowns(el);
   const send = ctx.send;
 

@@ -19,11 +19,14 @@ function attachment(a) {
   return a;
 }
 
+/** An import's source (`ItemsImported.source`) in words: a file's format or a tracker. */
+const IMPORTED_FROM = { csv: 'a CSV file', jira: 'a Jira export', 'jira-cloud': 'Jira Cloud', 'jira-dc': 'Jira Data Center', github: 'GitHub Issues' };
+
 /** Where an item came from, in words (its `source` names the import's format or the planning). */
 function origin(s, it) {
   const who = nameOf(s, it.proposed_by);
   const src = it.source || '';
-  if (src.startsWith('import:')) return `imported by ${who} from ${src === 'import:jira' ? 'Jira' : 'a CSV file'}`;
+  if (src.startsWith('import:')) return `imported by ${who} from ${IMPORTED_FROM[src.slice(7)] || 'a file'}`;
   if (src.startsWith('carried-over:')) return `carried over from the last sprint by ${who}`;
   return `proposed by ${who}`;
 }

@@ -9,7 +9,7 @@
 mod common;
 
 use common::server::*;
-use sprintlog::config::Limits;
+use sprintlog::config::{Limits, TrackerConfig};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -64,7 +64,18 @@ async fn web_client_in_chromium() {
         );
         return;
     }
-    let server = TestServer::start(sqlite()).await;
+    // Tracker sites on loopback are allowed: client/tests/tracker.test.js runs a fake Jira there.
+    let server = TestServer::start_with(
+        sqlite(),
+        Limits {
+            trackers: TrackerConfig {
+                allow: vec!["127.0.0.1".into()],
+                ..TrackerConfig::default()
+            },
+            ..Limits::default()
+        },
+    )
+    .await;
     // A second server whose rooms hold one queued command: a burst is answered `busy`, which
     // the client must retry (client/tests/busy.test.js).
     let busy = TestServer::start_with(
@@ -147,6 +158,7 @@ async fn client_files_are_served_embedded() {
         ("/model.js", "text/javascript; charset=utf-8"),
         ("/board.js", "text/javascript; charset=utf-8"),
         ("/backlog.js", "text/javascript; charset=utf-8"),
+        ("/tracker.js", "text/javascript; charset=utf-8"),
         ("/item.js", "text/javascript; charset=utf-8"),
         ("/votes.js", "text/javascript; charset=utf-8"),
         ("/live.js", "text/javascript; charset=utf-8"),

@@ -951,7 +951,15 @@ async fn connections_are_the_facilitators_and_their_sites_follow_the_outbound_po
     seen.add(&v);
     assert_eq!(status, 403, "{v}");
     assert_eq!(open.get(&path, Some(&c.token)).await.0, 404);
+    // Anyone may learn whether one is set (a page need not ask for a connection that is none).
+    let states = format!("{path}/writeback");
+    let connected = |tok: String| {
+        let (open, states) = (&open, &states);
+        async move { open.get(states, Some(&tok)).await.1["connected"].clone() }
+    };
+    assert_eq!(connected(member.clone()).await, json!(false));
     connect(&open, &c, cloud(&fake), &seen).await;
+    assert_eq!(connected(member.clone()).await, json!(true));
     let (status, v) = open.get(&path, Some(&member)).await;
     assert_eq!(status, 403, "{v}");
     let (status, v) = open.get(&path, Some(&c.token)).await;
@@ -975,6 +983,7 @@ async fn connections_are_the_facilitators_and_their_sites_follow_the_outbound_po
     seen.add(&v);
     assert_eq!(status, 200, "{v}");
     assert_eq!(open.get(&path, Some(&c.token)).await.0, 404);
+    assert_eq!(connected(c.token.clone()).await, json!(false));
     assert_eq!(
         open.app()
             .registry

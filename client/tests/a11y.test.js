@@ -46,7 +46,7 @@ async function planning() {
 /** Opens a state of the board that axe should see too. */
 const STATES = {
   async 'import-preview'(page) {
-    await page.locator('#import summary').click();
+    await page.locator('#import > summary').click();
     await page.locator('#import-text').fill('title,key\nLogin,PRJ-1\n,PRJ-2\n');
     await page.locator('#import-preview').click();
     await page.locator('#import-result tr.bad').waitFor();

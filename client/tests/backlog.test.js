@@ -37,7 +37,7 @@ test('backlog in and out, a board that fits, readiness that helps', async () => 
   const head0 = (await rest('GET', `/api/plannings/${planning}`, { token })).head;
 
   // ---- import: a dropped CSV with a bad line is previewed, nothing written ----
-  await a.locator('#import summary').click();
+  await a.locator('#import > summary').click();
   const dropped = await a.evaluateHandle((text) => {
     const dt = new DataTransfer();
     dt.items.add(new File([text], 'backlog.csv', { type: 'text/csv' }));
@@ -79,7 +79,7 @@ test('backlog in and out, a board that fits, readiness that helps', async () => 
   await a.locator('#import-result tr[data-line="2"]').getByText('already in the backlog as “Login with SSO”').waitFor();
   await a.locator('#import-summary').getByText('8 of them are in the backlog already').waitFor();
   await a.locator('#import-text').fill('');
-  await a.locator('#import summary').click(); // closed again
+  await a.locator('#import > summary').click(); // closed again
 
   // ---- Definition of Ready: the editor keeps its criteria after saving ----
   await a.locator('#dor summary').click();

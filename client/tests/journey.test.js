@@ -91,7 +91,7 @@ test('the whole hybrid planning through the UI alone', async (t) => {
   await a.locator('#phase').getByText('async').waitFor();
 
   // ---- import: ten items pasted, previewed, imported in one click ----
-  await a.locator('#import summary').click();
+  await a.locator('#import > summary').click();
   await a.locator('#import-text').fill(CSV);
   await a.locator('#import-preview').click();
   await a.locator('#import-summary').getByText('10 rows ready. Nothing is written until you import.').waitFor();
@@ -101,7 +101,7 @@ test('the whole hybrid planning through the UI alone', async (t) => {
   await a.locator('#import-status').getByText('Imported 10 items.').waitFor();
   await a.locator('#items .item').nth(9).waitFor();
   assert.deepEqual(await a.locator('#items .item-title').allInnerTexts(), TITLES);
-  await a.locator('#import summary').click();
+  await a.locator('#import > summary').click();
 
   // ---- Definition of Ready ----
   await a.locator('#dor summary').click();

@@ -72,6 +72,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../../client/backlog.js"),
     },
     Asset {
+        path: "/tracker.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../client/tracker.js"),
+    },
+    Asset {
         path: "/item.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../client/item.js"),

@@ -399,5 +399,9 @@ pub async fn write_states(
         .store()
         .jobs_of(caller.room.shared.id.0, tracker::WRITE_JOB)
         .await?;
-    Ok(Json(json!({ "writes": tracker::write_states(jobs) })))
+    // Whether a connection is set, so a page learns it without asking for one that is not there.
+    let connected = tracker::load(&app, caller.room.shared.id).await?.is_some();
+    Ok(Json(
+        json!({ "connected": connected, "writes": tracker::write_states(jobs) }),
+    ))
 }
