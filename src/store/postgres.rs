@@ -189,6 +189,33 @@ fn parse_heads(payload: &str) -> Vec<(Uuid, i64)> {
         .collect()
 }
 
+impl PgStore {
+    /// Ends a batch's append transaction once its events and commands are written: writes the
+    /// scheduler jobs the batch calls for (an outbox; a job whose key exists already is left as
+    /// it is), commits, and hands back what was written.
+    async fn finish(
+        mut tx: sqlx::Transaction<'static, Postgres>,
+        reqs: &[AppendRequest],
+        rows: Rows,
+    ) -> StoreResult<Written> {
+        for job in reqs.iter().flat_map(|r| &r.jobs) {
+            sqlx::query(
+                "INSERT INTO jobs (key, planning_id, kind, payload, due_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(&job.key)
+            .bind(shared::uuid_text(job.planning_id))
+            .bind(&job.kind)
+            .bind(&job.payload)
+            .bind(job.due_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Written::Rows(rows))
+    }
+}
+
 impl AppendTx for PgStore {
     /// One attempt at appending a batch (often of one), in one transaction.
     async fn try_append_all(&self, reqs: &[AppendRequest]) -> StoreResult<Written> {

@@ -47,8 +47,7 @@ pub(crate) trait SqlBackend: AppendTx {
 /// Implements every store concern for a [`SqlBackend`] from the shared statements: the
 /// [`super::EventLog`] (its append through the backend's own transaction and the shared retry
 /// loop), [`super::JobStore`], [`super::SecretStore`], [`super::SnapshotStore`] and
-/// [`super::AdminStore`], plus `finish` (jobs, commit) for the backend's append transaction
-/// and `backfill_hashes` for its `open`.
+/// [`super::AdminStore`], plus `backfill_hashes` for the backend's `open`.
 macro_rules! sql_stores {
     ($store:ty) => {
         $crate::store::sql::sql_event_log!($store);
@@ -673,41 +672,6 @@ macro_rules! sql_admin {
         }
 
         impl $store {
-            /// Ends a batch's append transaction once its events and commands are written:
-            /// writes the scheduler jobs the batch calls for (an outbox; a job whose key exists
-            /// already is left as it is), commits, and hands back what was written.
-            async fn finish(
-                mut tx: sqlx::Transaction<'static, <$store as $crate::store::sql::SqlBackend>::Db>,
-                reqs: &[$crate::store::AppendRequest],
-                rows: $crate::store::shared::Rows,
-            ) -> $crate::store::StoreResult<$crate::store::shared::Written> {
-                Self::write_jobs(&mut tx, reqs).await?;
-                tx.commit().await?;
-                Ok($crate::store::shared::Written::Rows(rows))
-            }
-
-            /// The jobs of [`Self::finish`].
-            async fn write_jobs(
-                tx: &mut sqlx::Transaction<'static, <$store as $crate::store::sql::SqlBackend>::Db>,
-                reqs: &[$crate::store::AppendRequest],
-            ) -> Result<(), sqlx::Error> {
-                use $crate::store::shared;
-                for job in reqs.iter().flat_map(|r| &r.jobs) {
-                    ::sqlx::query(
-                        "INSERT INTO jobs (key, planning_id, kind, payload, due_at) \
-                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING",
-                    )
-                    .bind(&job.key)
-                    .bind(shared::uuid_text(job.planning_id))
-                    .bind(&job.kind)
-                    .bind(&job.payload)
-                    .bind(job.due_at)
-                    .execute(&mut **tx)
-                    .await?;
-                }
-                Ok(())
-            }
-
             /// Gives events written before the hash chain existed their hashes (write-once),
             /// one planning per writing transaction. A no-op once every event has one.
             async fn backfill_hashes(&self) -> $crate::store::StoreResult<()> {

@@ -8,7 +8,7 @@ use super::sql::SqlBackend;
 use super::wal::Wal;
 pub use super::wal::{WalBounds, WalStats};
 use super::*;
-use sqlx::pool::PoolConnectionMetadata;
+use sqlx::pool::{PoolConnection, PoolConnectionMetadata};
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
     SqlitePoolOptions, SqliteSynchronous, SqliteTransactionManager,
@@ -72,9 +72,9 @@ impl SqliteStore {
             .close()
             .await;
         let tuned = tune(options);
-        let write = connect_first(pool_options(1), &tuned).await?;
+        let write = connect_first(write_pool_options(), &named(&tuned, "write")).await?;
         let read = pool_options(READ_CONNECTIONS)
-            .connect_with(tuned.clone())
+            .connect_with(named(&tuned, "read"))
             .await?;
         let wal = Some(Wal::start(&tuned, bounds).await?);
         Ok(SqliteStore { write, read, wal })
@@ -116,14 +116,14 @@ impl SqliteStore {
         if !in_memory {
             create_private(options.get_filename());
         }
-        let mut write = pool_options(1);
+        let mut write = write_pool_options();
         if in_memory {
             write = write
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None);
         }
-        let write = connect_first(write, &options).await?;
+        let write = connect_first(write, &named(&options, "write")).await?;
         // sqlx's migrator takes no lock on SQLite (its `lock()` is a no-op), so two processes
         // opening a fresh file together would both apply 0001 and one would fail with "table
         // events already exists". Run it inside our own BEGIN IMMEDIATE: the second process
@@ -139,7 +139,7 @@ impl SqliteStore {
             (write.clone(), None)
         } else {
             let read = pool_options(READ_CONNECTIONS)
-                .connect_with(options.clone())
+                .connect_with(named(&options, "read"))
                 .await?;
             (read, Some(Wal::start(&options, bounds).await?))
         };
@@ -171,6 +171,24 @@ fn pool_options(max: u32) -> SqlitePoolOptions {
     SqlitePoolOptions::new()
         .max_connections(max)
         .after_release(|conn, _: PoolConnectionMetadata| Box::pin(settle_transaction(conn)))
+}
+
+/// The write pool: one connection, handed out without the ping sqlx sends by default to
+/// check a connection before handing it out. The ping is a message to the connection's
+/// thread and back before every append (see [`OpenAppend`]), and it checks for a peer that
+/// may have gone away, which an in-process SQLite connection does not have; a connection
+/// whose thread died fails its append's texts, and the append then closes it.
+fn write_pool_options() -> SqlitePoolOptions {
+    pool_options(1).test_before_acquire(false)
+}
+
+/// `options` with the connection threads named after their pool (`sqlite-write-N`,
+/// `sqlite-read-N`): a profile then shows which pool's thread the time is on, and a test can
+/// count the write thread's switches.
+fn named(options: &SqliteConnectOptions, pool: &'static str) -> SqliteConnectOptions {
+    options
+        .clone()
+        .thread_name(move |id| format!("sqlite-{pool}-{id}"))
 }
 
 /// Brings a connection handed back to its pool out of any transaction sqlx still counts, so
@@ -230,25 +248,21 @@ fn is_busy(db: &dyn sqlx::error::DatabaseError) -> bool {
 }
 
 impl AppendTx for SqliteStore {
-    /// One attempt at appending a batch (often of one), in one `BEGIN IMMEDIATE` transaction.
+    /// One attempt at appending a batch (often of one), in one `BEGIN IMMEDIATE` transaction
+    /// sent to SQLite's thread as two texts: begin and read, then write and commit (see
+    /// [`OpenAppend`]).
     async fn try_append_all(&self, reqs: &[AppendRequest]) -> StoreResult<Written> {
         let Some(first) = reqs.first() else {
             return Ok(Written::Rows(Rows::default()));
         };
-        // sqlx's `begin()` issues a deferred BEGIN: the transaction starts as a reader and
-        // upgrades to a writer at its first INSERT. Under WAL, if another connection committed
-        // in between, the upgrade fails with SQLITE_BUSY_SNAPSHOT at once (the busy timeout
-        // cannot help: our snapshot is stale). BEGIN IMMEDIATE takes the write lock up front
-        // (waiting up to the busy timeout), so the head we read is the head we write after.
-        // If anything below fails, dropping `tx` queues a ROLLBACK on the connection before
-        // it goes back to the pool.
         if let Some(wal) = self.wal.as_ref().filter(|w| w.over_hard_bound()) {
             wal.force(&self.write).await?;
         }
-        let mut tx = self.begin_write().await?;
+        let mut tx = OpenAppend::new(self.write.acquire().await?);
         let planning = shared::uuid_text(first.planning_id);
-        let (head, head_hash, existing) = read_for_append(&mut tx, &planning, reqs).await?;
-        let planned = shared::plan_batch(reqs, &existing, head)?;
+        let read = begin_and_read(&mut tx, &planning, reqs).await;
+        let (head, head_hash, existing) = tx.settle(read).await?;
+        let planned = tx.settle(shared::plan_batch(reqs, &existing, head)).await?;
         let spans = match planned {
             Planned::Duplicate(span) => {
                 tx.rollback().await?;
@@ -270,17 +284,17 @@ impl AppendTx for SqliteStore {
             spans: &spans,
             hashes: &hashes,
         };
-        let global_ids = write_rows(&mut tx, &batch, new_head).await?;
-        let rows = Rows {
-            spans,
-            hashes,
-            global_ids,
-        };
-        let written = Self::finish(tx, reqs, rows).await?;
+        let written = write_and_commit(&mut tx, &batch, new_head).await;
+        let global_ids = tx.settle(written).await?;
+        tx.committed();
         if let Some(wal) = &self.wal {
             wal.committed();
         }
-        Ok(written)
+        Ok(Written::Rows(Rows {
+            spans,
+            hashes,
+            global_ids,
+        }))
     }
 
     /// Whether `err` says another writer already took this seq or this command's key: a
@@ -299,17 +313,102 @@ impl AppendTx for SqliteStore {
     }
 }
 
-/// The planning's `(head, head_hash)` and every request's idempotency row, by
-/// `(actor, client_op_id)`: one round trip to SQLite's thread for all of it (a statement for
-/// the head, then one per chunk of requests, in one text; row values need SQLite ≥ 3.15).
-async fn read_for_append(
-    tx: &mut SqliteConnection,
+/// The write connection while an append's transaction may be open on it.
+///
+/// The transaction is begun and ended by the append's own texts, not by sqlx's transaction
+/// manager: each statement sqlx runs is a message to the connection's thread and an answer
+/// back, and its `BEGIN` and `COMMIT` are each one the thread also waits on until the answer
+/// is taken (a custom `BEGIN IMMEDIATE` adds a third, to check it); the pool's ping before
+/// handing the connection out was one more. A profile of the reveal cycle had a fifth of the
+/// server's samples switching threads for them. Here an append is two texts, so two hand-offs:
+/// `BEGIN IMMEDIATE` and the reads, then the writes and `COMMIT` (the tables are read before
+/// anything is decided, and the rows to write depend on what was read).
+///
+/// sqlx does not count these transactions, so this guard answers for them: a failed text is
+/// rolled back here before the connection goes back to its pool, and a connection dropped with
+/// its transaction possibly open (a cancelled append, a rollback that failed) is closed
+/// instead of returned: closing it rolls the transaction back, and the pool opens a new one.
+struct OpenAppend {
+    conn: PoolConnection<Sqlite>,
+    /// Whether a transaction may be open on `conn` (a text that begins one was sent).
+    open: bool,
+}
+
+impl OpenAppend {
+    fn new(conn: PoolConnection<Sqlite>) -> Self {
+        OpenAppend { conn, open: false }
+    }
+
+    /// The connection, for a text that may begin a transaction.
+    fn begin(&mut self) -> &mut SqliteConnection {
+        self.open = true;
+        &mut self.conn
+    }
+
+    /// The connection, inside the transaction.
+    fn conn(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+
+    /// The transaction ended with the text that committed it.
+    fn committed(&mut self) {
+        self.open = false;
+    }
+
+    /// `result`, after rolling back if it is an error.
+    async fn settle<T, E: Into<StoreError>>(&mut self, result: Result<T, E>) -> StoreResult<T> {
+        match result {
+            Ok(value) => Ok(value),
+            Err(e) => {
+                // The append's own error is the one to report; a failed rollback closes the
+                // connection (see `Drop`).
+                let _ = self.rollback().await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Rolls the transaction back, if SQLite still has one (it ends it by itself after some
+    /// errors, such as a full disk at commit).
+    async fn rollback(&mut self) -> Result<(), sqlx::Error> {
+        match sqlx::Executor::execute(&mut *self.conn, "ROLLBACK").await {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(db)) if db.message().contains("no transaction is active") => {
+            }
+            Err(e) => return Err(e),
+        }
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Drop for OpenAppend {
+    fn drop(&mut self) {
+        if self.open {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+/// Begins the append's transaction and reads the planning's `(head, head_hash)` and every
+/// request's idempotency row, by `(actor, client_op_id)`: one text, one hand-off to SQLite's
+/// thread (`BEGIN IMMEDIATE`, a statement for the head, then one per chunk of requests; row
+/// values need SQLite ≥ 3.15).
+///
+/// `BEGIN IMMEDIATE`, not a deferred `BEGIN`: a deferred transaction starts as a reader and
+/// upgrades at its first INSERT; under WAL, if another connection committed in between, the
+/// upgrade fails with SQLITE_BUSY_SNAPSHOT at once (the busy timeout cannot help: the snapshot
+/// is stale). IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so the
+/// head read is the head written after.
+async fn begin_and_read(
+    tx: &mut OpenAppend,
     planning: &str,
     reqs: &[AppendRequest],
 ) -> Result<(i64, Option<String>, Existing), sqlx::Error> {
     // Plain `?` placeholders throughout: sqlx numbers them across the statements of one text
     // (a `$1` would not advance its count).
-    let mut sql = String::from("SELECT head, head_hash FROM rooms WHERE planning_id = ?;");
+    let mut sql =
+        String::from("BEGIN IMMEDIATE; SELECT head, head_hash FROM rooms WHERE planning_id = ?;");
     for chunk in reqs.chunks(CHUNK_ROWS) {
         // A join from the keys, not `(actor, op) IN (VALUES …)`: SQLite plans that as a
         // search on `planning_id` alone, scanning every command of the planning (appends
@@ -329,7 +428,7 @@ async fn read_for_append(
         q = q.bind(planning);
     }
     let (mut head, mut head_hash, mut existing) = (0, None, Existing::new());
-    for row in q.fetch_all(&mut *tx).await? {
+    for row in q.fetch_all(tx.begin()).await? {
         // The head's row has two columns, a command's five.
         if row.columns().len() == 2 {
             (head, head_hash) = (row.try_get(0)?, row.try_get(1)?);
@@ -347,7 +446,7 @@ async fn read_for_append(
     Ok((head, head_hash, existing))
 }
 
-/// A planned batch, as [`write_rows`] records it.
+/// A planned batch, as [`write_and_commit`] records it.
 struct Batch<'a> {
     planning: &'a str,
     reqs: &'a [AppendRequest],
@@ -356,12 +455,14 @@ struct Batch<'a> {
     hashes: &'a [String],
 }
 
-/// Writes a batch in one round trip to SQLite's thread: the planning's new `head` row (an
-/// upsert: a zero-event command on a new planning still creates it, at 0), each command's
-/// idempotency row and the events with their chain hashes, a statement per chunk of rows, in one
-/// text. Returns the events' global ids in seq order.
-async fn write_rows(
-    tx: &mut SqliteConnection,
+/// Writes a batch and commits it, in one text and so one hand-off to SQLite's thread: the
+/// planning's new `head` row (an upsert: a zero-event command on a new planning still creates
+/// it, at 0), each command's idempotency row, the scheduler jobs the batch calls for (an outbox;
+/// a job whose key exists already is left as it is), the events with their chain hashes (a
+/// statement per chunk of rows), then `COMMIT` (durable: `synchronous = FULL`). Returns the
+/// events' global ids in seq order.
+async fn write_and_commit(
+    tx: &mut OpenAppend,
     batch: &Batch<'_>,
     head: (i64, Option<String>),
 ) -> Result<Vec<i64>, sqlx::Error> {
@@ -373,6 +474,7 @@ async fn write_rows(
         .zip(batch.hashes)
         .collect();
     let commands: Vec<_> = batch.reqs.iter().zip(batch.spans).collect();
+    let jobs: Vec<_> = batch.reqs.iter().flat_map(|r| &r.jobs).collect();
     let mut sql = String::from(
         "INSERT INTO rooms (planning_id, head, head_hash) VALUES (?, ?, ?) \
          ON CONFLICT (planning_id) DO UPDATE SET head = excluded.head, \
@@ -385,7 +487,15 @@ async fn write_rows(
              first_seq, last_seq) VALUES {rows};"
         ));
     }
-    // The events last: the text's result carries the last statement's `last_insert_rowid`.
+    for chunk in jobs.chunks(CHUNK_ROWS) {
+        let rows = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        sql.push_str(&format!(
+            " INSERT INTO jobs (key, planning_id, kind, payload, due_at) VALUES {rows} \
+             ON CONFLICT (key) DO NOTHING;"
+        ));
+    }
+    // The events last before COMMIT: the text's result carries the connection's last inserted
+    // rowid, which COMMIT leaves as the last event's.
     for chunk in events.chunks(CHUNK_ROWS) {
         let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
         sql.push_str(&format!(
@@ -393,6 +503,7 @@ async fn write_rows(
              version, payload, recorded_at, hash) VALUES {rows};"
         ));
     }
+    sql.push_str(" COMMIT;");
     let mut q = sqlx::query(&sql)
         .bind(batch.planning)
         .bind(head.0)
@@ -405,6 +516,14 @@ async fn write_rows(
             .bind(&req.command_hash)
             .bind(span.first_seq)
             .bind(span.last_seq);
+    }
+    for job in &jobs {
+        q = q
+            .bind(&job.key)
+            .bind(shared::uuid_text(job.planning_id))
+            .bind(&job.kind)
+            .bind(&job.payload)
+            .bind(job.due_at);
     }
     for ((req, (seq, event)), hash) in &events {
         q = q
@@ -419,7 +538,7 @@ async fn write_rows(
             .bind(req.recorded_at)
             .bind(*hash);
     }
-    let last = q.execute(&mut *tx).await?.last_insert_rowid();
+    let last = q.execute(tx.conn()).await?.last_insert_rowid();
     if events.is_empty() {
         return Ok(Vec::new());
     }

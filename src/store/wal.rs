@@ -115,6 +115,7 @@ impl Wal {
         let conn = options
             .clone()
             .busy_timeout(TRUNCATE_BUSY)
+            .thread_name(|id| format!("sqlite-wal-{id}"))
             .connect()
             .await?;
         let shared = Arc::new(Shared {
