@@ -595,6 +595,37 @@ super::sql::sql_stores!(SqliteStore);
 mod tests {
     use super::*;
 
+    /// The scheduler's next-due lookup reads the first row of an index per part, never every
+    /// pending job (`sql::NEXT_DUE`; an `EXPLAIN` does not show the `LIMIT 1` stopping the walk,
+    /// so this holds the plan to the two indexes, without a sort or a plain scan of the table).
+    #[tokio::test]
+    async fn the_next_due_job_is_found_from_the_first_row_of_an_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let (mode, kind, other) = JobKinds::Among("close_round", "timer").binds();
+        let rows = sqlx::query(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            super::super::sql::NEXT_DUE
+        ))
+        .bind(mode)
+        .bind(kind)
+        .bind(other)
+        .fetch_all(&store.read)
+        .await
+        .unwrap();
+        let plan: Vec<String> = rows.iter().map(|r| r.get::<String, _>("detail")).collect();
+        let has = |s: &str| plan.iter().any(|d| d.contains(s));
+        assert!(has("USING INDEX jobs_pending"), "{plan:#?}");
+        assert!(has("USING INDEX jobs_leased"), "{plan:#?}");
+        assert!(!has("TEMP B-TREE"), "no sort: {plan:#?}");
+        assert!(
+            !plan.iter().any(|d| d == "SCAN jobs"),
+            "no scan of the table: {plan:#?}"
+        );
+        store.close().await;
+    }
+
     /// The store's own connections run with `recursive_triggers` on: even if the schema's
     /// BEFORE INSERT guards were missing, REPLACE through them fires the DELETE trigger.
     #[tokio::test]
