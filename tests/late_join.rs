@@ -22,11 +22,11 @@ async fn snapshot(t: &TestServer, p: &str, token: &str) -> Value {
     snap
 }
 
-/// Starts keeping a view and returns the whole shared view it is sent first.
-async fn kept_view(t: &TestServer, p: &str, token: &str) -> Value {
+/// Starts keeping a view; returns the socket and the whole shared view it is sent first.
+async fn kept_view(t: &TestServer, p: &str, token: &str) -> (Ws, Value) {
     let mut ws = t.ws_keeping_view(p, token, 0).await;
     let (view, _) = ws.until("view").await;
-    view
+    (ws, view)
 }
 
 /// (views built, scans) so far.
@@ -148,9 +148,24 @@ async fn late_joiners_at_one_head_share_one_snapshot_and_no_sealed_card() {
 
     // Kept views: the shared part is encoded once for both observers, and holds no card.
     let before_views = counts(&t).await;
-    let olga_view = kept_view(&t, p, &olga).await;
-    let oscar_view = kept_view(&t, p, &oscar).await;
+    let (_olga_ws, olga_view) = kept_view(&t, p, &olga).await;
+    let (_oscar_ws, oscar_view) = kept_view(&t, p, &oscar).await;
     assert_eq!(oscar_view, olga_view);
     assert!(!oscar_view.to_string().contains("\"card\""));
     assert_eq!(counts(&t).await, (before_views.0 + 1.0, before_views.1));
+
+    // While views are kept, the room's publisher scans after each batch anyway and hands its
+    // scan to the joiners: the next one after a write scans nothing.
+    let before_write = counts(&t).await;
+    let head = t
+        .ok(
+            p,
+            &c.token,
+            json!({"type": "PostComment", "kind": "comment", "text": "watched"}),
+        )
+        .await;
+    let bob_again = snapshot(&t, p, &bob).await;
+    assert_eq!(bob_again["at"], head);
+    assert_eq!(bob_again["state"], t.state(p, &bob).await["state"]);
+    assert_eq!(counts(&t).await, (before_write.0 + 1.0, before_write.1));
 }

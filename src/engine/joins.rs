@@ -12,6 +12,9 @@
 //! without a scan, and never the shared frame. So a member's sealed card reaches no one else
 //! through the cache, and their own view still shows it.
 //!
+//! When someone keeps a view, the room's publisher scans after each batch anyway and hands its
+//! scan over ([`Joins::offer`]): the joiners after a write then do no scan at all.
+//!
 //! Only the room's current head is kept: the first use at a newer head replaces what was kept
 //! (heads only move forward), so a room holds at most one snapshot frame and one view frame.
 //! Two joiners that miss at once may both encode the frame (the same bytes; the first kept
