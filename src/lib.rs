@@ -28,6 +28,7 @@
 //! | a new command | `domain::command` (its struct), `domain::decide::<section>` (its rule, routed in `decide::route`), `domain::event` (what it records, in the one kind list) |
 //! | a new route | the `http` module of its concern, in its `router()`; a write goes through `engine::commands` (rate limit, room, refusal count) |
 //! | a new websocket frame | `ws::protocol` |
+//! | what a joining client is sent (the snapshot, a kept view's first frames), and what the room keeps of it per head | `engine::joins` (who shares the frame: `read::pushed::has_own_part`) |
 //! | a redaction rule, a new `State` field, a new event kind or event field | `read::view` (every field of `State` and of every event is classified there, or it does not compile; an event's in `read::view::events`) |
 //! | a scheduled reaction | `engine::scheduler` |
 //! | how commands are written (batching, retries, idempotency) | `engine::writer`, the one write path for plannings and teams |

@@ -185,6 +185,8 @@ async fn metrics_follow_the_prometheus_conventions() {
         "sprintlog_rooms_refused_total",
         "sprintlog_request_timeouts_total",
         "sprintlog_bodies_too_large_total",
+        "sprintlog_join_scans_total",
+        "sprintlog_join_views_built_total",
     ] {
         assert!(fams.contains_key(name), "{name} is gone");
         assert!(value(&text, name, "").is_some(), "{name} has no sample");

@@ -29,6 +29,11 @@ pub struct ReplayArgs {
     /// median).
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
+    /// Post one comment before each late joiner, so that each joins at a new head: the cost
+    /// of the first joiner after a write (nothing the server kept for the previous joiner's
+    /// head applies).
+    #[arg(long)]
+    pub write_between: bool,
     /// Pin the baseline server (a child process) to this CPU.
     #[arg(long)]
     pub baseline_cpu: Option<usize>,
@@ -150,7 +155,11 @@ pub async fn run(a: &ReplayArgs) -> Result<(String, Value)> {
         p.token
     );
     let mut runs = Vec::new();
-    for _ in 0..a.runs.max(1) {
+    for i in 0..a.runs.max(1) {
+        if a.write_between {
+            let text = json!({"type": "PostComment", "kind": "comment", "text": "between joiners"});
+            command(&http, &base, &p, &format!("between-{i}"), text).await?;
+        }
         runs.push(late_joiner(&ws).await?);
     }
     let (ms, median) = times(&runs);
@@ -201,6 +210,7 @@ pub async fn run(a: &ReplayArgs) -> Result<(String, Value)> {
     let json = json!({
         "scenario": "replay",
         "events": a.events,
+        "write_between": a.write_between,
         "head": head,
         "seed_s": seed_s,
         "seed_commands_per_s": a.events as f64 / seed_s,

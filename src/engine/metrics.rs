@@ -68,6 +68,12 @@ pub struct Metrics {
     /// Appends that wrote several commands in one commit (group commit), and those commands.
     pub group_commits: AtomicU64,
     pub group_committed_commands: AtomicU64,
+    /// Scans of a planning's whole discussion for the views of one head that clients joining
+    /// or keeping a view get (see `engine::joins`): one per head, however many join.
+    pub join_scans: AtomicU64,
+    /// Views encoded for clients that join (a snapshot, a kept view's shared part): one per
+    /// head for everyone without a part of their own, one per viewer who has one.
+    pub join_views_built: AtomicU64,
     append_seconds: Histogram,
 }
 
@@ -101,6 +107,8 @@ impl Default for Metrics {
             bodies_too_large: AtomicU64::default(),
             group_commits: AtomicU64::default(),
             group_committed_commands: AtomicU64::default(),
+            join_scans: AtomicU64::default(),
+            join_views_built: AtomicU64::default(),
             append_seconds: Histogram::new(BUCKETS),
         }
     }
@@ -121,6 +129,8 @@ impl Metrics {
             ("sprintlog_events_appended_total", "Events durably appended by this node.", MetricType::Counter, r(&self.events_appended)),
             ("sprintlog_group_commits_total", "Appends that wrote several queued commands of a planning in one commit.", MetricType::Counter, r(&self.group_commits)),
             ("sprintlog_group_committed_commands_total", "Commands written by those group commits.", MetricType::Counter, r(&self.group_committed_commands)),
+            ("sprintlog_join_scans_total", "Scans of a planning's whole discussion for the views clients get when they join or start keeping a view: one per head, however many join.", MetricType::Counter, r(&self.join_scans)),
+            ("sprintlog_join_views_built_total", "Views encoded for joining clients (snapshots, kept views' shared parts): one per head for everyone without a part of their own (a card, a question addressed to them), one per viewer who has one.", MetricType::Counter, r(&self.join_views_built)),
             ("sprintlog_events_fanned_out_total", "Events broadcast to rooms' subscribers.", MetricType::Counter, r(&self.events_fanned_out)),
             ("sprintlog_append_conflicts_total", "Appends that lost the race for a planning's head and were decided again.", MetricType::Counter, r(&self.append_conflicts)),
             ("sprintlog_commands_rejected_total", "Commands refused (domain rules, auth, conflicts).", MetricType::Counter, r(&self.commands_rejected)),

@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod commands;
 pub mod feed;
 pub mod history;
+pub mod joins;
 pub mod metrics;
 pub mod process;
 pub mod rate;

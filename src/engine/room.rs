@@ -24,10 +24,11 @@ use crate::domain::event::Event;
 use crate::domain::ids::{ParticipantId, PlanningId};
 use crate::domain::{Command, State};
 use crate::engine::feed::{EventOut, Frame, Frames, Outgoing, PresenceChange};
+use crate::engine::joins::Joins;
 use crate::engine::metrics::Metrics;
 use crate::engine::views::{Publisher, Watchers};
 use crate::engine::writer::{Pending, Sink, Writer};
-use crate::read::view;
+use crate::read::view::{self, Common};
 use crate::store::{Job, StoredEvent};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -80,6 +81,8 @@ pub struct RoomShared {
     presence_pending: AtomicBool,
     /// Who keeps a pushed view (see `engine::views`).
     watchers: Watchers,
+    /// What the clients that join at the current head share (see `engine::joins`).
+    joins: Joins,
 }
 
 /// A handle on a live room. When the last handle is dropped, the room's task ends after
@@ -181,6 +184,7 @@ impl Room {
             refresh_pending: AtomicBool::new(false),
             presence_pending: AtomicBool::new(false),
             watchers: Watchers::default(),
+            joins: Joins::default(),
         });
         shared.touch();
         let (cmds, rx) = mpsc::channel(deps.queue.max(1));
@@ -307,6 +311,11 @@ impl Room {
         self.shared.touch();
         let live = self.shared.live.read().unwrap_or_else(|e| e.into_inner());
         f(&live)
+    }
+
+    /// What the clients that join at the room's current head share (see `engine::joins`).
+    pub fn joins(&self) -> &Joins {
+        &self.shared.joins
     }
 
     /// Marks a participant online; returns a guard that marks them offline when dropped.
@@ -516,11 +525,22 @@ impl Sink<State> for Fanout<'_> {
         };
         // After the events, and outside the readers' lock: built from the writer's own state.
         let watching = self.shared.watchers.now();
-        let now = self.deps.clock.now_micros();
         let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(push) = views.push(state, head, &watching, now) {
+        if watching.is_empty() {
+            views.stop();
+            return;
+        }
+        if views.has_pushed(head) {
+            return; // a writer reading its log again from the start
+        }
+        let now = self.deps.clock.now_micros();
+        // One scan of the discussion for every kept view, kept for the clients that join at
+        // this head too (the writer's state is the readers' at `head`).
+        let common = Arc::new(Common::of(state));
+        if let Some(push) = views.push(state, head, &watching, now, &common) {
             let _ = self.shared.tx.send(Arc::new(Outgoing::Views(push)));
         }
+        self.shared.joins.offer(head, common);
     }
 
     fn readers_copy(&self) -> Option<(i64, State)> {

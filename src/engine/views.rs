@@ -13,11 +13,15 @@ use crate::domain::event::Micros;
 use crate::domain::ids::ParticipantId;
 use crate::domain::state::State;
 use crate::engine::feed::Frame;
+use crate::engine::joins;
+use crate::engine::metrics::Metrics;
 use crate::engine::room::Room;
 use crate::read::pushed;
+use crate::read::view::Common;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 
 /// One part's change after a batch.
@@ -134,19 +138,31 @@ pub struct Publisher {
 impl Publisher {
     /// The changes `state` (at `head`) brings to the views of the `watching` participants,
     /// or `None` when nobody watches (what was kept is dropped: the next push is whole).
+    /// Nobody watches: what was kept is dropped (the next push is whole).
+    pub fn stop(&mut self) {
+        *self = Publisher::default();
+    }
+
+    /// Whether the views at `head` were pushed already.
+    pub fn has_pushed(&self, head: i64) -> bool {
+        head <= self.head
+    }
+
+    /// `common`: what every view of `state` shares (built once, for every watcher).
     pub fn push(
         &mut self,
         state: &State,
         head: i64,
         watching: &[ParticipantId],
         now: Micros,
+        common: &Common,
     ) -> Option<ViewPush> {
         if watching.is_empty() {
-            *self = Publisher::default();
+            self.stop();
             return None;
         }
         // A writer reading its log again from the start passes old heads: already pushed.
-        if head <= self.head {
+        if self.has_pushed(head) {
             return None;
         }
         self.head = head;
@@ -155,12 +171,12 @@ impl Publisher {
             &mut self.shared,
             Part::Shared,
             head,
-            value(&pushed::shared(state)),
+            value(&pushed::shared(state, common)),
         );
         let mine = watching
             .iter()
             .filter_map(|p| {
-                let new = value(&pushed::mine(state, *p, now));
+                let new = value(&pushed::mine(state, *p, now, common.discussion()));
                 let kept = self.mine.entry(*p).or_default();
                 Some((*p, stamp(kept, Part::Mine, head, new)?))
             })
@@ -220,20 +236,31 @@ pub fn take(have: i64, s: &Stamped) -> Take {
 }
 
 /// The whole view of `me` now, from the room's projection: `(head, view frame, mine frame)`.
-/// Built under the room's read lock, serialised after it.
-pub fn whole(room: &Room, me: ParticipantId, now: Micros) -> (i64, Frame, Frame) {
-    let (head, shared, mine) = room.read(|l| {
-        (
-            l.head,
-            pushed::shared(&l.state),
-            pushed::mine(&l.state, me, now),
-        )
+/// Built under the room's read lock, serialised after it; the shared part once per head for
+/// every client that starts keeping a view at it (see `engine::joins`).
+pub fn whole(
+    room: &Room,
+    me: ParticipantId,
+    now: Micros,
+    metrics: &Metrics,
+) -> (i64, Frame, Frame) {
+    let (head, at, shared, mine) = room.read(|l| {
+        let at = room.joins().at(l.head);
+        let common = at.common(&l.state, metrics);
+        let shared = match at.frame(joins::Shared::View) {
+            Some(frame) => Ok(frame),
+            None => Err(pushed::shared(&l.state, common)),
+        };
+        let mine = pushed::mine(&l.state, me, now, common.discussion());
+        (l.head, at.clone(), shared, mine)
     });
-    (
-        head,
-        Part::Shared.whole(head, &value(&shared)),
-        Part::Mine.whole(head, &value(&mine)),
-    )
+    let shared = shared.unwrap_or_else(|view| {
+        metrics.join_views_built.fetch_add(1, Ordering::Relaxed);
+        let frame = Part::Shared.whole(head, &value(&view));
+        at.keep(joins::Shared::View, &frame);
+        frame
+    });
+    (head, shared, Part::Mine.whole(head, &value(&mine)))
 }
 
 #[cfg(test)]

@@ -409,10 +409,14 @@ pub async fn read_planning(
             "state": view::past_state_view(&loaded.state, me, caller.role == Role::Facilitator),
         })));
     }
-    // Built under the read lock, serialised after it is released.
-    let (head, state) = caller
-        .room
-        .read(|l| (l.head, view::state_view(&l.state, me)));
+    // Built under the read lock, serialised after it is released; the part every viewer's
+    // view shares is the one the room keeps for its head (`engine::joins`).
+    let room = &caller.room;
+    let (head, state) = room.read(|l| {
+        let at = room.joins().at(l.head);
+        let common = at.common(&l.state, &app.metrics);
+        (l.head, view::state_view_with(&l.state, me, common))
+    });
     // The server's clock, beside the view rather than in it: a time box's time left is its
     // `ends_at` minus this (corrected for the client's own clock), while the view stays a
     // function of the log.

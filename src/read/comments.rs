@@ -142,45 +142,107 @@ struct Thread {
     open_recent: Newest,
 }
 
-/// The discussion a view of `state` carries for `viewer`: `(comments, summary)` — the shown
-/// comments by id, and `{"items": {item: figures}, "planning": figures}` for `derived`. The
-/// comments are those every viewer is shown ([`shared`]) and the viewer's own
-/// ([`addressed`]).
-pub fn bounded(
-    state: &State,
-    viewer: Option<ParticipantId>,
-) -> (BTreeMap<CommentId, CommentView>, Value) {
-    let (mut comments, summary) = shared(state);
-    if let Some(me) = viewer {
-        comments.extend(addressed(state, me));
-    }
-    (comments, summary)
+/// The discussion the views of one state draw on, from one scan of its comments: the comments
+/// every viewer is shown, the per-thread figures, and the open questions addressed to each
+/// participant. Viewers differ only in the last, so a room finds it once per head for every
+/// viewer (see `engine::snapshots`) instead of scanning a long discussion per view.
+#[derive(Debug, Clone)]
+pub struct Discussion {
+    /// The comments every viewer is shown.
+    shared: BTreeMap<CommentId, CommentView>,
+    /// `{"items": {item: figures}, "planning": figures}`, for the view's `derived`.
+    summary: Value,
+    /// Per addressee, the [`OPEN_SHOWN`] most recent open questions addressed to them, with
+    /// the questions they answer (some may also be among `shared`).
+    addressed: BTreeMap<ParticipantId, BTreeMap<CommentId, CommentView>>,
 }
 
-/// The part of [`bounded`] that is the same for every viewer.
-pub fn shared(state: &State) -> (BTreeMap<CommentId, CommentView>, Value) {
-    let mut threads: BTreeMap<Option<ItemId>, Thread> = BTreeMap::new();
-    for c in state.comments.values() {
-        let t = threads.entry(c.item).or_insert_with(|| Thread {
+impl Discussion {
+    /// One scan of `state`'s comments.
+    pub fn of(state: &State) -> Self {
+        let mut threads: BTreeMap<Option<ItemId>, Thread> = BTreeMap::new();
+        let mut addressed: BTreeMap<ParticipantId, Newest> = BTreeMap::new();
+        for c in state.comments.values() {
+            let t = threads.entry(c.item).or_insert_with(Thread::new);
+            let open = is_open(state, c);
+            t.add(c, open);
+            if let (true, Some(to)) = (open, c.addressee) {
+                addressed
+                    .entry(to)
+                    .or_insert_with(|| Newest::new(OPEN_SHOWN))
+                    .push(c);
+            }
+        }
+        let (shared, summary) = summarise(state, &threads);
+        let addressed = addressed
+            .into_iter()
+            .map(|(to, mine)| (to, with_parents(state, mine.ids().collect())))
+            .collect();
+        Discussion {
+            shared,
+            summary,
+            addressed,
+        }
+    }
+
+    /// The comments a view for `viewer` carries: every viewer's and the viewer's own.
+    pub fn shown_to(&self, viewer: Option<ParticipantId>) -> BTreeMap<CommentId, CommentView> {
+        let mut comments = self.shared.clone();
+        if let Some(me) = viewer {
+            comments.extend(self.addressed_to(me));
+        }
+        comments
+    }
+
+    /// Per thread: how many comments, how many open questions, and where the pages of the
+    /// comments the views leave out start (`{"items": {item: figures}, "planning": figures}`).
+    pub fn summary(&self) -> &Value {
+        &self.summary
+    }
+
+    /// The open questions addressed to `me` a view carries, with the questions they answer.
+    pub fn addressed_to(&self, me: ParticipantId) -> BTreeMap<CommentId, CommentView> {
+        self.addressed.get(&me).cloned().unwrap_or_default()
+    }
+
+    /// Whether a view for `me` carries questions of their own (beside every viewer's).
+    pub fn has_addressed(&self, me: ParticipantId) -> bool {
+        self.addressed.contains_key(&me)
+    }
+}
+
+impl Thread {
+    fn new() -> Self {
+        Thread {
             comments: 0,
             live: 0,
             open: 0,
             recent: Newest::new(RECENT),
             open_recent: Newest::new(OPEN_SHOWN),
-        });
-        t.comments += 1;
-        t.recent.push(c);
-        if !c.deleted {
-            t.live += 1;
-        }
-        if is_open(state, c) {
-            t.open += 1;
-            t.open_recent.push(c);
         }
     }
+
+    fn add(&mut self, c: &Comment, open: bool) {
+        self.comments += 1;
+        self.recent.push(c);
+        if !c.deleted {
+            self.live += 1;
+        }
+        if open {
+            self.open += 1;
+            self.open_recent.push(c);
+        }
+    }
+}
+
+/// The comments every viewer is shown and the per-thread figures, from the scanned threads.
+fn summarise(
+    state: &State,
+    threads: &BTreeMap<Option<ItemId>, Thread>,
+) -> (BTreeMap<CommentId, CommentView>, Value) {
     let mut shown: BTreeSet<CommentId> = BTreeSet::new();
     let (mut items, mut planning) = (Map::new(), None);
-    for (item, t) in &threads {
+    for (item, t) in threads {
         shown.extend(t.recent.ids().chain(t.open_recent.ids()));
         let older = t.comments.saturating_sub(RECENT);
         let figures = json!({
@@ -202,16 +264,14 @@ pub fn shared(state: &State) -> (BTreeMap<CommentId, CommentView>, Value) {
     (with_parents(state, shown), summary)
 }
 
-/// The [`OPEN_SHOWN`] most recent open questions addressed to `me`, across threads, with the
-/// questions they answer. Some may also be among the [`shared`] ones.
-pub fn addressed(state: &State, me: ParticipantId) -> BTreeMap<CommentId, CommentView> {
-    let mut mine = Newest::new(OPEN_SHOWN);
-    state
-        .comments
-        .values()
-        .filter(|c| c.addressee == Some(me) && is_open(state, c))
-        .for_each(|c| mine.push(c));
-    with_parents(state, mine.ids().collect())
+/// The discussion a view of `state` carries for `viewer`: `(comments, summary)`, see
+/// [`Discussion`].
+pub fn bounded(
+    state: &State,
+    viewer: Option<ParticipantId>,
+) -> (BTreeMap<CommentId, CommentView>, Value) {
+    let discussion = Discussion::of(state);
+    (discussion.shown_to(viewer), discussion.summary)
 }
 
 /// The views of `shown` and of the comments they answer: an answer shown without its question

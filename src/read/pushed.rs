@@ -9,7 +9,7 @@
 use crate::domain::event::Micros;
 use crate::domain::ids::{CommentId, ItemId, ParticipantId, RoundId, WebhookId};
 use crate::domain::state::State;
-use crate::read::comments::{self, CommentView};
+use crate::read::comments::{CommentView, Discussion};
 use crate::read::inbox::InboxView;
 use crate::read::view::{self, StateView, WebhookView};
 use serde::Serialize;
@@ -17,9 +17,23 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// The part of the view every viewer shares: every vote sealed, no question picked out for
-/// anyone, webhook URLs shown by their origin.
-pub fn shared(state: &State) -> StateView {
-    view::state_view(state, None)
+/// anyone, webhook URLs shown by their origin. `common`: what every view of `state` shares
+/// (see [`view::Common`]).
+pub fn shared(state: &State, common: &view::Common) -> StateView {
+    view::state_view_with(state, None, common)
+}
+
+/// Whether `me` has a part of their own in the view of `state`: a card in a round, an open
+/// question addressed to them, or webhook URLs shown whole. A participant without one sees
+/// exactly the [`shared`] view ([`overlay`] lays nothing over it; a test below checks it), so
+/// a room encodes that view once per head for all of them (`engine::snapshots`).
+pub fn has_own_part(state: &State, me: ParticipantId, discussion: &Discussion) -> bool {
+    let carded = state
+        .rounds
+        .values()
+        .any(|r| r.votes.values().any(|per| per.contains_key(&me)));
+    let whole_urls = !state.webhooks.is_empty() && view::is_facilitator(state, Some(me));
+    carded || whole_urls || discussion.has_addressed(me)
 }
 
 /// One participant's own part of the view.
@@ -39,8 +53,8 @@ pub struct Mine {
     inbox: InboxView,
 }
 
-/// `me`'s own part of the view of `state` at `now`.
-pub fn mine(state: &State, me: ParticipantId, now: Micros) -> Mine {
+/// `me`'s own part of the view of `state` at `now`; `discussion` is `state`'s.
+pub fn mine(state: &State, me: ParticipantId, now: Micros, discussion: &Discussion) -> Mine {
     let cards = state
         .rounds
         .iter()
@@ -63,7 +77,7 @@ pub fn mine(state: &State, me: ParticipantId, now: Micros) -> Mine {
     Mine {
         participant: me,
         cards,
-        comments: comments::addressed(state, me),
+        comments: discussion.addressed_to(me),
         webhooks,
         inbox: crate::domain::inbox::inbox(state, me, now).into(),
     }
@@ -103,6 +117,7 @@ mod tests {
     use crate::domain::deck::Deck;
     use crate::domain::event::{CommentKind, Event, ItemDraft, Policy, Role};
     use crate::domain::ids::PlanningId;
+    use crate::read::comments;
     use uuid::Uuid;
 
     fn value(v: &impl Serialize) -> Value {
@@ -201,20 +216,69 @@ mod tests {
         (state, vec![fac, ann, bo, obs])
     }
 
+    /// [`shared`] and [`mine`] of `state`, each from one [`view::Common`].
+    fn parts(state: &State, me: ParticipantId) -> (Value, Value) {
+        let common = view::Common::of(state);
+        (
+            value(&shared(state, &common)),
+            value(&mine(state, me, 0, common.discussion())),
+        )
+    }
+
     #[test]
     fn the_shared_view_with_my_part_is_my_view() {
         let (state, people) = busy_planning();
         for p in people {
-            let mut composed = value(&shared(&state));
-            overlay(&mut composed, &value(&mine(&state, p, 0)));
+            let (mut composed, mine) = parts(&state, p);
+            overlay(&mut composed, &mine);
             assert_eq!(composed, value(&view::state_view(&state, Some(p))), "{p:?}");
         }
+    }
+
+    /// Whoever has no part of their own sees the shared view exactly (so a room may send them
+    /// the one it encoded for everyone); each kind of own part counts.
+    #[test]
+    fn without_an_own_part_my_view_is_the_shared_one() {
+        let (state, people) = busy_planning();
+        let common = view::Common::of(&state);
+        let own: Vec<bool> = people
+            .iter()
+            .map(|p| has_own_part(&state, *p, common.discussion()))
+            .collect();
+        // The facilitator sees webhook URLs whole, Ann has a card and questions, Bo a card;
+        // the observer has nothing of their own.
+        assert_eq!(own, [true, true, true, false]);
+        let shared = value(&shared(&state, &common));
+        for &p in &people {
+            let mine = value(&view::state_view(&state, Some(p)));
+            assert_eq!(
+                mine == shared,
+                !has_own_part(&state, p, common.discussion()),
+                "{p:?}"
+            );
+        }
+        // A question addressed to the observer gives them a part of their own (here it is also
+        // among everyone's recent comments: counting it is only ever one view too many).
+        let mut asked = state.clone();
+        asked.apply(&Event::CommentPosted {
+            comment: CommentId(id(52)),
+            item: None,
+            kind: CommentKind::Question,
+            parent: None,
+            addressee: Some(people[3]),
+            text: "for the observer".into(),
+            by: people[0],
+            at: 52,
+        });
+        let common = view::Common::of(&asked);
+        assert!(has_own_part(&asked, people[3], common.discussion()));
     }
 
     #[test]
     fn the_shared_view_holds_nothing_personal() {
         let (state, people) = busy_planning();
-        let text = serde_json::to_string(&shared(&state)).expect("json");
+        let (shared, _) = parts(&state, people[0]);
+        let text = shared.to_string();
         assert!(
             !text.contains("\"card\""),
             "a sealed card in the shared view"
@@ -223,7 +287,7 @@ mod tests {
             !text.contains("secret"),
             "a webhook secret in the shared view"
         );
-        let ann = value(&mine(&state, people[1], 0));
+        let (_, ann) = parts(&state, people[1]);
         assert_eq!(ann["cards"].as_object().map(|c| c.len()), Some(1));
         assert!(
             !ann.to_string().contains("\"8\""),
@@ -231,7 +295,7 @@ mod tests {
         );
         assert!(ann["comments"].as_object().is_some_and(|c| c.len() == 2));
         assert!(ann.get("webhooks").is_none());
-        let fac = value(&mine(&state, people[0], 0));
+        let (_, fac) = parts(&state, people[0]);
         assert!(fac["webhooks"].to_string().contains("secret"));
     }
 }

@@ -38,7 +38,7 @@ use crate::domain::state::{
     ReadinessCheck, Refinement, Round, ScheduleTime, ScopeDraft, SentReminder, State, Timer, Vote,
     Webhook,
 };
-use crate::read::comments::CommentView;
+use crate::read::comments::{CommentView, Discussion};
 use crate::read::utc::Utc;
 use crate::read::Envelope;
 use serde::Serialize;
@@ -817,9 +817,38 @@ pub(crate) fn is_facilitator(state: &State, viewer: Viewer) -> bool {
         .is_some_and(|p| p.role == Role::Facilitator)
 }
 
+/// What every viewer's view of one state shares and what is costly to find in it: the
+/// discussion (a scan of every comment, see [`Discussion`]) and the derived figures. A room
+/// builds it once per head for all the views it serves at that head (`engine::snapshots`);
+/// [`state_view`] builds it for one view.
+#[derive(Debug, Clone)]
+pub struct Common {
+    discussion: Discussion,
+    derived: Derived,
+}
+
+impl Common {
+    pub fn of(state: &State) -> Self {
+        let discussion = Discussion::of(state);
+        Common {
+            derived: Derived::of(state, discussion.summary().clone()),
+            discussion,
+        }
+    }
+
+    pub fn discussion(&self) -> &Discussion {
+        &self.discussion
+    }
+}
+
 /// The projection as `viewer` may see it.
 pub fn state_view(state: &State, viewer: Viewer) -> StateView {
-    StateView::of(state, viewer, is_facilitator(state, viewer))
+    state_view_with(state, viewer, &Common::of(state))
+}
+
+/// [`state_view`] from what every view of `state` shares, built once beforehand.
+pub fn state_view_with(state: &State, viewer: Viewer, common: &Common) -> StateView {
+    StateView::of(state, viewer, is_facilitator(state, viewer), common)
 }
 
 /// A past state (`?at=`, `state_at`) as `viewer` may see it today: redacted as
@@ -830,12 +859,13 @@ pub fn past_state_view(past: &State, viewer: Viewer, facilitator_now: bool) -> S
         past,
         viewer,
         facilitator_now && is_facilitator(past, viewer),
+        &Common::of(past),
     )
 }
 
 impl StateView {
     /// `whole_urls`: whether the viewer sees webhook URLs beyond their origin.
-    fn of(state: &State, viewer: Viewer, whole_urls: bool) -> Self {
+    fn of(state: &State, viewer: Viewer, whole_urls: bool, common: &Common) -> Self {
         let State {
             planning,
             title,
@@ -874,7 +904,7 @@ impl StateView {
         } = state;
         let seer = Seer::from(viewer);
         // A bounded part of the comments (see `crate::read::comments`).
-        let (comments, discussion) = crate::read::comments::bounded(state, viewer);
+        let comments = common.discussion.shown_to(viewer);
         StateView {
             planning: *planning,
             title: title.clone(),
@@ -914,7 +944,7 @@ impl StateView {
                 .iter()
                 .map(|(id, w)| (*id, WebhookView::of(w, whole_urls)))
                 .collect(),
-            derived: Derived::of(state, discussion),
+            derived: common.derived.clone(),
         }
     }
 }

@@ -15,6 +15,7 @@
 use crate::engine::app::{AppState, IpSlot};
 use crate::engine::commands;
 use crate::engine::feed::{EventOut, Frame, Outgoing};
+use crate::engine::joins;
 use crate::engine::room::{Ack, Answer, RoomError, WatchGuard, PAGE};
 use crate::engine::views::{self, Take, ViewPush};
 use crate::http::api::check_op;
@@ -437,19 +438,19 @@ impl Conn {
         // start over from a snapshot of the projection at `head`, if the room is still there.
         let far_behind = head - since > self.app.limits.snapshot_after;
         let snapshot = if since > head || far_behind {
-            let me = Some(self.me());
-            self.caller
-                .room
-                .read(|l| (l.head == head).then(|| view::state_view(&l.state, me)))
+            // Built once per head for everyone without a part of their own (`engine::joins`).
+            joins::snapshot(
+                &self.caller.room,
+                self.me(),
+                head,
+                &self.app.metrics,
+                |at, state| Frame::json(&ServerMsg::Snapshot { at, state }),
+            )
         } else {
             None
         };
         match snapshot {
-            Some(state) => {
-                let snapshot = Frame::json(&ServerMsg::Snapshot {
-                    at: head,
-                    state: Box::new(state),
-                });
+            Some(snapshot) => {
                 self.push_paced(snapshot).await?;
                 self.last = head;
             }
@@ -597,7 +598,7 @@ impl Conn {
 
     fn send_whole_view(&mut self) -> Flow {
         let now = self.app.clock.now_micros();
-        let (head, view, mine) = views::whole(&self.caller.room, self.me(), now);
+        let (head, view, mine) = views::whole(&self.caller.room, self.me(), now, &self.app.metrics);
         if let Some(k) = self.kept.as_mut() {
             (k.view, k.mine) = (head, head);
         }
