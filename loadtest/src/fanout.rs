@@ -4,6 +4,7 @@
 //! receiving them. The same traffic runs against sprintlog and against the minimal server in
 //! [`crate::baseline`], so the two can be compared in one run.
 
+use crate::memory::Memory;
 use crate::{
     baseline, connect, loopback, now_micros, one_item_room, proc_stat, progress, seq_of, stamped,
     wait_for, Error, OneItemRoom, Result, Ws,
@@ -330,6 +331,9 @@ pub struct FanReport {
     settle_s: f64,
     /// Non-event frames (acks, presence…) received by all clients during the stream.
     other_frames: u64,
+    /// The server's RSS around the stream (sprintlog with `--server-pid`; the baseline is a
+    /// thread of this tool, whose RSS holds the clients too).
+    memory: Option<Memory>,
 }
 
 pub fn pct(sorted: &[u64], p: f64) -> f64 {
@@ -396,6 +400,7 @@ impl FanReport {
             "server_cpu_us_per_delivery": cpu.map(|(u, s)| json!({"user": u, "system": s})),
             "settle": {"frames": self.settle_frames, "s": self.settle_s},
             "other_frames": self.other_frames,
+            "server_rss_kib": self.memory.as_ref().map(|m| m.json(self.members)),
         })
     }
 
@@ -426,7 +431,8 @@ impl FanReport {
              p99 {:.2} ms, max {:.2} ms\n  \
              vote → last client read by this tool: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms\
              {}{}{}{}{}\n  \
-             before the stream: {} non-event frames received while connecting, settled in {:.1} s",
+             before the stream: {} non-event frames received while connecting, settled in {:.1} s\
+             {}",
             self.target,
             self.members,
             self.votes,
@@ -480,7 +486,11 @@ impl FanReport {
                 .unwrap_or_default(),
             cpu,
             self.settle_frames,
-            self.settle_s
+            self.settle_s,
+            self.memory
+                .as_ref()
+                .map(|m| format!("\n  {}", m.human(self.members)))
+                .unwrap_or_default()
         )
     }
 }
@@ -502,6 +512,8 @@ struct Room {
     round: (u64, String),
     script: Script,
     cpu_of: Option<proc_stat::Source>,
+    /// The server's RSS, read before the clients connected.
+    memory: Option<Memory>,
 }
 
 /// One command of the stream, as the driver tracks it.
@@ -535,6 +547,7 @@ async fn run_fanout(room: Room, f: &FanArgs) -> Result<FanReport> {
         round,
         mut script,
         cpu_of,
+        mut memory,
     } = room;
     let n = sockets.len();
     let k = f.reveal_every;
@@ -592,6 +605,9 @@ async fn run_fanout(room: Room, f: &FanArgs) -> Result<FanReport> {
     let settle_s = settle.elapsed().as_secs_f64();
     arrivals.other.store(0, Ordering::Relaxed);
 
+    if let Some(m) = memory.as_mut() {
+        m.load_starts();
+    }
     let cpu_before = cpu_of.as_ref().and_then(proc_stat::Source::read);
     let tool_before = proc_stat::Source::Own.read();
     let mut ops: Vec<Op> = Vec::with_capacity(total_ops);
@@ -788,6 +804,9 @@ async fn run_fanout(room: Room, f: &FanArgs) -> Result<FanReport> {
         (Some(own), Mode::Baseline, Some(server)) => Some(own.minus(server)),
         (own, _, _) => own,
     };
+    if let Some(m) = memory.as_mut() {
+        m.load_ended().await;
+    }
     for mut sink in sinks {
         let _ = sink.close().await;
     }
@@ -846,6 +865,7 @@ async fn run_fanout(room: Room, f: &FanArgs) -> Result<FanReport> {
         settle_frames,
         settle_s,
         other_frames: arrivals.other.load(Ordering::Relaxed),
+        memory,
     })
 }
 
@@ -908,6 +928,10 @@ pub async fn fanout_sprintlog(a: &SprintlogFanout) -> Result<FanReport> {
         f.reveal_every > 0,
     )
     .await?;
+    let mut memory = a.server_pid.map(Memory::before);
+    if let Some(m) = memory.as_mut() {
+        m.sqlite_before(&http, &base).await;
+    }
     let ws_base = base.replacen("http://", "ws://", 1);
     // The voter first, the facilitator second (see `Room`), then the other members.
     let mut tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
@@ -935,7 +959,7 @@ pub async fn fanout_sprintlog(a: &SprintlogFanout) -> Result<FanReport> {
         let text = json!({"type": "command", "op": format!("v{i}"), "command": cmd}).to_string();
         (text, None)
     };
-    run_fanout(
+    let mut report = run_fanout(
         Room {
             target: "sprintlog",
             mode: Mode::Sprintlog,
@@ -944,10 +968,15 @@ pub async fn fanout_sprintlog(a: &SprintlogFanout) -> Result<FanReport> {
             round: (head, round),
             script: Box::new(script),
             cpu_of: a.server_pid.map(proc_stat::Source::Pid),
+            memory,
         },
         f,
     )
-    .await
+    .await?;
+    if let Some(m) = report.memory.as_mut() {
+        m.sqlite_settled(&http, &base).await;
+    }
+    Ok(report)
 }
 
 /// A baseline event frame, the size and shape of sprintlog's frame for the same event (`seq`,
@@ -1048,6 +1077,7 @@ pub async fn fanout_baseline(f: &FanArgs) -> Result<FanReport> {
             round: (0, String::new()),
             script,
             cpu_of: server.tid.map(proc_stat::Source::Thread),
+            memory: None,
         },
         f,
     )

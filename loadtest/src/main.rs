@@ -10,12 +10,14 @@
 //! Modules: [`baseline`] (the minimal broadcast server, in a thread or a child process),
 //! [`fanout`] (votes and reveals to N clients), [`rooms`], [`connections`], [`replay`],
 //! [`views`] (browsers' kept views against refetching) and its [`tab`] (one browser tab),
-//! [`proc_stat`] (server CPU and RSS from `/proc`), [`progress`] (bars on stderr), [`stamped`]
+//! [`proc_stat`] (server CPU and RSS from `/proc`), [`memory`] (the
+//! server's RSS around a load, per connection), [`progress`] (bars on stderr), [`stamped`]
 //! (client sockets that keep the kernel's receive time of what they read).
 
 mod baseline;
 mod connections;
 mod fanout;
+mod memory;
 mod proc_stat;
 mod progress;
 mod replay;

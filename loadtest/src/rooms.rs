@@ -2,6 +2,7 @@
 //! overall command rate; reports command ack latency, deliveries/s, and the server's CPU and RSS.
 
 use crate::fanout::pct;
+use crate::memory::Memory;
 use crate::{
     baseline, command, connect, create_planning, join_members, loopback, now_micros, open_round,
     proc_stat, progress, Result,
@@ -201,6 +202,8 @@ pub async fn run(a: &RoomsArgs) -> Result<(String, Value)> {
         "deliveries_per_s": ratio(&["deliveries_per_s"]),
         "server_cpu_percent": ratio(&["server_cpu", "percent_of_one_core"]),
         "server_rss_kib_peak": ratio(&["server_rss_kib", "peak"]),
+        "server_rss_kib_per_connection_peak":
+            ratio(&["server_rss_kib", "per_connection_kib", "peak"]),
     });
     let show = |k: &str| {
         ratios[k]
@@ -242,6 +245,10 @@ async fn measure(
     pid: Option<u32>,
     duration_secs: f64,
 ) -> Result<Measured> {
+    let mut memory = pid.map(Memory::before);
+    if let (Some(m), Target::Sprintlog { http, base }) = (memory.as_mut(), &target) {
+        m.sqlite_before(http, base).await;
+    }
     // Connect every member; each socket gets a reader that counts deliveries and ack latency.
     let totals = Arc::new(Totals::default());
     let (lat_tx, mut lat_rx) = mpsc::unbounded_channel::<u64>();
@@ -272,14 +279,14 @@ async fn measure(
     totals.deliveries.store(0, Ordering::Relaxed);
 
     let src = pid.map(proc_stat::Source::Pid);
+    if let Some(m) = memory.as_mut() {
+        m.load_starts();
+    }
     let cpu_before = src.as_ref().and_then(proc_stat::Source::read);
-    let rss_before = pid.and_then(proc_stat::rss_kib);
-    let mut rss_peak = rss_before.unwrap_or(0);
     let total = (a.rate * duration_secs).round().max(1.0) as u64;
     let bar = progress::bar(total, "commands sent");
     let started = Instant::now();
     let mut sent = 0u64;
-    let mut next_rss = Instant::now();
     let interval = Duration::from_secs_f64(a.interval_secs.max(0.1));
     let mut next_interval = started + interval;
     let mut lat_us = Vec::new();
@@ -336,12 +343,6 @@ async fn measure(
         sinks[i].send(Message::text(frame)).await?;
         sent += 1;
         bar.inc(1);
-        if Instant::now() >= next_rss {
-            if let Some(r) = pid.and_then(proc_stat::rss_kib) {
-                rss_peak = rss_peak.max(r);
-            }
-            next_rss = Instant::now() + Duration::from_millis(500);
-        }
     }
     bar.finish();
     // Wait (bounded) for the acks of everything sent.
@@ -353,9 +354,11 @@ async fn measure(
     }
     let elapsed = started.elapsed();
     let cpu = proc_stat::Cpu::between(cpu_before, src.as_ref().and_then(proc_stat::Source::read));
-    let rss_after = pid.and_then(proc_stat::rss_kib);
-    if let Some(r) = rss_after {
-        rss_peak = rss_peak.max(r);
+    if let Some(m) = memory.as_mut() {
+        m.load_ended().await;
+        if let Target::Sprintlog { http, base } = &target {
+            m.sqlite_settled(http, base).await;
+        }
     }
     // Closing a socket ends its reader (acks still in flight are counted until then).
     for mut s in sinks {
@@ -405,9 +408,7 @@ async fn measure(
             "system_s": c.sys_us as f64 / 1e6,
             "percent_of_one_core": cpu_pct,
         })),
-        "server_rss_kib": pid.map(|_| json!({
-            "before": rss_before, "peak": rss_peak, "after": rss_after,
-        })),
+        "server_rss_kib": memory.as_ref().map(|m| m.json(seats.len())),
         "intervals": intervals,
     });
     let human = format!(
@@ -426,15 +427,10 @@ async fn measure(
         cpu_pct
             .map(|p| format!("\n  server CPU: {p:.1} % of one core"))
             .unwrap_or_default(),
-        match (rss_before, rss_after) {
-            (Some(b), Some(af)) => format!(
-                "\n  server RSS: {:.1} MiB before, {:.1} MiB peak, {:.1} MiB after",
-                b as f64 / 1024.0,
-                rss_peak as f64 / 1024.0,
-                af as f64 / 1024.0
-            ),
-            _ => String::new(),
-        }
+        memory
+            .as_ref()
+            .map(|m| format!("\n  {}", m.human(seats.len())))
+            .unwrap_or_default()
     );
     Ok(Measured { human, json })
 }
@@ -442,7 +438,7 @@ async fn measure(
 /// SQLite's memory from sprintlog's `/metrics` (the baseline has none).
 async fn sqlite_memory(target: &Target<'_>) -> Option<f64> {
     match target {
-        Target::Sprintlog { http, base } => metric(http, base, SQLITE_MEMORY).await,
+        Target::Sprintlog { http, base } => crate::memory::sqlite_bytes(http, base).await,
         Target::Baseline => None,
     }
 }
@@ -504,25 +500,4 @@ async fn reader(
             totals.errors.fetch_add(1, Ordering::Relaxed);
         }
     }
-}
-
-/// The server's gauge of SQLite's own memory (page caches filling as the log grows).
-const SQLITE_MEMORY: &str = "sprintlog_sqlite_memory_bytes";
-
-/// An unlabelled gauge from the server's `/metrics` (`None` if it cannot be read, e.g. behind
-/// `--metrics-token`).
-async fn metric(http: &reqwest::Client, base: &str, name: &str) -> Option<f64> {
-    let text = http
-        .get(format!("{base}/metrics"))
-        .timeout(Duration::from_secs(2))
-        .send()
-        .await
-        .ok()?
-        .error_for_status()
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }

@@ -108,6 +108,23 @@ async fn every_scenario_completes_and_reports_its_figures() {
         number(&c, &format!("{side}.reveal_latency_ms.p99"));
     }
     number(&c, "sprintlog.server_cpu_us_per_delivery.user");
+    // The server's RSS around the stream, per connection, and SQLite's part of it.
+    for key in [
+        "before",
+        "idle",
+        "peak",
+        "settled",
+        "sqlite_before",
+        "sqlite_settled",
+    ] {
+        number(&c, &format!("sprintlog.server_rss_kib.{key}"));
+    }
+    for key in ["idle", "peak", "settled", "settled_without_sqlite"] {
+        number(
+            &c,
+            &format!("sprintlog.server_rss_kib.per_connection_kib.{key}"),
+        );
+    }
     number(&c, "ratio.deliveries_per_s");
     number(&c, "ratio.reveal_p99");
 
@@ -161,7 +178,19 @@ async fn every_scenario_completes_and_reports_its_figures() {
     assert_eq!(number(&r, "deliveries"), 180.0, "{r}");
     number(&r, "ack_latency_ms.p99");
     number(&r, "server_cpu.percent_of_one_core");
-    number(&r, "server_rss_kib.peak");
+    for key in [
+        "before",
+        "idle",
+        "peak",
+        "settled",
+        "sqlite_before",
+        "sqlite_settled",
+    ] {
+        number(&r, &format!("server_rss_kib.{key}"));
+    }
+    for key in ["idle", "peak", "settled", "settled_without_sqlite"] {
+        number(&r, &format!("server_rss_kib.per_connection_kib.{key}"));
+    }
     let windows = r["intervals"].as_array().expect("intervals");
     assert!(!windows.is_empty(), "{r}");
     number(&windows[0], "p99_ms");
@@ -173,6 +202,7 @@ async fn every_scenario_completes_and_reports_its_figures() {
     assert_eq!(number(&r, "baseline.deliveries"), 180.0, "{r}");
     number(&r, "baseline.ack_latency_ms.p99");
     number(&r, "baseline.server_rss_kib.peak");
+    number(&r, "baseline.server_rss_kib.per_connection_kib.settled");
     number(&r, "ratio.ack_latency_p99");
 
     let k = tool(args(&[
