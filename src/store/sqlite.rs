@@ -656,22 +656,7 @@ mod tests {
         }
 
         let p = Uuid::new_v4();
-        let req = AppendRequest {
-            planning_id: p,
-            expected_seq: 0,
-            actor: Uuid::nil(),
-            client_op_id: "op".into(),
-            command_hash: "h".into(),
-            recorded_at: 1,
-            jobs: Vec::new(),
-            events: vec![NewEvent {
-                event_id: Uuid::new_v4(),
-                kind: "K".into(),
-                version: 1,
-                payload: "{}".into(),
-            }],
-        };
-        store.append(req).await.unwrap();
+        store.append(command(p, 0, "op".into())).await.unwrap();
         let before = store.read(p, 0, 10).await.unwrap();
 
         for trigger in ["events_no_replace", "events_no_replace_id"] {
