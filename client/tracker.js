@@ -66,11 +66,12 @@ export function trackerPanel(env, { canImport }) {
   const preview = () =>
     run(async () => {
       const q = query();
-      t.preview = { ...(await api.trackerImport(ctx.planning, ctx.token, q, { dryRun: true })), query: q };
+      // One op id per preview: a retried click on "Import" applies once.
+      t.preview = { ...(await api.trackerImport(ctx.planning, ctx.token, q, { dryRun: true })), query: q, op: `tracker-${Date.now()}` };
     });
   const importNow = () =>
     run(async () => {
-      const r = await api.trackerImport(ctx.planning, ctx.token, { ...t.preview.query, client_op_id: `tracker-${Date.now()}` });
+      const r = await api.trackerImport(ctx.planning, ctx.token, { ...t.preview.query, client_op_id: t.preview.op });
       t.preview = null;
       t.status = `Imported ${plural(r.items.length, 'item')}${r.skipped?.length ? `; ${r.skipped.length} already in the backlog` : ''}.`;
     });

@@ -478,8 +478,8 @@ pub async fn load_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certifi
 }
 
 /// A failed request in words, its causes included (reqwest's own line says only "error
-/// sending request"), without the URL.
-fn describe_failure(e: &(dyn std::error::Error + 'static)) -> String {
+/// sending request"), without the URL; tracker requests use it too.
+pub(crate) fn describe_failure(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

@@ -163,7 +163,7 @@ impl Client {
             let what = if e.is_timeout() {
                 "the request timed out".to_string()
             } else {
-                describe(&e.without_url())
+                crate::engine::webhook::describe_failure(&e.without_url())
             };
             TrackerError::Unavailable(self.redact(&what))
         })?;
@@ -276,18 +276,6 @@ fn error_detail(body: &str) -> String {
         parts.push(v.to_string());
     }
     parts.join("; ").chars().take(MAX_REASON).collect()
-}
-
-/// A failed request in words, its causes included, without the URL.
-fn describe(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
