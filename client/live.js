@@ -11,6 +11,20 @@ import { MAX_LEN, SPECIAL_CARDS } from './protocol.js';
 import { votingContext, votingPanel, runCountdowns } from './board.js';
 
 /**
+ * The middle of the revealed estimates, as people read it: the server's `median` is the upper
+ * one (the card the rule proposes), which alone misleads when an even number of votes has two
+ * different middle cards (1 and 13 read "median 13"); then both are named ("1–13") and both
+ * stand out. `cards` is the set to mark.
+ */
+export function middleOf(deck, d) {
+  if (!d || d.median == null) return { text: '—', cards: new Set() };
+  const ranked = deck.cards.flatMap((card) => Array(d.counts[card] || 0).fill(card));
+  const lower = ranked.length % 2 === 0 ? ranked[ranked.length / 2 - 1] : d.median;
+  if (lower === undefined || lower === d.median) return { text: d.median, cards: new Set([d.median]) };
+  return { text: `${lower}–${d.median}`, cards: new Set([lower, d.median]) };
+}
+
+/**
  * A bar chart of how many votes each card got, from the server's figures for the item
  * (`distribution` of its round: counts, low/high, median, spread); the median card's bar is marked.
  */
@@ -18,6 +32,7 @@ export function voteChart(deck, votes, d, names) {
   const cards = [...new Set([...deck.cards, ...SPECIAL_CARDS, ...Object.keys(d.counts)])];
   const bars = cards.map((card) => [card, d.counts[card] || 0]).filter(([card, n]) => n || deck.cards.includes(card));
   const max = Math.max(1, ...bars.map(([, n]) => n));
+  const middle = middleOf(deck, d);
   const bw = 34;
   const gap = 8;
   const height = 110;
@@ -30,7 +45,7 @@ export function voteChart(deck, votes, d, names) {
     bars.map(([card, n], i) => {
       const x = gap + i * (bw + gap);
       const bh = Math.round((n / max) * (height - 16));
-      const isMedian = card === d.median;
+      const isMedian = middle.cards.has(card);
       return svg(
         'g',
         { class: `bar${isMedian ? ' median' : ''}${n ? '' : ' empty'}`, 'data-card': card, 'data-count': n },
@@ -50,7 +65,7 @@ export function voteChart(deck, votes, d, names) {
       {},
       h('span', { id: 'spread' }, d.spread_steps === null ? 'No estimates' : `Spread: ${d.spread_steps} deck step${d.spread_steps === 1 ? '' : 's'} (${d.low} → ${d.high}${d.spread_points !== null ? `, ${pts(d.spread_points)} points` : ''})`),
       ' · ',
-      h('span', { id: 'median' }, `Median: ${d.median ?? '—'}`),
+      h('span', { id: 'median' }, `Median: ${middle.text}`),
       ` · ${d.votes} vote${d.votes === 1 ? '' : 's'}`,
       h('ul', { class: 'who-voted' }, votes.map((v) => h('li', {}, `${names(v.voter)}: `, h('strong', {}, v.card)))),
     ),
@@ -98,15 +113,21 @@ export function liveView(ctx) {
 
     // ---- session controls ----
     const next = d.next_on_agenda ? s.items[d.next_on_agenda] : null;
-    const controls = h(
-      'section',
-      { class: 'card', 'aria-labelledby': 'live-h' },
-      h('h2', { id: 'live-h' }, 'Live sync'),
-      h('p', { id: 'sync-state' }, committed ? 'The scope is committed.' : s.sync_running ? 'The live session is running.' : 'The live session has not started.'),
-      isFac && !committed && !s.sync_running ? h('button', { type: 'button', id: 'start-sync', onclick: act({ type: 'StartSync' }) }, 'Start the live session') : null,
-      isFac && s.sync_running && next ? h('button', { type: 'button', id: 'next-agenda', onclick: act({ type: 'SetFocus', item: next.id }) }, 'Next item: ', h('em', {}, next.draft.title)) : null,
-      isFac && s.sync_running ? h('button', { type: 'button', class: 'secondary', id: 'end-sync', onclick: act({ type: 'EndSync' }) }, 'End the live session') : null,
-    );
+    // While the session runs the header says so: the card is the facilitator's controls only,
+    // and a member has none to show.
+    const running = s.sync_running && !committed;
+    const controls =
+      running && !isFac
+        ? null
+        : h(
+            'section',
+            { class: `card${running ? ' live-controls' : ''}`, 'aria-labelledby': 'live-h' },
+            h('h2', { id: 'live-h', class: running ? 'sr-only' : null }, 'Live sync'),
+            running ? null : h('p', { id: 'sync-state' }, committed ? 'The scope is committed.' : 'The live session has not started.'),
+            isFac && !committed && !s.sync_running ? h('button', { type: 'button', id: 'start-sync', onclick: act({ type: 'StartSync' }) }, 'Start the live session') : null,
+            isFac && s.sync_running && next ? h('button', { type: 'button', id: 'next-agenda', onclick: act({ type: 'SetFocus', item: next.id }) }, 'Next item: ', h('em', {}, next.draft.title)) : null,
+            isFac && s.sync_running ? h('button', { type: 'button', class: 'secondary', id: 'end-sync', onclick: act({ type: 'EndSync' }) }, 'End the live session') : null,
+          );
 
     el.classList.toggle('running', Boolean(s.sync_running));
     rerender(el, [controls, h('div', { class: 'grid live-grid' }, agenda(s, isFac, focusId, shownId), focusCard(s, me, isFac, names, focusId, shownId)), converged(s, isFac, committed), h('div', { class: 'grid' }, goal(s, me, isFac, names, committed), coin(s, isFac, names, committed)), scope(s, isFac, committed)].filter(Boolean), drafts);
@@ -205,8 +226,8 @@ export function liveView(ctx) {
   function cardTable(s, me, it, r, votes, revealed, status) {
     const key = r ? `${r.id}/${it.id}` : '';
     const up = new Map((revealed || []).map((v) => [v.voter, v.card]));
-    // The server's median card stands out on the table as in the chart.
-    const median = revealed ? r.distribution[it.id]?.median : null;
+    // The median card (or the two middle ones) stands out on the table as in the chart.
+    const middle = revealed ? middleOf(r.deck, r.distribution[it.id]).cards : new Set();
     if (!revealed && Object.keys(votes).length) ui.down = key;
     if (revealed && ui.down === key) {
       ui.down = null;
@@ -227,7 +248,7 @@ export function liveView(ctx) {
       const said = { empty: revealed ? 'did not vote' : 'has not voted', down: `voted, card face down${own}`, up: `card ${face}` }[state];
       return h(
         'li',
-        { class: `seat vote ${state}${mine ? ' own' : ''}${revealed && face === median ? ' median' : ''}`, dataset: { voter: pid } },
+        { class: `seat vote ${state}${mine ? ' own' : ''}${revealed && middle.has(face) ? ' median' : ''}`, dataset: { voter: pid } },
         h('span', { class: 'pcard', 'aria-hidden': 'true' }, h('span', { class: 'pcard-inner' }, h('span', { class: 'pface pback' }), h('span', { class: 'pface pfront' }, face))),
         h('span', { class: 'seat-name' }, who, own ? h('span', { class: 'own-card' }, own) : null),
         h('span', { class: 'sr-only' }, `: ${said}`),
@@ -257,7 +278,7 @@ export function liveView(ctx) {
 
   /** The status of a revealed item, from its latest round: agreed, converged, or flagged. */
   function revealedText(s, it, r) {
-    const median = r.distribution[it.id]?.median ?? '—';
+    const median = middleOf(r.deck, r.distribution[it.id]).text;
     if (it.estimate) return `Revealed · agreed ${it.estimate}`;
     const f = flagOf(s, it).now;
     if (f && f.round === r.id) return `Revealed · median ${median} · ${FLAG_TEXT[f.reason] || f.reason}`;

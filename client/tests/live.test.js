@@ -72,6 +72,10 @@ test('live sync: agenda, reveal chart, re-vote, agree, coin flip, goal, commit a
   await a.locator('#sealed').getByText('2 sealed votes').waitFor();
   await b.locator('#sealed').getByText('2 sealed votes').waitFor();
   assert.equal(await b.locator('#reveal').count(), 0, 'only the facilitator reveals');
+  // The header says the session runs: no card repeats it, and a member has no controls card.
+  await a.locator('#end-sync').waitFor();
+  assert.equal(await a.locator('#sync-state').count(), 0, 'no status line under the header');
+  assert.equal(await b.locator('#live-h').count(), 0, 'a member has no controls card');
 
   // Reveal: both see the distribution at once, the figures the server derived.
   await a.locator('#reveal').click();
@@ -82,7 +86,9 @@ test('live sync: agenda, reveal chart, re-vote, agree, coin flip, goal, commit a
   assert.deepEqual([figures.spread_steps, figures.low, figures.high, figures.spread_points], [5, '1', '13', 12]);
   for (const page of [a, b]) {
     await page.locator('#distribution').waitFor();
-    assert.equal(await page.locator('#median').innerText(), `Median: ${figures.median}`, "the server's median");
+    // Two votes, two middle cards: both named, not the server's upper median alone.
+    assert.equal(await page.locator('#median').innerText(), 'Median: 1–13', 'the two middle cards');
+    assert.deepEqual(await page.locator('#distribution .bar.median').evaluateAll((bars) => bars.map((b) => b.dataset.card)), ['1', '13']);
     assert.equal(await page.locator('#distribution .bar[data-card="1"]').getAttribute('data-count'), '1');
     assert.equal(await page.locator('#distribution .bar[data-card="13"]').getAttribute('data-count'), '1');
     assert.equal(await page.locator('#distribution .bar[data-card="5"]').getAttribute('data-count'), '0');

@@ -45,7 +45,7 @@ test('flag, then a live re-vote that converges: status, history and one action p
   await a.locator('#start-sync').click();
   await a.locator('#live-item .flag-now').getByText('Flagged: the votes are far apart').waitFor();
   await a.locator('#reveal').click();
-  await a.locator('#revealed-status').getByText('Revealed · median 13 · the votes are far apart').waitFor();
+  await a.locator('#revealed-status').getByText('Revealed · median 1–13 · the votes are far apart').waitFor();
   assert.deepEqual((await buttons(a)).filter((t) => /vote/i.test(t)), ['Vote again'], 'one button to vote again');
 
   // The live re-vote converges on 5.
