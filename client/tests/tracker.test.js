@@ -121,6 +121,16 @@ test('tracker panel: connect, check, preview and import by JQL, write estimates 
   await page.screenshot({ path: `${SHOTS}/tracker-writeback.png`, fullPage: true });
   assert.deepEqual(await axe(page), [], 'axe on the board with the tracker panel open');
 
+  // At a phone's width, dark: the panel fits the screen (no sideways scroll) and still passes axe.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.locator('#trk-writes').scrollIntoViewIfNeeded();
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 390), 'no sideways scroll at 390 px');
+  const [table, panel] = await Promise.all(['#trk-writes', '#tracker'].map((sel) => page.locator(sel).boundingBox()));
+  assert.ok(table.x + table.width <= panel.x + panel.width + 0.5, `the write-back table stays within its panel: ${JSON.stringify([table, panel])}`);
+  await page.locator('#tracker').screenshot({ path: `${SHOTS}/tracker-writeback-390-dark.png` });
+  assert.deepEqual(await axe(page), [], 'axe at 390 px, dark');
+
   // Forget: the connection and its credential are gone; the form is back.
   await page.locator('#trk-forget').click();
   await page.locator('#trk-status').getByText('The connection and its credential are deleted.').waitFor();
