@@ -7,6 +7,7 @@ import { h, timeEl } from './dom.js';
 import { openRounds, rankedItems, nameOf, isOpenQuestion, flagOf, pastFlagText, FLAG_TEXT, discussionText } from './model.js';
 import { MAX_LEN } from './protocol.js';
 import { itemVotes } from './votes.js';
+import * as api from './api.js';
 
 /** Text lines of a textarea, trimmed, blank ones left out. */
 export function lines(text) {
@@ -29,6 +30,46 @@ function origin(s, it) {
   if (src.startsWith('import:')) return `imported by ${who} from ${IMPORTED_FROM[src.slice(7)] || 'a file'}`;
   if (src.startsWith('carried-over:')) return `carried over from the last sprint by ${who}`;
   return `proposed by ${who}`;
+}
+
+/** Imports that came from a tracker this server writes estimates back to. */
+const TRACKERS = new Set(['jira-cloud', 'jira-dc', 'github']);
+/** How often the details of a tracker's item ask the server for the write-backs again. */
+const WRITES_EVERY_MS = 10_000;
+
+/**
+ * Where the item's agreed estimate stands in its tracker, for everyone (the facilitator's
+ * tracker panel has the whole table): its latest write-back, asked of the server when the
+ * details of a tracker's item show, at most every [WRITES_EVERY_MS] (write-backs finish with no
+ * event on the feed). Null for an item with none.
+ */
+function writtenBack(env, it) {
+  const src = (it.source || '').replace(/^import:/, '');
+  if (!it.source?.startsWith('import:') || !TRACKERS.has(src)) return null;
+  const w = (env.ui.writes ||= { at: -Infinity, rows: [], busy: false });
+  if (!w.busy && Date.now() - w.at > WRITES_EVERY_MS) {
+    w.busy = true;
+    w.at = Date.now();
+    api
+      .trackerWrites(env.ctx.planning, env.ctx.token)
+      .then((r) => (w.rows = r.writes))
+      .catch(() => {})
+      .finally(() => {
+        w.busy = false;
+        env.render();
+      });
+  }
+  const row = w.rows.find((r) => r.item === it.id);
+  if (!row) return null;
+  const where = IMPORTED_FROM[src];
+  const why = (row.error || '').replace(/\.$/, '');
+  const text = {
+    pending: `Estimate ${row.estimate} queued for ${where}.`,
+    retrying: `Estimate ${row.estimate} not yet written to ${where}; retrying${why ? ` (${why})` : ''}.`,
+    verified: `Estimate ${row.estimate} written back to ${where} and read back.`,
+    failed: `Estimate ${row.estimate} could not be written to ${where}: ${why || 'no reason given'}.`,
+  }[row.state];
+  return h('p', { class: row.state === 'failed' ? 'warn-note' : 'muted', id: 'item-writeback', dataset: { state: row.state } }, text || `${where}: ${row.state}`);
 }
 
 /**
@@ -70,6 +111,7 @@ export function itemDetails(env, s, it, shown = []) {
       (it.draft.labels || []).map((l) => h('span', { class: 'badge' }, l)),
       h('span', { class: 'muted' }, ` ${origin(s, it)} · `, timeEl(it.proposed_at, { dateOnly: true })),
     ),
+    writtenBack(env, it),
     editing ? editForm(env, s, it) : body(s, it),
     mayChange && !editing ? itemActions(env, s, it, inOpen) : null,
     readiness(env, s, it, canWork && open),

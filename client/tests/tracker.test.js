@@ -119,6 +119,18 @@ test('tracker panel: connect, check, preview and import by JQL, write estimates 
   await page.locator('#trk-writes tr[data-issue="PRJ-3"]').getByText('Field is not on the screen.').waitFor();
   assert.deepEqual([jira.issues.get('PRJ-1').points, jira.issues.get('PRJ-2').points], [3, 5], 'the tracker holds the agreed points');
   await page.screenshot({ path: `${SHOTS}/tracker-writeback.png`, fullPage: true });
+
+  // A member reads where each estimate stands in the tracker in the item's details.
+  const annCtx = await browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: 'America/Los_Angeles' });
+  const annPage = watch(await annCtx.newPage(), 'Ann', problems);
+  await annPage.goto(`${BASE}/#/p/${c.planning}?token=${ann.token}`);
+  await annPage.locator('#conn[data-state="online"]').waitFor();
+  await annPage.locator('#items .item-title', { hasText: 'Login with SSO' }).click();
+  await annPage.locator('#item-writeback[data-state="verified"]').getByText('Estimate 3 written back to Jira Cloud and read back.').waitFor();
+  await annPage.locator('#items .item-title', { hasText: 'Audit log' }).click();
+  await annPage.locator('#item-writeback[data-state="failed"]').getByText(/^Estimate 8 could not be written to Jira Cloud: .*Field is not on the screen\.$/).waitFor();
+  await annPage.screenshot({ path: `${SHOTS}/tracker-member-item.png`, fullPage: true });
+  await annCtx.close();
   assert.deepEqual(await axe(page), [], 'axe on the board with the tracker panel open');
 
   // At a phone's width, dark: the panel fits the screen (no sideways scroll) and still passes axe.
