@@ -44,6 +44,7 @@ use crate::read::Envelope;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// Who is looking. `None` means an anonymous/public view (sees what every participant sees).
 pub type Viewer = Option<ParticipantId>;
@@ -86,7 +87,7 @@ pub enum VoteView {
 impl VoteView {
     pub fn of(vote: &Vote, voter: ParticipantId, seer: Seer) -> Self {
         if may_see_card(seer, voter) {
-            VoteView::Mine(vote.card.clone())
+            VoteView::Mine(vote.card.to_string())
         } else {
             VoteView::Sealed
         }
@@ -361,7 +362,7 @@ impl From<&Schedule> for ScheduleView {
 pub struct RoundView {
     id: RoundId,
     items: Vec<ItemId>,
-    deck: Deck,
+    deck: Arc<Deck>,
     #[serde(flatten)]
     deadline: Utc,
     live: bool,
@@ -418,7 +419,7 @@ impl RoundView {
             closed: *closed,
             closed_at: Utc::maybe("closed_at", *closed_at),
             votes,
-            revealed: revealed.clone(),
+            revealed: revealed.iter().map(|(i, v)| (*i, v.clone())).collect(),
             distribution: revealed
                 .iter()
                 .map(|(item, votes)| (*item, Distribution::of(deck, votes, points)))
