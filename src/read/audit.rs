@@ -618,7 +618,7 @@ fn story(item: ItemId, state: &State) -> ItemStory {
 fn revealed(state: &State, votes: &[RevealedVote]) -> Vec<(String, String)> {
     votes
         .iter()
-        .map(|v| (name(state, v.voter), v.card.clone()))
+        .map(|v| (name(state, v.voter), v.card.to_string()))
         .collect()
 }
 

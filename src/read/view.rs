@@ -451,7 +451,7 @@ impl Distribution {
     fn of(deck: &Deck, votes: &[RevealedVote], points: &BTreeMap<String, Fixed2>) -> Self {
         let mut counts = BTreeMap::new();
         for v in votes {
-            *counts.entry(v.card.clone()).or_insert(0) += 1;
+            *counts.entry(v.card.to_string()).or_insert(0) += 1;
         }
         let spread = Spread::of(deck, votes.iter().map(|v| v.card.as_str()));
         let card = |step: usize| deck.cards[step].clone();
@@ -959,6 +959,7 @@ pub use events::EventView;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::card::Card;
     use uuid::Uuid;
 
     /// The wire form of event data, byte for byte, for kinds that show each kind of field:
@@ -1059,7 +1060,7 @@ mod tests {
             .enumerate()
             .map(|(i, card)| RevealedVote {
                 voter: ParticipantId(Uuid::from_u128(i as u128)),
-                card: card.to_string(),
+                card: Card::new(card),
             })
             .collect();
         let table = crate::domain::deck::default_point_table();

@@ -6,6 +6,7 @@ use super::guard::{
     twice, unsettled_item, Actor,
 };
 use super::{limits, Result};
+use crate::domain::card::Card;
 use crate::domain::command::AgreedEstimate;
 use crate::domain::deck::{Deck, PAUSE, UNSURE};
 use crate::domain::error::DomainError;
@@ -380,7 +381,7 @@ fn revealed(votes: &Cards, item: ItemId) -> Vec<RevealedVote> {
             v.iter()
                 .map(|(p, c)| RevealedVote {
                     voter: *p,
-                    card: c.clone(),
+                    card: Card::new(c),
                 })
                 .collect()
         })
