@@ -240,7 +240,7 @@ impl Run {
     }
 
     fn deck_of_round_or_planning(&self, r: Option<&Round>) -> Deck {
-        r.map(|r| r.deck.clone())
+        r.map(|r| Deck::clone(&r.deck))
             .unwrap_or_else(|| self.state.deck.clone())
     }
 

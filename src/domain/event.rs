@@ -9,6 +9,7 @@
 //!
 //! [`apply`]: super::state::State::apply
 
+use super::card::Card;
 use super::deck::Deck;
 use super::discussion::DiscussionReason;
 use super::fixed::Fixed2;
@@ -151,7 +152,8 @@ pub struct Criterion {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevealedVote {
     pub voter: ParticipantId,
-    pub card: String,
+    /// Inline: a planning keeps every revealed vote of its history (see `card`).
+    pub card: Card,
 }
 
 /// Per-planning settings beyond the deck.

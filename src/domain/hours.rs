@@ -136,7 +136,7 @@ mod tests {
             Round {
                 id: round,
                 items: Vec::new(),
-                deck: state.deck.clone(),
+                deck: state.deck.clone().into(),
                 deadline: utc(10, 0),
                 live: false,
                 opened_at: 0,
@@ -144,8 +144,8 @@ mod tests {
                 previous: None,
                 closed: None,
                 closed_at: None,
-                votes: BTreeMap::new(),
-                revealed: BTreeMap::new(),
+                votes: Default::default(),
+                revealed: Default::default(),
             },
         );
         let o = outside_hours(&state);

@@ -16,6 +16,7 @@
 pub mod agenda;
 pub mod aggregate;
 pub mod canonical;
+pub mod card;
 pub mod command;
 pub mod decide;
 pub mod deck;
@@ -33,6 +34,7 @@ pub mod secret;
 pub mod slots;
 pub mod state;
 pub mod team;
+pub mod vec_map;
 pub mod words;
 
 pub use command::Command;

@@ -4,14 +4,17 @@
 //! log from zero (or from a snapshot) always reaches the state the live fold reached. Maps are
 //! `BTreeMap`s so a state serialises the same way every time (snapshots, equality in tests).
 
+use super::card::{Card, Nonce};
 use super::deck::Deck;
 use super::event::*;
 use super::fixed::Fixed2;
 use super::ids::*;
 use super::policy::FlagReason;
 use super::slots::WorkDay;
+use super::vec_map::VecMap;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// A participant as the planning knows them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,8 +113,8 @@ impl Item {
 /// A member's hidden vote.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Vote {
-    pub card: String,
-    pub nonce: String,
+    pub card: Card,
+    pub nonce: Nonce,
 }
 
 /// An estimation round.
@@ -119,7 +122,8 @@ pub struct Vote {
 pub struct Round {
     pub id: RoundId,
     pub items: Vec<ItemId>,
-    pub deck: Deck,
+    /// Shared with the rounds before it that used the same deck.
+    pub deck: Arc<Deck>,
     pub deadline: Micros,
     pub live: bool,
     pub opened_at: Micros,
@@ -130,9 +134,9 @@ pub struct Round {
     pub closed: Option<CloseReason>,
     pub closed_at: Option<Micros>,
     /// item → voter → vote. Sealed: only views made for the voter may show the card.
-    pub votes: BTreeMap<ItemId, BTreeMap<ParticipantId, Vote>>,
+    pub votes: VecMap<ItemId, VecMap<ParticipantId, Vote>>,
     /// Items whose votes are revealed, with the votes as revealed.
-    pub revealed: BTreeMap<ItemId, Vec<RevealedVote>>,
+    pub revealed: VecMap<ItemId, Vec<RevealedVote>>,
 }
 
 impl Round {
@@ -260,6 +264,7 @@ pub struct State {
     pub comments: BTreeMap<CommentId, Comment>,
     pub definition_of_ready: Vec<Criterion>,
     pub velocity: Option<Fixed2>,
+    #[serde(deserialize_with = "rounds_sharing_decks")]
     pub rounds: BTreeMap<RoundId, Round>,
     /// Round ids in opening order.
     pub round_order: Vec<RoundId>,
@@ -297,6 +302,23 @@ pub struct State {
     /// How often the schedule moved the live session and the estimation deadline.
     #[serde(default)]
     pub calendar_revisions: CalendarRevisions,
+}
+
+/// Reads a snapshot's rounds with one copy of each distinct deck, as [`State::apply`] keeps
+/// them (a snapshot writes the deck out in every round).
+fn rounds_sharing_decks<'de, D>(d: D) -> Result<BTreeMap<RoundId, Round>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let mut rounds = BTreeMap::<RoundId, Round>::deserialize(d)?;
+    let mut decks: Vec<Arc<Deck>> = Vec::new();
+    for r in rounds.values_mut() {
+        match decks.iter().find(|d| **d == r.deck) {
+            Some(d) => r.deck = d.clone(),
+            None => decks.push(r.deck.clone()),
+        }
+    }
+    Ok(rounds)
 }
 
 /// How many times a schedule moved each calendar entry: the `SEQUENCE` of the live session's
@@ -810,10 +832,11 @@ impl State {
                 nonce,
             } => {
                 if let Some(r) = self.rounds.get_mut(&round) {
-                    r.votes
-                        .entry(item)
-                        .or_default()
-                        .insert(voter, Vote { card, nonce });
+                    let vote = Vote {
+                        card: card.into(),
+                        nonce: nonce.into(),
+                    };
+                    r.votes.get_or_default(item).insert(voter, vote);
                 }
             }
             Event::VoteWithdrawn { round, item, voter } => {
@@ -829,6 +852,8 @@ impl State {
                 if let Some(r) = self.rounds.get_mut(&round) {
                     r.closed = Some(reason);
                     r.closed_at = Some(at);
+                    // No vote comes after the close: the history keeps no spare slots.
+                    r.votes.values_mut().for_each(VecMap::shrink_to_fit);
                 }
             }
             Event::VotesRevealed {
@@ -1101,6 +1126,11 @@ impl State {
                 it.returned_to_refinement = None;
             }
         }
+        // Rounds mostly use the planning's deck: one copy serves them all.
+        let deck = match self.round_order.last().and_then(|r| self.rounds.get(r)) {
+            Some(last) if *last.deck == deck => last.deck.clone(),
+            _ => Arc::new(deck),
+        };
         self.rounds.insert(
             id,
             Round {
@@ -1114,8 +1144,8 @@ impl State {
                 previous,
                 closed: None,
                 closed_at: None,
-                votes: BTreeMap::new(),
-                revealed: BTreeMap::new(),
+                votes: VecMap::new(),
+                revealed: VecMap::new(),
             },
         );
         self.round_order.push(id);

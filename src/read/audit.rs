@@ -18,6 +18,7 @@ use crate::domain::event::{Event, Micros, RevealedVote};
 use crate::domain::fixed::Fixed2;
 use crate::domain::ids::{CommentId, ItemId, ParticipantId, RoundId};
 use crate::domain::state::State;
+use crate::domain::vec_map::VecMap;
 use crate::domain::words;
 use crate::read::utc::rfc3339;
 use crate::read::view::{self, Seer};
@@ -315,12 +316,12 @@ impl Fold<'_> {
                         {
                             r.closed = Some(label(reason));
                             let held = self.then.rounds.get(round).and_then(|r| r.votes.get(i));
-                            r.sealed_votes = held.map_or(0, BTreeMap::len);
+                            r.sealed_votes = held.map_or(0, VecMap::len);
                             r.sealed_values = held
                                 .into_iter()
                                 .flatten()
                                 .filter(|(p, _)| view::may_see_card(self.audience.seer(), **p))
-                                .map(|(p, v)| (name(self.state, *p), v.card.clone()))
+                                .map(|(p, v)| (name(self.state, *p), v.card.to_string()))
                                 .collect();
                         }
                     }
@@ -617,7 +618,7 @@ fn story(item: ItemId, state: &State) -> ItemStory {
 fn revealed(state: &State, votes: &[RevealedVote]) -> Vec<(String, String)> {
     votes
         .iter()
-        .map(|v| (name(state, v.voter), v.card.clone()))
+        .map(|v| (name(state, v.voter), v.card.to_string()))
         .collect()
 }
 

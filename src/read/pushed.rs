@@ -62,7 +62,7 @@ pub fn mine(state: &State, me: ParticipantId, now: Micros, discussion: &Discussi
             let own: BTreeMap<ItemId, String> = r
                 .votes
                 .iter()
-                .filter_map(|(item, per)| Some((*item, per.get(&me)?.card.clone())))
+                .filter_map(|(item, per)| Some((*item, per.get(&me)?.card.to_string())))
                 .collect();
             (!own.is_empty()).then_some((*id, own))
         })

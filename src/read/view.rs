@@ -44,6 +44,7 @@ use crate::read::Envelope;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// Who is looking. `None` means an anonymous/public view (sees what every participant sees).
 pub type Viewer = Option<ParticipantId>;
@@ -86,7 +87,7 @@ pub enum VoteView {
 impl VoteView {
     pub fn of(vote: &Vote, voter: ParticipantId, seer: Seer) -> Self {
         if may_see_card(seer, voter) {
-            VoteView::Mine(vote.card.clone())
+            VoteView::Mine(vote.card.to_string())
         } else {
             VoteView::Sealed
         }
@@ -361,7 +362,7 @@ impl From<&Schedule> for ScheduleView {
 pub struct RoundView {
     id: RoundId,
     items: Vec<ItemId>,
-    deck: Deck,
+    deck: Arc<Deck>,
     #[serde(flatten)]
     deadline: Utc,
     live: bool,
@@ -418,7 +419,7 @@ impl RoundView {
             closed: *closed,
             closed_at: Utc::maybe("closed_at", *closed_at),
             votes,
-            revealed: revealed.clone(),
+            revealed: revealed.iter().map(|(i, v)| (*i, v.clone())).collect(),
             distribution: revealed
                 .iter()
                 .map(|(item, votes)| (*item, Distribution::of(deck, votes, points)))
@@ -450,7 +451,7 @@ impl Distribution {
     fn of(deck: &Deck, votes: &[RevealedVote], points: &BTreeMap<String, Fixed2>) -> Self {
         let mut counts = BTreeMap::new();
         for v in votes {
-            *counts.entry(v.card.clone()).or_insert(0) += 1;
+            *counts.entry(v.card.to_string()).or_insert(0) += 1;
         }
         let spread = Spread::of(deck, votes.iter().map(|v| v.card.as_str()));
         let card = |step: usize| deck.cards[step].clone();
@@ -958,6 +959,7 @@ pub use events::EventView;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::card::Card;
     use uuid::Uuid;
 
     /// The wire form of event data, byte for byte, for kinds that show each kind of field:
@@ -1058,7 +1060,7 @@ mod tests {
             .enumerate()
             .map(|(i, card)| RevealedVote {
                 voter: ParticipantId(Uuid::from_u128(i as u128)),
-                card: card.to_string(),
+                card: Card::new(card),
             })
             .collect();
         let table = crate::domain::deck::default_point_table();

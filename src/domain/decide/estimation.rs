@@ -6,6 +6,7 @@ use super::guard::{
     twice, unsettled_item, Actor,
 };
 use super::{limits, Result};
+use crate::domain::card::Card;
 use crate::domain::command::AgreedEstimate;
 use crate::domain::deck::{Deck, PAUSE, UNSURE};
 use crate::domain::error::DomainError;
@@ -258,7 +259,7 @@ pub(super) fn agree(a: &Actor, estimates: &[AgreedEstimate]) -> Result<Vec<Event
             .rounds
             .last()
             .and_then(|r| state.rounds.get(r))
-            .map(|r| &r.deck)
+            .map(|r| &*r.deck)
             .unwrap_or(&state.deck);
         if e.card == UNSURE || e.card == PAUSE || deck.step(&e.card).is_none() {
             return Err(DomainError::InvalidCard(e.card.clone()));
@@ -312,7 +313,7 @@ pub(super) fn revote(
         round: RoundId::from_random(a.random16()),
         items: items.to_vec(),
         previous,
-        deck: r.deck.clone(),
+        deck: Deck::clone(&r.deck),
         deadline,
         by: a.me,
         at: a.now,
@@ -365,7 +366,9 @@ fn cards(r: &Round) -> Cards {
         .map(|(i, v)| {
             (
                 *i,
-                v.iter().map(|(p, vote)| (*p, vote.card.clone())).collect(),
+                v.iter()
+                    .map(|(p, vote)| (*p, vote.card.to_string()))
+                    .collect(),
             )
         })
         .collect()
@@ -378,7 +381,7 @@ fn revealed(votes: &Cards, item: ItemId) -> Vec<RevealedVote> {
             v.iter()
                 .map(|(p, c)| RevealedVote {
                     voter: *p,
-                    card: c.clone(),
+                    card: Card::new(c),
                 })
                 .collect()
         })
