@@ -18,6 +18,7 @@ async fn main() {
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::parse();
     init_logging(&config);
+    sprintlog::server::memory::return_large_blocks();
     let store = sprintlog::store::open(&config.database_url).await?;
     match config.command.clone().unwrap_or(Cmd::Serve) {
         Cmd::Migrate => {

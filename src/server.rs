@@ -3,6 +3,7 @@
 //! timeouts of [`listener`].
 
 pub mod listener;
+pub mod memory;
 pub mod openapi;
 
 use crate::config::Limits;
