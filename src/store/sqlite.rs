@@ -26,11 +26,12 @@ pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_CONNECTIONS: u32 = 4;
 
 /// Statement texts the write connection keeps prepared (sqlx's default is 100). A group commit's
-/// texts depend on its number of commands and events, so a busy room's writer met a new text
-/// for nearly every batch size and kept the last 100 prepared: 2.7 MB of SQLite's memory (243
-/// prepared statements, the largest item of a 100-member vote stream's heap in a heaptrack
-/// profile), held for the server's life. The texts an idle room uses (one command per batch)
-/// stay among the most recent; a rare batch size is prepared again when it recurs.
+/// texts used to depend on its number of commands and events (multi-row `VALUES`), so a busy
+/// room's writer met a new text for nearly every batch size and kept the last 100 prepared:
+/// 2.7 MB of SQLite's memory (243 prepared statements, the largest item of a 100-member vote
+/// stream's heap in a heaptrack profile). An append is now two texts whatever its size
+/// ([`READ_TEXT`], [`WRITE_TEXT`]); the bound still holds the other statements of the write
+/// connection (the scheduler's, purges, imports) to a small set.
 const WRITE_STATEMENTS: usize = 24;
 
 /// Page cache of each connection, in KiB (SQLite's default is 2,000 KiB). The log is written at
@@ -41,10 +42,6 @@ const WRITE_STATEMENTS: usize = 24;
 /// leaves an insert touches by chance (the event id's and the op id's indexes) come from the
 /// operating system's file cache, which holds them once for every connection.
 const PAGE_CACHE_KIB: i64 = 256;
-
-/// Rows per multi-row statement in a batch append (10 parameters per event row keeps a
-/// statement far below SQLite's limit of 32,766 parameters).
-const CHUNK_ROWS: usize = 256;
 
 /// The event log in a SQLite file.
 pub struct SqliteStore {
@@ -414,10 +411,45 @@ impl Drop for OpenAppend {
     }
 }
 
+/// The text that begins an append's transaction and reads the planning's `(head, head_hash)`
+/// and every request's idempotency row, by `(actor, client_op_id)`: one text, one hand-off to
+/// SQLite's thread. The keys come as one JSON array parameter (`[[actor, op], …]`), so the
+/// text is the same for every batch size and stays prepared (see [`WRITE_TEXT`]).
+///
+/// A join from the keys, not `(actor, op) IN (…)`: SQLite plans that as a search on
+/// `planning_id` alone, scanning every command of the planning (appends to a 100k-command
+/// planning slowed down with its size); `json_each` drives the join (`CROSS JOIN` keeps that
+/// order: left to itself, SQLite puts the commands outside and scans them), each key a
+/// search of the primary key.
+const READ_TEXT: &str =
+    "BEGIN IMMEDIATE; SELECT head, head_hash FROM rooms WHERE planning_id = ?; \
+     SELECT c.actor, c.client_op_id, c.command_hash, c.first_seq, c.last_seq \
+     FROM json_each(?) AS k CROSS JOIN commands c ON c.planning_id = ? \
+     AND c.actor = k.value ->> 0 AND c.client_op_id = k.value ->> 1;";
+
+/// The text that writes a batch and commits it (see [`write_and_commit`]). Each table's rows
+/// come as one JSON array parameter (a row an array of its columns, in array order: `ORDER BY
+/// key`), so the text is one for every batch size: SQLite prepares it once. A text per batch
+/// size (multi-row `VALUES`) was prepared again for nearly every group commit of a busy room,
+/// since the statement cache is bounded ([`WRITE_STATEMENTS`]): 4-5 % of a 100-member vote
+/// stream's server samples were SQLite's parser. `->>` gives back a JSON string's exact text
+/// and a JSON integer as an integer, so the rows are the ones binding each value wrote.
+const WRITE_TEXT: &str = "INSERT INTO rooms (planning_id, head, head_hash) VALUES (?, ?, ?) \
+     ON CONFLICT (planning_id) DO UPDATE SET head = excluded.head, head_hash = excluded.head_hash; \
+     INSERT INTO commands (planning_id, actor, client_op_id, command_hash, first_seq, last_seq) \
+     SELECT ?, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 \
+     FROM json_each(?) ORDER BY key; \
+     INSERT INTO jobs (key, planning_id, kind, payload, due_at) \
+     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 \
+     FROM json_each(?) WHERE true ORDER BY key ON CONFLICT (key) DO NOTHING; \
+     INSERT INTO events (planning_id, seq, event_id, actor, client_op_id, kind, version, \
+     payload, recorded_at, hash) \
+     SELECT ?, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
+     value ->> 6, value ->> 7, value ->> 8 FROM json_each(?) ORDER BY key; \
+     COMMIT;";
+
 /// Begins the append's transaction and reads the planning's `(head, head_hash)` and every
-/// request's idempotency row, by `(actor, client_op_id)`: one text, one hand-off to SQLite's
-/// thread (`BEGIN IMMEDIATE`, a statement for the head, then one per chunk of requests; row
-/// values need SQLite ≥ 3.15).
+/// request's idempotency row ([`READ_TEXT`]).
 ///
 /// `BEGIN IMMEDIATE`, not a deferred `BEGIN`: a deferred transaction starts as a reader and
 /// upgrades at its first INSERT; under WAL, if another connection committed in between, the
@@ -429,28 +461,14 @@ async fn begin_and_read(
     planning: &str,
     reqs: &[AppendRequest],
 ) -> Result<(i64, Option<String>, Existing), sqlx::Error> {
-    // Plain `?` placeholders throughout: sqlx numbers them across the statements of one text
-    // (a `$1` would not advance its count).
-    let mut sql =
-        String::from("BEGIN IMMEDIATE; SELECT head, head_hash FROM rooms WHERE planning_id = ?;");
-    for chunk in reqs.chunks(CHUNK_ROWS) {
-        // A join from the keys, not `(actor, op) IN (VALUES …)`: SQLite plans that as a
-        // search on `planning_id` alone, scanning every command of the planning (appends
-        // to a 100k-command planning slowed down with its size).
-        let pairs = vec!["(?, ?)"; chunk.len()].join(", ");
-        sql.push_str(&format!(
-            " SELECT c.actor, c.client_op_id, c.command_hash, c.first_seq, c.last_seq \
-             FROM (VALUES {pairs}) AS k JOIN commands c ON c.planning_id = ? \
-             AND c.actor = k.column1 AND c.client_op_id = k.column2;"
-        ));
-    }
-    let mut q = sqlx::query(&sql).bind(planning);
-    for chunk in reqs.chunks(CHUNK_ROWS) {
-        for r in chunk {
-            q = q.bind(shared::uuid_text(r.actor)).bind(&r.client_op_id);
-        }
-        q = q.bind(planning);
-    }
+    let keys: Vec<(String, &str)> = reqs
+        .iter()
+        .map(|r| (shared::uuid_text(r.actor), r.client_op_id.as_str()))
+        .collect();
+    let q = sqlx::query(READ_TEXT)
+        .bind(planning)
+        .bind(json_rows(&keys))
+        .bind(planning);
     let (mut head, mut head_hash, mut existing) = (0, None, Existing::new());
     for row in q.fetch_all(tx.begin()).await? {
         // The head's row has two columns, a command's five.
@@ -470,6 +488,12 @@ async fn begin_and_read(
     Ok((head, head_hash, existing))
 }
 
+/// Rows as one JSON array parameter for `json_each` (tuples serialise as arrays).
+fn json_rows<T: serde::Serialize>(rows: &[T]) -> String {
+    // Strings and integers only: serialising them cannot fail.
+    serde_json::to_string(rows).unwrap_or_else(|_| "[]".to_string())
+}
+
 /// A planned batch, as [`write_and_commit`] records it.
 struct Batch<'a> {
     planning: &'a str,
@@ -479,96 +503,80 @@ struct Batch<'a> {
     hashes: &'a [String],
 }
 
-/// Writes a batch and commits it, in one text and so one hand-off to SQLite's thread: the
-/// planning's new `head` row (an upsert: a zero-event command on a new planning still creates
-/// it, at 0), each command's idempotency row, the scheduler jobs the batch calls for (an outbox;
-/// a job whose key exists already is left as it is), the events with their chain hashes (a
-/// statement per chunk of rows), then `COMMIT` (durable: `synchronous = FULL`). Returns the
-/// events' global ids in seq order.
+/// Writes a batch and commits it, in one text and so one hand-off to SQLite's thread
+/// ([`WRITE_TEXT`]): the planning's new `head` row (an upsert: a zero-event command on a new
+/// planning still creates it, at 0), each command's idempotency row, the scheduler jobs the
+/// batch calls for (an outbox; a job whose key exists already is left as it is), the events
+/// with their chain hashes, then `COMMIT` (durable: `synchronous = FULL`). Returns the events'
+/// global ids in seq order.
 async fn write_and_commit(
     tx: &mut OpenAppend,
     batch: &Batch<'_>,
     head: (i64, Option<String>),
 ) -> Result<Vec<i64>, sqlx::Error> {
+    let commands: Vec<_> = batch
+        .reqs
+        .iter()
+        .zip(batch.spans)
+        .map(|(req, span)| {
+            let actor = shared::uuid_text(req.actor);
+            (
+                actor,
+                &req.client_op_id,
+                &req.command_hash,
+                span.first_seq,
+                span.last_seq,
+            )
+        })
+        .collect();
+    let jobs: Vec<_> = batch
+        .reqs
+        .iter()
+        .flat_map(|r| &r.jobs)
+        .map(|j| {
+            let planning = shared::uuid_text(j.planning_id);
+            (&j.key, planning, &j.kind, &j.payload, j.due_at)
+        })
+        .collect();
     let events: Vec<_> = batch
         .reqs
         .iter()
         .zip(batch.spans)
         .flat_map(|(req, span)| (span.first_seq..).zip(&req.events).map(move |e| (req, e)))
         .zip(batch.hashes)
+        .map(|((req, (seq, e)), hash)| {
+            let ids = (shared::uuid_text(e.event_id), shared::uuid_text(req.actor));
+            (
+                seq,
+                ids.0,
+                ids.1,
+                &req.client_op_id,
+                &e.kind,
+                e.version,
+                &e.payload,
+                req.recorded_at,
+                hash,
+            )
+        })
         .collect();
-    let commands: Vec<_> = batch.reqs.iter().zip(batch.spans).collect();
-    let jobs: Vec<_> = batch.reqs.iter().flat_map(|r| &r.jobs).collect();
-    let mut sql = String::from(
-        "INSERT INTO rooms (planning_id, head, head_hash) VALUES (?, ?, ?) \
-         ON CONFLICT (planning_id) DO UPDATE SET head = excluded.head, \
-         head_hash = excluded.head_hash;",
-    );
-    for chunk in commands.chunks(CHUNK_ROWS) {
-        let rows = vec!["(?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-        sql.push_str(&format!(
-            " INSERT INTO commands (planning_id, actor, client_op_id, command_hash, \
-             first_seq, last_seq) VALUES {rows};"
-        ));
-    }
-    for chunk in jobs.chunks(CHUNK_ROWS) {
-        let rows = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-        sql.push_str(&format!(
-            " INSERT INTO jobs (key, planning_id, kind, payload, due_at) VALUES {rows} \
-             ON CONFLICT (key) DO NOTHING;"
-        ));
-    }
-    // The events last before COMMIT: the text's result carries the connection's last inserted
-    // rowid, which COMMIT leaves as the last event's.
-    for chunk in events.chunks(CHUNK_ROWS) {
-        let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-        sql.push_str(&format!(
-            " INSERT INTO events (planning_id, seq, event_id, actor, client_op_id, kind, \
-             version, payload, recorded_at, hash) VALUES {rows};"
-        ));
-    }
-    sql.push_str(" COMMIT;");
-    let mut q = sqlx::query(&sql)
+    let q = sqlx::query(WRITE_TEXT)
         .bind(batch.planning)
         .bind(head.0)
-        .bind(head.1);
-    for (req, span) in &commands {
-        q = q
-            .bind(batch.planning)
-            .bind(shared::uuid_text(req.actor))
-            .bind(&req.client_op_id)
-            .bind(&req.command_hash)
-            .bind(span.first_seq)
-            .bind(span.last_seq);
-    }
-    for job in &jobs {
-        q = q
-            .bind(&job.key)
-            .bind(shared::uuid_text(job.planning_id))
-            .bind(&job.kind)
-            .bind(&job.payload)
-            .bind(job.due_at);
-    }
-    for ((req, (seq, event)), hash) in &events {
-        q = q
-            .bind(batch.planning)
-            .bind(*seq)
-            .bind(shared::uuid_text(event.event_id))
-            .bind(shared::uuid_text(req.actor))
-            .bind(&req.client_op_id)
-            .bind(&event.kind)
-            .bind(event.version)
-            .bind(&event.payload)
-            .bind(req.recorded_at)
-            .bind(*hash);
-    }
+        .bind(head.1)
+        .bind(batch.planning)
+        .bind(json_rows(&commands))
+        .bind(json_rows(&jobs))
+        .bind(batch.planning)
+        .bind(json_rows(&events));
+    // The events last before COMMIT: the text's result carries the connection's last inserted
+    // rowid, which COMMIT leaves as the last event's.
     let last = q.execute(tx.conn()).await?.last_insert_rowid();
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    // `global_id` is an AUTOINCREMENT rowid: each event row takes the next id, and the write
-    // lock keeps every other writer out, so the batch's ids are the run that ends at the last
-    // inserted rowid.
+    // `global_id` is an AUTOINCREMENT rowid: each event row takes the next id, in the array's
+    // order, and the write lock keeps every other writer out, so the batch's ids are the run
+    // that ends at the last inserted rowid.
     let n = events.len() as i64;
     Ok((last - n + 1..=last).collect())
 }
@@ -728,18 +736,30 @@ mod tests {
         }
     }
 
-    /// Group commits of every size from 1 to 80 (as a busy room's writer makes them) leave the
-    /// write connection with at most [`WRITE_STATEMENTS`] prepared texts, not sqlx's 100.
+    /// Group commits of every size from 1 to 80 (as a busy room's writer makes them) prepare
+    /// no text beyond the ones the first append prepared: the append's texts do not depend on
+    /// the batch's size, so SQLite parses them once, not per group commit (and the bounded
+    /// cache, [`WRITE_STATEMENTS`], is never cycled by them).
     #[tokio::test]
-    async fn the_writer_keeps_a_bounded_number_of_prepared_statements() {
+    async fn group_commits_of_every_size_reuse_the_first_appends_prepared_texts() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let store = SqliteStore::open(&url).await.unwrap();
         let p = Uuid::new_v4();
-        let mut head = 0;
+        store.append(command(p, 0, "first".into())).await.unwrap();
+        let conn = store.write.acquire().await.unwrap();
+        let after_first = conn.cached_statements_size();
+        drop(conn);
+        let mut head = 1;
         for size in 1..=80 {
             let batch = (0..size)
-                .map(|i| command(p, head + i, format!("b{size}-{i}")))
+                .map(|i| {
+                    let mut c = command(p, head + i, format!("b{size}-{i}"));
+                    if i % 3 == 0 {
+                        c.jobs.push(job(p, &format!("j{size}-{i}")));
+                    }
+                    c
+                })
                 .collect();
             store.append_batch(batch).await.unwrap();
             head += size;
@@ -747,11 +767,100 @@ mod tests {
         assert_eq!(store.read(p, 0, 10_000).await.unwrap().len() as i64, head);
         let conn = store.write.acquire().await.unwrap();
         let cached = conn.cached_statements_size();
-        assert!(
-            cached <= WRITE_STATEMENTS,
-            "{cached} statements kept prepared (bound {WRITE_STATEMENTS})"
-        );
+        assert_eq!(cached, after_first, "texts prepared after 80 batch sizes");
+        assert!(cached <= WRITE_STATEMENTS);
         drop(conn);
+        store.close().await;
+    }
+
+    fn job(p: Uuid, key: &str) -> Job {
+        Job {
+            key: key.into(),
+            planning_id: p,
+            due_at: 7,
+            kind: "close_round".into(),
+            payload: "r".into(),
+            attempts: 0,
+        }
+    }
+
+    /// The rows an append writes through its JSON parameters are the ones binding each value
+    /// wrote: texts with quotes, backslashes, control characters, a NUL and characters beyond
+    /// the basic plane come back byte for byte, integers as integers, in seq order with the
+    /// global ids the append answered, and a retry finds its idempotency row.
+    #[tokio::test]
+    async fn an_append_stores_every_text_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let p = Uuid::new_v4();
+        let odd = "q\"u\\o\u{0}t\u{1}e\n\t\u{7f}\u{2028}é🦀'; --";
+        let mut reqs = Vec::new();
+        for i in 0..3i64 {
+            let mut c = command(p, i, format!("{odd}{i}"));
+            c.actor = Uuid::new_v4();
+            c.command_hash = format!("{odd}hash{i}");
+            c.recorded_at = i64::MAX - i;
+            c.events[0].kind = format!("{odd}kind");
+            c.events[0].version = i32::MAX;
+            c.events[0].payload = format!("{{\"t\":\"{odd}\",\"i\":{i}}}");
+            c.jobs.push(job(p, &format!("{odd}job{i}")));
+            reqs.push(c);
+        }
+        let appended = store.append_batch(reqs.clone()).await.unwrap();
+        let read = store.read(p, 0, 100).await.unwrap();
+        assert_eq!(read.len(), 3);
+        for ((req, a), row) in reqs.iter().zip(&appended).zip(&read) {
+            let e = &req.events[0];
+            assert_eq!(
+                (row.seq, row.global_id),
+                (a.first_seq, a.events[0].global_id)
+            );
+            assert_eq!((row.event_id, row.actor), (e.event_id, req.actor));
+            assert_eq!(row.client_op_id, req.client_op_id);
+            assert_eq!((&row.kind, row.version), (&e.kind, e.version));
+            assert_eq!(row.payload, e.payload);
+            assert_eq!(row.recorded_at, req.recorded_at);
+        }
+        let found = store
+            .find_command(p, reqs[1].actor, &reqs[1].client_op_id)
+            .await
+            .unwrap()
+            .expect("the command's row");
+        assert_eq!(found.command_hash, reqs[1].command_hash);
+        assert_eq!((found.first_seq, found.last_seq), (2, 2));
+        let jobs: Vec<(String, String, i64)> =
+            sqlx::query_as("SELECT key, payload, due_at FROM jobs ORDER BY key")
+                .fetch_all(&store.read)
+                .await
+                .unwrap();
+        assert_eq!(jobs.len(), 3);
+        assert_eq!(jobs[0], (format!("{odd}job0"), "r".to_string(), 7));
+        // A retry of the batch's second command is answered from its idempotency row.
+        let again = store.append(reqs[1].clone()).await.unwrap();
+        assert!(again.duplicate && again.first_seq == 2, "{again:?}");
+        store.close().await;
+    }
+
+    /// The idempotency lookup is driven by the batch's keys: a search of the commands' primary
+    /// key per key, never a scan of a planning's commands.
+    #[tokio::test]
+    async fn the_idempotency_lookup_searches_the_primary_key_per_key() {
+        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        let lookup = READ_TEXT.split(';').nth(2).expect("the lookup");
+        let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {lookup}"))
+            .bind("[[\"a\",\"b\"]]")
+            .bind("p")
+            .fetch_all(&store.read)
+            .await
+            .unwrap();
+        let plan: Vec<String> = rows.iter().map(|r| r.get::<String, _>("detail")).collect();
+        assert!(
+            plan.iter().any(|d| d.contains(
+                "SEARCH c USING PRIMARY KEY (planning_id=? AND actor=? AND client_op_id=?)"
+            )),
+            "{plan:#?}"
+        );
         store.close().await;
     }
 }
