@@ -4,46 +4,24 @@
 //! few bytes) and each nonce (32 hex digits) took an allocation. Both read and write as the
 //! same JSON strings as before, so snapshots and views do not change.
 
+use compact_str::CompactString;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::Deref;
 
-/// Longest label kept inline (a deck's labels are at most 16 characters, most one or two
-/// bytes); longer ones go to the heap.
-const INLINE: usize = 22;
-
-/// A card label.
+/// A card label: up to 24 bytes inline (a deck's labels are at most 16 characters, most one or
+/// two bytes), longer ones on the heap — `compact_str`'s string, in the size of a `String`.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Card(Repr);
-
-/// Which form a label takes depends on its length only, so equal labels have equal forms.
-#[derive(Clone, PartialEq, Eq)]
-enum Repr {
-    Inline { len: u8, bytes: [u8; INLINE] },
-    Heap(Box<str>),
-}
+pub struct Card(CompactString);
 
 impl Card {
     pub fn new(label: &str) -> Card {
-        if label.len() > INLINE {
-            return Card(Repr::Heap(label.into()));
-        }
-        let mut bytes = [0; INLINE];
-        bytes[..label.len()].copy_from_slice(label.as_bytes());
-        Card(Repr::Inline {
-            len: label.len() as u8,
-            bytes,
-        })
+        Card(CompactString::new(label))
     }
 
     pub fn as_str(&self) -> &str {
-        match &self.0 {
-            // The bytes were copied from a `str` whole, so they are UTF-8.
-            Repr::Inline { len, bytes } => std::str::from_utf8(&bytes[..*len as usize])
-                .expect("an inline card holds a whole label"),
-            Repr::Heap(s) => s,
-        }
+        self.0.as_str()
     }
 }
 
@@ -63,11 +41,7 @@ impl From<&str> for Card {
 
 impl From<String> for Card {
     fn from(label: String) -> Card {
-        if label.len() > INLINE {
-            Card(Repr::Heap(label.into_boxed_str()))
-        } else {
-            Card::new(&label)
-        }
+        Card::new(&label)
     }
 }
 
