@@ -199,17 +199,14 @@ impl PgStore {
         rows: Rows,
     ) -> StoreResult<Written> {
         for job in reqs.iter().flat_map(|r| &r.jobs) {
-            sqlx::query(
-                "INSERT INTO jobs (key, planning_id, kind, payload, due_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING",
-            )
-            .bind(&job.key)
-            .bind(shared::uuid_text(job.planning_id))
-            .bind(&job.kind)
-            .bind(&job.payload)
-            .bind(job.due_at)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(crate::store::sql::INSERT_JOB)
+                .bind(&job.key)
+                .bind(shared::uuid_text(job.planning_id))
+                .bind(&job.kind)
+                .bind(&job.payload)
+                .bind(job.due_at)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(Written::Rows(rows))

@@ -50,6 +50,11 @@ pub(crate) trait SqlBackend: AppendTx {
 /// same however many jobs wait: a planning with 3,000 rounds holds 3,000 pending round
 /// closes, and a `MIN` over an expression stepped through all of them twice per wake-up (a
 /// seventh of the server's samples in a reveal stream's profile).
+/// Writes a scheduler job; a job whose key exists already is left as it is (the outbox of an
+/// append, and jobs added outside one).
+pub(crate) const INSERT_JOB: &str = "INSERT INTO jobs (key, planning_id, kind, payload, due_at) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING";
+
 pub(crate) const NEXT_DUE: &str = "SELECT MIN(t) FROM (\
      SELECT t FROM (SELECT due_at AS t FROM jobs WHERE done_at IS NULL \
        AND (lease_until IS NULL OR lease_until <= due_at) \
@@ -327,17 +332,14 @@ macro_rules! sql_jobs {
             ) -> $crate::store::StoreResult<()> {
                 use $crate::store::{shared, sql::SqlBackend};
                 for job in jobs {
-                    ::sqlx::query(
-                        "INSERT INTO jobs (key, planning_id, kind, payload, due_at) \
-                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING",
-                    )
-                    .bind(&job.key)
-                    .bind(shared::uuid_text(job.planning_id))
-                    .bind(&job.kind)
-                    .bind(&job.payload)
-                    .bind(job.due_at)
-                    .execute(self.writer())
-                    .await?;
+                    ::sqlx::query($crate::store::sql::INSERT_JOB)
+                        .bind(&job.key)
+                        .bind(shared::uuid_text(job.planning_id))
+                        .bind(&job.kind)
+                        .bind(&job.payload)
+                        .bind(job.due_at)
+                        .execute(self.writer())
+                        .await?;
                 }
                 Ok(())
             }
